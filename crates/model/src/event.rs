@@ -1,0 +1,114 @@
+use crate::{CustomerId, MessageId, ParseError, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What happened to one recipient of one message. The names are those of the webhooks and the
+/// send log, so they are part of the public API: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Accepted,
+    Delivered,
+    Deferred,
+    Bounced,
+    Expired,
+    Suppressed,
+    Complaint,
+    Inbound,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 8] = [
+        Self::Accepted,
+        Self::Delivered,
+        Self::Deferred,
+        Self::Bounced,
+        Self::Expired,
+        Self::Suppressed,
+        Self::Complaint,
+        Self::Inbound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Delivered => "delivered",
+            Self::Deferred => "deferred",
+            Self::Bounced => "bounced",
+            Self::Expired => "expired",
+            Self::Suppressed => "suppressed",
+            Self::Complaint => "complaint",
+            Self::Inbound => "inbound",
+        }
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| ParseError { kind: "event kind", text: s.to_string() })
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The delivery-attempt details of a send-log entry (SPEC §3). Empty for events that involve
+/// no remote server, such as `accepted` or `suppressed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendLogFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enhanced_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_text: Option<String>,
+    /// Milliseconds from acceptance to this event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Sisimai-style reason name for bounces and deferrals (`userunknown`, `mailboxfull`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One entry of the send log: one event for one recipient of one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: Timestamp,
+    pub kind: EventKind,
+    pub customer_id: CustomerId,
+    pub message_id: MessageId,
+    pub mail_from: String,
+    pub recipient: String,
+    #[serde(flatten)]
+    pub details: SendLogFields,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_text_and_json() {
+        for kind in EventKind::ALL {
+            assert_eq!(kind.as_str().parse::<EventKind>().unwrap(), kind);
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+    }
+}

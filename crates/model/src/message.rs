@@ -1,0 +1,98 @@
+use crate::{CustomerId, MessageId, ParseError, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The SMTP envelope of one message as the sending application gave it.
+///
+/// `mail_from` is empty for the null reverse-path `<>`. Addresses are kept exactly as received
+/// (local parts are case-sensitive in principle); domain comparisons are the caller's business.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub mail_from: String,
+    pub recipients: Vec<String>,
+}
+
+/// Where one recipient of a queued message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientState {
+    /// Waiting for its (next) delivery attempt.
+    Queued,
+    /// The last attempt failed temporarily; another will follow.
+    Deferred,
+    Delivered,
+    Bounced,
+    Expired,
+    /// On the contract's suppression list: never sent.
+    Suppressed,
+}
+
+impl RecipientState {
+    pub const ALL: [RecipientState; 6] = [
+        Self::Queued,
+        Self::Deferred,
+        Self::Delivered,
+        Self::Bounced,
+        Self::Expired,
+        Self::Suppressed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Deferred => "deferred",
+            Self::Delivered => "delivered",
+            Self::Bounced => "bounced",
+            Self::Expired => "expired",
+            Self::Suppressed => "suppressed",
+        }
+    }
+
+    /// Whether no further delivery attempt will be made for this recipient.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Queued | Self::Deferred)
+    }
+}
+
+impl FromStr for RecipientState {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| ParseError { kind: "recipient state", text: s.to_string() })
+    }
+}
+
+impl fmt::Display for RecipientState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recipient of a queued message with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedRecipient {
+    pub address: String,
+    pub state: RecipientState,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    /// The last reply or error seen for this recipient, for people to read.
+    pub last_reply: Option<String>,
+}
+
+/// A message the platform has accepted and holds until every recipient is final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub id: MessageId,
+    pub customer_id: CustomerId,
+    pub mail_from: String,
+    pub size: u64,
+    pub received_at: Timestamp,
+    /// The address of the client that handed the message over.
+    pub source_ip: String,
+    /// The node whose spool holds the message bytes.
+    pub node: String,
+    pub recipients: Vec<QueuedRecipient>,
+}
