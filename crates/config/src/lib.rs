@@ -1,1 +1,282 @@
-//! Typed configuration of Hikyaku: TOML with units, defaults and validation, loaded before any port is bound.
+//! Typed configuration of Hikyaku.
+//!
+//! Owns the TOML schema (unknown keys are errors), the defaults that make `hikyaku serve` work
+//! with no file at all, the human units (`"2MiB"`, `"5m"`), and validation. It is loaded and
+//! checked completely before any port is bound. It does not open files other than the config
+//! itself, and it knows nothing of how the values are used.
+
+mod units;
+
+pub use units::{ByteSize, Duration};
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration. Every key is documented in the README's reference table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded database, the spool, keys and certificates live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; defaults to SQLite inside `data_dir`.
+    pub database_url: Option<String>,
+    /// This node's name in the shared database; defaults to the machine's host name.
+    pub node_name: Option<String>,
+    /// The 32-byte key that seals e-mail addresses at rest; generated in `data_dir` when absent.
+    pub secret_key_file: Option<PathBuf>,
+    pub relay: RelayConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    pub listen: SocketAddr,
+    /// The name in the greeting, EHLO reply and `Received` fields; defaults to the host name.
+    pub hostname: Option<String>,
+    pub max_connections: usize,
+    pub max_message_size: ByteSize,
+    pub max_recipients: usize,
+    pub spool_limit: ByteSize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    /// PEM certificate chain and key for STARTTLS; a self-signed pair is generated when absent.
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Allow AUTH without TLS on loopback connections (for local development).
+    pub allow_plaintext_auth_on_loopback: bool,
+    pub auth_failure_limit: u32,
+    pub auth_failure_window: Duration,
+    /// Bad commands in one session before it is closed.
+    pub max_errors: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, `debug`, `hikyaku_relay=debug,info`, ...
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./hikyaku-data"),
+            database_url: None,
+            node_name: None,
+            secret_key_file: None,
+            relay: RelayConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2525)),
+            hostname: None,
+            max_connections: 30,
+            max_message_size: ByteSize(2 * 1024 * 1024),
+            max_recipients: 1000,
+            spool_limit: ByteSize(30 * 1024 * 1024 * 1024),
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(600),
+            tls_certificate: None,
+            tls_key: None,
+            allow_plaintext_auth_on_loopback: false,
+            auth_failure_limit: 5,
+            auth_failure_window: Duration::from_secs(300),
+            max_errors: 20,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text)
+            .map_err(|e| match e {
+                ConfigError::Parse { message, .. } => {
+                    ConfigError::Parse { path: path.to_owned(), message }
+                }
+                other => other,
+            })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<config>"),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every rule and reports all violations at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let r = &self.relay;
+        if r.max_connections == 0 {
+            problems.push("relay.max_connections must be at least 1".to_string());
+        }
+        if r.max_message_size.0 < 1024 {
+            problems.push("relay.max_message_size must be at least 1KiB".to_string());
+        }
+        if r.max_recipients == 0 {
+            problems.push("relay.max_recipients must be at least 1".to_string());
+        }
+        if r.spool_limit.0 < r.max_message_size.0 {
+            problems.push("relay.spool_limit must be at least relay.max_message_size".to_string());
+        }
+        if r.tls_certificate.is_some() != r.tls_key.is_some() {
+            problems.push("relay.tls_certificate and relay.tls_key go together".to_string());
+        }
+        for (key, d) in [
+            ("relay.command_timeout", r.command_timeout),
+            ("relay.data_timeout", r.data_timeout),
+            ("relay.auth_failure_window", r.auth_failure_window),
+        ] {
+            if d.as_std().is_zero() {
+                problems.push(format!("{key} must be longer than zero"));
+            }
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            problems.push(format!("database_url must be sqlite:... or postgres://..., not {url:?}"));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    /// Where the data directory of this node is, with `HIKYAKU_DATA` given by the caller applied.
+    pub fn with_data_dir_override(mut self, data_dir: Option<PathBuf>) -> Self {
+        if let Some(dir) = data_dir {
+            self.data_dir = dir;
+        }
+        self
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("hikyaku.db").display()),
+        }
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file.clone().unwrap_or_else(|| self.data_dir.join("secret.key"))
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.relay.listen.to_string(), "127.0.0.1:2525");
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.relay.max_connections, 30);
+        assert_eq!(c.relay.max_message_size.0, 2_097_152);
+        assert_eq!(c.relay.spool_limit.0, 32_212_254_720);
+        assert_eq!(c.relay.max_recipients, 1000);
+        assert_eq!(c.database_url(), "sqlite://./hikyaku-data/hikyaku.db");
+    }
+
+    #[test]
+    fn the_acceptance_keys_parse_as_written() {
+        let c = Config::from_toml(
+            r#"
+data_dir = "/some/dir"
+database_url = "sqlite:///some/dir/hikyaku.db"   # or postgres://user@host/db
+[relay]
+listen = "127.0.0.1:2525"
+max_connections = 30
+max_message_size = 2097152
+spool_limit = 32212254720
+[http]
+listen = "127.0.0.1:8080"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/some/dir"));
+        assert_eq!(c.database_url(), "sqlite:///some/dir/hikyaku.db");
+        assert_eq!(c.spool_dir(), PathBuf::from("/some/dir/spool"));
+    }
+
+    #[test]
+    fn units_and_errors() {
+        let c = Config::from_toml(
+            "[relay]\nmax_message_size = \"10MiB\"\ncommand_timeout = \"30s\"\nspool_limit = \"1GB\"",
+        )
+        .unwrap();
+        assert_eq!(c.relay.max_message_size.0, 10 * 1024 * 1024);
+        assert_eq!(c.relay.command_timeout.as_std().as_secs(), 30);
+        assert_eq!(c.relay.spool_limit.0, 1 << 30);
+
+        for (bad, needle) in [
+            ("[relay]\nlisten = \"nowhere\"", "listen"),
+            ("[relay]\nmax_conections = 3", "unknown field"),
+            ("[relay]\nmax_connections = 0", "max_connections"),
+            ("[relay]\nmax_message_size = \"2 parsecs\"", "size"),
+            ("[relay]\ntls_key = \"/k.pem\"", "go together"),
+            ("database_url = \"mysql://x\"", "database_url"),
+        ] {
+            let err = Config::from_toml(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad:?} gave {err:?}");
+        }
+    }
+}

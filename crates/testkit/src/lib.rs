@@ -1,1 +1,31 @@
-//! Test helpers: a scripted SMTP client over real TCP, temporary data directories, running the real hikyaku binary.
+//! Test helpers for Hikyaku's integration tests: a line-oriented SMTP client that speaks over a
+//! real TCP socket (optionally from a chosen loopback source address), and a runner that starts
+//! the real `hikyaku` binary on its own data directory, reads where it listens, and can stop it
+//! with SIGTERM or kill it with SIGKILL.
+//!
+//! Nothing here imitates a part of the product: tests drive the real thing through these.
+
+mod process;
+mod smtp_client;
+
+pub use process::{HikyakuProcess, ProcessBuilder};
+pub use smtp_client::{Reply, SmtpClient};
+
+/// Whether interop tools are mandatory: under `CI=true` a missing tool fails the test.
+pub fn require_tools() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Finds an external tool (`swaks`, `smtp-source`, ...) in PATH and /usr/sbin. Returns `None`
+/// (and prints why) when it is missing outside CI; panics when it is missing under CI.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<_> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin"].map(std::path::PathBuf::from));
+    if let Some(found) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+        return Some(found);
+    }
+    assert!(!require_tools(), "{name} is required under CI=true but was not found");
+    eprintln!("skipping: {name} not installed (apt-get install postfix swaks)");
+    None
+}
