@@ -1,1 +1,37 @@
-//! Durable message bytes on local disk: fsync before acknowledgement, group commit, recovery scan, quota.
+//! The spool: the bytes and envelope of every accepted message, on local disk, until its
+//! delivery is done. It is the durability point of the relay: [`Spool::commit`] returns only
+//! when the message would survive a crash or a power loss, and only then may `250` be answered.
+//! A crash at any moment never loses a committed message and never exposes a half-written one.
+//!
+//! It owns the files, their format, group commit of directory fsyncs, the recovery scan and the
+//! byte quota. It must not hold delivery state (which recipient is done lives in the database):
+//! a spool file is immutable once committed. It never decides what to do with a recovered
+//! message; it hands the list to the caller, which reconciles it with the database.
+
+mod error;
+mod format;
+mod quota;
+mod spool;
+mod syncer;
+
+pub use error::SpoolError;
+pub use format::FormatError;
+pub use quota::Reservation;
+pub use spool::{Recovery, Spool, SpoolStats};
+
+use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What the spool keeps beside the message bytes: enough to deliver the message, or to rebuild
+/// its database record, without anything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolMeta {
+    pub id: MessageId,
+    pub customer_id: CustomerId,
+    pub envelope: Envelope,
+    pub received_at: Timestamp,
+    /// The address of the client that handed the message over.
+    pub source_ip: String,
+    /// Bytes of the body; [`Spool::commit`] checks it against the body it is given.
+    pub size: u64,
+}
