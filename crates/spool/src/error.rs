@@ -8,11 +8,22 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// The byte limit would be exceeded: the relay answers `452 4.3.1`.
-    #[error("spool full: {requested} bytes wanted, {used} stored and {reserved} reserved of {limit}")]
-    Full { requested: u64, used: u64, reserved: u64, limit: u64 },
+    #[error(
+        "spool full: {requested} bytes wanted, {used} stored and {reserved} reserved of {limit}"
+    )]
+    Full {
+        requested: u64,
+        used: u64,
+        reserved: u64,
+        limit: u64,
+    },
 
     #[error("spool I/O failed ({action} {path}): {source}")]
-    Io { action: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 
     #[error("message {0} is not in the spool")]
     NotFound(MessageId),
@@ -26,7 +37,11 @@ pub enum SpoolError {
     Corrupt { path: PathBuf, reason: FormatError },
 
     #[error("metadata of {id} says {declared} body bytes but the body has {actual}")]
-    SizeMismatch { id: MessageId, declared: u64, actual: u64 },
+    SizeMismatch {
+        id: MessageId,
+        declared: u64,
+        actual: u64,
+    },
 
     #[error("metadata of {0} cannot be encoded: {1}")]
     Encode(MessageId, serde_json::Error),
@@ -45,7 +60,10 @@ impl SpoolError {
     /// are transient; the rest are bugs or damaged data that a retry cannot fix.
     pub fn is_transient(&self) -> bool {
         match self {
-            SpoolError::Full { .. } | SpoolError::Io { .. } | SpoolError::Locked(_) | SpoolError::WorkerStopped => true,
+            SpoolError::Full { .. }
+            | SpoolError::Io { .. }
+            | SpoolError::Locked(_)
+            | SpoolError::WorkerStopped => true,
             SpoolError::NotFound(_)
             | SpoolError::AlreadyCommitted(_)
             | SpoolError::Corrupt { .. }
@@ -60,14 +78,24 @@ impl SpoolError {
         match self {
             SpoolError::Full { .. } => true,
             SpoolError::Io { source, .. } => {
-                matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+                matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+                )
             }
             _ => false,
         }
     }
 
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> SpoolError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> SpoolError {
         let path = path.into();
-        move |source| SpoolError::Io { action, path, source }
+        move |source| SpoolError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }

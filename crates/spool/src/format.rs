@@ -102,7 +102,11 @@ pub(crate) fn encode_head(meta: &SpoolMeta, body: &[u8]) -> Result<Vec<u8>, serd
         .ok()
         .filter(|&len| len <= MAX_META_LEN)
         .ok_or_else(|| serde::ser::Error::custom("metadata record too large"))?;
-    let header = Header { meta_len, body_len: body.len() as u64, checksum: checksum(&json, body) };
+    let header = Header {
+        meta_len,
+        body_len: body.len() as u64,
+        checksum: checksum(&json, body),
+    };
     let mut out = Vec::with_capacity(HEADER_LEN + json.len());
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(&json);
@@ -114,7 +118,10 @@ pub(crate) fn parse_meta(header: &Header, json: &[u8]) -> Result<SpoolMeta, Form
     let meta: SpoolMeta =
         serde_json::from_slice(json).map_err(|e| FormatError::BadMeta(e.to_string()))?;
     if meta.size != header.body_len {
-        return Err(FormatError::SizeMismatch { declared: meta.size, actual: header.body_len });
+        return Err(FormatError::SizeMismatch {
+            declared: meta.size,
+            actual: header.body_len,
+        });
     }
     Ok(meta)
 }
@@ -124,7 +131,10 @@ pub(crate) fn decode(file: &[u8]) -> Result<(SpoolMeta, &[u8]), FormatError> {
     let header = Header::parse(file)?;
     let expected = header.file_len();
     if expected != file.len() as u64 {
-        return Err(FormatError::LengthMismatch { expected, actual: file.len() as u64 });
+        return Err(FormatError::LengthMismatch {
+            expected,
+            actual: file.len() as u64,
+        });
     }
     let (json, body) = file[HEADER_LEN..].split_at(header.meta_len as usize);
     if checksum(json, body) != header.checksum {
@@ -152,7 +162,12 @@ impl Lanes {
     const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 
     fn new() -> Self {
-        Lanes([0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344, 0xa409_3822_299f_31d0, 0x082e_fa98_ec4e_6c89])
+        Lanes([
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+        ])
     }
 
     fn step(lane: u64, word: u64) -> u64 {
@@ -198,7 +213,10 @@ mod tests {
         SpoolMeta {
             id: "01jz5x0000000000000000000a".parse::<MessageId>().unwrap(),
             customer_id: "cabc".parse::<CustomerId>().unwrap(),
-            envelope: Envelope { mail_from: "a@example.com".into(), recipients: vec!["b@example.net".into()] },
+            envelope: Envelope {
+                mail_from: "a@example.com".into(),
+                recipients: vec!["b@example.net".into()],
+            },
             received_at: Timestamp(1_795_577_520_123),
             source_ip: "127.0.0.1".into(),
             size,
@@ -227,7 +245,12 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for body in [&b""[..], b"x", b"exactly thirty-two bytes long!!!", &[0xffu8; 1000][..]] {
+        for body in [
+            &b""[..],
+            b"x",
+            b"exactly thirty-two bytes long!!!",
+            &[0xffu8; 1000][..],
+        ] {
             let m = meta(body.len() as u64);
             let bytes = file(&m, body);
             let (decoded, decoded_body) = decode(&bytes).unwrap();
@@ -245,10 +268,22 @@ mod tests {
         let full = good.len() as u64;
         type Edit = Box<dyn Fn(&mut Vec<u8>)>;
         let cases: Vec<(&str, Edit, FormatError)> = vec![
-            ("empty", Box::new(|f| f.clear()), FormatError::ShortHeader(0)),
-            ("torn header", Box::new(|f| f.truncate(20)), FormatError::ShortHeader(20)),
+            (
+                "empty",
+                Box::new(|f| f.clear()),
+                FormatError::ShortHeader(0),
+            ),
+            (
+                "torn header",
+                Box::new(|f| f.truncate(20)),
+                FormatError::ShortHeader(20),
+            ),
             ("magic", Box::new(|f| f[0] = b'X'), FormatError::BadMagic),
-            ("version", Box::new(|f| f[8] = 2), FormatError::UnsupportedVersion(2)),
+            (
+                "version",
+                Box::new(|f| f[8] = 2),
+                FormatError::UnsupportedVersion(2),
+            ),
             (
                 "huge metadata length",
                 Box::new(|f| f[12..16].copy_from_slice(&u32::MAX.to_le_bytes())),
@@ -257,20 +292,34 @@ mod tests {
             (
                 "truncated body",
                 Box::new(|f| f.truncate(f.len() - 1)),
-                FormatError::LengthMismatch { expected: full, actual: full - 1 },
+                FormatError::LengthMismatch {
+                    expected: full,
+                    actual: full - 1,
+                },
             ),
             (
                 "trailing bytes",
                 Box::new(|f| f.push(0)),
-                FormatError::LengthMismatch { expected: full, actual: full + 1 },
+                FormatError::LengthMismatch {
+                    expected: full,
+                    actual: full + 1,
+                },
             ),
-            ("body bit flip", Box::new(|f| *f.last_mut().unwrap() ^= 1), FormatError::ChecksumMismatch),
+            (
+                "body bit flip",
+                Box::new(|f| *f.last_mut().unwrap() ^= 1),
+                FormatError::ChecksumMismatch,
+            ),
             (
                 "metadata bit flip",
                 Box::new(move |f| f[HEADER_LEN + meta_len / 2] ^= 0x40),
                 FormatError::ChecksumMismatch,
             ),
-            ("checksum bit flip", Box::new(|f| f[31] ^= 0x80), FormatError::ChecksumMismatch),
+            (
+                "checksum bit flip",
+                Box::new(|f| f[31] ^= 0x80),
+                FormatError::ChecksumMismatch,
+            ),
         ];
         for (name, edit, expected) in cases {
             let mut bytes = good.clone();
@@ -283,13 +332,26 @@ mod tests {
     fn metadata_must_agree_with_the_header() {
         let body = b"four";
         let lying = file(&meta(5), body);
-        assert_eq!(decode(&lying).unwrap_err(), FormatError::SizeMismatch { declared: 5, actual: 4 });
+        assert_eq!(
+            decode(&lying).unwrap_err(),
+            FormatError::SizeMismatch {
+                declared: 5,
+                actual: 4
+            }
+        );
 
         let mut not_json = Vec::new();
-        let header = Header { meta_len: 3, body_len: 0, checksum: checksum(b"{x}", b"") };
+        let header = Header {
+            meta_len: 3,
+            body_len: 0,
+            checksum: checksum(b"{x}", b""),
+        };
         not_json.extend_from_slice(&header.encode());
         not_json.extend_from_slice(b"{x}");
-        assert!(matches!(decode(&not_json).unwrap_err(), FormatError::BadMeta(_)));
+        assert!(matches!(
+            decode(&not_json).unwrap_err(),
+            FormatError::BadMeta(_)
+        ));
     }
 
     #[test]
@@ -303,7 +365,10 @@ mod tests {
                 assert_ne!(checksum(b"", &flipped), base, "byte {byte} bit {bit}");
             }
         }
-        assert_ne!(checksum(&data[..10], &data[10..]), checksum(&data[..11], &data[11..]));
+        assert_ne!(
+            checksum(&data[..10], &data[10..]),
+            checksum(&data[..11], &data[11..])
+        );
         assert_ne!(checksum(b"", b"\0"), checksum(b"", b""));
     }
 }

@@ -17,7 +17,13 @@ struct Usage {
 
 impl Quota {
     pub fn new(limit: u64, stored: u64) -> Arc<Quota> {
-        Arc::new(Quota { limit, usage: Mutex::new(Usage { stored, reserved: 0 }) })
+        Arc::new(Quota {
+            limit,
+            usage: Mutex::new(Usage {
+                stored,
+                reserved: 0,
+            }),
+        })
     }
 
     pub fn limit(&self) -> u64 {
@@ -36,16 +42,25 @@ impl Quota {
         let mut usage = self.lock();
         self.check(&usage, bytes)?;
         usage.reserved += bytes;
-        Ok(Reservation { quota: Arc::clone(self), bytes })
+        Ok(Reservation {
+            quota: Arc::clone(self),
+            bytes,
+        })
     }
 
     /// Turns `reservation` into `file_len` stored bytes. The file may be larger than what was
     /// reserved (the metadata record comes on top of the body); the difference must then fit.
     pub fn settle(&self, reservation: &mut Reservation, file_len: u64) -> Result<(), SpoolError> {
         let mut usage = self.lock();
-        let others = Usage { stored: usage.stored, reserved: usage.reserved - reservation.bytes };
+        let others = Usage {
+            stored: usage.stored,
+            reserved: usage.reserved - reservation.bytes,
+        };
         self.check(&others, file_len)?;
-        *usage = Usage { stored: others.stored + file_len, reserved: others.reserved };
+        *usage = Usage {
+            stored: others.stored + file_len,
+            reserved: others.reserved,
+        };
         reservation.bytes = 0;
         Ok(())
     }
@@ -57,7 +72,10 @@ impl Quota {
     }
 
     fn check(&self, usage: &Usage, requested: u64) -> Result<(), SpoolError> {
-        let total = usage.stored.saturating_add(usage.reserved).saturating_add(requested);
+        let total = usage
+            .stored
+            .saturating_add(usage.reserved)
+            .saturating_add(requested);
         if total > self.limit {
             return Err(SpoolError::Full {
                 requested,
@@ -71,7 +89,9 @@ impl Quota {
 
     fn lock(&self) -> MutexGuard<'_, Usage> {
         // The critical sections cannot panic half-way, so a poisoned lock still holds sound data.
-        self.usage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.usage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -45,7 +45,10 @@ impl Layout {
     }
 
     fn shard_of(id: MessageId) -> i64 {
-        id.timestamp().as_millis().div_euclid(1000).rem_euclid(SHARDS)
+        id.timestamp()
+            .as_millis()
+            .div_euclid(1000)
+            .rem_euclid(SHARDS)
     }
 
     fn shard_dir(&self, shard: i64) -> PathBuf {
@@ -63,10 +66,10 @@ impl Layout {
     /// Creates whatever is missing and makes the new entries durable, so that a later commit's
     /// directory fsync is all that its rename needs.
     fn create(&self) -> Result<(), SpoolError> {
-        if ensure_dir(&self.root)? {
-            if let Some(parent) = self.root.parent() {
-                sync_dir(parent)?;
-            }
+        let root_is_new = !self.root.is_dir();
+        fs::create_dir_all(&self.root).map_err(SpoolError::io("create directory", &self.root))?;
+        if root_is_new && let Some(parent) = self.root.parent() {
+            sync_dir(parent)?;
         }
         let mut created_top = false;
         for dir in [&self.tmp, &self.msg, &self.corrupt] {
@@ -95,7 +98,9 @@ fn ensure_dir(dir: &Path) -> Result<bool, SpoolError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(SpoolError::io("fsync directory", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(SpoolError::io("fsync directory", dir))
 }
 
 /// What [`Spool::open`] found on disk.
@@ -143,7 +148,11 @@ impl Spool {
         layout.create()?;
         let lock = lock(&layout.root)?;
         let removed_tmp = clear_tmp(&layout)?;
-        let mut recovery = Recovery { messages: Vec::new(), removed_tmp, quarantined: Vec::new() };
+        let mut recovery = Recovery {
+            messages: Vec::new(),
+            removed_tmp,
+            quarantined: Vec::new(),
+        };
         let mut stored = 0;
         for shard in 0..SHARDS {
             stored += scan_shard(&layout, shard, &mut recovery)?;
@@ -158,8 +167,18 @@ impl Spool {
             "spool recovered"
         );
         let syncer = Syncer::start().map_err(SpoolError::io("start syncer thread for", dir))?;
-        let inner = Inner { layout, quota: Quota::new(limit_bytes, stored), syncer, _lock: lock };
-        Ok((Spool { inner: Arc::new(inner) }, recovery))
+        let inner = Inner {
+            layout,
+            quota: Quota::new(limit_bytes, stored),
+            syncer,
+            _lock: lock,
+        };
+        Ok((
+            Spool {
+                inner: Arc::new(inner),
+            },
+            recovery,
+        ))
     }
 
     /// Promises `bytes` of room for a message about to be received, or says the spool is full.
@@ -178,25 +197,45 @@ impl Spool {
     ///
     /// # Panics
     /// If `reservation` was made by another spool.
-    pub async fn commit<B>(&self, mut reservation: Reservation, meta: &SpoolMeta, body: B) -> Result<(), SpoolError>
+    pub async fn commit<B>(
+        &self,
+        mut reservation: Reservation,
+        meta: &SpoolMeta,
+        body: B,
+    ) -> Result<(), SpoolError>
     where
         B: AsRef<[u8]> + Send + 'static,
     {
-        assert!(Arc::ptr_eq(&reservation.quota, &self.inner.quota), "reservation made by another spool");
+        assert!(
+            Arc::ptr_eq(&reservation.quota, &self.inner.quota),
+            "reservation made by another spool"
+        );
         let actual = body.as_ref().len() as u64;
         if meta.size != actual {
-            return Err(SpoolError::SizeMismatch { id: meta.id, declared: meta.size, actual });
+            return Err(SpoolError::SizeMismatch {
+                id: meta.id,
+                declared: meta.size,
+                actual,
+            });
         }
         let inner = Arc::clone(&self.inner);
         let owned_meta = meta.clone();
         let (path, file_len) =
-            blocking(move || inner.write_message(&owned_meta, &mut reservation, body.as_ref())).await?;
-        let dir = path.parent().expect("message files live in a shard directory").to_owned();
+            blocking(move || inner.write_message(&owned_meta, &mut reservation, body.as_ref()))
+                .await?;
+        let dir = path
+            .parent()
+            .expect("message files live in a shard directory")
+            .to_owned();
         let outcome = match self.inner.syncer.sync(dir.clone()) {
             None => Err(SpoolError::WorkerStopped),
             Some(done) => match done.await {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(source)) => Err(SpoolError::Io { action: "fsync directory", path: dir, source }),
+                Ok(Err(source)) => Err(SpoolError::Io {
+                    action: "fsync directory",
+                    path: dir,
+                    source,
+                }),
                 Err(_) => Err(SpoolError::WorkerStopped),
             },
         };
@@ -284,18 +323,25 @@ impl Inner {
         let tmp = self.layout.tmp_path(id);
         let mut file = match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(SpoolError::AlreadyCommitted(id)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(SpoolError::AlreadyCommitted(id));
+            }
             Err(e) => return Err(SpoolError::io("create", &tmp)(e)),
         };
         let target = self.layout.message_path(id);
         let outcome = (|| {
-            file.write_all(head).map_err(SpoolError::io("write", &tmp))?;
-            file.write_all(body).map_err(SpoolError::io("write", &tmp))?;
+            file.write_all(head)
+                .map_err(SpoolError::io("write", &tmp))?;
+            file.write_all(body)
+                .map_err(SpoolError::io("write", &tmp))?;
             // Before the rename, or a crash could leave a complete name on incomplete data.
             file.sync_data().map_err(SpoolError::io("fsync", &tmp))?;
             // rename would replace an existing file. This check cannot race with another commit
             // of the same ID: that one holds `tmp/<id>` (create_new above) until it has renamed.
-            if target.try_exists().map_err(SpoolError::io("look up", &target))? {
+            if target
+                .try_exists()
+                .map_err(SpoolError::io("look up", &target))?
+            {
                 return Err(SpoolError::AlreadyCommitted(id));
             }
             fs::rename(&tmp, &target).map_err(SpoolError::io("rename", &tmp))
@@ -329,7 +375,9 @@ impl Inner {
 
     fn remove_message(&self, id: MessageId) -> Result<(), SpoolError> {
         let path = self.layout.message_path(id);
-        let len = fs::symlink_metadata(&path).map_err(not_found_or(id, "look up", &path))?.len();
+        let len = fs::symlink_metadata(&path)
+            .map_err(not_found_or(id, "look up", &path))?
+            .len();
         fs::remove_file(&path).map_err(not_found_or(id, "remove", &path))?;
         self.quota.forget(len);
         Ok(())
@@ -341,7 +389,11 @@ impl Inner {
             let dir = self.layout.shard_dir(shard);
             for entry in fs::read_dir(&dir).map_err(SpoolError::io("list", &dir))? {
                 let entry = entry.map_err(SpoolError::io("list", &dir))?;
-                if let Some(id) = entry.file_name().to_str().and_then(|name| name.parse::<MessageId>().ok()) {
+                if let Some(id) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| name.parse::<MessageId>().ok())
+                {
                     ids.push(id);
                 }
             }
@@ -355,13 +407,26 @@ fn check_id(id: MessageId, meta: &SpoolMeta) -> Result<(), FormatError> {
     if meta.id == id {
         Ok(())
     } else {
-        Err(FormatError::Misplaced(format!("file of {id} holds the metadata of {}", meta.id)))
+        Err(FormatError::Misplaced(format!(
+            "file of {id} holds the metadata of {}",
+            meta.id
+        )))
     }
 }
 
-fn not_found_or(id: MessageId, action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpoolError {
+fn not_found_or(
+    id: MessageId,
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(io::Error) -> SpoolError {
     let otherwise = SpoolError::io(action, path);
-    move |e| if e.kind() == io::ErrorKind::NotFound { SpoolError::NotFound(id) } else { otherwise(e) }
+    move |e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            SpoolError::NotFound(id)
+        } else {
+            otherwise(e)
+        }
+    }
 }
 
 fn lock(root: &Path) -> Result<File, SpoolError> {
@@ -384,7 +449,11 @@ fn clear_tmp(layout: &Layout) -> Result<usize, SpoolError> {
     let mut removed = 0;
     for entry in fs::read_dir(&layout.tmp).map_err(SpoolError::io("list", &layout.tmp))? {
         let path = entry.map_err(SpoolError::io("list", &layout.tmp))?.path();
-        let outcome = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        let outcome = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
         outcome.map_err(SpoolError::io("remove", &path))?;
         removed += 1;
     }
@@ -399,10 +468,12 @@ fn scan_shard(layout: &Layout, shard: i64, recovery: &mut Recovery) -> Result<u6
         let entry = entry.map_err(SpoolError::io("list", &dir))?;
         let path = entry.path();
         let verdict = match expected_id(&entry, shard) {
-            Ok(id) => read_meta(&path).map_err(SpoolError::io("read", &path))?.and_then(|(meta, len)| {
-                check_id(id, &meta)?;
-                Ok((meta, len))
-            }),
+            Ok(id) => read_meta(&path)
+                .map_err(SpoolError::io("read", &path))?
+                .and_then(|(meta, len)| {
+                    check_id(id, &meta)?;
+                    Ok((meta, len))
+                }),
             Err(reason) => Err(reason),
         };
         match verdict {
@@ -410,7 +481,9 @@ fn scan_shard(layout: &Layout, shard: i64, recovery: &mut Recovery) -> Result<u6
                 stored += len;
                 recovery.messages.push(meta);
             }
-            Err(reason) => recovery.quarantined.extend(quarantine(layout, &path, &reason)?),
+            Err(reason) => recovery
+                .quarantined
+                .extend(quarantine(layout, &path, &reason)?),
         }
     }
     Ok(stored)
@@ -421,13 +494,20 @@ fn expected_id(entry: &fs::DirEntry, shard: i64) -> Result<MessageId, FormatErro
     let name = entry.file_name();
     let id = name
         .to_str()
-        .and_then(|text| text.parse::<MessageId>().ok().filter(|id| id.to_string() == text))
+        .and_then(|text| {
+            text.parse::<MessageId>()
+                .ok()
+                .filter(|id| id.to_string() == text)
+        })
         .ok_or_else(|| FormatError::Misplaced(format!("{name:?} is not a message ID")))?;
     if !entry.file_type().is_ok_and(|t| t.is_file()) {
         return Err(FormatError::Misplaced("not a regular file".into()));
     }
     if Layout::shard_of(id) != shard {
-        return Err(FormatError::Misplaced(format!("{id} belongs in shard {:03x}", Layout::shard_of(id))));
+        return Err(FormatError::Misplaced(format!(
+            "{id} belongs in shard {:03x}",
+            Layout::shard_of(id)
+        )));
     }
     Ok(id)
 }
@@ -454,11 +534,21 @@ fn read_meta(path: &Path) -> io::Result<Result<(SpoolMeta, u64), FormatError>> {
 
 /// Moves a file that failed validation to `corrupt/`. `None` if it was already gone (another
 /// reader moved it first).
-fn quarantine(layout: &Layout, path: &Path, reason: &FormatError) -> Result<Option<PathBuf>, SpoolError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+fn quarantine(
+    layout: &Layout,
+    path: &Path,
+    reason: &FormatError,
+) -> Result<Option<PathBuf>, SpoolError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut target = layout.corrupt.join(&name);
     let mut n = 0;
-    while target.try_exists().map_err(SpoolError::io("look up", &target))? {
+    while target
+        .try_exists()
+        .map_err(SpoolError::io("look up", &target))?
+    {
         n += 1;
         target = layout.corrupt.join(format!("{name}.{n}"));
     }

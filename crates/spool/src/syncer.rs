@@ -68,10 +68,15 @@ fn run(incoming: &mpsc::Receiver<Request>, counters: &Counters) {
                 if let Err(e) = &outcome {
                     tracing::error!(dir = %request.dir.display(), error = %e, "spool directory fsync failed");
                 }
-                outcomes.insert(request.dir.clone(), outcome.map_err(|e| (e.kind(), e.to_string())));
+                outcomes.insert(
+                    request.dir.clone(),
+                    outcome.map_err(|e| (e.kind(), e.to_string())),
+                );
             }
         }
-        counters.commits.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        counters
+            .commits
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for request in batch {
             let outcome = match &outcomes[&request.dir] {
                 Ok(()) => Ok(()),
