@@ -20,7 +20,7 @@ const CHILD_DIR_VAR: &str = "HIKYAKU_SPOOL_KILL9_DIR";
 const WRITERS: usize = 48;
 
 #[test]
-#[ignore = "the child half of acknowledged_messages_survive_kill_9, which runs it"]
+#[ignore = "the child half of kill9_loses_no_acknowledged_message, which runs it"]
 fn writer_until_killed() {
     let Ok(dir) = std::env::var(CHILD_DIR_VAR) else {
         return;
@@ -108,7 +108,7 @@ fn parse_ack(line: &str) -> Option<MessageId> {
 }
 
 #[test]
-fn acknowledged_messages_survive_kill_9() {
+fn kill9_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -18,6 +18,26 @@ async fn commit(spool: &Spool, id: MessageId) -> Result<(), SpoolError> {
     spool.commit(reservation, &meta, body).await
 }
 
+/// Commits `body` for `id` on a reservation of `reserve` bytes, which may differ from the size.
+async fn commit_bytes(
+    spool: &Spool,
+    id: MessageId,
+    body: &[u8],
+    reserve: u64,
+) -> Result<(), SpoolError> {
+    let reservation = spool.reserve(reserve)?;
+    spool
+        .commit(reservation, &meta_for(id, body), body.to_vec())
+        .await
+}
+
+fn fresh(limit: u64) -> (tempfile::TempDir, Spool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, recovery) = Spool::open(dir.path(), limit).unwrap();
+    assert!(recovery.messages.is_empty() && recovery.quarantined.is_empty());
+    (dir, spool)
+}
+
 async fn assert_intact(spool: &Spool, id: MessageId) {
     let (meta, body) = spool.read(id).await.unwrap_or_else(|e| panic!("{id}: {e}"));
     let expected = body_for(id);
@@ -70,9 +90,8 @@ async fn committed_messages_read_back_and_survive_reopen() {
 
 #[tokio::test]
 async fn quota_counts_reservations_files_and_removals() {
-    let dir = tempfile::tempdir().unwrap();
     let limit = 20_000;
-    let (spool, _) = Spool::open(dir.path(), limit).unwrap();
+    let (dir, spool) = fresh(limit);
     assert_eq!(spool.limit_bytes(), limit);
 
     let first = spool.reserve(12_000).unwrap();
@@ -101,10 +120,7 @@ async fn quota_counts_reservations_files_and_removals() {
     // The file (header and metadata included) is what counts once committed.
     let a = MessageId::generate();
     let body = vec![b'a'; 4_000];
-    spool
-        .commit(spool.reserve(9_000).unwrap(), &meta_for(a, &body), body)
-        .await
-        .unwrap();
+    commit_bytes(&spool, a, &body, 9_000).await.unwrap();
     let a_size = file_size(dir.path(), a);
     assert!(a_size > 4_000);
     assert_eq!((spool.used_bytes(), spool.reserved_bytes()), (a_size, 0));
@@ -112,10 +128,7 @@ async fn quota_counts_reservations_files_and_removals() {
     // A reservation smaller than the file grows when there is room...
     let b = MessageId::generate();
     let body = vec![b'b'; 100];
-    spool
-        .commit(spool.reserve(10).unwrap(), &meta_for(b, &body), body)
-        .await
-        .unwrap();
+    commit_bytes(&spool, b, &body, 10).await.unwrap();
     let b_size = file_size(dir.path(), b);
     assert_eq!(spool.used_bytes(), a_size + b_size);
 
@@ -125,10 +138,7 @@ async fn quota_counts_reservations_files_and_removals() {
     let everything = spool.reserve(rest).unwrap();
     let c = MessageId::generate();
     let body = vec![b'c'; 10];
-    let err = spool
-        .commit(spool.reserve(0).unwrap(), &meta_for(c, &body), body)
-        .await
-        .unwrap_err();
+    let err = commit_bytes(&spool, c, &body, 0).await.unwrap_err();
     assert!(err.is_out_of_space(), "{err}");
     assert!(matches!(spool.read(c).await, Err(SpoolError::NotFound(id)) if id == c));
     assert_eq!(spool.reserved_bytes(), rest);
@@ -145,10 +155,7 @@ async fn quota_counts_reservations_files_and_removals() {
 
     let d = MessageId::generate();
     let body = vec![b'd'; 50];
-    spool
-        .commit(spool.reserve(50).unwrap(), &meta_for(d, &body), body)
-        .await
-        .unwrap();
+    commit_bytes(&spool, d, &body, 50).await.unwrap();
     let before = spool.used_bytes();
     drop(spool);
     let (spool, recovery) = Spool::open(dir.path(), limit).unwrap();
@@ -258,14 +265,15 @@ async fn recovery_deletes_interrupted_commits_and_moves_damaged_files_aside() {
             path.display()
         );
     }
-    for id in [
+    let damaged = [
         truncated,
         bad_magic,
         bad_json,
         lying_size,
         wrong_shard,
         empty,
-    ] {
+    ];
+    for id in damaged {
         assert!(
             matches!(spool.read(id).await, Err(SpoolError::NotFound(_))),
             "{id}"
@@ -276,15 +284,11 @@ async fn recovery_deletes_interrupted_commits_and_moves_damaged_files_aside() {
 
 #[tokio::test]
 async fn reading_a_damaged_body_moves_the_file_aside() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    let (dir, spool) = fresh(NO_LIMIT);
     let (good, bad) = (MessageId::generate(), MessageId::generate());
     commit(&spool, good).await.unwrap();
     let body = b"Subject: x\r\n\r\nsome body\r\n".to_vec();
-    spool
-        .commit(spool.reserve(100).unwrap(), &meta_for(bad, &body), body)
-        .await
-        .unwrap();
+    commit_bytes(&spool, bad, &body, 100).await.unwrap();
     let path = file_of(dir.path(), bad);
     let bad_size = fs::metadata(&path).unwrap().len();
     let mut bytes = fs::read(&path).unwrap();
@@ -311,8 +315,7 @@ async fn reading_a_damaged_body_moves_the_file_aside() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundreds_of_concurrent_commits_share_fsyncs_and_all_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    let (dir, spool) = fresh(NO_LIMIT);
     let ids: Vec<MessageId> = (0..400).map(|_| MessageId::generate()).collect();
     let tasks: Vec<_> = ids
         .iter()
@@ -349,16 +352,12 @@ async fn hundreds_of_concurrent_commits_share_fsyncs_and_all_survive_reopen() {
 
 #[tokio::test]
 async fn a_second_commit_of_an_id_never_replaces_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    let (dir, spool) = fresh(NO_LIMIT);
     let id = MessageId::generate();
     commit(&spool, id).await.unwrap();
     let used = spool.used_bytes();
     let other = b"another body".to_vec();
-    let err = spool
-        .commit(spool.reserve(100).unwrap(), &meta_for(id, &other), other)
-        .await
-        .unwrap_err();
+    let err = commit_bytes(&spool, id, &other, 100).await.unwrap_err();
     assert!(
         matches!(err, SpoolError::AlreadyCommitted(dup) if dup == id),
         "{err}"
@@ -371,8 +370,7 @@ async fn a_second_commit_of_an_id_never_replaces_the_first() {
 
 #[tokio::test]
 async fn a_body_that_disagrees_with_its_metadata_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    let (_dir, spool) = fresh(NO_LIMIT);
     let id = MessageId::generate();
     let meta = meta_for(id, b"four");
     let err = spool
@@ -396,8 +394,7 @@ async fn a_body_that_disagrees_with_its_metadata_is_refused() {
 
 #[test]
 fn one_directory_has_one_owner() {
-    let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    let (dir, spool) = fresh(NO_LIMIT);
     let err = Spool::open(dir.path(), NO_LIMIT).unwrap_err();
     assert!(matches!(err, SpoolError::Locked(_)), "{err}");
     drop(spool);
