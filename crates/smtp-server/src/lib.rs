@@ -6,11 +6,27 @@
 //! graceful shutdown. It must not hold policy: who may relay, which recipients exist and where a
 //! message goes are decided by a [`SessionHandler`], and the engine never lets MAIL, RCPT or DATA
 //! through without the handler's approval. It keeps no global state.
+//!
+//! The protocol side (`framing`, `command`, `session`) does no I/O, so it is tested with tables
+//! of raw bytes and fuzzed; `server` only moves bytes and calls the handler.
 
+mod auth;
+mod command;
 mod config;
+mod framing;
 mod handler;
+mod metrics;
 mod reply;
+mod server;
+mod session;
+mod tls;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use auth::AuthFailures;
 pub use config::{AuthPolicy, ServerConfig};
 pub use handler::{AuthOutcome, BodyType, MailParams, SessionContext, SessionHandler, TlsInfo};
 pub use reply::{EnhancedStatus, Reply};
+pub use server::Server;
+pub use tls::{TlsConfigError, tls_config_from_pem};
