@@ -1,1 +1,164 @@
-//! The database of Hikyaku: sqlx repositories over SQLite and PostgreSQL with migrations; e-mail addresses sealed at rest.
+//! The database of Hikyaku: contracts, their allowed IP ranges and SMTP credentials, the queue
+//! of accepted messages with their recipients' states, and the event log; on SQLite (embedded,
+//! the default) or PostgreSQL (shared by several nodes), with embedded migrations for each.
+//!
+//! It owns the line between plaintext and sealed data: every e-mail address (and every text that
+//! may quote one, such as a remote server's reply) is sealed with XChaCha20-Poly1305 under the
+//! operator's [`SealingKey`] before it reaches a table, and found again through a keyed hash.
+//! Callers only ever see plain `String`s. It must not hold policy (who may relay, retry
+//! schedules, what a state change means for delivery): it stores and finds, nothing more.
+//!
+//! # Two pools, not the `Any` driver
+//!
+//! [`Store`] holds an enum of a native [`sqlx::SqlitePool`] or [`sqlx::PgPool`], and each method's
+//! body is expanded once per backend by the `with_pool!` macro, with one shared query text
+//! (SQLite understands PostgreSQL's `$1` placeholders). We chose this over `sqlx::Any` because:
+//! - the SQLite connection needs native options that `Any` cannot carry (its options are only a
+//!   URL): WAL, `synchronous=NORMAL`, the busy timeout, create-if-missing;
+//! - `Any` needs a process-wide driver registry (`install_default_drivers`), a global we avoid;
+//! - the hot path (`record_accepted`) binds and decodes native types directly instead of going
+//!   through `AnyValue` copies, and backend-specific SQL stays possible where it ever pays.
+//!
+//! The price is that each query is type-checked twice, which the macro makes invisible.
+//!
+//! # Durability
+//!
+//! SQLite runs with `synchronous=NORMAL`: a power cut may lose the last transactions, but never
+//! corrupts the file. That is acceptable because the spool (fsync'd files) is the durability
+//! point for accepted mail and the relay reconciles the database from the spool on start
+//! ([`Store::known_message_ids`] + the idempotent [`Store::record_accepted`]).
+
+mod error;
+mod sealing;
+
+pub use error::StoreError;
+pub use sealing::SealingKey;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `$body` with `$pool` bound to the native pool of whichever backend the store uses. The
+/// body is expanded once per backend, so the same query text is checked against both drivers.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod contracts;
+mod credentials;
+mod ip_ranges;
+mod queue;
+pub mod testing;
+
+pub use credentials::{SmtpCredential, generate_password};
+pub use ip_ranges::AllowedIpRange;
+pub use queue::{AcceptedMessage, QueueFilter};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up with `SQLITE_BUSY`.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// SQLite allows one writer at a time, so more connections only help concurrent readers.
+const SQLITE_POOL_SIZE: u32 = 4;
+const POSTGRES_POOL_SIZE: u32 = 10;
+
+/// The database, opened and migrated. Cheap to clone: the pool and the key are shared.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    key: SealingKey,
+    credentials: Arc<credentials::DummyHash>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH`, `postgres://...`), creating a SQLite file
+    /// if it is missing, and applies the pending migrations.
+    pub async fn connect(url: &str, key: SealingKey) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(SQLITE_POOL_SIZE)
+                .connect_with(options)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?.application_name("hikyaku");
+            let pool = PgPoolOptions::new()
+                .max_connections(POSTGRES_POOL_SIZE)
+                .connect_with(options)
+                .await?;
+            // Several nodes may start at once: the migrator serialises them with an advisory lock.
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(Store {
+            backend,
+            key,
+            credentials: Arc::default(),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`, for logs and diagnostics.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Waits for the connections to close; pending work on other clones fails afterwards.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_cut_from_urls() {
+        for (url, shown) in [
+            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("mysql://h/db", "mysql://h/db"),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+-- Hikyaku's first schema, SQLite flavour (keep in step with ../postgres/0001_initial.sql).
+--
+-- Timestamps are integer milliseconds since the Unix epoch. States are the text names of the
+-- Rust enums in hikyaku-model, which are the source of truth (no CHECK lists to migrate when a
+-- state is added). Every e-mail address, and every text that may quote one, is sealed
+-- (nonce || XChaCha20-Poly1305 ciphertext); addresses also get a keyed look-up hash.
+
+CREATE TABLE contracts (
+    customer_id   TEXT    NOT NULL PRIMARY KEY,
+    name          TEXT    NOT NULL,
+    plan          TEXT    NOT NULL DEFAULT 'standard',
+    state         TEXT    NOT NULL DEFAULT 'trial',
+    created_at    INTEGER NOT NULL,
+    last_used_at  INTEGER
+);
+
+CREATE TABLE smtp_credentials (
+    username      TEXT    NOT NULL PRIMARY KEY,
+    customer_id   TEXT    NOT NULL REFERENCES contracts (customer_id) ON DELETE CASCADE,
+    password_hash TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX smtp_credentials_by_customer ON smtp_credentials (customer_id);
+
+-- One range belongs to one contract: the source address must name the sender unambiguously.
+-- range_start/range_end are the network's first and last address as big-endian bytes (4 or 16),
+-- so "which ranges contain this address" is a byte-wise comparison the database can index.
+CREATE TABLE allowed_ip_ranges (
+    cidr          TEXT    NOT NULL PRIMARY KEY,
+    customer_id   TEXT    NOT NULL REFERENCES contracts (customer_id) ON DELETE CASCADE,
+    ip_version    INTEGER NOT NULL,
+    prefix_len    INTEGER NOT NULL,
+    range_start   BLOB    NOT NULL,
+    range_end     BLOB    NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX allowed_ip_ranges_by_customer ON allowed_ip_ranges (customer_id);
+CREATE INDEX allowed_ip_ranges_by_start ON allowed_ip_ranges (ip_version, range_start);
+
+CREATE TABLE messages (
+    message_id       TEXT    NOT NULL PRIMARY KEY,
+    customer_id      TEXT    NOT NULL REFERENCES contracts (customer_id) ON DELETE CASCADE,
+    mail_from_sealed BLOB    NOT NULL,
+    mail_from_hash   BLOB    NOT NULL,
+    size             INTEGER NOT NULL,
+    received_at      INTEGER NOT NULL,
+    source_ip        TEXT    NOT NULL,
+    node             TEXT    NOT NULL
+);
+CREATE INDEX messages_by_customer ON messages (customer_id, message_id);
+
+CREATE TABLE message_recipients (
+    message_id        TEXT    NOT NULL REFERENCES messages (message_id) ON DELETE CASCADE,
+    recipient_index   INTEGER NOT NULL,
+    address_sealed    BLOB    NOT NULL,
+    address_hash      BLOB    NOT NULL,
+    state             TEXT    NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at   INTEGER,
+    last_reply_sealed BLOB,
+    PRIMARY KEY (message_id, recipient_index)
+);
+CREATE INDEX message_recipients_by_address ON message_recipients (address_hash);
+
+-- The send log. Not tied to messages: it outlives the queue rows (kept 40 days).
+CREATE TABLE events (
+    event_id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at               INTEGER NOT NULL,
+    kind             TEXT    NOT NULL,
+    customer_id      TEXT    NOT NULL REFERENCES contracts (customer_id) ON DELETE CASCADE,
+    message_id       TEXT    NOT NULL,
+    mail_from_sealed BLOB    NOT NULL,
+    mail_from_hash   BLOB    NOT NULL,
+    recipient_sealed BLOB    NOT NULL,
+    recipient_hash   BLOB    NOT NULL,
+    details_sealed   BLOB
+);
+CREATE INDEX events_by_customer_time ON events (customer_id, at);
+CREATE INDEX events_by_message ON events (message_id);
+CREATE INDEX events_by_recipient ON events (recipient_hash, at);

@@ -1,0 +1,130 @@
+use hikyaku_model::CustomerId;
+use std::path::PathBuf;
+
+/// What went wrong in the store. [`StoreError::is_transient`] tells whether trying again later
+/// can succeed (the relay then answers `4xx`) or the request itself is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?} (expected sqlite:... or postgres://...)")]
+    UnsupportedUrl(String),
+    #[error("no contract with customer ID {0}")]
+    ContractNotFound(CustomerId),
+    #[error("contract {0} is terminated; its state can no longer change")]
+    ContractTerminated(CustomerId),
+    #[error("the SMTP user name {0:?} is already taken")]
+    UsernameTaken(String),
+    #[error("the IP range {cidr} is already allowed for contract {customer_id}")]
+    RangeTaken {
+        cidr: String,
+        customer_id: CustomerId,
+    },
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+    #[error("a sealed value could not be opened: wrong sealing key or damaged data")]
+    Unseal,
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+    #[error("sealing key file {}: {reason}", path.display())]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("password hashing failed: {0}")]
+    PasswordHash(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later without any change to its input: the database
+    /// was unreachable, busy or out of space. Constraint violations, missing rows, bad input and
+    /// a wrong key are permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => sqlx_error_is_transient(e),
+            StoreError::Migration(sqlx::migrate::MigrateError::Execute(e)) => {
+                sqlx_error_is_transient(e)
+            }
+            StoreError::Migration(_) => false,
+            StoreError::UnsupportedUrl(_)
+            | StoreError::ContractNotFound(_)
+            | StoreError::ContractTerminated(_)
+            | StoreError::UsernameTaken(_)
+            | StoreError::RangeTaken { .. }
+            | StoreError::Invalid { .. }
+            | StoreError::Unseal
+            | StoreError::Corrupt(_)
+            | StoreError::KeyFile { .. }
+            | StoreError::PasswordHash(_) => false,
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
+        StoreError::Invalid {
+            what,
+            reason: reason.into(),
+        }
+    }
+}
+
+fn sqlx_error_is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => database_error_is_transient(db.as_ref()),
+        sqlx::Error::Configuration(_)
+        | sqlx::Error::InvalidArgument(_)
+        | sqlx::Error::RowNotFound
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::AnyDriverError(_)
+        | sqlx::Error::Migrate(_)
+        | sqlx::Error::InvalidSavePointStatement
+        | sqlx::Error::ConfigFile(_) => false,
+        // sqlx::Error is non-exhaustive: an unknown failure is not worth a retry storm.
+        _ => false,
+    }
+}
+
+fn database_error_is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else { return false };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended result codes: the primary code is the low byte.
+        const BUSY: i32 = 5;
+        const LOCKED: i32 = 6;
+        const IOERR: i32 = 10;
+        const FULL: i32 = 13;
+        return code
+            .parse::<i32>()
+            .is_ok_and(|c| matches!(c & 0xff, BUSY | LOCKED | IOERR | FULL));
+    }
+    // SQLSTATE: 08 connection exception, 40 transaction rollback (serialization failure,
+    // deadlock), 53 insufficient resources, 57P0x operator intervention (shutdown, restart).
+    code.starts_with("08")
+        || code.starts_with("40")
+        || code.starts_with("53")
+        || code.starts_with("57P0")
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    database_error_kind(e) == Some(sqlx::error::ErrorKind::UniqueViolation)
+}
+
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    database_error_kind(e) == Some(sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+fn database_error_kind(e: &sqlx::Error) -> Option<sqlx::error::ErrorKind> {
+    match e {
+        sqlx::Error::Database(db) => Some(db.kind()),
+        _ => None,
+    }
+}

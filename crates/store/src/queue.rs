@@ -1,0 +1,463 @@
+use crate::{Store, StoreError};
+use hikyaku_model::{
+    CustomerId, Envelope, Event, EventKind, MessageId, QueuedMessage, QueuedRecipient,
+    RecipientState, SendLogFields, Timestamp,
+};
+use sqlx::QueryBuilder;
+use std::collections::{HashMap, HashSet};
+
+/// A message the relay has durably spooled, as it enters the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedMessage {
+    pub id: MessageId,
+    pub customer_id: CustomerId,
+    pub envelope: Envelope,
+    pub size: u64,
+    pub received_at: Timestamp,
+    pub source_ip: String,
+    /// The node whose spool holds the message bytes.
+    pub node: String,
+}
+
+/// Which queued messages to list. The default lists all of them, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    pub customer: Option<CustomerId>,
+    /// Only messages with at least one recipient in this state.
+    pub state: Option<RecipientState>,
+    pub limit: Option<u32>,
+}
+
+/// Multi-row statements are built in chunks of these sizes only, so that any batch size reuses
+/// a handful of prepared statements instead of preparing a new text for every size.
+const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
+/// `IN (...)` look-ups always bind this many IDs (the last chunk is padded by repeating an ID,
+/// which changes nothing), for the same reason.
+const LOOKUP_CHUNK: usize = 256;
+
+fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES.into_iter().find(|&size| size <= rest.len())?;
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// `ids` in chunks of exactly [`LOOKUP_CHUNK`], the last one padded with its own last ID.
+fn lookup_chunks(ids: &[String]) -> impl Iterator<Item = Vec<&str>> {
+    ids.chunks(LOOKUP_CHUNK).map(|chunk| {
+        let mut padded: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let last = *padded.last().expect("chunks are never empty");
+        padded.resize(LOOKUP_CHUNK, last);
+        padded
+    })
+}
+
+fn in_list_sql(prefix: &str, suffix: &str) -> String {
+    let placeholders: Vec<String> = (1..=LOOKUP_CHUNK).map(|i| format!("${i}")).collect();
+    format!("{prefix} IN ({}) {suffix}", placeholders.join(", "))
+}
+
+/// An accepted message with its addresses already sealed, so that no crypto runs while the
+/// transaction holds the write lock.
+struct SealedMessage<'a> {
+    id: String,
+    message: &'a AcceptedMessage,
+    size: i64,
+    mail_from_sealed: Vec<u8>,
+    mail_from_hash: Vec<u8>,
+    recipients: Vec<SealedAddress>,
+}
+
+struct SealedAddress {
+    sealed: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+/// One recipient of one newly inserted message: its row and its `accepted` event.
+struct RecipientRow<'a> {
+    message: &'a SealedMessage<'a>,
+    index: i64,
+}
+
+impl RecipientRow<'_> {
+    fn address(&self) -> &SealedAddress {
+        &self.message.recipients[self.index as usize]
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    message_id: String,
+    customer_id: String,
+    mail_from_sealed: Vec<u8>,
+    size: i64,
+    received_at: i64,
+    source_ip: String,
+    node: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct QueuedRecipientRow {
+    message_id: String,
+    address_sealed: Vec<u8>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    last_reply_sealed: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    at: i64,
+    kind: String,
+    customer_id: String,
+    message_id: String,
+    mail_from_sealed: Vec<u8>,
+    recipient_sealed: Vec<u8>,
+    details_sealed: Option<Vec<u8>>,
+}
+
+fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{column}: {e}"))
+}
+
+impl Store {
+    fn seal_message<'a>(
+        &self,
+        message: &'a AcceptedMessage,
+    ) -> Result<SealedMessage<'a>, StoreError> {
+        let size = i64::try_from(message.size)
+            .map_err(|_| StoreError::invalid("message size", message.size.to_string()))?;
+        let mail_from = &message.envelope.mail_from;
+        Ok(SealedMessage {
+            id: message.id.to_string(),
+            message,
+            size,
+            mail_from_sealed: self.key.seal_str(mail_from),
+            mail_from_hash: self.key.address_hash(mail_from),
+            recipients: message
+                .envelope
+                .recipients
+                .iter()
+                .map(|address| SealedAddress {
+                    sealed: self.key.seal_str(address),
+                    hash: self.key.address_hash(address),
+                })
+                .collect(),
+        })
+    }
+
+    /// Enters a batch of spooled messages into the queue in one transaction: each message, its
+    /// recipients in state `queued` (due at once), and one `accepted` event per recipient.
+    ///
+    /// Idempotent per message ID: a message already present (from an earlier call, another
+    /// node, or earlier in the same batch) is skipped entirely, so recovery may replay a spool
+    /// without duplicating recipients or events.
+    pub async fn record_accepted(&self, batch: &[AcceptedMessage]) -> Result<(), StoreError> {
+        let mut seen = HashSet::with_capacity(batch.len());
+        let sealed: Vec<SealedMessage> = batch
+            .iter()
+            .filter(|m| seen.insert(m.id))
+            .map(|m| self.seal_message(m))
+            .collect::<Result<_, _>>()?;
+        if sealed.is_empty() {
+            return Ok(());
+        }
+        with_pool!(self, pool => {
+            // The first statement writes, so SQLite takes the write lock at once and never has
+            // to upgrade a read lock (which fails with SQLITE_BUSY instead of waiting).
+            let mut tx = pool.begin().await?;
+            let mut inserted = HashSet::with_capacity(sealed.len());
+            for chunk in statement_chunks(&sealed) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO messages (message_id, customer_id, mail_from_sealed, \
+                     mail_from_hash, size, received_at, source_ip, node) ",
+                );
+                insert.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.id.as_str())
+                        .push_bind(m.message.customer_id.as_str())
+                        .push_bind(m.mail_from_sealed.as_slice())
+                        .push_bind(m.mail_from_hash.as_slice())
+                        .push_bind(m.size)
+                        .push_bind(m.message.received_at.as_millis())
+                        .push_bind(m.message.source_ip.as_str())
+                        .push_bind(m.message.node.as_str());
+                });
+                insert.push(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
+                let ids: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                inserted.extend(ids);
+            }
+
+            let rows: Vec<RecipientRow> = sealed
+                .iter()
+                .filter(|m| inserted.contains(&m.id))
+                .flat_map(|m| (0..m.recipients.len()).map(move |i| RecipientRow { message: m, index: i as i64 }))
+                .collect();
+            for chunk in statement_chunks(&rows) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO message_recipients (message_id, recipient_index, address_sealed, \
+                     address_hash, state, attempts, next_attempt_at) ",
+                );
+                insert.push_values(chunk, |mut row, r| {
+                    row.push_bind(r.message.id.as_str())
+                        .push_bind(r.index)
+                        .push_bind(r.address().sealed.as_slice())
+                        .push_bind(r.address().hash.as_slice())
+                        .push_bind(RecipientState::Queued.as_str())
+                        .push_bind(0_i64)
+                        .push_bind(r.message.message.received_at.as_millis());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            for chunk in statement_chunks(&rows) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                     mail_from_hash, recipient_sealed, recipient_hash) ",
+                );
+                insert.push_values(chunk, |mut row, r| {
+                    // The recipient row's ciphertext is reused: sealing the same address twice
+                    // would only cost time, as the look-up hash already links the two rows.
+                    row.push_bind(r.message.message.received_at.as_millis())
+                        .push_bind(EventKind::Accepted.as_str())
+                        .push_bind(r.message.message.customer_id.as_str())
+                        .push_bind(r.message.id.as_str())
+                        .push_bind(r.message.mail_from_sealed.as_slice())
+                        .push_bind(r.message.mail_from_hash.as_slice())
+                        .push_bind(r.address().sealed.as_slice())
+                        .push_bind(r.address().hash.as_slice());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Which of `ids` the queue already holds: what spool recovery must not record again.
+    pub async fn known_message_ids(
+        &self,
+        ids: &[MessageId],
+    ) -> Result<HashSet<MessageId>, StoreError> {
+        let texts: Vec<String> = ids.iter().map(MessageId::to_string).collect();
+        let sql = in_list_sql("SELECT message_id FROM messages WHERE message_id", "");
+        let mut known = HashSet::new();
+        for chunk in lookup_chunks(&texts) {
+            let found: Vec<String> = with_pool!(self, pool => {
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?
+            });
+            for id in found {
+                known.insert(id.parse().map_err(|e| corrupt("messages.message_id", e))?);
+            }
+        }
+        Ok(known)
+    }
+
+    pub async fn queued_message(&self, id: MessageId) -> Result<Option<QueuedMessage>, StoreError> {
+        let row: Option<MessageRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT message_id, customer_id, mail_from_sealed, size, received_at, source_ip, node \
+                 FROM messages WHERE message_id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let mut messages = self.assemble(vec![row]).await?;
+        Ok(messages.pop())
+    }
+
+    /// Queued messages with their recipients, oldest first (message IDs sort by time).
+    pub async fn queue(&self, filter: QueueFilter) -> Result<Vec<QueuedMessage>, StoreError> {
+        let rows: Vec<MessageRow> = with_pool!(self, pool => {
+            let mut select = QueryBuilder::new(
+                "SELECT m.message_id, m.customer_id, m.mail_from_sealed, m.size, m.received_at, \
+                 m.source_ip, m.node FROM messages m WHERE 1 = 1",
+            );
+            if let Some(customer) = &filter.customer {
+                select.push(" AND m.customer_id = ").push_bind(customer.as_str());
+            }
+            if let Some(state) = filter.state {
+                select
+                    .push(" AND EXISTS (SELECT 1 FROM message_recipients r \
+                           WHERE r.message_id = m.message_id AND r.state = ")
+                    .push_bind(state.as_str())
+                    .push(")");
+            }
+            select.push(" ORDER BY m.message_id");
+            if let Some(limit) = filter.limit {
+                select.push(" LIMIT ").push_bind(i64::from(limit));
+            }
+            select.build_query_as().fetch_all(pool).await?
+        });
+        self.assemble(rows).await
+    }
+
+    /// Unseals message rows and attaches their recipients, keeping the rows' order.
+    async fn assemble(&self, rows: Vec<MessageRow>) -> Result<Vec<QueuedMessage>, StoreError> {
+        let ids: Vec<String> = rows.iter().map(|row| row.message_id.clone()).collect();
+        let mut recipients = self.recipients_of(&ids).await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(QueuedMessage {
+                    id: row
+                        .message_id
+                        .parse()
+                        .map_err(|e| corrupt("messages.message_id", e))?,
+                    customer_id: row
+                        .customer_id
+                        .parse()
+                        .map_err(|e| corrupt("messages.customer_id", e))?,
+                    mail_from: self.key.open_string(&row.mail_from_sealed)?,
+                    size: u64::try_from(row.size).map_err(|e| corrupt("messages.size", e))?,
+                    received_at: Timestamp(row.received_at),
+                    source_ip: row.source_ip,
+                    node: row.node,
+                    recipients: recipients.remove(&row.message_id).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    async fn recipients_of(
+        &self,
+        message_ids: &[String],
+    ) -> Result<HashMap<String, Vec<QueuedRecipient>>, StoreError> {
+        let sql = in_list_sql(
+            "SELECT message_id, address_sealed, state, attempts, next_attempt_at, \
+             last_reply_sealed FROM message_recipients WHERE message_id",
+            "ORDER BY message_id, recipient_index",
+        );
+        let mut by_message: HashMap<String, Vec<QueuedRecipient>> = HashMap::new();
+        for chunk in lookup_chunks(message_ids) {
+            let rows: Vec<QueuedRecipientRow> = with_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?
+            });
+            for row in rows {
+                let recipient = QueuedRecipient {
+                    address: self.key.open_string(&row.address_sealed)?,
+                    state: row
+                        .state
+                        .parse()
+                        .map_err(|e| corrupt("message_recipients.state", e))?,
+                    attempts: u32::try_from(row.attempts)
+                        .map_err(|e| corrupt("message_recipients.attempts", e))?,
+                    next_attempt_at: row.next_attempt_at.map(Timestamp),
+                    last_reply: row
+                        .last_reply_sealed
+                        .map(|sealed| self.key.open_string(&sealed))
+                        .transpose()?,
+                };
+                by_message
+                    .entry(row.message_id)
+                    .or_default()
+                    .push(recipient);
+            }
+        }
+        Ok(by_message)
+    }
+
+    /// The message's send-log entries in the order they were recorded.
+    pub async fn events_for_message(&self, id: MessageId) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT at, kind, customer_id, message_id, mail_from_sealed, recipient_sealed, \
+                 details_sealed FROM events WHERE message_id = $1 ORDER BY event_id",
+            )
+            .bind(id.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|row| self.event_from_row(row))
+            .collect()
+    }
+
+    /// The contract's send-log entries for one recipient address (matched without regard to
+    /// case, through the look-up hash), newest first, at most `limit`.
+    pub async fn events_for_recipient(
+        &self,
+        customer_id: &CustomerId,
+        recipient: &str,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT at, kind, customer_id, message_id, mail_from_sealed, recipient_sealed, \
+                 details_sealed FROM events WHERE recipient_hash = $1 AND customer_id = $2 \
+                 ORDER BY at DESC, event_id DESC LIMIT $3",
+            )
+            .bind(self.key.address_hash(recipient))
+            .bind(customer_id.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|row| self.event_from_row(row))
+            .collect()
+    }
+
+    fn event_from_row(&self, row: EventRow) -> Result<Event, StoreError> {
+        let details: SendLogFields = match row.details_sealed {
+            Some(sealed) => serde_json::from_slice(&self.key.open(&sealed)?)
+                .map_err(|e| corrupt("events.details_sealed", e))?,
+            None => SendLogFields::default(),
+        };
+        Ok(Event {
+            at: Timestamp(row.at),
+            kind: row.kind.parse().map_err(|e| corrupt("events.kind", e))?,
+            customer_id: row
+                .customer_id
+                .parse()
+                .map_err(|e| corrupt("events.customer_id", e))?,
+            message_id: row
+                .message_id
+                .parse()
+                .map_err(|e| corrupt("events.message_id", e))?,
+            mail_from: self.key.open_string(&row.mail_from_sealed)?,
+            recipient: self.key.open_string(&row.recipient_sealed)?,
+            details,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_once_with_few_distinct_sizes() {
+        for n in 0..300usize {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&rows).collect();
+            let flat: Vec<usize> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(flat, rows);
+            assert!(chunks.iter().all(|c| CHUNK_SIZES.contains(&c.len())));
+            assert!(chunks.len() <= n / 64 + 9, "{n}: {}", chunks.len());
+        }
+    }
+
+    #[test]
+    fn lookup_chunks_are_padded_to_one_size() {
+        let ids: Vec<String> = (0..600).map(|i| i.to_string()).collect();
+        let chunks: Vec<Vec<&str>> = lookup_chunks(&ids).collect();
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.iter().all(|c| c.len() == LOOKUP_CHUNK));
+        let distinct: HashSet<&str> = chunks.iter().flatten().copied().collect();
+        assert_eq!(distinct.len(), 600);
+        assert_eq!(chunks[2][LOOKUP_CHUNK - 1], "599");
+        assert_eq!(lookup_chunks(&[]).count(), 0);
+    }
+}

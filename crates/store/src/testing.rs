@@ -1,0 +1,122 @@
+//! Test support for this crate and the crates above it: a fresh PostgreSQL database per test,
+//! so that tests against the shared server run in parallel without seeing each other.
+//!
+//! The server comes from `TEST_DATABASE_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`).
+//! Without it a test skips with a note, except under `CI=true`, where skipping would hide a
+//! missing database behind a green run.
+
+use sqlx::Connection;
+
+pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
+
+/// A database created for one test and dropped (forcibly, even with connections left open)
+/// when this value is dropped, including when the test panics.
+pub struct PostgresTestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresTestDatabase {
+    /// Creates `hk_<random>` on the server of `TEST_DATABASE_URL`. Returns `None`, after
+    /// printing why, when the variable is unset outside CI; panics when it is unset under CI.
+    pub async fn create() -> Option<PostgresTestDatabase> {
+        let Ok(admin_url) = std::env::var(TEST_DATABASE_URL) else {
+            let in_ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(!in_ci, "{TEST_DATABASE_URL} must be set under CI=true");
+            eprintln!("skipping the PostgreSQL half of this test: {TEST_DATABASE_URL} is not set");
+            return None;
+        };
+        let name = format!("hk_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {TEST_DATABASE_URL}: {e}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        let _ = admin.close().await;
+        let url = with_database(&admin_url, &name);
+        Some(PostgresTestDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for PostgresTestDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside or outside a runtime, possibly while unwinding: a thread with its
+        // own runtime works in every case, and nothing here may panic.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await?;
+                admin.close().await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop the test database {}: {e}", self.name),
+            Err(_) => eprintln!(
+                "could not drop the test database {}: the dropper panicked",
+                self.name
+            ),
+        }
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`, query parameters kept.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_only_the_database() {
+        for (url, expected) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/hk_1",
+            ),
+            ("postgres://127.0.0.1", "postgres://127.0.0.1/hk_1"),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/hk_1?sslmode=disable",
+            ),
+        ] {
+            assert_eq!(with_database(url, "hk_1"), expected);
+        }
+    }
+}

@@ -1,0 +1,863 @@
+//! The store against real databases: every test body runs once on SQLite (a file in a temp
+//! directory) and once on PostgreSQL (a fresh database on the server of `TEST_DATABASE_URL`).
+
+use hikyaku_model::{
+    ContractState, CustomerId, Envelope, EventKind, MessageId, RecipientState, Timestamp,
+};
+use hikyaku_store::testing::PostgresTestDatabase;
+use hikyaku_store::{AcceptedMessage, QueueFilter, SealingKey, Store, StoreError};
+use ipnet::IpNet;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres(PostgresTestDatabase),
+}
+
+struct Fixture {
+    store: Store,
+    url: String,
+    key: [u8; 32],
+    database: Database,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hikyaku.db").display());
+        Fixture::open(url, Database::Sqlite(dir)).await
+    }
+
+    async fn postgres() -> Option<Fixture> {
+        let database = PostgresTestDatabase::create().await?;
+        Some(Fixture::open(database.url().to_string(), Database::Postgres(database)).await)
+    }
+
+    async fn open(url: String, database: Database) -> Fixture {
+        let key: [u8; 32] = rand::random();
+        let store = Store::connect(&url, SealingKey::from_bytes(key))
+            .await
+            .unwrap();
+        Fixture {
+            store,
+            url,
+            key,
+            database,
+        }
+    }
+
+    /// Every byte the database holds for the queue and the send log, as a person with access
+    /// to the database (or its files) would see it.
+    async fn raw_bytes(&self) -> Vec<u8> {
+        match &self.database {
+            Database::Sqlite(dir) => {
+                self.store.close().await;
+                let mut bytes = Vec::new();
+                for entry in std::fs::read_dir(dir.path()).unwrap() {
+                    bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+                }
+                assert!(
+                    bytes.len() > 4096,
+                    "the database files are where we think they are"
+                );
+                bytes
+            }
+            Database::Postgres(database) => {
+                let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
+                let mut bytes = Vec::new();
+                for table in ["messages", "message_recipients", "events", "contracts"] {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM {table} t"
+                    )))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                    assert!(!rows.is_empty(), "{table} has rows");
+                    for row in rows {
+                        bytes.extend(row.into_bytes());
+                    }
+                }
+                pool.close().await;
+                bytes
+            }
+        }
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Fixture::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(fixture) = super::Fixture::postgres().await {
+                    super::$name(fixture).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    contract_lifecycle,
+    allowed_ip_ranges_match_the_longest_prefix,
+    smtp_credentials,
+    record_accepted_is_one_idempotent_transaction,
+    large_batches_and_recovery_lookups,
+    concurrent_batches_all_land,
+    queue_listing_and_showing,
+    addresses_are_sealed_at_rest,
+    a_wrong_key_opens_nothing,
+);
+
+fn net(text: &str) -> IpNet {
+    text.parse().unwrap()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn accepted(customer: &CustomerId, at: i64, from: &str, to: &[&str]) -> AcceptedMessage {
+    AcceptedMessage {
+        id: MessageId::new(Timestamp(at)),
+        customer_id: customer.clone(),
+        envelope: Envelope {
+            mail_from: from.to_string(),
+            recipients: to.iter().map(|r| r.to_string()).collect(),
+        },
+        size: 1234,
+        received_at: Timestamp(at),
+        source_ip: "192.0.2.10".into(),
+        node: "node-a".into(),
+    }
+}
+
+async fn contract_lifecycle(f: Fixture) {
+    let store = &f.store;
+    let created = store
+        .create_contract("  Example Corp ", "standard")
+        .await
+        .unwrap();
+    assert_eq!(created.state, ContractState::Trial);
+    assert_eq!(created.name, "Example Corp");
+    assert_eq!(created.plan, "standard");
+    assert_eq!(created.last_used_at, None);
+    let id = created.customer_id.clone();
+    assert_eq!(store.contract(&id).await.unwrap(), Some(created.clone()));
+
+    let other = store.create_contract("Other", "large").await.unwrap();
+    assert_ne!(other.customer_id, id);
+    let all: Vec<CustomerId> = store
+        .contracts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.customer_id)
+        .collect();
+    assert_eq!(all.len(), 2);
+    assert!(all.contains(&id) && all.contains(&other.customer_id));
+
+    for state in [
+        ContractState::Active,
+        ContractState::Suspended,
+        ContractState::Active,
+    ] {
+        let changed = store.set_contract_state(&id, state).await.unwrap();
+        assert_eq!(changed.state, state);
+        assert_eq!(store.contract(&id).await.unwrap().unwrap().state, state);
+    }
+    let terminated = store
+        .set_contract_state(&id, ContractState::Terminated)
+        .await
+        .unwrap();
+    assert_eq!(terminated.state, ContractState::Terminated);
+    let err = store
+        .set_contract_state(&id, ContractState::Active)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ContractTerminated(_)), "{err}");
+    // Terminating twice is harmless.
+    store
+        .set_contract_state(&id, ContractState::Terminated)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.contract(&id).await.unwrap().unwrap().state,
+        ContractState::Terminated
+    );
+
+    let unknown: CustomerId = "cnothere1".parse().unwrap();
+    assert_eq!(store.contract(&unknown).await.unwrap(), None);
+    let err = store
+        .set_contract_state(&unknown, ContractState::Active)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ContractNotFound(_)), "{err}");
+    assert!(!err.is_transient());
+
+    store
+        .touch_contract(&other.customer_id, Timestamp(5_000))
+        .await
+        .unwrap();
+    store
+        .touch_contract(&other.customer_id, Timestamp(4_000))
+        .await
+        .unwrap();
+    let touched = store.contract(&other.customer_id).await.unwrap().unwrap();
+    assert_eq!(
+        touched.last_used_at,
+        Some(Timestamp(5_000)),
+        "never moves backwards"
+    );
+    store
+        .touch_contract(&other.customer_id, Timestamp(6_000))
+        .await
+        .unwrap();
+    let touched = store.contract(&other.customer_id).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(Timestamp(6_000)));
+
+    assert!(matches!(
+        store.create_contract("  ", "standard").await,
+        Err(StoreError::Invalid { .. })
+    ));
+}
+
+async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
+    let store = &f.store;
+    let a = store
+        .create_contract("A", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let b = store
+        .create_contract("B", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let c = store
+        .create_contract("C", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    // Host bits are dropped: 192.0.2.77/24 is 192.0.2.0/24.
+    let added = store
+        .add_allowed_ip(&a, net("192.0.2.77/24"))
+        .await
+        .unwrap();
+    assert_eq!(added.cidr, net("192.0.2.0/24"));
+    store
+        .add_allowed_ip(&b, net("192.0.2.128/25"))
+        .await
+        .unwrap();
+    store
+        .add_allowed_ip(&b, net("203.0.113.9/32"))
+        .await
+        .unwrap();
+    store
+        .add_allowed_ip(&a, net("2001:db8::/32"))
+        .await
+        .unwrap();
+    store
+        .add_allowed_ip(&b, net("2001:db8:1::/48"))
+        .await
+        .unwrap();
+
+    let owner = async |address: &str| {
+        store
+            .contract_for_ip(ip(address))
+            .await
+            .unwrap()
+            .map(|contract| contract.customer_id)
+    };
+    let table = [
+        ("192.0.2.0", Some(&a)),
+        ("192.0.2.5", Some(&a)),
+        ("192.0.2.127", Some(&a)),
+        ("192.0.2.128", Some(&b)),
+        ("192.0.2.255", Some(&b)),
+        ("::ffff:192.0.2.200", Some(&b)),
+        ("203.0.113.9", Some(&b)),
+        ("203.0.113.10", None),
+        ("192.0.3.0", None),
+        ("198.51.100.1", None),
+        ("2001:db8::1", Some(&a)),
+        ("2001:db8:1::5", Some(&b)),
+        ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", Some(&b)),
+        ("2001:db8:2::1", Some(&a)),
+        ("2001:db9::1", None),
+        // Same leading bytes as 192.0.2.0/24, but another family.
+        ("c000:0200::1", None),
+    ];
+    for (address, expected) in table {
+        assert_eq!(owner(address).await.as_ref(), expected, "{address}");
+    }
+
+    // A catch-all range loses to every more specific one.
+    store.add_allowed_ip(&c, net("0.0.0.0/0")).await.unwrap();
+    assert_eq!(owner("198.51.100.1").await.as_ref(), Some(&c));
+    assert_eq!(owner("192.0.2.200").await.as_ref(), Some(&b));
+    assert_eq!(owner("192.0.2.5").await.as_ref(), Some(&a));
+    assert_eq!(
+        owner("2001:db9::1").await,
+        None,
+        "an IPv4 range never matches IPv6"
+    );
+
+    // Adding an existing range again is a no-op; another contract's range is refused.
+    store.add_allowed_ip(&a, net("192.0.2.0/24")).await.unwrap();
+    let err = store
+        .add_allowed_ip(&b, net("192.0.2.9/24"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::RangeTaken { customer_id, .. } if *customer_id == a),
+        "{err}"
+    );
+    let unknown: CustomerId = "cnothere1".parse().unwrap();
+    let err = store
+        .add_allowed_ip(&unknown, net("10.0.0.0/8"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ContractNotFound(_)), "{err}");
+
+    let listed: Vec<IpNet> = store
+        .allowed_ips(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.cidr)
+        .collect();
+    assert_eq!(listed, [net("192.0.2.0/24"), net("2001:db8::/32")]);
+
+    assert!(
+        store
+            .remove_allowed_ip(&a, net("192.0.2.1/24"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_allowed_ip(&a, net("192.0.2.0/24"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_allowed_ip(&a, net("192.0.2.128/25"))
+            .await
+            .unwrap(),
+        "B's range"
+    );
+    assert_eq!(owner("192.0.2.5").await.as_ref(), Some(&c));
+    assert_eq!(owner("192.0.2.200").await.as_ref(), Some(&b));
+}
+
+async fn smtp_credentials(f: Fixture) {
+    let store = &f.store;
+    let a = store
+        .create_contract("A", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let b = store
+        .create_contract("B", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    store
+        .add_smtp_credential(&a, "app@a.example", "correct horse battery")
+        .await
+        .unwrap();
+    store
+        .add_smtp_credential(&a, "batch", "another password")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .verify_smtp_credential("app@a.example", "correct horse battery")
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .verify_smtp_credential("app@a.example", "correct horse")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .verify_smtp_credential("APP@A.EXAMPLE", "correct horse battery")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .verify_smtp_credential("nobody", "correct horse battery")
+            .await
+            .unwrap(),
+        None
+    );
+
+    let err = store
+        .add_smtp_credential(&b, "app@a.example", "b's own password")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UsernameTaken(_)), "{err}");
+    let unknown: CustomerId = "cnothere1".parse().unwrap();
+    let err = store
+        .add_smtp_credential(&unknown, "fresh", "a fine password")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ContractNotFound(_)), "{err}");
+    let err = store
+        .add_smtp_credential(&b, "fresh", "short")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+
+    let names: Vec<String> = store
+        .smtp_credentials(&a)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.username)
+        .collect();
+    assert_eq!(names, ["app@a.example", "batch"]);
+    assert!(store.smtp_credentials(&b).await.unwrap().is_empty());
+
+    assert!(
+        !store.remove_smtp_credential(&b, "batch").await.unwrap(),
+        "not B's"
+    );
+    assert!(store.remove_smtp_credential(&a, "batch").await.unwrap());
+    assert_eq!(
+        store
+            .verify_smtp_credential("batch", "another password")
+            .await
+            .unwrap(),
+        None
+    );
+    // The name is free again, for anyone.
+    store
+        .add_smtp_credential(&b, "batch", "b's own password")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .verify_smtp_credential("batch", "b's own password")
+            .await
+            .unwrap(),
+        Some(b.clone())
+    );
+}
+
+async fn record_accepted_is_one_idempotent_transaction(f: Fixture) {
+    let store = &f.store;
+    let c = store
+        .create_contract("Sender", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let m1 = accepted(
+        &c,
+        1_000,
+        "app@sender.example",
+        &["a@x.example", "b@y.example"],
+    );
+    let m2 = accepted(&c, 2_000, "app@sender.example", &["c@z.example"]);
+    let bounce = accepted(
+        &c,
+        3_000,
+        "",
+        &["d@x.example", "e@x.example", "f@x.example"],
+    );
+    // The same ID again in the batch, with other recipients: skipped entirely.
+    let mut m1_again = m1.clone();
+    m1_again.envelope.recipients = vec!["intruder@x.example".into()];
+    store
+        .record_accepted(&[m1.clone(), m2.clone(), m1_again, bounce.clone()])
+        .await
+        .unwrap();
+
+    let q1 = store.queued_message(m1.id).await.unwrap().unwrap();
+    assert_eq!(q1.id, m1.id);
+    assert_eq!(q1.customer_id, c);
+    assert_eq!(q1.mail_from, "app@sender.example");
+    assert_eq!((q1.size, q1.received_at), (1234, Timestamp(1_000)));
+    assert_eq!(
+        (q1.source_ip.as_str(), q1.node.as_str()),
+        ("192.0.2.10", "node-a")
+    );
+    let addresses: Vec<&str> = q1.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(addresses, ["a@x.example", "b@y.example"]);
+    for r in &q1.recipients {
+        assert_eq!(r.state, RecipientState::Queued);
+        assert_eq!(r.attempts, 0);
+        assert_eq!(r.next_attempt_at, Some(Timestamp(1_000)));
+        assert_eq!(r.last_reply, None);
+    }
+    let q3 = store.queued_message(bounce.id).await.unwrap().unwrap();
+    assert_eq!(q3.mail_from, "");
+    assert_eq!(q3.recipients.len(), 3);
+
+    let events = store.events_for_message(m1.id).await.unwrap();
+    assert_eq!(events.len(), 2);
+    for (event, to) in events.iter().zip(["a@x.example", "b@y.example"]) {
+        assert_eq!(event.kind, EventKind::Accepted);
+        assert_eq!(event.at, Timestamp(1_000));
+        assert_eq!(event.customer_id, c);
+        assert_eq!(event.message_id, m1.id);
+        assert_eq!(event.mail_from, "app@sender.example");
+        assert_eq!(event.recipient, to);
+        assert_eq!(event.details, Default::default());
+    }
+
+    // Replaying (spool recovery) changes nothing, and a new message in the batch still lands.
+    let m4 = accepted(&c, 4_000, "app@sender.example", &["g@x.example"]);
+    store
+        .record_accepted(&[bounce.clone(), m2.clone(), m1.clone(), m4.clone()])
+        .await
+        .unwrap();
+    assert_eq!(store.queued_message(m1.id).await.unwrap().unwrap(), q1);
+    assert_eq!(store.events_for_message(m1.id).await.unwrap(), events);
+    assert_eq!(store.events_for_message(bounce.id).await.unwrap().len(), 3);
+    assert_eq!(
+        store
+            .queued_message(m4.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recipients
+            .len(),
+        1
+    );
+    store.record_accepted(&[]).await.unwrap();
+
+    // One bad message fails the whole batch: nothing of it is recorded.
+    let unknown: CustomerId = "cnothere1".parse().unwrap();
+    let good = accepted(&c, 5_000, "app@sender.example", &["h@x.example"]);
+    let orphan = accepted(&unknown, 5_001, "app@sender.example", &["i@x.example"]);
+    let err = store
+        .record_accepted(&[good.clone(), orphan])
+        .await
+        .unwrap_err();
+    assert!(
+        !err.is_transient(),
+        "a constraint violation is permanent: {err}"
+    );
+    assert_eq!(store.queued_message(good.id).await.unwrap(), None);
+    assert!(store.events_for_message(good.id).await.unwrap().is_empty());
+}
+
+async fn large_batches_and_recovery_lookups(f: Fixture) {
+    let store = &f.store;
+    let c = store
+        .create_contract("Bulk", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let batch: Vec<AcceptedMessage> = (0..150)
+        .map(|i| {
+            accepted(
+                &c,
+                10_000 + i,
+                "bulk@sender.example",
+                &["r1@x.example", "r2@x.example", "r3@x.example"],
+            )
+        })
+        .collect();
+    store.record_accepted(&batch).await.unwrap();
+    let listed = store.queue(QueueFilter::default()).await.unwrap();
+    assert_eq!(listed.len(), 150);
+    assert!(listed.iter().all(|m| m.recipients.len() == 3));
+    let listed_ids: Vec<MessageId> = listed.iter().map(|m| m.id).collect();
+    let mut sorted = listed_ids.clone();
+    sorted.sort();
+    assert_eq!(listed_ids, sorted, "oldest first");
+
+    // 300 IDs span two look-up chunks; half are unknown.
+    let mut probe: Vec<MessageId> = batch.iter().map(|m| m.id).collect();
+    let strangers: Vec<MessageId> = (0..150)
+        .map(|i| MessageId::new(Timestamp(20_000 + i)))
+        .collect();
+    probe.extend(&strangers);
+    let known = store.known_message_ids(&probe).await.unwrap();
+    let expected: HashSet<MessageId> = batch.iter().map(|m| m.id).collect();
+    assert_eq!(known, expected);
+    assert!(store.known_message_ids(&[]).await.unwrap().is_empty());
+    assert!(
+        store
+            .known_message_ids(&strangers[..1])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn concurrent_batches_all_land(f: Fixture) {
+    let c = f
+        .store
+        .create_contract("Busy", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let mut tasks = Vec::new();
+    for worker in 0..6i64 {
+        let store = f.store.clone();
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for round in 0..10i64 {
+                let batch: Vec<AcceptedMessage> = (0..20)
+                    .map(|i| {
+                        accepted(
+                            &c,
+                            1_000_000 + worker * 10_000 + round * 100 + i,
+                            "s@x.example",
+                            &["r@y.example"],
+                        )
+                    })
+                    .collect();
+                ids.extend(batch.iter().map(|m| m.id));
+                store.record_accepted(&batch).await.unwrap();
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    assert_eq!(all.len(), 1200);
+    assert_eq!(f.store.known_message_ids(&all).await.unwrap().len(), 1200);
+}
+
+async fn queue_listing_and_showing(f: Fixture) {
+    let store = &f.store;
+    let a = store
+        .create_contract("A", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let b = store
+        .create_contract("B", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let a1 = accepted(&a, 1_000, "a@a.example", &["x@x.example"]);
+    let b1 = accepted(&b, 2_000, "b@b.example", &["y@y.example", "z@z.example"]);
+    let a2 = accepted(&a, 3_000, "a@a.example", &["w@w.example"]);
+    store
+        .record_accepted(&[a2.clone(), b1.clone(), a1.clone()])
+        .await
+        .unwrap();
+
+    let ids = |messages: Vec<hikyaku_model::QueuedMessage>| -> Vec<MessageId> {
+        messages.into_iter().map(|m| m.id).collect()
+    };
+    assert_eq!(
+        ids(store.queue(QueueFilter::default()).await.unwrap()),
+        [a1.id, b1.id, a2.id]
+    );
+    let only_a = QueueFilter {
+        customer: Some(a.clone()),
+        ..Default::default()
+    };
+    assert_eq!(ids(store.queue(only_a).await.unwrap()), [a1.id, a2.id]);
+    let first_two = QueueFilter {
+        limit: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(ids(store.queue(first_two).await.unwrap()), [a1.id, b1.id]);
+    let queued_b = QueueFilter {
+        customer: Some(b.clone()),
+        state: Some(RecipientState::Queued),
+        limit: Some(10),
+    };
+    let listed = store.queue(queued_b).await.unwrap();
+    assert_eq!(ids(listed.clone()), [b1.id]);
+    assert_eq!(listed[0].recipients.len(), 2);
+    let delivered = QueueFilter {
+        state: Some(RecipientState::Delivered),
+        ..Default::default()
+    };
+    assert!(store.queue(delivered).await.unwrap().is_empty());
+
+    assert_eq!(
+        store
+            .queued_message(MessageId::new(Timestamp(9)))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .events_for_message(MessageId::new(Timestamp(9)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn addresses_are_sealed_at_rest(f: Fixture) {
+    let store = &f.store;
+    let c = store
+        .create_contract("Private", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let sender = "zq-sender-7f3@example.org";
+    let recipient = "Zq-Rcpt-91a@Example.net";
+    let message = accepted(&c, 1_000, sender, &[recipient, "zq-other-55b@example.net"]);
+    store
+        .record_accepted(std::slice::from_ref(&message))
+        .await
+        .unwrap();
+
+    // The look-up hash finds the recipient in the send log, whatever the case of the query.
+    let found = store
+        .events_for_recipient(&c, "zq-rcpt-91a@example.NET", 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].recipient, recipient);
+    assert_eq!(found[0].mail_from, sender);
+    assert!(
+        store
+            .events_for_recipient(&c, "zq-rcpt-91b@example.net", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let other = store
+        .create_contract("Other", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    assert!(
+        store
+            .events_for_recipient(&other, recipient, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let raw = f.raw_bytes().await;
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    for needle in [
+        "zq-sender-7f3",
+        "Zq-Rcpt-91a",
+        "zq-rcpt-91a",
+        "zq-other-55b",
+        "example.org",
+    ] {
+        for form in [needle.to_string(), hex(needle)] {
+            assert!(
+                !raw.windows(form.len()).any(|w| w == form.as_bytes()),
+                "{form:?} is stored in plaintext"
+            );
+        }
+    }
+    // The check can fail: data that is not sealed is found.
+    let customer_id = c.to_string();
+    assert!(
+        raw.windows(customer_id.len())
+            .any(|w| w == customer_id.as_bytes())
+    );
+}
+
+async fn a_wrong_key_opens_nothing(f: Fixture) {
+    let c = f
+        .store
+        .create_contract("Keyed", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let message = accepted(&c, 1_000, "s@x.example", &["r@y.example"]);
+    f.store
+        .record_accepted(std::slice::from_ref(&message))
+        .await
+        .unwrap();
+    f.store.close().await;
+
+    let stranger = Store::connect(&f.url, SealingKey::generate())
+        .await
+        .unwrap();
+    let err = stranger.queued_message(message.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unseal), "{err}");
+    assert!(!err.is_transient());
+    assert!(matches!(
+        stranger.events_for_message(message.id).await,
+        Err(StoreError::Unseal)
+    ));
+    assert!(
+        stranger
+            .events_for_recipient(&c, "r@y.example", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // What is not sealed is still readable.
+    assert_eq!(stranger.contract(&c).await.unwrap().unwrap().name, "Keyed");
+    stranger.close().await;
+
+    let owner = Store::connect(&f.url, SealingKey::from_bytes(f.key))
+        .await
+        .unwrap();
+    let q = owner.queued_message(message.id).await.unwrap().unwrap();
+    assert_eq!(q.recipients[0].address, "r@y.example");
+}
+
+#[tokio::test]
+async fn unreachable_databases_are_transient_and_bad_urls_are_not() {
+    // Port 1 on loopback: nothing listens there.
+    let err = Store::connect(
+        "postgres://postgres@127.0.0.1:1/none",
+        SealingKey::generate(),
+    )
+    .await
+    .err()
+    .expect("nothing listens on port 1");
+    assert!(err.is_transient(), "{err}");
+    let err = Store::connect("mysql://127.0.0.1/x", SealingKey::generate())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)), "{err}");
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn sqlite_files_are_created_and_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let key = [3u8; 32];
+    let store = Store::connect(&url, SealingKey::from_bytes(key))
+        .await
+        .unwrap();
+    let id = store
+        .create_contract("Persisted", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    store.close().await;
+    assert!(dir.path().join("fresh.db").exists());
+    let reopened = Store::connect(&url, SealingKey::from_bytes(key))
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.contract(&id).await.unwrap().unwrap().name,
+        "Persisted"
+    );
+    assert_eq!(reopened.backend_name(), "sqlite");
+}
