@@ -140,7 +140,11 @@ mod tests {
 
     #[test]
     fn decodes_plain_responses() {
-        let table: &[(&str, Result<(&str, &str), SaslError>)] = &[
+        type Case = (
+            &'static str,
+            Result<(&'static str, &'static str), SaslError>,
+        );
+        let table: &[Case] = &[
             ("AGFsaWNlAHNlY3JldA==", Ok(("alice", "secret"))),
             ("AGFsaWNlAHNlY3JldA", Ok(("alice", "secret"))),
             ("YWxpY2UAYWxpY2UAc2VjcmV0", Ok(("alice", "secret"))),

@@ -238,12 +238,10 @@ pub(crate) fn needs_smtputf8() -> Reply {
 mod tests {
     use super::*;
 
-    fn mail(
-        from: &str,
-        size: Option<u64>,
-        body: BodyType,
-        smtputf8: bool,
-    ) -> Result<Command, (u16, String)> {
+    /// The command, or the refusal's code and enhanced status.
+    type Parsed = Result<Command, (u16, String)>;
+
+    fn mail(from: &str, size: Option<u64>, body: BodyType, smtputf8: bool) -> Parsed {
         Ok(Command::Mail {
             from: from.to_string(),
             params: MailParams {
@@ -254,7 +252,7 @@ mod tests {
         })
     }
 
-    fn code(result: Result<Command, Reply>) -> Result<Command, (u16, String)> {
+    fn code(result: Result<Command, Reply>) -> Parsed {
         result.map_err(|reply| {
             (
                 reply.code(),
@@ -263,14 +261,14 @@ mod tests {
         })
     }
 
-    fn refused(code: u16, status: &str) -> Result<Command, (u16, String)> {
+    fn refused(code: u16, status: &str) -> Parsed {
         Err((code, status.to_string()))
     }
 
     #[test]
     fn parses_command_lines() {
         use BodyType::*;
-        let table: Vec<(&[u8], Result<Command, (u16, String)>)> = vec![
+        let table: Vec<(&[u8], Parsed)> = vec![
             (
                 b"EHLO client.example\r\n",
                 Ok(Command::Ehlo("client.example".into())),

@@ -213,7 +213,10 @@ impl MessageReader {
 mod tests {
     use super::*;
 
-    fn frame_all(chunks: &[&[u8]]) -> Vec<Result<Vec<u8>, ()>> {
+    /// Each line, or `Err` for one reported too long.
+    type Frames = Vec<Result<Vec<u8>, ()>>;
+
+    fn frame_all(chunks: &[&[u8]]) -> Frames {
         let mut framer = LineFramer::default();
         let mut pending = Vec::new();
         let mut out = Vec::new();
@@ -241,7 +244,7 @@ mod tests {
         let long = vec![b'x'; 2500];
         let exactly = [vec![b'y'; MAX_LINE - 2], b"\r\n".to_vec()].concat();
         let one_over = [vec![b'z'; MAX_LINE - 1], b"\r\n".to_vec()].concat();
-        let table: Vec<(Vec<&[u8]>, Vec<Result<Vec<u8>, ()>>)> = vec![
+        let table: Vec<(Vec<&[u8]>, Frames)> = vec![
             (vec![b"NOOP\r\n"], vec![Ok(b"NOOP\r\n".to_vec())]),
             (
                 vec![b"NO", b"OP\r", b"\nQU", b"IT\r\n"],
@@ -292,7 +295,8 @@ mod tests {
     #[test]
     fn reads_messages() {
         type Expected = Option<Result<&'static [u8], MessageFault>>;
-        let table: &[(&[&[u8]], Expected, &[u8])] = &[
+        type Case = (&'static [&'static [u8]], Expected, &'static [u8]);
+        let table: &[Case] = &[
             (&[b".\r\n"], Some(Ok(b"")), b""),
             (&[b"a\r\n.\r\nQUIT\r\n"], Some(Ok(b"a\r\n")), b"QUIT\r\n"),
             (&[b"a\r\n", b".", b"\r", b"\n"], Some(Ok(b"a\r\n")), b""),

@@ -22,6 +22,9 @@ use tracing::Instrument;
 
 /// How much is read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long and how much a closing session keeps reading (see `linger`).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
 /// A connection turned away for the limit gets this long to take its `421`.
 const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -334,8 +337,11 @@ where
                 };
             }
             Step::Close => {
-                if write_out(io, session, config.command_timeout).await.is_ok() {
-                    let _ = timeout(config.command_timeout, io.shutdown()).await;
+                if write_out(io, session, config.command_timeout).await.is_ok()
+                    && timeout(config.command_timeout, io.shutdown()).await.is_ok()
+                    && session.was_cut_off()
+                {
+                    linger(io).await;
                 }
                 return Outcome::Closed;
             }
@@ -378,6 +384,23 @@ async fn read_more<S: AsyncRead + Unpin>(
         Ok(Ok(_)) => Read::Data,
         Err(_) => Read::TimedOut,
     }
+}
+
+/// Reads and drops what a cut-off client still sends, for a moment, before the socket is
+/// closed: closing with unread input makes the kernel send a reset, which can destroy the final
+/// reply (the 421 to a flood of pipelined garbage) before the client has read it.
+async fn linger<S: AsyncRead + Unpin>(io: &mut S) {
+    let mut scratch = [0u8; 4096];
+    let mut budget = LINGER_BYTES;
+    let _ = timeout(LINGER_TIME, async {
+        while budget > 0 {
+            match io.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => budget = budget.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 async fn stopping(stop: &mut watch::Receiver<bool>) {

@@ -104,6 +104,8 @@ pub(crate) struct Session {
     awaiting: Option<Awaiting>,
     queued: Option<Step>,
     starttls_offered: bool,
+    /// Closed on the client's misbehaviour, which may still be arriving.
+    cut_off: bool,
     auth_failures: Arc<AuthFailures>,
     metrics: Metrics,
 }
@@ -126,6 +128,7 @@ impl Session {
             awaiting: None,
             queued: None,
             starttls_offered,
+            cut_off: false,
             auth_failures,
             metrics,
         }
@@ -152,6 +155,12 @@ impl Session {
 
     pub(crate) fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// Whether the session was closed on a client that may still be sending (too many errors):
+    /// the driver should drain input before closing so the final reply is not lost to a reset.
+    pub(crate) fn was_cut_off(&self) -> bool {
+        self.cut_off
     }
 
     /// Whether message text is arriving: the DATA timeout applies, and shutdown waits for it.
