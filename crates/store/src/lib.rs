@@ -127,6 +127,12 @@ impl Store {
         }
     }
 
+    /// One round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// Waits for the connections to close; pending work on other clones fails afterwards.
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)

@@ -113,6 +113,7 @@ on_both_backends!(
     queue_listing_and_showing,
     addresses_are_sealed_at_rest,
     a_wrong_key_opens_nothing,
+    ping_answers_until_closed,
 );
 
 fn net(text: &str) -> IpNet {
@@ -816,6 +817,16 @@ async fn a_wrong_key_opens_nothing(f: Fixture) {
         .unwrap();
     let q = owner.queued_message(message.id).await.unwrap().unwrap();
     assert_eq!(q.recipients[0].address, "r@y.example");
+}
+
+async fn ping_answers_until_closed(f: Fixture) {
+    f.store.ping().await.unwrap();
+    f.store.close().await;
+    let err = f.store.ping().await.unwrap_err();
+    assert!(
+        err.is_transient(),
+        "a closed pool is worth retrying elsewhere: {err}"
+    );
 }
 
 #[tokio::test]

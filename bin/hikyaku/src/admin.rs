@@ -1,0 +1,609 @@
+//! The operator's commands: contracts, allowed IP ranges, SMTP credentials, the queue. They
+//! work on the store directly (no running service needed). Every command prints either a
+//! readable table or, with `--json`, one line of JSON whose snake_case keys are stable.
+
+use anyhow::{Context, bail};
+use hikyaku_model::{
+    Contract, ContractState, CustomerId, Event, MessageId, QueuedMessage, RecipientState, Timestamp,
+};
+use hikyaku_store::{QueueFilter, Store};
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::IpAddr;
+
+#[derive(clap::Subcommand)]
+pub enum AdminCommand {
+    /// Contracts (tenants): create, list, show, suspend, resume, terminate.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Source address ranges from which a contract's hosts may relay without authenticating.
+    #[command(subcommand)]
+    AllowedIp(AllowedIpCommand),
+    /// SMTP AUTH user names of a contract.
+    #[command(subcommand)]
+    SmtpCredential(SmtpCredentialCommand),
+    /// The queue of accepted messages and their recipients' states.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum ContractCommand {
+    /// Open a contract (it starts as `trial`) and print its new customer ID.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "standard")]
+        plan: String,
+    },
+    /// List every contract.
+    List,
+    /// Show a contract with its allowed IP ranges and SMTP user names.
+    Show { customer_id: CustomerId },
+    /// Stop a contract from sending (its mail is refused with 554 5.7.1).
+    Suspend { customer_id: CustomerId },
+    /// Let a trial or suspended contract send again, as `active`.
+    Resume { customer_id: CustomerId },
+    /// End a contract for good.
+    Terminate { customer_id: CustomerId },
+}
+
+#[derive(clap::Subcommand)]
+pub enum AllowedIpCommand {
+    /// Allow a range (`192.0.2.0/24`; a bare address means that address alone).
+    Add {
+        customer_id: CustomerId,
+        #[arg(value_parser = parse_cidr)]
+        cidr: IpNet,
+    },
+    /// List a contract's ranges.
+    List { customer_id: CustomerId },
+    /// Remove a range from a contract.
+    Remove {
+        customer_id: CustomerId,
+        #[arg(value_parser = parse_cidr)]
+        cidr: IpNet,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum SmtpCredentialCommand {
+    /// Add a user name; without --password a strong one is generated and printed once.
+    Add {
+        customer_id: CustomerId,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List a contract's user names.
+    List { customer_id: CustomerId },
+    /// Remove a user name from a contract.
+    Remove {
+        customer_id: CustomerId,
+        #[arg(long)]
+        username: String,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum QueueCommand {
+    /// List queued messages, oldest first.
+    List {
+        #[arg(long)]
+        customer: Option<CustomerId>,
+        /// Only messages with a recipient in this state (queued, deferred, delivered, ...).
+        #[arg(long)]
+        state: Option<RecipientState>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one message: its envelope, its recipients' states and its events.
+    Show { message_id: MessageId },
+}
+
+/// A CIDR range, or a bare address meaning a /32 (IPv4) or /128 (IPv6).
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Ok(net);
+    }
+    text.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+        format!("not an IP range or address: {text:?} (e.g. 192.0.2.0/24, 2001:db8::/32)")
+    })
+}
+
+pub async fn run(cmd: AdminCommand, store: &Store, json: bool) -> anyhow::Result<()> {
+    let out = Output { json };
+    match cmd {
+        AdminCommand::Contract(cmd) => contract(cmd, store, out).await,
+        AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, out).await,
+        AdminCommand::SmtpCredential(cmd) => smtp_credential(cmd, store, out).await,
+        AdminCommand::Queue(cmd) => queue(cmd, store, out).await,
+    }
+}
+
+async fn require_contract(store: &Store, id: &CustomerId) -> anyhow::Result<Contract> {
+    match store.contract(id).await? {
+        Some(contract) => Ok(contract),
+        None => bail!("no contract with customer ID {id}"),
+    }
+}
+
+#[derive(Serialize)]
+struct ContractDetails<'a> {
+    #[serde(flatten)]
+    contract: &'a Contract,
+    allowed_ips: Vec<RangeOut>,
+    smtp_credentials: Vec<CredentialOut>,
+}
+
+#[derive(Serialize)]
+struct RangeOut {
+    cidr: IpNet,
+    created_at: Timestamp,
+}
+
+#[derive(Serialize)]
+struct CredentialOut {
+    username: String,
+    created_at: Timestamp,
+}
+
+async fn contract(cmd: ContractCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+    let changed = match cmd {
+        ContractCommand::Create { name, plan } => {
+            let contract = store.create_contract(&name, &plan).await?;
+            return out.print(&contract, || format!("{}\n", contract.customer_id));
+        }
+        ContractCommand::List => {
+            let contracts = store.contracts().await?;
+            return out.print(&serde_json::json!({ "contracts": contracts }), || {
+                let mut table = Table::new([
+                    "CUSTOMER ID",
+                    "NAME",
+                    "PLAN",
+                    "STATE",
+                    "CREATED",
+                    "LAST USED",
+                ]);
+                for c in &contracts {
+                    table.row([
+                        c.customer_id.to_string(),
+                        c.name.clone(),
+                        c.plan.clone(),
+                        c.state.to_string(),
+                        c.created_at.to_string(),
+                        c.last_used_at.map_or_else(|| "-".into(), |t| t.to_string()),
+                    ]);
+                }
+                table.render("no contracts")
+            });
+        }
+        ContractCommand::Show { customer_id } => {
+            let contract = require_contract(store, &customer_id).await?;
+            let ranges = store.allowed_ips(&customer_id).await?;
+            let credentials = store.smtp_credentials(&customer_id).await?;
+            let details = ContractDetails {
+                contract: &contract,
+                allowed_ips: ranges
+                    .iter()
+                    .map(|r| RangeOut {
+                        cidr: r.cidr,
+                        created_at: r.created_at,
+                    })
+                    .collect(),
+                smtp_credentials: credentials
+                    .iter()
+                    .map(|c| CredentialOut {
+                        username: c.username.clone(),
+                        created_at: c.created_at,
+                    })
+                    .collect(),
+            };
+            return out.print(&details, || {
+                let mut text = contract_text(&contract);
+                let cidrs: Vec<String> = ranges.iter().map(|r| r.cidr.to_string()).collect();
+                let names: Vec<&str> = credentials.iter().map(|c| c.username.as_str()).collect();
+                text += &field("allowed IPs", &list_or_none(&cidrs));
+                text += &field("SMTP users", &list_or_none(&names));
+                text
+            });
+        }
+        ContractCommand::Suspend { customer_id } => {
+            store
+                .set_contract_state(&customer_id, ContractState::Suspended)
+                .await?
+        }
+        ContractCommand::Resume { customer_id } => {
+            store
+                .set_contract_state(&customer_id, ContractState::Active)
+                .await?
+        }
+        ContractCommand::Terminate { customer_id } => {
+            store
+                .set_contract_state(&customer_id, ContractState::Terminated)
+                .await?
+        }
+    };
+    out.print(&changed, || {
+        format!("{} is now {}\n", changed.customer_id, changed.state)
+    })
+}
+
+fn contract_text(c: &Contract) -> String {
+    [
+        field("customer ID", c.customer_id.as_str()),
+        field("name", &c.name),
+        field("plan", &c.plan),
+        field("state", c.state.as_str()),
+        field("created", &c.created_at.to_string()),
+        field(
+            "last used",
+            &c.last_used_at
+                .map_or_else(|| "never".into(), |t| t.to_string()),
+        ),
+    ]
+    .concat()
+}
+
+async fn allowed_ip(cmd: AllowedIpCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        AllowedIpCommand::Add { customer_id, cidr } => {
+            let range = store.add_allowed_ip(&customer_id, cidr).await?;
+            out.print(&range, || {
+                format!("{} may relay from {}\n", range.customer_id, range.cidr)
+            })
+        }
+        AllowedIpCommand::List { customer_id } => {
+            require_contract(store, &customer_id).await?;
+            let ranges = store.allowed_ips(&customer_id).await?;
+            let listed: Vec<RangeOut> = ranges
+                .iter()
+                .map(|r| RangeOut {
+                    cidr: r.cidr,
+                    created_at: r.created_at,
+                })
+                .collect();
+            out.print(&serde_json::json!({ "allowed_ips": listed }), || {
+                let mut table = Table::new(["CIDR", "ADDED"]);
+                for r in &ranges {
+                    table.row([r.cidr.to_string(), r.created_at.to_string()]);
+                }
+                table.render("no allowed IP ranges")
+            })
+        }
+        AllowedIpCommand::Remove { customer_id, cidr } => {
+            require_contract(store, &customer_id).await?;
+            if !store.remove_allowed_ip(&customer_id, cidr).await? {
+                bail!(
+                    "contract {customer_id} has no allowed range {}",
+                    cidr.trunc()
+                );
+            }
+            out.print(&serde_json::json!({ "removed": cidr.trunc() }), || {
+                format!("removed {} from {customer_id}\n", cidr.trunc())
+            })
+        }
+    }
+}
+
+async fn smtp_credential(
+    cmd: SmtpCredentialCommand,
+    store: &Store,
+    out: Output,
+) -> anyhow::Result<()> {
+    match cmd {
+        SmtpCredentialCommand::Add {
+            customer_id,
+            username,
+            password,
+        } => {
+            let generated = password.is_none();
+            let password = password.unwrap_or_else(hikyaku_store::generate_password);
+            let credential = store
+                .add_smtp_credential(&customer_id, &username, &password)
+                .await?;
+            #[derive(Serialize)]
+            struct Added<'a> {
+                customer_id: &'a CustomerId,
+                username: &'a str,
+                created_at: Timestamp,
+                /// Only when generated: it is shown this once and never stored in clear.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                password: Option<&'a str>,
+            }
+            let added = Added {
+                customer_id: &credential.customer_id,
+                username: &credential.username,
+                created_at: credential.created_at,
+                password: generated.then_some(password.as_str()),
+            };
+            out.print(&added, || {
+                let mut text = format!(
+                    "added SMTP user {} for {}\n",
+                    credential.username, credential.customer_id
+                );
+                if generated {
+                    text += &format!(
+                        "password: {password}\n(shown once; it is stored only as a hash)\n"
+                    );
+                }
+                text
+            })
+        }
+        SmtpCredentialCommand::List { customer_id } => {
+            require_contract(store, &customer_id).await?;
+            let credentials = store.smtp_credentials(&customer_id).await?;
+            let listed: Vec<CredentialOut> = credentials
+                .iter()
+                .map(|c| CredentialOut {
+                    username: c.username.clone(),
+                    created_at: c.created_at,
+                })
+                .collect();
+            out.print(&serde_json::json!({ "smtp_credentials": listed }), || {
+                let mut table = Table::new(["USERNAME", "ADDED"]);
+                for c in &credentials {
+                    table.row([c.username.clone(), c.created_at.to_string()]);
+                }
+                table.render("no SMTP users")
+            })
+        }
+        SmtpCredentialCommand::Remove {
+            customer_id,
+            username,
+        } => {
+            require_contract(store, &customer_id).await?;
+            if !store
+                .remove_smtp_credential(&customer_id, &username)
+                .await?
+            {
+                bail!("contract {customer_id} has no SMTP user {username:?}");
+            }
+            out.print(&serde_json::json!({ "removed": username }), || {
+                format!("removed SMTP user {username} from {customer_id}\n")
+            })
+        }
+    }
+}
+
+async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+    match cmd {
+        QueueCommand::List {
+            customer,
+            state,
+            limit,
+        } => {
+            if let Some(id) = &customer {
+                require_contract(store, id).await?;
+            }
+            let messages = store
+                .queue(QueueFilter {
+                    customer,
+                    state,
+                    limit: Some(limit),
+                })
+                .await?;
+            out.print(&serde_json::json!({ "messages": messages }), || {
+                let mut table = Table::new([
+                    "MESSAGE ID",
+                    "CUSTOMER ID",
+                    "RECEIVED",
+                    "SIZE",
+                    "FROM",
+                    "RECIPIENTS",
+                ]);
+                for m in &messages {
+                    table.row([
+                        m.id.to_string(),
+                        m.customer_id.to_string(),
+                        m.received_at.to_string(),
+                        m.size.to_string(),
+                        sender_text(&m.mail_from),
+                        recipient_summary(m),
+                    ]);
+                }
+                table.render("the queue is empty")
+            })
+        }
+        QueueCommand::Show { message_id } => {
+            let message = store
+                .queued_message(message_id)
+                .await?
+                .with_context(|| format!("no message {message_id} in the queue"))?;
+            let events = store.events_for_message(message_id).await?;
+            #[derive(Serialize)]
+            struct Shown<'a> {
+                message: &'a QueuedMessage,
+                events: &'a [Event],
+            }
+            out.print(
+                &Shown {
+                    message: &message,
+                    events: &events,
+                },
+                || message_text(&message, &events),
+            )
+        }
+    }
+}
+
+fn sender_text(mail_from: &str) -> String {
+    if mail_from.is_empty() {
+        "<>".into()
+    } else {
+        mail_from.to_string()
+    }
+}
+
+/// `2 (queued 1, delivered 1)`: how many recipients and where they stand.
+fn recipient_summary(m: &QueuedMessage) -> String {
+    let counts: Vec<String> = RecipientState::ALL
+        .into_iter()
+        .filter_map(|state| {
+            let n = m.recipients.iter().filter(|r| r.state == state).count();
+            (n > 0).then(|| format!("{state} {n}"))
+        })
+        .collect();
+    format!("{} ({})", m.recipients.len(), counts.join(", "))
+}
+
+fn message_text(m: &QueuedMessage, events: &[Event]) -> String {
+    let mut text = [
+        field("message ID", &m.id.to_string()),
+        field("customer ID", m.customer_id.as_str()),
+        field("from", &sender_text(&m.mail_from)),
+        field("size", &format!("{} bytes", m.size)),
+        field("received", &m.received_at.to_string()),
+        field("source IP", &m.source_ip),
+        field("node", &m.node),
+    ]
+    .concat();
+    text.push('\n');
+    let mut recipients = Table::new([
+        "#",
+        "RECIPIENT",
+        "STATE",
+        "ATTEMPTS",
+        "NEXT ATTEMPT",
+        "LAST REPLY",
+    ]);
+    for (i, r) in m.recipients.iter().enumerate() {
+        recipients.row([
+            i.to_string(),
+            r.address.clone(),
+            r.state.to_string(),
+            r.attempts.to_string(),
+            r.next_attempt_at
+                .map_or_else(|| "-".into(), |t| t.to_string()),
+            r.last_reply.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    text += &recipients.render("no recipients");
+    text.push('\n');
+    let mut log = Table::new(["AT", "EVENT", "RECIPIENT", "DETAILS"]);
+    for e in events {
+        let details = serde_json::to_string(&e.details).unwrap_or_default();
+        log.row([
+            e.at.to_string(),
+            e.kind.to_string(),
+            e.recipient.clone(),
+            if details == "{}" { "-".into() } else { details },
+        ]);
+    }
+    text += &log.render("no events");
+    text
+}
+
+fn field(name: &str, value: &str) -> String {
+    format!("{:<13}{value}\n", format!("{name}:"))
+}
+
+fn list_or_none<S: AsRef<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    /// Prints `value` as one line of JSON, or the text `human` renders.
+    fn print<T: Serialize>(self, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(value)?);
+        } else {
+            print!("{}", human());
+        }
+        Ok(())
+    }
+}
+
+/// A plain-text table: left-aligned columns two spaces apart, a header row in capitals.
+struct Table<const N: usize> {
+    header: [&'static str; N],
+    rows: Vec<[String; N]>,
+}
+
+impl<const N: usize> Table<N> {
+    fn new(header: [&'static str; N]) -> Self {
+        Table {
+            header,
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: [String; N]) {
+        // A cell never breaks the table: control characters (from remote replies) are shown as spaces.
+        self.rows.push(cells.map(|c| {
+            c.chars()
+                .map(|ch| if ch.is_control() { ' ' } else { ch })
+                .collect()
+        }));
+    }
+
+    fn render(&self, empty: &str) -> String {
+        if self.rows.is_empty() {
+            return format!("({empty})\n");
+        }
+        let mut widths = self.header.map(|h| h.chars().count());
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &mut dyn Iterator<Item = &str>| {
+            let padded: Vec<String> = cells
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", padded.join("  ").trim_end())
+        };
+        let mut text = line(&mut self.header.iter().copied());
+        for row in &self.rows {
+            text += &line(&mut row.iter().map(String::as_str));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_and_bare_addresses() {
+        for (text, expected) in [
+            ("192.0.2.0/24", "192.0.2.0/24"),
+            ("192.0.2.7", "192.0.2.7/32"),
+            ("2001:db8::/32", "2001:db8::/32"),
+            ("2001:db8::1", "2001:db8::1/128"),
+        ] {
+            assert_eq!(parse_cidr(text).unwrap().to_string(), expected, "{text}");
+        }
+        for bad in ["", "192.0.2.0/33", "example.com", "192.0.2", "1.2.3.4/"] {
+            assert!(parse_cidr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let mut table = Table::new(["A", "LONGER"]);
+        table.row(["wide cell".into(), "x".into()]);
+        table.row(["y".into(), "line\nbreak".into()]);
+        assert_eq!(
+            table.render("nothing"),
+            "A          LONGER\nwide cell  x\ny          line break\n"
+        );
+        assert_eq!(Table::new(["A"]).render("nothing"), "(nothing)\n");
+    }
+}
