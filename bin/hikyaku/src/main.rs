@@ -1,1 +1,95 @@
-fn main() {}
+//! The `hikyaku` binary: parses the command line, loads and validates the configuration, and
+//! wires the library crates together. No product logic lives here.
+
+mod admin;
+mod serve;
+mod tls;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hikyaku_config::Config;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "hikyaku",
+    version,
+    about = "Hikyaku: a self-hostable transactional e-mail delivery platform"
+)]
+struct Cli {
+    /// TOML configuration file (every key is optional; see the README's reference).
+    #[arg(long, global = true, env = "HIKYAKU_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` of the configuration file).
+    #[arg(long, global = true, env = "HIKYAKU_DATA")]
+    data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the whole service: relay SMTP listener and HTTP listener.
+    Serve,
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let config = match &cli.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    Ok(config.with_data_dir_override(cli.data_dir.clone()))
+}
+
+/// Opens (creating on first use) the data directory, the sealing key and the database.
+async fn open_store(config: &Config) -> anyhow::Result<hikyaku_store::Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let key = hikyaku_store::SealingKey::load_or_create(&config.secret_key_path())
+        .context("cannot load the address sealing key")?;
+    let store = hikyaku_store::Store::connect(&config.database_url(), key)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.database_url()))?;
+    Ok(store)
+}
+
+/// Logs go to standard error; standard output is for what a person or a script asked for.
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("HIKYAKU_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        hikyaku_config::LogFormat::Json => builder.json().init(),
+        hikyaku_config::LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = load_config(&cli)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => {
+                init_logging(&config);
+                serve::run(config).await
+            }
+            Command::Admin(cmd) => {
+                let store = open_store(&config).await?;
+                admin::run(cmd, &store, cli.json).await
+            }
+        }
+    })
+}

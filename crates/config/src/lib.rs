@@ -112,20 +112,28 @@ impl Default for RelayConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)) }
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".into(), format: LogFormat::Text }
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
@@ -135,15 +143,17 @@ pub enum ConfigError {
 impl Config {
     /// Reads and validates a TOML file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        Self::from_toml(&text)
-            .map_err(|e| match e {
-                ConfigError::Parse { message, .. } => {
-                    ConfigError::Parse { path: path.to_owned(), message }
-                }
-                other => other,
-            })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
     }
 
     /// Parses and validates TOML text.
@@ -185,11 +195,19 @@ impl Config {
             }
         }
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
         {
-            problems.push(format!("database_url must be sqlite:... or postgres://..., not {url:?}"));
+            problems.push(format!(
+                "database_url must be sqlite:... or postgres://..., not {url:?}"
+            ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 
     /// Where the data directory of this node is, with `HIKYAKU_DATA` given by the caller applied.
@@ -212,7 +230,9 @@ impl Config {
     }
 
     pub fn secret_key_path(&self) -> PathBuf {
-        self.secret_key_file.clone().unwrap_or_else(|| self.data_dir.join("secret.key"))
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("secret.key"))
     }
 
     pub fn tls_dir(&self) -> PathBuf {

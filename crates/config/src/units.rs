@@ -142,7 +142,10 @@ mod tests {
             ("", None),
         ];
         for (text, want) in table {
-            let got = text.parse::<Duration>().ok().map(|d| d.as_std().as_millis() as u64);
+            let got = text
+                .parse::<Duration>()
+                .ok()
+                .map(|d| d.as_std().as_millis() as u64);
             assert_eq!(got, want, "{text:?}");
         }
     }

@@ -35,7 +35,8 @@ impl FromStr for CustomerId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = (3..=32).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if ok {
             Ok(CustomerId(s.to_string()))
         } else {
@@ -74,7 +75,8 @@ pub enum ContractState {
 }
 
 impl ContractState {
-    pub const ALL: [ContractState; 4] = [Self::Trial, Self::Active, Self::Suspended, Self::Terminated];
+    pub const ALL: [ContractState; 4] =
+        [Self::Trial, Self::Active, Self::Suspended, Self::Terminated];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,7 +98,10 @@ impl FromStr for ContractState {
         Self::ALL
             .into_iter()
             .find(|state| state.as_str() == s)
-            .ok_or_else(|| ParseError { kind: "contract state", text: s.to_string() })
+            .ok_or_else(|| ParseError {
+                kind: "contract state",
+                text: s.to_string(),
+            })
     }
 }
 
@@ -135,7 +140,15 @@ mod tests {
         for good in ["abc", "c7f3k2m9q", "0123456789abcdefghijklmnopqrstuv"] {
             assert!(good.parse::<CustomerId>().is_ok(), "{good}");
         }
-        for bad in ["", "ab", "ABC", "a-b", "a b", "é12", "0123456789abcdefghijklmnopqrstuvw"] {
+        for bad in [
+            "",
+            "ab",
+            "ABC",
+            "a-b",
+            "a b",
+            "é12",
+            "0123456789abcdefghijklmnopqrstuvw",
+        ] {
             assert!(bad.parse::<CustomerId>().is_err(), "{bad}");
         }
     }

@@ -50,7 +50,10 @@ impl FromStr for EventKind {
         Self::ALL
             .into_iter()
             .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| ParseError { kind: "event kind", text: s.to_string() })
+            .ok_or_else(|| ParseError {
+                kind: "event kind",
+                text: s.to_string(),
+            })
     }
 }
 

@@ -111,7 +111,12 @@ mod tests {
         let later = MessageId::new(Timestamp(2_000));
         assert!(earlier < later);
         assert!(earlier.to_string() < later.to_string());
-        for id in [earlier, later, MessageId::from_bytes([0xff; 16]), MessageId::from_bytes([0; 16])] {
+        for id in [
+            earlier,
+            later,
+            MessageId::from_bytes([0xff; 16]),
+            MessageId::from_bytes([0; 16]),
+        ] {
             let text = id.to_string();
             assert_eq!(text.len(), MESSAGE_ID_LEN);
             assert_eq!(text.parse::<MessageId>().unwrap(), id);
@@ -122,7 +127,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_text() {
-        for bad in ["", "short", "8zzzzzzzzzzzzzzzzzzzzzzzzz", "0000000000000000000000000u", "0000000000000000000000000000"] {
+        for bad in [
+            "",
+            "short",
+            "8zzzzzzzzzzzzzzzzzzzzzzzzz",
+            "0000000000000000000000000u",
+            "0000000000000000000000000000",
+        ] {
             assert!(bad.parse::<MessageId>().is_err(), "{bad:?}");
         }
     }

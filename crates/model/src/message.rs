@@ -61,7 +61,10 @@ impl FromStr for RecipientState {
         Self::ALL
             .into_iter()
             .find(|state| state.as_str() == s)
-            .ok_or_else(|| ParseError { kind: "recipient state", text: s.to_string() })
+            .ok_or_else(|| ParseError {
+                kind: "recipient state",
+                text: s.to_string(),
+            })
     }
 }
 

@@ -20,7 +20,10 @@ impl Timestamp {
     }
 
     pub fn saturating_add(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// RFC 5322 date-time, as used in `Received` and `Date` header fields.
@@ -107,14 +110,26 @@ mod tests {
     #[test]
     fn renders_known_instants() {
         let cases = [
-            (0, "1970-01-01T00:00:00.000Z", "Thu, 1 Jan 1970 00:00:00 +0000"),
-            (951_782_400_000, "2000-02-29T00:00:00.000Z", "Tue, 29 Feb 2000 00:00:00 +0000"),
+            (
+                0,
+                "1970-01-01T00:00:00.000Z",
+                "Thu, 1 Jan 1970 00:00:00 +0000",
+            ),
+            (
+                951_782_400_000,
+                "2000-02-29T00:00:00.000Z",
+                "Tue, 29 Feb 2000 00:00:00 +0000",
+            ),
             (
                 1_795_577_520_123,
                 "2026-11-25T03:32:00.123Z",
                 "Wed, 25 Nov 2026 03:32:00 +0000",
             ),
-            (-1, "1969-12-31T23:59:59.999Z", "Wed, 31 Dec 1969 23:59:59 +0000"),
+            (
+                -1,
+                "1969-12-31T23:59:59.999Z",
+                "Wed, 31 Dec 1969 23:59:59 +0000",
+            ),
         ];
         for (ms, rfc3339, rfc5322) in cases {
             assert_eq!(Timestamp(ms).to_string(), rfc3339, "{ms}");

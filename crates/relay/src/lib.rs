@@ -6,4 +6,9 @@
 //! It never delivers anything (that is the delivery crate's job; the two meet at the spool and
 //! the store) and never parses SMTP itself (that is the smtp-server crate's).
 
+mod handler;
+pub mod intake;
 pub mod trace;
+
+pub use handler::{RelayHandler, RelayPolicy, RelaySession};
+pub use intake::{Intake, IntakeError};

@@ -15,7 +15,8 @@ pub struct TraceInfo<'a> {
     pub hostname: &'a str,
     /// TLS protocol and cipher suite, when the session was encrypted.
     pub tls: Option<(&'a str, &'a str)>,
-    pub authenticated: bool,
+    /// The RFC 3848 `with` keyword: `ESMTP`, `ESMTPS`, `ESMTPA`, `ESMTPSA` (or `SMTP`).
+    pub protocol: &'a str,
     /// Named in a `for` clause only when there is exactly one, so a message to many does not
     /// disclose its other recipients.
     pub recipients: &'a [String],
@@ -41,19 +42,27 @@ fn received_field(info: &TraceInfo<'_>) -> String {
         IpAddr::V4(ip) => format!("[{ip}]"),
         IpAddr::V6(ip) => format!("[IPv6:{ip}]"),
     };
-    let helo = info.helo.map(sanitize).filter(|h| !h.is_empty()).unwrap_or_else(|| peer.clone());
-    // RFC 3848 protocol names: S for TLS, A for an authenticated session.
-    let protocol = match (info.tls.is_some(), info.authenticated) {
-        (false, false) => "ESMTP",
-        (true, false) => "ESMTPS",
-        (false, true) => "ESMTPA",
-        (true, true) => "ESMTPSA",
-    };
-    let mut field = format!("Received: from {helo} ({peer})\r\n\tby {} (Hikyaku)", sanitize(info.hostname));
+    let helo = info
+        .helo
+        .map(sanitize)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| peer.clone());
+    let mut field = format!(
+        "Received: from {helo} ({peer})\r\n\tby {} (Hikyaku)",
+        sanitize(info.hostname)
+    );
     if let Some((protocol, cipher)) = info.tls {
-        field.push_str(&format!("\r\n\t(using {} with cipher {})", sanitize(protocol), sanitize(cipher)));
+        field.push_str(&format!(
+            "\r\n\t(using {} with cipher {})",
+            sanitize(protocol),
+            sanitize(cipher)
+        ));
     }
-    field.push_str(&format!("\r\n\twith {protocol} id {}", info.id));
+    field.push_str(&format!(
+        "\r\n\twith {} id {}",
+        sanitize(info.protocol),
+        info.id
+    ));
     if let [only] = info.recipients {
         field.push_str(&format!("\r\n\tfor <{}>", sanitize(only)));
     }
@@ -93,14 +102,18 @@ pub fn has_header_field(message: &[u8], lowercase_name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn info<'a>(recipients: &'a [String], tls: Option<(&'a str, &'a str)>, auth: bool) -> TraceInfo<'a> {
+    fn info<'a>(
+        recipients: &'a [String],
+        tls: Option<(&'a str, &'a str)>,
+        protocol: &'a str,
+    ) -> TraceInfo<'a> {
         TraceInfo {
             id: "01jd0000000000000000000000".parse().unwrap(),
             helo: Some("app.example.com"),
             peer: "192.0.2.7".parse().unwrap(),
             hostname: "relay.hikyaku.test",
             tls,
-            authenticated: auth,
+            protocol,
             recipients,
             at: Timestamp(1_795_577_520_000),
         }
@@ -109,7 +122,14 @@ mod tests {
     #[test]
     fn received_field_follows_rfc5321_and_rfc3848() {
         let one = vec!["a@example.jp".to_string()];
-        let out = add_trace_fields(b"Subject: hi\r\n\r\nbody\r\n", &info(&one, Some(("TLSv1.3", "TLS13_AES_256_GCM_SHA384")), true));
+        let out = add_trace_fields(
+            b"Subject: hi\r\n\r\nbody\r\n",
+            &info(
+                &one,
+                Some(("TLSv1.3", "TLS13_AES_256_GCM_SHA384")),
+                "ESMTPSA",
+            ),
+        );
         let text = String::from_utf8(out).unwrap();
         let expected = "Received: from app.example.com ([192.0.2.7])\r\n\
             \tby relay.hikyaku.test (Hikyaku)\r\n\
@@ -124,24 +144,42 @@ mod tests {
     }
 
     #[test]
-    fn protocol_names_and_recipient_privacy() {
+    fn tls_comment_and_recipient_privacy() {
         let two = vec!["a@x.jp".to_string(), "b@y.jp".to_string()];
-        let cases = [(None, false, "with ESMTP id"), (Some(("TLSv1.2", "X")), false, "with ESMTPS id"), (None, true, "with ESMTPA id")];
-        for (tls, auth, needle) in cases {
-            let text = String::from_utf8(add_trace_fields(b"\r\n", &info(&two, tls, auth))).unwrap();
+        let cases = [
+            (None, "ESMTP", "with ESMTP id"),
+            (Some(("TLSv1.2", "X")), "ESMTPS", "with ESMTPS id\r\n"),
+        ];
+        for (tls, protocol, needle) in cases {
+            let text =
+                String::from_utf8(add_trace_fields(b"\r\n", &info(&two, tls, protocol))).unwrap();
             assert!(text.contains(needle), "{text}");
-            assert!(!text.contains("for <"), "many recipients must not be listed: {text}");
+            assert!(
+                !text.contains("for <"),
+                "many recipients must not be listed: {text}"
+            );
         }
     }
 
     #[test]
     fn keeps_an_existing_message_id_and_neutralises_hostile_helo() {
         let one = vec!["a@x.jp".to_string()];
-        let mut i = info(&one, None, false);
+        let mut i = info(&one, None, "ESMTP");
         i.helo = Some("evil\r\nBcc: victim@x.jp (");
-        let out = String::from_utf8(add_trace_fields(b"message-id:  <own@app>\r\nSubject: x\r\n\r\n", &i)).unwrap();
-        assert_eq!(out.matches("Message-ID").count() + out.matches("message-id").count(), 1, "{out}");
-        assert!(out.contains("from evilBcc: victim@x.jp ([192.0.2.7])"), "{out}");
+        let out = String::from_utf8(add_trace_fields(
+            b"message-id:  <own@app>\r\nSubject: x\r\n\r\n",
+            &i,
+        ))
+        .unwrap();
+        assert_eq!(
+            out.matches("Message-ID").count() + out.matches("message-id").count(),
+            1,
+            "{out}"
+        );
+        assert!(
+            out.contains("from evilBcc: victim@x.jp ([192.0.2.7])"),
+            "{out}"
+        );
         assert!(!out.contains("\r\nBcc"), "{out}");
     }
 
@@ -157,7 +195,12 @@ mod tests {
             (b"", false),
         ];
         for (message, want) in table {
-            assert_eq!(has_header_field(message, "message-id"), want, "{:?}", String::from_utf8_lossy(message));
+            assert_eq!(
+                has_header_field(message, "message-id"),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(message)
+            );
         }
     }
 }

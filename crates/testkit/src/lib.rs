@@ -8,7 +8,7 @@
 mod process;
 mod smtp_client;
 
-pub use process::{HikyakuProcess, ProcessBuilder};
+pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
 pub use smtp_client::{Reply, SmtpClient};
 
 /// Whether interop tools are mandatory: under `CI=true` a missing tool fails the test.
@@ -25,7 +25,10 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
     if let Some(found) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
         return Some(found);
     }
-    assert!(!require_tools(), "{name} is required under CI=true but was not found");
+    assert!(
+        !require_tools(),
+        "{name} is required under CI=true but was not found"
+    );
     eprintln!("skipping: {name} not installed (apt-get install postfix swaks)");
     None
 }

@@ -18,7 +18,12 @@ pub struct ProcessBuilder {
 
 impl ProcessBuilder {
     pub fn new(binary: impl Into<PathBuf>) -> Self {
-        let mut builder = ProcessBuilder { binary: binary.into(), data_dir: None, keys: BTreeMap::new(), env: Vec::new() };
+        let mut builder = ProcessBuilder {
+            binary: binary.into(),
+            data_dir: None,
+            keys: BTreeMap::new(),
+            env: Vec::new(),
+        };
         builder.set("relay", "listen", "\"127.0.0.1:0\"");
         builder.set("http", "listen", "\"127.0.0.1:0\"");
         builder
@@ -65,11 +70,20 @@ impl ProcessBuilder {
             Some(_) => None,
             None => Some(tempfile::Builder::new().prefix("hikyaku-test-").tempdir()?),
         };
-        let data_dir = self.data_dir.clone().unwrap_or_else(|| temp.as_ref().unwrap().path().join("data"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.as_ref().unwrap().path().join("data"));
         std::fs::create_dir_all(&data_dir)?;
         let config_path = data_dir.with_extension("toml");
         std::fs::write(&config_path, self.render(&data_dir))?;
-        Ok(Prepared { binary: self.binary.clone(), data_dir, config_path, env: self.env.clone(), _temp: temp })
+        Ok(Prepared {
+            binary: self.binary.clone(),
+            data_dir,
+            config_path,
+            env: self.env.clone(),
+            _temp: temp,
+        })
     }
 
     /// Starts `hikyaku serve` and waits until it reports both listeners.
@@ -107,14 +121,23 @@ impl Prepared {
     pub fn cli_ok(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = self.cli(args)?;
         if !out.status.success() {
-            bail!("hikyaku {args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "hikyaku {args:?} failed: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8(out.stdout)?)
     }
 
     pub fn start(self) -> anyhow::Result<HikyakuProcess> {
-        let log_path = self.data_dir.with_extension(format!("{}.log", std::process::id()));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log_path = self
+            .data_dir
+            .with_extension(format!("{}.log", std::process::id()));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
         let mut child = self
             .command()
             .arg("serve")
@@ -132,7 +155,14 @@ impl Prepared {
                 }
             }
         });
-        let mut process = HikyakuProcess { child, prepared: Some(self), smtp: None, http: None, log_path, stdout: Vec::new() };
+        let mut process = HikyakuProcess {
+            child,
+            prepared: Some(self),
+            smtp: None,
+            http: None,
+            log_path,
+            stdout: Vec::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while process.smtp.is_none() || process.http.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -160,7 +190,9 @@ impl Prepared {
 
 fn address_after(line: &str, scheme: &str) -> Option<SocketAddr> {
     let rest = &line[line.find(scheme)? + scheme.len()..];
-    let end = rest.find(|c: char| c.is_whitespace() || c == '/').unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '/')
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -218,7 +250,10 @@ impl HikyakuProcess {
 
     /// SIGTERM, then waits (up to `patience`) for a clean exit.
     pub fn terminate(mut self, patience: Duration) -> anyhow::Result<(ExitStatus, Prepared)> {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
         anyhow::ensure!(status.success(), "kill -TERM failed");
         let deadline = Instant::now() + patience;
         loop {
@@ -227,7 +262,10 @@ impl HikyakuProcess {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                bail!("hikyaku did not exit within {patience:?} of SIGTERM\n{}", self.log());
+                bail!(
+                    "hikyaku did not exit within {patience:?} of SIGTERM\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

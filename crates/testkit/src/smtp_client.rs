@@ -17,8 +17,11 @@ impl Reply {
     pub fn enhanced(&self) -> Option<&str> {
         let first = self.lines.first()?.split(' ').next()?;
         let parts: Vec<_> = first.split('.').collect();
-        (parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-            .then_some(first)
+        (parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+        .then_some(first)
     }
 
     pub fn text(&self) -> String {
@@ -45,25 +48,37 @@ pub struct SmtpClient {
 impl SmtpClient {
     /// Connects and reads the greeting.
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<(SmtpClient, Reply)> {
-        let stream = TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect {addr}"))?;
         Self::from_stream(stream).await
     }
 
     /// Connects from a chosen local address (e.g. 127.0.0.2 to be a stranger on loopback).
-    pub async fn connect_from(source: IpAddr, addr: SocketAddr) -> anyhow::Result<(SmtpClient, Reply)> {
+    pub async fn connect_from(
+        source: IpAddr,
+        addr: SocketAddr,
+    ) -> anyhow::Result<(SmtpClient, Reply)> {
         let socket = match source {
             IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
             IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
         };
         socket.bind(SocketAddr::new(source, 0))?;
-        let stream = socket.connect(addr).await.with_context(|| format!("connect {addr} from {source}"))?;
+        let stream = socket
+            .connect(addr)
+            .await
+            .with_context(|| format!("connect {addr} from {source}"))?;
         Self::from_stream(stream).await
     }
 
     async fn from_stream(stream: TcpStream) -> anyhow::Result<(SmtpClient, Reply)> {
         stream.set_nodelay(true)?;
         let (r, w) = stream.into_split();
-        let mut client = SmtpClient { reader: BufReader::new(r), writer: w, timeout: Duration::from_secs(30) };
+        let mut client = SmtpClient {
+            reader: BufReader::new(r),
+            writer: w,
+            timeout: Duration::from_secs(30),
+        };
         let greeting = client.read_reply().await?;
         Ok((client, greeting))
     }
@@ -119,7 +134,12 @@ impl SmtpClient {
 
     /// A whole transaction: MAIL, RCPT..., DATA, body (dot-stuffed here), and the final reply.
     /// Stops at the first refused step and returns that reply.
-    pub async fn send_mail(&mut self, from: &str, to: &[&str], body: &str) -> anyhow::Result<Reply> {
+    pub async fn send_mail(
+        &mut self,
+        from: &str,
+        to: &[&str],
+        body: &str,
+    ) -> anyhow::Result<Reply> {
         let reply = self.command(&format!("MAIL FROM:<{from}>")).await?;
         if reply.code != 250 {
             return Ok(reply);

@@ -1,0 +1,170 @@
+//! `hikyaku serve`: opens the data, binds the listeners, runs until SIGTERM or SIGINT.
+
+use crate::tls::{self, CertificateSource};
+use anyhow::Context;
+use hikyaku_config::Config;
+use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
+use hikyaku_smtp_server::{AuthPolicy, Server, ServerConfig};
+use hikyaku_spool::Spool;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let hostname = config
+        .relay
+        .hostname
+        .clone()
+        .unwrap_or_else(system_hostname);
+    let node = config.node_name.clone().unwrap_or_else(system_hostname);
+
+    // Everything that can fail on bad configuration or data fails before a port is bound.
+    let store = crate::open_store(&config).await?;
+    let (spool, recovery) = Spool::open(&config.spool_dir(), config.relay.spool_limit.0)
+        .with_context(|| format!("cannot open the spool in {}", config.spool_dir().display()))?;
+    let (tls, certificate) = tls::server_config(&config, &hostname)?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+
+    let intake = Intake::start(spool.clone(), store.clone(), node.clone());
+    let orphans = intake
+        .discard_unrecorded(&store, &recovery.messages)
+        .await
+        .context("cannot reconcile the spool with the database")?;
+    if orphans > 0 || recovery.removed_tmp > 0 || !recovery.quarantined.is_empty() {
+        tracing::warn!(
+            orphans,
+            partial = recovery.removed_tmp,
+            quarantined = recovery.quarantined.len(),
+            "removed messages whose acceptance was cut short by the last stop (never acknowledged)"
+        );
+    }
+
+    let relay_listener = TcpListener::bind(config.relay.listen)
+        .await
+        .with_context(|| format!("cannot listen for SMTP on {}", config.relay.listen))?;
+    let http_listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
+    let smtp_addr = relay_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let relay = &config.relay;
+    let mut smtp_config = ServerConfig::new(hostname.clone());
+    smtp_config.max_connections = relay.max_connections;
+    smtp_config.max_message_size = usize::try_from(relay.max_message_size.0).unwrap_or(usize::MAX);
+    smtp_config.max_recipients = relay.max_recipients;
+    smtp_config.max_errors = relay.max_errors;
+    smtp_config.command_timeout = relay.command_timeout.as_std();
+    smtp_config.data_timeout = relay.data_timeout.as_std();
+    smtp_config.tls = Some(tls);
+    smtp_config.auth = AuthPolicy {
+        enabled: true,
+        allow_plaintext_on_loopback: relay.allow_plaintext_auth_on_loopback,
+        failure_limit: relay.auth_failure_limit,
+        failure_window: relay.auth_failure_window.as_std(),
+    };
+    let handler = RelayHandler::new(
+        store.clone(),
+        intake,
+        RelayPolicy {
+            hostname: hostname.clone(),
+            max_message_size: relay.max_message_size.0,
+        },
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let smtp = tokio::spawn(
+        Server::new(smtp_config, Arc::new(handler)).serve(relay_listener, stopped(stop_rx.clone())),
+    );
+    let app = hikyaku_api::router(hikyaku_api::HttpState {
+        store,
+        spool,
+        metrics,
+    });
+    let http = tokio::spawn(
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
+    );
+
+    print_banner(&config, &node, smtp_addr, http_addr, &certificate);
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: finishing the transactions in flight");
+    let _ = stop_tx.send(true);
+    smtp.await?.context("SMTP listener failed")?;
+    http.await?.context("HTTP listener failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Tells a person where to connect and what to do next. Test harnesses read the `smtp://` and
+/// `http://` addresses from it, so keep those as they are.
+fn print_banner(
+    config: &Config,
+    node: &str,
+    smtp: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    certificate: &CertificateSource,
+) {
+    let certificate = match certificate {
+        CertificateSource::Configured(path) => format!("certificate {}", path.display()),
+        CertificateSource::SelfSigned(path) => {
+            format!("self-signed certificate {}", path.display())
+        }
+    };
+    let database = config.database_url();
+    let database = if database.starts_with("sqlite:") {
+        database
+    } else {
+        "PostgreSQL".to_string()
+    };
+    println!(
+        "Hikyaku {} is running (node {node})",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "  relay SMTP  smtp://{smtp}  (STARTTLS with {certificate}; AUTH PLAIN/LOGIN over TLS)"
+    );
+    println!("  HTTP        http://{http}/  (/healthz, /readyz, /metrics)");
+    println!(
+        "  data        {}  (database {database})",
+        config.data_dir.display()
+    );
+    println!();
+    println!("To send mail, create a contract and let it relay (in another terminal):");
+    println!(
+        "  hikyaku contract create --name \"My Company\"             # prints the customer ID"
+    );
+    println!(
+        "  hikyaku allowed-ip add CUSTOMER_ID 127.0.0.1             # relay from this host without AUTH"
+    );
+    println!(
+        "  hikyaku smtp-credential add CUSTOMER_ID --username app   # or log in with SMTP AUTH"
+    );
+    println!("Stop with Ctrl-C (or SIGTERM): mail in flight is finished first.");
+}

@@ -1,0 +1,426 @@
+//! The relay end to end: the real `hikyaku serve` process, real SMTP over real TCP sockets.
+
+use hikyaku_testkit::{HikyakuProcess, ProcessBuilder, SmtpClient};
+use std::net::IpAddr;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
+
+fn start(configure: impl FnOnce(&mut ProcessBuilder)) -> HikyakuProcess {
+    let mut builder = ProcessBuilder::new(BIN);
+    builder.set("relay", "hostname", "\"relay.hikyaku.test\"");
+    configure(&mut builder);
+    builder.start().expect("hikyaku serve starts")
+}
+
+/// Creates a contract and returns its customer ID.
+fn contract(node: &HikyakuProcess, name: &str) -> String {
+    let out = node
+        .cli_ok(&["contract", "create", "--name", name, "--json"])
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    json["customer_id"].as_str().unwrap().to_string()
+}
+
+fn allow(node: &HikyakuProcess, customer: &str, cidr: &str) {
+    node.cli_ok(&["allowed-ip", "add", customer, cidr]).unwrap();
+}
+
+fn queue_show(node: &HikyakuProcess, id: &str) -> serde_json::Value {
+    let out = node.cli_ok(&["queue", "show", id, "--json"]).unwrap();
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+const BODY: &str =
+    "From: app@example.com\r\nTo: user@example.jp\r\nSubject: hello\r\n\r\nHello.\r\n";
+
+fn accepted_id(reply: &hikyaku_testkit::Reply) -> String {
+    assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
+    reply.lines[0].rsplit(' ').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_relay_but_an_allowed_address_can() {
+    let node = start(|_| {});
+    let customer = contract(&node, "Acme");
+    allow(&node, &customer, "127.0.0.1/32");
+
+    // 127.0.0.2 is loopback too, but not in any allowed range: the open-relay test.
+    let stranger: IpAddr = "127.0.0.2".parse().unwrap();
+    let (mut c, greeting) = SmtpClient::connect_from(stranger, node.smtp_addr())
+        .await
+        .unwrap();
+    assert_eq!(greeting.code, 220);
+    assert!(
+        greeting.text().starts_with("relay.hikyaku.test"),
+        "{greeting:?}"
+    );
+    assert_eq!(c.command("EHLO stranger.example").await.unwrap().code, 250);
+    let reply = c
+        .send_mail("spam@example.com", &["victim@example.org"], BODY)
+        .await
+        .unwrap();
+    assert_eq!(reply.head(), "550 5.7.1", "{reply:?}");
+
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    let reply = c
+        .send_mail(
+            "app@example.com",
+            &["user@example.jp", "other@example.jp"],
+            BODY,
+        )
+        .await
+        .unwrap();
+    let id = accepted_id(&reply);
+    assert_eq!(id.len(), 26);
+
+    let shown = queue_show(&node, &id);
+    let text = shown.to_string();
+    assert!(text.contains(&customer), "{text}");
+    assert!(
+        text.contains("user@example.jp") && text.contains("other@example.jp"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("\"accepted\"").count(),
+        2,
+        "one accepted event per recipient: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_contract_is_refused_with_a_clear_reason_and_resumes() {
+    let node = start(|_| {});
+    let customer = contract(&node, "Suspended Co");
+    allow(&node, &customer, "127.0.0.1");
+    node.cli_ok(&["contract", "suspend", &customer]).unwrap();
+
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    let reply = c
+        .send_mail("app@example.com", &["user@example.jp"], BODY)
+        .await
+        .unwrap();
+    assert_eq!(reply.head(), "554 5.7.1", "{reply:?}");
+    assert!(
+        reply.text().contains(&customer) && reply.text().contains("suspended"),
+        "{reply:?}"
+    );
+
+    // The state is read for every message, so resuming works on the same connection.
+    node.cli_ok(&["contract", "resume", &customer]).unwrap();
+    accepted_id(
+        &c.send_mail("app@example.com", &["user@example.jp"], BODY)
+            .await
+            .unwrap(),
+    );
+
+    node.cli_ok(&["contract", "terminate", &customer]).unwrap();
+    let reply = c
+        .send_mail("app@example.com", &["user@example.jp"], BODY)
+        .await
+        .unwrap();
+    assert_eq!(reply.head(), "554 5.7.1", "{reply:?}");
+    assert!(reply.text().contains("terminated"), "{reply:?}");
+}
+
+#[tokio::test]
+async fn trace_fields_are_added_and_the_message_is_kept_byte_for_byte() {
+    let node = start(|_| {});
+    let customer = contract(&node, "Trace");
+    allow(&node, &customer, "127.0.0.0/8");
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    let body = "Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend\r\n";
+    let id = accepted_id(
+        &c.send_mail("app@example.com", &["user@example.jp"], body)
+            .await
+            .unwrap(),
+    );
+
+    let spooled = spool_file(node.data_dir(), &id);
+    let text = String::from_utf8_lossy(&spooled);
+    assert!(
+        text.contains("Received: from app.example.com ([127.0.0.1])"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("X-Hikyaku-Message-Id: {id}\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Message-ID: <{id}@relay.hikyaku.test>\r\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend\r\n"),
+        "{text}"
+    );
+}
+
+/// The spooled file of a message (its format is the spool crate's business; the message bytes
+/// are at its end).
+fn spool_file(data_dir: &std::path::Path, id: &str) -> Vec<u8> {
+    let mut stack = vec![data_dir.join("spool")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(id))
+            {
+                return std::fs::read(path).unwrap();
+            }
+        }
+    }
+    panic!("no spool file for {id}");
+}
+
+#[tokio::test]
+async fn limits_answer_with_the_exact_replies() {
+    let node = start(|b| {
+        b.set("relay", "max_recipients", "3");
+        b.set("relay", "max_message_size", "\"64KiB\"");
+    });
+    let customer = contract(&node, "Limits");
+    allow(&node, &customer, "127.0.0.1");
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    let ehlo = c.command("EHLO app.example.com").await.unwrap();
+    for capability in [
+        "PIPELINING",
+        "SIZE 65536",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "STARTTLS",
+    ] {
+        assert!(
+            ehlo.lines.iter().any(|l| l == capability),
+            "{capability} in {ehlo:?}"
+        );
+    }
+    // Declared too big.
+    let reply = c
+        .command("MAIL FROM:<a@example.com> SIZE=70000")
+        .await
+        .unwrap();
+    assert_eq!(reply.head(), "552 5.3.4", "{reply:?}");
+    // Not declared, too big all the same.
+    let big = format!(
+        "Subject: big\r\n\r\n{}",
+        format!("{}\r\n", "x".repeat(998)).repeat(70)
+    );
+    let reply = c
+        .send_mail("a@example.com", &["user@example.jp"], &big)
+        .await
+        .unwrap();
+    assert_eq!(reply.head(), "552 5.3.4", "{reply:?}");
+    // Too many recipients.
+    assert_eq!(
+        c.command("MAIL FROM:<a@example.com>").await.unwrap().code,
+        250
+    );
+    for i in 0..3 {
+        assert_eq!(
+            c.command(&format!("RCPT TO:<u{i}@example.jp>"))
+                .await
+                .unwrap()
+                .code,
+            250
+        );
+    }
+    assert_eq!(
+        c.command("RCPT TO:<u4@example.jp>").await.unwrap().head(),
+        "452 4.5.3"
+    );
+    assert_eq!(c.command("RSET").await.unwrap().code, 250);
+    // A line over 1000 octets.
+    let reply = c
+        .command(&format!("MAIL FROM:<{}@example.com>", "a".repeat(1000)))
+        .await
+        .unwrap();
+    assert_eq!(reply.head(), "500 5.5.2", "{reply:?}");
+    // Garbage and binary.
+    c.send_raw(b"\x00\xff\xfe garbage\r\n").await.unwrap();
+    let reply = c.read_reply().await.unwrap();
+    assert!(reply.code >= 500, "{reply:?}");
+    assert_eq!(
+        c.command("NOOP").await.unwrap().code,
+        250,
+        "still served after garbage"
+    );
+}
+
+#[tokio::test]
+async fn the_31st_connection_is_refused() {
+    let node = start(|_| {});
+    let mut open = Vec::new();
+    for _ in 0..30 {
+        let (c, greeting) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+        assert_eq!(greeting.code, 220);
+        open.push(c);
+    }
+    let (mut extra, greeting) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    assert_eq!(greeting.head(), "421 4.7.0", "{greeting:?}");
+    assert!(extra.closed().await);
+    // A slot frees up when a client leaves.
+    let mut first = open.remove(0);
+    assert_eq!(first.command("QUIT").await.unwrap().code, 221);
+    drop(first);
+    let mut accepted = false;
+    for _ in 0..50 {
+        let (_c, greeting) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+        if greeting.code == 220 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(accepted, "a freed slot is given to the next client");
+}
+
+#[tokio::test]
+async fn a_full_spool_answers_452_and_loses_nothing() {
+    let node = start(|b| {
+        b.set("relay", "max_message_size", "\"16KiB\"");
+        b.set("relay", "spool_limit", "\"40KiB\"");
+    });
+    let customer = contract(&node, "Full");
+    allow(&node, &customer, "127.0.0.1");
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    let body = format!("Subject: fill\r\n\r\n{}\r\n", "y".repeat(900)).repeat(10);
+    let mut ids = Vec::new();
+    let full = loop {
+        let reply = c
+            .send_mail("a@example.com", &["user@example.jp"], &body)
+            .await
+            .unwrap();
+        if reply.code != 250 {
+            break reply;
+        }
+        ids.push(accepted_id(&reply));
+        assert!(ids.len() < 10, "the spool limit never took effect");
+    };
+    assert_eq!(full.head(), "452 4.3.1", "{full:?}");
+    assert!(!ids.is_empty(), "some mail fits before the spool is full");
+    for id in &ids {
+        queue_show(&node, id);
+    }
+}
+
+#[tokio::test]
+async fn starttls_and_auth_with_swaks() {
+    let Some(swaks) = hikyaku_testkit::tool("swaks") else {
+        return;
+    };
+    let node = start(|_| {});
+    let customer = contract(&node, "Swaks");
+    node.cli_ok(&[
+        "smtp-credential",
+        "add",
+        &customer,
+        "--username",
+        "app",
+        "--password",
+        "s3cret-Passw0rd",
+    ])
+    .unwrap();
+    let server = node.smtp_addr().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&swaks)
+            .args([
+                "--server",
+                &server,
+                "--from",
+                "app@example.com",
+                "--to",
+                "user@example.jp",
+                "--timeout",
+                "20",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    for mechanism in ["PLAIN", "LOGIN"] {
+        let (ok, transcript) = run(&[
+            "--tls",
+            "--auth",
+            mechanism,
+            "--auth-user",
+            "app",
+            "--auth-password",
+            "s3cret-Passw0rd",
+        ]);
+        assert!(ok, "{transcript}");
+        assert!(transcript.contains("235 2.7.0"), "{transcript}");
+        assert!(
+            transcript.contains("250 2.0.0 Message accepted"),
+            "{transcript}"
+        );
+    }
+    let (ok, transcript) = run(&[
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "app",
+        "--auth-password",
+        "wrong",
+    ]);
+    assert!(!ok, "{transcript}");
+    assert!(transcript.contains("535 5.7.8"), "{transcript}");
+    // Without TLS, AUTH is not even offered (and a stranger cannot relay).
+    let (ok, transcript) = run(&[
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        "app",
+        "--auth-password",
+        "s3cret-Passw0rd",
+    ]);
+    assert!(!ok, "{transcript}");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_transaction_in_flight() {
+    let node = start(|_| {});
+    let customer = contract(&node, "Graceful");
+    allow(&node, &customer, "127.0.0.1");
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    assert_eq!(
+        c.command("MAIL FROM:<a@example.com>").await.unwrap().code,
+        250
+    );
+    assert_eq!(c.command("RCPT TO:<u@example.jp>").await.unwrap().code, 250);
+    assert_eq!(c.command("DATA").await.unwrap().code, 354);
+    c.send_raw(b"Subject: in flight\r\n\r\nfirst half\r\n")
+        .await
+        .unwrap();
+
+    let pid = node.pid();
+    let addr = node.smtp_addr();
+    let stopper = std::thread::spawn(move || node.terminate(Duration::from_secs(30)));
+    std::thread::sleep(Duration::from_millis(300));
+    // The listener is closed to new clients while the old one finishes.
+    assert!(
+        SmtpClient::connect(addr).await.is_err(),
+        "no new connections after SIGTERM"
+    );
+    c.send_raw(b"second half\r\n.\r\n").await.unwrap();
+    let reply = c.read_reply().await.unwrap();
+    let id = accepted_id(&reply);
+    let (status, prepared) = stopper.join().unwrap().expect("clean exit");
+    assert!(status.success(), "exit status {status:?} (pid {pid})");
+    let out = prepared.cli_ok(&["queue", "show", &id, "--json"]).unwrap();
+    assert!(out.contains(&id));
+}

@@ -1,0 +1,64 @@
+//! The HTTP side of Hikyaku, served on the `[http]` listener.
+//!
+//! For now it answers the questions an operator's monitor and load balancer ask: is the process
+//! alive (`/healthz`), can it take mail right now (`/readyz`: database reachable, spool below its
+//! limit), and what are its figures (`/metrics`, Prometheus text). The REST API, webhooks and the
+//! console will be mounted here too. It owns no state of its own.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hikyaku_spool::Spool;
+use hikyaku_store::Store;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// What the HTTP handlers read.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Store,
+    pub spool: Spool,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .route("/metrics", get(prometheus_metrics))
+        .with_state(state)
+}
+
+async fn readiness(State(state): State<HttpState>) -> Response {
+    let database = match state.store.ping().await {
+        Ok(()) => "ok".to_string(),
+        Err(error) => error.to_string(),
+    };
+    let used = state.spool.used_bytes();
+    let limit = state.spool.limit_bytes();
+    let spool_ok = used < limit;
+    let ready = database == "ok" && spool_ok;
+    let body = serde_json::json!({
+        "ready": ready,
+        "database": database,
+        "spool": { "used_bytes": used, "limit_bytes": limit, "ok": spool_ok },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn prometheus_metrics(State(state): State<HttpState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

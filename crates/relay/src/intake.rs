@@ -1,0 +1,160 @@
+//! Hands accepted messages durably to the spool and records them in the store, in that order,
+//! before the client hears `250`.
+//!
+//! The spool is the durability point (its commit fsyncs); the store is the queue's index.
+//! Database writes are group-committed: one committer task takes every message that is waiting
+//! and records them all in one transaction, so concurrent sessions share its cost. If the process
+//! dies between the two steps, the client never heard `250` and will retry, so on the next start
+//! [`Intake::discard_unrecorded`] removes the orphaned spool file: every acknowledged message is
+//! in the queue exactly once, and no unacknowledged one is.
+
+use hikyaku_model::{CustomerId, Timestamp};
+use hikyaku_spool::{Reservation, Spool, SpoolError, SpoolMeta};
+use hikyaku_store::{AcceptedMessage, Store, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most messages recorded in one database transaction.
+const MAX_BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("spool: {0}")]
+    Spool(#[from] SpoolError),
+    #[error("database: {0}")]
+    Store(#[from] Arc<StoreError>),
+    #[error("the intake is shutting down")]
+    ShuttingDown,
+}
+
+impl IntakeError {
+    /// Whether retrying later may succeed. Every intake failure is the platform's, never the
+    /// message's, so the client is always told to retry.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, IntakeError::Spool(e) if e.is_out_of_space())
+    }
+}
+
+struct Pending {
+    record: AcceptedMessage,
+    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+}
+
+/// The durable path from a finished DATA to the queue. Cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    spool: Spool,
+    node: String,
+    committer: mpsc::Sender<Pending>,
+}
+
+impl Intake {
+    /// Starts the committer task on the current Tokio runtime.
+    pub fn start(spool: Spool, store: Store, node: String) -> Intake {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_committer(store, rx));
+        Intake {
+            spool,
+            node,
+            committer: tx,
+        }
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    /// Makes the message durable and queued. Returns only when both are done; on any error
+    /// nothing of the message remains, so the client's retry cannot create a duplicate.
+    pub async fn accept(
+        &self,
+        meta: SpoolMeta,
+        body: Vec<u8>,
+        reservation: Reservation,
+    ) -> Result<(), IntakeError> {
+        self.spool.commit(reservation, &meta, body).await?;
+        let record = self.record_of(&meta);
+        let (done, result) = oneshot::channel();
+        let recorded = match self.committer.send(Pending { record, done }).await {
+            Ok(()) => result
+                .await
+                .map_err(|_| IntakeError::ShuttingDown)
+                .and_then(|r| r.map_err(IntakeError::from)),
+            Err(_) => Err(IntakeError::ShuttingDown),
+        };
+        if let Err(error) = &recorded {
+            // The client will be told to retry, so the spooled copy must go; if removing it
+            // fails too, reconciliation would queue it again on restart: say so loudly.
+            if let Err(remove_error) = self.spool.remove(meta.id).await {
+                tracing::error!(id = %meta.id, %error, %remove_error, "message spooled but not recorded, and could not be removed: it may be delivered twice");
+            }
+        }
+        recorded
+    }
+
+    fn record_of(&self, meta: &SpoolMeta) -> AcceptedMessage {
+        AcceptedMessage {
+            id: meta.id,
+            customer_id: meta.customer_id.clone(),
+            envelope: meta.envelope.clone(),
+            size: meta.size,
+            received_at: meta.received_at,
+            source_ip: meta.source_ip.clone(),
+            node: self.node.clone(),
+        }
+    }
+
+    /// Removes every spooled message the store does not know. The store records a message
+    /// (durably) before the client hears `250`, so such a message was never acknowledged: the
+    /// process died between the two steps, the client saw the connection drop and will send
+    /// it again. Queueing it too would deliver it twice. Returns how many were removed.
+    pub async fn discard_unrecorded(
+        &self,
+        store: &Store,
+        spooled: &[SpoolMeta],
+    ) -> Result<usize, IntakeError> {
+        let mut removed = 0;
+        for chunk in spooled.chunks(1000) {
+            let ids: Vec<_> = chunk.iter().map(|m| m.id).collect();
+            let known: HashSet<_> = store.known_message_ids(&ids).await.map_err(Arc::new)?;
+            for meta in chunk.iter().filter(|m| !known.contains(&m.id)) {
+                self.spool.remove(meta.id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+async fn run_committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let records: Vec<AcceptedMessage> = batch.iter().map(|p| p.record.clone()).collect();
+        let result = store.record_accepted(&records).await.map_err(Arc::new);
+        metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
+        if result.is_ok() {
+            touch_contracts(&store, &records).await;
+        }
+        for pending in batch.drain(..) {
+            let _ = pending.done.send(result.clone());
+        }
+    }
+}
+
+/// Keeps `last_used_at` current (trial contracts idle for 90 days get suspended). Best effort:
+/// a failure here must not fail the message.
+async fn touch_contracts(store: &Store, records: &[AcceptedMessage]) {
+    let mut seen: Vec<&CustomerId> = Vec::new();
+    for record in records {
+        if !seen.contains(&&record.customer_id) {
+            seen.push(&record.customer_id);
+        }
+    }
+    let now = Timestamp::now();
+    for id in seen {
+        if let Err(error) = store.touch_contract(id, now).await {
+            tracing::warn!(customer = %id, %error, "could not update last_used_at");
+        }
+    }
+}
