@@ -69,6 +69,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// SQLite allows one writer at a time, so more connections only help concurrent readers.
 const SQLITE_POOL_SIZE: u32 = 4;
 const POSTGRES_POOL_SIZE: u32 = 10;
+/// A server that gives no connection within this time is down for our purposes: the relay
+/// should answer `4xx` promptly rather than hold its client for sqlx's default 30 s.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The database, opened and migrated. Cheap to clone: the pool and the key are shared.
 #[derive(Clone)]
@@ -104,6 +107,7 @@ impl Store {
             let options = PgConnectOptions::from_str(url)?.application_name("hikyaku");
             let pool = PgPoolOptions::new()
                 .max_connections(POSTGRES_POOL_SIZE)
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
             // Several nodes may start at once: the migrator serialises them with an advisory lock.

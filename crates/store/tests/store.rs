@@ -116,6 +116,14 @@ on_both_backends!(
     ping_answers_until_closed,
 );
 
+async fn new_contract(store: &Store, name: &str) -> CustomerId {
+    store
+        .create_contract(name, "standard")
+        .await
+        .unwrap()
+        .customer_id
+}
+
 fn net(text: &str) -> IpNet {
     text.parse().unwrap()
 }
@@ -231,21 +239,9 @@ async fn contract_lifecycle(f: Fixture) {
 
 async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
     let store = &f.store;
-    let a = store
-        .create_contract("A", "standard")
-        .await
-        .unwrap()
-        .customer_id;
-    let b = store
-        .create_contract("B", "standard")
-        .await
-        .unwrap()
-        .customer_id;
-    let c = store
-        .create_contract("C", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let a = new_contract(store, "A").await;
+    let b = new_contract(store, "B").await;
+    let c = new_contract(store, "C").await;
     // Host bits are dropped: 192.0.2.77/24 is 192.0.2.0/24.
     let added = store
         .add_allowed_ip(&a, net("192.0.2.77/24"))
@@ -361,16 +357,8 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
 
 async fn smtp_credentials(f: Fixture) {
     let store = &f.store;
-    let a = store
-        .create_contract("A", "standard")
-        .await
-        .unwrap()
-        .customer_id;
-    let b = store
-        .create_contract("B", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let a = new_contract(store, "A").await;
+    let b = new_contract(store, "B").await;
     store
         .add_smtp_credential(&a, "app@a.example", "correct horse battery")
         .await
@@ -464,11 +452,7 @@ async fn smtp_credentials(f: Fixture) {
 
 async fn record_accepted_is_one_idempotent_transaction(f: Fixture) {
     let store = &f.store;
-    let c = store
-        .create_contract("Sender", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let c = new_contract(store, "Sender").await;
     let m1 = accepted(
         &c,
         1_000,
@@ -562,11 +546,7 @@ async fn record_accepted_is_one_idempotent_transaction(f: Fixture) {
 
 async fn large_batches_and_recovery_lookups(f: Fixture) {
     let store = &f.store;
-    let c = store
-        .create_contract("Bulk", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let c = new_contract(store, "Bulk").await;
     let batch: Vec<AcceptedMessage> = (0..150)
         .map(|i| {
             accepted(
@@ -606,12 +586,7 @@ async fn large_batches_and_recovery_lookups(f: Fixture) {
 }
 
 async fn concurrent_batches_all_land(f: Fixture) {
-    let c = f
-        .store
-        .create_contract("Busy", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let c = new_contract(&f.store, "Busy").await;
     let mut tasks = Vec::new();
     for worker in 0..6i64 {
         let store = f.store.clone();
@@ -645,16 +620,8 @@ async fn concurrent_batches_all_land(f: Fixture) {
 
 async fn queue_listing_and_showing(f: Fixture) {
     let store = &f.store;
-    let a = store
-        .create_contract("A", "standard")
-        .await
-        .unwrap()
-        .customer_id;
-    let b = store
-        .create_contract("B", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let a = new_contract(store, "A").await;
+    let b = new_contract(store, "B").await;
     let a1 = accepted(&a, 1_000, "a@a.example", &["x@x.example"]);
     let b1 = accepted(&b, 2_000, "b@b.example", &["y@y.example", "z@z.example"]);
     let a2 = accepted(&a, 3_000, "a@a.example", &["w@w.example"]);
@@ -712,11 +679,7 @@ async fn queue_listing_and_showing(f: Fixture) {
 
 async fn addresses_are_sealed_at_rest(f: Fixture) {
     let store = &f.store;
-    let c = store
-        .create_contract("Private", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let c = new_contract(store, "Private").await;
     let sender = "zq-sender-7f3@example.org";
     let recipient = "Zq-Rcpt-91a@Example.net";
     let message = accepted(&c, 1_000, sender, &[recipient, "zq-other-55b@example.net"]);
@@ -740,11 +703,7 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
             .unwrap()
             .is_empty()
     );
-    let other = store
-        .create_contract("Other", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let other = new_contract(store, "Other").await;
     assert!(
         store
             .events_for_recipient(&other, recipient, 10)
@@ -778,12 +737,7 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
 }
 
 async fn a_wrong_key_opens_nothing(f: Fixture) {
-    let c = f
-        .store
-        .create_contract("Keyed", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let c = new_contract(&f.store, "Keyed").await;
     let message = accepted(&c, 1_000, "s@x.example", &["r@y.example"]);
     f.store
         .record_accepted(std::slice::from_ref(&message))
@@ -856,11 +810,7 @@ async fn sqlite_files_are_created_and_reopened() {
     let store = Store::connect(&url, SealingKey::from_bytes(key))
         .await
         .unwrap();
-    let id = store
-        .create_contract("Persisted", "standard")
-        .await
-        .unwrap()
-        .customer_id;
+    let id = new_contract(&store, "Persisted").await;
     store.close().await;
     assert!(dir.path().join("fresh.db").exists());
     let reopened = Store::connect(&url, SealingKey::from_bytes(key))
