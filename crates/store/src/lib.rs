@@ -14,7 +14,7 @@
 //! body is expanded once per backend by the `with_pool!` macro, with one shared query text
 //! (SQLite understands PostgreSQL's `$1` placeholders). We chose this over `sqlx::Any` because:
 //! - the SQLite connection needs native options that `Any` cannot carry (its options are only a
-//!   URL): WAL, `synchronous=NORMAL`, the busy timeout, create-if-missing;
+//!   URL): WAL, `synchronous=FULL`, the busy timeout, create-if-missing;
 //! - `Any` needs a process-wide driver registry (`install_default_drivers`), a global we avoid;
 //! - the hot path (`record_accepted`) binds and decodes native types directly instead of going
 //!   through `AnyValue` copies, and backend-specific SQL stays possible where it ever pays.
@@ -23,10 +23,13 @@
 //!
 //! # Durability
 //!
-//! SQLite runs with `synchronous=NORMAL`: a power cut may lose the last transactions, but never
-//! corrupts the file. That is acceptable because the spool (fsync'd files) is the durability
-//! point for accepted mail and the relay reconciles the database from the spool on start
-//! ([`Store::known_message_ids`] + the idempotent [`Store::record_accepted`]).
+//! A committed transaction is durable on both backends (SQLite: WAL with `synchronous=FULL`;
+//! PostgreSQL: its default `synchronous_commit`). The relay depends on it: it answers `250` only
+//! after the spool file is fsync'd *and* the queue record is committed, and on start it removes
+//! spool files that have no record (they were never acknowledged). With `synchronous=NORMAL` a
+//! power cut could drop a recorded, acknowledged message's row, and that clean-up would then
+//! delete its spool file. The cost is one WAL fsync per transaction, which the relay's group
+//! commit (many messages per transaction) makes small.
 
 mod error;
 mod sealing;
@@ -95,7 +98,7 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
             let pool = SqlitePoolOptions::new()
                 .max_connections(SQLITE_POOL_SIZE)
