@@ -424,3 +424,49 @@ async fn sigterm_finishes_the_transaction_in_flight() {
     let out = prepared.cli_ok(&["queue", "show", &id, "--json"]).unwrap();
     assert!(out.contains(&id));
 }
+
+#[tokio::test]
+async fn health_readiness_and_metrics_over_http() {
+    let node = start(|_| {});
+    let customer = contract(&node, "Metrics");
+    allow(&node, &customer, "127.0.0.1");
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    accepted_id(
+        &c.send_mail("app@example.com", &["user@example.jp"], BODY)
+            .await
+            .unwrap(),
+    );
+
+    let (status, body) = http_get(node.http_addr(), "/healthz").await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = http_get(node.http_addr(), "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert!(ready["spool"]["used_bytes"].as_u64().unwrap() > 0, "{body}");
+    let (status, body) = http_get(node.http_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("hikyaku_spool_used_bytes"), "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("hikyaku_relay_messages_accepted_total") && l.ends_with(" 1")),
+        "{body}"
+    );
+}
+
+/// A minimal HTTP/1.1 GET over a real socket: status and body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

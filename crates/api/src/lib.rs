@@ -22,7 +22,38 @@ pub struct HttpState {
     pub metrics: PrometheusHandle,
 }
 
+const SPOOL_USED: &str = "hikyaku_spool_used_bytes";
+const SPOOL_RESERVED: &str = "hikyaku_spool_reserved_bytes";
+const SPOOL_LIMIT: &str = "hikyaku_spool_limit_bytes";
+const SPOOL_COMMITS: &str = "hikyaku_spool_commits";
+const SPOOL_DIRECTORY_SYNCS: &str = "hikyaku_spool_directory_syncs";
+
+fn describe_metrics() {
+    use metrics::{Unit, describe_gauge};
+    describe_gauge!(
+        SPOOL_USED,
+        Unit::Bytes,
+        "bytes of committed messages in the spool"
+    );
+    describe_gauge!(
+        SPOOL_RESERVED,
+        Unit::Bytes,
+        "bytes held for messages being received"
+    );
+    describe_gauge!(
+        SPOOL_LIMIT,
+        Unit::Bytes,
+        "the spool's limit (relay.spool_limit)"
+    );
+    describe_gauge!(SPOOL_COMMITS, "spool commits since start");
+    describe_gauge!(
+        SPOOL_DIRECTORY_SYNCS,
+        "directory fsyncs since start; well below commits when group commit works"
+    );
+}
+
 pub fn router(state: HttpState) -> Router {
+    describe_metrics();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
@@ -53,6 +84,18 @@ async fn readiness(State(state): State<HttpState>) -> Response {
 }
 
 async fn prometheus_metrics(State(state): State<HttpState>) -> Response {
+    // Gauges of state owned elsewhere are read when scraped, so they are never stale.
+    let spool = &state.spool;
+    let stats = spool.stats();
+    for (name, value) in [
+        (SPOOL_USED, spool.used_bytes()),
+        (SPOOL_RESERVED, spool.reserved_bytes()),
+        (SPOOL_LIMIT, spool.limit_bytes()),
+        (SPOOL_COMMITS, stats.commits),
+        (SPOOL_DIRECTORY_SYNCS, stats.directory_syncs),
+    ] {
+        metrics::gauge!(name).set(value as f64);
+    }
     (
         [(
             header::CONTENT_TYPE,

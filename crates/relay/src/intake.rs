@@ -52,6 +52,10 @@ pub struct Intake {
 impl Intake {
     /// Starts the committer task on the current Tokio runtime.
     pub fn start(spool: Spool, store: Store, node: String) -> Intake {
+        metrics::describe_histogram!(
+            "hikyaku_intake_batch_size",
+            "messages recorded per database transaction (group commit)"
+        );
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run_committer(store, rx));
         Intake {
