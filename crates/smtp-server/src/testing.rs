@@ -221,6 +221,26 @@ fn local_part(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(local, _)| local)
 }
 
+/// Ends any conversation the way a client that has lost its place would: the end of data, an
+/// AUTH cancel, RSET and QUIT. Then checks what must hold whatever came before: all output is
+/// well-formed replies, the input got at least one reply after the greeting, and the session
+/// is closed with `221` or `421` (it answered its way out instead of hanging).
+pub fn recover_and_check(conversation: &mut Conversation) -> Result<Vec<WireReply>, String> {
+    // One read per line: input in the same read as a STARTTLS is rightly thrown away.
+    for line in [&b"\r\n"[..], b".\r\n", b"*\r\n", b"RSET\r\n", b"QUIT\r\n"] {
+        conversation.feed(line);
+    }
+    let replies = parse_replies(conversation.transcript())?;
+    if !conversation.is_closed() {
+        return Err("the session is still open after QUIT".to_string());
+    }
+    match replies.last() {
+        _ if replies.len() < 2 => Err("no reply after the greeting".to_string()),
+        Some(last) if matches!(last.code, 221 | 421) => Ok(replies),
+        last => Err(format!("last reply {last:?}")),
+    }
+}
+
 /// Splits output into replies, checking that every line is `DDD[ -]text CRLF` with a code
 /// 200..=599 and that continuation lines keep the code.
 pub fn parse_replies(mut output: &[u8]) -> Result<Vec<WireReply>, String> {

@@ -154,10 +154,14 @@ impl TestServer {
         recorder: Recorder,
         adjust: impl FnOnce(Server<Recorder>) -> Server<Recorder>,
     ) -> TestServer {
+        let handler = Arc::new(recorder);
+        Self::serve(adjust(Server::new(config, handler.clone())), handler).await
+    }
+
+    /// Serves an already built server whose handler is `handler`.
+    pub async fn serve(server: Server<Recorder>, handler: Arc<Recorder>) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let handler = Arc::new(recorder);
-        let server = adjust(Server::new(config, handler.clone()));
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.serve(listener, async move {
             let _ = stop.await;
