@@ -1,0 +1,1 @@
+//! MX resolution (placeholder: being written).
