@@ -198,7 +198,7 @@ async fn connection<H: SessionHandler>(
     mut stream: TcpStream,
     peer: SocketAddr,
     id: u64,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
     let _open = OpenConnection::new(&shared.metrics.connections_open);
@@ -216,7 +216,7 @@ async fn connection<H: SessionHandler>(
         tls: None,
         authenticated_as: None,
     };
-    let mut state = match shared.handler.connect(&ctx).await {
+    let state = match shared.handler.connect(&ctx).await {
         Ok(state) => state,
         Err(reply) => {
             tracing::info!(code = reply.code(), "connection refused by the handler");
@@ -237,37 +237,27 @@ async fn connection<H: SessionHandler>(
         shared.metrics.clone(),
     );
     session.greet();
-    let handler = &*shared.handler;
-    let outcome = drive(
-        &mut stream,
-        &mut session,
-        handler,
-        &mut state,
-        &mut stop,
+    let mut link = Link {
+        session,
+        handler: &*shared.handler,
+        state,
+        stop,
         config,
-    )
-    .await;
+    };
+    let outcome = link.drive(&mut stream).await;
     if let (Outcome::StartTls, Some(acceptor)) = (outcome, &shared.tls) {
         match timeout(config.command_timeout, acceptor.accept(stream)).await {
             Ok(Ok(mut tls)) => {
                 let info = crate::tls::tls_info(tls.get_ref().1);
                 tracing::debug!(protocol = %info.protocol, cipher = %info.cipher_suite, "TLS established");
-                session.tls_established(info);
-                drive(
-                    &mut tls,
-                    &mut session,
-                    handler,
-                    &mut state,
-                    &mut stop,
-                    config,
-                )
-                .await;
+                link.session.tls_established(info);
+                link.drive(&mut tls).await;
             }
             Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake timed out"),
         }
     }
-    handler.disconnect(state, session.context());
+    link.handler.disconnect(link.state, link.session.context());
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,74 +266,72 @@ enum Outcome {
     Closed,
 }
 
-async fn drive<S, H>(
-    io: &mut S,
-    session: &mut Session,
-    handler: &H,
-    state: &mut H::State,
-    stop: &mut watch::Receiver<bool>,
-    config: &ServerConfig,
-) -> Outcome
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    H: SessionHandler,
-{
-    // Unconsumed input is `buffer[start..]`; a partial command line stays there until the
-    // rest arrives, which the framer bounds to one line limit.
-    let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let mut start = 0;
-    loop {
-        let mut input = &buffer[start..];
-        let step = session.advance(&mut input);
-        start = buffer.len() - input.len();
-        match step {
-            Step::NeedInput => {
-                // Replies go out in one write once the client's pipelined batch is used up.
-                if write_out(io, session, config.command_timeout)
-                    .await
-                    .is_err()
-                {
+/// One session's protocol state and the handler's state for it, between socket and handler.
+struct Link<'a, H: SessionHandler> {
+    session: Session,
+    handler: &'a H,
+    state: H::State,
+    stop: watch::Receiver<bool>,
+    config: &'a ServerConfig,
+}
+
+impl<H: SessionHandler> Link<'_, H> {
+    /// Runs the session over `io` until it closes or hands the connection to TLS.
+    async fn drive<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut S) -> Outcome {
+        let command_timeout = self.config.command_timeout;
+        // Unconsumed input is `buffer[start..]`; a partial command line stays there until the
+        // rest arrives, which the framer bounds to one line limit.
+        let mut buffer: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        let mut start = 0;
+        loop {
+            let mut input = &buffer[start..];
+            let step = self.session.advance(&mut input);
+            start = buffer.len() - input.len();
+            match step {
+                Step::NeedInput => {
+                    // Replies go out in one write once the client's pipelined batch is used up.
+                    if write_out(io, &mut self.session, command_timeout)
+                        .await
+                        .is_err()
+                    {
+                        return Outcome::Closed;
+                    }
+                    buffer.drain(..start);
+                    start = 0;
+                    if buffer.capacity() - buffer.len() < READ_CHUNK / 2 {
+                        buffer.reserve(READ_CHUNK);
+                    }
+                    let receiving = self.session.is_receiving_message();
+                    match read_more(io, &mut buffer, receiving, &mut self.stop, self.config).await {
+                        Read::Data => {}
+                        Read::Closed => return Outcome::Closed,
+                        Read::TimedOut => self.session.idle_timeout(),
+                        Read::ShuttingDown => self.session.shut_down(),
+                    }
+                }
+                Step::Call(call) => {
+                    let answer =
+                        ask(self.handler, &mut self.state, self.session.context(), call).await;
+                    self.session.answer(answer);
+                }
+                Step::Reset => self.handler.reset(&mut self.state),
+                Step::StartTls => {
+                    return match write_out(io, &mut self.session, command_timeout).await {
+                        Ok(()) => Outcome::StartTls,
+                        Err(_) => Outcome::Closed,
+                    };
+                }
+                Step::Close => {
+                    if write_out(io, &mut self.session, command_timeout)
+                        .await
+                        .is_ok()
+                        && timeout(command_timeout, io.shutdown()).await.is_ok()
+                        && self.session.was_cut_off()
+                    {
+                        linger(io).await;
+                    }
                     return Outcome::Closed;
                 }
-                buffer.drain(..start);
-                start = 0;
-                if buffer.capacity() - buffer.len() < READ_CHUNK / 2 {
-                    buffer.reserve(READ_CHUNK);
-                }
-                match read_more(
-                    io,
-                    &mut buffer,
-                    session.is_receiving_message(),
-                    stop,
-                    config,
-                )
-                .await
-                {
-                    Read::Data => {}
-                    Read::Closed => return Outcome::Closed,
-                    Read::TimedOut => session.idle_timeout(),
-                    Read::ShuttingDown => session.shut_down(),
-                }
-            }
-            Step::Call(call) => {
-                let answer = ask(handler, state, session.context(), call).await;
-                session.answer(answer);
-            }
-            Step::Reset => handler.reset(state),
-            Step::StartTls => {
-                return match write_out(io, session, config.command_timeout).await {
-                    Ok(()) => Outcome::StartTls,
-                    Err(_) => Outcome::Closed,
-                };
-            }
-            Step::Close => {
-                if write_out(io, session, config.command_timeout).await.is_ok()
-                    && timeout(config.command_timeout, io.shutdown()).await.is_ok()
-                    && session.was_cut_off()
-                {
-                    linger(io).await;
-                }
-                return Outcome::Closed;
             }
         }
     }

@@ -162,6 +162,15 @@ impl Conversation {
         self.session.is_receiving_message()
     }
 
+    /// The heads (`"250 2.1.0"`) of the replies written since the last call; panics when the
+    /// output is not well-formed SMTP.
+    pub fn take_heads(&mut self) -> Vec<String> {
+        let replies = self
+            .take_replies()
+            .unwrap_or_else(|error| panic!("malformed output: {error}"));
+        replies.iter().map(WireReply::head).collect()
+    }
+
     /// Messages accepted so far.
     pub fn messages(&self) -> &[(Envelope, Vec<u8>)] {
         &self.messages

@@ -18,12 +18,7 @@ fn heads(config: ServerConfig, input: &[u8]) -> Vec<String> {
     let mut conversation = Conversation::new(config);
     conversation.take_replies().unwrap();
     conversation.feed(input);
-    conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect()
+    conversation.take_heads()
 }
 
 const HELLO: &str = "EHLO c.test\r\n";
@@ -142,34 +137,19 @@ fn starttls_discards_pipelined_plaintext_and_forgets_the_session() {
     conversation.take_replies().unwrap();
     // The injected MAIL would be answered as if sent over TLS by a careless server.
     conversation.feed(b"EHLO c.test\r\nSTARTTLS\r\nMAIL FROM:<evil@s.test>\r\n");
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(heads, ["250", "220 2.0.0"]);
     assert!(conversation.context().tls.is_some());
     assert_eq!(conversation.context().helo, None);
     conversation.feed(b"MAIL FROM:<a@s.test>\r\nSTARTTLS\r\n");
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(
         heads,
         ["503 5.5.1", "503 5.5.1"],
         "EHLO needed again; TLS only once"
     );
     conversation.feed(b"EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nSTARTTLS\r\n");
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(heads, ["250", "250 2.1.0", "503 5.5.1"]);
 }
 
@@ -198,12 +178,7 @@ fn auth_exchanges() {
         conversation.feed(HELLO.as_bytes());
         conversation.take_replies().unwrap();
         conversation.feed(input.as_bytes());
-        let heads: Vec<_> = conversation
-            .take_replies()
-            .unwrap()
-            .iter()
-            .map(|r| r.head())
-            .collect();
+        let heads = conversation.take_heads();
         assert_eq!(heads, *expected, "{name}");
         let authenticated = expected.contains(&"235 2.7.0");
         assert_eq!(
@@ -222,12 +197,7 @@ fn auth_exchanges() {
     let mut conversation = Conversation::with_peer(config(), stranger);
     conversation.take_replies().unwrap();
     conversation.feed(b"EHLO c\r\nAUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(heads, ["250", "538 5.7.11"]);
 }
 
@@ -256,12 +226,7 @@ fn auth_failures_are_throttled_per_source_across_sessions() {
     // The limit is reached: even the right password is not looked at any more.
     let mut conversation = Conversation::with_auth_failures(config.clone(), peer, failures.clone());
     conversation.feed(b"EHLO c\r\nAUTH LOGIN\r\n");
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(heads, ["220", "250", "454 4.7.0"]);
     assert_eq!(
         attempt(other, "c2VjcmV0"),
@@ -294,12 +259,7 @@ fn message_content_is_unstuffed_and_limited() {
         messages[0].1,
         b"Subject: hi\r\n\r\n.leading dot\r\n.\r\nx\r\n"
     );
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(
         heads,
         [
@@ -331,12 +291,7 @@ fn message_content_is_unstuffed_and_limited() {
         conversation.take_replies().unwrap();
         conversation.feed(data);
         conversation.feed(b"NOOP\r\n");
-        let heads: Vec<_> = conversation
-            .take_replies()
-            .unwrap()
-            .iter()
-            .map(|r| r.head())
-            .collect();
+        let heads = conversation.take_heads();
         assert_eq!(heads, [*expected, "250 2.0.0"], "{name}");
         assert_eq!(
             conversation.messages().len(),
@@ -351,12 +306,7 @@ fn message_content_is_unstuffed_and_limited() {
     conversation.feed(transaction.as_bytes());
     conversation.take_replies().unwrap();
     conversation.feed(&[vec![b'a'; 1001], b"\r\nrest\r\n.\r\n".to_vec()].concat());
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(
         heads,
         ["500 5.5.2"],
@@ -390,12 +340,7 @@ fn hostile_input_is_answered_and_bounded() {
     let mut conversation = Conversation::new(config());
     conversation.take_replies().unwrap();
     conversation.feed(&b"BOGUS\r\n".repeat(25));
-    let heads: Vec<_> = conversation
-        .take_replies()
-        .unwrap()
-        .iter()
-        .map(|r| r.head())
-        .collect();
+    let heads = conversation.take_heads();
     assert_eq!(heads.len(), 21);
     assert!(heads[..20].iter().all(|h| h == "500 5.5.1"));
     assert_eq!(heads[20], "421 4.7.0");

@@ -6,8 +6,8 @@ mod common;
 use common::{TestServer, config, tls_pair};
 use std::process::Output;
 
-/// Runs swaks against the server and returns its output (exit status, transcript).
-async fn swaks(server: &TestServer, args: &[&str]) -> Option<Output> {
+/// Runs swaks against the server with extra `args` (split at spaces) and returns its output.
+async fn swaks(server: &TestServer, args: &str) -> Option<Output> {
     let swaks = hikyaku_testkit::tool("swaks")?;
     let mut command = std::process::Command::new(swaks);
     command
@@ -26,7 +26,7 @@ async fn swaks(server: &TestServer, args: &[&str]) -> Option<Output> {
             "swaks.test",
         ])
         .args(["--timeout", "20"])
-        .args(args);
+        .args(args.split_whitespace());
     Some(
         tokio::task::spawn_blocking(move || command.output().expect("swaks runs"))
             .await
@@ -49,20 +49,13 @@ async fn swaks_sends_over_starttls_with_auth_plain_and_login() {
     let server = TestServer::start(config).await;
 
     for mechanism in ["PLAIN", "LOGIN"] {
-        let args = [
-            "--tls",
-            "--auth",
-            mechanism,
-            "--auth-user",
-            "user",
-            "--auth-password",
-            "secret",
-        ];
+        let args = format!("--tls --auth {mechanism} --auth-user user --auth-password secret");
         let Some(output) = swaks(&server, &args).await else {
             return;
         };
         let log = transcript(&output);
         assert_eq!(output.status.code(), Some(0), "{mechanism}:\n{log}");
+        assert!(log.contains(&format!("AUTH {mechanism}")), "{log}");
         assert!(log.contains("235 2.7.0 Authentication successful"), "{log}");
         assert!(log.contains("250 2.0.0 Message accepted"), "{log}");
     }
@@ -88,16 +81,8 @@ async fn swaks_with_a_wrong_password_is_refused() {
     let mut config = config();
     config.tls = Some(tls_pair().0);
     let server = TestServer::start(config).await;
-    let args = [
-        "--tls",
-        "--auth",
-        "LOGIN",
-        "--auth-user",
-        "user",
-        "--auth-password",
-        "wrong",
-    ];
-    let Some(output) = swaks(&server, &args).await else {
+    let args = "--tls --auth LOGIN --auth-user user --auth-password wrong";
+    let Some(output) = swaks(&server, args).await else {
         return;
     };
     let log = transcript(&output);
@@ -118,16 +103,8 @@ async fn swaks_pipelines_without_tls_where_plaintext_auth_is_allowed() {
     let mut config = config();
     config.auth.allow_plaintext_on_loopback = true;
     let server = TestServer::start(config).await;
-    let args = [
-        "--pipeline",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        "user",
-        "--auth-password",
-        "secret",
-    ];
-    let Some(output) = swaks(&server, &args).await else {
+    let args = "--pipeline --auth PLAIN --auth-user user --auth-password secret";
+    let Some(output) = swaks(&server, args).await else {
         return;
     };
     let log = transcript(&output);
