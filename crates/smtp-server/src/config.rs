@@ -17,7 +17,8 @@ pub struct ServerConfig {
     pub max_message_size: usize,
     /// Recipients per message; the next one gets `452 4.5.3`.
     pub max_recipients: usize,
-    /// Negative replies in one session before `421 4.7.0 Too many errors` closes it.
+    /// Negative replies in one session before `421 4.7.0 Too many errors` closes it (0: no
+    /// limit). The handler's refusals count too; `452 4.5.3 Too many recipients` does not.
     pub max_errors: u32,
     /// Idle time allowed while waiting for a command.
     pub command_timeout: Duration,

@@ -82,7 +82,8 @@ pub enum AuthOutcome {
 /// The policy of one SMTP listener. The engine owns the protocol (syntax, sequence, limits,
 /// TLS, AUTH exchange); the handler decides who may do what and takes the message.
 ///
-/// Every `Err(Reply)` is sent to the client as is; the engine never lets a MAIL, RCPT or DATA
+/// Every `Err(Reply)` is sent to the client as is (a `421` also closes the session; a positive
+/// code there is a bug and becomes `451 4.3.0`); the engine never lets a MAIL, RCPT or DATA
 /// through without the handler's `Ok`.
 pub trait SessionHandler: Send + Sync + 'static {
     /// Per-connection policy state (e.g. the contract resolved from the peer address).

@@ -304,7 +304,13 @@ impl Session {
                     ));
                 }
                 AuthOutcome::Rejected => self.auth_failed(),
-                AuthOutcome::TempFail(reply) => self.send(&refusal(reply)),
+                AuthOutcome::TempFail(reply) => {
+                    let reply = refusal(reply);
+                    self.send(&reply);
+                    if reply.code() == 421 {
+                        self.state = State::Closed;
+                    }
+                }
             },
             (awaiting, answer) => {
                 debug_assert!(false, "answer {answer:?} does not match {awaiting:?}");
@@ -690,6 +696,11 @@ impl Session {
     /// Sends a negative reply and counts it; at `max_errors` the session is closed.
     fn refuse(&mut self, reply: Reply) {
         self.send(&reply);
+        if reply.code() == 421 {
+            // RFC 5321 §3.8: a 421, whoever chose it, ends the session.
+            self.state = State::Closed;
+            return;
+        }
         self.errors = self.errors.saturating_add(1);
         if self.config.max_errors > 0 && self.errors >= self.config.max_errors && !self.is_closed()
         {
@@ -698,6 +709,7 @@ impl Session {
                 status(4, 7, 0),
                 "Too many errors, closing connection",
             ));
+            self.cut_off = true;
             self.metrics.closed_errors.increment(1);
         }
     }

@@ -6,7 +6,8 @@
 //! - AUTH: `user`/`secret` is accepted, user `tempfail` gets `454 4.7.0`, anything else fails;
 //! - MAIL: senders whose local part is `refuse` get `550 5.7.1`, `full` is refused at DATA
 //!   with `452 4.3.1`;
-//! - RCPT: local part `refuse` gets `550 5.1.1`, `tempfail` gets `450 4.2.1`;
+//! - RCPT: local part `refuse` gets `550 5.1.1`, `tempfail` gets `450 4.2.1`, `goodbye` gets
+//!   `421 4.3.2` (which ends the session);
 //! - messages are kept and answered `250 2.0.0 Message accepted <n>`.
 
 use crate::auth::AuthFailures;
@@ -210,6 +211,7 @@ impl Conversation {
             Call::RcptTo { to } => Answer::RcptTo(match local_part(&to) {
                 "refuse" => Err(Reply::new(550, status(5, 1, 1), "No such user")),
                 "tempfail" => Err(Reply::new(450, status(4, 2, 1), "Try later")),
+                "goodbye" => Err(Reply::new(421, status(4, 3, 2), "Going away")),
                 _ => Ok(()),
             }),
             // The transaction's sender is not part of the call; the session context is enough

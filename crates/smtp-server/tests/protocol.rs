@@ -52,6 +52,8 @@ fn command_sequences() {
          &["250", "550 5.7.1", "503 5.5.1"]),
         ("handler refuses one recipient", "EHLO c\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<refuse@r.test>\r\nRCPT TO:<tempfail@r.test>\r\nRCPT TO:<b@r.test>\r\nDATA\r\n",
          &["250", "250 2.1.0", "550 5.1.1", "450 4.2.1", "250 2.1.5", "354"]),
+        ("a handler's 421 ends the session", "EHLO c\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<goodbye@r.test>\r\nNOOP\r\n",
+         &["250", "250 2.1.0", "421 4.3.2"]),
         ("only refused recipients: no DATA", "EHLO c\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<refuse@r.test>\r\nDATA\r\n",
          &["250", "250 2.1.0", "550 5.1.1", "503 5.5.1"]),
         ("handler refuses DATA", "EHLO full\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<b@r.test>\r\nDATA\r\nRCPT TO:<b@r.test>\r\n",
