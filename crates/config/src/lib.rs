@@ -26,6 +26,8 @@ pub struct Config {
     /// The 32-byte key that seals e-mail addresses at rest; generated in `data_dir` when absent.
     pub secret_key_file: Option<PathBuf>,
     pub relay: RelayConfig,
+    pub delivery: DeliveryConfig,
+    pub bounce: BounceConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
 }
@@ -51,6 +53,88 @@ pub struct RelayConfig {
     pub auth_failure_window: Duration,
     /// Bad commands in one session before it is closed.
     pub max_errors: u32,
+}
+
+/// How delivery finds and treats the recipients' servers (SPEC §3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Run the delivery engine on this node.
+    pub enabled: bool,
+    /// `"system"` (the host's resolver), `"static"` (routes only), or a DNS server `"IP:PORT"`.
+    pub resolver: ResolverSetting,
+    /// After this long undelivered, a recipient expires as a bounce with reason `expired`.
+    pub lifetime: Duration,
+    /// Waits before the 1st, 2nd, ... retry of a temporary failure; the last repeats.
+    pub retry_intervals: Vec<Duration>,
+    /// The name in our EHLO; defaults to `relay.hostname`, then the host name.
+    pub helo_name: Option<String>,
+    /// Try IPv6 addresses of MX hosts too.
+    pub ipv6: bool,
+    pub connect_timeout: Duration,
+    /// Static routes, checked before DNS; `domain = "*"` matches every domain.
+    pub route: Vec<StaticRoute>,
+    /// Per-destination send control; the first rule that matches wins, `match = "*"` is the
+    /// default rule (built-in defaults apply when there is none).
+    pub destination: Vec<DestinationRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolverSetting {
+    System,
+    Static,
+    Server(SocketAddr),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRoute {
+    /// A domain, or `"*"` for every domain.
+    pub domain: String,
+    /// `host:port`, `ip:port` or `[v6]:port`; port 25 when omitted.
+    pub host: String,
+}
+
+/// Send control for destinations matching `match`: a domain (which also matches its
+/// subdomains), an MX host name pattern prefixed with `mx:` (e.g. `mx:*.docomo.ne.jp`), or `*`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationRule {
+    #[serde(rename = "match")]
+    pub matches: String,
+    pub max_connections: Option<usize>,
+    pub max_messages_per_connection: Option<usize>,
+    /// `"300/min"`, `"10/s"`, `"20000/h"`.
+    pub max_rate: Option<Rate>,
+    /// `"opportunistic"` (default), `"required"` (verify the certificate), `"required-noverify"`, `"disabled"`.
+    pub tls: Option<TlsPolicy>,
+    /// How long to stop opening connections after a 421 or a throttling 4.7.x reply.
+    pub backoff: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsPolicy {
+    Opportunistic,
+    Required,
+    RequiredNoverify,
+    Disabled,
+}
+
+/// Messages per period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub messages: u32,
+    pub per: std::time::Duration,
+}
+
+/// The error server and the bounce domain (SPEC §4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BounceConfig {
+    /// The domain VERP return paths live on; its MX must point at the error server. Without it
+    /// the envelope sender is passed through unchanged.
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +167,8 @@ impl Default for Config {
             node_name: None,
             secret_key_file: None,
             relay: RelayConfig::default(),
+            delivery: DeliveryConfig::default(),
+            bounce: BounceConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -107,6 +193,72 @@ impl Default for RelayConfig {
             auth_failure_window: Duration::from_secs(300),
             max_errors: 20,
         }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            enabled: true,
+            resolver: ResolverSetting::System,
+            lifetime: Duration::from_secs(3 * 86_400),
+            retry_intervals: [60, 300, 900, 1800, 3600, 7200, 14_400]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            helo_name: None,
+            ipv6: true,
+            connect_timeout: Duration::from_secs(30),
+            route: Vec::new(),
+            destination: Vec::new(),
+        }
+    }
+}
+
+impl Default for BounceConfig {
+    fn default() -> Self {
+        BounceConfig { domain: None }
+    }
+}
+
+impl<'de> Deserialize<'de> for ResolverSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "system" => Ok(ResolverSetting::System),
+            "static" => Ok(ResolverSetting::Static),
+            other => other.parse().map(ResolverSetting::Server).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "resolver must be \"system\", \"static\" or a DNS server \"IP:PORT\", not {other:?}"
+                ))
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("not a rate: {text:?} (try \"300/min\", \"10/s\", \"20000/h\")");
+        let (count, period) = text.split_once('/').ok_or_else(bad)?;
+        let messages: u32 = count.trim().parse().map_err(|_| bad())?;
+        let seconds = match period.trim() {
+            "s" | "sec" | "second" => 1,
+            "m" | "min" | "minute" => 60,
+            "h" | "hour" => 3600,
+            "d" | "day" => 86_400,
+            _ => return Err(bad()),
+        };
+        if messages == 0 {
+            return Err(format!("{text:?}: a rate of zero would never send; remove the rule instead"));
+        }
+        Ok(Rate { messages, per: std::time::Duration::from_secs(seconds) })
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -194,6 +346,26 @@ impl Config {
                 problems.push(format!("{key} must be longer than zero"));
             }
         }
+        let d = &self.delivery;
+        if d.retry_intervals.is_empty() || d.retry_intervals.iter().any(|i| i.as_std().is_zero()) {
+            problems.push("delivery.retry_intervals needs at least one interval, none zero".to_string());
+        }
+        if d.lifetime.as_std().is_zero() {
+            problems.push("delivery.lifetime must be longer than zero".to_string());
+        }
+        for route in &d.route {
+            if route.domain.is_empty() || route.host.is_empty() {
+                problems.push(format!("delivery.route needs a domain and a host: {route:?}"));
+            }
+        }
+        for rule in &d.destination {
+            if rule.max_connections == Some(0) || rule.max_messages_per_connection == Some(0) {
+                problems.push(format!("delivery.destination {:?}: limits must be at least 1", rule.matches));
+            }
+        }
+        if matches!(d.resolver, ResolverSetting::Static) && d.route.is_empty() {
+            problems.push("delivery.resolver = \"static\" needs at least one [[delivery.route]]".to_string());
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -278,6 +450,37 @@ listen = "127.0.0.1:8080"
     }
 
     #[test]
+    fn delivery_keys_parse_as_the_issue_writes_them() {
+        let c = Config::from_toml(
+            r#"
+[delivery]
+resolver = "127.0.0.1:5353"
+lifetime = "3d"
+[[delivery.route]]
+domain = "*"
+host = "127.0.0.1:2600"
+[[delivery.destination]]
+match = "docomo.ne.jp"
+max_connections = 2
+max_messages_per_connection = 50
+max_rate = "300/min"
+[bounce]
+domain = "bounce.hikyaku.test"
+"#,
+        )
+        .unwrap();
+        let d = &c.delivery;
+        assert_eq!(d.resolver, ResolverSetting::Server("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(d.lifetime.as_std().as_secs(), 259_200);
+        assert_eq!(d.route, vec![StaticRoute { domain: "*".into(), host: "127.0.0.1:2600".into() }]);
+        let rule = &d.destination[0];
+        assert_eq!((rule.matches.as_str(), rule.max_connections, rule.max_messages_per_connection), ("docomo.ne.jp", Some(2), Some(50)));
+        assert_eq!(rule.max_rate, Some(Rate { messages: 300, per: std::time::Duration::from_secs(60) }));
+        assert_eq!(c.bounce.domain.as_deref(), Some("bounce.hikyaku.test"));
+        assert_eq!(Config::from_toml("").unwrap().delivery.resolver, ResolverSetting::System);
+    }
+
+    #[test]
     fn units_and_errors() {
         let c = Config::from_toml(
             "[relay]\nmax_message_size = \"10MiB\"\ncommand_timeout = \"30s\"\nspool_limit = \"1GB\"",
@@ -294,6 +497,11 @@ listen = "127.0.0.1:8080"
             ("[relay]\nmax_message_size = \"2 parsecs\"", "size"),
             ("[relay]\ntls_key = \"/k.pem\"", "go together"),
             ("database_url = \"mysql://x\"", "database_url"),
+            ("[delivery]\nresolver = \"8.8.8.8\"", "resolver"),
+            ("[delivery]\nresolver = \"static\"", "needs at least one"),
+            ("[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"0/min\"", "zero"),
+            ("[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"5 per minute\"", "rate"),
+            ("[[delivery.destination]]\nmatch = \"x.jp\"\nmax_connections = 0", "at least 1"),
         ] {
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?} gave {err:?}");

@@ -8,12 +8,14 @@ mod event;
 mod id;
 mod message;
 mod time;
+mod verp;
 
 pub use contract::{Contract, ContractState, CustomerId, InvalidCustomerId};
 pub use event::{Event, EventKind, SendLogFields};
 pub use id::{InvalidMessageId, MessageId};
 pub use message::{Envelope, QueuedMessage, QueuedRecipient, RecipientState};
 pub use time::Timestamp;
+pub use verp::{VerpAddress, VerpKey, VerpRecipient};
 
 /// A value that could not be parsed from its text form; says which kind of value and the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
