@@ -16,10 +16,12 @@ pub enum EventKind {
     Suppressed,
     Complaint,
     Inbound,
+    /// The operator deleted the message from the queue before this recipient's delivery.
+    Deleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         Self::Accepted,
         Self::Delivered,
         Self::Deferred,
@@ -28,6 +30,7 @@ impl EventKind {
         Self::Suppressed,
         Self::Complaint,
         Self::Inbound,
+        Self::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl EventKind {
             Self::Suppressed => "suppressed",
             Self::Complaint => "complaint",
             Self::Inbound => "inbound",
+            Self::Deleted => "deleted",
         }
     }
 }

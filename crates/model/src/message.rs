@@ -26,16 +26,20 @@ pub enum RecipientState {
     Expired,
     /// On the contract's suppression list: never sent.
     Suppressed,
+    /// Taken out of the queue by the operator before it was delivered: never sent (again).
+    /// Not a bounce: it says nothing about the address, so it must not feed suppression.
+    Deleted,
 }
 
 impl RecipientState {
-    pub const ALL: [RecipientState; 6] = [
+    pub const ALL: [RecipientState; 7] = [
         Self::Queued,
         Self::Deferred,
         Self::Delivered,
         Self::Bounced,
         Self::Expired,
         Self::Suppressed,
+        Self::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl RecipientState {
             Self::Bounced => "bounced",
             Self::Expired => "expired",
             Self::Suppressed => "suppressed",
+            Self::Deleted => "deleted",
         }
     }
 
@@ -98,4 +103,23 @@ pub struct QueuedMessage {
     /// The node whose spool holds the message bytes.
     pub node: String,
     pub recipients: Vec<QueuedRecipient>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_and_only_queued_and_deferred_are_pending() {
+        for state in RecipientState::ALL {
+            assert_eq!(state.as_str().parse::<RecipientState>().unwrap(), state);
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+        }
+        let pending: Vec<RecipientState> = RecipientState::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(pending, [RecipientState::Queued, RecipientState::Deferred]);
+    }
 }

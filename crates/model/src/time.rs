@@ -1,5 +1,7 @@
+use crate::ParseError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A point in time as milliseconds since the Unix epoch (UTC).
@@ -65,6 +67,103 @@ impl fmt::Display for Timestamp {
             c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
         )
     }
+}
+
+/// RFC 3339: `2026-11-25T03:32:00Z`, with optional fractional seconds (kept to the
+/// millisecond) and any offset (`+09:00`); `t`/`z` in lowercase and a space for `T` too, as the
+/// RFC allows. A bare date (`2026-11-25`) means its midnight in UTC, as people type it.
+impl FromStr for Timestamp {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_rfc3339(s.as_bytes()).ok_or_else(|| ParseError {
+            kind: "RFC 3339 timestamp",
+            text: s.to_string(),
+        })
+    }
+}
+
+fn parse_rfc3339(s: &[u8]) -> Option<Timestamp> {
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = s.get(range)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    let expect = |at: usize, allowed: &[u8]| s.get(at).is_some_and(|c| allowed.contains(c));
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    if !expect(4, b"-") || !expect(7, b"-") || !(1..=12).contains(&month) {
+        return None;
+    }
+    if !(1..=days_in_month(year, month)).contains(&day) {
+        return None;
+    }
+    let midnight = days_from_civil(year, month, day) * 86_400_000;
+    if s.len() == 10 {
+        return Some(Timestamp(midnight));
+    }
+    if !expect(10, b"Tt ") || !expect(13, b":") || !expect(16, b":") {
+        return None;
+    }
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    // 60 is a leap second; counting it as the next minute's first is close enough for logs.
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        for (i, digit) in fraction[..digits.min(3)].iter().enumerate() {
+            millis += i64::from(digit - b'0') * [100, 10, 1][i];
+        }
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let field = |a: u8, b: u8| -> Option<i64> {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
+            };
+            let (hours, minutes) = (field(*h1, *h2)?, field(*m1, *m2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let minutes = hours * 60 + minutes;
+            if *sign == b'-' { -minutes } else { minutes }
+        }
+        _ => return None,
+    };
+    let local = midnight + ((hour * 60 + minute) * 60 + second) * 1000 + millis;
+    Some(Timestamp(local - offset_minutes * 60_000))
+}
+
+fn is_leap_year(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's days-from-civil: the inverse of [`Civil::from_millis`]'s date part.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 struct Civil {
@@ -134,6 +233,57 @@ mod tests {
         for (ms, rfc3339, rfc5322) in cases {
             assert_eq!(Timestamp(ms).to_string(), rfc3339, "{ms}");
             assert_eq!(Timestamp(ms).to_rfc5322(), rfc5322, "{ms}");
+            assert_eq!(rfc3339.parse::<Timestamp>(), Ok(Timestamp(ms)), "{rfc3339}");
+        }
+    }
+
+    #[test]
+    fn parses_rfc3339_forms() {
+        let table = [
+            ("2026-11-25T03:32:00Z", Some(1_795_577_520_000)),
+            ("2026-11-25t03:32:00z", Some(1_795_577_520_000)),
+            ("2026-11-25 03:32:00Z", Some(1_795_577_520_000)),
+            ("2026-11-25T12:32:00+09:00", Some(1_795_577_520_000)),
+            ("2026-11-24T22:02:00-05:30", Some(1_795_577_520_000)),
+            ("2026-11-25T03:32:00.1Z", Some(1_795_577_520_100)),
+            ("2026-11-25T03:32:00.123456789Z", Some(1_795_577_520_123)),
+            ("2026-11-25", Some(1_795_564_800_000)),
+            ("2000-02-29T00:00:00Z", Some(951_782_400_000)),
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("1969-12-31T23:59:59.999Z", Some(-1)),
+            ("2016-12-31T23:59:60Z", Some(1_483_228_800_000)),
+            ("2026-11-25T03:32:00", None),
+            ("2026-11-25T03:32Z", None),
+            ("2026-11-25T03:32:00.Z", None),
+            ("2026-11-25T03:32:00+0900", None),
+            ("2026-11-25T24:00:00Z", None),
+            ("2026-13-01T00:00:00Z", None),
+            ("2026-02-29", None),
+            ("1900-02-29", None),
+            ("2026-04-31", None),
+            ("2026-1-05", None),
+            ("+026-11-25", None),
+            ("2026-11-25T03:32:00Z ", None),
+            ("", None),
+            ("1h", None),
+        ];
+        for (text, expected) in table {
+            assert_eq!(
+                text.parse::<Timestamp>().ok(),
+                expected.map(Timestamp),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_day_round_trips_through_text() {
+        // Every day from 1600 to 2400, at a time that exercises every field.
+        let start = days_from_civil(1600, 1, 1);
+        let end = days_from_civil(2400, 1, 1);
+        for day in start..end {
+            let t = Timestamp(day * 86_400_000 + 45_296_789);
+            assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t), "{t}");
         }
     }
 }
