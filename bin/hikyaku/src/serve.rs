@@ -27,7 +27,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 
-    let intake = Intake::start(spool.clone(), store.clone(), node.clone());
+    let intake = Intake::start(spool.clone(), store.clone(), node.clone(), None);
     let orphans = intake
         .discard_unrecorded(&store, &recovery.messages)
         .await

@@ -37,7 +37,7 @@ impl IntakeError {
 }
 
 struct Pending {
-    record: AcceptedMessage,
+    meta: SpoolMeta,
     done: oneshot::Sender<Result<(), Arc<StoreError>>>,
 }
 
@@ -45,22 +45,26 @@ struct Pending {
 #[derive(Clone)]
 pub struct Intake {
     spool: Spool,
-    node: String,
     committer: mpsc::Sender<Pending>,
 }
 
 impl Intake {
-    /// Starts the committer task on the current Tokio runtime.
-    pub fn start(spool: Spool, store: Store, node: String) -> Intake {
+    /// Starts the committer task on the current Tokio runtime. Every message recorded is then
+    /// announced on `recorded` (to the delivery engine), if given.
+    pub fn start(
+        spool: Spool,
+        store: Store,
+        node: String,
+        recorded: Option<mpsc::UnboundedSender<SpoolMeta>>,
+    ) -> Intake {
         metrics::describe_histogram!(
             "hikyaku_intake_batch_size",
             "messages recorded per database transaction (group commit)"
         );
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_committer(store, rx));
+        tokio::spawn(run_committer(store, node, rx, recorded));
         Intake {
             spool,
-            node,
             committer: tx,
         }
     }
@@ -78,9 +82,9 @@ impl Intake {
         reservation: Reservation,
     ) -> Result<(), IntakeError> {
         self.spool.commit(reservation, &meta, body).await?;
-        let record = self.record_of(&meta);
+        let id = meta.id;
         let (done, result) = oneshot::channel();
-        let recorded = match self.committer.send(Pending { record, done }).await {
+        let recorded = match self.committer.send(Pending { meta, done }).await {
             Ok(()) => result
                 .await
                 .map_err(|_| IntakeError::ShuttingDown)
@@ -90,23 +94,11 @@ impl Intake {
         if let Err(error) = &recorded {
             // The client will be told to retry, so the spooled copy must go; if removing it
             // fails too, reconciliation would queue it again on restart: say so loudly.
-            if let Err(remove_error) = self.spool.remove(meta.id).await {
-                tracing::error!(id = %meta.id, %error, %remove_error, "message spooled but not recorded, and could not be removed: it may be delivered twice");
+            if let Err(remove_error) = self.spool.remove(id).await {
+                tracing::error!(%id, %error, %remove_error, "message spooled but not recorded, and could not be removed: it may be delivered twice");
             }
         }
         recorded
-    }
-
-    fn record_of(&self, meta: &SpoolMeta) -> AcceptedMessage {
-        AcceptedMessage {
-            id: meta.id,
-            customer_id: meta.customer_id.clone(),
-            envelope: meta.envelope.clone(),
-            size: meta.size,
-            received_at: meta.received_at,
-            source_ip: meta.source_ip.clone(),
-            node: self.node.clone(),
-        }
     }
 
     /// Removes every spooled message the store does not know. The store records a message
@@ -131,16 +123,39 @@ impl Intake {
     }
 }
 
-async fn run_committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
+fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
+    AcceptedMessage {
+        id: meta.id,
+        customer_id: meta.customer_id.clone(),
+        envelope: meta.envelope.clone(),
+        size: meta.size,
+        received_at: meta.received_at,
+        source_ip: meta.source_ip.clone(),
+        node: node.to_string(),
+    }
+}
+
+async fn run_committer(
+    store: Store,
+    node: String,
+    mut rx: mpsc::Receiver<Pending>,
+    recorded: Option<mpsc::UnboundedSender<SpoolMeta>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let records: Vec<AcceptedMessage> = batch.iter().map(|p| p.record.clone()).collect();
+        let records: Vec<AcceptedMessage> =
+            batch.iter().map(|p| record_of(&p.meta, &node)).collect();
         let result = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
         if result.is_ok() {
             touch_contracts(&store, &records).await;
         }
         for pending in batch.drain(..) {
+            if result.is_ok()
+                && let Some(delivery) = &recorded
+            {
+                let _ = delivery.send(pending.meta);
+            }
             let _ = pending.done.send(result.clone());
         }
     }

@@ -26,6 +26,9 @@ impl ProcessBuilder {
         };
         builder.set("relay", "listen", "\"127.0.0.1:0\"");
         builder.set("http", "listen", "\"127.0.0.1:0\"");
+        // Tests never use the system resolver: a test that wants delivery sets routes or a
+        // DNS server on 127.0.0.1 and turns it on.
+        builder.set("delivery", "enabled", "false");
         builder
     }
 
