@@ -1,4 +1,4 @@
-use hikyaku_model::CustomerId;
+use hikyaku_model::{CustomerId, MessageId};
 use std::path::PathBuf;
 
 /// What went wrong in the store. [`StoreError::is_transient`] tells whether trying again later
@@ -22,6 +22,10 @@ pub enum StoreError {
         cidr: String,
         customer_id: CustomerId,
     },
+    #[error("no message {0} in the queue")]
+    MessageNotFound(MessageId),
+    #[error("message {0} has no recipient left to deliver: every one is already final")]
+    NothingPending(MessageId),
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
     #[error("a sealed value could not be opened: wrong sealing key or damaged data")]
@@ -50,6 +54,8 @@ impl StoreError {
             | StoreError::ContractTerminated(_)
             | StoreError::UsernameTaken(_)
             | StoreError::RangeTaken { .. }
+            | StoreError::MessageNotFound(_)
+            | StoreError::NothingPending(_)
             | StoreError::Invalid { .. }
             | StoreError::Unseal
             | StoreError::Corrupt(_)

@@ -1,5 +1,6 @@
 //! The database of Hikyaku: contracts, their allowed IP ranges and SMTP credentials, the queue
-//! of accepted messages with their recipients' states, and the event log; on SQLite (embedded,
+//! of accepted messages with their recipients' states, the event log (send log), and the
+//! operator's retry/delete commands on their way to the delivery engine; on SQLite (embedded,
 //! the default) or PostgreSQL (shared by several nodes), with embedded migrations for each.
 //!
 //! It owns the line between plaintext and sealed data: every e-mail address (and every text that
@@ -7,6 +8,24 @@
 //! operator's [`SealingKey`] before it reaches a table, and found again through a keyed hash.
 //! Callers only ever see plain `String`s. It must not hold policy (who may relay, retry
 //! schedules, what a state change means for delivery): it stores and finds, nothing more.
+//!
+//! # The delivery engine's side
+//!
+//! 1. On start: [`Store::take_queue_commands`] once, discarding what it returns (the state those
+//!    commands changed is already in the rows it is about to read); then
+//!    [`Store::pending_messages`] page by page into its in-memory schedule.
+//! 2. After attempts: [`Store::record_outcomes`] with a batch of outcomes (group commit); the
+//!    messages it returns are complete, so their spool files can go.
+//! 3. About once a second: [`Store::take_queue_commands`] for its node. `Retry`: make the
+//!    message's scheduled recipients due now. `Delete`: drop the message from the schedule and
+//!    remove its spool file once no attempt of it is in flight. Commands issued between steps 1
+//!    and 3 are both in the rows read and in the first take: both actions are idempotent.
+//!
+//! [`Store::retry_message`] and [`Store::delete_message`] (the operator's CLI, later the API)
+//! change the rows and queue the command for the message's node in one transaction, so the
+//! engine never sees a command before its change. A command for a message the engine does not
+//! hold (already finished) is ignored. An attempt that was in flight when the operator deleted its
+//! message still gets its event (it did happen), but no longer changes the recipient's state.
 //!
 //! # Two pools, not the `Any` driver
 //!
@@ -56,13 +75,20 @@ macro_rules! with_pool {
 
 mod contracts;
 mod credentials;
+mod delivery;
 mod ip_ranges;
 mod queue;
+mod send_log;
 pub mod testing;
 
 pub use credentials::{SmtpCredential, generate_password};
+pub use delivery::{
+    Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
+    RecipientOutcome,
+};
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter};
+pub use send_log::LogFilter;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

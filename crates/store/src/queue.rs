@@ -1,7 +1,7 @@
 use crate::{Store, StoreError};
 use hikyaku_model::{
-    CustomerId, Envelope, Event, EventKind, MessageId, QueuedMessage, QueuedRecipient,
-    RecipientState, SendLogFields, Timestamp,
+    CustomerId, Envelope, EventKind, MessageId, QueuedMessage, QueuedRecipient, RecipientState,
+    Timestamp,
 };
 use sqlx::QueryBuilder;
 use std::collections::{HashMap, HashSet};
@@ -33,9 +33,9 @@ pub struct QueueFilter {
 const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
 /// `IN (...)` look-ups always bind this many IDs (the last chunk is padded by repeating an ID,
 /// which changes nothing), for the same reason.
-const LOOKUP_CHUNK: usize = 256;
+pub(crate) const LOOKUP_CHUNK: usize = 256;
 
-fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+pub(crate) fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = rows;
     std::iter::from_fn(move || {
         let size = CHUNK_SIZES.into_iter().find(|&size| size <= rest.len())?;
@@ -46,7 +46,7 @@ fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 /// `ids` in chunks of exactly [`LOOKUP_CHUNK`], the last one padded with its own last ID.
-fn lookup_chunks(ids: &[String]) -> impl Iterator<Item = Vec<&str>> {
+pub(crate) fn lookup_chunks(ids: &[String]) -> impl Iterator<Item = Vec<&str>> {
     ids.chunks(LOOKUP_CHUNK).map(|chunk| {
         let mut padded: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let last = *padded.last().expect("chunks are never empty");
@@ -55,7 +55,7 @@ fn lookup_chunks(ids: &[String]) -> impl Iterator<Item = Vec<&str>> {
     })
 }
 
-fn in_list_sql(prefix: &str, suffix: &str) -> String {
+pub(crate) fn in_list_sql(prefix: &str, suffix: &str) -> String {
     let placeholders: Vec<String> = (1..=LOOKUP_CHUNK).map(|i| format!("${i}")).collect();
     format!("{prefix} IN ({}) {suffix}", placeholders.join(", "))
 }
@@ -109,18 +109,7 @@ struct QueuedRecipientRow {
     last_reply_sealed: Option<Vec<u8>>,
 }
 
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    at: i64,
-    kind: String,
-    customer_id: String,
-    message_id: String,
-    mail_from_sealed: Vec<u8>,
-    recipient_sealed: Vec<u8>,
-    details_sealed: Option<Vec<u8>>,
-}
-
-fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{column}: {e}"))
 }
 
@@ -366,70 +355,6 @@ impl Store {
             }
         }
         Ok(by_message)
-    }
-
-    /// The message's send-log entries in the order they were recorded.
-    pub async fn events_for_message(&self, id: MessageId) -> Result<Vec<Event>, StoreError> {
-        let rows: Vec<EventRow> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT at, kind, customer_id, message_id, mail_from_sealed, recipient_sealed, \
-                 details_sealed FROM events WHERE message_id = $1 ORDER BY event_id",
-            )
-            .bind(id.to_string())
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter()
-            .map(|row| self.event_from_row(row))
-            .collect()
-    }
-
-    /// The contract's send-log entries for one recipient address (matched without regard to
-    /// case, through the look-up hash), newest first, at most `limit`.
-    pub async fn events_for_recipient(
-        &self,
-        customer_id: &CustomerId,
-        recipient: &str,
-        limit: u32,
-    ) -> Result<Vec<Event>, StoreError> {
-        let rows: Vec<EventRow> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT at, kind, customer_id, message_id, mail_from_sealed, recipient_sealed, \
-                 details_sealed FROM events WHERE recipient_hash = $1 AND customer_id = $2 \
-                 ORDER BY at DESC, event_id DESC LIMIT $3",
-            )
-            .bind(self.key.address_hash(recipient))
-            .bind(customer_id.as_str())
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter()
-            .map(|row| self.event_from_row(row))
-            .collect()
-    }
-
-    fn event_from_row(&self, row: EventRow) -> Result<Event, StoreError> {
-        let details: SendLogFields = match row.details_sealed {
-            Some(sealed) => serde_json::from_slice(&self.key.open(&sealed)?)
-                .map_err(|e| corrupt("events.details_sealed", e))?,
-            None => SendLogFields::default(),
-        };
-        Ok(Event {
-            at: Timestamp(row.at),
-            kind: row.kind.parse().map_err(|e| corrupt("events.kind", e))?,
-            customer_id: row
-                .customer_id
-                .parse()
-                .map_err(|e| corrupt("events.customer_id", e))?,
-            message_id: row
-                .message_id
-                .parse()
-                .map_err(|e| corrupt("events.message_id", e))?,
-            mail_from: self.key.open_string(&row.mail_from_sealed)?,
-            recipient: self.key.open_string(&row.recipient_sealed)?,
-            details,
-        })
     }
 }
 

@@ -1,107 +1,17 @@
 //! The store against real databases: every test body runs once on SQLite (a file in a temp
 //! directory) and once on PostgreSQL (a fresh database on the server of `TEST_DATABASE_URL`).
 
-use hikyaku_model::{
-    ContractState, CustomerId, Envelope, EventKind, MessageId, RecipientState, Timestamp,
+mod common;
+
+use common::{Fixture, accepted, new_contract, on_both_backends};
+use hikyaku_model::SendLogFields;
+use hikyaku_model::{ContractState, CustomerId, EventKind, MessageId, RecipientState, Timestamp};
+use hikyaku_store::{
+    AcceptedMessage, Outcome, QueueFilter, RecipientOutcome, SealingKey, Store, StoreError,
 };
-use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{AcceptedMessage, QueueFilter, SealingKey, Store, StoreError};
 use ipnet::IpNet;
 use std::collections::HashSet;
 use std::net::IpAddr;
-
-enum Database {
-    Sqlite(tempfile::TempDir),
-    Postgres(PostgresTestDatabase),
-}
-
-struct Fixture {
-    store: Store,
-    url: String,
-    key: [u8; 32],
-    database: Database,
-}
-
-impl Fixture {
-    async fn sqlite() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("hikyaku.db").display());
-        Fixture::open(url, Database::Sqlite(dir)).await
-    }
-
-    async fn postgres() -> Option<Fixture> {
-        let database = PostgresTestDatabase::create().await?;
-        Some(Fixture::open(database.url().to_string(), Database::Postgres(database)).await)
-    }
-
-    async fn open(url: String, database: Database) -> Fixture {
-        let key: [u8; 32] = rand::random();
-        let store = Store::connect(&url, SealingKey::from_bytes(key))
-            .await
-            .unwrap();
-        Fixture {
-            store,
-            url,
-            key,
-            database,
-        }
-    }
-
-    /// Every byte the database holds for the queue and the send log, as a person with access
-    /// to the database (or its files) would see it.
-    async fn raw_bytes(&self) -> Vec<u8> {
-        match &self.database {
-            Database::Sqlite(dir) => {
-                self.store.close().await;
-                let mut bytes = Vec::new();
-                for entry in std::fs::read_dir(dir.path()).unwrap() {
-                    bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
-                }
-                assert!(
-                    bytes.len() > 4096,
-                    "the database files are where we think they are"
-                );
-                bytes
-            }
-            Database::Postgres(database) => {
-                let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
-                let mut bytes = Vec::new();
-                for table in ["messages", "message_recipients", "events", "contracts"] {
-                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                        "SELECT t::text FROM {table} t"
-                    )))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                    assert!(!rows.is_empty(), "{table} has rows");
-                    for row in rows {
-                        bytes.extend(row.into_bytes());
-                    }
-                }
-                pool.close().await;
-                bytes
-            }
-        }
-    }
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Fixture::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(fixture) = super::Fixture::postgres().await {
-                    super::$name(fixture).await;
-                }
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     contract_lifecycle,
@@ -116,35 +26,12 @@ on_both_backends!(
     ping_answers_until_closed,
 );
 
-async fn new_contract(store: &Store, name: &str) -> CustomerId {
-    store
-        .create_contract(name, "standard")
-        .await
-        .unwrap()
-        .customer_id
-}
-
 fn net(text: &str) -> IpNet {
     text.parse().unwrap()
 }
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
-}
-
-fn accepted(customer: &CustomerId, at: i64, from: &str, to: &[&str]) -> AcceptedMessage {
-    AcceptedMessage {
-        id: MessageId::new(Timestamp(at)),
-        customer_id: customer.clone(),
-        envelope: Envelope {
-            mail_from: from.to_string(),
-            recipients: to.iter().map(|r| r.to_string()).collect(),
-        },
-        size: 1234,
-        received_at: Timestamp(at),
-        source_ip: "192.0.2.10".into(),
-        node: "node-a".into(),
-    }
 }
 
 async fn contract_lifecycle(f: Fixture) {
@@ -710,6 +597,39 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
             .await
             .unwrap()
             .is_empty()
+    );
+
+    // What delivery adds: a reply that quotes the address (in the event and as the last
+    // reply), and an operator command.
+    store
+        .record_outcomes(&[RecipientOutcome {
+            message_id: message.id,
+            recipient_index: 0,
+            at: Timestamp(2_000),
+            outcome: Outcome::Deferred {
+                next_attempt_at: Timestamp(60_000),
+            },
+            details: SendLogFields {
+                remote_host: Some("mx.example.net".into()),
+                smtp_code: Some(452),
+                remote_text: Some(format!("<{recipient}>: mailbox full")),
+                attempt: Some(1),
+                ..Default::default()
+            },
+        }])
+        .await
+        .unwrap();
+    store
+        .retry_message(message.id, Timestamp(3_000))
+        .await
+        .unwrap();
+    let shown = store.queued_message(message.id).await.unwrap().unwrap();
+    assert!(
+        shown.recipients[0]
+            .last_reply
+            .as_deref()
+            .is_some_and(|reply| reply.contains(recipient)),
+        "{shown:?}"
     );
 
     let raw = f.raw_bytes().await;

@@ -1,0 +1,656 @@
+//! What the delivery engine reads and writes: the pending work of a node, the outcomes of its
+//! attempts, and the operator's retry/delete commands that it must apply to its schedule.
+
+use crate::queue::{LOOKUP_CHUNK, corrupt, in_list_sql, lookup_chunks, statement_chunks};
+use crate::{Store, StoreError};
+use hikyaku_model::{CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
+use sqlx::QueryBuilder;
+use std::collections::BTreeSet;
+
+/// The states in which a recipient still waits for an attempt, as SQL. Every query about
+/// pending work uses this list; a unit test keeps it in step with [`RecipientState::is_final`].
+macro_rules! pending_states_sql {
+    () => {
+        "('queued', 'deferred')"
+    };
+}
+
+/// A message with recipients still to deliver, as the engine schedules it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMessage {
+    pub id: MessageId,
+    pub customer_id: CustomerId,
+    /// The envelope sender as the application gave it (empty for `<>`).
+    pub mail_from: String,
+    pub size: u64,
+    pub received_at: Timestamp,
+    /// Only the recipients that are queued or deferred, by index.
+    pub recipients: Vec<PendingRecipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecipient {
+    /// The recipient's position in the envelope: how outcomes and VERP addresses name it.
+    pub index: u32,
+    pub address: String,
+    pub state: RecipientState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+}
+
+/// What one attempt (or the end of the lifetime) did to one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// A temporary failure: try again at `next_attempt_at`.
+    Deferred {
+        next_attempt_at: Timestamp,
+    },
+    Bounced,
+    Expired,
+}
+
+impl Outcome {
+    pub fn state(self) -> RecipientState {
+        match self {
+            Outcome::Delivered => RecipientState::Delivered,
+            Outcome::Deferred { .. } => RecipientState::Deferred,
+            Outcome::Bounced => RecipientState::Bounced,
+            Outcome::Expired => RecipientState::Expired,
+        }
+    }
+
+    pub fn event_kind(self) -> EventKind {
+        match self {
+            Outcome::Delivered => EventKind::Delivered,
+            Outcome::Deferred { .. } => EventKind::Deferred,
+            Outcome::Bounced => EventKind::Bounced,
+            Outcome::Expired => EventKind::Expired,
+        }
+    }
+
+    fn next_attempt_at(self) -> Option<Timestamp> {
+        match self {
+            Outcome::Deferred { next_attempt_at } => Some(next_attempt_at),
+            Outcome::Delivered | Outcome::Bounced | Outcome::Expired => None,
+        }
+    }
+}
+
+/// The outcome of one attempt for one recipient, with its send-log fields. Every outcome counts
+/// as one attempt: `details.attempt` should be the recipient's attempts so far plus one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    pub message_id: MessageId,
+    pub recipient_index: u32,
+    pub at: Timestamp,
+    pub outcome: Outcome,
+    pub details: SendLogFields,
+}
+
+/// What the operator asked of a queued message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueAction {
+    /// Its waiting recipients are due now.
+    Retry,
+    /// Its waiting recipients ended as `deleted`: never attempt them again.
+    Delete,
+}
+
+impl QueueAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueAction::Retry => "retry",
+            QueueAction::Delete => "delete",
+        }
+    }
+}
+
+/// An operator action for the engine of `node` to apply to its schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCommand {
+    pub message_id: MessageId,
+    pub action: QueueAction,
+    pub issued_at: Timestamp,
+}
+
+/// What an operator action changed: the recipients it applied to, by address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueChange {
+    pub message_id: MessageId,
+    pub action: QueueAction,
+    /// The node whose engine holds the message.
+    pub node: String,
+    pub recipients: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    message_id: String,
+    customer_id: String,
+    mail_from_sealed: Vec<u8>,
+    size: i64,
+    received_at: i64,
+    recipient_index: i64,
+    address_sealed: Vec<u8>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+}
+
+/// An outcome with its texts already sealed, so that no crypto runs inside the transaction.
+struct SealedOutcome<'a> {
+    outcome: &'a RecipientOutcome,
+    message_id: String,
+    /// Position in the batch: events are written in the order the engine reported them.
+    ordinal: i64,
+    details_sealed: Vec<u8>,
+    last_reply_sealed: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChangedRecipientRow {
+    recipient_index: i64,
+    address_sealed: Vec<u8>,
+    address_hash: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageOwnerRow {
+    customer_id: String,
+    mail_from_sealed: Vec<u8>,
+    mail_from_hash: Vec<u8>,
+    node: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct CommandRow {
+    command_id: i64,
+    message_id: String,
+    action: String,
+    issued_at: i64,
+}
+
+/// What a person reads as the recipient's last reply: `451 4.7.1 try later`, or the reason when
+/// no server answered (a connection failure).
+fn reply_summary(details: &SendLogFields) -> Option<String> {
+    let parts: Vec<String> = [
+        details.smtp_code.map(|code| code.to_string()),
+        details.enhanced_status.clone(),
+        details.remote_text.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        details.reason.clone()
+    } else {
+        Some(parts.join(" "))
+    }
+}
+
+impl Store {
+    /// One page of the pending work of `node`: messages whose spool lives there and that have
+    /// recipients still queued or deferred, in message ID order after `after`, at most `limit`
+    /// messages. Call again with the last ID until a page comes back empty.
+    pub async fn pending_messages(
+        &self,
+        node: &str,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<PendingMessage>, StoreError> {
+        // Every message ID sorts after the empty text.
+        let after = after.map(|id| id.to_string()).unwrap_or_default();
+        let rows: Vec<PendingRow> = with_pool!(self, pool => {
+            sqlx::query_as(concat!(
+                "SELECT m.message_id, m.customer_id, m.mail_from_sealed, m.size, m.received_at, \
+                 r.recipient_index, r.address_sealed, r.state, r.attempts, \
+                 COALESCE(r.next_attempt_at, m.received_at) AS next_attempt_at \
+                 FROM (SELECT message_id FROM messages \
+                       WHERE node = $1 AND completed_at IS NULL AND message_id > $2 \
+                       ORDER BY message_id LIMIT $3) page \
+                 JOIN messages m ON m.message_id = page.message_id \
+                 JOIN message_recipients r ON r.message_id = m.message_id \
+                 WHERE r.state IN ",
+                pending_states_sql!(),
+                " ORDER BY m.message_id, r.recipient_index"
+            ))
+            .bind(node)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        let mut messages: Vec<PendingMessage> = Vec::new();
+        for row in rows {
+            let recipient = PendingRecipient {
+                index: u32::try_from(row.recipient_index)
+                    .map_err(|e| corrupt("message_recipients.recipient_index", e))?,
+                address: self.key.open_string(&row.address_sealed)?,
+                state: row
+                    .state
+                    .parse()
+                    .map_err(|e| corrupt("message_recipients.state", e))?,
+                attempts: u32::try_from(row.attempts)
+                    .map_err(|e| corrupt("message_recipients.attempts", e))?,
+                next_attempt_at: Timestamp(row.next_attempt_at),
+            };
+            let id: MessageId = row
+                .message_id
+                .parse()
+                .map_err(|e| corrupt("messages.message_id", e))?;
+            match messages.last_mut() {
+                Some(last) if last.id == id => last.recipients.push(recipient),
+                _ => messages.push(PendingMessage {
+                    id,
+                    customer_id: row
+                        .customer_id
+                        .parse()
+                        .map_err(|e| corrupt("messages.customer_id", e))?,
+                    mail_from: self.key.open_string(&row.mail_from_sealed)?,
+                    size: u64::try_from(row.size).map_err(|e| corrupt("messages.size", e))?,
+                    received_at: Timestamp(row.received_at),
+                    recipients: vec![recipient],
+                }),
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Records a batch of outcomes (any number of messages) in one transaction: each recipient's
+    /// new state, attempts + 1, next attempt time (deferred only) and last reply, and one event
+    /// per outcome. Returns the messages of the batch that became complete (no recipient left
+    /// queued or deferred), in ID order, so the engine can remove their spool files.
+    ///
+    /// A recipient that is already final (the operator deleted its message while the attempt
+    /// was in flight) keeps its state; the event is still written. Outcomes for recipients the
+    /// queue does not hold are skipped with a warning rather than failing the whole batch.
+    pub async fn record_outcomes(
+        &self,
+        batch: &[RecipientOutcome],
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let Some(completed_at) = batch.iter().map(|o| o.at).max() else {
+            return Ok(Vec::new());
+        };
+        let sealed: Vec<SealedOutcome> = batch
+            .iter()
+            .enumerate()
+            .map(|(ordinal, outcome)| {
+                let details = serde_json::to_vec(&outcome.details)
+                    .map_err(|e| StoreError::invalid("send-log fields", e.to_string()))?;
+                Ok(SealedOutcome {
+                    outcome,
+                    message_id: outcome.message_id.to_string(),
+                    ordinal: ordinal as i64,
+                    details_sealed: self.key.seal(&details),
+                    last_reply_sealed: reply_summary(&outcome.details)
+                        .map(|reply| self.key.seal_str(&reply)),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let touched: Vec<String> = sealed
+            .iter()
+            .map(|s| s.message_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let completion_sql = in_list_sql(
+            "UPDATE messages SET completed_at = $257 WHERE message_id",
+            concat!(
+                "AND completed_at IS NULL AND NOT EXISTS (SELECT 1 FROM message_recipients r \
+                 WHERE r.message_id = messages.message_id AND r.state IN ",
+                pending_states_sql!(),
+                ") RETURNING message_id"
+            ),
+        );
+        debug_assert_eq!(
+            LOOKUP_CHUNK, 256,
+            "completion_sql numbers its last parameter 257"
+        );
+
+        let (events_written, completed): (usize, Vec<String>) = with_pool!(self, pool => {
+            // The first statement writes, so SQLite takes the write lock at once.
+            let mut tx = pool.begin().await?;
+            for chunk in statement_chunks(&sealed) {
+                let mut update = QueryBuilder::new(
+                    "UPDATE message_recipients AS r SET state = v.column3, \
+                     attempts = attempts + 1, next_attempt_at = v.column4, \
+                     last_reply_sealed = COALESCE(v.column5, last_reply_sealed) FROM (",
+                );
+                update.push_values(chunk, |mut row, s| {
+                    row.push_bind(s.message_id.as_str())
+                        .push_bind(i64::from(s.outcome.recipient_index))
+                        .push_bind(s.outcome.outcome.state().as_str())
+                        .push_bind(s.outcome.outcome.next_attempt_at().map(Timestamp::as_millis))
+                        .push_bind(s.last_reply_sealed.as_deref());
+                });
+                update.push(concat!(
+                    ") AS v WHERE r.message_id = v.column1 AND r.recipient_index = v.column2 \
+                     AND r.state IN ",
+                    pending_states_sql!()
+                ));
+                update.build().execute(&mut *tx).await?;
+            }
+            let mut events_written = 0;
+            for chunk in statement_chunks(&sealed) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                     mail_from_hash, recipient_sealed, recipient_hash, details_sealed) \
+                     SELECT v.column3, v.column4, m.customer_id, m.message_id, m.mail_from_sealed, \
+                     m.mail_from_hash, r.address_sealed, r.address_hash, v.column5 FROM (",
+                );
+                insert.push_values(chunk, |mut row, s| {
+                    row.push_bind(s.message_id.as_str())
+                        .push_bind(i64::from(s.outcome.recipient_index))
+                        .push_bind(s.outcome.at.as_millis())
+                        .push_bind(s.outcome.outcome.event_kind().as_str())
+                        .push_bind(s.details_sealed.as_slice())
+                        .push_bind(s.ordinal);
+                });
+                insert.push(
+                    ") AS v JOIN message_recipients r \
+                     ON r.message_id = v.column1 AND r.recipient_index = v.column2 \
+                     JOIN messages m ON m.message_id = v.column1 \
+                     ORDER BY v.column6 RETURNING event_id",
+                );
+                let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+                events_written += ids.len();
+            }
+            let mut completed = Vec::new();
+            for chunk in lookup_chunks(&touched) {
+                let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(completion_sql.as_str()));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                let ids: Vec<String> = query
+                    .bind(completed_at.as_millis())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                completed.extend(ids);
+            }
+            tx.commit().await?;
+            (events_written, completed)
+        });
+        if events_written < batch.len() {
+            tracing::warn!(
+                outcomes = batch.len(),
+                recorded = events_written,
+                "outcomes for recipients the queue does not hold were skipped"
+            );
+        }
+        let mut completed: Vec<MessageId> = completed
+            .into_iter()
+            .map(|id| id.parse().map_err(|e| corrupt("messages.message_id", e)))
+            .collect::<Result<_, _>>()?;
+        completed.sort();
+        Ok(completed)
+    }
+
+    /// Makes the message's queued and deferred recipients due at `at` (now), and tells the
+    /// engine of its node. Fails with [`StoreError::MessageNotFound`] for an unknown ID and
+    /// [`StoreError::NothingPending`] when every recipient is already final.
+    pub async fn retry_message(
+        &self,
+        id: MessageId,
+        at: Timestamp,
+    ) -> Result<QueueChange, StoreError> {
+        let message_id = id.to_string();
+        let (node, changed): (String, Vec<ChangedRecipientRow>) = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed: Vec<ChangedRecipientRow> = sqlx::query_as(concat!(
+                "UPDATE message_recipients SET next_attempt_at = $2 \
+                 WHERE message_id = $1 AND state IN ",
+                pending_states_sql!(),
+                " RETURNING recipient_index, address_sealed, address_hash"
+            ))
+            .bind(&message_id)
+            .bind(at.as_millis())
+            .fetch_all(&mut *tx)
+            .await?;
+            let owner: Option<MessageOwnerRow> = sqlx::query_as(
+                "SELECT customer_id, mail_from_sealed, mail_from_hash, node FROM messages \
+                 WHERE message_id = $1",
+            )
+            .bind(&message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let owner = owner.ok_or(StoreError::MessageNotFound(id))?;
+            if changed.is_empty() {
+                return Err(StoreError::NothingPending(id));
+            }
+            sqlx::query(
+                "INSERT INTO queue_commands (node, message_id, action, issued_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&owner.node)
+            .bind(&message_id)
+            .bind(QueueAction::Retry.as_str())
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (owner.node, changed)
+        });
+        self.queue_change(id, QueueAction::Retry, node, changed)
+    }
+
+    /// Ends the message's queued and deferred recipients as `deleted`, with a `deleted` event
+    /// each, marks the message complete, and tells the engine of its node. Fails like
+    /// [`Store::retry_message`].
+    pub async fn delete_message(
+        &self,
+        id: MessageId,
+        at: Timestamp,
+    ) -> Result<QueueChange, StoreError> {
+        let message_id = id.to_string();
+        let (node, changed): (String, Vec<ChangedRecipientRow>) = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut changed: Vec<ChangedRecipientRow> = sqlx::query_as(concat!(
+                "UPDATE message_recipients SET state = $2, next_attempt_at = NULL \
+                 WHERE message_id = $1 AND state IN ",
+                pending_states_sql!(),
+                " RETURNING recipient_index, address_sealed, address_hash"
+            ))
+            .bind(&message_id)
+            .bind(RecipientState::Deleted.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+            changed.sort_by_key(|r| r.recipient_index);
+            let owner: Option<MessageOwnerRow> = sqlx::query_as(
+                "SELECT customer_id, mail_from_sealed, mail_from_hash, node FROM messages \
+                 WHERE message_id = $1",
+            )
+            .bind(&message_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let owner = owner.ok_or(StoreError::MessageNotFound(id))?;
+            if changed.is_empty() {
+                return Err(StoreError::NothingPending(id));
+            }
+            for chunk in statement_chunks(&changed) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                     mail_from_hash, recipient_sealed, recipient_hash) ",
+                );
+                insert.push_values(chunk, |mut row, r| {
+                    row.push_bind(at.as_millis())
+                        .push_bind(EventKind::Deleted.as_str())
+                        .push_bind(owner.customer_id.as_str())
+                        .push_bind(message_id.as_str())
+                        .push_bind(owner.mail_from_sealed.as_slice())
+                        .push_bind(owner.mail_from_hash.as_slice())
+                        .push_bind(r.address_sealed.as_slice())
+                        .push_bind(r.address_hash.as_slice());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "UPDATE messages SET completed_at = $2 WHERE message_id = $1 \
+                 AND completed_at IS NULL",
+            )
+            .bind(&message_id)
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO queue_commands (node, message_id, action, issued_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&owner.node)
+            .bind(&message_id)
+            .bind(QueueAction::Delete.as_str())
+            .bind(at.as_millis())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            (owner.node, changed)
+        });
+        self.queue_change(id, QueueAction::Delete, node, changed)
+    }
+
+    fn queue_change(
+        &self,
+        message_id: MessageId,
+        action: QueueAction,
+        node: String,
+        mut changed: Vec<ChangedRecipientRow>,
+    ) -> Result<QueueChange, StoreError> {
+        changed.sort_by_key(|r| r.recipient_index);
+        Ok(QueueChange {
+            message_id,
+            action,
+            node,
+            recipients: changed
+                .iter()
+                .map(|r| self.key.open_string(&r.address_sealed))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Removes and returns the operator commands waiting for the engine of `node`, oldest
+    /// first. Cheap when there are none (one indexed read, no write), so it can be polled.
+    pub async fn take_queue_commands(&self, node: &str) -> Result<Vec<QueueCommand>, StoreError> {
+        let mut rows: Vec<CommandRow> = with_pool!(self, pool => {
+            let waiting: Option<i64> = sqlx::query_scalar(
+                "SELECT command_id FROM queue_commands WHERE node = $1 LIMIT 1",
+            )
+            .bind(node)
+            .fetch_optional(pool)
+            .await?;
+            if waiting.is_none() {
+                return Ok(Vec::new());
+            }
+            sqlx::query_as(
+                "DELETE FROM queue_commands WHERE node = $1 \
+                 RETURNING command_id, message_id, action, issued_at",
+            )
+            .bind(node)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.sort_by_key(|row| row.command_id);
+        rows.into_iter()
+            .map(|row| {
+                Ok(QueueCommand {
+                    message_id: row
+                        .message_id
+                        .parse()
+                        .map_err(|e| corrupt("queue_commands.message_id", e))?,
+                    action: match row.action.as_str() {
+                        "retry" => QueueAction::Retry,
+                        "delete" => QueueAction::Delete,
+                        other => return Err(corrupt("queue_commands.action", other)),
+                    },
+                    issued_at: Timestamp(row.issued_at),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pending_states_in_sql_are_the_non_final_ones() {
+        let listed: Vec<RecipientState> = pending_states_sql!()
+            .trim_matches(['(', ')'])
+            .split(", ")
+            .map(|quoted| quoted.trim_matches('\'').parse().unwrap())
+            .collect();
+        let pending: Vec<RecipientState> = RecipientState::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(listed, pending);
+    }
+
+    #[test]
+    fn outcomes_map_to_their_state_and_event() {
+        let later = Timestamp(5);
+        for (outcome, state, kind, next) in [
+            (
+                Outcome::Delivered,
+                RecipientState::Delivered,
+                EventKind::Delivered,
+                None,
+            ),
+            (
+                Outcome::Deferred {
+                    next_attempt_at: later,
+                },
+                RecipientState::Deferred,
+                EventKind::Deferred,
+                Some(later),
+            ),
+            (
+                Outcome::Bounced,
+                RecipientState::Bounced,
+                EventKind::Bounced,
+                None,
+            ),
+            (
+                Outcome::Expired,
+                RecipientState::Expired,
+                EventKind::Expired,
+                None,
+            ),
+        ] {
+            assert_eq!(outcome.state(), state);
+            assert_eq!(outcome.event_kind(), kind);
+            assert_eq!(outcome.state().as_str(), kind.as_str());
+            assert_eq!(outcome.next_attempt_at(), next);
+        }
+    }
+
+    #[test]
+    fn last_reply_reads_like_the_servers_answer() {
+        let full = SendLogFields {
+            smtp_code: Some(451),
+            enhanced_status: Some("4.7.1".into()),
+            remote_text: Some("try again later".into()),
+            reason: Some("blocked".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            reply_summary(&full).as_deref(),
+            Some("451 4.7.1 try again later")
+        );
+        let code_only = SendLogFields {
+            smtp_code: Some(250),
+            ..Default::default()
+        };
+        assert_eq!(reply_summary(&code_only).as_deref(), Some("250"));
+        let no_server = SendLogFields {
+            reason: Some("connection refused".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            reply_summary(&no_server).as_deref(),
+            Some("connection refused")
+        );
+        assert_eq!(reply_summary(&SendLogFields::default()), None);
+    }
+}

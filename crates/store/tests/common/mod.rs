@@ -1,0 +1,134 @@
+//! The fixture every store test uses: one body, run once on SQLite (a file in a temp directory)
+//! and once on PostgreSQL (a fresh database on the server of `TEST_DATABASE_URL`).
+
+// Each test binary uses only a part of it.
+#![allow(dead_code, unused_macros, unused_imports)]
+
+use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
+use hikyaku_store::testing::PostgresTestDatabase;
+use hikyaku_store::{AcceptedMessage, SealingKey, Store};
+
+enum Database {
+    Sqlite(tempfile::TempDir),
+    Postgres(PostgresTestDatabase),
+}
+
+pub struct Fixture {
+    pub store: Store,
+    pub url: String,
+    pub key: [u8; 32],
+    database: Database,
+}
+
+impl Fixture {
+    pub async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hikyaku.db").display());
+        Fixture::open(url, Database::Sqlite(dir)).await
+    }
+
+    pub async fn postgres() -> Option<Fixture> {
+        let database = PostgresTestDatabase::create().await?;
+        Some(Fixture::open(database.url().to_string(), Database::Postgres(database)).await)
+    }
+
+    async fn open(url: String, database: Database) -> Fixture {
+        let key: [u8; 32] = rand::random();
+        let store = Store::connect(&url, SealingKey::from_bytes(key))
+            .await
+            .unwrap();
+        Fixture {
+            store,
+            url,
+            key,
+            database,
+        }
+    }
+
+    /// Every byte the database holds for the queue and the send log, as a person with access
+    /// to the database (or its files) would see it.
+    pub async fn raw_bytes(&self) -> Vec<u8> {
+        match &self.database {
+            Database::Sqlite(dir) => {
+                self.store.close().await;
+                let mut bytes = Vec::new();
+                for entry in std::fs::read_dir(dir.path()).unwrap() {
+                    bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+                }
+                assert!(
+                    bytes.len() > 4096,
+                    "the database files are where we think they are"
+                );
+                bytes
+            }
+            Database::Postgres(database) => {
+                let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
+                let mut bytes = Vec::new();
+                for table in [
+                    "messages",
+                    "message_recipients",
+                    "events",
+                    "contracts",
+                    "queue_commands",
+                ] {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM {table} t"
+                    )))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                    assert!(!rows.is_empty(), "{table} has rows");
+                    for row in rows {
+                        bytes.extend(row.into_bytes());
+                    }
+                }
+                pool.close().await;
+                bytes
+            }
+        }
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Fixture::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(fixture) = super::Fixture::postgres().await {
+                    super::$name(fixture).await;
+                }
+            }
+        }
+    )*};
+}
+
+pub(crate) use on_both_backends;
+
+pub async fn new_contract(store: &Store, name: &str) -> CustomerId {
+    store
+        .create_contract(name, "standard")
+        .await
+        .unwrap()
+        .customer_id
+}
+
+/// A message of one contract, accepted at `at` (ms) on `node-a`.
+pub fn accepted(customer: &CustomerId, at: i64, from: &str, to: &[&str]) -> AcceptedMessage {
+    AcceptedMessage {
+        id: MessageId::new(Timestamp(at)),
+        customer_id: customer.clone(),
+        envelope: Envelope {
+            mail_from: from.to_string(),
+            recipients: to.iter().map(|r| r.to_string()).collect(),
+        },
+        size: 1234,
+        received_at: Timestamp(at),
+        source_ip: "192.0.2.10".into(),
+        node: "node-a".into(),
+    }
+}
