@@ -1,12 +1,14 @@
-//! The operator's commands: contracts, allowed IP ranges, SMTP credentials, the queue. They
-//! work on the store directly (no running service needed). Every command prints either a
+//! The operator's commands: contracts, allowed IP ranges, SMTP credentials, the queue, the send
+//! log. They work on the store directly (no running service needed): a retry or delete is
+//! recorded there and the delivery engine of the message's node picks it up within a second. Every command prints either a
 //! readable table or, with `--json`, one line of JSON whose snake_case keys are stable.
 
 use anyhow::{Context, bail};
 use hikyaku_model::{
-    Contract, ContractState, CustomerId, Event, MessageId, QueuedMessage, RecipientState, Timestamp,
+    Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage,
+    RecipientState, Timestamp,
 };
-use hikyaku_store::{QueueFilter, Store};
+use hikyaku_store::{LogFilter, QueueChange, QueueFilter, Store};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -25,6 +27,9 @@ pub enum AdminCommand {
     /// The queue of accepted messages and their recipients' states.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// The send log: every acceptance, delivery attempt and final outcome, per recipient.
+    #[command(subcommand)]
+    Log(LogCommand),
 }
 
 #[derive(clap::Subcommand)]
@@ -100,6 +105,40 @@ pub enum QueueCommand {
     },
     /// Show one message: its envelope, its recipients' states and its events.
     Show { message_id: MessageId },
+    /// Make a message's queued and deferred recipients due now.
+    Retry { message_id: MessageId },
+    /// Take a message out of the queue: its queued and deferred recipients end as `deleted`
+    /// and are never sent.
+    Delete { message_id: MessageId },
+}
+
+#[derive(clap::Subcommand)]
+pub enum LogCommand {
+    /// Find send-log entries, newest first.
+    Search {
+        /// Only this contract's entries.
+        #[arg(long)]
+        customer: Option<CustomerId>,
+        /// Only entries for this recipient address (case does not matter).
+        #[arg(long, value_name = "ADDRESS")]
+        to: Option<String>,
+        /// Only this message's entries.
+        #[arg(long)]
+        message_id: Option<MessageId>,
+        /// accepted, delivered, deferred, bounced, expired, suppressed, deleted, ...
+        #[arg(long, alias = "kind")]
+        outcome: Option<EventKind>,
+        /// Entries at or after this time: RFC 3339 (2026-11-25T03:32:00Z, 2026-11-25) or a
+        /// duration ago (30m, 1h, 2d).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<Timestamp>,
+        /// Entries before this time, in the same forms as --since.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Option<Timestamp>,
+        /// At most this many entries (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// A CIDR range, or a bare address meaning a /32 (IPv4) or /128 (IPv6).
@@ -112,6 +151,30 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
     })
 }
 
+/// An RFC 3339 time, or a duration (with its unit: `90s`, `30m`, `1h`, `2d`) before now.
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    parse_time_at(text, Timestamp::now())
+}
+
+fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let bad = || {
+        format!(
+            "not a time: {text:?} (an RFC 3339 time such as 2026-11-25T03:32:00Z or \
+             2026-11-25, or a duration ago such as 30m, 1h, 2d)"
+        )
+    };
+    // A bare number would read as seconds to some and as an epoch time to others.
+    if !text.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(bad());
+    }
+    let ago: hikyaku_config::Duration = text.parse().map_err(|_| bad())?;
+    let ago = i64::try_from(ago.as_std().as_millis()).map_err(|_| bad())?;
+    Ok(Timestamp(now.as_millis().saturating_sub(ago)))
+}
+
 pub async fn run(cmd: AdminCommand, store: &Store, json: bool) -> anyhow::Result<()> {
     let out = Output { json };
     match cmd {
@@ -119,6 +182,7 @@ pub async fn run(cmd: AdminCommand, store: &Store, json: bool) -> anyhow::Result
         AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, out).await,
         AdminCommand::SmtpCredential(cmd) => smtp_credential(cmd, store, out).await,
         AdminCommand::Queue(cmd) => queue(cmd, store, out).await,
+        AdminCommand::Log(cmd) => log(cmd, store, out).await,
     }
 }
 
@@ -425,6 +489,160 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
                 || message_text(&message, &events),
             )
         }
+        QueueCommand::Retry { message_id } => {
+            let change = store.retry_message(message_id, Timestamp::now()).await?;
+            out.print(&change_json(&change), || {
+                format!(
+                    "{} recipient(s) of {message_id} are due now on {}: {}\n",
+                    change.recipients.len(),
+                    change.node,
+                    change.recipients.join(", ")
+                )
+            })
+        }
+        QueueCommand::Delete { message_id } => {
+            let change = store.delete_message(message_id, Timestamp::now()).await?;
+            out.print(&change_json(&change), || {
+                format!(
+                    "deleted {message_id}: {} recipient(s) will not be sent: {}\n",
+                    change.recipients.len(),
+                    change.recipients.join(", ")
+                )
+            })
+        }
+    }
+}
+
+fn change_json(change: &QueueChange) -> serde_json::Value {
+    serde_json::json!({
+        "message_id": change.message_id,
+        "action": change.action.as_str(),
+        "node": change.node,
+        "recipients": change.recipients,
+    })
+}
+
+/// One send-log entry as `log search --json` prints it: every field of SPEC §3 under its own
+/// name, `null` when it does not apply, so scripts see one shape.
+#[derive(Serialize)]
+struct LogEntry<'a> {
+    at: Timestamp,
+    kind: EventKind,
+    message_id: MessageId,
+    customer_id: &'a CustomerId,
+    mail_from: &'a str,
+    recipient: &'a str,
+    remote_host: Option<&'a str>,
+    remote_ip: Option<&'a str>,
+    tls: Option<bool>,
+    smtp_code: Option<u16>,
+    enhanced_status: Option<&'a str>,
+    remote_text: Option<&'a str>,
+    delay_ms: Option<i64>,
+    attempt: Option<u32>,
+    reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a Event> for LogEntry<'a> {
+    fn from(e: &'a Event) -> Self {
+        let d = &e.details;
+        LogEntry {
+            at: e.at,
+            kind: e.kind,
+            message_id: e.message_id,
+            customer_id: &e.customer_id,
+            mail_from: &e.mail_from,
+            recipient: &e.recipient,
+            remote_host: d.remote_host.as_deref(),
+            remote_ip: d.remote_ip.as_deref(),
+            tls: d.tls,
+            smtp_code: d.smtp_code,
+            enhanced_status: d.enhanced_status.as_deref(),
+            remote_text: d.remote_text.as_deref(),
+            delay_ms: d.delay_ms,
+            attempt: d.attempt,
+            reason: d.reason.as_deref(),
+        }
+    }
+}
+
+async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+    let LogCommand::Search {
+        customer,
+        to,
+        message_id,
+        outcome,
+        since,
+        until,
+        limit,
+    } = cmd;
+    if let Some(id) = &customer {
+        require_contract(store, id).await?;
+    }
+    let events = store
+        .search_events(&LogFilter {
+            customer,
+            recipient: to,
+            message_id,
+            kind: outcome,
+            since,
+            until,
+            limit: Some(limit),
+        })
+        .await?;
+    let entries: Vec<LogEntry> = events.iter().map(LogEntry::from).collect();
+    out.print(&serde_json::json!({ "events": entries }), || {
+        let mut table = Table::new([
+            "AT",
+            "OUTCOME",
+            "MESSAGE ID",
+            "CUSTOMER",
+            "FROM",
+            "TO",
+            "HOST",
+            "IP",
+            "TLS",
+            "CODE",
+            "STATUS",
+            "DELAY",
+            "ATTEMPT",
+            "REASON",
+            "REPLY",
+        ]);
+        let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+        for e in &entries {
+            table.row([
+                e.at.to_string(),
+                e.kind.to_string(),
+                e.message_id.to_string(),
+                e.customer_id.to_string(),
+                sender_text(e.mail_from),
+                e.recipient.to_string(),
+                or_dash(e.remote_host.map(str::to_string)),
+                or_dash(e.remote_ip.map(str::to_string)),
+                or_dash(e.tls.map(|tls| if tls { "yes" } else { "no" }.to_string())),
+                or_dash(e.smtp_code.map(|code| code.to_string())),
+                or_dash(e.enhanced_status.map(str::to_string)),
+                or_dash(e.delay_ms.map(delay_text)),
+                or_dash(e.attempt.map(|n| n.to_string())),
+                or_dash(e.reason.map(str::to_string)),
+                or_dash(e.remote_text.map(str::to_string)),
+            ]);
+        }
+        table.render("no matching events")
+    })
+}
+
+/// `850ms`, `42s`, `3m12s`, `2h05m`, `1d04h`: a delay at a glance, to the unit that matters.
+fn delay_text(ms: i64) -> String {
+    let s = ms / 1000;
+    match ms {
+        ..0 => format!("{ms}ms"),
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{s}s"),
+        60_000..3_600_000 => format!("{}m{:02}s", s / 60, s % 60),
+        3_600_000..86_400_000 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+        _ => format!("{}d{:02}h", s / 86_400, s / 3600 % 24),
     }
 }
 
@@ -592,6 +810,45 @@ mod tests {
         }
         for bad in ["", "192.0.2.0/33", "example.com", "192.0.2", "1.2.3.4/"] {
             assert!(parse_cidr(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_a_duration_ago() {
+        let now = Timestamp(1_795_577_520_000);
+        for (text, expected) in [
+            ("2026-11-25T03:32:00Z", Some(1_795_577_520_000)),
+            ("2026-11-25T12:32:00+09:00", Some(1_795_577_520_000)),
+            ("2026-11-25", Some(1_795_564_800_000)),
+            ("90s", Some(1_795_577_430_000)),
+            ("30m", Some(1_795_575_720_000)),
+            ("1h", Some(1_795_573_920_000)),
+            ("2d", Some(1_795_404_720_000)),
+            ("3600", None),
+            ("1y", None),
+            ("h", None),
+            ("yesterday", None),
+            ("", None),
+        ] {
+            assert_eq!(
+                parse_time_at(text, now).ok(),
+                expected.map(Timestamp),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn delays_read_at_a_glance() {
+        for (ms, text) in [
+            (0, "0ms"),
+            (850, "850ms"),
+            (42_000, "42s"),
+            (192_000, "3m12s"),
+            (7_500_000, "2h05m"),
+            (100_800_000, "1d04h"),
+        ] {
+            assert_eq!(delay_text(ms), text, "{ms}");
         }
     }
 

@@ -2,9 +2,11 @@
 //! (SQLite), and once against a fresh PostgreSQL database named in a configuration file.
 
 use hikyaku_config::Config;
-use hikyaku_model::{ContractState, CustomerId, Envelope, MessageId, Timestamp};
+use hikyaku_model::{ContractState, CustomerId, Envelope, MessageId, SendLogFields, Timestamp};
 use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{AcceptedMessage, SealingKey, Store};
+use hikyaku_store::{
+    AcceptedMessage, Outcome, QueueAction, QueueCommand, RecipientOutcome, SealingKey, Store,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -479,6 +481,387 @@ fn queue_list_and_show() {
     op.fails(&["queue", "list", "--customer", "cnothere1"]);
 }
 
+/// A delivery attempt's report with every send-log field set.
+fn attempt(
+    message: &AcceptedMessage,
+    index: u32,
+    at: Timestamp,
+    outcome: Outcome,
+    code: u16,
+) -> RecipientOutcome {
+    RecipientOutcome {
+        message_id: message.id,
+        recipient_index: index,
+        at,
+        outcome,
+        details: SendLogFields {
+            remote_host: Some("mx1.example.jp".into()),
+            remote_ip: Some("127.0.0.25".into()),
+            tls: Some(true),
+            smtp_code: Some(code),
+            enhanced_status: Some(format!("{}.1.1", code / 100)),
+            remote_text: Some(format!("reply {code}")),
+            delay_ms: Some(at.as_millis() - message.received_at.as_millis()),
+            attempt: Some(1),
+            reason: (code >= 500).then(|| "userunknown".to_string()),
+        },
+    }
+}
+
+fn minutes_ago(now: Timestamp, minutes: i64) -> Timestamp {
+    Timestamp(now.as_millis() - minutes * 60_000)
+}
+
+/// `(kind, recipient)` of each event `log search` printed, in order.
+fn logged(found: &Value) -> Vec<(String, String)> {
+    found["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["recipient"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pair(kind: &str, recipient: &str) -> (String, String) {
+    (kind.to_string(), recipient.to_string())
+}
+
+#[test]
+fn log_search_by_recipient_message_outcome_time_and_contract() {
+    let op = Operator::new();
+    let acme = created_contract(&op, "Acme");
+    let other = created_contract(&op, "Other");
+    let now = Timestamp::now();
+    // Accepted three hours ago (bounced then), and 40 minutes ago (delivered 30 minutes ago).
+    let old = accepted(
+        &acme,
+        minutes_ago(now, 180).as_millis(),
+        &["Alice@Example.jp"],
+    );
+    let recent = accepted(
+        &acme,
+        minutes_ago(now, 40).as_millis(),
+        &["bob@example.jp", "alice@example.jp"],
+    );
+    let others = accepted(
+        &other,
+        minutes_ago(now, 35).as_millis(),
+        &["alice@example.jp"],
+    );
+    let bounce = attempt(&old, 0, minutes_ago(now, 170), Outcome::Bounced, 550);
+    let delivery = attempt(&recent, 0, minutes_ago(now, 30), Outcome::Delivered, 250);
+    block_on(async {
+        let store = op.store(None).await;
+        store
+            .record_accepted(&[old.clone(), recent.clone(), others.clone()])
+            .await
+            .unwrap();
+        store
+            .record_outcomes(&[bounce.clone(), delivery.clone()])
+            .await
+            .unwrap();
+        store.close().await;
+    });
+
+    // Every send-log field, under its own name, in every entry.
+    let found = op.json(&["log", "search", "--outcome", "bounced"]);
+    let events = found["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    let e = events[0].as_object().unwrap();
+    let mut keys: Vec<&str> = e.keys().map(String::as_str).collect();
+    keys.sort();
+    let mut expected = [
+        "at",
+        "kind",
+        "message_id",
+        "customer_id",
+        "mail_from",
+        "recipient",
+        "remote_host",
+        "remote_ip",
+        "tls",
+        "smtp_code",
+        "enhanced_status",
+        "remote_text",
+        "delay_ms",
+        "attempt",
+        "reason",
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(e["at"], bounce.at.as_millis());
+    assert_eq!(e["kind"], "bounced");
+    assert_eq!(e["message_id"], old.id.to_string());
+    assert_eq!(e["customer_id"], acme.as_str());
+    assert_eq!(e["mail_from"], "app@sender.example");
+    assert_eq!(e["recipient"], "Alice@Example.jp");
+    assert_eq!(e["remote_host"], "mx1.example.jp");
+    assert_eq!(e["remote_ip"], "127.0.0.25");
+    assert_eq!(e["tls"], true);
+    assert_eq!(e["smtp_code"], 550);
+    assert_eq!(e["enhanced_status"], "5.1.1");
+    assert_eq!(e["remote_text"], "reply 550");
+    assert_eq!(e["delay_ms"], 600_000);
+    assert_eq!(e["attempt"], 1);
+    assert_eq!(e["reason"], "userunknown");
+    // Fields that do not apply are present and null.
+    let accepted_entry = op.json(&["log", "search", "--outcome", "accepted", "--limit", "1"]);
+    assert_eq!(accepted_entry["events"][0]["smtp_code"], Value::Null);
+    assert_eq!(accepted_entry["events"][0]["recipient"], "alice@example.jp");
+
+    // By recipient, whatever its case, newest first, across contracts unless one is named.
+    let id = |m: &AcceptedMessage| m.id.to_string();
+    assert_eq!(
+        logged(&op.json(&["log", "search", "--to", "ALICE@example.jp"])),
+        [
+            pair("accepted", "alice@example.jp"),
+            pair("accepted", "alice@example.jp"),
+            pair("bounced", "Alice@Example.jp"),
+            pair("accepted", "Alice@Example.jp"),
+        ]
+    );
+    let acme_only = op.json(&[
+        "log",
+        "search",
+        "--to",
+        "alice@example.jp",
+        "--customer",
+        &acme,
+    ]);
+    assert_eq!(logged(&acme_only).len(), 3);
+    assert!(
+        acme_only["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["customer_id"] == acme.as_str() && e["message_id"] != id(&others)),
+        "{acme_only}"
+    );
+    let others_only = op.json(&["log", "search", "--customer", &other]);
+    assert_eq!(logged(&others_only), [pair("accepted", "alice@example.jp")]);
+
+    // By message and outcome (entries of the same instant: the last recorded first).
+    assert_eq!(
+        logged(&op.json(&["log", "search", "--message-id", &id(&recent)])),
+        [
+            pair("delivered", "bob@example.jp"),
+            pair("accepted", "alice@example.jp"),
+            pair("accepted", "bob@example.jp"),
+        ]
+    );
+    assert_eq!(
+        logged(&op.json(&[
+            "log",
+            "search",
+            "--message-id",
+            &id(&recent),
+            "--outcome",
+            "delivered",
+        ])),
+        [pair("delivered", "bob@example.jp")]
+    );
+
+    // By time, relative or absolute; and a limit keeps the newest.
+    assert_eq!(
+        logged(&op.json(&["log", "search", "--since", "1h", "--customer", &acme])),
+        [
+            pair("delivered", "bob@example.jp"),
+            pair("accepted", "alice@example.jp"),
+            pair("accepted", "bob@example.jp"),
+        ]
+    );
+    let two_hours_ago = minutes_ago(now, 120).to_string();
+    let until_now = op.json(&["log", "search", "--until", &two_hours_ago]);
+    assert_eq!(
+        logged(&until_now),
+        [
+            pair("bounced", "Alice@Example.jp"),
+            pair("accepted", "Alice@Example.jp"),
+        ]
+    );
+    let window = op.json(&[
+        "log",
+        "search",
+        "--since",
+        &minutes_ago(now, 175).to_string(),
+        "--until",
+        &minutes_ago(now, 35).to_string(),
+    ]);
+    assert_eq!(
+        logged(&window),
+        [
+            pair("accepted", "alice@example.jp"),
+            pair("accepted", "bob@example.jp"),
+            pair("bounced", "Alice@Example.jp"),
+        ]
+    );
+    assert_eq!(
+        logged(&op.json(&["log", "search", "--limit", "2"])),
+        [
+            pair("delivered", "bob@example.jp"),
+            pair("accepted", "alice@example.jp"),
+        ]
+    );
+
+    // People get one aligned line per entry.
+    let table = op.ok(&["log", "search", "--to", "alice@example.jp"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    let column = lines[0].find("MESSAGE ID").unwrap();
+    for line in &lines[1..] {
+        assert!(line[column..].starts_with(|c: char| c.is_ascii_alphanumeric()));
+        assert_eq!(line[column..].find(' '), Some(26), "{line}");
+    }
+    let bounced_line = lines.iter().find(|l| l.contains("bounced")).unwrap();
+    for needle in [
+        old.id.to_string().as_str(),
+        "Alice@Example.jp",
+        "mx1.example.jp",
+        "127.0.0.25",
+        "yes",
+        "550",
+        "5.1.1",
+        "10m00s",
+        "userunknown",
+        "reply 550",
+    ] {
+        assert!(bounced_line.contains(needle), "{needle} in {bounced_line}");
+    }
+    assert_eq!(
+        op.ok(&["log", "search", "--to", "nobody@example.jp"]),
+        "(no matching events)\n"
+    );
+
+    let (code, stderr) = op.fails(&["log", "search", "--since", "3600"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a time"), "{stderr}");
+    let (code, _) = op.fails(&["log", "search", "--outcome", "lost"]);
+    assert_eq!(code, 2);
+    let (code, stderr) = op.fails(&["log", "search", "--customer", "cnothere1"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no contract"), "{stderr}");
+}
+
+#[test]
+fn queue_retry_and_delete() {
+    let op = Operator::new();
+    let acme = created_contract(&op, "Acme");
+    let now = Timestamp::now();
+    let message = accepted(
+        &acme,
+        minutes_ago(now, 10).as_millis(),
+        &["alice@example.jp", "bob@example.jp", "carol@example.jp"],
+    );
+    block_on(async {
+        let store = op.store(None).await;
+        store
+            .record_accepted(std::slice::from_ref(&message))
+            .await
+            .unwrap();
+        let later = Timestamp(now.as_millis() + 3_600_000);
+        store
+            .record_outcomes(&[
+                attempt(&message, 0, minutes_ago(now, 5), Outcome::Delivered, 250),
+                attempt(
+                    &message,
+                    1,
+                    minutes_ago(now, 5),
+                    Outcome::Deferred {
+                        next_attempt_at: later,
+                    },
+                    451,
+                ),
+            ])
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let id = message.id.to_string();
+
+    let retried = op.json(&["queue", "retry", &id]);
+    assert_eq!(retried["message_id"], id.as_str());
+    assert_eq!(retried["action"], "retry");
+    assert_eq!(retried["node"], "node-1");
+    assert_eq!(
+        retried["recipients"],
+        serde_json::json!(["bob@example.jp", "carol@example.jp"])
+    );
+    let shown = op.json(&["queue", "show", &id]);
+    for r in &shown["message"]["recipients"].as_array().unwrap()[1..] {
+        let due = r["next_attempt_at"].as_i64().unwrap();
+        assert!(
+            due >= now.as_millis() && due < now.as_millis() + 60_000,
+            "{r}"
+        );
+    }
+    let text = op.ok(&["queue", "retry", &id]);
+    assert_eq!(
+        text,
+        format!("2 recipient(s) of {id} are due now on node-1: bob@example.jp, carol@example.jp\n")
+    );
+
+    let deleted = op.ok(&["queue", "delete", &id]);
+    assert_eq!(
+        deleted,
+        format!(
+            "deleted {id}: 2 recipient(s) will not be sent: bob@example.jp, carol@example.jp\n"
+        )
+    );
+    let states: Vec<Value> = op.json(&["queue", "show", &id])["message"]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].clone())
+        .collect();
+    assert_eq!(states, ["delivered", "deleted", "deleted"]);
+    assert_eq!(
+        logged(&op.json(&["log", "search", "--message-id", &id, "--outcome", "deleted"])),
+        [
+            pair("deleted", "carol@example.jp"),
+            pair("deleted", "bob@example.jp"),
+        ]
+    );
+    // The engine of the message's node finds the operator's commands, in order.
+    block_on(async {
+        let store = op.store(None).await;
+        let taken: Vec<QueueAction> = store
+            .take_queue_commands("node-1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c: QueueCommand| {
+                assert_eq!(c.message_id, message.id);
+                c.action
+            })
+            .collect();
+        assert_eq!(
+            taken,
+            [QueueAction::Retry, QueueAction::Retry, QueueAction::Delete]
+        );
+        store.close().await;
+    });
+
+    for action in ["retry", "delete"] {
+        let (code, stderr) = op.fails(&["queue", action, &id]);
+        assert_eq!(code, 1);
+        assert!(stderr.contains("no recipient left"), "{stderr}");
+        let unknown = MessageId::new(Timestamp(5)).to_string();
+        let (code, stderr) = op.fails(&["queue", action, &unknown, "--json"]);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains("no message") && stderr.contains(&unknown),
+            "{stderr}"
+        );
+        let (code, _) = op.fails(&["queue", action, "not-a-message-id"]);
+        assert_eq!(code, 2);
+    }
+}
+
 #[test]
 fn a_configured_postgres_database_is_used() {
     let Some(database) = block_on(PostgresTestDatabase::create()) else {
@@ -537,6 +920,27 @@ fn a_configured_postgres_database_is_used() {
         "erin@example.jp"
     );
     assert_eq!(shown["events"][0]["kind"], "accepted");
+
+    let id = message.id.to_string();
+    assert_eq!(
+        op.json(&["queue", "retry", &id])["recipients"][0],
+        "erin@example.jp"
+    );
+    op.ok(&["queue", "delete", &id]);
+    assert_eq!(
+        logged(&op.json(&[
+            "log",
+            "search",
+            "--to",
+            "Erin@example.jp",
+            "--customer",
+            &acme
+        ])),
+        [
+            pair("deleted", "erin@example.jp"),
+            pair("accepted", "erin@example.jp"),
+        ]
+    );
 }
 
 #[test]
