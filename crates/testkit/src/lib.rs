@@ -6,9 +6,11 @@
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
 mod process;
+mod sink;
 mod smtp_client;
 
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
+pub use sink::{ReceivedMessage, Sink, SinkBuilder, SinkCommand};
 pub use smtp_client::{Reply, SmtpClient};
 
 /// Whether interop tools are mandatory: under `CI=true` a missing tool fails the test.

@@ -1,0 +1,169 @@
+//! The client side of STARTTLS: two rustls configurations built once per [`super::Client`] (one
+//! that verifies the server's certificate and one that does not) and a description of the
+//! negotiated session for the send log.
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio_rustls::TlsConnector;
+
+/// How a connection uses STARTTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// Use STARTTLS when the server offers it, without checking the certificate: what every MTA
+    /// does by default, because most MX certificates do not name the MX host, and encryption
+    /// against a passive eavesdropper is still worth having. If the server does not offer it or
+    /// refuses the command, send in plain text.
+    #[default]
+    Opportunistic,
+    /// Never send without TLS; with `verify`, the certificate chain must lead to a trusted root
+    /// and name the MX host.
+    Required { verify: bool },
+    /// Never use STARTTLS (e.g. a retry after a failed handshake with a broken server).
+    Disabled,
+}
+
+/// The negotiated TLS session, for the send log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// `TLSv1_3`, `TLSv1_2`.
+    pub protocol: String,
+    /// The IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// Whether the certificate was checked against trusted roots and the MX host name.
+    pub verified: bool,
+}
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS client configuration: {0}")]
+pub struct TlsSetupError(String);
+
+pub(crate) struct TlsConnectors {
+    unverified: TlsConnector,
+    verified: TlsConnector,
+}
+
+impl TlsConnectors {
+    /// With no root store, the Mozilla roots of `webpki-roots`: the same set on every machine, so
+    /// whether a certificate passes does not depend on the host's CA bundle.
+    pub(crate) fn new(roots: Option<Arc<RootCertStore>>) -> Result<TlsConnectors, TlsSetupError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = roots.unwrap_or_else(|| {
+            Arc::new(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+        });
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .map_err(|e| TlsSetupError(e.to_string()))?;
+        let verified = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError(e.to_string()))?
+            .with_webpki_verifier(verifier)
+            .with_no_client_auth();
+        let unverified = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate {
+                algorithms: provider.signature_verification_algorithms,
+            }))
+            .with_no_client_auth();
+        Ok(TlsConnectors {
+            unverified: TlsConnector::from(Arc::new(unverified)),
+            verified: TlsConnector::from(Arc::new(verified)),
+        })
+    }
+
+    pub(crate) fn connector(&self, verify: bool) -> &TlsConnector {
+        if verify {
+            &self.verified
+        } else {
+            &self.unverified
+        }
+    }
+}
+
+/// The name to send as SNI and to check the certificate against. DNS answers end MX names with
+/// a dot, which certificates never carry. `None` when the name cannot be a server name; without
+/// verification the peer's address stands in (rustls then sends no SNI).
+pub(crate) fn server_name(
+    mx_host: &str,
+    peer: IpAddr,
+    verify: bool,
+) -> Option<ServerName<'static>> {
+    let host = mx_host.strip_suffix('.').unwrap_or(mx_host);
+    match ServerName::try_from(host.to_string()) {
+        Ok(name) => Some(name),
+        Err(_) if !verify => Some(ServerName::IpAddress(peer.into())),
+        Err(_) => None,
+    }
+}
+
+pub(crate) fn tls_info(connection: &rustls::ClientConnection, verified: bool) -> TlsInfo {
+    let protocol = connection
+        .protocol_version()
+        .map(|v| v.as_str().map_or_else(|| format!("{v:?}"), str::to_string))
+        .unwrap_or_default();
+    let cipher_suite = connection
+        .negotiated_cipher_suite()
+        .map(|suite| {
+            let suite = suite.suite();
+            suite
+                .as_str()
+                .map_or_else(|| format!("{suite:?}"), str::to_string)
+        })
+        .unwrap_or_default();
+    TlsInfo {
+        protocol,
+        cipher_suite,
+        verified,
+    }
+}
+
+/// Opportunistic TLS: any certificate is accepted, but the handshake signatures are still
+/// checked, so the session is at least bound to the key the server presented.
+#[derive(Debug)]
+struct AnyCertificate {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
