@@ -1,1 +1,477 @@
-//! MX resolution (placeholder: being written).
+//! MX resolution: which hosts, at which addresses, a recipient domain's mail goes to, and in
+//! what order to try them (RFC 5321 section 5.1).
+//!
+//! Static routes are checked first. Otherwise, depending on the mode, DNS is asked (the
+//! system's name servers from `/etc/resolv.conf`, or one given server), or the domain has no
+//! route. From DNS:
+//! - MX records by ascending preference, equal preferences shuffled on every resolution;
+//! - no MX records: the domain's own addresses, as an implicit MX of preference 0;
+//! - a null MX (RFC 7505) bounces with "domain does not accept mail", NXDOMAIN as an unknown
+//!   host, SERVFAIL and timeouts defer;
+//! - each MX host's A then AAAA addresses (AAAA only when IPv6 is enabled); a host without
+//!   addresses is skipped; an exchange that is a CNAME is followed and one that is an IP
+//!   address is used as such, as sendmail and Exim do (both break RFC 5321's letter, both
+//!   are met in the wild);
+//! - at most [`ResolverOptions::max_mx_hosts`] hosts and
+//!   [`ResolverOptions::max_addresses`] addresses in all.
+//!
+//! Answers come from hickory's cache while their TTL lasts, so a changed record is seen when
+//! the old one expires; negative answers (no such name, no such record) are cached for the
+//! SOA's negative TTL but never longer than [`ResolverOptions::max_negative_ttl`]. Failures
+//! (SERVFAIL, timeouts) are not cached.
+
+mod domain;
+mod error;
+mod order;
+mod route;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::{Resolver, TokioResolver};
+
+pub use error::{ResolveError, ResolverConfigError};
+pub use route::{SMTP_PORT, StaticRoute};
+
+use domain::MailDomain;
+use order::{ExchangeHost, Exchanger, MxPlan};
+use route::{RouteHost, RouteTable, RouteTarget};
+
+/// Where the resolver looks domains up (`[delivery] resolver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolverMode {
+    /// The name servers of `/etc/resolv.conf`.
+    System,
+    /// One DNS server, over UDP with TCP for truncated answers.
+    Server(SocketAddr),
+    /// Static routes only: a domain without a route has nowhere to go.
+    Static,
+}
+
+/// Tuning of the resolver; the defaults suit delivery to the internet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverOptions {
+    /// Look up AAAA records and deliver over IPv6 (after IPv4). Off for hosts without a
+    /// working IPv6 route, where every v6 attempt would cost a connect timeout.
+    pub ipv6: bool,
+    /// How long one DNS query may take before it is retried or given up.
+    pub timeout: Duration,
+    /// How many times a query is sent before the lookup fails temporarily.
+    pub attempts: usize,
+    /// At most this many MX hosts are tried (the most preferred).
+    pub max_mx_hosts: usize,
+    /// At most this many addresses are tried in all, across the hosts.
+    pub max_addresses: usize,
+    /// Negative answers are cached for the SOA's negative TTL, but never longer than this, so a
+    /// domain that has just published its records is not refused for long.
+    pub max_negative_ttl: Duration,
+}
+
+impl Default for ResolverOptions {
+    fn default() -> Self {
+        ResolverOptions {
+            ipv6: true,
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+            max_mx_hosts: 10,
+            max_addresses: 10,
+            max_negative_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One host to try for a domain: an MX host (or the domain itself, or a route's host) and its
+/// addresses in the order to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The MX host's name in lower-case A-labels, or the IP address an MX or route names.
+    pub mx_host: String,
+    /// The MX preference; 0 for an implicit MX, a route or an address literal.
+    pub preference: u16,
+    /// Addresses on port 25, or on the route's port.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Resolves recipient domains into the destinations to try, in order. Cheap to clone; clones
+/// share one DNS cache.
+#[derive(Clone)]
+pub struct MxResolver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    routes: RouteTable,
+    /// `None` in static mode: no DNS at all.
+    dns: Option<TokioResolver>,
+    options: ResolverOptions,
+}
+
+impl std::fmt::Debug for MxResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MxResolver")
+            .field("routes", &self.inner.routes)
+            .field("dns", &self.inner.dns.is_some())
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl MxResolver {
+    /// Builds a resolver. Fails on a malformed route, two routes for one pattern, a route to a
+    /// host name in static mode (there is no DNS to resolve it), or, in system mode, an
+    /// unreadable `/etc/resolv.conf`.
+    pub fn new(
+        mode: ResolverMode,
+        routes: &[StaticRoute],
+        options: ResolverOptions,
+    ) -> Result<MxResolver, ResolverConfigError> {
+        let routes = RouteTable::new(routes)?;
+        let dns = match mode {
+            ResolverMode::Static => {
+                if let Some(named) = routes
+                    .targets()
+                    .find(|target| matches!(target.host, RouteHost::Name { .. }))
+                {
+                    return Err(ResolverConfigError::RouteHost {
+                        host: named.display_host(),
+                        reason: "static mode has no DNS: give an IP address".to_owned(),
+                    });
+                }
+                None
+            }
+            ResolverMode::System => {
+                let mut builder = TokioResolver::builder_tokio()
+                    .map_err(|e| ResolverConfigError::System(e.to_string()))?;
+                // resolv.conf's own timeout and attempts are for interactive programs; a mail
+                // queue wants the same patience on every node.
+                tune(builder.options_mut(), &options);
+                Some(
+                    builder
+                        .build()
+                        .map_err(|e| ResolverConfigError::System(e.to_string()))?,
+                )
+            }
+            ResolverMode::Server(addr) => {
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                for connection in &mut server.connections {
+                    connection.port = addr.port();
+                }
+                let config = ResolverConfig::from_parts(None, vec![], vec![server]);
+                let mut builder =
+                    Resolver::builder_with_config(config, TokioRuntimeProvider::default());
+                tune(builder.options_mut(), &options);
+                Some(
+                    builder
+                        .build()
+                        .map_err(|e| ResolverConfigError::System(e.to_string()))?,
+                )
+            }
+        };
+        Ok(MxResolver {
+            inner: Arc::new(Inner {
+                routes,
+                dns,
+                options,
+            }),
+        })
+    }
+
+    /// The destinations for a recipient domain, most preferred first. Never empty on success.
+    pub async fn resolve(&self, domain: &str) -> Result<Vec<Destination>, ResolveError> {
+        let parsed = MailDomain::parse(domain).map_err(|reason| ResolveError::InvalidDomain {
+            domain: domain.to_owned(),
+            reason,
+        })?;
+        if let Some(target) = self.inner.routes.find(&parsed.route_key()) {
+            return self.inner.route_destination(domain, target).await;
+        }
+        let Some(dns) = &self.inner.dns else {
+            return Err(ResolveError::NoRoute {
+                domain: domain.to_owned(),
+            });
+        };
+        match parsed {
+            MailDomain::Literal(ip) => {
+                let addrs = self.inner.usable_literal(ip);
+                if addrs.is_empty() {
+                    return Err(ResolveError::NoAddress {
+                        domain: domain.to_owned(),
+                        hosts: vec![ip.to_string()],
+                    });
+                }
+                Ok(vec![Destination {
+                    mx_host: ip.to_string(),
+                    preference: 0,
+                    addrs: addrs
+                        .into_iter()
+                        .map(|ip| SocketAddr::new(ip, SMTP_PORT))
+                        .collect(),
+                }])
+            }
+            MailDomain::Name { fqdn, .. } => self.inner.resolve_mx(domain, dns, fqdn).await,
+        }
+    }
+}
+
+fn tune(opts: &mut ResolverOpts, options: &ResolverOptions) {
+    opts.timeout = options.timeout;
+    opts.attempts = options.attempts;
+    opts.negative_max_ttl = Some(options.max_negative_ttl);
+    // /etc/hosts is for this machine's programs, not for other domains' mail servers.
+    opts.use_hosts_file = ResolveHosts::Never;
+    opts.preserve_intermediates = false;
+}
+
+/// The addresses one exchanger turned out to have, and whether a lookup failed on the way.
+struct HostLookup {
+    addrs: Vec<IpAddr>,
+    failure: Option<String>,
+}
+
+impl Inner {
+    async fn route_destination(
+        &self,
+        domain: &str,
+        target: &RouteTarget,
+    ) -> Result<Vec<Destination>, ResolveError> {
+        let addrs = match &target.host {
+            RouteHost::Ip(ip) => vec![*ip],
+            RouteHost::Name { fqdn, .. } => {
+                let dns = self
+                    .dns
+                    .as_ref()
+                    .expect("static mode refuses routes to host names");
+                let found = self.host_addresses(dns, fqdn).await;
+                if found.addrs.is_empty() {
+                    // The route is the operator's; a host that does not resolve is a fault
+                    // to fix, not a reason to bounce the customer's mail.
+                    return Err(ResolveError::Temporary {
+                        domain: domain.to_owned(),
+                        detail: format!(
+                            "route host {} has no address{}",
+                            target.display_host(),
+                            found.failure.map(|f| format!(": {f}")).unwrap_or_default()
+                        ),
+                    });
+                }
+                found.addrs
+            }
+        };
+        Ok(vec![Destination {
+            mx_host: target.display_host(),
+            preference: 0,
+            addrs: addrs
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, target.port))
+                .collect(),
+        }])
+    }
+
+    async fn resolve_mx(
+        self: &Arc<Self>,
+        domain: &str,
+        dns: &TokioResolver,
+        fqdn: Name,
+    ) -> Result<Vec<Destination>, ResolveError> {
+        let exchangers = match dns.mx_lookup(fqdn.clone()).await {
+            Ok(lookup) => {
+                let records: Vec<(u16, Name)> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::MX(mx) => Some((mx.preference, mx.exchange.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let plan =
+                    order::plan_exchangers(&records, self.options.max_mx_hosts, &mut rand::rng());
+                match plan {
+                    MxPlan::NullMx => {
+                        return Err(ResolveError::NullMx {
+                            domain: domain.to_owned(),
+                        });
+                    }
+                    MxPlan::Exchangers(list) if list.is_empty() => implicit_mx(&fqdn),
+                    MxPlan::Exchangers(list) => list,
+                }
+            }
+            Err(e) if e.is_nx_domain() => {
+                return Err(ResolveError::HostUnknown {
+                    domain: domain.to_owned(),
+                });
+            }
+            // NOERROR without MX records: the domain is its own mail host.
+            Err(e) if e.is_no_records_found() => implicit_mx(&fqdn),
+            Err(e) => {
+                return Err(ResolveError::Temporary {
+                    domain: domain.to_owned(),
+                    detail: format!("MX {}: {}", ascii(&fqdn), describe(&e)),
+                });
+            }
+        };
+
+        let lookups = self.exchanger_addresses(&exchangers).await;
+        let mut failures = Vec::new();
+        let mut destinations = Vec::with_capacity(exchangers.len());
+        for (exchanger, found) in exchangers.iter().zip(lookups) {
+            if let Some(failure) = found.failure {
+                failures.push(failure);
+            }
+            if found.addrs.is_empty() {
+                tracing::debug!(domain, host = %exchanger.host.display(), "MX host has no address; skipped");
+                continue;
+            }
+            destinations.push(Destination {
+                mx_host: exchanger.host.display(),
+                preference: exchanger.preference,
+                addrs: found
+                    .addrs
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, SMTP_PORT))
+                    .collect(),
+            });
+        }
+        let destinations = order::cap_addresses(destinations, self.options.max_addresses);
+        if !destinations.is_empty() {
+            return Ok(destinations);
+        }
+        if !failures.is_empty() {
+            // Some host might have an address once its name server answers again.
+            return Err(ResolveError::Temporary {
+                domain: domain.to_owned(),
+                detail: failures.join("; "),
+            });
+        }
+        Err(ResolveError::NoAddress {
+            domain: domain.to_owned(),
+            hosts: exchangers.iter().map(|e| e.host.display()).collect(),
+        })
+    }
+
+    /// Looks up every exchanger's addresses at once: the first delivery to a domain with
+    /// several MX hosts should not wait for them one after another.
+    async fn exchanger_addresses(self: &Arc<Self>, exchangers: &[Exchanger]) -> Vec<HostLookup> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, exchanger) in exchangers.iter().enumerate() {
+            let inner = Arc::clone(self);
+            let host = exchanger.host.clone();
+            tasks.spawn(async move {
+                let found = match host {
+                    ExchangeHost::Ip(ip) => HostLookup {
+                        addrs: inner.usable_literal(ip),
+                        failure: None,
+                    },
+                    ExchangeHost::Name { fqdn, .. } => {
+                        let dns = inner.dns.as_ref().expect("MX lookups happen only with DNS");
+                        inner.host_addresses(dns, &fqdn).await
+                    }
+                };
+                (index, found)
+            });
+        }
+        let mut results: Vec<Option<HostLookup>> = exchangers.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, found)) => results[index] = Some(found),
+                Err(e) => tracing::error!(error = %e, "an address lookup task failed"),
+            }
+        }
+        results
+            .into_iter()
+            .map(|found| {
+                found.unwrap_or_else(|| HostLookup {
+                    addrs: Vec::new(),
+                    failure: Some("address lookup task failed".to_owned()),
+                })
+            })
+            .collect()
+    }
+
+    fn usable_literal(&self, ip: IpAddr) -> Vec<IpAddr> {
+        let (v4, v6) = match ip {
+            IpAddr::V4(v4) => (vec![v4], vec![]),
+            IpAddr::V6(v6) if self.options.ipv6 => (vec![], vec![v6]),
+            IpAddr::V6(_) => (vec![], vec![]),
+        };
+        order::order_addresses(v4, v6, &mut rand::rng())
+    }
+
+    /// A and (with IPv6 on) AAAA records of one host, queried together.
+    async fn host_addresses(&self, dns: &TokioResolver, fqdn: &Name) -> HostLookup {
+        let v4_lookup = dns.ipv4_lookup(fqdn.clone());
+        let v6_lookup = async {
+            if self.options.ipv6 {
+                Some(dns.ipv6_lookup(fqdn.clone()).await)
+            } else {
+                None
+            }
+        };
+        let (v4_result, v6_result) = tokio::join!(v4_lookup, v6_lookup);
+        let mut failures = Vec::new();
+        let v4: Vec<Ipv4Addr> = match v4_result {
+            Ok(lookup) => lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                if !e.is_no_records_found() {
+                    failures.push(format!("A {}: {}", ascii(fqdn), describe(&e)));
+                }
+                Vec::new()
+            }
+        };
+        let v6: Vec<Ipv6Addr> = match v6_result {
+            None => Vec::new(),
+            Some(Ok(lookup)) => lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::AAAA(aaaa) => Some(aaaa.0),
+                    _ => None,
+                })
+                .collect(),
+            Some(Err(e)) => {
+                if !e.is_no_records_found() {
+                    failures.push(format!("AAAA {}: {}", ascii(fqdn), describe(&e)));
+                }
+                Vec::new()
+            }
+        };
+        HostLookup {
+            addrs: order::order_addresses(v4, v6, &mut rand::rng()),
+            failure: (!failures.is_empty()).then(|| failures.join("; ")),
+        }
+    }
+}
+
+/// RFC 5321 section 5.1: without MX records the domain itself is the mail host.
+fn implicit_mx(fqdn: &Name) -> Vec<Exchanger> {
+    vec![Exchanger {
+        host: ExchangeHost::Name {
+            ascii: ascii(fqdn),
+            fqdn: fqdn.clone(),
+        },
+        preference: 0,
+    }]
+}
+
+fn ascii(name: &Name) -> String {
+    let text = name.to_ascii();
+    text.strip_suffix('.').unwrap_or(&text).to_owned()
+}
+
+fn describe(error: &NetError) -> String {
+    match error {
+        NetError::Timeout => "timed out".to_owned(),
+        other => other.to_string(),
+    }
+}
