@@ -94,4 +94,7 @@ pub enum ResolverConfigError {
     /// `resolver = "system"` but the system's DNS configuration could not be read.
     #[error("system DNS configuration: {0}")]
     System(String),
+    /// hickory refused the resolver settings.
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
 }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{Name, RData};
@@ -131,7 +132,7 @@ impl MxResolver {
         options: ResolverOptions,
     ) -> Result<MxResolver, ResolverConfigError> {
         let routes = RouteTable::new(routes)?;
-        let dns = match mode {
+        let builder = match mode {
             ResolverMode::Static => {
                 if let Some(named) = routes
                     .targets()
@@ -144,34 +145,30 @@ impl MxResolver {
                 }
                 None
             }
-            ResolverMode::System => {
-                let mut builder = TokioResolver::builder_tokio()
-                    .map_err(|e| ResolverConfigError::System(e.to_string()))?;
-                // resolv.conf's own timeout and attempts are for interactive programs; a mail
-                // queue wants the same patience on every node.
-                tune(builder.options_mut(), &options);
-                Some(
-                    builder
-                        .build()
-                        .map_err(|e| ResolverConfigError::System(e.to_string()))?,
-                )
-            }
+            ResolverMode::System => Some(
+                TokioResolver::builder_tokio()
+                    .map_err(|e| ResolverConfigError::System(e.to_string()))?,
+            ),
             ResolverMode::Server(addr) => {
                 let mut server = NameServerConfig::udp_and_tcp(addr.ip());
                 for connection in &mut server.connections {
                     connection.port = addr.port();
                 }
                 let config = ResolverConfig::from_parts(None, vec![], vec![server]);
-                let mut builder =
-                    Resolver::builder_with_config(config, TokioRuntimeProvider::default());
-                tune(builder.options_mut(), &options);
-                Some(
-                    builder
-                        .build()
-                        .map_err(|e| ResolverConfigError::System(e.to_string()))?,
-                )
+                Some(Resolver::builder_with_config(
+                    config,
+                    TokioRuntimeProvider::default(),
+                ))
             }
         };
+        let dns = builder
+            .map(|mut builder| {
+                tune(builder.options_mut(), &options);
+                builder
+                    .build()
+                    .map_err(|e| ResolverConfigError::Resolver(e.to_string()))
+            })
+            .transpose()?;
         Ok(MxResolver {
             inner: Arc::new(Inner {
                 routes,
@@ -197,7 +194,7 @@ impl MxResolver {
         };
         match parsed {
             MailDomain::Literal(ip) => {
-                let addrs = self.inner.usable_literal(ip);
+                let addrs = usable_literal(ip, self.inner.options.ipv6);
                 if addrs.is_empty() {
                     return Err(ResolveError::NoAddress {
                         domain: domain.to_owned(),
@@ -218,6 +215,8 @@ impl MxResolver {
     }
 }
 
+/// Our settings over hickory's defaults, and over resolv.conf's: its timeout and attempts are
+/// for interactive programs, and a mail queue wants the same patience on every node.
 fn tune(opts: &mut ResolverOpts, options: &ResolverOptions) {
     opts.timeout = options.timeout;
     opts.attempts = options.attempts;
@@ -239,14 +238,16 @@ impl Inner {
         domain: &str,
         target: &RouteTarget,
     ) -> Result<Vec<Destination>, ResolveError> {
-        let addrs = match &target.host {
-            RouteHost::Ip(ip) => vec![*ip],
-            RouteHost::Name { fqdn, .. } => {
-                let dns = self
-                    .dns
-                    .as_ref()
-                    .expect("static mode refuses routes to host names");
-                let found = self.host_addresses(dns, fqdn).await;
+        let addrs = match (&target.host, &self.dns) {
+            (RouteHost::Ip(ip), _) => vec![*ip],
+            // MxResolver::new refuses named routes in static mode.
+            (RouteHost::Name { .. }, None) => {
+                return Err(ResolveError::NoRoute {
+                    domain: domain.to_owned(),
+                });
+            }
+            (RouteHost::Name { fqdn, .. }, Some(dns)) => {
+                let found = host_addresses(dns, fqdn, self.options.ipv6).await;
                 if found.addrs.is_empty() {
                     // The route is the operator's; a host that does not resolve is a fault
                     // to fix, not a reason to bounce the customer's mail.
@@ -273,7 +274,7 @@ impl Inner {
     }
 
     async fn resolve_mx(
-        self: &Arc<Self>,
+        &self,
         domain: &str,
         dns: &TokioResolver,
         fqdn: Name,
@@ -315,7 +316,7 @@ impl Inner {
             }
         };
 
-        let lookups = self.exchanger_addresses(&exchangers).await;
+        let lookups = exchanger_addresses(dns, &exchangers, self.options.ipv6).await;
         let mut failures = Vec::new();
         let mut destinations = Vec::with_capacity(exchangers.len());
         for (exchanger, found) in exchangers.iter().zip(lookups) {
@@ -352,103 +353,107 @@ impl Inner {
             hosts: exchangers.iter().map(|e| e.host.display()).collect(),
         })
     }
+}
 
-    /// Looks up every exchanger's addresses at once: the first delivery to a domain with
-    /// several MX hosts should not wait for them one after another.
-    async fn exchanger_addresses(self: &Arc<Self>, exchangers: &[Exchanger]) -> Vec<HostLookup> {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, exchanger) in exchangers.iter().enumerate() {
-            let inner = Arc::clone(self);
-            let host = exchanger.host.clone();
-            tasks.spawn(async move {
-                let found = match host {
-                    ExchangeHost::Ip(ip) => HostLookup {
-                        addrs: inner.usable_literal(ip),
-                        failure: None,
-                    },
-                    ExchangeHost::Name { fqdn, .. } => {
-                        let dns = inner.dns.as_ref().expect("MX lookups happen only with DNS");
-                        inner.host_addresses(dns, &fqdn).await
-                    }
-                };
-                (index, found)
-            });
+/// Looks up every exchanger's addresses at once: the first delivery to a domain with several
+/// MX hosts should not wait for them one after another.
+async fn exchanger_addresses(
+    dns: &TokioResolver,
+    exchangers: &[Exchanger],
+    ipv6: bool,
+) -> Vec<HostLookup> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, exchanger) in exchangers.iter().enumerate() {
+        let dns = dns.clone();
+        let host = exchanger.host.clone();
+        tasks.spawn(async move {
+            let found = match host {
+                ExchangeHost::Ip(ip) => HostLookup {
+                    addrs: usable_literal(ip, ipv6),
+                    failure: None,
+                },
+                ExchangeHost::Name { fqdn, .. } => host_addresses(&dns, &fqdn, ipv6).await,
+            };
+            (index, found)
+        });
+    }
+    let mut results: Vec<Option<HostLookup>> = exchangers.iter().map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, found)) => results[index] = Some(found),
+            Err(e) => tracing::error!(error = %e, "an address lookup task failed"),
         }
-        let mut results: Vec<Option<HostLookup>> = exchangers.iter().map(|_| None).collect();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((index, found)) => results[index] = Some(found),
-                Err(e) => tracing::error!(error = %e, "an address lookup task failed"),
-            }
-        }
-        results
-            .into_iter()
-            .map(|found| {
-                found.unwrap_or_else(|| HostLookup {
-                    addrs: Vec::new(),
-                    failure: Some("address lookup task failed".to_owned()),
-                })
+    }
+    results
+        .into_iter()
+        .map(|found| {
+            found.unwrap_or_else(|| HostLookup {
+                addrs: Vec::new(),
+                failure: Some("address lookup task failed".to_owned()),
             })
-            .collect()
-    }
+        })
+        .collect()
+}
 
-    fn usable_literal(&self, ip: IpAddr) -> Vec<IpAddr> {
-        let (v4, v6) = match ip {
-            IpAddr::V4(v4) => (vec![v4], vec![]),
-            IpAddr::V6(v6) if self.options.ipv6 => (vec![], vec![v6]),
-            IpAddr::V6(_) => (vec![], vec![]),
-        };
-        order::order_addresses(v4, v6, &mut rand::rng())
-    }
+/// An IP address given where a name was expected (an MX exchange, an address literal).
+fn usable_literal(ip: IpAddr, ipv6: bool) -> Vec<IpAddr> {
+    let (v4, v6) = match ip {
+        IpAddr::V4(v4) => (vec![v4], vec![]),
+        IpAddr::V6(v6) if ipv6 => (vec![], vec![v6]),
+        IpAddr::V6(_) => (vec![], vec![]),
+    };
+    order::order_addresses(v4, v6, &mut rand::rng())
+}
 
-    /// A and (with IPv6 on) AAAA records of one host, queried together.
-    async fn host_addresses(&self, dns: &TokioResolver, fqdn: &Name) -> HostLookup {
-        let v4_lookup = dns.ipv4_lookup(fqdn.clone());
-        let v6_lookup = async {
-            if self.options.ipv6 {
-                Some(dns.ipv6_lookup(fqdn.clone()).await)
-            } else {
-                None
+/// A and (with IPv6 on) AAAA records of one host, queried together.
+async fn host_addresses(dns: &TokioResolver, fqdn: &Name, ipv6: bool) -> HostLookup {
+    let v4_lookup = dns.ipv4_lookup(fqdn.clone());
+    let v6_lookup = async {
+        if ipv6 {
+            Some(dns.ipv6_lookup(fqdn.clone()).await)
+        } else {
+            None
+        }
+    };
+    let (v4_result, v6_result) = tokio::join!(v4_lookup, v6_lookup);
+    let mut failures = Vec::new();
+    let v4: Vec<Ipv4Addr> = records("A", v4_result, fqdn, &mut failures, |data| match data {
+        RData::A(a) => Some(a.0),
+        _ => None,
+    });
+    let v6: Vec<Ipv6Addr> = match v6_result {
+        None => Vec::new(),
+        Some(result) => records("AAAA", result, fqdn, &mut failures, |data| match data {
+            RData::AAAA(aaaa) => Some(aaaa.0),
+            _ => None,
+        }),
+    };
+    HostLookup {
+        addrs: order::order_addresses(v4, v6, &mut rand::rng()),
+        failure: (!failures.is_empty()).then(|| failures.join("; ")),
+    }
+}
+
+/// The records of one address lookup. "No such name" and "no such record" simply give none;
+/// other failures are noted, since a later try may find addresses.
+fn records<T>(
+    record_type: &str,
+    result: Result<Lookup, NetError>,
+    fqdn: &Name,
+    failures: &mut Vec<String>,
+    pick: impl Fn(&RData) -> Option<T>,
+) -> Vec<T> {
+    match result {
+        Ok(lookup) => lookup
+            .answers()
+            .iter()
+            .filter_map(|record| pick(&record.data))
+            .collect(),
+        Err(e) => {
+            if !e.is_no_records_found() {
+                failures.push(format!("{record_type} {}: {}", ascii(fqdn), describe(&e)));
             }
-        };
-        let (v4_result, v6_result) = tokio::join!(v4_lookup, v6_lookup);
-        let mut failures = Vec::new();
-        let v4: Vec<Ipv4Addr> = match v4_result {
-            Ok(lookup) => lookup
-                .answers()
-                .iter()
-                .filter_map(|record| match &record.data {
-                    RData::A(a) => Some(a.0),
-                    _ => None,
-                })
-                .collect(),
-            Err(e) => {
-                if !e.is_no_records_found() {
-                    failures.push(format!("A {}: {}", ascii(fqdn), describe(&e)));
-                }
-                Vec::new()
-            }
-        };
-        let v6: Vec<Ipv6Addr> = match v6_result {
-            None => Vec::new(),
-            Some(Ok(lookup)) => lookup
-                .answers()
-                .iter()
-                .filter_map(|record| match &record.data {
-                    RData::AAAA(aaaa) => Some(aaaa.0),
-                    _ => None,
-                })
-                .collect(),
-            Some(Err(e)) => {
-                if !e.is_no_records_found() {
-                    failures.push(format!("AAAA {}: {}", ascii(fqdn), describe(&e)));
-                }
-                Vec::new()
-            }
-        };
-        HostLookup {
-            addrs: order::order_addresses(v4, v6, &mut rand::rng()),
-            failure: (!failures.is_empty()).then(|| failures.join("; ")),
+            Vec::new()
         }
     }
 }
