@@ -1,10 +1,11 @@
-//! A rough measure of the relay's hot path, `record_accepted`, on both backends. Ignored by
-//! default (it measures, it does not check much); run it with
+//! A rough measure of the hot paths on both backends: the relay's `record_accepted`, and the
+//! delivery engine's start (`pending_messages`) and `record_outcomes`. Ignored by default (they
+//! measure, they do not check much); run them with
 //! `cargo test -p hikyaku-store --release --test throughput -- --ignored --nocapture`.
 
-use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
+use hikyaku_model::{CustomerId, Envelope, MessageId, SendLogFields, Timestamp};
 use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{AcceptedMessage, SealingKey, Store};
+use hikyaku_store::{AcceptedMessage, Outcome, RecipientOutcome, SealingKey, Store};
 use std::time::Instant;
 
 const MESSAGES: usize = 20_000;
@@ -76,6 +77,97 @@ async fn record_accepted_throughput() {
             .await
             .unwrap();
         measure("postgres", &postgres).await;
+        postgres.close().await;
+    }
+}
+
+/// Messages queued on the node before the engine starts: 100,000 recipients in all.
+const BACKLOG: usize = 50_000;
+
+async fn measure_delivery(label: &str, store: &Store) {
+    let customer = store
+        .create_contract("Bench", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    for chunk in (0..BACKLOG).collect::<Vec<_>>().chunks(1000) {
+        store
+            .record_accepted(&batch(&customer, chunk.len(), 2))
+            .await
+            .unwrap();
+    }
+
+    let started = Instant::now();
+    let mut pending = Vec::new();
+    loop {
+        let after = pending.last().map(|m: &hikyaku_store::PendingMessage| m.id);
+        let page = store.pending_messages("node-a", after, 1000).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        pending.extend(page);
+    }
+    let elapsed = started.elapsed();
+    let recipients: usize = pending.iter().map(|m| m.recipients.len()).sum();
+    assert_eq!(recipients, BACKLOG * 2);
+    println!(
+        "{label:8} pending_messages: {recipients} recipients in {elapsed:.2?} ({:.0} recipients/s)",
+        recipients as f64 / elapsed.as_secs_f64()
+    );
+
+    for batch_size in [1, 10, 100, 1000] {
+        // One commit per outcome is slow (an fsync each): fewer of them tell as much.
+        let count = if batch_size == 1 { 1_000 } else { 10_000 };
+        let outcomes: Vec<RecipientOutcome> = pending
+            .drain(..count / 2)
+            .flat_map(|m| {
+                m.recipients.into_iter().map(move |r| RecipientOutcome {
+                    message_id: m.id,
+                    recipient_index: r.index,
+                    at: Timestamp::now(),
+                    outcome: Outcome::Delivered,
+                    details: SendLogFields {
+                        remote_host: Some("mx.recipient.example".into()),
+                        remote_ip: Some("127.0.0.25".into()),
+                        tls: Some(true),
+                        smtp_code: Some(250),
+                        enhanced_status: Some("2.0.0".into()),
+                        remote_text: Some("Ok: queued as 4Xk2".into()),
+                        delay_ms: Some(1234),
+                        attempt: Some(1),
+                        reason: None,
+                    },
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let mut completed = 0;
+        for b in outcomes.chunks(batch_size) {
+            completed += store.record_outcomes(b).await.unwrap().len();
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(completed * 2, outcomes.len());
+        println!(
+            "{label:8} record_outcomes batch {batch_size:4}: {:7.0} outcomes/s over {}",
+            outcomes.len() as f64 / elapsed.as_secs_f64(),
+            outcomes.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn delivery_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let sqlite = Store::connect(&url, SealingKey::generate()).await.unwrap();
+    measure_delivery("sqlite", &sqlite).await;
+
+    if let Some(database) = PostgresTestDatabase::create().await {
+        let postgres = Store::connect(database.url(), SealingKey::generate())
+            .await
+            .unwrap();
+        measure_delivery("postgres", &postgres).await;
         postgres.close().await;
     }
 }
