@@ -806,10 +806,19 @@ mod tests {
         }
     }
 
+    /// Sender, recipients, message, what the server offers, and each recipient's local refusal.
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        &'a [u8],
+        Extensions,
+        Vec<Option<NotSent>>,
+    );
+
     #[test]
     fn refused_before_sending() {
         let big = vec![b'a'; 2000];
-        let cases: Vec<(&str, Vec<&str>, &[u8], Extensions, Vec<Option<NotSent>>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "a@x",
                 vec!["b@y", "c@y"],
