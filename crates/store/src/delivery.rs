@@ -395,44 +395,7 @@ impl Store {
         id: MessageId,
         at: Timestamp,
     ) -> Result<QueueChange, StoreError> {
-        let message_id = id.to_string();
-        let (node, changed): (String, Vec<ChangedRecipientRow>) = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let changed: Vec<ChangedRecipientRow> = sqlx::query_as(concat!(
-                "UPDATE message_recipients SET next_attempt_at = $2 \
-                 WHERE message_id = $1 AND state IN ",
-                pending_states_sql!(),
-                " RETURNING recipient_index, address_sealed, address_hash"
-            ))
-            .bind(&message_id)
-            .bind(at.as_millis())
-            .fetch_all(&mut *tx)
-            .await?;
-            let owner: Option<MessageOwnerRow> = sqlx::query_as(
-                "SELECT customer_id, mail_from_sealed, mail_from_hash, node FROM messages \
-                 WHERE message_id = $1",
-            )
-            .bind(&message_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let owner = owner.ok_or(StoreError::MessageNotFound(id))?;
-            if changed.is_empty() {
-                return Err(StoreError::NothingPending(id));
-            }
-            sqlx::query(
-                "INSERT INTO queue_commands (node, message_id, action, issued_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&owner.node)
-            .bind(&message_id)
-            .bind(QueueAction::Retry.as_str())
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            (owner.node, changed)
-        });
-        self.queue_change(id, QueueAction::Retry, node, changed)
+        self.act_on_message(id, QueueAction::Retry, at).await
     }
 
     /// Ends the message's queued and deferred recipients as `deleted`, with a `deleted` event
@@ -443,19 +406,40 @@ impl Store {
         id: MessageId,
         at: Timestamp,
     ) -> Result<QueueChange, StoreError> {
+        self.act_on_message(id, QueueAction::Delete, at).await
+    }
+
+    /// One transaction: the action's change to the waiting recipients (and for a delete, their
+    /// events and the message's completion), then the command for the engine of its node.
+    async fn act_on_message(
+        &self,
+        id: MessageId,
+        action: QueueAction,
+        at: Timestamp,
+    ) -> Result<QueueChange, StoreError> {
         let message_id = id.to_string();
         let (node, changed): (String, Vec<ChangedRecipientRow>) = with_pool!(self, pool => {
+            // The first statement writes, so SQLite takes the write lock at once.
             let mut tx = pool.begin().await?;
-            let mut changed: Vec<ChangedRecipientRow> = sqlx::query_as(concat!(
-                "UPDATE message_recipients SET state = $2, next_attempt_at = NULL \
-                 WHERE message_id = $1 AND state IN ",
-                pending_states_sql!(),
-                " RETURNING recipient_index, address_sealed, address_hash"
-            ))
-            .bind(&message_id)
-            .bind(RecipientState::Deleted.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
+            let change = match action {
+                QueueAction::Retry => sqlx::query_as(concat!(
+                    "UPDATE message_recipients SET next_attempt_at = $2 \
+                     WHERE message_id = $1 AND state IN ",
+                    pending_states_sql!(),
+                    " RETURNING recipient_index, address_sealed, address_hash"
+                ))
+                .bind(&message_id)
+                .bind(at.as_millis()),
+                QueueAction::Delete => sqlx::query_as(concat!(
+                    "UPDATE message_recipients SET state = $2, next_attempt_at = NULL \
+                     WHERE message_id = $1 AND state IN ",
+                    pending_states_sql!(),
+                    " RETURNING recipient_index, address_sealed, address_hash"
+                ))
+                .bind(&message_id)
+                .bind(RecipientState::Deleted.as_str()),
+            };
+            let mut changed: Vec<ChangedRecipientRow> = change.fetch_all(&mut *tx).await?;
             changed.sort_by_key(|r| r.recipient_index);
             let owner: Option<MessageOwnerRow> = sqlx::query_as(
                 "SELECT customer_id, mail_from_sealed, mail_from_hash, node FROM messages \
@@ -468,57 +452,48 @@ impl Store {
             if changed.is_empty() {
                 return Err(StoreError::NothingPending(id));
             }
-            for chunk in statement_chunks(&changed) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                     mail_from_hash, recipient_sealed, recipient_hash) ",
-                );
-                insert.push_values(chunk, |mut row, r| {
-                    row.push_bind(at.as_millis())
-                        .push_bind(EventKind::Deleted.as_str())
-                        .push_bind(owner.customer_id.as_str())
-                        .push_bind(message_id.as_str())
-                        .push_bind(owner.mail_from_sealed.as_slice())
-                        .push_bind(owner.mail_from_hash.as_slice())
-                        .push_bind(r.address_sealed.as_slice())
-                        .push_bind(r.address_hash.as_slice());
-                });
-                insert.build().execute(&mut *tx).await?;
+            if action == QueueAction::Delete {
+                for chunk in statement_chunks(&changed) {
+                    let mut insert = QueryBuilder::new(
+                        "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                         mail_from_hash, recipient_sealed, recipient_hash) ",
+                    );
+                    insert.push_values(chunk, |mut row, r| {
+                        row.push_bind(at.as_millis())
+                            .push_bind(EventKind::Deleted.as_str())
+                            .push_bind(owner.customer_id.as_str())
+                            .push_bind(message_id.as_str())
+                            .push_bind(owner.mail_from_sealed.as_slice())
+                            .push_bind(owner.mail_from_hash.as_slice())
+                            .push_bind(r.address_sealed.as_slice())
+                            .push_bind(r.address_hash.as_slice());
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                sqlx::query(
+                    "UPDATE messages SET completed_at = $2 WHERE message_id = $1 \
+                     AND completed_at IS NULL",
+                )
+                .bind(&message_id)
+                .bind(at.as_millis())
+                .execute(&mut *tx)
+                .await?;
             }
-            sqlx::query(
-                "UPDATE messages SET completed_at = $2 WHERE message_id = $1 \
-                 AND completed_at IS NULL",
-            )
-            .bind(&message_id)
-            .bind(at.as_millis())
-            .execute(&mut *tx)
-            .await?;
             sqlx::query(
                 "INSERT INTO queue_commands (node, message_id, action, issued_at) \
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(&owner.node)
             .bind(&message_id)
-            .bind(QueueAction::Delete.as_str())
+            .bind(action.as_str())
             .bind(at.as_millis())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
             (owner.node, changed)
         });
-        self.queue_change(id, QueueAction::Delete, node, changed)
-    }
-
-    fn queue_change(
-        &self,
-        message_id: MessageId,
-        action: QueueAction,
-        node: String,
-        mut changed: Vec<ChangedRecipientRow>,
-    ) -> Result<QueueChange, StoreError> {
-        changed.sort_by_key(|r| r.recipient_index);
         Ok(QueueChange {
-            message_id,
+            message_id: id,
             action,
             node,
             recipients: changed
