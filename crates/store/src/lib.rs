@@ -11,21 +11,25 @@
 //!
 //! # The delivery engine's side
 //!
-//! 1. On start: [`Store::take_queue_commands`] once, discarding what it returns (the state those
-//!    commands changed is already in the rows it is about to read); then
-//!    [`Store::pending_messages`] page by page into its in-memory schedule.
+//! 1. On start: [`Store::pending_messages`] page by page into its in-memory schedule.
 //! 2. After attempts: [`Store::record_outcomes`] with a batch of outcomes (group commit); the
 //!    messages it returns are complete, so their spool files can go.
-//! 3. About once a second: [`Store::take_queue_commands`] for its node. `Retry`: make the
-//!    message's scheduled recipients due now. `Delete`: drop the message from the schedule and
-//!    remove its spool file once no attempt of it is in flight. Commands issued between steps 1
-//!    and 3 are both in the rows read and in the first take: both actions are idempotent.
+//! 3. About once a second, from the start on: [`Store::take_queue_commands`] for its node.
+//!    `Retry`: make the message's scheduled recipients due now (nothing to do if it holds no
+//!    such message). `Delete`: drop the message from the schedule and remove its spool file once
+//!    no attempt of it is in flight, whether or not the schedule held it: commands issued while
+//!    the engine was down wait for it, and a message deleted then has no other way to lose its
+//!    spool file. A command issued while step 1 ran is both in the rows read and in a later
+//!    take; both actions are idempotent.
+//!
+//! A spool file whose message is known to the queue ([`Store::known_message_ids`]) but is not
+//! among the pending work is complete (a crash came between step 2 and the removal): it can go.
 //!
 //! [`Store::retry_message`] and [`Store::delete_message`] (the operator's CLI, later the API)
 //! change the rows and queue the command for the message's node in one transaction, so the
-//! engine never sees a command before its change. A command for a message the engine does not
-//! hold (already finished) is ignored. An attempt that was in flight when the operator deleted its
-//! message still gets its event (it did happen), but no longer changes the recipient's state.
+//! engine never sees a command before its change. An attempt that was in flight when the operator
+//! deleted its message still gets its event (it did happen), but no longer changes the
+//! recipient's state.
 //!
 //! # Two pools, not the `Any` driver
 //!

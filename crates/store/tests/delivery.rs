@@ -418,7 +418,7 @@ async fn retry_makes_waiting_recipients_due_and_tells_the_engine(f: Fixture) {
         ])
         .await
         .unwrap();
-    // The engine starts: whatever commands wait are already reflected in what it loads.
+    // Outcomes leave no command: only the operator's actions do.
     assert!(
         store
             .take_queue_commands("node-a")
