@@ -813,6 +813,15 @@ fn lenient(ehlo: &'static [u8]) -> impl FnMut(&str) -> Act + Send + 'static {
     }
 }
 
+/// Connects to a hand-written server and sends one message, which must go in plain text and be
+/// accepted.
+async fn one_message_in_plain_text(addr: SocketAddr, tls: TlsMode) {
+    let mut conn = client().connect(addr, "mx.test", tls).await.unwrap();
+    assert!(conn.peer().tls.is_none());
+    let result = conn.send("a@x", &["b@y"], MESSAGE).await.unwrap();
+    assert_eq!(result.accepted(), 1);
+}
+
 #[tokio::test]
 async fn a_sloppy_server_with_bare_lf_replies_is_understood() {
     let addr = raw_server(b"220 old.mx\n", lenient(b"250-old.mx\n250 SIZE\n")).await;
@@ -956,18 +965,7 @@ async fn a_broken_tls_handshake_can_be_retried_without_tls() {
 
     // The retry the engine makes: the same kind of host, TLS disabled.
     let addr = raw_server(b"220 mx\r\n", lenient(b"250-mx\r\n250 STARTTLS\r\n")).await;
-    let mut conn = client()
-        .connect(addr, "mx.test", TlsMode::Disabled)
-        .await
-        .unwrap();
-    assert!(conn.peer().tls.is_none());
-    assert_eq!(
-        conn.send("a@x", &["b@y"], MESSAGE)
-            .await
-            .unwrap()
-            .accepted(),
-        1
-    );
+    one_message_in_plain_text(addr, TlsMode::Disabled).await;
 }
 
 #[tokio::test]
@@ -983,18 +981,7 @@ async fn opportunistic_tls_goes_on_in_plain_text_when_starttls_is_refused() {
         }
     })
     .await;
-    let mut conn = client()
-        .connect(addr, "mx.test", TlsMode::Opportunistic)
-        .await
-        .unwrap();
-    assert!(conn.peer().tls.is_none());
-    assert_eq!(
-        conn.send("a@x", &["b@y"], MESSAGE)
-            .await
-            .unwrap()
-            .accepted(),
-        1
-    );
+    one_message_in_plain_text(addr, TlsMode::Opportunistic).await;
 }
 
 #[tokio::test]
