@@ -46,16 +46,20 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config.with_data_dir_override(cli.data_dir.clone()))
 }
 
-/// Opens (creating on first use) the data directory, the sealing key and the database.
-async fn open_store(config: &Config) -> anyhow::Result<hikyaku_store::Store> {
+/// Opens (creating on first use) the data directory, the sealing key and the database; also
+/// returns the VERP key derived from the same secret.
+async fn open_store(
+    config: &Config,
+) -> anyhow::Result<(hikyaku_store::Store, hikyaku_model::VerpKey)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let key = hikyaku_store::SealingKey::load_or_create(&config.secret_key_path())
         .context("cannot load the address sealing key")?;
+    let verp_key = key.verp_key();
     let store = hikyaku_store::Store::connect(&config.database_url(), key)
         .await
         .with_context(|| format!("cannot open the database {}", config.database_url()))?;
-    Ok(store)
+    Ok((store, verp_key))
 }
 
 /// Logs go to standard error; standard output is for what a person or a script asked for.
@@ -87,7 +91,7 @@ fn main() -> anyhow::Result<()> {
                 serve::run(config).await
             }
             Command::Admin(cmd) => {
-                let store = open_store(&config).await?;
+                let (store, _) = open_store(&config).await?;
                 admin::run(cmd, &store, cli.json).await
             }
         }

@@ -2,7 +2,8 @@
 
 use crate::tls::{self, CertificateSource};
 use anyhow::Context;
-use hikyaku_config::Config;
+use hikyaku_config::{Config, ResolverSetting};
+use hikyaku_delivery::{Engine, EngineSettings, Rules, Transport};
 use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
 use hikyaku_smtp_server::{AuthPolicy, Server, ServerConfig};
 use hikyaku_spool::Spool;
@@ -19,7 +20,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let node = config.node_name.clone().unwrap_or_else(system_hostname);
 
     // Everything that can fail on bad configuration or data fails before a port is bound.
-    let store = crate::open_store(&config).await?;
+    let (store, verp_key) = crate::open_store(&config).await?;
     let (spool, recovery) = Spool::open(&config.spool_dir(), config.relay.spool_limit.0)
         .with_context(|| format!("cannot open the spool in {}", config.spool_dir().display()))?;
     let (tls, certificate) = tls::server_config(&config, &hostname)?;
@@ -27,7 +28,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 
-    let intake = Intake::start(spool.clone(), store.clone(), node.clone(), None);
+    let transport = delivery_transport(&config, &hostname)?;
+    let (to_delivery, accepted) = tokio::sync::mpsc::unbounded_channel();
+    let intake = Intake::start(
+        spool.clone(),
+        store.clone(),
+        node.clone(),
+        config.delivery.enabled.then_some(to_delivery),
+    );
     let orphans = intake
         .discard_unrecorded(&store, &recovery.messages)
         .await
@@ -40,6 +48,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             "removed messages whose acceptance was cut short by the last stop (never acknowledged)"
         );
     }
+
+    let delivery = match transport {
+        Some(transport) => {
+            let settings = EngineSettings {
+                node: node.clone(),
+                lifetime: config.delivery.lifetime.as_std(),
+                retry_intervals: config
+                    .delivery
+                    .retry_intervals
+                    .iter()
+                    .map(|d| d.as_std())
+                    .collect(),
+                rules: Rules::new(&config.delivery.destination),
+                bounce_domain: config.bounce.domain.clone(),
+                verp_key,
+            };
+            let engine = Engine::start(settings, store.clone(), spool.clone(), transport, accepted)
+                .await
+                .context("cannot start the delivery engine")?;
+            Some(engine)
+        }
+        None => None,
+    };
 
     let relay_listener = TcpListener::bind(config.relay.listen)
         .await
@@ -99,8 +130,48 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     smtp.await?.context("SMTP listener failed")?;
     http.await?.context("HTTP listener failed")?;
+    if let Some(engine) = delivery {
+        engine.shutdown(std::time::Duration::from_secs(30)).await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.
+fn delivery_transport(config: &Config, hostname: &str) -> anyhow::Result<Option<Transport>> {
+    use hikyaku_delivery::client::{Client, ClientConfig};
+    use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions, StaticRoute};
+    let delivery = &config.delivery;
+    if !delivery.enabled {
+        return Ok(None);
+    }
+    let mode = match delivery.resolver {
+        ResolverSetting::System => ResolverMode::System,
+        ResolverSetting::Static => ResolverMode::Static,
+        ResolverSetting::Server(addr) => ResolverMode::Server(addr),
+    };
+    let routes: Vec<StaticRoute> = delivery
+        .route
+        .iter()
+        .map(|r| StaticRoute {
+            domain: r.domain.clone(),
+            host: r.host.clone(),
+        })
+        .collect();
+    let options = ResolverOptions {
+        ipv6: delivery.ipv6,
+        ..ResolverOptions::default()
+    };
+    let resolver =
+        MxResolver::new(mode, &routes, options).context("invalid [delivery] resolver or routes")?;
+    let helo = delivery
+        .helo_name
+        .clone()
+        .unwrap_or_else(|| hostname.to_string());
+    let mut client_config = ClientConfig::new(helo);
+    client_config.timeouts.connect = delivery.connect_timeout.as_std();
+    let client = Client::new(client_config).context("invalid [delivery] client settings")?;
+    Ok(Some(Transport::new(resolver, client)))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

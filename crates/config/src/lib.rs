@@ -129,7 +129,7 @@ pub struct Rate {
 }
 
 /// The error server and the bounce domain (SPEC §4).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BounceConfig {
     /// The domain VERP return paths live on; its MX must point at the error server. Without it
@@ -215,12 +215,6 @@ impl Default for DeliveryConfig {
     }
 }
 
-impl Default for BounceConfig {
-    fn default() -> Self {
-        BounceConfig { domain: None }
-    }
-}
-
 impl<'de> Deserialize<'de> for ResolverSetting {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
@@ -250,15 +244,22 @@ impl std::str::FromStr for Rate {
             _ => return Err(bad()),
         };
         if messages == 0 {
-            return Err(format!("{text:?}: a rate of zero would never send; remove the rule instead"));
+            return Err(format!(
+                "{text:?}: a rate of zero would never send; remove the rule instead"
+            ));
         }
-        Ok(Rate { messages, per: std::time::Duration::from_secs(seconds) })
+        Ok(Rate {
+            messages,
+            per: std::time::Duration::from_secs(seconds),
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -348,23 +349,32 @@ impl Config {
         }
         let d = &self.delivery;
         if d.retry_intervals.is_empty() || d.retry_intervals.iter().any(|i| i.as_std().is_zero()) {
-            problems.push("delivery.retry_intervals needs at least one interval, none zero".to_string());
+            problems.push(
+                "delivery.retry_intervals needs at least one interval, none zero".to_string(),
+            );
         }
         if d.lifetime.as_std().is_zero() {
             problems.push("delivery.lifetime must be longer than zero".to_string());
         }
         for route in &d.route {
             if route.domain.is_empty() || route.host.is_empty() {
-                problems.push(format!("delivery.route needs a domain and a host: {route:?}"));
+                problems.push(format!(
+                    "delivery.route needs a domain and a host: {route:?}"
+                ));
             }
         }
         for rule in &d.destination {
             if rule.max_connections == Some(0) || rule.max_messages_per_connection == Some(0) {
-                problems.push(format!("delivery.destination {:?}: limits must be at least 1", rule.matches));
+                problems.push(format!(
+                    "delivery.destination {:?}: limits must be at least 1",
+                    rule.matches
+                ));
             }
         }
         if matches!(d.resolver, ResolverSetting::Static) && d.route.is_empty() {
-            problems.push("delivery.resolver = \"static\" needs at least one [[delivery.route]]".to_string());
+            problems.push(
+                "delivery.resolver = \"static\" needs at least one [[delivery.route]]".to_string(),
+            );
         }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
@@ -470,14 +480,39 @@ domain = "bounce.hikyaku.test"
         )
         .unwrap();
         let d = &c.delivery;
-        assert_eq!(d.resolver, ResolverSetting::Server("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(
+            d.resolver,
+            ResolverSetting::Server("127.0.0.1:5353".parse().unwrap())
+        );
         assert_eq!(d.lifetime.as_std().as_secs(), 259_200);
-        assert_eq!(d.route, vec![StaticRoute { domain: "*".into(), host: "127.0.0.1:2600".into() }]);
+        assert_eq!(
+            d.route,
+            vec![StaticRoute {
+                domain: "*".into(),
+                host: "127.0.0.1:2600".into()
+            }]
+        );
         let rule = &d.destination[0];
-        assert_eq!((rule.matches.as_str(), rule.max_connections, rule.max_messages_per_connection), ("docomo.ne.jp", Some(2), Some(50)));
-        assert_eq!(rule.max_rate, Some(Rate { messages: 300, per: std::time::Duration::from_secs(60) }));
+        assert_eq!(
+            (
+                rule.matches.as_str(),
+                rule.max_connections,
+                rule.max_messages_per_connection
+            ),
+            ("docomo.ne.jp", Some(2), Some(50))
+        );
+        assert_eq!(
+            rule.max_rate,
+            Some(Rate {
+                messages: 300,
+                per: std::time::Duration::from_secs(60)
+            })
+        );
         assert_eq!(c.bounce.domain.as_deref(), Some("bounce.hikyaku.test"));
-        assert_eq!(Config::from_toml("").unwrap().delivery.resolver, ResolverSetting::System);
+        assert_eq!(
+            Config::from_toml("").unwrap().delivery.resolver,
+            ResolverSetting::System
+        );
     }
 
     #[test]
@@ -499,9 +534,18 @@ domain = "bounce.hikyaku.test"
             ("database_url = \"mysql://x\"", "database_url"),
             ("[delivery]\nresolver = \"8.8.8.8\"", "resolver"),
             ("[delivery]\nresolver = \"static\"", "needs at least one"),
-            ("[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"0/min\"", "zero"),
-            ("[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"5 per minute\"", "rate"),
-            ("[[delivery.destination]]\nmatch = \"x.jp\"\nmax_connections = 0", "at least 1"),
+            (
+                "[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"0/min\"",
+                "zero",
+            ),
+            (
+                "[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"5 per minute\"",
+                "rate",
+            ),
+            (
+                "[[delivery.destination]]\nmatch = \"x.jp\"\nmax_connections = 0",
+                "at least 1",
+            ),
         ] {
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?} gave {err:?}");

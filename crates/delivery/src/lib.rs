@@ -7,5 +7,15 @@
 //! It never accepts mail (the relay's job; the two meet at the spool and the store) and never
 //! analyses bounces that come back later (the error server's).
 
+mod classify;
 pub mod client;
+mod engine;
 pub mod resolve;
+pub mod rules;
+mod schedule;
+mod throttle;
+mod transport;
+
+pub use engine::{Engine, EngineSettings};
+pub use rules::Rules;
+pub use transport::Transport;

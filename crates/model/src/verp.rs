@@ -52,7 +52,9 @@ impl VerpKey {
         mac.update(text.as_bytes());
         let digest = mac.finalize().into_bytes();
         let bits = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
-        (0..TAG_LEN).map(|i| TAG_ALPHABET[((bits >> (59 - 5 * i)) & 31) as usize] as char).collect()
+        (0..TAG_LEN)
+            .map(|i| TAG_ALPHABET[((bits >> (59 - 5 * i)) & 31) as usize] as char)
+            .collect()
     }
 
     /// The return path for `address` on `bounce_domain`.
@@ -69,7 +71,10 @@ impl VerpKey {
     /// Decodes and authenticates a local part (or a whole address; the domain is the caller's
     /// to check). `None` for anything that is not a VERP address made with this key.
     pub fn decode(&self, address: &str) -> Option<VerpAddress> {
-        let local = address.rsplit_once('@').map_or(address, |(local, _)| local).to_ascii_lowercase();
+        let local = address
+            .rsplit_once('@')
+            .map_or(address, |(local, _)| local)
+            .to_ascii_lowercase();
         let (body, tag) = local.rsplit_once('-')?;
         let mut parts = body.splitn(3, '-');
         if parts.next()? != "b" {
@@ -106,7 +111,11 @@ mod tests {
     fn round_trips_and_survives_case_folding() {
         let key = VerpKey::new([7; 32]);
         let message = MessageId::new(Timestamp(1_795_577_520_000));
-        for recipient in [VerpRecipient::Index(0), VerpRecipient::Index(999), VerpRecipient::Message] {
+        for recipient in [
+            VerpRecipient::Index(0),
+            VerpRecipient::Index(999),
+            VerpRecipient::Message,
+        ] {
             let address = VerpAddress { message, recipient };
             let encoded = key.encode(address, "Bounce.Example.JP");
             assert!(encoded.ends_with("@bounce.example.jp"), "{encoded}");
@@ -122,13 +131,27 @@ mod tests {
         let key = VerpKey::new([7; 32]);
         let other = VerpKey::new([8; 32]);
         let message = MessageId::new(Timestamp(1_795_577_520_000));
-        let good = key.encode(VerpAddress { message, recipient: VerpRecipient::Index(3) }, "b.jp");
+        let good = key.encode(
+            VerpAddress {
+                message,
+                recipient: VerpRecipient::Index(3),
+            },
+            "b.jp",
+        );
         assert_eq!(other.decode(&good), None, "another deployment's key");
         let tampered = good.replacen("-3-", "-4-", 1);
         assert_eq!(key.decode(&tampered), None, "another recipient");
         let padded = good.replacen("-3-", "-03-", 1);
         assert_eq!(key.decode(&padded), None, "non-canonical index");
-        for junk in ["", "@", "postmaster@b.jp", "b--m-x@b.jp", "b-notanid-m-000000000000@b.jp", "b-x", "-----"] {
+        for junk in [
+            "",
+            "@",
+            "postmaster@b.jp",
+            "b--m-x@b.jp",
+            "b-notanid-m-000000000000@b.jp",
+            "b-x",
+            "-----",
+        ] {
             assert_eq!(key.decode(junk), None, "{junk:?}");
         }
     }

@@ -26,6 +26,7 @@ pub(crate) const LOOKUP_HASH_LEN: usize = 16;
 pub struct SealingKey {
     cipher: XChaCha20Poly1305,
     lookup: HmacSha256,
+    verp: [u8; KEY_LEN],
 }
 
 impl std::fmt::Debug for SealingKey {
@@ -44,11 +45,19 @@ impl SealingKey {
         };
         let sealing = derive(b"hikyaku/address-sealing/v1");
         let lookup = derive(b"hikyaku/address-lookup/v1");
+        let verp = derive(b"hikyaku/verp-tag/v1");
         SealingKey {
+            verp,
             cipher: XChaCha20Poly1305::new(&sealing.into()),
             lookup: <HmacSha256 as Mac>::new_from_slice(&lookup)
                 .expect("HMAC takes any key length"),
         }
+    }
+
+    /// The key that authenticates VERP return paths, derived from the same secret so that every
+    /// node sharing the key file (and only those) recognises the platform's bounce addresses.
+    pub fn verp_key(&self) -> hikyaku_model::VerpKey {
+        hikyaku_model::VerpKey::new(self.verp)
     }
 
     pub fn generate() -> SealingKey {

@@ -1,0 +1,827 @@
+//! The engine: scheduled queue → per-destination ready queues → connections → outcomes.
+//!
+//! Two tiers, as in KumoMTA: the [`Schedule`] holds when each (message, domain) is next due;
+//! when it is, the domain is resolved and the work becomes a [`Job`] in the ready queue of its
+//! destination group (a rule, or one site = set of MX hosts), which enforces the group's
+//! connection limit, messages per connection, rate and back-off across every connection of this
+//! node. Connection workers take jobs of their site until the queue is empty, the per-connection
+//! limit is reached, or the destination says stop. Every attempt's outcome goes to the store in
+//! group-committed batches; a message whose recipients are all final leaves the spool.
+
+use crate::classify::{reason, recipient_state};
+use crate::client::{EnhancedStatus, Reply};
+use crate::rules::{GroupKey, Limits, Rules};
+use crate::schedule::{Due, Schedule, next_attempt};
+use crate::throttle::{Backoff, RateLimiter};
+use crate::transport::{Attempt, Connection, SiteTarget, Transport};
+use hikyaku_model::{
+    EventKind, MessageId, RecipientState, SendLogFields, Timestamp, VerpAddress, VerpKey,
+    VerpRecipient,
+};
+use hikyaku_spool::{Spool, SpoolMeta};
+use hikyaku_store::{Outcome as StoreOutcome, QueueAction, RecipientOutcome, Store};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinSet;
+
+/// How long a connection with nothing to do stays open for more work.
+const IDLE_CONNECTION: Duration = Duration::from_secs(5);
+/// The most outcomes written in one database transaction.
+const MAX_OUTCOME_BATCH: usize = 512;
+
+/// Everything the engine is told at start.
+pub struct EngineSettings {
+    pub node: String,
+    pub lifetime: Duration,
+    pub retry_intervals: Vec<Duration>,
+    pub rules: Rules,
+    /// VERP return paths on this domain; without it the original envelope sender is kept.
+    pub bounce_domain: Option<String>,
+    pub verp_key: VerpKey,
+}
+
+/// A running delivery engine.
+pub struct Engine {
+    shared: Arc<Shared>,
+    tasks: JoinSet<()>,
+}
+
+struct Shared {
+    settings: EngineSettings,
+    store: Store,
+    spool: Spool,
+    transport: Transport,
+    core: Mutex<Core>,
+    /// Wakes the scheduler: new work, or shutdown.
+    wake: Notify,
+    outcomes: mpsc::UnboundedSender<RecipientOutcome>,
+    workers: Mutex<JoinSet<()>>,
+}
+
+#[derive(Default)]
+struct Core {
+    messages: HashMap<MessageId, MessageEntry>,
+    schedule: Schedule,
+    groups: HashMap<GroupKey, Group>,
+    stopping: bool,
+}
+
+struct MessageEntry {
+    mail_from: String,
+    received_at: Timestamp,
+    recipients: Vec<RecipientEntry>,
+}
+
+struct RecipientEntry {
+    address: String,
+    attempts: u32,
+    last_reply: Option<String>,
+    done: bool,
+}
+
+/// The recipients of one message at one domain, ready to go to one site.
+#[derive(Debug, Clone)]
+struct Job {
+    message: MessageId,
+    recipients: Vec<u32>,
+    site: Arc<SiteTarget>,
+}
+
+struct Group {
+    limits: Limits,
+    jobs: VecDeque<Job>,
+    connections: usize,
+    idle: usize,
+    rate: Option<RateLimiter>,
+    backoff: Backoff,
+    more_work: Arc<Notify>,
+}
+
+impl Engine {
+    /// Loads this node's unfinished work from the store and starts delivering.
+    pub async fn start(
+        settings: EngineSettings,
+        store: Store,
+        spool: Spool,
+        transport: Transport,
+        mut accepted: mpsc::UnboundedReceiver<SpoolMeta>,
+    ) -> Result<Engine, hikyaku_store::StoreError> {
+        let mut pending = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .pending_messages(&settings.node, after, 10_000)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            pending.extend(page);
+        }
+        let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            settings,
+            store,
+            spool,
+            transport,
+            core: Mutex::new(Core::default()),
+            wake: Notify::new(),
+            outcomes: outcomes_tx,
+            workers: Mutex::new(JoinSet::new()),
+        });
+        {
+            let mut core = shared.core.lock().unwrap();
+            let now = Timestamp::now();
+            for message in pending {
+                let slots = message
+                    .recipients
+                    .iter()
+                    .map(|r| r.index as usize + 1)
+                    .max()
+                    .unwrap_or(0);
+                let mut recipients: Vec<RecipientEntry> = (0..slots)
+                    .map(|_| RecipientEntry {
+                        address: String::new(),
+                        attempts: 0,
+                        last_reply: None,
+                        done: true,
+                    })
+                    .collect();
+                let mut by_domain: HashMap<String, (Timestamp, Vec<u32>)> = HashMap::new();
+                for r in &message.recipients {
+                    recipients[r.index as usize] = RecipientEntry {
+                        address: r.address.clone(),
+                        attempts: r.attempts,
+                        last_reply: None,
+                        done: false,
+                    };
+                    let slot = by_domain
+                        .entry(domain_of(&r.address))
+                        .or_insert((r.next_attempt_at, Vec::new()));
+                    slot.0 = slot.0.min(r.next_attempt_at);
+                    slot.1.push(r.index);
+                }
+                for (domain, (at, indexes)) in by_domain {
+                    core.schedule.push(Due {
+                        at: at.min(now),
+                        message: message.id,
+                        domain,
+                        recipients: indexes,
+                    });
+                }
+                core.messages.insert(
+                    message.id,
+                    MessageEntry {
+                        mail_from: message.mail_from,
+                        received_at: message.received_at,
+                        recipients,
+                    },
+                );
+            }
+            tracing::info!(
+                messages = core.messages.len(),
+                due_groups = core.schedule.len(),
+                "delivery queue loaded"
+            );
+        }
+        let mut tasks = JoinSet::new();
+        tasks.spawn(run_scheduler(Arc::clone(&shared)));
+        tasks.spawn(run_recorder(Arc::clone(&shared), outcomes_rx));
+        tasks.spawn(run_operator_commands(Arc::clone(&shared)));
+        let intake = Arc::clone(&shared);
+        tasks.spawn(async move {
+            while let Some(meta) = accepted.recv().await {
+                intake.add_message(meta);
+            }
+        });
+        Ok(Engine { shared, tasks })
+    }
+
+    /// Stops taking new work, lets connections finish the transaction they are in (bounded by
+    /// `patience`), and records every outcome before returning.
+    pub async fn shutdown(mut self, patience: Duration) {
+        self.shared.core.lock().unwrap().stopping = true;
+        self.shared.wake.notify_one();
+        for group in self.shared.core.lock().unwrap().groups.values() {
+            group.more_work.notify_waiters();
+        }
+        let mut workers = std::mem::take(&mut *self.shared.workers.lock().unwrap());
+        let drained = tokio::time::timeout(patience, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("connections still busy at shutdown; their recipients stay queued");
+            workers.abort_all();
+        }
+        // The recorder ends when every sender is gone; the scheduler and intake are stopped here.
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Messages in memory, for tests and metrics.
+    pub fn queued_messages(&self) -> usize {
+        self.shared.core.lock().unwrap().messages.len()
+    }
+}
+
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map_or("", |(_, d)| d)
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+impl Shared {
+    fn add_message(&self, meta: SpoolMeta) {
+        let now = Timestamp::now();
+        let mut core = self.core.lock().unwrap();
+        let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
+        for (index, address) in meta.envelope.recipients.iter().enumerate() {
+            by_domain
+                .entry(domain_of(address))
+                .or_default()
+                .push(index as u32);
+        }
+        core.messages.insert(
+            meta.id,
+            MessageEntry {
+                mail_from: meta.envelope.mail_from,
+                received_at: meta.received_at,
+                recipients: meta
+                    .envelope
+                    .recipients
+                    .into_iter()
+                    .map(|address| RecipientEntry {
+                        address,
+                        attempts: 0,
+                        last_reply: None,
+                        done: false,
+                    })
+                    .collect(),
+            },
+        );
+        for (domain, recipients) in by_domain {
+            core.schedule.push(Due {
+                at: now,
+                message: meta.id,
+                domain,
+                recipients,
+            });
+        }
+        drop(core);
+        self.wake.notify_one();
+    }
+
+    /// The envelope sender on the wire: a VERP address when a bounce domain is configured.
+    fn return_path(&self, message: MessageId, recipients: &[u32], original: &str) -> String {
+        match &self.settings.bounce_domain {
+            Some(domain) => {
+                let recipient = match recipients {
+                    [only] => VerpRecipient::Index(*only),
+                    _ => VerpRecipient::Message,
+                };
+                self.settings
+                    .verp_key
+                    .encode(VerpAddress { message, recipient }, domain)
+            }
+            None => original.to_string(),
+        }
+    }
+
+    /// Records results for recipients of one message and reschedules the deferred ones.
+    fn conclude(
+        &self,
+        message: MessageId,
+        results: Vec<(u32, Result<Reply, Reply>)>,
+        details: &SendLogFields,
+    ) {
+        let now = Timestamp::now();
+        let mut core = self.core.lock().unwrap();
+        let Some(entry) = core.messages.get_mut(&message) else {
+            return;
+        };
+        let expires_at = received_expiry(entry.received_at, self.settings.lifetime);
+        let delay_ms = now.0 - entry.received_at.0;
+        let mut retry: Vec<u32> = Vec::new();
+        let mut retry_at = expires_at;
+        for (index, result) in results {
+            let Some(recipient) = entry.recipients.get_mut(index as usize) else {
+                continue;
+            };
+            if recipient.done {
+                continue;
+            }
+            recipient.attempts += 1;
+            let reply = match &result {
+                Ok(r) | Err(r) => r,
+            };
+            let mut state = recipient_state(reply.code);
+            if result.is_ok() {
+                state = RecipientState::Delivered;
+            } else if state == RecipientState::Delivered {
+                // A refusal with a positive code is a protocol oddity: treat it as temporary.
+                state = RecipientState::Deferred;
+            }
+            let mut kind = match state {
+                RecipientState::Delivered => EventKind::Delivered,
+                RecipientState::Bounced => EventKind::Bounced,
+                _ => EventKind::Deferred,
+            };
+            let mut next_attempt_at = None;
+            if state == RecipientState::Deferred {
+                if now >= expires_at {
+                    state = RecipientState::Expired;
+                    kind = EventKind::Expired;
+                } else {
+                    let at = next_attempt(
+                        recipient.attempts,
+                        &self.settings.retry_intervals,
+                        now,
+                        expires_at,
+                    );
+                    next_attempt_at = Some(at);
+                    retry.push(index);
+                    retry_at = retry_at.min(at);
+                }
+            }
+            recipient.done = state.is_final();
+            recipient.last_reply = Some(reply.to_string());
+            let mut fields = details.clone();
+            fields.smtp_code = Some(reply.code);
+            fields.enhanced_status = reply.enhanced.map(|e| e.to_string());
+            fields.remote_text = Some(reply.text.clone());
+            fields.delay_ms = Some(delay_ms);
+            fields.attempt = Some(recipient.attempts);
+            fields.reason = match kind {
+                EventKind::Expired => Some("expired".to_string()),
+                EventKind::Delivered => None,
+                _ => details
+                    .reason
+                    .clone()
+                    .or_else(|| reason(reply).map(str::to_string)),
+            };
+            let outcome = match (state, next_attempt_at) {
+                (RecipientState::Delivered, _) => StoreOutcome::Delivered,
+                (RecipientState::Bounced, _) => StoreOutcome::Bounced,
+                (RecipientState::Deferred, Some(next_attempt_at)) => {
+                    StoreOutcome::Deferred { next_attempt_at }
+                }
+                _ => StoreOutcome::Expired,
+            };
+            debug_assert_eq!(outcome.event_kind(), kind);
+            let _ = self.outcomes.send(RecipientOutcome {
+                message_id: message,
+                recipient_index: index,
+                at: now,
+                outcome,
+                details: fields,
+            });
+        }
+        if !retry.is_empty() {
+            let domain = domain_of(&entry.recipients[retry[0] as usize].address);
+            core.schedule.push(Due {
+                at: retry_at,
+                message,
+                domain,
+                recipients: retry,
+            });
+            drop(core);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Puts due work into the ready queues, resolving each domain.
+    async fn dispatch_due(self: &Arc<Self>, due: Vec<Due>) {
+        for item in due {
+            let (received_at, live) = {
+                let core = self.core.lock().unwrap();
+                let Some(entry) = core.messages.get(&item.message) else {
+                    continue;
+                };
+                let live: Vec<u32> = item
+                    .recipients
+                    .iter()
+                    .copied()
+                    .filter(|i| entry.recipients.get(*i as usize).is_some_and(|r| !r.done))
+                    .collect();
+                (entry.received_at, live)
+            };
+            if live.is_empty() {
+                continue;
+            }
+            if Timestamp::now() >= received_expiry(received_at, self.settings.lifetime) {
+                self.expire(item.message, &live);
+                continue;
+            }
+            match self.transport.resolve(&item.domain).await {
+                Ok(site) => self.enqueue(
+                    &item.domain,
+                    Job {
+                        message: item.message,
+                        recipients: live,
+                        site,
+                    },
+                ),
+                Err(failure) => {
+                    let results = live
+                        .iter()
+                        .map(|i| (*i, Err(failure.reply.clone())))
+                        .collect();
+                    self.conclude(item.message, results, &SendLogFields::default());
+                }
+            }
+        }
+    }
+
+    fn expire(&self, message: MessageId, recipients: &[u32]) {
+        let mut core = self.core.lock().unwrap();
+        let Some(entry) = core.messages.get_mut(&message) else {
+            return;
+        };
+        let now = Timestamp::now();
+        for &index in recipients {
+            let Some(recipient) = entry.recipients.get_mut(index as usize) else {
+                continue;
+            };
+            recipient.done = true;
+            let details = SendLogFields {
+                remote_text: Some(format!(
+                    "not delivered within the message lifetime; last reply: {}",
+                    recipient.last_reply.as_deref().unwrap_or("none")
+                )),
+                delay_ms: Some(now.0 - entry.received_at.0),
+                attempt: Some(recipient.attempts),
+                reason: Some("expired".to_string()),
+                ..SendLogFields::default()
+            };
+            let _ = self.outcomes.send(RecipientOutcome {
+                message_id: message,
+                recipient_index: index,
+                at: now,
+                outcome: StoreOutcome::Expired,
+                details,
+            });
+        }
+    }
+
+    fn enqueue(self: &Arc<Self>, domain: &str, job: Job) {
+        let mx_hosts: Vec<&str> = job.site.hosts.iter().map(|h| h.name.as_str()).collect();
+        let (key, limits) = self.settings.rules.classify(domain, &mx_hosts);
+        let mut core = self.core.lock().unwrap();
+        let group = core.groups.entry(key.clone()).or_insert_with(|| Group {
+            rate: limits.max_rate.map(|r| RateLimiter::new(r, Instant::now())),
+            limits: limits.clone(),
+            jobs: VecDeque::new(),
+            connections: 0,
+            idle: 0,
+            backoff: Backoff::default(),
+            more_work: Arc::new(Notify::new()),
+        });
+        group.jobs.push_back(job);
+        tracing::debug!(group = ?key, jobs = group.jobs.len(), connections = group.connections, idle = group.idle, "job ready");
+        group.more_work.notify_one();
+        self.start_connections(&mut core, &key);
+    }
+
+    /// Opens connections for a group while it has more jobs than idle connections, within its
+    /// limit and outside back-off. Called with the core locked.
+    fn start_connections(self: &Arc<Self>, core: &mut Core, key: &GroupKey) {
+        if core.stopping {
+            return;
+        }
+        let Some(group) = core.groups.get_mut(key) else {
+            return;
+        };
+        if group.backoff.blocked_until(Instant::now()).is_some() {
+            return;
+        }
+        while group.connections < group.limits.max_connections && group.jobs.len() > group.idle {
+            let Some(site) = group.jobs.front().map(|j| Arc::clone(&j.site)) else {
+                break;
+            };
+            group.connections += 1;
+            group.idle += 1;
+            let shared = Arc::clone(self);
+            let key = key.clone();
+            self.workers
+                .lock()
+                .unwrap()
+                .spawn(async move { run_connection(shared, key, site).await });
+        }
+    }
+
+    /// Takes the next job for a connection to `site`, waiting up to [`IDLE_CONNECTION`].
+    async fn next_job(&self, key: &GroupKey, site: &SiteTarget) -> Option<Job> {
+        let deadline = tokio::time::Instant::now() + IDLE_CONNECTION;
+        loop {
+            let notify = {
+                let mut core = self.core.lock().unwrap();
+                if core.stopping {
+                    return None;
+                }
+                let group = core.groups.get_mut(key)?;
+                if let Some(position) = group.jobs.iter().position(|j| j.site.id == site.id) {
+                    group.idle = group.idle.saturating_sub(1);
+                    return group.jobs.remove(position);
+                }
+                Arc::clone(&group.more_work)
+            };
+            if tokio::time::timeout_at(deadline, notify.notified())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+
+    /// Waits for the group's rate limit to allow one message.
+    async fn rate_permit(&self, key: &GroupKey) {
+        loop {
+            let wait = {
+                let mut core = self.core.lock().unwrap();
+                let Some(group) = core.groups.get_mut(key) else {
+                    return;
+                };
+                match group.rate.as_mut().map(|r| r.try_take(Instant::now())) {
+                    None | Some(Ok(())) => return,
+                    Some(Err(wait)) => wait,
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A connection finished a job and waits for the next.
+    fn mark_idle(&self, key: &GroupKey) {
+        if let Some(group) = self.core.lock().unwrap().groups.get_mut(key) {
+            group.idle += 1;
+        }
+    }
+
+    fn connection_ended(self: &Arc<Self>, key: &GroupKey, was_idle: bool) {
+        let mut core = self.core.lock().unwrap();
+        if let Some(group) = core.groups.get_mut(key) {
+            group.connections = group.connections.saturating_sub(1);
+            if was_idle {
+                group.idle = group.idle.saturating_sub(1);
+            }
+        }
+        self.start_connections(&mut core, key);
+        if let Some(group) = core.groups.get(key)
+            && group.connections == 0
+            && group.jobs.is_empty()
+        {
+            core.groups.remove(key);
+        }
+    }
+
+    /// The destination asked us to slow down: pause new connections to the whole group.
+    fn throttle(self: &Arc<Self>, key: &GroupKey) {
+        let mut core = self.core.lock().unwrap();
+        if let Some(group) = core.groups.get_mut(key) {
+            let base = group.limits.backoff;
+            group.backoff.throttled(Instant::now(), base);
+            tracing::info!(group = ?key, until = ?group.backoff.blocked_until(Instant::now()), "destination backing off");
+        }
+        let shared = Arc::clone(self);
+        let key = key.clone();
+        // Resume by itself when the pause ends.
+        tokio::spawn(async move {
+            let until = shared
+                .core
+                .lock()
+                .unwrap()
+                .groups
+                .get(&key)
+                .and_then(|g| g.backoff.blocked_until(Instant::now()));
+            if let Some(until) = until {
+                tokio::time::sleep_until(until.into()).await;
+                let mut core = shared.core.lock().unwrap();
+                shared.start_connections(&mut core, &key);
+            }
+        });
+    }
+
+    /// Every job of this site in the group, taken out (the site cannot be reached now).
+    fn take_site_jobs(&self, key: &GroupKey, site: &SiteTarget) -> Vec<Job> {
+        let mut core = self.core.lock().unwrap();
+        let Some(group) = core.groups.get_mut(key) else {
+            return Vec::new();
+        };
+        let (mine, others): (VecDeque<Job>, VecDeque<Job>) =
+            group.jobs.drain(..).partition(|j| j.site.id == site.id);
+        group.jobs = others;
+        mine.into()
+    }
+}
+
+fn received_expiry(received_at: Timestamp, lifetime: Duration) -> Timestamp {
+    received_at.saturating_add(lifetime)
+}
+
+async fn run_scheduler(shared: Arc<Shared>) {
+    loop {
+        let (due, next) = {
+            let mut core = shared.core.lock().unwrap();
+            if core.stopping {
+                return;
+            }
+            let due = core.schedule.take_due(Timestamp::now());
+            (due, core.schedule.next_at())
+        };
+        if !due.is_empty() {
+            tracing::debug!(due = due.len(), "dispatching due work");
+            shared.dispatch_due(due).await;
+            continue;
+        }
+        let sleep = next
+            .map(|at| Duration::from_millis((at.0 - Timestamp::now().0).clamp(0, 60_000) as u64))
+            .unwrap_or(Duration::from_secs(60));
+        let _ = tokio::time::timeout(sleep, shared.wake.notified()).await;
+    }
+}
+
+/// One connection's life: connect to the site, deliver jobs until done, quit.
+async fn run_connection(shared: Arc<Shared>, key: GroupKey, site: Arc<SiteTarget>) {
+    let limits = shared.settings.rules.limits(&key).clone();
+    let mut connection = match shared.transport.connect(&site, limits.tls).await {
+        Ok(connection) => connection,
+        Err(failure) => {
+            // No host of the site could be reached: every job waiting for it is deferred (or
+            // bounced, when the failure is permanent), and the site gets a pause.
+            for job in shared.take_site_jobs(&key, &site) {
+                let results = job
+                    .recipients
+                    .iter()
+                    .map(|i| (*i, Err(failure.reply.clone())))
+                    .collect();
+                shared.conclude(job.message, results, &failure.details);
+            }
+            if failure.throttled || !failure.permanent {
+                shared.throttle(&key);
+            }
+            shared.connection_ended(&key, true);
+            return;
+        }
+    };
+    let mut sent = 0;
+    // A new connection counts as idle until it takes its first job (see `start_connections`).
+    let mut idle = true;
+    while sent < limits.max_messages_per_connection {
+        let Some(job) = shared.next_job(&key, &site).await else {
+            break;
+        };
+        idle = false;
+        shared.rate_permit(&key).await;
+        let message = job.message;
+        let throttled = deliver_job(&shared, &mut connection, job).await;
+        tracing::debug!(group = ?key, %message, throttled, "transaction done");
+        sent += 1;
+        if throttled {
+            shared.throttle(&key);
+            break;
+        }
+        if let Some(group) = shared.core.lock().unwrap().groups.get_mut(&key) {
+            group.backoff.succeeded();
+        }
+        if !connection.is_reusable() {
+            break;
+        }
+        shared.mark_idle(&key);
+        idle = true;
+    }
+    connection.quit().await;
+    tracing::debug!(group = ?key, sent, "connection closed");
+    shared.connection_ended(&key, idle);
+}
+
+/// One transaction for one job. Returns whether the destination asked us to slow down.
+async fn deliver_job(shared: &Arc<Shared>, connection: &mut Connection, job: Job) -> bool {
+    let envelope = {
+        let core = shared.core.lock().unwrap();
+        core.messages.get(&job.message).map(|entry| {
+            let addresses: Vec<String> = job
+                .recipients
+                .iter()
+                .map(|i| entry.recipients[*i as usize].address.clone())
+                .collect();
+            (entry.mail_from.clone(), addresses)
+        })
+    };
+    let Some((mail_from, addresses)) = envelope else {
+        return false;
+    };
+    let body = match shared.spool.read(job.message).await {
+        Ok((_, body)) => body,
+        Err(error) => {
+            tracing::error!(message = %job.message, %error, "message bytes unreadable; bouncing");
+            let reply = Reply {
+                code: 554,
+                enhanced: Some(EnhancedStatus::new(5, 3, 0)),
+                text: format!("local error: message unreadable ({error})"),
+            };
+            let results = job
+                .recipients
+                .iter()
+                .map(|i| (*i, Err(reply.clone())))
+                .collect();
+            shared.conclude(job.message, results, &SendLogFields::default());
+            return false;
+        }
+    };
+    let return_path = shared.return_path(job.message, &job.recipients, &mail_from);
+    let attempt: Attempt = connection.send(&return_path, &addresses, &body).await;
+    let results = job
+        .recipients
+        .iter()
+        .copied()
+        .zip(attempt.per_recipient)
+        .collect();
+    shared.conclude(job.message, results, &attempt.details);
+    attempt.throttled
+}
+
+/// Applies `hikyaku queue retry|delete`, which the CLI leaves in the store for this node.
+async fn run_operator_commands(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let commands = match shared
+            .store
+            .take_queue_commands(&shared.settings.node)
+            .await
+        {
+            Ok(commands) => commands,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read operator queue commands");
+                continue;
+            }
+        };
+        for command in commands {
+            let message = command.message_id;
+            match command.action {
+                QueueAction::Retry => {
+                    let mut core = shared.core.lock().unwrap();
+                    let Some(entry) = core.messages.get(&message) else {
+                        continue;
+                    };
+                    let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
+                    for (index, r) in entry.recipients.iter().enumerate().filter(|(_, r)| !r.done) {
+                        by_domain
+                            .entry(domain_of(&r.address))
+                            .or_default()
+                            .push(index as u32);
+                    }
+                    let now = Timestamp::now();
+                    for (domain, recipients) in by_domain {
+                        core.schedule.push(Due {
+                            at: now,
+                            message,
+                            domain,
+                            recipients,
+                        });
+                    }
+                    drop(core);
+                    shared.wake.notify_one();
+                    tracing::info!(%message, "operator retry");
+                }
+                QueueAction::Delete => {
+                    // The store already ended its recipients as `deleted`; forget the message
+                    // (an attempt in flight finds it gone) and free its spool space.
+                    shared.core.lock().unwrap().messages.remove(&message);
+                    if let Err(error) = shared.spool.remove(message).await {
+                        tracing::warn!(%message, %error, "deleted message could not be removed from the spool");
+                    }
+                    tracing::info!(%message, "operator delete");
+                }
+            }
+        }
+    }
+}
+
+/// Writes outcomes in batches and removes finished messages from the spool.
+async fn run_recorder(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<RecipientOutcome>) {
+    let mut batch = Vec::with_capacity(MAX_OUTCOME_BATCH);
+    while rx.recv_many(&mut batch, MAX_OUTCOME_BATCH).await > 0 {
+        let completed = loop {
+            match shared.store.record_outcomes(&batch).await {
+                Ok(completed) => break completed,
+                Err(error) => {
+                    // The outcome must not be lost: retry until the database is back.
+                    tracing::error!(%error, "cannot record delivery outcomes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        batch.clear();
+        for message in completed {
+            shared.core.lock().unwrap().messages.remove(&message);
+            if let Err(error) = shared.spool.remove(message).await {
+                tracing::warn!(%message, %error, "finished message could not be removed from the spool");
+            }
+        }
+    }
+}
