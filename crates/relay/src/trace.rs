@@ -148,7 +148,11 @@ mod tests {
         let two = vec!["a@x.jp".to_string(), "b@y.jp".to_string()];
         let cases = [
             (None, "ESMTP", "with ESMTP id"),
-            (Some(("TLSv1.2", "X")), "ESMTPS", "with ESMTPS id\r\n"),
+            (
+                Some(("TLSv1.2", "X")),
+                "ESMTPS",
+                "with ESMTPS id 01jd0000000000000000000000;",
+            ),
         ];
         for (tls, protocol, needle) in cases {
             let text =

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Relay accept benchmark: Postfix's smtp-source sends N messages of SIZE bytes at concurrency C
-# to Postfix and to Hikyaku, alternately, REPEAT times each, through the shared harness
-# (../shared/bench/relay_bench.sh). Prints each run, the medians, peak memory, and the ratio of
-# Hikyaku's accept rate to Postfix's.
+# Relay benchmark: Postfix's smtp-source sends N messages of SIZE bytes at concurrency C to a
+# relay that forwards everything to Postfix's smtp-sink, for Postfix and for Hikyaku
+# alternately, REPEAT times each, through the shared harness (../shared/bench/relay_bench.sh).
+# Prints each run; the medians of the accept rate (messages/s until smtp-source finished) and the
+# end-to-end rate (until smtp-sink had them all), peak memory, the ceiling of this machine
+# (smtp-source straight into smtp-sink), and Hikyaku's ratios to Postfix.
 #
-#   bench/relay-accept.sh [-n N] [-s SIZE] [-c C] [-R REPEAT]      defaults: 20000 2k 30 3
+#   bench/relay.sh [-n N] [-s SIZE] [-c C] [-R REPEAT]      defaults: 20000 2k 30 3
 #
 # Needs: postfix (smtp-source, smtp-sink), a release build (built here if missing).
-# Delivery is not measured here (its own benchmark comes with the delivery engine): Hikyaku's
-# e2e column is NA until then, and the harness's exit status 2 for it is expected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=20000 SIZE=2k CONC=30 REPEAT=3
@@ -31,6 +31,10 @@ hostname = "relay.bench.test"
 max_connections = 60
 [http]
 listen = "127.0.0.1:0"
+[delivery]
+resolver = "static"
+route = [{ domain = "*", host = "127.0.0.1:$SINK_PORT" }]
+destination = [{ match = "*", max_connections = 50 }]
 [log]
 level = "warn"
 TOML
@@ -42,17 +46,21 @@ exec "$HIKYAKU_BIN" --config "$BENCH_DIR/hikyaku.toml" serve'
 out=$(mktemp); trap 'rm -f "$out" "$out".*' EXIT
 for ((i = 1; i <= REPEAT; i++)); do
   echo "== round $i: postfix"
-  $HARNESS -n "$N" -s "$SIZE" -c "$CONC" -t 600 -L postfix | tee "$out.pf.$i" | sed 's/^/  /'
+  $HARNESS -n "$N" -s "$SIZE" -c "$CONC" -t 600 postfix | tee "$out.pf.$i" | sed 's/^/  /'
   echo "== round $i: hikyaku"
-  $HARNESS -n "$N" -s "$SIZE" -c "$CONC" -t 1 -L cmd -- "$RELAY_CMD" | tee "$out.hk.$i" | sed 's/^/  /' || true
+  $HARNESS -n "$N" -s "$SIZE" -c "$CONC" -t 600 -L cmd -- "$RELAY_CMD" | tee "$out.hk.$i" | sed 's/^/  /'
 done
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "NA"; exit } m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
-pf=$(cat "$out".pf.* | sed -n 's/^accept_mps=\([0-9.]*\).*/\1/p' | median)
-hk=$(cat "$out".hk.* | sed -n 's/^accept_mps=\([0-9.]*\).*/\1/p' | median)
+field() { cat "$out".$1.* | sed -n "s/^accept_mps=.*$2=\\([0-9.NA]*\\).*/\\1/p; s/^$2=\\([0-9.NA]*\\).*/\\1/p" | grep -v NA | median; }
+pf=$(field pf accept_mps); hk=$(field hk accept_mps)
+pf_e2e=$(field pf e2e_mps); hk_e2e=$(field hk e2e_mps); limit=$(field pf sink_limit_mps)
 hk_rss=$(cat "$out".hk.* | sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' | median)
 pf_rss=$(cat "$out".pf.* | sed -n 's/.*peak_rss_kb=\([0-9]*\).*/\1/p' | median)
 echo
 echo "messages=$N size=$SIZE concurrency=$CONC rounds=$REPEAT"
-echo "postfix accept_mps=$pf peak_rss_kb=$pf_rss"
-echo "hikyaku accept_mps=$hk peak_rss_kb=$hk_rss"
-awk -v h="$hk" -v p="$pf" 'BEGIN { if (p > 0 && h > 0) printf "ratio hikyaku/postfix accept = %.2f\n", h / p; else print "ratio: NA" }'
+echo "limit   smtp-source -> smtp-sink e2e_mps=$limit"
+echo "postfix accept_mps=$pf e2e_mps=$pf_e2e peak_rss_kb=$pf_rss"
+echo "hikyaku accept_mps=$hk e2e_mps=$hk_e2e peak_rss_kb=$hk_rss"
+awk -v h="$hk" -v p="$pf" -v he="$hk_e2e" -v pe="$pf_e2e" 'BEGIN {
+  if (p > 0 && h > 0) printf "ratio hikyaku/postfix accept = %.2f\n", h / p; else print "ratio accept: NA"
+  if (pe > 0 && he > 0) printf "ratio hikyaku/postfix e2e    = %.2f\n", he / pe; else print "ratio e2e: NA" }'
