@@ -160,6 +160,7 @@ fn delivery_transport(config: &Config, hostname: &str) -> anyhow::Result<Option<
         .collect();
     let options = ResolverOptions {
         ipv6: delivery.ipv6,
+        smtp_port: delivery.smtp_port,
         ..ResolverOptions::default()
     };
     let resolver =

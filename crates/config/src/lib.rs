@@ -72,6 +72,9 @@ pub struct DeliveryConfig {
     /// Try IPv6 addresses of MX hosts too.
     pub ipv6: bool,
     pub connect_timeout: Duration,
+    /// The port MX hosts (and routes without a port) are connected to; 25 except in tests,
+    /// where servers on 127.0.0.1 cannot share port 25.
+    pub smtp_port: u16,
     /// Static routes, checked before DNS; `domain = "*"` matches every domain.
     pub route: Vec<StaticRoute>,
     /// Per-destination send control; the first rule that matches wins, `match = "*"` is the
@@ -209,6 +212,7 @@ impl Default for DeliveryConfig {
             helo_name: None,
             ipv6: true,
             connect_timeout: Duration::from_secs(30),
+            smtp_port: 25,
             route: Vec::new(),
             destination: Vec::new(),
         }
@@ -356,6 +360,9 @@ impl Config {
         if d.lifetime.as_std().is_zero() {
             problems.push("delivery.lifetime must be longer than zero".to_string());
         }
+        if d.smtp_port == 0 {
+            problems.push("delivery.smtp_port must not be 0".to_string());
+        }
         for route in &d.route {
             if route.domain.is_empty() || route.host.is_empty() {
                 problems.push(format!(
@@ -466,6 +473,7 @@ listen = "127.0.0.1:8080"
 [delivery]
 resolver = "127.0.0.1:5353"
 lifetime = "3d"
+smtp_port = 2526
 [[delivery.route]]
 domain = "*"
 host = "127.0.0.1:2600"
@@ -485,6 +493,7 @@ domain = "bounce.hikyaku.test"
             ResolverSetting::Server("127.0.0.1:5353".parse().unwrap())
         );
         assert_eq!(d.lifetime.as_std().as_secs(), 259_200);
+        assert_eq!(d.smtp_port, 2526);
         assert_eq!(
             d.route,
             vec![StaticRoute {
@@ -509,10 +518,9 @@ domain = "bounce.hikyaku.test"
             })
         );
         assert_eq!(c.bounce.domain.as_deref(), Some("bounce.hikyaku.test"));
-        assert_eq!(
-            Config::from_toml("").unwrap().delivery.resolver,
-            ResolverSetting::System
-        );
+        let defaults = Config::from_toml("").unwrap().delivery;
+        assert_eq!(defaults.resolver, ResolverSetting::System);
+        assert_eq!(defaults.smtp_port, 25);
     }
 
     #[test]
@@ -534,6 +542,8 @@ domain = "bounce.hikyaku.test"
             ("database_url = \"mysql://x\"", "database_url"),
             ("[delivery]\nresolver = \"8.8.8.8\"", "resolver"),
             ("[delivery]\nresolver = \"static\"", "needs at least one"),
+            ("[delivery]\nsmtp_port = 0", "smtp_port must not be 0"),
+            ("[delivery]\nsmtp_port = 70000", "smtp_port"),
             (
                 "[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"0/min\"",
                 "zero",

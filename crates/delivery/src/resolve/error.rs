@@ -88,6 +88,9 @@ pub enum ResolverConfigError {
     /// A route's `host` is not `host`, `host:port`, `ip:port` or `[v6]:port`.
     #[error("route host {host:?}: {reason}")]
     RouteHost { host: String, reason: String },
+    /// [`super::ResolverOptions::smtp_port`] is 0, which no connection can go to.
+    #[error("the SMTP port must not be 0")]
+    SmtpPort,
     /// Two routes for the same domain pattern: which one wins would be an accident.
     #[error("two routes for {pattern:?}")]
     DuplicateRoute { pattern: String },

@@ -13,7 +13,9 @@
 //!   address is used as such, as sendmail and Exim do (both break RFC 5321's letter, both
 //!   are met in the wild);
 //! - at most [`ResolverOptions::max_mx_hosts`] hosts and
-//!   [`ResolverOptions::max_addresses`] addresses in all.
+//!   [`ResolverOptions::max_addresses`] addresses in all;
+//! - every address on [`ResolverOptions::smtp_port`] (25 unless configured), as are routes
+//!   that name no port.
 //!
 //! Answers come from hickory's cache while their TTL lasts, so a changed record is seen when
 //! the old one expires; negative answers (no such name, no such record) are cached for the
@@ -71,6 +73,10 @@ pub struct ResolverOptions {
     /// Negative answers are cached for the SOA's negative TTL, but never longer than this, so a
     /// domain that has just published its records is not refused for long.
     pub max_negative_ttl: Duration,
+    /// The port of every address found in DNS (MX hosts, implicit MX, address literals) and
+    /// of routes that name none: 25 on the internet. Tests move it, since servers on
+    /// 127.0.0.1 cannot all have port 25 (Postfix's `smtp_tcp_port`, KumoMTA's `smtp_port`).
+    pub smtp_port: u16,
 }
 
 impl Default for ResolverOptions {
@@ -82,6 +88,7 @@ impl Default for ResolverOptions {
             max_mx_hosts: 10,
             max_addresses: 10,
             max_negative_ttl: Duration::from_secs(60),
+            smtp_port: SMTP_PORT,
         }
     }
 }
@@ -94,7 +101,7 @@ pub struct Destination {
     pub mx_host: String,
     /// The MX preference; 0 for an implicit MX, a route or an address literal.
     pub preference: u16,
-    /// Addresses on port 25, or on the route's port.
+    /// Addresses on [`ResolverOptions::smtp_port`], or on the route's port.
     pub addrs: Vec<SocketAddr>,
 }
 
@@ -124,14 +131,17 @@ impl std::fmt::Debug for MxResolver {
 
 impl MxResolver {
     /// Builds a resolver. Fails on a malformed route, two routes for one pattern, a route to a
-    /// host name in static mode (there is no DNS to resolve it), or, in system mode, an
-    /// unreadable `/etc/resolv.conf`.
+    /// host name in static mode (there is no DNS to resolve it), SMTP port 0, or, in system
+    /// mode, an unreadable `/etc/resolv.conf`.
     pub fn new(
         mode: ResolverMode,
         routes: &[StaticRoute],
         options: ResolverOptions,
     ) -> Result<MxResolver, ResolverConfigError> {
-        let routes = RouteTable::new(routes)?;
+        if options.smtp_port == 0 {
+            return Err(ResolverConfigError::SmtpPort);
+        }
+        let routes = RouteTable::new(routes, options.smtp_port)?;
         let builder = match mode {
             ResolverMode::Static => {
                 if let Some(named) = routes
@@ -206,7 +216,7 @@ impl MxResolver {
                     preference: 0,
                     addrs: addrs
                         .into_iter()
-                        .map(|ip| SocketAddr::new(ip, SMTP_PORT))
+                        .map(|ip| SocketAddr::new(ip, self.inner.options.smtp_port))
                         .collect(),
                 }])
             }
@@ -333,7 +343,7 @@ impl Inner {
                 addrs: found
                     .addrs
                     .into_iter()
-                    .map(|ip| SocketAddr::new(ip, SMTP_PORT))
+                    .map(|ip| SocketAddr::new(ip, self.options.smtp_port))
                     .collect(),
             });
         }
@@ -478,5 +488,86 @@ fn describe(error: &NetError) -> String {
     match error {
         NetError::Timeout => "timed out".to_owned(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hikyaku_testkit::TestDns;
+
+    fn ports(destinations: &[Destination]) -> Vec<(String, Vec<String>)> {
+        destinations
+            .iter()
+            .map(|d| {
+                let addrs = d.addrs.iter().map(SocketAddr::to_string).collect();
+                (d.mx_host.clone(), addrs)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_smtp_port_applies_to_dns_answers_and_portless_routes() {
+        let dns = TestDns::start().await.unwrap();
+        dns.mx("mx.example.jp", 10, "mx1.example.jp")
+            .await
+            .a("mx1.example.jp", "127.0.0.11")
+            .await
+            .a("implicit.example.jp", "127.0.0.12")
+            .await;
+        let routes = [
+            StaticRoute {
+                domain: "routed.example.jp".into(),
+                host: "127.0.0.13".into(),
+            },
+            StaticRoute {
+                domain: "pinned.example.jp".into(),
+                host: "127.0.0.14:2600".into(),
+            },
+        ];
+        let options = ResolverOptions {
+            ipv6: false,
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+            smtp_port: 2525,
+            ..ResolverOptions::default()
+        };
+        let resolver = MxResolver::new(ResolverMode::Server(dns.addr()), &routes, options).unwrap();
+        let table = [
+            ("mx.example.jp", "mx1.example.jp", "127.0.0.11:2525"),
+            (
+                "implicit.example.jp",
+                "implicit.example.jp",
+                "127.0.0.12:2525",
+            ),
+            ("[127.0.0.15]", "127.0.0.15", "127.0.0.15:2525"),
+            ("routed.example.jp", "127.0.0.13", "127.0.0.13:2525"),
+            ("pinned.example.jp", "127.0.0.14", "127.0.0.14:2600"),
+        ];
+        for (domain, host, addr) in table {
+            let found = resolver.resolve(domain).await.unwrap();
+            assert_eq!(
+                ports(&found),
+                [(host.to_owned(), vec![addr.to_owned()])],
+                "{domain}"
+            );
+        }
+        assert_eq!(ResolverOptions::default().smtp_port, 25);
+    }
+
+    #[test]
+    fn port_zero_is_refused() {
+        let options = ResolverOptions {
+            smtp_port: 0,
+            ..ResolverOptions::default()
+        };
+        let routes = [StaticRoute {
+            domain: "*".into(),
+            host: "127.0.0.1:2600".into(),
+        }];
+        assert_eq!(
+            MxResolver::new(ResolverMode::Static, &routes, options).unwrap_err(),
+            ResolverConfigError::SmtpPort
+        );
     }
 }

@@ -18,7 +18,8 @@ use hickory_resolver::proto::rr::Name;
 use super::domain::MailDomain;
 use super::error::ResolverConfigError;
 
-/// The SMTP port a route or MX host is reached on unless the route names another.
+/// The SMTP port MX hosts and routes without a port of their own are reached on, unless
+/// [`super::ResolverOptions::smtp_port`] says otherwise.
 pub const SMTP_PORT: u16 = 25;
 
 /// One `[[delivery.route]]` entry as configured.
@@ -26,7 +27,8 @@ pub const SMTP_PORT: u16 = 25;
 pub struct StaticRoute {
     /// `example.jp`, `.example.jp` (subdomains) or `*` (everything).
     pub domain: String,
-    /// `host`, `host:port`, `ip:port` or `[v6]:port`; the port defaults to 25.
+    /// `host`, `host:port`, `ip:port` or `[v6]:port`; without a port, the resolver's SMTP port
+    /// (25 unless configured).
     pub host: String,
 }
 
@@ -56,12 +58,14 @@ impl RouteTarget {
         }
     }
 
-    pub(crate) fn parse(host: &str) -> Result<RouteTarget, ResolverConfigError> {
+    /// Parses a route's host; `default_port` is used when it names none.
+    pub(crate) fn parse(host: &str, default_port: u16) -> Result<RouteTarget, ResolverConfigError> {
         let fail = |reason: &str| ResolverConfigError::RouteHost {
             host: host.to_owned(),
             reason: reason.to_owned(),
         };
         let (host_part, port) = split_host_port(host).map_err(|reason| fail(&reason))?;
+        let port = port.unwrap_or(default_port);
         if port == 0 {
             return Err(fail("port 0"));
         }
@@ -85,7 +89,8 @@ enum HostPart<'a> {
     Name(&'a str),
 }
 
-fn split_host_port(text: &str) -> Result<(HostPart<'_>, u16), String> {
+/// The host and, when the text names one, the port.
+fn split_host_port(text: &str) -> Result<(HostPart<'_>, Option<u16>), String> {
     if text.is_empty() {
         return Err("empty".to_owned());
     }
@@ -95,27 +100,27 @@ fn split_host_port(text: &str) -> Result<(HostPart<'_>, u16), String> {
             .parse::<IpAddr>()
             .map_err(|e| format!("[{inner}]: {e}"))?;
         let port = match after {
-            "" => SMTP_PORT,
-            _ => parse_port(after.strip_prefix(':').ok_or("junk after ]")?)?,
+            "" => None,
+            _ => Some(parse_port(after.strip_prefix(':').ok_or("junk after ]")?)?),
         };
         return Ok((HostPart::Ip(ip), port));
     }
     // A bare IPv6 address has colons of its own: it takes the default port.
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok((HostPart::Ip(ip), SMTP_PORT));
+        return Ok((HostPart::Ip(ip), None));
     }
     match text.rsplit_once(':') {
         Some((host, _)) if host.contains(':') => {
             Err("an IPv6 address with a port is written [v6]:port".to_owned())
         }
         Some((host, port)) => {
-            let port = parse_port(port)?;
+            let port = Some(parse_port(port)?);
             match host.parse::<IpAddr>() {
                 Ok(ip) => Ok((HostPart::Ip(ip), port)),
                 Err(_) => Ok((HostPart::Name(host), port)),
             }
         }
-        None => Ok((HostPart::Name(text), SMTP_PORT)),
+        None => Ok((HostPart::Name(text), None)),
     }
 }
 
@@ -134,10 +139,14 @@ pub(crate) struct RouteTable {
 }
 
 impl RouteTable {
-    pub(crate) fn new(routes: &[StaticRoute]) -> Result<RouteTable, ResolverConfigError> {
+    /// Indexes the routes; a route without a port goes to `default_port`.
+    pub(crate) fn new(
+        routes: &[StaticRoute],
+        default_port: u16,
+    ) -> Result<RouteTable, ResolverConfigError> {
         let mut table = RouteTable::default();
         for route in routes {
-            let target = RouteTarget::parse(&route.host)?;
+            let target = RouteTarget::parse(&route.host, default_port)?;
             let pattern = route.domain.trim();
             let duplicate = || ResolverConfigError::DuplicateRoute {
                 pattern: route.domain.clone(),
@@ -206,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn hosts_parse_with_default_port_25() {
+    fn hosts_parse_with_the_default_port() {
         let ip = |s: &str| RouteHost::Ip(s.parse().unwrap());
         let table = [
             ("127.0.0.1:2600", ip("127.0.0.1"), 2600),
@@ -217,15 +226,35 @@ mod tests {
             ("[127.0.0.2]", ip("127.0.0.2"), 25),
         ];
         for (input, host, port) in table {
-            let target = RouteTarget::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            let target =
+                RouteTarget::parse(input, SMTP_PORT).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(target, RouteTarget { host, port }, "{input}");
         }
-        let named = RouteTarget::parse("Relay.Example.JP:587").unwrap();
+        let named = RouteTarget::parse("Relay.Example.JP:587", SMTP_PORT).unwrap();
         assert_eq!(named.port, 587);
         assert_eq!(named.display_host(), "relay.example.jp");
-        let named = RouteTarget::parse("リレー.jp").unwrap();
+        let named = RouteTarget::parse("リレー.jp", SMTP_PORT).unwrap();
         assert_eq!(named.port, 25);
         assert_eq!(named.display_host(), "xn--eeke2c.jp");
+    }
+
+    #[test]
+    fn a_configured_smtp_port_applies_only_where_no_port_is_given() {
+        let table = [
+            ("127.0.0.1", 2700),
+            ("[::1]", 2700),
+            ("::1", 2700),
+            ("relay.example.jp", 2700),
+            ("127.0.0.1:25", 25),
+            ("[::1]:2600", 2600),
+            ("relay.example.jp:587", 587),
+        ];
+        for (input, port) in table {
+            let target = RouteTarget::parse(input, 2700).unwrap();
+            assert_eq!(target.port, port, "{input}");
+        }
+        let routes = RouteTable::new(&[route("*", "127.0.0.1")], 2700).unwrap();
+        assert_eq!(routes.find("example.jp").map(|t| t.port), Some(2700));
     }
 
     #[test]
@@ -244,21 +273,27 @@ mod tests {
             "a..b:25",
         ];
         for input in table {
-            assert!(RouteTarget::parse(input).is_err(), "{input:?} was accepted");
+            assert!(
+                RouteTarget::parse(input, SMTP_PORT).is_err(),
+                "{input:?} was accepted"
+            );
         }
     }
 
     #[test]
     fn the_most_specific_route_wins() {
-        let table = RouteTable::new(&[
-            route("*", "127.0.0.1:1"),
-            route(".example.jp", "127.0.0.1:2"),
-            route(".sub.example.jp", "127.0.0.1:3"),
-            route("example.jp", "127.0.0.1:4"),
-            route("Deep.Sub.Example.JP", "127.0.0.1:5"),
-            route("例え.jp", "127.0.0.1:6"),
-            route("[127.0.0.9]", "127.0.0.1:7"),
-        ])
+        let table = RouteTable::new(
+            &[
+                route("*", "127.0.0.1:1"),
+                route(".example.jp", "127.0.0.1:2"),
+                route(".sub.example.jp", "127.0.0.1:3"),
+                route("example.jp", "127.0.0.1:4"),
+                route("Deep.Sub.Example.JP", "127.0.0.1:5"),
+                route("例え.jp", "127.0.0.1:6"),
+                route("[127.0.0.9]", "127.0.0.1:7"),
+            ],
+            SMTP_PORT,
+        )
         .unwrap();
         let port = |key: &str| table.find(key).map(|t| t.port);
         let cases = [
@@ -282,30 +317,41 @@ mod tests {
 
     #[test]
     fn without_a_star_unmatched_domains_have_no_route() {
-        let table = RouteTable::new(&[route("example.jp", "127.0.0.1:4")]).unwrap();
+        let table = RouteTable::new(&[route("example.jp", "127.0.0.1:4")], SMTP_PORT).unwrap();
         assert!(table.find("example.jp").is_some());
         assert!(table.find("a.example.jp").is_none());
         assert!(table.find("example.com").is_none());
-        assert!(RouteTable::new(&[]).unwrap().find("example.jp").is_none());
+        assert!(
+            RouteTable::new(&[], SMTP_PORT)
+                .unwrap()
+                .find("example.jp")
+                .is_none()
+        );
     }
 
     #[test]
     fn duplicate_and_malformed_patterns_are_refused() {
-        let duplicate = RouteTable::new(&[
-            route("example.jp", "127.0.0.1:1"),
-            route("EXAMPLE.jp.", "127.0.0.1:2"),
-        ]);
+        let duplicate = RouteTable::new(
+            &[
+                route("example.jp", "127.0.0.1:1"),
+                route("EXAMPLE.jp.", "127.0.0.1:2"),
+            ],
+            SMTP_PORT,
+        );
         assert!(matches!(
             duplicate,
             Err(ResolverConfigError::DuplicateRoute { .. })
         ));
-        let stars = RouteTable::new(&[route("*", "127.0.0.1:1"), route("*", "127.0.0.1:2")]);
+        let stars = RouteTable::new(
+            &[route("*", "127.0.0.1:1"), route("*", "127.0.0.1:2")],
+            SMTP_PORT,
+        );
         assert!(matches!(
             stars,
             Err(ResolverConfigError::DuplicateRoute { .. })
         ));
         for pattern in ["", "..example.jp", "*.example.jp", "a b"] {
-            let result = RouteTable::new(&[route(pattern, "127.0.0.1:1")]);
+            let result = RouteTable::new(&[route(pattern, "127.0.0.1:1")], SMTP_PORT);
             assert!(
                 matches!(result, Err(ResolverConfigError::RouteDomain { .. })),
                 "{pattern:?}: {result:?}"
