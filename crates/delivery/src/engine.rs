@@ -429,7 +429,9 @@ impl Shared {
                         .iter()
                         .map(|i| (*i, Err(failure.reply.clone())))
                         .collect();
-                    self.conclude(item.message, results, &SendLogFields::default());
+                    // The resolver's own reason (networkerror for a DNS failure, hostunknown
+                    // for no route) says more than one guessed from the enhanced status.
+                    self.conclude(item.message, results, &failure.details);
                 }
             }
         }
