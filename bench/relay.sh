@@ -28,7 +28,6 @@ data_dir = "$BENCH_DIR/data"
 [relay]
 listen = "127.0.0.1:$RELAY_PORT"
 hostname = "relay.bench.test"
-max_connections = 60
 [http]
 listen = "127.0.0.1:0"
 [delivery]

@@ -470,3 +470,45 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Postfix's own load generator at exactly `max_connections` sessions, one connection per
+/// message: a client that reconnects as soon as it reads `221` must never meet a `421`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_source_at_the_connection_limit_gets_no_refusals() {
+    let Some(smtp_source) = hikyaku_testkit::tool("smtp-source") else {
+        return;
+    };
+    let node = start(|b| {
+        b.set("relay", "max_connections", "30");
+    });
+    let customer = contract(&node, "Load");
+    allow(&node, &customer, "127.0.0.1");
+    let out = std::process::Command::new(smtp_source)
+        .args([
+            "-4",
+            "-s",
+            "30",
+            "-m",
+            "600",
+            "-l",
+            "2048",
+            "-f",
+            "app@example.com",
+            "-t",
+            "user@example.jp",
+        ])
+        .arg(node.smtp_addr().to_string())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("421"),
+        "smtp-source: {}\n{stderr}",
+        out.status
+    );
+    let listed = node
+        .cli_ok(&["queue", "list", "--limit", "10000", "--json"])
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(json["messages"].as_array().unwrap().len(), 600);
+}

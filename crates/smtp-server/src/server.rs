@@ -199,7 +199,7 @@ async fn connection<H: SessionHandler>(
     peer: SocketAddr,
     id: u64,
     stop: watch::Receiver<bool>,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 ) {
     let _open = OpenConnection::new(&shared.metrics.connections_open);
     let Ok(local) = stream.local_addr() else {
@@ -243,6 +243,7 @@ async fn connection<H: SessionHandler>(
         state,
         stop,
         config,
+        slot: Some(slot),
     };
     let outcome = link.drive(&mut stream).await;
     if let (Outcome::StartTls, Some(acceptor)) = (outcome, &shared.tls) {
@@ -273,6 +274,10 @@ struct Link<'a, H: SessionHandler> {
     state: H::State,
     stop: watch::Receiver<bool>,
     config: &'a ServerConfig,
+    /// The connection's place under `max_connections`, given back *before* the final reply
+    /// (221 to QUIT): a client that reconnects as soon as it reads it must find the place free,
+    /// or a client running exactly `max_connections` sessions would see spurious 421s.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl<H: SessionHandler> Link<'_, H> {
@@ -322,6 +327,7 @@ impl<H: SessionHandler> Link<'_, H> {
                     };
                 }
                 Step::Close => {
+                    drop(self.slot.take());
                     if write_out(io, &mut self.session, command_timeout)
                         .await
                         .is_ok()
