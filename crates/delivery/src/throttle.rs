@@ -34,6 +34,15 @@ impl RateLimiter {
         self.last = now;
     }
 
+    /// When the bucket will be full again, if it is not now: until then, forgetting it (and
+    /// starting over with a full one) would let more through than the rate.
+    pub fn full_at(&self, now: Instant) -> Option<Instant> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        (tokens < self.capacity)
+            .then(|| now + Duration::from_secs_f64((self.capacity - tokens) / self.per_second))
+    }
+
     /// Takes one message's permission, or says how long to wait for it.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         self.refill(now);
@@ -111,6 +120,24 @@ mod tests {
             }
         }
         assert!((299..=301).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn a_bucket_says_when_it_is_full_again() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(
+            Rate {
+                messages: 30,
+                per: Duration::from_secs(60),
+            },
+            t0,
+        );
+        assert_eq!(limiter.full_at(t0), None);
+        assert!(limiter.try_take(t0).is_ok());
+        assert_eq!(limiter.full_at(t0), Some(t0 + Duration::from_secs(2)));
+        let later = t0 + Duration::from_millis(500);
+        assert_eq!(limiter.full_at(later), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(limiter.full_at(t0 + Duration::from_secs(2)), None);
     }
 
     #[test]
