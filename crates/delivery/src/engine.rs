@@ -572,12 +572,39 @@ impl Shared {
             }
         }
         self.start_connections(&mut core, key);
-        if let Some(group) = core.groups.get(key)
-            && group.connections == 0
-            && group.jobs.is_empty()
-        {
-            core.groups.remove(key);
+        self.forget_when_spent(&mut core, key);
+    }
+
+    /// Forgets a group with no connection and no job once that loses nothing: its back-off
+    /// over and its rate bucket full again. Forgotten earlier, the next job would start a
+    /// fresh group, free of the pause the destination asked for and with a full bucket. Until
+    /// then, looks again when that will be. Called with the core locked.
+    fn forget_when_spent(self: &Arc<Self>, core: &mut Core, key: &GroupKey) {
+        let now = Instant::now();
+        let Some(group) = core.groups.get(key) else {
+            return;
+        };
+        if group.connections > 0 || !group.jobs.is_empty() {
+            return;
         }
+        let busy_until = [
+            group.backoff.blocked_until(now),
+            group.rate.as_ref().and_then(|rate| rate.full_at(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        let Some(until) = busy_until else {
+            core.groups.remove(key);
+            return;
+        };
+        let shared = Arc::clone(self);
+        let key = key.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(until.into()).await;
+            let mut core = shared.core.lock().unwrap();
+            shared.forget_when_spent(&mut core, &key);
+        });
     }
 
     /// The destination asked us to slow down: pause new connections to the whole group.
