@@ -119,6 +119,25 @@ pub fn wait_for_events(node: &HikyakuProcess, id: &str, kind_: &str, count: usiz
     })
 }
 
+/// Waits until the node's send log has `count` events of `kind`, across messages; returns
+/// them, oldest first.
+pub fn wait_for_kind(node: &HikyakuProcess, kind_: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let events = search(node, &["--outcome", kind_]);
+        if events.len() >= count {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} {kind_} events: {events:#?}\n{}",
+            events.len(),
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The message's first event of `kind`, waiting for it.
 pub fn event(node: &HikyakuProcess, id: &str, kind_: &str) -> Value {
     let events = wait_for_events(node, id, kind_, 1);

@@ -1,0 +1,419 @@
+//! Per-destination send control and operator control, end to end: the real `hikyaku serve`
+//! with a static route to a scripted MX on 127.0.0.1 that throttles, answers slowly or offers
+//! STARTTLS, and `hikyaku queue retry|delete` acting on a running node.
+
+mod delivery_support;
+
+use delivery_support::{
+    event, kind, kinds, outcome, route_everything, search, send, send_many, spool_file, start,
+    wait_for_events, wait_for_kind, wait_for_log, wait_until,
+};
+use hikyaku_testkit::{HikyakuProcess, Sink};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A node routing every domain to `sink`, with these destination rules (a TOML array).
+fn start_routed(sink: &Sink, rules: &str) -> HikyakuProcess {
+    let (node, _) = start(|b| {
+        route_everything(b, &sink.addr().to_string());
+        if !rules.is_empty() {
+            b.set("delivery", "destination", rules);
+        }
+    });
+    node
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Records, from a thread polling every 5 ms, the wall-clock time (ms) at which the sink's
+/// n-th connection was first seen: never before it was accepted, at most a poll after. Stops
+/// when the returned flag is set.
+fn watch_connections(sink: &Arc<Sink>) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<i64>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let sink = Arc::clone(sink);
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while !stopped.load(Ordering::SeqCst) {
+            let total = sink.total_connections();
+            let now = now_ms();
+            while (seen.len() as u64) < total {
+                seen.push(now);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        seen
+    });
+    (stop, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_says_421_is_backed_off_and_recovers_by_itself() {
+    // Three messages per connection, then "421 4.7.0 Too many messages" at the next MAIL.
+    let sink = Arc::new(
+        Sink::builder()
+            .messages_per_connection(3)
+            .start()
+            .await
+            .unwrap(),
+    );
+    let node = start_routed(
+        &sink,
+        r#"[{ match = "*", max_connections = 1, backoff = "2s" }]"#,
+    );
+    let (stop, watcher) = watch_connections(&sink);
+    let recipients: Vec<String> = (0..7).map(|i| format!("user{i}@example.jp")).collect();
+    let messages: Vec<[&str; 1]> = recipients.iter().map(|r| [r.as_str()]).collect();
+    let messages: Vec<&[&str]> = messages.iter().map(|m| &m[..]).collect();
+    let ids = send_many(&node, &messages).await;
+
+    let delivered = wait_for_kind(&node, "delivered", ids.len());
+    stop.store(true, Ordering::SeqCst);
+    let connections = watcher.join().unwrap();
+    assert_eq!(sink.received().len(), ids.len(), "each message once");
+
+    let deferred = search(&node, &["--outcome", "deferred"]);
+    assert!(!deferred.is_empty(), "the sink never said 421");
+    for d in &deferred {
+        let attempt = d["attempt"].clone();
+        assert_eq!(
+            outcome(d),
+            json!([
+                "deferred",
+                421,
+                "4.7.0",
+                "blocked",
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                attempt
+            ])
+        );
+        assert!(
+            d["remote_text"]
+                .as_str()
+                .unwrap()
+                .contains("Too many messages"),
+            "{d:#?}"
+        );
+    }
+    for d in &delivered {
+        let id = d["message_id"].as_str().unwrap();
+        let tries = deferred.iter().filter(|e| e["message_id"] == id).count();
+        assert_eq!(
+            outcome(d),
+            json!([
+                "delivered",
+                250,
+                "2.0.0",
+                null,
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                tries + 1
+            ])
+        );
+    }
+
+    // Every connection after the first was opened because a back-off ended: none while it
+    // lasted (2 s from the 421), and promptly after it (the retries were due after 1 s).
+    assert_eq!(
+        connections.len(),
+        deferred.len() + 1,
+        "connections seen at {connections:?}, deferrals {deferred:#?}"
+    );
+    // The n-th 421 ended connection n; connection n + 1 must wait for the back-off.
+    let mut throttled: Vec<i64> = deferred.iter().map(|d| d["at"].as_i64().unwrap()).collect();
+    throttled.sort_unstable();
+    for (n, at) in throttled.iter().enumerate() {
+        let pause = connections[n + 1] - at;
+        assert!(
+            (1980..4000).contains(&pause),
+            "connection {} came {pause} ms after the 421 (back-off 2 s): connections at \
+             {connections:?}, 421s at {throttled:?}",
+            n + 2
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_spaces_messages_across_connections() {
+    let sink = Sink::start().await.unwrap();
+    // 2 per second, a burst of one second's worth; up to 20 connections share the limit.
+    let node = start_routed(&sink, r#"[{ match = "*", max_rate = "120/min" }]"#);
+    let recipients: Vec<String> = (0..10).map(|i| format!("rated{i}@example.jp")).collect();
+    let messages: Vec<[&str; 1]> = recipients.iter().map(|r| [r.as_str()]).collect();
+    let messages: Vec<&[&str]> = messages.iter().map(|m| &m[..]).collect();
+    send_many(&node, &messages).await;
+
+    let mut arrivals = Vec::new();
+    for n in 1..=recipients.len() {
+        sink.wait_for(n, Duration::from_secs(20)).await.unwrap();
+        arrivals.push(Instant::now());
+    }
+    let elapsed = arrivals[9] - arrivals[0];
+    // Ideal: 2 at once, then one every 500 ms: 4 s from the first to the tenth.
+    assert!(
+        elapsed >= Duration::from_millis(3500) && elapsed < Duration::from_secs(10),
+        "10 messages at 120/min took {elapsed:?}"
+    );
+    for (i, pair) in arrivals.windows(3).enumerate() {
+        let spread = pair[2] - pair[0];
+        assert!(
+            spread >= Duration::from_millis(350),
+            "messages {i}..{} within {spread:?}",
+            i + 2
+        );
+    }
+    let delivered = wait_for_kind(&node, "delivered", recipients.len());
+    for d in &delivered {
+        assert_eq!(
+            outcome(d),
+            json!([
+                "delivered",
+                250,
+                "2.0.0",
+                null,
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                1
+            ]),
+            "waiting for the rate is not a failed attempt"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rate_holds_between_connections() {
+    let sink = Sink::start().await.unwrap();
+    // One message every 2 s; each connection carries one message and closes, so nothing of the
+    // destination stays open between the two.
+    let node = start_routed(
+        &sink,
+        r#"[{ match = "*", max_rate = "30/min", max_messages_per_connection = 1 }]"#,
+    );
+    send(&node, &["first@example.jp"]).await;
+    sink.wait_for(1, Duration::from_secs(20)).await.unwrap();
+    let first = Instant::now();
+    wait_until(
+        "the first connection to close",
+        Duration::from_secs(5),
+        || sink.current_connections() == 0,
+    );
+    send(&node, &["second@example.jp"]).await;
+    sink.wait_for(2, Duration::from_secs(20)).await.unwrap();
+    let gap = first.elapsed();
+    assert!(
+        gap >= Duration::from_millis(1800) && gap < Duration::from_secs(6),
+        "the second message came {gap:?} after the first at 30/min"
+    );
+    for d in wait_for_kind(&node, "delivered", 2) {
+        assert_eq!(
+            outcome(&d),
+            json!([
+                "delivered",
+                250,
+                "2.0.0",
+                null,
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                1
+            ])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_replies_are_waited_for() {
+    let sink = Sink::start().await.unwrap();
+    let node = start_routed(&sink, "");
+    let slow_rcpt = send(&node, &["slow-1500@example.jp"]).await;
+    let slow_data = send(&node, &["data-slow-1500@example.jp"]).await;
+    for id in [&slow_rcpt, &slow_data] {
+        let events = wait_for_events(&node, id, "delivered", 1);
+        assert_eq!(kinds(&events), ["accepted", "delivered"], "{events:#?}");
+        assert_eq!(
+            outcome(&events[1]),
+            json!([
+                "delivered",
+                250,
+                "2.0.0",
+                null,
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                1
+            ])
+        );
+        let delay = events[1]["delay_ms"].as_i64().unwrap();
+        assert!(delay >= 1500, "delivered {delay} ms after acceptance");
+    }
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_is_used_when_offered() {
+    let sink = Sink::builder().starttls().start().await.unwrap();
+    let node = start_routed(&sink, "");
+    let id = send(&node, &["user@example.jp"]).await;
+    let delivered = event(&node, &id, "delivered");
+    assert_eq!(
+        outcome(&delivered),
+        json!([
+            "delivered",
+            250,
+            "2.0.0",
+            null,
+            "127.0.0.1",
+            "127.0.0.1",
+            true,
+            1
+        ])
+    );
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].tls, "the message came in plain text");
+    assert!(sink.violations().is_empty(), "{:?}", sink.violations());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_tls_never_falls_back_to_plain_text() {
+    let sink = Sink::start().await.unwrap();
+    let node = start_routed(
+        &sink,
+        r#"[{ match = "*", tls = "required", backoff = "1s" }]"#,
+    );
+    let id = send(&node, &["user@example.jp"]).await;
+
+    // Two attempts, both refused by us before any MAIL FROM.
+    let events = wait_for_events(&node, &id, "deferred", 2);
+    for (i, deferred) in events.iter().filter(|e| kind(e) == "deferred").enumerate() {
+        assert_eq!(
+            outcome(deferred),
+            json!([
+                "deferred",
+                451,
+                "4.4.1",
+                "networkerror",
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                i + 1
+            ])
+        );
+        assert!(
+            deferred["remote_text"]
+                .as_str()
+                .unwrap()
+                .contains("TLS is required but the server does not offer STARTTLS"),
+            "{deferred:#?}"
+        );
+    }
+    assert!(sink.received().is_empty());
+    let commands: Vec<String> = sink.commands().into_iter().map(|c| c.line).collect();
+    assert!(sink.total_connections() >= 2, "{commands:?}");
+    assert!(
+        commands
+            .iter()
+            .all(|c| c.starts_with("EHLO ") || c == "QUIT"),
+        "more than EHLO in plain text: {commands:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_retry_and_delete_deferred_messages() {
+    let sink = Sink::start().await.unwrap();
+    let (node, _) = start(|b| {
+        route_everything(b, &sink.addr().to_string());
+        // No retry by itself within the test: what happens is the operator's doing.
+        b.set("delivery", "retry_intervals", "[\"1h\"]");
+    });
+    let retried = send(&node, &["tempfail-then-ok@example.jp"]).await;
+    let deleted = send(&node, &["tempfail@example.jp"]).await;
+    for id in [&retried, &deleted] {
+        let deferred = event(&node, id, "deferred");
+        assert_eq!(
+            outcome(&deferred),
+            json!([
+                "deferred",
+                451,
+                "4.3.0",
+                "undefined",
+                "127.0.0.1",
+                "127.0.0.1",
+                false,
+                1
+            ])
+        );
+    }
+
+    let out = node
+        .cli_ok(&["queue", "retry", &retried, "--json"])
+        .unwrap();
+    let change: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        change["recipients"],
+        json!(["tempfail-then-ok@example.jp"]),
+        "{out}"
+    );
+    let asked = Instant::now();
+    let events = wait_for_events(&node, &retried, "delivered", 1);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the retry took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(kinds(&events), ["accepted", "deferred", "delivered"]);
+    assert_eq!(
+        outcome(&events[2]),
+        json!([
+            "delivered",
+            250,
+            "2.0.0",
+            null,
+            "127.0.0.1",
+            "127.0.0.1",
+            false,
+            2
+        ])
+    );
+
+    let spooled = spool_file(node.data_dir(), &deleted).expect("a deferred message is spooled");
+    let out = node
+        .cli_ok(&["queue", "delete", &deleted, "--json"])
+        .unwrap();
+    let change: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        change["recipients"],
+        json!(["tempfail@example.jp"]),
+        "{out}"
+    );
+    let events = wait_for_log(&node, &deleted, "deleted", |events| {
+        events.last().is_some_and(|e| kind(e) == "deleted")
+    });
+    assert_eq!(kinds(&events), ["accepted", "deferred", "deleted"]);
+    assert_eq!(events[2]["recipient"], "tempfail@example.jp");
+    assert_eq!(
+        outcome(&events[2]),
+        json!(["deleted", null, null, null, null, null, null, null]),
+        "an operator's deletion, not a delivery attempt"
+    );
+    wait_until("the spool file to go", Duration::from_secs(10), || {
+        !spooled.exists()
+    });
+    let attempts = sink
+        .commands()
+        .iter()
+        .filter(|c| c.line.contains("RCPT TO:<tempfail@"))
+        .count();
+    assert_eq!(attempts, 1, "a deleted message was tried again");
+}
