@@ -6,11 +6,13 @@
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
 mod dns;
+mod postfix;
 mod process;
 mod sink;
 mod smtp_client;
 
 pub use dns::{Records, TestDns};
+pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
 pub use sink::{ReceivedMessage, Sink, SinkBuilder, SinkCommand};
 pub use smtp_client::{Reply, SmtpClient};
