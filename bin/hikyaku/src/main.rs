@@ -2,6 +2,7 @@
 //! wires the library crates together. No product logic lives here.
 
 mod admin;
+mod bounce_cmd;
 mod serve;
 mod tls;
 
@@ -36,6 +37,9 @@ enum Command {
     Serve,
     #[command(flatten)]
     Admin(admin::AdminCommand),
+    /// Bounce analysis: `hikyaku bounce parse FILE... --json`.
+    #[command(subcommand)]
+    Bounce(bounce_cmd::BounceCommand),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -80,6 +84,10 @@ fn init_logging(config: &Config) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Analysing bounce files needs neither configuration nor data.
+    if let Command::Bounce(cmd) = cli.command {
+        return bounce_cmd::run(cmd, cli.json);
+    }
     let config = load_config(&cli)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -90,6 +98,7 @@ fn main() -> anyhow::Result<()> {
                 init_logging(&config);
                 serve::run(config).await
             }
+            Command::Bounce(_) => unreachable!("handled before the runtime starts"),
             Command::Admin(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 admin::run(cmd, &store, cli.json).await

@@ -1,0 +1,1 @@
+//! The bounce analyser (placeholder: being written).
