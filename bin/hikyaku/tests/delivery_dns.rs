@@ -4,7 +4,7 @@
 
 mod delivery_support;
 
-use delivery_support::{event, kinds, outcome, send, start, wait_for_events};
+use delivery_support::{delivered_by, event, kinds, outcome, send, start, wait_for_events};
 use hikyaku_testkit::{HikyakuProcess, Sink, TestDns};
 use serde_json::json;
 use std::net::TcpListener;
@@ -72,32 +72,14 @@ async fn mx_hosts_are_tried_in_preference_order() {
     let delivered = event(&node, &refused, "delivered");
     assert_eq!(
         outcome(&delivered),
-        json!([
-            "delivered",
-            250,
-            "2.0.0",
-            null,
-            "mx2.refused.test",
-            "127.0.0.1",
-            false,
-            1
-        ])
+        delivered_by("mx2.refused.test", "127.0.0.1", false, 1)
     );
 
     let hangup = send(&node, &["user@hangup.test"]).await;
     let delivered = event(&node, &hangup, "delivered");
     assert_eq!(
         outcome(&delivered),
-        json!([
-            "delivered",
-            250,
-            "2.0.0",
-            null,
-            "mx2.hangup.test",
-            "127.0.0.1",
-            false,
-            1
-        ])
+        delivered_by("mx2.hangup.test", "127.0.0.1", false, 1)
     );
     assert!(first_tries.load(Ordering::SeqCst) >= 1, "MX 10 never tried");
     assert_eq!(third_tries.load(Ordering::SeqCst), 0, "MX 30 tried");
@@ -122,16 +104,7 @@ async fn a_domain_without_mx_is_its_own_mail_host() {
     let delivered = event(&node, &id, "delivered");
     assert_eq!(
         outcome(&delivered),
-        json!([
-            "delivered",
-            250,
-            "2.0.0",
-            null,
-            "implicit.test",
-            "127.0.0.1",
-            false,
-            1
-        ])
+        delivered_by("implicit.test", "127.0.0.1", false, 1)
     );
     assert_eq!(sink.received()[0].recipients, ["user@implicit.test"]);
 }
@@ -217,16 +190,7 @@ async fn a_failing_name_server_defers_until_it_heals() {
     assert!(attempt >= 2, "{delivered:#?}");
     assert_eq!(
         outcome(&delivered),
-        json!([
-            "delivered",
-            250,
-            "2.0.0",
-            null,
-            "mx.flaky.test",
-            "127.0.0.1",
-            false,
-            attempt
-        ])
+        delivered_by("mx.flaky.test", "127.0.0.1", false, attempt)
     );
     assert_eq!(
         sink.wait_for(1, Duration::from_secs(5))

@@ -69,6 +69,13 @@ pub async fn send_many(node: &HikyakuProcess, messages: &[&[&str]]) -> Vec<Strin
     ids
 }
 
+/// Sends one message to each recipient over one SMTP session; returns their message IDs.
+pub async fn send_each(node: &HikyakuProcess, recipients: &[String]) -> Vec<String> {
+    let lists: Vec<[&str; 1]> = recipients.iter().map(|r| [r.as_str()]).collect();
+    let messages: Vec<&[&str]> = lists.iter().map(|l| &l[..]).collect();
+    send_many(node, &messages).await
+}
+
 /// Send-log entries for `args` (`["--message-id", id]`, ...), oldest first.
 pub fn search(node: &HikyakuProcess, args: &[&str]) -> Vec<Value> {
     let mut command = vec!["log", "search", "--json", "--limit", "10000"];
@@ -162,6 +169,11 @@ pub fn outcome(event: &Value) -> Value {
         event["tls"],
         event["attempt"],
     ])
+}
+
+/// What [`outcome`] is for a recipient that `host` (at `ip`) accepted with `250 2.0.0`.
+pub fn delivered_by(host: &str, ip: &str, tls: bool, attempt: u64) -> Value {
+    serde_json::json!(["delivered", 250, "2.0.0", null, host, ip, tls, attempt])
 }
 
 /// The committed spool file of a message, if it is still there.
