@@ -18,9 +18,9 @@ use hikyaku_model::{
     EventKind, MessageId, RecipientState, SendLogFields, Timestamp, VerpAddress, VerpKey,
     VerpRecipient,
 };
-use hikyaku_spool::{Spool, SpoolMeta};
+use hikyaku_spool::{Spool, SpoolError, SpoolMeta};
 use hikyaku_store::{Outcome as StoreOutcome, QueueAction, RecipientOutcome, Store};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
@@ -118,6 +118,8 @@ impl Engine {
             after = Some(last.id);
             pending.extend(page);
         }
+        let pending_ids: HashSet<MessageId> = pending.iter().map(|m| m.id).collect();
+        remove_finished_files(&store, &spool, &pending_ids).await;
         let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             settings,
@@ -222,6 +224,44 @@ impl Engine {
     /// Messages in memory, for tests and metrics.
     pub fn queued_messages(&self) -> usize {
         self.shared.core.lock().unwrap().messages.len()
+    }
+}
+
+/// Removes the spool files of messages the store holds as done. A finished message's file is
+/// unlinked after its outcome's commit, without an fsync, so a crash between the two, or one
+/// that undoes the unlink, leaves the file of a message nobody will send again. Only messages
+/// whose every recipient is final go: one recorded since `pending` was read has queued
+/// recipients, and one the store does not know is the intake's to reconcile.
+async fn remove_finished_files(store: &Store, spool: &Spool, pending: &HashSet<MessageId>) {
+    let spooled = match spool.list().await {
+        Ok(ids) => ids,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the spool to remove finished messages");
+            return;
+        }
+    };
+    let mut removed = 0;
+    for id in spooled.into_iter().filter(|id| !pending.contains(id)) {
+        match store.queued_message(id).await {
+            Ok(Some(message)) if message.recipients.iter().all(|r| r.state.is_final()) => {
+                match spool.remove(id).await {
+                    Ok(()) => removed += 1,
+                    Err(error) => {
+                        tracing::warn!(message = %id, %error, "cannot remove a finished message from the spool");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(message = %id, %error, "cannot tell whether a spooled message is finished");
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed the spool files of messages finished before the last stop"
+        );
     }
 }
 
@@ -821,8 +861,12 @@ async fn run_operator_commands(shared: Arc<Shared>) {
                     // The store already ended its recipients as `deleted`; forget the message
                     // (an attempt in flight finds it gone) and free its spool space.
                     shared.core.lock().unwrap().messages.remove(&message);
-                    if let Err(error) = shared.spool.remove(message).await {
-                        tracing::warn!(%message, %error, "deleted message could not be removed from the spool");
+                    match shared.spool.remove(message).await {
+                        // Deleted while the node was down: its file went at the start.
+                        Ok(()) | Err(SpoolError::NotFound(_)) => {}
+                        Err(error) => {
+                            tracing::warn!(%message, %error, "deleted message could not be removed from the spool");
+                        }
                     }
                     tracing::info!(%message, "operator delete");
                 }
