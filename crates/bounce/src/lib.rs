@@ -1,1 +1,426 @@
-//! The bounce analyser (placeholder: being written).
+//! The bounce analyser: the raw bytes of a message that came back in, for every recipient it
+//! reports on out: address, enhanced status code, SMTP reply code, reason (in Sisimai's
+//! vocabulary), action, the remote server's words, the remote MTA, hard or soft; and what kind
+//! of message it was (a bounce, a feedback report, an auto-reply, or none of these).
+//!
+//! It owns the reading of delivery status notifications (RFC 3464, lenient about the malformed
+//! ones), feedback reports (RFC 5965), auto-replies (RFC 3834), the non-standard bounces of
+//! common MTAs and mail services, and the naming of reasons (also for a synchronous SMTP reply,
+//! [`reason_of_reply`]). It must stay synchronous and free of I/O, never panic, and take
+//! bounded time and memory on any input: it reads mail that strangers send. What to do with a
+//! bounce (events, suppression) belongs to its callers.
+//!
+//! Layers: [`mime`] flattens the message; [`dsn`], [`feedback`] and [`autoreply`] read the
+//! standard formats; [`mta`] the non-standard ones and the text parts that complete a DSN;
+//! [`classify`] names the reason from the facts, with the phrase tables of [`phrases`].
+
+mod address;
+mod autoreply;
+mod classify;
+mod dsn;
+mod feedback;
+mod mime;
+mod mta;
+mod phrases;
+mod reason;
+pub mod score;
+mod status;
+
+pub use classify::reason_of_reply;
+pub use reason::{Reason, UnknownReason};
+
+use std::fmt;
+
+/// What the analyser made of a message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Analysis {
+    pub kind: MessageKind,
+    /// One record per recipient the message reports on (empty for [`MessageKind::NotBounce`]).
+    pub records: Vec<Record>,
+}
+
+/// The kind of message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A delivery failure (or delay, or a delivery report) for one or more recipients.
+    Bounce,
+    /// A feedback report (RFC 5965): the recipient complained; records have reason `feedback`.
+    Feedback,
+    /// An automatic reply (RFC 3834, vacation): not a bounce; records have reason `vacation`.
+    AutoReply,
+    /// None of these.
+    NotBounce,
+}
+
+/// What a report says about one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    pub recipient: String,
+    /// Enhanced status code (`5.1.1`); a pseudo code `5.0.9xx` when the bounce had none.
+    pub status: Option<String>,
+    /// SMTP reply code (`550`).
+    pub reply_code: Option<String>,
+    pub reason: Reason,
+    pub action: Option<Action>,
+    /// The remote server's words (or the reporting MTA's), on one line.
+    pub diagnostic: String,
+    pub remote_mta: Option<String>,
+    /// The SMTP command the remote server refused, when known.
+    pub command: Option<SmtpCommand>,
+    /// Whether sending to this address again is pointless (see [`Reason::is_hard`]).
+    pub hard: bool,
+    /// For feedback reports: the `Feedback-Type` (`abuse`, `auth-failure`, …).
+    pub feedback_type: Option<String>,
+}
+
+/// The RFC 3464 action of a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Failed,
+    Delayed,
+    Delivered,
+    Relayed,
+    Expanded,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+            Action::Expanded => "expanded",
+        }
+    }
+
+    /// The action in an `Action:` field, including the misspellings seen in the wild.
+    pub(crate) fn parse(value: &str) -> Option<Action> {
+        let v = value.trim().to_ascii_lowercase();
+        let word = v
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or("");
+        Some(match word {
+            "failed" | "failure" | "fail" => Action::Failed,
+            "delayed" | "delay" | "expired" => Action::Delayed,
+            "delivered" | "deliverable" => Action::Delivered,
+            "relayed" => Action::Relayed,
+            "expanded" => Action::Expanded,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The SMTP command a remote server answered with the failure (`Connect` is the greeting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SmtpCommand {
+    #[serde(rename = "CONN")]
+    Connect,
+    Helo,
+    Ehlo,
+    #[serde(rename = "STARTTLS")]
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt,
+    Data,
+}
+
+impl SmtpCommand {
+    /// Commands before the message was sent: the server cannot have judged its content.
+    pub(crate) fn is_before_data(self) -> bool {
+        matches!(
+            self,
+            SmtpCommand::Connect
+                | SmtpCommand::Helo
+                | SmtpCommand::Ehlo
+                | SmtpCommand::Mail
+                | SmtpCommand::Rcpt
+        )
+    }
+
+    /// The command a diagnostic text names (`in reply to RCPT TO command`, `after end of
+    /// data`); the one furthest into the session when it names several.
+    pub(crate) fn find(text: &str) -> Option<SmtpCommand> {
+        const WORDS: [(&str, SmtpCommand); 9] = [
+            ("HELO", SmtpCommand::Helo),
+            ("EHLO", SmtpCommand::Ehlo),
+            ("STARTTLS", SmtpCommand::StartTls),
+            ("AUTH ", SmtpCommand::Auth),
+            ("MAIL F", SmtpCommand::Mail),
+            ("MAIL", SmtpCommand::Mail),
+            ("RCPT", SmtpCommand::Rcpt),
+            ("DATA", SmtpCommand::Data),
+            ("end of data", SmtpCommand::Data),
+        ];
+        let bytes = text.as_bytes();
+        let mut found = None;
+        for (word, command) in WORDS {
+            let mut from = 0;
+            while let Some(at) = text[from..].find(word) {
+                let at = from + at;
+                from = at + word.len();
+                let before = if at == 0 { b' ' } else { bytes[at - 1] };
+                let end = at + word.trim_end().len();
+                let after = bytes.get(end).copied().unwrap_or(b' ');
+                // Part of a word, an address or a host name (DATABASE@, MAILER-DAEMON).
+                let joined =
+                    |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_');
+                if joined(before) || (word.len() == 4 && joined(after)) {
+                    continue;
+                }
+                found = Some(command);
+                break;
+            }
+        }
+        if found.is_none() {
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("after initial connection") || lower.contains("greeting") {
+                return Some(SmtpCommand::Connect);
+            }
+        }
+        found
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpCommand::Connect => "CONN",
+            SmtpCommand::Helo => "HELO",
+            SmtpCommand::Ehlo => "EHLO",
+            SmtpCommand::StartTls => "STARTTLS",
+            SmtpCommand::Auth => "AUTH",
+            SmtpCommand::Mail => "MAIL",
+            SmtpCommand::Rcpt => "RCPT",
+            SmtpCommand::Data => "DATA",
+        }
+    }
+}
+
+/// What a recogniser found about one recipient, before the reason is named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Finding {
+    pub recipient: String,
+    pub status: Option<String>,
+    pub reply_code: Option<String>,
+    pub diagnostic: String,
+    /// Upper case (`SMTP`, `X-UNIX`).
+    pub diagnostic_type: Option<String>,
+    pub action: Option<Action>,
+    pub remote_mta: Option<String>,
+    pub command: Option<SmtpCommand>,
+    /// A recogniser's own verdict (see [`classify`]).
+    pub hint: Option<Reason>,
+    pub feedback_type: Option<String>,
+}
+
+/// Analyse one message. Never panics; time and memory are bounded by the input's first few
+/// megabytes (the rest is not read).
+pub fn analyse(raw: &[u8]) -> Analysis {
+    let mail = mime::Mail::parse(raw);
+    if let Some(findings) = feedback::findings(&mail) {
+        return Analysis {
+            kind: MessageKind::Feedback,
+            records: findings.into_iter().map(finish).collect(),
+        };
+    }
+    let (mut findings, _envelope) = dsn::findings(&mail);
+    mta::complete(&mail, &mut findings);
+    if findings.is_empty() {
+        if let Some(findings) = autoreply::findings(&mail) {
+            return Analysis {
+                kind: MessageKind::AutoReply,
+                records: findings.into_iter().map(finish).collect(),
+            };
+        }
+        return Analysis {
+            kind: MessageKind::NotBounce,
+            records: Vec::new(),
+        };
+    }
+    Analysis {
+        kind: MessageKind::Bounce,
+        records: findings.into_iter().map(finish).collect(),
+    }
+}
+
+/// Turn a finding into a record: settle the status and reply codes, clean the diagnostic,
+/// name the reason, and decide hard or soft.
+fn finish(f: Finding) -> Record {
+    let diagnostic = sweep(&f.diagnostic);
+    let mut status = f.status.clone().filter(|s| !s.is_empty());
+    let mut reply_code = f.reply_code.clone().filter(|c| status::is_reply_code(c));
+    if !diagnostic.is_empty() {
+        let in_text = status::find_status(&diagnostic, b"542");
+        let class = in_text.as_deref().map(|s| s.as_bytes()[0]);
+        let reply_in_text = status::find_reply_code(&diagnostic, class);
+        status = match (status, in_text) {
+            (Some(field), Some(text)) => Some(status::prefer(&field, &text, reply_in_text)),
+            (field, text) => field.or(text),
+        };
+        if reply_code.is_none() {
+            reply_code = reply_in_text.map(str::to_string);
+        }
+    }
+    let lower = diagnostic.to_lowercase();
+    let facts = classify::Facts {
+        status: status.as_deref(),
+        reply_code: reply_code.as_deref(),
+        diagnostic: &lower,
+        diagnostic_type: f.diagnostic_type.as_deref(),
+        action: f.action,
+        command: f.command,
+        hint: f.hint,
+    };
+    let reason = classify::reason(&facts);
+    let temporary = is_temporary(status.as_deref(), reply_code.as_deref(), &lower);
+    if status.is_none() && reason.is_failure() {
+        status = status::pseudo_status(reason, temporary);
+    }
+    // A reply code of another class than the status code belongs to something else.
+    if let (Some(s), Some(r)) = (&status, &reply_code)
+        && s.as_bytes()[0] != r.as_bytes()[0]
+    {
+        reply_code =
+            status::find_reply_code(&diagnostic, Some(s.as_bytes()[0])).map(str::to_string);
+    }
+    if matches!(reason, Reason::Feedback | Reason::Vacation) {
+        reply_code = None;
+    }
+    let action = match reason {
+        Reason::Delivered => Some(Action::Delivered),
+        Reason::Expired => Some(Action::Delayed),
+        _ => f.action.or_else(|| {
+            status
+                .as_deref()
+                .filter(|s| s.starts_with(['4', '5']))
+                .map(|_| Action::Failed)
+        }),
+    };
+    let permanent = status.as_deref().map_or(!temporary, |s| s.starts_with('5'));
+    Record {
+        recipient: f.recipient,
+        status,
+        reply_code,
+        reason,
+        action,
+        diagnostic,
+        remote_mta: f.remote_mta,
+        command: f.command,
+        hard: reason.is_hard(permanent),
+        feedback_type: f.feedback_type,
+    }
+}
+
+/// Whether the words or codes say the failure was temporary.
+fn is_temporary(status: Option<&str>, reply_code: Option<&str>, lower: &str) -> bool {
+    let class = status
+        .or(reply_code)
+        .and_then(|c| c.as_bytes().first().copied())
+        .or_else(|| status::find_status(lower, b"54").map(|s| s.as_bytes()[0]))
+        .or_else(|| status::find_reply_code(lower, None).map(|s| s.as_bytes()[0]));
+    match class {
+        Some(b'4') => true,
+        Some(_) => false,
+        None => lower.contains(" temporar") || lower.contains(" persistent"),
+    }
+}
+
+/// The diagnostic on one line: white space collapsed, HTML dropped, the repeated reply-code
+/// prefixes of multi-line replies (`550-5.7.1 `) removed.
+fn sweep(text: &str) -> String {
+    let text = mime::cut(text, 8 << 10);
+    let mut text = text.to_string();
+    let lower = text.to_ascii_lowercase();
+    if let (Some(a), Some(b)) = (lower.find("<html"), lower.find("</html>"))
+        && a < b
+    {
+        text.replace_range(a..b + 7, " ");
+    }
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    // "550-5.7.1 text 550-5.7.1 more 550 5.7.1 end" → "550 5.7.1 text more end"
+    if let Some(code) = status::find_reply_code(&out, None)
+        && out.contains(&format!("{code}-"))
+    {
+        let status_code = status::find_status(&out, &[code.as_bytes()[0]]);
+        let mut cleaned = out.clone();
+        for sep in ["-", " "] {
+            if let Some(s) = &status_code {
+                cleaned = cleaned.replace(&format!("{code}{sep}{s} "), "");
+            }
+            cleaned = cleaned.replace(&format!("{code}{sep}"), "");
+        }
+        let cleaned = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+        out = match status_code {
+            Some(s) => format!("{code} {s} {cleaned}"),
+            None => format!("{code} {cleaned}"),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_in_diagnostics() {
+        let table: &[(&str, Option<SmtpCommand>)] = &[
+            ("(in reply to RCPT TO command)", Some(SmtpCommand::Rcpt)),
+            ("in reply to end of DATA command", Some(SmtpCommand::Data)),
+            (
+                "SMTP error from remote mail server after end of data:",
+                Some(SmtpCommand::Data),
+            ),
+            ("after MAIL FROM:<a@b> SIZE=1", Some(SmtpCommand::Mail)),
+            (
+                "SMTP error from remote mail server after initial connection:",
+                Some(SmtpCommand::Connect),
+            ),
+            ("DATABASE@EXAMPLE.JP said no", None),
+            ("MAILER-DAEMON", None),
+            (
+                "(in reply to MAIL FROM command) and RCPT",
+                Some(SmtpCommand::Rcpt),
+            ),
+        ];
+        for (text, want) in table {
+            assert_eq!(SmtpCommand::find(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn sweeping_multiline_replies() {
+        assert_eq!(
+            sweep(
+                "550-5.7.1 [192.0.2.1] Our system has\n 550-5.7.1 detected spam.\n 550 5.7.1 See help"
+            ),
+            "550 5.7.1 [192.0.2.1] Our system has detected spam. See help"
+        );
+        assert_eq!(sweep("  a \n\t b "), "a b");
+        assert_eq!(sweep("x <html><b>y</b></html> z"), "x z");
+    }
+
+    #[test]
+    fn actions_in_the_wild() {
+        assert_eq!(Action::parse("failed"), Some(Action::Failed));
+        assert_eq!(Action::parse("Failure"), Some(Action::Failed));
+        assert_eq!(Action::parse("delayed (retrying)"), Some(Action::Delayed));
+        assert_eq!(Action::parse("nonsense"), None);
+    }
+}

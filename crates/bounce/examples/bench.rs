@@ -1,0 +1,43 @@
+//! Measures analyses per second on one core over a corpus directory's `*.eml` files:
+//! `cargo run -p hikyaku-bounce --example bench --release -- /work/shared/corpus/bounces [SECONDS]`.
+//! Prints figures; it is not a test.
+
+use std::time::{Duration, Instant};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().ok_or("usage: bench CORPUS_DIR [SECONDS]")?;
+    let seconds: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3.0);
+    let mut messages = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            messages.push(std::fs::read(&path)?);
+        }
+    }
+    if messages.is_empty() {
+        return Err("no .eml files".into());
+    }
+    let bytes: usize = messages.iter().map(Vec::len).sum();
+    let budget = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let (mut done, mut records) = (0usize, 0usize);
+    while start.elapsed() < budget {
+        for m in &messages {
+            records += hikyaku_bounce::analyse(m).records.len();
+        }
+        done += messages.len();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "{} messages ({} KiB) x {} rounds in {:.2} s: {:.0} messages/s, {:.1} MiB/s, {} records",
+        messages.len(),
+        bytes / 1024,
+        done / messages.len(),
+        elapsed,
+        done as f64 / elapsed,
+        (bytes * (done / messages.len())) as f64 / elapsed / (1 << 20) as f64,
+        records
+    );
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! E-mail addresses as bounces write them: in angle brackets, after `rfc822;`, quoted, with a
+//! trailing dot or comment.
+
+/// The address in `text` (the first one), cleaned: `rfc822; <A@B.example>.` → `A@B.example`.
+pub(crate) fn find(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = match text.split_once(';') {
+        Some((kind, rest)) if !kind.contains('@') && kind.len() < 16 => rest,
+        _ => text,
+    };
+    // Prefer what is in angle brackets.
+    if let Some(start) = text.find('<')
+        && let Some(len) = text[start + 1..].find('>')
+    {
+        let inner = &text[start + 1..start + 1 + len];
+        if let Some(a) = clean(inner) {
+            return Some(a);
+        }
+    }
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '<' | '>' | '(' | ')' | '[' | ']'))
+        .find_map(clean)
+}
+
+/// `word` as an address if it is one.
+fn clean(word: &str) -> Option<String> {
+    let word = word
+        .trim()
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | ':' | ';' | ',' | '.' | '<' | '>'))
+        .trim_start_matches("mailto:");
+    is_address(word).then(|| word.to_string())
+}
+
+/// Whether `s` looks like `local@domain.tld`.
+pub(crate) fn is_address(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 128
+        && domain.len() >= 3
+        && domain.len() <= 255
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+        })
+        && !local.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';')
+        })
+}
+
+/// Every address in `text`, in order, without repeats (compared case-insensitively).
+pub(crate) fn find_all(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for word in text.split(|c: char| {
+        c.is_whitespace() || matches!(c, ',' | '<' | '>' | '(' | ')' | '[' | ']' | '"' | '\'')
+    }) {
+        if let Some(a) = clean(word)
+            && seen.insert(a.to_ascii_lowercase())
+        {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_as_bounces_write_them() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("rfc822; kijitora@example.jp", Some("kijitora@example.jp")),
+            ("rfc822;<Neko@Example.JP>", Some("Neko@Example.JP")),
+            ("  <a@b.example>:", Some("a@b.example")),
+            ("\"a@b.example\".", Some("a@b.example")),
+            ("Kijitora <k@example.org> (cat)", Some("k@example.org")),
+            ("mailto:x@example.net", Some("x@example.net")),
+            ("no address here", None),
+            ("rfc822; postmaster", None),
+            ("user@localhost", None),
+        ];
+        for (text, want) in table {
+            assert_eq!(find(text).as_deref(), *want, "{text}");
+        }
+        assert_eq!(
+            find_all("To: a@b.example, \"C\" <c@d.example>, A@B.example"),
+            vec!["a@b.example", "c@d.example"]
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! The reason of one failed recipient from everything known about it: the diagnostic text,
+//! the enhanced status code, the reply code, the action, the SMTP command that failed, and a
+//! recogniser's own verdict. Where they disagree, the precedence is Sisimai's (go-sisimai
+//! `reason/find.go` and the `ProbesInto` of each reason), because the corpus and the operators
+//! expect its answers:
+//!
+//! 1. a recogniser's verdict stands unless it is one of the weak reasons (see
+//!    [`Reason::is_weak`]);
+//! 2. a `2.x.x` status means delivered;
+//! 3. for SMTP diagnostics, the reasons of [`FIRST`] are probed in order, each by its status
+//!    code or its phrases (with the command and the status code as guards);
+//! 4. otherwise the status code's own reason, the phrases of [`SECOND`] when the code says
+//!    little, and the class of the code (`X.6` content, `X.7` security);
+//! 5. otherwise `expired` for delayed mail, `onhold` when there is text, else `undefined`.
+
+use crate::phrases::says;
+use crate::reason::Reason;
+use crate::status::reason_of_status;
+use crate::{Action, SmtpCommand};
+
+/// What the classifier looks at.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Facts<'a> {
+    pub status: Option<&'a str>,
+    pub reply_code: Option<&'a str>,
+    /// Lower case.
+    pub diagnostic: &'a str,
+    /// Upper case: `SMTP`, `X-UNIX`, `X-POSTFIX`, …
+    pub diagnostic_type: Option<&'a str>,
+    pub action: Option<Action>,
+    pub command: Option<SmtpCommand>,
+    pub hint: Option<Reason>,
+}
+
+/// Probed in this order for an SMTP diagnostic, each by code or phrase.
+const FIRST: [Reason; 19] = [
+    Reason::MailboxFull,
+    Reason::MesgTooBig,
+    Reason::ExceedLimit,
+    Reason::Suspend,
+    Reason::HasMoved,
+    Reason::NoRelaying,
+    Reason::AuthFailure,
+    Reason::UserUnknown,
+    Reason::Filtered,
+    Reason::RequirePtr,
+    Reason::NotCompliantRfc,
+    Reason::BadReputation,
+    Reason::ContentError,
+    Reason::Rejected,
+    Reason::HostUnknown,
+    Reason::SpamDetected,
+    Reason::Speeding,
+    Reason::TooManyConn,
+    Reason::Blocked,
+];
+
+/// Matched by phrase, in this order, when the status code says little.
+const SECOND: [Reason; 19] = [
+    Reason::MailboxFull,
+    Reason::AuthFailure,
+    Reason::BadReputation,
+    Reason::Speeding,
+    Reason::SpamDetected,
+    Reason::VirusDetected,
+    Reason::PolicyViolation,
+    Reason::NoRelaying,
+    Reason::SystemError,
+    Reason::NetworkError,
+    Reason::Suspend,
+    Reason::ContentError,
+    Reason::SystemFull,
+    Reason::NotAccept,
+    Reason::Expired,
+    Reason::FailedStartTls,
+    Reason::SecurityError,
+    Reason::Suppressed,
+    Reason::MailerError,
+];
+
+pub(crate) fn reason(f: &Facts<'_>) -> Reason {
+    if let Some(hint) = f.hint
+        && !hint.is_weak()
+    {
+        return hint;
+    }
+    if f.status.is_some_and(|s| s.starts_with("2.")) {
+        return Reason::Delivered;
+    }
+    let smtp = f.diagnostic_type.is_none_or(|t| t == "SMTP");
+    if smtp && let Some(r) = FIRST.into_iter().find(|&r| probe(r, f)) {
+        return r;
+    }
+    if let Some(r) = fallback(f) {
+        return r;
+    }
+    if f.action == Some(Action::Delayed) {
+        return Reason::Expired;
+    }
+    if says(Reason::Vacation, f.diagnostic) {
+        return Reason::Vacation;
+    }
+    if !f.diagnostic.is_empty() {
+        return Reason::OnHold;
+    }
+    Reason::Undefined
+}
+
+/// Step 4 of the module comment.
+fn fallback(f: &Facts<'_>) -> Option<Reason> {
+    if let Some(hint) = f.hint
+        && hint.is_explicit()
+    {
+        return Some(hint);
+    }
+    let by_status = f.status.and_then(reason_of_status);
+    let smtp = f.diagnostic_type.is_none_or(|t| t == "SMTP");
+    if by_status.is_some_and(|r| !r.is_weak()) && smtp {
+        return by_status;
+    }
+    if let Some(r) = SECOND.into_iter().find(|&r| says(r, f.diagnostic)) {
+        return Some(r);
+    }
+    if by_status.is_some() {
+        return by_status;
+    }
+    if let Some(s) = f.status {
+        if s.starts_with("5.6") || s.starts_with("4.6") {
+            return Some(Reason::ContentError);
+        }
+        if s.starts_with("5.7") || s.starts_with("4.7") {
+            return Some(Reason::SecurityError);
+        }
+    }
+    if f.diagnostic_type.is_some_and(|t| t.starts_with("X-UNIX")) {
+        return Some(Reason::MailerError);
+    }
+    if matches!(f.action, Some(Action::Delayed)) {
+        return Some(Reason::Expired);
+    }
+    if matches!(f.command, Some(SmtpCommand::Ehlo | SmtpCommand::Helo)) {
+        return Some(Reason::Blocked);
+    }
+    None
+}
+
+/// Whether the facts point at `reason` by its code or its phrases (step 3).
+fn probe(reason: Reason, f: &Facts<'_>) -> bool {
+    use Reason::*;
+    if f.hint == Some(reason) {
+        return true;
+    }
+    let by_status = f.status.and_then(reason_of_status);
+    let text = f.diagnostic;
+    let before_data = f.command.is_some_and(SmtpCommand::is_before_data);
+    match reason {
+        MesgTooBig => {
+            if by_status == Some(MesgTooBig) {
+                return true;
+            }
+            if by_status == Some(ExceedLimit) || f.status == Some("5.2.3") {
+                return false;
+            }
+            says(MesgTooBig, text)
+        }
+        Suspend => f.reply_code == Some("525") || says(Suspend, text),
+        HasMoved | NotCompliantRfc | BadReputation | Speeding => says(reason, text),
+        NoRelaying => {
+            !matches!(
+                f.command,
+                Some(SmtpCommand::Connect | SmtpCommand::Ehlo | SmtpCommand::Helo)
+            ) && says(NoRelaying, text)
+        }
+        UserUnknown => {
+            if by_status == Some(UserUnknown) {
+                ![
+                    NoRelaying,
+                    Blocked,
+                    MailboxFull,
+                    HasMoved,
+                    Rejected,
+                    NotAccept,
+                ]
+                .into_iter()
+                .any(|r| says(r, text))
+            } else {
+                f.command == Some(SmtpCommand::Rcpt) && says(UserUnknown, text)
+            }
+        }
+        Filtered => {
+            if by_status == Some(Filtered) {
+                says(UserUnknown, text) || says(Filtered, text)
+            } else {
+                !before_data && (says(Filtered, text) || says(UserUnknown, text))
+            }
+        }
+        ContentError => {
+            !probe(SpamDetected, f) && (by_status == Some(ContentError) || says(ContentError, text))
+        }
+        Rejected => {
+            if by_status == Some(Rejected) {
+                return true;
+            }
+            match f.command {
+                Some(SmtpCommand::Mail) => says(Rejected, text),
+                Some(SmtpCommand::Data) if by_status != Some(UserUnknown) => says(Rejected, text),
+                _ => {
+                    by_status.is_none_or(|r| matches!(r, SecurityError | SystemError))
+                        && says(Rejected, text)
+                }
+            }
+        }
+        HostUnknown => {
+            if by_status == Some(HostUnknown) {
+                !says(NetworkError, text)
+            } else {
+                says(HostUnknown, text)
+            }
+        }
+        SpamDetected => {
+            if f.status.is_none() {
+                return false;
+            }
+            by_status == Some(SpamDetected) || (!before_data && says(SpamDetected, text))
+        }
+        _ => by_status == Some(reason) || says(reason, text),
+    }
+}
+
+/// The reason of a synchronous SMTP reply (what the delivery engine sees): `code` is the
+/// reply code, `enhanced` the enhanced status code if the reply had one, `text` the reply's
+/// text. `None` for a reply that is not a failure (below 400).
+pub fn reason_of_reply(code: u16, enhanced: Option<&str>, text: &str) -> Option<Reason> {
+    if !(400..600).contains(&code) {
+        return None;
+    }
+    let code_text = code.to_string();
+    let lower = text.to_lowercase();
+    let status = enhanced
+        .map(str::to_string)
+        .or_else(|| crate::status::find_status(&lower, &[code_text.as_bytes()[0]]));
+    let command = SmtpCommand::find(text);
+    let facts = Facts {
+        status: status.as_deref(),
+        reply_code: Some(&code_text),
+        diagnostic: &lower,
+        diagnostic_type: Some("SMTP"),
+        action: Some(if code < 500 {
+            Action::Delayed
+        } else {
+            Action::Failed
+        }),
+        command,
+        hint: None,
+    };
+    let r = reason(&facts);
+    // A temporary failure without words for it is not an expiry: the message is still queued.
+    Some(
+        if r == Reason::Expired && code < 500 && !says(Reason::Expired, &lower) {
+            Reason::OnHold
+        } else {
+            r
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(
+        status: Option<&'a str>,
+        diagnostic: &'a str,
+        command: Option<SmtpCommand>,
+    ) -> Facts<'a> {
+        Facts {
+            status,
+            diagnostic,
+            command,
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn precedence_between_code_and_text() {
+        use SmtpCommand::*;
+        let table: &[(Facts<'_>, Reason)] = &[
+            // The text names the reason although the code says filtered.
+            (
+                facts(Some("5.2.1"), "550 5.2.1 <a@b>... user unknown", Some(Rcpt)),
+                Reason::UserUnknown,
+            ),
+            // Without the command the same text reads as filtered (Sisimai's precedence).
+            (
+                facts(Some("5.2.1"), "550 5.2.1 <a@b>... user unknown", None),
+                Reason::Filtered,
+            ),
+            (
+                facts(Some("5.1.1"), "550 5.1.1 mailbox full", Some(Rcpt)),
+                Reason::MailboxFull,
+            ),
+            (
+                facts(Some("5.1.1"), "550 5.1.1 no such user", Some(Rcpt)),
+                Reason::UserUnknown,
+            ),
+            (
+                facts(Some("5.1.1"), "550 5.1.1 relay access denied", Some(Rcpt)),
+                Reason::NoRelaying,
+            ),
+            (
+                facts(Some("5.7.1"), "554 5.7.1 rejected", None),
+                Reason::SecurityError,
+            ),
+            (
+                facts(
+                    Some("5.7.1"),
+                    "554 5.7.1 delivery not authorized, message refused",
+                    None,
+                ),
+                Reason::Rejected,
+            ),
+            (facts(Some("4.4.7"), "", None), Reason::Expired),
+            (facts(Some("5.0.0"), "", None), Reason::Undefined),
+            (facts(Some("5.0.0"), "something odd", None), Reason::OnHold),
+            (facts(Some("2.0.0"), "ok", None), Reason::Delivered),
+            (facts(Some("5.6.9"), "", None), Reason::ContentError),
+            (facts(Some("5.7.99"), "", None), Reason::SecurityError),
+            (facts(None, "spam detected", None), Reason::SpamDetected),
+            (
+                facts(None, "the remote end said something", None),
+                Reason::OnHold,
+            ),
+            (
+                facts(Some("5.7.1"), "spam detected", Some(Data)),
+                Reason::SpamDetected,
+            ),
+        ];
+        for (f, want) in table {
+            assert_eq!(reason(f), *want, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn hints_and_their_strength() {
+        let mut f = facts(Some("5.1.1"), "mailbox full", Some(SmtpCommand::Rcpt));
+        f.hint = Some(Reason::Suspend);
+        assert_eq!(reason(&f), Reason::Suspend);
+        f.hint = Some(Reason::UserUnknown);
+        assert_eq!(reason(&f), Reason::MailboxFull);
+        let mut f = facts(None, "retry timeout exceeded", None);
+        f.hint = Some(Reason::Expired);
+        assert_eq!(reason(&f), Reason::Expired);
+    }
+
+    #[test]
+    fn synchronous_replies() {
+        let table: &[(u16, Option<&str>, &str, Option<Reason>)] = &[
+            (250, Some("2.0.0"), "ok", None),
+            (
+                550,
+                Some("5.1.1"),
+                "<a@b>: Recipient address rejected: User unknown in virtual mailbox table",
+                Some(Reason::UserUnknown),
+            ),
+            (
+                552,
+                Some("5.2.2"),
+                "mailbox full",
+                Some(Reason::MailboxFull),
+            ),
+            (
+                554,
+                Some("5.7.1"),
+                "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+                Some(Reason::Blocked),
+            ),
+            (
+                550,
+                None,
+                "5.7.26 This mail is unauthenticated",
+                Some(Reason::AuthFailure),
+            ),
+            (
+                421,
+                Some("4.7.0"),
+                "Too many connections",
+                Some(Reason::TooManyConn),
+            ),
+            (451, Some("4.3.0"), "local error", Some(Reason::OnHold)),
+            (
+                550,
+                Some("5.7.1"),
+                "Message rejected as spam",
+                Some(Reason::SpamDetected),
+            ),
+        ];
+        for (code, enhanced, text, want) in table {
+            assert_eq!(
+                reason_of_reply(*code, *enhanced, text),
+                *want,
+                "{code} {text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! RFC 3464 delivery status notifications, read leniently: the fields are taken wherever they
+//! stand before the returned message (the `message/delivery-status` part is often mislabelled,
+//! inline in a text part, without its blank lines, or with the per-recipient fields in an odd
+//! order), and a new recipient block starts whenever a field repeats.
+
+use crate::mime::Mail;
+use crate::{Action, Finding, address};
+
+/// The per-message fields that help the per-recipient ones.
+#[derive(Debug, Default)]
+pub(crate) struct Envelope {
+    pub reporting_mta: Option<String>,
+}
+
+/// The recipient blocks of the DSN in `mail`, if it has one.
+pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
+    let end = mail.original_at.unwrap_or(mail.body.len());
+    let text = &mail.body[..end];
+    let mut out: Vec<Finding> = Vec::new();
+    let mut envelope = Envelope::default();
+    let mut current = Block::default();
+    for (name, value) in fields(text) {
+        match name.as_str() {
+            "reporting-mta" => {
+                envelope.reporting_mta = Some(strip_type(&value).to_string());
+            }
+            "final-recipient" | "original-recipient" | "x-actual-recipient" => {
+                let slot = match name.as_str() {
+                    "final-recipient" => &mut current.final_recipient,
+                    "original-recipient" => &mut current.original_recipient,
+                    _ => &mut current.actual_recipient,
+                };
+                if slot.is_some() {
+                    current.flush(&mut out);
+                    let slot = match name.as_str() {
+                        "final-recipient" => &mut current.final_recipient,
+                        "original-recipient" => &mut current.original_recipient,
+                        _ => &mut current.actual_recipient,
+                    };
+                    *slot = Some(value);
+                } else {
+                    *slot = Some(value);
+                }
+            }
+            "action" | "status" | "remote-mta" | "diagnostic-code" => {
+                let repeated = match name.as_str() {
+                    "action" => current.action.is_some(),
+                    "status" => current.status.is_some(),
+                    "remote-mta" => current.remote_mta.is_some(),
+                    _ => current.diagnostic.is_some(),
+                };
+                if repeated && current.has_recipient() {
+                    current.flush(&mut out);
+                }
+                match name.as_str() {
+                    "action" => current.action = Some(value),
+                    "status" => current.status = Some(value),
+                    "remote-mta" => current.remote_mta = Some(value),
+                    _ => current.diagnostic = Some(value),
+                }
+            }
+            _ => {}
+        }
+    }
+    current.flush(&mut out);
+    (out, envelope)
+}
+
+/// The fields of `text` that matter to a DSN, unfolded, with lower-case names. Continuation
+/// lines are joined only to a diagnostic (the one field that spans lines in practice).
+fn fields(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut open = false;
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            if open && let Some((_, value)) = out.last_mut() {
+                if value.len() < 4096 {
+                    value.push(' ');
+                    value.push_str(line.trim());
+                }
+                continue;
+            }
+            open = false;
+            continue;
+        }
+        open = false;
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        if !matches!(
+            name.as_str(),
+            "reporting-mta"
+                | "final-recipient"
+                | "original-recipient"
+                | "x-actual-recipient"
+                | "action"
+                | "status"
+                | "remote-mta"
+                | "diagnostic-code"
+        ) {
+            continue;
+        }
+        open = name == "diagnostic-code";
+        out.push((name, value.trim().to_string()));
+    }
+    out
+}
+
+/// `dns; mx.example.jp` → `mx.example.jp`.
+fn strip_type(value: &str) -> &str {
+    match value.split_once(';') {
+        Some((kind, rest)) if kind.len() < 16 && !kind.contains(' ') => rest.trim(),
+        _ => value.trim(),
+    }
+}
+
+#[derive(Default)]
+struct Block {
+    final_recipient: Option<String>,
+    original_recipient: Option<String>,
+    actual_recipient: Option<String>,
+    action: Option<String>,
+    status: Option<String>,
+    remote_mta: Option<String>,
+    diagnostic: Option<String>,
+}
+
+impl Block {
+    fn has_recipient(&self) -> bool {
+        self.final_recipient.is_some()
+            || self.original_recipient.is_some()
+            || self.actual_recipient.is_some()
+    }
+
+    fn flush(&mut self, out: &mut Vec<Finding>) {
+        let block = std::mem::take(self);
+        let recipient = [
+            &block.final_recipient,
+            &block.actual_recipient,
+            &block.original_recipient,
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|v| address::find(v));
+        let Some(recipient) = recipient else {
+            return;
+        };
+        let (diagnostic_type, diagnostic) = match &block.diagnostic {
+            Some(d) => match d.split_once(';') {
+                Some((kind, rest))
+                    if kind.len() < 16 && !kind.trim().is_empty() && !kind.contains(' ') =>
+                {
+                    (
+                        Some(kind.trim().to_ascii_uppercase()),
+                        rest.trim().to_string(),
+                    )
+                }
+                _ => (None, d.trim().to_string()),
+            },
+            None => (None, String::new()),
+        };
+        let status = block.status.as_deref().and_then(|s| {
+            let s = s.split_whitespace().next().unwrap_or("");
+            crate::status::is_status(s).then(|| s.to_string())
+        });
+        out.push(Finding {
+            recipient,
+            status,
+            diagnostic,
+            diagnostic_type,
+            action: block.action.as_deref().and_then(Action::parse),
+            remote_mta: block
+                .remote_mta
+                .as_deref()
+                .map(|v| strip_type(v).to_string())
+                .filter(|v| !v.is_empty()),
+            ..Finding::default()
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dsn(body: &str) -> Vec<Finding> {
+        findings(&Mail::parse(format!("Subject: x\n\n{body}").as_bytes())).0
+    }
+
+    #[test]
+    fn standard_and_odd_blocks() {
+        let found = dsn(
+            "Reporting-MTA: dns; mx.example\n\nFinal-Recipient: rfc822; a@example.jp\n\
+Action: failed\nStatus: 5.1.1\nRemote-MTA: dns; mx.example.jp\nDiagnostic-Code: smtp; 550 5.1.1 <a@example.jp>...\n  User Unknown\n\n\
+Final-Recipient: rfc822; b@example.jp\nAction: failed\nStatus: 5.2.2\n",
+        );
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].recipient, "a@example.jp");
+        assert_eq!(found[0].status.as_deref(), Some("5.1.1"));
+        assert_eq!(
+            found[0].diagnostic,
+            "550 5.1.1 <a@example.jp>... User Unknown"
+        );
+        assert_eq!(found[0].diagnostic_type.as_deref(), Some("SMTP"));
+        assert_eq!(found[0].remote_mta.as_deref(), Some("mx.example.jp"));
+        assert_eq!(found[0].action, Some(Action::Failed));
+        assert_eq!(found[1].recipient, "b@example.jp");
+
+        // No blank lines, action first, the same fields again for the next recipient.
+        let found = dsn(
+            "Action: failed\nFinal-Recipient: rfc822;c@example.org\nStatus: 5.0.0\n\
+Action: failed\nFinal-Recipient: rfc822;d@example.org\nStatus: 4.4.7\n",
+        );
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1].recipient, "d@example.org");
+        assert_eq!(found[1].status.as_deref(), Some("4.4.7"));
+
+        // Only an Original-Recipient that is an address.
+        let found = dsn(
+            "Final-Recipient: LOCAL;<kijitora>\nOriginal-Recipient: rfc822;e@example.net\nStatus: 5.1.1\n",
+        );
+        assert_eq!(found[0].recipient, "e@example.net");
+        assert!(dsn("Nothing: here\n").is_empty());
+    }
+}

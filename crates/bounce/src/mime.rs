@@ -1,0 +1,277 @@
+//! The message as the analysers read it: the top-level headers and one flat text of every
+//! readable part in order, each part after a `Content-Type:` line of its own, the returned
+//! message included as its raw headers. Bounces are written for people and read by pattern,
+//! and a flat text keeps the patterns working when the MIME structure is broken.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// Messages are cut here: the error server takes 2 MB, and a bounce's facts are at its start.
+const MAX_INPUT: usize = 4 << 20;
+/// The flat body stops growing here, whatever the message holds.
+const MAX_BODY: usize = 1 << 20;
+/// A part contributes at most this much text.
+const MAX_PART: usize = 256 << 10;
+/// Parts looked at, in document order; later ones are attachments nobody needs.
+const MAX_PARTS: usize = 64;
+/// Headers kept per header block.
+const MAX_HEADERS: usize = 256;
+/// Bytes of a header value kept (a hostile header can be megabytes long).
+const MAX_HEADER_VALUE: usize = 16 << 10;
+
+/// One header field: lower-case name, unfolded value.
+pub(crate) type Field = (String, String);
+
+pub(crate) struct Mail {
+    pub headers: Vec<Field>,
+    /// The flat text of the body (see the module comment).
+    pub body: String,
+    /// Where in `body` the returned message (or its headers) starts, when a MIME part said so.
+    pub original_at: Option<usize>,
+}
+
+impl Mail {
+    pub fn parse(raw: &[u8]) -> Mail {
+        let raw = &raw[..raw.len().min(MAX_INPUT)];
+        let (headers, body_start) = header_block(&String::from_utf8_lossy(
+            &raw[..header_end(raw).min(raw.len())],
+        ));
+        let mut mail = Mail {
+            headers,
+            body: String::new(),
+            original_at: None,
+        };
+        for (name, value) in mail.headers.iter_mut() {
+            if value.contains("=?") && matches!(name.as_str(), "subject" | "from" | "to") {
+                *value = decode_words(value);
+            }
+        }
+        let _ = body_start;
+        // The parser is a dependency reading hostile input: should it ever panic, the message
+        // is read as plain text instead of taking the caller down.
+        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+            .ok()
+            .flatten();
+        match parsed {
+            Some(message) if !message.parts.is_empty() => {
+                let multipart = message.parts[0].is_multipart();
+                for (n, part) in message.parts.iter().enumerate().take(MAX_PARTS) {
+                    if mail.body.len() >= MAX_BODY {
+                        break;
+                    }
+                    let ctype = part
+                        .content_type()
+                        .map(|ct| {
+                            format!(
+                                "{}/{}",
+                                ct.ctype().to_ascii_lowercase(),
+                                ct.subtype().unwrap_or("plain").to_ascii_lowercase()
+                            )
+                        })
+                        .unwrap_or_else(|| "text/plain".to_string());
+                    let text: std::borrow::Cow<'_, str> = match &part.body {
+                        PartType::Multipart(_) => continue,
+                        PartType::Text(t) => t.as_ref().into(),
+                        PartType::Html(h) => {
+                            mail_parser::decoders::html::html_to_text(cut(h, MAX_PART)).into()
+                        }
+                        PartType::Binary(b) | PartType::InlineBinary(b) => {
+                            if !(ctype.starts_with("message/") || ctype.starts_with("text/")) {
+                                continue;
+                            }
+                            String::from_utf8_lossy(&b[..b.len().min(MAX_PART)])
+                        }
+                        PartType::Message(m) => {
+                            let raw = m.raw_message();
+                            String::from_utf8_lossy(&raw[..raw.len().min(MAX_PART)])
+                        }
+                    };
+                    let is_original = matches!(part.body, PartType::Message(_))
+                        || ctype == "text/rfc822-headers"
+                        || ctype == "message/rfc822";
+                    if multipart || n > 0 {
+                        mail.body.push_str("\nContent-Type: ");
+                        mail.body
+                            .push_str(if matches!(part.body, PartType::Message(_)) {
+                                "message/rfc822"
+                            } else {
+                                &ctype
+                            });
+                        mail.body.push_str("\n\n");
+                    }
+                    if is_original && mail.original_at.is_none() {
+                        mail.original_at = Some(mail.body.len());
+                    }
+                    mail.body.push_str(cut(&text, MAX_PART));
+                    if !mail.body.ends_with('\n') {
+                        mail.body.push('\n');
+                    }
+                    if is_original {
+                        // What follows the returned message is its own parts: not ours to read.
+                        break;
+                    }
+                }
+            }
+            _ => {
+                let start = header_end(raw).min(raw.len());
+                mail.body = String::from_utf8_lossy(&raw[start..raw.len().min(start + MAX_BODY)])
+                    .into_owned();
+            }
+        }
+        if mail.body.contains('\r') {
+            mail.body = mail.body.replace('\r', "");
+        }
+        mail
+    }
+
+    /// The first value of the header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn subject(&self) -> &str {
+        self.header("subject").unwrap_or("")
+    }
+
+    pub fn from(&self) -> &str {
+        self.header("from").unwrap_or("")
+    }
+
+    /// The returned message's headers, when the bounce carries them in a MIME part.
+    pub fn original_headers(&self) -> Vec<Field> {
+        match self.original_at {
+            Some(at) => header_block(&self.body[at..]).0,
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Where the header block of `raw` ends (after its blank line), or its length.
+fn header_end(raw: &[u8]) -> usize {
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i..].iter().position(|&b| b == b'\n') {
+            Some(nl) => {
+                let line = &raw[i..i + nl];
+                i += nl + 1;
+                if line.is_empty() || line == b"\r" {
+                    return i;
+                }
+            }
+            None => return raw.len(),
+        }
+    }
+    raw.len()
+}
+
+/// Header fields at the start of `text` (lenient: stops at the first line that is neither a
+/// field nor a continuation), and where the body starts.
+pub(crate) fn header_block(text: &str) -> (Vec<Field>, usize) {
+    let mut fields: Vec<Field> = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if bare.is_empty() {
+            offset += line.len();
+            break;
+        }
+        if bare.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                if value.len() < MAX_HEADER_VALUE {
+                    value.push(' ');
+                    value.push_str(cut(bare.trim(), MAX_HEADER_VALUE));
+                }
+                offset += line.len();
+                continue;
+            }
+            break;
+        }
+        let Some((name, value)) = bare.split_once(':') else {
+            // The mbox "From " line may open the message.
+            if fields.is_empty() && bare.starts_with("From ") {
+                offset += line.len();
+                continue;
+            }
+            break;
+        };
+        if name.is_empty() || name.contains([' ', '\t']) {
+            break;
+        }
+        if fields.len() < MAX_HEADERS {
+            fields.push((
+                name.to_ascii_lowercase(),
+                cut(value.trim(), MAX_HEADER_VALUE).to_string(),
+            ));
+        }
+        offset += line.len();
+    }
+    (fields, offset)
+}
+
+/// `value` with its RFC 2047 encoded words decoded.
+pub(crate) fn decode_words(value: &str) -> String {
+    let wrapped = format!("Subject: {value}\n\n");
+    MessageParser::default()
+        .parse_headers(wrapped.as_bytes())
+        .and_then(|m| m.subject().map(str::to_string))
+        .unwrap_or_else(|| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattens_a_multipart_report() {
+        let raw = b"From: MAILER-DAEMON@example.jp\nSubject: =?UTF-8?B?44GC?= bounce\n\
+MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n\
+--B\nContent-Type: text/plain\n\nsorry\n--B\nContent-Type: message/delivery-status\n\n\
+Final-Recipient: rfc822; a@example.jp\nStatus: 5.1.1\n--B\nContent-Type: message/rfc822\n\n\
+To: a@example.jp\nSubject: hi\n\nbody\n--B--\n";
+        let mail = Mail::parse(raw);
+        assert_eq!(mail.subject(), "\u{3042} bounce");
+        assert!(
+            mail.body
+                .contains("Content-Type: message/delivery-status\n\nFinal-Recipient")
+        );
+        let original = mail.original_headers();
+        assert_eq!(original[0], ("to".to_string(), "a@example.jp".to_string()));
+    }
+
+    #[test]
+    fn single_part_and_headerless_input() {
+        let mail = Mail::parse(b"Subject: x\n\nline one\r\nline two\n");
+        assert_eq!(mail.body, "line one\nline two\n");
+        let mail = Mail::parse(b"");
+        assert!(mail.headers.is_empty());
+        let mail = Mail::parse(b"no headers here\n");
+        assert!(mail.body.len() <= 16);
+    }
+
+    #[test]
+    fn header_blocks_are_lenient() {
+        let (fields, at) = header_block("From x\nA: 1\n  2\nB:3\nnot a header\nC: 4\n");
+        assert_eq!(
+            fields,
+            vec![
+                ("a".to_string(), "1 2".to_string()),
+                ("b".to_string(), "3".to_string())
+            ]
+        );
+        assert_eq!(at, "From x\nA: 1\n  2\nB:3\n".len());
+    }
+}

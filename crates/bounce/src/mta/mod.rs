@@ -1,0 +1,226 @@
+//! The human-readable side of bounces: the text that every MTA writes, with or without a DSN
+//! beside it. With a DSN, the text completes it (the SMTP command, a diagnostic the DSN left
+//! out); without one, the text is all there is, and the recipients and their diagnostics are
+//! read from it.
+//!
+//! The generic reader here understands the common shape of bounce texts (a recipient address,
+//! then the server's words up to a blank line) that Postfix, Exim, qmail, Sendmail and most
+//! services share. MTA-specific recognisers, picked by headers and body markers (never by file
+//! names), come first where the generic reading is wrong.
+
+use crate::mime::Mail;
+use crate::{Finding, SmtpCommand, address};
+
+/// Lines that start the returned message in bounces that carry it inline.
+const ORIGINAL_MARKERS: &[&str] = &[
+    "content-type: message/rfc822",
+    "content-type: text/rfc822-headers",
+    "------ this is a copy of the message, including all the headers.",
+    "--- below this line is a copy of the message.",
+    "----- original message -----",
+    "----- the following is a copy of the message",
+    "------ original message ------",
+    "--- the header of the original message is following. ---",
+    "   ----- unsent message follows -----",
+    "----- unsent message follows -----",
+    "----- original message follows -----",
+    "------ the original message follows ------",
+    "--------original message--------",
+    "original message headers",
+    "--- original message follows",
+    "--- the message follows",
+];
+
+/// A report about more recipients than this is cut short (the rest are not read).
+pub(crate) const MAX_RECIPIENTS: usize = 500;
+
+/// Complete `findings` (from a DSN) with what the text says, or find them in the text.
+pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
+    let region = report_region(mail);
+    let lower = region.to_ascii_lowercase();
+    findings.truncate(MAX_RECIPIENTS);
+    if findings.is_empty() {
+        *findings = generic(mail, region, &lower);
+    } else {
+        for f in findings.iter_mut() {
+            if let Some(block) = block_for(region, &lower, &f.recipient) {
+                if f.command.is_none() {
+                    f.command = SmtpCommand::find(&block);
+                }
+                if f.diagnostic.is_empty() {
+                    f.diagnostic = block;
+                }
+            }
+            if f.command.is_none() {
+                f.command = SmtpCommand::find(&f.diagnostic);
+            }
+        }
+    }
+    fill_recipients(mail, findings);
+}
+
+/// The part of the body that reports (before the returned message).
+fn report_region(mail: &Mail) -> &str {
+    let mut end = mail.original_at.unwrap_or(mail.body.len());
+    let lower = mail.body[..end].to_ascii_lowercase();
+    for marker in ORIGINAL_MARKERS {
+        if let Some(at) = lower.find(marker) {
+            end = end.min(at);
+        }
+    }
+    &mail.body[..end]
+}
+
+/// The text about `recipient` in the report: from the line that names it to the next blank
+/// line (with the indented lines after it).
+fn block_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
+    let needle = recipient.to_ascii_lowercase();
+    if needle.is_empty() {
+        return None;
+    }
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&needle) {
+        let at = from + at;
+        from = at + needle.len();
+        let line_start = region[..at].rfind('\n').map_or(0, |p| p + 1);
+        let line = region[line_start..].lines().next().unwrap_or("");
+        // The DSN's own fields name the recipient too; the words are elsewhere.
+        let field = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+        if matches!(
+            field.as_str(),
+            "final-recipient"
+                | "original-recipient"
+                | "x-actual-recipient"
+                | "to"
+                | "x-failed-recipients"
+        ) {
+            continue;
+        }
+        let block = paragraph(&region[line_start..]);
+        return Some(block);
+    }
+    None
+}
+
+/// The first paragraph of `text`: up to a blank line, at most 40 lines.
+fn paragraph(text: &str) -> String {
+    let mut out = String::new();
+    for (n, line) in text.lines().enumerate() {
+        if n > 0 && line.trim().is_empty() {
+            break;
+        }
+        if n >= 40 {
+            break;
+        }
+        out.push_str(line.trim());
+        out.push(' ');
+    }
+    out.trim_end().to_string()
+}
+
+/// Addresses that are the mail system's own, never a failed recipient.
+fn is_system_address(a: &str) -> bool {
+    let local = a.split('@').next().unwrap_or("").to_ascii_lowercase();
+    matches!(
+        local.as_str(),
+        "postmaster"
+            | "mailer-daemon"
+            | "mailer_daemon"
+            | "root"
+            | "abuse"
+            | "noreply"
+            | "no-reply"
+    )
+}
+
+/// Recipients and their words from the text alone.
+fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
+    let own: Vec<String> = ["from", "to", "return-path", "reply-to", "sender"]
+        .iter()
+        .filter_map(|h| mail.header(h))
+        .flat_map(address::find_all)
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    let mut out: Vec<Finding> = Vec::new();
+    let failed_header: Vec<String> = mail
+        .header("x-failed-recipients")
+        .map(address::find_all)
+        .unwrap_or_default();
+    for candidate in address::find_all(region) {
+        if out.len() >= MAX_RECIPIENTS {
+            break;
+        }
+        if own.contains(&candidate.to_ascii_lowercase()) || is_system_address(&candidate) {
+            continue;
+        }
+        if out
+            .iter()
+            .any(|f| f.recipient.eq_ignore_ascii_case(&candidate))
+        {
+            continue;
+        }
+        let Some(block) = block_for(region, lower, &candidate) else {
+            continue;
+        };
+        // A block that is only the address says nothing; look at what follows it.
+        let words = if block.len() <= candidate.len() + 4 {
+            following(region, lower, &candidate)
+        } else {
+            block
+        };
+        out.push(Finding {
+            command: SmtpCommand::find(&words),
+            diagnostic: words,
+            recipient: candidate,
+            ..Finding::default()
+        });
+    }
+    if !failed_header.is_empty() {
+        out.retain(|f| {
+            failed_header
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&f.recipient))
+        });
+        for a in failed_header {
+            if !out.iter().any(|f| f.recipient.eq_ignore_ascii_case(&a)) {
+                out.push(Finding {
+                    diagnostic: following(region, lower, &a),
+                    recipient: a,
+                    ..Finding::default()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The paragraph after the one that names `recipient`.
+fn following(region: &str, lower: &str, recipient: &str) -> String {
+    let Some(at) = lower.find(&recipient.to_ascii_lowercase()) else {
+        return String::new();
+    };
+    let rest = &region[at..];
+    let Some(blank) = rest.find("\n\n") else {
+        return paragraph(rest);
+    };
+    let after = rest[blank..].trim_start_matches('\n');
+    paragraph(after)
+}
+
+/// Findings without an address get the returned message's recipient when there is one.
+fn fill_recipients(mail: &Mail, findings: &mut Vec<Finding>) {
+    if findings.iter().all(|f| !f.recipient.is_empty()) {
+        return;
+    }
+    let original = mail.original_headers();
+    let to = original
+        .iter()
+        .find(|(n, _)| n == "to")
+        .and_then(|(_, v)| address::find(v));
+    for f in findings.iter_mut().filter(|f| f.recipient.is_empty()) {
+        if let Some(to) = &to {
+            f.recipient = to.clone();
+        }
+    }
+    findings.retain(|f| !f.recipient.is_empty());
+}

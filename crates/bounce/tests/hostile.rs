@@ -1,0 +1,165 @@
+//! Hostile input: mutated corpus messages and hand-made monsters (deep nesting, huge headers,
+//! wrong charsets, endless boundaries) never panic and finish in bounded time. Mutation is
+//! seeded, so a failure reproduces.
+
+use std::time::{Duration, Instant};
+
+/// A small deterministic generator (xorshift64*), so that no dependency is needed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Slow machines and debug builds get generous limits; a hang still fails.
+const PER_MESSAGE: Duration = Duration::from_secs(2);
+
+fn analyse_in_time(raw: &[u8], what: &str) {
+    let start = Instant::now();
+    let analysis = hikyaku_bounce::analyse(raw);
+    let took = start.elapsed();
+    assert!(took < PER_MESSAGE, "{what} took {took:?}");
+    for r in &analysis.records {
+        assert!(
+            r.diagnostic.len() <= 8 << 10,
+            "{what}: diagnostic of {} bytes",
+            r.diagnostic.len()
+        );
+    }
+}
+
+fn mutate(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
+    let mut out = raw.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        if out.is_empty() {
+            out.push(b'x');
+        }
+        let at = rng.below(out.len());
+        match rng.below(6) {
+            0 => out[at] = rng.next() as u8,
+            1 => {
+                out.truncate(at);
+            }
+            2 => {
+                let len = rng.below(64).min(out.len() - at);
+                let piece: Vec<u8> = out[at..at + len].to_vec();
+                for _ in 0..1 + rng.below(50) {
+                    out.splice(at..at, piece.iter().copied());
+                }
+            }
+            3 => {
+                let junk: &[&[u8]] = &[
+                    b"\n--",
+                    b"\nContent-Type: multipart/mixed; boundary=\"x\"\n\n--x\n",
+                    b"\nContent-Type: message/rfc822\n\n",
+                    b"\nContent-Transfer-Encoding: base64\n\n",
+                    b"=?utf-8?b?",
+                    b"\nFinal-Recipient: rfc822; ",
+                    b"\xff\xfe\x00",
+                    b"\nStatus: 5.",
+                    b"<@>",
+                ];
+                let j = junk[rng.below(junk.len())];
+                out.splice(at..at, j.iter().copied());
+            }
+            4 => {
+                out.remove(at);
+            }
+            _ => {
+                let b = out[at];
+                out.insert(at, b);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn mutated_corpus_messages() {
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/bounces");
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        {
+            seeds.push(std::fs::read(p).unwrap());
+        }
+    }
+    if seeds.is_empty() {
+        eprintln!(
+            "no corpus at {}: mutating the built-in samples only",
+            dir.display()
+        );
+    }
+    seeds.push(b"From: MAILER-DAEMON@example.org\nContent-Type: multipart/report; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@example.org\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n--b--\n".to_vec());
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let rounds = if cfg!(debug_assertions) { 4 } else { 20 };
+    for (n, seed) in seeds.iter().enumerate() {
+        for round in 0..rounds {
+            let raw = mutate(&mut rng, seed);
+            analyse_in_time(&raw, &format!("seed {n} round {round}"));
+        }
+    }
+}
+
+#[test]
+fn monsters() {
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut nested = b"Content-Type: multipart/mixed; boundary=\"b0\"\n\n".to_vec();
+    for i in 1..2000 {
+        nested.extend(
+            format!(
+                "--b{}\nContent-Type: multipart/mixed; boundary=\"b{i}\"\n\n",
+                i - 1
+            )
+            .bytes(),
+        );
+    }
+    cases.push(("deep multipart nesting", nested));
+    let mut rfc822 = Vec::new();
+    for _ in 0..2000 {
+        rfc822.extend(b"Content-Type: message/rfc822\n\n");
+    }
+    cases.push(("deep message/rfc822 nesting", rfc822));
+    let mut header = b"Subject: ".to_vec();
+    header.extend(std::iter::repeat_n(b'a', 3 << 20));
+    header.extend(b"\n\nbody\n");
+    cases.push(("a 3 MB header", header));
+    let mut folded = b"X-Long: a".to_vec();
+    for _ in 0..200_000 {
+        folded.extend(b"\n b");
+    }
+    folded.extend(b"\n\nbody\n");
+    cases.push(("200,000 folded lines", folded));
+    cases.push((
+        "wrong charsets",
+        b"Subject: =?iso-2022-jp?b?GyRCJEgbKEI=?= =?x-unknown?q?=FF?=\nContent-Type: text/plain; charset=shift_jis\nContent-Transfer-Encoding: base64\n\n////////\n".to_vec(),
+    ));
+    let mut addresses = b"From: MAILER-DAEMON@example.org\nSubject: Undelivered\n\n".to_vec();
+    for i in 0..50_000 {
+        addresses.extend(format!("<user{i}@example.org>: 550 5.1.1 user unknown\n").bytes());
+    }
+    cases.push(("50,000 recipients", addresses));
+    let mut fields = b"Content-Type: message/delivery-status\n\n".to_vec();
+    for _ in 0..100_000 {
+        fields.extend(b"Final-Recipient: rfc822; a@example.org\nStatus: 5.1.1\n");
+    }
+    cases.push(("100,000 DSN blocks", fields));
+    cases.push(("empty", Vec::new()));
+    cases.push(("binary", (0..=255u8).cycle().take(1 << 20).collect()));
+    for (what, raw) in &cases {
+        analyse_in_time(raw, what);
+    }
+}
