@@ -117,6 +117,13 @@ impl Mail {
                     .into_owned();
             }
         }
+        // Quoted-printable text whose part forgot to say so (seen in Gmail's old bounces).
+        if mail.header("content-transfer-encoding").is_none()
+            && (mail.body.contains("=\n") || mail.body.contains("=\r\n"))
+            && mail.body.contains("=20")
+        {
+            mail.body = soft_qp(&mail.body);
+        }
         if mail.body.contains('\r') {
             mail.body = mail.body.replace('\r', "");
         }
@@ -146,6 +153,37 @@ impl Mail {
             None => Vec::new(),
         }
     }
+}
+
+/// `text` with quoted-printable soft line breaks and `=XX` escapes decoded (lossy UTF-8).
+fn soft_qp(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            if bytes.get(i + 1) == Some(&b'\n') {
+                i += 2;
+                continue;
+            }
+            if bytes.get(i + 1) == Some(&b'\r') && bytes.get(i + 2) == Some(&b'\n') {
+                i += 3;
+                continue;
+            }
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.

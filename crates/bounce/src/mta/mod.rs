@@ -29,6 +29,28 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "original message headers",
     "--- original message follows",
     "--- the message follows",
+    "message headers follow.",
+    "------ a copy of the message",
+    "original message follows.",
+];
+
+/// Header fields whose addresses are never the failed recipient (the bounce's own headers
+/// or the returned message's, when they stand in the text).
+const NOT_RECIPIENT_FIELDS: &[&str] = &[
+    "message-id",
+    "references",
+    "in-reply-to",
+    "from",
+    "sender",
+    "return-path",
+    "reply-to",
+    "received",
+    "date",
+    "subject",
+    "envelope-from",
+    "errors-to",
+    "list-id",
+    "list-unsubscribe",
 ];
 
 /// A report about more recipients than this is cut short (the rest are not read).
@@ -159,12 +181,21 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         {
             continue;
         }
+        if named_by_header_line(region, lower, &candidate) {
+            continue;
+        }
         let Some(block) = block_for(region, lower, &candidate) else {
             continue;
         };
-        // A block that is only the address says nothing; look at what follows it.
-        let words = if block.len() <= candidate.len() + 4 {
-            following(region, lower, &candidate)
+        // A block that only names the recipient ("delivery to the following recipient
+        // failed: <a@b>") says nothing; the server's words follow it.
+        let words = if says_nothing(&block) {
+            let next = following(region, lower, &candidate);
+            if block.len() <= candidate.len() + 4 {
+                next
+            } else {
+                format!("{block} {next}")
+            }
         } else {
             block
         };
@@ -194,17 +225,55 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
     out
 }
 
+/// Whether every line of `region` that names `address` is a header field that never names a
+/// failed recipient (Message-ID, From, …), or the address is part of a longer token.
+fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
+    let needle = address.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&needle) {
+        let at = from + at;
+        from = at + needle.len();
+        let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+        let field = lower[line_start..at].split(':').next().unwrap_or("").trim();
+        let is_field = region[line_start..at].contains(':')
+            && !field.is_empty()
+            && !field.contains(' ');
+        if !(is_field && (NOT_RECIPIENT_FIELDS.contains(&field) || field.starts_with("x-"))) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a block has no SMTP code and no words of a reason: only a lead-in.
+fn says_nothing(block: &str) -> bool {
+    crate::status::find_status(block, b"542").is_none()
+        && crate::status::find_reply_code(block, None).is_none()
+}
+
 /// The paragraph after the one that names `recipient`.
 fn following(region: &str, lower: &str, recipient: &str) -> String {
     let Some(at) = lower.find(&recipient.to_ascii_lowercase()) else {
         return String::new();
     };
-    let rest = &region[at..];
-    let Some(blank) = rest.find("\n\n") else {
-        return paragraph(rest);
-    };
-    let after = rest[blank..].trim_start_matches('\n');
-    paragraph(after)
+    let mut rest = &region[at..];
+    let mut out = String::new();
+    // Up to three paragraphs, until one carries an SMTP code: the server's words.
+    for _ in 0..3 {
+        let Some(blank) = rest.find("\n\n") else {
+            break;
+        };
+        rest = rest[blank..].trim_start_matches(['\n', ' ', '\t']);
+        let next = paragraph(rest);
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&next);
+        if !says_nothing(&next) {
+            break;
+        }
+    }
+    out
 }
 
 /// Findings without an address get the returned message's recipient when there is one.
