@@ -176,7 +176,7 @@ impl SmtpCommand {
                 // Part of a word, an address or a host name (DATABASE@, MAILER-DAEMON).
                 let joined =
                     |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_');
-                if joined(before) || (word.len() == 4 && joined(after)) {
+                if joined(before) || (word.len() == 4 && after != b'_' && joined(after)) {
                     continue;
                 }
                 found = Some(command);
@@ -184,10 +184,21 @@ impl SmtpCommand {
             }
         }
         if found.is_none() {
+            // qmail-remote's and Exim's words for where the session failed.
             let lower = text.to_ascii_lowercase();
-            if lower.contains("after initial connection") || lower.contains("greeting") {
-                return Some(SmtpCommand::Connect);
-            }
+            const PHRASES: [(&str, SmtpCommand); 6] = [
+                ("after initial connection", SmtpCommand::Connect),
+                ("greeting", SmtpCommand::Connect),
+                ("but my name was rejected", SmtpCommand::Helo),
+                ("does not like sender", SmtpCommand::Mail),
+                ("does not like recipient", SmtpCommand::Rcpt),
+                ("failed on data command", SmtpCommand::Data),
+            ];
+            return PHRASES
+                .into_iter()
+                .filter(|(p, _)| lower.contains(p))
+                .map(|(_, c)| c)
+                .next_back();
         }
         found
     }
@@ -394,6 +405,11 @@ mod tests {
             ),
             ("DATABASE@EXAMPLE.JP said no", None),
             ("MAILER-DAEMON", None),
+            ("User Unknown [RCPT_TO]", Some(SmtpCommand::Rcpt)),
+            (
+                "192.0.2.1 does not like recipient.",
+                Some(SmtpCommand::Rcpt),
+            ),
             (
                 "(in reply to MAIL FROM command) and RCPT",
                 Some(SmtpCommand::Rcpt),

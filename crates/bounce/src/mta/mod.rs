@@ -8,6 +8,8 @@
 //! services share. MTA-specific recognisers, picked by headers and body markers (never by file
 //! names), come first where the generic reading is wrong.
 
+mod recognisers;
+
 use crate::mime::Mail;
 use crate::{Finding, SmtpCommand, address};
 
@@ -62,7 +64,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
     let lower = region.to_ascii_lowercase();
     findings.truncate(MAX_RECIPIENTS);
     if findings.is_empty() {
-        *findings = generic(mail, region, &lower);
+        *findings = recognisers::run(mail, region).unwrap_or_else(|| generic(mail, region, &lower));
     } else {
         for f in findings.iter_mut() {
             if let Some(block) = block_for(region, &lower, &f.recipient) {
@@ -82,7 +84,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
 }
 
 /// The part of the body that reports (before the returned message).
-fn report_region(mail: &Mail) -> &str {
+pub(crate) fn report_region(mail: &Mail) -> &str {
     let mut end = mail.original_at.unwrap_or(mail.body.len());
     let lower = mail.body[..end].to_ascii_lowercase();
     for marker in ORIGINAL_MARKERS {
@@ -128,7 +130,7 @@ fn block_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
 fn paragraph(text: &str) -> String {
     let mut out = String::new();
     for (n, line) in text.lines().enumerate() {
-        if n > 0 && line.trim().is_empty() {
+        if n > 0 && (line.trim().is_empty() || opens_recipient_block(line)) {
             break;
         }
         if n >= 40 {
@@ -138,6 +140,17 @@ fn paragraph(text: &str) -> String {
         out.push(' ');
     }
     out.trim_end().to_string()
+}
+
+/// Whether `line` starts a recipient's block (`<a@b>:`, `"a@b":`, `a@b Invalid …`), as
+/// Postfix, qmail, GMX and Zoho write them one after another without blank lines.
+fn opens_recipient_block(line: &str) -> bool {
+    if line.starts_with([' ', '\t']) {
+        return false;
+    }
+    let first = line.split_whitespace().next().unwrap_or("");
+    let word = first.trim_matches(|c: char| matches!(c, '<' | '>' | '"' | ':' | ','));
+    address::is_address(word)
 }
 
 /// Addresses that are the mail system's own, never a failed recipient.
@@ -184,20 +197,8 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         if named_by_header_line(region, lower, &candidate) {
             continue;
         }
-        let Some(block) = block_for(region, lower, &candidate) else {
+        let Some(words) = words_for(region, lower, &candidate) else {
             continue;
-        };
-        // A block that only names the recipient ("delivery to the following recipient
-        // failed: <a@b>") says nothing; the server's words follow it.
-        let words = if says_nothing(&block) {
-            let next = following(region, lower, &candidate);
-            if block.len() <= candidate.len() + 4 {
-                next
-            } else {
-                format!("{block} {next}")
-            }
-        } else {
-            block
         };
         out.push(Finding {
             command: SmtpCommand::find(&words),
@@ -214,8 +215,10 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         });
         for a in failed_header {
             if !out.iter().any(|f| f.recipient.eq_ignore_ascii_case(&a)) {
+                let words = words_for(region, lower, &a).unwrap_or_default();
                 out.push(Finding {
-                    diagnostic: following(region, lower, &a),
+                    command: SmtpCommand::find(&words),
+                    diagnostic: words,
                     recipient: a,
                     ..Finding::default()
                 });
@@ -223,6 +226,21 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The words about `recipient`: its block, and when that only names the recipient ("delivery
+/// to the following recipient failed: <a@b>"), the paragraphs after it.
+fn words_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
+    let block = block_for(region, lower, recipient)?;
+    if !says_nothing(&block) {
+        return Some(block);
+    }
+    let next = following(region, lower, recipient);
+    Some(if block.len() <= recipient.len() + 4 {
+        next
+    } else {
+        format!("{block} {next}")
+    })
 }
 
 /// Whether every line of `region` that names `address` is a header field that never names a
@@ -235,9 +253,8 @@ fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
         from = at + needle.len();
         let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
         let field = lower[line_start..at].split(':').next().unwrap_or("").trim();
-        let is_field = region[line_start..at].contains(':')
-            && !field.is_empty()
-            && !field.contains(' ');
+        let is_field =
+            region[line_start..at].contains(':') && !field.is_empty() && !field.contains(' ');
         if !(is_field && (NOT_RECIPIENT_FIELDS.contains(&field) || field.starts_with("x-"))) {
             return false;
         }
