@@ -448,6 +448,8 @@ pub(crate) static EXPIRED: Phrases = Phrases {
         "server did not respond",
         "this message has been in the queue too long",
         "unable to deliver message after multiple retries",
+        "retry timeout exceeded",
+        "the recipient server did not accept our requests to connect",
         "was not reachable within the allowed queue period",
         "your message could not be delivered for more than",
     ],
@@ -760,6 +762,7 @@ pub(crate) static TOO_MANY_CONN: Phrases = Phrases {
     any: &[
         "all available ips are at maximum connection limit",
         "connection rate limit exceeded",
+        "connection frequency limited",
         "exceeds per-domain connection limit for",
         "has exceeded the max emails per hour ",
         "throttling failure: daily message quota exceeded",
@@ -1048,6 +1051,16 @@ mod tests {
             ("message size exceeds fixed limit", Reason::MesgTooBig, true),
             ("relay access denied", Reason::NoRelaying, true),
             ("i am out of the office", Reason::Vacation, true),
+            (
+                "reason: delivery retry timeout exceeded",
+                Reason::Expired,
+                true,
+            ),
+            (
+                "550 connection frequency limited",
+                Reason::TooManyConn,
+                true,
+            ),
             ("all fine", Reason::UserUnknown, false),
         ];
         for (text, reason, want) in table {

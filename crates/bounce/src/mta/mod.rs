@@ -79,8 +79,32 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
                 f.command = SmtpCommand::find(&f.diagnostic);
             }
         }
+        // Sendmail's transcript ("... while talking to mx: >>> RCPT To:<a@b> <<< 550 ...")
+        // names the command once for the whole report.
+        if let Some(command) = transcript_command(region) {
+            for f in findings.iter_mut().filter(|f| f.command.is_none()) {
+                f.command = Some(command);
+            }
+        }
     }
     fill_recipients(mail, findings);
+}
+
+/// The last command sent before the first failure in an SMTP transcript (`>>> RCPT To:<…>`
+/// followed by `<<< 550 …`).
+fn transcript_command(region: &str) -> Option<SmtpCommand> {
+    let mut last = None;
+    for line in region.lines() {
+        let line = line.trim_start();
+        if let Some(sent) = line.strip_prefix(">>> ") {
+            last = SmtpCommand::find(sent);
+        } else if let Some(reply) = line.strip_prefix("<<< ")
+            && reply.starts_with(['4', '5'])
+        {
+            return last;
+        }
+    }
+    None
 }
 
 /// The part of the body that reports (before the returned message).
@@ -207,12 +231,15 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
             ..Finding::default()
         });
     }
-    if !failed_header.is_empty() {
-        out.retain(|f| {
-            failed_header
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(&f.recipient))
-        });
+    // Exim's X-Failed-Recipients names the failed addresses; it wins over other addresses in
+    // the text, unless it names none of them (then it holds an alias the text rewrote).
+    let listed = |f: &Finding| {
+        failed_header
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(&f.recipient))
+    };
+    if !failed_header.is_empty() && (out.is_empty() || out.iter().any(listed)) {
+        out.retain(listed);
         for a in failed_header {
             if !out.iter().any(|f| f.recipient.eq_ignore_ascii_case(&a)) {
                 let words = words_for(region, lower, &a).unwrap_or_default();
