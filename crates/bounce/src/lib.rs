@@ -186,11 +186,13 @@ impl SmtpCommand {
         if found.is_none() {
             // qmail-remote's and Exim's words for where the session failed.
             let lower = text.to_ascii_lowercase();
-            const PHRASES: [(&str, SmtpCommand); 6] = [
+            const PHRASES: [(&str, SmtpCommand); 8] = [
                 ("after initial connection", SmtpCommand::Connect),
                 ("greeting", SmtpCommand::Connect),
                 ("but my name was rejected", SmtpCommand::Helo),
                 ("does not like sender", SmtpCommand::Mail),
+                ("but sender was rejected", SmtpCommand::Mail),
+                ("failed after i sent the message", SmtpCommand::Data),
                 ("does not like recipient", SmtpCommand::Rcpt),
                 ("failed on data command", SmtpCommand::Data),
             ];

@@ -64,7 +64,11 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
     let lower = region.to_ascii_lowercase();
     findings.truncate(MAX_RECIPIENTS);
     if findings.is_empty() {
-        *findings = recognisers::run(mail, region).unwrap_or_else(|| generic(mail, region, &lower));
+        *findings = recognisers::run(mail, region).unwrap_or_else(|| {
+            let mut found = generic(mail, region, &lower);
+            recognisers::refine(mail, &mut found);
+            found
+        });
     } else {
         for f in findings.iter_mut() {
             if let Some(block) = block_for(region, &lower, &f.recipient) {

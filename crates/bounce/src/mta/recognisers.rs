@@ -2,11 +2,94 @@
 //! markers. Each recogniser returns `None` when the message is not its kind.
 
 use crate::mime::Mail;
-use crate::{Finding, Reason, address};
+use crate::{Finding, Reason, SmtpCommand, address};
 
 /// The findings of the first recogniser that knows the message.
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     google_groups(mail, region)
+}
+
+/// What an MTA's own words mean, applied to the findings of the generic reader.
+pub(crate) fn refine(mail: &Mail, findings: &mut [Finding]) {
+    if is_qmail(mail) {
+        for f in findings.iter_mut() {
+            f.hint = qmail_reason(&f.diagnostic, f.command);
+        }
+    }
+}
+
+fn is_qmail(mail: &Mail) -> bool {
+    mail.subject().eq_ignore_ascii_case("failure notice")
+        || mail
+            .headers
+            .iter()
+            .any(|(n, v)| n == "received" && v.contains("(qmail "))
+        || mail.body.contains("Hi. This is the qmail")
+}
+
+/// qmail-send and qmail-remote (and the qmail-ldap patch) write fixed sentences; what each
+/// means is a fact of their source (qmail-remote.c, qmail-local.c, error_str.c).
+fn qmail_reason(diagnostic: &str, command: Option<SmtpCommand>) -> Option<Reason> {
+    const EXPIRED: &str = "this message has been in the queue too long.";
+    const SENTENCES: &[(&str, Reason)] = &[
+        ("Sorry, I couldn't find any host ", Reason::HostUnknown),
+        ("disk quota exceeded", Reason::MailboxFull),
+        (
+            "Message size exceeds fixed maximum message size:",
+            Reason::MesgTooBig,
+        ),
+        (
+            "Sorry, I wasn't able to establish an SMTP connection",
+            Reason::NetworkError,
+        ),
+        (
+            "Sorry. Although I'm listed as a best-preference MX",
+            Reason::NetworkError,
+        ),
+        (
+            "Sorry, I couldn't find a mail exchanger or IP address",
+            Reason::NotAccept,
+        ),
+        (
+            "The message exeeded the maximum size the user accepts",
+            Reason::ExceedLimit,
+        ),
+        ("Mailaddress is administrativ", Reason::Suspend),
+        (
+            "bad interpreter: No such file or directory",
+            Reason::SystemError,
+        ),
+        ("system error", Reason::SystemError),
+        ("Automatic homedir creator crashed", Reason::SystemError),
+        ("LDAP", Reason::SystemError),
+        ("qmail-forward", Reason::SystemError),
+        ("homedir creation", Reason::SystemError),
+        ("Unable to", Reason::SystemError),
+        ("not enough free space", Reason::SystemFull),
+        ("no mailbox here by that name", Reason::UserUnknown),
+    ];
+    if matches!(command, Some(SmtpCommand::Helo | SmtpCommand::Ehlo)) {
+        return Some(Reason::Blocked);
+    }
+    if crate::phrases::ordered(diagnostic, &[" does not like recipient.", EXPIRED]) {
+        // Left to the phrase tables: the remote's words say more than the queue's age.
+        return Some(Reason::OnHold);
+    }
+    // The remote's reply ("Remote host said: ...") is read before qmail's own sentences.
+    let said = diagnostic
+        .find("Remote host said:")
+        .map_or("", |at| &diagnostic[at..]);
+    // "Unable to deliver message to <a@b>" is InterScan MSS's lead-in, not qmail's own error.
+    let own = diagnostic.replace("Unable to deliver message to", "");
+    for text in [said, own.as_str()] {
+        if let Some((_, r)) = SENTENCES
+            .iter()
+            .find(|(p, _)| !text.is_empty() && text.contains(p))
+        {
+            return Some(*r);
+        }
+    }
+    diagnostic.contains(EXPIRED).then_some(Reason::Expired)
 }
 
 /// Google Groups refusing a post (the group does not exist, or the sender may not post): the
@@ -47,4 +130,44 @@ fn google_groups(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
         hint: Some(Reason::Rejected),
         ..Finding::default()
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qmail_sentences() {
+        let table: &[(&str, Option<SmtpCommand>, Option<Reason>)] = &[
+            (
+                "Connected to 192.0.2.1 but my name was rejected.",
+                Some(SmtpCommand::Helo),
+                Some(Reason::Blocked),
+            ),
+            (
+                "Unable to contact LDAP server. (#4.4.3)I'm not going to try again; this message has been in the queue too long.",
+                None,
+                Some(Reason::SystemError),
+            ),
+            (
+                "192.0.2.1 does not like recipient. Remote host said: 550 busy I'm not going to try again; this message has been in the queue too long.",
+                Some(SmtpCommand::Rcpt),
+                Some(Reason::OnHold),
+            ),
+            (
+                "Sorry, I couldn't find any host named example.invalid. (#5.1.2)",
+                None,
+                Some(Reason::HostUnknown),
+            ),
+            (
+                "I'm not going to try again; this message has been in the queue too long.",
+                None,
+                Some(Reason::Expired),
+            ),
+            ("Unable to deliver message to <a@b.example>", None, None),
+        ];
+        for (text, command, want) in table {
+            assert_eq!(qmail_reason(text, *command), *want, "{text}");
+        }
+    }
 }
