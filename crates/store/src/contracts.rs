@@ -135,6 +135,7 @@ impl Store {
     /// Records that the contract sent something at `at`. Only ever moves the time forward, and
     /// writes nothing when it would not, so calling it per message stays cheap.
     pub async fn touch_contract(&self, id: &CustomerId, at: Timestamp) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE contracts SET last_used_at = $2 \

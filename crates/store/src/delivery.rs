@@ -309,6 +309,7 @@ impl Store {
             "completion_sql numbers its last parameter 257"
         );
 
+        let _turn = self.write_turn().await;
         let (events_written, completed): (usize, Vec<String>) = with_pool!(self, pool => {
             // The first statement writes, so SQLite takes the write lock at once.
             let mut tx = pool.begin().await?;
@@ -418,6 +419,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<QueueChange, StoreError> {
         let message_id = id.to_string();
+        let _turn = self.write_turn().await;
         let (node, changed): (String, Vec<ChangedRecipientRow>) = with_pool!(self, pool => {
             // The first statement writes, so SQLite takes the write lock at once.
             let mut tx = pool.begin().await?;

@@ -112,6 +112,11 @@ pub struct Store {
     backend: Backend,
     key: SealingKey,
     credentials: Arc<credentials::DummyHash>,
+    /// SQLite takes one writer at a time and makes the others wait by *sleeping* in growing
+    /// steps (1, 2, 5 … 100 ms): the relay's intake and the delivery recorder would wait on
+    /// each other that way. Queueing this process's writers here instead hands the lock over
+    /// at once. Unused on PostgreSQL, which has row locks.
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -153,7 +158,17 @@ impl Store {
             backend,
             key,
             credentials: Arc::default(),
+            sqlite_writer: Arc::default(),
         })
+    }
+
+    /// This process's turn to write, on SQLite; nothing to wait for on PostgreSQL. Hold it for
+    /// the whole write transaction.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(self.sqlite_writer.lock().await),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// `"sqlite"` or `"postgres"`, for logs and diagnostics.

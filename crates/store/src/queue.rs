@@ -155,6 +155,7 @@ impl Store {
         if sealed.is_empty() {
             return Ok(());
         }
+        let _turn = self.write_turn().await;
         with_pool!(self, pool => {
             // The first statement writes, so SQLite takes the write lock at once and never has
             // to upgrade a read lock (which fails with SQLITE_BUSY instead of waiting).
