@@ -140,6 +140,9 @@ async fn max_rate_spaces_messages_across_connections() {
     // 4 per second, a burst of one second's worth; up to 20 connections share the limit.
     let node = start_routed(&sink, r#"[{ match = "*", max_rate = "240/min" }]"#);
     let recipients: Vec<String> = (0..10).map(|i| format!("rated{i}@example.jp")).collect();
+    // Arrival times are taken when the test sees them, which can be late (the test is busy
+    // sending, or the machine is loaded) but never early: so only "not before" bounds hold.
+    let start = Instant::now();
     send_each(&node, &recipients).await;
 
     let mut arrivals = Vec::new();
@@ -147,21 +150,18 @@ async fn max_rate_spaces_messages_across_connections() {
         sink.wait_for(n, Duration::from_secs(20)).await.unwrap();
         arrivals.push(Instant::now());
     }
-    let elapsed = arrivals[9] - arrivals[0];
-    // Ideal: 4 at once, then one every 250 ms: 1.5 s from the first to the tenth, and any 6
-    // in a row spread over at least 500 ms.
+    // 4 at once (the burst), then one every 250 ms: the tenth cannot come before 1.5 s, the
+    // sixth not before 0.5 s.
+    let tenth = arrivals[9] - start;
     assert!(
-        elapsed >= Duration::from_millis(1300) && elapsed < Duration::from_secs(8),
-        "10 messages at 240/min took {elapsed:?}"
+        tenth >= Duration::from_millis(1450) && tenth < Duration::from_secs(10),
+        "10 messages at 240/min took {tenth:?}"
     );
-    for (i, six) in arrivals.windows(6).enumerate() {
-        let spread = six[5] - six[0];
-        assert!(
-            spread >= Duration::from_millis(400),
-            "messages {i}..{} within {spread:?}",
-            i + 5
-        );
-    }
+    let sixth = arrivals[5] - start;
+    assert!(
+        sixth >= Duration::from_millis(450),
+        "6 messages at 240/min within {sixth:?}"
+    );
     assert!(
         sink.total_connections() >= 2,
         "one connection only: the limit was not shared"
