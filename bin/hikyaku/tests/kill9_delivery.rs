@@ -213,25 +213,12 @@ fn queue(
 
 /// Message files in the spool (committed or half-written).
 fn spool_files(data_dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![
-        data_dir.join("spool").join("msg"),
-        data_dir.join("spool").join("tmp"),
-    ];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path.strip_prefix(data_dir).unwrap().display().to_string());
-            }
-        }
-    }
-    found
+    let spool = data_dir.join("spool");
+    [spool.join("msg"), spool.join("tmp")]
+        .iter()
+        .flat_map(|dir| hikyaku_testkit::files_under(dir))
+        .map(|path| path.strip_prefix(data_dir).unwrap().display().to_string())
+        .collect()
 }
 
 /// Polls `done` every 50 ms until it returns `Some`, failing with `what()` after `patience`.

@@ -29,22 +29,10 @@ fn queued_ids(cli: impl Fn(&[&str]) -> anyhow::Result<String>) -> Vec<String> {
 }
 
 fn spool_files(data_dir: &std::path::Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![data_dir.join("spool")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path.strip_prefix(data_dir).unwrap().display().to_string());
-            }
-        }
-    }
-    found
+    hikyaku_testkit::files_under(&data_dir.join("spool"))
+        .iter()
+        .map(|path| path.strip_prefix(data_dir).unwrap().display().to_string())
+        .collect()
 }
 
 #[test]

@@ -162,21 +162,14 @@ async fn trace_fields_are_added_and_the_message_is_kept_byte_for_byte() {
 /// The spooled file of a message (its format is the spool crate's business; the message bytes
 /// are at its end).
 fn spool_file(data_dir: &std::path::Path, id: &str) -> Vec<u8> {
-    let mut stack = vec![data_dir.join("spool")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .file_name()
+    let path = hikyaku_testkit::files_under(&data_dir.join("spool"))
+        .into_iter()
+        .find(|path| {
+            path.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(id))
-            {
-                return std::fs::read(path).unwrap();
-            }
-        }
-    }
-    panic!("no spool file for {id}");
+        })
+        .unwrap_or_else(|| panic!("no spool file for {id}"));
+    std::fs::read(path).unwrap()
 }
 
 #[tokio::test]

@@ -38,3 +38,24 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
     eprintln!("skipping: {name} not installed (apt-get install postfix swaks)");
     None
 }
+
+/// Every file below `root`, at any depth (none when `root` does not exist): for tests that look
+/// at what a node left in its spool.
+pub fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
