@@ -30,6 +30,8 @@ pub(crate) struct Facts<'a> {
     pub action: Option<Action>,
     pub command: Option<SmtpCommand>,
     pub hint: Option<Reason>,
+    /// What the mail service that refused the message means by its reply (see [`crate::rhost`]).
+    pub service_verdict: Option<Reason>,
 }
 
 /// Probed in this order for an SMTP diagnostic, each by code or phrase.
@@ -84,6 +86,11 @@ pub(crate) fn reason(f: &Facts<'_>) -> Reason {
     {
         return hint;
     }
+    if let Some(r) = local_delivery_agent(f).or(f.service_verdict)
+        && r.is_explicit()
+    {
+        return r;
+    }
     if f.status.is_some_and(|s| s.starts_with("2.")) {
         return Reason::Delivered;
     }
@@ -104,6 +111,85 @@ pub(crate) fn reason(f: &Facts<'_>) -> Reason {
         return Reason::OnHold;
     }
     Reason::Undefined
+}
+
+/// The words of local delivery agents (Dovecot, mail.local, procmail, maildrop, vpopmail,
+/// vmailmgr): each names its own errors, whatever the status code says. Only for failures in
+/// or after the delivery itself (no SMTP command before DATA).
+fn local_delivery_agent(f: &Facts<'_>) -> Option<Reason> {
+    use Reason::*;
+    /// An agent's marks in the text, and its sentences.
+    type Agent = (&'static [&'static str], &'static [(&'static str, Reason)]);
+    const AGENTS: &[Agent] = &[
+        (
+            &["your message to <", "> was automatically rejected:"],
+            &[
+                ("not enough disk space", MailboxFull),
+                ("quota exceeded", MailboxFull),
+                ("mailbox doesn't exist: ", UserUnknown),
+            ],
+        ),
+        (
+            &["mail.local: "],
+            &[
+                ("disc quota exceeded", MailboxFull),
+                ("mailbox full or quota exceeded", MailboxFull),
+                ("temporary file write error", SystemError),
+                (": invalid mailbox path", UserUnknown),
+                (": unknown user:", UserUnknown),
+                (": user missing home directory", UserUnknown),
+                (": user unknown", UserUnknown),
+            ],
+        ),
+        (
+            &["procmail: ", "/procmail "],
+            &[
+                ("quota exceeded while writing", MailboxFull),
+                ("user over quota", MailboxFull),
+                ("service unavailable", SystemError),
+                ("no space left to finish writing", SystemFull),
+            ],
+        ),
+        (
+            &["maildrop: "],
+            &[
+                ("maildir over quota.", MailboxFull),
+                ("cannot find system user", UserUnknown),
+                ("invalid user specified.", UserUnknown),
+            ],
+        ),
+        (
+            &["vdelivermail: "],
+            &[
+                ("user does not exist, but will deliver to ", Filtered),
+                ("domain is over quota", MailboxFull),
+                ("user is over quota", MailboxFull),
+                ("account is locked email bounced", Suspend),
+                ("sorry, no mailbox here by that name.", UserUnknown),
+            ],
+        ),
+        (
+            &["vdeliver: "],
+            &[
+                ("delivery failed due to system quota violation", MailboxFull),
+                ("invalid or unknown base user or domain", UserUnknown),
+                ("invalid or unknown virtual user", UserUnknown),
+                ("user name does not refer to a virtual user", UserUnknown),
+            ],
+        ),
+    ];
+    if f.diagnostic.is_empty() || f.command.is_some_and(|c| c != SmtpCommand::Data) {
+        return None;
+    }
+    let (_, sentences) = AGENTS
+        .iter()
+        .find(|(marks, _)| marks.iter().any(|m| f.diagnostic.contains(m)))?;
+    Some(
+        sentences
+            .iter()
+            .find(|(p, _)| f.diagnostic.contains(p))
+            .map_or(MailerError, |(_, r)| *r),
+    )
 }
 
 /// Step 4 of the module comment.
@@ -252,6 +338,7 @@ pub fn reason_of_reply(code: u16, enhanced: Option<&str>, text: &str) -> Option<
         }),
         command,
         hint: None,
+        service_verdict: None,
     };
     let r = reason(&facts);
     // A temporary failure without words for it is not an expiry: the message is still queued.

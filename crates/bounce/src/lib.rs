@@ -23,6 +23,7 @@ mod mime;
 mod mta;
 mod phrases;
 mod reason;
+mod rhost;
 pub mod score;
 mod status;
 
@@ -243,16 +244,20 @@ pub fn analyse(raw: &[u8]) -> Analysis {
     if let Some(findings) = feedback::findings(&mail) {
         return Analysis {
             kind: MessageKind::Feedback,
-            records: findings.into_iter().map(finish).collect(),
+            records: findings
+                .into_iter()
+                .map(|f| finish(f, &Origin::default()))
+                .collect(),
         };
     }
-    let (mut findings, _envelope) = dsn::findings(&mail);
+    let (mut findings, envelope) = dsn::findings(&mail);
     mta::complete(&mail, &mut findings);
+    let origin = Origin::of(&mail, envelope.reporting_mta);
     if findings.is_empty() {
         if let Some(findings) = autoreply::findings(&mail) {
             return Analysis {
                 kind: MessageKind::AutoReply,
-                records: findings.into_iter().map(finish).collect(),
+                records: findings.into_iter().map(|f| finish(f, &origin)).collect(),
             };
         }
         return Analysis {
@@ -262,13 +267,38 @@ pub fn analyse(raw: &[u8]) -> Analysis {
     }
     Analysis {
         kind: MessageKind::Bounce,
-        records: findings.into_iter().map(finish).collect(),
+        records: findings.into_iter().map(|f| finish(f, &origin)).collect(),
+    }
+}
+
+/// Where the bounce was written: the reporting MTA and the host that sent the bounce (the
+/// `from` of the newest `Received:` field). Mail services are known by these too.
+#[derive(Debug, Default)]
+struct Origin {
+    local_hosts: Vec<String>,
+}
+
+impl Origin {
+    fn of(mail: &mime::Mail, reporting_mta: Option<String>) -> Origin {
+        let mut local_hosts: Vec<String> = reporting_mta.into_iter().collect();
+        let sender = mail
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "received")
+            .find_map(|(_, v)| {
+                let from = v.strip_prefix("from ")?;
+                let host = from.split_whitespace().next()?;
+                (host.contains('.') && host.bytes().any(|b| b.is_ascii_alphabetic()))
+                    .then(|| host.to_string())
+            });
+        local_hosts.extend(sender);
+        Origin { local_hosts }
     }
 }
 
 /// Turn a finding into a record: settle the status and reply codes, clean the diagnostic,
 /// name the reason, and decide hard or soft.
-fn finish(f: Finding) -> Record {
+fn finish(f: Finding, origin: &Origin) -> Record {
     let diagnostic = sweep(&f.diagnostic);
     let mut status = f.status.clone().filter(|s| !s.is_empty());
     let mut reply_code = f.reply_code.clone().filter(|c| status::is_reply_code(c));
@@ -285,7 +315,19 @@ fn finish(f: Finding) -> Record {
         }
     }
     let lower = diagnostic.to_lowercase();
+    let destination = f.recipient.rsplit_once('@').map_or("", |(_, d)| d);
+    let service = rhost::service(
+        destination,
+        f.remote_mta
+            .as_deref()
+            .into_iter()
+            .chain(rhost::host_names(&diagnostic)),
+        origin.local_hosts.iter().map(String::as_str),
+    );
+    let service_verdict =
+        service.and_then(|s| rhost::reason(s, status.as_deref(), reply_code.as_deref(), &lower));
     let facts = classify::Facts {
+        service_verdict,
         status: status.as_deref(),
         reply_code: reply_code.as_deref(),
         diagnostic: &lower,
