@@ -143,7 +143,14 @@ impl Block {
         .into_iter()
         .flatten()
         .find_map(|v| address::find(v));
-        let Some(recipient) = recipient else {
+        // Sendmail writes `Final-Recipient: RFC822; @mx.example.org` when it lost the local
+        // part; the address is then read from the text (see `mta::complete`).
+        let domain_only = block
+            .final_recipient
+            .as_deref()
+            .map(|v| strip_type(v).trim_matches(['<', '>']))
+            .is_some_and(|v| v.starts_with('@') && address::is_address(&format!("x{v}")));
+        let Some(recipient) = recipient.or_else(|| domain_only.then(String::new)) else {
             return;
         };
         let (diagnostic_type, diagnostic) = match &block.diagnostic {

@@ -83,6 +83,9 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
                 f.command = SmtpCommand::find(&f.diagnostic);
             }
         }
+        if is_sendmail(mail) {
+            sendmail(region, findings);
+        }
         // Sendmail's transcript ("... while talking to mx: >>> RCPT To:<a@b> <<< 550 ...")
         // names the command once for the whole report.
         if let Some(command) = transcript_command(region) {
@@ -91,7 +94,82 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
             }
         }
     }
+    if recognisers::is_exim(mail) {
+        recognisers::exim(findings);
+    }
     fill_recipients(mail, findings);
+}
+
+/// Sendmail's bounces: `Returned mail: see transcript for details` and its warnings.
+fn is_sendmail(mail: &Mail) -> bool {
+    let subject = mail.subject();
+    (subject.starts_with("Warning: ") || subject.ends_with("see transcript for details"))
+        && mail.header("x-aol-ip").is_none()
+}
+
+/// What Sendmail's transcript adds to its DSN: the remote server's replies (`<<< 550-5.7.1
+/// ...`, often several lines the DSN cuts to one), the command, and its own error lines
+/// (`550 5.1.2 <a@b>... Host unknown`) with their status code.
+fn sendmail(region: &str, findings: &mut [Finding]) {
+    let Some(start) = region.find("----- Transcript of session follows -----") else {
+        return;
+    };
+    let mut replies: Vec<&str> = Vec::new();
+    let mut command = None;
+    let mut own_words = String::new();
+    let mut own_status = None;
+    let mut in_session = false;
+    for line in region[start..].lines().skip(1) {
+        if line.starts_with(' ') || line.starts_with("Content-Type:") {
+            if line.starts_with("Content-Type:") {
+                break;
+            }
+            continue;
+        }
+        if let Some(sent) = line.strip_prefix(">>> ") {
+            command = command.or_else(|| SmtpCommand::find(sent));
+        } else if let Some(reply) = line.strip_prefix("<<< ") {
+            if !replies.contains(&reply) {
+                replies.push(reply);
+            }
+        } else if !in_session {
+            if line.starts_with("... while talking to ") {
+                in_session = true;
+                continue;
+            }
+            let status = crate::status::find_status(line, b"542");
+            if status.is_some() && crate::status::find_reply_code(line, None).is_some() {
+                own_status = status;
+                own_words.push(' ');
+                own_words.push_str(line);
+            } else if line.starts_with("Message: ") || line.starts_with("Warning: ") {
+                own_words.push(' ');
+                own_words.push_str(line);
+            }
+        }
+    }
+    let single = findings.len() == 1;
+    for f in findings.iter_mut() {
+        if f.diagnostic.trim().is_empty() && !own_words.is_empty() {
+            f.diagnostic = own_words.trim().to_string();
+        }
+        if single && !replies.is_empty() {
+            f.diagnostic = format!("{} {}", replies.join(" "), f.diagnostic);
+        }
+        if command.is_some() || f.command.is_none() {
+            f.command = command
+                .or_else(|| SmtpCommand::find(&f.diagnostic))
+                .or_else(|| (!replies.is_empty()).then_some(SmtpCommand::Ehlo));
+        }
+        if f.status.is_none() {
+            f.status = own_status.clone();
+        }
+        if f.recipient.is_empty()
+            && let Some(a) = address::find(&f.diagnostic)
+        {
+            f.recipient = a;
+        }
+    }
 }
 
 /// The last command sent before the first failure in an SMTP transcript (`>>> RCPT To:<…>`
@@ -340,4 +418,57 @@ fn fill_recipients(mail: &Mail, findings: &mut Vec<Finding>) {
         }
     }
     findings.retain(|f| !f.recipient.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(recipient: &str, status: Option<&str>, diagnostic: &str) -> Vec<Finding> {
+        vec![Finding {
+            recipient: recipient.to_string(),
+            status: status.map(str::to_string),
+            diagnostic: diagnostic.to_string(),
+            ..Finding::default()
+        }]
+    }
+
+    #[test]
+    fn sendmail_transcripts_complete_the_dsn() {
+        // The remote's multi-line reply replaces the DSN's cut first line; the command is the
+        // transcript's.
+        let region = "   ----- Transcript of session follows -----\n\
+... while talking to gmail-smtp-in.l.google.com.:\n>>> DATA\n\
+<<< 550-5.7.1 Unauthenticated email from example.com is not accepted due to domain's\n\
+<<< 550 5.7.1 DMARC policy. Please contact the administrator\n\
+554 5.0.0 Service unavailable\n";
+        let mut found = one(
+            "a@example.jp",
+            Some("5.7.1"),
+            "550-5.7.1 Unauthenticated email from example.com is not accepted due to domain's",
+        );
+        sendmail(region, &mut found);
+        assert!(
+            found[0]
+                .diagnostic
+                .contains("domain's 550 5.7.1 DMARC policy")
+        );
+        assert_eq!(found[0].command, Some(SmtpCommand::Data));
+
+        // A DSN that lost the local part: the address and status come from Sendmail's own line.
+        let region = "   ----- Transcript of session follows -----\n\
+550 5.1.2 <kijitora@example.org>... Host unknown (Name server: example.org: no data known)\n";
+        let mut found = one("", None, "");
+        sendmail(region, &mut found);
+        assert_eq!(found[0].recipient, "kijitora@example.org");
+        assert_eq!(found[0].status.as_deref(), Some("5.1.2"));
+        assert!(found[0].diagnostic.contains("Host unknown"));
+
+        // Replies without a command were answers to the greeting or EHLO.
+        let region = "   ----- Transcript of session follows -----\n\
+... while talking to mx.example.org.:\n<<< 421 Too busy\n";
+        let mut found = one("a@example.org", Some("4.0.0"), "421 Too busy");
+        sendmail(region, &mut found);
+        assert_eq!(found[0].command, Some(SmtpCommand::Ehlo));
+    }
 }

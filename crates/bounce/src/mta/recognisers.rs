@@ -18,6 +18,110 @@ pub(crate) fn refine(mail: &Mail, findings: &mut [Finding]) {
     }
 }
 
+/// Exim's bounces (and MXLogic's, which is Exim): the `Mail Delivery System` sender, its
+/// subjects, its message IDs (`<E1P1YNN-0003AD-Ga@host>`), or MXLogic's headers.
+pub(crate) fn is_exim(mail: &Mail) -> bool {
+    const SUBJECTS: &[&str] = &[
+        "Delivery Status Notification",
+        "Mail delivery failed",
+        "Mail failure",
+        "Message frozen",
+        "Warning: message ",
+        "error(s) in forwarding or filtering",
+    ];
+    let id = mail.header("message-id").unwrap_or("").trim();
+    let exim_id = id.find('<') == Some(0) && id.find('-') == Some(8) && id.find('@') == Some(18);
+    let mxlogic = ["x-mx-bounce", "x-mxl-hash", "x-mxl-notehash"]
+        .iter()
+        .any(|h| mail.header(h).is_some())
+        || id.contains("<mxl~");
+    let signs = [
+        mail.from().contains("Mail Delivery System"),
+        SUBJECTS.iter().any(|s| mail.subject().contains(s)),
+        exim_id,
+    ];
+    mxlogic || signs.iter().filter(|s| **s).count() >= 2
+}
+
+/// What Exim's own words mean (exim/src: deliver.c, route.c, transports, routers), and the
+/// status code it stands for when the bounce has none: a refusal of MAIL FROM is left open
+/// (`onhold`, to be named from the remote's words), of HELO it is `blocked`; Exim's own errors
+/// name their reason; delays and frozen messages are `expired`. The pseudo status is made
+/// from that first verdict, as the reference implementation does.
+pub(crate) fn exim(findings: &mut [Finding]) {
+    const OWN: &[(&str, Reason)] = &[
+        ("user not found", Reason::UserUnknown),
+        (
+            "all host address lookups failed permanently",
+            Reason::HostUnknown,
+        ),
+        (
+            "all relevant MX records point to non-existent hosts",
+            Reason::HostUnknown,
+        ),
+        ("Unrouteable address", Reason::HostUnknown),
+        ("mailbox is full", Reason::MailboxFull),
+        ("error: quota exceed", Reason::MailboxFull),
+        (
+            "an MX or SRV record indicated no SMTP service",
+            Reason::NotAccept,
+        ),
+        (
+            "no host found for existing SMTP connection",
+            Reason::NotAccept,
+        ),
+        ("angle-brackets nested too deep", Reason::SyntaxError),
+        ("expected word or \"<\"", Reason::SyntaxError),
+        (
+            "domain missing in source-routed address",
+            Reason::SyntaxError,
+        ),
+        ("malformed address:", Reason::SyntaxError),
+        ("delivery to file forbidden", Reason::SystemError),
+        ("delivery to pipe forbidden", Reason::SystemError),
+        ("local delivery failed", Reason::SystemError),
+        ("LMTP error after ", Reason::SystemError),
+        ("Too many \"Received\" headers", Reason::ContentError),
+    ];
+    const DELAYED: &[&str] = &[
+        "retry timeout exceeded",
+        "No action is required on your part",
+        "retry time not reached for any host after a long failure period",
+        "all hosts have been failing for a long time and were last tried",
+        "Delay reason: ",
+        "has been frozen",
+        "was frozen on arrival by ",
+    ];
+    for f in findings.iter_mut() {
+        let d = f.diagnostic.as_str();
+        let hint = match f.command {
+            Some(SmtpCommand::Helo | SmtpCommand::Ehlo) => Some(Reason::Blocked),
+            Some(SmtpCommand::Mail) => Some(Reason::OnHold),
+            _ => OWN
+                .iter()
+                .find(|(p, _)| d.contains(p))
+                .map(|(_, r)| *r)
+                .or_else(|| {
+                    DELAYED
+                        .iter()
+                        .any(|p| d.contains(p))
+                        .then_some(Reason::Expired)
+                })
+                .or_else(|| d.contains("pipe to |").then_some(Reason::MailerError)),
+        };
+        let Some(hint) = hint else { continue };
+        if f.hint.is_none() {
+            f.hint = Some(hint);
+        }
+        if f.status.is_none() && crate::status::find_status(d, b"542").is_none() {
+            let reply = crate::status::find_reply_code(d, None);
+            let temporary = reply.is_some_and(|r| r.starts_with('4'))
+                || matches!(hint, Reason::Expired | Reason::MailboxFull);
+            f.status = crate::status::pseudo_status(hint, temporary);
+        }
+    }
+}
+
 fn is_qmail(mail: &Mail) -> bool {
     mail.subject().eq_ignore_ascii_case("failure notice")
         || mail
@@ -135,6 +239,64 @@ fn google_groups(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exim_sentences_and_pseudo_codes() {
+        type Case = (
+            Option<SmtpCommand>,
+            &'static str,
+            Option<Reason>,
+            Option<&'static str>,
+        );
+        let table: &[Case] = &[
+            (
+                Some(SmtpCommand::Mail),
+                "SMTP error from remote mail server after MAIL FROM:<a@b.example> SIZE=1024: 551 Server access forbidden by invalid RDNS record",
+                Some(Reason::OnHold),
+                Some("5.0.901"),
+            ),
+            (
+                Some(SmtpCommand::Mail),
+                "Delay reason: SMTP error from remote mail server after MAIL FROM:<a@b.example>: 450 service permits 2 unverifyable sending IPs",
+                Some(Reason::OnHold),
+                Some("4.0.901"),
+            ),
+            (
+                Some(SmtpCommand::Ehlo),
+                "SMTP error from remote mail server after EHLO x.example: 550 go away",
+                Some(Reason::Blocked),
+                Some("5.0.971"),
+            ),
+            (
+                None,
+                "Unrouteable address",
+                Some(Reason::HostUnknown),
+                Some("5.0.912"),
+            ),
+            (
+                None,
+                "retry timeout exceeded",
+                Some(Reason::Expired),
+                Some("4.0.947"),
+            ),
+            (
+                Some(SmtpCommand::Rcpt),
+                "SMTP error from remote mail server after RCPT TO:<a@b.example>: 550 5.1.1 unknown",
+                None,
+                None,
+            ),
+        ];
+        for (command, text, hint, status) in table {
+            let mut f = vec![Finding {
+                command: *command,
+                diagnostic: text.to_string(),
+                ..Finding::default()
+            }];
+            exim(&mut f);
+            assert_eq!(f[0].hint, *hint, "{text}");
+            assert_eq!(f[0].status.as_deref(), *status, "{text}");
+        }
+    }
 
     #[test]
     fn qmail_sentences() {
