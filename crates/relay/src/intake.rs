@@ -8,7 +8,6 @@
 //! [`Intake::discard_unrecorded`] removes the orphaned spool file: every acknowledged message is
 //! in the queue exactly once, and no unacknowledged one is.
 
-use hikyaku_model::{CustomerId, Timestamp};
 use hikyaku_spool::{Reservation, Spool, SpoolError, SpoolMeta};
 use hikyaku_store::{AcceptedMessage, Store, StoreError};
 use std::collections::HashSet;
@@ -147,9 +146,6 @@ async fn run_committer(
             batch.iter().map(|p| record_of(&p.meta, &node)).collect();
         let result = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
-        if result.is_ok() {
-            touch_contracts(&store, &records).await;
-        }
         for pending in batch.drain(..) {
             if result.is_ok()
                 && let Some(delivery) = &recorded
@@ -157,23 +153,6 @@ async fn run_committer(
                 let _ = delivery.send(pending.meta);
             }
             let _ = pending.done.send(result.clone());
-        }
-    }
-}
-
-/// Keeps `last_used_at` current (trial contracts idle for 90 days get suspended). Best effort:
-/// a failure here must not fail the message.
-async fn touch_contracts(store: &Store, records: &[AcceptedMessage]) {
-    let mut seen: Vec<&CustomerId> = Vec::new();
-    for record in records {
-        if !seen.contains(&&record.customer_id) {
-            seen.push(&record.customer_id);
-        }
-    }
-    let now = Timestamp::now();
-    for id in seen {
-        if let Err(error) = store.touch_contract(id, now).await {
-            tracing::warn!(customer = %id, %error, "could not update last_used_at");
         }
     }
 }

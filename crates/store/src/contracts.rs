@@ -132,24 +132,6 @@ impl Store {
         }
     }
 
-    /// Records that the contract sent something at `at`. Only ever moves the time forward, and
-    /// writes nothing when it would not, so calling it per message stays cheap.
-    pub async fn touch_contract(&self, id: &CustomerId, at: Timestamp) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE contracts SET last_used_at = $2 \
-                 WHERE customer_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
-            )
-            .bind(id.as_str())
-            .bind(at.as_millis())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        Ok(())
-    }
-
     /// Fails with [`StoreError::ContractNotFound`] unless the contract exists.
     pub(crate) async fn require_contract(&self, id: &CustomerId) -> Result<Contract, StoreError> {
         self.contract(id)

@@ -140,7 +140,8 @@ impl Store {
     }
 
     /// Enters a batch of spooled messages into the queue in one transaction: each message, its
-    /// recipients in state `queued` (due at once), and one `accepted` event per recipient.
+    /// recipients in state `queued` (due at once), one `accepted` event per recipient, and the
+    /// contracts' `last_used_at`.
     ///
     /// Idempotent per message ID: a message already present (from an earlier call, another
     /// node, or earlier in the same batch) is skipped entirely, so recovery may replay a spool
@@ -220,6 +221,27 @@ impl Store {
                         .push_bind(r.address().hash.as_slice());
                 });
                 insert.build().execute(&mut *tx).await?;
+            }
+            // Trial contracts idle for 90 days get suspended: keep `last_used_at` current in
+            // the same transaction, since a second one per batch would cost the intake a commit.
+            let mut latest: Vec<(&str, i64)> = Vec::new();
+            for m in sealed.iter().filter(|m| inserted.contains(&m.id)) {
+                let customer = m.message.customer_id.as_str();
+                let at = m.message.received_at.as_millis();
+                match latest.iter_mut().find(|(id, _)| *id == customer) {
+                    Some(entry) => entry.1 = entry.1.max(at),
+                    None => latest.push((customer, at)),
+                }
+            }
+            for (customer, at) in latest {
+                sqlx::query(
+                    "UPDATE contracts SET last_used_at = $2 \
+                     WHERE customer_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                )
+                .bind(customer)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
         });

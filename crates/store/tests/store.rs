@@ -97,14 +97,10 @@ async fn contract_lifecycle(f: Fixture) {
     assert!(matches!(err, StoreError::ContractNotFound(_)), "{err}");
     assert!(!err.is_transient());
 
-    store
-        .touch_contract(&other.customer_id, Timestamp(5_000))
-        .await
-        .unwrap();
-    store
-        .touch_contract(&other.customer_id, Timestamp(4_000))
-        .await
-        .unwrap();
+    // Recording accepted mail keeps `last_used_at` current, never moving it backwards.
+    let touch = |at: i64| accepted(&other.customer_id, at, "app@o.example", &["r@x.example"]);
+    store.record_accepted(&[touch(5_000)]).await.unwrap();
+    store.record_accepted(&[touch(4_000)]).await.unwrap();
     let touched = store.contract(&other.customer_id).await.unwrap().unwrap();
     assert_eq!(
         touched.last_used_at,
@@ -112,7 +108,7 @@ async fn contract_lifecycle(f: Fixture) {
         "never moves backwards"
     );
     store
-        .touch_contract(&other.customer_id, Timestamp(6_000))
+        .record_accepted(&[touch(6_000), touch(5_500)])
         .await
         .unwrap();
     let touched = store.contract(&other.customer_id).await.unwrap().unwrap();
