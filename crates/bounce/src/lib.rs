@@ -25,6 +25,7 @@ mod phrases;
 mod reason;
 mod rhost;
 pub mod score;
+mod ses;
 mod status;
 
 pub use classify::reason_of_reply;
@@ -249,6 +250,27 @@ pub fn analyse(raw: &[u8]) -> Analysis {
                 .map(|f| finish(f, &Origin::default()))
                 .collect(),
         };
+    }
+    match ses::findings(&mail) {
+        Some(ses::Notification::Complaint(findings)) => {
+            return Analysis {
+                kind: MessageKind::Feedback,
+                records: findings
+                    .into_iter()
+                    .map(|f| finish(f, &Origin::default()))
+                    .collect(),
+            };
+        }
+        Some(ses::Notification::Bounce(findings)) => {
+            return Analysis {
+                kind: MessageKind::Bounce,
+                records: findings
+                    .into_iter()
+                    .map(|f| finish(f, &Origin::default()))
+                    .collect(),
+            };
+        }
+        None => {}
     }
     let (mut findings, envelope) = dsn::findings(&mail);
     mta::complete(&mail, &mut findings);
