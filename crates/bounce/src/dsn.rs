@@ -10,6 +10,9 @@ use crate::{Action, Finding, address};
 #[derive(Debug, Default)]
 pub(crate) struct Envelope {
     pub reporting_mta: Option<String>,
+    /// Recipient blocks whose recipient is not an address (a file or a pipe, `rfc822;/a/b`):
+    /// their fields belong to the recipients the text names, in order.
+    pub orphans: Vec<Finding>,
 }
 
 /// The recipient blocks of the DSN in `mail`, if it has one.
@@ -31,7 +34,7 @@ pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
                     _ => &mut current.actual_recipient,
                 };
                 if slot.is_some() {
-                    current.flush(&mut out);
+                    current.flush(&mut out, &mut envelope.orphans);
                     let slot = match name.as_str() {
                         "final-recipient" => &mut current.final_recipient,
                         "original-recipient" => &mut current.original_recipient,
@@ -50,7 +53,7 @@ pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
                     _ => current.diagnostic.is_some(),
                 };
                 if repeated && current.has_recipient() {
-                    current.flush(&mut out);
+                    current.flush(&mut out, &mut envelope.orphans);
                 }
                 match name.as_str() {
                     "action" => current.action = Some(value),
@@ -62,7 +65,7 @@ pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
             _ => {}
         }
     }
-    current.flush(&mut out);
+    current.flush(&mut out, &mut envelope.orphans);
     (out, envelope)
 }
 
@@ -133,7 +136,7 @@ impl Block {
             || self.actual_recipient.is_some()
     }
 
-    fn flush(&mut self, out: &mut Vec<Finding>) {
+    fn flush(&mut self, out: &mut Vec<Finding>, orphans: &mut Vec<Finding>) {
         let block = std::mem::take(self);
         let recipient = [
             &block.final_recipient,
@@ -150,8 +153,10 @@ impl Block {
             .as_deref()
             .map(|v| strip_type(v).trim_matches(['<', '>']))
             .is_some_and(|v| v.starts_with('@') && address::is_address(&format!("x{v}")));
-        let Some(recipient) = recipient.or_else(|| domain_only.then(String::new)) else {
-            return;
+        let (recipient, orphan) = match recipient.or_else(|| domain_only.then(String::new)) {
+            Some(r) => (r, false),
+            None if block.status.is_some() || block.diagnostic.is_some() => (String::new(), true),
+            None => return,
         };
         let (diagnostic_type, diagnostic) = match &block.diagnostic {
             Some(d) => match d.split_once(';') {
@@ -171,7 +176,8 @@ impl Block {
             let s = s.split_whitespace().next().unwrap_or("");
             crate::status::is_status(s).then(|| s.to_string())
         });
-        out.push(Finding {
+        let target = if orphan { orphans } else { out };
+        target.push(Finding {
             recipient,
             status,
             diagnostic,

@@ -273,7 +273,7 @@ pub fn analyse(raw: &[u8]) -> Analysis {
         None => {}
     }
     let (mut findings, envelope) = dsn::findings(&mail);
-    mta::complete(&mail, &mut findings);
+    mta::complete(&mail, &mut findings, &envelope.orphans);
     let origin = Origin::of(&mail, envelope.reporting_mta);
     if findings.is_empty() {
         if let Some(findings) = autoreply::findings(&mail) {

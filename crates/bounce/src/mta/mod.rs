@@ -34,6 +34,7 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "message headers follow.",
     "------ a copy of the message",
     "original message follows.",
+    "------- returned message --------",
 ];
 
 /// Header fields whose addresses are never the failed recipient (the bounce's own headers
@@ -59,13 +60,27 @@ const NOT_RECIPIENT_FIELDS: &[&str] = &[
 pub(crate) const MAX_RECIPIENTS: usize = 500;
 
 /// Complete `findings` (from a DSN) with what the text says, or find them in the text.
-pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>) {
+/// `orphans` are the DSN's recipient blocks that name no address.
+pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Finding]) {
     let region = report_region(mail);
     let lower = region.to_ascii_lowercase();
     findings.truncate(MAX_RECIPIENTS);
     if findings.is_empty() {
         *findings = recognisers::run(mail, region).unwrap_or_else(|| {
             let mut found = generic(mail, region, &lower);
+            // A DSN whose blocks name a file or a pipe instead of the address: its fields
+            // belong to the recipients of the text, one block each.
+            if orphans.len() == found.len() {
+                for (f, o) in found.iter_mut().zip(orphans) {
+                    f.status = f.status.take().or_else(|| o.status.clone());
+                    f.action = f.action.or(o.action);
+                    f.remote_mta = f.remote_mta.take().or_else(|| o.remote_mta.clone());
+                    if f.diagnostic.is_empty() {
+                        f.diagnostic = o.diagnostic.clone();
+                        f.diagnostic_type = o.diagnostic_type.clone();
+                    }
+                }
+            }
             recognisers::refine(mail, &mut found);
             found
         });
@@ -390,6 +405,10 @@ fn following(region: &str, lower: &str, recipient: &str) -> String {
             break;
         };
         rest = rest[blank..].trim_start_matches(['\n', ' ', '\t']);
+        // The next MIME part of the flattened body is not these words.
+        if rest.starts_with("Content-Type:") {
+            break;
+        }
         let next = paragraph(rest);
         if !out.is_empty() {
             out.push(' ');

@@ -6,7 +6,59 @@ use crate::{Finding, Reason, SmtpCommand, address};
 
 /// The findings of the first recogniser that knows the message.
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
-    google_groups(mail, region)
+    google_groups(mail, region).or_else(|| notes(mail, region))
+}
+
+/// Lotus/HCL Notes: "------- Failure Reasons --------", then the reason and the address on
+/// lines of their own. Its two known sentences name their reason; other words are left open.
+fn notes(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
+    const SENTENCES: &[(&str, Reason)] = &[
+        (
+            "Message has exceeded maximum hop count",
+            Reason::NetworkError,
+        ),
+        (
+            "User not listed in public Name & Address Book",
+            Reason::UserUnknown,
+        ),
+    ];
+    // Its Japanese edition's "ディレクトリのリストにありません" (not in the directory) is left
+    // open too: the reference implementation does not decode those ISO-2022-JP bounces, and
+    // the operators' data follows it.
+    if !mail.subject().starts_with("Undeliverable message") {
+        return None;
+    }
+    let start = region.find("------- Failure Reasons")?;
+    let mut out: Vec<Finding> = Vec::new();
+    let mut words = String::new();
+    for line in region[start..].lines().skip(1) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('-') {
+            continue;
+        }
+        if line.contains('@') && !line.contains(' ') && address::is_address(line) {
+            out.push(Finding {
+                recipient: line.to_string(),
+                ..Finding::default()
+            });
+        } else {
+            words.push(' ');
+            words.push_str(line);
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding::default());
+    }
+    let words = words.trim().to_string();
+    let hint = SENTENCES
+        .iter()
+        .find(|(p, _)| words.contains(p))
+        .map(|(_, r)| *r);
+    for f in out.iter_mut() {
+        f.diagnostic = words.clone();
+        f.hint = hint;
+    }
+    Some(out)
 }
 
 /// What an MTA's own words mean, applied to the findings of the generic reader.
@@ -296,6 +348,24 @@ mod tests {
             assert_eq!(f[0].hint, *hint, "{text}");
             assert_eq!(f[0].status.as_deref(), *status, "{text}");
         }
+    }
+
+    #[test]
+    fn notes_failure_reasons() {
+        let raw = "From: Postmaster <postmaster@notes.example.jp>\nSubject: Undeliverable message\n\n\
+------- Failure Reasons  --------\n\nUser not listed in public Name & Address Book\nkijitora@notes.example.jp\n\n\
+------- Returned Message --------\n\nTo: kijitora@notes.example.jp\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let found = notes(&mail, crate::mta::report_region(&mail)).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].recipient, "kijitora@notes.example.jp");
+        assert_eq!(
+            found[0].diagnostic,
+            "User not listed in public Name & Address Book"
+        );
+        assert_eq!(found[0].hint, Some(Reason::UserUnknown));
+        let other = Mail::parse(b"Subject: Undeliverable message\n\nnothing here\n");
+        assert!(notes(&other, &other.body).is_none());
     }
 
     #[test]
