@@ -241,6 +241,61 @@ pub(crate) struct Finding {
 /// Analyse one message. Never panics; time and memory are bounded by the input's first few
 /// megabytes (the rest is not read).
 pub fn analyse(raw: &[u8]) -> Analysis {
+    let messages = mbox_messages(raw);
+    if messages.len() > 1 {
+        let mut kind = MessageKind::NotBounce;
+        let mut records = Vec::new();
+        for message in messages {
+            let analysis = analyse_one(message);
+            if kind == MessageKind::NotBounce {
+                kind = analysis.kind;
+            }
+            records.extend(analysis.records);
+        }
+        return Analysis { kind, records };
+    }
+    analyse_one(raw)
+}
+
+/// The messages of an mbox file (each opened by a `From sender date` line followed by a
+/// header field), or the input alone. At most [`MAX_MBOX_MESSAGES`] are read.
+fn mbox_messages(raw: &[u8]) -> Vec<&[u8]> {
+    if !raw.starts_with(b"From ") {
+        return vec![raw];
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    while let Some(pos) = raw[at..].windows(6).position(|w| w == b"\nFrom ") {
+        let next = at + pos + 1;
+        at = next;
+        let Some(line_end) = raw[next..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
+        let separator = &raw[next..next + line_end];
+        let second = &raw[next + line_end + 1..];
+        let name_end = second.iter().position(|&b| b == b':').unwrap_or(0);
+        let is_header = name_end > 0 && second[..name_end].iter().all(|b| b.is_ascii_graphic());
+        let words = separator
+            .split(|&b| b == b' ')
+            .filter(|w| !w.is_empty())
+            .count();
+        if is_header && words >= 4 {
+            out.push(&raw[start..next]);
+            start = next;
+            if out.len() + 1 >= MAX_MBOX_MESSAGES {
+                break;
+            }
+        }
+    }
+    out.push(&raw[start..]);
+    out
+}
+
+/// Messages read from one mbox input.
+const MAX_MBOX_MESSAGES: usize = 32;
+
+fn analyse_one(raw: &[u8]) -> Analysis {
     let mail = mime::Mail::parse(raw);
     if let Some(findings) = feedback::findings(&mail) {
         return Analysis {
@@ -484,6 +539,29 @@ mod tests {
         for (text, want) in table {
             assert_eq!(SmtpCommand::find(text), *want, "{text}");
         }
+    }
+
+    #[test]
+    fn mbox_files_hold_several_messages() {
+        let one = "From MAILER-DAEMON Thu Apr 29 23:34:45 2015\nSubject: x\n\nFinal-Recipient: rfc822; a@example.jp\nAction: failed\nStatus: 5.1.1\n";
+        let two = one.replace("a@example", "b@example");
+        let raw = format!("{one}\n{two}");
+        assert_eq!(mbox_messages(raw.as_bytes()).len(), 2);
+        let analysis = analyse(raw.as_bytes());
+        let recipients: Vec<_> = analysis
+            .records
+            .iter()
+            .map(|r| r.recipient.as_str())
+            .collect();
+        assert_eq!(recipients, ["a@example.jp", "b@example.jp"]);
+        // A "From " line in a body that is not a message separator.
+        let body =
+            "From x Thu Apr 29 2015\nSubject: y\n\ntext\n\nFrom the desk of nobody\nthanks\n";
+        assert_eq!(mbox_messages(body.as_bytes()).len(), 1);
+        assert_eq!(
+            mbox_messages(b"Subject: y\n\n\nFrom a b c d\nB: c\n").len(),
+            1
+        );
     }
 
     #[test]
