@@ -188,8 +188,10 @@ impl SmtpCommand {
         if found.is_none() {
             // qmail-remote's and Exim's words for where the session failed.
             let lower = text.to_ascii_lowercase();
-            const PHRASES: [(&str, SmtpCommand); 8] = [
+            const PHRASES: [(&str, SmtpCommand); 9] = [
                 ("after initial connection", SmtpCommand::Connect),
+                // Postfix: the greeting or the answer to HELO refused the session.
+                ("refused to talk to me", SmtpCommand::Helo),
                 ("greeting", SmtpCommand::Connect),
                 ("but my name was rejected", SmtpCommand::Helo),
                 ("does not like sender", SmtpCommand::Mail),
@@ -327,8 +329,14 @@ fn analyse_one(raw: &[u8]) -> Analysis {
         }
         None => {}
     }
-    let (mut findings, envelope) = dsn::findings(&mail);
-    mta::complete(&mail, &mut findings, &envelope.orphans);
+    let (findings, envelope) = match mta::preempt(&mail) {
+        Some(findings) => (findings, dsn::Envelope::default()),
+        None => {
+            let (mut findings, envelope) = dsn::findings(&mail);
+            mta::complete(&mail, &mut findings, &envelope.orphans);
+            (findings, envelope)
+        }
+    };
     let origin = Origin::of(&mail, envelope.reporting_mta);
     if findings.is_empty() {
         if let Some(findings) = autoreply::findings(&mail) {
@@ -525,6 +533,10 @@ mod tests {
                 Some(SmtpCommand::Connect),
             ),
             ("DATABASE@EXAMPLE.JP said no", None),
+            (
+                "host mx.example.net[192.0.2.1] refused to talk to me: 421 Service not available",
+                Some(SmtpCommand::Helo),
+            ),
             ("MAILER-DAEMON", None),
             ("User Unknown [RCPT_TO]", Some(SmtpCommand::Rcpt)),
             (

@@ -10,6 +10,8 @@
 
 mod recognisers;
 
+pub(crate) use recognisers::preempt;
+
 use crate::mime::Mail;
 use crate::{Finding, SmtpCommand, address};
 

@@ -61,6 +61,74 @@ fn notes(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     Some(out)
 }
 
+/// Bounces whose own text is read in place of the DSN they carry: the reference
+/// implementation reads OpenSMTPD's notice and never its `message/delivery-status` part, so
+/// its verdicts and pseudo status codes come from the notice alone.
+pub(crate) fn preempt(mail: &Mail) -> Option<Vec<Finding>> {
+    opensmtpd(mail)
+}
+
+/// OpenSMTPD's notice (smtpd/bounce.c): `addr: error` lines between "This is the
+/// MAILER-DAEMON" and "Below is a copy of the original message"; its own errors (mta.c,
+/// queue.c) name their reason.
+fn opensmtpd(mail: &Mail) -> Option<Vec<Finding>> {
+    const OWN: &[(&str, Reason)] = &[
+        ("Envelope expired", Reason::Expired),
+        ("Could not retrieve credentials", Reason::SecurityError),
+        ("Invalid domain name", Reason::HostUnknown),
+        ("Domain does not exist", Reason::HostUnknown),
+        (
+            "Address family mismatch on destination MXs",
+            Reason::NetworkError,
+        ),
+        ("All routes to destination blocked", Reason::NetworkError),
+        ("bad DNS lookup error code", Reason::NetworkError),
+        ("Could not retrieve source address", Reason::NetworkError),
+        ("Loop detected", Reason::NetworkError),
+        ("Network error on destination MXs", Reason::NetworkError),
+        ("No valid route to remote MX", Reason::NetworkError),
+        ("No valid route to destination", Reason::NetworkError),
+        ("Temporary failure in MX lookup", Reason::NetworkError),
+        ("Destination seem to reject all mails", Reason::NotAccept),
+        ("No MX found for domain", Reason::NotAccept),
+        ("No MX found for destination", Reason::NotAccept),
+    ];
+    let opensmtpd = mail.subject().contains("Delivery status notification")
+        || mail.from().contains("Mailer Daemon <")
+        || mail
+            .headers
+            .iter()
+            .any(|(n, v)| n == "received" && v.contains(" (OpenSMTPD) with "));
+    if !opensmtpd {
+        return None;
+    }
+    let start = mail
+        .body
+        .find("    This is the MAILER-DAEMON, please DO NOT REPLY to this")?;
+    let notice = &mail.body[start..];
+    let notice = &notice[..notice
+        .find("    Below is a copy of the original message:")
+        .unwrap_or(notice.len())];
+    let mut out = Vec::new();
+    for line in notice.lines() {
+        let Some((recipient, words)) = line.split_once(": ") else {
+            continue;
+        };
+        if line.starts_with(' ') || !address::is_address(recipient) {
+            continue;
+        }
+        let words = words.trim();
+        out.push(Finding {
+            recipient: recipient.to_string(),
+            diagnostic: words.to_string(),
+            command: SmtpCommand::find(words),
+            hint: OWN.iter().find(|(p, _)| words.contains(p)).map(|(_, r)| *r),
+            ..Finding::default()
+        });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// What an MTA's own words mean, applied to the findings of the generic reader.
 pub(crate) fn refine(mail: &Mail, findings: &mut [Finding]) {
     if is_qmail(mail) {
@@ -366,6 +434,26 @@ mod tests {
         assert_eq!(found[0].hint, Some(Reason::UserUnknown));
         let other = Mail::parse(b"Subject: Undeliverable message\n\nnothing here\n");
         assert!(notes(&other, &other.body).is_none());
+    }
+
+    #[test]
+    fn opensmtpd_notices() {
+        let raw = "From: Mailer Daemon <MAILER-DAEMON@mx.example.jp>\nSubject: Delivery status notification: error\n\n\
+    Hi!\n\n    This is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n\
+    An error has occurred while attempting to deliver a message for\n    the following list of recipients:\n\n\
+neko@nyaan.example: No MX found for domain\n\
+kijitora@example.jp: 550 5.2.2 <kijitora@example.jp>... Mailbox Full\n\n\
+    Below is a copy of the original message:\n\nTo: x@example.org\n";
+        let found = preempt(&Mail::parse(raw.as_bytes())).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].recipient, "neko@nyaan.example");
+        assert_eq!(found[0].hint, Some(Reason::NotAccept));
+        assert_eq!(
+            found[1].diagnostic,
+            "550 5.2.2 <kijitora@example.jp>... Mailbox Full"
+        );
+        assert_eq!(found[1].hint, None);
+        assert!(preempt(&Mail::parse(b"Subject: hello\n\nkijitora@example.jp: hi\n")).is_none());
     }
 
     #[test]
