@@ -114,6 +114,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     if recognisers::is_exim(mail) {
         recognisers::exim(findings);
     }
+    recognisers::interscan(mail, findings);
     fill_recipients(mail, findings);
 }
 

@@ -6,7 +6,110 @@ use crate::{Finding, Reason, SmtpCommand, address};
 
 /// The findings of the first recogniser that knows the message.
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
-    google_groups(mail, region).or_else(|| notes(mail, region))
+    google_groups(mail, region)
+        .or_else(|| notes(mail, region))
+        .or_else(|| exchange2003(mail, region))
+}
+
+/// Exchange Server 2003 (and its Internet Mail Service): "did not reach the following
+/// recipient(s):", then `address on date` and the `MSEXCH:` line whose error code in
+/// parentheses names the reason (Microsoft's NDR code list).
+fn exchange2003(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
+    const CODES: &[(&str, Reason)] = &[
+        ("000C05A6", Reason::UserUnknown),
+        ("000C0595", Reason::Filtered),
+        ("00010256", Reason::SystemError),
+        ("000D06B5", Reason::SystemError),
+        ("00120270", Reason::NetworkError),
+        ("00050311", Reason::ContentError),
+        ("000502CC", Reason::ContentError),
+        ("000B0981", Reason::SecurityError),
+        ("000B099C", Reason::OnHold),
+        ("000B09AA", Reason::OnHold),
+        ("000B09B6", Reason::OnHold),
+    ];
+    let header_starts = |name: &str, prefix: &str| {
+        mail.header(name)
+            .is_some_and(|v| v.trim_start().starts_with(prefix))
+    };
+    let exchange = mail.header("x-ms-embedded-report").is_some()
+        || header_starts("x-mailer", "Internet Mail Service (")
+        || header_starts(
+            "x-mailer",
+            "Microsoft Exchange Server Internet Mail Connector",
+        )
+        || header_starts("x-mimeole", "Produced By Microsoft Exchange")
+        || mail
+            .headers
+            .iter()
+            .any(|(n, v)| n == "received" && v.contains(" with Internet Mail Service ("));
+    if !exchange {
+        return None;
+    }
+    let start = region.find("did not reach the following recipient(s):")?;
+    let mut out: Vec<(Finding, String)> = Vec::new();
+    for line in region[start..].lines().skip(1) {
+        if line.starts_with("Content-Type:") {
+            break;
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(at) = trimmed.find(" on ")
+            && trimmed[..at].contains('@')
+        {
+            // `a@b on date`, or `c=US;a= ;p=x;o=y;cat:SMTP=A@B; on date`
+            let lower = trimmed.to_ascii_lowercase();
+            let named = match lower.find(":smtp=") {
+                Some(p) => &trimmed[p + 6..lower.find("; on ").unwrap_or(at)],
+                None => &trimmed[..at],
+            };
+            if let Some(recipient) = address::find(named) {
+                out.push((
+                    Finding {
+                        recipient,
+                        ..Finding::default()
+                    },
+                    String::new(),
+                ));
+                continue;
+            }
+        }
+        let Some((f, other)) = out.last_mut() else {
+            continue;
+        };
+        if trimmed.contains("MSEXCH:") || f.diagnostic.starts_with("MSEXCH:") {
+            if f.diagnostic.is_empty() {
+                f.diagnostic = trimmed.to_string();
+            } else {
+                f.diagnostic.push(' ');
+                f.diagnostic.push_str(trimmed);
+            }
+        } else {
+            other.push(' ');
+            other.push_str(trimmed);
+        }
+    }
+    let mut found = Vec::new();
+    for (mut f, other) in out {
+        let code = f
+            .diagnostic
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'));
+        if let Some((code, words)) = code {
+            f.hint = CODES.iter().find(|(c, _)| *c == code).map(|(_, r)| *r);
+            if let Some(hint) = f.hint {
+                f.status = crate::status::pseudo_status(hint, false);
+            }
+            f.diagnostic = words.trim().to_string();
+        }
+        if f.hint.is_none() && !other.is_empty() {
+            f.diagnostic = format!("{} {}", other.trim(), f.diagnostic);
+        }
+        found.push(f);
+    }
+    (!found.is_empty()).then_some(found)
 }
 
 /// Lotus/HCL Notes: "------- Failure Reasons --------", then the reason and the address on
@@ -242,6 +345,25 @@ pub(crate) fn exim(findings: &mut [Finding]) {
     }
 }
 
+/// Trend Micro InterScan MSS: its "Unable to deliver message to <a@b>" stands for an
+/// address the next hop did not take.
+pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
+    let is_interscan = mail.from().starts_with("\"InterScan")
+        || mail
+            .header("content-type")
+            .is_some_and(|v| v.contains("InterScan"))
+        || mail.body.contains(" InterScan ");
+    if !is_interscan {
+        return;
+    }
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.diagnostic.contains("Unable to deliver"))
+    {
+        f.hint = Some(Reason::UserUnknown);
+    }
+}
+
 fn is_qmail(mail: &Mail) -> bool {
     mail.subject().eq_ignore_ascii_case("failure notice")
         || mail
@@ -454,6 +576,47 @@ kijitora@example.jp: 550 5.2.2 <kijitora@example.jp>... Mailbox Full\n\n\
         );
         assert_eq!(found[1].hint, None);
         assert!(preempt(&Mail::parse(b"Subject: hello\n\nkijitora@example.jp: hi\n")).is_none());
+    }
+
+    #[test]
+    fn interscan_lead_in() {
+        let mail = Mail::parse(b"From: \"InterScan MSS\" <postmaster@example.jp>\nSubject: Mail could not be delivered\n\nx\n");
+        let mut found = vec![
+            Finding {
+                diagnostic: "Unable to deliver message to <a@example.jp>".into(),
+                ..Finding::default()
+            },
+            Finding {
+                diagnostic: "550 5.2.2 mailbox full".into(),
+                ..Finding::default()
+            },
+        ];
+        interscan(&mail, &mut found);
+        assert_eq!(found[0].hint, Some(Reason::UserUnknown));
+        assert_eq!(found[1].hint, None);
+    }
+
+    #[test]
+    fn exchange2003_error_codes() {
+        let raw = "Received: by gw.example.net with Internet Mail Service (5.5.2657.72)\nSubject: E\n\n\
+Your message\n\n  To:      a@example.net\n  Subject: Message\n\n\
+did not reach the following recipient(s):\n\n\
+kijitora@example.jp on Thu, 29 Apr 2010 00:00:00 -0000\n    The recipient name is not recognized\n\
+    MSEXCH:IMS:NNN:KIJITORACAT:NEKO 0 (000C05A6)\nUnknown Recipient\n\
+c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IMS:X 0 (000B09B6) Error\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let found = exchange2003(&mail, &mail.body).unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].recipient, "kijitora@example.jp");
+        assert_eq!(found[0].hint, Some(Reason::UserUnknown));
+        assert_eq!(found[0].status.as_deref(), Some("5.0.911"));
+        assert_eq!(found[0].diagnostic, "Unknown Recipient");
+        assert_eq!(found[1].recipient, "MIKE@EXAMPLE.COM");
+        assert_eq!(found[1].hint, Some(Reason::OnHold));
+        let plain = Mail::parse(
+            b"Subject: x\n\ndid not reach the following recipient(s):\n\na@b.example on x\n",
+        );
+        assert!(exchange2003(&plain, &plain.body).is_none());
     }
 
     #[test]
