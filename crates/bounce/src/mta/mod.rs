@@ -115,6 +115,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
         recognisers::exim(findings);
     }
     recognisers::interscan(mail, findings);
+    recognisers::own_sentences(mail, findings);
     fill_recipients(mail, findings);
 }
 
@@ -408,8 +409,9 @@ fn following(region: &str, lower: &str, recipient: &str) -> String {
             break;
         };
         rest = rest[blank..].trim_start_matches(['\n', ' ', '\t']);
-        // The next MIME part of the flattened body is not these words.
-        if rest.starts_with("Content-Type:") {
+        // The next MIME part of the flattened body, or the next recipient's block, is not
+        // these words.
+        if rest.starts_with("Content-Type:") || opens_recipient_block(rest) {
             break;
         }
         let next = paragraph(rest);
@@ -453,6 +455,19 @@ mod tests {
             diagnostic: diagnostic.to_string(),
             ..Finding::default()
         }]
+    }
+
+    #[test]
+    fn words_end_at_the_next_recipient() {
+        let region = "Unable to deliver message to the following address(es).\n\n\
+<a@example.com>:\nThis user doesn't have a example.com account (a@example.com) [0]\n\n\
+<b@example.com>:\nSorry your message to b@example.com cannot be delivered. This account has been disabled or discontinued [#102].\n\n";
+        let lower = region.to_ascii_lowercase();
+        let words = words_for(region, &lower, "a@example.com").unwrap();
+        assert_eq!(
+            words,
+            "<a@example.com>: This user doesn't have a example.com account (a@example.com) [0]"
+        );
     }
 
     #[test]

@@ -364,6 +364,37 @@ pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
     }
 }
 
+/// The sentences that Courier (courier/module.esmtp/esmtpclient.c) and Zoho Mail write
+/// themselves, for the findings of their bounces.
+pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
+    const COURIER: &[(&str, Reason)] = &[
+        ("No such domain.", Reason::HostUnknown),
+        ("This domain's DNS violates RFC 1035.", Reason::SystemError),
+        ("DNS lookup failed.", Reason::NetworkError),
+    ];
+    const ZOHO: &[(&str, Reason)] = &[("Host not reachable", Reason::Expired)];
+    let subject = mail.subject();
+    let courier = mail.from().contains("Courier mail server at ")
+        || subject.contains("NOTICE: mail delivery status.")
+        || subject.contains("WARNING: delayed mail.")
+        || mail
+            .header("message-id")
+            .is_some_and(|v| v.trim_start().starts_with("<courier."));
+    let table = if courier {
+        COURIER
+    } else if mail.header("x-zohomail").is_some() {
+        ZOHO
+    } else {
+        return;
+    };
+    for f in findings.iter_mut().filter(|f| f.hint.is_none()) {
+        f.hint = table
+            .iter()
+            .find(|(p, _)| f.diagnostic.contains(p))
+            .map(|(_, r)| *r);
+    }
+}
+
 fn is_qmail(mail: &Mail) -> bool {
     mail.subject().eq_ignore_ascii_case("failure notice")
         || mail
@@ -617,6 +648,37 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
             b"Subject: x\n\ndid not reach the following recipient(s):\n\na@b.example on x\n",
         );
         assert!(exchange2003(&plain, &plain.body).is_none());
+    }
+
+    #[test]
+    fn courier_and_zoho_sentences() {
+        type Case = (&'static str, &'static str, Option<Reason>);
+        let table: &[Case] = &[
+            (
+                "From: Courier mail server at mx.example.org <@>\nSubject: NOTICE: mail delivery status.\n\nx\n",
+                "No such domain.",
+                Some(Reason::HostUnknown),
+            ),
+            (
+                "Message-ID: <courier.4D025E3A.00001792@example.org>\n\nx\n",
+                "DNS lookup failed.",
+                Some(Reason::NetworkError),
+            ),
+            (
+                "X-ZohoMail: Si\nSubject: Undelivered Mail\n\nx\n",
+                "[Status: Error, Address: <a@example.jp>, ResponseCode 421, , Host not reachable.]",
+                Some(Reason::Expired),
+            ),
+            ("Subject: x\n\nx\n", "No such domain.", None),
+        ];
+        for (raw, diagnostic, want) in table {
+            let mut f = vec![Finding {
+                diagnostic: diagnostic.to_string(),
+                ..Finding::default()
+            }];
+            own_sentences(&Mail::parse(raw.as_bytes()), &mut f);
+            assert_eq!(f[0].hint, *want, "{raw}");
+        }
     }
 
     #[test]
