@@ -365,9 +365,9 @@ fn words_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
     }
     let next = following(region, lower, recipient);
     Some(if block.len() <= recipient.len() + 4 {
-        next
+        next.trim().to_string()
     } else {
-        format!("{block} {next}")
+        format!("{block} {next}").trim().to_string()
     })
 }
 
