@@ -27,6 +27,9 @@ pub(crate) struct Mail {
     pub body: String,
     /// Where in `body` the returned message (or its headers) starts, when a MIME part said so.
     pub original_at: Option<usize>,
+    /// The body as it stands, undecoded (lossy UTF-8): for bounces whose MIME structure is
+    /// too broken for the parser to find their text.
+    pub raw_body: String,
 }
 
 impl Mail {
@@ -39,6 +42,10 @@ impl Mail {
             headers,
             body: String::new(),
             original_at: None,
+            raw_body: {
+                let start = header_end(raw).min(raw.len());
+                String::from_utf8_lossy(&raw[start..raw.len().min(start + MAX_PART)]).into_owned()
+            },
         };
         for (name, value) in mail.headers.iter_mut() {
             if value.contains("=?") && matches!(name.as_str(), "subject" | "from" | "to") {

@@ -9,6 +9,53 @@ pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     google_groups(mail, region)
         .or_else(|| notes(mail, region))
         .or_else(|| exchange2003(mail, region))
+        .or_else(|| message_details(mail))
+}
+
+/// The layout of Verizon's and Apache James' bounces: "Error message below:" with the
+/// server's reply, then "Message details:" with the envelope (`RCPT TO: a@b`). Their MIME
+/// structure is often broken (a boundary parameter on a line of its own), so the undecoded
+/// body is read when the parsed one lacks the text.
+fn message_details(mail: &Mail) -> Option<Vec<Finding>> {
+    let text = [mail.body.as_str(), mail.raw_body.as_str()]
+        .into_iter()
+        .find(|t| t.contains("Error message below:") && t.contains("Message details:"))?;
+    let start = text.find("Error message below:")?;
+    let details = text.find("Message details:")?;
+    let words = text
+        .get(start + "Error message below:".len()..details)?
+        .trim();
+    let lead = text[..start]
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("Error: "))
+        .unwrap_or("");
+    let recipients: Vec<String> = text[details..]
+        .lines()
+        .take(20)
+        .filter_map(|l| l.trim().strip_prefix("RCPT TO:"))
+        .filter_map(address::find)
+        .collect();
+    if recipients.is_empty() {
+        return None;
+    }
+    // Verizon's own sentence for an unknown address (its `Error:` lead-in).
+    let hint = (mail.from().to_ascii_lowercase().contains("@vtext.com")
+        && lead.contains("Invalid user address"))
+    .then_some(Reason::UserUnknown);
+    let diagnostic = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(
+        recipients
+            .into_iter()
+            .map(|recipient| Finding {
+                recipient,
+                command: SmtpCommand::find(&diagnostic),
+                diagnostic: diagnostic.clone(),
+                hint,
+                ..Finding::default()
+            })
+            .collect(),
+    )
 }
 
 /// Exchange Server 2003 (and its Internet Mail Service): "did not reach the following
@@ -679,6 +726,26 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
             own_sentences(&Mail::parse(raw.as_bytes()), &mut f);
             assert_eq!(f[0].hint, *want, "{raw}");
         }
+    }
+
+    #[test]
+    fn message_details_layout() {
+        // The boundary parameter on a line of its own hides the text from the MIME parser.
+        let raw = "From: post_master@vtext.com\nSubject: Re:Nyaan\nContent-Type: multipart/mixed; boundary=\"B\"\n\n\
+--B\nContent-Type: multipart/alternative;\nboundary=\"C\"\n\n--C\nContent-Type: text/plain\n\n\
+Error: Invalid user address\n\nError message below:\n550 - Requested action not taken: no such user here\n\n\
+Message details:\n  Subject: Test\n  MAIL FROM: a@example.org\n  RCPT TO: b@vtext.com\n  From: c@example.org\n\n--C--\n--B--\n";
+        let found = message_details(&Mail::parse(raw.as_bytes())).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].recipient, "b@vtext.com");
+        assert_eq!(
+            found[0].diagnostic,
+            "550 - Requested action not taken: no such user here"
+        );
+        assert_eq!(found[0].hint, Some(Reason::UserUnknown));
+        let other = raw.replace("post_master@vtext.com", "post_master@james.example.com");
+        let found = message_details(&Mail::parse(other.as_bytes())).unwrap();
+        assert_eq!(found[0].hint, None);
     }
 
     #[test]
