@@ -84,6 +84,9 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
                 }
             }
             recognisers::refine(mail, &mut found);
+            if found.is_empty() {
+                found.extend(addressed_by_original(mail, region));
+            }
             found
         });
     } else {
@@ -117,6 +120,47 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     recognisers::interscan(mail, findings);
     recognisers::own_sentences(mail, findings);
     fill_recipients(mail, findings);
+}
+
+/// A report from the mail system that names no address (old Sendmail: "421 host (smtp)...
+/// Deferred: ..."): the failed recipient is the `To:` of the message returned inline below
+/// it, and the server's words are the report's lines with a reply code.
+fn addressed_by_original(mail: &Mail, region: &str) -> Option<Finding> {
+    let sender = mail.from().to_ascii_lowercase();
+    if !(sender.contains("mailer-daemon") || sender.contains("postmaster")) {
+        return None;
+    }
+    let words: Vec<&str> = region
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            crate::status::find_reply_code(l, Some(b'4')).is_some()
+                || crate::status::find_reply_code(l, Some(b'5')).is_some()
+        })
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.len() == 3 || w.len() == 4)
+        })
+        .take(8)
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let original = &mail.body[region.len()..];
+    let headers = original.split_once('\n').map_or("", |(_, rest)| rest);
+    let to = crate::mime::header_block(headers.trim_start_matches('\n'))
+        .0
+        .into_iter()
+        .find(|(n, _)| n == "to")
+        .and_then(|(_, v)| address::find(&v))?;
+    let diagnostic = words.join(" ");
+    Some(Finding {
+        recipient: to,
+        command: SmtpCommand::find(&diagnostic),
+        diagnostic,
+        ..Finding::default()
+    })
 }
 
 /// Sendmail's bounces: `Returned mail: see transcript for details` and its warnings.
@@ -455,6 +499,25 @@ mod tests {
             diagnostic: diagnostic.to_string(),
             ..Finding::default()
         }]
+    }
+
+    #[test]
+    fn the_inline_original_names_the_recipient() {
+        let raw = "From: Mail Delivery Subsystem <MAILER-DAEMON@example.com>\n\
+Subject: Returned mail: Cannot send message for 4 days\n\n\
+   ----- Transcript of session follows -----\n\
+421 example.com (smtp)... Deferred: Connection timed out during user open with example.com\n\n\
+   ----- Unsent message follows -----\nReceived: by mx9.example.com; id 0\nFrom: a@example.co.jp\n\
+To: kijitora@example.com\nSubject: Nyaaan\n\nbody\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let f = addressed_by_original(&mail, report_region(&mail)).unwrap();
+        assert_eq!(f.recipient, "kijitora@example.com");
+        assert!(
+            f.diagnostic
+                .starts_with("421 example.com (smtp)... Deferred")
+        );
+        let person = Mail::parse(raw.replace("MAILER-DAEMON", "someone").as_bytes());
+        assert!(addressed_by_original(&person, report_region(&person)).is_none());
     }
 
     #[test]
