@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
             let parts: Vec<&str> = status.split('.').collect();
             assert_eq!(parts.len(), 3, "malformed status {status:?}");
             assert!(
-                parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+                parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
                 "malformed status {status:?}"
             );
         }
