@@ -16,7 +16,6 @@ use delivery_support::route_everything;
 use hikyaku_testkit::{HikyakuProcess, Prepared, ReceivedMessage, Sink, SmtpClient};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -209,16 +208,6 @@ fn queue(
     let out = cli(&args).unwrap();
     let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     json["messages"].as_array().unwrap().clone()
-}
-
-/// Message files in the spool (committed or half-written).
-fn spool_files(data_dir: &Path) -> Vec<String> {
-    let spool = data_dir.join("spool");
-    [spool.join("msg"), spool.join("tmp")]
-        .iter()
-        .flat_map(|dir| hikyaku_testkit::files_under(dir))
-        .map(|path| path.strip_prefix(data_dir).unwrap().display().to_string())
-        .collect()
 }
 
 /// Polls `done` every 50 ms until it returns `Some`, failing with `what()` after `patience`.
@@ -546,11 +535,15 @@ fn assert_final_state(
 
     wait_until(
         Duration::from_secs(10),
-        || spool_files(node.data_dir()).is_empty().then_some(()),
+        || {
+            hikyaku_testkit::spool_message_files(node.data_dir())
+                .is_empty()
+                .then_some(())
+        },
         || {
             format!(
                 "files left in the spool for finished messages: {:?}",
-                spool_files(node.data_dir())
+                hikyaku_testkit::spool_message_files(node.data_dir())
             )
         },
     );
@@ -574,14 +567,18 @@ fn crash_leftover_file_of_a_finished_message_is_removed_on_restart() {
         reply.lines[0].rsplit(' ').next().unwrap().to_string()
     });
     // The sink holds the reply for a second: the file is still there.
-    let files = spool_files(node.data_dir());
+    let files = hikyaku_testkit::spool_message_files(node.data_dir());
     assert_eq!(files.len(), 1, "{files:?}");
     let file = node.data_dir().join(&files[0]);
     let bytes = std::fs::read(&file).unwrap();
 
     wait_until(
         Duration::from_secs(30),
-        || spool_files(node.data_dir()).is_empty().then_some(()),
+        || {
+            hikyaku_testkit::spool_message_files(node.data_dir())
+                .is_empty()
+                .then_some(())
+        },
         || format!("the delivered message stays in the spool\n{}", node.log()),
     );
     let cli = |args: &[&str]| node.cli_ok(args);
@@ -592,11 +589,15 @@ fn crash_leftover_file_of_a_finished_message_is_removed_on_restart() {
     let node = prepared.start().unwrap();
     wait_until(
         Duration::from_secs(10),
-        || spool_files(node.data_dir()).is_empty().then_some(()),
+        || {
+            hikyaku_testkit::spool_message_files(node.data_dir())
+                .is_empty()
+                .then_some(())
+        },
         || {
             format!(
                 "the file of a finished message survives the restart: {:?}\n{}",
-                spool_files(node.data_dir()),
+                hikyaku_testkit::spool_message_files(node.data_dir()),
                 node.log()
             )
         },

@@ -28,13 +28,6 @@ fn queued_ids(cli: impl Fn(&[&str]) -> anyhow::Result<String>) -> Vec<String> {
         .collect()
 }
 
-fn spool_files(data_dir: &std::path::Path) -> Vec<String> {
-    hikyaku_testkit::files_under(&data_dir.join("spool"))
-        .iter()
-        .map(|path| path.strip_prefix(data_dir).unwrap().display().to_string())
-        .collect()
-}
-
 #[test]
 fn kill9_during_intake_loses_no_acknowledged_message() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -146,7 +139,7 @@ fn kill9_during_intake_loses_no_acknowledged_message() {
         all_acked.extend(queued.iter().cloned());
 
         // Nothing half-written: no temporary files, and one spool file per queued message.
-        let files = spool_files(node.data_dir());
+        let files = hikyaku_testkit::spool_message_files(node.data_dir());
         let message_files: Vec<_> = files.iter().filter(|f| f.contains("msg")).collect();
         assert_eq!(
             message_files.len(),

@@ -14,11 +14,12 @@ use crate::rules::{GroupKey, Limits, Rules};
 use crate::schedule::{Due, Schedule, next_attempt};
 use crate::throttle::{Backoff, RateLimiter};
 use crate::transport::{Attempt, Connection, SiteTarget, Transport};
+use bytes::Bytes;
 use hikyaku_model::{
     EventKind, MessageId, RecipientState, SendLogFields, Timestamp, VerpAddress, VerpKey,
     VerpRecipient,
 };
-use hikyaku_spool::{Spool, SpoolError, SpoolMeta};
+use hikyaku_spool::{Spool, SpoolError, SpooledMessage};
 use hikyaku_store::{Outcome as StoreOutcome, QueueAction, RecipientOutcome, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,9 @@ use tokio::task::JoinSet;
 const IDLE_CONNECTION: Duration = Duration::from_secs(5);
 /// The most outcomes written in one database transaction.
 const MAX_OUTCOME_BATCH: usize = 512;
+/// Bytes of new messages kept in memory for their first attempt (beyond it, and for every
+/// retry, the spool file is read).
+const BODY_CACHE_BYTES: usize = 64 << 20;
 
 /// Everything the engine is told at start.
 pub struct EngineSettings {
@@ -66,12 +70,30 @@ struct Core {
     schedule: Schedule,
     groups: HashMap<GroupKey, Group>,
     stopping: bool,
+    /// Sum of the `body` lengths held by `messages`.
+    cached_body_bytes: usize,
+}
+
+impl Core {
+    fn forget_message(&mut self, id: &MessageId) {
+        if let Some(entry) = self.messages.remove(id) {
+            self.cached_body_bytes -= entry.body.map_or(0, |b| b.len());
+        }
+    }
+
+    fn drop_body(&mut self, id: &MessageId) {
+        if let Some(body) = self.messages.get_mut(id).and_then(|e| e.body.take()) {
+            self.cached_body_bytes -= body.len();
+        }
+    }
 }
 
 struct MessageEntry {
     mail_from: String,
     received_at: Timestamp,
     recipients: Vec<RecipientEntry>,
+    /// The message bytes, while they are in memory (see [`BODY_CACHE_BYTES`]).
+    body: Option<Bytes>,
 }
 
 struct RecipientEntry {
@@ -106,7 +128,7 @@ impl Engine {
         store: Store,
         spool: Spool,
         transport: Transport,
-        mut accepted: mpsc::UnboundedReceiver<SpoolMeta>,
+        mut accepted: mpsc::UnboundedReceiver<SpooledMessage>,
     ) -> Result<Engine, hikyaku_store::StoreError> {
         let mut pending = Vec::new();
         let mut after = None;
@@ -177,6 +199,7 @@ impl Engine {
                         mail_from: message.mail_from,
                         received_at: message.received_at,
                         recipients,
+                        body: None,
                     },
                 );
             }
@@ -192,8 +215,8 @@ impl Engine {
         tasks.spawn(run_operator_commands(Arc::clone(&shared)));
         let intake = Arc::clone(&shared);
         tasks.spawn(async move {
-            while let Some(meta) = accepted.recv().await {
-                intake.add_message(meta);
+            while let Some(message) = accepted.recv().await {
+                intake.add_message(message);
             }
         });
         Ok(Engine { shared, tasks })
@@ -274,9 +297,11 @@ fn domain_of(address: &str) -> String {
 }
 
 impl Shared {
-    fn add_message(&self, meta: SpoolMeta) {
+    fn add_message(&self, SpooledMessage { meta, body }: SpooledMessage) {
         let now = Timestamp::now();
         let mut core = self.core.lock().unwrap();
+        let body = (core.cached_body_bytes + body.len() <= BODY_CACHE_BYTES).then_some(body);
+        core.cached_body_bytes += body.as_ref().map_or(0, |b| b.len());
         let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
         for (index, address) in meta.envelope.recipients.iter().enumerate() {
             by_domain
@@ -300,6 +325,7 @@ impl Shared {
                         done: false,
                     })
                     .collect(),
+                body,
             },
         );
         for (domain, recipients) in by_domain {
@@ -421,6 +447,8 @@ impl Shared {
         }
         if !retry.is_empty() {
             let domain = domain_of(&entry.recipients[retry[0] as usize].address);
+            // The retry is minutes away: memory is better spent on new messages.
+            core.drop_body(&message);
             core.schedule.push(Due {
                 at: retry_at,
                 message,
@@ -777,14 +805,22 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut Connection, job: Job
                 .iter()
                 .map(|i| entry.recipients[*i as usize].address.clone())
                 .collect();
-            (entry.mail_from.clone(), addresses)
+            (entry.mail_from.clone(), addresses, entry.body.clone())
         })
     };
-    let Some((mail_from, addresses)) = envelope else {
+    let Some((mail_from, addresses, in_memory)) = envelope else {
         return false;
     };
-    let body = match shared.spool.read(job.message).await {
-        Ok((_, body)) => body,
+    let read = match in_memory {
+        Some(body) => Ok(body),
+        None => shared
+            .spool
+            .read(job.message)
+            .await
+            .map(|(_, body)| Bytes::from(body)),
+    };
+    let body = match read {
+        Ok(body) => body,
         Err(error) => {
             tracing::error!(message = %job.message, %error, "message bytes unreadable; bouncing");
             let reply = Reply {
@@ -860,7 +896,7 @@ async fn run_operator_commands(shared: Arc<Shared>) {
                 QueueAction::Delete => {
                     // The store already ended its recipients as `deleted`; forget the message
                     // (an attempt in flight finds it gone) and free its spool space.
-                    shared.core.lock().unwrap().messages.remove(&message);
+                    shared.core.lock().unwrap().forget_message(&message);
                     match shared.spool.remove(message).await {
                         // Deleted while the node was down: its file went at the start.
                         Ok(()) | Err(SpoolError::NotFound(_)) => {}
@@ -890,9 +926,24 @@ async fn run_recorder(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Recip
             }
         };
         batch.clear();
-        for message in completed {
-            shared.core.lock().unwrap().messages.remove(&message);
-            if let Err(error) = shared.spool.remove(message).await {
+        if completed.is_empty() {
+            continue;
+        }
+        {
+            let mut core = shared.core.lock().unwrap();
+            for message in &completed {
+                core.forget_message(message);
+            }
+        }
+        let removals = match shared.spool.remove_many(completed).await {
+            Ok(removals) => removals,
+            Err(error) => {
+                tracing::warn!(%error, "finished messages could not be removed from the spool");
+                continue;
+            }
+        };
+        for (message, removal) in removals {
+            if let Err(error) = removal {
                 tracing::warn!(%message, %error, "finished message could not be removed from the spool");
             }
         }

@@ -8,7 +8,7 @@
 //! [`Intake::discard_unrecorded`] removes the orphaned spool file: every acknowledged message is
 //! in the queue exactly once, and no unacknowledged one is.
 
-use hikyaku_spool::{Reservation, Spool, SpoolError, SpoolMeta};
+use hikyaku_spool::{Reservation, Spool, SpoolError, SpoolMeta, SpooledMessage};
 use hikyaku_store::{AcceptedMessage, Store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ impl IntakeError {
 }
 
 struct Pending {
-    meta: SpoolMeta,
+    message: SpooledMessage,
     done: oneshot::Sender<Result<(), Arc<StoreError>>>,
 }
 
@@ -54,7 +54,7 @@ impl Intake {
         spool: Spool,
         store: Store,
         node: String,
-        recorded: Option<mpsc::UnboundedSender<SpoolMeta>>,
+        recorded: Option<mpsc::UnboundedSender<SpooledMessage>>,
     ) -> Intake {
         metrics::describe_histogram!(
             "hikyaku_intake_batch_size",
@@ -80,10 +80,12 @@ impl Intake {
         body: Vec<u8>,
         reservation: Reservation,
     ) -> Result<(), IntakeError> {
-        self.spool.commit(reservation, &meta, body).await?;
+        let body = bytes::Bytes::from(body);
+        self.spool.commit(reservation, &meta, body.clone()).await?;
         let id = meta.id;
         let (done, result) = oneshot::channel();
-        let recorded = match self.committer.send(Pending { meta, done }).await {
+        let message = SpooledMessage { meta, body };
+        let recorded = match self.committer.send(Pending { message, done }).await {
             Ok(()) => result
                 .await
                 .map_err(|_| IntakeError::ShuttingDown)
@@ -138,19 +140,21 @@ async fn run_committer(
     store: Store,
     node: String,
     mut rx: mpsc::Receiver<Pending>,
-    recorded: Option<mpsc::UnboundedSender<SpoolMeta>>,
+    recorded: Option<mpsc::UnboundedSender<SpooledMessage>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let records: Vec<AcceptedMessage> =
-            batch.iter().map(|p| record_of(&p.meta, &node)).collect();
+        let records: Vec<AcceptedMessage> = batch
+            .iter()
+            .map(|p| record_of(&p.message.meta, &node))
+            .collect();
         let result = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
         for pending in batch.drain(..) {
             if result.is_ok()
                 && let Some(delivery) = &recorded
             {
-                let _ = delivery.send(pending.meta);
+                let _ = delivery.send(pending.message);
             }
             let _ = pending.done.send(result.clone());
         }

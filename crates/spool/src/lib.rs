@@ -35,3 +35,11 @@ pub struct SpoolMeta {
     /// Bytes of the body; [`Spool::commit`] checks it against the body it is given.
     pub size: u64,
 }
+
+/// A message just committed, with its bytes still in memory: what the intake hands to the
+/// delivery engine, so that the first attempt need not read the file back.
+#[derive(Debug, Clone)]
+pub struct SpooledMessage {
+    pub meta: SpoolMeta,
+    pub body: bytes::Bytes,
+}

@@ -4,7 +4,9 @@
 //!
 //! The child is this very test binary, re-run with only `writer_until_killed` selected and the
 //! spool directory in an environment variable. It prints `ACK <id>` only after `commit`
-//! returned, just as the relay answers `250` only then.
+//! returned, just as the relay answers `250` only then. It removes every other message again
+//! (printing `REMOVED <id>`), as delivery does, so that commits also rewrite reused files when
+//! the kill comes.
 
 mod common;
 
@@ -46,6 +48,13 @@ fn writer_until_killed() {
                         std::process::exit(3);
                     }
                     println!("ACK {id}");
+                    if removed_by_writer(id) {
+                        if let Err(e) = spool.remove(id).await {
+                            eprintln!("remove of {id} failed: {e}");
+                            std::process::exit(3);
+                        }
+                        println!("REMOVED {id}");
+                    }
                 }
             });
         }
@@ -63,9 +72,38 @@ impl Drop for Killed {
     }
 }
 
+/// The writer removes these again after acknowledging them; one killed between the two may or
+/// may not be in the spool.
+fn removed_by_writer(id: MessageId) -> bool {
+    id.to_string()
+        .ends_with(['0', '2', '4', '6', '8', 'a', 'c', 'e', 'g'])
+}
+
+/// What the writer said before it died.
+#[derive(Default)]
+struct Said {
+    acknowledged: Vec<MessageId>,
+    removed: Vec<MessageId>,
+}
+
+impl Said {
+    fn hear(&mut self, line: &str) {
+        // libtest may print its own text on the same line as the first acknowledgement.
+        for (word, list) in [
+            ("ACK ", &mut self.acknowledged),
+            ("REMOVED ", &mut self.removed),
+        ] {
+            if let Some(at) = line.find(word) {
+                list.push(line[at + word.len()..].trim().parse().unwrap());
+            }
+        }
+    }
+}
+
 /// Runs a writer over `dir` until it has acknowledged `wanted` messages, kills it, and returns
-/// every ID it acknowledged (including those printed between the count and the kill).
-fn run_writer_and_kill(dir: &Path, wanted: usize) -> Vec<MessageId> {
+/// everything it acknowledged and removed (including what it printed between the count and the
+/// kill).
+fn run_writer_and_kill(dir: &Path, wanted: usize) -> Said {
     let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "writer_until_killed",
@@ -81,13 +119,13 @@ fn run_writer_and_kill(dir: &Path, wanted: usize) -> Vec<MessageId> {
         .unwrap();
     let mut child = Killed(child);
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let mut acknowledged = Vec::new();
-    while acknowledged.len() < wanted {
+    let mut said = Said::default();
+    while said.acknowledged.len() < wanted {
         let line = lines
             .next()
             .expect("the writer stopped before it was killed")
             .unwrap();
-        acknowledged.extend(parse_ack(&line));
+        said.hear(&line);
     }
     child.0.kill().unwrap();
     let status = child.0.wait().unwrap();
@@ -96,15 +134,9 @@ fn run_writer_and_kill(dir: &Path, wanted: usize) -> Vec<MessageId> {
         "the writer must die by the signal, not finish: {status}"
     );
     for line in lines {
-        acknowledged.extend(parse_ack(&line.unwrap()));
+        said.hear(&line.unwrap());
     }
-    acknowledged
-}
-
-fn parse_ack(line: &str) -> Option<MessageId> {
-    // libtest may print its own text on the same line as the first acknowledgement.
-    let at = line.find("ACK ")?;
-    Some(line[at + 4..].trim().parse().unwrap())
+    said
 }
 
 #[test]
@@ -117,15 +149,17 @@ fn kill9_loses_no_acknowledged_message() {
         .build()
         .unwrap();
     let mut acknowledged: BTreeSet<MessageId> = BTreeSet::new();
+    let mut removed: BTreeSet<MessageId> = BTreeSet::new();
     for (round, wanted) in [300, 500, 200, 400].into_iter().enumerate() {
-        let acked = run_writer_and_kill(root, wanted);
-        assert!(acked.len() >= wanted, "round {round}");
-        for id in acked {
+        let said = run_writer_and_kill(root, wanted);
+        assert!(said.acknowledged.len() >= wanted, "round {round}");
+        for id in said.acknowledged {
             assert!(
                 acknowledged.insert(id),
                 "round {round}: {id} acknowledged twice"
             );
         }
+        removed.extend(said.removed);
 
         let (spool, recovery) = Spool::open(root, u64::MAX).unwrap();
         assert!(
@@ -145,10 +179,23 @@ fn kill9_loses_no_acknowledged_message() {
             recovered.len(),
             "round {round}: a message recovered twice"
         );
-        let missing: Vec<&MessageId> = acknowledged.difference(&distinct).collect();
+        let kept: BTreeSet<MessageId> = acknowledged
+            .iter()
+            .copied()
+            .filter(|id| !removed_by_writer(*id))
+            .collect();
+        let missing: Vec<&MessageId> = kept.difference(&distinct).collect();
         assert!(
             missing.is_empty(),
             "round {round}: acknowledged but lost: {missing:?}"
+        );
+        // The process died, the kernel did not: a finished removal stays done.
+        let back: Vec<&MessageId> = removed.intersection(&distinct).collect();
+        assert!(back.is_empty(), "round {round}: removed but back: {back:?}");
+        assert_eq!(recovery.removed_stale, 0, "round {round}");
+        assert!(
+            !removed.is_empty(),
+            "round {round}: nothing was removed, so no file was reused"
         );
 
         // Every file in the spool, acknowledged or not, must be whole: read verifies checksums.

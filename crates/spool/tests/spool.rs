@@ -400,3 +400,106 @@ fn one_directory_has_one_owner() {
     drop(spool);
     Spool::open(dir.path(), NO_LIMIT).unwrap();
 }
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).unwrap().ino()
+}
+
+/// Removed files are rewritten by later commits (no new inode), shrink to the new message's
+/// length, and what they held is unreachable under the old name.
+#[tokio::test]
+async fn removed_files_are_reused_and_hold_exactly_the_new_message() {
+    let (dir, spool) = fresh(NO_LIMIT);
+    let long = MessageId::generate();
+    commit_bytes(&spool, long, &vec![b'x'; 50_000], 50_000)
+        .await
+        .unwrap();
+    let old_inode = inode(&file_of(dir.path(), long));
+    spool.remove(long).await.unwrap();
+    assert!(matches!(
+        spool.read(long).await,
+        Err(SpoolError::NotFound(id)) if id == long
+    ));
+    assert_eq!(spool.used_bytes(), 0);
+
+    let short = MessageId::generate();
+    commit(&spool, short).await.unwrap();
+    let path = file_of(dir.path(), short);
+    assert_eq!(inode(&path), old_inode, "the removed file was not reused");
+    assert_intact(&spool, short).await;
+    assert_eq!(spool.used_bytes(), fs::metadata(&path).unwrap().len());
+    assert!(entries(&dir.path().join("tmp")).is_empty());
+
+    // A reused file that is refused (same ID again) does not leak into tmp/ or the quota.
+    let filler = MessageId::generate();
+    commit(&spool, filler).await.unwrap();
+    spool.remove(filler).await.unwrap();
+    let used = spool.used_bytes();
+    let err = commit_bytes(&spool, short, b"again", 5).await.unwrap_err();
+    assert!(
+        matches!(err, SpoolError::AlreadyCommitted(id) if id == short),
+        "{err}"
+    );
+    assert_eq!(spool.used_bytes(), used);
+    assert!(entries(&dir.path().join("tmp")).is_empty());
+    assert_intact(&spool, short).await;
+
+    // After a restart, files kept for reuse are garbage like the rest of tmp/.
+    let removed = MessageId::generate();
+    commit(&spool, removed).await.unwrap();
+    spool.remove(removed).await.unwrap();
+    assert_eq!(entries(&dir.path().join("tmp")).len(), 1);
+    drop(spool);
+    let (spool, recovery) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    assert_eq!(recovery.removed_tmp, 1);
+    let ids: Vec<MessageId> = recovery.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [short]);
+    assert_intact(&spool, short).await;
+}
+
+/// Files over the reuse bound are unlinked, not kept.
+#[tokio::test]
+async fn large_removed_files_are_not_kept() {
+    let (dir, spool) = fresh(NO_LIMIT);
+    let big = MessageId::generate();
+    commit_bytes(&spool, big, &vec![b'y'; 300_000], 300_000)
+        .await
+        .unwrap();
+    spool.remove(big).await.unwrap();
+    assert!(entries(&dir.path().join("tmp")).is_empty());
+}
+
+/// A crash can bring back the old name of a reused file (the rename that retired it was not yet
+/// on disk): recovery drops that name when the content is a message that has its own name, and
+/// quarantines the file as before when it has not.
+#[tokio::test]
+async fn recovery_drops_old_names_of_reused_files() {
+    let (dir, spool) = fresh(NO_LIMIT);
+    let old = MessageId::generate();
+    let current = MessageId::generate();
+    commit(&spool, current).await.unwrap();
+    let stale = file_of(dir.path(), current)
+        .parent()
+        .unwrap()
+        .join(old.to_string());
+    fs::hard_link(file_of(dir.path(), current), &stale).unwrap();
+    drop(spool);
+    let (spool, recovery) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    assert_eq!(recovery.removed_stale, 1);
+    assert!(recovery.quarantined.is_empty());
+    let ids: Vec<MessageId> = recovery.messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids, [current]);
+    assert!(!stale.exists());
+    assert_intact(&spool, current).await;
+
+    // Without a file of its own, the content is not trusted under another name.
+    let orphan_path = file_of(dir.path(), current);
+    let moved = orphan_path.parent().unwrap().join(old.to_string());
+    fs::rename(&orphan_path, &moved).unwrap();
+    drop(spool);
+    let (_spool, recovery) = Spool::open(dir.path(), NO_LIMIT).unwrap();
+    assert_eq!(recovery.removed_stale, 0);
+    assert_eq!(recovery.quarantined.len(), 1);
+    assert!(recovery.messages.is_empty());
+}

@@ -39,6 +39,23 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
     None
 }
 
+/// The message files a node has in its spool under `data_dir`, committed (`spool/msg/...`) or
+/// half-written (`spool/tmp/<id>`), relative to `data_dir`. Files the spool keeps for reuse
+/// (`spool/tmp/free-<n>`) hold no message and are left out.
+pub fn spool_message_files(data_dir: &std::path::Path) -> Vec<String> {
+    let spool = data_dir.join("spool");
+    [spool.join("msg"), spool.join("tmp")]
+        .iter()
+        .flat_map(|dir| files_under(dir))
+        .filter(|path| {
+            !path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("free-"))
+        })
+        .map(|path| path.strip_prefix(data_dir).unwrap().display().to_string())
+        .collect()
+}
+
 /// Every file below `root`, at any depth (none when `root` does not exist): for tests that look
 /// at what a node left in its spool.
 pub fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
