@@ -290,11 +290,16 @@ fn validate_endpoint(endpoint: &str) -> Result<(), StoreError> {
     if endpoint.len() > MAX_ENDPOINT_LEN {
         return Err(bad("longer than 2048 characters"));
     }
-    if endpoint.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if endpoint
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(bad("contains white space or control characters"));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     if host.is_empty() || host.starts_with(':') {
         return Err(bad("names no host"));
     }
@@ -926,7 +931,10 @@ mod tests {
                 "*.com",
             ]
         );
-        assert_eq!(candidate_patterns("x@localhost"), ["x@localhost", "localhost"]);
+        assert_eq!(
+            candidate_patterns("x@localhost"),
+            ["x@localhost", "localhost"]
+        );
         assert!(candidate_patterns("postmaster").is_empty());
         assert!(candidate_patterns("x@").is_empty());
     }
