@@ -16,7 +16,7 @@ pub const MAX_BODY_TEXT: usize = 1 << 20;
 /// Attachments listed; their content is included up to [`MAX_ATTACHMENT_BYTES`] in all.
 pub const MAX_ATTACHMENTS: usize = 100;
 /// Decoded attachment bytes included, in all; later attachments are listed without content.
-pub const MAX_ATTACHMENT_BYTES: usize = 4 << 20;
+pub const MAX_ATTACHMENT_BYTES: usize = 3 << 20;
 /// Addresses kept per address field.
 pub const MAX_ADDRESSES: usize = 100;
 /// Input beyond this is not read (the queue holds at most about 2 MB anyway).
@@ -245,6 +245,7 @@ fn mailboxes(address: &Address<'_>, truncated: &mut bool) -> Vec<Mailbox> {
 /// RFC 5322 unfolding says), trimmed, cut to [`MAX_HEADER_VALUE`]. Bytes that are not UTF-8
 /// become U+FFFD.
 fn unfold(value: &[u8]) -> (String, bool) {
+    let value = value.trim_ascii_start();
     let cut = value.len() > MAX_HEADER_VALUE;
     let value = &value[..value.len().min(MAX_HEADER_VALUE)];
     let text = String::from_utf8_lossy(value);
