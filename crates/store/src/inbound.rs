@@ -247,15 +247,12 @@ pub fn normalize_route_pattern(text: &str) -> Result<String, StoreError> {
         if local.len() > 64 || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad("not a valid local part"));
         }
-        let domain = normalize_domain(domain).map_err(|why| bad(why))?;
+        let domain = normalize_domain(domain).map_err(&bad)?;
         Ok(format!("{local}@{domain}"))
     } else if let Some(parent) = text.strip_prefix("*.") {
-        Ok(format!(
-            "*.{}",
-            normalize_domain(parent).map_err(|why| bad(why))?
-        ))
+        Ok(format!("*.{}", normalize_domain(parent).map_err(&bad)?))
     } else {
-        normalize_domain(text).map_err(|why| bad(why))
+        normalize_domain(text).map_err(bad)
     }
 }
 
