@@ -19,6 +19,7 @@ on_both_backends!(
     a_raw_route_gets_the_message_as_it_came,
     a_restarted_poster_delivers_what_was_queued,
     gives_up_when_the_lifetime_is_over,
+    a_post_claimed_by_a_dead_poster_is_sent_after_its_lease,
 );
 
 /// The PNG-ish attachment: every byte value once.
@@ -700,4 +701,46 @@ async fn https_endpoints_are_verified() {
     assert_eq!(endpoint.bodies.lock().unwrap()[0], message);
     let posts = store.inbound_posts(None).await.unwrap();
     assert_eq!(posts[1].state, InboundState::Delivered);
+}
+
+async fn a_post_claimed_by_a_dead_poster_is_sent_after_its_lease(db: Database) {
+    let endpoint = Endpoint::start(&[]).await;
+    let store = db.open().await;
+    let customer = new_contract(&store).await;
+    let (route, _) = store
+        .add_inbound_route(&customer, "example.com", &endpoint.url("/"), false)
+        .await
+        .unwrap();
+    let inbound = Inbound::new(store.clone(), quick_settings()).unwrap();
+    inbound
+        .enqueue(
+            &route,
+            "s@example.org",
+            "x@example.com",
+            b"Subject: z\r\n\r\nz\r\n",
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    // Another poster claims it and dies before its POST is logged.
+    let lease = Duration::from_millis(800);
+    let claimed_at = std::time::Instant::now();
+    let claimed = store
+        .claim_due_inbound_posts(Timestamp::now(), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    let (stop, poster) = run_poster(&inbound);
+    wait_for_state(&store, 1, InboundState::Delivered).await;
+    assert!(
+        // Less a few milliseconds: the claim's time is kept to the millisecond.
+        claimed_at.elapsed() >= lease - Duration::from_millis(5),
+        "not sent while another poster held it"
+    );
+    stop.send(()).unwrap();
+    poster.await.unwrap();
+    let requests = endpoint.received();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("x-hikyaku-attempt"), "1");
 }
