@@ -186,7 +186,7 @@ pub async fn run(cmd: AdminCommand, store: &Store, json: bool) -> anyhow::Result
     }
 }
 
-async fn require_contract(store: &Store, id: &CustomerId) -> anyhow::Result<Contract> {
+pub(crate) async fn require_contract(store: &Store, id: &CustomerId) -> anyhow::Result<Contract> {
     match store.contract(id).await? {
         Some(contract) => Ok(contract),
         None => bail!("no contract with customer ID {id}"),
@@ -713,7 +713,7 @@ fn message_text(m: &QueuedMessage, events: &[Event]) -> String {
     text
 }
 
-fn field(name: &str, value: &str) -> String {
+pub(crate) fn field(name: &str, value: &str) -> String {
     format!("{:<13}{value}\n", format!("{name}:"))
 }
 
@@ -730,13 +730,17 @@ fn list_or_none<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 #[derive(Clone, Copy)]
-struct Output {
-    json: bool,
+pub(crate) struct Output {
+    pub(crate) json: bool,
 }
 
 impl Output {
     /// Prints `value` as one line of JSON, or the text `human` renders.
-    fn print<T: Serialize>(self, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+    pub(crate) fn print<T: Serialize>(
+        self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
         if self.json {
             println!("{}", serde_json::to_string(value)?);
         } else {
@@ -747,20 +751,20 @@ impl Output {
 }
 
 /// A plain-text table: left-aligned columns two spaces apart, a header row in capitals.
-struct Table<const N: usize> {
+pub(crate) struct Table<const N: usize> {
     header: [&'static str; N],
     rows: Vec<[String; N]>,
 }
 
 impl<const N: usize> Table<N> {
-    fn new(header: [&'static str; N]) -> Self {
+    pub(crate) fn new(header: [&'static str; N]) -> Self {
         Table {
             header,
             rows: Vec::new(),
         }
     }
 
-    fn row(&mut self, cells: [String; N]) {
+    pub(crate) fn row(&mut self, cells: [String; N]) {
         // A cell never breaks the table: control characters (from remote replies) are shown as spaces.
         self.rows.push(cells.map(|c| {
             c.chars()
@@ -769,7 +773,7 @@ impl<const N: usize> Table<N> {
         }));
     }
 
-    fn render(&self, empty: &str) -> String {
+    pub(crate) fn render(&self, empty: &str) -> String {
         if self.rows.is_empty() {
             return format!("({empty})\n");
         }

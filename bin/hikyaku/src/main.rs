@@ -3,6 +3,7 @@
 
 mod admin;
 mod bounce_cmd;
+mod inbound_cmd;
 mod serve;
 mod tls;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Bounce analysis: `hikyaku bounce parse FILE... --json`.
     #[command(subcommand)]
     Bounce(bounce_cmd::BounceCommand),
+    /// Inbound parse: routes (`inbound route add|list|remove`) and the POST log (`inbound log`).
+    #[command(subcommand)]
+    Inbound(inbound_cmd::InboundCommand),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -102,6 +106,10 @@ fn main() -> anyhow::Result<()> {
             Command::Admin(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 admin::run(cmd, &store, cli.json).await
+            }
+            Command::Inbound(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                inbound_cmd::run(cmd, &store, cli.json).await
             }
         }
     })

@@ -72,6 +72,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
 
+    // The error server will hand inbound mail to `inbound` (a clone); the poster runs below.
+    let inbound = if config.inbound.enabled {
+        Some(inbound_poster(&config, store.clone())?)
+    } else {
+        None
+    };
+
     let relay_listener = TcpListener::bind(config.relay.listen)
         .await
         .with_context(|| format!("cannot listen for SMTP on {}", config.relay.listen))?;
@@ -112,6 +119,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let smtp = tokio::spawn(
         Server::new(smtp_config, Arc::new(handler)).serve(relay_listener, stopped(stop_rx.clone())),
     );
+    let inbound_poster = inbound.clone().map(|inbound| {
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move { inbound.run(stop).await })
+    });
     let app = hikyaku_api::router(hikyaku_api::HttpState {
         store,
         spool,
@@ -130,11 +141,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     smtp.await?.context("SMTP listener failed")?;
     http.await?.context("HTTP listener failed")?;
+    if let Some(poster) = inbound_poster {
+        poster.await.context("inbound poster failed")?;
+    }
     if let Some(engine) = delivery {
         engine.shutdown(std::time::Duration::from_secs(30)).await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The inbound parse poster with the `[inbound]` settings.
+fn inbound_poster(
+    config: &Config,
+    store: hikyaku_store::Store,
+) -> anyhow::Result<hikyaku_inbound::Inbound> {
+    let c = &config.inbound;
+    let settings = hikyaku_inbound::InboundSettings {
+        lifetime: c.lifetime.as_std(),
+        backoff: hikyaku_inbound::post::Backoff {
+            initial: c.retry_initial.as_std(),
+            max: c.retry_max.as_std(),
+        },
+        max_in_flight: c.max_in_flight,
+        request_timeout: c.request_timeout.as_std(),
+        ..hikyaku_inbound::InboundSettings::default()
+    };
+    hikyaku_inbound::Inbound::new(store, settings).context("cannot start the inbound poster")
 }
 
 /// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.

@@ -28,6 +28,7 @@ pub struct Config {
     pub relay: RelayConfig,
     pub delivery: DeliveryConfig,
     pub bounce: BounceConfig,
+    pub inbound: InboundConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
 }
@@ -140,6 +141,37 @@ pub struct BounceConfig {
     pub domain: Option<String>,
 }
 
+/// Inbound parse: POSTing mail received for inbound routes to their endpoints (SPEC §4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Run the poster on this node.
+    pub enabled: bool,
+    /// A post not answered 2xx within this time after the mail came in is given up.
+    pub lifetime: Duration,
+    /// The wait after the first failed POST; it doubles after each further failure.
+    pub retry_initial: Duration,
+    /// The longest wait between two POSTs of one mail.
+    pub retry_max: Duration,
+    /// POSTs in flight at once on this node.
+    pub max_in_flight: usize,
+    /// Limit on one POST: connecting, sending and the answer's head.
+    pub request_timeout: Duration,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            enabled: true,
+            lifetime: Duration::from_secs(3 * 86_400),
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            max_in_flight: 8,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -172,6 +204,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             delivery: DeliveryConfig::default(),
             bounce: BounceConfig::default(),
+            inbound: InboundConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
         }
@@ -383,6 +416,23 @@ impl Config {
                 "delivery.resolver = \"static\" needs at least one [[delivery.route]]".to_string(),
             );
         }
+        let i = &self.inbound;
+        for (key, d) in [
+            ("inbound.lifetime", i.lifetime),
+            ("inbound.retry_initial", i.retry_initial),
+            ("inbound.retry_max", i.retry_max),
+            ("inbound.request_timeout", i.request_timeout),
+        ] {
+            if d.as_std().is_zero() {
+                problems.push(format!("{key} must be longer than zero"));
+            }
+        }
+        if i.retry_initial.as_std() > i.retry_max.as_std() {
+            problems.push("inbound.retry_initial must not be longer than inbound.retry_max".into());
+        }
+        if i.max_in_flight == 0 {
+            problems.push("inbound.max_in_flight must be at least 1".to_string());
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -560,5 +610,42 @@ domain = "bounce.hikyaku.test"
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn inbound_keys_parse_and_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.inbound.enabled);
+        assert_eq!(c.inbound.lifetime.as_std().as_secs(), 3 * 86_400);
+        assert_eq!(c.inbound.retry_initial.as_std().as_secs(), 30);
+        assert_eq!(c.inbound.retry_max.as_std().as_secs(), 3600);
+        assert_eq!(c.inbound.max_in_flight, 8);
+        assert_eq!(c.inbound.request_timeout.as_std().as_secs(), 30);
+
+        let c = Config::from_toml(
+            "[inbound]\nenabled = false\nlifetime = \"1d\"\nretry_initial = \"500ms\"\n\
+             retry_max = \"10m\"\nmax_in_flight = 2\nrequest_timeout = \"5s\"\n",
+        )
+        .unwrap();
+        assert!(!c.inbound.enabled);
+        assert_eq!(c.inbound.lifetime.as_std().as_secs(), 86_400);
+        assert_eq!(c.inbound.retry_initial.as_std().as_millis(), 500);
+        assert_eq!(c.inbound.retry_max.as_std().as_secs(), 600);
+        assert_eq!(c.inbound.max_in_flight, 2);
+        assert_eq!(c.inbound.request_timeout.as_std().as_secs(), 5);
+
+        let err = Config::from_toml(
+            "[inbound]\nretry_initial = \"2h\"\nmax_in_flight = 0\nlifetime = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for problem in [
+            "inbound.retry_initial must not be longer than inbound.retry_max",
+            "inbound.max_in_flight must be at least 1",
+            "inbound.lifetime must be longer than zero",
+        ] {
+            assert!(err.contains(problem), "{err}");
+        }
+        assert!(Config::from_toml("[inbound]\nendpoint = \"x\"\n").is_err());
     }
 }

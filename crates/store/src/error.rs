@@ -26,6 +26,10 @@ pub enum StoreError {
     MessageNotFound(MessageId),
     #[error("message {0} has no recipient left to deliver: every one is already final")]
     NothingPending(MessageId),
+    #[error("the inbound route pattern {0:?} is already taken")]
+    InboundPatternTaken(String),
+    #[error("no inbound route with ID {0}")]
+    InboundRouteNotFound(i64),
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
     #[error("a sealed value could not be opened: wrong sealing key or damaged data")]
@@ -56,6 +60,8 @@ impl StoreError {
             | StoreError::RangeTaken { .. }
             | StoreError::MessageNotFound(_)
             | StoreError::NothingPending(_)
+            | StoreError::InboundPatternTaken(_)
+            | StoreError::InboundRouteNotFound(_)
             | StoreError::Invalid { .. }
             | StoreError::Unseal
             | StoreError::Corrupt(_)

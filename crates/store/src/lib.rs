@@ -31,6 +31,12 @@
 //! deleted its message still gets its event (it did happen), but no longer changes the
 //! recipient's state.
 //!
+//! # Inbound parse
+//!
+//! Routes, the queue of received mail for their endpoints and the attempt log: see the
+//! `inbound` module ([`Store::inbound_route_for`], [`Store::enqueue_inbound`],
+//! [`Store::claim_due_inbound_posts`], [`Store::record_inbound_attempt`]).
+//!
 //! # Two pools, not the `Any` driver
 //!
 //! [`Store`] holds an enum of a native [`sqlx::SqlitePool`] or [`sqlx::PgPool`], and each method's
@@ -80,6 +86,7 @@ macro_rules! with_pool {
 mod contracts;
 mod credentials;
 mod delivery;
+mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
@@ -89,6 +96,11 @@ pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
     RecipientOutcome,
+};
+pub use inbound::{
+    DueInboundPost, EnqueuedInbound, InboundAttempt, InboundAttemptEntry, InboundLogFilter,
+    InboundNext, InboundPostSummary, InboundRoute, InboundState, MAX_INBOUND_MESSAGE_SIZE,
+    NewInboundPost, normalize_route_pattern,
 };
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter};

@@ -175,6 +175,18 @@ impl SealingKey {
         mac.update(address.to_lowercase().as_bytes());
         mac.finalize().into_bytes()[..LOOKUP_HASH_LEN].to_vec()
     }
+
+    /// A keyed digest of several values (each length-prefixed, so no two lists collide), for
+    /// recognising a row again without storing what it was computed from in the clear.
+    pub(crate) fn keyed_digest(&self, label: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = self.lookup.clone();
+        mac.update(label);
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
 }
 
 fn key_file_error(path: &Path, e: std::io::Error) -> StoreError {

@@ -1,0 +1,175 @@
+//! `hikyaku inbound`: the operator's commands for inbound parse, on the store directly like
+//! the others in `admin`: routes (add, list, remove) and the log of POST attempts. A running
+//! poster sees a new or removed route at its next POST; nothing needs restarting.
+
+use crate::admin::{Output, Table, field, require_contract};
+use hikyaku_model::CustomerId;
+use hikyaku_store::{InboundLogFilter, InboundRoute, Store};
+use serde::Serialize;
+
+#[derive(clap::Subcommand)]
+pub enum InboundCommand {
+    /// Inbound routes: which recipients' mail goes to which endpoint.
+    #[command(subcommand)]
+    Route(RouteCommand),
+    /// The POST attempts, newest first: time, HTTP status or error, duration, outcome.
+    Log {
+        /// Only this route's attempts.
+        #[arg(long)]
+        route: Option<i64>,
+        /// Only this contract's attempts.
+        #[arg(long)]
+        customer: Option<CustomerId>,
+        /// At most this many attempts (the newest).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum RouteCommand {
+    /// Send a contract's mail for PATTERN to URL and print the route's signing secret.
+    /// PATTERN is an address (support@example.com), a domain (example.com: any address there)
+    /// or *.example.com (any address at any subdomain); URL is http:// or https://.
+    Add {
+        customer_id: CustomerId,
+        pattern: String,
+        url: String,
+        /// POST the message as it came (message/rfc822) instead of parsed JSON.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// List the routes of one contract, or of all.
+    List { customer_id: Option<CustomerId> },
+    /// Remove a route; mail for it not yet posted is dropped with it.
+    Remove { id: i64 },
+}
+
+pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Result<()> {
+    let out = Output { json };
+    match cmd {
+        InboundCommand::Route(RouteCommand::Add {
+            customer_id,
+            pattern,
+            url,
+            raw,
+        }) => {
+            let (route, signing_secret) = store
+                .add_inbound_route(&customer_id, &pattern, &url, raw)
+                .await?;
+            #[derive(Serialize)]
+            struct Added<'a> {
+                #[serde(flatten)]
+                route: &'a InboundRoute,
+                signing_secret: &'a str,
+            }
+            out.print(
+                &Added {
+                    route: &route,
+                    signing_secret: &signing_secret,
+                },
+                || {
+                    [
+                        field("route ID", &route.id.to_string()),
+                        field("pattern", &route.pattern),
+                        field("endpoint", &route.endpoint),
+                        field("format", format_name(route.forward_raw)),
+                        field("secret", &signing_secret),
+                        "(verify X-Hikyaku-Signature with the secret; `route list --json` shows it again)\n"
+                            .to_string(),
+                    ]
+                    .concat()
+                },
+            )
+        }
+        InboundCommand::Route(RouteCommand::List { customer_id }) => {
+            if let Some(id) = &customer_id {
+                require_contract(store, id).await?;
+            }
+            let routes = store.inbound_routes(customer_id.as_ref()).await?;
+            #[derive(Serialize)]
+            struct Listed<'a> {
+                #[serde(flatten)]
+                route: &'a InboundRoute,
+                signing_secret: String,
+            }
+            let mut listed = Vec::with_capacity(routes.len());
+            for route in &routes {
+                let signing_secret = store
+                    .inbound_signing_secret(route.id)
+                    .await?
+                    .unwrap_or_default();
+                listed.push(Listed {
+                    route,
+                    signing_secret,
+                });
+            }
+            out.print(&serde_json::json!({ "routes": listed }), || {
+                let mut table = Table::new([
+                    "ID",
+                    "CUSTOMER ID",
+                    "PATTERN",
+                    "ENDPOINT",
+                    "FORMAT",
+                    "ADDED",
+                ]);
+                for r in &routes {
+                    table.row([
+                        r.id.to_string(),
+                        r.customer_id.to_string(),
+                        r.pattern.clone(),
+                        r.endpoint.clone(),
+                        format_name(r.forward_raw).to_string(),
+                        r.created_at.to_string(),
+                    ]);
+                }
+                table.render("no inbound routes")
+            })
+        }
+        InboundCommand::Route(RouteCommand::Remove { id }) => {
+            let route = store.remove_inbound_route(id).await?;
+            out.print(&serde_json::json!({ "removed": route }), || {
+                format!(
+                    "removed inbound route {} ({} → {})\n",
+                    route.id, route.pattern, route.endpoint
+                )
+            })
+        }
+        InboundCommand::Log {
+            route,
+            customer,
+            limit,
+        } => {
+            let attempts = store
+                .inbound_attempts(&InboundLogFilter {
+                    route,
+                    customer,
+                    post: None,
+                    limit: Some(limit),
+                })
+                .await?;
+            out.print(&serde_json::json!({ "attempts": attempts }), || {
+                let mut table = Table::new([
+                    "TIME", "ROUTE", "ID", "ATTEMPT", "STATUS", "DURATION", "OUTCOME", "ERROR",
+                ]);
+                for a in &attempts {
+                    table.row([
+                        a.at.to_string(),
+                        a.route_id.to_string(),
+                        a.message_id.to_string(),
+                        a.attempt.to_string(),
+                        a.http_status.map_or_else(|| "-".into(), |s| s.to_string()),
+                        format!("{}ms", a.duration_ms),
+                        a.outcome.to_string(),
+                        a.error.clone().unwrap_or_default(),
+                    ]);
+                }
+                table.render("no inbound attempts")
+            })
+        }
+    }
+}
+
+fn format_name(forward_raw: bool) -> &'static str {
+    if forward_raw { "raw" } else { "json" }
+}
