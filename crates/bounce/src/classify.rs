@@ -313,10 +313,17 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
     }
 }
 
-/// The reason of a synchronous SMTP reply (what the delivery engine sees): `code` is the
-/// reply code, `enhanced` the enhanced status code if the reply had one, `text` the reply's
-/// text. `None` for a reply that is not a failure (below 400).
-pub fn reason_of_reply(code: u16, enhanced: Option<&str>, text: &str) -> Option<Reason> {
+/// The reason of a synchronous SMTP reply (what the delivery engine sees): `command` is the
+/// command the reply answered when the caller knows it (a refusal at `RCPT` says something
+/// else than the same words after the data), `code` the reply code, `enhanced` the enhanced
+/// status code if the reply had one, `text` the reply's text. `None` for a reply that is not a
+/// failure (below 400).
+pub fn reason_of_reply(
+    command: Option<SmtpCommand>,
+    code: u16,
+    enhanced: Option<&str>,
+    text: &str,
+) -> Option<Reason> {
     if !(400..600).contains(&code) {
         return None;
     }
@@ -325,7 +332,7 @@ pub fn reason_of_reply(code: u16, enhanced: Option<&str>, text: &str) -> Option<
     let status = enhanced
         .map(str::to_string)
         .or_else(|| crate::status::find_status(&lower, &[code_text.as_bytes()[0]]));
-    let command = SmtpCommand::find(text);
+    let command = command.or_else(|| SmtpCommand::find(text));
     let facts = Facts {
         status: status.as_deref(),
         reply_code: Some(&code_text),
@@ -483,10 +490,15 @@ mod tests {
         ];
         for (code, enhanced, text, want) in table {
             assert_eq!(
-                reason_of_reply(*code, *enhanced, text),
+                reason_of_reply(None, *code, *enhanced, text),
                 *want,
                 "{code} {text}"
             );
         }
+        // The same words mean an unknown mailbox at RCPT and a filter's verdict after the data.
+        let text = "<nobody@example.net>: Recipient address rejected: User unknown";
+        let at = |command| reason_of_reply(Some(command), 550, None, text);
+        assert_eq!(at(SmtpCommand::Rcpt), Some(Reason::UserUnknown));
+        assert_eq!(at(SmtpCommand::Data), Some(Reason::Filtered));
     }
 }

@@ -965,6 +965,9 @@ pub(crate) static FAILED_STARTTLS: Phrases = Phrases {
     any: &[
         "starttls is required to send mail",
         "tls required but not supported",
+        // What our own delivery engine says when a rule requires TLS the server cannot give.
+        "tls is required but the server does not offer starttls",
+        "tls is required but starttls was refused",
     ],
     ordered: &[],
     unless: &[],

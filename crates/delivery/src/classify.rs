@@ -1,7 +1,22 @@
 //! What a remote reply means for a recipient and for its destination.
 
-use crate::client::Reply;
+use crate::client::{Reply, Stage};
+use hikyaku_bounce::SmtpCommand;
 use hikyaku_model::RecipientState;
+
+/// A failure reply and the point of the session it answered, when known.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub reply: Reply,
+    pub stage: Option<Stage>,
+}
+
+impl Refusal {
+    /// A refusal whose stage is unknown or beside the point (a local failure, a DNS answer).
+    pub fn unplaced(reply: Reply) -> Refusal {
+        Refusal { reply, stage: None }
+    }
+}
 
 /// The state a recipient moves to after this reply (before expiry is considered).
 pub fn recipient_state(code: u16) -> RecipientState {
@@ -34,27 +49,24 @@ pub fn is_throttling(reply: &Reply) -> bool {
     .any(|phrase| text.contains(phrase))
 }
 
-/// An interim reason name (Sisimai's vocabulary) from the enhanced status code alone. The bounce
-/// analyser (issue 4) replaces this with a classifier that also reads the text.
-pub fn reason(reply: &Reply) -> Option<&'static str> {
-    if reply.code < 400 {
-        return None;
-    }
-    let status = reply.enhanced?;
-    let rest = format!("{}.{}", status.subject, status.detail);
-    Some(match rest.as_str() {
-        "1.1" | "1.0" | "1.6" => "userunknown",
-        "1.2" => "hostunknown",
-        "1.10" => "notaccept",
-        "2.1" => "suspend",
-        "2.2" => "mailboxfull",
-        "2.3" | "3.4" => "mesgtoobig",
-        "4.1" | "4.2" | "4.7" | "4.0" => "networkerror",
-        "7.1" => "rejected",
-        "7.0" => "blocked",
-        _ if rest.starts_with("7.") => "securityerror",
-        _ => "undefined",
-    })
+/// The reason (Sisimai's vocabulary) of a refusal, read by the bounce analyser's classifier
+/// from the command, the code, the enhanced status and the text together, so that a synchronous
+/// refusal and the bounce mail of the same refusal get the same name.
+pub fn reason(refusal: &Refusal) -> Option<&'static str> {
+    let reply = &refusal.reply;
+    let enhanced = reply.enhanced.map(|status| status.to_string());
+    let command = refusal.stage.and_then(|stage| match stage {
+        Stage::Connect | Stage::Greeting => Some(SmtpCommand::Connect),
+        Stage::Ehlo => Some(SmtpCommand::Ehlo),
+        Stage::Helo => Some(SmtpCommand::Helo),
+        Stage::StartTls | Stage::TlsHandshake => Some(SmtpCommand::StartTls),
+        Stage::MailFrom => Some(SmtpCommand::Mail),
+        Stage::RcptTo => Some(SmtpCommand::Rcpt),
+        Stage::Data | Stage::Body | Stage::EndOfData => Some(SmtpCommand::Data),
+        Stage::Rset | Stage::Quit => None,
+    });
+    hikyaku_bounce::reason_of_reply(command, reply.code, enhanced.as_deref(), &reply.text)
+        .map(hikyaku_bounce::Reason::as_str)
 }
 
 #[cfg(test)]
@@ -94,37 +106,111 @@ mod tests {
                 reply(451, Some("4.3.0"), "local error"),
                 RecipientState::Deferred,
                 false,
-                Some("undefined"),
+                Some("onhold"),
             ),
             (
                 reply(421, Some("4.7.0"), "closing"),
                 RecipientState::Deferred,
                 true,
-                Some("blocked"),
+                Some("securityerror"),
             ),
             (
                 reply(450, Some("4.7.1"), "slow down"),
                 RecipientState::Deferred,
                 true,
-                Some("rejected"),
+                Some("blocked"),
             ),
             (
                 reply(450, None, "Too many connections from your IP"),
                 RecipientState::Deferred,
                 true,
-                None,
+                Some("toomanyconn"),
             ),
             (
                 reply(554, Some("5.7.1"), "try again later"),
                 RecipientState::Bounced,
                 false,
-                Some("rejected"),
+                Some("securityerror"),
+            ),
+            // The text decides where the status code alone could not.
+            (
+                reply(
+                    554,
+                    Some("5.7.1"),
+                    "Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+                ),
+                RecipientState::Bounced,
+                false,
+                Some("blocked"),
+            ),
+            (
+                reply(
+                    550,
+                    Some("5.7.1"),
+                    "Message rejected as spam by Content Filtering",
+                ),
+                RecipientState::Bounced,
+                false,
+                Some("spamdetected"),
+            ),
+            (
+                reply(
+                    552,
+                    Some("5.3.4"),
+                    "Message size exceeds fixed maximum message size",
+                ),
+                RecipientState::Bounced,
+                false,
+                Some("mesgtoobig"),
+            ),
+            (
+                reply(
+                    550,
+                    None,
+                    "<nobody@example.net>: Recipient address rejected: User unknown in local recipient table",
+                ),
+                RecipientState::Bounced,
+                false,
+                // Without the stage, Sisimai's reading: the words alone could be a filter's.
+                Some("filtered"),
+            ),
+            (
+                reply(452, Some("4.2.2"), "Mailbox full"),
+                RecipientState::Deferred,
+                false,
+                Some("mailboxfull"),
             ),
         ];
+        let mut wrong = Vec::new();
         for (r, state, throttling, why) in table {
             assert_eq!(recipient_state(r.code), state, "{r:?}");
             assert_eq!(is_throttling(&r), throttling, "{r:?}");
-            assert_eq!(reason(&r), why, "{r:?}");
+            let got = reason(&Refusal::unplaced(r.clone()));
+            if got != why {
+                let status = r.enhanced.map(|e| e.to_string()).unwrap_or_default();
+                wrong.push(format!(
+                    "{} {status} {}: {got:?}, expected {why:?}",
+                    r.code, r.text
+                ));
+            }
         }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn the_stage_of_a_refusal_is_part_of_its_reason() {
+        let words = reply(
+            550,
+            None,
+            "<nobody@example.net>: Recipient address rejected: User unknown in local recipient table",
+        );
+        let at = |stage| {
+            reason(&Refusal {
+                reply: words.clone(),
+                stage: Some(stage),
+            })
+        };
+        assert_eq!(at(Stage::RcptTo), Some("userunknown"));
+        assert_eq!(at(Stage::EndOfData), Some("filtered"));
     }
 }

@@ -8,7 +8,7 @@
 //! limit is reached, or the destination says stop. Every attempt's outcome goes to the store in
 //! group-committed batches; a message whose recipients are all final leaves the spool.
 
-use crate::classify::{reason, recipient_state};
+use crate::classify::{Refusal, reason, recipient_state};
 use crate::client::{EnhancedStatus, Reply};
 use crate::rules::{GroupKey, Limits, Rules};
 use crate::schedule::{Due, Schedule, next_attempt};
@@ -360,7 +360,7 @@ impl Shared {
     fn conclude(
         &self,
         message: MessageId,
-        results: Vec<(u32, Result<Reply, Reply>)>,
+        results: Vec<(u32, Result<Reply, Refusal>)>,
         details: &SendLogFields,
     ) {
         let now = Timestamp::now();
@@ -381,7 +381,8 @@ impl Shared {
             }
             recipient.attempts += 1;
             let reply = match &result {
-                Ok(r) | Err(r) => r,
+                Ok(reply) => reply,
+                Err(refusal) => &refusal.reply,
             };
             let mut state = recipient_state(reply.code);
             if result.is_ok() {
@@ -423,10 +424,10 @@ impl Shared {
             fields.reason = match kind {
                 EventKind::Expired => Some("expired".to_string()),
                 EventKind::Delivered => None,
-                _ => details
-                    .reason
-                    .clone()
-                    .or_else(|| reason(reply).map(str::to_string)),
+                _ => details.reason.clone().or_else(|| match &result {
+                    Err(refusal) => reason(refusal).map(str::to_string),
+                    Ok(_) => None,
+                }),
             };
             let outcome = match (state, next_attempt_at) {
                 (RecipientState::Delivered, _) => StoreOutcome::Delivered,
@@ -495,7 +496,13 @@ impl Shared {
                 Err(failure) => {
                     let results = live
                         .iter()
-                        .map(|i| (*i, Err(failure.reply.clone())))
+                        .map(|i| {
+                            let refusal = Refusal {
+                                reply: failure.reply.clone(),
+                                stage: failure.stage,
+                            };
+                            (*i, Err(refusal))
+                        })
                         .collect();
                     // The resolver's own reason (networkerror for a DNS failure, hostunknown
                     // for no route) says more than one guessed from the enhanced status.
@@ -753,7 +760,13 @@ async fn run_connection(shared: Arc<Shared>, key: GroupKey, site: Arc<SiteTarget
                 let results = job
                     .recipients
                     .iter()
-                    .map(|i| (*i, Err(failure.reply.clone())))
+                    .map(|i| {
+                        let refusal = Refusal {
+                            reply: failure.reply.clone(),
+                            stage: failure.stage,
+                        };
+                        (*i, Err(refusal))
+                    })
                     .collect();
                 shared.conclude(job.message, results, &failure.details);
             }
@@ -831,7 +844,7 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut Connection, job: Job
             let results = job
                 .recipients
                 .iter()
-                .map(|i| (*i, Err(reply.clone())))
+                .map(|i| (*i, Err(Refusal::unplaced(reply.clone()))))
                 .collect();
             shared.conclude(job.message, results, &SendLogFields::default());
             return false;

@@ -1,10 +1,10 @@
 //! From a recipient domain to an open connection: resolution into a site, trying its hosts and
 //! addresses in order, TLS policy, and turning client results into what the engine records.
 
-use crate::classify::is_throttling;
+use crate::classify::{Refusal, is_throttling};
 use crate::client::{
     Client, Connection as ClientConnection, ConnectionError, EnhancedStatus, RecipientOutcome,
-    Reply, TlsMode,
+    Reply, Stage, TlsMode,
 };
 use crate::resolve::{Destination, MxResolver, ResolveError};
 use hikyaku_config::TlsPolicy;
@@ -30,6 +30,8 @@ pub struct HostTarget {
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub reply: Reply,
+    /// Where in the session it failed; `None` before any connection (DNS, routing).
+    pub stage: Option<Stage>,
     pub permanent: bool,
     /// The destination asked us to slow down (421 at greeting, 4.7.x).
     pub throttled: bool,
@@ -39,7 +41,7 @@ pub struct Failure {
 /// One transaction's result for the engine: per recipient `Ok(reply)` when accepted, `Err(reply)`
 /// when not, in the order the recipients were given.
 pub struct Attempt {
-    pub per_recipient: Vec<Result<Reply, Reply>>,
+    pub per_recipient: Vec<Result<Reply, Refusal>>,
     pub throttled: bool,
     pub details: SendLogFields,
 }
@@ -112,6 +114,7 @@ impl Transport {
                     EnhancedStatus::new(4, 4, 4),
                     "no address to connect to",
                 ),
+                stage: None,
                 permanent: false,
                 throttled: false,
                 details: SendLogFields::default(),
@@ -147,6 +150,7 @@ fn resolve_failure(error: &ResolveError) -> Failure {
             enhanced,
             text,
         },
+        stage: None,
         permanent,
         throttled: false,
         details: SendLogFields {
@@ -181,6 +185,7 @@ fn connection_failure(host: &str, addr: SocketAddr, error: &ConnectionError) -> 
             ..SendLogFields::default()
         },
         reply,
+        stage: Some(error.stage()),
         permanent: false,
         throttled,
     }
@@ -216,7 +221,10 @@ impl Connection {
                     .into_iter()
                     .map(|outcome| match outcome {
                         RecipientOutcome::Accepted(reply) => Ok(reply),
-                        other => Err(other.reply().clone()),
+                        other => Err(Refusal {
+                            reply: other.reply().clone(),
+                            stage: other.stage(),
+                        }),
                     })
                     .collect();
                 Attempt {
@@ -245,8 +253,12 @@ impl Connection {
                     }
                 };
                 let throttled = error.is_throttling();
+                let refusal = Refusal {
+                    reply,
+                    stage: Some(error.stage()),
+                };
                 Attempt {
-                    per_recipient: recipients.iter().map(|_| Err(reply.clone())).collect(),
+                    per_recipient: recipients.iter().map(|_| Err(refusal.clone())).collect(),
                     throttled,
                     details,
                 }
