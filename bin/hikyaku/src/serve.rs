@@ -63,6 +63,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 rules: Rules::new(&config.delivery.destination),
                 bounce_domain: config.bounce.domain.clone(),
                 verp_key,
+                max_unrecorded_outcomes: config.delivery.max_unrecorded_outcomes.max(1),
             };
             let engine = Engine::start(settings, store.clone(), spool.clone(), transport, accepted)
                 .await

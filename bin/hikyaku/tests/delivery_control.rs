@@ -366,3 +366,91 @@ async fn operators_retry_and_delete_deferred_messages() {
         .count();
     assert_eq!(attempts, 1, "a deleted message was tried again");
 }
+
+/// Another process holding the SQLite write lock (Python's sqlite3 module, a client we did not
+/// write) until dropped: the node's database is "away" for writes meanwhile.
+struct DatabaseWriteLock(std::process::Child);
+
+impl DatabaseWriteLock {
+    fn take(db: &std::path::Path) -> Option<DatabaseWriteLock> {
+        use std::io::BufRead;
+        let python = hikyaku_testkit::tool("python3")?;
+        let mut child = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sqlite3, sys\n\
+                 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
+                 c.execute('BEGIN IMMEDIATE')\n\
+                 print('locked', flush=True)\n\
+                 sys.stdin.read()\n",
+            ])
+            .arg(db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        Some(DatabaseWriteLock(child))
+    }
+}
+
+impl Drop for DatabaseWriteLock {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+/// While the database cannot take outcomes, no more than `max_unrecorded_outcomes` attempts are
+/// made (each one a delivery a crash would repeat); when it is back, delivery resumes and every
+/// message arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_pauses_while_outcomes_cannot_be_recorded() {
+    const LIMIT: usize = 5;
+    const MESSAGES: usize = 30;
+    let sink = Sink::start().await.unwrap();
+    let (node, _) = start(|b| {
+        route_everything(b, &sink.addr().to_string());
+        b.set("delivery", "retry_intervals", "[\"5s\"]");
+        b.set("delivery", "max_unrecorded_outcomes", &LIMIT.to_string());
+        b.set(
+            "delivery",
+            "destination",
+            r#"[{ match = "*", max_connections = 1 }]"#,
+        );
+    });
+    // Every first attempt is deferred (and recorded); the retries come 5 s later.
+    let recipients: Vec<String> = (0..MESSAGES)
+        .map(|i| format!("tempfail-then-ok+{i}@example.jp"))
+        .collect();
+    send_each(&node, &recipients).await;
+    wait_for_kind(&node, "deferred", MESSAGES);
+    let Some(lock) = DatabaseWriteLock::take(&node.data_dir().join("hikyaku.db")) else {
+        return;
+    };
+    wait_until("the retries to start", Duration::from_secs(30), || {
+        !sink.received().is_empty()
+    });
+    // Give the engine time to overrun the limit, were it not holding back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let while_away = sink.received().len();
+    assert!(
+        (1..=LIMIT).contains(&while_away),
+        "{while_away} deliveries while the database was away (limit {LIMIT})"
+    );
+    drop(lock);
+    wait_for_kind(&node, "delivered", MESSAGES);
+    let mut addresses: Vec<String> = sink
+        .received()
+        .iter()
+        .flat_map(|m| m.recipients.clone())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    assert_eq!(sink.received().len(), MESSAGES, "each message exactly once");
+    assert_eq!(addresses.len(), MESSAGES);
+}

@@ -81,6 +81,10 @@ pub struct DeliveryConfig {
     /// Per-destination send control; the first rule that matches wins, `match = "*"` is the
     /// default rule (built-in defaults apply when there is none).
     pub destination: Vec<DestinationRule>,
+    /// Attempt outcomes that may wait for the database at once; beyond, no new attempt starts.
+    /// Each one is a delivery that a crash would repeat, so this bounds the crash window (and
+    /// memory) while the database is slow or away.
+    pub max_unrecorded_outcomes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +252,7 @@ impl Default for DeliveryConfig {
             smtp_port: 25,
             route: Vec::new(),
             destination: Vec::new(),
+            max_unrecorded_outcomes: 10_000,
         }
     }
 }

@@ -22,6 +22,7 @@ use hikyaku_model::{
 use hikyaku_spool::{Spool, SpoolError, SpooledMessage};
 use hikyaku_store::{Outcome as StoreOutcome, QueueAction, RecipientOutcome, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
@@ -44,6 +45,9 @@ pub struct EngineSettings {
     /// VERP return paths on this domain; without it the original envelope sender is kept.
     pub bounce_domain: Option<String>,
     pub verp_key: VerpKey,
+    /// No attempt starts while this many outcomes wait for the database (see
+    /// `delivery.max_unrecorded_outcomes`).
+    pub max_unrecorded_outcomes: usize,
 }
 
 /// A running delivery engine.
@@ -61,6 +65,10 @@ struct Shared {
     /// Wakes the scheduler: new work, or shutdown.
     wake: Notify,
     outcomes: mpsc::UnboundedSender<RecipientOutcome>,
+    /// Outcomes sent to the recorder and not yet committed.
+    unrecorded: AtomicUsize,
+    /// Signalled by the recorder after each commit.
+    recorded: Notify,
     workers: Mutex<JoinSet<()>>,
 }
 
@@ -151,6 +159,8 @@ impl Engine {
             core: Mutex::new(Core::default()),
             wake: Notify::new(),
             outcomes: outcomes_tx,
+            unrecorded: AtomicUsize::new(0),
+            recorded: Notify::new(),
             workers: Mutex::new(JoinSet::new()),
         });
         {
@@ -356,6 +366,36 @@ impl Shared {
         }
     }
 
+    /// Hands an outcome to the recorder.
+    fn record(&self, outcome: RecipientOutcome) {
+        self.unrecorded.fetch_add(1, Ordering::SeqCst);
+        if self.outcomes.send(outcome).is_err() {
+            self.unrecorded.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits while too many outcomes wait for the database: an attempt made now could not be
+    /// recorded either, and a crash would send it again.
+    async fn room_for_outcomes(&self) {
+        let mut warned = false;
+        loop {
+            let recorded = self.recorded.notified();
+            if self.unrecorded.load(Ordering::SeqCst) < self.settings.max_unrecorded_outcomes
+                || self.core.lock().unwrap().stopping
+            {
+                return;
+            }
+            if !warned {
+                tracing::warn!(
+                    limit = self.settings.max_unrecorded_outcomes,
+                    "delivery paused: outcomes are waiting for the database"
+                );
+                warned = true;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), recorded).await;
+        }
+    }
+
     /// Records results for recipients of one message and reschedules the deferred ones.
     fn conclude(
         &self,
@@ -438,7 +478,7 @@ impl Shared {
                 _ => StoreOutcome::Expired,
             };
             debug_assert_eq!(outcome.event_kind(), kind);
-            let _ = self.outcomes.send(RecipientOutcome {
+            self.record(RecipientOutcome {
                 message_id: message,
                 recipient_index: index,
                 at: now,
@@ -533,7 +573,7 @@ impl Shared {
                 reason: Some("expired".to_string()),
                 ..SendLogFields::default()
             };
-            let _ = self.outcomes.send(RecipientOutcome {
+            self.record(RecipientOutcome {
                 message_id: message,
                 recipient_index: index,
                 at: now,
@@ -737,6 +777,7 @@ async fn run_scheduler(shared: Arc<Shared>) {
             (due, core.schedule.next_at())
         };
         if !due.is_empty() {
+            shared.room_for_outcomes().await;
             tracing::debug!(due = due.len(), "dispatching due work");
             shared.dispatch_due(due).await;
             continue;
@@ -781,6 +822,7 @@ async fn run_connection(shared: Arc<Shared>, key: GroupKey, site: Arc<SiteTarget
     // A new connection counts as idle until it takes its first job (see `start_connections`).
     let mut idle = true;
     while sent < limits.max_messages_per_connection {
+        shared.room_for_outcomes().await;
         let Some(job) = shared.next_job(&key, &site).await else {
             break;
         };
@@ -938,6 +980,8 @@ async fn run_recorder(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Recip
                 }
             }
         };
+        shared.unrecorded.fetch_sub(batch.len(), Ordering::SeqCst);
+        shared.recorded.notify_waiters();
         batch.clear();
         if completed.is_empty() {
             continue;
