@@ -7,6 +7,7 @@ use crate::{Finding, Reason, SmtpCommand, address};
 /// The findings of the first recogniser that knows the message.
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     google_groups(mail, region)
+        .or_else(|| v5_sendmail(mail, region))
         .or_else(|| notes(mail, region))
         .or_else(|| exchange2003(mail, region))
         .or_else(|| message_details(mail))
@@ -56,6 +57,115 @@ fn message_details(mail: &Mail) -> Option<Vec<Finding>> {
             })
             .collect(),
     )
+}
+
+/// Sendmail version 5 (and the MTAs that copied its savemail.c): no DSN, only the transcript,
+/// in sessions opened by `While talking to host:`. In a session, `>>> ` lines are the
+/// commands sent and `<<< ` lines the replies; `550 <a@b>... words` (or `>>> RCPT To:<a@b>`)
+/// opens a recipient's record, which takes the replies read so far and the command last sent;
+/// the lines about hosts (`421 host (smtp)... Deferred: ...`) belong to no one unless a record
+/// has no words of its own. Without a session the generic reader does better.
+fn v5_sendmail(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
+    const TRANSCRIPT: &str = "----- Transcript of session follows -----";
+    if !mail.subject().starts_with("Returned mail: ")
+        || !(mail.body.contains("----- Unsent message follows -----")
+            || mail.body.contains("----- No message was collected -----"))
+    {
+        return None;
+    }
+    let start = region.find(TRANSCRIPT)? + TRANSCRIPT.len();
+    let mut out: Vec<Finding> = Vec::new();
+    let mut current = Finding::default();
+    // The lines that name no recipient, by the number of records opened before them.
+    let mut other: Vec<String> = vec![String::new()];
+    let mut host: Option<String> = None;
+    let mut sent: Option<SmtpCommand> = None;
+    let append = |to: &mut String, line: &str| {
+        if !to.is_empty() {
+            to.push(' ');
+        }
+        to.push_str(line);
+    };
+    for line in region[start..].lines().map(str::trim_end).take(400) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(command) = line.strip_prefix(">>> ") {
+            sent = SmtpCommand::find(command);
+        }
+        if let Some(recipient) = v5_recipient(line) {
+            if host.is_none() {
+                if let Some(last) = other.last_mut() {
+                    append(last, line);
+                }
+                continue;
+            }
+            let same = recipient.eq_ignore_ascii_case(&current.recipient);
+            if same || (sent == Some(SmtpCommand::Mail) && line.starts_with("<<< ")) {
+                append(&mut current.diagnostic, line);
+                sent = None;
+                continue;
+            }
+            if !current.recipient.is_empty() {
+                if out.len() >= super::MAX_RECIPIENTS {
+                    break;
+                }
+                out.push(std::mem::take(&mut current));
+            }
+            other.push(String::new());
+            current.recipient = recipient;
+            current.remote_mta = host.clone();
+            current.command = current.command.or(sent);
+            append(&mut current.diagnostic, line);
+        } else if let Some(rest) = line.trim_start().strip_prefix("While talking to ") {
+            host = rest
+                .trim_end_matches([':', '.'])
+                .split_whitespace()
+                .next()
+                .filter(|h| h.contains('.'))
+                .map(str::to_string)
+                .or(host);
+        } else if line.starts_with(">>> ") || line.starts_with("<<< ") {
+            append(&mut current.diagnostic, line);
+        } else if let Some(last) = other.last_mut() {
+            append(last, line.trim());
+        }
+    }
+    if current.recipient.is_empty() {
+        // Replies of a session that named no recipient: nobody's.
+        if out.is_empty() {
+            return None;
+        }
+    } else {
+        out.push(current);
+    }
+    for (f, words) in out.iter_mut().zip(other) {
+        if f.diagnostic.is_empty() {
+            f.diagnostic = words;
+        }
+        if f.command.is_none() {
+            f.command = SmtpCommand::find(&f.diagnostic);
+        }
+    }
+    Some(out)
+}
+
+/// The recipient a V5 Sendmail transcript line names: `554 <a@b>... words` or
+/// `>>> RCPT To:<a@b>`.
+fn v5_recipient(line: &str) -> Option<String> {
+    if let Some(open) = line.find(" <")
+        && let Some(close) = line[open..].find(">...")
+    {
+        let inner = &line[open + 2..open + close];
+        if inner.contains('@') {
+            return address::find(inner);
+        }
+    }
+    let upper = line.to_ascii_uppercase();
+    let at = upper.find(">>> RCPT TO:")?;
+    let rest = &line[at + ">>> RCPT TO:".len()..];
+    let inner = rest.trim_start().strip_prefix('<')?;
+    address::find(&inner[..inner.find('>')?])
 }
 
 /// Exchange Server 2003 (and its Internet Mail Service): "did not reach the following
@@ -616,6 +726,52 @@ mod tests {
             assert_eq!(f[0].hint, *hint, "{text}");
             assert_eq!(f[0].status.as_deref(), *status, "{text}");
         }
+    }
+
+    #[test]
+    fn v5_sendmail_sessions() {
+        let raw = "From: Mail Delivery Subsystem <MAILER-DAEMON@example.com>\n\
+Subject: Returned mail: User unknown\n\n\
+   ----- Transcript of session follows -----\n\
+While talking to mx.example.edu:\n>>> MAIL From:<a@example.jp>\n<<< 550 Insecure Mail Relay\n\
+554 <b@example.edu>... Remote protocol error\n\
+550 example.or.jp (smtp)... 550 Host unknown\n\
+554 <c@example.or.jp>... 550 Host unknown (Authoritative answer from name server)\n\
+While talking to mail.example.co.jp:\n>>> RCPT To:<d@example.co.jp>\n\
+<<< 550 Requested User Mailbox not found.\n550 <d@example.co.jp>... User unknown\n\
+421 example.org (smtp)... Deferred: Connection timed out during user open with example.org\n\n\
+   ----- Unsent message follows -----\nTo: b@example.edu\n\nx\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let found = v5_sendmail(&mail, crate::mta::report_region(&mail)).unwrap();
+        let got: Vec<_> = found
+            .iter()
+            .map(|f| (f.recipient.as_str(), f.command, f.diagnostic.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "b@example.edu",
+                    Some(SmtpCommand::Mail),
+                    ">>> MAIL From:<a@example.jp> <<< 550 Insecure Mail Relay 554 <b@example.edu>... Remote protocol error"
+                ),
+                (
+                    "c@example.or.jp",
+                    Some(SmtpCommand::Mail),
+                    "554 <c@example.or.jp>... 550 Host unknown (Authoritative answer from name server)"
+                ),
+                (
+                    "d@example.co.jp",
+                    Some(SmtpCommand::Rcpt),
+                    ">>> RCPT To:<d@example.co.jp> <<< 550 Requested User Mailbox not found. 550 <d@example.co.jp>... User unknown"
+                ),
+            ]
+        );
+        assert_eq!(found[0].remote_mta.as_deref(), Some("mx.example.edu"));
+        // Only the mail system's own lines (no session): left to the other readers.
+        let own = raw.replace("While talking to", "Talking to");
+        let mail = Mail::parse(own.as_bytes());
+        assert!(v5_sendmail(&mail, crate::mta::report_region(&mail)).is_none());
     }
 
     #[test]
