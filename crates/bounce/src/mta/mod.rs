@@ -119,6 +119,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     }
     recognisers::interscan(mail, findings);
     recognisers::own_sentences(mail, findings);
+    recognisers::ezweb(mail, region, findings);
     fill_recipients(mail, findings);
 }
 

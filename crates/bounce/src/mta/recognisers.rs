@@ -552,6 +552,61 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
     }
 }
 
+/// au (KDDI) EZweb's bounces: known by at least two of its sender, subject, relays and message
+/// ID. Its notice states the reason once, above the recipients ("The user(s) account is
+/// disabled."), in English beside the Japanese; spam-filtered mail comes back with
+/// `X-SPASIGN: NG`. A refusal by another domain's server behind it, with no sentence, is an
+/// unknown address.
+pub(crate) fn ezweb(mail: &Mail, region: &str, findings: &mut [Finding]) {
+    const SENTENCES: &[(&str, Reason)] = &[
+        ("The user(s) account is disabled.", Reason::Suspend),
+        (
+            "The user(s) account is temporarily limited.",
+            Reason::Suspend,
+        ),
+        (
+            "The user(s) account is temporarily over quota",
+            Reason::MailboxFull,
+        ),
+        ("Your message was not delivered within ", Reason::Expired),
+    ];
+    let from = mail.from();
+    let id = mail.header("message-id").unwrap_or("");
+    let signs = [
+        from.contains("Postmaster@ezweb.ne.jp") || from.contains("Postmaster@au.com"),
+        mail.subject() == "Mail System Error - Returned Mail",
+        mail.headers.iter().any(|(n, v)| {
+            n == "received"
+                && (v.contains("ezweb.ne.jp (EZweb Mail) with") || v.contains(".au.com ("))
+        }),
+        id.contains(".ezweb.ne.jp>") || id.contains(".au.com>"),
+    ];
+    if signs.iter().filter(|s| **s).count() < 2 {
+        return;
+    }
+    let text = region.split_whitespace().collect::<Vec<_>>().join(" ");
+    let sentence = SENTENCES.iter().find(|(p, _)| text.contains(p));
+    let spam = mail.header("x-spasign").is_some_and(|v| v.trim() == "NG");
+    let lead_in = ["The user(s) ", "Your message ", "Each of the following"]
+        .iter()
+        .any(|p| text.contains(p));
+    for f in findings.iter_mut() {
+        let own_domain = f.recipient.ends_with("@ezweb.ne.jp") || f.recipient.ends_with("@au.com");
+        f.hint = if spam {
+            Some(Reason::Filtered)
+        } else if let Some((words, reason)) = sentence {
+            if f.diagnostic.trim().is_empty() {
+                f.diagnostic = words.trim().to_string();
+            }
+            Some(*reason)
+        } else if !lead_in && !own_domain && f.diagnostic.trim_start().starts_with('<') {
+            Some(Reason::UserUnknown)
+        } else {
+            f.hint
+        };
+    }
+}
+
 fn is_qmail(mail: &Mail) -> bool {
     mail.subject().eq_ignore_ascii_case("failure notice")
         || mail
@@ -772,6 +827,62 @@ While talking to mail.example.co.jp:\n>>> RCPT To:<d@example.co.jp>\n\
         let own = raw.replace("While talking to", "Talking to");
         let mail = Mail::parse(own.as_bytes());
         assert!(v5_sendmail(&mail, crate::mta::report_region(&mail)).is_none());
+    }
+
+    #[test]
+    fn ezweb_sentences() {
+        type Case = (&'static str, &'static str, &'static str, Option<Reason>);
+        let head = "From: Postmaster@ezweb.ne.jp\nSubject: Mail System Error - Returned Mail\n";
+        let table: &[Case] = &[
+            (
+                "",
+                "The user(s) account is disabled.\n\n<a@ezweb.ne.jp>\n",
+                "a@ezweb.ne.jp",
+                Some(Reason::Suspend),
+            ),
+            (
+                "",
+                "The user(s) account is temporarily over quota.\n\n<a@ezweb.ne.jp>: 552 full\n",
+                "a@ezweb.ne.jp",
+                Some(Reason::MailboxFull),
+            ),
+            (
+                "X-SPASIGN: NG\n",
+                "The user(s) account is disabled.\n<a@ezweb.ne.jp>\n",
+                "a@ezweb.ne.jp",
+                Some(Reason::Filtered),
+            ),
+            (
+                "",
+                "<a@example.jp>: 550 no such user\n",
+                "a@example.jp",
+                Some(Reason::UserUnknown),
+            ),
+            (
+                "",
+                "<a@ezweb.ne.jp>: 550 no such user\n",
+                "a@ezweb.ne.jp",
+                None,
+            ),
+        ];
+        for (extra, body, recipient, want) in table {
+            let raw = format!("{head}{extra}\n{body}");
+            let mail = Mail::parse(raw.as_bytes());
+            let mut f = vec![Finding {
+                recipient: recipient.to_string(),
+                diagnostic: body.lines().last().unwrap_or("").to_string(),
+                ..Finding::default()
+            }];
+            ezweb(&mail, &mail.body, &mut f);
+            assert_eq!(f[0].hint, *want, "{body}");
+        }
+        // One sign alone is not EZweb.
+        let mail = Mail::parse(
+            b"Subject: Mail System Error - Returned Mail\n\nThe user(s) account is disabled.\n",
+        );
+        let mut f = vec![Finding::default()];
+        ezweb(&mail, &mail.body, &mut f);
+        assert_eq!(f[0].hint, None);
     }
 
     #[test]
