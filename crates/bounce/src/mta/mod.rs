@@ -120,6 +120,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     recognisers::interscan(mail, findings);
     recognisers::own_sentences(mail, findings);
     recognisers::ezweb(mail, region, findings);
+    recognisers::gmail(mail, region, findings);
     fill_recipients(mail, findings);
 }
 

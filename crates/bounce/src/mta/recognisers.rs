@@ -8,6 +8,7 @@ use crate::{Finding, Reason, SmtpCommand, address};
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     google_groups(mail, region)
         .or_else(|| v5_sendmail(mail, region))
+        .or_else(|| google_workspace(mail, region))
         .or_else(|| notes(mail, region))
         .or_else(|| exchange2003(mail, region))
         .or_else(|| message_details(mail))
@@ -57,6 +58,58 @@ fn message_details(mail: &Mail) -> Option<Vec<Finding>> {
             })
             .collect(),
     )
+}
+
+/// Google Workspace refusing to send at all (a misconfigured "Send mail as" account, an
+/// address that cannot be found): no DSN fields, a "** Message not delivered **" notice whose
+/// paragraphs (and "The response was:") are the words. The recipients are the
+/// `X-Failed-Recipients`, else the returned message's `To`.
+fn google_workspace(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
+    if !mail.from().contains("<mailer-daemon@googlemail.com>")
+        || !mail.subject().contains("Delivery Status Notification")
+        || region.contains("\nFinal-Recipient:")
+        || region.contains("\nDiagnostic-Code:")
+    {
+        return None;
+    }
+    let start = region
+        .lines()
+        .find(|l| l.starts_with("** ") && l.trim_end().ends_with(" **"))?;
+    let at = region.find(start)?;
+    let mut words = String::new();
+    for line in region[at..].lines().take(60) {
+        if line.starts_with("Content-Type:") || line.starts_with("--") {
+            break;
+        }
+        if !line.trim().is_empty() {
+            words.push_str(line.trim());
+            words.push(' ');
+        }
+    }
+    let words = words.trim_end().to_string();
+    let mut recipients: Vec<String> = mail
+        .header("x-failed-recipients")
+        .map(address::find_all)
+        .unwrap_or_default();
+    if recipients.is_empty() {
+        recipients.extend(
+            mail.original_headers()
+                .iter()
+                .find(|(n, _)| n == "to")
+                .and_then(|(_, v)| address::find(v)),
+        );
+    }
+    let found: Vec<Finding> = recipients
+        .into_iter()
+        .take(super::MAX_RECIPIENTS)
+        .map(|recipient| Finding {
+            recipient,
+            command: SmtpCommand::find(&words),
+            diagnostic: words.clone(),
+            ..Finding::default()
+        })
+        .collect();
+    (!found.is_empty()).then_some(found)
 }
 
 /// Sendmail version 5 (and the MTAs that copied its savemail.c): no DSN, only the transcript,
@@ -607,6 +660,75 @@ pub(crate) fn ezweb(mail: &Mail, region: &str, findings: &mut [Finding]) {
     }
 }
 
+/// Gmail's old text bounces ("Delivery to the following recipient failed permanently:", the
+/// address indented, then "Technical details of … failure"): Google's own note of where the
+/// session failed, `(state N)` after the remote's reply, names the command and the reason; its
+/// DNS and connection errors name theirs. A specific status code in the reply (`4.2.2`) says
+/// more than either.
+pub(crate) fn gmail(mail: &Mail, region: &str, findings: &mut [Finding]) {
+    const STATES: &[(&str, SmtpCommand, Reason)] = &[
+        ("6", SmtpCommand::Mail, Reason::FailedStartTls),
+        ("8", SmtpCommand::Auth, Reason::SystemError),
+        ("9", SmtpCommand::Auth, Reason::FailedStartTls),
+        ("12", SmtpCommand::Auth, Reason::NoRelaying),
+        ("13", SmtpCommand::Ehlo, Reason::Blocked),
+        ("14", SmtpCommand::Rcpt, Reason::UserUnknown),
+        ("15", SmtpCommand::Data, Reason::Filtered),
+        ("17", SmtpCommand::Data, Reason::Filtered),
+        ("18", SmtpCommand::Data, Reason::Filtered),
+    ];
+    const OWN: &[(&str, Reason)] = &[
+        ("DNS Error: Could not contact DNS servers", Reason::Expired),
+        (
+            "Delivery to the following recipient has been delayed",
+            Reason::Expired,
+        ),
+        (
+            "The recipient server did not accept our requests to connect",
+            Reason::Expired,
+        ),
+        ("DNS Error: Domain name not found", Reason::HostUnknown),
+        (
+            "DNS Error: DNS server returned answer with no data",
+            Reason::HostUnknown,
+        ),
+    ];
+    if !mail.from().contains("<mailer-daemon@googlemail.com>")
+        || !mail.subject().contains("Delivery Status Notification")
+        || !region.contains("Delivery to the following recipient")
+    {
+        return;
+    }
+    let lead = region.split_whitespace().collect::<Vec<_>>().join(" ");
+    for f in findings.iter_mut().filter(|f| f.hint.is_none()) {
+        let text = f
+            .diagnostic
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let state = text
+            .rfind(" (state ")
+            .map(|at| &text[at + 8..])
+            .and_then(|rest| rest.split_once(')'))
+            .and_then(|(n, _)| STATES.iter().find(|(s, _, _)| *s == n));
+        let hint = match state {
+            Some((_, command, reason)) => {
+                f.command = Some(*command);
+                Some(*reason)
+            }
+            None => OWN
+                .iter()
+                .find(|(p, _)| text.contains(p) || lead.contains(p))
+                .map(|(_, r)| *r),
+        };
+        let Some(hint) = hint else { continue };
+        let specific = crate::status::find_status(&text, b"542")
+            .filter(|s| !s.contains(".0"))
+            .and_then(|s| crate::status::reason_of_status(&s));
+        f.hint = Some(specific.unwrap_or(hint));
+    }
+}
+
 fn is_qmail(mail: &Mail) -> bool {
     mail.subject().eq_ignore_ascii_case("failure notice")
         || mail
@@ -883,6 +1005,80 @@ While talking to mail.example.co.jp:\n>>> RCPT To:<d@example.co.jp>\n\
         let mut f = vec![Finding::default()];
         ezweb(&mail, &mail.body, &mut f);
         assert_eq!(f[0].hint, None);
+    }
+
+    #[test]
+    fn gmail_states() {
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n\
+Subject: Delivery Status Notification (Failure)\n\nDelivery to the following recipient failed permanently:\n\n     a@example.jp\n";
+        let mail = Mail::parse(raw.as_bytes());
+        type Case = (&'static str, Option<SmtpCommand>, Option<Reason>);
+        let table: &[Case] = &[
+            (
+                "The error that the other server returned was: 500 Remote server does not support TLS (state 6).",
+                Some(SmtpCommand::Mail),
+                Some(Reason::FailedStartTls),
+            ),
+            (
+                "was: 554 554 5.7.1 Service unavailable; Client host [192.0.2.49] blocked using cbl.abuseat.org (state 13).",
+                Some(SmtpCommand::Ehlo),
+                Some(Reason::SecurityError),
+            ),
+            (
+                "was: 450 450 4.2.2 <a@example.jp>... Mailbox Full (state 14).",
+                Some(SmtpCommand::Rcpt),
+                Some(Reason::MailboxFull),
+            ),
+            (
+                "was: 550 550 Unknown user a@example.jp (state 18).",
+                Some(SmtpCommand::Data),
+                Some(Reason::Filtered),
+            ),
+            (
+                "Technical details of permanent failure: DNS Error: Domain name not found",
+                None,
+                Some(Reason::HostUnknown),
+            ),
+            ("was: 550 nope (state 99).", None, None),
+        ];
+        for (text, command, want) in table {
+            let mut f = vec![Finding {
+                recipient: "a@example.jp".into(),
+                diagnostic: text.to_string(),
+                ..Finding::default()
+            }];
+            gmail(&mail, &mail.body, &mut f);
+            assert_eq!((f[0].command, f[0].hint), (*command, *want), "{text}");
+        }
+    }
+
+    #[test]
+    fn google_workspace_notices() {
+        let raw = "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n\
+Subject: Delivery Status Notification (Failure)\nX-Failed-Recipients: group@example.com\n\n\
+** Message not delivered **\n\nYou're sending this from a different address or alias using the 'Send mail as' feature.\n\n\
+The response was:\n\nUnspecified Error (SENT_SECOND_EHLO): Smtp server does not advertise AUTH capability\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let found = google_workspace(&mail, crate::mta::report_region(&mail)).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].recipient, "group@example.com");
+        assert!(
+            found[0]
+                .diagnostic
+                .starts_with("** Message not delivered ** You're sending")
+        );
+        assert!(
+            found[0]
+                .diagnostic
+                .ends_with("does not advertise AUTH capability")
+        );
+        // With DSN fields it is an ordinary DSN.
+        let dsn = raw.replace(
+            "The response",
+            "Final-Recipient: rfc822; a@b.example\nThe response",
+        );
+        let mail = Mail::parse(dsn.as_bytes());
+        assert!(google_workspace(&mail, crate::mta::report_region(&mail)).is_none());
     }
 
     #[test]
