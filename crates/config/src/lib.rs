@@ -28,6 +28,7 @@ pub struct Config {
     pub relay: RelayConfig,
     pub delivery: DeliveryConfig,
     pub bounce: BounceConfig,
+    pub suppression: SuppressionConfig,
     pub inbound: InboundConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -137,12 +138,56 @@ pub struct Rate {
 }
 
 /// The error server and the bounce domain (SPEC §4).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BounceConfig {
     /// The domain VERP return paths live on; its MX must point at the error server. Without it
     /// the envelope sender is passed through unchanged.
     pub domain: Option<String>,
+    /// Run the error server (the SMTP listener for bounces and inbound mail) on this node.
+    pub enabled: bool,
+    /// Address of the error server's SMTP listener.
+    pub listen: SocketAddr,
+    pub max_connections: usize,
+    pub max_message_size: ByteSize,
+    /// Recipients per message the error server takes.
+    pub max_recipients: usize,
+    /// Extra addresses (besides VERP return paths) whose mail is read as feedback reports
+    /// (ARF), e.g. the address registered with a mailbox provider's feedback loop.
+    pub feedback_addresses: Vec<String>,
+}
+
+impl Default for BounceConfig {
+    fn default() -> Self {
+        BounceConfig {
+            domain: None,
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 2526)),
+            max_connections: 20,
+            max_message_size: ByteSize(2 * 1024 * 1024),
+            max_recipients: 100,
+            feedback_addresses: Vec::new(),
+        }
+    }
+}
+
+/// When addresses go on a contract's suppression list besides hard bounces and complaints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SuppressionConfig {
+    /// This many soft bounces of one address within `soft_bounce_window` suppress it too;
+    /// 0 turns the rule off.
+    pub soft_bounce_limit: u32,
+    pub soft_bounce_window: Duration,
+}
+
+impl Default for SuppressionConfig {
+    fn default() -> Self {
+        SuppressionConfig {
+            soft_bounce_limit: 5,
+            soft_bounce_window: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 /// Inbound parse: POSTing mail received for inbound routes to their endpoints (SPEC §4).
@@ -208,6 +253,7 @@ impl Default for Config {
             relay: RelayConfig::default(),
             delivery: DeliveryConfig::default(),
             bounce: BounceConfig::default(),
+            suppression: SuppressionConfig::default(),
             inbound: InboundConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
@@ -389,6 +435,34 @@ impl Config {
                 problems.push(format!("{key} must be longer than zero"));
             }
         }
+        let b = &self.bounce;
+        if b.max_connections == 0 {
+            problems.push("bounce.max_connections must be at least 1".to_string());
+        }
+        if b.max_message_size.0 < 1024 {
+            problems.push("bounce.max_message_size must be at least 1KiB".to_string());
+        }
+        if b.max_recipients == 0 {
+            problems.push("bounce.max_recipients must be at least 1".to_string());
+        }
+        if b.enabled && b.listen == r.listen && b.listen.port() != 0 {
+            problems.push("bounce.listen and relay.listen must differ".to_string());
+        }
+        if let Some(domain) = &b.domain
+            && (domain.is_empty() || domain.contains('@') || domain.contains(char::is_whitespace))
+        {
+            problems.push(format!("bounce.domain is not a domain: {domain:?}"));
+        }
+        for address in &b.feedback_addresses {
+            if !address.contains('@') {
+                problems.push(format!("bounce.feedback_addresses: not an address: {address:?}"));
+            }
+        }
+        if self.suppression.soft_bounce_limit > 0
+            && self.suppression.soft_bounce_window.as_std().is_zero()
+        {
+            problems.push("suppression.soft_bounce_window must be longer than zero".to_string());
+        }
         let d = &self.delivery;
         if d.retry_intervals.is_empty() || d.retry_intervals.iter().any(|i| i.as_std().is_zero()) {
             problems.push(
@@ -519,6 +593,41 @@ listen = "127.0.0.1:8080"
         assert_eq!(c.data_dir, PathBuf::from("/some/dir"));
         assert_eq!(c.database_url(), "sqlite:///some/dir/hikyaku.db");
         assert_eq!(c.spool_dir(), PathBuf::from("/some/dir/spool"));
+    }
+
+    #[test]
+    fn error_server_keys_parse_as_the_issue_writes_them() {
+        let c = Config::from_toml(
+            r#"
+[bounce]
+domain = "bounce.example.jp"
+listen = "127.0.0.1:2526"
+max_connections = 20
+max_message_size = "2MB"
+feedback_addresses = ["fbl@bounce.example.jp"]
+[suppression]
+soft_bounce_limit = 5
+soft_bounce_window = "7d"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.bounce.listen.to_string(), "127.0.0.1:2526");
+        assert_eq!(c.bounce.max_connections, 20);
+        assert_eq!(c.bounce.max_message_size.0, 2_097_152);
+        assert_eq!(c.suppression.soft_bounce_limit, 5);
+        assert_eq!(c.suppression.soft_bounce_window.as_std().as_secs(), 604_800);
+        let defaults = Config::from_toml("").unwrap();
+        assert!(defaults.bounce.enabled);
+        assert_eq!(defaults.bounce.listen.to_string(), "127.0.0.1:2526");
+        for bad in [
+            "[bounce]\nmax_connections = 0",
+            "[bounce]\nlisten = \"127.0.0.1:2525\"",
+            "[bounce]\ndomain = \"a@b\"",
+            "[bounce]\nfeedback_addresses = [\"nobody\"]",
+            "[suppression]\nsoft_bounce_window = 0",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

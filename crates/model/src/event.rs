@@ -91,6 +91,17 @@ pub struct SendLogFields {
     /// Sisimai-style reason name for bounces and deferrals (`userunknown`, `mailboxfull`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For bounces: whether sending to the address again is pointless (a hard bounce), as the
+    /// bounce analyser judged it. Hard bounces put the address on the suppression list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard: Option<bool>,
+    /// Where a bounce or complaint was learnt: `"smtp"` (the remote server's reply during our
+    /// delivery) or `"report"` (a bounce mail or feedback report the error server received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// For complaints: the feedback report's `Feedback-Type` (`abuse`, `fraud`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_type: Option<String>,
 }
 
 /// One entry of the send log: one event for one recipient of one message.
