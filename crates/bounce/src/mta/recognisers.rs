@@ -9,6 +9,7 @@ pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     google_groups(mail, region)
         .or_else(|| v5_sendmail(mail, region))
         .or_else(|| google_workspace(mail, region))
+        .or_else(|| mailmarshal(mail, region))
         .or_else(|| notes(mail, region))
         .or_else(|| exchange2003(mail, region))
         .or_else(|| message_details(mail))
@@ -109,6 +110,49 @@ fn google_workspace(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
             ..Finding::default()
         })
         .collect();
+    (!found.is_empty()).then_some(found)
+}
+
+/// Trustwave MailMarshal (SMTP): `Undeliverable Mail: "subject"`, then "Could not be
+/// delivered because of" with the reply, and "The following recipients were affected:" with
+/// the addresses indented below it. The "Additional Information" block after them is the
+/// envelope, not the error.
+fn mailmarshal(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
+    const ERROR: &str = "Could not be delivered because of";
+    const RECIPIENTS: &str = "The following recipients were affected:";
+    if !mail.subject().starts_with("Undeliverable Mail: \"") {
+        return None;
+    }
+    let error = region.find(ERROR)?;
+    let listed = error + region[error..].find(RECIPIENTS)?;
+    let words = region[error + ERROR.len()..listed]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let remote_mta = region
+        .lines()
+        .find_map(|l| l.strip_prefix("Remote-MTA:"))
+        .map(|v| v.trim().trim_matches(['<', '>']).to_string())
+        .filter(|v| !v.is_empty());
+    let mut found = Vec::new();
+    for line in region[listed + RECIPIENTS.len()..].lines().skip(1) {
+        if !line.starts_with([' ', '\t']) || line.trim().is_empty() {
+            break;
+        }
+        let Some(recipient) = address::find(line) else {
+            continue;
+        };
+        if found.len() >= super::MAX_RECIPIENTS {
+            break;
+        }
+        found.push(Finding {
+            recipient,
+            command: SmtpCommand::find(&words),
+            diagnostic: words.clone(),
+            remote_mta: remote_mta.clone(),
+            ..Finding::default()
+        });
+    }
     (!found.is_empty()).then_some(found)
 }
 
@@ -1079,6 +1123,33 @@ The response was:\n\nUnspecified Error (SENT_SECOND_EHLO): Smtp server does not 
         );
         let mail = Mail::parse(dsn.as_bytes());
         assert!(google_workspace(&mail, crate::mta::report_region(&mail)).is_none());
+    }
+
+    #[test]
+    fn mailmarshal_layout() {
+        let raw = "From: postmaster@neko.example.com\nSubject: Undeliverable Mail: \"Nyaan\"\n\n\
+Your message:\n   From:    a@example.com\n   Subject: Nyaan\n\nCould not be delivered because of\n\n\
+550 5.1.1 User unknown\n\nThe following recipients were affected: \n    b@nyaan.example.com\n    c@nyaan.example.com\n\n\n\
+Additional Information\n======================\nOriginal Sender:    <a@example.com>\nRemote-MTA:\t\t\t<203.0.113.2>\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let found = mailmarshal(&mail, &mail.body).unwrap();
+        let got: Vec<_> = found
+            .iter()
+            .map(|f| (f.recipient.as_str(), f.diagnostic.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("b@nyaan.example.com", "550 5.1.1 User unknown"),
+                ("c@nyaan.example.com", "550 5.1.1 User unknown")
+            ]
+        );
+        assert_eq!(found[0].remote_mta.as_deref(), Some("203.0.113.2"));
+        let other = Mail::parse(
+            raw.replace("Undeliverable Mail", "Undeliverable")
+                .as_bytes(),
+        );
+        assert!(mailmarshal(&other, &other.body).is_none());
     }
 
     #[test]
