@@ -13,12 +13,14 @@ use crate::reason::Reason;
 pub(crate) enum Service {
     Aol,
     Apple,
+    Cloudflare,
     Cox,
     Facebook,
     FrancePtt,
     GoDaddy,
     Google,
     GoogleWorkspace,
+    Iua,
     Kddi,
     MessageLabs,
     Microsoft,
@@ -37,6 +39,7 @@ const HOSTS: &[(Service, &[&str])] = &[
         Service::Apple,
         &[".mail.icloud.com", ".apple.com", ".me.com"],
     ),
+    (Service::Cloudflare, &[".mx.cloudflare.net"]),
     (Service::Cox, &["cox.net"]),
     (Service::Facebook, &[".facebook.com"]),
     (
@@ -52,6 +55,7 @@ const HOSTS: &[(Service, &[&str])] = &[
         &["aspmx.l.google.com", "gmail-smtp-in.l.google.com"],
     ),
     (Service::GoogleWorkspace, &["googlemail.com"]),
+    (Service::Iua, &[".email.ua"]),
     (Service::Kddi, &[".ezweb.ne.jp", "msmx.au.com"]),
     (Service::MessageLabs, &[".messagelabs.com"]),
     (
@@ -128,12 +132,14 @@ pub(crate) fn reason(
     match service {
         Service::Aol => any(AOL),
         Service::Apple => any(APPLE),
+        Service::Cloudflare => any(CLOUDFLARE),
         Service::Cox => labelled(diagnostic, "aup#", COX_CODES).or_else(|| any(COX)),
         Service::Facebook => facebook(diagnostic),
         Service::FrancePtt => france_ptt(diagnostic),
         Service::GoDaddy => labelled(diagnostic, " ib", GODADDY_CODES).or_else(|| any(GODADDY)),
         Service::Google => google(status, reply, diagnostic),
         Service::GoogleWorkspace => google_workspace(status, reply, diagnostic),
+        Service::Iua => iua(diagnostic),
         Service::Kddi => any(KDDI),
         Service::MessageLabs => any(MESSAGELABS),
         Service::Microsoft => microsoft(status, reply, diagnostic),
@@ -201,6 +207,31 @@ const APPLE: &[(&str, Reason)] = &[
     ("user does not exist", UserUnknown),
     ("unknown or illegal alias", UserUnknown),
 ];
+
+/// Cloudflare Email Routing (developers.cloudflare.com/email-routing/postmaster).
+const CLOUDFLARE: &[(&str, Reason)] = &[
+    ("found on one or more dnsbls", Blocked),
+    ("upstream error", SystemError),
+];
+
+/// I.UA's error pages (`https://mail.i.ua/err/2/`): the number names the reason.
+fn iua(diagnostic: &str) -> Option<Reason> {
+    const CODES: &[(&str, Reason)] = &[
+        ("1", NoRelaying),
+        ("2", UserUnknown),
+        ("3", Suspend),
+        ("4", MailboxFull),
+        ("5", TooManyConn),
+        ("6", NoRelaying),
+        ("7", Blocked),
+        ("8", Rejected),
+        ("9", Blocked),
+        ("10", Filtered),
+    ];
+    let at = diagnostic.find(".i.ua/err/")? + ".i.ua/err/".len();
+    let (code, _) = diagnostic[at..].split_once('/')?;
+    CODES.iter().find(|(c, _)| *c == code).map(|(_, r)| *r)
+}
 
 /// Cox's `AUP#` codes (cox.com, "email error codes").
 const COX_CODES: &[(&str, Reason)] = &[
@@ -976,6 +1007,13 @@ mod tests {
                 Some(Service::MessageLabs),
             ),
             ("example.jp", &["mx.example.jp"], &["mx.example.net"], None),
+            ("email.ua", &[], &[], Some(Service::Iua)),
+            (
+                "example.com",
+                &["route1.mx.cloudflare.net"],
+                &[],
+                Some(Service::Cloudflare),
+            ),
         ];
         for (domain, remote, local, want) in table {
             assert_eq!(
@@ -1117,6 +1155,34 @@ mod tests {
                 Some("550"),
                 "550 unknown user a@docomo.ne.jp",
                 Some(Filtered),
+            ),
+            (
+                Iua,
+                Some("5.0.0"),
+                Some("550"),
+                "550 5.1.1 <a@email.ua> mailbox not found: https://mail.i.ua/err/3/",
+                Some(Suspend),
+            ),
+            (
+                Iua,
+                None,
+                Some("550"),
+                "550 see https://mail.i.ua/err/99/",
+                None,
+            ),
+            (
+                Cloudflare,
+                Some("5.7.1"),
+                Some("550"),
+                "550 5.7.1 192.0.2.1 found on one or more dnsbls, see https://developers.cloudflare.com/email-routing/postmaster",
+                Some(Blocked),
+            ),
+            (
+                Cloudflare,
+                Some("4.3.0"),
+                Some("451"),
+                "451 4.3.0 upstream error",
+                Some(SystemError),
             ),
             (
                 Tencent,
