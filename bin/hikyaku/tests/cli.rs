@@ -504,7 +504,9 @@ fn attempt(
             delay_ms: Some(at.as_millis() - message.received_at.as_millis()),
             attempt: Some(1),
             reason: (code >= 500).then(|| "userunknown".to_string()),
+            ..SendLogFields::default()
         },
+        suppress: false,
     }
 }
 

@@ -19,7 +19,7 @@ use hikyaku_model::{
     EventKind, MessageId, RecipientState, SendLogFields, Timestamp, VerpAddress, VerpKey,
     VerpRecipient,
 };
-use hikyaku_spool::{Spool, SpoolError, SpooledMessage};
+use hikyaku_spool::{RecordedMessage, Spool, SpoolError, SpooledMessage};
 use hikyaku_store::{Outcome as StoreOutcome, QueueAction, RecipientOutcome, Store};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -136,7 +136,7 @@ impl Engine {
         store: Store,
         spool: Spool,
         transport: Transport,
-        mut accepted: mpsc::UnboundedReceiver<SpooledMessage>,
+        mut accepted: mpsc::UnboundedReceiver<RecordedMessage>,
     ) -> Result<Engine, hikyaku_store::StoreError> {
         let mut pending = Vec::new();
         let mut after = None;
@@ -307,18 +307,31 @@ fn domain_of(address: &str) -> String {
 }
 
 impl Shared {
-    fn add_message(&self, SpooledMessage { meta, body }: SpooledMessage) {
+    /// Schedules a newly recorded message. Its suppressed recipients are final in the store
+    /// already: they are marked done and never attempted.
+    fn add_message(&self, recorded: RecordedMessage) {
+        let RecordedMessage {
+            message: SpooledMessage { meta, body },
+            suppressed,
+        } = recorded;
         let now = Timestamp::now();
-        let mut core = self.core.lock().unwrap();
-        let body = (core.cached_body_bytes + body.len() <= BODY_CACHE_BYTES).then_some(body);
-        core.cached_body_bytes += body.as_ref().map_or(0, |b| b.len());
         let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
         for (index, address) in meta.envelope.recipients.iter().enumerate() {
+            if suppressed.binary_search(&(index as u32)).is_ok() {
+                continue;
+            }
             by_domain
                 .entry(domain_of(address))
                 .or_default()
                 .push(index as u32);
         }
+        if by_domain.is_empty() {
+            // Nothing to send: no outcome would ever complete it here.
+            return;
+        }
+        let mut core = self.core.lock().unwrap();
+        let body = (core.cached_body_bytes + body.len() <= BODY_CACHE_BYTES).then_some(body);
+        core.cached_body_bytes += body.as_ref().map_or(0, |b| b.len());
         core.messages.insert(
             meta.id,
             MessageEntry {
@@ -328,11 +341,12 @@ impl Shared {
                     .envelope
                     .recipients
                     .into_iter()
-                    .map(|address| RecipientEntry {
+                    .enumerate()
+                    .map(|(index, address)| RecipientEntry {
                         address,
                         attempts: 0,
                         last_reply: None,
-                        done: false,
+                        done: suppressed.binary_search(&(index as u32)).is_ok(),
                     })
                     .collect(),
                 body,
@@ -469,6 +483,18 @@ impl Shared {
                     Ok(_) => None,
                 }),
             };
+            // A hard bounce (the address does not exist, or its domain takes no mail) puts the
+            // address on the contract's suppression list, exactly as its bounce mail would.
+            let mut suppress = false;
+            if kind == EventKind::Bounced {
+                suppress = fields
+                    .reason
+                    .as_deref()
+                    .and_then(|r| r.parse::<hikyaku_bounce::Reason>().ok())
+                    .is_some_and(|r| r.is_hard(true));
+                fields.hard = Some(suppress);
+                fields.source = Some("smtp".to_string());
+            }
             let outcome = match (state, next_attempt_at) {
                 (RecipientState::Delivered, _) => StoreOutcome::Delivered,
                 (RecipientState::Bounced, _) => StoreOutcome::Bounced,
@@ -484,6 +510,7 @@ impl Shared {
                 at: now,
                 outcome,
                 details: fields,
+                suppress,
             });
         }
         if !retry.is_empty() {
@@ -579,6 +606,7 @@ impl Shared {
                 at: now,
                 outcome: StoreOutcome::Expired,
                 details,
+                suppress: false,
             });
         }
     }

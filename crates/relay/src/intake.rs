@@ -8,9 +8,9 @@
 //! [`Intake::discard_unrecorded`] removes the orphaned spool file: every acknowledged message is
 //! in the queue exactly once, and no unacknowledged one is.
 
-use hikyaku_spool::{Reservation, Spool, SpoolError, SpoolMeta, SpooledMessage};
+use hikyaku_spool::{RecordedMessage, Reservation, Spool, SpoolError, SpoolMeta, SpooledMessage};
 use hikyaku_store::{AcceptedMessage, Store, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,19 +49,22 @@ pub struct Intake {
 
 impl Intake {
     /// Starts the committer task on the current Tokio runtime. Every message recorded is then
-    /// announced on `recorded` (to the delivery engine), if given.
+    /// announced on `recorded` (to the delivery engine), if given, with its recipients on the
+    /// suppression list; a message whose every recipient is suppressed is not announced, and
+    /// its spool file is removed once it is recorded (the engine's start-up clean-up removes it
+    /// if the process dies first).
     pub fn start(
         spool: Spool,
         store: Store,
         node: String,
-        recorded: Option<mpsc::UnboundedSender<SpooledMessage>>,
+        recorded: Option<mpsc::UnboundedSender<RecordedMessage>>,
     ) -> Intake {
         metrics::describe_histogram!(
             "hikyaku_intake_batch_size",
             "messages recorded per database transaction (group commit)"
         );
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_committer(store, node, rx, recorded));
+        tokio::spawn(run_committer(store, spool.clone(), node, rx, recorded));
         Intake {
             spool,
             committer: tx,
@@ -138,9 +141,10 @@ fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
 
 async fn run_committer(
     store: Store,
+    spool: Spool,
     node: String,
     mut rx: mpsc::Receiver<Pending>,
-    recorded: Option<mpsc::UnboundedSender<SpooledMessage>>,
+    recorded: Option<mpsc::UnboundedSender<RecordedMessage>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -150,13 +154,44 @@ async fn run_committer(
             .collect();
         let result = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
+        let (result, mut suppressed) = match result {
+            Ok(suppressed) => (Ok(()), suppressed),
+            Err(e) => (Err(e), HashMap::new()),
+        };
+        let mut finished = Vec::new();
         for pending in batch.drain(..) {
-            if result.is_ok()
-                && let Some(delivery) = &recorded
-            {
-                let _ = delivery.send(pending.message);
+            let listed = suppressed
+                .remove(&pending.message.meta.id)
+                .unwrap_or_default();
+            if result.is_ok() {
+                if listed.len() == pending.message.meta.envelope.recipients.len() {
+                    finished.push(pending.message.meta.id);
+                } else if let Some(delivery) = &recorded {
+                    let _ = delivery.send(RecordedMessage {
+                        message: pending.message,
+                        suppressed: listed,
+                    });
+                }
             }
             let _ = pending.done.send(result.clone());
+        }
+        if !finished.is_empty() {
+            // Off the commit path: the next batch need not wait for these unlinks.
+            let spool = spool.clone();
+            tokio::spawn(async move {
+                match spool.remove_many(finished).await {
+                    Ok(removals) => {
+                        for (id, removal) in removals {
+                            if let Err(error) = removal {
+                                tracing::warn!(%id, %error, "a message with every recipient suppressed could not be removed from the spool");
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "messages with every recipient suppressed could not be removed from the spool");
+                    }
+                }
+            });
         }
     }
 }

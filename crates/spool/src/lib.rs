@@ -43,3 +43,12 @@ pub struct SpooledMessage {
     pub meta: SpoolMeta,
     pub body: bytes::Bytes,
 }
+
+/// A message the queue has recorded, as the intake hands it to the delivery engine: the
+/// message and its recipients (by index, ascending) that are on the contract's suppression
+/// list, which the queue recorded as final and which must never be sent.
+#[derive(Debug, Clone)]
+pub struct RecordedMessage {
+    pub message: SpooledMessage,
+    pub suppressed: Vec<u32>,
+}

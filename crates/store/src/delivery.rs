@@ -2,7 +2,7 @@
 //! attempts, and the operator's retry/delete commands that it must apply to its schedule.
 
 use crate::queue::{LOOKUP_CHUNK, corrupt, in_list_sql, lookup_chunks, statement_chunks};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, SuppressionSource};
 use hikyaku_model::{CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
 use sqlx::QueryBuilder;
 use std::collections::BTreeSet;
@@ -87,6 +87,10 @@ pub struct RecipientOutcome {
     pub at: Timestamp,
     pub outcome: Outcome,
     pub details: SendLogFields,
+    /// Put the address on its contract's suppression list (a hard bounce: the remote server
+    /// said the address does not exist), with `details.reason` and the message ID, in the same
+    /// transaction as the outcome.
+    pub suppress: bool,
 }
 
 /// What the operator asked of a queued message.
@@ -147,6 +151,8 @@ struct SealedOutcome<'a> {
     ordinal: i64,
     details_sealed: Vec<u8>,
     last_reply_sealed: Option<Vec<u8>>,
+    /// The sealed reason of the suppression entry, when the outcome suppresses.
+    suppression_reason_sealed: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -260,8 +266,10 @@ impl Store {
 
     /// Records a batch of outcomes (any number of messages) in one transaction: each recipient's
     /// new state, attempts + 1, next attempt time (deferred only) and last reply, and one event
-    /// per outcome. Returns the messages of the batch that became complete (no recipient left
-    /// queued or deferred), in ID order, so the engine can remove their spool files.
+    /// per outcome, and for an outcome with `suppress` the address on its contract's
+    /// suppression list (source `hard-bounce`; an address already listed keeps its entry).
+    /// Returns the messages of the batch that became complete (no recipient left queued or
+    /// deferred), in ID order, so the engine can remove their spool files.
     ///
     /// A recipient that is already final (the operator deleted its message while the attempt
     /// was in flight) keeps its state; the event is still written. Outcomes for recipients the
@@ -286,6 +294,12 @@ impl Store {
                     details_sealed: self.key.seal(&details),
                     last_reply_sealed: reply_summary(&outcome.details)
                         .map(|reply| self.key.seal_str(&reply)),
+                    suppression_reason_sealed: outcome
+                        .details
+                        .reason
+                        .as_deref()
+                        .filter(|_| outcome.suppress)
+                        .map(|reason| self.key.seal_str(reason)),
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -357,6 +371,25 @@ impl Store {
                 );
                 let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
                 events_written += ids.len();
+            }
+            // Hard bounces are few: one statement each. The recipient row's ciphertext is
+            // reused, as in the events.
+            for s in sealed.iter().filter(|s| s.outcome.suppress) {
+                sqlx::query(
+                    "INSERT INTO suppressions (customer_id, address_hash, address_sealed, source, \
+                     reason_sealed, message_id, created_at) \
+                     SELECT m.customer_id, r.address_hash, r.address_sealed, $3, $4, m.message_id, $5 \
+                     FROM message_recipients r JOIN messages m ON m.message_id = r.message_id \
+                     WHERE r.message_id = $1 AND r.recipient_index = $2 \
+                     ON CONFLICT (customer_id, address_hash) DO NOTHING",
+                )
+                .bind(s.message_id.as_str())
+                .bind(i64::from(s.outcome.recipient_index))
+                .bind(SuppressionSource::HardBounce.as_str())
+                .bind(s.suppression_reason_sealed.as_deref())
+                .bind(s.outcome.at.as_millis())
+                .execute(&mut *tx)
+                .await?;
             }
             let mut completed = Vec::new();
             for chunk in lookup_chunks(&touched) {

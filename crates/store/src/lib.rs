@@ -31,6 +31,13 @@
 //! deleted its message still gets its event (it did happen), but no longer changes the
 //! recipient's state.
 //!
+//! # Suppression lists
+//!
+//! Each contract's list of addresses not to send to (the `suppression` module):
+//! [`Store::add_suppressions`], [`Store::suppressions`], [`Store::record_bounces`] for the
+//! error server. [`Store::record_accepted`] consults it (a listed recipient is recorded as
+//! `suppressed`, never queued) and [`Store::record_outcomes`] adds synchronous hard bounces.
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -90,6 +97,7 @@ mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
+mod suppression;
 pub mod testing;
 
 pub use credentials::{SmtpCredential, generate_password};
@@ -103,8 +111,12 @@ pub use inbound::{
     NewInboundPost, normalize_route_pattern,
 };
 pub use ip_ranges::AllowedIpRange;
-pub use queue::{AcceptedMessage, QueueFilter};
+pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::LogFilter;
+pub use suppression::{
+    BounceEffect, BounceEvent, NewSuppression, SoftBouncePolicy, SuppressionEntry, SuppressionFilter,
+    SuppressionSource, check_suppression_address,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

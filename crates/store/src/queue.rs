@@ -1,7 +1,7 @@
 use crate::{Store, StoreError};
 use hikyaku_model::{
     CustomerId, Envelope, EventKind, MessageId, QueuedMessage, QueuedRecipient, RecipientState,
-    Timestamp,
+    SendLogFields, Timestamp,
 };
 use sqlx::QueryBuilder;
 use std::collections::{HashMap, HashSet};
@@ -27,6 +27,9 @@ pub struct QueueFilter {
     pub state: Option<RecipientState>,
     pub limit: Option<u32>,
 }
+
+/// `source` of the `suppressed` event of a recipient skipped because it is on the list.
+pub const SUPPRESSION_LIST_SOURCE: &str = "suppression-list";
 
 /// Multi-row statements are built in chunks of these sizes only, so that any batch size reuses
 /// a handful of prepared statements instead of preparing a new text for every size.
@@ -143,10 +146,19 @@ impl Store {
     /// recipients in state `queued` (due at once), one `accepted` event per recipient, and the
     /// contracts' `last_used_at`.
     ///
+    /// A recipient on its contract's suppression list is recorded as `suppressed` instead of
+    /// `queued` (never to be sent), with a `suppressed` event after its `accepted` one; a
+    /// message whose every recipient is suppressed is complete at once. Returns those
+    /// recipients' indexes (ascending) for each message that has any, so the caller hands the
+    /// delivery engine only the rest. The list costs one indexed look-up per statement chunk.
+    ///
     /// Idempotent per message ID: a message already present (from an earlier call, another
     /// node, or earlier in the same batch) is skipped entirely, so recovery may replay a spool
     /// without duplicating recipients or events.
-    pub async fn record_accepted(&self, batch: &[AcceptedMessage]) -> Result<(), StoreError> {
+    pub async fn record_accepted(
+        &self,
+        batch: &[AcceptedMessage],
+    ) -> Result<HashMap<MessageId, Vec<u32>>, StoreError> {
         let mut seen = HashSet::with_capacity(batch.len());
         let sealed: Vec<SealedMessage> = batch
             .iter()
@@ -154,10 +166,10 @@ impl Store {
             .map(|m| self.seal_message(m))
             .collect::<Result<_, _>>()?;
         if sealed.is_empty() {
-            return Ok(());
+            return Ok(HashMap::new());
         }
         let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
+        let suppressed = with_pool!(self, pool => {
             // The first statement writes, so SQLite takes the write lock at once and never has
             // to upgrade a read lock (which fails with SQLITE_BUSY instead of waiting).
             let mut tx = pool.begin().await?;
@@ -187,19 +199,42 @@ impl Store {
                 .filter(|m| inserted.contains(&m.id))
                 .flat_map(|m| (0..m.recipients.len()).map(move |i| RecipientRow { message: m, index: i as i64 }))
                 .collect();
-            for chunk in statement_chunks(&rows) {
+            // Which of them are on their contract's suppression list, by position in `rows`,
+            // with the entry's sealed reason.
+            let mut listed: HashMap<usize, Option<Vec<u8>>> = HashMap::new();
+            let numbered: Vec<(usize, &RecipientRow)> = rows.iter().enumerate().collect();
+            for chunk in statement_chunks(&numbered) {
+                let mut select = QueryBuilder::new("SELECT v.column1, s.reason_sealed FROM (");
+                select.push_values(chunk, |mut row, (position, r)| {
+                    row.push_bind(*position as i64)
+                        .push_bind(r.message.message.customer_id.as_str())
+                        .push_bind(r.address().hash.as_slice());
+                });
+                select.push(
+                    ") AS v JOIN suppressions s \
+                     ON s.customer_id = v.column2 AND s.address_hash = v.column3",
+                );
+                let found: Vec<(i64, Option<Vec<u8>>)> =
+                    select.build_query_as().fetch_all(&mut *tx).await?;
+                for (position, reason) in found {
+                    listed.insert(position as usize, reason);
+                }
+            }
+            for chunk in statement_chunks(&numbered) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO message_recipients (message_id, recipient_index, address_sealed, \
                      address_hash, state, attempts, next_attempt_at) ",
                 );
-                insert.push_values(chunk, |mut row, r| {
+                insert.push_values(chunk, |mut row, (position, r)| {
+                    let suppressed = listed.contains_key(position);
+                    let state = if suppressed { RecipientState::Suppressed } else { RecipientState::Queued };
                     row.push_bind(r.message.id.as_str())
                         .push_bind(r.index)
                         .push_bind(r.address().sealed.as_slice())
                         .push_bind(r.address().hash.as_slice())
-                        .push_bind(RecipientState::Queued.as_str())
+                        .push_bind(state.as_str())
                         .push_bind(0_i64)
-                        .push_bind(r.message.message.received_at.as_millis());
+                        .push_bind((!suppressed).then(|| r.message.message.received_at.as_millis()));
                 });
                 insert.build().execute(&mut *tx).await?;
             }
@@ -221,6 +256,56 @@ impl Store {
                         .push_bind(r.address().hash.as_slice());
                 });
                 insert.build().execute(&mut *tx).await?;
+            }
+            let mut suppressed: HashMap<MessageId, Vec<u32>> = HashMap::new();
+            if !listed.is_empty() {
+                let mut positions: Vec<usize> = listed.keys().copied().collect();
+                positions.sort_unstable();
+                // Rare: the few texts sealed here are not worth a pass before the transaction.
+                let mut events = Vec::with_capacity(positions.len());
+                for &position in &positions {
+                    let r = &rows[position];
+                    let reason = listed[&position]
+                        .as_deref()
+                        .map(|sealed| self.key.open_string(sealed))
+                        .transpose()?;
+                    let details = SendLogFields {
+                        reason,
+                        source: Some(SUPPRESSION_LIST_SOURCE.to_string()),
+                        ..SendLogFields::default()
+                    };
+                    let details = serde_json::to_vec(&details)
+                        .map_err(|e| StoreError::invalid("send-log fields", e.to_string()))?;
+                    events.push((r, self.key.seal(&details)));
+                    suppressed.entry(r.message.message.id).or_default().push(r.index as u32);
+                }
+                for chunk in statement_chunks(&events) {
+                    let mut insert = QueryBuilder::new(
+                        "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                         mail_from_hash, recipient_sealed, recipient_hash, details_sealed) ",
+                    );
+                    insert.push_values(chunk, |mut row, (r, details)| {
+                        row.push_bind(r.message.message.received_at.as_millis())
+                            .push_bind(EventKind::Suppressed.as_str())
+                            .push_bind(r.message.message.customer_id.as_str())
+                            .push_bind(r.message.id.as_str())
+                            .push_bind(r.message.mail_from_sealed.as_slice())
+                            .push_bind(r.message.mail_from_hash.as_slice())
+                            .push_bind(r.address().sealed.as_slice())
+                            .push_bind(r.address().hash.as_slice())
+                            .push_bind(details.as_slice());
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                for m in sealed.iter().filter(|m| {
+                    suppressed.get(&m.message.id).is_some_and(|s| s.len() == m.recipients.len())
+                }) {
+                    sqlx::query("UPDATE messages SET completed_at = $2 WHERE message_id = $1")
+                        .bind(m.id.as_str())
+                        .bind(m.message.received_at.as_millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             // Trial contracts idle for 90 days get suspended: keep `last_used_at` current in
             // the same transaction, since a second one per batch would cost the intake a commit.
@@ -244,8 +329,9 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
+            suppressed
         });
-        Ok(())
+        Ok(suppressed)
     }
 
     /// Which of `ids` the queue already holds: what spool recovery must not record again.

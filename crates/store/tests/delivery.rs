@@ -36,6 +36,7 @@ fn outcome(message: &AcceptedMessage, index: u32, at: i64, outcome: Outcome) -> 
         at: Timestamp(at),
         outcome,
         details: SendLogFields::default(),
+        suppress: false,
     }
 }
 
@@ -57,6 +58,9 @@ fn full_details(tag: &str, code: u16, attempt: u32) -> SendLogFields {
         delay_ms: Some(1_000 * i64::from(attempt)),
         attempt: Some(attempt),
         reason: Some(format!("reason-{tag}")),
+        hard: Some(code >= 500),
+        source: Some(format!("source-{tag}")),
+        feedback_type: None,
     }
 }
 

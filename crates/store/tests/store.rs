@@ -612,6 +612,7 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
                 attempt: Some(1),
                 ..Default::default()
             },
+            suppress: false,
         }])
         .await
         .unwrap();

@@ -135,8 +135,9 @@ async fn measure_delivery(label: &str, store: &Store) {
                         remote_text: Some("Ok: queued as 4Xk2".into()),
                         delay_ms: Some(1234),
                         attempt: Some(1),
-                        reason: None,
+                        ..SendLogFields::default()
                     },
+                    suppress: false,
                 })
             })
             .collect();

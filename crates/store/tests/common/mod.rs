@@ -48,6 +48,19 @@ impl Fixture {
     /// Every byte the database holds for the queue and the send log, as a person with access
     /// to the database (or its files) would see it.
     pub async fn raw_bytes(&self) -> Vec<u8> {
+        self.raw_bytes_of(&[
+            "messages",
+            "message_recipients",
+            "events",
+            "contracts",
+            "queue_commands",
+        ])
+        .await
+    }
+
+    /// Like [`Fixture::raw_bytes`]; on PostgreSQL, of these tables (each must have rows). On
+    /// SQLite every file of the database is read, whatever the tables.
+    pub async fn raw_bytes_of(&self, tables: &[&str]) -> Vec<u8> {
         match &self.database {
             Database::Sqlite(dir) => {
                 self.store.close().await;
@@ -64,13 +77,7 @@ impl Fixture {
             Database::Postgres(database) => {
                 let pool = sqlx::PgPool::connect(database.url()).await.unwrap();
                 let mut bytes = Vec::new();
-                for table in [
-                    "messages",
-                    "message_recipients",
-                    "events",
-                    "contracts",
-                    "queue_commands",
-                ] {
+                for table in tables {
                     let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                         "SELECT t::text FROM {table} t"
                     )))

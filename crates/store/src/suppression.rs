@@ -1,0 +1,554 @@
+//! The contracts' suppression lists (SPEC §2, §4, §5): addresses a contract's mail is never sent
+//! to, why each is there, and the bounces and complaints that put them there.
+//!
+//! Addresses are sealed like every address and found through the keyed look-up hash, so a
+//! look-up ignores case and the list is scoped by contract in every query: one contract never
+//! sees, adds to or removes from another's list. The relay's side (skipping listed recipients)
+//! is in [`Store::record_accepted`]; the delivery engine's (a synchronous hard bounce) in
+//! [`Store::record_outcomes`].
+
+use crate::queue::{corrupt, statement_chunks};
+use crate::{Store, StoreError};
+use hikyaku_model::{CustomerId, EventKind, MessageId, SendLogFields, Timestamp};
+use serde::{Serialize, Serializer};
+use sqlx::QueryBuilder;
+use std::fmt;
+use std::str::FromStr;
+
+/// The longest address the list takes (RFC 5321's path limit, 256 octets, less the brackets).
+const MAX_ADDRESS_LEN: usize = 254;
+
+/// Why an address is on a contract's suppression list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SuppressionSource {
+    /// A permanent failure that says the address does not exist (or moved, or its domain takes
+    /// no mail): seen during delivery or in a bounce mail.
+    HardBounce,
+    /// The recipient reported the mail as spam (an ARF feedback report).
+    Complaint,
+    /// Too many temporary failures within `suppression.soft_bounce_window`.
+    SoftBounces,
+    /// The operator or the contract added it (CLI, console, API, import).
+    Manual,
+}
+
+impl SuppressionSource {
+    pub const ALL: [SuppressionSource; 4] = [
+        Self::HardBounce,
+        Self::Complaint,
+        Self::SoftBounces,
+        Self::Manual,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HardBounce => "hard-bounce",
+            Self::Complaint => "complaint",
+            Self::SoftBounces => "soft-bounces",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+impl FromStr for SuppressionSource {
+    type Err = hikyaku_model::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|source| source.as_str() == s)
+            .ok_or_else(|| hikyaku_model::ParseError {
+                kind: "suppression source",
+                text: s.to_string(),
+            })
+    }
+}
+
+impl fmt::Display for SuppressionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SuppressionSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One address on a contract's suppression list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SuppressionEntry {
+    pub customer_id: CustomerId,
+    /// As it was first listed (look-ups ignore case).
+    pub address: String,
+    pub source: SuppressionSource,
+    /// Sisimai reason name (`userunknown`) or the operator's note.
+    pub reason: Option<String>,
+    /// The message whose bounce or complaint put it there.
+    pub message_id: Option<MessageId>,
+    pub created_at: Timestamp,
+}
+
+/// An address to add to a contract's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSuppression<'a> {
+    pub address: &'a str,
+    pub source: SuppressionSource,
+    pub reason: Option<&'a str>,
+    pub message_id: Option<MessageId>,
+}
+
+/// One page of a contract's list. Entries come in a fixed order that is not alphabetical
+/// (the order of the look-up hashes, the only order the database can index without reading
+/// addresses): to read the whole list, ask again with `after` set to the last address of each
+/// page until a page comes back short or empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SuppressionFilter {
+    /// Start after this address (the last of the previous page); `None` starts at the first.
+    /// The address need not be on the list any more.
+    pub after: Option<String>,
+    /// At most this many entries; `None` for all.
+    pub limit: Option<u32>,
+}
+
+/// What a bounce or complaint does to the list, decided by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BounceEffect {
+    /// List the address now, for this reason.
+    Suppress(SuppressionSource),
+    /// A temporary failure: count it, and list the address once [`SoftBouncePolicy`] says so.
+    CountSoft,
+    /// Only log the event.
+    Nothing,
+}
+
+/// A bounce or complaint about one recipient of one message, as the error server learnt it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceEvent {
+    pub customer_id: CustomerId,
+    pub message_id: MessageId,
+    pub recipient: String,
+    /// The original message's envelope sender, for the event row.
+    pub mail_from: String,
+    pub at: Timestamp,
+    /// [`EventKind::Bounced`] or [`EventKind::Complaint`].
+    pub kind: EventKind,
+    pub details: SendLogFields,
+    pub effect: BounceEffect,
+}
+
+/// How many soft bounces of one address within how long suppress it (`[suppression]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftBouncePolicy {
+    /// 0 turns the rule off (soft bounces are then not even counted).
+    pub limit: u32,
+    pub window: std::time::Duration,
+}
+
+/// Checks an address before it goes on a list: trimmed, `local@domain` with both parts, no
+/// spaces or control characters, at most 254 bytes. Returns it trimmed.
+pub fn check_suppression_address(address: &str) -> Result<&str, String> {
+    let trimmed = address.trim();
+    let Some((local, domain)) = trimmed.rsplit_once('@') else {
+        return Err(format!("not an e-mail address (no @): {trimmed:?}"));
+    };
+    if local.is_empty() || domain.is_empty() || domain.starts_with('.') || domain.ends_with('.') {
+        return Err(format!("not an e-mail address: {trimmed:?}"));
+    }
+    if trimmed
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    {
+        return Err(format!(
+            "not an e-mail address (space, control character or bracket): {trimmed:?}"
+        ));
+    }
+    if trimmed.len() > MAX_ADDRESS_LEN {
+        return Err(format!(
+            "address longer than {MAX_ADDRESS_LEN} bytes: {trimmed:?}"
+        ));
+    }
+    Ok(trimmed)
+}
+
+#[derive(sqlx::FromRow)]
+struct SuppressionRow {
+    customer_id: String,
+    address_sealed: Vec<u8>,
+    source: String,
+    reason_sealed: Option<Vec<u8>>,
+    message_id: Option<String>,
+    created_at: i64,
+}
+
+const SUPPRESSION_COLUMNS: &str = "SELECT customer_id, address_sealed, source, reason_sealed, \
+                                   message_id, created_at FROM suppressions";
+
+/// A new entry with its address and reason sealed, so that no crypto runs in the transaction.
+struct SealedSuppression {
+    hash: Vec<u8>,
+    sealed: Vec<u8>,
+    source: SuppressionSource,
+    reason_sealed: Option<Vec<u8>>,
+    message_id: Option<String>,
+}
+
+/// A bounce event with its texts sealed.
+struct SealedBounce<'a> {
+    bounce: &'a BounceEvent,
+    message_id: String,
+    mail_from_sealed: Vec<u8>,
+    mail_from_hash: Vec<u8>,
+    recipient_sealed: Vec<u8>,
+    recipient_hash: Vec<u8>,
+    details_sealed: Vec<u8>,
+    reason_sealed: Option<Vec<u8>>,
+}
+
+impl Store {
+    fn seal_suppression(
+        &self,
+        entry: &NewSuppression<'_>,
+    ) -> Result<SealedSuppression, StoreError> {
+        let address = check_suppression_address(entry.address)
+            .map_err(|reason| StoreError::invalid("suppressed address", reason))?;
+        Ok(SealedSuppression {
+            hash: self.key.address_hash(address),
+            sealed: self.key.seal_str(address),
+            source: entry.source,
+            reason_sealed: entry.reason.map(|r| self.key.seal_str(r)),
+            message_id: entry.message_id.map(|id| id.to_string()),
+        })
+    }
+
+    /// Adds addresses to the contract's list in one transaction. Returns how many were newly
+    /// added: an address already listed (in any case) keeps its first entry. Fails, adding
+    /// nothing, if any address is not one (see [`check_suppression_address`]) or the contract
+    /// does not exist.
+    pub async fn add_suppressions(
+        &self,
+        customer: &CustomerId,
+        entries: &[NewSuppression<'_>],
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let sealed: Vec<SealedSuppression> = entries
+            .iter()
+            .map(|e| self.seal_suppression(e))
+            .collect::<Result<_, _>>()?;
+        if sealed.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.write_turn().await;
+        let added = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut added = 0;
+            for chunk in statement_chunks(&sealed) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO suppressions (customer_id, address_hash, address_sealed, source, \
+                     reason_sealed, message_id, created_at) ",
+                );
+                insert.push_values(chunk, |mut row, s| {
+                    row.push_bind(customer.as_str())
+                        .push_bind(s.hash.as_slice())
+                        .push_bind(s.sealed.as_slice())
+                        .push_bind(s.source.as_str())
+                        .push_bind(s.reason_sealed.as_deref())
+                        .push_bind(s.message_id.as_deref())
+                        .push_bind(at.as_millis());
+                });
+                insert.push(" ON CONFLICT (customer_id, address_hash) DO NOTHING");
+                match insert.build().execute(&mut *tx).await {
+                    Ok(done) => added += done.rows_affected(),
+                    Err(e) if crate::error::is_foreign_key_violation(&e) => {
+                        return Err(StoreError::ContractNotFound(customer.clone()));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            tx.commit().await?;
+            added
+        });
+        Ok(added)
+    }
+
+    /// Takes the address (in any case) off the contract's list. Returns whether it was there.
+    pub async fn remove_suppression(
+        &self,
+        customer: &CustomerId,
+        address: &str,
+    ) -> Result<bool, StoreError> {
+        let hash = self.key.address_hash(address.trim());
+        let _turn = self.write_turn().await;
+        let removed = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM suppressions WHERE customer_id = $1 AND address_hash = $2")
+                .bind(customer.as_str())
+                .bind(hash.as_slice())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(removed > 0)
+    }
+
+    /// The contract's entry for the address (in any case), if it is listed.
+    pub async fn suppression(
+        &self,
+        customer: &CustomerId,
+        address: &str,
+    ) -> Result<Option<SuppressionEntry>, StoreError> {
+        let hash = self.key.address_hash(address.trim());
+        let row: Option<SuppressionRow> = with_pool!(self, pool => {
+            let mut select = QueryBuilder::new(SUPPRESSION_COLUMNS);
+            select
+                .push(" WHERE customer_id = ")
+                .push_bind(customer.as_str())
+                .push(" AND address_hash = ")
+                .push_bind(hash.as_slice());
+            select.build_query_as().fetch_optional(pool).await?
+        });
+        row.map(|row| self.suppression_from_row(row)).transpose()
+    }
+
+    /// One page of the contract's list (see [`SuppressionFilter`] for the order and paging).
+    pub async fn suppressions(
+        &self,
+        customer: &CustomerId,
+        filter: &SuppressionFilter,
+    ) -> Result<Vec<SuppressionEntry>, StoreError> {
+        // Every hash sorts after the empty one.
+        let after = filter
+            .after
+            .as_deref()
+            .map(|a| self.key.address_hash(a.trim()))
+            .unwrap_or_default();
+        let rows: Vec<SuppressionRow> = with_pool!(self, pool => {
+            let mut select = QueryBuilder::new(SUPPRESSION_COLUMNS);
+            select
+                .push(" WHERE customer_id = ")
+                .push_bind(customer.as_str())
+                .push(" AND address_hash > ")
+                .push_bind(after.as_slice())
+                .push(" ORDER BY address_hash");
+            if let Some(limit) = filter.limit {
+                select.push(" LIMIT ").push_bind(i64::from(limit));
+            }
+            select.build_query_as().fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|row| self.suppression_from_row(row))
+            .collect()
+    }
+
+    /// How many addresses are on the contract's list.
+    pub async fn suppression_count(&self, customer: &CustomerId) -> Result<u64, StoreError> {
+        let count: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE customer_id = $1")
+                .bind(customer.as_str())
+                .fetch_one(pool)
+                .await?
+        });
+        u64::try_from(count).map_err(|e| corrupt("suppressions count", e))
+    }
+
+    /// Records bounces and complaints in one transaction: one event per [`BounceEvent`] (its
+    /// kind, details sealed like every send-log entry), and its effect: `Suppress` lists the
+    /// address (reason = `details.reason`, with the message ID); `CountSoft` counts a soft
+    /// bounce and lists the address ([`SuppressionSource::SoftBounces`]) when it has
+    /// `policy.limit` or more within `policy.window` up to `at`. Returns, per input in order,
+    /// whether the address is on the list afterwards (whatever put it there).
+    pub async fn record_bounces(
+        &self,
+        bounces: &[BounceEvent],
+        policy: &SoftBouncePolicy,
+    ) -> Result<Vec<bool>, StoreError> {
+        let sealed: Vec<SealedBounce> = bounces
+            .iter()
+            .map(|bounce| {
+                let details = serde_json::to_vec(&bounce.details)
+                    .map_err(|e| StoreError::invalid("send-log fields", e.to_string()))?;
+                Ok(SealedBounce {
+                    bounce,
+                    message_id: bounce.message_id.to_string(),
+                    mail_from_sealed: self.key.seal_str(&bounce.mail_from),
+                    mail_from_hash: self.key.address_hash(&bounce.mail_from),
+                    recipient_sealed: self.key.seal_str(&bounce.recipient),
+                    recipient_hash: self.key.address_hash(&bounce.recipient),
+                    details_sealed: self.key.seal(&details),
+                    reason_sealed: bounce
+                        .details
+                        .reason
+                        .as_deref()
+                        .map(|r| self.key.seal_str(r)),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        if sealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let window_ms = i64::try_from(policy.window.as_millis()).unwrap_or(i64::MAX);
+        let _turn = self.write_turn().await;
+        let listed = with_pool!(self, pool => {
+            // The first statement writes, so SQLite takes the write lock at once.
+            let mut tx = pool.begin().await?;
+            for chunk in statement_chunks(&sealed) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                     mail_from_hash, recipient_sealed, recipient_hash, details_sealed) ",
+                );
+                insert.push_values(chunk, |mut row, s| {
+                    row.push_bind(s.bounce.at.as_millis())
+                        .push_bind(s.bounce.kind.as_str())
+                        .push_bind(s.bounce.customer_id.as_str())
+                        .push_bind(s.message_id.as_str())
+                        .push_bind(s.mail_from_sealed.as_slice())
+                        .push_bind(s.mail_from_hash.as_slice())
+                        .push_bind(s.recipient_sealed.as_slice())
+                        .push_bind(s.recipient_hash.as_slice())
+                        .push_bind(s.details_sealed.as_slice());
+                });
+                insert.build().execute(&mut *tx).await?;
+            }
+            let mut listed = Vec::with_capacity(sealed.len());
+            for s in &sealed {
+                let customer = s.bounce.customer_id.as_str();
+                let at = s.bounce.at.as_millis();
+                let source = match s.bounce.effect {
+                    BounceEffect::Suppress(source) => Some(source),
+                    BounceEffect::CountSoft if policy.limit > 0 => {
+                        let since = at.saturating_sub(window_ms);
+                        sqlx::query(
+                            "DELETE FROM soft_bounces \
+                             WHERE customer_id = $1 AND address_hash = $2 AND at <= $3",
+                        )
+                        .bind(customer)
+                        .bind(s.recipient_hash.as_slice())
+                        .bind(since)
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query(
+                            "INSERT INTO soft_bounces (customer_id, address_hash, at) \
+                             VALUES ($1, $2, $3)",
+                        )
+                        .bind(customer)
+                        .bind(s.recipient_hash.as_slice())
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                        let count: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM soft_bounces WHERE customer_id = $1 \
+                             AND address_hash = $2 AND at > $3 AND at <= $4",
+                        )
+                        .bind(customer)
+                        .bind(s.recipient_hash.as_slice())
+                        .bind(since)
+                        .bind(at)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        (count >= i64::from(policy.limit)).then_some(SuppressionSource::SoftBounces)
+                    }
+                    BounceEffect::CountSoft | BounceEffect::Nothing => None,
+                };
+                if let Some(source) = source {
+                    sqlx::query(
+                        "INSERT INTO suppressions (customer_id, address_hash, address_sealed, \
+                         source, reason_sealed, message_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (customer_id, address_hash) DO NOTHING",
+                    )
+                    .bind(customer)
+                    .bind(s.recipient_hash.as_slice())
+                    .bind(s.recipient_sealed.as_slice())
+                    .bind(source.as_str())
+                    .bind(s.reason_sealed.as_deref())
+                    .bind(s.message_id.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let on_list: Option<i32> = sqlx::query_scalar(
+                    "SELECT 1 FROM suppressions WHERE customer_id = $1 AND address_hash = $2",
+                )
+                .bind(customer)
+                .bind(s.recipient_hash.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                listed.push(on_list.is_some());
+            }
+            tx.commit().await?;
+            listed
+        });
+        Ok(listed)
+    }
+
+    fn suppression_from_row(&self, row: SuppressionRow) -> Result<SuppressionEntry, StoreError> {
+        Ok(SuppressionEntry {
+            customer_id: row
+                .customer_id
+                .parse()
+                .map_err(|e| corrupt("suppressions.customer_id", e))?,
+            address: self.key.open_string(&row.address_sealed)?,
+            source: row
+                .source
+                .parse()
+                .map_err(|e| corrupt("suppressions.source", e))?,
+            reason: row
+                .reason_sealed
+                .map(|sealed| self.key.open_string(&sealed))
+                .transpose()?,
+            message_id: row
+                .message_id
+                .map(|id| id.parse())
+                .transpose()
+                .map_err(|e| corrupt("suppressions.message_id", e))?,
+            created_at: Timestamp(row.created_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_round_trip_through_text_and_json() {
+        for source in SuppressionSource::ALL {
+            assert_eq!(
+                source.as_str().parse::<SuppressionSource>().unwrap(),
+                source
+            );
+            assert_eq!(source.to_string(), source.as_str());
+            assert_eq!(
+                serde_json::to_string(&source).unwrap(),
+                format!("\"{}\"", source.as_str())
+            );
+        }
+        assert!("bounce".parse::<SuppressionSource>().is_err());
+    }
+
+    #[test]
+    fn addresses_are_checked_and_trimmed() {
+        assert_eq!(
+            check_suppression_address("  Bob@Example.jp\t").unwrap(),
+            "Bob@Example.jp"
+        );
+        assert_eq!(
+            check_suppression_address("\"odd@local\"@example.jp").unwrap(),
+            "\"odd@local\"@example.jp"
+        );
+        for bad in [
+            "",
+            "bob",
+            "@example.jp",
+            "bob@",
+            "bob@.jp",
+            "bob@example.",
+            "bob smith@example.jp",
+            "<bob@example.jp>",
+            "bob@exa\u{7}mple.jp",
+        ] {
+            assert!(check_suppression_address(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@example.jp", "a".repeat(250));
+        assert!(check_suppression_address(&long).is_err());
+    }
+}
