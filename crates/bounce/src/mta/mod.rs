@@ -37,6 +37,7 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "------ a copy of the message",
     "original message follows.",
     "------- returned message --------",
+    "original mail as follows:",
 ];
 
 /// Header fields whose addresses are never the failed recipient (the bounce's own headers
@@ -121,6 +122,7 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     recognisers::own_sentences(mail, findings);
     recognisers::ezweb(mail, region, findings);
     recognisers::gmail(mail, region, findings);
+    recognisers::fml(mail, findings);
     fill_recipients(mail, findings);
 }
 
@@ -301,7 +303,12 @@ fn block_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
 fn paragraph(text: &str) -> String {
     let mut out = String::new();
     for (n, line) in text.lines().enumerate() {
-        if n > 0 && (line.trim().is_empty() || opens_recipient_block(line)) {
+        // A returned message's header block after the words is not theirs.
+        if n > 0
+            && (line.trim().is_empty()
+                || opens_recipient_block(line)
+                || line.starts_with("Received: from "))
+        {
             break;
         }
         if n >= 40 {
@@ -365,7 +372,7 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         {
             continue;
         }
-        if named_by_header_line(region, lower, &candidate) {
+        if named_by_header_line(region, lower, &candidate) || named_as_sender(lower, &candidate) {
             continue;
         }
         let Some(words) = words_for(region, lower, &candidate) else {
@@ -436,6 +443,32 @@ fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
     true
 }
 
+/// Whether every mention of `address` is the sender in Sendmail's lead-in ("The original
+/// message was received at <date>" then "from <address>"), which many MTAs copy.
+fn named_as_sender(lower: &str, address: &str) -> bool {
+    const LEAD: &str = "original message was received at ";
+    let needle = address.to_ascii_lowercase();
+    let mut from = 0;
+    let mut seen = false;
+    while let Some(at) = lower[from..].find(&needle) {
+        let at = from + at;
+        from = at + needle.len();
+        let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+        let line = &lower[line_start..at];
+        let previous = lower[..line_start.saturating_sub(1)]
+            .rsplit('\n')
+            .next()
+            .unwrap_or("");
+        let lead_in = line.contains(LEAD)
+            || (line.trim_start().starts_with("from ") && previous.contains(LEAD));
+        if !lead_in {
+            return false;
+        }
+        seen = true;
+    }
+    seen
+}
+
 /// Whether a block has no SMTP code and no words of a reason: only a lead-in.
 fn says_nothing(block: &str) -> bool {
     crate::status::find_status(block, b"542").is_none()
@@ -455,9 +488,13 @@ fn following(region: &str, lower: &str, recipient: &str) -> String {
             break;
         };
         rest = rest[blank..].trim_start_matches(['\n', ' ', '\t']);
-        // The next MIME part of the flattened body, or the next recipient's block, is not
-        // these words.
-        if rest.starts_with("Content-Type:") || opens_recipient_block(rest) {
+        // The next MIME part of the flattened body, a returned message's header, or the next
+        // recipient's block, is not these words.
+        if rest.starts_with("Content-Type:")
+            || rest.starts_with("Received: ")
+            || rest.starts_with("Return-Path: ")
+            || opens_recipient_block(rest)
+        {
             break;
         }
         let next = paragraph(rest);
@@ -520,6 +557,30 @@ To: kijitora@example.com\nSubject: Nyaaan\n\nbody\n";
         );
         let person = Mail::parse(raw.replace("MAILER-DAEMON", "someone").as_bytes());
         assert!(addressed_by_original(&person, report_region(&person)).is_none());
+    }
+
+    #[test]
+    fn the_sender_in_the_lead_in_is_no_recipient() {
+        let region = "The original message was received at Thu, 29 Apr 2010 23:34:45 +0900 (JST)\n\
+from shironeko@example.jp\n\n---The following addresses had delivery errors---\n\n\
+kijitora@example.co.jp [User unknown]\nReceived: from mx.example.jp by mx.example.co.jp\nFrom: a@example.jp\n";
+        let spaced = region.replace("]\nReceived", "]\n\nReceived");
+        let lower = region.to_ascii_lowercase();
+        assert!(named_as_sender(&lower, "shironeko@example.jp"));
+        assert!(!named_as_sender(&lower, "kijitora@example.co.jp"));
+        assert_eq!(
+            words_for(region, &lower, "kijitora@example.co.jp").unwrap(),
+            "kijitora@example.co.jp [User unknown]"
+        );
+        assert_eq!(
+            words_for(
+                &spaced,
+                &spaced.to_ascii_lowercase(),
+                "kijitora@example.co.jp"
+            )
+            .unwrap(),
+            "kijitora@example.co.jp [User unknown]"
+        );
     }
 
     #[test]

@@ -618,8 +618,8 @@ pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
     }
 }
 
-/// The sentences that Courier (courier/module.esmtp/esmtpclient.c) and Zoho Mail write
-/// themselves, for the findings of their bounces.
+/// The sentences that Courier (courier/module.esmtp/esmtpclient.c), Zoho Mail and au by KDDI
+/// write themselves, for the findings of their bounces.
 pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
     const COURIER: &[(&str, Reason)] = &[
         ("No such domain.", Reason::HostUnknown),
@@ -627,6 +627,12 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         ("DNS lookup failed.", Reason::NetworkError),
     ];
     const ZOHO: &[(&str, Reason)] = &[("Host not reachable", Reason::Expired)];
+    // au by KDDI's relays (the dion.ne.jp and auone-net.jp senders).
+    const KDDI: &[(&str, Reason)] = &[
+        ("As their mailbox is full", Reason::MailboxFull),
+        ("Due to the following SMTP relay error", Reason::NoRelaying),
+        ("As the remote domain doesnt exist", Reason::HostUnknown),
+    ];
     let subject = mail.subject();
     let courier = mail.from().contains("Courier mail server at ")
         || subject.contains("NOTICE: mail delivery status.")
@@ -638,6 +644,14 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         COURIER
     } else if mail.header("x-zohomail").is_some() {
         ZOHO
+    } else if is_kddi(mail) {
+        if mail.header("x-spasign").is_some_and(|v| v.trim() == "NG") {
+            for f in findings.iter_mut() {
+                f.hint = Some(Reason::Filtered);
+            }
+            return;
+        }
+        KDDI
     } else {
         return;
     };
@@ -770,6 +784,70 @@ pub(crate) fn gmail(mail: &Mail, region: &str, findings: &mut [Finding]) {
             .filter(|s| !s.contains(".0"))
             .and_then(|s| crate::status::reason_of_status(&s));
         f.hint = Some(specific.unwrap_or(hint));
+    }
+}
+
+/// au by KDDI's own notices ("Your mail sent on: … Could not be delivered to: <a@b>").
+fn is_kddi(mail: &Mail) -> bool {
+    let from = mail.from();
+    from.contains("no-reply@.")
+        || from.contains(".dion.ne.jp")
+        || mail
+            .header("reply-to")
+            .is_some_and(|v| v.contains("no-reply@app.auone-net.jp"))
+        || mail.headers.iter().any(|(n, v)| {
+            n == "received" && (v.contains("ezweb.ne.jp (") || v.contains(".au.com ("))
+        }) && mail.body.contains(" Could not be delivered to: <")
+}
+
+/// fml, the mailing list manager (`X-MLServer`, `-admin@` sender, `.FML` message IDs): its
+/// refusals of a post name their reason in the text, else in the subject.
+pub(crate) fn fml(mail: &Mail, findings: &mut [Finding]) {
+    const TEXT: &[(&str, Reason)] = &[
+        (" header may cause mail loop", Reason::Rejected),
+        ("NOT MEMBER article from ", Reason::Rejected),
+        ("reject mail from ", Reason::Rejected),
+        ("reject spammers:", Reason::Rejected),
+        (
+            "You are not a member of this mailing list",
+            Reason::Rejected,
+        ),
+        ("Duplicated Message-ID", Reason::NotCompliantRfc),
+        ("Security alert:", Reason::SecurityError),
+        (
+            " has detected a loop condition so that",
+            Reason::SystemError,
+        ),
+        ("Loop Back Warning:", Reason::SystemError),
+    ];
+    const SUBJECT: &[(&str, Reason)] = &[
+        (" are not member", Reason::Rejected),
+        ("NOT MEMBER article from ", Reason::Rejected),
+        ("reject mail ", Reason::Rejected),
+        ("Spam mail from a spammer is rejected", Reason::Rejected),
+        ("fml system error message", Reason::SystemError),
+        ("Loop Alert: ", Reason::SystemError),
+        ("Loop Back Warning: ", Reason::SystemError),
+        ("WARNING: UNIX FROM Loop", Reason::SystemError),
+        ("Security Alert", Reason::SecurityError),
+    ];
+    let is_fml = mail.header("x-mlserver").is_some()
+        && mail.from().find("-admin@").is_some_and(|at| at > 0)
+        && mail
+            .header("message-id")
+            .and_then(|v| v.find(".FML"))
+            .is_some_and(|at| at > 1);
+    if !is_fml {
+        return;
+    }
+    let subject = mail.subject();
+    for f in findings.iter_mut() {
+        f.hint = TEXT
+            .iter()
+            .find(|(p, _)| f.diagnostic.contains(p))
+            .or_else(|| SUBJECT.iter().find(|(p, _)| subject.contains(p)))
+            .map(|(_, r)| *r)
+            .or(f.hint);
     }
 }
 
@@ -1153,6 +1231,43 @@ Additional Information\n======================\nOriginal Sender:    <a@example.c
     }
 
     #[test]
+    fn fml_refusals() {
+        let head = "From: list-admin@example.org\nX-MLServer: fml [fml 8.0]\nMessage-ID: <20100429.FML1@example.org>\n";
+        let table: &[(&str, &str, Option<Reason>)] = &[
+            (
+                "Subject: x\n",
+                "You are not a member of this mailing list <list@example.org>.",
+                Some(Reason::Rejected),
+            ),
+            (
+                "Subject: x\n",
+                "Duplicated Message-ID <list@example.org>",
+                Some(Reason::NotCompliantRfc),
+            ),
+            (
+                "Subject: fml system error message\n",
+                "<list@example.org> something",
+                Some(Reason::SystemError),
+            ),
+        ];
+        for (subject, text, want) in table {
+            let raw = format!("{head}{subject}\nx\n");
+            let mut f = vec![Finding {
+                diagnostic: text.to_string(),
+                ..Finding::default()
+            }];
+            fml(&Mail::parse(raw.as_bytes()), &mut f);
+            assert_eq!(f[0].hint, *want, "{text}");
+        }
+        let mut f = vec![Finding {
+            diagnostic: "Duplicated Message-ID".into(),
+            ..Finding::default()
+        }];
+        fml(&Mail::parse(b"Subject: x\n\nx\n"), &mut f);
+        assert_eq!(f[0].hint, None);
+    }
+
+    #[test]
     fn notes_failure_reasons() {
         let raw = "From: Postmaster <postmaster@notes.example.jp>\nSubject: Undeliverable message\n\n\
 ------- Failure Reasons  --------\n\nUser not listed in public Name & Address Book\nkijitora@notes.example.jp\n\n\
@@ -1249,6 +1364,16 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
                 "X-ZohoMail: Si\nSubject: Undelivered Mail\n\nx\n",
                 "[Status: Error, Address: <a@example.jp>, ResponseCode 421, , Host not reachable.]",
                 Some(Reason::Expired),
+            ),
+            (
+                "From: no-reply@.dion.ne.jp\nSubject: x\n\nx\n",
+                "Could not be delivered to: <a@ezweb.ne.jp> Due to the following SMTP relay error",
+                Some(Reason::NoRelaying),
+            ),
+            (
+                "From: no-reply@.dion.ne.jp\nSubject: x\n\nx\n",
+                "Could not be delivered to: <a@ezweb.ne.jp> As the remote domain doesnt exist.",
+                Some(Reason::HostUnknown),
             ),
             ("Subject: x\n\nx\n", "No such domain.", None),
         ];
