@@ -107,6 +107,18 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
         if is_sendmail(mail) {
             sendmail(region, findings);
         }
+        // Postfix's own errors (`X-Postfix; connect to …`, `unknown user`) are read as SMTP
+        // diagnostics in its bounces, as the reference's Postfix module does.
+        if mail.subject().trim() == "Undelivered Mail Returned to Sender"
+            && mail.header("x-aol-ip").is_none()
+        {
+            for f in findings
+                .iter_mut()
+                .filter(|f| f.diagnostic_type.as_deref() == Some("X-POSTFIX"))
+            {
+                f.diagnostic_type = Some("SMTP".to_string());
+            }
+        }
         // Sendmail's transcript ("... while talking to mx: >>> RCPT To:<a@b> <<< 550 ...")
         // names the command once for the whole report.
         if let Some(command) = transcript_command(region) {

@@ -10,6 +10,7 @@ pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
         .or_else(|| v5_sendmail(mail, region))
         .or_else(|| google_workspace(mail, region))
         .or_else(|| mailmarshal(mail, region))
+        .or_else(|| postfix_smtpd(mail, region))
         .or_else(|| notes(mail, region))
         .or_else(|| exchange2003(mail, region))
         .or_else(|| message_details(mail))
@@ -154,6 +155,74 @@ fn mailmarshal(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
         });
     }
     (!found.is_empty()).then_some(found)
+}
+
+/// Postfix's notice to the postmaster about a session its SMTP server refused ("Postfix SMTP
+/// server: errors from host[addr]", smtpd_chat.c): a transcript of `In:` commands and `Out:`
+/// replies. Each `RCPT TO` opens a record; a record's words are the first refusal (4xx/5xx)
+/// it met, and the command of every record is the first one refused.
+fn postfix_smtpd(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
+    if mail
+        .subject()
+        .find("SMTP server: errors from ")
+        .is_none_or(|at| at == 0)
+    {
+        return None;
+    }
+    // (command sent, its argument, the reply lines)
+    let mut session: Vec<(String, String, Vec<&str>)> = Vec::new();
+    for line in region.lines().take(2000) {
+        let line = line.trim();
+        if let Some(sent) = line.strip_prefix("In:") {
+            let sent = sent.trim();
+            let (verb, argument) = sent.split_once(' ').unwrap_or((sent, ""));
+            session.push((verb.to_ascii_uppercase(), argument.to_string(), Vec::new()));
+        } else if let Some(reply) = line.strip_prefix("Out:")
+            && let Some((_, _, replies)) = session.last_mut()
+        {
+            replies.push(reply.trim());
+        }
+    }
+    let mut out: Vec<Finding> = Vec::new();
+    let mut first_refused = None;
+    for (verb, argument, replies) in &session {
+        let command = SmtpCommand::find(verb);
+        if command == Some(SmtpCommand::Rcpt)
+            && let Some(recipient) = address::find(argument)
+        {
+            if out.len() >= super::MAX_RECIPIENTS {
+                break;
+            }
+            out.push(Finding {
+                recipient,
+                ..Finding::default()
+            });
+        }
+        // The final reply: its code on the last line, the lines that carry that code.
+        let Some(last) = replies.last() else { continue };
+        let code = last
+            .get(..3)
+            .filter(|c| c.bytes().all(|b| b.is_ascii_digit()));
+        let Some(code) = code.filter(|c| c.starts_with(['4', '5'])) else {
+            continue;
+        };
+        first_refused = first_refused.or(command);
+        let words = replies
+            .iter()
+            .filter(|r| r.starts_with(code))
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(f) = out.last_mut()
+            && f.diagnostic.is_empty()
+        {
+            f.diagnostic = words;
+        }
+    }
+    for f in out.iter_mut() {
+        f.command = first_refused;
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// Sendmail version 5 (and the MTAs that copied its savemail.c): no DSN, only the transcript,
@@ -1265,6 +1334,40 @@ Additional Information\n======================\nOriginal Sender:    <a@example.c
         }];
         fml(&Mail::parse(b"Subject: x\n\nx\n"), &mut f);
         assert_eq!(f[0].hint, None);
+    }
+
+    #[test]
+    fn postfix_smtpd_transcripts() {
+        let raw = "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n\
+Subject: Postfix SMTP server: errors from mx.example.jp[192.0.2.1]\n\nTranscript of session follows.\n\n\
+ Out: 220 mx.example.org ESMTP Postfix\n In:  EHLO mx.example.jp\n Out: 250-mx.example.org\n Out: 250 8BITMIME\n\
+ In:  MAIL FROM:<a@example.jp>\n Out: 250 2.1.0 Ok\n In:  RCPT TO:<b@example.org>\n\
+ Out: 550 5.1.1 <b@example.org>: Recipient address rejected: User unknown\n\
+ In:  RCPT TO:<c@example.org>\n Out: 250 2.1.5 Ok\n In:  DATA\n Out: 354 End data\n\
+ Out: 554-5.7.1 Message rejected:\n Out: 554 5.7.1 spam\n In:  QUIT\n Out: 221 2.0.0 Bye\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let found = postfix_smtpd(&mail, &mail.body).unwrap();
+        let got: Vec<_> = found
+            .iter()
+            .map(|f| (f.recipient.as_str(), f.command, f.diagnostic.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "b@example.org",
+                    Some(SmtpCommand::Rcpt),
+                    "550 5.1.1 <b@example.org>: Recipient address rejected: User unknown"
+                ),
+                (
+                    "c@example.org",
+                    Some(SmtpCommand::Rcpt),
+                    "554-5.7.1 Message rejected: 554 5.7.1 spam"
+                ),
+            ]
+        );
+        let other = Mail::parse(raw.replace("SMTP server: errors", "errors").as_bytes());
+        assert!(postfix_smtpd(&other, &other.body).is_none());
     }
 
     #[test]
