@@ -217,7 +217,14 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
                 continue;
             }
             let status = crate::status::find_status(line, b"542");
-            if status.is_some() && crate::status::find_reply_code(line, None).is_some() {
+            if line.starts_with('<')
+                && let Some(at) = line.find('@')
+                && line[at..].contains(">.")
+                && let Some((_, words)) = line.split_once(' ')
+            {
+                // `<a@b>... Deferred: Name server: b.: host name lookup failure`
+                own_words = format!(" {}", words.trim());
+            } else if status.is_some() && crate::status::find_reply_code(line, None).is_some() {
                 own_status = status;
                 own_words.push(' ');
                 own_words.push_str(line);
@@ -229,7 +236,11 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     }
     let single = findings.len() == 1;
     for f in findings.iter_mut() {
-        if f.diagnostic.trim().is_empty() && !own_words.is_empty() {
+        let says_nothing = f.diagnostic.trim().is_empty()
+            || f.diagnostic
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b' ');
+        if says_nothing && !own_words.is_empty() {
             f.diagnostic = own_words.trim().to_string();
         }
         if single && !replies.is_empty() {
@@ -638,6 +649,16 @@ kijitora@example.co.jp [User unknown]\nReceived: from mx.example.jp by mx.exampl
         assert_eq!(found[0].recipient, "kijitora@example.org");
         assert_eq!(found[0].status.as_deref(), Some("5.1.2"));
         assert!(found[0].diagnostic.contains("Host unknown"));
+
+        // A recipient's own line in place of a diagnostic of digits.
+        let region = "----- Transcript of session follows -----\n\
+<kijitora@example.co.jp>... Deferred: Name server: example.co.jp.: host name lookup failure\n";
+        let mut found = one("kijitora@example.co.jp", Some("4.4.3"), "554");
+        sendmail(region, &mut found);
+        assert_eq!(
+            found[0].diagnostic,
+            "Deferred: Name server: example.co.jp.: host name lookup failure"
+        );
 
         // Replies without a command were answers to the greeting or EHLO.
         let region = "   ----- Transcript of session follows -----\n\
