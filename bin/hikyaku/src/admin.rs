@@ -541,6 +541,11 @@ struct LogEntry<'a> {
     delay_ms: Option<i64>,
     attempt: Option<u32>,
     reason: Option<&'a str>,
+    /// Bounces: whether the address is not worth sending to again.
+    hard: Option<bool>,
+    /// Bounces and complaints: `smtp` (our delivery's own reply) or `report` (a mail that came back).
+    source: Option<&'a str>,
+    feedback_type: Option<&'a str>,
 }
 
 impl<'a> From<&'a Event> for LogEntry<'a> {
@@ -562,6 +567,9 @@ impl<'a> From<&'a Event> for LogEntry<'a> {
             delay_ms: d.delay_ms,
             attempt: d.attempt,
             reason: d.reason.as_deref(),
+            hard: d.hard,
+            source: d.source.as_deref(),
+            feedback_type: d.feedback_type.as_deref(),
         }
     }
 }

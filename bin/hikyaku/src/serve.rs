@@ -4,9 +4,11 @@ use crate::tls::{self, CertificateSource};
 use anyhow::Context;
 use hikyaku_config::{Config, ResolverSetting};
 use hikyaku_delivery::{Engine, EngineSettings, Rules, Transport};
+use hikyaku_errors::{ErrorServer, ErrorServerSettings};
 use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
 use hikyaku_smtp_server::{AuthPolicy, Server, ServerConfig};
 use hikyaku_spool::Spool;
+use hikyaku_store::SoftBouncePolicy;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -62,7 +64,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .collect(),
                 rules: Rules::new(&config.delivery.destination),
                 bounce_domain: config.bounce.domain.clone(),
-                verp_key,
+                verp_key: verp_key.clone(),
                 max_unrecorded_outcomes: config.delivery.max_unrecorded_outcomes.max(1),
             };
             let engine = Engine::start(settings, store.clone(), spool.clone(), transport, accepted)
@@ -73,20 +75,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
 
-    // The error server will hand inbound mail to `inbound` (a clone); the poster runs below.
-    let inbound = if config.inbound.enabled {
-        Some(inbound_poster(&config, store.clone())?)
-    } else {
-        None
-    };
+    // The error server queues inbound mail through `inbound`; the poster runs below if enabled
+    // (the queue is shared, so a node without a poster still takes inbound mail in).
+    let inbound = inbound_poster(&config, store.clone())?;
 
     let relay_listener = TcpListener::bind(config.relay.listen)
         .await
         .with_context(|| format!("cannot listen for SMTP on {}", config.relay.listen))?;
+    let errors_listener = match config.bounce.enabled {
+        true => Some(
+            TcpListener::bind(config.bounce.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen for the error server on {}",
+                        config.bounce.listen
+                    )
+                })?,
+        ),
+        false => None,
+    };
     let http_listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
     let smtp_addr = relay_listener.local_addr()?;
+    let errors_addr = match &errors_listener {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let http_addr = http_listener.local_addr()?;
 
     let relay = &config.relay;
@@ -97,7 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     smtp_config.max_errors = relay.max_errors;
     smtp_config.command_timeout = relay.command_timeout.as_std();
     smtp_config.data_timeout = relay.data_timeout.as_std();
-    smtp_config.tls = Some(tls);
+    smtp_config.tls = Some(tls.clone());
     smtp_config.auth = AuthPolicy {
         enabled: true,
         allow_plaintext_on_loopback: relay.allow_plaintext_auth_on_loopback,
@@ -113,6 +129,40 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         },
     );
 
+    let errors_server = errors_listener.map(|listener| {
+        let b = &config.bounce;
+        let mut errors_config = ServerConfig::new(hostname.clone());
+        errors_config.listener = "errors".to_string();
+        errors_config.max_connections = b.max_connections;
+        errors_config.max_message_size =
+            usize::try_from(b.max_message_size.0).unwrap_or(usize::MAX);
+        errors_config.max_recipients = b.max_recipients;
+        errors_config.max_errors = relay.max_errors;
+        errors_config.command_timeout = relay.command_timeout.as_std();
+        errors_config.data_timeout = relay.data_timeout.as_std();
+        errors_config.tls = Some(tls);
+        // Bounces and inbound mail come from anywhere and need no login.
+        errors_config.auth = AuthPolicy {
+            enabled: false,
+            ..AuthPolicy::default()
+        };
+        let handler = ErrorServer::new(
+            store.clone(),
+            inbound.clone(),
+            ErrorServerSettings {
+                bounce_domain: b.domain.clone(),
+                feedback_addresses: b.feedback_addresses.clone(),
+                verp_key: verp_key.clone(),
+                hostname: hostname.clone(),
+                soft_bounces: SoftBouncePolicy {
+                    limit: config.suppression.soft_bounce_limit,
+                    window: config.suppression.soft_bounce_window.as_std(),
+                },
+            },
+        );
+        (Server::new(errors_config, Arc::new(handler)), listener)
+    });
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -120,8 +170,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let smtp = tokio::spawn(
         Server::new(smtp_config, Arc::new(handler)).serve(relay_listener, stopped(stop_rx.clone())),
     );
-    let inbound_poster = inbound.clone().map(|inbound| {
+    let errors = errors_server
+        .map(|(server, listener)| tokio::spawn(server.serve(listener, stopped(stop_rx.clone()))));
+    let inbound_poster = config.inbound.enabled.then(|| {
         let stop = stopped(stop_rx.clone());
+        let inbound = inbound.clone();
         tokio::spawn(async move { inbound.run(stop).await })
     });
     let app = hikyaku_api::router(hikyaku_api::HttpState {
@@ -135,12 +188,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .into_future(),
     );
 
-    print_banner(&config, &node, smtp_addr, http_addr, &certificate);
+    print_banner(
+        &config,
+        &node,
+        smtp_addr,
+        errors_addr,
+        http_addr,
+        &certificate,
+    );
 
     wait_for_signal().await?;
     tracing::info!("shutting down: finishing the transactions in flight");
     let _ = stop_tx.send(true);
     smtp.await?.context("SMTP listener failed")?;
+    if let Some(errors) = errors {
+        errors.await?.context("error server listener failed")?;
+    }
     http.await?.context("HTTP listener failed")?;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
@@ -234,6 +297,7 @@ fn print_banner(
     config: &Config,
     node: &str,
     smtp: std::net::SocketAddr,
+    errors: Option<std::net::SocketAddr>,
     http: std::net::SocketAddr,
     certificate: &CertificateSource,
 ) {
@@ -256,6 +320,13 @@ fn print_banner(
     println!(
         "  relay SMTP  smtp://{smtp}  (STARTTLS with {certificate}; AUTH PLAIN/LOGIN over TLS)"
     );
+    if let Some(errors) = errors {
+        let domain = match &config.bounce.domain {
+            Some(domain) => format!("bounces to *@{domain}, inbound routes"),
+            None => "inbound routes; set [bounce] domain for bounces".to_string(),
+        };
+        println!("  error server smtp://{errors}  ({domain})");
+    }
     println!("  HTTP        http://{http}/  (/healthz, /readyz, /metrics)");
     println!(
         "  data        {}  (database {database})",

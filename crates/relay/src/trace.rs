@@ -37,7 +37,9 @@ pub fn add_trace_fields(message: &[u8], info: &TraceInfo<'_>) -> Vec<u8> {
     out
 }
 
-fn received_field(info: &TraceInfo<'_>) -> String {
+/// The `Received` field (RFC 5321 §4.4) for a message taken in as `info` says, CRLF-terminated.
+/// The error server prepends the same field to the inbound mail it takes.
+pub fn received_field(info: &TraceInfo<'_>) -> String {
     let peer = match info.peer {
         IpAddr::V4(ip) => format!("[{ip}]"),
         IpAddr::V6(ip) => format!("[IPv6:{ip}]"),

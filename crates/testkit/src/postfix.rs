@@ -150,6 +150,20 @@ impl PostfixMx {
     /// Configures and starts the instance, and waits until it listens; `None` when Postfix
     /// is not installed.
     pub fn start() -> Option<PostfixMx> {
+        Self::start_with(None)
+    }
+
+    /// Like [`PostfixMx::start`], except that an unknown recipient of [`PostfixMx::DOMAIN`] is
+    /// not refused during the SMTP transaction: Postfix accepts the message, its virtual
+    /// delivery agent finds no such mailbox, and Postfix sends its own delivery status
+    /// notification to the envelope sender. Mail for `bounce_domain` (where the envelope
+    /// senders live) goes to `error_server`. [`PostfixMx::KNOWN_RECIPIENT`]'s mail is
+    /// delivered to a maildir.
+    pub fn start_bouncing(bounce_domain: &str, error_server: SocketAddr) -> Option<PostfixMx> {
+        Self::start_with(Some((bounce_domain, error_server)))
+    }
+
+    fn start_with(bouncing: Option<(&str, SocketAddr)>) -> Option<PostfixMx> {
         let postfix = crate::tool("postfix")?;
         let postconf = crate::tool("postconf")?;
         let dir = tempfile::tempdir().expect("a temporary directory");
@@ -166,12 +180,7 @@ impl PostfixMx {
         }
         copy_stock_config(&etc);
         std::fs::write(etc.join("main.cf"), "").expect("main.cf");
-        let status = Command::new("chown")
-            .arg("postfix")
-            .arg(&data)
-            .status()
-            .expect("chown runs");
-        assert!(status.success(), "chown postfix {data:?}");
+        chown_to_postfix(&data);
 
         let (ca, cert_pem, key_pem) = certificate_for(Self::HOST_NAME);
         std::fs::write(etc.join("cert.pem"), cert_pem).expect("cert.pem");
@@ -181,11 +190,26 @@ impl PostfixMx {
             format!("{} OK\n", Self::KNOWN_RECIPIENT),
         )
         .expect("the recipient table");
-        std::fs::write(
-            etc.join("transport"),
-            format!("{} discard:\n", Self::DOMAIN),
-        )
-        .expect("the transport table");
+        let transport = match bouncing {
+            None => format!("{} discard:\n", Self::DOMAIN),
+            Some((bounce_domain, error_server)) => format!(
+                "{} virtual:\n{bounce_domain} smtp:[{}]:{}\n",
+                Self::DOMAIN,
+                error_server.ip(),
+                error_server.port()
+            ),
+        };
+        std::fs::write(etc.join("transport"), transport).expect("the transport table");
+        let mailboxes = dir.path().join("mail");
+        if bouncing.is_some() {
+            std::fs::write(
+                etc.join("mailboxes"),
+                format!("{} known/\n", Self::KNOWN_RECIPIENT),
+            )
+            .expect("the mailbox table");
+            std::fs::create_dir_all(&mailboxes).expect("the mailbox directory");
+            chown_to_postfix(&mailboxes);
+        }
 
         let addr = free_loopback_port();
         let port = addr.port();
@@ -217,6 +241,28 @@ impl PostfixMx {
             format!("smtpd_tls_key_file = {}", e("key.pem")),
             "smtpd_tls_loglevel = 1".into(),
         ];
+        let mut settings = settings.to_vec();
+        if bouncing.is_some() {
+            let uid = id_of("-u");
+            let gid = id_of("-g");
+            settings.extend([
+                // The domain's recipients are found by the virtual delivery agent, after the
+                // message is accepted: an unknown one makes Postfix bounce it with a DSN.
+                "relay_domains =".to_string(),
+                "relay_recipient_maps =".to_string(),
+                format!("virtual_mailbox_domains = {}", Self::DOMAIN),
+                format!("virtual_mailbox_maps = texthash:{}", e("mailboxes")),
+                "smtpd_reject_unlisted_recipient = no".to_string(),
+                format!("virtual_mailbox_base = {}", mailboxes.display()),
+                format!("virtual_uid_maps = static:{uid}"),
+                format!("virtual_gid_maps = static:{gid}"),
+                "virtual_minimum_uid = 1".to_string(),
+                // Its own bounces go to the bounce domain through the transport table; nobody
+                // may relay there through its SMTP server.
+                "smtp_tls_security_level = none".to_string(),
+                "bounce_queue_lifetime = 1h".to_string(),
+            ]);
+        }
         let etc_arg = etc.display().to_string();
         let mut args = vec!["-c", &etc_arg, "-e"];
         args.extend(settings.iter().map(String::as_str));
@@ -313,6 +359,25 @@ fn wait_until_listening(addr: SocketAddr, timeout: Duration, diagnostics: impl F
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Postfix's daemons run as `postfix`: they must own what they write.
+fn chown_to_postfix(path: &Path) {
+    let status = Command::new("chown")
+        .arg("postfix")
+        .arg(path)
+        .status()
+        .expect("chown runs");
+    assert!(status.success(), "chown postfix {path:?}");
+}
+
+/// The `postfix` account's user or group ID (`-u`, `-g`), as `id` prints it.
+fn id_of(which: &str) -> String {
+    let out = Command::new("id")
+        .args([which, "postfix"])
+        .output()
+        .expect("id runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn is_root() -> bool {

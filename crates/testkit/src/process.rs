@@ -26,6 +26,7 @@ impl ProcessBuilder {
         };
         builder.set("relay", "listen", "\"127.0.0.1:0\"");
         builder.set("http", "listen", "\"127.0.0.1:0\"");
+        builder.set("bounce", "listen", "\"127.0.0.1:0\"");
         // Tests never use the system resolver: a test that wants delivery sets routes or a
         // DNS server on 127.0.0.1 and turns it on.
         builder.set("delivery", "enabled", "false");
@@ -162,6 +163,7 @@ impl Prepared {
             child,
             prepared: Some(self),
             smtp: None,
+            errors: None,
             http: None,
             log_path,
             stdout: Vec::new(),
@@ -171,7 +173,11 @@ impl Prepared {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    process.smtp = process.smtp.or_else(|| address_after(&line, "smtp://"));
+                    if line.contains("error server") {
+                        process.errors = address_after(&line, "smtp://");
+                    } else {
+                        process.smtp = process.smtp.or_else(|| address_after(&line, "smtp://"));
+                    }
                     process.http = process.http.or_else(|| address_after(&line, "http://"));
                     process.stdout.push(line);
                 }
@@ -204,6 +210,8 @@ pub struct HikyakuProcess {
     child: Child,
     prepared: Option<Prepared>,
     smtp: Option<SocketAddr>,
+    /// The error server's listener, when it runs (printed before the HTTP line).
+    errors: Option<SocketAddr>,
     http: Option<SocketAddr>,
     log_path: PathBuf,
     /// What the process printed on start.
@@ -217,6 +225,12 @@ impl HikyakuProcess {
 
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp.expect("known after start")
+    }
+
+    /// The error server's SMTP listener (bounces, feedback reports, inbound mail).
+    pub fn errors_addr(&self) -> SocketAddr {
+        self.errors
+            .expect("the error server runs (bounce.enabled) and was reported")
     }
 
     pub fn http_addr(&self) -> SocketAddr {
