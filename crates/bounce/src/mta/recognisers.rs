@@ -687,8 +687,8 @@ pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
     }
 }
 
-/// The sentences that Courier (courier/module.esmtp/esmtpclient.c), Zoho Mail and au by KDDI
-/// write themselves, for the findings of their bounces.
+/// The sentences that Courier (courier/module.esmtp/esmtpclient.c), Zoho Mail, DragonFly's
+/// dma and au by KDDI write themselves, for the findings of their bounces.
 pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
     const COURIER: &[(&str, Reason)] = &[
         ("No such domain.", Reason::HostUnknown),
@@ -702,6 +702,11 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         ("Due to the following SMTP relay error", Reason::NoRelaying),
         ("As the remote domain doesnt exist", Reason::HostUnknown),
     ];
+    // The DragonFly Mail Agent (dma: dma.c, net.c).
+    const DRAGONFLY: &[(&str, Reason)] = &[
+        ("Could not deliver for the last ", Reason::Expired),
+        ("DNS lookup failure: host ", Reason::HostUnknown),
+    ];
     let subject = mail.subject();
     let courier = mail.from().contains("Courier mail server at ")
         || subject.contains("NOTICE: mail delivery status.")
@@ -713,6 +718,13 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         COURIER
     } else if mail.header("x-zohomail").is_some() {
         ZOHO
+    } else if subject.contains("Mail delivery failed")
+        && mail
+            .headers
+            .iter()
+            .any(|(n, v)| n == "received" && v.contains(" (DragonFly Mail Agent"))
+    {
+        DRAGONFLY
     } else if is_kddi(mail) {
         if mail.header("x-spasign").is_some_and(|v| v.trim() == "NG") {
             for f in findings.iter_mut() {
@@ -1477,6 +1489,11 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
                 "From: no-reply@.dion.ne.jp\nSubject: x\n\nx\n",
                 "Could not be delivered to: <a@ezweb.ne.jp> As the remote domain doesnt exist.",
                 Some(Reason::HostUnknown),
+            ),
+            (
+                "Received: from MAILER-DAEMON id e0720 by df.example.jp (DragonFly Mail Agent v0.13);\nSubject: Mail delivery failed\n\nx\n",
+                "There was an error delivering your mail to <a@b.example>. Could not deliver for the last 432000 seconds. Giving up.",
+                Some(Reason::Expired),
             ),
             ("Subject: x\n\nx\n", "No such domain.", None),
         ];
