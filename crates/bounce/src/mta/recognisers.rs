@@ -557,7 +557,9 @@ fn opensmtpd(mail: &Mail) -> Option<Vec<Finding>> {
 
 /// What an MTA's own words mean, applied to the findings of the generic reader.
 pub(crate) fn refine(mail: &Mail, findings: &mut [Finding]) {
-    if is_qmail(mail) {
+    if is_mfilter(mail) {
+        mfilter(mail, findings);
+    } else if is_qmail(mail) {
         for f in findings.iter_mut() {
             f.hint = qmail_reason(&f.diagnostic, f.command);
         }
@@ -929,6 +931,30 @@ pub(crate) fn fml(mail: &Mail, findings: &mut [Finding]) {
             .or_else(|| SUBJECT.iter().find(|(p, _)| subject.contains(p)))
             .map(|(_, r)| *r)
             .or(f.hint);
+    }
+}
+
+/// Digital Arts m-FILTER: qmail's subject ("failure notice"), its own layout.
+fn is_mfilter(mail: &Mail) -> bool {
+    mail.subject() == "failure notice"
+        && mail
+            .header("x-mailer")
+            .is_some_and(|v| v.trim() == "m-FILTER")
+}
+
+/// m-FILTER names the refused command under "-------SMTP command" and the reply under
+/// "-------server message"; it adds no verdict of its own.
+fn mfilter(mail: &Mail, findings: &mut [Finding]) {
+    let mut lines = mail.body.lines().map(str::trim);
+    let command = lines
+        .position(|l| l == "-------SMTP command")
+        .and_then(|_| lines.find(|l| !l.is_empty()))
+        .and_then(SmtpCommand::find);
+    for f in findings.iter_mut() {
+        if let Some(words) = f.diagnostic.strip_prefix("-------server message") {
+            f.diagnostic = words.trim().to_string();
+        }
+        f.command = command.or(f.command);
     }
 }
 
@@ -1380,6 +1406,23 @@ Subject: Postfix SMTP server: errors from mx.example.jp[192.0.2.1]\n\nTranscript
         );
         let other = Mail::parse(raw.replace("SMTP server: errors", "errors").as_bytes());
         assert!(postfix_smtpd(&other, &other.body).is_none());
+    }
+
+    #[test]
+    fn mfilter_command_block() {
+        let raw = "X-Mailer: m-FILTER\nSubject: failure notice\n\nkijitora@example.co.jp\n\n\n\
+-------server message\n452 4.3.1 Unable to accept message\n\n-------SMTP command\nMAIL FROM\n\n-------original message\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let mut f = vec![Finding {
+            recipient: "kijitora@example.co.jp".into(),
+            diagnostic: "-------server message 452 4.3.1 Unable to accept message".into(),
+            ..Finding::default()
+        }];
+        refine(&mail, &mut f);
+        assert_eq!(f[0].command, Some(SmtpCommand::Mail));
+        assert_eq!(f[0].diagnostic, "452 4.3.1 Unable to accept message");
+        // Not read as qmail's own "Unable to" sentence.
+        assert_eq!(f[0].hint, None);
     }
 
     #[test]
