@@ -829,7 +829,7 @@ pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
 }
 
 /// The sentences that Courier (courier/module.esmtp/esmtpclient.c), Zoho Mail, DragonFly's
-/// dma and au by KDDI write themselves, for the findings of their bounces.
+/// dma, iMail, Oracle's Messaging Server and au by KDDI write themselves, for the findings of their bounces.
 pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
     const COURIER: &[(&str, Reason)] = &[
         ("No such domain.", Reason::HostUnknown),
@@ -848,6 +848,22 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         ("Could not deliver for the last ", Reason::Expired),
         ("DNS lookup failure: host ", Reason::HostUnknown),
     ];
+    // Progress iMail Server (`X-Mailer: <SMTP32 vN>`): "Unknown user: a@b" and the like.
+    const IMAIL: &[(&str, Reason)] = &[
+        ("Unknown host", Reason::HostUnknown),
+        ("Unknown user", Reason::UserUnknown),
+        ("Invalid final delivery userid", Reason::UserUnknown),
+        ("User mailbox exceeds allowed size", Reason::MailboxFull),
+        (
+            "Requested action not taken: virus detected",
+            Reason::VirusDetected,
+        ),
+        ("Blacklisted URL in message", Reason::SpamDetected),
+        ("Delivery failed ", Reason::Expired),
+    ];
+    // Oracle Communications Messaging Server ("Delivery Notification: ").
+    const MESSAGING_SERVER: &[(&str, Reason)] =
+        &[("Illegal host/domain name found", Reason::HostUnknown)];
     let subject = mail.subject();
     let courier = mail.from().contains("Courier mail server at ")
         || subject.contains("NOTICE: mail delivery status.")
@@ -866,6 +882,18 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
             .any(|(n, v)| n == "received" && v.contains(" (DragonFly Mail Agent"))
     {
         DRAGONFLY
+    } else if subject.starts_with("Undeliverable Mail ")
+        || mail
+            .header("x-mailer")
+            .is_some_and(|v| v.trim_start().starts_with("<SMTP32 v"))
+    {
+        IMAIL
+    } else if subject.starts_with("Delivery Notification: ")
+        || mail
+            .header("content-type")
+            .is_some_and(|v| v.contains("Boundary_(ID_"))
+    {
+        MESSAGING_SERVER
     } else if is_kddi(mail) {
         if mail.header("x-spasign").is_some_and(|v| v.trim() == "NG") {
             for f in findings.iter_mut() {
@@ -1714,6 +1742,16 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
                 "Received: from MAILER-DAEMON id e0720 by df.example.jp (DragonFly Mail Agent v0.13);\nSubject: Mail delivery failed\n\nx\n",
                 "There was an error delivering your mail to <a@b.example>. Could not deliver for the last 432000 seconds. Giving up.",
                 Some(Reason::Expired),
+            ),
+            (
+                "X-Mailer: <SMTP32 v8.22>\nSubject: Undeliverable Mail\n\nx\n",
+                "Unknown user: kijitora@example.com",
+                Some(Reason::UserUnknown),
+            ),
+            (
+                "Subject: Delivery Notification: Delivery has failed\n\nx\n",
+                "Reason: Illegal host/domain name found",
+                Some(Reason::HostUnknown),
             ),
             ("Subject: x\n\nx\n", "No such domain.", None),
         ];
