@@ -829,7 +829,7 @@ pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
 }
 
 /// The sentences that Courier (courier/module.esmtp/esmtpclient.c), Zoho Mail, DragonFly's
-/// dma, iMail, Oracle's Messaging Server and au by KDDI write themselves, for the findings of their bounces.
+/// dma, iMail, Oracle's Messaging Server, HCL Domino and au by KDDI write themselves, for the findings of their bounces.
 pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
     const COURIER: &[(&str, Reason)] = &[
         ("No such domain.", Reason::HostUnknown),
@@ -864,6 +864,25 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
     // Oracle Communications Messaging Server ("Delivery Notification: ").
     const MESSAGING_SERVER: &[(&str, Reason)] =
         &[("Illegal host/domain name found", Reason::HostUnknown)];
+    // HCL Domino ("DELIVERY FAILURE:"). Its Japanese edition's sentence is left open, as
+    // for Notes (see `notes`).
+    const DOMINO: &[(&str, Reason)] = &[
+        ("Cannot route mail to user", Reason::Filtered),
+        (
+            "Several matches found in Domino Directory",
+            Reason::SystemError,
+        ),
+        ("not listed in Domino Directory", Reason::UserUnknown),
+        (
+            "not listed in public Name & Address Book",
+            Reason::UserUnknown,
+        ),
+        (
+            "no se encuentra en el Directorio de Domino",
+            Reason::UserUnknown,
+        ),
+        ("non répertorié dans l'annuaire Domino", Reason::UserUnknown),
+    ];
     let subject = mail.subject();
     let courier = mail.from().contains("Courier mail server at ")
         || subject.contains("NOTICE: mail delivery status.")
@@ -894,6 +913,8 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
             .is_some_and(|v| v.contains("Boundary_(ID_"))
     {
         MESSAGING_SERVER
+    } else if subject.starts_with("DELIVERY FAILURE:") || subject.contains("DELIVERY_FAILURE") {
+        DOMINO
     } else if is_kddi(mail) {
         if mail.header("x-spasign").is_some_and(|v| v.trim() == "NG") {
             for f in findings.iter_mut() {
@@ -1752,6 +1773,11 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
                 "Subject: Delivery Notification: Delivery has failed\n\nx\n",
                 "Reason: Illegal host/domain name found",
                 Some(Reason::HostUnknown),
+            ),
+            (
+                "Subject: DELIVERY FAILURE: User x not listed\n\nx\n",
+                "because: Cannot route mail to user (a@example.net)",
+                Some(Reason::Filtered),
             ),
             ("Subject: x\n\nx\n", "No such domain.", None),
         ];
