@@ -188,7 +188,7 @@ impl SmtpCommand {
         if found.is_none() {
             // qmail-remote's and Exim's words for where the session failed.
             let lower = text.to_ascii_lowercase();
-            const PHRASES: [(&str, SmtpCommand); 9] = [
+            const PHRASES: [(&str, SmtpCommand); 10] = [
                 ("after initial connection", SmtpCommand::Connect),
                 // Postfix: the greeting or the answer to HELO refused the session.
                 ("refused to talk to me", SmtpCommand::Helo),
@@ -199,6 +199,8 @@ impl SmtpCommand {
                 ("failed after i sent the message", SmtpCommand::Data),
                 ("does not like recipient", SmtpCommand::Rcpt),
                 ("failed on data command", SmtpCommand::Data),
+                // 1&1: "SMTP error from remote server for TEXT command" (the message text).
+                ("for text command", SmtpCommand::Data),
             ];
             return PHRASES
                 .into_iter()
@@ -538,6 +540,10 @@ mod tests {
                 Some(SmtpCommand::Helo),
             ),
             ("MAILER-DAEMON", None),
+            (
+                "SMTP error from remote server for TEXT command, host: mx.example.fr",
+                Some(SmtpCommand::Data),
+            ),
             ("User Unknown [RCPT_TO]", Some(SmtpCommand::Rcpt)),
             (
                 "192.0.2.1 does not like recipient.",
