@@ -5,6 +5,7 @@ mod admin;
 mod bounce_cmd;
 mod inbound_cmd;
 mod serve;
+mod suppression_cmd;
 mod tls;
 
 use anyhow::Context;
@@ -44,6 +45,9 @@ enum Command {
     /// Inbound parse: routes (`inbound route add|list|remove`) and the POST log (`inbound log`).
     #[command(subcommand)]
     Inbound(inbound_cmd::InboundCommand),
+    /// A contract's suppression list: `suppression list|add|remove|import|export`.
+    #[command(subcommand)]
+    Suppression(suppression_cmd::SuppressionCommand),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -110,6 +114,10 @@ fn main() -> anyhow::Result<()> {
             Command::Inbound(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 inbound_cmd::run(cmd, &store, cli.json).await
+            }
+            Command::Suppression(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                suppression_cmd::run(cmd, &store, cli.json).await
             }
         }
     })

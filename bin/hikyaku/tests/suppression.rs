@@ -1,0 +1,240 @@
+//! The suppression list at work in the real `hikyaku serve`: the relay takes mail for listed
+//! recipients but never sends it (they get `accepted` and `suppressed`, the others are
+//! delivered to a scripted MX on 127.0.0.1), a wholly suppressed message leaves no spool file,
+//! and a `550 5.1.1` at RCPT puts the address on the list.
+//!
+//! Multi-threaded runtime: the tests poll the CLI with blocking calls while the scripted MX,
+//! on the test's runtime, keeps answering.
+
+use hikyaku_testkit::{HikyakuProcess, ProcessBuilder, Sink, SmtpClient, spool_message_files};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
+
+fn start(sink: &Sink) -> (HikyakuProcess, String) {
+    let mut builder = ProcessBuilder::new(BIN);
+    builder.set("delivery", "enabled", "true");
+    builder.set("delivery", "resolver", "\"static\"");
+    builder.set(
+        "delivery",
+        "route",
+        &format!("[{{ domain = \"*\", host = \"{}\" }}]", sink.addr()),
+    );
+    let node = builder.start().expect("hikyaku serve starts");
+    let out = node
+        .cli_ok(&["contract", "create", "--name", "Suppressing", "--json"])
+        .unwrap();
+    let customer = serde_json::from_str::<Value>(out.trim()).unwrap()["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    node.cli_ok(&["allowed-ip", "add", &customer, "127.0.0.1"])
+        .unwrap();
+    (node, customer)
+}
+
+async fn send(node: &HikyakuProcess, to: &[&str]) -> String {
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    let body = "From: app@example.com\r\nSubject: hello\r\n\r\nHello.\r\n";
+    let reply = c.send_mail("app@example.com", to, body).await.unwrap();
+    assert_eq!(reply.code, 250, "{reply:?}");
+    reply.lines[0].rsplit(' ').next().unwrap().to_string()
+}
+
+/// The send log of one message, oldest first, as (kind, recipient) with every field.
+fn log(node: &HikyakuProcess, id: &str) -> Vec<Value> {
+    let out = node
+        .cli_ok(&["log", "search", "--message-id", id, "--json"])
+        .unwrap();
+    let json: Value = serde_json::from_str(out.trim()).unwrap();
+    let mut events = json["events"].as_array().unwrap().clone();
+    events.reverse();
+    events
+}
+
+fn pairs(events: &[Value]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["recipient"].as_str().unwrap().to_string(),
+                e["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn pair(recipient: &str, kind: &str) -> (String, String) {
+    (recipient.to_string(), kind.to_string())
+}
+
+/// Waits until the message's log has `count` events of `kind`.
+fn wait_for_events(node: &HikyakuProcess, id: &str, kind: &str, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = log(node, id);
+        if events.iter().filter(|e| e["kind"] == kind).count() >= count {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} event for {id}: {events:#?}\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn listed(node: &HikyakuProcess, customer: &str) -> Vec<Value> {
+    let out = node
+        .cli_ok(&["suppression", "list", customer, "--json"])
+        .unwrap();
+    let json: Value = serde_json::from_str(out.trim()).unwrap();
+    json["suppressions"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_recipients_are_accepted_but_never_sent() {
+    let sink = Sink::start().await.unwrap();
+    let (node, customer) = start(&sink);
+    node.cli_ok(&[
+        "suppression",
+        "add",
+        &customer,
+        "Gone@example.jp",
+        "--reason",
+        "asked to stop",
+    ])
+    .unwrap();
+
+    let mixed = send(&node, &["gone@EXAMPLE.jp", "user@example.jp"]).await;
+    let received = sink.wait_for(1, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(received[0].recipients, ["user@example.jp"]);
+    let events = wait_for_events(&node, &mixed, "delivered", 1);
+    assert_eq!(
+        pairs(&events),
+        [
+            pair("gone@EXAMPLE.jp", "accepted"),
+            pair("gone@EXAMPLE.jp", "suppressed"),
+            pair("user@example.jp", "accepted"),
+            pair("user@example.jp", "delivered"),
+        ],
+        "{events:#?}"
+    );
+    let suppressed = events.iter().find(|e| e["kind"] == "suppressed").unwrap();
+    assert_eq!(suppressed["reason"], "asked to stop");
+    assert_eq!(suppressed["smtp_code"], Value::Null);
+
+    // Every recipient suppressed: answered 250 all the same, never sent, out of the spool.
+    let all_listed = send(&node, &["gone@example.jp"]).await;
+    let events = wait_for_events(&node, &all_listed, "suppressed", 1);
+    assert_eq!(
+        pairs(&events),
+        [
+            pair("gone@example.jp", "accepted"),
+            pair("gone@example.jp", "suppressed")
+        ]
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spool_message_files(node.data_dir())
+        .iter()
+        .any(|f| f.contains(&all_listed))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            spool_message_files(node.data_dir())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shown = node
+        .cli_ok(&["queue", "show", &all_listed, "--json"])
+        .unwrap();
+    assert!(
+        shown.contains("\"suppressed\"") && !shown.contains("\"queued\""),
+        "{shown}"
+    );
+
+    // A message sent after it arrives; the suppressed one never did.
+    let after = send(&node, &["later@example.jp"]).await;
+    wait_for_events(&node, &after, "delivered", 1);
+    let received = sink.received();
+    assert_eq!(received.len(), 2, "{received:#?}");
+    assert!(received.iter().all(|m| {
+        m.recipients
+            .iter()
+            .all(|r| !r.eq_ignore_ascii_case("gone@example.jp"))
+    }));
+    assert!(
+        sink.commands()
+            .iter()
+            .all(|c| !c.line.to_ascii_lowercase().contains("gone@example.jp")),
+        "the listed address reached the MX"
+    );
+    // Nothing of a finished message stays in the spool.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !spool_message_files(node.data_dir()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            spool_message_files(node.data_dir())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_refusal_at_rcpt_lists_the_address() {
+    let sink = Sink::start().await.unwrap();
+    let (node, customer) = start(&sink);
+    // `reject@` gets 550 5.1.1 (userunknown, hard); `552-5.2.2@` a full mailbox (not hard).
+    let first = send(&node, &["Reject@example.jp", "552-5.2.2@example.jp"]).await;
+    let events = wait_for_events(&node, &first, "bounced", 2);
+    let bounced: Vec<&Value> = events.iter().filter(|e| e["kind"] == "bounced").collect();
+    let unknown = bounced
+        .iter()
+        .find(|e| e["recipient"] == "Reject@example.jp")
+        .unwrap();
+    assert_eq!(unknown["smtp_code"], 550);
+    assert_eq!(unknown["reason"], "userunknown");
+
+    let entries = listed(&node, &customer);
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    let entry = &entries[0];
+    assert_eq!(entry["address"], "Reject@example.jp");
+    assert_eq!(entry["source"], "hard-bounce");
+    assert_eq!(entry["reason"], "userunknown");
+    assert_eq!(entry["message_id"], first.as_str());
+
+    // The next message to it is suppressed; the full mailbox is tried again.
+    let rcpts_before = sink
+        .commands()
+        .iter()
+        .filter(|c| c.line.to_ascii_lowercase().contains("reject@example.jp"))
+        .count();
+    assert_eq!(rcpts_before, 1);
+    let second = send(&node, &["reject@example.jp", "552-5.2.2@example.jp"]).await;
+    let events = wait_for_events(&node, &second, "bounced", 1);
+    assert_eq!(
+        pairs(&events),
+        [
+            pair("552-5.2.2@example.jp", "accepted"),
+            pair("552-5.2.2@example.jp", "bounced"),
+            pair("reject@example.jp", "accepted"),
+            pair("reject@example.jp", "suppressed"),
+        ]
+    );
+    let suppressed = events.iter().find(|e| e["kind"] == "suppressed").unwrap();
+    assert_eq!(suppressed["reason"], "userunknown");
+    assert_eq!(
+        sink.commands()
+            .iter()
+            .filter(|c| c.line.to_ascii_lowercase().contains("reject@example.jp"))
+            .count(),
+        rcpts_before
+    );
+}
