@@ -119,6 +119,16 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
                 f.diagnostic_type = Some("SMTP".to_string());
             }
         }
+        // A lone recipient whose DSN block and text say nothing: the report's lead-in is the
+        // words (the reference reads it for every RFC 3464 report with one recipient).
+        if let [f] = findings.as_mut_slice()
+            && f.diagnostic.trim().is_empty()
+        {
+            f.diagnostic = lead_in(region);
+            if f.command.is_none() {
+                f.command = SmtpCommand::find(&f.diagnostic);
+            }
+        }
         // Sendmail's transcript ("... while talking to mx: >>> RCPT To:<a@b> <<< 550 ...")
         // names the command once for the whole report.
         if let Some(command) = transcript_command(region) {
@@ -177,6 +187,50 @@ fn addressed_by_original(mail: &Mail, region: &str) -> Option<Finding> {
         diagnostic,
         ..Finding::default()
     })
+}
+
+/// The text of a report before its DSN fields, without MIME part headers, boundaries, and
+/// the banner lines (`----- Transcript of session follows -----`).
+fn lead_in(region: &str) -> String {
+    const DSN_FIELDS: &[&str] = &[
+        "reporting-mta:",
+        "received-from-mta:",
+        "arrival-date:",
+        "original-envelope-id:",
+        "final-recipient:",
+        "original-recipient:",
+        "content-type: message/delivery-status",
+    ];
+    let mut out = String::new();
+    for line in region.lines().take(200) {
+        let lower = line.trim_start().to_ascii_lowercase();
+        if DSN_FIELDS.iter().any(|f| lower.starts_with(f)) {
+            break;
+        }
+        let line = line.trim();
+        if line.is_empty()
+            || lower.starts_with("content-")
+            || line.starts_with("--")
+            || line.contains("--- The follow")
+            || line.contains("--- Transcript")
+            || [
+                "This is a MIME",
+                "This is a multi",
+                "This is an auto",
+                "This multi-part",
+            ]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            continue;
+        }
+        if out.len() > 4096 {
+            break;
+        }
+        out.push_str(line);
+        out.push(' ');
+    }
+    out.trim_end().to_string()
 }
 
 /// Sendmail's bounces: `Returned mail: see transcript for details` and its warnings.
@@ -603,6 +657,22 @@ kijitora@example.co.jp [User unknown]\nReceived: from mx.example.jp by mx.exampl
             )
             .unwrap(),
             "kijitora@example.co.jp [User unknown]"
+        );
+    }
+
+    #[test]
+    fn a_lone_recipient_without_words_takes_the_lead_in() {
+        let raw = "From: Mail Delivery Subsystem <MAILER-DAEMON@example.edu>\n\
+Subject: Returned mail: Service unavailable\n\n\
+   ----- The following addresses had permanent fatal errors -----\n\"|exec /usr/bin/procmail\"\n\n\
+   ----- Transcript of session follows -----\n554 \"|exec /usr/bin/procmail\"... Service unavailable\n\n\
+Reporting-MTA: dns; mx.example.edu\n\nFinal-Recipient: RFC822; a@mx.example.edu\nAction: failed\nStatus: 5.5.0\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let (mut found, envelope) = crate::dsn::findings(&mail);
+        complete(&mail, &mut found, &envelope.orphans);
+        assert_eq!(
+            found[0].diagnostic,
+            "\"|exec /usr/bin/procmail\" 554 \"|exec /usr/bin/procmail\"... Service unavailable"
         );
     }
 
