@@ -62,6 +62,7 @@ pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
                     _ => current.diagnostic = Some(value),
                 }
             }
+            "x-powermta-bouncecategory" => current.category = Some(value),
             _ => {}
         }
     }
@@ -101,6 +102,7 @@ fn fields(text: &str) -> Vec<(String, String)> {
                 | "status"
                 | "remote-mta"
                 | "diagnostic-code"
+                | "x-powermta-bouncecategory"
         ) {
             continue;
         }
@@ -127,6 +129,8 @@ struct Block {
     status: Option<String>,
     remote_mta: Option<String>,
     diagnostic: Option<String>,
+    /// PowerMTA's own verdict (`X-PowerMTA-BounceCategory: bad-mailbox`).
+    category: Option<String>,
 }
 
 impl Block {
@@ -176,6 +180,7 @@ impl Block {
             let s = s.split_whitespace().next().unwrap_or("");
             crate::status::is_status(s).then(|| s.to_string())
         });
+        let hint = block.category.as_deref().and_then(powermta_category);
         let target = if orphan { orphans } else { out };
         target.push(Finding {
             recipient,
@@ -188,9 +193,27 @@ impl Block {
                 .as_deref()
                 .map(|v| strip_type(v).to_string())
                 .filter(|v| !v.is_empty()),
+            hint,
             ..Finding::default()
         });
     }
+}
+
+/// What PowerMTA's bounce categories mean (its `X-PowerMTA-BounceCategory` field).
+fn powermta_category(value: &str) -> Option<crate::Reason> {
+    use crate::Reason::*;
+    Some(match value.trim().to_ascii_lowercase().as_str() {
+        "bad-domain" => HostUnknown,
+        "bad-mailbox" => UserUnknown,
+        "inactive-mailbox" => Suspend,
+        "message-expired" => Expired,
+        "no-answer-from-host" => NetworkError,
+        "policy-related" => PolicyViolation,
+        "quota-issues" => MailboxFull,
+        "routing-errors" => SystemError,
+        "spam-related" => SpamDetected,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +222,17 @@ mod tests {
 
     fn dsn(body: &str) -> Vec<Finding> {
         findings(&Mail::parse(format!("Subject: x\n\n{body}").as_bytes())).0
+    }
+
+    #[test]
+    fn powermta_categories() {
+        let found = dsn(
+            "Reporting-MTA: dns; mta.example\n\nFinal-Recipient: rfc822; a@example.jp\nAction: failed\n\
+Status: 5.0.0\nX-PowerMTA-BounceCategory: quota-issues\n\nFinal-Recipient: rfc822; b@example.jp\n\
+Action: failed\nStatus: 5.0.0\nX-PowerMTA-BounceCategory: other\n",
+        );
+        assert_eq!(found[0].hint, Some(crate::Reason::MailboxFull));
+        assert_eq!(found[1].hint, None);
     }
 
     #[test]
