@@ -300,6 +300,14 @@ fn mbox_messages(raw: &[u8]) -> Vec<&[u8]> {
 const MAX_MBOX_MESSAGES: usize = 32;
 
 fn analyse_one(raw: &[u8]) -> Analysis {
+    // An mbox separator (`From sender date`) is no header field: the message starts after it.
+    let raw = match raw.strip_prefix(b"From ") {
+        Some(rest) => rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw, |at| &rest[at + 1..]),
+        None => raw,
+    };
     let mail = mime::Mail::parse(raw);
     if let Some(findings) = feedback::findings(&mail) {
         return Analysis {
@@ -331,15 +339,34 @@ fn analyse_one(raw: &[u8]) -> Analysis {
         }
         None => {}
     }
+    let mut from_text = false;
     let (findings, envelope) = match mta::preempt(&mail) {
         Some(findings) => (findings, dsn::Envelope::default()),
         None => {
             let (mut findings, envelope) = dsn::findings(&mail);
+            from_text = findings.is_empty();
             mta::complete(&mail, &mut findings, &envelope.orphans);
             (findings, envelope)
         }
     };
     let origin = Origin::of(&mail, envelope.reporting_mta);
+    // Addresses in the text of an auto-reply ("from now on: a@b") are no failed recipients:
+    // without a status or a reply code anywhere, the reply itself is the message.
+    let says_nothing = |f: &Finding| {
+        f.status.is_none()
+            && f.hint.is_none()
+            && status::find_status(&f.diagnostic, b"542").is_none()
+            && status::find_reply_code(&f.diagnostic, None).is_none()
+    };
+    if from_text
+        && findings.iter().all(says_nothing)
+        && let Some(found) = autoreply::findings(&mail)
+    {
+        return Analysis {
+            kind: MessageKind::AutoReply,
+            records: found.into_iter().map(|f| finish(f, &origin)).collect(),
+        };
+    }
     if findings.is_empty() {
         if let Some(findings) = autoreply::findings(&mail) {
             return Analysis {
@@ -580,6 +607,22 @@ mod tests {
             mbox_messages(b"Subject: y\n\n\nFrom a b c d\nB: c\n").len(),
             1
         );
+    }
+
+    #[test]
+    fn auto_replies_naming_addresses_are_no_bounces() {
+        let raw = "From MAILER-DAEMON  Mon Sep 20 19:29:27 2021\nFrom: <foo@bar.example>\nTo: a@example.com\n\
+Subject: abc\nAuto-Submitted: auto-replied\n\nfrom now on\nkarl@hanz.example\n";
+        let analysis = analyse(raw.as_bytes());
+        assert_eq!(analysis.kind, MessageKind::AutoReply);
+        assert_eq!(analysis.records[0].recipient, "foo@bar.example");
+        assert_eq!(analysis.records[0].reason, Reason::Vacation);
+        // With a reply code the address is a failed recipient after all.
+        let bounce = raw.replace(
+            "from now on\nkarl@hanz.example",
+            "karl@hanz.example: 550 5.1.1 unknown user",
+        );
+        assert_eq!(analyse(bounce.as_bytes()).kind, MessageKind::Bounce);
     }
 
     #[test]
