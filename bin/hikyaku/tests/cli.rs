@@ -593,6 +593,9 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
         "delay_ms",
         "attempt",
         "reason",
+        "hard",
+        "source",
+        "feedback_type",
     ];
     expected.sort();
     assert_eq!(keys, expected);
