@@ -449,7 +449,10 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         {
             continue;
         }
-        if named_by_header_line(region, lower, &candidate) || named_as_sender(lower, &candidate) {
+        if named_by_header_line(region, lower, &candidate)
+            || named_as_sender(lower, &candidate)
+            || named_as_contact(lower, &candidate)
+        {
             continue;
         }
         let Some(words) = words_for(region, lower, &candidate) else {
@@ -509,10 +512,22 @@ fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
     while let Some(at) = lower[from..].find(&needle) {
         let at = from + at;
         from = at + needle.len();
-        let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
-        let field = lower[line_start..at].split(':').next().unwrap_or("").trim();
+        let mut line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+        // A folded header line (`    for <a@b>; date` under `Received:`) belongs to the
+        // field it continues.
+        let mut end = at;
+        while lower[line_start..].starts_with([' ', '\t']) && line_start > 0 {
+            let previous = lower[..line_start - 1].rfind('\n').map_or(0, |p| p + 1);
+            end = line_start - 1;
+            line_start = previous;
+        }
+        let field = lower[line_start..end]
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim();
         let is_field =
-            region[line_start..at].contains(':') && !field.is_empty() && !field.contains(' ');
+            region[line_start..end].contains(':') && !field.is_empty() && !field.contains(' ');
         if !(is_field && (NOT_RECIPIENT_FIELDS.contains(&field) || field.starts_with("x-"))) {
             return false;
         }
@@ -539,6 +554,36 @@ fn named_as_sender(lower: &str, address: &str) -> bool {
         let lead_in = line.contains(LEAD)
             || (line.trim_start().starts_with("from ") && previous.contains(LEAD));
         if !lead_in {
+            return false;
+        }
+        seen = true;
+    }
+    seen
+}
+
+/// Whether every mention of `address` is one to write to ("For further assistance, please
+/// contact <support@…>", "<support@…>へご連絡ください"), as Postfix's templates and many
+/// providers' footers say.
+fn named_as_contact(lower: &str, address: &str) -> bool {
+    // Not "send mail to" alone: "could not send mail to <a@b>" names the failed recipient.
+    const LEADS: &[&str] = &["please contact", "please send mail to", "contact us at"];
+    // Japanese puts the verb after the address: "<a@b>へご連絡ください".
+    const TAILS: &[&str] = &["ご連絡", "お問い合わせ", "問い合わせ"];
+    let needle = address.to_ascii_lowercase();
+    let mut from = 0;
+    let mut seen = false;
+    while let Some(at) = lower[from..].find(&needle) {
+        let at = from + at;
+        from = at + needle.len();
+        let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+        // The verb may wrap onto the next line.
+        let line_end = lower[at..]
+            .match_indices('\n')
+            .nth(1)
+            .map_or(lower.len(), |(p, _)| at + p);
+        if !(LEADS.iter().any(|l| lower[line_start..at].contains(l))
+            || TAILS.iter().any(|t| lower[at..line_end].contains(t)))
+        {
             return false;
         }
         seen = true;
@@ -674,6 +719,18 @@ Reporting-MTA: dns; mx.example.edu\n\nFinal-Recipient: RFC822; a@mx.example.edu\
             found[0].diagnostic,
             "\"|exec /usr/bin/procmail\" 554 \"|exec /usr/bin/procmail\"... Service unavailable"
         );
+    }
+
+    #[test]
+    fn headers_and_contacts_name_no_recipient() {
+        let region = "<a@example.co.jp>: 550 unknown user\n\nReceived: from localhost (localhost [127.0.0.1])\n\
+\tby mx.example.org (Postfix) with ESMTP id 0\n\tfor <b@example.co.jp>; Thu, 29 Apr 2009 23:34:45 +0900\n\n\
+For further assistance, please contact <support@example.ad.jp>\n上記で解決しない場合は<support@example.ad.jp>\nへご連絡ください。\n";
+        let lower = region.to_ascii_lowercase();
+        assert!(named_by_header_line(region, &lower, "b@example.co.jp"));
+        assert!(!named_by_header_line(region, &lower, "a@example.co.jp"));
+        assert!(named_as_contact(&lower, "support@example.ad.jp"));
+        assert!(!named_as_contact(&lower, "a@example.co.jp"));
     }
 
     #[test]
