@@ -418,7 +418,11 @@ impl<'a> LineCounter<'a> {
     /// record before the previous one's terminator (and any blank lines), not at its first field.
     fn line_at(&mut self, byte: u64) -> u64 {
         let mut byte = (byte as usize).min(self.data.len());
-        while self.data.get(byte).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+        while self
+            .data
+            .get(byte)
+            .is_some_and(|b| matches!(b, b'\r' | b'\n'))
+        {
             byte += 1;
         }
         if byte > self.offset {
