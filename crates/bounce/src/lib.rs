@@ -300,6 +300,11 @@ fn mbox_messages(raw: &[u8]) -> Vec<&[u8]> {
 const MAX_MBOX_MESSAGES: usize = 32;
 
 fn analyse_one(raw: &[u8]) -> Analysis {
+    analyse_message(raw, true)
+}
+
+/// One message; `nested`: whether a bounce attached to it may be read in its place (once).
+fn analyse_message(raw: &[u8], nested: bool) -> Analysis {
     // An mbox separator (`From sender date`) is no header field: the message starts after it.
     let raw = match raw.strip_prefix(b"From ") {
         Some(rest) => rest
@@ -374,6 +379,17 @@ fn analyse_one(raw: &[u8]) -> Analysis {
                 records: findings.into_iter().map(|f| finish(f, &origin)).collect(),
             };
         }
+        // A report that names no address and carries the bounce as an attached message
+        // (forwarded by a gateway): the attached message is the bounce.
+        if nested
+            && !mta::report_region(&mail).contains('@')
+            && let Some(inner) = attached_message(raw)
+        {
+            let analysis = analyse_message(inner, false);
+            if analysis.kind == MessageKind::Bounce {
+                return analysis;
+            }
+        }
         return Analysis {
             kind: MessageKind::NotBounce,
             records: Vec::new(),
@@ -383,6 +399,23 @@ fn analyse_one(raw: &[u8]) -> Analysis {
         kind: MessageKind::Bounce,
         records: findings.into_iter().map(|f| finish(f, &origin)).collect(),
     }
+}
+
+/// The message attached as the first `message/rfc822` part of `raw` (after that part's own
+/// header block), if there is one.
+fn attached_message(raw: &[u8]) -> Option<&[u8]> {
+    const MARK: &[u8] = b"content-type: message/rfc822";
+    let at = raw
+        .windows(MARK.len())
+        .position(|w| w.eq_ignore_ascii_case(MARK))?;
+    let rest = &raw[at..];
+    let blank = rest
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .or_else(|| rest.windows(4).position(|w| w == b"\r\n\r\n"))?;
+    let inner = &rest[blank..];
+    let start = inner.iter().position(|&b| b != b'\n' && b != b'\r')?;
+    Some(&inner[start..])
 }
 
 /// Where the bounce was written: the reporting MTA and the host that sent the bounce (the
@@ -623,6 +656,21 @@ Subject: abc\nAuto-Submitted: auto-replied\n\nfrom now on\nkarl@hanz.example\n";
             "karl@hanz.example: 550 5.1.1 unknown user",
         );
         assert_eq!(analyse(bounce.as_bytes()).kind, MessageKind::Bounce);
+    }
+
+    #[test]
+    fn a_bounce_attached_to_a_notice() {
+        let raw = "From: MAILER-DAEMON@mx.example.org\nSubject: Delivery failure\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=\"AA\"\n\n--AA\nContent-Type: text/plain\n\nDetails attached.\n\n\
+--AA\nContent-Type: message/rfc822\n\nFrom: MAILER-DAEMON@mx.example.org\nSubject: Returned mail\n\n\
+Reporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; kijitora@example.net\nAction: failed\n\
+Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User Unknown\n\n--AA--\n";
+        let analysis = analyse(raw.as_bytes());
+        assert_eq!(analysis.kind, MessageKind::Bounce);
+        assert_eq!(analysis.records[0].recipient, "kijitora@example.net");
+        assert_eq!(analysis.records[0].reason, Reason::UserUnknown);
+        // A message attached to a message attached to a notice is not looked into.
+        assert!(attached_message(b"Subject: x\n\nno attachment\n").is_none());
     }
 
     #[test]
