@@ -20,6 +20,7 @@ on_both_backends!(
     bad_addresses_and_unknown_contracts_are_refused,
     suppressed_addresses_are_sealed_at_rest,
     accepted_recipients_on_the_list_are_suppressed_not_queued,
+    listed_recipients_are_found_in_every_statement_chunk,
     hard_bounces_in_outcomes_suppress,
     bounces_and_complaints_take_their_effect,
     soft_bounces_count_only_within_the_window,
@@ -796,4 +797,45 @@ async fn soft_bounces_count_only_within_the_window(f: Fixture) {
         .await
         .unwrap();
     assert_eq!(events.len(), 5);
+}
+
+async fn listed_recipients_are_found_in_every_statement_chunk(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Chunks").await;
+    let other = new_contract(store, "Other").await;
+    // 2 messages of 150 recipients: the look-up runs in chunks of 64, 16 and 4 rows.
+    let addresses: Vec<String> = (0..150).map(|i| format!("r{i}@example.jp")).collect();
+    let to: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let listed = [0, 63, 64, 70, 127, 128, 143, 149];
+    let entries: Vec<NewSuppression> = listed
+        .iter()
+        .map(|&i| manual(&addresses[i], None))
+        .collect();
+    store
+        .add_suppressions(&c, &entries, Timestamp(1))
+        .await
+        .unwrap();
+    // The other contract lists everything: it must change nothing here.
+    let everything: Vec<NewSuppression> = addresses.iter().map(|a| manual(a, None)).collect();
+    store
+        .add_suppressions(&other, &everything, Timestamp(1))
+        .await
+        .unwrap();
+    let batch: Vec<_> = (0..2)
+        .map(|m| accepted(&c, 10_000 + m, "app@example.com", &to))
+        .collect();
+    let suppressed = store.record_accepted(&batch).await.unwrap();
+    let expected: Vec<u32> = listed.iter().map(|&i| i as u32).collect();
+    for message in &batch {
+        assert_eq!(suppressed[&message.id], expected);
+        let shown = store.queued_message(message.id).await.unwrap().unwrap();
+        let states: Vec<usize> = shown
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.state == RecipientState::Suppressed)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(states, listed);
+    }
 }
