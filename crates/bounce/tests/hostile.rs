@@ -154,6 +154,40 @@ fn monsters() {
         addresses.extend(format!("<user{i}@example.org>: 550 5.1.1 user unknown\n").bytes());
     }
     cases.push(("50,000 recipients", addresses));
+    let mut contacts = b"From: MAILER-DAEMON@example.org\nSubject: Undelivered\n\n".to_vec();
+    for i in 0..50_000 {
+        contacts.extend(format!("please contact <user{i}@example.org>\n").bytes());
+    }
+    cases.push(("50,000 contact addresses", contacts));
+    let mut folded_for = b"From: MAILER-DAEMON@example.org\nSubject: Undelivered\n\n".to_vec();
+    for i in 0..50_000 {
+        folded_for.extend(format!("Received: from x\n\tfor <user{i}@example.org>;\n").bytes());
+    }
+    cases.push(("50,000 folded Received fields", folded_for));
+    let mut v5 = b"From: MAILER-DAEMON@example.org\nSubject: Returned mail: x\n\n   ----- Transcript of session follows -----\nWhile talking to mx.example.org:\n".to_vec();
+    for i in 0..50_000 {
+        v5.extend(
+            format!(
+                ">>> RCPT To:<user{i}@example.org>\n<<< 550 no\n554 <user{i}@example.org>... no\n"
+            )
+            .bytes(),
+        );
+    }
+    v5.extend(b"\n   ----- Unsent message follows -----\nTo: a@example.org\n");
+    cases.push(("a V5 Sendmail transcript of 50,000 recipients", v5));
+    let mut smtpd = b"Subject: Postfix SMTP server: errors from x[192.0.2.1]\n\n".to_vec();
+    for i in 0..50_000 {
+        smtpd.extend(format!(" In:  RCPT TO:<user{i}@example.org>\n Out: 550 5.1.1 no\n").bytes());
+    }
+    cases.push(("a Postfix smtpd transcript of 50,000 recipients", smtpd));
+    let mut exchange = b"From: postmaster@outlook.com\nSubject: Undeliverable: x\n\nDiagnostic information for administrators:\n\n".to_vec();
+    for i in 0..50_000 {
+        exchange.extend(
+            format!("user{i}@example.org\n#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##\n")
+                .bytes(),
+        );
+    }
+    cases.push(("an Exchange report of 50,000 recipients", exchange));
     let mut fields = b"Content-Type: message/delivery-status\n\n".to_vec();
     for _ in 0..100_000 {
         fields.extend(b"Final-Recipient: rfc822; a@example.org\nStatus: 5.1.1\n");

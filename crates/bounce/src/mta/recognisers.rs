@@ -126,7 +126,8 @@ fn mailmarshal(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     }
     let error = region.find(ERROR)?;
     let listed = error + region[error..].find(RECIPIENTS)?;
-    let words = region[error + ERROR.len()..listed]
+    let words = region
+        .get(error + ERROR.len()..listed)?
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
