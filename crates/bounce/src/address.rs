@@ -23,8 +23,18 @@ pub(crate) fn find(text: &str) -> Option<String> {
 
 /// `word` as an address if it is one.
 fn clean(word: &str) -> Option<String> {
+    // A quoted local part (`"a..b"@example.org`) keeps its quotes.
+    let word = word.trim();
+    if let Some(rest) = word.strip_prefix('"')
+        && let Some(close) = rest.find("\"@")
+        && !rest[..close].contains('"')
+    {
+        let quoted = word[..close + 2].to_string()
+            + rest[close + 1..]
+                .trim_end_matches(|c: char| matches!(c, '"' | '\'' | ':' | ';' | ',' | '.' | '>'));
+        return is_address(&quoted).then_some(quoted);
+    }
     let word = word
-        .trim()
         .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | ':' | ';' | ',' | '.' | '<' | '>'))
         .trim_start_matches("mailto:");
     is_address(word).then(|| word.to_string())
@@ -79,6 +89,11 @@ mod tests {
             ("\"a@b.example\".", Some("a@b.example")),
             ("Kijitora <k@example.org> (cat)", Some("k@example.org")),
             ("mailto:x@example.net", Some("x@example.net")),
+            (
+                "rfc822; \"neko....nyaan....\"@libsisimai.org",
+                Some("\"neko....nyaan....\"@libsisimai.org"),
+            ),
+            ("<\"a..b\"@example.org>...", Some("\"a..b\"@example.org")),
             ("no address here", None),
             ("rfc822; postmaster", None),
             ("user@localhost", None),
