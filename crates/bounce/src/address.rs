@@ -30,8 +30,7 @@ fn clean(word: &str) -> Option<String> {
         && !rest[..close].contains('"')
     {
         let quoted = word[..close + 2].to_string()
-            + rest[close + 1..]
-                .trim_end_matches(|c: char| matches!(c, '"' | '\'' | ':' | ';' | ',' | '.' | '>'));
+            + rest[close + 1..].trim_end_matches(['"', '\'', ':', ';', ',', '.', '>']);
         return is_address(&quoted).then_some(quoted);
     }
     let word = word
