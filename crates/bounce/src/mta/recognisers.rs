@@ -312,13 +312,22 @@ pub(crate) fn exchange2007(mail: &Mail) -> Option<Vec<Finding>> {
                         if out.len() >= super::MAX_RECIPIENTS {
                             break;
                         }
+                        let host = current.remote_mta.clone();
                         out.push(std::mem::take(&mut current));
+                        current.remote_mta = host;
                     }
                     current.recipient = recipient;
                 }
             } else if SERVERS.iter().any(|s| line.starts_with(s)) {
-                // Generating server: the host that wrote the report.
-                continue;
+                // "Generating server: SG2APC01HT234.mail.protection.outlook.com": the reference
+                // takes it for the remote host (it names Exchange Online's service).
+                current.remote_mta = line
+                    .split_once(':')
+                    .map(|(_, host)| host.trim())
+                    .and_then(|h| h.split_whitespace().next())
+                    .filter(|h| h.contains('.'))
+                    .map(str::to_string)
+                    .or(current.remote_mta.take());
             } else {
                 let status = crate::status::find_status(line, b"542");
                 let reply = crate::status::find_reply_code(line, None);
@@ -1639,6 +1648,7 @@ En-tetes de message d'origine :\n\nTo: kijitora@example.com\n";
                 ("neko@example.com", Some("4.4.1"), Some(Reason::Expired)),
             ]
         );
+        assert_eq!(found[1].remote_mta.as_deref(), Some("EX01.example.local"));
         let details = "From: postmaster@outlook.com\nSubject: Undeliverable: x\n\n\
 Diagnostic information for administrators:\n\nRemote Server returned '550 5.4.300 Message expired'\n\n\
 Original Message Details\nRecipient Address:      kijitora@example.jp\n";
