@@ -119,12 +119,25 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
                 f.diagnostic_type = Some("SMTP".to_string());
             }
         }
-        // A lone recipient whose DSN block and text say nothing: the report's lead-in is the
-        // words (the reference reads it for every RFC 3464 report with one recipient).
+        // A lone recipient's words begin with the report's lead-in, as the reference reads
+        // every RFC 3464 report with one recipient ("Your message could not be delivered
+        // because …" often says more than the Diagnostic-Code). Sendmail, Exim and Postfix
+        // bounces are read by their own modules there: only an empty diagnostic is filled.
+        let own_module = is_sendmail(mail)
+            || recognisers::is_exim(mail)
+            || mail.subject().trim() == "Undelivered Mail Returned to Sender";
         if let [f] = findings.as_mut_slice()
-            && f.diagnostic.trim().is_empty()
+            && (f.diagnostic.trim().is_empty() || !own_module)
         {
-            f.diagnostic = lead_in(region);
+            let lead = lead_in(region);
+            f.diagnostic = if lead
+                .to_ascii_lowercase()
+                .contains(&f.diagnostic.trim().to_ascii_lowercase())
+            {
+                lead
+            } else {
+                format!("{lead} {}", f.diagnostic).trim().to_string()
+            };
             if f.command.is_none() {
                 f.command = SmtpCommand::find(&f.diagnostic);
             }
@@ -724,6 +737,30 @@ Reporting-MTA: dns; mx.example.edu\n\nFinal-Recipient: RFC822; a@mx.example.edu\
             found[0].diagnostic,
             "\"|exec /usr/bin/procmail\" 554 \"|exec /usr/bin/procmail\"... Service unavailable"
         );
+    }
+
+    #[test]
+    fn a_lone_recipients_words_begin_with_the_lead_in() {
+        let raw = "From: postmaster@example.net\nSubject: Delivery failure\n\n\
+Your message to a@example.net was rejected because the mailbox is full.\n\n\
+Reporting-MTA: dns; mx.example.net\n\nFinal-Recipient: rfc822; b@example.net\nAction: failed\n\
+Status: 5.0.0\nDiagnostic-Code: smtp; 550 rejected\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let (mut found, envelope) = crate::dsn::findings(&mail);
+        complete(&mail, &mut found, &envelope.orphans);
+        assert_eq!(
+            found[0].diagnostic,
+            "Your message to a@example.net was rejected because the mailbox is full. 550 rejected"
+        );
+        // Sendmail's own bounces keep their diagnostic.
+        let sendmail = raw.replace(
+            "Delivery failure",
+            "Returned mail: see transcript for details",
+        );
+        let mail = Mail::parse(sendmail.as_bytes());
+        let (mut found, envelope) = crate::dsn::findings(&mail);
+        complete(&mail, &mut found, &envelope.orphans);
+        assert_eq!(found[0].diagnostic, "550 rejected");
     }
 
     #[test]
