@@ -16,9 +16,12 @@ while getopts 'n:s:c:R:' o; do case $o in n) N=$OPTARG;; s) SIZE=$OPTARG;; c) CO
 HARNESS=${HARNESS:-../shared/bench/relay_bench.sh}
 [ -x "$HARNESS" ] || HARNESS="bash $HARNESS"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hikyaku-target}"
-cargo build --release --quiet -p hikyaku
-BIN="$CARGO_TARGET_DIR/release/hikyaku"
-export HIKYAKU_BIN=$BIN
+# HIKYAKU_BIN=/path/to/hikyaku benchmarks that binary instead (e.g. to compare two builds).
+if [ -z "${HIKYAKU_BIN:-}" ]; then
+  cargo build --release --quiet -p hikyaku
+  HIKYAKU_BIN="$CARGO_TARGET_DIR/release/hikyaku"
+fi
+export HIKYAKU_BIN
 
 # Started by the harness with RELAY_PORT, SINK_PORT and BENCH_DIR set: writes a config, creates
 # a contract allowed to relay from 127.0.0.1, then becomes the relay.

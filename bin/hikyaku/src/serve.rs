@@ -42,9 +42,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .discard_unrecorded(&store, &recovery.messages)
         .await
         .context("cannot reconcile the spool with the database")?;
-    if orphans > 0 || recovery.removed_tmp > 0 || !recovery.quarantined.is_empty() {
+    // A damaged file's name still says which message it was: that message was acknowledged.
+    let quarantined = spool
+        .quarantined_ids()
+        .context("cannot list the spool's quarantined files")?;
+    let unspooled = intake
+        .withdraw_unspooled(&recovery.messages, &quarantined)
+        .await
+        .context("cannot reconcile the database with the spool")?;
+    if orphans > 0 || unspooled > 0 || recovery.removed_tmp > 0 || !recovery.quarantined.is_empty()
+    {
         tracing::warn!(
             orphans,
+            unspooled,
             partial = recovery.removed_tmp,
             quarantined = recovery.quarantined.len(),
             "removed messages whose acceptance was cut short by the last stop (never acknowledged)"

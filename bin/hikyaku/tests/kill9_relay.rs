@@ -155,3 +155,57 @@ fn kill9_during_intake_loses_no_acknowledged_message() {
         prepared = next;
     }
 }
+
+/// The spool and the database are written at once, so a kill can leave a record whose spool
+/// file never became durable (its client never heard `250`): the next start withdraws it, and
+/// keeps the message whose file is there.
+#[test]
+fn a_record_without_its_spool_file_is_withdrawn_on_start() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let prepared = ProcessBuilder::new(BIN).prepare().unwrap();
+    let out = prepared
+        .cli_ok(&["contract", "create", "--name", "Crash", "--json"])
+        .unwrap();
+    let customer = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    prepared
+        .cli_ok(&["allowed-ip", "add", &customer, "127.0.0.1"])
+        .unwrap();
+    let node = prepared.start().unwrap();
+    let ids: Vec<String> = runtime.block_on(async {
+        let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+        c.command("EHLO crash.example").await.unwrap();
+        let mut ids = Vec::new();
+        for n in 0..2 {
+            let body = format!("Subject: {n}\r\n\r\nbody\r\n");
+            let reply = c
+                .send_mail("app@example.com", &["user@example.jp"], &body)
+                .await
+                .unwrap();
+            assert_eq!(reply.code, 250, "{reply:?}");
+            ids.push(reply.lines[0].rsplit(' ').next().unwrap().to_string());
+        }
+        ids
+    });
+    let prepared = node.kill9();
+    let files = hikyaku_testkit::files_under(&prepared.data_dir.join("spool").join("msg"));
+    let lost = files
+        .iter()
+        .find(|f| f.file_name().and_then(|n| n.to_str()) == Some(ids[1].as_str()))
+        .expect("the second message's spool file");
+    std::fs::remove_file(lost).unwrap();
+
+    let node = prepared.start().unwrap();
+    assert_eq!(queued_ids(|args| node.cli_ok(args)), [ids[0].clone()]);
+    let log = node
+        .cli_ok(&["log", "search", "--message-id", &ids[1], "--json"])
+        .unwrap();
+    let events: serde_json::Value = serde_json::from_str(log.trim()).unwrap();
+    assert_eq!(events["events"], serde_json::json!([]), "no trace of it");
+    assert!(node.log().contains("unspooled=1"), "{}", node.log());
+}

@@ -1,16 +1,23 @@
-//! Hands accepted messages durably to the spool and records them in the store, in that order,
-//! before the client hears `250`.
+//! Hands accepted messages durably to the spool and records them in the store before the
+//! client hears `250`.
 //!
-//! The spool is the durability point (its commit fsyncs); the store is the queue's index.
-//! Database writes are group-committed: one committer task takes every message that is waiting
-//! and records them all in one transaction, so concurrent sessions share its cost. If the process
-//! dies between the two steps, the client never heard `250` and will retry, so on the next start
-//! [`Intake::discard_unrecorded`] removes the orphaned spool file: every acknowledged message is
-//! in the queue exactly once, and no unacknowledged one is.
+//! The spool is the durability point for the bytes (its commit fsyncs); the store is the
+//! queue's index. Both are written at once, since each waits for its own fsync and the client
+//! waits for the slower one rather than for both in turn. Database writes are group-committed:
+//! one committer task takes every message that is waiting and records them all in one
+//! transaction, so concurrent sessions share its cost.
+//!
+//! `250` needs both. If one fails, the other is undone and the client is told to retry. If the
+//! process dies with only one of them done, the client never heard `250` and will retry, so the
+//! next start undoes that one: [`Intake::discard_unrecorded`] removes a spool file the store
+//! does not know, [`Intake::withdraw_unspooled`] a record whose spool file never became
+//! durable. Every acknowledged message is in the queue exactly once, and no unacknowledged one
+//! is (except one the process died *after* finishing but before the `250` was written, as with
+//! any MTA).
 
 use hikyaku_spool::{RecordedMessage, Reservation, Spool, SpoolError, SpoolMeta, SpooledMessage};
 use hikyaku_store::{AcceptedMessage, Store, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,16 +42,21 @@ impl IntakeError {
     }
 }
 
+/// A message waiting for the committer; answered with its suppressed recipients' indexes.
 struct Pending {
-    message: SpooledMessage,
-    done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    record: AcceptedMessage,
+    done: oneshot::Sender<Result<Vec<u32>, Arc<StoreError>>>,
 }
 
 /// The durable path from a finished DATA to the queue. Cheap to clone.
 #[derive(Clone)]
 pub struct Intake {
     spool: Spool,
+    store: Store,
+    node: String,
     committer: mpsc::Sender<Pending>,
+    /// The delivery engine, told of every message once it is durable and recorded.
+    recorded: Option<mpsc::UnboundedSender<RecordedMessage>>,
 }
 
 impl Intake {
@@ -64,10 +76,13 @@ impl Intake {
             "messages recorded per database transaction (group commit)"
         );
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_committer(store, spool.clone(), node, rx, recorded));
+        tokio::spawn(run_committer(store.clone(), rx));
         Intake {
             spool,
+            store,
+            node,
             committer: tx,
+            recorded,
         }
     }
 
@@ -84,25 +99,89 @@ impl Intake {
         reservation: Reservation,
     ) -> Result<(), IntakeError> {
         let body = bytes::Bytes::from(body);
-        self.spool.commit(reservation, &meta, body.clone()).await?;
         let id = meta.id;
+        let record = record_of(&meta, &self.node);
+        let (spooled, recorded) = tokio::join!(
+            self.spool.commit(reservation, &meta, body.clone()),
+            self.record(record)
+        );
+        let suppressed = match (spooled, recorded) {
+            (Ok(()), Ok(suppressed)) => suppressed,
+            (Ok(()), Err(error)) => {
+                // The client will be told to retry, so the spooled copy must go; if removing it
+                // fails too, reconciliation would queue it again on restart: say so loudly.
+                if let Err(remove_error) = self.spool.remove(id).await {
+                    tracing::error!(%id, %error, %remove_error, "message spooled but not recorded, and could not be removed: it may be delivered twice");
+                }
+                return Err(error);
+            }
+            (Err(error), Ok(_)) => {
+                // Recorded but not durable: the record must go, or the queue would hold a
+                // message the client is about to send again. The start-up check catches it if
+                // this fails too.
+                if let Err(withdraw_error) = self.store.withdraw_accepted(id).await {
+                    tracing::error!(%id, %error, %withdraw_error, "message recorded but not spooled, and the record could not be withdrawn; the next start withdraws it");
+                }
+                return Err(error.into());
+            }
+            (Err(error), Err(_)) => return Err(error.into()),
+        };
+        if suppressed.len() == meta.envelope.recipients.len() {
+            // Every recipient is on the suppression list: the message is complete already.
+            // Off the client's path; the engine's start-up clean-up removes it should we die.
+            let spool = self.spool.clone();
+            tokio::spawn(async move {
+                if let Err(error) = spool.remove(id).await {
+                    tracing::warn!(%id, %error, "a message with every recipient suppressed could not be removed from the spool");
+                }
+            });
+        } else if let Some(delivery) = &self.recorded {
+            let _ = delivery.send(RecordedMessage {
+                message: SpooledMessage { meta, body },
+                suppressed,
+            });
+        }
+        Ok(())
+    }
+
+    /// The message's queue record, group-committed with those of other sessions.
+    async fn record(&self, record: AcceptedMessage) -> Result<Vec<u32>, IntakeError> {
         let (done, result) = oneshot::channel();
-        let message = SpooledMessage { meta, body };
-        let recorded = match self.committer.send(Pending { message, done }).await {
+        match self.committer.send(Pending { record, done }).await {
             Ok(()) => result
                 .await
                 .map_err(|_| IntakeError::ShuttingDown)
                 .and_then(|r| r.map_err(IntakeError::from)),
             Err(_) => Err(IntakeError::ShuttingDown),
-        };
-        if let Err(error) = &recorded {
-            // The client will be told to retry, so the spooled copy must go; if removing it
-            // fails too, reconciliation would queue it again on restart: say so loudly.
-            if let Err(remove_error) = self.spool.remove(id).await {
-                tracing::error!(%id, %error, %remove_error, "message spooled but not recorded, and could not be removed: it may be delivered twice");
-            }
         }
-        recorded
+    }
+
+    /// Withdraws every record of this node's unfinished messages whose spool file is not
+    /// among `spooled` (the spool's recovery scan): the process died after recording it and
+    /// before its spool file was durable, so the client never heard `250` and will send it
+    /// again. Files the scan quarantined as damaged are passed in `quarantined` and kept: those
+    /// messages were acknowledged. Returns how many were withdrawn.
+    pub async fn withdraw_unspooled(
+        &self,
+        spooled: &[SpoolMeta],
+        quarantined: &[hikyaku_model::MessageId],
+    ) -> Result<usize, IntakeError> {
+        let on_disk: HashSet<_> = spooled
+            .iter()
+            .map(|m| m.id)
+            .chain(quarantined.iter().copied())
+            .collect();
+        let unfinished = self
+            .store
+            .unfinished_message_ids(&self.node)
+            .await
+            .map_err(Arc::new)?;
+        let mut withdrawn = 0;
+        for id in unfinished.into_iter().filter(|id| !on_disk.contains(id)) {
+            self.store.withdraw_accepted(id).await.map_err(Arc::new)?;
+            withdrawn += 1;
+        }
+        Ok(withdrawn)
     }
 
     /// Removes every spooled message the store does not know. The store records a message
@@ -139,59 +218,24 @@ fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
     }
 }
 
-async fn run_committer(
-    store: Store,
-    spool: Spool,
-    node: String,
-    mut rx: mpsc::Receiver<Pending>,
-    recorded: Option<mpsc::UnboundedSender<RecordedMessage>>,
-) {
+async fn run_committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut records = Vec::with_capacity(MAX_BATCH);
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let records: Vec<AcceptedMessage> = batch
-            .iter()
-            .map(|p| record_of(&p.message.meta, &node))
-            .collect();
+        for Pending { record, done } in batch.drain(..) {
+            records.push(record);
+            waiting.push(done);
+        }
         let result = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
-        let (result, mut suppressed) = match result {
-            Ok(suppressed) => (Ok(()), suppressed),
-            Err(e) => (Err(e), HashMap::new()),
-        };
-        let mut finished = Vec::new();
-        for pending in batch.drain(..) {
-            let listed = suppressed
-                .remove(&pending.message.meta.id)
-                .unwrap_or_default();
-            if result.is_ok() {
-                if listed.len() == pending.message.meta.envelope.recipients.len() {
-                    finished.push(pending.message.meta.id);
-                } else if let Some(delivery) = &recorded {
-                    let _ = delivery.send(RecordedMessage {
-                        message: pending.message,
-                        suppressed: listed,
-                    });
-                }
-            }
-            let _ = pending.done.send(result.clone());
-        }
-        if !finished.is_empty() {
-            // Off the commit path: the next batch need not wait for these unlinks.
-            let spool = spool.clone();
-            tokio::spawn(async move {
-                match spool.remove_many(finished).await {
-                    Ok(removals) => {
-                        for (id, removal) in removals {
-                            if let Err(error) = removal {
-                                tracing::warn!(%id, %error, "a message with every recipient suppressed could not be removed from the spool");
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "messages with every recipient suppressed could not be removed from the spool");
-                    }
-                }
-            });
+        let mut suppressed = result;
+        for (record, done) in records.drain(..).zip(waiting.drain(..)) {
+            let answer = match &mut suppressed {
+                Ok(listed) => Ok(listed.remove(&record.id).unwrap_or_default()),
+                Err(error) => Err(Arc::clone(error)),
+            };
+            let _ = done.send(answer);
         }
     }
 }

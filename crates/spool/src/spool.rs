@@ -313,6 +313,20 @@ impl Spool {
         blocking(move || inner.list_messages()).await
     }
 
+    /// The IDs of every message whose file was ever quarantined under `corrupt/` (now or by an
+    /// earlier start): acknowledged messages whose bytes are damaged.
+    pub fn quarantined_ids(&self) -> Result<Vec<MessageId>, SpoolError> {
+        let dir = &self.inner.layout.corrupt;
+        let entries = fs::read_dir(dir).map_err(SpoolError::io("list", dir))?;
+        Ok(entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                name.to_str()?.split('.').next()?.parse().ok()
+            })
+            .collect())
+    }
+
     /// Bytes of committed files (headers and metadata included).
     pub fn used_bytes(&self) -> u64 {
         self.inner.quota.stored()

@@ -334,6 +334,49 @@ impl Store {
         Ok(suppressed)
     }
 
+    /// Removes every trace of a message whose acceptance did not complete (its spool file
+    /// never became durable, so its client was not told `250` and will send it again): the
+    /// message, its recipients, its events. `false` when the queue did not hold it.
+    pub async fn withdraw_accepted(&self, id: MessageId) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let _turn = self.write_turn().await;
+        let removed = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for sql in [
+                "DELETE FROM events WHERE message_id = $1",
+                "DELETE FROM queue_commands WHERE message_id = $1",
+                "DELETE FROM message_recipients WHERE message_id = $1",
+            ] {
+                sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
+            }
+            let removed = sqlx::query("DELETE FROM messages WHERE message_id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            removed
+        });
+        Ok(removed > 0)
+    }
+
+    /// The messages of `node` that still have recipients to deliver (whose spool files must
+    /// therefore exist), in ID order.
+    pub async fn unfinished_message_ids(&self, node: &str) -> Result<Vec<MessageId>, StoreError> {
+        let ids: Vec<String> = with_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT message_id FROM messages WHERE node = $1 AND completed_at IS NULL \
+                 ORDER BY message_id",
+            )
+            .bind(node)
+            .fetch_all(pool)
+            .await?
+        });
+        ids.iter()
+            .map(|id| id.parse().map_err(|e| corrupt("messages.message_id", e)))
+            .collect()
+    }
+
     /// Which of `ids` the queue already holds: what spool recovery must not record again.
     pub async fn known_message_ids(
         &self,

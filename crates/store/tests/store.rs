@@ -18,6 +18,7 @@ on_both_backends!(
     allowed_ip_ranges_match_the_longest_prefix,
     smtp_credentials,
     record_accepted_is_one_idempotent_transaction,
+    an_unspooled_acceptance_is_withdrawn_without_a_trace,
     large_batches_and_recovery_lookups,
     concurrent_batches_all_land,
     queue_listing_and_showing,
@@ -330,6 +331,67 @@ async fn smtp_credentials(f: Fixture) {
             .await
             .unwrap(),
         Some(b.clone())
+    );
+}
+
+async fn an_unspooled_acceptance_is_withdrawn_without_a_trace(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Sender").await;
+    let kept = accepted(&c, 1_000, "app@sender.example", &["a@x.example"]);
+    let lost = accepted(
+        &c,
+        2_000,
+        "app@sender.example",
+        &["b@x.example", "c@y.example"],
+    );
+    let mut elsewhere = accepted(&c, 3_000, "app@sender.example", &["d@x.example"]);
+    elsewhere.node = "node-b".into();
+    store
+        .record_accepted(&[kept.clone(), lost.clone(), elsewhere.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unfinished_message_ids("node-a").await.unwrap(),
+        vec![kept.id, lost.id],
+        "this node's unfinished messages, in ID order"
+    );
+
+    assert!(store.withdraw_accepted(lost.id).await.unwrap());
+    assert!(store.queued_message(lost.id).await.unwrap().is_none());
+    assert!(store.events_for_message(lost.id).await.unwrap().is_empty());
+    assert!(
+        !store.withdraw_accepted(lost.id).await.unwrap(),
+        "gone already"
+    );
+    assert_eq!(
+        store.unfinished_message_ids("node-a").await.unwrap(),
+        vec![kept.id]
+    );
+    assert_eq!(
+        store.unfinished_message_ids("node-b").await.unwrap(),
+        vec![elsewhere.id]
+    );
+    // The others keep everything.
+    assert_eq!(store.events_for_message(kept.id).await.unwrap().len(), 1);
+    assert!(store.queued_message(elsewhere.id).await.unwrap().is_some());
+    // Once every recipient is final the message is finished: no spool file is owed.
+    store
+        .record_outcomes(&[RecipientOutcome {
+            message_id: kept.id,
+            recipient_index: 0,
+            at: Timestamp(5_000),
+            outcome: Outcome::Delivered,
+            details: Default::default(),
+            suppress: false,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unfinished_message_ids("node-a")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
