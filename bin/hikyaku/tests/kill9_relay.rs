@@ -28,15 +28,8 @@ fn queued_ids(cli: impl Fn(&[&str]) -> anyhow::Result<String>) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn kill9_during_intake_loses_no_acknowledged_message() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut builder = ProcessBuilder::new(BIN);
-    builder.set("relay", "max_connections", "64");
-    let prepared = builder.prepare().unwrap();
+/// A contract that may relay from 127.0.0.1.
+fn allow_a_contract(prepared: &hikyaku_testkit::Prepared) {
     let out = prepared
         .cli_ok(&["contract", "create", "--name", "Crash", "--json"])
         .unwrap();
@@ -47,6 +40,18 @@ fn kill9_during_intake_loses_no_acknowledged_message() {
     prepared
         .cli_ok(&["allowed-ip", "add", &customer, "127.0.0.1"])
         .unwrap();
+}
+
+#[test]
+fn kill9_during_intake_loses_no_acknowledged_message() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut builder = ProcessBuilder::new(BIN);
+    builder.set("relay", "max_connections", "64");
+    let prepared = builder.prepare().unwrap();
+    allow_a_contract(&prepared);
 
     let mut prepared = prepared;
     let mut all_acked: HashSet<String> = HashSet::new();
@@ -166,16 +171,7 @@ fn a_record_without_its_spool_file_is_withdrawn_on_start() {
         .build()
         .unwrap();
     let prepared = ProcessBuilder::new(BIN).prepare().unwrap();
-    let out = prepared
-        .cli_ok(&["contract", "create", "--name", "Crash", "--json"])
-        .unwrap();
-    let customer = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["customer_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    prepared
-        .cli_ok(&["allowed-ip", "add", &customer, "127.0.0.1"])
-        .unwrap();
+    allow_a_contract(&prepared);
     let node = prepared.start().unwrap();
     let ids: Vec<String> = runtime.block_on(async {
         let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();

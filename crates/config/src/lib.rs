@@ -455,7 +455,9 @@ impl Config {
         }
         for address in &b.feedback_addresses {
             if !address.contains('@') {
-                problems.push(format!("bounce.feedback_addresses: not an address: {address:?}"));
+                problems.push(format!(
+                    "bounce.feedback_addresses: not an address: {address:?}"
+                ));
             }
         }
         if self.suppression.soft_bounce_limit > 0

@@ -114,8 +114,8 @@ pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::LogFilter;
 pub use suppression::{
-    BounceEffect, BounceEvent, NewSuppression, SoftBouncePolicy, SuppressionEntry, SuppressionFilter,
-    SuppressionSource, check_suppression_address,
+    BounceEffect, BounceEvent, NewSuppression, SoftBouncePolicy, SuppressionEntry,
+    SuppressionFilter, SuppressionSource, check_suppression_address,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
