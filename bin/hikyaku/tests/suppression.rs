@@ -6,52 +6,15 @@
 //! Multi-threaded runtime: the tests poll the CLI with blocking calls while the scripted MX,
 //! on the test's runtime, keeps answering.
 
-use hikyaku_testkit::{HikyakuProcess, ProcessBuilder, Sink, SmtpClient, spool_message_files};
-use serde_json::Value;
-use std::time::{Duration, Instant};
+mod delivery_support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
+use delivery_support::{log, route_everything, send, wait_for_events, wait_until};
+use hikyaku_testkit::{HikyakuProcess, Sink, spool_message_files};
+use serde_json::Value;
+use std::time::Duration;
 
 fn start(sink: &Sink) -> (HikyakuProcess, String) {
-    let mut builder = ProcessBuilder::new(BIN);
-    builder.set("delivery", "enabled", "true");
-    builder.set("delivery", "resolver", "\"static\"");
-    builder.set(
-        "delivery",
-        "route",
-        &format!("[{{ domain = \"*\", host = \"{}\" }}]", sink.addr()),
-    );
-    let node = builder.start().expect("hikyaku serve starts");
-    let out = node
-        .cli_ok(&["contract", "create", "--name", "Suppressing", "--json"])
-        .unwrap();
-    let customer = serde_json::from_str::<Value>(out.trim()).unwrap()["customer_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    node.cli_ok(&["allowed-ip", "add", &customer, "127.0.0.1"])
-        .unwrap();
-    (node, customer)
-}
-
-async fn send(node: &HikyakuProcess, to: &[&str]) -> String {
-    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
-    c.command("EHLO app.example.com").await.unwrap();
-    let body = "From: app@example.com\r\nSubject: hello\r\n\r\nHello.\r\n";
-    let reply = c.send_mail("app@example.com", to, body).await.unwrap();
-    assert_eq!(reply.code, 250, "{reply:?}");
-    reply.lines[0].rsplit(' ').next().unwrap().to_string()
-}
-
-/// The send log of one message, oldest first, as (kind, recipient) with every field.
-fn log(node: &HikyakuProcess, id: &str) -> Vec<Value> {
-    let out = node
-        .cli_ok(&["log", "search", "--message-id", id, "--json"])
-        .unwrap();
-    let json: Value = serde_json::from_str(out.trim()).unwrap();
-    let mut events = json["events"].as_array().unwrap().clone();
-    events.reverse();
-    events
+    delivery_support::start(|b| route_everything(b, &sink.addr().to_string()))
 }
 
 fn pairs(events: &[Value]) -> Vec<(String, String)> {
@@ -70,23 +33,6 @@ fn pairs(events: &[Value]) -> Vec<(String, String)> {
 
 fn pair(recipient: &str, kind: &str) -> (String, String) {
     (recipient.to_string(), kind.to_string())
-}
-
-/// Waits until the message's log has `count` events of `kind`.
-fn wait_for_events(node: &HikyakuProcess, id: &str, kind: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let events = log(node, id);
-        if events.iter().filter(|e| e["kind"] == kind).count() >= count {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {kind} event for {id}: {events:#?}\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn listed(node: &HikyakuProcess, customer: &str) -> Vec<Value> {
@@ -139,18 +85,11 @@ async fn listed_recipients_are_accepted_but_never_sent() {
             pair("gone@example.jp", "suppressed")
         ]
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while spool_message_files(node.data_dir())
-        .iter()
-        .any(|f| f.contains(&all_listed))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{:?}",
-            spool_message_files(node.data_dir())
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("its spool file to go", Duration::from_secs(10), || {
+        !spool_message_files(node.data_dir())
+            .iter()
+            .any(|f| f.contains(&all_listed))
+    });
     let shown = node
         .cli_ok(&["queue", "show", &all_listed, "--json"])
         .unwrap();
@@ -176,15 +115,9 @@ async fn listed_recipients_are_accepted_but_never_sent() {
         "the listed address reached the MX"
     );
     // Nothing of a finished message stays in the spool.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !spool_message_files(node.data_dir()).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "{:?}",
-            spool_message_files(node.data_dir())
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("an empty spool", Duration::from_secs(10), || {
+        spool_message_files(node.data_dir()).is_empty()
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
