@@ -8,7 +8,7 @@
 
 mod delivery_support;
 
-use delivery_support::{log, route_everything, send, wait_for_events, wait_until};
+use delivery_support::{route_everything, send, wait_for_events, wait_until};
 use hikyaku_testkit::{HikyakuProcess, Sink, spool_message_files};
 use serde_json::Value;
 use std::time::Duration;
