@@ -2,6 +2,9 @@
 //! SQLite and PostgreSQL; and `hikyaku serve` posting queued inbound mail to an endpoint on
 //! 127.0.0.1 with the `[inbound]` settings, then stopping cleanly.
 
+mod cli_support;
+
+use cli_support::{fails, json};
 use hikyaku_model::Timestamp;
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{InboundAttempt, InboundNext, NewInboundPost, SealingKey, Store};
@@ -11,22 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
-
-fn json(node: &Prepared, args: &[&str]) -> Value {
-    let mut with_json = args.to_vec();
-    with_json.push("--json");
-    let out = node.cli_ok(&with_json).unwrap();
-    assert_eq!(out.lines().count(), 1, "one line of JSON: {out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-}
-
-/// Runs a command that must fail; returns its standard error.
-fn fails(node: &Prepared, args: &[&str]) -> String {
-    let out = node.cli(args).unwrap();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(out.stdout.is_empty(), "{args:?} printed on failure");
-    String::from_utf8(out.stderr).unwrap()
-}
 
 async fn store_of(node: &Prepared, database_url: Option<&str>) -> Store {
     let key = SealingKey::load_or_create(&node.data_dir.join("secret.key")).unwrap();

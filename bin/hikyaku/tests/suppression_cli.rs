@@ -2,6 +2,9 @@
 //! adding, listing, searching and removing by hand, contracts kept apart, CSV import with bad
 //! rows and its export read back, and an import of 200,000 rows (its time is printed).
 
+mod cli_support;
+
+use cli_support::{fails, json};
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_testkit::{Prepared, ProcessBuilder};
 use serde_json::Value;
@@ -9,22 +12,6 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
-
-fn json(node: &Prepared, args: &[&str]) -> Value {
-    let mut with_json = args.to_vec();
-    with_json.push("--json");
-    let out = node.cli_ok(&with_json).unwrap();
-    assert_eq!(out.lines().count(), 1, "one line of JSON: {out}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-}
-
-/// Runs a command that must fail; returns its standard error.
-fn fails(node: &Prepared, args: &[&str]) -> String {
-    let out = node.cli(args).unwrap();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(out.stdout.is_empty(), "{args:?} printed on failure");
-    String::from_utf8(out.stderr).unwrap()
-}
 
 fn contract(node: &Prepared, name: &str) -> String {
     node.cli_ok(&["contract", "create", "--name", name])
