@@ -15,6 +15,7 @@ use hikyaku_store::{
     check_suppression_address,
 };
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// Rows per transaction when importing: large enough that the commit costs little per row,
@@ -211,28 +212,19 @@ async fn search_entries(
     }
     let needle = text.trim().to_lowercase();
     let mut found = Vec::new();
-    let mut after = None;
-    while found.len() < limit as usize {
-        let page = store
-            .suppressions(
-                customer,
-                &SuppressionFilter {
-                    after: after.take(),
-                    limit: Some(PAGE),
-                },
-            )
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.address.clone());
-        let short = page.len() < PAGE as usize;
+    each_page(store, customer, |page| {
         found.extend(
-            page.into_iter()
-                .filter(|e| e.address.to_lowercase().contains(&needle)),
+            page.iter()
+                .filter(|e| e.address.to_lowercase().contains(&needle))
+                .cloned(),
         );
-        if short {
-            break;
-        }
-    }
+        Ok(if found.len() < limit as usize {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        })
+    })
+    .await?;
     found.truncate(limit as usize);
     Ok(found)
 }
@@ -512,7 +504,7 @@ async fn export(store: &Store, customer: &CustomerId, to: impl Write) -> anyhow:
             ])?;
             written += 1;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })
     .await?;
     writer.flush()?;
@@ -532,7 +524,7 @@ async fn export_json(store: &Store, customer: &CustomerId) -> anyhow::Result<()>
             first = false;
             serde_json::to_writer(&mut stdout, e)?;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })
     .await?;
     writeln!(stdout, "]}}")?;
@@ -540,10 +532,11 @@ async fn export_json(store: &Store, customer: &CustomerId) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Calls `each` with every page of the contract's list, in order, until it says to stop.
 async fn each_page(
     store: &Store,
     customer: &CustomerId,
-    mut each: impl FnMut(&[SuppressionEntry]) -> anyhow::Result<()>,
+    mut each: impl FnMut(&[SuppressionEntry]) -> anyhow::Result<ControlFlow<()>>,
 ) -> anyhow::Result<()> {
     let mut after = None;
     loop {
@@ -556,7 +549,9 @@ async fn each_page(
                 },
             )
             .await?;
-        each(&page)?;
+        if each(&page)?.is_break() {
+            return Ok(());
+        }
         match page.last() {
             Some(last) if page.len() == PAGE as usize => after = Some(last.address.clone()),
             _ => return Ok(()),
