@@ -557,6 +557,19 @@ fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
 /// message was received at <date>" then "from <address>"), which many MTAs copy.
 fn named_as_sender(lower: &str, address: &str) -> bool {
     const LEAD: &str = "original message was received at ";
+    every_mention(lower, address, |at, line_start| {
+        let line = &lower[line_start..at];
+        let previous = lower[..line_start.saturating_sub(1)]
+            .rsplit('\n')
+            .next()
+            .unwrap_or("");
+        line.contains(LEAD) || (line.trim_start().starts_with("from ") && previous.contains(LEAD))
+    })
+}
+
+/// Whether `address` occurs in `lower` and `is_such` holds for every occurrence, given its
+/// offset and the offset of the start of its line.
+fn every_mention(lower: &str, address: &str, is_such: impl Fn(usize, usize) -> bool) -> bool {
     let needle = address.to_ascii_lowercase();
     let mut from = 0;
     let mut seen = false;
@@ -564,14 +577,7 @@ fn named_as_sender(lower: &str, address: &str) -> bool {
         let at = from + at;
         from = at + needle.len();
         let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
-        let line = &lower[line_start..at];
-        let previous = lower[..line_start.saturating_sub(1)]
-            .rsplit('\n')
-            .next()
-            .unwrap_or("");
-        let lead_in = line.contains(LEAD)
-            || (line.trim_start().starts_with("from ") && previous.contains(LEAD));
-        if !lead_in {
+        if !is_such(at, line_start) {
             return false;
         }
         seen = true;
@@ -587,26 +593,15 @@ fn named_as_contact(lower: &str, address: &str) -> bool {
     const LEADS: &[&str] = &["please contact", "please send mail to", "contact us at"];
     // Japanese puts the verb after the address: "<a@b>へご連絡ください".
     const TAILS: &[&str] = &["ご連絡", "お問い合わせ", "問い合わせ"];
-    let needle = address.to_ascii_lowercase();
-    let mut from = 0;
-    let mut seen = false;
-    while let Some(at) = lower[from..].find(&needle) {
-        let at = from + at;
-        from = at + needle.len();
-        let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+    every_mention(lower, address, |at, line_start| {
         // The verb may wrap onto the next line.
         let line_end = lower[at..]
             .match_indices('\n')
             .nth(1)
             .map_or(lower.len(), |(p, _)| at + p);
-        if !(LEADS.iter().any(|l| lower[line_start..at].contains(l))
-            || TAILS.iter().any(|t| lower[at..line_end].contains(t)))
-        {
-            return false;
-        }
-        seen = true;
-    }
-    seen
+        LEADS.iter().any(|l| lower[line_start..at].contains(l))
+            || TAILS.iter().any(|t| lower[at..line_end].contains(t))
+    })
 }
 
 /// Whether a block has no SMTP code and no words of a reason: only a lead-in.
