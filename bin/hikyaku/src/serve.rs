@@ -39,7 +39,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.delivery.enabled.then_some(to_delivery),
     );
     let orphans = intake
-        .discard_unrecorded(&store, &recovery.messages)
+        .discard_unrecorded(&recovery.messages)
         .await
         .context("cannot reconcile the spool with the database")?;
     // A damaged file's name still says which message it was: that message was acknowledged.
@@ -109,10 +109,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
     let smtp_addr = relay_listener.local_addr()?;
-    let errors_addr = match &errors_listener {
-        Some(listener) => Some(listener.local_addr()?),
-        None => None,
-    };
+    let errors_addr = errors_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let http_addr = http_listener.local_addr()?;
 
     let relay = &config.relay;

@@ -60,7 +60,6 @@ enum Addressee {
 /// Per-connection state: the recipients of the transaction in progress.
 #[derive(Default)]
 pub struct ErrorSession {
-    mail_from: Option<String>,
     addressees: Vec<Addressee>,
 }
 
@@ -227,11 +226,10 @@ impl SessionHandler for ErrorServer {
         &self,
         state: &mut ErrorSession,
         _ctx: &SessionContext,
-        from: &str,
+        _from: &str,
         _params: &MailParams,
     ) -> Result<(), Reply> {
         // Bounces come from the null sender, inbound mail from anyone: no sender is refused.
-        state.mail_from = Some(from.to_string());
         state.addressees.clear();
         Ok(())
     }
@@ -242,9 +240,6 @@ impl SessionHandler for ErrorServer {
         ctx: &SessionContext,
         to: &str,
     ) -> Result<(), Reply> {
-        if state.mail_from.is_none() {
-            return Err(Reply::new(503, EnhancedStatus::new(5, 5, 1), "MAIL first"));
-        }
         match self.addressee(to).await? {
             Some(addressee) => {
                 if !state.addressees.contains(&addressee) {
@@ -287,7 +282,6 @@ impl SessionHandler for ErrorServer {
         body: Vec<u8>,
     ) -> Reply {
         let addressees = std::mem::take(&mut state.addressees);
-        let mail_from = state.mail_from.take().unwrap_or_default();
         let at = Timestamp::now();
         let raw = Arc::new(body);
         let events = match self.report_events(&addressees, &raw, at).await {
@@ -345,7 +339,7 @@ impl SessionHandler for ErrorServer {
                 traced.extend_from_slice(&raw);
                 if let Err(error) = self
                     .inbound
-                    .enqueue(route, &mail_from, recipient, &traced, at)
+                    .enqueue(route, &envelope.mail_from, recipient, &traced, at)
                     .await
                 {
                     tracing::error!(%error, route = route.id, "inbound mail not queued");
@@ -365,7 +359,6 @@ impl SessionHandler for ErrorServer {
     }
 
     fn reset(&self, state: &mut ErrorSession) {
-        state.mail_from = None;
         state.addressees.clear();
     }
 }

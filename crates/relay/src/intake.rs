@@ -188,15 +188,11 @@ impl Intake {
     /// (durably) before the client hears `250`, so such a message was never acknowledged: the
     /// process died between the two steps, the client saw the connection drop and will send
     /// it again. Queueing it too would deliver it twice. Returns how many were removed.
-    pub async fn discard_unrecorded(
-        &self,
-        store: &Store,
-        spooled: &[SpoolMeta],
-    ) -> Result<usize, IntakeError> {
+    pub async fn discard_unrecorded(&self, spooled: &[SpoolMeta]) -> Result<usize, IntakeError> {
         let mut removed = 0;
         for chunk in spooled.chunks(1000) {
             let ids: Vec<_> = chunk.iter().map(|m| m.id).collect();
-            let known: HashSet<_> = store.known_message_ids(&ids).await.map_err(Arc::new)?;
+            let known: HashSet<_> = self.store.known_message_ids(&ids).await.map_err(Arc::new)?;
             for meta in chunk.iter().filter(|m| !known.contains(&m.id)) {
                 self.spool.remove(meta.id).await?;
                 removed += 1;
@@ -227,9 +223,8 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
             records.push(record);
             waiting.push(done);
         }
-        let result = store.record_accepted(&records).await.map_err(Arc::new);
+        let mut suppressed = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
-        let mut suppressed = result;
         for (record, done) in records.drain(..).zip(waiting.drain(..)) {
             let answer = match &mut suppressed {
                 Ok(listed) => Ok(listed.remove(&record.id).unwrap_or_default()),
