@@ -21,6 +21,9 @@ const SHARDS: i64 = 1024;
 /// by idle files small (at most 512 × 128 KiB = 64 MiB); larger files are unlinked as before.
 const RECYCLE_FILES: usize = 512;
 const RECYCLE_MAX_BYTES: u64 = 128 * 1024;
+/// The name of a file kept for reuse starts with this; a message ID never does (IDs are
+/// base32 without a dash).
+const FREE_PREFIX: &str = "free-";
 
 /// The spool directory:
 ///
@@ -75,7 +78,7 @@ impl Layout {
     }
 
     fn free_path(&self, n: u64) -> PathBuf {
-        self.tmp.join(format!("free-{n}"))
+        self.tmp.join(format!("{FREE_PREFIX}{n}"))
     }
 
     /// Creates whatever is missing and makes the new entries durable, so that a later commit's
@@ -126,6 +129,9 @@ pub struct Recovery {
     pub messages: Vec<SpoolMeta>,
     /// Files of commits that were cut short (never acknowledged), now deleted.
     pub removed_tmp: usize,
+    /// Files kept for reuse by the last run (see [`RECYCLE_FILES`]), now deleted: left by every
+    /// stop, clean or not, and never a message.
+    pub removed_recycled: usize,
     /// Files that failed validation, at their new place under `corrupt/`.
     pub quarantined: Vec<PathBuf>,
     /// Old names of reused files that a crash brought back (see [`RECYCLE_FILES`]), removed.
@@ -167,10 +173,11 @@ impl Spool {
         let layout = Layout::new(dir);
         layout.create()?;
         let lock = lock(&layout.root)?;
-        let removed_tmp = clear_tmp(&layout)?;
+        let cleared = clear_tmp(&layout)?;
         let mut recovery = Recovery {
             messages: Vec::new(),
-            removed_tmp,
+            removed_tmp: cleared.partial,
+            removed_recycled: cleared.recycled,
             quarantined: Vec::new(),
             removed_stale: 0,
         };
@@ -184,6 +191,7 @@ impl Spool {
             messages = recovery.messages.len(),
             bytes = stored,
             removed_tmp = recovery.removed_tmp,
+            removed_recycled = recovery.removed_recycled,
             quarantined = recovery.quarantined.len(),
             removed_stale = recovery.removed_stale,
             "spool recovered"
@@ -538,20 +546,38 @@ fn lock(root: &Path) -> Result<File, SpoolError> {
     }
 }
 
-/// Everything under `tmp/` belongs to a commit that never returned, so never acknowledged.
-fn clear_tmp(layout: &Layout) -> Result<usize, SpoolError> {
-    let mut removed = 0;
+/// What [`clear_tmp`] removed.
+struct Cleared {
+    partial: usize,
+    recycled: usize,
+}
+
+/// Everything under `tmp/` is garbage after a stop: a file kept for reuse, or a commit that
+/// never returned (so never acknowledged). Only the latter were cut short.
+fn clear_tmp(layout: &Layout) -> Result<Cleared, SpoolError> {
+    let mut cleared = Cleared {
+        partial: 0,
+        recycled: 0,
+    };
     for entry in fs::read_dir(&layout.tmp).map_err(SpoolError::io("list", &layout.tmp))? {
-        let path = entry.map_err(SpoolError::io("list", &layout.tmp))?.path();
+        let entry = entry.map_err(SpoolError::io("list", &layout.tmp))?;
+        let recycled = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(FREE_PREFIX));
+        let path = entry.path();
         let outcome = if path.is_dir() {
             fs::remove_dir_all(&path)
         } else {
             fs::remove_file(&path)
         };
         outcome.map_err(SpoolError::io("remove", &path))?;
-        removed += 1;
+        match recycled {
+            true => cleared.recycled += 1,
+            false => cleared.partial += 1,
+        }
     }
-    Ok(removed)
+    Ok(cleared)
 }
 
 /// Validates the files of one shard into `recovery`; returns the bytes of the valid ones.

@@ -445,14 +445,17 @@ async fn removed_files_are_reused_and_hold_exactly_the_new_message() {
     assert!(entries(&dir.path().join("tmp")).is_empty());
     assert_intact(&spool, short).await;
 
-    // After a restart, files kept for reuse are garbage like the rest of tmp/.
+    // After a restart, files kept for reuse are garbage like the rest of tmp/, but they are not
+    // commits cut short: a clean stop leaves them.
     let removed = MessageId::generate();
     commit(&spool, removed).await.unwrap();
     spool.remove(removed).await.unwrap();
     assert_eq!(entries(&dir.path().join("tmp")).len(), 1);
     drop(spool);
     let (spool, recovery) = Spool::open(dir.path(), NO_LIMIT).unwrap();
-    assert_eq!(recovery.removed_tmp, 1);
+    assert_eq!(recovery.removed_tmp, 0);
+    assert_eq!(recovery.removed_recycled, 1);
+    assert!(entries(&dir.path().join("tmp")).is_empty());
     let ids: Vec<MessageId> = recovery.messages.iter().map(|m| m.id).collect();
     assert_eq!(ids, [short]);
     assert_intact(&spool, short).await;
