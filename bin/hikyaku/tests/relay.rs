@@ -153,6 +153,7 @@ async fn trace_fields_are_added_and_the_message_is_kept_byte_for_byte() {
         text.contains(&format!("Message-ID: <{id}@relay.hikyaku.test>\r\n")),
         "{text}"
     );
+    assert!(text.contains("\r\nDate: "), "a missing Date is added: {text}");
     assert!(
         text.contains("Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend\r\n"),
         "{text}"

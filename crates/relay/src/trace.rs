@@ -1,5 +1,6 @@
 //! The header fields the relay adds on the way through: `Received` (RFC 5321 §4.4), the
-//! platform's message ID, and a `Message-ID` when the application sent none (RFC 5322 §3.6.4).
+//! platform's message ID, and the fields RFC 5322 §3.6 requires when the application sent none:
+//! `Date` (the time the relay took the message in) and `Message-ID`.
 
 use hikyaku_model::{MessageId, Timestamp};
 use std::net::IpAddr;
@@ -30,6 +31,10 @@ pub fn add_trace_fields(message: &[u8], info: &TraceInfo<'_>) -> Vec<u8> {
     fields.push_str(&format!("{PLATFORM_ID_HEADER}: {}\r\n", info.id));
     if !has_header_field(message, "message-id") {
         fields.push_str(&format!("Message-ID: <{}@{}>\r\n", info.id, info.hostname));
+    }
+    // Every message must carry an origination date; many receivers score its absence as spam.
+    if !has_header_field(message, "date") {
+        fields.push_str(&format!("Date: {}\r\n", info.at.to_rfc5322()));
     }
     let mut out = Vec::with_capacity(fields.len() + message.len());
     out.extend_from_slice(fields.as_bytes());
@@ -141,6 +146,7 @@ mod tests {
             \tWed, 25 Nov 2026 03:32:00 +0000\r\n\
             X-Hikyaku-Message-Id: 01jd0000000000000000000000\r\n\
             Message-ID: <01jd0000000000000000000000@relay.hikyaku.test>\r\n\
+            Date: Wed, 25 Nov 2026 03:32:00 +0000\r\n\
             Subject: hi\r\n\r\nbody\r\n";
         assert_eq!(text, expected);
     }
@@ -187,6 +193,26 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("\r\nBcc"), "{out}");
+    }
+
+    #[test]
+    fn adds_a_date_only_when_the_message_has_none() {
+        let one = vec!["a@x.jp".to_string()];
+        let i = info(&one, None, "ESMTP");
+        let added = String::from_utf8(add_trace_fields(b"Subject: x\r\n\r\nDate: in body\r\n", &i))
+            .unwrap();
+        assert!(
+            added.contains("\r\nDate: Wed, 25 Nov 2026 03:32:00 +0000\r\nSubject: x\r\n"),
+            "{added}"
+        );
+        let own = "DATE: Mon, 1 Jan 2024 00:00:00 +0900\r\nSubject: x\r\n\r\n";
+        let kept = String::from_utf8(add_trace_fields(own.as_bytes(), &i)).unwrap();
+        assert!(kept.ends_with(own), "{kept}");
+        assert_eq!(
+            kept.to_ascii_lowercase().matches("\ndate:").count(),
+            1,
+            "{kept}"
+        );
     }
 
     #[test]
