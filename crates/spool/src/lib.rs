@@ -9,12 +9,16 @@
 //! message; it hands the list to the caller, which reconciles it with the database.
 
 mod error;
+mod faults;
 mod format;
 mod quota;
 mod spool;
 mod syncer;
 
 pub use error::SpoolError;
+pub use faults::CommitStep;
+#[cfg(any(test, feature = "test-util"))]
+pub use faults::Faults;
 pub use format::FormatError;
 pub use quota::Reservation;
 pub use spool::{Recovery, Spool, SpoolStats};

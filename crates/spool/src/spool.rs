@@ -1,10 +1,11 @@
 use crate::format::{self, FormatError, HEADER_LEN, Header};
 use crate::quota::{Quota, Reservation};
 use crate::syncer::Syncer;
-use crate::{SpoolError, SpoolMeta};
+use crate::{CommitStep, SpoolError, SpoolMeta};
 use hikyaku_model::MessageId;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,12 @@ use std::sync::{Arc, Mutex};
 /// Committed files are spread over this many directories, so that none holds millions of
 /// entries even with a backlog of tens of millions of messages.
 const SHARDS: i64 = 1024;
+
+/// Message bodies carry addresses and content in clear: only the service's own account may
+/// read them. New directories and files are made so; existing ones are left as the operator
+/// set them (the service warns at start when they are looser).
+const PRIVATE_DIR: u32 = 0o700;
+const PRIVATE_FILE: u32 = 0o600;
 
 /// How many removed files are kept for reuse, and up to which size. Creating a file costs far
 /// more than rewriting one: ext4 must find a free inode, and without a journal it skips every
@@ -85,7 +92,11 @@ impl Layout {
     /// directory fsync is all that its rename needs.
     fn create(&self) -> Result<(), SpoolError> {
         let root_is_new = !self.root.is_dir();
-        fs::create_dir_all(&self.root).map_err(SpoolError::io("create directory", &self.root))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR)
+            .create(&self.root)
+            .map_err(SpoolError::io("create directory", &self.root))?;
         if root_is_new && let Some(parent) = self.root.parent() {
             sync_dir(parent)?;
         }
@@ -108,7 +119,7 @@ impl Layout {
 }
 
 fn ensure_dir(dir: &Path) -> Result<bool, SpoolError> {
-    match fs::create_dir(dir) {
+    match fs::DirBuilder::new().mode(PRIVATE_DIR).create(dir) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
         Err(e) => Err(SpoolError::io("create directory", dir)(e)),
@@ -159,6 +170,8 @@ struct Inner {
     /// Files of removed messages, ready to be rewritten by the next commits.
     free_files: Mutex<Vec<PathBuf>>,
     next_free_name: AtomicU64,
+    #[cfg(any(test, feature = "test-util"))]
+    faults: crate::Faults,
     /// Released by the kernel when the process dies, however it dies.
     _lock: File,
 }
@@ -170,6 +183,24 @@ impl Spool {
     ///
     /// Blocking: call it before serving, or from `spawn_blocking`.
     pub fn open(dir: &Path, limit_bytes: u64) -> Result<(Spool, Recovery), SpoolError> {
+        Self::open_inner(dir, limit_bytes, |inner| inner)
+    }
+
+    /// [`Spool::open`], with commits failing wherever `faults` says.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn open_with_faults(
+        dir: &Path,
+        limit_bytes: u64,
+        faults: crate::Faults,
+    ) -> Result<(Spool, Recovery), SpoolError> {
+        Self::open_inner(dir, limit_bytes, |inner| Inner { faults, ..inner })
+    }
+
+    fn open_inner(
+        dir: &Path,
+        limit_bytes: u64,
+        adjust: impl FnOnce(Inner) -> Inner,
+    ) -> Result<(Spool, Recovery), SpoolError> {
         let layout = Layout::new(dir);
         layout.create()?;
         let lock = lock(&layout.root)?;
@@ -203,11 +234,13 @@ impl Spool {
             syncer,
             free_files: Mutex::new(Vec::with_capacity(RECYCLE_FILES)),
             next_free_name: AtomicU64::new(0),
+            #[cfg(any(test, feature = "test-util"))]
+            faults: crate::Faults::default(),
             _lock: lock,
         };
         Ok((
             Spool {
-                inner: Arc::new(inner),
+                inner: Arc::new(adjust(inner)),
             },
             recovery,
         ))
@@ -260,6 +293,13 @@ impl Spool {
             .expect("message files live in a shard directory")
             .to_owned();
         let outcome = match self.inner.syncer.sync(dir.clone()) {
+            _ if let Err(source) = self.inner.injected(CommitStep::DirectorySync) => {
+                Err(SpoolError::Io {
+                    action: "fsync directory",
+                    path: dir,
+                    source,
+                })
+            }
             None => Err(SpoolError::WorkerStopped),
             Some(done) => match done.await {
                 Ok(Ok(())) => return Ok(()),
@@ -363,6 +403,18 @@ impl Spool {
 }
 
 impl Inner {
+    /// The failure a test armed for this step of a commit, if any.
+    #[cfg(any(test, feature = "test-util"))]
+    fn injected(&self, step: CommitStep) -> io::Result<()> {
+        self.faults.check(step)
+    }
+
+    #[cfg(not(any(test, feature = "test-util")))]
+    #[inline(always)]
+    fn injected(&self, _step: CommitStep) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Writes the file under `tmp/`, flushes it and renames it into its shard; the directory
     /// fsync that makes the rename durable is the caller's. Returns the path and the file size.
     fn write_message(
@@ -391,7 +443,12 @@ impl Inner {
             },
             None => {
                 let tmp = self.layout.tmp_path(id);
-                match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                match OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(PRIVATE_FILE)
+                    .open(&tmp)
+                {
                     Ok(file) => (file, tmp),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         return Err(SpoolError::AlreadyCommitted(id));
@@ -401,17 +458,21 @@ impl Inner {
             }
         };
         let outcome = (|| {
-            file.write_all(head)
-                .map_err(SpoolError::io("write", &written))?;
-            file.write_all(body)
+            self.injected(CommitStep::Write)
+                .and_then(|()| file.write_all(head))
+                .and_then(|()| file.write_all(body))
                 .map_err(SpoolError::io("write", &written))?;
             // A reused file may have been longer; the header states the exact length.
             file.set_len((head.len() + body.len()) as u64)
                 .map_err(SpoolError::io("truncate", &written))?;
             // Before the rename, or a crash could leave a complete name on incomplete data.
-            file.sync_data()
+            self.injected(CommitStep::FileSync)
+                .and_then(|()| file.sync_data())
                 .map_err(SpoolError::io("fsync", &written))?;
-            match rename_no_replace(&written, &target) {
+            let renamed = self
+                .injected(CommitStep::Rename)
+                .and_then(|()| rename_no_replace(&written, &target));
+            match renamed {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     Err(SpoolError::AlreadyCommitted(id))
@@ -537,6 +598,7 @@ fn lock(root: &Path) -> Result<File, SpoolError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(PRIVATE_FILE)
         .open(&path)
         .map_err(SpoolError::io("open", &path))?;
     match file.try_lock() {

@@ -506,3 +506,29 @@ async fn recovery_drops_old_names_of_reused_files() {
     assert_eq!(recovery.quarantined.len(), 1);
     assert!(recovery.messages.is_empty());
 }
+
+/// Queued bodies hold addresses and content in clear: nothing the spool creates may be
+/// readable by another local account.
+#[tokio::test]
+async fn what_the_spool_creates_only_its_owner_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("spool");
+    let (spool, _) = Spool::open(&root, NO_LIMIT).unwrap();
+    let id = MessageId::generate();
+    commit(&spool, id).await.unwrap();
+    let file = file_of(&root, id);
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    for dir in [
+        root.clone(),
+        root.join("tmp"),
+        root.join("msg"),
+        root.join("corrupt"),
+        file.parent().unwrap().to_owned(),
+    ] {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    }
+    for path in [file, root.join("lock")] {
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}

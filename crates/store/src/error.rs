@@ -70,6 +70,28 @@ impl StoreError {
         }
     }
 
+    /// Whether the failure is a lack of disk space (SQLite's `SQLITE_FULL`, PostgreSQL's
+    /// `disk_full`, or the file system's): the relay's `452 4.3.1` rather than `451 4.3.0`.
+    pub fn is_out_of_space(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(io) => matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+                    code.parse::<i32>().is_ok_and(|c| c & 0xff == 13)
+                }
+                Some(code) => code == "53100",
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
         StoreError::Invalid {
             what,

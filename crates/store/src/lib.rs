@@ -159,10 +159,8 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_POOL_SIZE)
-                .connect_with(options)
-                .await?;
+            prepare_sqlite_file(options.get_filename())?;
+            let pool = sqlite_pool_options().connect_with(options).await?;
             SQLITE_MIGRATIONS.run(&pool).await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -180,6 +178,47 @@ impl Store {
         };
         Ok(Store {
             backend,
+            key,
+            credentials: Arc::default(),
+            sqlite_writer: Arc::default(),
+        })
+    }
+
+    /// A SQLite store at `path` whose file cannot grow beyond `pages` pages (of 4 KiB) while
+    /// that limit is set: the database's own `SQLITE_FULL`, as on a full disk, for tests of what
+    /// is built on the store. The limit is read at every use of a connection, so a test can
+    /// fill the database, then make room again (`0` means no limit).
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn connect_sqlite_with_page_limit(
+        path: &std::path::Path,
+        key: SealingKey,
+        pages: Arc<std::sync::atomic::AtomicU32>,
+    ) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        prepare_sqlite_file(path)?;
+        let pool = sqlite_pool_options()
+            .before_acquire(move |conn, _| {
+                let pages = pages.load(std::sync::atomic::Ordering::Relaxed);
+                Box::pin(async move {
+                    let limit = if pages == 0 { u32::MAX } else { pages };
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA max_page_count = {limit}"
+                    )))
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(true)
+                })
+            })
+            .connect_with(options)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        Ok(Store {
+            backend: Backend::Sqlite(pool),
             key,
             credentials: Arc::default(),
             sqlite_writer: Arc::default(),
@@ -213,6 +252,61 @@ impl Store {
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
+}
+
+fn sqlite_pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(SQLITE_POOL_SIZE)
+        .after_release(|conn, _| Box::pin(async move { leaves_no_transaction(conn).await }))
+}
+
+/// The database holds sealed addresses but also plain metadata (and SQLite copies the file's
+/// mode to its `-wal` and `-shm` files): a new database file is created readable by its owner
+/// only, before SQLite would create it with the process's umask. An existing one is left as
+/// the operator set it, with a warning when others may read it.
+fn prepare_sqlite_file(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let in_memory =
+        path.as_os_str().is_empty() || path.to_str().is_some_and(|p| p.starts_with(':'));
+    if in_memory {
+        return Ok(());
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(metadata) = std::fs::metadata(path)
+                && metadata.permissions().mode() & 0o077 != 0
+            {
+                tracing::warn!(path = %path.display(), mode = format!("{:o}", metadata.permissions().mode() & 0o777), "the database file is readable by other users; chmod 600 it (and its -wal and -shm files)");
+            }
+            Ok(())
+        }
+        // Let SQLite report a missing directory or a read-only file system in its own words.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Whether a SQLite connection may go back to the pool: only when no transaction of ours is
+/// left open on it. When a statement fails with `SQLITE_FULL` or `SQLITE_IOERR`, SQLite may
+/// already have rolled the whole transaction back; sqlx's own `ROLLBACK` then fails, and sqlx
+/// still counts the transaction as open. Its next `begin` on that connection would issue a
+/// `SAVEPOINT` instead of `BEGIN`, and a later `ROLLBACK TO` of that savepoint leaves a real
+/// transaction open under every following "commit": they would report success for rows that
+/// are never written, and hold the write lock (other writers wait out the busy timeout). That
+/// is how a full disk once lost a message after its `250`. Such a connection is closed instead.
+async fn leaves_no_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction queues its rollback; one round trip lets it run first.
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 /// The URL without its password, for error messages.
