@@ -18,6 +18,18 @@ pub enum SpoolError {
         limit: u64,
     },
 
+    /// The file system is nearly full: taking the message would eat into the free space kept
+    /// for finishing what was already acknowledged. The relay answers `452 4.3.1`.
+    #[error(
+        "disk nearly full: {available} bytes free on the file system of {dir}, {wanted} wanted, {min_free} kept in reserve"
+    )]
+    DiskLow {
+        dir: PathBuf,
+        available: u64,
+        min_free: u64,
+        wanted: u64,
+    },
+
     #[error("spool I/O failed ({action} {path}): {source}")]
     Io {
         action: &'static str,
@@ -61,6 +73,7 @@ impl SpoolError {
     pub fn is_transient(&self) -> bool {
         match self {
             SpoolError::Full { .. }
+            | SpoolError::DiskLow { .. }
             | SpoolError::Io { .. }
             | SpoolError::Locked(_)
             | SpoolError::WorkerStopped => true,
@@ -76,7 +89,7 @@ impl SpoolError {
     /// `452 4.3.1` rather than `451 4.3.0`.
     pub fn is_out_of_space(&self) -> bool {
         match self {
-            SpoolError::Full { .. } => true,
+            SpoolError::Full { .. } | SpoolError::DiskLow { .. } => true,
             SpoolError::Io { source, .. } => {
                 matches!(
                     source.kind(),

@@ -3,8 +3,8 @@
 //! when the message would survive a crash or a power loss, and only then may `250` be answered.
 //! A crash at any moment never loses a committed message and never exposes a half-written one.
 //!
-//! It owns the files, their format, group commit of directory fsyncs, the recovery scan and the
-//! byte quota. It must not hold delivery state (which recipient is done lives in the database):
+//! It owns the files, their format, group commit of directory fsyncs, the recovery scan, the
+//! byte quota and the free-space reserve of its file system. It must not hold delivery state (which recipient is done lives in the database):
 //! a spool file is immutable once committed. It never decides what to do with a recovered
 //! message; it hands the list to the caller, which reconciles it with the database.
 
@@ -12,6 +12,7 @@ mod error;
 mod faults;
 mod format;
 mod quota;
+mod reserve;
 mod spool;
 mod syncer;
 
@@ -21,6 +22,7 @@ pub use faults::CommitStep;
 pub use faults::Faults;
 pub use format::FormatError;
 pub use quota::Reservation;
+pub use reserve::DiskReserve;
 pub use spool::{Recovery, Spool, SpoolStats};
 
 use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};

@@ -166,6 +166,7 @@ pub struct Spool {
 struct Inner {
     layout: Layout,
     quota: Arc<Quota>,
+    disk: crate::DiskReserve,
     syncer: Syncer,
     /// Files of removed messages, ready to be rewritten by the next commits.
     free_files: Mutex<Vec<PathBuf>>,
@@ -228,9 +229,11 @@ impl Spool {
             "spool recovered"
         );
         let syncer = Syncer::start().map_err(SpoolError::io("start syncer thread for", dir))?;
+        let disk = crate::DiskReserve::new(&layout.root, 0);
         let inner = Inner {
             layout,
             quota: Quota::new(limit_bytes, stored),
+            disk,
             syncer,
             free_files: Mutex::new(Vec::with_capacity(RECYCLE_FILES)),
             next_free_name: AtomicU64::new(0),
@@ -247,8 +250,19 @@ impl Spool {
     }
 
     /// Promises `bytes` of room for a message about to be received, or says the spool is full.
+    /// Also refused when the file system would be left with less free space than
+    /// [`Spool::disk_reserve`] keeps.
     pub fn reserve(&self, bytes: u64) -> Result<Reservation, SpoolError> {
-        self.inner.quota.reserve(bytes)
+        let reservation = self.inner.quota.reserve(bytes)?;
+        // Other reservations are not yet on disk; counting them keeps concurrent sessions
+        // from each seeing the same free bytes.
+        self.inner.disk.check(self.inner.quota.reserved())?;
+        Ok(reservation)
+    }
+
+    /// The free space kept on the spool's file system (none until set).
+    pub fn disk_reserve(&self) -> &crate::DiskReserve {
+        &self.inner.disk
     }
 
     /// Makes the message durable: when this returns `Ok`, the message survives a crash or power

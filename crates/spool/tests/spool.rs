@@ -532,3 +532,24 @@ async fn what_the_spool_creates_only_its_owner_can_read() {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
 }
+
+/// Below the free-space reserve, no new message is let in, however empty the spool is: it is
+/// refused as out of space (the relay's `452 4.3.1`), and let in again once there is room.
+#[tokio::test]
+async fn no_reservation_eats_into_the_disk_reserve() {
+    let (_dir, spool) = fresh(NO_LIMIT);
+    let reserve = spool.disk_reserve();
+    let available = reserve.available().unwrap();
+    reserve.set_min_free(available + (1 << 30));
+    let err = spool.reserve(1000).unwrap_err();
+    assert!(matches!(err, SpoolError::DiskLow { .. }), "{err}");
+    assert!(err.is_out_of_space() && err.is_transient(), "{err}");
+    assert_eq!(
+        spool.reserved_bytes(),
+        0,
+        "a refused reservation holds nothing"
+    );
+
+    reserve.set_min_free(1);
+    commit(&spool, MessageId::generate()).await.unwrap();
+}
