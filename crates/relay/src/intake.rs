@@ -35,10 +35,15 @@ pub enum IntakeError {
 }
 
 impl IntakeError {
-    /// Whether retrying later may succeed. Every intake failure is the platform's, never the
-    /// message's, so the client is always told to retry.
+    /// Whether the failure is a lack of space, in the spool or in the database: the client is
+    /// told `452 4.3.1` rather than `451 4.3.0`. Every intake failure is the platform's, never
+    /// the message's, so the client is always told to retry.
     pub fn is_out_of_space(&self) -> bool {
-        matches!(self, IntakeError::Spool(e) if e.is_out_of_space())
+        match self {
+            IntakeError::Spool(e) => e.is_out_of_space(),
+            IntakeError::Store(e) => e.is_out_of_space(),
+            IntakeError::ShuttingDown => false,
+        }
     }
 }
 

@@ -141,6 +141,39 @@ pub struct Store {
     /// each other that way. Queueing this process's writers here instead hands the lock over
     /// at once. Unused on PostgreSQL, which has row locks.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    #[cfg(any(test, feature = "test-util"))]
+    faults: Arc<StoreFaults>,
+}
+
+/// Failures a test can make the database's own commits suffer (test support only).
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Debug, Default)]
+pub struct StoreFaults {
+    commits: std::sync::atomic::AtomicU32,
+}
+
+#[cfg(any(test, feature = "test-util"))]
+impl StoreFaults {
+    /// The next `times` commits of accepted messages fail as a `COMMIT` that hits a full or
+    /// failing disk does on SQLite: the database rolls the transaction back by itself, and
+    /// the caller gets an error (`EIO`).
+    pub fn fail_commits(&self, times: u32) {
+        self.commits
+            .store(times, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this commit is to fail: the caller then rolls back with a raw `ROLLBACK` (as
+    /// SQLite does by itself) and returns [`StoreFaults::commit_error`].
+    pub(crate) fn commit_fails(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.commits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    pub(crate) fn commit_error() -> StoreError {
+        StoreError::Database(sqlx::Error::Io(std::io::Error::from_raw_os_error(5)))
+    }
 }
 
 #[derive(Clone)]
@@ -181,6 +214,8 @@ impl Store {
             key,
             credentials: Arc::default(),
             sqlite_writer: Arc::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            faults: Arc::default(),
         })
     }
 
@@ -222,7 +257,27 @@ impl Store {
             key,
             credentials: Arc::default(),
             sqlite_writer: Arc::default(),
+            #[cfg(any(test, feature = "test-util"))]
+            faults: Arc::default(),
         })
+    }
+
+    /// Where a test arms failures of this store's commits.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn faults(&self) -> &StoreFaults {
+        &self.faults
+    }
+
+    /// Pages in the SQLite database file (with its WAL), to set a page limit relative to it.
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn sqlite_page_count(&self) -> Result<u32, StoreError> {
+        let Backend::Sqlite(pool) = &self.backend else {
+            return Err(StoreError::invalid("backend", "not SQLite"));
+        };
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(pool)
+            .await?;
+        Ok(u32::try_from(pages).unwrap_or(u32::MAX))
     }
 
     /// This process's turn to write, on SQLite; nothing to wait for on PostgreSQL. Hold it for

@@ -328,6 +328,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            #[cfg(any(test, feature = "test-util"))]
+            if self.faults.commit_fails() {
+                sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await?;
+                return Err(crate::StoreFaults::commit_error());
+            }
             tx.commit().await?;
             suppressed
         });

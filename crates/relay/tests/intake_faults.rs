@@ -1,0 +1,224 @@
+//! `250` means durable in both places, whatever the disk does: every I/O step of the intake is
+//! made to fail in turn (spool write, file fsync, rename, directory fsync with `ENOSPC` and
+//! `EIO`; a database commit that fails and is rolled back; the database's own `SQLITE_FULL`
+//! on a size-capped file) while sessions hand messages
+//! over at once. After a restart and the start-up reconciliation, every acknowledged message is
+//! in the spool and in the queue, and nothing else is kept.
+
+use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
+use hikyaku_relay::Intake;
+use hikyaku_spool::{CommitStep, Faults, Spool, SpoolMeta};
+use hikyaku_store::{SealingKey, Store};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const ENOSPC: i32 = 28;
+const EIO: i32 = 5;
+const NODE: &str = "node-a";
+/// Sessions handing a message over at the same moment.
+const SESSIONS: usize = 12;
+
+struct Node {
+    intake: Intake,
+    spool: Spool,
+    store: Store,
+}
+
+fn key() -> SealingKey {
+    SealingKey::from_bytes([7; 32])
+}
+
+/// Opens the node's data as `hikyaku serve` does: recovery, then the two reconciliations.
+async fn open(dir: &Path, faults: Faults, pages: Arc<AtomicU32>) -> Node {
+    let store = Store::connect_sqlite_with_page_limit(&dir.join("hikyaku.db"), key(), pages)
+        .await
+        .unwrap();
+    let (spool, recovery) = Spool::open_with_faults(&dir.join("spool"), u64::MAX, faults).unwrap();
+    let intake = Intake::start(spool.clone(), store.clone(), NODE.to_string(), None);
+    intake.discard_unrecorded(&recovery.messages).await.unwrap();
+    let quarantined = spool.quarantined_ids().unwrap();
+    intake
+        .withdraw_unspooled(&recovery.messages, &quarantined)
+        .await
+        .unwrap();
+    Node {
+        intake,
+        spool,
+        store,
+    }
+}
+
+/// One session's message: accepted (`250`) or refused, and whether as out of space.
+async fn hand_over(
+    intake: &Intake,
+    customer: &CustomerId,
+    n: usize,
+) -> (MessageId, Result<(), bool>) {
+    let received_at = Timestamp::now();
+    let id = MessageId::new(received_at);
+    let body = format!("Subject: {n}\r\n\r\n{}\r\n", "x".repeat(3000 + n * 37)).into_bytes();
+    let meta = SpoolMeta {
+        id,
+        customer_id: customer.clone(),
+        envelope: Envelope {
+            mail_from: "app@example.com".into(),
+            recipients: vec![format!("user{n}@example.jp")],
+        },
+        received_at,
+        source_ip: "127.0.0.1".into(),
+        size: body.len() as u64,
+    };
+    let outcome = match intake.spool().reserve(meta.size) {
+        Ok(reservation) => intake.accept(meta, body, reservation).await,
+        Err(e) => Err(e.into()),
+    };
+    (id, outcome.map_err(|e| e.is_out_of_space()))
+}
+
+/// [`SESSIONS`] messages at once; returns the IDs acknowledged and those refused.
+async fn wave(node: &Node, customer: &CustomerId) -> (Vec<MessageId>, Vec<(MessageId, bool)>) {
+    let sessions: Vec<_> = (0..SESSIONS)
+        .map(|n| {
+            let intake = node.intake.clone();
+            let customer = customer.clone();
+            tokio::spawn(async move { hand_over(&intake, &customer, n).await })
+        })
+        .collect();
+    let (mut acknowledged, mut refused) = (Vec::new(), Vec::new());
+    for session in sessions {
+        match session.await.unwrap() {
+            (id, Ok(())) => acknowledged.push(id),
+            (id, Err(out_of_space)) => refused.push((id, out_of_space)),
+        }
+    }
+    (acknowledged, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_message_survives_any_failing_intake_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Faults::default();
+    let pages = Arc::new(AtomicU32::new(0));
+    let node = open(dir.path(), faults.clone(), Arc::clone(&pages)).await;
+    let customer = node
+        .store
+        .create_contract("Faults", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let mut acknowledged = BTreeSet::new();
+    let mut attempted = BTreeSet::new();
+    let mut take = |(acked, refused): (Vec<MessageId>, Vec<(MessageId, bool)>)| {
+        attempted.extend(acked.iter().copied());
+        attempted.extend(refused.iter().map(|(id, _)| *id));
+        acknowledged.extend(acked);
+        refused
+    };
+
+    for step in CommitStep::ALL {
+        for (errno, out_of_space) in [(ENOSPC, true), (EIO, false)] {
+            // A few sessions fail at this step, the others go through beside them.
+            faults.fail(step, errno, 4);
+            let refused = take(wave(&node, &customer).await);
+            faults.clear();
+            assert!(
+                !refused.is_empty(),
+                "{step:?} errno {errno}: nothing failed"
+            );
+            for (id, seen_as_full) in refused {
+                assert_eq!(
+                    seen_as_full, out_of_space,
+                    "{step:?} errno {errno}: {id} refused with the wrong reply"
+                );
+            }
+        }
+    }
+
+    // The commit fails and the database rolls the transaction back by itself, as SQLite does
+    // when its WAL cannot be written; the connection must not carry that state into later
+    // transactions.
+    for _ in 0..2 {
+        node.store.faults().fail_commits(1);
+        let refused = take(wave(&node, &customer).await);
+        assert!(!refused.is_empty(), "the failing commit refused nothing");
+    }
+
+    // The database cannot grow: whatever statement needs a new page fails, mid-transaction,
+    // while other sessions' batches squeeze into the pages that are left.
+    let mut database_refusals = 0;
+    for extra in [0, 1, 2, 3, 5, 8] {
+        let used = node.store.sqlite_page_count().await.unwrap();
+        pages.store(used + extra, Ordering::Relaxed);
+        for _ in 0..2 {
+            let refused = take(wave(&node, &customer).await);
+            database_refusals += refused.len();
+            for (id, out_of_space) in refused {
+                assert!(out_of_space, "{id}: a full database is 452, not 451");
+            }
+        }
+    }
+    assert!(database_refusals > 0, "the page limit never bit");
+    // Room again: what is acknowledged now must be committed for real, on every connection.
+    pages.store(0, Ordering::Relaxed);
+    for _ in 0..3 {
+        let refused = take(wave(&node, &customer).await);
+        assert!(refused.is_empty(), "{refused:?}");
+    }
+
+    // Restart.
+    let Node {
+        intake,
+        spool,
+        store,
+    } = node;
+    drop(intake);
+    drop(spool);
+    store.close().await;
+    // The committer task still holds a clone of the closed store until its channel closes.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let node = open(dir.path(), Faults::default(), Arc::new(AtomicU32::new(0))).await;
+
+    let spooled: BTreeSet<MessageId> = node.spool.list().await.unwrap().into_iter().collect();
+    let queued: BTreeSet<MessageId> = node
+        .store
+        .unfinished_message_ids(NODE)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let attempted: Vec<MessageId> = attempted.into_iter().collect();
+    let known: BTreeSet<MessageId> = node
+        .store
+        .known_message_ids(&attempted)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let lost_from_queue: Vec<_> = acknowledged.difference(&queued).collect();
+    let lost_from_spool: Vec<_> = acknowledged.difference(&spooled).collect();
+    assert!(
+        lost_from_queue.is_empty() && lost_from_spool.is_empty(),
+        "acknowledged but lost: {} from the queue {lost_from_queue:?}, {} from the spool {lost_from_spool:?} (of {})",
+        lost_from_queue.len(),
+        lost_from_spool.len(),
+        acknowledged.len()
+    );
+    assert_eq!(
+        spooled, acknowledged,
+        "the spool keeps only acknowledged mail"
+    );
+    assert_eq!(
+        queued, acknowledged,
+        "the queue holds only acknowledged mail"
+    );
+    assert_eq!(
+        known, acknowledged,
+        "no record of a refused message is kept"
+    );
+    for id in &acknowledged {
+        let message = node.store.queued_message(*id).await.unwrap().unwrap();
+        assert_eq!(message.recipients.len(), 1, "{id} recorded once");
+    }
+}
