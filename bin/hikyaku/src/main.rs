@@ -4,6 +4,7 @@
 mod admin;
 mod bounce_cmd;
 mod inbound_cmd;
+mod permissions;
 mod serve;
 mod suppression_cmd;
 mod tls;
@@ -63,7 +64,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 async fn open_store(
     config: &Config,
 ) -> anyhow::Result<(hikyaku_store::Store, hikyaku_model::VerpKey)> {
-    std::fs::create_dir_all(&config.data_dir)
+    permissions::create_data_dir(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let key = hikyaku_store::SealingKey::load_or_create(&config.secret_key_path())
         .context("cannot load the address sealing key")?;

@@ -25,6 +25,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (store, verp_key) = crate::open_store(&config).await?;
     let (spool, recovery) = Spool::open(&config.spool_dir(), config.relay.spool_limit.0)
         .with_context(|| format!("cannot open the spool in {}", config.spool_dir().display()))?;
+    spool
+        .disk_reserve()
+        .set_min_free(config.relay.min_free_disk.0);
+    crate::permissions::warn_if_others_can_read(&config);
     let (tls, certificate) = tls::server_config(&config, &hostname)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -170,6 +174,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 },
             },
         );
+        let handler = handler.with_disk_reserve(spool.disk_reserve().clone());
         (Server::new(errors_config, Arc::new(handler)), listener)
     });
 
@@ -187,14 +192,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let inbound = inbound.clone();
         tokio::spawn(async move { inbound.run(stop).await })
     });
+    // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
+    let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let app = hikyaku_api::router(hikyaku_api::HttpState {
         store,
         spool,
         metrics,
+        draining: stop_rx,
     });
     let http = tokio::spawn(
         axum::serve(http_listener, app)
-            .with_graceful_shutdown(stopped(stop_rx))
+            .with_graceful_shutdown(stopped(http_stop_rx))
             .into_future(),
     );
 
@@ -214,6 +222,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(errors) = errors {
         errors.await?.context("error server listener failed")?;
     }
+    let _ = http_stop_tx.send(true);
     http.await?.context("HTTP listener failed")?;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;

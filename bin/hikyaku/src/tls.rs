@@ -60,7 +60,7 @@ fn generate_self_signed(
     key_path: &Path,
     hostname: &str,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::permissions::create_data_dir(dir)?;
     let names = vec![hostname.to_string(), "localhost".to_string()];
     let certified =
         rcgen::generate_simple_self_signed(names).context("cannot generate a certificate")?;

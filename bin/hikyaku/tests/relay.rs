@@ -153,7 +153,10 @@ async fn trace_fields_are_added_and_the_message_is_kept_byte_for_byte() {
         text.contains(&format!("Message-ID: <{id}@relay.hikyaku.test>\r\n")),
         "{text}"
     );
-    assert!(text.contains("\r\nDate: "), "a missing Date is added: {text}");
+    assert!(
+        text.contains("\r\nDate: "),
+        "a missing Date is added: {text}"
+    );
     assert!(
         text.contains("Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend\r\n"),
         "{text}"
@@ -505,4 +508,124 @@ async fn smtp_source_at_the_connection_limit_gets_no_refusals() {
         .unwrap();
     let json: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
     assert_eq!(json["messages"].as_array().unwrap().len(), 600);
+}
+
+/// While SIGTERM drains the listeners, `/readyz` still answers, and says `503`: a load balancer
+/// must stop sending clients before the listener is gone.
+#[tokio::test]
+async fn readiness_is_503_while_the_listeners_drain() {
+    let node = start(|_| {});
+    let customer = contract(&node, "Drain");
+    allow(&node, &customer, "127.0.0.1");
+    let http = node.http_addr();
+    let (status, _) = http_get(http, "/readyz").await;
+    assert_eq!(status, 200);
+    // A message half sent keeps the drain going until it is finished.
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    c.command("MAIL FROM:<app@example.com>").await.unwrap();
+    c.command("RCPT TO:<user@example.jp>").await.unwrap();
+    assert_eq!(c.command("DATA").await.unwrap().code, 354);
+    c.send_raw(b"Subject: in flight\r\n\r\n").await.unwrap();
+
+    let stopper = std::thread::spawn(move || node.terminate(Duration::from_secs(30)));
+    let mut answer = (200, String::new());
+    for _ in 0..100 {
+        answer = http_get(http, "/readyz").await;
+        if answer.0 != 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = answer;
+    assert_eq!(status, 503, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["draining"], true, "{body}");
+
+    c.send_raw(b"done\r\n.\r\n").await.unwrap();
+    accepted_id(&c.read_reply().await.unwrap());
+    let (status, _) = stopper.join().unwrap().expect("clean exit");
+    assert!(status.success());
+}
+
+/// Below the free-space reserve, new mail is refused with `452 4.3.1` at MAIL, on the relay
+/// and on the error server, and `/readyz` answers `503` saying why.
+#[tokio::test]
+async fn below_the_disk_reserve_new_mail_is_452_and_not_ready() {
+    // More free space than any test machine has.
+    let node = start(|b| {
+        b.set("relay", "min_free_disk", "\"1000TiB\"");
+    });
+    let customer = contract(&node, "Full");
+    allow(&node, &customer, "127.0.0.1");
+    for addr in [node.smtp_addr(), node.errors_addr()] {
+        let (mut c, _) = SmtpClient::connect(addr).await.unwrap();
+        c.command("EHLO app.example.com").await.unwrap();
+        let reply = c.command("MAIL FROM:<app@example.com>").await.unwrap();
+        assert_eq!(reply.head(), "452 4.3.1", "{addr}: {reply:?}");
+    }
+    let (status, body) = http_get(node.http_addr(), "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["disk"]["ok"], false, "{body}");
+    assert_eq!(ready["database"], "ok", "{body}");
+}
+
+/// Queued mail, the database and the keys are the service account's alone: a data directory
+/// the service creates is 0700 and what it writes there 0600. One the operator made looser is
+/// left as it is, with a warning.
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut builder = ProcessBuilder::new(BIN);
+    builder.set("relay", "hostname", "\"relay.hikyaku.test\"");
+    let prepared = builder.prepare().unwrap();
+    // Let the service create it, as on a first start.
+    std::fs::remove_dir(&prepared.data_dir).unwrap();
+    let node = prepared.start().unwrap();
+    let customer = contract(&node, "Private");
+    allow(&node, &customer, "127.0.0.1");
+    let (mut c, _) = SmtpClient::connect(node.smtp_addr()).await.unwrap();
+    c.command("EHLO app.example.com").await.unwrap();
+    let id = accepted_id(
+        &c.send_mail("app@example.com", &["user@example.jp"], BODY)
+            .await
+            .unwrap(),
+    );
+    let data = node.data_dir().to_owned();
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700);
+    let spooled = hikyaku_testkit::files_under(&data.join("spool"))
+        .into_iter()
+        .find(|p| p.ends_with(&id))
+        .unwrap();
+    for file in [
+        data.join("hikyaku.db"),
+        data.join("hikyaku.db-wal"),
+        data.join("hikyaku.db-shm"),
+        data.join("secret.key"),
+        data.join("tls/self-signed.key"),
+        spooled,
+    ] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert!(!node.log().contains("readable by other"), "{}", node.log());
+
+    // An operator's looser directory is warned about, not changed.
+    let (_, prepared) = node.terminate(Duration::from_secs(30)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let node = prepared.start().unwrap();
+    assert_eq!(mode(&data), 0o755);
+    let log = node.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("readable by other") && l.contains(&*data.to_string_lossy())),
+        "{log}"
+    );
 }

@@ -1,8 +1,8 @@
 //! The HTTP side of Hikyaku, served on the `[http]` listener.
 //!
 //! For now it answers the questions an operator's monitor and load balancer ask: is the process
-//! alive (`/healthz`), can it take mail right now (`/readyz`: database reachable, spool below its
-//! limit), and what are its figures (`/metrics`, Prometheus text). The REST API, webhooks and the
+//! alive (`/healthz`), can it take mail right now (`/readyz`: not shutting down, database
+//! reachable, spool below its limit, free disk space above its reserve), and what are its figures (`/metrics`, Prometheus text). The REST API, webhooks and the
 //! console will be mounted here too. It owns no state of its own.
 
 use axum::Router;
@@ -20,6 +20,9 @@ pub struct HttpState {
     pub store: Store,
     pub spool: Spool,
     pub metrics: PrometheusHandle,
+    /// `true` once the node is shutting down: its listeners drain and take no new clients, so
+    /// a load balancer must stop sending any.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 const SPOOL_USED: &str = "hikyaku_spool_used_bytes";
@@ -62,6 +65,7 @@ pub fn router(state: HttpState) -> Router {
 }
 
 async fn readiness(State(state): State<HttpState>) -> Response {
+    let draining = *state.draining.borrow();
     let database = match state.store.ping().await {
         Ok(()) => "ok".to_string(),
         Err(error) => error.to_string(),
@@ -69,11 +73,29 @@ async fn readiness(State(state): State<HttpState>) -> Response {
     let used = state.spool.used_bytes();
     let limit = state.spool.limit_bytes();
     let spool_ok = used < limit;
-    let ready = database == "ok" && spool_ok;
+    let reserve = state.spool.disk_reserve();
+    let min_free = reserve.min_free();
+    let disk = match reserve.available() {
+        // The same test as a new message's: room for the largest one is not asked for here.
+        Ok(available) => serde_json::json!({
+            "available_bytes": available,
+            "min_free_bytes": min_free,
+            "ok": available >= min_free,
+        }),
+        Err(error) => serde_json::json!({
+            "min_free_bytes": min_free,
+            "ok": true,
+            "error": error.to_string(),
+        }),
+    };
+    let disk_ok = disk["ok"] == true;
+    let ready = !draining && database == "ok" && spool_ok && disk_ok;
     let body = serde_json::json!({
         "ready": ready,
+        "draining": draining,
         "database": database,
         "spool": { "used_bytes": used, "limit_bytes": limit, "ok": spool_ok },
+        "disk": disk,
     });
     let status = if ready {
         StatusCode::OK

@@ -44,6 +44,9 @@ pub struct RelayConfig {
     pub max_message_size: ByteSize,
     pub max_recipients: usize,
     pub spool_limit: ByteSize,
+    /// Free space kept on the data directory's file system: below it new mail gets
+    /// `452 4.3.1` (relay and error server) and `/readyz` answers `503`; `0` turns it off.
+    pub min_free_disk: ByteSize,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     /// PEM certificate chain and key for STARTTLS; a self-signed pair is generated when absent.
@@ -270,6 +273,7 @@ impl Default for RelayConfig {
             max_message_size: ByteSize(2 * 1024 * 1024),
             max_recipients: 1000,
             spool_limit: ByteSize(30 * 1024 * 1024 * 1024),
+            min_free_disk: ByteSize(256 * 1024 * 1024),
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(600),
             tls_certificate: None,
@@ -572,6 +576,7 @@ mod tests {
         assert_eq!(c.relay.max_connections, 30);
         assert_eq!(c.relay.max_message_size.0, 2_097_152);
         assert_eq!(c.relay.spool_limit.0, 32_212_254_720);
+        assert_eq!(c.relay.min_free_disk.0, 268_435_456);
         assert_eq!(c.relay.max_recipients, 1000);
         assert_eq!(c.database_url(), "sqlite://./hikyaku-data/hikyaku.db");
     }

@@ -22,7 +22,8 @@ use hikyaku_relay::trace::{TraceInfo, received_field};
 use hikyaku_smtp_server::{
     AuthOutcome, EnhancedStatus, MailParams, Reply, SessionContext, SessionHandler,
 };
-use hikyaku_store::{BounceEvent, InboundRoute, SoftBouncePolicy, Store};
+use hikyaku_spool::DiskReserve;
+use hikyaku_store::{BounceEvent, InboundRoute, SoftBouncePolicy, Store, StoreError};
 use std::sync::Arc;
 
 /// What the error server needs beyond the SMTP engine's limits.
@@ -44,6 +45,8 @@ pub struct ErrorServer {
     store: Store,
     inbound: Inbound,
     settings: Arc<ErrorServerSettings>,
+    /// Free space kept on the database's file system; none when not set.
+    disk: Option<DiskReserve>,
 }
 
 /// What one accepted recipient of the error server is.
@@ -70,7 +73,15 @@ impl ErrorServer {
             store,
             inbound,
             settings: Arc::new(settings),
+            disk: None,
         }
+    }
+
+    /// Refuses new mail with `452 4.3.1` while the file system of `disk` is below its reserve,
+    /// so that a filling disk never stalls the sessions on failing writes.
+    pub fn with_disk_reserve(mut self, disk: DiskReserve) -> Self {
+        self.disk = Some(disk);
+        self
     }
 
     async fn addressee(&self, to: &str) -> Result<Option<Addressee>, Reply> {
@@ -204,6 +215,16 @@ fn database_unavailable(error: impl std::fmt::Display) -> Reply {
     Reply::temporary_failure("Temporary local problem, try again later")
 }
 
+/// The reply to a write the database could not take: out of space is `452 4.3.1`, like the
+/// relay's, so the sender knows it is the platform's storage and retries.
+fn not_recorded(error: &StoreError) -> Reply {
+    if error.is_out_of_space() {
+        tracing::error!(%error, "database out of space");
+        return Reply::insufficient_storage();
+    }
+    database_unavailable(error)
+}
+
 impl SessionHandler for ErrorServer {
     type State = ErrorSession;
 
@@ -231,6 +252,12 @@ impl SessionHandler for ErrorServer {
     ) -> Result<(), Reply> {
         // Bounces come from the null sender, inbound mail from anyone: no sender is refused.
         state.addressees.clear();
+        if let Some(disk) = &self.disk
+            && let Err(error) = disk.check(0)
+        {
+            tracing::warn!(%error, "new mail refused");
+            return Err(Reply::insufficient_storage());
+        }
         Ok(())
     }
 
@@ -308,7 +335,7 @@ impl SessionHandler for ErrorServer {
                         );
                     }
                 }
-                Err(error) => return database_unavailable(error),
+                Err(error) => return not_recorded(&error),
             }
         }
         let inbound: Vec<(&InboundRoute, &String)> = addressees
@@ -343,6 +370,11 @@ impl SessionHandler for ErrorServer {
                     .await
                 {
                     tracing::error!(%error, route = route.id, "inbound mail not queued");
+                    if let hikyaku_inbound::InboundError::Store(error) = &error
+                        && error.is_out_of_space()
+                    {
+                        return Reply::insufficient_storage();
+                    }
                     return Reply::temporary_failure(
                         "Temporary local problem, message not accepted; try again later",
                     );

@@ -158,6 +158,12 @@ impl SessionHandler for RelayHandler {
             metrics::counter!("hikyaku_relay_refused_contract_total").increment(1);
             return Err(refusal);
         }
+        // Below the disk reserve, refuse at once rather than after the client sent the body.
+        if let Err(error) = self.intake.spool().disk_reserve().check(0) {
+            tracing::warn!(session = ctx.id, %error, "new mail refused");
+            metrics::counter!("hikyaku_relay_spool_full_total").increment(1);
+            return Err(Reply::insufficient_storage());
+        }
         let reservation = match params.size {
             Some(declared) => Some(self.reserve(declared)?),
             None => None,
