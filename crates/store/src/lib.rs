@@ -187,11 +187,7 @@ impl Store {
     /// if it is missing, and applies the pending migrations.
     pub async fn connect(url: &str, key: SealingKey) -> Result<Store, StoreError> {
         let backend = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let options = durable_sqlite(SqliteConnectOptions::from_str(url)?);
             prepare_sqlite_file(options.get_filename())?;
             let pool = sqlite_pool_options().connect_with(options).await?;
             SQLITE_MIGRATIONS.run(&pool).await?;
@@ -209,14 +205,18 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact_url(url)));
         };
-        Ok(Store {
+        Ok(Store::over(backend, key))
+    }
+
+    fn over(backend: Backend, key: SealingKey) -> Store {
+        Store {
             backend,
             key,
             credentials: Arc::default(),
             sqlite_writer: Arc::default(),
             #[cfg(any(test, feature = "test-util"))]
             faults: Arc::default(),
-        })
+        }
     }
 
     /// A SQLite store at `path` whose file cannot grow beyond `pages` pages (of 4 KiB) while
@@ -229,12 +229,7 @@ impl Store {
         key: SealingKey,
         pages: Arc<std::sync::atomic::AtomicU32>,
     ) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let options = durable_sqlite(SqliteConnectOptions::new().filename(path));
         prepare_sqlite_file(path)?;
         let pool = sqlite_pool_options()
             .before_acquire(move |conn, _| {
@@ -252,14 +247,7 @@ impl Store {
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Store {
-            backend: Backend::Sqlite(pool),
-            key,
-            credentials: Arc::default(),
-            sqlite_writer: Arc::default(),
-            #[cfg(any(test, feature = "test-util"))]
-            faults: Arc::default(),
-        })
+        Ok(Store::over(Backend::Sqlite(pool), key))
     }
 
     /// Where a test arms failures of this store's commits.
@@ -307,6 +295,15 @@ impl Store {
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
+}
+
+/// WAL with `synchronous=FULL` (see "Durability" above), the busy timeout, create-if-missing.
+fn durable_sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
 }
 
 fn sqlite_pool_options() -> SqlitePoolOptions {
