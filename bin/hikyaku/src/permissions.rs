@@ -29,10 +29,10 @@ pub fn warn_if_others_can_read(config: &Config) {
 
 /// The private paths whose mode lets group or others in, with that mode.
 fn looser_than_private(config: &Config) -> Vec<(PathBuf, u32)> {
+    // The sealing key and the database file are checked by the store as it opens them.
     let mut paths = vec![
         config.data_dir.clone(),
         config.spool_dir(),
-        config.secret_key_path(),
         config.tls_dir(),
         config.tls_dir().join("self-signed.key"),
     ];
@@ -45,7 +45,7 @@ fn looser_than_private(config: &Config) -> Vec<(PathBuf, u32)> {
         .or(url.strip_prefix("sqlite:"))
     {
         let db = PathBuf::from(rest.split('?').next().unwrap_or(rest));
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["-wal", "-shm"] {
             let mut name = db.clone().into_os_string();
             name.push(suffix);
             paths.push(PathBuf::from(name));
