@@ -1,14 +1,14 @@
 //! `250` means durable in both places, whatever the disk does: every I/O step of the intake is
 //! made to fail in turn (spool write, file fsync, rename, directory fsync with `ENOSPC` and
-//! `EIO`; a database commit that fails and is rolled back; the database's own `SQLITE_FULL`
-//! on a size-capped file) while sessions hand messages
+//! `EIO`; the database's insert and commit with the same errors, a failed commit rolled back
+//! by the database itself; the database's own `SQLITE_FULL` on a size-capped file) while sessions hand messages
 //! over at once. After a restart and the start-up reconciliation, every acknowledged message is
 //! in the spool and in the queue, and nothing else is kept.
 
 use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
 use hikyaku_relay::Intake;
 use hikyaku_spool::{CommitStep, Faults, Spool, SpoolMeta};
-use hikyaku_store::{SealingKey, Store};
+use hikyaku_store::{RecordStep, SealingKey, Store};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -137,13 +137,23 @@ async fn every_acknowledged_message_survives_any_failing_intake_step() {
         }
     }
 
-    // The commit fails and the database rolls the transaction back by itself, as SQLite does
-    // when its WAL cannot be written; the connection must not carry that state into later
-    // transactions.
-    for _ in 0..2 {
-        node.store.faults().fail_commits(1);
-        let refused = take(wave(&node, &customer).await);
-        assert!(!refused.is_empty(), "the failing commit refused nothing");
+    // The database's insert or commit fails; a failed commit is rolled back by the database
+    // itself, as SQLite does when its WAL cannot be written, and the connection must not carry
+    // that state into later transactions.
+    for step in [RecordStep::Insert, RecordStep::Commit] {
+        for (errno, out_of_space) in [(ENOSPC, true), (EIO, false)] {
+            node.store.faults().fail(step, errno, 1);
+            let refused = take(wave(&node, &customer).await);
+            assert!(
+                !refused.is_empty(),
+                "{step:?} errno {errno}: nothing failed"
+            );
+            for (id, seen_as_full) in refused {
+                if seen_as_full != out_of_space {
+                    wrong_replies.push(format!("database {step:?} errno {errno}: {id}"));
+                }
+            }
+        }
     }
 
     // The database cannot grow: whatever statement needs a new page fails, mid-transaction,

@@ -145,34 +145,46 @@ pub struct Store {
     faults: Arc<StoreFaults>,
 }
 
-/// Failures a test can make the database's own commits suffer (test support only).
+/// A step of [`Store::record_accepted`]'s transaction that a test can make fail.
+#[cfg(any(test, feature = "test-util"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStep {
+    /// The first insert: the statement fails, the transaction is rolled back by the caller.
+    Insert,
+    /// The `COMMIT`, as it fails on SQLite when its WAL cannot be written: the database rolls
+    /// the transaction back by itself.
+    Commit,
+}
+
+/// Failures a test can make the database's writes of accepted messages suffer (test support
+/// only): the next commits to reach a step fail there with an OS error.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Default)]
 pub struct StoreFaults {
-    commits: std::sync::atomic::AtomicU32,
+    armed: std::sync::Mutex<Vec<(RecordStep, i32, u32)>>,
 }
 
 #[cfg(any(test, feature = "test-util"))]
 impl StoreFaults {
-    /// The next `times` commits of accepted messages fail as a `COMMIT` that hits a full or
-    /// failing disk does on SQLite: the database rolls the transaction back by itself, and
-    /// the caller gets an error (`EIO`).
-    pub fn fail_commits(&self, times: u32) {
-        self.commits
-            .store(times, std::sync::atomic::Ordering::Relaxed);
+    /// The next `times` transactions that reach `step` fail there with `errno` (`ENOSPC` is
+    /// reported as out of space, like SQLite's `SQLITE_FULL`).
+    pub fn fail(&self, step: RecordStep, errno: i32, times: u32) {
+        self.armed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((step, errno, times));
     }
 
-    /// Whether this commit is to fail: the caller then rolls back with a raw `ROLLBACK` (as
-    /// SQLite does by itself) and returns [`StoreFaults::commit_error`].
-    pub(crate) fn commit_fails(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        self.commits
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok()
-    }
-
-    pub(crate) fn commit_error() -> StoreError {
-        StoreError::Database(sqlx::Error::Io(std::io::Error::from_raw_os_error(5)))
+    /// The error this transaction is to fail with at `step`, if one is armed.
+    pub(crate) fn injected(&self, step: RecordStep) -> Option<StoreError> {
+        let mut armed = self.armed.lock().unwrap_or_else(|p| p.into_inner());
+        let (_, errno, times) = armed
+            .iter_mut()
+            .find(|(armed_step, _, times)| *armed_step == step && *times > 0)?;
+        *times -= 1;
+        Some(StoreError::Database(sqlx::Error::Io(
+            std::io::Error::from_raw_os_error(*errno),
+        )))
     }
 }
 

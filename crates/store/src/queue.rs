@@ -173,6 +173,10 @@ impl Store {
             // The first statement writes, so SQLite takes the write lock at once and never has
             // to upgrade a read lock (which fails with SQLITE_BUSY instead of waiting).
             let mut tx = pool.begin().await?;
+            #[cfg(any(test, feature = "test-util"))]
+            if let Some(error) = self.faults.injected(crate::RecordStep::Insert) {
+                return Err(error);
+            }
             let mut inserted = HashSet::with_capacity(sealed.len());
             for chunk in statement_chunks(&sealed) {
                 let mut insert = QueryBuilder::new(
@@ -329,9 +333,9 @@ impl Store {
                 .await?;
             }
             #[cfg(any(test, feature = "test-util"))]
-            if self.faults.commit_fails() {
+            if let Some(error) = self.faults.injected(crate::RecordStep::Commit) {
                 sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await?;
-                return Err(crate::StoreFaults::commit_error());
+                return Err(error);
             }
             tx.commit().await?;
             suppressed
