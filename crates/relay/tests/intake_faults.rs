@@ -119,38 +119,34 @@ async fn every_acknowledged_message_survives_any_failing_intake_step() {
         refused
     };
 
+    // Every step of both halves, with both errors. A few sessions fail at the step, the others
+    // go through beside them. A failed database commit is rolled back by the database itself,
+    // as SQLite does when its WAL cannot be written, and the connection must not carry that
+    // state into later transactions.
+    let mut arms: Vec<(String, Box<dyn Fn(i32)>)> = Vec::new();
     for step in CommitStep::ALL {
+        let faults = faults.clone();
+        arms.push((
+            format!("spool {step:?}"),
+            Box::new(move |errno| faults.fail(step, errno, 4)),
+        ));
+    }
+    for step in [RecordStep::Insert, RecordStep::Commit] {
+        let store = node.store.clone();
+        arms.push((
+            format!("database {step:?}"),
+            Box::new(move |errno| store.faults().fail(step, errno, 1)),
+        ));
+    }
+    for (step, arm) in &arms {
         for (errno, out_of_space) in [(ENOSPC, true), (EIO, false)] {
-            // A few sessions fail at this step, the others go through beside them.
-            faults.fail(step, errno, 4);
+            arm(errno);
             let refused = take(wave(&node, &customer).await);
             faults.clear();
-            assert!(
-                !refused.is_empty(),
-                "{step:?} errno {errno}: nothing failed"
-            );
+            assert!(!refused.is_empty(), "{step} errno {errno}: nothing failed");
             for (id, seen_as_full) in refused {
                 if seen_as_full != out_of_space {
-                    wrong_replies.push(format!("{step:?} errno {errno}: {id}"));
-                }
-            }
-        }
-    }
-
-    // The database's insert or commit fails; a failed commit is rolled back by the database
-    // itself, as SQLite does when its WAL cannot be written, and the connection must not carry
-    // that state into later transactions.
-    for step in [RecordStep::Insert, RecordStep::Commit] {
-        for (errno, out_of_space) in [(ENOSPC, true), (EIO, false)] {
-            node.store.faults().fail(step, errno, 1);
-            let refused = take(wave(&node, &customer).await);
-            assert!(
-                !refused.is_empty(),
-                "{step:?} errno {errno}: nothing failed"
-            );
-            for (id, seen_as_full) in refused {
-                if seen_as_full != out_of_space {
-                    wrong_replies.push(format!("database {step:?} errno {errno}: {id}"));
+                    wrong_replies.push(format!("{step} errno {errno}: {id}"));
                 }
             }
         }
