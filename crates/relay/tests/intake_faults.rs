@@ -20,6 +20,9 @@ const NODE: &str = "node-a";
 /// Sessions handing a message over at the same moment.
 const SESSIONS: usize = 12;
 
+/// Makes the next operations of one step fail with an OS error.
+type ArmFault = Box<dyn Fn(i32)>;
+
 struct Node {
     intake: Intake,
     spool: Spool,
@@ -123,7 +126,7 @@ async fn every_acknowledged_message_survives_any_failing_intake_step() {
     // go through beside them. A failed database commit is rolled back by the database itself,
     // as SQLite does when its WAL cannot be written, and the connection must not carry that
     // state into later transactions.
-    let mut arms: Vec<(String, Box<dyn Fn(i32)>)> = Vec::new();
+    let mut arms: Vec<(String, ArmFault)> = Vec::new();
     for step in CommitStep::ALL {
         let faults = faults.clone();
         arms.push((
