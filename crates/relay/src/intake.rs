@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// The most messages recorded in one database transaction.
 const MAX_BATCH: usize = 256;
+/// Pauses between attempts to withdraw a record whose message was not spooled.
+const WITHDRAW_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const WITHDRAW_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
@@ -122,10 +125,12 @@ impl Intake {
             }
             (Err(error), Ok(_)) => {
                 // Recorded but not durable: the record must go, or the queue would hold a
-                // message the client is about to send again. The start-up check catches it if
-                // this fails too.
+                // message the client is about to send again. On a full disk even the delete
+                // can fail: it is retried until it works, and the start-up check catches it
+                // should the process stop first.
                 if let Err(withdraw_error) = self.store.withdraw_accepted(id).await {
-                    tracing::error!(%id, %error, %withdraw_error, "message recorded but not spooled, and the record could not be withdrawn; the next start withdraws it");
+                    tracing::error!(%id, %error, %withdraw_error, "message recorded but not spooled, and the record could not be withdrawn yet; retrying");
+                    self.withdraw_later(id);
                 }
                 return Err(error.into());
             }
@@ -147,6 +152,28 @@ impl Intake {
             });
         }
         Ok(())
+    }
+
+    /// Withdraws the record of `id` in the background, trying again with growing pauses
+    /// until the database takes the delete.
+    fn withdraw_later(&self, id: hikyaku_model::MessageId) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut pause = WITHDRAW_RETRY_FIRST;
+            loop {
+                tokio::time::sleep(pause).await;
+                match store.withdraw_accepted(id).await {
+                    Ok(_) => {
+                        tracing::info!(%id, "withdrew the record of a message that was not spooled");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%id, %error, "record of a message that was not spooled still not withdrawn");
+                        pause = (pause * 2).min(WITHDRAW_RETRY_MAX);
+                    }
+                }
+            }
+        });
     }
 
     /// The message's queue record, group-committed with those of other sessions.

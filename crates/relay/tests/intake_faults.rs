@@ -155,6 +155,29 @@ async fn every_acknowledged_message_survives_any_failing_intake_step() {
         }
     }
 
+    // The spool fails and so does the first attempt to withdraw the record: the record must
+    // still go while the node runs, not only at the next start.
+    faults.fail(CommitStep::Write, EIO, 2);
+    node.store.faults().fail(RecordStep::Withdraw, ENOSPC, 2);
+    let refused: Vec<MessageId> = take(wave(&node, &customer).await)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    faults.clear();
+    assert!(!refused.is_empty());
+    let mut lingering = refused.len();
+    for _ in 0..100 {
+        lingering = node.store.known_message_ids(&refused).await.unwrap().len();
+        if lingering == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        lingering, 0,
+        "records of refused messages still in the queue"
+    );
+
     // The database cannot grow: whatever statement needs a new page fails, mid-transaction,
     // while other sessions' batches squeeze into the pages that are left.
     let mut database_refusals = 0;

@@ -145,7 +145,8 @@ pub struct Store {
     faults: Arc<StoreFaults>,
 }
 
-/// A step of [`Store::record_accepted`]'s transaction that a test can make fail.
+/// A step of the intake's writes ([`Store::record_accepted`], [`Store::withdraw_accepted`])
+/// that a test can make fail.
 #[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordStep {
@@ -154,6 +155,8 @@ pub enum RecordStep {
     /// The `COMMIT`, as it fails on SQLite when its WAL cannot be written: the database rolls
     /// the transaction back by itself.
     Commit,
+    /// Withdrawing a record whose spool file did not become durable.
+    Withdraw,
 }
 
 /// Failures a test can make the database's writes of accepted messages suffer (test support

@@ -347,6 +347,10 @@ impl Store {
     /// never became durable, so its client was not told `250` and will send it again): the
     /// message, its recipients, its events. `false` when the queue did not hold it.
     pub async fn withdraw_accepted(&self, id: MessageId) -> Result<bool, StoreError> {
+        #[cfg(any(test, feature = "test-util"))]
+        if let Some(error) = self.faults.injected(crate::RecordStep::Withdraw) {
+            return Err(error);
+        }
         let id = id.to_string();
         let _turn = self.write_turn().await;
         let removed = with_pool!(self, pool => {
