@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hikyaku_config::Config;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -21,10 +22,10 @@ use std::path::PathBuf;
 )]
 struct Cli {
     /// TOML configuration file (every key is optional; see the README's reference).
-    #[arg(long, global = true, env = "HIKYAKU_CONFIG")]
+    #[arg(long, global = true, env = "HIKYAKU_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data directory (overrides `data_dir` of the configuration file).
-    #[arg(long, global = true, env = "HIKYAKU_DATA")]
+    #[arg(long, global = true, env = "HIKYAKU_DATA", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -37,6 +38,9 @@ struct Cli {
 enum Command {
     /// Start the whole service: relay SMTP listener and HTTP listener.
     Serve,
+    /// Check the configuration (file, `--data-dir`, `HIKYAKU_LOG`) without starting anything:
+    /// every problem is reported at once, and the exit status is 0 only when there is none.
+    CheckConfig,
     #[command(flatten)]
     Admin(admin::AdminCommand),
     /// Bounce analysis: `hikyaku bounce parse FILE... --json`.
@@ -55,7 +59,53 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
+    // It replaces `log.level`, so it is held to the same rule.
+    if let Ok(filter) = std::env::var(LOG_ENV) {
+        hikyaku_config::check_log_filter(&filter)
+            .map_err(|problem| anyhow::anyhow!("{LOG_ENV}: {problem}"))?;
+    }
     Ok(config.with_data_dir_override(cli.data_dir.clone()))
+}
+
+/// The environment variable that overrides `log.level`.
+const LOG_ENV: &str = "HIKYAKU_LOG";
+
+/// How to run a command against the same configuration and data as this process: the banner's
+/// next steps print it, so that following them in another terminal (or another directory) never
+/// opens a second, empty data directory. Paths are made absolute for that reason.
+fn operator_command(cli: &Cli, config: &Config) -> String {
+    let absolute = |path: &std::path::Path| {
+        std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+    };
+    let program = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.components().count() > 1)
+        .map_or_else(|| "hikyaku".to_string(), |p| shell_word(&absolute(&p)));
+    let mut command = program;
+    if let Some(file) = &cli.config {
+        command += &format!(" --config {}", shell_word(&absolute(file)));
+    }
+    // Without a file the data directory is the one thing that says where the data is; with
+    // one, only an explicit override needs repeating.
+    if cli.config.is_none() || cli.data_dir.is_some() {
+        command += &format!(" --data-dir {}", shell_word(&absolute(&config.data_dir)));
+    }
+    command
+}
+
+/// A path as one shell word: quoted only when it needs to be.
+fn shell_word(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// Opens (creating on first use) the data directory, the sealing key and the database; also
@@ -75,10 +125,14 @@ async fn open_store(
 }
 
 /// Logs go to standard error; standard output is for what a person or a script asked for.
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HIKYAKU_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let (source, text) = match std::env::var(LOG_ENV) {
+        Ok(text) => (LOG_ENV, text),
+        Err(_) => ("log.level", config.log.level.clone()),
+    };
+    let filter = EnvFilter::try_new(&text)
+        .with_context(|| format!("{source}: not a log filter: {text:?}"))?;
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -88,25 +142,62 @@ fn init_logging(config: &Config) {
         hikyaku_config::LogFormat::Json => builder.json().init(),
         hikyaku_config::LogFormat::Text => builder.init(),
     }
+    Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// A failure is one line on standard error and exit status 1 (clap's usage errors are 2): the
+/// operator reads what went wrong and why, never a backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes as `what: why: why`, leaving out a cause that the text before it
+/// already quotes (many errors print their source themselves), with line breaks folded.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        let cause = cause.split_whitespace().collect::<Vec<_>>().join(" ");
+        if cause.is_empty() || text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text += ": ";
+        }
+        text += &cause;
+    }
+    text
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // Analysing bounce files needs neither configuration nor data.
     if let Command::Bounce(cmd) = cli.command {
         return bounce_cmd::run(cmd, cli.json);
     }
     let config = load_config(&cli)?;
+    if let Command::CheckConfig = cli.command {
+        return check_config(&cli, &config);
+    }
+    let operator_command = operator_command(&cli, &config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => {
-                init_logging(&config);
-                serve::run(config).await
+                init_logging(&config)?;
+                serve::run(config, &operator_command).await
             }
-            Command::Bounce(_) => unreachable!("handled before the runtime starts"),
+            Command::Bounce(_) | Command::CheckConfig => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Admin(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 admin::run(cmd, &store, cli.json).await
@@ -121,4 +212,43 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// `check-config`: what `serve` checks before it binds a port, minus what would create or
+/// change anything (the data directory, keys, the database, a self-signed certificate).
+fn check_config(cli: &Cli, config: &Config) -> anyhow::Result<()> {
+    if config.relay.tls_certificate.is_some() {
+        tls::server_config(config, "localhost")?;
+    }
+    serve::delivery_transport(config, "localhost")?;
+    let file = cli
+        .config
+        .as_ref()
+        .map_or_else(|| "(no file: the defaults)".to_string(), |f| f.display().to_string());
+    let out = admin::Output { json: cli.json };
+    out.print(
+        &serde_json::json!({
+            "ok": true,
+            "config": cli.config,
+            "data_dir": config.data_dir,
+            "database": database_name(config),
+        }),
+        || {
+            format!(
+                "configuration OK: {file}\n  data directory {}\n  database {}\n",
+                config.data_dir.display(),
+                database_name(config)
+            )
+        },
+    )
+}
+
+/// The database as it may be shown: a PostgreSQL URL can hold a password.
+pub(crate) fn database_name(config: &Config) -> String {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        url
+    } else {
+        "PostgreSQL".to_string()
+    }
 }

@@ -957,3 +957,279 @@ fn the_sealing_key_is_created_private() {
     let mode = std::fs::metadata(key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// Runs the binary with exactly these arguments and extra environment, in `cwd`.
+fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(cwd)
+        .env_remove("HIKYAKU_CONFIG")
+        .env_remove("HIKYAKU_DATA")
+        .env_remove("HIKYAKU_LOG")
+        .args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    // A `serve` that should have refused to start must not hang the test: it fails it.
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the hikyaku binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} still running after a minute: {}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// A configuration whose listeners take any free port, so `serve` can run beside other tests.
+fn serve_config(dir: &Path, extra: &str) -> PathBuf {
+    let file = dir.join("hikyaku.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = {:?}\n{extra}\n[relay]\nlisten = \"127.0.0.1:0\"\n[http]\n\
+             listen = \"127.0.0.1:0\"\n[bounce]\nlisten = \"127.0.0.1:0\"\n[delivery]\n\
+             enabled = false\n",
+            dir.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn user_errors_are_one_line_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let missing = dir.path().join("missing.toml").display().to_string();
+    for (args, needle) in [
+        (
+            vec!["--config", missing.as_str(), "contract", "list"],
+            "cannot read the configuration file",
+        ),
+        (
+            vec!["--data-dir", data.as_str(), "contract", "show", "cnothere1"],
+            "no contract with customer ID cnothere1",
+        ),
+    ] {
+        let run = run_in(dir.path(), &args, &[("RUST_BACKTRACE", "1")]);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.contains(needle),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("backtrace"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    // The file's name and the system's reason, each said once.
+    let run = run_in(dir.path(), &["--config", &missing, "check-config"], &[]);
+    assert_eq!(run.stderr.matches(&missing).count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("No such file").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn check_config_validates_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = serve_config(dir.path(), "");
+    let run = run_in(
+        dir.path(),
+        &["--config", good.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("configuration OK"), "{}", run.stdout);
+    assert!(
+        !dir.path().join("data").exists(),
+        "checking creates no data directory"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[log]\nlevel = \"verbose\"\n[relay]\nmax_connections = 0\n",
+    )
+    .unwrap();
+    let run = run_in(
+        dir.path(),
+        &["--config", bad.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    for needle in ["log.level", "\"verbose\"", "relay.max_connections"] {
+        assert!(run.stderr.contains(needle), "{needle} in {}", run.stderr);
+    }
+
+    let syntax = dir.path().join("syntax.toml");
+    std::fs::write(&syntax, "[relay]\nmax_conections = 3\n").unwrap();
+    let run = run_in(
+        dir.path(),
+        &["--config", syntax.to_str().unwrap(), "check-config"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("line 2, column 1") && run.stderr.contains("max_conections"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_invalid_log_filter_stops_the_service_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serve_config(dir.path(), "[log]\nlevel = \"verbose\"");
+    let config = config.to_str().unwrap();
+    let run = run_in(dir.path(), &["--config", config, "serve"], &[]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("log.level") && run.stderr.contains("\"verbose\""),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("is running"), "{}", run.stdout);
+
+    // HIKYAKU_LOG replaces log.level and is held to the same rule.
+    let good = serve_config(dir.path(), "");
+    let good = good.to_str().unwrap();
+    let run = run_in(
+        dir.path(),
+        &["--config", good, "serve"],
+        &[("HIKYAKU_LOG", "hikyaku_relay=loud")],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("HIKYAKU_LOG") && run.stderr.contains("\"loud\""),
+        "{}",
+        run.stderr
+    );
+    let run = run_in(
+        dir.path(),
+        &["--config", good, "check-config"],
+        &[("HIKYAKU_LOG", "debug,hikyaku_relay=trace")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// Starts `serve` in `cwd`, reads its banner up to the last line, stops it, and returns the
+/// banner's next-step commands (the lines that run the binary).
+fn banner_commands(cwd: &Path, args: &[&str]) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .current_dir(cwd)
+        .env_remove("HIKYAKU_CONFIG")
+        .env_remove("HIKYAKU_DATA")
+        .env_remove("HIKYAKU_LOG")
+        .args(args)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let last = line.starts_with("Stop with");
+        banner.push(line);
+        if last {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        banner.last().is_some_and(|l| l.starts_with("Stop with")),
+        "{banner:?}"
+    );
+    banner
+        .iter()
+        .filter_map(|line| line.trim().strip_prefix(BIN))
+        .map(|rest| format!("{BIN}{rest}"))
+        .collect()
+}
+
+/// Runs a command line as printed, through the shell, in `cwd`.
+fn shell(cwd: &Path, line: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir(cwd)
+        .env_remove("HIKYAKU_CONFIG")
+        .env_remove("HIKYAKU_DATA")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_banner_next_steps_work_on_the_running_service_data() {
+    let service_dir = tempfile::tempdir().unwrap();
+    let config = serve_config(service_dir.path(), "");
+    let started_in = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let with_file = banner_commands(started_in.path(), &["--config", config.to_str().unwrap()]);
+    let bare_dir = tempfile::tempdir().unwrap();
+    // Started with a relative --data-dir: the commands must not depend on the directory.
+    let without_file = banner_commands(bare_dir.path(), &["--data-dir", "relative-data"]);
+
+    for (commands, data_dir) in [
+        (with_file, service_dir.path().join("data")),
+        (without_file, bare_dir.path().join("relative-data")),
+    ] {
+        assert_eq!(commands.len(), 3, "{commands:?}");
+        let id = shell(elsewhere.path(), &commands[0]).trim().to_string();
+        id.parse::<CustomerId>()
+            .unwrap_or_else(|e| panic!("{}: {e}: {id}", commands[0]));
+        for command in &commands[1..] {
+            shell(elsewhere.path(), &command.replace("CUSTOMER_ID", &id));
+        }
+        assert!(
+            std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(),
+            "following the banner created files where it was followed"
+        );
+        let shown = run_in(
+            elsewhere.path(),
+            &[
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "contract",
+                "show",
+                &id,
+                "--json",
+            ],
+            &[],
+        );
+        assert_eq!(shown.code, 0, "{}", shown.stderr);
+        let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+        assert_eq!(shown["allowed_ips"][0]["cidr"], "127.0.0.1/32");
+        assert_eq!(shown["smtp_credentials"][0]["username"], "app");
+    }
+}
