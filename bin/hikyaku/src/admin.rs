@@ -8,6 +8,7 @@ use hikyaku_model::{
     Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage,
     RecipientState, Timestamp,
 };
+use hikyaku_config::{Config, RelayConfig};
 use hikyaku_store::{LogFilter, QueueChange, QueueFilter, Store};
 use ipnet::IpNet;
 use serde::Serialize;
@@ -55,11 +56,18 @@ pub enum ContractCommand {
 
 #[derive(clap::Subcommand)]
 pub enum AllowedIpCommand {
-    /// Allow a range (`192.0.2.0/24`; a bare address means that address alone).
+    /// Allow a range (`192.0.2.0/24`; a bare address means that address alone). Refused: a
+    /// terminated contract, a range that overlaps another contract's, and a range broader than
+    /// relay.min_allowed_prefix_v4 / _v6 (/16, /48) unless --force.
     Add {
         customer_id: CustomerId,
+        /// A CIDR range or a bare address (192.0.2.0/24, 192.0.2.7, 2001:db8::/48).
         #[arg(value_parser = parse_cidr)]
         cidr: IpNet,
+        /// Allow a range broader than the configured minimum prefix: every host in it may
+        /// then relay in the contract's name.
+        #[arg(long)]
+        force: bool,
     },
     /// List a contract's ranges.
     List { customer_id: CustomerId },
@@ -175,11 +183,16 @@ fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     Ok(Timestamp(now.as_millis().saturating_sub(ago)))
 }
 
-pub async fn run(cmd: AdminCommand, store: &Store, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: AdminCommand,
+    store: &Store,
+    config: &Config,
+    json: bool,
+) -> anyhow::Result<()> {
     let out = Output { json };
     match cmd {
         AdminCommand::Contract(cmd) => contract(cmd, store, out).await,
-        AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, out).await,
+        AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, &config.relay, out).await,
         AdminCommand::SmtpCredential(cmd) => smtp_credential(cmd, store, out).await,
         AdminCommand::Queue(cmd) => queue(cmd, store, out).await,
         AdminCommand::Log(cmd) => log(cmd, store, out).await,
@@ -310,9 +323,44 @@ fn contract_text(c: &Contract) -> String {
     .concat()
 }
 
-async fn allowed_ip(cmd: AllowedIpCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+/// Why a range is too broad to allow without `--force`, if it is: every host in it could relay
+/// in the contract's name. Loopback ranges are this host alone, however short their prefix.
+fn too_broad(cidr: IpNet, relay: &RelayConfig) -> Option<String> {
+    let (minimum, key) = match cidr {
+        IpNet::V4(_) => (relay.min_allowed_prefix_v4, "relay.min_allowed_prefix_v4"),
+        IpNet::V6(_) => (relay.min_allowed_prefix_v6, "relay.min_allowed_prefix_v6"),
+    };
+    let loopback = cidr.network().is_loopback() && cidr.broadcast().is_loopback();
+    (cidr.prefix_len() < minimum && !loopback).then(|| {
+        format!(
+            "{} is broader than /{minimum} ({key}): every host in it could relay in the \
+             contract's name; give --force if that is meant",
+            cidr.trunc()
+        )
+    })
+}
+
+async fn allowed_ip(
+    cmd: AllowedIpCommand,
+    store: &Store,
+    relay: &RelayConfig,
+    out: Output,
+) -> anyhow::Result<()> {
     match cmd {
-        AllowedIpCommand::Add { customer_id, cidr } => {
+        AllowedIpCommand::Add {
+            customer_id,
+            cidr,
+            force,
+        } => {
+            // Whose the contract is comes first: a refusal about the range must not be the
+            // answer for a contract that does not exist.
+            let contract = require_contract(store, &customer_id).await?;
+            if contract.state == ContractState::Terminated {
+                bail!("contract {customer_id} is terminated: it gets no new IP ranges");
+            }
+            if let Some(problem) = too_broad(cidr, relay).filter(|_| !force) {
+                bail!(problem);
+            }
             let range = store.add_allowed_ip(&customer_id, cidr).await?;
             out.print(&range, || {
                 format!("{} may relay from {}\n", range.customer_id, range.cidr)

@@ -200,7 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Admin(cmd) => {
                 let (store, _) = open_store(&config).await?;
-                admin::run(cmd, &store, cli.json).await
+                admin::run(cmd, &store, &config, cli.json).await
             }
             Command::Inbound(cmd) => {
                 let (store, _) = open_store(&config).await?;

@@ -248,7 +248,7 @@ fn allowed_ip_ranges() {
     assert!(stderr.contains("no contract"), "{stderr}");
     let (_, stderr) = op.fails(&["allowed-ip", "add", &other, "198.51.100.0/24"]);
     assert!(
-        stderr.contains("already allowed") && stderr.contains(&acme),
+        stderr.contains("overlaps") && !stderr.contains(&acme),
         "{stderr}"
     );
     op.fails(&["allowed-ip", "list", "cnothere1"]);
@@ -1232,4 +1232,147 @@ fn the_banner_next_steps_work_on_the_running_service_data() {
         assert_eq!(shown["allowed_ips"][0]["cidr"], "127.0.0.1/32");
         assert_eq!(shown["smtp_credentials"][0]["username"], "app");
     }
+}
+
+#[test]
+fn allowed_ip_refusals_never_name_another_tenant() {
+    let op = Operator::new();
+    let acme = created_contract(&op, "Acme");
+    let other = created_contract(&op, "Other");
+    op.ok(&["allowed-ip", "add", &acme, "10.1.0.0/16"]);
+
+    // An unknown contract is the answer, whatever the range, even one another contract holds.
+    for range in ["10.1.0.0/16", "10.0.0.0/8", "192.0.2.0/24"] {
+        let (code, stderr) = op.fails(&["allowed-ip", "add", "cnothere1", range]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            stderr, "error: no contract with customer ID cnothere1\n",
+            "{range}"
+        );
+    }
+    // Overlapping another contract's range, either way round: refused, the holder unnamed.
+    for range in ["10.1.2.0/24", "10.1.0.0/16", "10.1.0.0/15", "10.1.2.3"] {
+        let (code, stderr) = op.fails(&["allowed-ip", "add", &other, range, "--force"]);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains("overlaps a range allowed for another contract")
+                && !stderr.contains(&acme)
+                && !stderr.contains("Acme"),
+            "{range}: {stderr}"
+        );
+    }
+    assert_eq!(op.ok(&["allowed-ip", "list", &other]), "(no allowed IP ranges)\n");
+}
+
+#[test]
+fn broad_ranges_need_force() {
+    let op = Operator::new();
+    let acme = created_contract(&op, "Acme");
+    for (range, key) in [
+        ("0.0.0.0/0", "relay.min_allowed_prefix_v4"),
+        ("10.0.0.0/8", "relay.min_allowed_prefix_v4"),
+        ("172.16.0.0/15", "relay.min_allowed_prefix_v4"),
+        ("::/0", "relay.min_allowed_prefix_v6"),
+        ("2001:db8::/47", "relay.min_allowed_prefix_v6"),
+    ] {
+        let (code, stderr) = op.fails(&["allowed-ip", "add", &acme, range]);
+        assert_eq!(code, 1, "{range}");
+        assert!(
+            stderr.contains("broader than") && stderr.contains(key) && stderr.contains("--force"),
+            "{range}: {stderr}"
+        );
+    }
+    assert_eq!(op.ok(&["allowed-ip", "list", &acme]), "(no allowed IP ranges)\n");
+    // At the minimum, on loopback (this host alone), or with --force: taken.
+    for range in ["172.16.0.0/16", "2001:db8::/48", "127.0.0.0/8"] {
+        op.ok(&["allowed-ip", "add", &acme, range]);
+    }
+    assert_eq!(
+        op.json(&["allowed-ip", "add", &acme, "0.0.0.0/0", "--force"])["cidr"],
+        "0.0.0.0/0"
+    );
+
+    // The minimum is the operator's to set.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hikyaku.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[relay]\nmin_allowed_prefix_v4 = 8\nmin_allowed_prefix_v6 = 64\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let id = run_in(dir.path(), &["--config", config, "contract", "create", "--name", "X"], &[]);
+    let id = id.stdout.trim();
+    let add = |range: &str| run_in(dir.path(), &["--config", config, "allowed-ip", "add", id, range], &[]);
+    assert_eq!(add("10.0.0.0/8").code, 0);
+    assert_eq!(add("2001:db8::/48").code, 1);
+    assert_eq!(add("2001:db8::/64").code, 0);
+}
+
+/// Sends one message with swaks from 127.0.0.1 and returns the reply to MAIL FROM (the relay
+/// decides who may relay there), or `None` without swaks outside CI.
+fn swaks_mail_reply(smtp: std::net::SocketAddr) -> Option<String> {
+    let swaks = hikyaku_testkit::tool("swaks")?;
+    let output = Command::new(swaks)
+        .args(["--server", &smtp.ip().to_string(), "--port", &smtp.port().to_string()])
+        .args(["--local-interface", "127.0.0.1", "--ehlo", "app.example.com"])
+        .args(["--from", "app@example.com", "--to", "user@example.jp"])
+        .args(["--timeout", "30"])
+        .output()
+        .expect("swaks runs");
+    let transcript = String::from_utf8_lossy(&output.stdout).into_owned();
+    let reply = transcript
+        .lines()
+        .skip_while(|line| !line.contains("MAIL FROM"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reply to MAIL FROM: {transcript}"));
+    Some(reply.trim_start_matches(|c: char| !c.is_ascii_digit()).to_string())
+}
+
+#[test]
+fn a_terminated_contracts_range_no_longer_relays() {
+    let node = hikyaku_testkit::ProcessBuilder::new(BIN).start().unwrap();
+    let create = |name: &str| {
+        node.cli_ok(&["contract", "create", "--name", name])
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let gone = create("Gone");
+    let next = create("Next");
+    node.cli_ok(&["allowed-ip", "add", &gone, "127.0.0.1"]).unwrap();
+    let Some(reply) = swaks_mail_reply(node.smtp_addr()) else {
+        eprintln!("skipped: swaks is not installed");
+        return;
+    };
+    assert!(reply.starts_with("250"), "{reply}");
+
+    node.cli_ok(&["contract", "terminate", &gone]).unwrap();
+    let reply = swaks_mail_reply(node.smtp_addr()).unwrap();
+    assert!(reply.starts_with("550 5.7.1"), "relaying denied: {reply}");
+    let out = node.cli(&["allowed-ip", "add", &gone, "127.0.0.2"]).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("terminated"),
+        "{out:?}"
+    );
+
+    // The address is free for the contract that now uses the host.
+    node.cli_ok(&["allowed-ip", "add", &next, "127.0.0.1"]).unwrap();
+    let reply = swaks_mail_reply(node.smtp_addr()).unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let accepted = node
+        .cli_ok(&["log", "search", "--outcome", "accepted", "--json"])
+        .unwrap();
+    let accepted: Value = serde_json::from_str(&accepted).unwrap();
+    let senders: Vec<&str> = accepted["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["customer_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, [next.as_str(), gone.as_str()], "newest first");
 }
