@@ -12,12 +12,14 @@ pub enum BounceCommand {
     /// Analyse messages: one line per recipient a message reports on (`-` reads standard
     /// input); a message that is no bounce prints one line with reason null.
     Parse {
+        /// Message files (RFC 5322, as received); `-` for standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Score the analyser against a labelled corpus directory (its `expected.tsv` and
     /// messages): reason accuracy, per-reason precision and recall, recipient and status rates.
     Score {
+        /// The corpus directory: `expected.tsv` and the message files it names.
         dir: PathBuf,
         /// Also list every record that came out wrong.
         #[arg(short, long)]

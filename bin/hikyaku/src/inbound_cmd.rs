@@ -14,11 +14,11 @@ pub enum InboundCommand {
     Route(RouteCommand),
     /// The POST attempts, newest first: time, HTTP status or error, duration, outcome.
     Log {
-        /// Only this route's attempts.
-        #[arg(long)]
+        /// Only this route's attempts (a route ID, as `route list` shows it).
+        #[arg(long, value_name = "ROUTE_ID")]
         route: Option<i64>,
-        /// Only this contract's attempts.
-        #[arg(long)]
+        /// Only this contract's attempts (a customer ID).
+        #[arg(long, value_name = "CUSTOMER_ID")]
         customer: Option<CustomerId>,
         /// At most this many attempts (the newest).
         #[arg(long, default_value_t = 100)]
@@ -32,17 +32,26 @@ pub enum RouteCommand {
     /// PATTERN is an address (support@example.com), a domain (example.com: any address there)
     /// or *.example.com (any address at any subdomain); URL is http:// or https://.
     Add {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// support@example.com, example.com or *.example.com.
         pattern: String,
+        /// The endpoint, http:// or https:// (credentials in it are kept, and shown masked).
         url: String,
         /// POST the message as it came (message/rfc822) instead of parsed JSON.
         #[arg(long)]
         raw: bool,
     },
     /// List the routes of one contract, or of all.
-    List { customer_id: Option<CustomerId> },
+    List {
+        /// The contract's customer ID (all contracts' routes without it).
+        customer_id: Option<CustomerId>,
+    },
     /// Remove a route; mail for it not yet posted is dropped with it.
-    Remove { id: i64 },
+    Remove {
+        /// The route's ID, as `route add` and `route list` show it.
+        id: i64,
+    },
 }
 
 pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Result<()> {
@@ -57,6 +66,7 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             let (route, signing_secret) = store
                 .add_inbound_route(&customer_id, &pattern, &url, raw)
                 .await?;
+            let route = shown(route);
             #[derive(Serialize)]
             struct Added<'a> {
                 #[serde(flatten)]
@@ -86,7 +96,12 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             if let Some(id) = &customer_id {
                 require_contract(store, id).await?;
             }
-            let routes = store.inbound_routes(customer_id.as_ref()).await?;
+            let routes: Vec<InboundRoute> = store
+                .inbound_routes(customer_id.as_ref())
+                .await?
+                .into_iter()
+                .map(shown)
+                .collect();
             #[derive(Serialize)]
             struct Listed<'a> {
                 #[serde(flatten)]
@@ -127,7 +142,7 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             })
         }
         InboundCommand::Route(RouteCommand::Remove { id }) => {
-            let route = store.remove_inbound_route(id).await?;
+            let route = shown(store.remove_inbound_route(id).await?);
             out.print(&serde_json::json!({ "removed": route }), || {
                 format!(
                     "removed inbound route {} ({} → {})\n",
@@ -172,4 +187,50 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
 
 fn format_name(forward_raw: bool) -> &'static str {
     if forward_raw { "raw" } else { "json" }
+}
+
+/// The route as it may be printed: a password in its endpoint masked.
+fn shown(route: InboundRoute) -> InboundRoute {
+    InboundRoute {
+        endpoint: masked_url(&route.endpoint),
+        ..route
+    }
+}
+
+/// The URL with the secret of its user information replaced by `****`
+/// (`https://user:****@host/path`); a user name alone, often a token, is masked whole.
+pub(crate) fn masked_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|at| scheme_end + at) else {
+        return url.to_string();
+    };
+    let masked = match url[scheme_end..at].split_once(':') {
+        Some((user, _)) => format!("{user}:****"),
+        None => "****".to_string(),
+    };
+    format!("{}{masked}{}", &url[..scheme_end], &url[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked_url;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        for (url, shown) in [
+            ("https://hooks.example.com/in", "https://hooks.example.com/in"),
+            ("https://user:s3cret@host/p", "https://user:****@host/p"),
+            ("http://user:p@ss:w@rd@host:8080/p?q=a@b", "http://user:****@host:8080/p?q=a@b"),
+            ("https://tok3n@host/", "https://****@host/"),
+            ("https://host/path@x", "https://host/path@x"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(masked_url(url), shown, "{url}");
+        }
+    }
 }

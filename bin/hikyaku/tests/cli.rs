@@ -141,9 +141,9 @@ fn created_contract(operator: &Operator, name: &str) -> String {
 fn contracts_from_creation_to_termination() {
     let op = Operator::new();
     let acme = created_contract(&op, "Acme Corp");
-    let created = op.json(&["contract", "create", "--name", "Globex", "--plan", "large"]);
+    let created = op.json(&["contract", "create", "--name", "Globex", "--plan", "standard"]);
     let globex = created["customer_id"].as_str().unwrap().to_string();
-    assert_eq!(created["plan"], "large");
+    assert_eq!(created["plan"], "standard");
     assert_eq!(created["state"], "trial");
     assert_ne!(acme, globex);
 
@@ -163,7 +163,7 @@ fn contracts_from_creation_to_termination() {
     assert!(
         lines[1].starts_with(&acme) && lines[1].contains("Acme Corp") && lines[1].contains("trial")
     );
-    assert!(lines[2].starts_with(&globex) && lines[2].contains("large"));
+    assert!(lines[2].starts_with(&globex) && lines[2].contains("standard"));
 
     for (command, state) in [
         ("suspend", "suspended"),
@@ -309,8 +309,9 @@ fn smtp_credentials() {
         "chosen-pass-1",
     ]);
     assert_eq!(added["username"], "batch");
-    assert!(
-        added.get("password").is_none(),
+    assert_eq!(
+        added["password"],
+        Value::Null,
         "a chosen password is never echoed"
     );
     let generated = op.json(&["smtp-credential", "add", &other, "--username", "other-app"]);
@@ -402,7 +403,7 @@ fn queue_list_and_show() {
     let op = Operator::new();
     let acme = created_contract(&op, "Acme");
     let other = created_contract(&op, "Other");
-    assert_eq!(op.ok(&["queue", "list"]), "(the queue is empty)\n");
+    assert_eq!(op.ok(&["queue", "list"]), "(no message waiting)\n");
     let first = accepted(
         &acme,
         1_700_000_000_000,
@@ -440,8 +441,12 @@ fn queue_list_and_show() {
     assert_eq!(messages[0]["id"], first.id.to_string());
     assert_eq!(messages[0]["recipients"][1]["address"], "bob@example.jp");
     assert_eq!(messages[0]["recipients"][1]["state"], "queued");
-    let none_delivered = op.json(&["queue", "list", "--state", "delivered"]);
-    assert!(none_delivered["messages"].as_array().unwrap().is_empty());
+    let none_deferred = op.json(&["queue", "list", "--state", "deferred"]);
+    assert!(none_deferred["messages"].as_array().unwrap().is_empty());
+    // Only waiting states: a finished message is the send log's business.
+    let (code, stderr) = op.fails(&["queue", "list", "--state", "delivered"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("[possible values: queued, deferred]"), "{stderr}");
 
     let table = op.ok(&["queue", "list"]);
     let lines: Vec<&str> = table.lines().collect();
@@ -599,7 +604,7 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
     ];
     expected.sort();
     assert_eq!(keys, expected);
-    assert_eq!(e["at"], bounce.at.as_millis());
+    assert_eq!(e["at"], bounce.at.to_string());
     assert_eq!(e["kind"], "bounced");
     assert_eq!(e["message_id"], old.id.to_string());
     assert_eq!(e["customer_id"], acme.as_str());
@@ -798,7 +803,12 @@ fn queue_retry_and_delete() {
     );
     let shown = op.json(&["queue", "show", &id]);
     for r in &shown["message"]["recipients"].as_array().unwrap()[1..] {
-        let due = r["next_attempt_at"].as_i64().unwrap();
+        let due = r["next_attempt_at"]
+            .as_str()
+            .unwrap()
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_millis();
         assert!(
             due >= now.as_millis() && due < now.as_millis() + 60_000,
             "{r}"
@@ -1375,4 +1385,273 @@ fn a_terminated_contracts_range_no_longer_relays() {
         .map(|e| e["customer_id"].as_str().unwrap())
         .collect();
     assert_eq!(senders, [next.as_str(), gone.as_str()], "newest first");
+}
+
+#[test]
+fn plans_come_from_the_configuration() {
+    let op = Operator::new();
+    let (code, stderr) = op.fails(&["contract", "create", "--name", "X", "--plan", "gold"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("unknown plan \"gold\"") && stderr.contains("the plans are standard"),
+        "{stderr}"
+    );
+    let help = op.ok(&["contract", "create", "--help"]);
+    assert!(help.contains("contracts.plans"), "{help}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = serve_config(dir.path(), "[contracts]\nplans = [\"small\", \"large\"]");
+    let config = config.to_str().unwrap();
+    let create = |plan: &[&str]| {
+        let mut args = vec!["--config", config, "contract", "create", "--name", "Y", "--json"];
+        args.extend(plan);
+        let run = run_in(dir.path(), &args, &[]);
+        (run.code, run.stdout, run.stderr)
+    };
+    let (code, out, _) = create(&[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"plan\":\"small\""), "the first plan by default: {out}");
+    let (code, out, _) = create(&["--plan", "large"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"plan\":\"large\""), "{out}");
+    let (code, _, stderr) = create(&["--plan", "standard"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("small, large"), "{stderr}");
+}
+
+/// Every `at` / `..._at` value anywhere in `json`, with its path.
+fn times_in(json: &Value, path: &str, found: &mut Vec<(String, Value)>) {
+    match json {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                let path = format!("{path}.{key}");
+                if (key == "at" || key.ends_with("_at")) && !value.is_null() {
+                    found.push((path.clone(), value.clone()));
+                }
+                times_in(value, &path, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| times_in(v, path, found)),
+        _ => {}
+    }
+}
+
+fn keys(json: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn json_times_are_rfc3339_and_each_record_has_one_shape() {
+    let op = Operator::new();
+    let acme = created_contract(&op, "Acme");
+    let message = accepted(&acme, 1_700_000_000_000, &["alice@example.jp", "bob@example.jp"]);
+    let retry_at = Timestamp(1_700_000_600_000);
+    block_on(async {
+        let store = op.store(None).await;
+        store
+            .record_accepted(std::slice::from_ref(&message))
+            .await
+            .unwrap();
+        store
+            .record_outcomes(&[
+                attempt(
+                    &message,
+                    0,
+                    Timestamp(1_700_000_060_000),
+                    Outcome::Deferred {
+                        next_attempt_at: retry_at,
+                    },
+                    451,
+                ),
+                attempt(&message, 1, Timestamp(1_700_000_060_000), Outcome::Delivered, 250),
+            ])
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let added_range = op.json(&["allowed-ip", "add", &acme, "192.0.2.0/24"]);
+    let added_user = op.json(&["smtp-credential", "add", &acme, "--username", "app"]);
+    op.ok(&["suppression", "add", &acme, "gone@example.jp"]);
+    let id = message.id.to_string();
+    let outputs = [
+        op.json(&["contract", "show", &acme]),
+        op.json(&["contract", "list"]),
+        op.json(&["allowed-ip", "list", &acme]),
+        op.json(&["smtp-credential", "list", &acme]),
+        op.json(&["queue", "list"]),
+        op.json(&["queue", "show", &id]),
+        op.json(&["log", "search"]),
+        op.json(&["suppression", "list", &acme]),
+        added_range.clone(),
+        added_user.clone(),
+    ];
+    let mut times = Vec::new();
+    for output in &outputs {
+        times_in(output, "", &mut times);
+    }
+    for (path, value) in &times {
+        let text = value.as_str().unwrap_or_else(|| panic!("{path} = {value}: not text"));
+        let parsed: Timestamp = text.parse().unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(parsed.to_string(), text, "{path}: RFC 3339 in UTC");
+    }
+    for path in [
+        ".created_at",
+        ".last_used_at",
+        ".messages.received_at",
+        ".messages.recipients.next_attempt_at",
+        ".events.at",
+        ".suppressions.created_at",
+        ".allowed_ips.created_at",
+        ".smtp_credentials.created_at",
+    ] {
+        assert!(times.iter().any(|(p, _)| p == path), "{path} in {times:?}");
+    }
+    let shown = op.json(&["queue", "show", &id]);
+    assert_eq!(
+        shown["message"]["recipients"][0]["next_attempt_at"],
+        retry_at.to_string()
+    );
+    assert_eq!(shown["message"]["size"], 2048, "numbers stay numbers");
+
+    // One record, one set of keys, whichever command prints it.
+    let contract_show = &outputs[0];
+    let range_keys = keys(&added_range);
+    assert_eq!(keys(&contract_show["allowed_ips"][0]), range_keys);
+    assert_eq!(keys(&outputs[2]["allowed_ips"][0]), range_keys);
+    let credential_keys = keys(&outputs[3]["smtp_credentials"][0]);
+    assert_eq!(keys(&contract_show["smtp_credentials"][0]), credential_keys);
+    let mut with_password = credential_keys.clone();
+    with_password.push("password".into());
+    with_password.sort();
+    assert_eq!(keys(&added_user), with_password);
+    assert_eq!(keys(&outputs[1]["contracts"][0]), keys(&op.json(&["contract", "suspend", &acme])));
+    let log_keys = keys(&outputs[6]["events"][0]);
+    for event in shown["events"].as_array().unwrap() {
+        assert_eq!(keys(event), log_keys, "queue show's events are send-log entries");
+    }
+    for event in outputs[6]["events"].as_array().unwrap() {
+        assert_eq!(keys(event), log_keys);
+    }
+}
+
+#[test]
+fn passwords_can_come_from_standard_input() {
+    use std::io::Write;
+    let op = Operator::new();
+    let acme = created_contract(&op, "Acme");
+    let mut child = Command::new(BIN)
+        .env_remove("HIKYAKU_CONFIG")
+        .env_remove("HIKYAKU_DATA")
+        .args(["--data-dir", op.dir.path().to_str().unwrap()])
+        .args(["smtp-credential", "add", &acme, "--username", "piped", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b" spaced pass-1 \n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(!printed.contains("pass-1") && !printed.contains("password:"), "{printed}");
+    block_on(async {
+        let store = op.store(None).await;
+        let verified = store
+            .verify_smtp_credential("piped", " spaced pass-1 ")
+            .await
+            .unwrap();
+        assert_eq!(verified.map(|id| id.to_string()), Some(acme.clone()));
+    });
+
+    let run = run_in(
+        op.dir.path(),
+        &[
+            "--data-dir",
+            op.dir.path().to_str().unwrap(),
+            "smtp-credential",
+            "add",
+            &acme,
+            "--username",
+            "empty",
+            "--password-stdin",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("no password on standard input"), "{}", run.stderr);
+    let run = run_in(
+        op.dir.path(),
+        &[
+            "--data-dir",
+            op.dir.path().to_str().unwrap(),
+            "smtp-credential",
+            "add",
+            &acme,
+            "--username",
+            "both",
+            "--password",
+            "x-password-1",
+            "--password-stdin",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 2, "a usage error: {}", run.stderr);
+}
+
+#[test]
+fn every_command_and_argument_says_what_it_takes() {
+    let op = Operator::new();
+    // Every subcommand, found from the help itself, down to the leaves.
+    let mut pending = vec![Vec::<String>::new()];
+    let mut leaves = 0;
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = op.ok(&args);
+        let mut subcommands = Vec::new();
+        let mut section = "";
+        for line in help.lines() {
+            if !line.starts_with(' ') && line.ends_with(':') {
+                section = line;
+                continue;
+            }
+            let entry = line.trim_start();
+            let Some(name) = entry.split_whitespace().next() else {
+                continue;
+            };
+            let described = entry.len() > name.len()
+                && !entry[name.len()..].trim().is_empty();
+            match section {
+                "Commands:" if name != "help" => {
+                    assert!(described, "{path:?}: {line}");
+                    subcommands.push(name.to_string());
+                }
+                "Arguments:" | "Options:" if line.starts_with("  ") && !line.starts_with("        ") => {
+                    let words: Vec<&str> = entry.split("  ").filter(|w| !w.trim().is_empty()).collect();
+                    assert!(words.len() >= 2, "{path:?}: no description: {line}");
+                }
+                _ => {}
+            }
+        }
+        if subcommands.is_empty() {
+            leaves += 1;
+        }
+        for sub in subcommands {
+            let mut next = path.clone();
+            next.push(sub);
+            pending.push(next);
+        }
+    }
+    assert!(leaves > 25, "{leaves} commands");
+    let help = op.ok(&["log", "search", "--help"]);
+    assert!(help.contains("[possible values: accepted, "), "{help}");
+    let (code, stderr) = op.fails(&["log", "search", "--outcome", "lost"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("[possible values: accepted, "), "{stderr}");
 }

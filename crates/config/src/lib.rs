@@ -32,6 +32,24 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub contracts: ContractsConfig,
+}
+
+/// What contracts may be given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContractsConfig {
+    /// The plans the operator offers; `contract create --plan` takes one of them and defaults
+    /// to the first.
+    pub plans: Vec<String>,
+}
+
+impl Default for ContractsConfig {
+    fn default() -> Self {
+        ContractsConfig {
+            plans: vec!["standard".to_string()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +280,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            contracts: ContractsConfig::default(),
         }
     }
 }
@@ -497,6 +516,17 @@ impl Config {
                 "relay.min_allowed_prefix_v6 must be 0 to 128, not {}",
                 r.min_allowed_prefix_v6
             ));
+        }
+        let plans = &self.contracts.plans;
+        if plans.is_empty() {
+            problems.push("contracts.plans needs at least one plan".to_string());
+        }
+        for (i, plan) in plans.iter().enumerate() {
+            if plan.trim().is_empty() || plan.trim() != plan {
+                problems.push(format!("contracts.plans: not a plan name: {plan:?}"));
+            } else if plans[..i].contains(plan) {
+                problems.push(format!("contracts.plans: {plan:?} is named twice"));
+            }
         }
         if let Err(problem) = check_log_filter(&self.log.level) {
             problems.push(format!("log.level: {problem}"));
@@ -891,6 +921,21 @@ domain = "bounce.hikyaku.test"
         ] {
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains("min_allowed_prefix"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn plans_are_named_once_each() {
+        assert_eq!(Config::from_toml("").unwrap().contracts.plans, ["standard"]);
+        let c = Config::from_toml("[contracts]\nplans = [\"standard\", \"large\"]").unwrap();
+        assert_eq!(c.contracts.plans, ["standard", "large"]);
+        for (bad, needle) in [
+            ("[contracts]\nplans = []", "at least one plan"),
+            ("[contracts]\nplans = [\"a\", \"a\"]", "named twice"),
+            ("[contracts]\nplans = [\" a\"]", "not a plan name"),
+        ] {
+            let err = Config::from_toml(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
         }
     }
 }

@@ -673,17 +673,40 @@ async fn queue_listing_and_showing(f: Fixture) {
     assert_eq!(ids(store.queue(first_two).await.unwrap()), [a1.id, b1.id]);
     let queued_b = QueueFilter {
         customer: Some(b.clone()),
-        state: Some(RecipientState::Queued),
+        states: vec![RecipientState::Queued],
         limit: Some(10),
     };
     let listed = store.queue(queued_b).await.unwrap();
     assert_eq!(ids(listed.clone()), [b1.id]);
     assert_eq!(listed[0].recipients.len(), 2);
     let delivered = QueueFilter {
-        state: Some(RecipientState::Delivered),
+        states: vec![RecipientState::Delivered],
         ..Default::default()
     };
     assert!(store.queue(delivered).await.unwrap().is_empty());
+
+    // a1 delivered: it leaves the waiting messages, whichever state they wait in.
+    store
+        .record_outcomes(&[RecipientOutcome {
+            message_id: a1.id,
+            recipient_index: 0,
+            at: Timestamp(4_000),
+            outcome: Outcome::Delivered,
+            details: SendLogFields::default(),
+            suppress: false,
+        }])
+        .await
+        .unwrap();
+    let waiting = QueueFilter {
+        states: vec![RecipientState::Queued, RecipientState::Deferred],
+        ..Default::default()
+    };
+    assert_eq!(ids(store.queue(waiting).await.unwrap()), [b1.id, a2.id]);
+    let delivered = QueueFilter {
+        states: vec![RecipientState::Delivered, RecipientState::Bounced],
+        ..Default::default()
+    };
+    assert_eq!(ids(store.queue(delivered).await.unwrap()), [a1.id]);
 
     assert_eq!(
         store
