@@ -138,7 +138,7 @@ pub enum SmtpCredentialCommand {
 #[derive(clap::Subcommand)]
 pub enum QueueCommand {
     /// List the messages still waiting for delivery (a recipient queued or deferred), oldest
-    /// first; finished messages are in `log search`.
+    /// first; finished messages are in `log search` (or here with --all).
     List {
         /// Only this contract's messages (a customer ID).
         #[arg(long, value_name = "CUSTOMER_ID")]
@@ -146,6 +146,9 @@ pub enum QueueCommand {
         /// Only messages with a recipient in this state (default: either).
         #[arg(long, value_parser = one_of(&WAITING, RecipientState::as_str))]
         state: Option<RecipientState>,
+        /// Every message the database still holds, finished ones too.
+        #[arg(long, conflicts_with = "state")]
+        all: bool,
         /// At most this many messages (the oldest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -546,6 +549,7 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
         QueueCommand::List {
             customer,
             state,
+            all,
             limit,
         } => {
             if let Some(id) = &customer {
@@ -554,7 +558,11 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
             let messages = store
                 .queue(QueueFilter {
                     customer,
-                    states: state.map_or_else(|| WAITING.to_vec(), |state| vec![state]),
+                    states: match (state, all) {
+                        (_, true) => Vec::new(),
+                        (Some(state), false) => vec![state],
+                        (None, false) => WAITING.to_vec(),
+                    },
                     limit: Some(limit),
                 })
                 .await?;

@@ -484,6 +484,31 @@ fn queue_list_and_show() {
     let (code, _) = op.fails(&["queue", "show", "not-a-message-id"]);
     assert_eq!(code, 2);
     op.fails(&["queue", "list", "--customer", "cnothere1"]);
+
+    // A finished message leaves the list, unless --all.
+    block_on(async {
+        let store = op.store(None).await;
+        store
+            .record_outcomes(&[attempt(&second, 0, Timestamp(1_700_000_005_000), Outcome::Delivered, 250)])
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let waiting = op.json(&["queue", "list"]);
+    let ids_of = |listed: &Value| -> Vec<String> {
+        listed["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids_of(&waiting), [first.id.to_string(), third.id.to_string()]);
+    let everything = op.json(&["queue", "list", "--all"]);
+    assert_eq!(
+        ids_of(&everything),
+        [first.id.to_string(), second.id.to_string(), third.id.to_string()]
+    );
 }
 
 /// A delivery attempt's report with every send-log field set.
