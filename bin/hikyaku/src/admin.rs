@@ -4,14 +4,12 @@
 //! readable table or, with `--json`, one line of JSON whose snake_case keys are stable.
 
 use anyhow::{Context, bail};
+use hikyaku_config::{Config, RelayConfig};
 use hikyaku_model::{
     Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage,
     RecipientState, Timestamp,
 };
-use hikyaku_config::{Config, RelayConfig};
-use hikyaku_store::{
-    AllowedIpRange, LogFilter, QueueChange, QueueFilter, SmtpCredential, Store,
-};
+use hikyaku_store::{AllowedIpRange, LogFilter, QueueChange, QueueFilter, SmtpCredential, Store};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -518,13 +516,16 @@ async fn smtp_credential(
         SmtpCredentialCommand::List { customer_id } => {
             require_contract(store, &customer_id).await?;
             let credentials = store.smtp_credentials(&customer_id).await?;
-            out.print(&serde_json::json!({ "smtp_credentials": credentials }), || {
-                let mut table = Table::new(["USERNAME", "ADDED"]);
-                for c in &credentials {
-                    table.row([c.username.clone(), c.created_at.to_string()]);
-                }
-                table.render("no SMTP users")
-            })
+            out.print(
+                &serde_json::json!({ "smtp_credentials": credentials }),
+                || {
+                    let mut table = Table::new(["USERNAME", "ADDED"]);
+                    for c in &credentials {
+                        table.row([c.username.clone(), c.created_at.to_string()]);
+                    }
+                    table.render("no SMTP users")
+                },
+            )
         }
         SmtpCredentialCommand::Remove {
             customer_id,

@@ -206,7 +206,10 @@ pub(crate) fn masked_url(url: &str) -> String {
     let authority_end = url[scheme_end..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |at| scheme_end + at);
-    let Some(at) = url[scheme_end..authority_end].rfind('@').map(|at| scheme_end + at) else {
+    let Some(at) = url[scheme_end..authority_end]
+        .rfind('@')
+        .map(|at| scheme_end + at)
+    else {
         return url.to_string();
     };
     let masked = match url[scheme_end..at].split_once(':') {
@@ -223,9 +226,15 @@ mod tests {
     #[test]
     fn credentials_in_urls_are_masked() {
         for (url, shown) in [
-            ("https://hooks.example.com/in", "https://hooks.example.com/in"),
+            (
+                "https://hooks.example.com/in",
+                "https://hooks.example.com/in",
+            ),
             ("https://user:s3cret@host/p", "https://user:****@host/p"),
-            ("http://user:p@ss:w@rd@host:8080/p?q=a@b", "http://user:****@host:8080/p?q=a@b"),
+            (
+                "http://user:p@ss:w@rd@host:8080/p?q=a@b",
+                "http://user:****@host:8080/p?q=a@b",
+            ),
             ("https://tok3n@host/", "https://****@host/"),
             ("https://host/path@x", "https://host/path@x"),
             ("not a url", "not a url"),

@@ -74,9 +74,8 @@ const LOG_ENV: &str = "HIKYAKU_LOG";
 /// next steps print it, so that following them in another terminal (or another directory) never
 /// opens a second, empty data directory. Paths are made absolute for that reason.
 fn operator_command(cli: &Cli, config: &Config) -> String {
-    let absolute = |path: &std::path::Path| {
-        std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-    };
+    let absolute =
+        |path: &std::path::Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let program = std::env::args_os()
         .next()
         .map(PathBuf::from)
@@ -221,10 +220,10 @@ fn check_config(cli: &Cli, config: &Config) -> anyhow::Result<()> {
         tls::server_config(config, "localhost")?;
     }
     serve::delivery_transport(config, "localhost")?;
-    let file = cli
-        .config
-        .as_ref()
-        .map_or_else(|| "(no file: the defaults)".to_string(), |f| f.display().to_string());
+    let file = cli.config.as_ref().map_or_else(
+        || "(no file: the defaults)".to_string(),
+        |f| f.display().to_string(),
+    );
     let out = admin::Output { json: cli.json };
     out.print(
         &serde_json::json!({

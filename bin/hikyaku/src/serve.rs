@@ -247,7 +247,10 @@ fn inbound_poster(
 }
 
 /// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.
-pub(crate) fn delivery_transport(config: &Config, hostname: &str) -> anyhow::Result<Option<Transport>> {
+pub(crate) fn delivery_transport(
+    config: &Config,
+    hostname: &str,
+) -> anyhow::Result<Option<Transport>> {
     use hikyaku_delivery::client::{Client, ClientConfig};
     use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions, StaticRoute};
     let delivery = &config.delivery;

@@ -141,7 +141,9 @@ fn created_contract(operator: &Operator, name: &str) -> String {
 fn contracts_from_creation_to_termination() {
     let op = Operator::new();
     let acme = created_contract(&op, "Acme Corp");
-    let created = op.json(&["contract", "create", "--name", "Globex", "--plan", "standard"]);
+    let created = op.json(&[
+        "contract", "create", "--name", "Globex", "--plan", "standard",
+    ]);
     let globex = created["customer_id"].as_str().unwrap().to_string();
     assert_eq!(created["plan"], "standard");
     assert_eq!(created["state"], "trial");
@@ -446,7 +448,10 @@ fn queue_list_and_show() {
     // Only waiting states: a finished message is the send log's business.
     let (code, stderr) = op.fails(&["queue", "list", "--state", "delivered"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("[possible values: queued, deferred]"), "{stderr}");
+    assert!(
+        stderr.contains("[possible values: queued, deferred]"),
+        "{stderr}"
+    );
 
     let table = op.ok(&["queue", "list"]);
     let lines: Vec<&str> = table.lines().collect();
@@ -489,7 +494,13 @@ fn queue_list_and_show() {
     block_on(async {
         let store = op.store(None).await;
         store
-            .record_outcomes(&[attempt(&second, 0, Timestamp(1_700_000_005_000), Outcome::Delivered, 250)])
+            .record_outcomes(&[attempt(
+                &second,
+                0,
+                Timestamp(1_700_000_005_000),
+                Outcome::Delivered,
+                250,
+            )])
             .await
             .unwrap();
         store.close().await;
@@ -503,11 +514,18 @@ fn queue_list_and_show() {
             .map(|m| m["id"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(ids_of(&waiting), [first.id.to_string(), third.id.to_string()]);
+    assert_eq!(
+        ids_of(&waiting),
+        [first.id.to_string(), third.id.to_string()]
+    );
     let everything = op.json(&["queue", "list", "--all"]);
     assert_eq!(
         ids_of(&everything),
-        [first.id.to_string(), second.id.to_string(), third.id.to_string()]
+        [
+            first.id.to_string(),
+            second.id.to_string(),
+            third.id.to_string()
+        ]
     );
 }
 
@@ -1247,7 +1265,10 @@ fn the_banner_next_steps_work_on_the_running_service_data() {
             shell(elsewhere.path(), &command.replace("CUSTOMER_ID", &id));
         }
         assert!(
-            std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(),
+            std::fs::read_dir(elsewhere.path())
+                .unwrap()
+                .next()
+                .is_none(),
             "following the banner created files where it was followed"
         );
         let shown = run_in(
@@ -1296,7 +1317,10 @@ fn allowed_ip_refusals_never_name_another_tenant() {
             "{range}: {stderr}"
         );
     }
-    assert_eq!(op.ok(&["allowed-ip", "list", &other]), "(no allowed IP ranges)\n");
+    assert_eq!(
+        op.ok(&["allowed-ip", "list", &other]),
+        "(no allowed IP ranges)\n"
+    );
 }
 
 #[test]
@@ -1317,7 +1341,10 @@ fn broad_ranges_need_force() {
             "{range}: {stderr}"
         );
     }
-    assert_eq!(op.ok(&["allowed-ip", "list", &acme]), "(no allowed IP ranges)\n");
+    assert_eq!(
+        op.ok(&["allowed-ip", "list", &acme]),
+        "(no allowed IP ranges)\n"
+    );
     // At the minimum, on loopback (this host alone), or with --force: taken.
     for range in ["172.16.0.0/16", "2001:db8::/48", "127.0.0.0/8"] {
         op.ok(&["allowed-ip", "add", &acme, range]);
@@ -1339,9 +1366,19 @@ fn broad_ranges_need_force() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
-    let id = run_in(dir.path(), &["--config", config, "contract", "create", "--name", "X"], &[]);
+    let id = run_in(
+        dir.path(),
+        &["--config", config, "contract", "create", "--name", "X"],
+        &[],
+    );
     let id = id.stdout.trim();
-    let add = |range: &str| run_in(dir.path(), &["--config", config, "allowed-ip", "add", id, range], &[]);
+    let add = |range: &str| {
+        run_in(
+            dir.path(),
+            &["--config", config, "allowed-ip", "add", id, range],
+            &[],
+        )
+    };
     assert_eq!(add("10.0.0.0/8").code, 0);
     assert_eq!(add("2001:db8::/48").code, 1);
     assert_eq!(add("2001:db8::/64").code, 0);
@@ -1352,8 +1389,18 @@ fn broad_ranges_need_force() {
 fn swaks_mail_reply(smtp: std::net::SocketAddr) -> Option<String> {
     let swaks = hikyaku_testkit::tool("swaks")?;
     let output = Command::new(swaks)
-        .args(["--server", &smtp.ip().to_string(), "--port", &smtp.port().to_string()])
-        .args(["--local-interface", "127.0.0.1", "--ehlo", "app.example.com"])
+        .args([
+            "--server",
+            &smtp.ip().to_string(),
+            "--port",
+            &smtp.port().to_string(),
+        ])
+        .args([
+            "--local-interface",
+            "127.0.0.1",
+            "--ehlo",
+            "app.example.com",
+        ])
         .args(["--from", "app@example.com", "--to", "user@example.jp"])
         .args(["--timeout", "30"])
         .output()
@@ -1364,7 +1411,11 @@ fn swaks_mail_reply(smtp: std::net::SocketAddr) -> Option<String> {
         .skip_while(|line| !line.contains("MAIL FROM"))
         .nth(1)
         .unwrap_or_else(|| panic!("no reply to MAIL FROM: {transcript}"));
-    Some(reply.trim_start_matches(|c: char| !c.is_ascii_digit()).to_string())
+    Some(
+        reply
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .to_string(),
+    )
 }
 
 #[test]
@@ -1378,7 +1429,8 @@ fn a_terminated_contracts_range_no_longer_relays() {
     };
     let gone = create("Gone");
     let next = create("Next");
-    node.cli_ok(&["allowed-ip", "add", &gone, "127.0.0.1"]).unwrap();
+    node.cli_ok(&["allowed-ip", "add", &gone, "127.0.0.1"])
+        .unwrap();
     let Some(reply) = swaks_mail_reply(node.smtp_addr()) else {
         eprintln!("skipped: swaks is not installed");
         return;
@@ -1388,7 +1440,9 @@ fn a_terminated_contracts_range_no_longer_relays() {
     node.cli_ok(&["contract", "terminate", &gone]).unwrap();
     let reply = swaks_mail_reply(node.smtp_addr()).unwrap();
     assert!(reply.starts_with("550 5.7.1"), "relaying denied: {reply}");
-    let out = node.cli(&["allowed-ip", "add", &gone, "127.0.0.2"]).unwrap();
+    let out = node
+        .cli(&["allowed-ip", "add", &gone, "127.0.0.2"])
+        .unwrap();
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("terminated"),
@@ -1396,7 +1450,8 @@ fn a_terminated_contracts_range_no_longer_relays() {
     );
 
     // The address is free for the contract that now uses the host.
-    node.cli_ok(&["allowed-ip", "add", &next, "127.0.0.1"]).unwrap();
+    node.cli_ok(&["allowed-ip", "add", &next, "127.0.0.1"])
+        .unwrap();
     let reply = swaks_mail_reply(node.smtp_addr()).unwrap();
     assert!(reply.starts_with("250"), "{reply}");
     let accepted = node
@@ -1428,14 +1483,19 @@ fn plans_come_from_the_configuration() {
     let config = serve_config(dir.path(), "[contracts]\nplans = [\"small\", \"large\"]");
     let config = config.to_str().unwrap();
     let create = |plan: &[&str]| {
-        let mut args = vec!["--config", config, "contract", "create", "--name", "Y", "--json"];
+        let mut args = vec![
+            "--config", config, "contract", "create", "--name", "Y", "--json",
+        ];
         args.extend(plan);
         let run = run_in(dir.path(), &args, &[]);
         (run.code, run.stdout, run.stderr)
     };
     let (code, out, _) = create(&[]);
     assert_eq!(code, 0);
-    assert!(out.contains("\"plan\":\"small\""), "the first plan by default: {out}");
+    assert!(
+        out.contains("\"plan\":\"small\""),
+        "the first plan by default: {out}"
+    );
     let (code, out, _) = create(&["--plan", "large"]);
     assert_eq!(code, 0);
     assert!(out.contains("\"plan\":\"large\""), "{out}");
@@ -1471,7 +1531,11 @@ fn keys(json: &Value) -> Vec<String> {
 fn json_times_are_rfc3339_and_each_record_has_one_shape() {
     let op = Operator::new();
     let acme = created_contract(&op, "Acme");
-    let message = accepted(&acme, 1_700_000_000_000, &["alice@example.jp", "bob@example.jp"]);
+    let message = accepted(
+        &acme,
+        1_700_000_000_000,
+        &["alice@example.jp", "bob@example.jp"],
+    );
     let retry_at = Timestamp(1_700_000_600_000);
     block_on(async {
         let store = op.store(None).await;
@@ -1490,7 +1554,13 @@ fn json_times_are_rfc3339_and_each_record_has_one_shape() {
                     },
                     451,
                 ),
-                attempt(&message, 1, Timestamp(1_700_000_060_000), Outcome::Delivered, 250),
+                attempt(
+                    &message,
+                    1,
+                    Timestamp(1_700_000_060_000),
+                    Outcome::Delivered,
+                    250,
+                ),
             ])
             .await
             .unwrap();
@@ -1517,7 +1587,9 @@ fn json_times_are_rfc3339_and_each_record_has_one_shape() {
         times_in(output, "", &mut times);
     }
     for (path, value) in &times {
-        let text = value.as_str().unwrap_or_else(|| panic!("{path} = {value}: not text"));
+        let text = value
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} = {value}: not text"));
         let parsed: Timestamp = text.parse().unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_eq!(parsed.to_string(), text, "{path}: RFC 3339 in UTC");
     }
@@ -1551,10 +1623,17 @@ fn json_times_are_rfc3339_and_each_record_has_one_shape() {
     with_password.push("password".into());
     with_password.sort();
     assert_eq!(keys(&added_user), with_password);
-    assert_eq!(keys(&outputs[1]["contracts"][0]), keys(&op.json(&["contract", "suspend", &acme])));
+    assert_eq!(
+        keys(&outputs[1]["contracts"][0]),
+        keys(&op.json(&["contract", "suspend", &acme]))
+    );
     let log_keys = keys(&outputs[6]["events"][0]);
     for event in shown["events"].as_array().unwrap() {
-        assert_eq!(keys(event), log_keys, "queue show's events are send-log entries");
+        assert_eq!(
+            keys(event),
+            log_keys,
+            "queue show's events are send-log entries"
+        );
     }
     for event in outputs[6]["events"].as_array().unwrap() {
         assert_eq!(keys(event), log_keys);
@@ -1570,7 +1649,14 @@ fn passwords_can_come_from_standard_input() {
         .env_remove("HIKYAKU_CONFIG")
         .env_remove("HIKYAKU_DATA")
         .args(["--data-dir", op.dir.path().to_str().unwrap()])
-        .args(["smtp-credential", "add", &acme, "--username", "piped", "--password-stdin"])
+        .args([
+            "smtp-credential",
+            "add",
+            &acme,
+            "--username",
+            "piped",
+            "--password-stdin",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -1584,7 +1670,10 @@ fn passwords_can_come_from_standard_input() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let printed = String::from_utf8(out.stdout).unwrap();
-    assert!(!printed.contains("pass-1") && !printed.contains("password:"), "{printed}");
+    assert!(
+        !printed.contains("pass-1") && !printed.contains("password:"),
+        "{printed}"
+    );
     block_on(async {
         let store = op.store(None).await;
         let verified = store
@@ -1609,7 +1698,11 @@ fn passwords_can_come_from_standard_input() {
         &[],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("no password on standard input"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no password on standard input"),
+        "{}",
+        run.stderr
+    );
     let run = run_in(
         op.dir.path(),
         &[
@@ -1650,15 +1743,17 @@ fn every_command_and_argument_says_what_it_takes() {
             let Some(name) = entry.split_whitespace().next() else {
                 continue;
             };
-            let described = entry.len() > name.len()
-                && !entry[name.len()..].trim().is_empty();
+            let described = entry.len() > name.len() && !entry[name.len()..].trim().is_empty();
             match section {
                 "Commands:" if name != "help" => {
                     assert!(described, "{path:?}: {line}");
                     subcommands.push(name.to_string());
                 }
-                "Arguments:" | "Options:" if line.starts_with("  ") && !line.starts_with("        ") => {
-                    let words: Vec<&str> = entry.split("  ").filter(|w| !w.trim().is_empty()).collect();
+                "Arguments:" | "Options:"
+                    if line.starts_with("  ") && !line.starts_with("        ") =>
+                {
+                    let words: Vec<&str> =
+                        entry.split("  ").filter(|w| !w.trim().is_empty()).collect();
                     assert!(words.len() >= 2, "{path:?}: no description: {line}");
                 }
                 _ => {}

@@ -371,10 +371,7 @@ async fn endpoint_credentials_are_printed_masked() {
     let text = node
         .cli_ok(&["inbound", "route", "add", &customer, "example.org", url])
         .unwrap();
-    assert!(
-        text.contains(masked) && !text.contains("hunter2"),
-        "{text}"
-    );
+    assert!(text.contains(masked) && !text.contains("hunter2"), "{text}");
     let added = json(
         &node,
         &["inbound", "route", "add", &customer, "example.net", url],

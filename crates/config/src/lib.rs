@@ -427,7 +427,9 @@ pub fn check_log_filter(filter: &str) -> Result<(), String> {
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         // A span filter's field values may contain `=`: the level's `=` comes after it.
         let filters_end = directive.rfind([']', '}']).map_or(0, |at| at + 1);
-        let level_at = directive[filters_end..].rfind('=').map(|at| filters_end + at);
+        let level_at = directive[filters_end..]
+            .rfind('=')
+            .map(|at| filters_end + at);
         let (target, level) = match level_at {
             Some(at) => (&directive[..at], &directive[at + 1..]),
             None => ("", directive),
@@ -806,7 +808,10 @@ domain = "bounce.hikyaku.test"
 
         for (bad, needle) in [
             ("[relay]\nlisten = \"nowhere\"", "listen"),
-            ("[relay]\nmax_conections = 3", "line 2, column 1: unknown field"),
+            (
+                "[relay]\nmax_conections = 3",
+                "line 2, column 1: unknown field",
+            ),
             ("[relay]\nmax_connections = 0", "max_connections"),
             ("[relay]\nmax_message_size = \"2 parsecs\"", "size"),
             ("[relay]\ntls_key = \"/k.pem\"", "go together"),
@@ -899,7 +904,10 @@ domain = "bounce.hikyaku.test"
         let err = Config::from_toml("[log]\nlevel = \"verbose\"")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("log.level") && err.contains("verbose"), "{err}");
+        assert!(
+            err.contains("log.level") && err.contains("verbose"),
+            "{err}"
+        );
     }
 
     #[test]

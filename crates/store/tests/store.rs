@@ -194,7 +194,11 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
         .collect();
     assert_eq!(
         listed,
-        [net("192.0.2.0/24"), net("192.0.2.7/32"), net("2001:db8::/32")]
+        [
+            net("192.0.2.0/24"),
+            net("192.0.2.7/32"),
+            net("2001:db8::/32")
+        ]
     );
 
     assert!(
@@ -226,10 +230,7 @@ async fn ranges_of_different_contracts_never_overlap(f: Fixture) {
     let store = &f.store;
     let a = new_contract(store, "A").await;
     let b = new_contract(store, "B").await;
-    store
-        .add_allowed_ip(&a, net("192.0.2.0/24"))
-        .await
-        .unwrap();
+    store.add_allowed_ip(&a, net("192.0.2.0/24")).await.unwrap();
     store
         .add_allowed_ip(&a, net("2001:db8::/48"))
         .await
@@ -255,7 +256,12 @@ async fn ranges_of_different_contracts_never_overlap(f: Fixture) {
         assert!(!err.is_transient());
     }
     // Neighbours do not overlap, and nor do the families.
-    for beside in ["192.0.1.255/32", "192.0.3.0/24", "2001:db8:1::/48", "::ffff:0:0/96"] {
+    for beside in [
+        "192.0.1.255/32",
+        "192.0.3.0/24",
+        "2001:db8:1::/48",
+        "::ffff:0:0/96",
+    ] {
         store.add_allowed_ip(&b, net(beside)).await.unwrap();
     }
     assert!(store.allowed_ips(&b).await.unwrap().len() == 4);
