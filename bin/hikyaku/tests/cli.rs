@@ -1102,14 +1102,25 @@ fn user_errors_are_one_line_without_a_backtrace() {
     );
 }
 
+/// `check-config` on a file with this text, in `dir`.
+fn check_config(dir: &Path, name: &str, toml: &str) -> Run {
+    let file = dir.join(name);
+    std::fs::write(&file, toml).unwrap();
+    run_in(
+        dir,
+        &["--config", file.to_str().unwrap(), "check-config"],
+        &[],
+    )
+}
+
 #[test]
 fn check_config_validates_without_starting() {
     let dir = tempfile::tempdir().unwrap();
     let good = serve_config(dir.path(), "");
-    let run = run_in(
+    let run = check_config(
         dir.path(),
-        &["--config", good.to_str().unwrap(), "check-config"],
-        &[],
+        "hikyaku.toml",
+        &std::fs::read_to_string(good).unwrap(),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("configuration OK"), "{}", run.stdout);
@@ -1118,16 +1129,10 @@ fn check_config_validates_without_starting() {
         "checking creates no data directory"
     );
 
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[log]\nlevel = \"verbose\"\n[relay]\nmax_connections = 0\n",
-    )
-    .unwrap();
-    let run = run_in(
+    let run = check_config(
         dir.path(),
-        &["--config", bad.to_str().unwrap(), "check-config"],
-        &[],
+        "bad.toml",
+        "[log]\nlevel = \"verbose\"\n[relay]\nmax_connections = 0\n",
     );
     assert_eq!(run.code, 1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
@@ -1135,13 +1140,7 @@ fn check_config_validates_without_starting() {
         assert!(run.stderr.contains(needle), "{needle} in {}", run.stderr);
     }
 
-    let syntax = dir.path().join("syntax.toml");
-    std::fs::write(&syntax, "[relay]\nmax_conections = 3\n").unwrap();
-    let run = run_in(
-        dir.path(),
-        &["--config", syntax.to_str().unwrap(), "check-config"],
-        &[],
-    );
+    let run = check_config(dir.path(), "syntax.toml", "[relay]\nmax_conections = 3\n");
     assert_eq!(run.code, 1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(

@@ -37,6 +37,15 @@ fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
 }
 
+/// The contract the relay would take a connection from `address` for.
+async fn owner_of(store: &Store, address: &str) -> Option<CustomerId> {
+    store
+        .contract_for_ip(ip(address))
+        .await
+        .unwrap()
+        .map(|contract| contract.customer_id)
+}
+
 async fn contract_lifecycle(f: Fixture) {
     let store = &f.store;
     let created = store
@@ -148,13 +157,7 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
         .await
         .unwrap();
 
-    let owner = async |address: &str| {
-        store
-            .contract_for_ip(ip(address))
-            .await
-            .unwrap()
-            .map(|contract| contract.customer_id)
-    };
+    let owner = async |address: &str| owner_of(store, address).await;
     let table = [
         ("192.0.2.0", Some(&a)),
         ("192.0.2.7", Some(&a)),
@@ -281,13 +284,7 @@ async fn a_terminated_contracts_ranges_stop_counting(f: Fixture) {
         .add_allowed_ip(&gone, net("203.0.113.0/24"))
         .await
         .unwrap();
-    let owner = async |address: &str| {
-        store
-            .contract_for_ip(ip(address))
-            .await
-            .unwrap()
-            .map(|contract| contract.customer_id)
-    };
+    let owner = async |address: &str| owner_of(store, address).await;
     assert_eq!(owner("198.51.100.7").await, Some(gone.clone()));
     store
         .set_contract_state(&gone, ContractState::Suspended)
