@@ -401,9 +401,11 @@ fn parse_error_text(text: &str, error: &toml::de::Error) -> String {
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
+            let line_start = before.rfind('\n').map_or(0, |at| at + 1);
             let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
-            format!("line {line}, column {column}: {message}")
+            let column = before.len() - line_start + 1;
+            let source = text[line_start..].lines().next().unwrap_or("").trim();
+            format!("line {line}, column {column} ({source}): {message}")
         }
         None => message.to_string(),
     }
@@ -810,7 +812,7 @@ domain = "bounce.hikyaku.test"
             ("[relay]\nlisten = \"nowhere\"", "listen"),
             (
                 "[relay]\nmax_conections = 3",
-                "line 2, column 1: unknown field",
+                "line 2, column 1 (max_conections = 3): unknown field",
             ),
             ("[relay]\nmax_connections = 0", "max_connections"),
             ("[relay]\nmax_message_size = \"2 parsecs\"", "size"),
