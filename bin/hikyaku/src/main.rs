@@ -147,7 +147,7 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 /// A failure is one line on standard error and exit status 1 (clap's usage errors are 2): the
 /// operator reads what went wrong and why, never a backtrace, whatever `RUST_BACKTRACE` says.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -155,6 +155,48 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, with the configured plans as the values `contract create --plan` lists
+/// in its help and its error. Only that list is read from the configuration file here; the
+/// file is loaded and checked properly (and its errors reported) after parsing.
+fn parse_command_line() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    // clap (without its `string` feature) takes `'static` names; these few live as long as
+    // the process anyway.
+    let plans: Vec<&'static str> = configured_plans(std::env::args_os().skip(1))
+        .into_iter()
+        .map(|plan| &*Box::leak(plan.into_boxed_str()))
+        .collect();
+    let command = Cli::command().mut_subcommand("contract", |contract| {
+        contract.mut_subcommand("create", |create| {
+            create.mut_arg("plan", |plan| {
+                plan.value_parser(clap::builder::PossibleValuesParser::new(plans))
+            })
+        })
+    });
+    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
+}
+
+/// The plans of the configuration file named by `--config` or `HIKYAKU_CONFIG`, or the
+/// defaults' when there is none or it cannot be read.
+fn configured_plans(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let mut file = std::env::var_os("HIKYAKU_CONFIG").map(PathBuf::from);
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config" {
+            file = args.peek().map(PathBuf::from);
+        } else if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            file = Some(PathBuf::from(path));
+        }
+    }
+    file.and_then(|file| Config::from_file(&file).ok())
+        .unwrap_or_default()
+        .contracts
+        .plans
 }
 
 /// The error and its causes as `what: why: why`, leaving out a cause that the text before it

@@ -1470,13 +1470,16 @@ fn a_terminated_contracts_range_no_longer_relays() {
 fn plans_come_from_the_configuration() {
     let op = Operator::new();
     let (code, stderr) = op.fails(&["contract", "create", "--name", "X", "--plan", "gold"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
-        stderr.contains("unknown plan \"gold\"") && stderr.contains("the plans are standard"),
+        stderr.contains("'gold'") && stderr.contains("[possible values: standard]"),
         "{stderr}"
     );
     let help = op.ok(&["contract", "create", "--help"]);
-    assert!(help.contains("contracts.plans"), "{help}");
+    assert!(
+        help.contains("contracts.plans") && help.contains("[possible values: standard]"),
+        "{help}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let config = serve_config(dir.path(), "[contracts]\nplans = [\"small\", \"large\"]");
@@ -1499,8 +1502,21 @@ fn plans_come_from_the_configuration() {
     assert_eq!(code, 0);
     assert!(out.contains("\"plan\":\"large\""), "{out}");
     let (code, _, stderr) = create(&["--plan", "standard"]);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("small, large"), "{stderr}");
+    assert_eq!(code, 2, "a value not listed is a usage error");
+    assert!(
+        stderr.contains("[possible values: small, large]"),
+        "{stderr}"
+    );
+    let help = run_in(
+        dir.path(),
+        &["--config", config, "contract", "create", "--help"],
+        &[],
+    );
+    assert!(
+        help.stdout.contains("[possible values: small, large]"),
+        "{}",
+        help.stdout
+    );
 }
 
 /// Every `at` / `..._at` value anywhere in `json`, with its path.
