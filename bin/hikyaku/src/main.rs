@@ -175,7 +175,43 @@ fn parse_command_line() -> Cli {
             })
         })
     });
-    Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit())
+    command
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .unwrap_or_else(|error| exit_on_usage_error(error))
+}
+
+/// Help and version go to standard output as clap renders them; a usage error is one line on
+/// standard error (clap's own rendering spreads it over several), with exit status 2.
+fn exit_on_usage_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit()
+    }
+    let rendered = error.render().to_string();
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .map(str::trim)
+        .filter(|part| !part.is_empty() && !part.starts_with("For more information"))
+    {
+        if !line.is_empty() {
+            // A usage line or a tip is a sentence of its own; a list continues the one before.
+            line += if part.starts_with("Usage:") || part.starts_with("tip:") {
+                "; "
+            } else {
+                " "
+            };
+        }
+        line += part;
+    }
+    eprintln!("{line} (see --help)");
+    std::process::exit(2)
 }
 
 /// The plans of the configuration file named by `--config` or `HIKYAKU_CONFIG`, or the

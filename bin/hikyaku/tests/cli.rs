@@ -1789,4 +1789,17 @@ fn every_command_and_argument_says_what_it_takes() {
     let (code, stderr) = op.fails(&["log", "search", "--outcome", "lost"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("[possible values: accepted, "), "{stderr}");
+    // Usage errors are one line too.
+    for args in [
+        &["log", "search", "--outcome", "lost"][..],
+        &["contract", "create"],
+        &["queue", "show", "not-a-message-id"],
+        &["allowed-ip", "add", "cnothere1", "10.0.0.0/33"],
+        &["no-such-command"],
+    ] {
+        let (code, stderr) = op.fails(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+    }
 }
