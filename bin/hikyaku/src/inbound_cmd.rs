@@ -3,6 +3,7 @@
 //! poster sees a new or removed route at its next POST; nothing needs restarting.
 
 use crate::admin::{Output, Table, field, require_contract};
+use crate::masked_url;
 use hikyaku_model::CustomerId;
 use hikyaku_store::{InboundLogFilter, InboundRoute, Store};
 use serde::Serialize;
@@ -194,52 +195,5 @@ fn shown(route: InboundRoute) -> InboundRoute {
     InboundRoute {
         endpoint: masked_url(&route.endpoint),
         ..route
-    }
-}
-
-/// The URL with the secret of its user information replaced by `****`
-/// (`https://user:****@host/path`); a user name alone, often a token, is masked whole.
-pub(crate) fn masked_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
-        return url.to_string();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| scheme_end + at);
-    let Some(at) = url[scheme_end..authority_end]
-        .rfind('@')
-        .map(|at| scheme_end + at)
-    else {
-        return url.to_string();
-    };
-    let masked = match url[scheme_end..at].split_once(':') {
-        Some((user, _)) => format!("{user}:****"),
-        None => "****".to_string(),
-    };
-    format!("{}{masked}{}", &url[..scheme_end], &url[at..])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::masked_url;
-
-    #[test]
-    fn credentials_in_urls_are_masked() {
-        for (url, shown) in [
-            (
-                "https://hooks.example.com/in",
-                "https://hooks.example.com/in",
-            ),
-            ("https://user:s3cret@host/p", "https://user:****@host/p"),
-            (
-                "http://user:p@ss:w@rd@host:8080/p?q=a@b",
-                "http://user:****@host:8080/p?q=a@b",
-            ),
-            ("https://tok3n@host/", "https://****@host/"),
-            ("https://host/path@x", "https://host/path@x"),
-            ("not a url", "not a url"),
-        ] {
-            assert_eq!(masked_url(url), shown, "{url}");
-        }
     }
 }

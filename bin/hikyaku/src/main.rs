@@ -119,7 +119,7 @@ async fn open_store(
     let verp_key = key.verp_key();
     let store = hikyaku_store::Store::connect(&config.database_url(), key)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database_url()))?;
+        .with_context(|| format!("cannot open the database {}", database_name(config)))?;
     Ok((store, verp_key))
 }
 
@@ -320,12 +320,63 @@ fn check_config(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     )
 }
 
-/// The database as it may be shown: a PostgreSQL URL can hold a password.
+/// The database URL as it may be shown: its password masked.
 pub(crate) fn database_name(config: &Config) -> String {
-    let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        url
-    } else {
-        "PostgreSQL".to_string()
+    masked_url(&config.database_url())
+}
+
+/// The URL with the secret of its user information replaced by `****`
+/// (`https://user:****@host/path`); a user name alone, often a token, is masked whole.
+pub(crate) fn masked_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    let Some(at) = url[scheme_end..authority_end]
+        .rfind('@')
+        .map(|at| scheme_end + at)
+    else {
+        return url.to_string();
+    };
+    let masked = match url[scheme_end..at].split_once(':') {
+        Some((user, _)) => format!("{user}:****"),
+        None => "****".to_string(),
+    };
+    format!("{}{masked}{}", &url[..scheme_end], &url[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        for (url, shown) in [
+            (
+                "https://hooks.example.com/in",
+                "https://hooks.example.com/in",
+            ),
+            ("https://user:s3cret@host/p", "https://user:****@host/p"),
+            (
+                "http://user:p@ss:w@rd@host:8080/p?q=a@b",
+                "http://user:****@host:8080/p?q=a@b",
+            ),
+            ("https://tok3n@host/", "https://****@host/"),
+            ("https://host/path@x", "https://host/path@x"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(masked_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(io).context("cannot read x: No such file");
+        assert_eq!(one_line(&error), "cannot read x: No such file");
+        let error = anyhow::anyhow!("inner\nover two lines").context("outer");
+        assert_eq!(one_line(&error), "outer: inner over two lines");
     }
 }

@@ -1140,6 +1140,30 @@ fn check_config_validates_without_starting() {
         assert!(run.stderr.contains(needle), "{needle} in {}", run.stderr);
     }
 
+    // A database password is never printed: not by the check, not in an error.
+    let secret = "database_url = \"postgres://hikyaku:s3cret-pw@127.0.0.1:1/hikyaku\"\n";
+    let run = check_config(dir.path(), "pg.toml", secret);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("postgres://hikyaku:****@127.0.0.1:1/hikyaku")
+            && !run.stdout.contains("s3cret"),
+        "{}",
+        run.stdout
+    );
+    let pg = dir.path().join("pg.toml");
+    let run = run_in(
+        dir.path(),
+        &["--config", pg.to_str().unwrap(), "contract", "list"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("hikyaku:****@") && !run.stderr.contains("s3cret"),
+        "{}",
+        run.stderr
+    );
+
     let run = check_config(dir.path(), "syntax.toml", "[relay]\nmax_conections = 3\n");
     assert_eq!(run.code, 1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
