@@ -479,6 +479,10 @@ async fn smtp_credential(
             password,
             password_stdin,
         } => {
+            let contract = require_contract(store, &customer_id).await?;
+            if contract.state == ContractState::Terminated {
+                bail!("contract {customer_id} is terminated: it gets no new SMTP credentials");
+            }
             let password = match password_stdin {
                 true => Some(password_from_stdin()?),
                 false => password,

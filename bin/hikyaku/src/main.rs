@@ -37,7 +37,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the whole service: relay SMTP listener and HTTP listener.
-    Serve,
+    Serve {
+        /// Only check the configuration, as `check-config` does, and exit.
+        #[arg(long)]
+        check: bool,
+    },
     /// Check the configuration (file, `--data-dir`, `HIKYAKU_LOG`) without starting anything:
     /// every problem is reported at once, and the exit status is 0 only when there is none.
     CheckConfig,
@@ -259,7 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return bounce_cmd::run(cmd, cli.json);
     }
     let config = load_config(&cli)?;
-    if let Command::CheckConfig = cli.command {
+    if let Command::CheckConfig | Command::Serve { check: true } = cli.command {
         return check_config(&cli, &config);
     }
     let operator_command = operator_command(&cli, &config);
@@ -268,7 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => {
+            Command::Serve { .. } => {
                 init_logging(&config)?;
                 serve::run(config, &operator_command).await
             }

@@ -1124,6 +1124,17 @@ fn check_config_validates_without_starting() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("configuration OK"), "{}", run.stdout);
+    let config = dir.path().join("hikyaku.toml");
+    let serve_check = run_in(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "serve", "--check"],
+        &[],
+    );
+    assert_eq!(serve_check.code, 0, "{}", serve_check.stderr);
+    assert_eq!(
+        serve_check.stdout, run.stdout,
+        "serve --check is check-config"
+    );
     assert!(
         !dir.path().join("data").exists(),
         "checking creates no data directory"
@@ -1463,14 +1474,17 @@ fn a_terminated_contracts_range_no_longer_relays() {
     node.cli_ok(&["contract", "terminate", &gone]).unwrap();
     let reply = swaks_mail_reply(node.smtp_addr()).unwrap();
     assert!(reply.starts_with("550 5.7.1"), "relaying denied: {reply}");
-    let out = node
-        .cli(&["allowed-ip", "add", &gone, "127.0.0.2"])
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("terminated"),
-        "{out:?}"
-    );
+    for args in [
+        &["allowed-ip", "add", &gone, "127.0.0.2"][..],
+        &["smtp-credential", "add", &gone, "--username", "late"],
+    ] {
+        let out = node.cli(args).unwrap();
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is terminated"),
+            "{args:?}: {out:?}"
+        );
+    }
 
     // The address is free for the contract that now uses the host.
     node.cli_ok(&["allowed-ip", "add", &next, "127.0.0.1"])
