@@ -63,7 +63,8 @@ impl Operator {
         command
             .env_remove("HIKYAKU_CONFIG")
             .env_remove("HIKYAKU_DATA")
-            .env_remove("RUST_BACKTRACE");
+            .env_remove("RUST_BACKTRACE")
+            .stdin(std::process::Stdio::null());
         match &self.config_file {
             Some(file) => command.arg("--config").arg(file),
             None => command.arg("--data-dir").arg(self.dir.path()),
@@ -118,6 +119,19 @@ impl Operator {
         let key = SealingKey::load_or_create(&config.secret_key_path()).unwrap();
         let url = database_url.map_or_else(|| config.database_url(), str::to_string);
         Store::connect(&url, key).await.unwrap()
+    }
+}
+
+impl Operator {
+    /// Puts accepted messages and attempt outcomes in the store, as the relay and the delivery
+    /// engine would.
+    fn record(&self, accepted: &[AcceptedMessage], outcomes: &[RecipientOutcome]) {
+        block_on(async {
+            let store = self.store(None).await;
+            store.record_accepted(accepted).await.unwrap();
+            store.record_outcomes(outcomes).await.unwrap();
+            store.close().await;
+        });
     }
 }
 
@@ -491,20 +505,16 @@ fn queue_list_and_show() {
     op.fails(&["queue", "list", "--customer", "cnothere1"]);
 
     // A finished message leaves the list, unless --all.
-    block_on(async {
-        let store = op.store(None).await;
-        store
-            .record_outcomes(&[attempt(
-                &second,
-                0,
-                Timestamp(1_700_000_005_000),
-                Outcome::Delivered,
-                250,
-            )])
-            .await
-            .unwrap();
-        store.close().await;
-    });
+    op.record(
+        &[],
+        &[attempt(
+            &second,
+            0,
+            Timestamp(1_700_000_005_000),
+            Outcome::Delivered,
+            250,
+        )],
+    );
     let waiting = op.json(&["queue", "list"]);
     let ids_of = |listed: &Value| -> Vec<String> {
         listed["messages"]
@@ -1019,6 +1029,7 @@ fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .env_remove("HIKYAKU_CONFIG")
         .env_remove("HIKYAKU_DATA")
         .env_remove("HIKYAKU_LOG")
+        .stdin(std::process::Stdio::null())
         .args(args);
     for (key, value) in env {
         command.env(key, value);
@@ -1590,35 +1601,27 @@ fn json_times_are_rfc3339_and_each_record_has_one_shape() {
         &["alice@example.jp", "bob@example.jp"],
     );
     let retry_at = Timestamp(1_700_000_600_000);
-    block_on(async {
-        let store = op.store(None).await;
-        store
-            .record_accepted(std::slice::from_ref(&message))
-            .await
-            .unwrap();
-        store
-            .record_outcomes(&[
-                attempt(
-                    &message,
-                    0,
-                    Timestamp(1_700_000_060_000),
-                    Outcome::Deferred {
-                        next_attempt_at: retry_at,
-                    },
-                    451,
-                ),
-                attempt(
-                    &message,
-                    1,
-                    Timestamp(1_700_000_060_000),
-                    Outcome::Delivered,
-                    250,
-                ),
-            ])
-            .await
-            .unwrap();
-        store.close().await;
-    });
+    op.record(
+        std::slice::from_ref(&message),
+        &[
+            attempt(
+                &message,
+                0,
+                Timestamp(1_700_000_060_000),
+                Outcome::Deferred {
+                    next_attempt_at: retry_at,
+                },
+                451,
+            ),
+            attempt(
+                &message,
+                1,
+                Timestamp(1_700_000_060_000),
+                Outcome::Delivered,
+                250,
+            ),
+        ],
+    );
     let added_range = op.json(&["allowed-ip", "add", &acme, "192.0.2.0/24"]);
     let added_user = op.json(&["smtp-credential", "add", &acme, "--username", "app"]);
     op.ok(&["suppression", "add", &acme, "gone@example.jp"]);
@@ -1736,43 +1739,27 @@ fn passwords_can_come_from_standard_input() {
         assert_eq!(verified.map(|id| id.to_string()), Some(acme.clone()));
     });
 
-    let run = run_in(
-        op.dir.path(),
-        &[
-            "--data-dir",
-            op.dir.path().to_str().unwrap(),
-            "smtp-credential",
-            "add",
-            &acme,
-            "--username",
-            "empty",
-            "--password-stdin",
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("no password on standard input"),
-        "{}",
-        run.stderr
-    );
-    let run = run_in(
-        op.dir.path(),
-        &[
-            "--data-dir",
-            op.dir.path().to_str().unwrap(),
-            "smtp-credential",
-            "add",
-            &acme,
-            "--username",
-            "both",
-            "--password",
-            "x-password-1",
-            "--password-stdin",
-        ],
-        &[],
-    );
-    assert_eq!(run.code, 2, "a usage error: {}", run.stderr);
+    let (code, stderr) = op.fails(&[
+        "smtp-credential",
+        "add",
+        &acme,
+        "--username",
+        "empty",
+        "--password-stdin",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no password on standard input"), "{stderr}");
+    let (code, stderr) = op.fails(&[
+        "smtp-credential",
+        "add",
+        &acme,
+        "--username",
+        "both",
+        "--password",
+        "x-password-1",
+        "--password-stdin",
+    ]);
+    assert_eq!(code, 2, "a usage error: {stderr}");
 }
 
 #[test]
