@@ -7,7 +7,7 @@
 //! the address and whose second, if any, is the reason, with or without a header row, and reads
 //! its own export back (a header naming `source` and `message_id` columns keeps them).
 
-use crate::admin::{Output, Table, require_contract};
+use crate::admin::{Output, Table, require_contract, times_as_rfc3339};
 use anyhow::Context;
 use hikyaku_model::{CustomerId, MessageId, Timestamp};
 use hikyaku_store::{
@@ -531,7 +531,9 @@ async fn export_json(store: &Store, customer: &CustomerId) -> anyhow::Result<()>
                 write!(stdout, ",")?;
             }
             first = false;
-            serde_json::to_writer(&mut stdout, e)?;
+            let mut entry = serde_json::to_value(e)?;
+            times_as_rfc3339(&mut entry);
+            serde_json::to_writer(&mut stdout, &entry)?;
         }
         Ok(ControlFlow::Continue(()))
     })
