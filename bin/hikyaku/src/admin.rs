@@ -73,7 +73,7 @@ pub enum ContractCommand {
 pub enum AllowedIpCommand {
     /// Allow a range (`192.0.2.0/24`; a bare address means that address alone). Refused: a
     /// terminated contract, a range that overlaps another contract's, and a range broader than
-    /// relay.min_allowed_prefix_v4 / _v6 (/16, /48) unless --force.
+    /// relay.min_allowed_prefix_v4 / _v6 (by default /16, /48) unless --force.
     Add {
         /// The contract's customer ID.
         customer_id: CustomerId,
