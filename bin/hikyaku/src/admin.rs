@@ -4,11 +4,12 @@
 //! readable table or, with `--json`, one line of JSON whose snake_case keys are stable.
 
 use anyhow::{Context, bail};
+use hikyaku_config::{Config, RelayConfig};
 use hikyaku_model::{
     Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage,
     RecipientState, Timestamp,
 };
-use hikyaku_store::{LogFilter, QueueChange, QueueFilter, Store};
+use hikyaku_store::{AllowedIpRange, LogFilter, QueueChange, QueueFilter, SmtpCredential, Store};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -36,36 +37,64 @@ pub enum AdminCommand {
 pub enum ContractCommand {
     /// Open a contract (it starts as `trial`) and print its new customer ID.
     Create {
+        /// The organisation's name, as people will see it.
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "standard")]
-        plan: String,
+        /// One of the plans in the configuration's contracts.plans (by default only
+        /// `standard`); the first of them when not given.
+        #[arg(long)]
+        plan: Option<String>,
     },
-    /// List every contract.
+    /// List every contract, oldest first.
     List,
     /// Show a contract with its allowed IP ranges and SMTP user names.
-    Show { customer_id: CustomerId },
+    Show {
+        /// The contract's customer ID (as `contract create` printed it).
+        customer_id: CustomerId,
+    },
     /// Stop a contract from sending (its mail is refused with 554 5.7.1).
-    Suspend { customer_id: CustomerId },
+    Suspend {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
     /// Let a trial or suspended contract send again, as `active`.
-    Resume { customer_id: CustomerId },
-    /// End a contract for good.
-    Terminate { customer_id: CustomerId },
+    Resume {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
+    /// End a contract for good: its mail is refused and its allowed IP ranges stop counting.
+    Terminate {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
 }
 
 #[derive(clap::Subcommand)]
 pub enum AllowedIpCommand {
-    /// Allow a range (`192.0.2.0/24`; a bare address means that address alone).
+    /// Allow a range (`192.0.2.0/24`; a bare address means that address alone). Refused: a
+    /// terminated contract, a range that overlaps another contract's, and a range broader than
+    /// relay.min_allowed_prefix_v4 / _v6 (by default /16, /48) unless --force.
     Add {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// A CIDR range or a bare address (192.0.2.0/24, 192.0.2.7, 2001:db8::/48).
         #[arg(value_parser = parse_cidr)]
         cidr: IpNet,
+        /// Allow a range broader than the configured minimum prefix: every host in it may
+        /// then relay in the contract's name.
+        #[arg(long)]
+        force: bool,
     },
-    /// List a contract's ranges.
-    List { customer_id: CustomerId },
+    /// List a contract's ranges, in address order.
+    List {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
     /// Remove a range from a contract.
     Remove {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// The range as it was added (any address inside it with the same prefix will do).
         #[arg(value_parser = parse_cidr)]
         cidr: IpNet,
     },
@@ -73,19 +102,32 @@ pub enum AllowedIpCommand {
 
 #[derive(clap::Subcommand)]
 pub enum SmtpCredentialCommand {
-    /// Add a user name; without --password a strong one is generated and printed once.
+    /// Add a user name; without --password or --password-stdin a strong password is
+    /// generated and printed once.
     Add {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// The SMTP AUTH user name (unique across all contracts).
         #[arg(long)]
         username: String,
-        #[arg(long)]
+        /// The password, on the command line (where other local users may see it in the
+        /// process list: prefer --password-stdin).
+        #[arg(long, conflicts_with = "password_stdin")]
         password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// List a contract's user names.
-    List { customer_id: CustomerId },
+    List {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
     /// Remove a user name from a contract.
     Remove {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// The SMTP AUTH user name to remove.
         #[arg(long)]
         username: String,
     },
@@ -93,40 +135,73 @@ pub enum SmtpCredentialCommand {
 
 #[derive(clap::Subcommand)]
 pub enum QueueCommand {
-    /// List queued messages, oldest first.
+    /// List the messages still waiting for delivery (a recipient queued or deferred), oldest
+    /// first; finished messages are in `log search` (or here with --all).
     List {
-        #[arg(long)]
+        /// Only this contract's messages (a customer ID).
+        #[arg(long, value_name = "CUSTOMER_ID")]
         customer: Option<CustomerId>,
-        /// Only messages with a recipient in this state (queued, deferred, delivered, ...).
-        #[arg(long)]
+        /// Only messages with a recipient in this state (default: either).
+        #[arg(long, value_parser = one_of(&WAITING, RecipientState::as_str))]
         state: Option<RecipientState>,
+        /// Every message the database still holds, finished ones too.
+        #[arg(long, conflicts_with = "state")]
+        all: bool,
+        /// At most this many messages (the oldest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Show one message: its envelope, its recipients' states and its events.
-    Show { message_id: MessageId },
+    /// Show one message, finished or not: its envelope, its recipients' states and its events.
+    Show {
+        /// The platform's message ID (as the relay's 250 reply and the send log give it).
+        message_id: MessageId,
+    },
     /// Make a message's queued and deferred recipients due now.
-    Retry { message_id: MessageId },
+    Retry {
+        /// The platform's message ID.
+        message_id: MessageId,
+    },
     /// Take a message out of the queue: its queued and deferred recipients end as `deleted`
     /// and are never sent.
-    Delete { message_id: MessageId },
+    Delete {
+        /// The platform's message ID.
+        message_id: MessageId,
+    },
+}
+
+/// The states in which a recipient still waits for delivery: what `queue list` shows.
+const WAITING: [RecipientState; 2] = [RecipientState::Queued, RecipientState::Deferred];
+
+/// A value parser for one of `values`, by name: clap lists the names in the help and in the
+/// error for anything else.
+pub(crate) fn one_of<T: Copy + Send + Sync + 'static>(
+    values: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(values.iter().map(|v| name(*v))).map(move |text| {
+        *values
+            .iter()
+            .find(|v| name(**v) == text)
+            .expect("clap takes only the names listed")
+    })
 }
 
 #[derive(clap::Subcommand)]
 pub enum LogCommand {
     /// Find send-log entries, newest first.
     Search {
-        /// Only this contract's entries.
-        #[arg(long)]
+        /// Only this contract's entries (a customer ID).
+        #[arg(long, value_name = "CUSTOMER_ID")]
         customer: Option<CustomerId>,
         /// Only entries for this recipient address (case does not matter).
         #[arg(long, value_name = "ADDRESS")]
         to: Option<String>,
-        /// Only this message's entries.
+        /// Only this message's entries (the platform's message ID).
         #[arg(long)]
         message_id: Option<MessageId>,
-        /// accepted, delivered, deferred, bounced, expired, suppressed, deleted, ...
-        #[arg(long, alias = "kind")]
+        /// Only entries of this kind.
+        #[arg(long, alias = "kind", value_parser = one_of(&EventKind::ALL, EventKind::as_str))]
         outcome: Option<EventKind>,
         /// Entries at or after this time: RFC 3339 (2026-11-25T03:32:00Z, 2026-11-25) or a
         /// duration ago (30m, 1h, 2d).
@@ -149,6 +224,23 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
     text.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
         format!("not an IP range or address: {text:?} (e.g. 192.0.2.0/24, 2001:db8::/32)")
     })
+}
+
+/// The first line of standard input, without its line break; a password may have any other
+/// character, spaces at either end included.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    if password.is_empty() {
+        bail!("no password on standard input (--password-stdin reads its first line)");
+    }
+    Ok(password.to_string())
 }
 
 /// An RFC 3339 time, or a duration (with its unit: `90s`, `30m`, `1h`, `2d`) before now.
@@ -175,11 +267,16 @@ fn parse_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     Ok(Timestamp(now.as_millis().saturating_sub(ago)))
 }
 
-pub async fn run(cmd: AdminCommand, store: &Store, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: AdminCommand,
+    store: &Store,
+    config: &Config,
+    json: bool,
+) -> anyhow::Result<()> {
     let out = Output { json };
     match cmd {
-        AdminCommand::Contract(cmd) => contract(cmd, store, out).await,
-        AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, out).await,
+        AdminCommand::Contract(cmd) => contract(cmd, store, &config.contracts.plans, out).await,
+        AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, &config.relay, out).await,
         AdminCommand::SmtpCredential(cmd) => smtp_credential(cmd, store, out).await,
         AdminCommand::Queue(cmd) => queue(cmd, store, out).await,
         AdminCommand::Log(cmd) => log(cmd, store, out).await,
@@ -193,29 +290,32 @@ pub(crate) async fn require_contract(store: &Store, id: &CustomerId) -> anyhow::
     }
 }
 
+/// A contract with its ranges and credentials, each in the same shape as its own commands
+/// print it.
 #[derive(Serialize)]
 struct ContractDetails<'a> {
     #[serde(flatten)]
     contract: &'a Contract,
-    allowed_ips: Vec<RangeOut>,
-    smtp_credentials: Vec<CredentialOut>,
+    allowed_ips: &'a [AllowedIpRange],
+    smtp_credentials: &'a [SmtpCredential],
 }
 
-#[derive(Serialize)]
-struct RangeOut {
-    cidr: IpNet,
-    created_at: Timestamp,
-}
-
-#[derive(Serialize)]
-struct CredentialOut {
-    username: String,
-    created_at: Timestamp,
-}
-
-async fn contract(cmd: ContractCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+async fn contract(
+    cmd: ContractCommand,
+    store: &Store,
+    plans: &[String],
+    out: Output,
+) -> anyhow::Result<()> {
     let changed = match cmd {
         ContractCommand::Create { name, plan } => {
+            let plan = match plan {
+                Some(plan) if plans.contains(&plan) => plan,
+                Some(plan) => bail!(
+                    "unknown plan {plan:?}: the plans are {} (contracts.plans in the configuration)",
+                    plans.join(", ")
+                ),
+                None => plans.first().cloned().unwrap_or_else(|| "standard".into()),
+            };
             let contract = store.create_contract(&name, &plan).await?;
             return out.print(&contract, || format!("{}\n", contract.customer_id));
         }
@@ -249,20 +349,8 @@ async fn contract(cmd: ContractCommand, store: &Store, out: Output) -> anyhow::R
             let credentials = store.smtp_credentials(&customer_id).await?;
             let details = ContractDetails {
                 contract: &contract,
-                allowed_ips: ranges
-                    .iter()
-                    .map(|r| RangeOut {
-                        cidr: r.cidr,
-                        created_at: r.created_at,
-                    })
-                    .collect(),
-                smtp_credentials: credentials
-                    .iter()
-                    .map(|c| CredentialOut {
-                        username: c.username.clone(),
-                        created_at: c.created_at,
-                    })
-                    .collect(),
+                allowed_ips: &ranges,
+                smtp_credentials: &credentials,
             };
             return out.print(&details, || {
                 let mut text = contract_text(&contract);
@@ -310,9 +398,44 @@ fn contract_text(c: &Contract) -> String {
     .concat()
 }
 
-async fn allowed_ip(cmd: AllowedIpCommand, store: &Store, out: Output) -> anyhow::Result<()> {
+/// Why a range is too broad to allow without `--force`, if it is: every host in it could relay
+/// in the contract's name. Loopback ranges are this host alone, however short their prefix.
+fn too_broad(cidr: IpNet, relay: &RelayConfig) -> Option<String> {
+    let (minimum, key) = match cidr {
+        IpNet::V4(_) => (relay.min_allowed_prefix_v4, "relay.min_allowed_prefix_v4"),
+        IpNet::V6(_) => (relay.min_allowed_prefix_v6, "relay.min_allowed_prefix_v6"),
+    };
+    let loopback = cidr.network().is_loopback() && cidr.broadcast().is_loopback();
+    (cidr.prefix_len() < minimum && !loopback).then(|| {
+        format!(
+            "{} is broader than /{minimum} ({key}): every host in it could relay in the \
+             contract's name; give --force if that is meant",
+            cidr.trunc()
+        )
+    })
+}
+
+async fn allowed_ip(
+    cmd: AllowedIpCommand,
+    store: &Store,
+    relay: &RelayConfig,
+    out: Output,
+) -> anyhow::Result<()> {
     match cmd {
-        AllowedIpCommand::Add { customer_id, cidr } => {
+        AllowedIpCommand::Add {
+            customer_id,
+            cidr,
+            force,
+        } => {
+            // Whose the contract is comes first: a refusal about the range must not be the
+            // answer for a contract that does not exist.
+            let contract = require_contract(store, &customer_id).await?;
+            if contract.state == ContractState::Terminated {
+                bail!("contract {customer_id} is terminated: it gets no new IP ranges");
+            }
+            if let Some(problem) = too_broad(cidr, relay).filter(|_| !force) {
+                bail!(problem);
+            }
             let range = store.add_allowed_ip(&customer_id, cidr).await?;
             out.print(&range, || {
                 format!("{} may relay from {}\n", range.customer_id, range.cidr)
@@ -321,14 +444,7 @@ async fn allowed_ip(cmd: AllowedIpCommand, store: &Store, out: Output) -> anyhow
         AllowedIpCommand::List { customer_id } => {
             require_contract(store, &customer_id).await?;
             let ranges = store.allowed_ips(&customer_id).await?;
-            let listed: Vec<RangeOut> = ranges
-                .iter()
-                .map(|r| RangeOut {
-                    cidr: r.cidr,
-                    created_at: r.created_at,
-                })
-                .collect();
-            out.print(&serde_json::json!({ "allowed_ips": listed }), || {
+            out.print(&serde_json::json!({ "allowed_ips": ranges }), || {
                 let mut table = Table::new(["CIDR", "ADDED"]);
                 for r in &ranges {
                     table.row([r.cidr.to_string(), r.created_at.to_string()]);
@@ -361,7 +477,16 @@ async fn smtp_credential(
             customer_id,
             username,
             password,
+            password_stdin,
         } => {
+            let contract = require_contract(store, &customer_id).await?;
+            if contract.state == ContractState::Terminated {
+                bail!("contract {customer_id} is terminated: it gets no new SMTP credentials");
+            }
+            let password = match password_stdin {
+                true => Some(password_from_stdin()?),
+                false => password,
+            };
             let generated = password.is_none();
             let password = password.unwrap_or_else(hikyaku_store::generate_password);
             let credential = store
@@ -369,17 +494,14 @@ async fn smtp_credential(
                 .await?;
             #[derive(Serialize)]
             struct Added<'a> {
-                customer_id: &'a CustomerId,
-                username: &'a str,
-                created_at: Timestamp,
-                /// Only when generated: it is shown this once and never stored in clear.
-                #[serde(skip_serializing_if = "Option::is_none")]
+                #[serde(flatten)]
+                credential: &'a SmtpCredential,
+                /// Only when generated (else null): it is shown this once and never stored in
+                /// clear; a password the operator chose is never echoed.
                 password: Option<&'a str>,
             }
             let added = Added {
-                customer_id: &credential.customer_id,
-                username: &credential.username,
-                created_at: credential.created_at,
+                credential: &credential,
                 password: generated.then_some(password.as_str()),
             };
             out.print(&added, || {
@@ -398,20 +520,16 @@ async fn smtp_credential(
         SmtpCredentialCommand::List { customer_id } => {
             require_contract(store, &customer_id).await?;
             let credentials = store.smtp_credentials(&customer_id).await?;
-            let listed: Vec<CredentialOut> = credentials
-                .iter()
-                .map(|c| CredentialOut {
-                    username: c.username.clone(),
-                    created_at: c.created_at,
-                })
-                .collect();
-            out.print(&serde_json::json!({ "smtp_credentials": listed }), || {
-                let mut table = Table::new(["USERNAME", "ADDED"]);
-                for c in &credentials {
-                    table.row([c.username.clone(), c.created_at.to_string()]);
-                }
-                table.render("no SMTP users")
-            })
+            out.print(
+                &serde_json::json!({ "smtp_credentials": credentials }),
+                || {
+                    let mut table = Table::new(["USERNAME", "ADDED"]);
+                    for c in &credentials {
+                        table.row([c.username.clone(), c.created_at.to_string()]);
+                    }
+                    table.render("no SMTP users")
+                },
+            )
         }
         SmtpCredentialCommand::Remove {
             customer_id,
@@ -436,6 +554,7 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
         QueueCommand::List {
             customer,
             state,
+            all,
             limit,
         } => {
             if let Some(id) = &customer {
@@ -444,7 +563,11 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
             let messages = store
                 .queue(QueueFilter {
                     customer,
-                    state,
+                    states: match (state, all) {
+                        (_, true) => Vec::new(),
+                        (Some(state), false) => vec![state],
+                        (None, false) => WAITING.to_vec(),
+                    },
                     limit: Some(limit),
                 })
                 .await?;
@@ -467,7 +590,7 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
                         recipient_summary(m),
                     ]);
                 }
-                table.render("the queue is empty")
+                table.render("no message waiting")
             })
         }
         QueueCommand::Show { message_id } => {
@@ -479,12 +602,12 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
             #[derive(Serialize)]
             struct Shown<'a> {
                 message: &'a QueuedMessage,
-                events: &'a [Event],
+                events: Vec<LogEntry<'a>>,
             }
             out.print(
                 &Shown {
                     message: &message,
-                    events: &events,
+                    events: events.iter().map(LogEntry::from).collect(),
                 },
                 || message_text(&message, &events),
             )
@@ -522,8 +645,8 @@ fn change_json(change: &QueueChange) -> serde_json::Value {
     })
 }
 
-/// One send-log entry as `log search --json` prints it: every field of SPEC §3 under its own
-/// name, `null` when it does not apply, so scripts see one shape.
+/// One send-log entry as `log search --json` and `queue show --json` print it: every field of
+/// the send log under its own name, `null` when it does not apply, so scripts see one shape.
 #[derive(Serialize)]
 struct LogEntry<'a> {
     at: Timestamp,
@@ -750,11 +873,35 @@ impl Output {
         human: impl FnOnce() -> String,
     ) -> anyhow::Result<()> {
         if self.json {
-            println!("{}", serde_json::to_string(value)?);
+            let mut json = serde_json::to_value(value)?;
+            times_as_rfc3339(&mut json);
+            println!("{json}");
         } else {
             print!("{}", human());
         }
         Ok(())
+    }
+}
+
+/// Rewrites every time in `json` as RFC 3339 text (`2026-11-25T03:32:00.000Z`), as the tables
+/// show it. The records keep times as epoch milliseconds (the database and the spool store them
+/// so), and every field that holds one is named `at` or `…_at`: that name is the rule here, so
+/// a new time field is rendered without a change to this code.
+pub(crate) fn times_as_rfc3339(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::Object(fields) => {
+            for (key, value) in fields.iter_mut() {
+                let is_time = key == "at" || key.ends_with("_at");
+                match value.as_i64() {
+                    Some(millis) if is_time => {
+                        *value = serde_json::Value::String(Timestamp(millis).to_string());
+                    }
+                    _ => times_as_rfc3339(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(times_as_rfc3339),
+        _ => {}
     }
 }
 

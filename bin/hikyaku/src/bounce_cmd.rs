@@ -12,12 +12,14 @@ pub enum BounceCommand {
     /// Analyse messages: one line per recipient a message reports on (`-` reads standard
     /// input); a message that is no bounce prints one line with reason null.
     Parse {
+        /// Message files (RFC 5322, as received); `-` for standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Score the analyser against a labelled corpus directory (its `expected.tsv` and
     /// messages): reason accuracy, per-reason precision and recall, recipient and status rates.
     Score {
+        /// The corpus directory: `expected.tsv` and the message files it names.
         dir: PathBuf,
         /// Also list every record that came out wrong.
         #[arg(short, long)]
@@ -74,31 +76,38 @@ fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(raw)
 }
 
+/// One line per record, every line with the same keys (`null` where a field does not apply,
+/// all but `file` for a message that is no bounce); the reply code is a number.
 fn write_json(out: &mut impl Write, file: &str, analysis: &Analysis) -> anyhow::Result<()> {
     if analysis.records.is_empty() {
-        let line = serde_json::json!({ "file": file, "reason": null });
+        let line = serde_json::json!({
+            "file": file,
+            "recipient": null,
+            "status": null,
+            "reply_code": null,
+            "reason": null,
+            "action": null,
+            "diagnostic": null,
+            "hard": null,
+            "remote_mta": null,
+            "feedback_type": null,
+        });
         writeln!(out, "{line}")?;
         return Ok(());
     }
     for r in &analysis.records {
-        let mut line = serde_json::json!({
+        let line = serde_json::json!({
             "file": file,
             "recipient": (!r.recipient.is_empty()).then_some(&r.recipient),
             "status": r.status,
-            "reply_code": r.reply_code,
+            "reply_code": r.reply_code.as_deref().and_then(|code| code.parse::<u16>().ok()),
             "reason": r.reason.as_str(),
             "action": r.action.map(|a| a.as_str()),
             "diagnostic": r.diagnostic,
             "hard": r.hard,
+            "remote_mta": r.remote_mta,
+            "feedback_type": r.feedback_type,
         });
-        if let Some(map) = line.as_object_mut() {
-            if let Some(mta) = &r.remote_mta {
-                map.insert("remote_mta".into(), mta.as_str().into());
-            }
-            if let Some(kind) = &r.feedback_type {
-                map.insert("feedback_type".into(), kind.as_str().into());
-            }
-        }
         writeln!(out, "{line}")?;
     }
     Ok(())

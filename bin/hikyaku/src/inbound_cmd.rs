@@ -3,6 +3,7 @@
 //! poster sees a new or removed route at its next POST; nothing needs restarting.
 
 use crate::admin::{Output, Table, field, require_contract};
+use crate::masked_url;
 use hikyaku_model::CustomerId;
 use hikyaku_store::{InboundLogFilter, InboundRoute, Store};
 use serde::Serialize;
@@ -14,11 +15,11 @@ pub enum InboundCommand {
     Route(RouteCommand),
     /// The POST attempts, newest first: time, HTTP status or error, duration, outcome.
     Log {
-        /// Only this route's attempts.
-        #[arg(long)]
+        /// Only this route's attempts (a route ID, as `route list` shows it).
+        #[arg(long, value_name = "ROUTE_ID")]
         route: Option<i64>,
-        /// Only this contract's attempts.
-        #[arg(long)]
+        /// Only this contract's attempts (a customer ID).
+        #[arg(long, value_name = "CUSTOMER_ID")]
         customer: Option<CustomerId>,
         /// At most this many attempts (the newest).
         #[arg(long, default_value_t = 100)]
@@ -32,17 +33,26 @@ pub enum RouteCommand {
     /// PATTERN is an address (support@example.com), a domain (example.com: any address there)
     /// or *.example.com (any address at any subdomain); URL is http:// or https://.
     Add {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// support@example.com, example.com or *.example.com.
         pattern: String,
+        /// The endpoint, http:// or https:// (credentials in it are kept, and shown masked).
         url: String,
         /// POST the message as it came (message/rfc822) instead of parsed JSON.
         #[arg(long)]
         raw: bool,
     },
     /// List the routes of one contract, or of all.
-    List { customer_id: Option<CustomerId> },
+    List {
+        /// The contract's customer ID (all contracts' routes without it).
+        customer_id: Option<CustomerId>,
+    },
     /// Remove a route; mail for it not yet posted is dropped with it.
-    Remove { id: i64 },
+    Remove {
+        /// The route's ID, as `route add` and `route list` show it.
+        id: i64,
+    },
 }
 
 pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Result<()> {
@@ -57,6 +67,7 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             let (route, signing_secret) = store
                 .add_inbound_route(&customer_id, &pattern, &url, raw)
                 .await?;
+            let route = shown(route);
             #[derive(Serialize)]
             struct Added<'a> {
                 #[serde(flatten)]
@@ -86,7 +97,12 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             if let Some(id) = &customer_id {
                 require_contract(store, id).await?;
             }
-            let routes = store.inbound_routes(customer_id.as_ref()).await?;
+            let routes: Vec<InboundRoute> = store
+                .inbound_routes(customer_id.as_ref())
+                .await?
+                .into_iter()
+                .map(shown)
+                .collect();
             #[derive(Serialize)]
             struct Listed<'a> {
                 #[serde(flatten)]
@@ -127,7 +143,7 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             })
         }
         InboundCommand::Route(RouteCommand::Remove { id }) => {
-            let route = store.remove_inbound_route(id).await?;
+            let route = shown(store.remove_inbound_route(id).await?);
             out.print(&serde_json::json!({ "removed": route }), || {
                 format!(
                     "removed inbound route {} ({} → {})\n",
@@ -172,4 +188,12 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
 
 fn format_name(forward_raw: bool) -> &'static str {
     if forward_raw { "raw" } else { "json" }
+}
+
+/// The route as it may be printed: a password in its endpoint masked.
+fn shown(route: InboundRoute) -> InboundRoute {
+    InboundRoute {
+        endpoint: masked_url(&route.endpoint),
+        ..route
+    }
 }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hikyaku_config::Config;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -22,10 +23,10 @@ use std::path::PathBuf;
 )]
 struct Cli {
     /// TOML configuration file (every key is optional; see the README's reference).
-    #[arg(long, global = true, env = "HIKYAKU_CONFIG")]
+    #[arg(long, global = true, env = "HIKYAKU_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data directory (overrides `data_dir` of the configuration file).
-    #[arg(long, global = true, env = "HIKYAKU_DATA")]
+    #[arg(long, global = true, env = "HIKYAKU_DATA", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -37,7 +38,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the whole service: relay SMTP listener and HTTP listener.
-    Serve,
+    Serve {
+        /// Only check the configuration, as `check-config` does, and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Check the configuration (file, `--data-dir`, `HIKYAKU_LOG`) without starting anything:
+    /// every problem is reported at once, and the exit status is 0 only when there is none.
+    CheckConfig,
     #[command(flatten)]
     Admin(admin::AdminCommand),
     /// Bounce analysis: `hikyaku bounce parse FILE... --json`.
@@ -56,7 +64,52 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
+    // It replaces `log.level`, so it is held to the same rule.
+    if let Ok(filter) = std::env::var(LOG_ENV) {
+        hikyaku_config::check_log_filter(&filter)
+            .map_err(|problem| anyhow::anyhow!("{LOG_ENV}: {problem}"))?;
+    }
     Ok(config.with_data_dir_override(cli.data_dir.clone()))
+}
+
+/// The environment variable that overrides `log.level`.
+const LOG_ENV: &str = "HIKYAKU_LOG";
+
+/// How to run a command against the same configuration and data as this process: the banner's
+/// next steps print it, so that following them in another terminal (or another directory) never
+/// opens a second, empty data directory. Paths are made absolute for that reason.
+fn operator_command(cli: &Cli, config: &Config) -> String {
+    let absolute =
+        |path: &std::path::Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let program = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .filter(|p| p.components().count() > 1)
+        .map_or_else(|| "hikyaku".to_string(), |p| shell_word(&absolute(&p)));
+    let mut command = program;
+    if let Some(file) = &cli.config {
+        command += &format!(" --config {}", shell_word(&absolute(file)));
+    }
+    // Without a file the data directory is the one thing that says where the data is; with
+    // one, only an explicit override needs repeating.
+    if cli.config.is_none() || cli.data_dir.is_some() {
+        command += &format!(" --data-dir {}", shell_word(&absolute(&config.data_dir)));
+    }
+    command
+}
+
+/// A path as one shell word: quoted only when it needs to be.
+fn shell_word(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// Opens (creating on first use) the data directory, the sealing key and the database; also
@@ -71,15 +124,19 @@ async fn open_store(
     let verp_key = key.verp_key();
     let store = hikyaku_store::Store::connect(&config.database_url(), key)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database_url()))?;
+        .with_context(|| format!("cannot open the database {}", database_name(config)))?;
     Ok((store, verp_key))
 }
 
 /// Logs go to standard error; standard output is for what a person or a script asked for.
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config) -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("HIKYAKU_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let (source, text) = match std::env::var(LOG_ENV) {
+        Ok(text) => (LOG_ENV, text),
+        Err(_) => ("log.level", config.log.level.clone()),
+    };
+    let filter = EnvFilter::try_new(&text)
+        .with_context(|| format!("{source}: not a log filter: {text:?}"))?;
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -89,28 +146,143 @@ fn init_logging(config: &Config) {
         hikyaku_config::LogFormat::Json => builder.json().init(),
         hikyaku_config::LogFormat::Text => builder.init(),
     }
+    Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// A failure is one line on standard error and exit status 1 (clap's usage errors are 2): the
+/// operator reads what went wrong and why, never a backtrace, whatever `RUST_BACKTRACE` says.
+fn main() -> ExitCode {
+    let cli = parse_command_line();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line, with the configured plans as the values `contract create --plan` lists
+/// in its help and its error. Only that list is read from the configuration file here; the
+/// file is loaded and checked properly (and its errors reported) after parsing.
+fn parse_command_line() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    // clap (without its `string` feature) takes `'static` names; these few live as long as
+    // the process anyway.
+    let plans: Vec<&'static str> = configured_plans(std::env::args_os().skip(1))
+        .into_iter()
+        .map(|plan| &*Box::leak(plan.into_boxed_str()))
+        .collect();
+    let command = Cli::command().mut_subcommand("contract", |contract| {
+        contract.mut_subcommand("create", |create| {
+            create.mut_arg("plan", |plan| {
+                plan.value_parser(clap::builder::PossibleValuesParser::new(plans))
+            })
+        })
+    });
+    command
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .unwrap_or_else(|error| exit_on_usage_error(error))
+}
+
+/// Help and version go to standard output as clap renders them; a usage error is one line on
+/// standard error (clap's own rendering spreads it over several), with exit status 2.
+fn exit_on_usage_error(error: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit()
+    }
+    let rendered = error.render().to_string();
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .map(str::trim)
+        .filter(|part| !part.is_empty() && !part.starts_with("For more information"))
+    {
+        if !line.is_empty() {
+            // A usage line or a tip is a sentence of its own; a list continues the one before.
+            line += if part.starts_with("Usage:") || part.starts_with("tip:") {
+                "; "
+            } else {
+                " "
+            };
+        }
+        line += part;
+    }
+    eprintln!("{line} (see --help)");
+    std::process::exit(2)
+}
+
+/// The plans of the configuration file named by `--config` or `HIKYAKU_CONFIG`, or the
+/// defaults' when there is none or it cannot be read.
+fn configured_plans(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let mut file = std::env::var_os("HIKYAKU_CONFIG").map(PathBuf::from);
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == "--config" {
+            file = args.peek().map(PathBuf::from);
+        } else if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            file = Some(PathBuf::from(path));
+        }
+    }
+    file.and_then(|file| Config::from_file(&file).ok())
+        .unwrap_or_default()
+        .contracts
+        .plans
+}
+
+/// The error and its causes as `what: why: why`, leaving out a cause that the text before it
+/// already quotes (many errors print their source themselves), with line breaks folded.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        let cause = cause.split_whitespace().collect::<Vec<_>>().join(" ");
+        if cause.is_empty() || text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text += ": ";
+        }
+        text += &cause;
+    }
+    text
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     // Analysing bounce files needs neither configuration nor data.
     if let Command::Bounce(cmd) = cli.command {
         return bounce_cmd::run(cmd, cli.json);
     }
     let config = load_config(&cli)?;
+    if let Command::CheckConfig | Command::Serve { check: true } = cli.command {
+        return check_config(&cli, &config);
+    }
+    let operator_command = operator_command(&cli, &config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => {
-                init_logging(&config);
-                serve::run(config).await
+            Command::Serve { .. } => {
+                init_logging(&config)?;
+                serve::run(config, &operator_command).await
             }
-            Command::Bounce(_) => unreachable!("handled before the runtime starts"),
+            Command::Bounce(_) | Command::CheckConfig => {
+                unreachable!("handled before the runtime starts")
+            }
             Command::Admin(cmd) => {
                 let (store, _) = open_store(&config).await?;
-                admin::run(cmd, &store, cli.json).await
+                admin::run(cmd, &store, &config, cli.json).await
             }
             Command::Inbound(cmd) => {
                 let (store, _) = open_store(&config).await?;
@@ -122,4 +294,94 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// `check-config`: what `serve` checks before it binds a port, minus what would create or
+/// change anything (the data directory, keys, the database, a self-signed certificate).
+fn check_config(cli: &Cli, config: &Config) -> anyhow::Result<()> {
+    if config.relay.tls_certificate.is_some() {
+        tls::server_config(config, "localhost")?;
+    }
+    serve::delivery_transport(config, "localhost")?;
+    let file = cli.config.as_ref().map_or_else(
+        || "(no file: the defaults)".to_string(),
+        |f| f.display().to_string(),
+    );
+    let out = admin::Output { json: cli.json };
+    out.print(
+        &serde_json::json!({
+            "ok": true,
+            "config": cli.config,
+            "data_dir": config.data_dir,
+            "database": database_name(config),
+        }),
+        || {
+            format!(
+                "configuration OK: {file}\n  data directory {}\n  database {}\n",
+                config.data_dir.display(),
+                database_name(config)
+            )
+        },
+    )
+}
+
+/// The database URL as it may be shown: its password masked.
+pub(crate) fn database_name(config: &Config) -> String {
+    masked_url(&config.database_url())
+}
+
+/// The URL with the secret of its user information replaced by `****`
+/// (`https://user:****@host/path`); a user name alone, often a token, is masked whole.
+pub(crate) fn masked_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |at| scheme_end + at);
+    let Some(at) = url[scheme_end..authority_end]
+        .rfind('@')
+        .map(|at| scheme_end + at)
+    else {
+        return url.to_string();
+    };
+    let masked = match url[scheme_end..at].split_once(':') {
+        Some((user, _)) => format!("{user}:****"),
+        None => "****".to_string(),
+    };
+    format!("{}{masked}{}", &url[..scheme_end], &url[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked() {
+        for (url, shown) in [
+            (
+                "https://hooks.example.com/in",
+                "https://hooks.example.com/in",
+            ),
+            ("https://user:s3cret@host/p", "https://user:****@host/p"),
+            (
+                "http://user:p@ss:w@rd@host:8080/p?q=a@b",
+                "http://user:****@host:8080/p?q=a@b",
+            ),
+            ("https://tok3n@host/", "https://****@host/"),
+            ("https://host/path@x", "https://host/path@x"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(masked_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let error = anyhow::Error::new(io).context("cannot read x: No such file");
+        assert_eq!(one_line(&error), "cannot read x: No such file");
+        let error = anyhow::anyhow!("inner\nover two lines").context("outer");
+        assert_eq!(one_line(&error), "outer: inner over two lines");
+    }
 }

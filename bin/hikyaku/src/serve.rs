@@ -13,7 +13,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// `operator_command` is how to run the CLI on this service's configuration and data.
+pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     let hostname = config
         .relay
         .hostname
@@ -208,6 +209,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     print_banner(
         &config,
+        operator_command,
         &node,
         smtp_addr,
         errors_addr,
@@ -254,7 +256,10 @@ fn inbound_poster(
 }
 
 /// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.
-fn delivery_transport(config: &Config, hostname: &str) -> anyhow::Result<Option<Transport>> {
+pub(crate) fn delivery_transport(
+    config: &Config,
+    hostname: &str,
+) -> anyhow::Result<Option<Transport>> {
     use hikyaku_delivery::client::{Client, ClientConfig};
     use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions, StaticRoute};
     let delivery = &config.delivery;
@@ -314,6 +319,7 @@ fn system_hostname() -> String {
 /// `http://` addresses from it, so keep those as they are.
 fn print_banner(
     config: &Config,
+    hikyaku: &str,
     node: &str,
     smtp: std::net::SocketAddr,
     errors: Option<std::net::SocketAddr>,
@@ -326,12 +332,7 @@ fn print_banner(
             format!("self-signed certificate {}", path.display())
         }
     };
-    let database = config.database_url();
-    let database = if database.starts_with("sqlite:") {
-        database
-    } else {
-        "PostgreSQL".to_string()
-    };
+    let database = crate::database_name(config);
     println!(
         "Hikyaku {} is running (node {node})",
         env!("CARGO_PKG_VERSION")
@@ -353,14 +354,11 @@ fn print_banner(
     );
     println!();
     println!("To send mail, create a contract and let it relay (in another terminal):");
-    println!(
-        "  hikyaku contract create --name \"My Company\"             # prints the customer ID"
-    );
-    println!(
-        "  hikyaku allowed-ip add CUSTOMER_ID 127.0.0.1             # relay from this host without AUTH"
-    );
-    println!(
-        "  hikyaku smtp-credential add CUSTOMER_ID --username app   # or log in with SMTP AUTH"
-    );
+    println!("  {hikyaku} contract create --name \"My Company\"");
+    println!("      prints the customer ID");
+    println!("  {hikyaku} allowed-ip add CUSTOMER_ID 127.0.0.1");
+    println!("      relay from this host without AUTH");
+    println!("  {hikyaku} smtp-credential add CUSTOMER_ID --username app");
+    println!("      or log in with SMTP AUTH (prints a generated password once)");
     println!("Stop with Ctrl-C (or SIGTERM): mail in flight is finished first.");
 }

@@ -7,7 +7,7 @@
 //! the address and whose second, if any, is the reason, with or without a header row, and reads
 //! its own export back (a header naming `source` and `message_id` columns keeps them).
 
-use crate::admin::{Output, Table, require_contract};
+use crate::admin::{Output, Table, require_contract, times_as_rfc3339};
 use anyhow::Context;
 use hikyaku_model::{CustomerId, MessageId, Timestamp};
 use hikyaku_store::{
@@ -30,6 +30,7 @@ const REPORTED_BAD_ROWS: usize = 100;
 pub enum SuppressionCommand {
     /// List a contract's suppressed addresses (in a fixed order that is not alphabetical).
     List {
+        /// The contract's customer ID.
         customer_id: CustomerId,
         /// The entry of this address (any case), or else every address containing this text.
         #[arg(long)]
@@ -40,7 +41,9 @@ pub enum SuppressionCommand {
     },
     /// Add addresses to a contract's list (an address already listed keeps its entry).
     Add {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// E-mail addresses, one or more.
         #[arg(required = true)]
         addresses: Vec<String>,
         /// A note kept with each entry.
@@ -49,20 +52,26 @@ pub enum SuppressionCommand {
     },
     /// Take addresses off a contract's list: mail to them is sent again.
     Remove {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// E-mail addresses, one or more (any case).
         #[arg(required = true)]
         addresses: Vec<String>,
     },
     /// Add the addresses of a CSV file (first column the address, optional second the reason,
     /// optional header row); bad rows are reported with their line number and skipped.
     Import {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// The CSV file to read.
         file: PathBuf,
     },
     /// Write a contract's list as CSV (address,source,reason,message_id,created_at) to FILE,
     /// or to standard output.
     Export {
+        /// The contract's customer ID.
         customer_id: CustomerId,
+        /// The CSV file to write (standard output without it).
         file: Option<PathBuf>,
     },
 }
@@ -522,7 +531,9 @@ async fn export_json(store: &Store, customer: &CustomerId) -> anyhow::Result<()>
                 write!(stdout, ",")?;
             }
             first = false;
-            serde_json::to_writer(&mut stdout, e)?;
+            let mut entry = serde_json::to_value(e)?;
+            times_as_rfc3339(&mut entry);
+            serde_json::to_writer(&mut stdout, &entry)?;
         }
         Ok(ControlFlow::Continue(()))
     })

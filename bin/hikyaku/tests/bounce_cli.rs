@@ -52,7 +52,7 @@ fn json_lines_for_bounces_and_non_bounces() {
     assert_eq!(r["file"], bounce.to_string_lossy().as_ref());
     assert_eq!(r["recipient"], "kijitora@example.jp");
     assert_eq!(r["status"], "5.1.1");
-    assert_eq!(r["reply_code"], "550");
+    assert_eq!(r["reply_code"], 550, "a number");
     assert_eq!(r["reason"], "userunknown");
     assert_eq!(r["action"], "failed");
     assert_eq!(r["hard"], true);
@@ -60,6 +60,13 @@ fn json_lines_for_bounces_and_non_bounces() {
     assert!(r["diagnostic"].as_str().unwrap().contains("User Unknown"));
     assert_eq!(got[1]["file"], plain.to_string_lossy().as_ref());
     assert!(got[1]["reason"].is_null());
+    let keys = |line: &serde_json::Value| {
+        let mut keys: Vec<String> = line.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&got[0]), keys(&got[1]), "one shape for every line");
+    assert!(got[0]["feedback_type"].is_null());
 }
 
 #[test]

@@ -121,7 +121,13 @@ async fn a_destination_that_says_421_is_backed_off_and_recovers_by_itself() {
         "connections seen at {connections:?}, deferrals {deferred:#?}"
     );
     // The n-th 421 ended connection n; connection n + 1 must wait for the back-off.
-    let mut throttled: Vec<i64> = deferred.iter().map(|d| d["at"].as_i64().unwrap()).collect();
+    let mut throttled: Vec<i64> = deferred
+        .iter()
+        .map(|d| {
+            let at = d["at"].as_str().expect("an RFC 3339 time");
+            at.parse::<hikyaku_model::Timestamp>().unwrap().as_millis()
+        })
+        .collect();
     throttled.sort_unstable();
     for (n, at) in throttled.iter().enumerate() {
         let pause = connections[n + 1] - at;

@@ -209,6 +209,7 @@ async fn routes_and_log(node: Prepared, database_url: Option<&str>) {
     );
     assert_eq!(attempts[0]["message_id"], queued.message_id.to_string());
     assert_eq!(attempts[0]["duration_ms"], 7);
+    assert_eq!(attempts[0]["at"], Timestamp(4_000).to_string(), "RFC 3339");
     let other_route = routes[1]["id"].as_i64().unwrap().to_string();
     assert_eq!(
         json(&node, &["inbound", "log", "--route", &other_route])["attempts"],
@@ -353,4 +354,45 @@ async fn serve_posts_inbound_mail_until_accepted() {
 
     let (status, _) = node.terminate(Duration::from_secs(30)).unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// An endpoint's credentials are kept for the POSTs but never printed: text, JSON, list and
+/// remove show them masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_credentials_are_printed_masked() {
+    let node = ProcessBuilder::new(BIN).prepare().unwrap();
+    let customer = node
+        .cli_ok(&["contract", "create", "--name", "Hooked"])
+        .unwrap()
+        .trim()
+        .to_string();
+    let url = "https://hook-user:hunter2-secret@hooks.example.net/in";
+    let masked = "https://hook-user:****@hooks.example.net/in";
+    let text = node
+        .cli_ok(&["inbound", "route", "add", &customer, "example.org", url])
+        .unwrap();
+    assert!(text.contains(masked) && !text.contains("hunter2"), "{text}");
+    let added = json(
+        &node,
+        &["inbound", "route", "add", &customer, "example.net", url],
+    );
+    assert_eq!(added["endpoint"], masked);
+    let listed = json(&node, &["inbound", "route", "list"]);
+    for route in listed["routes"].as_array().unwrap() {
+        assert_eq!(route["endpoint"], masked);
+    }
+    let table = node.cli_ok(&["inbound", "route", "list"]).unwrap();
+    assert!(
+        table.contains(masked) && !table.contains("hunter2"),
+        "{table}"
+    );
+    let id = added["id"].as_i64().unwrap();
+    let removed = json(&node, &["inbound", "route", "remove", &id.to_string()]);
+    assert_eq!(removed["removed"]["endpoint"], masked);
+
+    // The poster still has the whole URL.
+    let store = store_of(&node, None).await;
+    let route = store.inbound_routes(None).await.unwrap().remove(0);
+    assert_eq!(route.endpoint, url);
+    store.close().await;
 }

@@ -196,14 +196,16 @@ fn logged(cli: impl Fn(&[&str]) -> anyhow::Result<String>, kind: &str) -> Vec<De
         .collect()
 }
 
-/// Every message in the queue with its recipients' states, as `queue list --json` reports.
+/// The messages with a recipient in `state`, or every message finished or not, with their
+/// recipients' states, as `queue list --json` reports.
 fn queue(
     cli: impl Fn(&[&str]) -> anyhow::Result<String>,
     state: Option<&str>,
 ) -> Vec<serde_json::Value> {
     let mut args = vec!["queue", "list", "--limit", "1000000", "--json"];
-    if let Some(state) = state {
-        args.extend(["--state", state]);
+    match state {
+        Some(state) => args.extend(["--state", state]),
+        None => args.push("--all"),
     }
     let out = cli(&args).unwrap();
     let json: serde_json::Value = serde_json::from_str(out.trim()).unwrap();

@@ -270,6 +270,17 @@ fn import_reports_bad_rows_and_export_reads_back(node: &Prepared) {
     );
     let streamed = json(node, &["suppression", "export", &a]);
     assert_eq!(streamed["suppressions"].as_array().unwrap().len(), 5);
+    // The same shape and times as `suppression list --json` gives.
+    let listed = json(node, &["suppression", "list", &a]);
+    assert_eq!(
+        streamed["suppressions"][0], listed["suppressions"][0],
+        "{streamed}"
+    );
+    let created_at = streamed["suppressions"][0]["created_at"].as_str().unwrap();
+    assert!(
+        created_at.parse::<hikyaku_model::Timestamp>().is_ok(),
+        "{created_at}"
+    );
 
     // Read back into another contract: the same addresses, sources and reasons.
     let b = contract(node, "Copy");

@@ -32,6 +32,24 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub contracts: ContractsConfig,
+}
+
+/// What contracts may be given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContractsConfig {
+    /// The plans the operator offers; `contract create --plan` takes one of them and defaults
+    /// to the first.
+    pub plans: Vec<String>,
+}
+
+impl Default for ContractsConfig {
+    fn default() -> Self {
+        ContractsConfig {
+            plans: vec!["standard".to_string()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +76,11 @@ pub struct RelayConfig {
     pub auth_failure_window: Duration,
     /// Bad commands in one session before it is closed.
     pub max_errors: u32,
+    /// The shortest IPv4 prefix `allowed-ip add` takes without `--force`: a broader range lets
+    /// that many more hosts relay in the contract's name.
+    pub min_allowed_prefix_v4: u8,
+    /// The same for IPv6 (a /48 is one site's usual allocation).
+    pub min_allowed_prefix_v6: u8,
 }
 
 /// How delivery finds and treats the recipients' servers (SPEC §3).
@@ -260,6 +283,7 @@ impl Default for Config {
             inbound: InboundConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            contracts: ContractsConfig::default(),
         }
     }
 }
@@ -282,6 +306,8 @@ impl Default for RelayConfig {
             auth_failure_limit: 5,
             auth_failure_window: Duration::from_secs(300),
             max_errors: 20,
+            min_allowed_prefix_v4: 16,
+            min_allowed_prefix_v6: 48,
         }
     }
 }
@@ -372,16 +398,73 @@ impl Default for LogConfig {
     }
 }
 
+/// `line 3, column 7: unknown field ...`: where and what on one line (the TOML crate's own text
+/// draws the line with a caret under it, over several lines).
+fn parse_error_text(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - line_start + 1;
+            let source = text[line_start..].lines().next().unwrap_or("").trim();
+            format!("line {line}, column {column} ({source}): {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
+/// The levels a log filter directive may name, most verbose first.
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Checks a log filter (`log.level`, `HIKYAKU_LOG`): comma-separated directives, each a level
+/// or `TARGET=LEVEL` (a target may carry a span filter, `TARGET[SPAN{FIELD}]=LEVEL`).
+///
+/// `tracing`'s own parser reads a bare word that is not a level as a *target* enabled at every
+/// level, so a typo such as `verbose` or `information` silently turns every other log line off.
+/// Here a directive without `=` must be a level; a target alone is written `TARGET=trace`.
+pub fn check_log_filter(filter: &str) -> Result<(), String> {
+    let is_level = |word: &str| LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word));
+    let levels = LOG_LEVELS.join(", ");
+    if filter.trim().is_empty() {
+        return Err(format!("empty filter (use a level: {levels})"));
+    }
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // A span filter's field values may contain `=`: the level's `=` comes after it.
+        let filters_end = directive.rfind([']', '}']).map_or(0, |at| at + 1);
+        let level_at = directive[filters_end..]
+            .rfind('=')
+            .map(|at| filters_end + at);
+        let (target, level) = match level_at {
+            Some(at) => (&directive[..at], &directive[at + 1..]),
+            None => ("", directive),
+        };
+        if level_at.is_some() && target.trim().is_empty() {
+            return Err(format!("{directive:?} names no target before \"=\""));
+        }
+        if !is_level(level.trim()) {
+            return Err(if level_at.is_some() {
+                format!("{directive:?}: {level:?} is not a level ({levels})")
+            } else {
+                format!("{directive:?} is not a level ({levels}) nor TARGET=LEVEL")
+            });
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
+    /// The cause is the `source`: printed after this text by whoever shows the chain.
+    #[error("cannot read the configuration file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    #[error("invalid configuration: {}", .0.join("; "))]
     Invalid(Vec<String>),
 }
 
@@ -405,7 +488,7 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("<config>"),
-            message: e.to_string(),
+            message: parse_error_text(text, &e),
         })?;
         config.validate()?;
         Ok(config)
@@ -429,6 +512,32 @@ impl Config {
         }
         if r.tls_certificate.is_some() != r.tls_key.is_some() {
             problems.push("relay.tls_certificate and relay.tls_key go together".to_string());
+        }
+        if r.min_allowed_prefix_v4 > 32 {
+            problems.push(format!(
+                "relay.min_allowed_prefix_v4 must be 0 to 32, not {}",
+                r.min_allowed_prefix_v4
+            ));
+        }
+        if r.min_allowed_prefix_v6 > 128 {
+            problems.push(format!(
+                "relay.min_allowed_prefix_v6 must be 0 to 128, not {}",
+                r.min_allowed_prefix_v6
+            ));
+        }
+        let plans = &self.contracts.plans;
+        if plans.is_empty() {
+            problems.push("contracts.plans needs at least one plan".to_string());
+        }
+        for (i, plan) in plans.iter().enumerate() {
+            if plan.trim().is_empty() || plan.trim() != plan {
+                problems.push(format!("contracts.plans: not a plan name: {plan:?}"));
+            } else if plans[..i].contains(plan) {
+                problems.push(format!("contracts.plans: {plan:?} is named twice"));
+            }
+        }
+        if let Err(problem) = check_log_filter(&self.log.level) {
+            problems.push(format!("log.level: {problem}"));
         }
         for (key, d) in [
             ("relay.command_timeout", r.command_timeout),
@@ -706,7 +815,10 @@ domain = "bounce.hikyaku.test"
 
         for (bad, needle) in [
             ("[relay]\nlisten = \"nowhere\"", "listen"),
-            ("[relay]\nmax_conections = 3", "unknown field"),
+            (
+                "[relay]\nmax_conections = 3",
+                "line 2, column 1 (max_conections = 3): unknown field",
+            ),
             ("[relay]\nmax_connections = 0", "max_connections"),
             ("[relay]\nmax_message_size = \"2 parsecs\"", "size"),
             ("[relay]\ntls_key = \"/k.pem\"", "go together"),
@@ -768,5 +880,77 @@ domain = "bounce.hikyaku.test"
             assert!(err.contains(problem), "{err}");
         }
         assert!(Config::from_toml("[inbound]\nendpoint = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn log_filters_are_levels_or_target_levels() {
+        for good in [
+            "info",
+            "DEBUG",
+            "off",
+            "hikyaku_relay=debug,info",
+            " warn , hikyaku_delivery=trace ",
+            "hikyaku_relay[session{peer=127.0.0.1}]=debug",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good:?}");
+            let toml = format!("[log]\nlevel = {good:?}");
+            assert!(Config::from_toml(&toml).is_ok(), "{good:?}");
+        }
+        for (bad, needle) in [
+            ("verbose", "\"verbose\" is not a level"),
+            ("information", "not a level"),
+            ("hikyaku_relay", "not a level"),
+            ("hikyaku_relay=loud", "\"loud\" is not a level"),
+            ("=debug", "no target"),
+            ("info,chatty", "\"chatty\""),
+            ("", "empty"),
+        ] {
+            let err = check_log_filter(bad).unwrap_err();
+            assert!(err.contains(needle), "{bad:?} gave {err:?}");
+        }
+        let err = Config::from_toml("[log]\nlevel = \"verbose\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("log.level") && err.contains("verbose"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn allowed_range_prefixes_have_defaults_and_bounds() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(
+            (c.relay.min_allowed_prefix_v4, c.relay.min_allowed_prefix_v6),
+            (16, 48)
+        );
+        let c = Config::from_toml("[relay]\nmin_allowed_prefix_v4 = 8\nmin_allowed_prefix_v6 = 32")
+            .unwrap();
+        assert_eq!(
+            (c.relay.min_allowed_prefix_v4, c.relay.min_allowed_prefix_v6),
+            (8, 32)
+        );
+        for bad in [
+            "[relay]\nmin_allowed_prefix_v4 = 33",
+            "[relay]\nmin_allowed_prefix_v6 = 129",
+        ] {
+            let err = Config::from_toml(bad).unwrap_err().to_string();
+            assert!(err.contains("min_allowed_prefix"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn plans_are_named_once_each() {
+        assert_eq!(Config::from_toml("").unwrap().contracts.plans, ["standard"]);
+        let c = Config::from_toml("[contracts]\nplans = [\"standard\", \"large\"]").unwrap();
+        assert_eq!(c.contracts.plans, ["standard", "large"]);
+        for (bad, needle) in [
+            ("[contracts]\nplans = []", "at least one plan"),
+            ("[contracts]\nplans = [\"a\", \"a\"]", "named twice"),
+            ("[contracts]\nplans = [\" a\"]", "not a plan name"),
+        ] {
+            let err = Config::from_toml(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
     }
 }

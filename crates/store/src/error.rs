@@ -13,15 +13,16 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("no contract with customer ID {0}")]
     ContractNotFound(CustomerId),
-    #[error("contract {0} is terminated; its state can no longer change")]
+    #[error("contract {0} is terminated: it can no longer change")]
     ContractTerminated(CustomerId),
     #[error("the SMTP user name {0:?} is already taken")]
     UsernameTaken(String),
-    #[error("the IP range {cidr} is already allowed for contract {customer_id}")]
-    RangeTaken {
-        cidr: String,
-        customer_id: CustomerId,
-    },
+    /// Which contract holds the other range is not said: it is another tenant's business.
+    #[error(
+        "the IP range {cidr} overlaps a range allowed for another contract (a source address \
+         may name one contract only)"
+    )]
+    RangeOverlaps { cidr: String },
     #[error("no message {0} in the queue")]
     MessageNotFound(MessageId),
     #[error("message {0} has no recipient left to deliver: every one is already final")]
@@ -57,7 +58,7 @@ impl StoreError {
             | StoreError::ContractNotFound(_)
             | StoreError::ContractTerminated(_)
             | StoreError::UsernameTaken(_)
-            | StoreError::RangeTaken { .. }
+            | StoreError::RangeOverlaps { .. }
             | StoreError::MessageNotFound(_)
             | StoreError::NothingPending(_)
             | StoreError::InboundPatternTaken(_)

@@ -23,8 +23,8 @@ pub struct AcceptedMessage {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFilter {
     pub customer: Option<CustomerId>,
-    /// Only messages with at least one recipient in this state.
-    pub state: Option<RecipientState>,
+    /// Only messages with at least one recipient in one of these states (empty: any message).
+    pub states: Vec<RecipientState>,
     pub limit: Option<u32>,
 }
 
@@ -438,12 +438,16 @@ impl Store {
             if let Some(customer) = &filter.customer {
                 select.push(" AND m.customer_id = ").push_bind(customer.as_str());
             }
-            if let Some(state) = filter.state {
-                select
-                    .push(" AND EXISTS (SELECT 1 FROM message_recipients r \
-                           WHERE r.message_id = m.message_id AND r.state = ")
-                    .push_bind(state.as_str())
-                    .push(")");
+            if !filter.states.is_empty() {
+                select.push(
+                    " AND EXISTS (SELECT 1 FROM message_recipients r \
+                     WHERE r.message_id = m.message_id AND r.state IN (",
+                );
+                let mut states = select.separated(", ");
+                for state in &filter.states {
+                    states.push_bind(state.as_str());
+                }
+                select.push("))");
             }
             select.push(" ORDER BY m.message_id");
             if let Some(limit) = filter.limit {

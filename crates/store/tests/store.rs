@@ -16,6 +16,8 @@ use std::net::IpAddr;
 on_both_backends!(
     contract_lifecycle,
     allowed_ip_ranges_match_the_longest_prefix,
+    ranges_of_different_contracts_never_overlap,
+    a_terminated_contracts_ranges_stop_counting,
     smtp_credentials,
     record_accepted_is_one_idempotent_transaction,
     an_unspooled_acceptance_is_withdrawn_without_a_trace,
@@ -33,6 +35,15 @@ fn net(text: &str) -> IpNet {
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
+}
+
+/// The contract the relay would take a connection from `address` for.
+async fn owner_of(store: &Store, address: &str) -> Option<CustomerId> {
+    store
+        .contract_for_ip(ip(address))
+        .await
+        .unwrap()
+        .map(|contract| contract.customer_id)
 }
 
 async fn contract_lifecycle(f: Fixture) {
@@ -125,17 +136,14 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
     let store = &f.store;
     let a = new_contract(store, "A").await;
     let b = new_contract(store, "B").await;
-    let c = new_contract(store, "C").await;
     // Host bits are dropped: 192.0.2.77/24 is 192.0.2.0/24.
     let added = store
         .add_allowed_ip(&a, net("192.0.2.77/24"))
         .await
         .unwrap();
     assert_eq!(added.cidr, net("192.0.2.0/24"));
-    store
-        .add_allowed_ip(&b, net("192.0.2.128/25"))
-        .await
-        .unwrap();
+    // Within one contract, ranges may nest.
+    store.add_allowed_ip(&a, net("192.0.2.7/32")).await.unwrap();
     store
         .add_allowed_ip(&b, net("203.0.113.9/32"))
         .await
@@ -145,33 +153,24 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
         .await
         .unwrap();
     store
-        .add_allowed_ip(&b, net("2001:db8:1::/48"))
+        .add_allowed_ip(&b, net("2001:db9:1::/48"))
         .await
         .unwrap();
 
-    let owner = async |address: &str| {
-        store
-            .contract_for_ip(ip(address))
-            .await
-            .unwrap()
-            .map(|contract| contract.customer_id)
-    };
+    let owner = async |address: &str| owner_of(store, address).await;
     let table = [
         ("192.0.2.0", Some(&a)),
-        ("192.0.2.5", Some(&a)),
-        ("192.0.2.127", Some(&a)),
-        ("192.0.2.128", Some(&b)),
-        ("192.0.2.255", Some(&b)),
-        ("::ffff:192.0.2.200", Some(&b)),
+        ("192.0.2.7", Some(&a)),
+        ("192.0.2.255", Some(&a)),
+        ("::ffff:192.0.2.200", Some(&a)),
         ("203.0.113.9", Some(&b)),
         ("203.0.113.10", None),
         ("192.0.3.0", None),
         ("198.51.100.1", None),
         ("2001:db8::1", Some(&a)),
-        ("2001:db8:1::5", Some(&b)),
-        ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", Some(&b)),
-        ("2001:db8:2::1", Some(&a)),
-        ("2001:db9::1", None),
+        ("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", Some(&a)),
+        ("2001:db9:1::5", Some(&b)),
+        ("2001:db9:2::1", None),
         // Same leading bytes as 192.0.2.0/24, but another family.
         ("c000:0200::1", None),
     ];
@@ -179,27 +178,9 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
         assert_eq!(owner(address).await.as_ref(), expected, "{address}");
     }
 
-    // A catch-all range loses to every more specific one.
-    store.add_allowed_ip(&c, net("0.0.0.0/0")).await.unwrap();
-    assert_eq!(owner("198.51.100.1").await.as_ref(), Some(&c));
-    assert_eq!(owner("192.0.2.200").await.as_ref(), Some(&b));
-    assert_eq!(owner("192.0.2.5").await.as_ref(), Some(&a));
-    assert_eq!(
-        owner("2001:db9::1").await,
-        None,
-        "an IPv4 range never matches IPv6"
-    );
-
-    // Adding an existing range again is a no-op; another contract's range is refused.
-    store.add_allowed_ip(&a, net("192.0.2.0/24")).await.unwrap();
-    let err = store
-        .add_allowed_ip(&b, net("192.0.2.9/24"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, StoreError::RangeTaken { customer_id, .. } if *customer_id == a),
-        "{err}"
-    );
+    // Adding an existing range again is a no-op.
+    let again = store.add_allowed_ip(&a, net("192.0.2.0/24")).await.unwrap();
+    assert_eq!(again.created_at, added.created_at);
     let unknown: CustomerId = "cnothere1".parse().unwrap();
     let err = store
         .add_allowed_ip(&unknown, net("10.0.0.0/8"))
@@ -214,7 +195,14 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
         .into_iter()
         .map(|r| r.cidr)
         .collect();
-    assert_eq!(listed, [net("192.0.2.0/24"), net("2001:db8::/32")]);
+    assert_eq!(
+        listed,
+        [
+            net("192.0.2.0/24"),
+            net("192.0.2.7/32"),
+            net("2001:db8::/32")
+        ]
+    );
 
     assert!(
         store
@@ -230,13 +218,107 @@ async fn allowed_ip_ranges_match_the_longest_prefix(f: Fixture) {
     );
     assert!(
         !store
-            .remove_allowed_ip(&a, net("192.0.2.128/25"))
+            .remove_allowed_ip(&a, net("203.0.113.9/32"))
             .await
             .unwrap(),
         "B's range"
     );
-    assert_eq!(owner("192.0.2.5").await.as_ref(), Some(&c));
-    assert_eq!(owner("192.0.2.200").await.as_ref(), Some(&b));
+    assert_eq!(owner("192.0.2.5").await.as_ref(), None);
+    assert_eq!(owner("192.0.2.7").await.as_ref(), Some(&a));
+}
+
+/// A source address names one contract: another contract's range that overlaps in any way is
+/// refused, whichever of the two is broader, and the refusal does not name the holder.
+async fn ranges_of_different_contracts_never_overlap(f: Fixture) {
+    let store = &f.store;
+    let a = new_contract(store, "A").await;
+    let b = new_contract(store, "B").await;
+    store.add_allowed_ip(&a, net("192.0.2.0/24")).await.unwrap();
+    store
+        .add_allowed_ip(&a, net("2001:db8::/48"))
+        .await
+        .unwrap();
+    for overlapping in [
+        "192.0.2.0/24",
+        "192.0.2.9/32",
+        "192.0.2.128/25",
+        "192.0.0.0/16",
+        "0.0.0.0/0",
+        "2001:db8::1/128",
+        "2001:db8::/32",
+    ] {
+        let err = store
+            .add_allowed_ip(&b, net(overlapping))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::RangeOverlaps { .. }),
+            "{overlapping}: {err}"
+        );
+        assert!(!err.to_string().contains(a.as_str()), "{err}");
+        assert!(!err.is_transient());
+    }
+    // Neighbours do not overlap, and nor do the families.
+    for beside in [
+        "192.0.1.255/32",
+        "192.0.3.0/24",
+        "2001:db8:1::/48",
+        "::ffff:0:0/96",
+    ] {
+        store.add_allowed_ip(&b, net(beside)).await.unwrap();
+    }
+    assert!(store.allowed_ips(&b).await.unwrap().len() == 4);
+}
+
+/// A terminated contract gets no new ranges, its ranges stop letting anyone relay, and they
+/// are free for another contract.
+async fn a_terminated_contracts_ranges_stop_counting(f: Fixture) {
+    let store = &f.store;
+    let gone = new_contract(store, "Gone").await;
+    let next = new_contract(store, "Next").await;
+    store
+        .add_allowed_ip(&gone, net("198.51.100.0/24"))
+        .await
+        .unwrap();
+    store
+        .add_allowed_ip(&gone, net("203.0.113.0/24"))
+        .await
+        .unwrap();
+    let owner = async |address: &str| owner_of(store, address).await;
+    assert_eq!(owner("198.51.100.7").await, Some(gone.clone()));
+    store
+        .set_contract_state(&gone, ContractState::Suspended)
+        .await
+        .unwrap();
+    assert_eq!(
+        owner("198.51.100.7").await,
+        Some(gone.clone()),
+        "a suspended contract is still known by its address (and refused with a reason)"
+    );
+    store
+        .set_contract_state(&gone, ContractState::Terminated)
+        .await
+        .unwrap();
+    assert_eq!(owner("198.51.100.7").await, None);
+    assert_eq!(owner("203.0.113.7").await, None);
+    let err = store
+        .add_allowed_ip(&gone, net("192.0.2.0/24"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ContractTerminated(_)), "{err}");
+
+    // The same range, and an overlapping one, can go to a new contract.
+    store
+        .add_allowed_ip(&next, net("198.51.100.0/24"))
+        .await
+        .unwrap();
+    store
+        .add_allowed_ip(&next, net("203.0.113.128/25"))
+        .await
+        .unwrap();
+    assert_eq!(owner("198.51.100.7").await, Some(next.clone()));
+    assert_eq!(owner("203.0.113.200").await, Some(next.clone()));
+    assert_eq!(owner("203.0.113.7").await, None);
 }
 
 async fn smtp_credentials(f: Fixture) {
@@ -594,17 +676,40 @@ async fn queue_listing_and_showing(f: Fixture) {
     assert_eq!(ids(store.queue(first_two).await.unwrap()), [a1.id, b1.id]);
     let queued_b = QueueFilter {
         customer: Some(b.clone()),
-        state: Some(RecipientState::Queued),
+        states: vec![RecipientState::Queued],
         limit: Some(10),
     };
     let listed = store.queue(queued_b).await.unwrap();
     assert_eq!(ids(listed.clone()), [b1.id]);
     assert_eq!(listed[0].recipients.len(), 2);
     let delivered = QueueFilter {
-        state: Some(RecipientState::Delivered),
+        states: vec![RecipientState::Delivered],
         ..Default::default()
     };
     assert!(store.queue(delivered).await.unwrap().is_empty());
+
+    // a1 delivered: it leaves the waiting messages, whichever state they wait in.
+    store
+        .record_outcomes(&[RecipientOutcome {
+            message_id: a1.id,
+            recipient_index: 0,
+            at: Timestamp(4_000),
+            outcome: Outcome::Delivered,
+            details: SendLogFields::default(),
+            suppress: false,
+        }])
+        .await
+        .unwrap();
+    let waiting = QueueFilter {
+        states: vec![RecipientState::Queued, RecipientState::Deferred],
+        ..Default::default()
+    };
+    assert_eq!(ids(store.queue(waiting).await.unwrap()), [b1.id, a2.id]);
+    let delivered = QueueFilter {
+        states: vec![RecipientState::Delivered, RecipientState::Bounced],
+        ..Default::default()
+    };
+    assert_eq!(ids(store.queue(delivered).await.unwrap()), [a1.id]);
 
     assert_eq!(
         store
