@@ -405,6 +405,29 @@ fn local_part(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(local, _)| local)
 }
 
+/// The body of the `smtp_session` fuzz target, shared by `cargo fuzz` and the stable harness.
+/// The first input byte chooses the options (STARTTLS offered, plaintext AUTH allowed, error
+/// limit), the second the read size; the rest is what the client sends. Every input must leave
+/// well-formed replies and a session that answers its way out (see [`recover_and_check`]).
+pub fn check_session(data: &[u8]) -> Result<(), String> {
+    let [options, read_size, input @ ..] = data else {
+        return Ok(());
+    };
+    let mut config = ServerConfig::new("fuzz.test");
+    config.max_message_size = 4096;
+    config.max_recipients = 4;
+    config.auth.allow_plaintext_on_loopback = options & 1 != 0;
+    config.max_errors = [0, 1, 5, 20][usize::from(options >> 1 & 3)];
+    let mut conversation = Conversation::new(config);
+    if options & 8 != 0 {
+        conversation.offer_starttls();
+    }
+    for chunk in input.chunks(usize::from(*read_size).max(1)) {
+        conversation.feed(chunk);
+    }
+    recover_and_check(&mut conversation).map(drop)
+}
+
 /// Ends any conversation the way a client that has lost its place would: the end of data, an
 /// AUTH cancel, RSET and QUIT. Then checks what must hold whatever came before: all output is
 /// well-formed replies, the input got at least one reply after the greeting, and the session
