@@ -19,7 +19,7 @@ impl Rng {
         Rng(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -28,7 +28,7 @@ impl Rng {
 
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -39,11 +39,11 @@ pub fn mutate(rng: &mut Rng, input: &[u8], dictionary: &[&[u8]]) -> Vec<u8> {
     let mut out = input.to_vec();
     for _ in 0..1 + rng.below(8) {
         if out.is_empty() {
-            out.push(rng.next() as u8);
+            out.push(rng.next_u64() as u8);
         }
         let at = rng.below(out.len());
         match rng.below(7) {
-            0 => out[at] = rng.next() as u8,
+            0 => out[at] = rng.next_u64() as u8,
             1 => out[at] ^= 1 << rng.below(8),
             2 => out.truncate(at),
             3 => {
