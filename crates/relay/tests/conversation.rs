@@ -5,7 +5,7 @@
 use hikyaku_model::{ContractState, CustomerId, EventKind, MessageId, RecipientState};
 use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
 use hikyaku_smtp_server::ServerConfig;
-use hikyaku_smtp_server::testing::HandlerConversation;
+use hikyaku_smtp_server::testing::{HandlerConversation, WireReply};
 use hikyaku_spool::Spool;
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{SealingKey, Store};
@@ -89,6 +89,24 @@ impl Relay {
 const MESSAGE: &str =
     "From: app@example.com\r\nTo: user@example.jp\r\nSubject: hello\r\n\r\nHello.\r\n";
 
+/// One transaction from `app@example.com` whose MAIL, RCPTs and DATA the relay takes; the
+/// reply to the end of DATA.
+async fn send_message(
+    client: &mut HandlerConversation<RelayHandler>,
+    recipients: &[&str],
+) -> WireReply {
+    assert_eq!(
+        client.send("MAIL FROM:<app@example.com>").await,
+        ["250 2.1.0"]
+    );
+    for recipient in recipients {
+        let rcpt = format!("RCPT TO:<{recipient}>");
+        assert_eq!(client.send(&rcpt).await, ["250 2.1.5"], "{rcpt}");
+    }
+    assert_eq!(client.send("DATA").await, ["354"]);
+    client.send_data(MESSAGE).await
+}
+
 /// Runs `$body(relay)` once on SQLite and once on PostgreSQL.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -160,20 +178,7 @@ async fn a_suspended_contract_is_refused(relay: Relay) {
 async fn accepted_mail_is_spooled_and_recorded(relay: Relay) {
     let customer = relay.contract_allowed_from("127.0.0.0/29").await;
     let mut client = relay.client([127, 0, 0, 5]).await;
-    assert_eq!(
-        client.send("MAIL FROM:<app@example.com>").await,
-        ["250 2.1.0"]
-    );
-    assert_eq!(
-        client.send("RCPT TO:<user@example.jp>").await,
-        ["250 2.1.5"]
-    );
-    assert_eq!(
-        client.send("RCPT TO:<other@example.jp>").await,
-        ["250 2.1.5"]
-    );
-    assert_eq!(client.send("DATA").await, ["354"]);
-    let reply = client.send_data(MESSAGE).await;
+    let reply = send_message(&mut client, &["user@example.jp", "other@example.jp"]).await;
     assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
     let id: MessageId = reply.lines[0]
         .rsplit(' ')
@@ -243,16 +248,7 @@ async fn an_authenticated_client_may_relay_from_anywhere(relay: Relay) {
             .await,
         ["235 2.7.0"]
     );
-    assert_eq!(
-        client.send("MAIL FROM:<app@example.com>").await,
-        ["250 2.1.0"]
-    );
-    assert_eq!(
-        client.send("RCPT TO:<user@example.jp>").await,
-        ["250 2.1.5"]
-    );
-    assert_eq!(client.send("DATA").await, ["354"]);
-    let reply = client.send_data(MESSAGE).await;
+    let reply = send_message(&mut client, &["user@example.jp"]).await;
     assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
     assert_eq!(relay.spool.list().await.unwrap().len(), 1);
 }
