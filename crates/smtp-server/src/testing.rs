@@ -1,8 +1,9 @@
 //! Drives the protocol state machine without sockets, for table tests, fuzzing and in-memory
 //! tests of the real handlers (`feature = "test-util"`).
 //!
-//! [`HandlerConversation`] drives a real [`SessionHandler`] the way `Server` does. [`Conversation`] plays the I/O driver exactly as `Server` does (same steps, same discarding
-//! of input at STARTTLS) with a scripted policy in place of a handler:
+//! Both play the I/O driver exactly as `Server` does (same steps, same discarding of input at
+//! STARTTLS). [`HandlerConversation`] calls a real [`SessionHandler`] (the relay's, the error
+//! server's); [`Conversation`] has a scripted policy in place of a handler:
 //! - AUTH: `user`/`secret` is accepted, user `tempfail` gets `454 4.7.0`, anything else fails;
 //! - MAIL: senders whose local part is `refuse` get `550 5.7.1`, `full` is refused at DATA
 //!   with `452 4.3.1`;
@@ -47,7 +48,9 @@ impl WireReply {
 /// The session and its input and output, kept as `Server` keeps them, minus the socket.
 struct Wire {
     session: Session,
+    /// Input read so far; the session has used `unconsumed[start..]` not yet.
     unconsumed: Vec<u8>,
+    start: usize,
     output: Vec<u8>,
     closed: bool,
 }
@@ -66,6 +69,7 @@ impl Wire {
         Wire {
             session,
             unconsumed: Vec::new(),
+            start: 0,
             output,
             closed: false,
         }
@@ -82,18 +86,21 @@ impl Wire {
     /// (`Some`) or needs more input or is closed (`None`). STARTTLS "handshakes" succeed at once.
     fn next_event(&mut self) -> Option<Event> {
         while !self.closed {
-            let mut input = &self.unconsumed[..];
+            let mut input = &self.unconsumed[self.start..];
             let step = self.session.advance(&mut input);
-            let consumed = self.unconsumed.len() - input.len();
-            self.unconsumed.drain(..consumed);
+            self.start = self.unconsumed.len() - input.len();
             self.output.extend_from_slice(self.session.output());
             self.session.clear_output();
             match step {
-                Step::NeedInput => return None,
+                Step::NeedInput => {
+                    self.unconsumed.drain(..self.start);
+                    self.start = 0;
+                    return None;
+                }
                 Step::Call(call) => return Some(Event::Call(call)),
                 Step::Reset => return Some(Event::Reset),
                 Step::StartTls => {
-                    debug_assert!(self.unconsumed.is_empty());
+                    debug_assert_eq!(self.start, self.unconsumed.len());
                     self.session.tls_established(TlsInfo {
                         protocol: "TLSv1_3".into(),
                         cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
@@ -102,6 +109,7 @@ impl Wire {
                 Step::Close => {
                     self.closed = true;
                     self.unconsumed.clear();
+                    self.start = 0;
                 }
             }
         }
