@@ -452,6 +452,113 @@ async fn health_readiness_and_metrics_over_http() {
     );
 }
 
+/// `/metrics` as a fresh node serves it, before any client: every metric is typed as what it
+/// is (counters `_total`, with a doc line), and the series that can be known at start are
+/// there at zero instead of appearing with their first event.
+#[tokio::test]
+async fn metrics_are_typed_and_present_at_zero_from_the_start() {
+    let node = start(|_| {});
+    let (status, body) = http_get(node.http_addr(), "/metrics").await;
+    assert_eq!(status, 200);
+
+    let mut types = std::collections::BTreeMap::new();
+    let mut documented = std::collections::BTreeSet::new();
+    let mut values = std::collections::BTreeMap::new();
+    for line in body.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["#", "TYPE", name, kind] => {
+                types.insert(name.to_string(), kind.to_string());
+            }
+            ["#", "HELP", name, _, ..] => {
+                documented.insert(name.to_string());
+            }
+            _ if line.is_empty() || line.starts_with('#') => {}
+            _ => {
+                let (series, value) = line.rsplit_once(' ').unwrap();
+                values.insert(series.to_string(), value.to_string());
+            }
+        }
+    }
+    for (name, kind) in &types {
+        assert!(documented.contains(name), "{name} has no HELP line\n{body}");
+        if kind != "summary" && kind != "histogram" {
+            assert_eq!(
+                name.ends_with("_total"),
+                kind == "counter",
+                "{name} is a {kind}: counters, and only counters, end in _total\n{body}"
+            );
+        }
+    }
+    for (series, kind) in [
+        (
+            "hikyaku_smtp_connections_total{listener=\"relay\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_smtp_connections_total{listener=\"errors\"}",
+            "counter",
+        ),
+        ("hikyaku_smtp_connections_open{listener=\"relay\"}", "gauge"),
+        (
+            "hikyaku_smtp_messages_accepted_total{listener=\"relay\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_smtp_messages_rejected_total{listener=\"relay\",reason=\"size\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_smtp_message_bytes_total{listener=\"relay\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_smtp_auth_failures_total{listener=\"relay\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_smtp_sessions_closed_by_server_total{listener=\"relay\",reason=\"idle_timeout\"}",
+            "counter",
+        ),
+        ("hikyaku_relay_messages_accepted_total", "counter"),
+        ("hikyaku_relay_recipients_accepted_total", "counter"),
+        ("hikyaku_relay_denied_total", "counter"),
+        ("hikyaku_relay_refused_contract_total", "counter"),
+        ("hikyaku_relay_spool_full_total", "counter"),
+        ("hikyaku_errors_reports_total{kind=\"bounce\"}", "counter"),
+        ("hikyaku_errors_events_total{kind=\"bounced\"}", "counter"),
+        ("hikyaku_errors_refused_recipients_total", "counter"),
+        ("hikyaku_errors_inbound_total", "counter"),
+        (
+            "hikyaku_inbound_post_attempts_total{outcome=\"delivered\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_inbound_post_attempts_total{outcome=\"pending\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_inbound_post_attempts_total{outcome=\"failed\"}",
+            "counter",
+        ),
+        ("hikyaku_spool_commits_total", "counter"),
+        ("hikyaku_spool_directory_syncs_total", "counter"),
+        ("hikyaku_spool_used_bytes", "gauge"),
+    ] {
+        assert_eq!(
+            values.get(series).map(String::as_str),
+            Some("0"),
+            "{series} is not at zero\n{body}"
+        );
+        let name = series.split('{').next().unwrap();
+        assert_eq!(
+            types.get(name).map(String::as_str),
+            Some(kind),
+            "{name}\n{body}"
+        );
+    }
+}
+
 /// A minimal HTTP/1.1 GET over a real socket: status and body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

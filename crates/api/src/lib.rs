@@ -28,11 +28,11 @@ pub struct HttpState {
 const SPOOL_USED: &str = "hikyaku_spool_used_bytes";
 const SPOOL_RESERVED: &str = "hikyaku_spool_reserved_bytes";
 const SPOOL_LIMIT: &str = "hikyaku_spool_limit_bytes";
-const SPOOL_COMMITS: &str = "hikyaku_spool_commits";
-const SPOOL_DIRECTORY_SYNCS: &str = "hikyaku_spool_directory_syncs";
+const SPOOL_COMMITS: &str = "hikyaku_spool_commits_total";
+const SPOOL_DIRECTORY_SYNCS: &str = "hikyaku_spool_directory_syncs_total";
 
 fn describe_metrics() {
-    use metrics::{Unit, describe_gauge};
+    use metrics::{Unit, describe_counter, describe_gauge};
     describe_gauge!(
         SPOOL_USED,
         Unit::Bytes,
@@ -48,8 +48,8 @@ fn describe_metrics() {
         Unit::Bytes,
         "the spool's limit (relay.spool_limit)"
     );
-    describe_gauge!(SPOOL_COMMITS, "spool commits since start");
-    describe_gauge!(
+    describe_counter!(SPOOL_COMMITS, "spool commits since start");
+    describe_counter!(
         SPOOL_DIRECTORY_SYNCS,
         "directory fsyncs since start; well below commits when group commit works"
     );
@@ -106,17 +106,22 @@ async fn readiness(State(state): State<HttpState>) -> Response {
 }
 
 async fn prometheus_metrics(State(state): State<HttpState>) -> Response {
-    // Gauges of state owned elsewhere are read when scraped, so they are never stale.
+    // Figures of state owned elsewhere are read when scraped, so they are never stale. The
+    // spool counts its commits itself: the counters take its totals as they are.
     let spool = &state.spool;
     let stats = spool.stats();
     for (name, value) in [
         (SPOOL_USED, spool.used_bytes()),
         (SPOOL_RESERVED, spool.reserved_bytes()),
         (SPOOL_LIMIT, spool.limit_bytes()),
+    ] {
+        metrics::gauge!(name).set(value as f64);
+    }
+    for (name, total) in [
         (SPOOL_COMMITS, stats.commits),
         (SPOOL_DIRECTORY_SYNCS, stats.directory_syncs),
     ] {
-        metrics::gauge!(name).set(value as f64);
+        metrics::counter!(name).absolute(total);
     }
     (
         [(

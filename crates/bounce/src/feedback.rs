@@ -93,10 +93,10 @@ fn report_fields(report: &str) -> Vec<Field> {
         let start = rest[..at].rfind("\n\n").map_or(0, |p| p + 2);
         let (fields, used) = header_block(&rest[start..]);
         out.extend(fields);
-        rest = &rest[(start + used.max(1)).min(rest.len())..];
         if used == 0 {
             break;
         }
+        rest = &rest[(start + used).min(rest.len())..];
     }
     out
 }

@@ -28,6 +28,9 @@ pub mod score;
 mod ses;
 mod status;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
 pub use classify::reason_of_reply;
 pub use reason::{Reason, UnknownReason};
 

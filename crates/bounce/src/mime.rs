@@ -129,12 +129,27 @@ impl Mail {
             && (mail.body.contains("=\n") || mail.body.contains("=\r\n"))
             && mail.body.contains("=20")
         {
-            mail.body = soft_qp(&mail.body);
+            mail.rewrite_body(soft_qp);
         }
         if mail.body.contains('\r') {
-            mail.body = mail.body.replace('\r', "");
+            mail.rewrite_body(|text| text.replace('\r', ""));
         }
         mail
+    }
+
+    /// Rewrites the body's text before and after `original_at` apart, so that the mark still
+    /// points where the returned message starts (a rewrite that shrinks the text before it
+    /// would leave the mark past the end, or inside a character).
+    fn rewrite_body(&mut self, rewrite: impl Fn(&str) -> String) {
+        match self.original_at {
+            Some(at) => {
+                let mut body = rewrite(&self.body[..at]);
+                self.original_at = Some(body.len());
+                body.push_str(&rewrite(&self.body[at..]));
+                self.body = body;
+            }
+            None => self.body = rewrite(&self.body),
+        }
     }
 
     /// The first value of the header `name` (lower case).

@@ -2,22 +2,8 @@
 //! wrong charsets, endless boundaries) never panic and finish in bounded time. Mutation is
 //! seeded, so a failure reproduces.
 
+use hikyaku_testkit::fuzz::{Rng, mutate};
 use std::time::{Duration, Instant};
-
-/// A small deterministic generator (xorshift64*), so that no dependency is needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// A guard against hangs and blow-ups, not a speed target (that is the bench example's job):
 /// generous enough for a debug build on 2 shared cores under a parallel test run (2 s flaked
@@ -38,51 +24,18 @@ fn analyse_in_time(raw: &[u8], what: &str) {
     }
 }
 
-fn mutate(rng: &mut Rng, raw: &[u8]) -> Vec<u8> {
-    let mut out = raw.to_vec();
-    for _ in 0..1 + rng.below(8) {
-        if out.is_empty() {
-            out.push(b'x');
-        }
-        let at = rng.below(out.len());
-        match rng.below(6) {
-            0 => out[at] = rng.next() as u8,
-            1 => {
-                out.truncate(at);
-            }
-            2 => {
-                let len = rng.below(64).min(out.len() - at);
-                let piece: Vec<u8> = out[at..at + len].to_vec();
-                for _ in 0..1 + rng.below(50) {
-                    out.splice(at..at, piece.iter().copied());
-                }
-            }
-            3 => {
-                let junk: &[&[u8]] = &[
-                    b"\n--",
-                    b"\nContent-Type: multipart/mixed; boundary=\"x\"\n\n--x\n",
-                    b"\nContent-Type: message/rfc822\n\n",
-                    b"\nContent-Transfer-Encoding: base64\n\n",
-                    b"=?utf-8?b?",
-                    b"\nFinal-Recipient: rfc822; ",
-                    b"\xff\xfe\x00",
-                    b"\nStatus: 5.",
-                    b"<@>",
-                ];
-                let j = junk[rng.below(junk.len())];
-                out.splice(at..at, j.iter().copied());
-            }
-            4 => {
-                out.remove(at);
-            }
-            _ => {
-                let b = out[at];
-                out.insert(at, b);
-            }
-        }
-    }
-    out
-}
+/// MIME and DSN fragments the mutations splice in.
+const JUNK: &[&[u8]] = &[
+    b"\n--",
+    b"\nContent-Type: multipart/mixed; boundary=\"x\"\n\n--x\n",
+    b"\nContent-Type: message/rfc822\n\n",
+    b"\nContent-Transfer-Encoding: base64\n\n",
+    b"=?utf-8?b?",
+    b"\nFinal-Recipient: rfc822; ",
+    b"\xff\xfe\x00",
+    b"\nStatus: 5.",
+    b"<@>",
+];
 
 #[test]
 fn mutated_corpus_messages() {
@@ -106,11 +59,11 @@ fn mutated_corpus_messages() {
         );
     }
     seeds.push(b"From: MAILER-DAEMON@example.org\nContent-Type: multipart/report; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nFinal-Recipient: rfc822; a@example.org\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n--b--\n".to_vec());
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let rounds = if cfg!(debug_assertions) { 4 } else { 20 };
     for (n, seed) in seeds.iter().enumerate() {
         for round in 0..rounds {
-            let raw = mutate(&mut rng, seed);
+            let raw = mutate(&mut rng, seed, JUNK);
             analyse_in_time(&raw, &format!("seed {n} round {round}"));
         }
     }

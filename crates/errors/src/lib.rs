@@ -208,6 +208,31 @@ fn describe_metrics() {
         "hikyaku_errors_inbound_total",
         "inbound mails queued for their routes' endpoints"
     );
+    // Every series is scraped from the start, at zero, not only after its first event.
+    use hikyaku_bounce::MessageKind;
+    use hikyaku_model::EventKind;
+    for kind in [
+        MessageKind::Bounce,
+        MessageKind::Feedback,
+        MessageKind::AutoReply,
+        MessageKind::NotBounce,
+    ] {
+        metrics::counter!("hikyaku_errors_reports_total", "kind" => kind_label(kind)).increment(0);
+    }
+    for kind in [
+        EventKind::Bounced,
+        EventKind::Deferred,
+        EventKind::Complaint,
+    ] {
+        metrics::counter!("hikyaku_errors_events_total", "kind" => kind.as_str()).increment(0);
+    }
+    for name in [
+        "hikyaku_errors_unmatched_reports_total",
+        "hikyaku_errors_refused_recipients_total",
+        "hikyaku_errors_inbound_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
 }
 
 fn database_unavailable(error: impl std::fmt::Display) -> Reply {

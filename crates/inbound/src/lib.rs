@@ -90,12 +90,53 @@ impl InboundError {
     }
 }
 
+/// POSTs to inbound endpoints, by `outcome`, in the words of the inbound log: `delivered`
+/// (answered 2xx), `pending` (failed; will be retried), `failed` (failed; the lifetime is over).
+const POST_ATTEMPTS: &str = "hikyaku_inbound_post_attempts_total";
+
+/// The poster's counters, registered at zero when the poster is made.
+#[derive(Clone)]
+struct PostMetrics {
+    delivered: metrics::Counter,
+    pending: metrics::Counter,
+    failed: metrics::Counter,
+}
+
+impl PostMetrics {
+    fn register() -> Self {
+        metrics::describe_counter!(
+            POST_ATTEMPTS,
+            "POSTs of inbound mail to the routes' endpoints, by outcome (delivered, pending, failed)"
+        );
+        let by_outcome = |outcome: &'static str| {
+            let counter = metrics::counter!(POST_ATTEMPTS, "outcome" => outcome);
+            counter.increment(0);
+            counter
+        };
+        PostMetrics {
+            delivered: by_outcome("delivered"),
+            pending: by_outcome("pending"),
+            failed: by_outcome("failed"),
+        }
+    }
+
+    fn count(&self, next: InboundNext) {
+        match next {
+            InboundNext::Delivered => &self.delivered,
+            InboundNext::RetryAt(_) => &self.pending,
+            InboundNext::GiveUp => &self.failed,
+        }
+        .increment(1);
+    }
+}
+
 /// The inbound queue's front door and its poster. Cheap to clone.
 #[derive(Clone)]
 pub struct Inbound {
     store: Store,
     settings: Arc<InboundSettings>,
     poster: HttpPoster,
+    metrics: PostMetrics,
     /// Wakes this node's poster when mail is enqueued here, so it need not wait for the poll.
     wake: Arc<Notify>,
 }
@@ -110,6 +151,7 @@ impl Inbound {
             store,
             settings: Arc::new(settings),
             poster,
+            metrics: PostMetrics::register(),
             wake: Arc::new(Notify::new()),
         })
     }
@@ -233,6 +275,7 @@ impl Inbound {
                 next,
             )
             .await;
+        self.metrics.count(next);
         match next {
             InboundNext::Delivered => tracing::info!(
                 post = post.post_id, id = %post.message_id, route = post.route_id,

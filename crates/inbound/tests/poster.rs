@@ -744,3 +744,60 @@ async fn a_post_claimed_by_a_dead_poster_is_sent_after_its_lease(db: Database) {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].header("x-hikyaku-attempt"), "1");
 }
+
+/// The poster's counters, read from a Prometheus recorder of the test's own: every outcome is
+/// there at zero before the first POST, then each attempt counts once, by its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_attempts_are_counted_by_outcome() {
+    let db = Database::sqlite().await;
+    let endpoint = Endpoint::start(&[500]).await;
+    let store = db.open().await;
+    let customer = new_contract(&store).await;
+    store
+        .add_inbound_route(&customer, "example.com", &endpoint.url("/"), false)
+        .await
+        .unwrap();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let scrape = recorder.handle();
+    // The counters are registered when the poster is made, so they count into this recorder
+    // from whichever thread the POSTs run on.
+    let inbound = metrics::with_local_recorder(&recorder, || {
+        Inbound::new(store.clone(), quick_settings()).unwrap()
+    });
+    let count = |outcome: &str| {
+        let series = format!("hikyaku_inbound_post_attempts_total{{outcome=\"{outcome}\"}} ");
+        let text = scrape.render();
+        let line = text.lines().find(|l| l.starts_with(&series));
+        line.map(|l| l[series.len()..].to_string())
+            .unwrap_or_else(|| panic!("no {series}in\n{text}"))
+    };
+    assert_eq!(
+        [count("delivered"), count("pending"), count("failed")],
+        ["0", "0", "0"]
+    );
+
+    let route = store
+        .inbound_route_for("a@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (stop, poster) = run_poster(&inbound);
+    inbound
+        .enqueue(
+            &route,
+            "s@example.org",
+            "a@example.com",
+            &test_mail(),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    wait_for_state(&store, 1, InboundState::Delivered).await;
+    stop.send(()).unwrap();
+    poster.await.unwrap();
+    assert_eq!(
+        [count("delivered"), count("pending"), count("failed")],
+        ["1", "1", "0"],
+        "a 500, then a 200"
+    );
+}

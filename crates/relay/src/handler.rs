@@ -41,8 +41,55 @@ struct Transaction {
     reservation: Option<Reservation>,
 }
 
+/// Messages the relay took in (spooled and recorded).
+const MESSAGES_ACCEPTED: &str = "hikyaku_relay_messages_accepted_total";
+/// Recipients of those messages.
+const RECIPIENTS_ACCEPTED: &str = "hikyaku_relay_recipients_accepted_total";
+/// MAIL FROM refused `550 5.7.1`: neither an allowed IP range nor an authenticated credential.
+const DENIED: &str = "hikyaku_relay_denied_total";
+/// MAIL FROM refused `554 5.7.1` because the contract is suspended or terminated.
+const REFUSED_CONTRACT: &str = "hikyaku_relay_refused_contract_total";
+/// Messages refused `452 4.3.1` because the spool had no room for them.
+const SPOOL_FULL: &str = "hikyaku_relay_spool_full_total";
+
+/// Describes the relay's counters and registers them at zero, so that they are scraped from
+/// the start rather than after their first event.
+fn register_metrics() {
+    use metrics::{counter, describe_counter};
+    describe_counter!(
+        MESSAGES_ACCEPTED,
+        "messages the relay spooled, recorded and answered 250"
+    );
+    describe_counter!(
+        RECIPIENTS_ACCEPTED,
+        "recipients of the messages the relay accepted"
+    );
+    describe_counter!(
+        DENIED,
+        "MAIL FROM refused 550 5.7.1 relaying denied (no allowed IP range, no AUTH)"
+    );
+    describe_counter!(
+        REFUSED_CONTRACT,
+        "MAIL FROM refused 554 5.7.1 for a suspended or terminated contract"
+    );
+    describe_counter!(
+        SPOOL_FULL,
+        "messages refused 452 4.3.1 for want of spool space"
+    );
+    for name in [
+        MESSAGES_ACCEPTED,
+        RECIPIENTS_ACCEPTED,
+        DENIED,
+        REFUSED_CONTRACT,
+        SPOOL_FULL,
+    ] {
+        counter!(name).increment(0);
+    }
+}
+
 impl RelayHandler {
     pub fn new(store: Store, intake: Intake, policy: RelayPolicy) -> Self {
+        register_metrics();
         RelayHandler {
             store,
             intake,
@@ -55,7 +102,7 @@ impl RelayHandler {
             if !error.is_out_of_space() {
                 tracing::warn!(%error, "spool reservation failed");
             }
-            metrics::counter!("hikyaku_relay_spool_full_total").increment(1);
+            metrics::counter!(SPOOL_FULL).increment(1);
             Reply::insufficient_storage()
         })
     }
@@ -135,7 +182,7 @@ impl SessionHandler for RelayHandler {
             .filter(|_| ctx.authenticated_as.is_some());
         let Some(customer) = by_credential.or_else(|| state.by_address.clone()) else {
             tracing::info!(session = ctx.id, peer = %ctx.peer, "relaying denied");
-            metrics::counter!("hikyaku_relay_denied_total").increment(1);
+            metrics::counter!(DENIED).increment(1);
             return Err(Reply::new(
                 550,
                 EnhancedStatus::new(5, 7, 1),
@@ -155,7 +202,7 @@ impl SessionHandler for RelayHandler {
             )));
         };
         if let Some(refusal) = refusal_for(&contract) {
-            metrics::counter!("hikyaku_relay_refused_contract_total").increment(1);
+            metrics::counter!(REFUSED_CONTRACT).increment(1);
             return Err(refusal);
         }
         // Below the disk reserve, refuse at once rather than after the client sent the body.
@@ -247,9 +294,8 @@ impl SessionHandler for RelayHandler {
         };
         match self.intake.accept(meta, message, reservation).await {
             Ok(()) => {
-                metrics::counter!("hikyaku_relay_messages_accepted_total").increment(1);
-                metrics::counter!("hikyaku_relay_recipients_accepted_total")
-                    .increment(envelope.recipients.len() as u64);
+                metrics::counter!(MESSAGES_ACCEPTED).increment(1);
+                metrics::counter!(RECIPIENTS_ACCEPTED).increment(envelope.recipients.len() as u64);
                 tracing::debug!(session = ctx.id, %id, customer = %contract, recipients = envelope.recipients.len(), "accepted");
                 Reply::message_accepted(id)
             }

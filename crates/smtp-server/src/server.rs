@@ -421,7 +421,7 @@ async fn write_out<S: AsyncWrite + Unpin>(
     written.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
-async fn ask<H: SessionHandler>(
+pub(crate) async fn ask<H: SessionHandler>(
     handler: &H,
     state: &mut H::State,
     ctx: &SessionContext,

@@ -1,8 +1,9 @@
-//! Drives the protocol state machine without sockets, for table tests and fuzzing
-//! (`feature = "test-util"`).
+//! Drives the protocol state machine without sockets, for table tests, fuzzing and in-memory
+//! tests of the real handlers (`feature = "test-util"`).
 //!
-//! [`Conversation`] plays the I/O driver exactly as `Server` does (same steps, same discarding
-//! of input at STARTTLS) with a scripted policy in place of a handler:
+//! Both play the I/O driver exactly as `Server` does (same steps, same discarding of input at
+//! STARTTLS). [`HandlerConversation`] calls a real [`SessionHandler`] (the relay's, the error
+//! server's); [`Conversation`] has a scripted policy in place of a handler:
 //! - AUTH: `user`/`secret` is accepted, user `tempfail` gets `454 4.7.0`, anything else fails;
 //! - MAIL: senders whose local part is `refuse` get `550 5.7.1`, `full` is refused at DATA
 //!   with `452 4.3.1`;
@@ -12,7 +13,7 @@
 
 use crate::auth::AuthFailures;
 use crate::config::ServerConfig;
-use crate::handler::{AuthOutcome, SessionContext, TlsInfo};
+use crate::handler::{AuthOutcome, SessionContext, SessionHandler, TlsInfo};
 use crate::metrics::Metrics;
 use crate::reply::{EnhancedStatus, Reply};
 use crate::session::{Answer, Call, Session, Step};
@@ -44,14 +45,115 @@ impl WireReply {
     }
 }
 
+/// The session and its input and output, kept as `Server` keeps them, minus the socket.
+struct Wire {
+    session: Session,
+    /// Input read so far; the session has used `unconsumed[start..]` not yet.
+    unconsumed: Vec<u8>,
+    start: usize,
+    output: Vec<u8>,
+    closed: bool,
+}
+
+/// What the session wants from its policy next.
+enum Event {
+    Call(Call),
+    Reset,
+}
+
+impl Wire {
+    fn new(mut session: Session) -> Self {
+        session.greet();
+        let output = session.output().to_vec();
+        session.clear_output();
+        Wire {
+            session,
+            unconsumed: Vec::new(),
+            start: 0,
+            output,
+            closed: false,
+        }
+    }
+
+    /// Bytes as one read from the socket.
+    fn push(&mut self, bytes: &[u8]) {
+        if !self.closed {
+            self.unconsumed.extend_from_slice(bytes);
+        }
+    }
+
+    /// Advances the session over the input read so far until it asks the policy something
+    /// (`Some`) or needs more input or is closed (`None`). STARTTLS "handshakes" succeed at once.
+    fn next_event(&mut self) -> Option<Event> {
+        while !self.closed {
+            let mut input = &self.unconsumed[self.start..];
+            let step = self.session.advance(&mut input);
+            self.start = self.unconsumed.len() - input.len();
+            self.output.extend_from_slice(self.session.output());
+            self.session.clear_output();
+            match step {
+                Step::NeedInput => {
+                    self.unconsumed.drain(..self.start);
+                    self.start = 0;
+                    return None;
+                }
+                Step::Call(call) => return Some(Event::Call(call)),
+                Step::Reset => return Some(Event::Reset),
+                Step::StartTls => {
+                    debug_assert_eq!(self.start, self.unconsumed.len());
+                    self.session.tls_established(TlsInfo {
+                        protocol: "TLSv1_3".into(),
+                        cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+                    });
+                }
+                Step::Close => {
+                    self.closed = true;
+                    self.unconsumed.clear();
+                    self.start = 0;
+                }
+            }
+        }
+        None
+    }
+
+    fn take_replies(&mut self) -> Result<Vec<WireReply>, String> {
+        let replies = parse_replies(&self.output);
+        self.output.clear();
+        replies
+    }
+
+    fn take_heads(&mut self) -> Vec<String> {
+        let replies = self
+            .take_replies()
+            .unwrap_or_else(|error| panic!("malformed output: {error}"));
+        replies.iter().map(WireReply::head).collect()
+    }
+}
+
+fn greeted_context(peer: SocketAddr) -> SessionContext {
+    SessionContext {
+        id: 1,
+        peer,
+        local: SocketAddr::from(([127, 0, 0, 1], 25)),
+        helo: None,
+        esmtp: false,
+        tls: None,
+        authenticated_as: None,
+    }
+}
+
+fn new_auth_failures(config: &ServerConfig) -> Arc<AuthFailures> {
+    Arc::new(AuthFailures::new(
+        config.auth.failure_limit,
+        config.auth.failure_window,
+    ))
+}
+
 /// A session fed from memory.
 pub struct Conversation {
-    session: Session,
-    unconsumed: Vec<u8>,
-    output: Vec<u8>,
+    wire: Wire,
     messages: Vec<(Envelope, Vec<u8>)>,
     resets: usize,
-    closed: bool,
 }
 
 impl Conversation {
@@ -61,10 +163,7 @@ impl Conversation {
     }
 
     pub fn with_peer(config: ServerConfig, peer: SocketAddr) -> Self {
-        let auth_failures = Arc::new(AuthFailures::new(
-            config.auth.failure_limit,
-            config.auth.failure_window,
-        ));
+        let auth_failures = new_auth_failures(&config);
         Self::with_auth_failures(config, peer, auth_failures)
     }
 
@@ -73,103 +172,67 @@ impl Conversation {
         peer: SocketAddr,
         auth_failures: Arc<AuthFailures>,
     ) -> Self {
-        let ctx = SessionContext {
-            id: 1,
-            peer,
-            local: SocketAddr::from(([127, 0, 0, 1], 25)),
-            helo: None,
-            esmtp: false,
-            tls: None,
-            authenticated_as: None,
-        };
         let metrics = Metrics::new(&config.listener);
-        let mut session = Session::new(Arc::new(config), ctx, auth_failures, metrics);
-        session.greet();
-        let output = session.output().to_vec();
-        session.clear_output();
+        let session = Session::new(
+            Arc::new(config),
+            greeted_context(peer),
+            auth_failures,
+            metrics,
+        );
         Conversation {
-            session,
-            unconsumed: Vec::new(),
-            output,
+            wire: Wire::new(session),
             messages: Vec::new(),
             resets: 0,
-            closed: false,
         }
     }
 
     /// Offers STARTTLS although no TLS configuration is set; the "handshake" always succeeds.
     pub fn offer_starttls(&mut self) {
-        self.session.offer_starttls();
+        self.wire.session.offer_starttls();
     }
 
     /// Hands bytes to the session as one read from the socket.
     pub fn feed(&mut self, bytes: &[u8]) {
-        if self.closed {
-            return;
-        }
-        self.unconsumed.extend_from_slice(bytes);
-        let buffer = std::mem::take(&mut self.unconsumed);
-        let mut input = &buffer[..];
-        loop {
-            let step = self.session.advance(&mut input);
-            self.output.extend_from_slice(self.session.output());
-            self.session.clear_output();
-            match step {
-                Step::NeedInput => break,
-                Step::Call(call) => {
+        self.wire.push(bytes);
+        while let Some(event) = self.wire.next_event() {
+            match event {
+                Event::Call(call) => {
                     let answer = self.decide(call);
-                    self.session.answer(answer);
+                    self.wire.session.answer(answer);
                 }
-                Step::Reset => self.resets += 1,
-                Step::StartTls => {
-                    debug_assert!(input.is_empty());
-                    self.session.tls_established(TlsInfo {
-                        protocol: "TLSv1_3".into(),
-                        cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
-                    });
-                }
-                Step::Close => {
-                    self.closed = true;
-                    break;
-                }
+                Event::Reset => self.resets += 1,
             }
-        }
-        if !self.closed {
-            self.unconsumed = input.to_vec();
         }
     }
 
     /// The idle timeout fired while waiting for input.
     pub fn idle_timeout(&mut self) {
-        self.session.idle_timeout();
+        self.wire.session.idle_timeout();
         self.feed(b"");
     }
 
     /// The server is shutting down while the session waits for a command.
     pub fn shut_down(&mut self) {
-        self.session.shut_down();
+        self.wire.session.shut_down();
         self.feed(b"");
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.wire.closed
     }
 
     pub fn context(&self) -> &SessionContext {
-        self.session.context()
+        self.wire.session.context()
     }
 
     pub fn is_receiving_message(&self) -> bool {
-        self.session.is_receiving_message()
+        self.wire.session.is_receiving_message()
     }
 
     /// The heads (`"250 2.1.0"`) of the replies written since the last call; panics when the
     /// output is not well-formed SMTP.
     pub fn take_heads(&mut self) -> Vec<String> {
-        let replies = self
-            .take_replies()
-            .unwrap_or_else(|error| panic!("malformed output: {error}"));
-        replies.iter().map(WireReply::head).collect()
+        self.wire.take_heads()
     }
 
     /// Messages accepted so far.
@@ -182,16 +245,15 @@ impl Conversation {
         self.resets
     }
 
-    /// Every byte written to the client so far (greeting included).
+    /// Every byte written to the client since the replies were last taken (greeting included
+    /// until then).
     pub fn transcript(&self) -> &[u8] {
-        &self.output
+        &self.wire.output
     }
 
     /// The replies written since the last call, or why the output is not well-formed SMTP.
     pub fn take_replies(&mut self) -> Result<Vec<WireReply>, String> {
-        let replies = parse_replies(&self.output);
-        self.output.clear();
-        replies
+        self.wire.take_replies()
     }
 
     fn decide(&mut self, call: Call) -> Answer {
@@ -216,7 +278,7 @@ impl Conversation {
             }),
             // The transaction's sender is not part of the call; the session context is enough
             // for the engine, so "full" is keyed on the HELO name here.
-            Call::DataStart => Answer::DataStart(match self.session.context().helo.as_deref() {
+            Call::DataStart => Answer::DataStart(match self.context().helo.as_deref() {
                 Some("full") => Err(Reply::insufficient_storage()),
                 _ => Ok(()),
             }),
@@ -228,8 +290,150 @@ impl Conversation {
     }
 }
 
+/// A session fed from memory whose policy is a real [`SessionHandler`] (the relay's, the error
+/// server's), called exactly as `Server` calls it: the handler's store, spool and everything
+/// behind them are real; only the socket is missing.
+pub struct HandlerConversation<H: SessionHandler> {
+    wire: Wire,
+    handler: H,
+    state: Option<H::State>,
+}
+
+impl<H: SessionHandler> HandlerConversation<H> {
+    /// Connects from `peer`: the handler's `connect` decides, as for a TCP connection. `Err` is
+    /// the refusal the client would read instead of the greeting.
+    pub async fn connect(
+        handler: H,
+        config: ServerConfig,
+        peer: SocketAddr,
+    ) -> Result<Self, WireReply> {
+        let ctx = greeted_context(peer);
+        let state = match handler.connect(&ctx).await {
+            Ok(state) => state,
+            Err(reply) => {
+                let refusal = crate::session::refusal(reply).to_bytes();
+                let mut replies = parse_replies(&refusal).expect("a refusal is one reply");
+                return Err(replies.remove(0));
+            }
+        };
+        let auth_failures = new_auth_failures(&config);
+        let metrics = Metrics::new(&config.listener);
+        let session = Session::new(Arc::new(config), ctx, auth_failures, metrics);
+        Ok(HandlerConversation {
+            wire: Wire::new(session),
+            handler,
+            state: Some(state),
+        })
+    }
+
+    /// Offers STARTTLS although no TLS configuration is set; the "handshake" always succeeds.
+    pub fn offer_starttls(&mut self) {
+        self.wire.session.offer_starttls();
+    }
+
+    /// Hands bytes to the session as one read from the socket, and waits for the handler's
+    /// answers to whatever they complete.
+    pub async fn feed(&mut self, bytes: &[u8]) {
+        self.wire.push(bytes);
+        while let Some(event) = self.wire.next_event() {
+            let state = self.state.as_mut().expect("the connection is open");
+            match event {
+                Event::Call(call) => {
+                    let answer =
+                        crate::server::ask(&self.handler, state, self.wire.session.context(), call)
+                            .await;
+                    self.wire.session.answer(answer);
+                }
+                Event::Reset => self.handler.reset(state),
+            }
+        }
+    }
+
+    /// Sends one command line (CRLF added) and returns the heads of the replies it brought.
+    pub async fn send(&mut self, line: &str) -> Vec<String> {
+        self.feed(format!("{line}\r\n").as_bytes()).await;
+        self.take_heads()
+    }
+
+    /// Sends a message's text after `354` (dot-stuffing and the final dot added) and returns
+    /// the reply to the end of DATA.
+    pub async fn send_data(&mut self, text: &str) -> WireReply {
+        let mut wire = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('.') {
+                wire.push(b'.');
+            }
+            wire.extend_from_slice(line.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b".\r\n");
+        self.feed(&wire).await;
+        let mut replies = self
+            .take_replies()
+            .unwrap_or_else(|error| panic!("malformed output: {error}"));
+        assert_eq!(
+            replies.len(),
+            1,
+            "one reply to the end of DATA: {replies:?}"
+        );
+        replies.remove(0)
+    }
+
+    /// The heads of the replies written since the last call; panics on malformed output.
+    pub fn take_heads(&mut self) -> Vec<String> {
+        self.wire.take_heads()
+    }
+
+    /// The replies written since the last call, or why the output is not well-formed SMTP.
+    pub fn take_replies(&mut self) -> Result<Vec<WireReply>, String> {
+        self.wire.take_replies()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.wire.closed
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        self.wire.session.context()
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// Ends the connection as a dropped socket would: the handler hears `disconnect`.
+    pub fn disconnect(mut self) {
+        if let Some(state) = self.state.take() {
+            self.handler.disconnect(state, self.wire.session.context());
+        }
+    }
+}
+
 fn local_part(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(local, _)| local)
+}
+
+/// The body of the `smtp_session` fuzz target, shared by `cargo fuzz` and the stable harness.
+/// The first input byte chooses the options (STARTTLS offered, plaintext AUTH allowed, error
+/// limit), the second the read size; the rest is what the client sends. Every input must leave
+/// well-formed replies and a session that answers its way out (see [`recover_and_check`]).
+pub fn check_session(data: &[u8]) -> Result<(), String> {
+    let [options, read_size, input @ ..] = data else {
+        return Ok(());
+    };
+    let mut config = ServerConfig::new("fuzz.test");
+    config.max_message_size = 4096;
+    config.max_recipients = 4;
+    config.auth.allow_plaintext_on_loopback = options & 1 != 0;
+    config.max_errors = [0, 1, 5, 20][usize::from(options >> 1 & 3)];
+    let mut conversation = Conversation::new(config);
+    if options & 8 != 0 {
+        conversation.offer_starttls();
+    }
+    for chunk in input.chunks(usize::from(*read_size).max(1)) {
+        conversation.feed(chunk);
+    }
+    recover_and_check(&mut conversation).map(drop)
 }
 
 /// Ends any conversation the way a client that has lost its place would: the end of data, an

@@ -6,6 +6,7 @@
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
 mod dns;
+pub mod fuzz;
 mod postfix;
 mod process;
 mod sink;

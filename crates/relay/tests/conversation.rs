@@ -1,0 +1,254 @@
+//! The relay's real handler in SMTP conversations held in memory: the SMTP engine's session,
+//! the real store (SQLite in a temporary directory, and PostgreSQL) and the real spool, without
+//! the binary or a socket. What a client hears and what is then on record must agree.
+
+use hikyaku_model::{ContractState, CustomerId, EventKind, MessageId, RecipientState};
+use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
+use hikyaku_smtp_server::ServerConfig;
+use hikyaku_smtp_server::testing::{HandlerConversation, WireReply};
+use hikyaku_spool::Spool;
+use hikyaku_store::testing::PostgresTestDatabase;
+use hikyaku_store::{SealingKey, Store};
+use std::net::SocketAddr;
+
+/// A relay node's parts on fresh storage: the database, the spool and the intake between them.
+struct Relay {
+    store: Store,
+    spool: Spool,
+    intake: Intake,
+    _data: tempfile::TempDir,
+    _postgres: Option<PostgresTestDatabase>,
+}
+
+impl Relay {
+    async fn sqlite() -> Relay {
+        let data = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", data.path().join("hikyaku.db").display());
+        Relay::open(&url, data, None).await
+    }
+
+    async fn postgres() -> Option<Relay> {
+        let database = PostgresTestDatabase::create().await?;
+        let url = database.url().to_string();
+        Some(Relay::open(&url, tempfile::tempdir().unwrap(), Some(database)).await)
+    }
+
+    async fn open(
+        url: &str,
+        data: tempfile::TempDir,
+        postgres: Option<PostgresTestDatabase>,
+    ) -> Relay {
+        let store = Store::connect(url, SealingKey::generate()).await.unwrap();
+        let (spool, _) = Spool::open(&data.path().join("spool"), 1 << 30).unwrap();
+        let intake = Intake::start(spool.clone(), store.clone(), "node-a".into(), None);
+        Relay {
+            store,
+            spool,
+            intake,
+            _data: data,
+            _postgres: postgres,
+        }
+    }
+
+    /// A contract allowed to relay from `cidr`.
+    async fn contract_allowed_from(&self, cidr: &str) -> CustomerId {
+        let contract = self
+            .store
+            .create_contract("Conversation", "standard")
+            .await
+            .unwrap();
+        self.store
+            .add_allowed_ip(&contract.customer_id, cidr.parse().unwrap())
+            .await
+            .unwrap();
+        contract.customer_id
+    }
+
+    /// A client connected from `peer` to this node's relay handler, greeted with EHLO.
+    async fn client(&self, peer: [u8; 4]) -> HandlerConversation<RelayHandler> {
+        let handler = RelayHandler::new(
+            self.store.clone(),
+            self.intake.clone(),
+            RelayPolicy {
+                hostname: "relay.test".into(),
+                max_message_size: 2 << 20,
+            },
+        );
+        let mut config = ServerConfig::new("relay.test");
+        config.auth.allow_plaintext_on_loopback = true;
+        let peer = SocketAddr::from((peer, 40000));
+        let Ok(mut client) = HandlerConversation::connect(handler, config, peer).await else {
+            panic!("the relay refused a connection from {peer}");
+        };
+        let ehlo = client.send("EHLO app.example.com").await;
+        assert_eq!(ehlo, ["220", "250"], "greeting and EHLO");
+        client
+    }
+}
+
+const MESSAGE: &str =
+    "From: app@example.com\r\nTo: user@example.jp\r\nSubject: hello\r\n\r\nHello.\r\n";
+
+/// One transaction from `app@example.com` whose MAIL, RCPTs and DATA the relay takes; the
+/// reply to the end of DATA.
+async fn send_message(
+    client: &mut HandlerConversation<RelayHandler>,
+    recipients: &[&str],
+) -> WireReply {
+    assert_eq!(
+        client.send("MAIL FROM:<app@example.com>").await,
+        ["250 2.1.0"]
+    );
+    for recipient in recipients {
+        let rcpt = format!("RCPT TO:<{recipient}>");
+        assert_eq!(client.send(&rcpt).await, ["250 2.1.5"], "{rcpt}");
+    }
+    assert_eq!(client.send("DATA").await, ["354"]);
+    client.send_data(MESSAGE).await
+}
+
+/// Runs `$body(relay)` once on SQLite and once on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Relay::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(relay) = super::Relay::postgres().await {
+                    super::$name(relay).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    a_stranger_is_denied_relaying,
+    a_suspended_contract_is_refused,
+    accepted_mail_is_spooled_and_recorded,
+    an_authenticated_client_may_relay_from_anywhere,
+);
+
+async fn a_stranger_is_denied_relaying(relay: Relay) {
+    relay.contract_allowed_from("127.0.0.5/32").await;
+    let mut client = relay.client([127, 0, 0, 9]).await;
+    assert_eq!(
+        client.send("MAIL FROM:<app@example.com>").await,
+        ["550 5.7.1"]
+    );
+    assert_eq!(
+        client.send("RCPT TO:<user@example.jp>").await,
+        ["503 5.5.1"]
+    );
+    assert_eq!(client.send("QUIT").await, ["221 2.0.0"]);
+    assert!(relay.spool.list().await.unwrap().is_empty());
+}
+
+async fn a_suspended_contract_is_refused(relay: Relay) {
+    let customer = relay.contract_allowed_from("127.0.0.5/32").await;
+    let mut client = relay.client([127, 0, 0, 5]).await;
+    assert_eq!(
+        client.send("MAIL FROM:<app@example.com>").await,
+        ["250 2.1.0"]
+    );
+    assert_eq!(client.send("RSET").await, ["250 2.0.0"]);
+
+    // The state is read afresh for every message: the open connection feels it at once.
+    relay
+        .store
+        .set_contract_state(&customer, ContractState::Suspended)
+        .await
+        .unwrap();
+    client.feed(b"MAIL FROM:<app@example.com>\r\n").await;
+    let replies = client.take_replies().unwrap();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].head(), "554 5.7.1");
+    assert!(
+        replies[0].lines[0].contains(customer.as_str())
+            && replies[0].lines[0].contains("suspended"),
+        "{replies:?}"
+    );
+    assert!(relay.spool.list().await.unwrap().is_empty());
+}
+
+async fn accepted_mail_is_spooled_and_recorded(relay: Relay) {
+    let customer = relay.contract_allowed_from("127.0.0.0/29").await;
+    let mut client = relay.client([127, 0, 0, 5]).await;
+    let reply = send_message(&mut client, &["user@example.jp", "other@example.jp"]).await;
+    assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
+    let id: MessageId = reply.lines[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("no message ID in {reply:?}: {e}"));
+
+    // What 250 promised: the message is in the spool and on record.
+    let (meta, bytes) = relay.spool.read(id).await.unwrap();
+    assert_eq!(meta.customer_id, customer);
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.starts_with("Received: from app.example.com"), "{text}");
+    assert!(
+        text.contains(&format!("X-Hikyaku-Message-Id: {id}")),
+        "{text}"
+    );
+    assert!(text.ends_with("Hello.\r\n"), "{text}");
+
+    let queued = relay.store.queued_message(id).await.unwrap().unwrap();
+    assert_eq!(queued.customer_id, customer);
+    assert_eq!(queued.mail_from, "app@example.com");
+    assert_eq!(queued.source_ip, "127.0.0.5");
+    let recipients: Vec<_> = queued
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.state))
+        .collect();
+    assert_eq!(
+        recipients,
+        [
+            ("user@example.jp", RecipientState::Queued),
+            ("other@example.jp", RecipientState::Queued)
+        ]
+    );
+    let events = relay.store.events_for_message(id).await.unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events.iter().all(|e| e.kind == EventKind::Accepted),
+        "{events:?}"
+    );
+    assert_eq!(client.send("QUIT").await, ["221 2.0.0"]);
+}
+
+async fn an_authenticated_client_may_relay_from_anywhere(relay: Relay) {
+    let customer = relay.contract_allowed_from("127.0.0.5/32").await;
+    relay
+        .store
+        .add_smtp_credential(&customer, "relay-app", "correct horse battery")
+        .await
+        .unwrap();
+    let mut client = relay.client([127, 0, 0, 9]).await;
+    // base64 of "\0relay-app\0wrong password" and of the right one.
+    assert_eq!(
+        client
+            .send("AUTH PLAIN AHJlbGF5LWFwcAB3cm9uZyBwYXNzd29yZA==")
+            .await,
+        ["535 5.7.8"]
+    );
+    assert_eq!(
+        client.send("MAIL FROM:<app@example.com>").await,
+        ["550 5.7.1"]
+    );
+    assert_eq!(
+        client
+            .send("AUTH PLAIN AHJlbGF5LWFwcABjb3JyZWN0IGhvcnNlIGJhdHRlcnk=")
+            .await,
+        ["235 2.7.0"]
+    );
+    let reply = send_message(&mut client, &["user@example.jp"]).await;
+    assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
+    assert_eq!(relay.spool.list().await.unwrap().len(), 1);
+}
