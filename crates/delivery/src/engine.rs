@@ -54,6 +54,7 @@ pub struct EngineSettings {
 pub struct Engine {
     shared: Arc<Shared>,
     tasks: JoinSet<()>,
+    recorder: tokio::task::JoinHandle<()>,
 }
 
 struct Shared {
@@ -64,7 +65,9 @@ struct Shared {
     core: Mutex<Core>,
     /// Wakes the scheduler: new work, or shutdown.
     wake: Notify,
-    outcomes: mpsc::UnboundedSender<RecipientOutcome>,
+    /// To the recorder; taken at shutdown once nothing else can produce an outcome, so the
+    /// recorder ends after committing the last of them.
+    outcomes: Mutex<Option<mpsc::UnboundedSender<RecipientOutcome>>>,
     /// Outcomes sent to the recorder and not yet committed.
     unrecorded: AtomicUsize,
     /// Signalled by the recorder after each commit.
@@ -158,7 +161,7 @@ impl Engine {
             transport,
             core: Mutex::new(Core::default()),
             wake: Notify::new(),
-            outcomes: outcomes_tx,
+            outcomes: Mutex::new(Some(outcomes_tx)),
             unrecorded: AtomicUsize::new(0),
             recorded: Notify::new(),
             workers: Mutex::new(JoinSet::new()),
@@ -221,7 +224,6 @@ impl Engine {
         }
         let mut tasks = JoinSet::new();
         tasks.spawn(run_scheduler(Arc::clone(&shared)));
-        tasks.spawn(run_recorder(Arc::clone(&shared), outcomes_rx));
         tasks.spawn(run_operator_commands(Arc::clone(&shared)));
         let intake = Arc::clone(&shared);
         tasks.spawn(async move {
@@ -229,7 +231,12 @@ impl Engine {
                 intake.add_message(message);
             }
         });
-        Ok(Engine { shared, tasks })
+        let recorder = tokio::spawn(run_recorder(Arc::clone(&shared), outcomes_rx));
+        Ok(Engine {
+            shared,
+            tasks,
+            recorder,
+        })
     }
 
     /// Stops taking new work, lets connections finish the transaction they are in (bounded by
@@ -249,9 +256,23 @@ impl Engine {
             tracing::warn!("connections still busy at shutdown; their recipients stay queued");
             workers.abort_all();
         }
-        // The recorder ends when every sender is gone; the scheduler and intake are stopped here.
+        // Nothing else produces outcomes once the scheduler, the intake and the operator
+        // commands are stopped too; closing the channel then lets the recorder commit what it
+        // holds and end. A graceful stop loses no outcome: only a crash may send twice.
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
+        self.shared.outcomes.lock().unwrap().take();
+        if tokio::time::timeout(patience, &mut self.recorder)
+            .await
+            .is_err()
+        {
+            let unrecorded = self.shared.unrecorded.load(Ordering::SeqCst);
+            tracing::error!(
+                unrecorded,
+                "the database did not take the last delivery outcomes; those recipients will be sent again"
+            );
+            self.recorder.abort();
+        }
     }
 
     /// Messages in memory, for tests and metrics.
@@ -383,8 +404,13 @@ impl Shared {
     /// Hands an outcome to the recorder.
     fn record(&self, outcome: RecipientOutcome) {
         self.unrecorded.fetch_add(1, Ordering::SeqCst);
-        if self.outcomes.send(outcome).is_err() {
+        let sent = match &*self.outcomes.lock().unwrap() {
+            Some(recorder) => recorder.send(outcome).is_ok(),
+            None => false,
+        };
+        if !sent {
             self.unrecorded.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!("a delivery outcome came after the recorder stopped; it is not recorded");
         }
     }
 
