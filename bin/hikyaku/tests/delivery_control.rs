@@ -551,3 +551,23 @@ async fn delivery_metrics_are_there_from_the_start_and_count_outcomes() {
     );
     assert!(matches!(connections, Some(0.0 | 1.0)), "{page}");
 }
+
+/// A refusal this node makes by itself (here: the message is over the size the server
+/// advertises, so it is never offered) is recorded and logged as ours, not as the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_made_here_is_recorded_as_ours() {
+    let sink = Sink::builder().size_limit(10).start().await.unwrap();
+    let node = start_routed(&sink, "");
+    let id = send(&node, &["big@example.jp"]).await;
+    let bounced = event(&node, &id, "bounced");
+    assert_eq!(bounced["source"], "local", "{bounced:#}");
+    assert_eq!(bounced["smtp_code"], 552);
+    assert_eq!(bounced["remote_port"], sink.addr().port(), "the server it concerned");
+    assert!(sink.received().is_empty());
+    let mail_log = node.log();
+    let line = mail_log
+        .lines()
+        .find(|l| l.contains("delivery attempt") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no attempt line for {id}:\n{mail_log}"));
+    assert!(line.contains("said=\"local\""), "{line}");
+}
