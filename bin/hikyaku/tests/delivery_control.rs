@@ -490,7 +490,9 @@ async fn two_smarthosts_on_one_address_each_get_their_own_mail() {
     assert_eq!(delivered["remote_host"], "127.0.0.1");
     assert_eq!(delivered["remote_port"], other.addr().port());
     assert_eq!(delivered["source"], "smtp");
-    let table = node.cli_ok(&["log", "search", "--message-id", &second]).unwrap();
+    let table = node
+        .cli_ok(&["log", "search", "--message-id", &second])
+        .unwrap();
     assert!(table.contains("PORT"), "{table}");
     assert!(table.contains(&other.addr().port().to_string()), "{table}");
     // The mail log: one line per attempt, naming the destination with its port.
@@ -523,14 +525,25 @@ async fn delivery_metrics_are_there_from_the_start_and_count_outcomes() {
         ["outcome=\"deferred\"", "reason=\"toomanyconn\""],
         ["outcome=\"expired\"", "reason=\"expired\""],
     ] {
-        assert_eq!(metric(&page, outcomes, &labels), Some(0.0), "{labels:?}\n{page}");
+        assert_eq!(
+            metric(&page, outcomes, &labels),
+            Some(0.0),
+            "{labels:?}\n{page}"
+        );
     }
     for destination in ["destination=\"example.jp\"", "destination=\"*\""] {
         for name in ["hikyaku_delivery_connections", "hikyaku_delivery_backoffs"] {
-            assert_eq!(metric(&page, name, &[destination]), Some(0.0), "{name}\n{page}");
+            assert_eq!(
+                metric(&page, name, &[destination]),
+                Some(0.0),
+                "{name}\n{page}"
+            );
         }
     }
-    assert_eq!(metric(&page, "hikyaku_delivery_queue_messages", &[]), Some(0.0));
+    assert_eq!(
+        metric(&page, "hikyaku_delivery_queue_messages", &[]),
+        Some(0.0)
+    );
     assert_eq!(
         metric(&page, "hikyaku_delivery_queue_oldest_age_seconds", &[]),
         Some(0.0)
@@ -562,7 +575,11 @@ async fn a_refusal_made_here_is_recorded_as_ours() {
     let bounced = event(&node, &id, "bounced");
     assert_eq!(bounced["source"], "local", "{bounced:#}");
     assert_eq!(bounced["smtp_code"], 552);
-    assert_eq!(bounced["remote_port"], sink.addr().port(), "the server it concerned");
+    assert_eq!(
+        bounced["remote_port"],
+        sink.addr().port(),
+        "the server it concerned"
+    );
     assert!(sink.received().is_empty());
     let mail_log = node.log();
     let line = mail_log
@@ -570,4 +587,27 @@ async fn a_refusal_made_here_is_recorded_as_ours() {
         .find(|l| l.contains("delivery attempt") && l.contains(&id))
         .unwrap_or_else(|| panic!("no attempt line for {id}:\n{mail_log}"));
     assert!(line.contains("said=\"local\""), "{line}");
+}
+
+/// SIGTERM while the remote is still reading a message: the stop waits for its reply and
+/// commits the outcome, so the next start does not send the message again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_during_a_delivery_records_it_and_sends_nothing_twice() {
+    let sink = Sink::start().await.unwrap();
+    let node = start_routed(&sink, "");
+    let id = send(&node, &["data-slow-1500@example.jp"]).await;
+    wait_until("the message on the wire", Duration::from_secs(30), || {
+        sink.commands().iter().any(|c| c.line.starts_with("DATA"))
+    });
+    let (status, prepared) = node.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(sink.received().len(), 1);
+    let out = prepared
+        .cli_ok(&["log", "search", "--message-id", &id, "--json"])
+        .unwrap();
+    assert!(out.contains("\"delivered\""), "{out}");
+    let node = prepared.start().unwrap();
+    // The restarted node has nothing to send: the outcome was committed before the exit.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.received().len(), 1, "{}", node.log());
 }
