@@ -271,14 +271,16 @@ mod tests {
                     if (now.0 + from..=now.0 + to).contains(&next_attempt_at.0))
             }
         };
-        type Check<'a> = Box<dyn Fn(&Verdict) -> bool + 'a>;
-        let table: Vec<(
+        /// The reply, the attempt it answered, the expiry, a reason known beforehand, and what
+        /// the verdict must be.
+        type Row<'a> = (
             Result<Reply, Refusal>,
             u32,
             Timestamp,
-            Option<&str>,
-            Check<'_>,
-        )> = vec![
+            Option<&'a str>,
+            Box<dyn Fn(&Verdict) -> bool + 'a>,
+        );
+        let table: Vec<Row<'_>> = vec![
             (
                 Ok(reply(250, "2.0.0", "queued")),
                 1,
