@@ -9,6 +9,7 @@ use crate::transport::SiteTarget;
 use hikyaku_model::MessageId;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Notify;
 
 /// The recipients of one message at one domain, ready to go to one site.
@@ -167,17 +168,28 @@ impl Shared {
         .into_iter()
         .flatten()
         .max();
-        let Some(until) = busy_until else {
-            core.groups.remove(key);
-            return;
-        };
+        match busy_until {
+            Some(until) => self.at(until, key, Shared::forget_when_spent),
+            None => {
+                core.groups.remove(key);
+            }
+        }
+    }
+
+    /// Calls `then` for the group, with the core locked, once the clock reaches `until`.
+    fn at(
+        self: &Arc<Self>,
+        until: Instant,
+        key: &GroupKey,
+        then: fn(&Arc<Shared>, &mut Core, &GroupKey),
+    ) {
         let shared = Arc::clone(self);
         let key = key.clone();
-        let spent = self.clock.sleep_until(until);
+        let due = self.clock.sleep_until(until);
         tokio::spawn(async move {
-            spent.await;
+            due.await;
             let mut core = shared.core.lock().unwrap();
-            shared.forget_when_spent(&mut core, &key);
+            then(&shared, &mut core, &key);
         });
     }
 
@@ -199,18 +211,10 @@ impl Shared {
             .get(key)
             .and_then(|g| g.backoff.blocked_until(self.clock.instant()));
         drop(core);
-        let Some(until) = until else {
-            return;
-        };
-        let shared = Arc::clone(self);
-        let key = key.clone();
-        let pause_ends = self.clock.sleep_until(until);
         // Resume by itself when the pause ends.
-        tokio::spawn(async move {
-            pause_ends.await;
-            let mut core = shared.core.lock().unwrap();
-            shared.start_connections(&mut core, &key);
-        });
+        if let Some(until) = until {
+            self.at(until, key, Shared::start_connections);
+        }
     }
 
     /// Every job of this site in the group, taken out (the site cannot be reached now).
