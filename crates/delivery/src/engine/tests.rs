@@ -19,6 +19,7 @@ use hikyaku_model::{
     VerpKey,
 };
 use hikyaku_spool::{RecordedMessage, Spool, SpoolMeta, SpooledMessage};
+use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{AcceptedMessage, LogFilter, SealingKey, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -199,12 +200,20 @@ struct Harness {
     servers: Arc<Servers>,
     to_engine: mpsc::UnboundedSender<RecordedMessage>,
     customer: CustomerId,
-    /// The SQLite database, for a test to take its write lock.
+    /// The database, for a test to take SQLite's write lock.
     url: String,
     _dir: tempfile::TempDir,
+    _postgres: Option<PostgresTestDatabase>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 struct Setup {
+    backend: Backend,
     routes: Vec<(&'static str, &'static str, &'static str)>,
     lifetime: Duration,
     retry_intervals: Vec<Duration>,
@@ -214,6 +223,7 @@ struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Setup {
+            backend: Backend::Sqlite,
             routes: vec![("a.test", "127.0.0.1", "127.0.0.1:3541")],
             lifetime: Duration::from_secs(3600),
             retry_intervals: vec![10 * MINUTE],
@@ -223,9 +233,17 @@ impl Default for Setup {
 }
 
 impl Harness {
-    async fn start(setup: Setup) -> Harness {
+    /// `None` when the setup wants PostgreSQL and no test server is configured.
+    async fn start(setup: Setup) -> Option<Harness> {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("hikyaku.db").display());
+        let postgres = match setup.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PostgresTestDatabase::create().await?),
+        };
+        let url = match &postgres {
+            Some(database) => database.url().to_string(),
+            None => format!("sqlite://{}", dir.path().join("hikyaku.db").display()),
+        };
         let store = Store::connect(&url, SealingKey::generate()).await.unwrap();
         let customer = store
             .create_contract("engine test", "standard")
@@ -267,7 +285,7 @@ impl Harness {
         )
         .await
         .unwrap();
-        Harness {
+        Some(Harness {
             engine: Some(engine),
             store,
             spool,
@@ -277,7 +295,8 @@ impl Harness {
             customer,
             url,
             _dir: dir,
-        }
+            _postgres: postgres,
+        })
     }
 
     /// Queues a message as the relay would: spool, store, then the engine.
@@ -373,6 +392,32 @@ impl Harness {
     }
 }
 
+/// Runs a test body on SQLite and on PostgreSQL (when `TEST_DATABASE_URL` names a server).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    two_servers_on_one_host_are_two_destinations,
+    a_temporary_failure_is_retried_after_its_interval_until_the_message_expires,
+    a_user_unknown_bounces_hard_at_once,
+    a_throttling_destination_gets_no_connection_until_its_back_off_ends,
+    a_domain_without_a_route_bounces_as_our_refusal,
+    an_unreadable_message_is_bounced_as_our_refusal_not_the_servers,
+);
+
 /// Lets the engine's tasks run what the last change made ready.
 async fn settle() {
     for _ in 0..20 {
@@ -381,16 +426,19 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
-#[tokio::test]
-async fn two_servers_on_one_host_are_two_destinations() {
-    let mut h = Harness::start(Setup {
+async fn two_servers_on_one_host_are_two_destinations(backend: Backend) {
+    let Some(mut h) = Harness::start(Setup {
+        backend,
         routes: vec![
             ("a.test", "127.0.0.1", "127.0.0.1:3541"),
             ("other.test", "127.0.0.1", "127.0.0.1:3542"),
         ],
         ..Setup::default()
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let first = h.send(&["ok@a.test"]).await;
     h.wait_for_attempts(first, 1).await;
     // The connection to :3541 stays open for more work (the clock stands still, so it never
@@ -422,7 +470,8 @@ async fn a_graceful_stop_records_the_outcome_of_the_transaction_in_flight() {
         gate: Some(Arc::clone(&gate)),
         ..Setup::default()
     })
-    .await;
+    .await
+    .expect("SQLite is always there");
     let id = h.send(&["ok@a.test"]).await;
     h.servers.in_transaction.notified().await;
     // The database is busy (another node's write, say) while the stop begins: the outcome
@@ -453,14 +502,19 @@ async fn a_graceful_stop_records_the_outcome_of_the_transaction_in_flight() {
     );
 }
 
-#[tokio::test]
-async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_expires() {
-    let h = Harness::start(Setup {
+async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_expires(
+    backend: Backend,
+) {
+    let Some(h) = Harness::start(Setup {
+        backend,
         lifetime: 25 * MINUTE,
         retry_intervals: vec![10 * MINUTE],
         ..Setup::default()
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let id = h.send(&["tempfail@a.test"]).await;
     let events = h.wait_for_attempts(id, 1).await;
     assert_eq!(events[0].kind, EventKind::Deferred);
@@ -483,9 +537,15 @@ async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_exp
     assert_eq!(h.state(id).await, RecipientState::Expired);
 }
 
-#[tokio::test]
-async fn a_user_unknown_bounces_hard_at_once() {
-    let h = Harness::start(Setup::default()).await;
+async fn a_user_unknown_bounces_hard_at_once(backend: Backend) {
+    let Some(h) = Harness::start(Setup {
+        backend,
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
     let id = h.send(&["unknown@a.test"]).await;
     let events = h.wait_for_attempts(id, 1).await;
     assert_eq!(events[0].kind, EventKind::Bounced);
@@ -495,9 +555,15 @@ async fn a_user_unknown_bounces_hard_at_once() {
     assert_eq!(h.state(id).await, RecipientState::Bounced);
 }
 
-#[tokio::test]
-async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends() {
-    let h = Harness::start(Setup::default()).await;
+async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends(backend: Backend) {
+    let Some(h) = Harness::start(Setup {
+        backend,
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
     let server = addr("127.0.0.1:3541");
     h.servers.throttling.lock().unwrap().insert(server, 1);
     let first = h.send(&["ok@a.test"]).await;
@@ -518,9 +584,15 @@ async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends() {
     assert_eq!(h.servers.connects_to(server), 2);
 }
 
-#[tokio::test]
-async fn a_domain_without_a_route_bounces_as_our_refusal() {
-    let h = Harness::start(Setup::default()).await;
+async fn a_domain_without_a_route_bounces_as_our_refusal(backend: Backend) {
+    let Some(h) = Harness::start(Setup {
+        backend,
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
     let id = h.send(&["ok@nowhere.test"]).await;
     let events = h.wait_for_attempts(id, 1).await;
     let details = &events[0].details;
@@ -530,9 +602,15 @@ async fn a_domain_without_a_route_bounces_as_our_refusal() {
     assert_eq!(details.reason.as_deref(), Some("hostunknown"));
 }
 
-#[tokio::test]
-async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers() {
-    let h = Harness::start(Setup::default()).await;
+async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers(backend: Backend) {
+    let Some(h) = Harness::start(Setup {
+        backend,
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
     let id = h.send(&["tempfail@a.test"]).await;
     h.wait_for_attempts(id, 1).await;
     // The retry reads the spool (the bytes left memory after the first attempt).
