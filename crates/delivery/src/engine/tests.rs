@@ -233,6 +233,15 @@ impl Default for Setup {
 }
 
 impl Harness {
+    /// The default setup on `backend`.
+    async fn on(backend: Backend) -> Option<Harness> {
+        Harness::start(Setup {
+            backend,
+            ..Setup::default()
+        })
+        .await
+    }
+
     /// `None` when the setup wants PostgreSQL and no test server is configured.
     async fn start(setup: Setup) -> Option<Harness> {
         let dir = tempfile::tempdir().unwrap();
@@ -538,12 +547,7 @@ async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_exp
 }
 
 async fn a_user_unknown_bounces_hard_at_once(backend: Backend) {
-    let Some(h) = Harness::start(Setup {
-        backend,
-        ..Setup::default()
-    })
-    .await
-    else {
+    let Some(h) = Harness::on(backend).await else {
         return;
     };
     let id = h.send(&["unknown@a.test"]).await;
@@ -556,12 +560,7 @@ async fn a_user_unknown_bounces_hard_at_once(backend: Backend) {
 }
 
 async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends(backend: Backend) {
-    let Some(h) = Harness::start(Setup {
-        backend,
-        ..Setup::default()
-    })
-    .await
-    else {
+    let Some(h) = Harness::on(backend).await else {
         return;
     };
     let server = addr("127.0.0.1:3541");
@@ -585,12 +584,7 @@ async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends(bac
 }
 
 async fn a_domain_without_a_route_bounces_as_our_refusal(backend: Backend) {
-    let Some(h) = Harness::start(Setup {
-        backend,
-        ..Setup::default()
-    })
-    .await
-    else {
+    let Some(h) = Harness::on(backend).await else {
         return;
     };
     let id = h.send(&["ok@nowhere.test"]).await;
@@ -603,12 +597,7 @@ async fn a_domain_without_a_route_bounces_as_our_refusal(backend: Backend) {
 }
 
 async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers(backend: Backend) {
-    let Some(h) = Harness::start(Setup {
-        backend,
-        ..Setup::default()
-    })
-    .await
-    else {
+    let Some(h) = Harness::on(backend).await else {
         return;
     };
     let id = h.send(&["tempfail@a.test"]).await;
