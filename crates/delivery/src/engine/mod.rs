@@ -1,10 +1,10 @@
 //! The engine: scheduled queue → per-destination ready queues → connections → outcomes.
 //!
 //! Two tiers, as in KumoMTA: the [`Schedule`] holds when each (message, domain) is next due;
-//! when it is, the domain is resolved and the work becomes a [`ready::Job`] in the ready queue of its
-//! destination group (a rule, or one site: its hosts with their ports), which enforces the group's
-//! connection limit, messages per connection, rate and back-off across every connection of this
-//! node. Connection workers take jobs of their site until the queue is empty, the per-connection
+//! when it is, the domain is resolved and the work becomes a [`ready::Job`] in the ready queue
+//! of its destination group (a rule, or one site: its hosts with their ports), which enforces
+//! the group's connection limit, messages per connection, rate and back-off across every
+//! connection of this node. Connection workers take jobs of their site until the queue is empty, the per-connection
 //! limit is reached, or the destination says stop. Every attempt's outcome goes to the store in
 //! group-committed batches; a message whose recipients are all final leaves the spool.
 //!
