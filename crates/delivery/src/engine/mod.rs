@@ -4,9 +4,10 @@
 //! when it is, the domain is resolved and the work becomes a [`ready::Job`] in the ready queue
 //! of its destination group (a rule, or one site: its hosts with their ports), which enforces
 //! the group's connection limit, messages per connection, rate and back-off across every
-//! connection of this node. Connection workers take jobs of their site until the queue is empty, the per-connection
-//! limit is reached, or the destination says stop. Every attempt's outcome goes to the store in
-//! group-committed batches; a message whose recipients are all final leaves the spool.
+//! connection of this node. Connection workers take jobs of their site until the queue is
+//! empty, the per-connection limit is reached, or the destination says stop. Every attempt's
+//! outcome goes to the store in group-committed batches; a message whose recipients are all
+//! final leaves the spool.
 //!
 //! Split by concern: [`ready`] (the ready queues and their limits), [`outcome`] (what a reply
 //! means, as a pure function, and recording it), [`run`] (the loops), [`metrics`]. Time
