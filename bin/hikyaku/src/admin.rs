@@ -657,6 +657,7 @@ struct LogEntry<'a> {
     recipient: &'a str,
     remote_host: Option<&'a str>,
     remote_ip: Option<&'a str>,
+    remote_port: Option<u16>,
     tls: Option<bool>,
     smtp_code: Option<u16>,
     enhanced_status: Option<&'a str>,
@@ -666,7 +667,8 @@ struct LogEntry<'a> {
     reason: Option<&'a str>,
     /// Bounces: whether the address is not worth sending to again.
     hard: Option<bool>,
-    /// Bounces and complaints: `smtp` (our delivery's own reply) or `report` (a mail that came back).
+    /// Whose words the code and text are: `smtp` (the remote server's reply to our delivery),
+    /// `local` (decided here, no remote server said it) or `report` (a mail that came back).
     source: Option<&'a str>,
     feedback_type: Option<&'a str>,
 }
@@ -683,6 +685,7 @@ impl<'a> From<&'a Event> for LogEntry<'a> {
             recipient: &e.recipient,
             remote_host: d.remote_host.as_deref(),
             remote_ip: d.remote_ip.as_deref(),
+            remote_port: d.remote_port,
             tls: d.tls,
             smtp_code: d.smtp_code,
             enhanced_status: d.enhanced_status.as_deref(),
@@ -732,6 +735,7 @@ async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> 
             "TO",
             "HOST",
             "IP",
+            "PORT",
             "TLS",
             "CODE",
             "STATUS",
@@ -751,6 +755,7 @@ async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> 
                 e.recipient.to_string(),
                 or_dash(e.remote_host.map(str::to_string)),
                 or_dash(e.remote_ip.map(str::to_string)),
+                or_dash(e.remote_port.map(|port| port.to_string())),
                 or_dash(e.tls.map(|tls| if tls { "yes" } else { "no" }.to_string())),
                 or_dash(e.smtp_code.map(|code| code.to_string())),
                 or_dash(e.enhanced_status.map(str::to_string)),

@@ -644,6 +644,7 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
         "recipient",
         "remote_host",
         "remote_ip",
+        "remote_port",
         "tls",
         "smtp_code",
         "enhanced_status",

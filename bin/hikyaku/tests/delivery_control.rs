@@ -5,8 +5,8 @@
 mod delivery_support;
 
 use delivery_support::{
-    delivered_by, event, kind, kinds, outcome, route_everything, search, send, send_each,
-    spool_file, start, wait_for_events, wait_for_kind, wait_for_log, wait_until,
+    delivered_by, event, kind, kinds, metric, outcome, route_everything, scrape_metrics, search,
+    send, send_each, spool_file, start, wait_for_events, wait_for_kind, wait_for_log, wait_until,
 };
 use hikyaku_testkit::{HikyakuProcess, Sink};
 use serde_json::{Value, json};
@@ -459,4 +459,161 @@ async fn delivery_pauses_while_outcomes_cannot_be_recorded() {
     addresses.dedup();
     assert_eq!(sink.received().len(), MESSAGES, "each message exactly once");
     assert_eq!(addresses.len(), MESSAGES);
+}
+
+/// Two smarthosts on one address, told apart by their port: each gets only its own mail, even
+/// while a connection to the other is open and idle, and the send log and the mail log say
+/// which port took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_smarthosts_on_one_address_each_get_their_own_mail() {
+    let everything = Sink::start().await.unwrap();
+    let other = Sink::start().await.unwrap();
+    let (node, _) = start(|b| {
+        b.set("delivery", "resolver", "\"static\"");
+        b.set(
+            "delivery",
+            "route",
+            &format!(
+                "[{{ domain = \"*\", host = \"{}\" }}, {{ domain = \"other.test\", host = \"{}\" }}]",
+                everything.addr(),
+                other.addr()
+            ),
+        );
+    });
+    let first = send(&node, &["a@example.jp"]).await;
+    event(&node, &first, "delivered");
+    // The connection to the first smarthost now waits a few seconds for more work.
+    let second = send(&node, &["b@other.test"]).await;
+    let delivered = event(&node, &second, "delivered");
+    let recipients = |sink: &Sink| -> Vec<String> {
+        sink.received()
+            .into_iter()
+            .flat_map(|m| m.recipients)
+            .collect()
+    };
+    assert_eq!(recipients(&everything), ["a@example.jp"], "{}", node.log());
+    assert_eq!(recipients(&other), ["b@other.test"], "{}", node.log());
+    assert_eq!(delivered["remote_host"], "127.0.0.1");
+    assert_eq!(delivered["remote_port"], other.addr().port());
+    assert_eq!(delivered["source"], "smtp");
+    let table = node
+        .cli_ok(&["log", "search", "--message-id", &second])
+        .unwrap();
+    assert!(table.contains("PORT"), "{table}");
+    assert!(table.contains(&other.addr().port().to_string()), "{table}");
+    // The mail log: one line per attempt, naming the destination with its port.
+    let mail_log = node.log();
+    let line = mail_log
+        .lines()
+        .find(|l| l.contains("delivery attempt") && l.contains(&second))
+        .unwrap_or_else(|| panic!("no attempt line for {second}:\n{mail_log}"));
+    assert!(
+        line.contains(&format!("destination={}", other.addr())) && line.contains("delivered"),
+        "{line}"
+    );
+}
+
+/// `/metrics` has the delivery figures: every outcome and reason at zero from the start, each
+/// rule's connections and back-offs, the queue; and counts what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_metrics_are_there_from_the_start_and_count_outcomes() {
+    let sink = Sink::start().await.unwrap();
+    let node = start_routed(&sink, r#"[{ match = "example.jp", max_connections = 2 }]"#);
+    let page = scrape_metrics(&node);
+    let outcomes = "hikyaku_delivery_outcomes_total";
+    assert!(
+        page.contains(&format!("# TYPE {outcomes} counter")),
+        "{page}"
+    );
+    for labels in [
+        ["outcome=\"delivered\"", "reason=\"none\""],
+        ["outcome=\"bounced\"", "reason=\"userunknown\""],
+        ["outcome=\"deferred\"", "reason=\"toomanyconn\""],
+        ["outcome=\"expired\"", "reason=\"expired\""],
+    ] {
+        assert_eq!(
+            metric(&page, outcomes, &labels),
+            Some(0.0),
+            "{labels:?}\n{page}"
+        );
+    }
+    for destination in ["destination=\"example.jp\"", "destination=\"*\""] {
+        for name in ["hikyaku_delivery_connections", "hikyaku_delivery_backoffs"] {
+            assert_eq!(
+                metric(&page, name, &[destination]),
+                Some(0.0),
+                "{name}\n{page}"
+            );
+        }
+    }
+    assert_eq!(
+        metric(&page, "hikyaku_delivery_queue_messages", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&page, "hikyaku_delivery_queue_oldest_age_seconds", &[]),
+        Some(0.0)
+    );
+
+    let id = send(&node, &["one@example.jp"]).await;
+    event(&node, &id, "delivered");
+    let delivered = ["outcome=\"delivered\"", "reason=\"none\""];
+    wait_until("the delivery counted", Duration::from_secs(10), || {
+        metric(&scrape_metrics(&node), outcomes, &delivered) == Some(1.0)
+    });
+    // The idle connection the delivery left is counted under its rule.
+    let page = scrape_metrics(&node);
+    let connections = metric(
+        &page,
+        "hikyaku_delivery_connections",
+        &["destination=\"example.jp\""],
+    );
+    assert!(matches!(connections, Some(0.0 | 1.0)), "{page}");
+}
+
+/// A refusal this node makes by itself (here: the message is over the size the server
+/// advertises, so it is never offered) is recorded and logged as ours, not as the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_made_here_is_recorded_as_ours() {
+    let sink = Sink::builder().size_limit(10).start().await.unwrap();
+    let node = start_routed(&sink, "");
+    let id = send(&node, &["big@example.jp"]).await;
+    let bounced = event(&node, &id, "bounced");
+    assert_eq!(bounced["source"], "local", "{bounced:#}");
+    assert_eq!(bounced["smtp_code"], 552);
+    assert_eq!(
+        bounced["remote_port"],
+        sink.addr().port(),
+        "the server it concerned"
+    );
+    assert!(sink.received().is_empty());
+    let mail_log = node.log();
+    let line = mail_log
+        .lines()
+        .find(|l| l.contains("delivery attempt") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no attempt line for {id}:\n{mail_log}"));
+    assert!(line.contains("said=\"local\""), "{line}");
+}
+
+/// SIGTERM while the remote is still reading a message: the stop waits for its reply and
+/// commits the outcome, so the next start does not send the message again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_during_a_delivery_records_it_and_sends_nothing_twice() {
+    let sink = Sink::start().await.unwrap();
+    let node = start_routed(&sink, "");
+    let id = send(&node, &["data-slow-1500@example.jp"]).await;
+    wait_until("the message on the wire", Duration::from_secs(30), || {
+        sink.commands().iter().any(|c| c.line.starts_with("DATA"))
+    });
+    let (status, prepared) = node.terminate(Duration::from_secs(60)).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(sink.received().len(), 1);
+    let out = prepared
+        .cli_ok(&["log", "search", "--message-id", &id, "--json"])
+        .unwrap();
+    assert!(out.contains("\"delivered\""), "{out}");
+    let node = prepared.start().unwrap();
+    // The restarted node has nothing to send: the outcome was committed before the exit.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.received().len(), 1, "{}", node.log());
 }

@@ -9,12 +9,20 @@ use hikyaku_model::RecipientState;
 pub struct Refusal {
     pub reply: Reply,
     pub stage: Option<Stage>,
+    /// The reply was made up here (no route, a refused connection, a server lacking a needed
+    /// extension, an unreadable spool file), not said by a remote server: the send log and the
+    /// mail log must not put our words in its mouth.
+    pub local: bool,
 }
 
 impl Refusal {
-    /// A refusal whose stage is unknown or beside the point (a local failure, a DNS answer).
-    pub fn unplaced(reply: Reply) -> Refusal {
-        Refusal { reply, stage: None }
+    /// A refusal decided here, outside any session (a DNS answer, a local failure).
+    pub fn local(reply: Reply) -> Refusal {
+        Refusal {
+            reply,
+            stage: None,
+            local: true,
+        }
     }
 }
 
@@ -185,7 +193,7 @@ mod tests {
         for (r, state, throttling, why) in table {
             assert_eq!(recipient_state(r.code), state, "{r:?}");
             assert_eq!(is_throttling(&r), throttling, "{r:?}");
-            let got = reason(&Refusal::unplaced(r.clone()));
+            let got = reason(&Refusal::local(r.clone()));
             if got != why {
                 let status = r.enhanced.map(|e| e.to_string()).unwrap_or_default();
                 wrong.push(format!(
@@ -208,6 +216,7 @@ mod tests {
             reason(&Refusal {
                 reply: words.clone(),
                 stage: Some(stage),
+                local: false,
             })
         };
         assert_eq!(at(Stage::RcptTo), Some("userunknown"));

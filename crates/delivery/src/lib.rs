@@ -9,6 +9,7 @@
 
 mod classify;
 pub mod client;
+mod clock;
 mod engine;
 pub mod resolve;
 pub mod rules;
@@ -16,6 +17,9 @@ mod schedule;
 mod throttle;
 mod transport;
 
+pub use classify::Refusal;
 pub use engine::{Engine, EngineSettings};
 pub use rules::Rules;
-pub use transport::Transport;
+pub use transport::{
+    Attempt, Dispatch, Failure, HostTarget, Resolve, Session, SiteTarget, Transport,
+};

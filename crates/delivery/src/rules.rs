@@ -42,8 +42,8 @@ impl Default for Limits {
     }
 }
 
-/// What a destination's queue is keyed by: a rule shared by many domains, or one site (the set
-/// of MX hosts) when no specific rule matches.
+/// What a destination's queue is keyed by: a rule shared by many domains, or one site (its
+/// hosts with their ports, see `transport::site_of`) when no specific rule matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GroupKey {
     Rule(usize),
@@ -90,8 +90,13 @@ fn is_same_or_subdomain(name: &str, parent: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Rules {
     rules: Vec<(Pattern, Limits)>,
+    /// Each rule's `match` as configured, naming its group in metrics and logs.
+    labels: Vec<String>,
     default: Limits,
 }
+
+/// How metrics and logs name the group of destinations no rule matches.
+pub const DEFAULT_GROUP_LABEL: &str = "*";
 
 impl Rules {
     pub fn new(config: &[DestinationRule]) -> Rules {
@@ -109,18 +114,29 @@ impl Rules {
             .iter()
             .filter(|rule| matches!(Pattern::parse(&rule.matches), Pattern::Everything))
             .fold(Limits::default(), |base, rule| apply(rule, &base));
-        let rules = config
+        let specific: Vec<(Pattern, &DestinationRule)> = config
             .iter()
             .map(|rule| (Pattern::parse(&rule.matches), rule))
             .filter(|(pattern, _)| !matches!(pattern, Pattern::Everything))
+            .collect();
+        let labels = specific
+            .iter()
+            .map(|(_, rule)| rule.matches.trim().to_string())
+            .collect();
+        let rules = specific
+            .into_iter()
             .map(|(pattern, rule)| (pattern, apply(rule, &default)))
             .collect();
-        Rules { rules, default }
+        Rules {
+            rules,
+            labels,
+            default,
+        }
     }
 
     /// The group and limits of a destination: the first rule matching the domain or one of its
-    /// MX hosts, else the default limits for this site alone.
-    pub fn classify(&self, domain: &str, mx_hosts: &[&str]) -> (GroupKey, &Limits) {
+    /// MX hosts, else the default limits for this site (`site`, its identity) alone.
+    pub fn classify(&self, domain: &str, mx_hosts: &[&str], site: &str) -> (GroupKey, &Limits) {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         for (index, (pattern, limits)) in self.rules.iter().enumerate() {
             let hit = match pattern {
@@ -139,18 +155,25 @@ impl Rules {
                 return (GroupKey::Rule(index), limits);
             }
         }
-        let mut hosts: Vec<String> = mx_hosts
-            .iter()
-            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-            .collect();
-        hosts.sort();
-        hosts.dedup();
-        let site = if hosts.is_empty() {
-            domain
-        } else {
-            hosts.join(",")
-        };
         (GroupKey::Site(site.into()), &self.default)
+    }
+
+    /// The name of a group in metrics and logs: its rule's `match`, or
+    /// [`DEFAULT_GROUP_LABEL`] for the sites no rule matches (one label for them all, so the
+    /// number of series stays the number of rules, however many sites mail goes to).
+    pub fn label(&self, key: &GroupKey) -> &str {
+        match key {
+            GroupKey::Rule(index) => &self.labels[*index],
+            GroupKey::Site(_) => DEFAULT_GROUP_LABEL,
+        }
+    }
+
+    /// Every label [`Rules::label`] can give.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.labels
+            .iter()
+            .map(String::as_str)
+            .chain([DEFAULT_GROUP_LABEL])
     }
 
     /// The limits of a group returned by [`Rules::classify`].
@@ -165,6 +188,10 @@ impl Rules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The identity of the site a destination resolved to; a rule-less destination is its own
+    /// group under it.
+    const SITE: &str = "mx.example.jp:25";
 
     fn rule(matches: &str, connections: usize) -> DestinationRule {
         DestinationRule {
@@ -197,26 +224,26 @@ mod tests {
             (
                 "notdocomo.ne.jp",
                 &["mx.notdocomo.ne.jp"],
-                GroupKey::Site("mx.notdocomo.ne.jp".into()),
+                GroupKey::Site(SITE.into()),
                 7,
             ),
             ("au.com", &["lsean.ezweb.ne.jp"], GroupKey::Rule(1), 3),
             (
                 "ezweb.ne.jp",
                 &["ezweb.ne.jp"],
-                GroupKey::Site("ezweb.ne.jp".into()),
+                GroupKey::Site(SITE.into()),
                 7,
             ),
             ("i.softbank.jp", &["MX.SoftBank.jp."], GroupKey::Rule(2), 4),
             (
                 "example.jp",
                 &["b.example.jp", "a.example.jp", "a.example.jp"],
-                GroupKey::Site("a.example.jp,b.example.jp".into()),
+                GroupKey::Site(SITE.into()),
                 7,
             ),
         ];
         for (domain, mx, key, connections) in table {
-            let (got, limits) = rules.classify(domain, mx);
+            let (got, limits) = rules.classify(domain, mx, SITE);
             assert_eq!(
                 (got.clone(), limits.max_connections),
                 (key, connections),
@@ -231,17 +258,17 @@ mod tests {
         let mut star = rule("*", 5);
         star.max_messages_per_connection = Some(9);
         let rules = Rules::new(&[rule("example.jp", 1), star]);
-        let (_, limits) = rules.classify("example.jp", &[]);
+        let (_, limits) = rules.classify("example.jp", &[], SITE);
         assert_eq!(
             (limits.max_connections, limits.max_messages_per_connection),
             (1, 9)
         );
-        let (_, limits) = rules.classify("other.jp", &[]);
+        let (_, limits) = rules.classify("other.jp", &[], SITE);
         assert_eq!(
             (limits.max_connections, limits.max_messages_per_connection),
             (5, 9)
         );
         let none = Rules::new(&[]);
-        assert_eq!(none.classify("x.jp", &[]).1, &Limits::default());
+        assert_eq!(none.classify("x.jp", &[], SITE).1, &Limits::default());
     }
 }

@@ -1,19 +1,26 @@
 //! From a recipient domain to an open connection: resolution into a site, trying its hosts and
 //! addresses in order, TLS policy, and turning client results into what the engine records.
+//!
+//! The engine sees two seams: a [`Resolve`]r (DNS and static routes in production) and a
+//! [`Dispatch`]er that opens a [`Session`] to a site (the SMTP client in production), so that
+//! its tests script destinations in memory.
 
 use crate::classify::{Refusal, is_throttling};
 use crate::client::{
     Client, Connection as ClientConnection, ConnectionError, EnhancedStatus, RecipientOutcome,
-    Reply, Stage, TlsMode,
+    Reply, TlsMode,
 };
 use crate::resolve::{Destination, MxResolver, ResolveError};
+use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
 use hikyaku_model::SendLogFields;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The hosts a domain's mail goes to, in the order to try them. Domains whose MX hosts are the
-/// same share a site (its `id`), and with it their connections.
+/// The hosts a domain's mail goes to, in the order to try them. Domains whose destinations are
+/// the same hosts on the same ports share a site (its `id`), and with it their connections;
+/// the same host on another port is another site (two smarthosts on one address are two
+/// servers).
 #[derive(Debug)]
 pub struct SiteTarget {
     pub id: Arc<str>,
@@ -29,9 +36,8 @@ pub struct HostTarget {
 /// Why a domain or site could not be used now, as the send log records it.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub reply: Reply,
-    /// Where in the session it failed; `None` before any connection (DNS, routing).
-    pub stage: Option<Stage>,
+    /// The reply to record; `refusal.stage` is `None` before any connection (DNS, routing).
+    pub refusal: Refusal,
     pub permanent: bool,
     /// The destination asked us to slow down (421 at greeting, 4.7.x).
     pub throttled: bool,
@@ -46,16 +52,57 @@ pub struct Attempt {
     pub details: SendLogFields,
 }
 
-/// Resolution plus the SMTP client.
+/// Finds the destinations of a recipient domain, most preferred first.
+#[async_trait]
+pub trait Resolve: Send + Sync + 'static {
+    async fn resolve(&self, domain: &str) -> Result<Vec<Destination>, ResolveError>;
+}
+
+#[async_trait]
+impl Resolve for MxResolver {
+    async fn resolve(&self, domain: &str) -> Result<Vec<Destination>, ResolveError> {
+        MxResolver::resolve(self, domain).await
+    }
+}
+
+/// Opens a connection to a site: to its first host that answers.
+#[async_trait]
+pub trait Dispatch: Send + Sync + 'static {
+    async fn connect(
+        &self,
+        site: &SiteTarget,
+        policy: TlsPolicy,
+    ) -> Result<Box<dyn Session>, Failure>;
+}
+
+/// An open connection, as the engine uses it: transactions, one after the other.
+#[async_trait]
+pub trait Session: Send {
+    async fn send(&mut self, mail_from: &str, recipients: &[String], message: &[u8]) -> Attempt;
+    /// Whether another transaction may follow on this connection.
+    fn is_reusable(&mut self) -> bool;
+    async fn quit(self: Box<Self>);
+}
+
+/// Resolution plus connections: everything the engine reaches outside this node.
 #[derive(Clone)]
 pub struct Transport {
-    resolver: MxResolver,
-    client: Client,
+    resolver: Arc<dyn Resolve>,
+    dispatcher: Arc<dyn Dispatch>,
 }
 
 impl Transport {
+    /// DNS (or static routes) and the SMTP client.
     pub fn new(resolver: MxResolver, client: Client) -> Transport {
-        Transport { resolver, client }
+        Transport::with(Arc::new(resolver), Arc::new(SmtpDispatcher { client }))
+    }
+
+    /// Any resolver and dispatcher (tests script both).
+    pub fn with(resolver: Arc<dyn Resolve>, dispatcher: Arc<dyn Dispatch>) -> Transport {
+        Transport {
+            resolver,
+            dispatcher,
+        }
     }
 
     pub async fn resolve(&self, domain: &str) -> Result<Arc<SiteTarget>, Failure> {
@@ -65,14 +112,30 @@ impl Transport {
         }
     }
 
-    /// Connects to the first host of the site that answers, in MX order. With opportunistic
-    /// TLS, a host whose TLS handshake fails is tried once more in plain text, as Postfix and
-    /// KumoMTA do: a broken TLS stack must not stop the mail.
     pub async fn connect(
         &self,
         site: &SiteTarget,
         policy: TlsPolicy,
-    ) -> Result<Connection, Failure> {
+    ) -> Result<Box<dyn Session>, Failure> {
+        self.dispatcher.connect(site, policy).await
+    }
+}
+
+/// The SMTP client as a [`Dispatch`]er.
+struct SmtpDispatcher {
+    client: Client,
+}
+
+#[async_trait]
+impl Dispatch for SmtpDispatcher {
+    /// Connects to the first host of the site that answers, in MX order. With opportunistic
+    /// TLS, a host whose TLS handshake fails is tried once more in plain text, as Postfix and
+    /// KumoMTA do: a broken TLS stack must not stop the mail.
+    async fn connect(
+        &self,
+        site: &SiteTarget,
+        policy: TlsPolicy,
+    ) -> Result<Box<dyn Session>, Failure> {
         let mode = match policy {
             TlsPolicy::Opportunistic => TlsMode::Opportunistic,
             TlsPolicy::Required => TlsMode::Required { verify: true },
@@ -92,7 +155,7 @@ impl Transport {
                         .await;
                 }
                 match result {
-                    Ok(inner) => return Ok(Connection { inner }),
+                    Ok(inner) => return Ok(Box::new(SmtpSession { inner })),
                     Err(error) => {
                         tracing::debug!(host = %host.name, %addr, %error, "connection failed; trying the next address");
                         let stop = error.is_throttling();
@@ -109,12 +172,11 @@ impl Transport {
         Err(match last {
             Some((host, addr, error)) => connection_failure(&host, addr, &error),
             None => Failure {
-                reply: Reply::local(
+                refusal: Refusal::local(Reply::local(
                     451,
                     EnhancedStatus::new(4, 4, 4),
                     "no address to connect to",
-                ),
-                stage: None,
+                )),
                 permanent: false,
                 throttled: false,
                 details: SendLogFields::default(),
@@ -123,8 +185,25 @@ impl Transport {
     }
 }
 
-fn site_of(destinations: &[Destination]) -> SiteTarget {
-    let mut names: Vec<&str> = destinations.iter().map(|d| d.mx_host.as_str()).collect();
+/// The site of a domain's destinations. Its identity is every host with the ports it is
+/// reached on (`mx1.example.jp:25,mx2.example.jp:25`, `127.0.0.1:3541`), whatever the order of
+/// equal MX preferences. Addresses stay out of it: a name's addresses rotate (round-robin DNS,
+/// the cap on addresses tried), and one server must stay one destination; an address literal
+/// or a route to an address is its own host name, address included.
+pub fn site_of(destinations: &[Destination]) -> SiteTarget {
+    let mut names: Vec<String> = destinations
+        .iter()
+        .flat_map(|d| {
+            let mut ports: Vec<u16> = d.addrs.iter().map(SocketAddr::port).collect();
+            ports.sort_unstable();
+            ports.dedup();
+            let host = d.mx_host.trim_end_matches('.').to_ascii_lowercase();
+            ports.into_iter().map(move |port| match host.contains(':') {
+                true => format!("[{host}]:{port}"),
+                false => format!("{host}:{port}"),
+            })
+        })
+        .collect();
     names.sort_unstable();
     names.dedup();
     SiteTarget {
@@ -145,12 +224,11 @@ fn resolve_failure(error: &ResolveError) -> Failure {
     let code = if permanent { 550 } else { 451 };
     let text = error.to_string();
     Failure {
-        reply: Reply {
+        refusal: Refusal::local(Reply {
             code,
             enhanced,
             text,
-        },
-        stage: None,
+        }),
         permanent,
         throttled: false,
         details: SendLogFields {
@@ -161,6 +239,7 @@ fn resolve_failure(error: &ResolveError) -> Failure {
 }
 
 fn connection_failure(host: &str, addr: SocketAddr, error: &ConnectionError) -> Failure {
+    let remote = error.reply().is_some();
     let reply = match error.reply() {
         // A 5xx greeting or HELO refusal is still the host's problem today, not the
         // recipient's: retry later rather than bounce (as Postfix does for greetings).
@@ -181,32 +260,33 @@ fn connection_failure(host: &str, addr: SocketAddr, error: &ConnectionError) -> 
         details: SendLogFields {
             remote_host: Some(host.to_string()),
             remote_ip: Some(addr.ip().to_string()),
+            remote_port: Some(addr.port()),
             tls: Some(false),
             ..SendLogFields::default()
         },
-        reply,
-        stage: Some(error.stage()),
+        refusal: Refusal {
+            reply,
+            stage: Some(error.stage()),
+            local: !remote,
+        },
         permanent: false,
         throttled,
     }
 }
 
-/// An open connection, as the engine uses it.
-pub struct Connection {
+/// An open SMTP connection.
+struct SmtpSession {
     inner: ClientConnection,
 }
 
-impl Connection {
-    pub async fn send(
-        &mut self,
-        mail_from: &str,
-        recipients: &[String],
-        message: &[u8],
-    ) -> Attempt {
+#[async_trait]
+impl Session for SmtpSession {
+    async fn send(&mut self, mail_from: &str, recipients: &[String], message: &[u8]) -> Attempt {
         let peer = self.inner.peer().clone();
         let details = SendLogFields {
             remote_host: Some(peer.host.clone()),
             remote_ip: Some(peer.addr.ip().to_string()),
+            remote_port: Some(peer.addr.port()),
             tls: Some(peer.tls.is_some()),
             ..SendLogFields::default()
         };
@@ -224,6 +304,7 @@ impl Connection {
                         other => Err(Refusal {
                             reply: other.reply().clone(),
                             stage: other.stage(),
+                            local: !other.is_remote(),
                         }),
                     })
                     .collect();
@@ -234,6 +315,7 @@ impl Connection {
                 }
             }
             Err(error) => {
+                let remote = error.reply().is_some();
                 let reply = match error.reply() {
                     Some(reply) if reply.code >= 400 && reply.code < 500 => reply.clone(),
                     Some(reply) => Reply {
@@ -256,6 +338,7 @@ impl Connection {
                 let refusal = Refusal {
                     reply,
                     stage: Some(error.stage()),
+                    local: !remote,
                 };
                 Attempt {
                     per_recipient: recipients.iter().map(|_| Err(refusal.clone())).collect(),
@@ -266,11 +349,56 @@ impl Connection {
         }
     }
 
-    pub fn is_reusable(&mut self) -> bool {
+    fn is_reusable(&mut self) -> bool {
         self.inner.is_reusable()
     }
 
-    pub async fn quit(self) {
+    async fn quit(self: Box<Self>) {
         self.inner.quit().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(host: &str, addrs: &[&str]) -> Destination {
+        Destination {
+            mx_host: host.to_string(),
+            preference: 10,
+            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_site_is_its_hosts_with_their_ports() {
+        let table: [(&[Destination], &str); 5] = [
+            // Two smarthosts on one address are two sites.
+            (
+                &[destination("127.0.0.1", &["127.0.0.1:3541"])],
+                "127.0.0.1:3541",
+            ),
+            (
+                &[destination("127.0.0.1", &["127.0.0.1:3542"])],
+                "127.0.0.1:3542",
+            ),
+            // Equal preferences come shuffled; the site stays one.
+            (
+                &[
+                    destination("MX2.example.jp.", &["192.0.2.2:25"]),
+                    destination("mx1.example.jp", &["192.0.2.1:25", "192.0.2.3:25"]),
+                ],
+                "mx1.example.jp:25,mx2.example.jp:25",
+            ),
+            // A name's addresses are not part of it: round-robin DNS rotates them.
+            (
+                &[destination("mx1.example.jp", &["192.0.2.9:25"])],
+                "mx1.example.jp:25",
+            ),
+            (&[destination("::1", &["[::1]:2525"])], "[::1]:2525"),
+        ];
+        for (destinations, id) in table {
+            assert_eq!(&*site_of(destinations).id, id, "{destinations:?}");
+        }
     }
 }

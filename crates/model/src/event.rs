@@ -75,6 +75,9 @@ pub struct SendLogFields {
     pub remote_host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_ip: Option<String>,
+    /// The destination's TCP port: two servers on one host are two destinations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,8 +98,10 @@ pub struct SendLogFields {
     /// bounce analyser judged it. Hard bounces put the address on the suppression list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hard: Option<bool>,
-    /// Where a bounce or complaint was learnt: `"smtp"` (the remote server's reply during our
-    /// delivery) or `"report"` (a bounce mail or feedback report the error server received).
+    /// Whose words the code and text are: `"smtp"` (the remote server's reply during our
+    /// delivery), `"local"` (this node decided without a remote server saying so: a DNS
+    /// failure, a refused connection, a server lacking SMTPUTF8, an unreadable spool file,
+    /// expiry) or `"report"` (a bounce mail or feedback report the error server received).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// For complaints: the feedback report's `Feedback-Type` (`abuse`, `fraud`, ...).

@@ -51,6 +51,7 @@ fn full_details(tag: &str, code: u16, attempt: u32) -> SendLogFields {
     SendLogFields {
         remote_host: Some(format!("mx-{tag}.example.net")),
         remote_ip: Some("127.0.0.25".into()),
+        remote_port: Some(2525),
         tls: Some(code != 451),
         smtp_code: Some(code),
         enhanced_status: Some(format!("{}.0.{attempt}", code / 100)),

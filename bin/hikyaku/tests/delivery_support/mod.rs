@@ -200,3 +200,34 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The node's `/metrics` page (Prometheus text), over a plain HTTP/1.1 GET.
+pub fn scrape_metrics(node: &HikyakuProcess) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(node.http_addr()).unwrap();
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        node.http_addr()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of the series of `name` whose labels include every one of `labels`
+/// (`outcome="delivered"`), if the page has it.
+pub fn metric(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .find(|(series, _)| {
+            let (series_name, rest) = series.split_once('{').unwrap_or((series, ""));
+            series_name == name && labels.iter().all(|label| rest.contains(label))
+        })
+        .map(|(_, value)| value.parse().unwrap())
+}

@@ -1,0 +1,309 @@
+//! The engine's loops: the scheduler (due work → resolution → ready queues), one task per
+//! connection, the operator's queue commands, and the recorder that commits outcomes.
+
+use super::{MAX_OUTCOME_BATCH, Shared, domain_of, outcome::received_expiry, ready::Job};
+use crate::classify::Refusal;
+use crate::client::{EnhancedStatus, Reply};
+use crate::rules::GroupKey;
+use crate::schedule::Due;
+use crate::transport::{Attempt, Session, SiteTarget};
+use bytes::Bytes;
+use hikyaku_model::SendLogFields;
+use hikyaku_spool::SpoolError;
+use hikyaku_store::{QueueAction, RecipientOutcome};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+impl Shared {
+    /// Puts due work into the ready queues, resolving each domain.
+    pub(super) async fn dispatch_due(self: &Arc<Self>, due: Vec<Due>) {
+        for item in due {
+            let (received_at, live) = {
+                let core = self.core.lock().unwrap();
+                let Some(entry) = core.messages.get(&item.message) else {
+                    continue;
+                };
+                let live: Vec<u32> = item
+                    .recipients
+                    .iter()
+                    .copied()
+                    .filter(|i| entry.recipients.get(*i as usize).is_some_and(|r| !r.done))
+                    .collect();
+                (entry.received_at, live)
+            };
+            if live.is_empty() {
+                continue;
+            }
+            // The last retry is scheduled at the expiry itself, so that the final answer is a
+            // fresh one: only work that became due after it (loaded after a stop, an operator's
+            // retry) ends without an attempt.
+            if item.at > received_expiry(received_at, self.settings.lifetime) {
+                self.expire(item.message, &live);
+                continue;
+            }
+            match self.transport.resolve(&item.domain).await {
+                Ok(site) => self.enqueue(
+                    &item.domain,
+                    Job {
+                        message: item.message,
+                        recipients: live,
+                        site,
+                    },
+                ),
+                Err(failure) => {
+                    let results = live
+                        .iter()
+                        .map(|i| (*i, Err(failure.refusal.clone())))
+                        .collect();
+                    // The resolver's own reason (networkerror for a DNS failure, hostunknown
+                    // for no route) says more than one guessed from the enhanced status.
+                    self.conclude(item.message, results, &failure.details);
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn run_scheduler(shared: Arc<Shared>) {
+    loop {
+        let (due, next) = {
+            let mut core = shared.core.lock().unwrap();
+            if core.stopping {
+                return;
+            }
+            let due = core.schedule.take_due(shared.clock.now());
+            (due, core.schedule.next_at())
+        };
+        if !due.is_empty() {
+            shared.room_for_outcomes().await;
+            tracing::debug!(due = due.len(), "dispatching due work");
+            shared.dispatch_due(due).await;
+            continue;
+        }
+        let sleep = next
+            .map(|at| Duration::from_millis((at.0 - shared.clock.now().0).clamp(0, 60_000) as u64))
+            .unwrap_or(Duration::from_secs(60));
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            () = shared.clock.sleep_until(shared.clock.instant() + sleep) => {}
+        }
+    }
+}
+
+/// One connection's life: connect to the site, deliver jobs until done, quit.
+pub(super) async fn run_connection(shared: Arc<Shared>, key: GroupKey, site: Arc<SiteTarget>) {
+    let limits = shared.settings.rules.limits(&key).clone();
+    let mut connection = match shared.transport.connect(&site, limits.tls).await {
+        Ok(connection) => connection,
+        Err(failure) => {
+            // No host of the site could be reached: every job waiting for it is deferred (or
+            // bounced, when the failure is permanent), and the site gets a pause.
+            for job in shared.take_site_jobs(&key, &site) {
+                let results = job
+                    .recipients
+                    .iter()
+                    .map(|i| (*i, Err(failure.refusal.clone())))
+                    .collect();
+                shared.conclude(job.message, results, &failure.details);
+            }
+            if failure.throttled || !failure.permanent {
+                shared.throttle(&key);
+            }
+            shared.connection_ended(&key, true);
+            return;
+        }
+    };
+    let mut sent = 0;
+    // A new connection counts as idle until it takes its first job (see `start_connections`).
+    let mut idle = true;
+    while sent < limits.max_messages_per_connection {
+        shared.room_for_outcomes().await;
+        let Some(job) = shared.next_job(&key, &site).await else {
+            break;
+        };
+        idle = false;
+        shared.rate_permit(&key).await;
+        let message = job.message;
+        let throttled = deliver_job(&shared, connection.as_mut(), job).await;
+        tracing::debug!(group = ?key, %message, throttled, "transaction done");
+        sent += 1;
+        if throttled {
+            shared.throttle(&key);
+            break;
+        }
+        if let Some(group) = shared.core.lock().unwrap().groups.get_mut(&key) {
+            group.backoff.succeeded();
+        }
+        if !connection.is_reusable() {
+            break;
+        }
+        shared.mark_idle(&key);
+        idle = true;
+    }
+    connection.quit().await;
+    tracing::debug!(group = ?key, sent, "connection closed");
+    shared.connection_ended(&key, idle);
+}
+
+/// One transaction for one job. Returns whether the destination asked us to slow down.
+async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, job: Job) -> bool {
+    let envelope = {
+        let core = shared.core.lock().unwrap();
+        core.messages.get(&job.message).map(|entry| {
+            let addresses: Vec<String> = job
+                .recipients
+                .iter()
+                .map(|i| entry.recipients[*i as usize].address.clone())
+                .collect();
+            (entry.mail_from.clone(), addresses, entry.body.clone())
+        })
+    };
+    let Some((mail_from, addresses, in_memory)) = envelope else {
+        return false;
+    };
+    let read = match in_memory {
+        Some(body) => Ok(body),
+        None => shared
+            .spool
+            .read(job.message)
+            .await
+            .map(|(_, body)| Bytes::from(body)),
+    };
+    let body = match read {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(message = %job.message, %error, "message bytes unreadable; bouncing");
+            let reply = Reply {
+                code: 554,
+                enhanced: Some(EnhancedStatus::new(5, 3, 0)),
+                text: format!("message unreadable on this node ({error})"),
+            };
+            let results = job
+                .recipients
+                .iter()
+                .map(|i| (*i, Err(Refusal::local(reply.clone()))))
+                .collect();
+            shared.conclude(job.message, results, &SendLogFields::default());
+            return false;
+        }
+    };
+    let return_path = shared.return_path(job.message, &job.recipients, &mail_from);
+    let attempt: Attempt = connection.send(&return_path, &addresses, &body).await;
+    let results = job
+        .recipients
+        .iter()
+        .copied()
+        .zip(attempt.per_recipient)
+        .collect();
+    shared.conclude(job.message, results, &attempt.details);
+    attempt.throttled
+}
+
+/// Applies `hikyaku queue retry|delete`, which the CLI leaves in the store for this node.
+pub(super) async fn run_operator_commands(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let commands = match shared
+            .store
+            .take_queue_commands(&shared.settings.node)
+            .await
+        {
+            Ok(commands) => commands,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read operator queue commands");
+                continue;
+            }
+        };
+        for command in commands {
+            let message = command.message_id;
+            match command.action {
+                QueueAction::Retry => {
+                    let mut core = shared.core.lock().unwrap();
+                    let Some(entry) = core.messages.get(&message) else {
+                        continue;
+                    };
+                    let mut by_domain: HashMap<String, Vec<u32>> = HashMap::new();
+                    for (index, r) in entry.recipients.iter().enumerate().filter(|(_, r)| !r.done) {
+                        by_domain
+                            .entry(domain_of(&r.address))
+                            .or_default()
+                            .push(index as u32);
+                    }
+                    let now = shared.clock.now();
+                    for (domain, recipients) in by_domain {
+                        core.schedule.push(Due {
+                            at: now,
+                            message,
+                            domain,
+                            recipients,
+                        });
+                    }
+                    drop(core);
+                    shared.wake.notify_one();
+                    tracing::info!(%message, "operator retry");
+                }
+                QueueAction::Delete => {
+                    // The store already ended its recipients as `deleted`; forget the message
+                    // (an attempt in flight finds it gone) and free its spool space.
+                    shared.core.lock().unwrap().forget_message(&message);
+                    match shared.spool.remove(message).await {
+                        // Deleted while the node was down: its file went at the start.
+                        Ok(()) | Err(SpoolError::NotFound(_)) => {}
+                        Err(error) => {
+                            tracing::warn!(%message, %error, "deleted message could not be removed from the spool");
+                        }
+                    }
+                    tracing::info!(%message, "operator delete");
+                }
+            }
+        }
+    }
+}
+
+/// Writes outcomes in batches and removes finished messages from the spool.
+pub(super) async fn run_recorder(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<RecipientOutcome>,
+) {
+    let mut batch = Vec::with_capacity(MAX_OUTCOME_BATCH);
+    while rx.recv_many(&mut batch, MAX_OUTCOME_BATCH).await > 0 {
+        let completed = loop {
+            match shared.store.record_outcomes(&batch).await {
+                Ok(completed) => break completed,
+                Err(error) => {
+                    // The outcome must not be lost: retry until the database is back.
+                    tracing::error!(%error, "cannot record delivery outcomes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        shared.unrecorded.fetch_sub(batch.len(), Ordering::SeqCst);
+        shared.recorded.notify_waiters();
+        batch.clear();
+        if completed.is_empty() {
+            continue;
+        }
+        {
+            let mut core = shared.core.lock().unwrap();
+            for message in &completed {
+                core.forget_message(message);
+            }
+        }
+        let removals = match shared.spool.remove_many(completed).await {
+            Ok(removals) => removals,
+            Err(error) => {
+                tracing::warn!(%error, "finished messages could not be removed from the spool");
+                continue;
+            }
+        };
+        for (message, removal) in removals {
+            if let Err(error) = removal {
+                tracing::warn!(%message, %error, "finished message could not be removed from the spool");
+            }
+        }
+    }
+}

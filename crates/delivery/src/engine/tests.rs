@@ -1,0 +1,614 @@
+//! The engine in memory: a real store (SQLite in a temporary directory) and spool, scripted
+//! destinations behind the transport seams, and a clock moved by hand, so retries, expiry,
+//! back-off, routing and shutdown are tested without a binary, a socket or a wait.
+//!
+//! A scripted server answers each recipient by its local part: `ok` → 250, `tempfail` → 451,
+//! `unknown` → 550 5.1.1.
+
+use super::{Engine, EngineSettings};
+use crate::classify::Refusal;
+use crate::client::{EnhancedStatus, Reply, Stage};
+use crate::clock::{Clock, ManualClock};
+use crate::resolve::{Destination, ResolveError};
+use crate::rules::Rules;
+use crate::transport::{Attempt, Dispatch, Failure, Resolve, Session, SiteTarget, Transport};
+use async_trait::async_trait;
+use hikyaku_config::TlsPolicy;
+use hikyaku_model::{
+    CustomerId, Envelope, Event, EventKind, MessageId, RecipientState, SendLogFields, Timestamp,
+    VerpKey,
+};
+use hikyaku_spool::{RecordedMessage, Spool, SpoolMeta, SpooledMessage};
+use hikyaku_store::testing::PostgresTestDatabase;
+use hikyaku_store::{AcceptedMessage, LogFilter, SealingKey, Store};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+const MINUTE: Duration = Duration::from_secs(60);
+const NODE: &str = "node-a";
+
+/// Static destinations: a domain → one host at one address.
+struct Routes(HashMap<String, (String, SocketAddr)>);
+
+#[async_trait]
+impl Resolve for Routes {
+    async fn resolve(&self, domain: &str) -> Result<Vec<Destination>, ResolveError> {
+        match self.0.get(domain) {
+            Some((host, addr)) => Ok(vec![Destination {
+                mx_host: host.clone(),
+                preference: 0,
+                addrs: vec![*addr],
+            }]),
+            None => Err(ResolveError::NoRoute {
+                domain: domain.to_string(),
+            }),
+        }
+    }
+}
+
+/// What the scripted servers saw and how they behave.
+#[derive(Default)]
+struct Servers {
+    /// Recipients each address took, in order.
+    delivered: Mutex<HashMap<SocketAddr, Vec<String>>>,
+    /// Connections attempted per address.
+    connects: Mutex<HashMap<SocketAddr, usize>>,
+    /// Addresses that answer the next connections with `421 4.7.0` (how many).
+    throttling: Mutex<HashMap<SocketAddr, usize>>,
+    /// When set, every transaction waits for a permit after telling `in_transaction`.
+    gate: Option<Arc<Semaphore>>,
+    in_transaction: Notify,
+}
+
+impl Servers {
+    fn delivered_to(&self, addr: SocketAddr) -> Vec<String> {
+        self.delivered
+            .lock()
+            .unwrap()
+            .get(&addr)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn connects_to(&self, addr: SocketAddr) -> usize {
+        self.connects
+            .lock()
+            .unwrap()
+            .get(&addr)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+struct ScriptedDispatcher(Arc<Servers>);
+
+#[async_trait]
+impl Dispatch for ScriptedDispatcher {
+    async fn connect(
+        &self,
+        site: &SiteTarget,
+        _policy: TlsPolicy,
+    ) -> Result<Box<dyn Session>, Failure> {
+        let host = &site.hosts[0];
+        let addr = host.addrs[0];
+        *self.0.connects.lock().unwrap().entry(addr).or_default() += 1;
+        let details = SendLogFields {
+            remote_host: Some(host.name.clone()),
+            remote_ip: Some(addr.ip().to_string()),
+            remote_port: Some(addr.port()),
+            tls: Some(false),
+            ..SendLogFields::default()
+        };
+        if let Some(left) = self.0.throttling.lock().unwrap().get_mut(&addr)
+            && *left > 0
+        {
+            *left -= 1;
+            return Err(Failure {
+                refusal: Refusal {
+                    reply: reply(421, "4.7.0", "too many connections, slow down"),
+                    stage: Some(Stage::Greeting),
+                    local: false,
+                },
+                permanent: false,
+                throttled: true,
+                details,
+            });
+        }
+        Ok(Box::new(ScriptedSession {
+            servers: Arc::clone(&self.0),
+            addr,
+            details,
+        }))
+    }
+}
+
+struct ScriptedSession {
+    servers: Arc<Servers>,
+    addr: SocketAddr,
+    details: SendLogFields,
+}
+
+#[async_trait]
+impl Session for ScriptedSession {
+    async fn send(&mut self, _mail_from: &str, recipients: &[String], _message: &[u8]) -> Attempt {
+        if let Some(gate) = &self.servers.gate {
+            self.servers.in_transaction.notify_one();
+            gate.acquire().await.unwrap().forget();
+        }
+        let per_recipient = recipients
+            .iter()
+            .map(|rcpt| {
+                let local_part = rcpt.split('@').next().unwrap_or_default();
+                let refused = |code, status, text| {
+                    Err(Refusal {
+                        reply: reply(code, status, text),
+                        stage: Some(Stage::RcptTo),
+                        local: false,
+                    })
+                };
+                match local_part {
+                    "tempfail" => refused(451, "4.3.0", "try again later"),
+                    "unknown" => refused(550, "5.1.1", "user unknown"),
+                    _ => {
+                        self.servers
+                            .delivered
+                            .lock()
+                            .unwrap()
+                            .entry(self.addr)
+                            .or_default()
+                            .push(rcpt.clone());
+                        Ok(reply(250, "2.0.0", "queued"))
+                    }
+                }
+            })
+            .collect();
+        Attempt {
+            per_recipient,
+            throttled: false,
+            details: self.details.clone(),
+        }
+    }
+
+    fn is_reusable(&mut self) -> bool {
+        true
+    }
+
+    async fn quit(self: Box<Self>) {}
+}
+
+fn reply(code: u16, status: &str, text: &str) -> Reply {
+    Reply {
+        code,
+        enhanced: EnhancedStatus::parse(status),
+        text: text.to_string(),
+    }
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+/// An engine on a real store and spool with scripted destinations.
+struct Harness {
+    engine: Option<Engine>,
+    store: Store,
+    spool: Spool,
+    clock: Arc<ManualClock>,
+    servers: Arc<Servers>,
+    to_engine: mpsc::UnboundedSender<RecordedMessage>,
+    customer: CustomerId,
+    /// The database, for a test to take SQLite's write lock.
+    url: String,
+    _dir: tempfile::TempDir,
+    _postgres: Option<PostgresTestDatabase>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Setup {
+    backend: Backend,
+    routes: Vec<(&'static str, &'static str, &'static str)>,
+    lifetime: Duration,
+    retry_intervals: Vec<Duration>,
+    gate: Option<Arc<Semaphore>>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            backend: Backend::Sqlite,
+            routes: vec![("a.test", "127.0.0.1", "127.0.0.1:3541")],
+            lifetime: Duration::from_secs(3600),
+            retry_intervals: vec![10 * MINUTE],
+            gate: None,
+        }
+    }
+}
+
+impl Harness {
+    /// The default setup on `backend`.
+    async fn on(backend: Backend) -> Option<Harness> {
+        Harness::start(Setup {
+            backend,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    /// `None` when the setup wants PostgreSQL and no test server is configured.
+    async fn start(setup: Setup) -> Option<Harness> {
+        let dir = tempfile::tempdir().unwrap();
+        let postgres = match setup.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PostgresTestDatabase::create().await?),
+        };
+        let url = match &postgres {
+            Some(database) => database.url().to_string(),
+            None => format!("sqlite://{}", dir.path().join("hikyaku.db").display()),
+        };
+        let store = Store::connect(&url, SealingKey::generate()).await.unwrap();
+        let customer = store
+            .create_contract("engine test", "standard")
+            .await
+            .unwrap()
+            .customer_id;
+        let (spool, _) = Spool::open(&dir.path().join("spool"), 1 << 30).unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let servers = Arc::new(Servers {
+            gate: setup.gate,
+            ..Servers::default()
+        });
+        let routes = setup
+            .routes
+            .iter()
+            .map(|(domain, host, at)| (domain.to_string(), (host.to_string(), addr(at))))
+            .collect();
+        let transport = Transport::with(
+            Arc::new(Routes(routes)),
+            Arc::new(ScriptedDispatcher(Arc::clone(&servers))),
+        );
+        let settings = EngineSettings {
+            node: NODE.to_string(),
+            lifetime: setup.lifetime,
+            retry_intervals: setup.retry_intervals,
+            rules: Rules::new(&[]),
+            bounce_domain: None,
+            verp_key: VerpKey::new([7; 32]),
+            max_unrecorded_outcomes: 1000,
+        };
+        let (to_engine, accepted) = mpsc::unbounded_channel();
+        let engine = Engine::start_with_clock(
+            settings,
+            store.clone(),
+            spool.clone(),
+            transport,
+            accepted,
+            Arc::clone(&clock) as Arc<dyn Clock>,
+        )
+        .await
+        .unwrap();
+        Some(Harness {
+            engine: Some(engine),
+            store,
+            spool,
+            clock,
+            servers,
+            to_engine,
+            customer,
+            url,
+            _dir: dir,
+            _postgres: postgres,
+        })
+    }
+
+    /// Queues a message as the relay would: spool, store, then the engine.
+    async fn send(&self, to: &[&str]) -> MessageId {
+        let now = self.clock.now();
+        let id = MessageId::new(now);
+        let body = b"Subject: test\r\n\r\nhello\r\n".to_vec();
+        let envelope = Envelope {
+            mail_from: "app@sender.test".to_string(),
+            recipients: to.iter().map(|r| r.to_string()).collect(),
+        };
+        let meta = SpoolMeta {
+            id,
+            customer_id: self.customer.clone(),
+            envelope: envelope.clone(),
+            received_at: now,
+            source_ip: "127.0.0.9".to_string(),
+            size: body.len() as u64,
+        };
+        let reservation = self.spool.reserve(meta.size).unwrap();
+        self.spool
+            .commit(reservation, &meta, body.clone())
+            .await
+            .unwrap();
+        self.store
+            .record_accepted(&[AcceptedMessage {
+                id,
+                customer_id: self.customer.clone(),
+                envelope,
+                size: meta.size,
+                received_at: now,
+                source_ip: meta.source_ip.clone(),
+                node: NODE.to_string(),
+            }])
+            .await
+            .unwrap();
+        self.to_engine
+            .send(RecordedMessage {
+                message: SpooledMessage {
+                    meta,
+                    body: body.into(),
+                },
+                suppressed: Vec::new(),
+            })
+            .unwrap();
+        id
+    }
+
+    /// The message's send-log entries after `accepted`, oldest first.
+    async fn attempts(&self, id: MessageId) -> Vec<Event> {
+        let mut events = self
+            .store
+            .search_events(&LogFilter {
+                message_id: Some(id),
+                ..LogFilter::default()
+            })
+            .await
+            .unwrap();
+        events.retain(|e| e.kind != EventKind::Accepted);
+        events.reverse();
+        events
+    }
+
+    /// Waits (in real time, for the engine's tasks and the database) until the message has
+    /// `count` attempts recorded.
+    async fn wait_for_attempts(&self, id: MessageId, count: usize) -> Vec<Event> {
+        for _ in 0..1000 {
+            let events = self.attempts(id).await;
+            if events.len() >= count {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{id}: {count} attempts expected, got {:#?}",
+            self.attempts(id).await
+        );
+    }
+
+    async fn state(&self, id: MessageId) -> RecipientState {
+        self.store
+            .queued_message(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .recipients[0]
+            .state
+    }
+
+    async fn shutdown(&mut self) {
+        let engine = self.engine.take().unwrap();
+        engine.shutdown(Duration::from_secs(30)).await;
+    }
+}
+
+/// Runs a test body on SQLite and on PostgreSQL (when `TEST_DATABASE_URL` names a server).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    two_servers_on_one_host_are_two_destinations,
+    a_temporary_failure_is_retried_after_its_interval_until_the_message_expires,
+    a_user_unknown_bounces_hard_at_once,
+    a_throttling_destination_gets_no_connection_until_its_back_off_ends,
+    a_domain_without_a_route_bounces_as_our_refusal,
+    an_unreadable_message_is_bounced_as_our_refusal_not_the_servers,
+);
+
+/// Lets the engine's tasks run what the last change made ready.
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+async fn two_servers_on_one_host_are_two_destinations(backend: Backend) {
+    let Some(mut h) = Harness::start(Setup {
+        backend,
+        routes: vec![
+            ("a.test", "127.0.0.1", "127.0.0.1:3541"),
+            ("other.test", "127.0.0.1", "127.0.0.1:3542"),
+        ],
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let first = h.send(&["ok@a.test"]).await;
+    h.wait_for_attempts(first, 1).await;
+    // The connection to :3541 stays open for more work (the clock stands still, so it never
+    // idles out): it must not take other.test's mail.
+    let second = h.send(&["ok@other.test"]).await;
+    let events = h.wait_for_attempts(second, 1).await;
+    assert_eq!(
+        h.servers.delivered_to(addr("127.0.0.1:3541")),
+        ["ok@a.test"]
+    );
+    assert_eq!(
+        h.servers.delivered_to(addr("127.0.0.1:3542")),
+        ["ok@other.test"]
+    );
+    let details = &events[0].details;
+    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(
+        (details.remote_host.as_deref(), details.remote_port),
+        (Some("127.0.0.1"), Some(3542))
+    );
+    assert_eq!(details.source.as_deref(), Some("smtp"));
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_graceful_stop_records_the_outcome_of_the_transaction_in_flight() {
+    let gate = Arc::new(Semaphore::new(0));
+    let mut h = Harness::start(Setup {
+        gate: Some(Arc::clone(&gate)),
+        ..Setup::default()
+    })
+    .await
+    .expect("SQLite is always there");
+    let id = h.send(&["ok@a.test"]).await;
+    h.servers.in_transaction.notified().await;
+    // The database is busy (another node's write, say) while the stop begins: the outcome
+    // cannot be committed at once.
+    let other_writer = sqlx::SqlitePool::connect(&h.url).await.unwrap();
+    let mut lock = other_writer.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let engine = h.engine.take().unwrap();
+    let stopping = tokio::spawn(engine.shutdown(Duration::from_secs(30)));
+    settle().await;
+    // The server answers only once the stop has begun.
+    gate.add_permits(1);
+    settle().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut *lock).await.unwrap();
+    stopping.await.unwrap();
+    assert_eq!(
+        h.servers.delivered_to(addr("127.0.0.1:3541")),
+        ["ok@a.test"]
+    );
+    assert_eq!(
+        h.state(id).await,
+        RecipientState::Delivered,
+        "the delivery made during the stop is recorded, so it is not sent again"
+    );
+}
+
+async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_expires(
+    backend: Backend,
+) {
+    let Some(h) = Harness::start(Setup {
+        backend,
+        lifetime: 25 * MINUTE,
+        retry_intervals: vec![10 * MINUTE],
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let id = h.send(&["tempfail@a.test"]).await;
+    let events = h.wait_for_attempts(id, 1).await;
+    assert_eq!(events[0].kind, EventKind::Deferred);
+    assert_eq!(events[0].details.attempt, Some(1));
+    // Nothing happens before the interval is over…
+    h.clock.advance(8 * MINUTE);
+    settle().await;
+    assert_eq!(h.attempts(id).await.len(), 1);
+    // …and the retry comes once it is (±10 %).
+    h.clock.advance(4 * MINUTE);
+    let events = h.wait_for_attempts(id, 2).await;
+    assert_eq!(events[1].kind, EventKind::Deferred);
+    assert_eq!(events[1].details.attempt, Some(2));
+    // The last retry is at the expiry, and its 4xx ends the message as expired.
+    h.clock.advance(15 * MINUTE);
+    let events = h.wait_for_attempts(id, 3).await;
+    assert_eq!(events[2].kind, EventKind::Expired);
+    assert_eq!(events[2].details.reason.as_deref(), Some("expired"));
+    assert_eq!(events[2].details.smtp_code, Some(451), "a fresh answer");
+    assert_eq!(h.state(id).await, RecipientState::Expired);
+}
+
+async fn a_user_unknown_bounces_hard_at_once(backend: Backend) {
+    let Some(h) = Harness::on(backend).await else {
+        return;
+    };
+    let id = h.send(&["unknown@a.test"]).await;
+    let events = h.wait_for_attempts(id, 1).await;
+    assert_eq!(events[0].kind, EventKind::Bounced);
+    assert_eq!(events[0].details.reason.as_deref(), Some("userunknown"));
+    assert_eq!(events[0].details.hard, Some(true));
+    assert_eq!(events[0].details.source.as_deref(), Some("smtp"));
+    assert_eq!(h.state(id).await, RecipientState::Bounced);
+}
+
+async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends(backend: Backend) {
+    let Some(h) = Harness::on(backend).await else {
+        return;
+    };
+    let server = addr("127.0.0.1:3541");
+    h.servers.throttling.lock().unwrap().insert(server, 1);
+    let first = h.send(&["ok@a.test"]).await;
+    let events = h.wait_for_attempts(first, 1).await;
+    assert_eq!(events[0].kind, EventKind::Deferred);
+    assert_eq!(events[0].details.smtp_code, Some(421));
+    assert_eq!(events[0].details.source.as_deref(), Some("smtp"));
+    // New mail for the destination waits out the pause (60 s by default) without connecting.
+    let second = h.send(&["ok@a.test"]).await;
+    settle().await;
+    h.clock.advance(Duration::from_secs(30));
+    settle().await;
+    assert_eq!(h.servers.connects_to(server), 1);
+    assert!(h.attempts(second).await.is_empty());
+    h.clock.advance(Duration::from_secs(31));
+    let events = h.wait_for_attempts(second, 1).await;
+    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(h.servers.connects_to(server), 2);
+}
+
+async fn a_domain_without_a_route_bounces_as_our_refusal(backend: Backend) {
+    let Some(h) = Harness::on(backend).await else {
+        return;
+    };
+    let id = h.send(&["ok@nowhere.test"]).await;
+    let events = h.wait_for_attempts(id, 1).await;
+    let details = &events[0].details;
+    assert_eq!(events[0].kind, EventKind::Bounced);
+    assert_eq!(details.source.as_deref(), Some("local"));
+    assert_eq!(details.remote_host, None);
+    assert_eq!(details.reason.as_deref(), Some("hostunknown"));
+}
+
+async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers(backend: Backend) {
+    let Some(h) = Harness::on(backend).await else {
+        return;
+    };
+    let id = h.send(&["tempfail@a.test"]).await;
+    h.wait_for_attempts(id, 1).await;
+    // The retry reads the spool (the bytes left memory after the first attempt).
+    h.spool.remove(id).await.unwrap();
+    h.clock.advance(12 * MINUTE);
+    let events = h.wait_for_attempts(id, 2).await;
+    let details = &events[1].details;
+    assert_eq!(events[1].kind, EventKind::Bounced);
+    assert_eq!(details.source.as_deref(), Some("local"));
+    assert_eq!(details.remote_host, None, "no remote server said it");
+    assert_eq!(details.smtp_code, Some(554));
+}
