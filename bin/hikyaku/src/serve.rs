@@ -4,7 +4,7 @@ use crate::tls::{self, CertificateSource};
 use anyhow::Context;
 use hikyaku_config::{Config, ResolverSetting};
 use hikyaku_delivery::{Engine, EngineSettings, Rules, Transport};
-use hikyaku_errors::{ErrorServer, ErrorServerSettings};
+use hikyaku_error_server::{ErrorServer, ErrorServerSettings};
 use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
 use hikyaku_smtp_server::{AuthPolicy, Server, ServerConfig};
 use hikyaku_spool::Spool;
@@ -240,19 +240,19 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
 fn inbound_poster(
     config: &Config,
     store: hikyaku_store::Store,
-) -> anyhow::Result<hikyaku_inbound::Inbound> {
+) -> anyhow::Result<hikyaku_inbound_parse::Inbound> {
     let c = &config.inbound;
-    let settings = hikyaku_inbound::InboundSettings {
+    let settings = hikyaku_inbound_parse::InboundSettings {
         lifetime: c.lifetime.as_std(),
-        backoff: hikyaku_inbound::post::Backoff {
+        backoff: hikyaku_inbound_parse::post::Backoff {
             initial: c.retry_initial.as_std(),
             max: c.retry_max.as_std(),
         },
         max_in_flight: c.max_in_flight,
         request_timeout: c.request_timeout.as_std(),
-        ..hikyaku_inbound::InboundSettings::default()
+        ..hikyaku_inbound_parse::InboundSettings::default()
     };
-    hikyaku_inbound::Inbound::new(store, settings).context("cannot start the inbound poster")
+    hikyaku_inbound_parse::Inbound::new(store, settings).context("cannot start the inbound poster")
 }
 
 /// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.

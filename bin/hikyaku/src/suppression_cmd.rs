@@ -1,4 +1,4 @@
-//! `hikyaku suppression`: a contract's suppression list (SPEC §5) on the store directly, like
+//! `hikyaku suppression`: a contract's suppression list on the store directly, like
 //! the commands in `admin`: list and search, add, remove, and CSV import and export. A running
 //! relay sees a change with the next message it takes in.
 //!

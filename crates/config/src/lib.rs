@@ -83,7 +83,7 @@ pub struct RelayConfig {
     pub min_allowed_prefix_v6: u8,
 }
 
-/// How delivery finds and treats the recipients' servers (SPEC §3).
+/// How delivery finds and treats the recipients' servers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
@@ -163,7 +163,7 @@ pub struct Rate {
     pub per: std::time::Duration,
 }
 
-/// The error server and the bounce domain (SPEC §4).
+/// The error server and the bounce domain.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BounceConfig {
@@ -216,7 +216,7 @@ impl Default for SuppressionConfig {
     }
 }
 
-/// Inbound parse: POSTing mail received for inbound routes to their endpoints (SPEC §4).
+/// Inbound parse: POSTing mail received for inbound routes to their endpoints.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboundConfig {

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A number of bytes. Text forms take `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`, `G`/`GB`/`GiB`,
 /// `T`/`TB`/`TiB`, all as powers of 1024 — mail software has always meant binary units here
-/// (the SPEC's "2 MB" message limit is 2,097,152 bytes).
+/// (the specified "2 MB" message limit is 2,097,152 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 

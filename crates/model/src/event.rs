@@ -67,7 +67,7 @@ impl fmt::Display for EventKind {
     }
 }
 
-/// The delivery-attempt details of a send-log entry (SPEC §3). Empty for events that involve
+/// The delivery-attempt details of a send-log entry. Empty for events that involve
 /// no remote server, such as `accepted` or `suppressed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendLogFields {

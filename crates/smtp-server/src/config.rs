@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The configuration of one SMTP listener. [`ServerConfig::new`] gives the SPEC's relay
+/// The configuration of one SMTP listener. [`ServerConfig::new`] gives the specified relay
 /// defaults; change the fields that differ.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

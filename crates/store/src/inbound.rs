@@ -1,4 +1,4 @@
-//! Inbound parse (SPEC §4): the contracts' inbound routes, the durable queue of received mail
+//! Inbound parse: the contracts' inbound routes, the durable queue of received mail
 //! waiting to be POSTed to a route's endpoint, and the log of every POST attempt.
 //!
 //! A route's pattern may be an address, so it is sealed like every address and found through

@@ -17,7 +17,7 @@ const NONCE_LEN: usize = 24;
 /// negligible and keep the indexes half the size of a full SHA-256.
 pub(crate) const LOOKUP_HASH_LEN: usize = 16;
 
-/// The operator's secret that seals e-mail addresses at rest (SPEC §8).
+/// The operator's secret that seals e-mail addresses at rest.
 ///
 /// 32 random bytes. Two keys are derived from it so that the look-up hash never reuses the
 /// encryption key: one for XChaCha20-Poly1305 sealing, one for the HMAC-SHA256 look-up hash.

@@ -1,4 +1,4 @@
-//! The contracts' suppression lists (SPEC §2, §4, §5): addresses a contract's mail is never sent
+//! The contracts' suppression lists: addresses a contract's mail is never sent
 //! to, why each is there, and the bounces and complaints that put them there.
 //!
 //! Addresses are sealed like every address and found through the keyed look-up hash, so a

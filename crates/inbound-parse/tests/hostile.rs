@@ -2,7 +2,7 @@
 //! document whose size is bounded, within a hang guard; and what is cut is marked `truncated`.
 
 use base64::Engine;
-use hikyaku_inbound::parse::{
+use hikyaku_inbound_parse::parse::{
     MAX_ATTACHMENTS, MAX_BODY_TEXT, MAX_HEADER_VALUE, MAX_HEADERS, ParsedMail, parse_mail,
 };
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Inbound parse (SPEC §4): mail the error server accepted for a contract's inbound route is
+//! Inbound parse: mail the error server accepted for a contract's inbound route is
 //! queued durably ([`Inbound::enqueue`]), parsed into a JSON document ([`parse`]) or kept raw,
 //! and POSTed to the route's endpoint by [`Inbound::run`], signed, and retried with exponential
 //! back-off until the endpoint answers 2xx or the lifetime is over. Every attempt is logged in

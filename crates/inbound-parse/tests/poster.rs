@@ -6,8 +6,8 @@ mod support;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hikyaku_inbound::post::signature;
-use hikyaku_inbound::{Inbound, InboundSettings};
+use hikyaku_inbound_parse::post::signature;
+use hikyaku_inbound_parse::{Inbound, InboundSettings};
 use hikyaku_model::{EventKind, Timestamp};
 use hikyaku_store::{InboundLogFilter, InboundState, LogFilter, Store};
 use serde_json::{Value, json};
@@ -340,7 +340,7 @@ async fn a_restarted_poster_delivers_what_was_queued(db: Database) {
         .unwrap();
     // The first poster fails once and would wait seconds before its retry: it is stopped first.
     let slow_retry = InboundSettings {
-        backoff: hikyaku_inbound::post::Backoff {
+        backoff: hikyaku_inbound_parse::post::Backoff {
             initial: Duration::from_secs(2),
             max: Duration::from_secs(2),
         },

@@ -1,4 +1,4 @@
-//! The error server (SPEC §4): the policy of the second SMTP listener, which takes in what comes
+//! The error server: the policy of the second SMTP listener, which takes in what comes
 //! back — bounces to VERP return paths, feedback reports, and mail for the contracts' inbound
 //! routes — and refuses everything else with `550 5.1.1`.
 //!
@@ -6,7 +6,7 @@
 //! address says which; its HMAC tag proves the address is ours, so forged bounces cannot
 //! suppress a stranger's recipient), and recorded as `bounced`, `deferred` or `complaint`
 //! events with their effect on the contract's suppression list, in one transaction. Inbound
-//! mail is queued for its route's endpoint ([`hikyaku_inbound`]). The sender hears `250` only
+//! mail is queued for its route's endpoint ([`hikyaku_inbound_parse`]). The sender hears `250` only
 //! after all of that is committed; if the database cannot take it, `451`, and the sender
 //! retries: nothing it handed over is lost.
 //!
@@ -16,7 +16,7 @@
 
 pub mod report;
 
-use hikyaku_inbound::Inbound;
+use hikyaku_inbound_parse::Inbound;
 use hikyaku_model::{Envelope, MessageId, Timestamp, VerpAddress, VerpKey, VerpRecipient};
 use hikyaku_relay::trace::{TraceInfo, received_field};
 use hikyaku_smtp_server::{
@@ -134,7 +134,7 @@ impl ErrorServer {
                 tracing::error!(%error, "the bounce analyser failed");
                 Reply::temporary_failure("Temporary local problem, try again later")
             })?;
-        metrics::counter!("hikyaku_errors_reports_total", "kind" => kind_label(analysis.kind))
+        metrics::counter!("hikyaku_error_server_reports_total", "kind" => kind_label(analysis.kind))
             .increment(1);
         if unresolved_feedback {
             match report::referenced_message(
@@ -147,7 +147,7 @@ impl ErrorServer {
                     tracing::info!(
                         "a feedback report that names no message of ours: nothing to record"
                     );
-                    metrics::counter!("hikyaku_errors_unmatched_reports_total").increment(1);
+                    metrics::counter!("hikyaku_error_server_unmatched_reports_total").increment(1);
                 }
             }
         }
@@ -163,7 +163,7 @@ impl ErrorServer {
             let Some(message) = message else {
                 // Its records are gone (past the retention period, or the contract ended).
                 tracing::info!(message = %id, "a report about a message no longer on record");
-                metrics::counter!("hikyaku_errors_unmatched_reports_total").increment(1);
+                metrics::counter!("hikyaku_error_server_unmatched_reports_total").increment(1);
                 continue;
             };
             let found = report::events_for(&message, about, &analysis, at);
@@ -189,23 +189,23 @@ fn kind_label(kind: hikyaku_bounce::MessageKind) -> &'static str {
 
 fn describe_metrics() {
     metrics::describe_counter!(
-        "hikyaku_errors_reports_total",
+        "hikyaku_error_server_reports_total",
         "mail received at return paths and feedback addresses, by what the analyser made of it"
     );
     metrics::describe_counter!(
-        "hikyaku_errors_unmatched_reports_total",
+        "hikyaku_error_server_unmatched_reports_total",
         "reports that named no message on record (expired, or not ours)"
     );
     metrics::describe_counter!(
-        "hikyaku_errors_events_total",
+        "hikyaku_error_server_events_total",
         "events recorded from reports (bounced, deferred, complaint)"
     );
     metrics::describe_counter!(
-        "hikyaku_errors_refused_recipients_total",
+        "hikyaku_error_server_refused_recipients_total",
         "recipients refused 550 5.1.1: neither a valid return path nor an inbound route"
     );
     metrics::describe_counter!(
-        "hikyaku_errors_inbound_total",
+        "hikyaku_error_server_inbound_total",
         "inbound mails queued for their routes' endpoints"
     );
     // Every series is scraped from the start, at zero, not only after its first event.
@@ -217,19 +217,19 @@ fn describe_metrics() {
         MessageKind::AutoReply,
         MessageKind::NotBounce,
     ] {
-        metrics::counter!("hikyaku_errors_reports_total", "kind" => kind_label(kind)).increment(0);
+        metrics::counter!("hikyaku_error_server_reports_total", "kind" => kind_label(kind)).increment(0);
     }
     for kind in [
         EventKind::Bounced,
         EventKind::Deferred,
         EventKind::Complaint,
     ] {
-        metrics::counter!("hikyaku_errors_events_total", "kind" => kind.as_str()).increment(0);
+        metrics::counter!("hikyaku_error_server_events_total", "kind" => kind.as_str()).increment(0);
     }
     for name in [
-        "hikyaku_errors_unmatched_reports_total",
-        "hikyaku_errors_refused_recipients_total",
-        "hikyaku_errors_inbound_total",
+        "hikyaku_error_server_unmatched_reports_total",
+        "hikyaku_error_server_refused_recipients_total",
+        "hikyaku_error_server_inbound_total",
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -301,7 +301,7 @@ impl SessionHandler for ErrorServer {
             }
             None => {
                 tracing::info!(session = ctx.id, peer = %ctx.peer, recipient = %to, "no such return path or inbound route");
-                metrics::counter!("hikyaku_errors_refused_recipients_total").increment(1);
+                metrics::counter!("hikyaku_error_server_refused_recipients_total").increment(1);
                 Err(Reply::new(
                     550,
                     EnhancedStatus::new(5, 1, 1),
@@ -348,7 +348,7 @@ impl SessionHandler for ErrorServer {
             {
                 Ok(suppressed) => {
                     for (event, listed) in events.iter().zip(&suppressed) {
-                        metrics::counter!("hikyaku_errors_events_total", "kind" => event.kind.as_str())
+                        metrics::counter!("hikyaku_error_server_events_total", "kind" => event.kind.as_str())
                             .increment(1);
                         tracing::info!(
                             message = %event.message_id,
@@ -395,7 +395,7 @@ impl SessionHandler for ErrorServer {
                     .await
                 {
                     tracing::error!(%error, route = route.id, "inbound mail not queued");
-                    if let hikyaku_inbound::InboundError::Store(error) = &error
+                    if let hikyaku_inbound_parse::InboundError::Store(error) = &error
                         && error.is_out_of_space()
                     {
                         return Reply::insufficient_storage();
@@ -404,7 +404,7 @@ impl SessionHandler for ErrorServer {
                         "Temporary local problem, message not accepted; try again later",
                     );
                 }
-                metrics::counter!("hikyaku_errors_inbound_total").increment(1);
+                metrics::counter!("hikyaku_error_server_inbound_total").increment(1);
             }
         }
         tracing::debug!(

@@ -1,5 +1,5 @@
 //! Signed HTTP POSTs that are retried until the endpoint answers 2xx: the part of inbound parse
-//! that knows nothing of mail, so that webhooks (SPEC §6) can send their events the same way.
+//! that knows nothing of mail, so that webhooks can send their events the same way.
 //!
 //! - [`HttpPoster`]: one POST per connection (HTTP/1.1 over TCP, or TLS verified against the
 //!   Mozilla roots), a deadline on the whole exchange, no redirects followed.

@@ -2,8 +2,8 @@
 //! session, the bounce analyser and the real store (SQLite in a temporary directory, and
 //! PostgreSQL), without the binary or a socket.
 
-use hikyaku_errors::{ErrorServer, ErrorServerSettings};
-use hikyaku_inbound::{Inbound, InboundSettings};
+use hikyaku_error_server::{ErrorServer, ErrorServerSettings};
+use hikyaku_inbound_parse::{Inbound, InboundSettings};
 use hikyaku_model::{
     CustomerId, Envelope, EventKind, MessageId, Timestamp, VerpAddress, VerpKey, VerpRecipient,
 };

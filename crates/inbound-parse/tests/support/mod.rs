@@ -6,8 +6,8 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use hikyaku_inbound::InboundSettings;
-use hikyaku_inbound::post::Backoff;
+use hikyaku_inbound_parse::InboundSettings;
+use hikyaku_inbound_parse::post::Backoff;
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{InboundState, SealingKey, Store};
 use std::collections::VecDeque;
@@ -202,7 +202,7 @@ pub async fn wait_for_state(store: &Store, count: usize, state: InboundState) {
 
 /// A poster running on its own task until the returned sender is dropped or sent to.
 pub fn run_poster(
-    inbound: &hikyaku_inbound::Inbound,
+    inbound: &hikyaku_inbound_parse::Inbound,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
