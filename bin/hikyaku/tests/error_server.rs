@@ -7,6 +7,7 @@ mod delivery_support;
 use delivery_support::{
     event, kind, log, route_everything, send, start, wait_for_events, wait_for_log, wait_until,
 };
+use hikyaku_testkit::reports::delivery_status_notification;
 use hikyaku_testkit::{HikyakuProcess, PostfixMx, Sink, SmtpClient};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -64,38 +65,6 @@ async fn report(node: &HikyakuProcess, to: &str, body: &str) -> u16 {
     let reply = c.send_mail("", &[to], body).await.unwrap();
     c.command("QUIT").await.unwrap();
     reply.code
-}
-
-fn dsn(recipient: &str, status: &str, diagnostic: &str, original_id: &str) -> String {
-    format!(
-        "From: MAILER-DAEMON@mx.remote.example\r\n\
-         To: whoever\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
-         \r\n\
-         --b1\r\n\
-         Content-Type: text/plain\r\n\
-         \r\n\
-         I'm sorry to have to inform you that your message could not be delivered.\r\n\
-         --b1\r\n\
-         Content-Type: message/delivery-status\r\n\
-         \r\n\
-         Reporting-MTA: dns; mx.remote.example\r\n\
-         \r\n\
-         Final-Recipient: rfc822; {recipient}\r\n\
-         Action: failed\r\n\
-         Status: {status}\r\n\
-         Remote-MTA: dns; mx.remote.example\r\n\
-         Diagnostic-Code: smtp; {diagnostic}\r\n\
-         \r\n\
-         --b1\r\n\
-         Content-Type: text/rfc822-headers\r\n\
-         \r\n\
-         X-Hikyaku-Message-Id: {original_id}\r\n\
-         Subject: test\r\n\
-         --b1--\r\n"
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +224,7 @@ async fn reports_become_events_and_suppress_as_the_policy_says() {
         let code = report(
             &node,
             &verp,
-            &dsn(full, "5.2.2", "552 5.2.2 Mailbox full", &id),
+            &delivery_status_notification(full, "5.2.2", "552 5.2.2 Mailbox full", Some(&id)),
         )
         .await;
         assert_eq!(code, 250);
@@ -347,11 +316,11 @@ async fn reports_become_events_and_suppress_as_the_policy_says() {
     let code = report(
         &node,
         &verp,
-        &dsn(
+        &delivery_status_notification(
             "TWO@example.net",
             "5.1.1",
             "550 5.1.1 <two@example.net>: Recipient address rejected: User unknown",
-            &id,
+            Some(&id),
         ),
     )
     .await;
@@ -480,7 +449,12 @@ async fn kill9_loses_no_acknowledged_bounce() {
                 if c.command("EHLO mx.remote.example").await.is_err() {
                     return;
                 }
-                let body = dsn(&recipient, "5.1.1", "550 5.1.1 User unknown", &id);
+                let body = delivery_status_notification(
+                    &recipient,
+                    "5.1.1",
+                    "550 5.1.1 User unknown",
+                    Some(&id),
+                );
                 match c.send_mail("", &[&verp], &body).await {
                     Ok(reply) if reply.code == 250 => acknowledged.lock().unwrap().push(id),
                     _ => return,

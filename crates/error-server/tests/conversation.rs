@@ -11,6 +11,7 @@ use hikyaku_smtp_server::ServerConfig;
 use hikyaku_smtp_server::testing::HandlerConversation;
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{AcceptedMessage, SealingKey, SoftBouncePolicy, Store};
+use hikyaku_testkit::reports::delivery_status_notification;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -120,33 +121,6 @@ impl ErrorNode {
     }
 }
 
-/// A delivery status notification: `recipient` failed with `status`.
-fn dsn(recipient: &str, status: &str, diagnostic: &str) -> String {
-    format!(
-        "From: MAILER-DAEMON@mx.remote.example\r\n\
-         Subject: Undelivered Mail Returned to Sender\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
-         \r\n\
-         --b1\r\n\
-         Content-Type: text/plain\r\n\
-         \r\n\
-         Your message could not be delivered.\r\n\
-         --b1\r\n\
-         Content-Type: message/delivery-status\r\n\
-         \r\n\
-         Reporting-MTA: dns; mx.remote.example\r\n\
-         \r\n\
-         Final-Recipient: rfc822; {recipient}\r\n\
-         Action: failed\r\n\
-         Status: {status}\r\n\
-         Remote-MTA: dns; mx.remote.example\r\n\
-         Diagnostic-Code: smtp; {diagnostic}\r\n\
-         \r\n\
-         --b1--\r\n"
-    )
-}
-
 /// Runs `$body(node)` once on SQLite and once on PostgreSQL.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -178,7 +152,8 @@ async fn a_bounce_to_a_return_path_is_recorded_and_suppresses(node: ErrorNode) {
     let rcpt = format!("RCPT TO:<{}>", node.return_path(id));
     assert_eq!(mta.send(&rcpt).await, ["250 2.1.5"]);
     assert_eq!(mta.send("DATA").await, ["354"]);
-    let bounce = dsn("gone@example.jp", "5.1.1", "550 5.1.1 User unknown");
+    let bounce =
+        delivery_status_notification("gone@example.jp", "5.1.1", "550 5.1.1 User unknown", None);
     let reply = mta.send_data(&bounce).await;
     assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
 

@@ -9,6 +9,7 @@ mod dns;
 pub mod fuzz;
 mod postfix;
 mod process;
+pub mod reports;
 mod sink;
 mod smtp_client;
 
