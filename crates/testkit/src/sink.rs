@@ -829,8 +829,12 @@ impl Session {
         };
         reply(out, &format!("250 2.0.0 Ok: queued as {queued}"));
         // Counted once the reply is on its way, so a waiting test sees what the client saw.
+        // Never lowered: another connection that queued after this one may have counted first,
+        // and a waiter that missed its higher count would wait out its timeout.
         flush(reader, out).await?;
-        self.shared.received_count.send_replace(queued);
+        self.shared
+            .received_count
+            .send_modify(|count| *count = (*count).max(queued));
         Ok(Flow::Continue)
     }
 }
