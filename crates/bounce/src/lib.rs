@@ -32,7 +32,7 @@ mod status;
 pub mod testing;
 
 pub use classify::reason_of_reply;
-pub use reason::{Reason, UnknownReason};
+pub use reason::Reason;
 
 use std::fmt;
 

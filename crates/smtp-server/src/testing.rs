@@ -15,9 +15,9 @@ use crate::auth::AuthFailures;
 use crate::config::ServerConfig;
 use crate::handler::{AuthOutcome, SessionContext, SessionHandler, TlsInfo};
 use crate::metrics::Metrics;
-use crate::reply::{EnhancedStatus, Reply};
 use crate::session::{Answer, Call, Session, Step};
 use hikyaku_model::Envelope;
+use hikyaku_model::smtp::{EnhancedStatus, Reply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -104,6 +104,7 @@ impl Wire {
                     self.session.tls_established(TlsInfo {
                         protocol: "TLSv1_3".into(),
                         cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+                        verified: false,
                     });
                 }
                 Step::Close => {

@@ -190,6 +190,6 @@ impl ConnectionError {
     /// The server asked to be left alone (421, or a 4.7.x code at the greeting or EHLO), which
     /// the engine answers by backing the destination off.
     pub fn is_throttling(&self) -> bool {
-        self.reply().is_some_and(Reply::is_throttling)
+        self.reply().is_some_and(super::reply::asks_to_slow_down)
     }
 }
