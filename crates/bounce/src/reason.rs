@@ -9,15 +9,15 @@ pub use hikyaku_model::Reason;
 pub(crate) trait Verdict {
     /// Whether the reason is a verdict of its own or only says "not sure yet": a weak reason is
     /// looked at again with the diagnostic text, as Sisimai does.
-    fn is_weak(self) -> bool;
+    fn is_weak(&self) -> bool;
     /// Whether the reason says anything (not `undefined` or `onhold`).
-    fn is_explicit(self) -> bool;
+    fn is_explicit(&self) -> bool;
 }
 
 impl Verdict for Reason {
-    fn is_weak(self) -> bool {
+    fn is_weak(&self) -> bool {
         matches!(
-            self,
+            *self,
             Reason::Undefined
                 | Reason::OnHold
                 | Reason::SystemError
@@ -29,7 +29,7 @@ impl Verdict for Reason {
         )
     }
 
-    fn is_explicit(self) -> bool {
-        !matches!(self, Reason::Undefined | Reason::OnHold)
+    fn is_explicit(&self) -> bool {
+        !matches!(*self, Reason::Undefined | Reason::OnHold)
     }
 }

@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn parses_status_codes() {
-        let table: &[(&str, Option<(u8, u16, u16)>)] = &[
+        let table = [
             ("2.0.0", Some((2, 0, 0))),
             ("5.1.1", Some((5, 1, 1))),
             ("4.7.26", Some((4, 7, 26))),
@@ -108,7 +108,8 @@ mod tests {
             ("５.1.1", None),
         ];
         for (text, expected) in table {
-            let expected = expected.map(|(c, s, d)| EnhancedStatus::new(c, s, d));
+            let expected: Option<EnhancedStatus> =
+                expected.map(|(c, s, d): (u8, u16, u16)| EnhancedStatus::new(c, s, d));
             assert_eq!(EnhancedStatus::parse(text), expected, "{text:?}");
             assert_eq!(text.parse::<EnhancedStatus>().ok(), expected, "{text:?}");
         }
