@@ -129,7 +129,7 @@ impl Reply {
 
     /// 2xx: the command succeeded.
     pub fn is_positive(&self) -> bool {
-        (200..300).contains(&self.code)
+        self.code < 300
     }
 
     /// 4xx: refused for now; the client keeps the message and retries.
@@ -386,6 +386,21 @@ mod tests {
             (b"250 2.0.0\r\n", reply(250, Some((2, 0, 0)), "")),
             // Non-UTF-8 text is kept, lossily.
             (b"554 caf\xe9\r\n", reply(554, None, "caf\u{fffd}")),
+            (
+                b"550-5.1.1 \xff\xfe\r\n550 5.1.1 ok\r\n",
+                reply(550, Some((5, 1, 1)), "\u{fffd}\u{fffd}\nok"),
+            ),
+            // Control characters are the server's words: kept as read (rendering drops them).
+            (b"550 a\rb\x00c\r\n", reply(550, None, "a\rb\x00c")),
+            // Empty continuation lines are lines.
+            (b"250-\r\n250 \r\n", reply(250, None, "\n")),
+            // A later line with another enhanced code keeps it as text.
+            (
+                b"451-4.3.0 busy\r\n451 4.7.0 slow\r\n",
+                reply(451, Some((4, 3, 0)), "busy\n4.7.0 slow"),
+            ),
+            // Only the separator after the code matters; tabs are text.
+            (b"250 \tx\r\n", reply(250, None, "\tx")),
         ];
         for (input, expected) in table {
             let got = parse_reply(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -441,6 +456,23 @@ mod tests {
             (b"650 late\r\n", ReplyError::NotAReply("650 late".into())),
             (b"250_OK\r\n", ReplyError::NotAReply("250_OK".into())),
             (b"* OK IMAP\r\n", ReplyError::NotAReply("* OK IMAP".into())),
+            (b"000 zero\r\n", ReplyError::NotAReply("000 zero".into())),
+            (b"999 high\r\n", ReplyError::NotAReply("999 high".into())),
+            (b" 250 OK\r\n", ReplyError::NotAReply(" 250 OK".into())),
+            (b"250\tOK\r\n", ReplyError::NotAReply("250\tOK".into())),
+            (b"\r\n", ReplyError::NotAReply("".into())),
+            (
+                b"\xff50 bad\r\n",
+                ReplyError::NotAReply("\u{fffd}50 bad".into()),
+            ),
+            (
+                b"250-a\r\n550 b\r\n",
+                ReplyError::CodeMismatch {
+                    first: 250,
+                    then: 550,
+                },
+            ),
+            (b"250-a\r\nb\r\n", ReplyError::NotAReply("b".into())),
             (
                 b"250-a\r\n251 b\r\n",
                 ReplyError::CodeMismatch {
