@@ -5,7 +5,7 @@
 //! expect its answers:
 //!
 //! 1. a recogniser's verdict stands unless it is one of the weak reasons (see
-//!    [`Reason::is_weak`]);
+//!    `Verdict::is_weak`);
 //! 2. a `2.x.x` status means delivered;
 //! 3. for SMTP diagnostics, the reasons of [`FIRST`] are probed in order, each by its status
 //!    code or its phrases (with the command and the status code as guards);
@@ -14,7 +14,7 @@
 //! 5. otherwise `expired` for delayed mail, `onhold` when there is text, else `undefined`.
 
 use crate::phrases::says;
-use crate::reason::Reason;
+use crate::reason::{Reason, Verdict};
 use crate::status::reason_of_status;
 use crate::{Action, SmtpCommand};
 

@@ -32,9 +32,9 @@ mod status;
 pub mod testing;
 
 pub use classify::reason_of_reply;
-pub use reason::{Reason, UnknownReason};
+pub use reason::Reason;
 
-use std::fmt;
+use hikyaku_model::named_enum;
 
 /// What the analyser made of a message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -79,28 +79,19 @@ pub struct Record {
     pub feedback_type: Option<String>,
 }
 
-/// The RFC 3464 action of a recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Failed,
-    Delayed,
-    Delivered,
-    Relayed,
-    Expanded,
+named_enum! {
+    /// The RFC 3464 action of a recipient.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Action: "DSN action" {
+        Failed = "failed",
+        Delayed = "delayed",
+        Delivered = "delivered",
+        Relayed = "relayed",
+        Expanded = "expanded",
+    }
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Failed => "failed",
-            Action::Delayed => "delayed",
-            Action::Delivered => "delivered",
-            Action::Relayed => "relayed",
-            Action::Expanded => "expanded",
-        }
-    }
-
     /// The action in an `Action:` field, including the misspellings seen in the wild.
     pub(crate) fn parse(value: &str) -> Option<Action> {
         let v = value.trim().to_ascii_lowercase();
@@ -119,26 +110,19 @@ impl Action {
     }
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// The SMTP command a remote server answered with the failure (`Connect` is the greeting).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SmtpCommand: "SMTP command" {
+        Connect = "CONN",
+        Helo = "HELO",
+        Ehlo = "EHLO",
+        StartTls = "STARTTLS",
+        Auth = "AUTH",
+        Mail = "MAIL",
+        Rcpt = "RCPT",
+        Data = "DATA",
     }
-}
-
-/// The SMTP command a remote server answered with the failure (`Connect` is the greeting).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum SmtpCommand {
-    #[serde(rename = "CONN")]
-    Connect,
-    Helo,
-    Ehlo,
-    #[serde(rename = "STARTTLS")]
-    StartTls,
-    Auth,
-    Mail,
-    Rcpt,
-    Data,
 }
 
 impl SmtpCommand {
@@ -212,19 +196,6 @@ impl SmtpCommand {
                 .next_back();
         }
         found
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SmtpCommand::Connect => "CONN",
-            SmtpCommand::Helo => "HELO",
-            SmtpCommand::Ehlo => "EHLO",
-            SmtpCommand::StartTls => "STARTTLS",
-            SmtpCommand::Auth => "AUTH",
-            SmtpCommand::Mail => "MAIL",
-            SmtpCommand::Rcpt => "RCPT",
-            SmtpCommand::Data => "DATA",
-        }
     }
 }
 

@@ -128,19 +128,10 @@ pub fn prefer(field: &str, in_text: &str, reply_code: Option<&str>) -> String {
     field.to_string()
 }
 
-/// Whether `code` is an enhanced status code in form (`class.subject.detail`).
+/// Whether `code` is an enhanced status code in form (`class.subject.detail`), by the shared
+/// grammar of [`EnhancedStatus`](hikyaku_model::EnhancedStatus).
 pub fn is_status(code: &str) -> bool {
-    let mut parts = code.split('.');
-    let (Some(class), Some(subject), Some(detail), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    matches!(class, "2" | "4" | "5")
-        && (1..=3).contains(&subject.len())
-        && subject.bytes().all(|b| b.is_ascii_digit())
-        && (1..=3).contains(&detail.len())
-        && detail.bytes().all(|b| b.is_ascii_digit())
+    hikyaku_model::EnhancedStatus::parse(code).is_some()
 }
 
 const REPLY_2XX: &[&str] = &[

@@ -39,7 +39,7 @@ pub fn recipient_state(code: u16) -> RecipientState {
 /// of the throttling replies of large receivers and the Japanese carriers), so that the whole
 /// destination backs off instead of only this message being retried.
 pub fn is_throttling(reply: &Reply) -> bool {
-    if reply.is_throttling() {
+    if crate::client::asks_to_slow_down(reply) {
         return true;
     }
     if !(400..500).contains(&reply.code) {

@@ -172,7 +172,7 @@ impl Dispatch for SmtpDispatcher {
         Err(match last {
             Some((host, addr, error)) => connection_failure(&host, addr, &error),
             None => Failure {
-                refusal: Refusal::local(Reply::local(
+                refusal: Refusal::local(Reply::new(
                     451,
                     EnhancedStatus::new(4, 4, 4),
                     "no address to connect to",
@@ -249,7 +249,7 @@ fn connection_failure(host: &str, addr: SocketAddr, error: &ConnectionError) -> 
             text: format!("{host} refused the session: {reply}"),
         },
         Some(reply) => reply.clone(),
-        None => Reply::local(
+        None => Reply::new(
             451,
             EnhancedStatus::new(4, 4, 1),
             format!("{host} [{}]: {error}", addr.ip()),
@@ -331,7 +331,7 @@ impl Session for SmtpSession {
                         } else {
                             error.to_string()
                         };
-                        Reply::local(451, EnhancedStatus::new(4, 4, 2), text)
+                        Reply::new(451, EnhancedStatus::new(4, 4, 2), text)
                     }
                 };
                 let throttled = error.is_throttling();

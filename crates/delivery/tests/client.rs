@@ -3,7 +3,7 @@
 
 use hikyaku_delivery::client::{
     Blame, Client, ClientConfig, Connection, ConnectionError, EnhancedStatus, NotSent,
-    RecipientOutcome, Reply, ReplyError, Severity, Stage, Timeouts, TlsMode,
+    RecipientOutcome, Reply, ReplyError, Severity, Stage, Timeouts, TlsMode, asks_to_slow_down,
 };
 use hikyaku_testkit::Sink;
 use std::net::SocketAddr;
@@ -226,7 +226,7 @@ async fn refusals_of_the_message_blame_the_message() {
                 reply: reply(451, (4, 7, 1), "Sender temporarily rejected"),
             }]
         );
-        assert!(result.recipients[0].reply().is_throttling());
+        assert!(asks_to_slow_down(result.recipients[0].reply()));
 
         // The connection is still good, and nothing was accepted by mistake.
         let result = conn.send("a@x", &["b@y"], MESSAGE).await.unwrap();

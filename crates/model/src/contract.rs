@@ -1,4 +1,5 @@
-use crate::{ParseError, Timestamp};
+use crate::Timestamp;
+use crate::named_enum;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -64,50 +65,20 @@ impl fmt::Display for CustomerId {
     }
 }
 
-/// Where a contract stands. Only `Trial` and `Active` contracts may send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ContractState {
-    Trial,
-    Active,
-    Suspended,
-    Terminated,
+named_enum! {
+    /// Where a contract stands. Only `Trial` and `Active` contracts may send.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ContractState: "contract state" {
+        Trial = "trial",
+        Active = "active",
+        Suspended = "suspended",
+        Terminated = "terminated",
+    }
 }
 
 impl ContractState {
-    pub const ALL: [ContractState; 4] =
-        [Self::Trial, Self::Active, Self::Suspended, Self::Terminated];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Trial => "trial",
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::Terminated => "terminated",
-        }
-    }
-
     pub fn may_send(self) -> bool {
         matches!(self, Self::Trial | Self::Active)
-    }
-}
-
-impl FromStr for ContractState {
-    type Err = ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| ParseError {
-                kind: "contract state",
-                text: s.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for ContractState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

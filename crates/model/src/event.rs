@@ -1,69 +1,22 @@
-use crate::{CustomerId, MessageId, ParseError, Timestamp};
+use crate::named_enum;
+use crate::{CustomerId, MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// What happened to one recipient of one message. The names are those of the webhooks and the
-/// send log, so they are part of the public API: never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    Accepted,
-    Delivered,
-    Deferred,
-    Bounced,
-    Expired,
-    Suppressed,
-    Complaint,
-    Inbound,
-    /// The operator deleted the message from the queue before this recipient's delivery.
-    Deleted,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 9] = [
-        Self::Accepted,
-        Self::Delivered,
-        Self::Deferred,
-        Self::Bounced,
-        Self::Expired,
-        Self::Suppressed,
-        Self::Complaint,
-        Self::Inbound,
-        Self::Deleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Delivered => "delivered",
-            Self::Deferred => "deferred",
-            Self::Bounced => "bounced",
-            Self::Expired => "expired",
-            Self::Suppressed => "suppressed",
-            Self::Complaint => "complaint",
-            Self::Inbound => "inbound",
-            Self::Deleted => "deleted",
-        }
-    }
-}
-
-impl FromStr for EventKind {
-    type Err = ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| ParseError {
-                kind: "event kind",
-                text: s.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// What happened to one recipient of one message. The names are those of the webhooks and the
+    /// send log, so they are part of the public API: never rename one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum EventKind: "event kind" {
+        Accepted = "accepted",
+        Delivered = "delivered",
+        Deferred = "deferred",
+        Bounced = "bounced",
+        Expired = "expired",
+        Suppressed = "suppressed",
+        Complaint = "complaint",
+        Inbound = "inbound",
+        /// The operator deleted the message from the queue before this recipient's delivery.
+        Deleted = "deleted",
     }
 }
 

@@ -1,12 +1,18 @@
-//! The shared vocabulary of Hikyaku: identifiers, contracts, envelopes, recipients and events.
+//! The shared vocabulary of Hikyaku: identifiers, contracts, envelopes, recipients and events,
+//! and in [`smtp`] the words of the protocol itself (replies, enhanced status codes, bounce
+//! reasons, TLS sessions) with their parsers and renderers.
 //!
-//! Every other crate speaks in these types. This crate owns no I/O, no clock of its own beyond
-//! [`Timestamp::now`], and no policy: it says what a thing *is*, never what to do with it.
+//! Every other crate speaks in these types, and each word is defined here once: the SMTP server
+//! renders the same [`smtp::Reply`] the delivery client parses. This crate owns no I/O, no clock
+//! of its own beyond [`Timestamp::now`], and no policy: it says what a thing *is*, never what to
+//! do with it.
 
 mod contract;
 mod event;
 mod id;
 mod message;
+mod names;
+pub mod smtp;
 mod time;
 mod verp;
 
@@ -14,6 +20,7 @@ pub use contract::{Contract, ContractState, CustomerId, InvalidCustomerId};
 pub use event::{Event, EventKind, SendLogFields};
 pub use id::{InvalidMessageId, MessageId};
 pub use message::{Envelope, QueuedMessage, QueuedRecipient, RecipientState};
+pub use smtp::{EnhancedStatus, Reason};
 pub use time::Timestamp;
 pub use verp::{VerpAddress, VerpKey, VerpRecipient};
 
@@ -24,3 +31,7 @@ pub struct ParseError {
     pub kind: &'static str,
     pub text: String,
 }
+
+/// For [`named_enum!`], so that crates using it need not name serde themselves.
+#[doc(hidden)]
+pub use serde as __serde;

@@ -1,7 +1,6 @@
-use crate::{CustomerId, MessageId, ParseError, Timestamp};
+use crate::named_enum;
+use crate::{CustomerId, MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
 /// The SMTP envelope of one message as the sending application gave it.
 ///
@@ -13,69 +12,29 @@ pub struct Envelope {
     pub recipients: Vec<String>,
 }
 
-/// Where one recipient of a queued message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecipientState {
-    /// Waiting for its (next) delivery attempt.
-    Queued,
-    /// The last attempt failed temporarily; another will follow.
-    Deferred,
-    Delivered,
-    Bounced,
-    Expired,
-    /// On the contract's suppression list: never sent.
-    Suppressed,
-    /// Taken out of the queue by the operator before it was delivered: never sent (again).
-    /// Not a bounce: it says nothing about the address, so it must not feed suppression.
-    Deleted,
+named_enum! {
+    /// Where one recipient of a queued message stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum RecipientState: "recipient state" {
+        /// Waiting for its (next) delivery attempt.
+        Queued = "queued",
+        /// The last attempt failed temporarily; another will follow.
+        Deferred = "deferred",
+        Delivered = "delivered",
+        Bounced = "bounced",
+        Expired = "expired",
+        /// On the contract's suppression list: never sent.
+        Suppressed = "suppressed",
+        /// Taken out of the queue by the operator before it was delivered: never sent (again).
+        /// Not a bounce: it says nothing about the address, so it must not feed suppression.
+        Deleted = "deleted",
+    }
 }
 
 impl RecipientState {
-    pub const ALL: [RecipientState; 7] = [
-        Self::Queued,
-        Self::Deferred,
-        Self::Delivered,
-        Self::Bounced,
-        Self::Expired,
-        Self::Suppressed,
-        Self::Deleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Deferred => "deferred",
-            Self::Delivered => "delivered",
-            Self::Bounced => "bounced",
-            Self::Expired => "expired",
-            Self::Suppressed => "suppressed",
-            Self::Deleted => "deleted",
-        }
-    }
-
     /// Whether no further delivery attempt will be made for this recipient.
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Queued | Self::Deferred)
-    }
-}
-
-impl FromStr for RecipientState {
-    type Err = ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| ParseError {
-                kind: "recipient state",
-                text: s.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for RecipientState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

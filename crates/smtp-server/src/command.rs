@@ -2,7 +2,7 @@
 //! sequence and policy are the session's business.
 
 use crate::handler::{BodyType, MailParams};
-use crate::reply::{EnhancedStatus, Reply};
+use hikyaku_model::smtp::{EnhancedStatus, Reply};
 use smtp_proto::{Error as ParseError, Request};
 
 /// The commands this server implements; everything else it names is [`Command::NotImplemented`].
@@ -255,8 +255,8 @@ mod tests {
     fn code(result: Result<Command, Reply>) -> Parsed {
         result.map_err(|reply| {
             (
-                reply.code(),
-                reply.status().map(|s| s.to_string()).unwrap_or_default(),
+                reply.code,
+                reply.enhanced.map(|s| s.to_string()).unwrap_or_default(),
             )
         })
     }

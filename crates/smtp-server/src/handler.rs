@@ -2,6 +2,7 @@
 
 use crate::Reply;
 use hikyaku_model::Envelope;
+pub use hikyaku_model::smtp::TlsInfo;
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -40,13 +41,6 @@ impl SessionContext {
             (true, true, true) => "ESMTPSA",
         }
     }
-}
-
-/// The negotiated TLS parameters, by their IANA names (`TLSv1_3`, `TLS13_AES_256_GCM_SHA384`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsInfo {
-    pub protocol: String,
-    pub cipher_suite: String,
 }
 
 /// The body type a client declared with `BODY=` (RFC 6152); `7BIT` when it declared none.

@@ -16,7 +16,6 @@ mod config;
 mod framing;
 mod handler;
 mod metrics;
-mod reply;
 mod server;
 mod session;
 mod tls;
@@ -27,6 +26,7 @@ pub mod testing;
 pub use auth::AuthFailures;
 pub use config::{AuthPolicy, ServerConfig};
 pub use handler::{AuthOutcome, BodyType, MailParams, SessionContext, SessionHandler, TlsInfo};
-pub use reply::{EnhancedStatus, Reply};
+// The replies are the shared vocabulary's; re-exported because every handler builds them.
+pub use hikyaku_model::smtp::{EnhancedStatus, Reply};
 pub use server::Server;
 pub use tls::{TlsConfigError, tls_config_from_pem};

@@ -5,8 +5,8 @@ use crate::auth::AuthFailures;
 use crate::config::ServerConfig;
 use crate::handler::{SessionContext, SessionHandler};
 use crate::metrics::Metrics;
-use crate::reply::{EnhancedStatus, Reply};
 use crate::session::{Answer, Call, Session, Step};
+use hikyaku_model::smtp::{EnhancedStatus, Reply, TlsInfo};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -219,7 +219,7 @@ async fn connection<H: SessionHandler>(
     let state = match shared.handler.connect(&ctx).await {
         Ok(state) => state,
         Err(reply) => {
-            tracing::info!(code = reply.code(), "connection refused by the handler");
+            tracing::info!(code = reply.code, "connection refused by the handler");
             let _ = timeout(config.command_timeout, async {
                 stream
                     .write_all(&crate::session::refusal(reply).to_bytes())
@@ -249,7 +249,8 @@ async fn connection<H: SessionHandler>(
     if let (Outcome::StartTls, Some(acceptor)) = (outcome, &shared.tls) {
         match timeout(config.command_timeout, acceptor.accept(stream)).await {
             Ok(Ok(mut tls)) => {
-                let info = crate::tls::tls_info(tls.get_ref().1);
+                // We ask no client certificate, so there is none to have verified.
+                let info = TlsInfo::of(tls.get_ref().1, false);
                 tracing::debug!(protocol = %info.protocol, cipher = %info.cipher_suite, "TLS established");
                 link.session.tls_established(info);
                 link.drive(&mut tls).await;

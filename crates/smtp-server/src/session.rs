@@ -7,8 +7,8 @@ use crate::config::ServerConfig;
 use crate::framing::{Framed, LineFramer, MessageFault, MessageReader};
 use crate::handler::{AuthOutcome, MailParams, SessionContext, TlsInfo};
 use crate::metrics::Metrics;
-use crate::reply::{EnhancedStatus, Reply};
 use hikyaku_model::Envelope;
+use hikyaku_model::smtp::{EnhancedStatus, Reply};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -307,7 +307,7 @@ impl Session {
                 AuthOutcome::TempFail(reply) => {
                     let reply = refusal(reply);
                     self.send(&reply);
-                    if reply.code() == 421 {
+                    if reply.code == 421 {
                         self.state = State::Closed;
                     }
                 }
@@ -696,7 +696,7 @@ impl Session {
     /// Sends a negative reply and counts it; at `max_errors` the session is closed.
     fn refuse(&mut self, reply: Reply) {
         self.send(&reply);
-        if reply.code() == 421 {
+        if reply.code == 421 {
             // RFC 5321 §3.8: a 421, whoever chose it, ends the session.
             self.state = State::Closed;
             return;
@@ -723,9 +723,9 @@ impl Session {
 /// A handler's `Err` must be a refusal; a positive code there would tell the client something
 /// that did not happen.
 pub(crate) fn refusal(reply: Reply) -> Reply {
-    if reply.is_positive() || reply.code() < 400 {
+    if reply.is_positive() || reply.code < 400 {
         tracing::error!(
-            code = reply.code(),
+            code = reply.code,
             "handler refused with a non-negative reply"
         );
         return Reply::temporary_failure("Internal error");

@@ -15,13 +15,15 @@ use crate::auth::AuthFailures;
 use crate::config::ServerConfig;
 use crate::handler::{AuthOutcome, SessionContext, SessionHandler, TlsInfo};
 use crate::metrics::Metrics;
-use crate::reply::{EnhancedStatus, Reply};
 use crate::session::{Answer, Call, Session, Step};
 use hikyaku_model::Envelope;
+use hikyaku_model::smtp::{EnhancedStatus, Reply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// One reply as it went over the wire.
+/// One reply as it went over the wire, line by line. Not the shared [`Reply`]: this is the
+/// checker of what the session writes, so it keeps each line as written (the shared parser is
+/// lenient with sloppy servers and folds the repeated enhanced codes away).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireReply {
     pub code: u16,
@@ -34,12 +36,7 @@ impl WireReply {
     pub fn head(&self) -> String {
         let first = self.lines.first().map(String::as_str).unwrap_or("");
         match first.split(' ').next() {
-            Some(word)
-                if word.split('.').count() == 3
-                    && word.bytes().all(|b| b.is_ascii_digit() || b == b'.') =>
-            {
-                format!("{} {word}", self.code)
-            }
+            Some(word) if EnhancedStatus::parse(word).is_some() => format!("{} {word}", self.code),
             _ => self.code.to_string(),
         }
     }
@@ -104,6 +101,7 @@ impl Wire {
                     self.session.tls_established(TlsInfo {
                         protocol: "TLSv1_3".into(),
                         cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+                        verified: false,
                     });
                 }
                 Step::Close => {

@@ -1,6 +1,5 @@
 //! Building the STARTTLS configuration and describing a negotiated session.
 
-use crate::handler::TlsInfo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
@@ -36,28 +35,4 @@ pub fn tls_config_from_pem(
     .with_no_client_auth()
     .with_single_cert(chain, key)?;
     Ok(Arc::new(config))
-}
-
-pub(crate) fn tls_info(connection: &rustls::ServerConnection) -> TlsInfo {
-    let protocol = connection
-        .protocol_version()
-        .map(|version| {
-            version
-                .as_str()
-                .map_or_else(|| format!("{version:?}"), str::to_string)
-        })
-        .unwrap_or_default();
-    let cipher_suite = connection
-        .negotiated_cipher_suite()
-        .map(|suite| {
-            let suite = suite.suite();
-            suite
-                .as_str()
-                .map_or_else(|| format!("{suite:?}"), str::to_string)
-        })
-        .unwrap_or_default();
-    TlsInfo {
-        protocol,
-        cipher_suite,
-    }
 }

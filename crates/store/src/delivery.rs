@@ -3,7 +3,9 @@
 
 use crate::queue::{LOOKUP_CHUNK, corrupt, in_list_sql, lookup_chunks, statement_chunks};
 use crate::{Store, StoreError, SuppressionSource};
-use hikyaku_model::{CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
+use hikyaku_model::{
+    CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp, named_enum,
+};
 use sqlx::QueryBuilder;
 use std::collections::BTreeSet;
 
@@ -93,21 +95,14 @@ pub struct RecipientOutcome {
     pub suppress: bool,
 }
 
-/// What the operator asked of a queued message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QueueAction {
-    /// Its waiting recipients are due now.
-    Retry,
-    /// Its waiting recipients ended as `deleted`: never attempt them again.
-    Delete,
-}
-
-impl QueueAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueAction::Retry => "retry",
-            QueueAction::Delete => "delete",
-        }
+named_enum! {
+    /// What the operator asked of a queued message.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum QueueAction: "queue action" {
+        /// Its waiting recipients are due now.
+        Retry = "retry",
+        /// Its waiting recipients ended as `deleted`: never attempt them again.
+        Delete = "delete",
     }
 }
 
@@ -567,11 +562,10 @@ impl Store {
                         .message_id
                         .parse()
                         .map_err(|e| corrupt("queue_commands.message_id", e))?,
-                    action: match row.action.as_str() {
-                        "retry" => QueueAction::Retry,
-                        "delete" => QueueAction::Delete,
-                        other => return Err(corrupt("queue_commands.action", other)),
-                    },
+                    action: row
+                        .action
+                        .parse()
+                        .map_err(|e| corrupt("queue_commands.action", e))?,
                     issued_at: Timestamp(row.issued_at),
                 })
             })

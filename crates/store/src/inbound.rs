@@ -10,10 +10,8 @@
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::queue::corrupt;
 use crate::{Backend, Store, StoreError};
-use hikyaku_model::{CustomerId, EventKind, MessageId, Timestamp};
+use hikyaku_model::{CustomerId, EventKind, MessageId, Timestamp, named_enum};
 use sqlx::QueryBuilder;
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The largest message the queue takes: the error server's 2 MB, and room for the trace fields
@@ -37,44 +35,15 @@ pub struct InboundRoute {
     pub created_at: Timestamp,
 }
 
-/// Where an inbound post stands. An attempt records the post's state after it: `pending` means
-/// it will be tried again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InboundState {
-    Pending,
-    Delivered,
-    /// Given up: the endpoint did not answer 2xx within the poster's lifetime.
-    Failed,
-}
-
-impl InboundState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InboundState::Pending => "pending",
-            InboundState::Delivered => "delivered",
-            InboundState::Failed => "failed",
-        }
-    }
-}
-
-impl FromStr for InboundState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [
-            InboundState::Pending,
-            InboundState::Delivered,
-            InboundState::Failed,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == s)
-        .ok_or_else(|| format!("not an inbound post state: {s:?}"))
-    }
-}
-
-impl fmt::Display for InboundState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// Where an inbound post stands. An attempt records the post's state after it: `pending`
+    /// means it will be tried again.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum InboundState: "inbound post state" {
+        Pending = "pending",
+        Delivered = "delivered",
+        /// Given up: the endpoint did not answer 2xx within the poster's lifetime.
+        Failed = "failed",
     }
 }
 

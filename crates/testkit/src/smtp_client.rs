@@ -1,11 +1,15 @@
 use anyhow::{Context, bail};
+use hikyaku_model::smtp::EnhancedStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-/// One SMTP reply: the code and the text of each line (without the code and separator).
+/// One SMTP reply as it came over the wire: the code and the text of each line (without the code
+/// and separator), the enhanced status code left in place. Not the shared
+/// [`hikyaku_model::smtp::Reply`]: a test of a server must see every line as the server wrote it
+/// (that each repeats the enhanced code, say), which the shared value folds away by design.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
@@ -13,15 +17,11 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The enhanced status code at the start of the first line, if any (`5.7.1`).
+    /// The enhanced status code at the start of the first line, if any (`5.7.1`), recognised by
+    /// the shared grammar.
     pub fn enhanced(&self) -> Option<&str> {
         let first = self.lines.first()?.split(' ').next()?;
-        let parts: Vec<_> = first.split('.').collect();
-        (parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
-        .then_some(first)
+        EnhancedStatus::parse(first).map(|_| first)
     }
 
     pub fn text(&self) -> String {

@@ -5,7 +5,7 @@ use super::error::{ConnectionError, Stage};
 use super::extensions::Extensions;
 use super::outcome::{NotSent, RecipientOutcome, TransactionResult};
 use super::reply::{EnhancedStatus, Reply, parse_reply};
-use super::tls::{TlsInfo, TlsMode, server_name, tls_info};
+use super::tls::{TlsInfo, TlsMode, server_name};
 use super::{ClientInner, Timeouts};
 use hikyaku_model::SendLogFields;
 use std::io;
@@ -134,7 +134,7 @@ impl Connection {
                         timeout: t.starttls,
                     })?
                     .map_err(|source| ConnectionError::TlsHandshake { source })?;
-                tls_session = Some(tls_info(stream.get_ref().1, verify));
+                tls_session = Some(TlsInfo::of(stream.get_ref().1, verify));
                 wire = Wire::new(Stream::Tls(Box::new(stream)));
                 // RFC 3207 §4.2: forget what was learnt in plain text and ask again.
                 extensions = hello(&mut wire, helo, t).await?;
@@ -463,7 +463,7 @@ impl Plan {
         if !is_writable_address(from) {
             return Err(everyone(
                 NotSent::InvalidSender,
-                Reply::local(
+                Reply::new(
                     553,
                     EnhancedStatus::new(5, 1, 7),
                     "sender address cannot be sent",
@@ -475,7 +475,7 @@ impl Plan {
             .map(|rcpt| {
                 (rcpt.is_empty() || !is_writable_address(rcpt)).then(|| RecipientOutcome::NotSent {
                     reason: NotSent::InvalidRecipient,
-                    reply: Reply::local(
+                    reply: Reply::new(
                         553,
                         EnhancedStatus::new(5, 1, 3),
                         "recipient address cannot be sent",
@@ -504,7 +504,7 @@ impl Plan {
         if international && !extensions.smtputf8 {
             return Err(keep_local(
                 NotSent::Smtputf8Required,
-                Reply::local(
+                Reply::new(
                     553,
                     EnhancedStatus::new(5, 6, 7),
                     format!(
@@ -523,7 +523,7 @@ impl Plan {
         {
             return Err(keep_local(
                 NotSent::MessageTooBig { size, limit },
-                Reply::local(
+                Reply::new(
                     552,
                     EnhancedStatus::new(5, 3, 4),
                     format!(

@@ -1,53 +1,29 @@
 //! Failures of the connection itself: the host's fault, never one recipient's or one message's.
 
 use super::reply::{Reply, ReplyError};
-use std::fmt;
+use hikyaku_model::named_enum;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Where in the SMTP dialogue something happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    Connect,
-    Greeting,
-    Ehlo,
-    Helo,
-    StartTls,
-    TlsHandshake,
-    Rset,
-    MailFrom,
-    RcptTo,
-    Data,
-    /// Sending the message body and its final dot.
-    Body,
-    /// Waiting for the reply to the final dot.
-    EndOfData,
-    Quit,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Connect => "connect",
-            Stage::Greeting => "greeting",
-            Stage::Ehlo => "EHLO",
-            Stage::Helo => "HELO",
-            Stage::StartTls => "STARTTLS",
-            Stage::TlsHandshake => "TLS handshake",
-            Stage::Rset => "RSET",
-            Stage::MailFrom => "MAIL FROM",
-            Stage::RcptTo => "RCPT TO",
-            Stage::Data => "DATA",
-            Stage::Body => "message body",
-            Stage::EndOfData => "end of data",
-            Stage::Quit => "QUIT",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// Where in the SMTP dialogue something happened, by the name error messages give it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Stage: "SMTP stage" {
+        Connect = "connect",
+        Greeting = "greeting",
+        Ehlo = "EHLO",
+        Helo = "HELO",
+        StartTls = "STARTTLS",
+        TlsHandshake = "TLS handshake",
+        Rset = "RSET",
+        MailFrom = "MAIL FROM",
+        RcptTo = "RCPT TO",
+        Data = "DATA",
+        /// Sending the message body and its final dot.
+        Body = "message body",
+        /// Waiting for the reply to the final dot.
+        EndOfData = "end of data",
+        Quit = "QUIT",
     }
 }
 
@@ -190,6 +166,6 @@ impl ConnectionError {
     /// The server asked to be left alone (421, or a 4.7.x code at the greeting or EHLO), which
     /// the engine answers by backing the destination off.
     pub fn is_throttling(&self) -> bool {
-        self.reply().is_some_and(Reply::is_throttling)
+        self.reply().is_some_and(super::reply::asks_to_slow_down)
     }
 }

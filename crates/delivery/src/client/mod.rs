@@ -23,6 +23,7 @@ pub use data::{encode_data, has_eight_bit, has_eight_bit_headers};
 pub use error::{ConnectionError, Stage};
 pub use extensions::Extensions;
 pub use outcome::{Blame, NotSent, RecipientOutcome, TransactionResult};
+pub use reply::asks_to_slow_down;
 pub use reply::{
     EnhancedStatus, MAX_LINE_LEN, MAX_REPLY_LEN, MAX_REPLY_LINES, Reply, ReplyError, Severity,
     parse_reply,

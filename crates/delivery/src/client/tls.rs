@@ -27,16 +27,8 @@ pub enum TlsMode {
     Disabled,
 }
 
-/// The negotiated TLS session, for the send log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsInfo {
-    /// `TLSv1_3`, `TLSv1_2`.
-    pub protocol: String,
-    /// The IANA name, e.g. `TLS13_AES_256_GCM_SHA384`.
-    pub cipher_suite: String,
-    /// Whether the certificate was checked against trusted roots and the MX host name.
-    pub verified: bool,
-}
+// The negotiated session is described in the shared vocabulary, as the SMTP server does.
+pub use hikyaku_model::smtp::TlsInfo;
 
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -102,27 +94,6 @@ pub(crate) fn server_name(
         Ok(name) => Some(name),
         Err(_) if !verify => Some(ServerName::IpAddress(peer.into())),
         Err(_) => None,
-    }
-}
-
-pub(crate) fn tls_info(connection: &rustls::ClientConnection, verified: bool) -> TlsInfo {
-    let protocol = connection
-        .protocol_version()
-        .map(|v| v.as_str().map_or_else(|| format!("{v:?}"), str::to_string))
-        .unwrap_or_default();
-    let cipher_suite = connection
-        .negotiated_cipher_suite()
-        .map(|suite| {
-            let suite = suite.suite();
-            suite
-                .as_str()
-                .map_or_else(|| format!("{suite:?}"), str::to_string)
-        })
-        .unwrap_or_default();
-    TlsInfo {
-        protocol,
-        cipher_suite,
-        verified,
     }
 }
 
