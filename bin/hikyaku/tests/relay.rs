@@ -525,8 +525,14 @@ async fn metrics_are_typed_and_present_at_zero_from_the_start() {
         ("hikyaku_relay_denied_total", "counter"),
         ("hikyaku_relay_refused_contract_total", "counter"),
         ("hikyaku_relay_spool_full_total", "counter"),
-        ("hikyaku_error_server_reports_total{kind=\"bounce\"}", "counter"),
-        ("hikyaku_error_server_events_total{kind=\"bounced\"}", "counter"),
+        (
+            "hikyaku_error_server_reports_total{kind=\"bounce\"}",
+            "counter",
+        ),
+        (
+            "hikyaku_error_server_events_total{kind=\"bounced\"}",
+            "counter",
+        ),
         ("hikyaku_error_server_refused_recipients_total", "counter"),
         ("hikyaku_error_server_inbound_total", "counter"),
         (

@@ -217,14 +217,16 @@ fn describe_metrics() {
         MessageKind::AutoReply,
         MessageKind::NotBounce,
     ] {
-        metrics::counter!("hikyaku_error_server_reports_total", "kind" => kind_label(kind)).increment(0);
+        metrics::counter!("hikyaku_error_server_reports_total", "kind" => kind_label(kind))
+            .increment(0);
     }
     for kind in [
         EventKind::Bounced,
         EventKind::Deferred,
         EventKind::Complaint,
     ] {
-        metrics::counter!("hikyaku_error_server_events_total", "kind" => kind.as_str()).increment(0);
+        metrics::counter!("hikyaku_error_server_events_total", "kind" => kind.as_str())
+            .increment(0);
     }
     for name in [
         "hikyaku_error_server_unmatched_reports_total",

@@ -8,8 +8,8 @@ mod common;
 use common::{Fixture, accepted, new_contract, on_both_backends};
 use hikyaku_model::{CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
 use hikyaku_store::{
-    BounceEffect, BounceEvent, NewSuppression, Outcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
-    SoftBouncePolicy, StoreError, SuppressionFilter, SuppressionSource,
+    BounceEvent, NewSuppression, Outcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
+    SoftBouncePolicy, StoreError, SuppressionEffect, SuppressionFilter, SuppressionSource,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -327,7 +327,7 @@ async fn suppressed_addresses_are_sealed_at_rest(f: Fixture) {
                     reason: Some("mailboxfull".into()),
                     ..SendLogFields::default()
                 },
-                effect: BounceEffect::CountSoft,
+                effect: SuppressionEffect::CountSoft,
             }],
             &SoftBouncePolicy {
                 limit: 5,
@@ -495,13 +495,20 @@ async fn hard_bounces_in_outcomes_suppress(f: Fixture) {
             source: Some("smtp".into()),
             ..SendLogFields::default()
         },
-        suppress,
+        suppression: if suppress {
+            SuppressionEffect::Suppress(SuppressionSource::HardBounce)
+        } else {
+            SuppressionEffect::CountSoft
+        },
     };
     let completed = store
-        .record_outcomes(&[
-            bounce(0, "userunknown", true),
-            bounce(1, "mailboxfull", false),
-        ])
+        .record_outcomes(
+            &[
+                bounce(0, "userunknown", true),
+                bounce(1, "mailboxfull", false),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     assert_eq!(completed, [message.id]);
@@ -543,7 +550,7 @@ fn bounce_event(
     at: i64,
     kind: EventKind,
     reason: &str,
-    effect: BounceEffect,
+    effect: SuppressionEffect,
 ) -> BounceEvent {
     BounceEvent {
         customer_id: customer.clone(),
@@ -585,7 +592,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_000,
                     EventKind::Bounced,
                     "userunknown",
-                    BounceEffect::Suppress(SuppressionSource::HardBounce),
+                    SuppressionEffect::Suppress(SuppressionSource::HardBounce),
                 ),
                 bounce_event(
                     &c,
@@ -594,7 +601,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_001,
                     EventKind::Complaint,
                     "feedback",
-                    BounceEffect::Suppress(SuppressionSource::Complaint),
+                    SuppressionEffect::Suppress(SuppressionSource::Complaint),
                 ),
                 bounce_event(
                     &c,
@@ -603,7 +610,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_002,
                     EventKind::Bounced,
                     "vacation",
-                    BounceEffect::Nothing,
+                    SuppressionEffect::Nothing,
                 ),
                 bounce_event(
                     &c,
@@ -612,7 +619,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_003,
                     EventKind::Bounced,
                     "mailboxfull",
-                    BounceEffect::CountSoft,
+                    SuppressionEffect::CountSoft,
                 ),
                 // Already listed by hand: it stays listed, with its first entry.
                 bounce_event(
@@ -622,7 +629,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_004,
                     EventKind::Bounced,
                     "mailboxfull",
-                    BounceEffect::Nothing,
+                    SuppressionEffect::Nothing,
                 ),
                 // The same address hard-bouncing for another contract lists it there only.
                 bounce_event(
@@ -632,7 +639,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_005,
                     EventKind::Bounced,
                     "hostunknown",
-                    BounceEffect::Suppress(SuppressionSource::HardBounce),
+                    SuppressionEffect::Suppress(SuppressionSource::HardBounce),
                 ),
             ],
             &policy,
@@ -714,7 +721,7 @@ async fn soft_bounces_count_only_within_the_window(f: Fixture) {
             at,
             EventKind::Bounced,
             "mailboxfull",
-            BounceEffect::CountSoft,
+            SuppressionEffect::CountSoft,
         )
     };
     // Two old soft bounces, then two more over an hour later: the old ones no longer count.

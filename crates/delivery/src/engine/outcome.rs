@@ -7,7 +7,10 @@ use crate::classify::{Refusal, reason, recipient_state};
 use crate::client::Reply;
 use crate::schedule::{Due, next_attempt};
 use hikyaku_model::{EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
-use hikyaku_store::{Outcome as StoreOutcome, RecipientOutcome};
+use hikyaku_store::{
+    AddressSignal, Outcome as StoreOutcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
+    SuppressionEffect, SuppressionEntry,
+};
 use std::time::Duration;
 
 /// `source` of an outcome whose code and text a remote server gave.
@@ -176,7 +179,7 @@ impl Shared {
                 recipient_index: index,
                 at: now,
                 outcome: verdict.outcome,
-                suppress: verdict.hard == Some(true),
+                suppression: AddressSignal::of_event(kind, verdict.hard).effect(),
                 details: fields,
             });
         }
@@ -231,7 +234,48 @@ impl Shared {
                 at: now,
                 outcome: StoreOutcome::Expired,
                 details,
-                suppress: false,
+                suppression: SuppressionEffect::Nothing,
+            });
+        }
+    }
+
+    /// Ends recipients whose addresses went on the contract's suppression list while the
+    /// message waited: `listed` pairs each recipient's index with its list entry. No attempt
+    /// is made or counted.
+    pub(super) fn suppress(&self, message: MessageId, listed: &[(u32, SuppressionEntry)]) {
+        let mut core = self.core.lock().unwrap();
+        let Some(entry) = core.messages.get_mut(&message) else {
+            return;
+        };
+        let now = self.clock.now();
+        for (index, listing) in listed {
+            let Some(recipient) = entry.recipients.get_mut(*index as usize) else {
+                continue;
+            };
+            if recipient.done {
+                continue;
+            }
+            recipient.done = true;
+            // As at acceptance: the entry's reason says why the address is not sent to.
+            let details = SendLogFields {
+                reason: listing.reason.clone(),
+                source: Some(SUPPRESSION_LIST_SOURCE.to_string()),
+                ..SendLogFields::default()
+            };
+            log_attempt(
+                message,
+                &domain_of(&recipient.address),
+                EventKind::Suppressed,
+                &details,
+            );
+            metrics::outcome(EventKind::Suppressed, details.reason.as_deref());
+            self.record(RecipientOutcome {
+                message_id: message,
+                recipient_index: *index,
+                at: now,
+                outcome: StoreOutcome::Suppressed,
+                details,
+                suppression: SuppressionEffect::Nothing,
             });
         }
     }
