@@ -313,7 +313,9 @@ impl Store {
                     message_id: outcome.message_id.to_string(),
                     ordinal: ordinal as i64,
                     details_sealed: self.key.seal(&details),
+                    // A recipient skipped for the list got no reply: its last one stays.
                     last_reply_sealed: reply_summary(&outcome.details)
+                        .filter(|_| outcome.outcome.counts_as_attempt())
                         .map(|reply| self.key.seal_str(&reply)),
                     suppression_reason_sealed: outcome
                         .details

@@ -688,6 +688,13 @@ async fn an_address_listed_while_its_message_waits_is_not_sent(backend: Backend)
     let queued = h.store.queued_message(id).await.unwrap().unwrap();
     assert_eq!(queued.recipients[0].state, RecipientState::Suppressed);
     assert_eq!(queued.recipients[0].attempts, 1, "no attempt was made");
+    assert!(
+        queued.recipients[0]
+            .last_reply
+            .as_deref()
+            .is_some_and(|r| r.starts_with("451")),
+        "the last reply stays the server's: {queued:?}"
+    );
     assert_eq!(queued.recipients[1].state, RecipientState::Deferred);
     assert!(h.spool.read(id).await.is_ok(), "a recipient still waits");
 
