@@ -172,16 +172,19 @@ impl Shared {
             fields.hard = verdict.hard;
             fields.source = Some(if local { SAID_LOCALLY } else { SAID_BY_REMOTE }.to_string());
             let kind = verdict.outcome.event_kind();
-            log_attempt(message, &domain_of(&recipient.address), kind, &fields);
-            metrics::outcome(kind, fields.reason.as_deref());
-            self.record(RecipientOutcome {
-                message_id: message,
-                recipient_index: index,
-                at: now,
-                outcome: verdict.outcome,
-                suppression: AddressSignal::of_event(kind, verdict.hard).effect(),
-                details: fields,
-            });
+            let reason = fields.reason.clone();
+            self.report(
+                &recipient.address,
+                reason.as_deref(),
+                RecipientOutcome {
+                    message_id: message,
+                    recipient_index: index,
+                    at: now,
+                    outcome: verdict.outcome,
+                    suppression: AddressSignal::of_event(kind, verdict.hard).effect(),
+                    details: fields,
+                },
+            );
         }
         if !retry.is_empty() {
             let domain = domain_of(&entry.recipients[retry[0] as usize].address);
@@ -221,21 +224,18 @@ impl Shared {
                 source: Some(SAID_LOCALLY.to_string()),
                 ..SendLogFields::default()
             };
-            log_attempt(
-                message,
-                &domain_of(&recipient.address),
-                EventKind::Expired,
-                &details,
+            self.report(
+                &recipient.address,
+                Some("expired"),
+                RecipientOutcome {
+                    message_id: message,
+                    recipient_index: index,
+                    at: now,
+                    outcome: StoreOutcome::Expired,
+                    details,
+                    suppression: SuppressionEffect::Nothing,
+                },
             );
-            metrics::outcome(EventKind::Expired, details.reason.as_deref());
-            self.record(RecipientOutcome {
-                message_id: message,
-                recipient_index: index,
-                at: now,
-                outcome: StoreOutcome::Expired,
-                details,
-                suppression: SuppressionEffect::Nothing,
-            });
         }
     }
 
@@ -262,22 +262,34 @@ impl Shared {
                 source: Some(SUPPRESSION_LIST_SOURCE.to_string()),
                 ..SendLogFields::default()
             };
-            log_attempt(
-                message,
-                &domain_of(&recipient.address),
-                EventKind::Suppressed,
-                &details,
+            // The entry's reason may be an operator's free text: the metric counts by source.
+            self.report(
+                &recipient.address,
+                Some(listing.source.as_str()),
+                RecipientOutcome {
+                    message_id: message,
+                    recipient_index: *index,
+                    at: now,
+                    outcome: StoreOutcome::Suppressed,
+                    details,
+                    suppression: SuppressionEffect::Nothing,
+                },
             );
-            metrics::outcome(EventKind::Suppressed, details.reason.as_deref());
-            self.record(RecipientOutcome {
-                message_id: message,
-                recipient_index: *index,
-                at: now,
-                outcome: StoreOutcome::Suppressed,
-                details,
-                suppression: SuppressionEffect::Nothing,
-            });
         }
+    }
+
+    /// Writes one recipient's outcome to the mail log, counts it with `counted_as` as its
+    /// `reason` label, and hands it to the recorder.
+    fn report(&self, address: &str, counted_as: Option<&str>, outcome: RecipientOutcome) {
+        let kind = outcome.outcome.event_kind();
+        log_attempt(
+            outcome.message_id,
+            &domain_of(address),
+            kind,
+            &outcome.details,
+        );
+        metrics::outcome(kind, counted_as);
+        self.record(outcome);
     }
 }
 
