@@ -1,7 +1,8 @@
 //! The contracts' suppression lists on both backends: adding, finding, paging and removing
 //! entries, keeping contracts apart, sealing at rest, the relay's look-up in `record_accepted`,
-//! the delivery engine's hard bounces in `record_outcomes`, and the error server's
-//! `record_bounces` with each effect and the soft-bounce window.
+//! the delivery engine's look-up before each attempt (`listed_among`) and its hard bounces in
+//! `record_outcomes`, and the error server's `record_bounces` with each effect and the
+//! soft-bounce window.
 
 mod common;
 
@@ -24,6 +25,7 @@ on_both_backends!(
     hard_bounces_in_outcomes_suppress,
     bounces_and_complaints_take_their_effect,
     soft_bounces_count_only_within_the_window,
+    the_engine_finds_a_jobs_listed_recipients_in_one_look_up,
 );
 
 fn manual<'a>(address: &'a str, reason: Option<&'a str>) -> NewSuppression<'a> {
@@ -845,4 +847,53 @@ async fn listed_recipients_are_found_in_every_statement_chunk(f: Fixture) {
             .collect();
         assert_eq!(states, listed);
     }
+}
+
+async fn the_engine_finds_a_jobs_listed_recipients_in_one_look_up(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Engine look-up").await;
+    let other = new_contract(store, "Another").await;
+    store
+        .add_suppressions(
+            &c,
+            &[manual("Gone@Example.jp", Some("asked to stop"))],
+            Timestamp(1_000),
+        )
+        .await
+        .unwrap();
+    store
+        .add_suppressions(&other, &[manual("kept@example.jp", None)], Timestamp(1_000))
+        .await
+        .unwrap();
+    let found = store
+        .listed_among(
+            &c,
+            &["kept@example.jp", "gone@example.JP", "new@example.jp"],
+        )
+        .await
+        .unwrap();
+    let got: Vec<Option<(&str, Option<&str>)>> = found
+        .iter()
+        .map(|e| {
+            e.as_ref()
+                .map(|e| (e.address.as_str(), e.reason.as_deref()))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [None, Some(("Gone@Example.jp", Some("asked to stop"))), None],
+        "in the asked order, any case, and never another contract's entry"
+    );
+    assert!(store.listed_among(&c, &[]).await.unwrap().is_empty());
+    // More addresses than one look-up chunk still answer each in place.
+    let many: Vec<String> = (0..300).map(|i| format!("r{i}@example.jp")).collect();
+    let mut asked: Vec<&str> = many.iter().map(String::as_str).collect();
+    asked.push("GONE@example.jp");
+    let found = store.listed_among(&c, &asked).await.unwrap();
+    assert_eq!(found.len(), 301);
+    assert!(found[..300].iter().all(Option::is_none));
+    assert_eq!(
+        found[300].as_ref().unwrap().source,
+        SuppressionSource::Manual
+    );
 }
