@@ -398,10 +398,11 @@ impl Store {
             }
             // Bounces are few: a few statements each. The recipient row's ciphertext is
             // reused, as in the events.
-            for s in sealed
-                .iter()
-                .filter(|s| s.outcome.suppression != SuppressionEffect::Nothing)
-            {
+            for s in sealed.iter().filter(|s| match s.outcome.suppression {
+                SuppressionEffect::Suppress(_) => true,
+                SuppressionEffect::CountSoft => soft_bounces.counts(),
+                SuppressionEffect::Nothing => false,
+            }) {
                 let row: Option<SuppressedRecipientRow> = sqlx::query_as(
                     "SELECT m.customer_id, r.address_hash, r.address_sealed \
                      FROM message_recipients r JOIN messages m ON m.message_id = r.message_id \

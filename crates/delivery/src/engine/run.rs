@@ -224,7 +224,11 @@ impl Shared {
         let listed = match self.store.listed_among(customer, &wanted).await {
             Ok(listed) => listed,
             Err(error) => {
-                tracing::warn!(message = %job.message, %error, "cannot read the suppression list; sending without the check");
+                tracing::warn!(
+                    message = %job.message,
+                    %error,
+                    "cannot read the suppression list; sending without the check"
+                );
                 return;
             }
         };
