@@ -81,6 +81,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
                 bounce_domain: config.bounce.domain.clone(),
                 verp_key: verp_key.clone(),
                 max_unrecorded_outcomes: config.delivery.max_unrecorded_outcomes.max(1),
+                soft_bounces: soft_bounce_policy(&config),
             };
             let engine = Engine::start(settings, store.clone(), spool.clone(), transport, accepted)
                 .await
@@ -169,10 +170,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
                 feedback_addresses: b.feedback_addresses.clone(),
                 verp_key: verp_key.clone(),
                 hostname: hostname.clone(),
-                soft_bounces: SoftBouncePolicy {
-                    limit: config.suppression.soft_bounce_limit,
-                    window: config.suppression.soft_bounce_window.as_std(),
-                },
+                soft_bounces: soft_bounce_policy(&config),
             },
         );
         let handler = handler.with_disk_reserve(spool.disk_reserve().clone());
@@ -305,6 +303,14 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
+}
+
+/// `[suppression]`'s soft-bounce rule, the same for the error server and the delivery engine.
+fn soft_bounce_policy(config: &Config) -> SoftBouncePolicy {
+    SoftBouncePolicy {
+        limit: config.suppression.soft_bounce_limit,
+        window: config.suppression.soft_bounce_window.as_std(),
+    }
 }
 
 fn system_hostname() -> String {

@@ -129,7 +129,10 @@ impl Operator {
         block_on(async {
             let store = self.store(None).await;
             store.record_accepted(accepted).await.unwrap();
-            store.record_outcomes(outcomes).await.unwrap();
+            store
+                .record_outcomes(outcomes, &hikyaku_store::SoftBouncePolicy::OFF)
+                .await
+                .unwrap();
             store.close().await;
         });
     }
@@ -564,7 +567,7 @@ fn attempt(
             reason: (code >= 500).then(|| "userunknown".to_string()),
             ..SendLogFields::default()
         },
-        suppress: false,
+        suppression: hikyaku_store::SuppressionEffect::Nothing,
     }
 }
 
@@ -622,7 +625,10 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
             .await
             .unwrap();
         store
-            .record_outcomes(&[bounce.clone(), delivery.clone()])
+            .record_outcomes(
+                &[bounce.clone(), delivery.clone()],
+                &hikyaku_store::SoftBouncePolicy::OFF,
+            )
             .await
             .unwrap();
         store.close().await;
@@ -829,18 +835,21 @@ fn queue_retry_and_delete() {
             .unwrap();
         let later = Timestamp(now.as_millis() + 3_600_000);
         store
-            .record_outcomes(&[
-                attempt(&message, 0, minutes_ago(now, 5), Outcome::Delivered, 250),
-                attempt(
-                    &message,
-                    1,
-                    minutes_ago(now, 5),
-                    Outcome::Deferred {
-                        next_attempt_at: later,
-                    },
-                    451,
-                ),
-            ])
+            .record_outcomes(
+                &[
+                    attempt(&message, 0, minutes_ago(now, 5), Outcome::Delivered, 250),
+                    attempt(
+                        &message,
+                        1,
+                        minutes_ago(now, 5),
+                        Outcome::Deferred {
+                            next_attempt_at: later,
+                        },
+                        451,
+                    ),
+                ],
+                &hikyaku_store::SoftBouncePolicy::OFF,
+            )
             .await
             .unwrap();
         store.close().await;

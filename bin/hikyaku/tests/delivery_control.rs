@@ -530,6 +530,7 @@ async fn delivery_metrics_are_there_from_the_start_and_count_outcomes() {
         ["outcome=\"bounced\"", "reason=\"userunknown\""],
         ["outcome=\"deferred\"", "reason=\"toomanyconn\""],
         ["outcome=\"expired\"", "reason=\"expired\""],
+        ["outcome=\"suppressed\"", "reason=\"manual\""],
     ] {
         assert_eq!(
             metric(&page, outcomes, &labels),

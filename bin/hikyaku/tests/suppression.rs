@@ -1,7 +1,8 @@
 //! The suppression list at work in the real `hikyaku serve`: the relay takes mail for listed
 //! recipients but never sends it (they get `accepted` and `suppressed`, the others are
 //! delivered to a scripted MX on 127.0.0.1), a wholly suppressed message leaves no spool file,
-//! and a `550 5.1.1` at RCPT puts the address on the list.
+//! a `550 5.1.1` at RCPT puts the address on the list, and an address listed while its
+//! message waits for a retry is not sent again.
 //!
 //! Multi-threaded runtime: the tests poll the CLI with blocking calls while the scripted MX,
 //! on the test's runtime, keeps answering.
@@ -170,4 +171,66 @@ async fn a_hard_refusal_at_rcpt_lists_the_address() {
             .count(),
         rcpts_before
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_listed_while_its_message_is_deferred_is_not_retried() {
+    let sink = Sink::start().await.unwrap();
+    let (node, customer) = start(&sink);
+    let rcpts = || {
+        sink.commands()
+            .iter()
+            .filter(|c| c.line.to_ascii_lowercase().contains("tempfail@example.jp"))
+            .count()
+    };
+    // `tempfail@` is refused with 451 at every attempt, retried every second.
+    let id = send(&node, &["tempfail@example.jp"]).await;
+    wait_for_events(&node, &id, "deferred", 1);
+    node.cli_ok(&[
+        "suppression",
+        "add",
+        &customer,
+        "TempFail@Example.jp",
+        "--reason",
+        "asked to stop",
+    ])
+    .unwrap();
+
+    let events = wait_for_events(&node, &id, "suppressed", 1);
+    let tried = rcpts();
+    let suppressed = events.iter().find(|e| e["kind"] == "suppressed").unwrap();
+    assert_eq!(suppressed["recipient"], "tempfail@example.jp");
+    assert_eq!(suppressed["reason"], "asked to stop");
+    assert_eq!(suppressed["source"], "suppression-list");
+    assert_eq!(suppressed["smtp_code"], Value::Null);
+    wait_until("its spool file to go", Duration::from_secs(10), || {
+        !spool_message_files(node.data_dir())
+            .iter()
+            .any(|f| f.contains(&id))
+    });
+    let shown: Value = serde_json::from_str(
+        node.cli_ok(&["queue", "show", &id, "--json"])
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let recipient = &shown["message"]["recipients"][0];
+    assert_eq!(recipient["state"], "suppressed", "{shown:#}");
+    assert_eq!(recipient["attempts"], 1, "no attempt is counted: {shown:#}");
+    assert!(
+        recipient["last_reply"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("451")),
+        "the last reply stays the server's: {shown:#}"
+    );
+    // Several retry intervals later, the sink has seen the address no more.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        rcpts(),
+        tried,
+        "a retry reached the MX after the address was listed"
+    );
+    let events = delivery_support::log(&node, &id);
+    let last = events.last().unwrap();
+    assert_eq!(last["kind"], "suppressed", "{events:#?}");
 }

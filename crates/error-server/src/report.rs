@@ -4,7 +4,7 @@
 
 use hikyaku_bounce::{Action, Analysis, MessageKind, Record};
 use hikyaku_model::{EventKind, MessageId, QueuedMessage, SendLogFields, Timestamp, VerpRecipient};
-use hikyaku_store::{BounceEffect, BounceEvent, SuppressionSource};
+use hikyaku_store::{AddressSignal, BounceEvent};
 
 /// What the error server learnt, for one message, from one report.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -95,12 +95,8 @@ fn event(
     record: &Record,
     at: Timestamp,
 ) -> BounceEvent {
-    let effect = match kind {
-        EventKind::Complaint => BounceEffect::Suppress(SuppressionSource::Complaint),
-        EventKind::Bounced if record.hard => BounceEffect::Suppress(SuppressionSource::HardBounce),
-        EventKind::Bounced => BounceEffect::CountSoft,
-        _ => BounceEffect::Nothing,
-    };
+    let hard = (kind == EventKind::Bounced).then_some(record.hard);
+    let effect = AddressSignal::of_event(kind, hard).effect();
     let details = SendLogFields {
         remote_host: record.remote_mta.clone(),
         smtp_code: record.reply_code.as_deref().and_then(|c| c.parse().ok()),
@@ -108,7 +104,7 @@ fn event(
         remote_text: Some(record.diagnostic.clone()).filter(|d| !d.is_empty()),
         delay_ms: Some(at.as_millis() - message.received_at.as_millis()),
         reason: Some(record.reason.as_str().to_string()),
-        hard: (kind == EventKind::Bounced).then_some(record.hard),
+        hard,
         source: Some("report".to_string()),
         feedback_type: record.feedback_type.clone(),
         ..SendLogFields::default()
@@ -190,6 +186,7 @@ mod tests {
     use super::*;
     use hikyaku_bounce::Reason;
     use hikyaku_model::{CustomerId, QueuedRecipient, RecipientState, VerpAddress, VerpKey};
+    use hikyaku_store::{SuppressionEffect, SuppressionSource};
 
     fn message(recipients: &[&str]) -> QueuedMessage {
         QueuedMessage {
@@ -262,7 +259,7 @@ mod tests {
         assert_eq!(event.kind, EventKind::Bounced);
         assert_eq!(
             event.effect,
-            BounceEffect::Suppress(SuppressionSource::HardBounce)
+            SuppressionEffect::Suppress(SuppressionSource::HardBounce)
         );
         assert_eq!(event.mail_from, "app@example.com");
         let d = &event.details;
@@ -300,7 +297,7 @@ mod tests {
         );
         let report = events_for(&m, VerpRecipient::Message, &a, AT);
         assert_eq!(report.unmatched, 1, "the stranger");
-        let got: Vec<(&str, EventKind, &BounceEffect)> = report
+        let got: Vec<(&str, EventKind, &SuppressionEffect)> = report
             .events
             .iter()
             .map(|e| (e.recipient.as_str(), e.kind, &e.effect))
@@ -308,11 +305,15 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("B@Example.JP", EventKind::Bounced, &BounceEffect::CountSoft),
+                (
+                    "B@Example.JP",
+                    EventKind::Bounced,
+                    &SuppressionEffect::CountSoft
+                ),
                 (
                     "c@example.jp",
                     EventKind::Bounced,
-                    &BounceEffect::Suppress(SuppressionSource::HardBounce)
+                    &SuppressionEffect::Suppress(SuppressionSource::HardBounce)
                 ),
             ]
         );
@@ -357,7 +358,7 @@ mod tests {
                 ("b@example.jp", EventKind::Bounced)
             ]
         );
-        assert_eq!(report.events[0].effect, BounceEffect::Nothing);
+        assert_eq!(report.events[0].effect, SuppressionEffect::Nothing);
     }
 
     #[test]
@@ -379,7 +380,7 @@ mod tests {
         assert_eq!(event.kind, EventKind::Complaint);
         assert_eq!(
             event.effect,
-            BounceEffect::Suppress(SuppressionSource::Complaint)
+            SuppressionEffect::Suppress(SuppressionSource::Complaint)
         );
         assert_eq!(event.details.feedback_type.as_deref(), Some("abuse"));
         assert_eq!(event.details.hard, None);

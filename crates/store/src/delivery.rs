@@ -2,7 +2,8 @@
 //! attempts, and the operator's retry/delete commands that it must apply to its schedule.
 
 use crate::queue::{LOOKUP_CHUNK, corrupt, in_list_sql, lookup_chunks, statement_chunks};
-use crate::{Store, StoreError, SuppressionSource};
+use crate::suppression::{SuppressionTarget, apply_suppression};
+use crate::{SoftBouncePolicy, Store, StoreError, SuppressionEffect};
 use hikyaku_model::{
     CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp, named_enum,
 };
@@ -51,6 +52,9 @@ pub enum Outcome {
     },
     Bounced,
     Expired,
+    /// Not attempted: the address went on its contract's suppression list while the message
+    /// waited in the queue.
+    Suppressed,
 }
 
 impl Outcome {
@@ -60,6 +64,7 @@ impl Outcome {
             Outcome::Deferred { .. } => RecipientState::Deferred,
             Outcome::Bounced => RecipientState::Bounced,
             Outcome::Expired => RecipientState::Expired,
+            Outcome::Suppressed => RecipientState::Suppressed,
         }
     }
 
@@ -69,19 +74,27 @@ impl Outcome {
             Outcome::Deferred { .. } => EventKind::Deferred,
             Outcome::Bounced => EventKind::Bounced,
             Outcome::Expired => EventKind::Expired,
+            Outcome::Suppressed => EventKind::Suppressed,
         }
+    }
+
+    /// Whether the outcome ends an attempt: a recipient skipped for the suppression list was
+    /// never tried.
+    fn counts_as_attempt(self) -> bool {
+        self != Outcome::Suppressed
     }
 
     fn next_attempt_at(self) -> Option<Timestamp> {
         match self {
             Outcome::Deferred { next_attempt_at } => Some(next_attempt_at),
-            Outcome::Delivered | Outcome::Bounced | Outcome::Expired => None,
+            Outcome::Delivered | Outcome::Bounced | Outcome::Expired | Outcome::Suppressed => None,
         }
     }
 }
 
-/// The outcome of one attempt for one recipient, with its send-log fields. Every outcome counts
-/// as one attempt: `details.attempt` should be the recipient's attempts so far plus one.
+/// The outcome of one attempt for one recipient, with its send-log fields. Every outcome but
+/// `Suppressed` counts as one attempt: `details.attempt` should be the recipient's attempts so
+/// far plus one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientOutcome {
     pub message_id: MessageId,
@@ -89,10 +102,10 @@ pub struct RecipientOutcome {
     pub at: Timestamp,
     pub outcome: Outcome,
     pub details: SendLogFields,
-    /// Put the address on its contract's suppression list (a hard bounce: the remote server
-    /// said the address does not exist), with `details.reason` and the message ID, in the same
-    /// transaction as the outcome.
-    pub suppress: bool,
+    /// What the outcome does to the contract's suppression list (see
+    /// [`AddressSignal`](crate::AddressSignal)), applied with `details.reason` and the message
+    /// ID in the same transaction as the outcome.
+    pub suppression: SuppressionEffect,
 }
 
 named_enum! {
@@ -146,7 +159,7 @@ struct SealedOutcome<'a> {
     ordinal: i64,
     details_sealed: Vec<u8>,
     last_reply_sealed: Option<Vec<u8>>,
-    /// The sealed reason of the suppression entry, when the outcome suppresses.
+    /// The sealed reason of the suppression entry, when the outcome may list the address.
     suppression_reason_sealed: Option<Vec<u8>>,
 }
 
@@ -155,6 +168,13 @@ struct ChangedRecipientRow {
     recipient_index: i64,
     address_sealed: Vec<u8>,
     address_hash: Vec<u8>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SuppressedRecipientRow {
+    customer_id: String,
+    address_hash: Vec<u8>,
+    address_sealed: Vec<u8>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -261,8 +281,8 @@ impl Store {
 
     /// Records a batch of outcomes (any number of messages) in one transaction: each recipient's
     /// new state, attempts + 1, next attempt time (deferred only) and last reply, and one event
-    /// per outcome, and for an outcome with `suppress` the address on its contract's
-    /// suppression list (source `hard-bounce`; an address already listed keeps its entry).
+    /// per outcome, and its `suppression` effect on the contract's list under `soft_bounces`
+    /// (an address already listed keeps its entry).
     /// Returns the messages of the batch that became complete (no recipient left queued or
     /// deferred), in ID order, so the engine can remove their spool files.
     ///
@@ -272,6 +292,7 @@ impl Store {
     pub async fn record_outcomes(
         &self,
         batch: &[RecipientOutcome],
+        soft_bounces: &SoftBouncePolicy,
     ) -> Result<Vec<MessageId>, StoreError> {
         let Some(completed_at) = batch.iter().map(|o| o.at).max() else {
             return Ok(Vec::new());
@@ -287,13 +308,15 @@ impl Store {
                     message_id: outcome.message_id.to_string(),
                     ordinal: ordinal as i64,
                     details_sealed: self.key.seal(&details),
+                    // A recipient skipped for the list got no reply: its last one stays.
                     last_reply_sealed: reply_summary(&outcome.details)
+                        .filter(|_| outcome.outcome.counts_as_attempt())
                         .map(|reply| self.key.seal_str(&reply)),
                     suppression_reason_sealed: outcome
                         .details
                         .reason
                         .as_deref()
-                        .filter(|_| outcome.suppress)
+                        .filter(|_| outcome.suppression != SuppressionEffect::Nothing)
                         .map(|reason| self.key.seal_str(reason)),
                 })
             })
@@ -325,7 +348,7 @@ impl Store {
             for chunk in statement_chunks(&sealed) {
                 let mut update = QueryBuilder::new(
                     "UPDATE message_recipients AS r SET state = v.column3, \
-                     attempts = attempts + 1, next_attempt_at = v.column4, \
+                     attempts = attempts + v.column6, next_attempt_at = v.column4, \
                      last_reply_sealed = COALESCE(v.column5, last_reply_sealed) FROM (",
                 );
                 update.push_values(chunk, |mut row, s| {
@@ -333,7 +356,8 @@ impl Store {
                         .push_bind(i64::from(s.outcome.recipient_index))
                         .push_bind(s.outcome.outcome.state().as_str())
                         .push_bind(s.outcome.outcome.next_attempt_at().map(Timestamp::as_millis))
-                        .push_bind(s.last_reply_sealed.as_deref());
+                        .push_bind(s.last_reply_sealed.as_deref())
+                        .push_bind(s.outcome.outcome.counts_as_attempt() as i64);
                 });
                 update.push(concat!(
                     ") AS v WHERE r.message_id = v.column1 AND r.recipient_index = v.column2 \
@@ -367,24 +391,33 @@ impl Store {
                 let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
                 events_written += ids.len();
             }
-            // Hard bounces are few: one statement each. The recipient row's ciphertext is
+            // Bounces are few: a few statements each. The recipient row's ciphertext is
             // reused, as in the events.
-            for s in sealed.iter().filter(|s| s.outcome.suppress) {
-                sqlx::query(
-                    "INSERT INTO suppressions (customer_id, address_hash, address_sealed, source, \
-                     reason_sealed, message_id, created_at) \
-                     SELECT m.customer_id, r.address_hash, r.address_sealed, $3, $4, m.message_id, $5 \
+            for s in sealed.iter().filter(|s| match s.outcome.suppression {
+                SuppressionEffect::Suppress(_) => true,
+                SuppressionEffect::CountSoft => soft_bounces.counts(),
+                SuppressionEffect::Nothing => false,
+            }) {
+                let row: Option<SuppressedRecipientRow> = sqlx::query_as(
+                    "SELECT m.customer_id, r.address_hash, r.address_sealed \
                      FROM message_recipients r JOIN messages m ON m.message_id = r.message_id \
-                     WHERE r.message_id = $1 AND r.recipient_index = $2 \
-                     ON CONFLICT (customer_id, address_hash) DO NOTHING",
+                     WHERE r.message_id = $1 AND r.recipient_index = $2",
                 )
                 .bind(s.message_id.as_str())
                 .bind(i64::from(s.outcome.recipient_index))
-                .bind(SuppressionSource::HardBounce.as_str())
-                .bind(s.suppression_reason_sealed.as_deref())
-                .bind(s.outcome.at.as_millis())
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                let Some(row) = row else { continue };
+                let target = SuppressionTarget {
+                    customer: &row.customer_id,
+                    hash: &row.address_hash,
+                    sealed: &row.address_sealed,
+                    effect: s.outcome.suppression,
+                    reason_sealed: s.suppression_reason_sealed.as_deref(),
+                    message_id: &s.message_id,
+                    at: s.outcome.at.as_millis(),
+                };
+                apply_suppression!(tx, &target, soft_bounces).await?;
             }
             let mut completed = Vec::new();
             for chunk in lookup_chunks(&touched) {

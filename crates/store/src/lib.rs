@@ -98,6 +98,7 @@ mod ip_ranges;
 mod queue;
 mod send_log;
 mod suppression;
+pub mod suppression_policy;
 pub mod testing;
 
 pub use credentials::{SmtpCredential, generate_password};
@@ -114,8 +115,10 @@ pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::LogFilter;
 pub use suppression::{
-    BounceEffect, BounceEvent, NewSuppression, SoftBouncePolicy, SuppressionEntry,
-    SuppressionFilter, SuppressionSource, check_suppression_address,
+    BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, check_suppression_address,
+};
+pub use suppression_policy::{
+    AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -3,78 +3,22 @@
 //!
 //! Addresses are sealed like every address and found through the keyed look-up hash, so a
 //! look-up ignores case and the list is scoped by contract in every query: one contract never
-//! sees, adds to or removes from another's list. The relay's side (skipping listed recipients)
-//! is in [`Store::record_accepted`]; the delivery engine's (a synchronous hard bounce) in
-//! [`Store::record_outcomes`].
+//! sees, adds to or removes from another's list. What puts an address on the list is decided in
+//! [`crate::suppression_policy`] and applied by [`apply_suppression!`], the one statement sequence
+//! both [`Store::record_bounces`] (the error server) and [`Store::record_outcomes`] (the delivery
+//! engine) run. The list is honoured at acceptance ([`Store::record_accepted`]) and again before
+//! each delivery attempt ([`Store::listed_among`]).
 
 use crate::queue::{corrupt, statement_chunks};
+use crate::suppression_policy::{SoftBouncePolicy, SuppressionEffect, SuppressionSource};
 use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, EventKind, MessageId, SendLogFields, Timestamp};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 /// The longest address the list takes (RFC 5321's path limit, 256 octets, less the brackets).
 const MAX_ADDRESS_LEN: usize = 254;
-
-/// Why an address is on a contract's suppression list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SuppressionSource {
-    /// A permanent failure that says the address does not exist (or moved, or its domain takes
-    /// no mail): seen during delivery or in a bounce mail.
-    HardBounce,
-    /// The recipient reported the mail as spam (an ARF feedback report).
-    Complaint,
-    /// Too many temporary failures within `suppression.soft_bounce_window`.
-    SoftBounces,
-    /// The operator or the contract added it (CLI, console, API, import).
-    Manual,
-}
-
-impl SuppressionSource {
-    pub const ALL: [SuppressionSource; 4] = [
-        Self::HardBounce,
-        Self::Complaint,
-        Self::SoftBounces,
-        Self::Manual,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HardBounce => "hard-bounce",
-            Self::Complaint => "complaint",
-            Self::SoftBounces => "soft-bounces",
-            Self::Manual => "manual",
-        }
-    }
-}
-
-impl FromStr for SuppressionSource {
-    type Err = hikyaku_model::ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|source| source.as_str() == s)
-            .ok_or_else(|| hikyaku_model::ParseError {
-                kind: "suppression source",
-                text: s.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for SuppressionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for SuppressionSource {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
 
 /// One address on a contract's suppression list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -112,17 +56,6 @@ pub struct SuppressionFilter {
     pub limit: Option<u32>,
 }
 
-/// What a bounce or complaint does to the list, decided by the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BounceEffect {
-    /// List the address now, for this reason.
-    Suppress(SuppressionSource),
-    /// A temporary failure: count it, and list the address once [`SoftBouncePolicy`] says so.
-    CountSoft,
-    /// Only log the event.
-    Nothing,
-}
-
 /// A bounce or complaint about one recipient of one message, as the error server learnt it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceEvent {
@@ -135,15 +68,7 @@ pub struct BounceEvent {
     /// [`EventKind::Bounced`] or [`EventKind::Complaint`].
     pub kind: EventKind,
     pub details: SendLogFields,
-    pub effect: BounceEffect,
-}
-
-/// How many soft bounces of one address within how long suppress it (`[suppression]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SoftBouncePolicy {
-    /// 0 turns the rule off (soft bounces are then not even counted).
-    pub limit: u32,
-    pub window: std::time::Duration,
+    pub effect: SuppressionEffect,
 }
 
 /// Checks an address before it goes on a list: trimmed, `local@domain` with both parts, no
@@ -182,6 +107,13 @@ struct SuppressionRow {
     created_at: i64,
 }
 
+#[derive(sqlx::FromRow)]
+struct HashedSuppressionRow {
+    address_hash: Vec<u8>,
+    #[sqlx(flatten)]
+    row: SuppressionRow,
+}
+
 const SUPPRESSION_COLUMNS: &str = "SELECT customer_id, address_sealed, source, reason_sealed, \
                                    message_id, created_at FROM suppressions";
 
@@ -205,6 +137,87 @@ struct SealedBounce<'a> {
     details_sealed: Vec<u8>,
     reason_sealed: Option<Vec<u8>>,
 }
+
+/// One address's suppression effect, as [`apply_suppression!`] applies it.
+pub(crate) struct SuppressionTarget<'a> {
+    pub customer: &'a str,
+    pub hash: &'a [u8],
+    pub sealed: &'a [u8],
+    pub effect: SuppressionEffect,
+    /// The entry's reason (the event's), sealed.
+    pub reason_sealed: Option<&'a [u8]>,
+    pub message_id: &'a str,
+    pub at: i64,
+}
+
+/// Applies a [`SuppressionTarget`] inside the transaction `$tx` under `$policy`: lists the
+/// address for `Suppress`; for `CountSoft` forgets the address's soft bounces older than the
+/// window, counts this one and lists the address when the policy says the count is enough. An
+/// address already listed keeps its first entry. Evaluates to `Result<(), sqlx::Error>`.
+macro_rules! apply_suppression {
+    ($tx:expr, $target:expr, $policy:expr) => {
+        async {
+            let t: &$crate::suppression::SuppressionTarget<'_> = $target;
+            let policy: &$crate::SoftBouncePolicy = $policy;
+            let source = match t.effect {
+                $crate::SuppressionEffect::Suppress(source) => Some(source),
+                $crate::SuppressionEffect::CountSoft if policy.counts() => {
+                    let window_ms = i64::try_from(policy.window.as_millis()).unwrap_or(i64::MAX);
+                    let since = t.at.saturating_sub(window_ms);
+                    sqlx::query(
+                        "DELETE FROM soft_bounces \
+                         WHERE customer_id = $1 AND address_hash = $2 AND at <= $3",
+                    )
+                    .bind(t.customer)
+                    .bind(t.hash)
+                    .bind(since)
+                    .execute(&mut *$tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO soft_bounces (customer_id, address_hash, at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(t.customer)
+                    .bind(t.hash)
+                    .bind(t.at)
+                    .execute(&mut *$tx)
+                    .await?;
+                    let count: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM soft_bounces WHERE customer_id = $1 \
+                         AND address_hash = $2 AND at > $3 AND at <= $4",
+                    )
+                    .bind(t.customer)
+                    .bind(t.hash)
+                    .bind(since)
+                    .bind(t.at)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    policy.after(u64::try_from(count).unwrap_or(0))
+                }
+                $crate::SuppressionEffect::CountSoft | $crate::SuppressionEffect::Nothing => None,
+            };
+            if let Some(source) = source {
+                sqlx::query(
+                    "INSERT INTO suppressions (customer_id, address_hash, address_sealed, \
+                     source, reason_sealed, message_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (customer_id, address_hash) DO NOTHING",
+                )
+                .bind(t.customer)
+                .bind(t.hash)
+                .bind(t.sealed)
+                .bind(source.as_str())
+                .bind(t.reason_sealed)
+                .bind(t.message_id)
+                .bind(t.at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+    };
+}
+pub(crate) use apply_suppression;
 
 impl Store {
     /// Adds addresses to the contract's list in one transaction. Returns how many were newly
@@ -311,6 +324,47 @@ impl Store {
         row.map(|row| self.suppression_from_row(row)).transpose()
     }
 
+    /// The contract's entries for each of `addresses` (in any case), in their order: `None`
+    /// for an address not listed. One indexed query, however many addresses: the delivery
+    /// engine asks before each attempt, so that an address listed while its message waited in
+    /// the queue is not sent.
+    pub async fn listed_among(
+        &self,
+        customer: &CustomerId,
+        addresses: &[&str],
+    ) -> Result<Vec<Option<SuppressionEntry>>, StoreError> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hashes: Vec<Vec<u8>> = addresses
+            .iter()
+            .map(|a| self.key.address_hash(a.trim()))
+            .collect();
+        let mut found: HashMap<Vec<u8>, SuppressionEntry> = HashMap::new();
+        for chunk in hashes.chunks(crate::queue::LOOKUP_CHUNK) {
+            let rows: Vec<(Vec<u8>, SuppressionRow)> = with_pool!(self, pool => {
+                let mut select = QueryBuilder::new(
+                    "SELECT address_hash, customer_id, address_sealed, source, reason_sealed, \
+                     message_id, created_at FROM suppressions WHERE customer_id = ",
+                );
+                select
+                    .push_bind(customer.as_str())
+                    .push(" AND address_hash IN (");
+                let mut list = select.separated(", ");
+                for hash in chunk {
+                    list.push_bind(hash.as_slice());
+                }
+                select.push(")");
+                let rows: Vec<HashedSuppressionRow> = select.build_query_as().fetch_all(pool).await?;
+                rows.into_iter().map(|r| (r.address_hash, r.row)).collect()
+            });
+            for (hash, row) in rows {
+                found.insert(hash, self.suppression_from_row(row)?);
+            }
+        }
+        Ok(hashes.iter().map(|hash| found.get(hash).cloned()).collect())
+    }
+
     /// One page of the contract's list (see [`SuppressionFilter`] for the order and paging).
     pub async fn suppressions(
         &self,
@@ -387,7 +441,6 @@ impl Store {
         if sealed.is_empty() {
             return Ok(Vec::new());
         }
-        let window_ms = i64::try_from(policy.window.as_millis()).unwrap_or(i64::MAX);
         let _turn = self.write_turn().await;
         let listed = with_pool!(self, pool => {
             // The first statement writes, so SQLite takes the write lock at once.
@@ -413,60 +466,16 @@ impl Store {
             let mut listed = Vec::with_capacity(sealed.len());
             for s in &sealed {
                 let customer = s.bounce.customer_id.as_str();
-                let at = s.bounce.at.as_millis();
-                let source = match s.bounce.effect {
-                    BounceEffect::Suppress(source) => Some(source),
-                    BounceEffect::CountSoft if policy.limit > 0 => {
-                        let since = at.saturating_sub(window_ms);
-                        sqlx::query(
-                            "DELETE FROM soft_bounces \
-                             WHERE customer_id = $1 AND address_hash = $2 AND at <= $3",
-                        )
-                        .bind(customer)
-                        .bind(s.recipient_hash.as_slice())
-                        .bind(since)
-                        .execute(&mut *tx)
-                        .await?;
-                        sqlx::query(
-                            "INSERT INTO soft_bounces (customer_id, address_hash, at) \
-                             VALUES ($1, $2, $3)",
-                        )
-                        .bind(customer)
-                        .bind(s.recipient_hash.as_slice())
-                        .bind(at)
-                        .execute(&mut *tx)
-                        .await?;
-                        let count: i64 = sqlx::query_scalar(
-                            "SELECT COUNT(*) FROM soft_bounces WHERE customer_id = $1 \
-                             AND address_hash = $2 AND at > $3 AND at <= $4",
-                        )
-                        .bind(customer)
-                        .bind(s.recipient_hash.as_slice())
-                        .bind(since)
-                        .bind(at)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        (count >= i64::from(policy.limit)).then_some(SuppressionSource::SoftBounces)
-                    }
-                    BounceEffect::CountSoft | BounceEffect::Nothing => None,
+                let target = SuppressionTarget {
+                    customer,
+                    hash: &s.recipient_hash,
+                    sealed: &s.recipient_sealed,
+                    effect: s.bounce.effect,
+                    reason_sealed: s.reason_sealed.as_deref(),
+                    message_id: &s.message_id,
+                    at: s.bounce.at.as_millis(),
                 };
-                if let Some(source) = source {
-                    sqlx::query(
-                        "INSERT INTO suppressions (customer_id, address_hash, address_sealed, \
-                         source, reason_sealed, message_id, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                         ON CONFLICT (customer_id, address_hash) DO NOTHING",
-                    )
-                    .bind(customer)
-                    .bind(s.recipient_hash.as_slice())
-                    .bind(s.recipient_sealed.as_slice())
-                    .bind(source.as_str())
-                    .bind(s.reason_sealed.as_deref())
-                    .bind(s.message_id.as_str())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                apply_suppression!(tx, &target, policy).await?;
                 let on_list: Option<i32> = sqlx::query_scalar(
                     "SELECT 1 FROM suppressions WHERE customer_id = $1 AND address_hash = $2",
                 )
@@ -510,22 +519,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sources_round_trip_through_text_and_json() {
-        for source in SuppressionSource::ALL {
-            assert_eq!(
-                source.as_str().parse::<SuppressionSource>().unwrap(),
-                source
-            );
-            assert_eq!(source.to_string(), source.as_str());
-            assert_eq!(
-                serde_json::to_string(&source).unwrap(),
-                format!("\"{}\"", source.as_str())
-            );
-        }
-        assert!("bounce".parse::<SuppressionSource>().is_err());
-    }
 
     #[test]
     fn addresses_are_checked_and_trimmed() {

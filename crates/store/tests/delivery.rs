@@ -36,7 +36,7 @@ fn outcome(message: &AcceptedMessage, index: u32, at: i64, outcome: Outcome) -> 
         at: Timestamp(at),
         outcome,
         details: SendLogFields::default(),
-        suppress: false,
+        suppression: hikyaku_store::SuppressionEffect::Nothing,
     }
 }
 
@@ -143,11 +143,14 @@ async fn pending_work_is_per_node_and_skips_final_recipients(f: Fixture) {
 
     // Final recipients leave the work; a deferred one stays, with its new time and attempts.
     store
-        .record_outcomes(&[
-            outcome(&m1, 0, 5_000, Outcome::Delivered),
-            outcome(&m1, 1, 5_000, deferred_until(65_000)),
-            outcome(&m2, 0, 5_000, Outcome::Bounced),
-        ])
+        .record_outcomes(
+            &[
+                outcome(&m1, 0, 5_000, Outcome::Delivered),
+                outcome(&m1, 1, 5_000, deferred_until(65_000)),
+                outcome(&m2, 0, 5_000, Outcome::Bounced),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     let pending = all_pending(store, "node-a", 100).await;
@@ -200,7 +203,10 @@ async fn pending_work_pages_through_every_message_once(f: Fixture) {
             ]
         })
         .collect();
-    store.record_outcomes(&finished).await.unwrap();
+    store
+        .record_outcomes(&finished, &hikyaku_store::SoftBouncePolicy::OFF)
+        .await
+        .unwrap();
 
     let mut expected: Vec<MessageId> = batch[..130]
         .iter()
@@ -242,12 +248,15 @@ async fn outcome_batches_record_states_events_and_completion(f: Fixture) {
         ..Default::default()
     };
     let completed = store
-        .record_outcomes(&[
-            delivered.clone(),
-            deferred.clone(),
-            bounced.clone(),
-            later.clone(),
-        ])
+        .record_outcomes(
+            &[
+                delivered.clone(),
+                deferred.clone(),
+                bounced.clone(),
+                later.clone(),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     assert_eq!(completed, [m2.id], "only m2 has nothing left");
@@ -304,11 +313,14 @@ async fn outcome_batches_record_states_events_and_completion(f: Fixture) {
     let mut second = outcome(&m1, 1, 70_500, Outcome::Delivered);
     second.details = full_details("four", 250, 2);
     let completed = store
-        .record_outcomes(&[
-            outcome(&m3, 1, 70_600, Outcome::Delivered),
-            second.clone(),
-            outcome(&m3, 0, 80_100, Outcome::Expired),
-        ])
+        .record_outcomes(
+            &[
+                outcome(&m3, 1, 70_600, Outcome::Delivered),
+                second.clone(),
+                outcome(&m3, 0, 80_100, Outcome::Expired),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     let mut both = vec![m1.id, m3.id];
@@ -339,7 +351,13 @@ async fn outcome_batches_record_states_events_and_completion(f: Fixture) {
             .unwrap()
             .is_empty()
     );
-    assert!(store.record_outcomes(&[]).await.unwrap().is_empty());
+    assert!(
+        store
+            .record_outcomes(&[], &hikyaku_store::SoftBouncePolicy::OFF)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn outcomes_for_final_or_unknown_recipients(f: Fixture) {
@@ -353,7 +371,10 @@ async fn outcomes_for_final_or_unknown_recipients(f: Fixture) {
         .unwrap();
     assert_eq!(
         store
-            .record_outcomes(&[outcome(&m1, 0, 5_000, Outcome::Bounced)])
+            .record_outcomes(
+                &[outcome(&m1, 0, 5_000, Outcome::Bounced)],
+                &hikyaku_store::SoftBouncePolicy::OFF
+            )
             .await
             .unwrap(),
         [m1.id]
@@ -363,12 +384,15 @@ async fn outcomes_for_final_or_unknown_recipients(f: Fixture) {
     // twice; outcomes naming recipients the queue does not hold are skipped, not fatal.
     let stranger = accepted(&c, 3_000, "app@s.example", &["z@x.example"]);
     let completed = store
-        .record_outcomes(&[
-            outcome(&m1, 0, 6_000, Outcome::Delivered),
-            outcome(&stranger, 0, 6_000, Outcome::Delivered),
-            outcome(&m2, 7, 6_000, Outcome::Delivered),
-            outcome(&m2, 0, 6_000, Outcome::Delivered),
-        ])
+        .record_outcomes(
+            &[
+                outcome(&m1, 0, 6_000, Outcome::Delivered),
+                outcome(&stranger, 0, 6_000, Outcome::Delivered),
+                outcome(&m2, 7, 6_000, Outcome::Delivered),
+                outcome(&m2, 0, 6_000, Outcome::Delivered),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     assert!(completed.is_empty(), "{completed:?}");
@@ -417,10 +441,13 @@ async fn retry_makes_waiting_recipients_due_and_tells_the_engine(f: Fixture) {
         .await
         .unwrap();
     store
-        .record_outcomes(&[
-            outcome(&m, 0, 2_000, Outcome::Delivered),
-            outcome(&m, 1, 2_000, deferred_until(9_000_000)),
-        ])
+        .record_outcomes(
+            &[
+                outcome(&m, 0, 2_000, Outcome::Delivered),
+                outcome(&m, 1, 2_000, deferred_until(9_000_000)),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     // Outcomes leave no command: only the operator's actions do.
@@ -517,10 +544,13 @@ async fn delete_ends_waiting_recipients_and_tells_the_engine(f: Fixture) {
         .await
         .unwrap();
     store
-        .record_outcomes(&[
-            outcome(&m, 0, 2_000, Outcome::Delivered),
-            outcome(&m, 2, 2_000, deferred_until(90_000)),
-        ])
+        .record_outcomes(
+            &[
+                outcome(&m, 0, 2_000, Outcome::Delivered),
+                outcome(&m, 2, 2_000, deferred_until(90_000)),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
 
@@ -572,7 +602,10 @@ async fn delete_ends_waiting_recipients_and_tells_the_engine(f: Fixture) {
     // An attempt that was in flight reports afterwards: logged, but the recipient stays deleted
     // and the message is not completed a second time.
     let completed = store
-        .record_outcomes(&[outcome(&m, 1, 3_500, Outcome::Delivered)])
+        .record_outcomes(
+            &[outcome(&m, 1, 3_500, Outcome::Delivered)],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     assert!(completed.is_empty());
@@ -593,7 +626,10 @@ async fn retry_and_delete_refuse_unknown_and_finished_messages(f: Fixture) {
         .await
         .unwrap();
     store
-        .record_outcomes(&[outcome(&done, 0, 2_000, Outcome::Delivered)])
+        .record_outcomes(
+            &[outcome(&done, 0, 2_000, Outcome::Delivered)],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     let unknown = MessageId::new(Timestamp(5));
@@ -662,12 +698,15 @@ async fn send_log_search_by_each_filter(f: Fixture) {
     let mut bounce = outcome(&a1, 0, 10_000, Outcome::Bounced);
     bounce.details = full_details("a1", 550, 1);
     store
-        .record_outcomes(&[
-            bounce.clone(),
-            outcome(&a1, 1, 11_000, Outcome::Delivered),
-            outcome(&b1, 0, 12_000, deferred_until(99_000)),
-            outcome(&a2, 0, 13_000, deferred_until(99_000)),
-        ])
+        .record_outcomes(
+            &[
+                bounce.clone(),
+                outcome(&a1, 1, 11_000, Outcome::Delivered),
+                outcome(&b1, 0, 12_000, deferred_until(99_000)),
+                outcome(&a2, 0, 13_000, deferred_until(99_000)),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     store

@@ -458,14 +458,17 @@ async fn an_unspooled_acceptance_is_withdrawn_without_a_trace(f: Fixture) {
     assert!(store.queued_message(elsewhere.id).await.unwrap().is_some());
     // Once every recipient is final the message is finished: no spool file is owed.
     store
-        .record_outcomes(&[RecipientOutcome {
-            message_id: kept.id,
-            recipient_index: 0,
-            at: Timestamp(5_000),
-            outcome: Outcome::Delivered,
-            details: Default::default(),
-            suppress: false,
-        }])
+        .record_outcomes(
+            &[RecipientOutcome {
+                message_id: kept.id,
+                recipient_index: 0,
+                at: Timestamp(5_000),
+                outcome: Outcome::Delivered,
+                details: Default::default(),
+                suppression: hikyaku_store::SuppressionEffect::Nothing,
+            }],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     assert!(
@@ -690,14 +693,17 @@ async fn queue_listing_and_showing(f: Fixture) {
 
     // a1 delivered: it leaves the waiting messages, whichever state they wait in.
     store
-        .record_outcomes(&[RecipientOutcome {
-            message_id: a1.id,
-            recipient_index: 0,
-            at: Timestamp(4_000),
-            outcome: Outcome::Delivered,
-            details: SendLogFields::default(),
-            suppress: false,
-        }])
+        .record_outcomes(
+            &[RecipientOutcome {
+                message_id: a1.id,
+                recipient_index: 0,
+                at: Timestamp(4_000),
+                outcome: Outcome::Delivered,
+                details: SendLogFields::default(),
+                suppression: hikyaku_store::SuppressionEffect::Nothing,
+            }],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     let waiting = QueueFilter {
@@ -765,22 +771,25 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
     // What delivery adds: a reply that quotes the address (in the event and as the last
     // reply), and an operator command.
     store
-        .record_outcomes(&[RecipientOutcome {
-            message_id: message.id,
-            recipient_index: 0,
-            at: Timestamp(2_000),
-            outcome: Outcome::Deferred {
-                next_attempt_at: Timestamp(60_000),
-            },
-            details: SendLogFields {
-                remote_host: Some("mx.example.net".into()),
-                smtp_code: Some(452),
-                remote_text: Some(format!("<{recipient}>: mailbox full")),
-                attempt: Some(1),
-                ..Default::default()
-            },
-            suppress: false,
-        }])
+        .record_outcomes(
+            &[RecipientOutcome {
+                message_id: message.id,
+                recipient_index: 0,
+                at: Timestamp(2_000),
+                outcome: Outcome::Deferred {
+                    next_attempt_at: Timestamp(60_000),
+                },
+                details: SendLogFields {
+                    remote_host: Some("mx.example.net".into()),
+                    smtp_code: Some(452),
+                    remote_text: Some(format!("<{recipient}>: mailbox full")),
+                    attempt: Some(1),
+                    ..Default::default()
+                },
+                suppression: hikyaku_store::SuppressionEffect::Nothing,
+            }],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     store

@@ -1,15 +1,16 @@
 //! The contracts' suppression lists on both backends: adding, finding, paging and removing
 //! entries, keeping contracts apart, sealing at rest, the relay's look-up in `record_accepted`,
-//! the delivery engine's hard bounces in `record_outcomes`, and the error server's
-//! `record_bounces` with each effect and the soft-bounce window.
+//! the delivery engine's look-up before each attempt (`listed_among`) and its hard bounces in
+//! `record_outcomes`, and the error server's `record_bounces` with each effect and the
+//! soft-bounce window.
 
 mod common;
 
 use common::{Fixture, accepted, new_contract, on_both_backends};
 use hikyaku_model::{CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
 use hikyaku_store::{
-    BounceEffect, BounceEvent, NewSuppression, Outcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
-    SoftBouncePolicy, StoreError, SuppressionFilter, SuppressionSource,
+    BounceEvent, NewSuppression, Outcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
+    SoftBouncePolicy, StoreError, SuppressionEffect, SuppressionFilter, SuppressionSource,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -24,6 +25,7 @@ on_both_backends!(
     hard_bounces_in_outcomes_suppress,
     bounces_and_complaints_take_their_effect,
     soft_bounces_count_only_within_the_window,
+    the_engine_finds_a_jobs_listed_recipients_in_one_look_up,
 );
 
 fn manual<'a>(address: &'a str, reason: Option<&'a str>) -> NewSuppression<'a> {
@@ -327,7 +329,7 @@ async fn suppressed_addresses_are_sealed_at_rest(f: Fixture) {
                     reason: Some("mailboxfull".into()),
                     ..SendLogFields::default()
                 },
-                effect: BounceEffect::CountSoft,
+                effect: SuppressionEffect::CountSoft,
             }],
             &SoftBouncePolicy {
                 limit: 5,
@@ -495,13 +497,20 @@ async fn hard_bounces_in_outcomes_suppress(f: Fixture) {
             source: Some("smtp".into()),
             ..SendLogFields::default()
         },
-        suppress,
+        suppression: if suppress {
+            SuppressionEffect::Suppress(SuppressionSource::HardBounce)
+        } else {
+            SuppressionEffect::CountSoft
+        },
     };
     let completed = store
-        .record_outcomes(&[
-            bounce(0, "userunknown", true),
-            bounce(1, "mailboxfull", false),
-        ])
+        .record_outcomes(
+            &[
+                bounce(0, "userunknown", true),
+                bounce(1, "mailboxfull", false),
+            ],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
         .await
         .unwrap();
     assert_eq!(completed, [message.id]);
@@ -543,7 +552,7 @@ fn bounce_event(
     at: i64,
     kind: EventKind,
     reason: &str,
-    effect: BounceEffect,
+    effect: SuppressionEffect,
 ) -> BounceEvent {
     BounceEvent {
         customer_id: customer.clone(),
@@ -585,7 +594,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_000,
                     EventKind::Bounced,
                     "userunknown",
-                    BounceEffect::Suppress(SuppressionSource::HardBounce),
+                    SuppressionEffect::Suppress(SuppressionSource::HardBounce),
                 ),
                 bounce_event(
                     &c,
@@ -594,7 +603,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_001,
                     EventKind::Complaint,
                     "feedback",
-                    BounceEffect::Suppress(SuppressionSource::Complaint),
+                    SuppressionEffect::Suppress(SuppressionSource::Complaint),
                 ),
                 bounce_event(
                     &c,
@@ -603,7 +612,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_002,
                     EventKind::Bounced,
                     "vacation",
-                    BounceEffect::Nothing,
+                    SuppressionEffect::Nothing,
                 ),
                 bounce_event(
                     &c,
@@ -612,7 +621,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_003,
                     EventKind::Bounced,
                     "mailboxfull",
-                    BounceEffect::CountSoft,
+                    SuppressionEffect::CountSoft,
                 ),
                 // Already listed by hand: it stays listed, with its first entry.
                 bounce_event(
@@ -622,7 +631,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_004,
                     EventKind::Bounced,
                     "mailboxfull",
-                    BounceEffect::Nothing,
+                    SuppressionEffect::Nothing,
                 ),
                 // The same address hard-bouncing for another contract lists it there only.
                 bounce_event(
@@ -632,7 +641,7 @@ async fn bounces_and_complaints_take_their_effect(f: Fixture) {
                     2_005,
                     EventKind::Bounced,
                     "hostunknown",
-                    BounceEffect::Suppress(SuppressionSource::HardBounce),
+                    SuppressionEffect::Suppress(SuppressionSource::HardBounce),
                 ),
             ],
             &policy,
@@ -714,7 +723,7 @@ async fn soft_bounces_count_only_within_the_window(f: Fixture) {
             at,
             EventKind::Bounced,
             "mailboxfull",
-            BounceEffect::CountSoft,
+            SuppressionEffect::CountSoft,
         )
     };
     // Two old soft bounces, then two more over an hour later: the old ones no longer count.
@@ -838,4 +847,53 @@ async fn listed_recipients_are_found_in_every_statement_chunk(f: Fixture) {
             .collect();
         assert_eq!(states, listed);
     }
+}
+
+async fn the_engine_finds_a_jobs_listed_recipients_in_one_look_up(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Engine look-up").await;
+    let other = new_contract(store, "Another").await;
+    store
+        .add_suppressions(
+            &c,
+            &[manual("Gone@Example.jp", Some("asked to stop"))],
+            Timestamp(1_000),
+        )
+        .await
+        .unwrap();
+    store
+        .add_suppressions(&other, &[manual("kept@example.jp", None)], Timestamp(1_000))
+        .await
+        .unwrap();
+    let found = store
+        .listed_among(
+            &c,
+            &["kept@example.jp", "gone@example.JP", "new@example.jp"],
+        )
+        .await
+        .unwrap();
+    let got: Vec<Option<(&str, Option<&str>)>> = found
+        .iter()
+        .map(|e| {
+            e.as_ref()
+                .map(|e| (e.address.as_str(), e.reason.as_deref()))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [None, Some(("Gone@Example.jp", Some("asked to stop"))), None],
+        "in the asked order, any case, and never another contract's entry"
+    );
+    assert!(store.listed_among(&c, &[]).await.unwrap().is_empty());
+    // More addresses than one look-up chunk still answer each in place.
+    let many: Vec<String> = (0..300).map(|i| format!("r{i}@example.jp")).collect();
+    let mut asked: Vec<&str> = many.iter().map(String::as_str).collect();
+    asked.push("GONE@example.jp");
+    let found = store.listed_among(&c, &asked).await.unwrap();
+    assert_eq!(found.len(), 301);
+    assert!(found[..300].iter().all(Option::is_none));
+    assert_eq!(
+        found[300].as_ref().unwrap().source,
+        SuppressionSource::Manual
+    );
 }

@@ -137,14 +137,18 @@ async fn measure_delivery(label: &str, store: &Store) {
                         attempt: Some(1),
                         ..SendLogFields::default()
                     },
-                    suppress: false,
+                    suppression: hikyaku_store::SuppressionEffect::Nothing,
                 })
             })
             .collect();
         let started = Instant::now();
         let mut completed = 0;
         for b in outcomes.chunks(batch_size) {
-            completed += store.record_outcomes(b).await.unwrap().len();
+            completed += store
+                .record_outcomes(b, &hikyaku_store::SoftBouncePolicy::OFF)
+                .await
+                .unwrap()
+                .len();
         }
         let elapsed = started.elapsed();
         assert_eq!(completed * 2, outcomes.len());

@@ -26,7 +26,7 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 pub(super) fn describe(rules: &Rules) {
     describe_counter!(
         OUTCOMES,
-        "recipients' delivery outcomes, by outcome and reason (Sisimai's names; `none` for deliveries)"
+        "recipients' delivery outcomes, by outcome and reason (Sisimai's names; `none` for deliveries; the list entry's source for `suppressed`)"
     );
     describe_gauge!(
         QUEUE_MESSAGES,
@@ -49,6 +49,10 @@ pub(super) fn describe(rules: &Rules) {
         .increment(0);
     counter!(OUTCOMES, "outcome" => EventKind::Expired.as_str(), "reason" => "expired")
         .increment(0);
+    for source in hikyaku_store::SuppressionSource::ALL {
+        counter!(OUTCOMES, "outcome" => EventKind::Suppressed.as_str(), "reason" => source.as_str())
+            .increment(0);
+    }
     for outcome in [EventKind::Deferred, EventKind::Bounced] {
         counter!(OUTCOMES, "outcome" => outcome.as_str(), "reason" => NO_REASON).increment(0);
         for reason in hikyaku_bounce::Reason::ALL {

@@ -26,9 +26,9 @@ use crate::rules::{GroupKey, Rules};
 use crate::schedule::{Due, Schedule};
 use crate::transport::Transport;
 use bytes::Bytes;
-use hikyaku_model::{MessageId, Timestamp, VerpAddress, VerpKey, VerpRecipient};
+use hikyaku_model::{CustomerId, MessageId, Timestamp, VerpAddress, VerpKey, VerpRecipient};
 use hikyaku_spool::{RecordedMessage, Spool, SpooledMessage};
-use hikyaku_store::{RecipientOutcome, Store};
+use hikyaku_store::{RecipientOutcome, SoftBouncePolicy, Store};
 use ready::Group;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,6 +57,9 @@ pub struct EngineSettings {
     /// No attempt starts while this many outcomes wait for the database (see
     /// `delivery.max_unrecorded_outcomes`).
     pub max_unrecorded_outcomes: usize,
+    /// When soft bounces at delivery list an address (`[suppression]`), as they do when
+    /// a bounce mail reports them.
+    pub soft_bounces: SoftBouncePolicy,
 }
 
 /// A running delivery engine.
@@ -110,6 +113,8 @@ impl Core {
 }
 
 struct MessageEntry {
+    /// Whose suppression list applies.
+    customer_id: CustomerId,
     mail_from: String,
     received_at: Timestamp,
     recipients: Vec<RecipientEntry>,
@@ -222,6 +227,7 @@ impl Engine {
                 core.messages.insert(
                     message.id,
                     MessageEntry {
+                        customer_id: message.customer_id,
                         mail_from: message.mail_from,
                         received_at: message.received_at,
                         recipients,
@@ -371,6 +377,7 @@ impl Shared {
         core.messages.insert(
             meta.id,
             MessageEntry {
+                customer_id: meta.customer_id,
                 mail_from: meta.envelope.mail_from,
                 received_at: meta.received_at,
                 recipients: meta

@@ -7,7 +7,10 @@ use crate::classify::{Refusal, reason, recipient_state};
 use crate::client::Reply;
 use crate::schedule::{Due, next_attempt};
 use hikyaku_model::{EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
-use hikyaku_store::{Outcome as StoreOutcome, RecipientOutcome};
+use hikyaku_store::{
+    AddressSignal, Outcome as StoreOutcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
+    SuppressionEffect, SuppressionEntry,
+};
 use std::time::Duration;
 
 /// `source` of an outcome whose code and text a remote server gave.
@@ -169,16 +172,19 @@ impl Shared {
             fields.hard = verdict.hard;
             fields.source = Some(if local { SAID_LOCALLY } else { SAID_BY_REMOTE }.to_string());
             let kind = verdict.outcome.event_kind();
-            log_attempt(message, &domain_of(&recipient.address), kind, &fields);
-            metrics::outcome(kind, fields.reason.as_deref());
-            self.record(RecipientOutcome {
-                message_id: message,
-                recipient_index: index,
-                at: now,
-                outcome: verdict.outcome,
-                suppress: verdict.hard == Some(true),
-                details: fields,
-            });
+            let reason = fields.reason.clone();
+            self.report(
+                &recipient.address,
+                reason.as_deref(),
+                RecipientOutcome {
+                    message_id: message,
+                    recipient_index: index,
+                    at: now,
+                    outcome: verdict.outcome,
+                    suppression: AddressSignal::of_event(kind, verdict.hard).effect(),
+                    details: fields,
+                },
+            );
         }
         if !retry.is_empty() {
             let domain = domain_of(&entry.recipients[retry[0] as usize].address);
@@ -218,22 +224,72 @@ impl Shared {
                 source: Some(SAID_LOCALLY.to_string()),
                 ..SendLogFields::default()
             };
-            log_attempt(
-                message,
-                &domain_of(&recipient.address),
-                EventKind::Expired,
-                &details,
+            self.report(
+                &recipient.address,
+                Some("expired"),
+                RecipientOutcome {
+                    message_id: message,
+                    recipient_index: index,
+                    at: now,
+                    outcome: StoreOutcome::Expired,
+                    details,
+                    suppression: SuppressionEffect::Nothing,
+                },
             );
-            metrics::outcome(EventKind::Expired, details.reason.as_deref());
-            self.record(RecipientOutcome {
-                message_id: message,
-                recipient_index: index,
-                at: now,
-                outcome: StoreOutcome::Expired,
-                details,
-                suppress: false,
-            });
         }
+    }
+
+    /// Ends recipients whose addresses went on the contract's suppression list while the
+    /// message waited: `listed` pairs each recipient's index with its list entry. No attempt
+    /// is made or counted.
+    pub(super) fn suppress(&self, message: MessageId, listed: &[(u32, SuppressionEntry)]) {
+        let mut core = self.core.lock().unwrap();
+        let Some(entry) = core.messages.get_mut(&message) else {
+            return;
+        };
+        let now = self.clock.now();
+        for (index, listing) in listed {
+            let Some(recipient) = entry.recipients.get_mut(*index as usize) else {
+                continue;
+            };
+            if recipient.done {
+                continue;
+            }
+            recipient.done = true;
+            // As at acceptance: the entry's reason says why the address is not sent to.
+            let details = SendLogFields {
+                reason: listing.reason.clone(),
+                source: Some(SUPPRESSION_LIST_SOURCE.to_string()),
+                ..SendLogFields::default()
+            };
+            // The entry's reason may be an operator's free text: the metric counts by source.
+            self.report(
+                &recipient.address,
+                Some(listing.source.as_str()),
+                RecipientOutcome {
+                    message_id: message,
+                    recipient_index: *index,
+                    at: now,
+                    outcome: StoreOutcome::Suppressed,
+                    details,
+                    suppression: SuppressionEffect::Nothing,
+                },
+            );
+        }
+    }
+
+    /// Writes one recipient's outcome to the mail log, counts it with `counted_as` as its
+    /// `reason` label, and hands it to the recorder.
+    fn report(&self, address: &str, counted_as: Option<&str>, outcome: RecipientOutcome) {
+        let kind = outcome.outcome.event_kind();
+        log_attempt(
+            outcome.message_id,
+            &domain_of(address),
+            kind,
+            &outcome.details,
+        );
+        metrics::outcome(kind, counted_as);
+        self.record(outcome);
     }
 }
 

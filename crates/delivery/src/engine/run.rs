@@ -8,7 +8,7 @@ use crate::rules::GroupKey;
 use crate::schedule::Due;
 use crate::transport::{Attempt, Session, SiteTarget};
 use bytes::Bytes;
-use hikyaku_model::SendLogFields;
+use hikyaku_model::{CustomerId, SendLogFields};
 use hikyaku_spool::SpoolError;
 use hikyaku_store::{QueueAction, RecipientOutcome};
 use std::collections::HashMap;
@@ -149,7 +149,7 @@ pub(super) async fn run_connection(shared: Arc<Shared>, key: GroupKey, site: Arc
 }
 
 /// One transaction for one job. Returns whether the destination asked us to slow down.
-async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, job: Job) -> bool {
+async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, mut job: Job) -> bool {
     let envelope = {
         let core = shared.core.lock().unwrap();
         core.messages.get(&job.message).map(|entry| {
@@ -158,12 +158,23 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, job: Jo
                 .iter()
                 .map(|i| entry.recipients[*i as usize].address.clone())
                 .collect();
-            (entry.mail_from.clone(), addresses, entry.body.clone())
+            (
+                entry.customer_id.clone(),
+                entry.mail_from.clone(),
+                addresses,
+                entry.body.clone(),
+            )
         })
     };
-    let Some((mail_from, addresses, in_memory)) = envelope else {
+    let Some((customer, mail_from, mut addresses, in_memory)) = envelope else {
         return false;
     };
+    shared
+        .skip_listed(&customer, &mut job, &mut addresses)
+        .await;
+    if job.recipients.is_empty() {
+        return false;
+    }
     let read = match in_memory {
         Some(body) => Ok(body),
         None => shared
@@ -200,6 +211,47 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, job: Jo
         .collect();
     shared.conclude(job.message, results, &attempt.details);
     attempt.throttled
+}
+
+impl Shared {
+    /// Takes out of `job` (and `addresses`, in step with it) the recipients now on the
+    /// contract's suppression list, ending them as `suppressed`: an address can be listed
+    /// while its message waits in the queue. One indexed look-up per job. If the look-up
+    /// fails, the job goes as it is: the list was honoured at acceptance, and holding mail
+    /// back for a database hiccup would delay every recipient.
+    async fn skip_listed(&self, customer: &CustomerId, job: &mut Job, addresses: &mut Vec<String>) {
+        let wanted: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let listed = match self.store.listed_among(customer, &wanted).await {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(
+                    message = %job.message,
+                    %error,
+                    "cannot read the suppression list; sending without the check"
+                );
+                return;
+            }
+        };
+        if listed.iter().all(Option::is_none) {
+            return;
+        }
+        let mut suppressed = Vec::new();
+        let mut kept_recipients = Vec::with_capacity(job.recipients.len());
+        let mut kept_addresses = Vec::with_capacity(addresses.len());
+        for ((index, address), entry) in job.recipients.iter().zip(addresses.drain(..)).zip(listed)
+        {
+            match entry {
+                Some(entry) => suppressed.push((*index, entry)),
+                None => {
+                    kept_recipients.push(*index);
+                    kept_addresses.push(address);
+                }
+            }
+        }
+        job.recipients = kept_recipients;
+        *addresses = kept_addresses;
+        self.suppress(job.message, &suppressed);
+    }
 }
 
 /// Applies `hikyaku queue retry|delete`, which the CLI leaves in the store for this node.
@@ -272,7 +324,11 @@ pub(super) async fn run_recorder(
     let mut batch = Vec::with_capacity(MAX_OUTCOME_BATCH);
     while rx.recv_many(&mut batch, MAX_OUTCOME_BATCH).await > 0 {
         let completed = loop {
-            match shared.store.record_outcomes(&batch).await {
+            match shared
+                .store
+                .record_outcomes(&batch, &shared.settings.soft_bounces)
+                .await
+            {
                 Ok(completed) => break completed,
                 Err(error) => {
                     // The outcome must not be lost: retry until the database is back.

@@ -2,8 +2,8 @@
 //! destinations behind the transport seams, and a clock moved by hand, so retries, expiry,
 //! back-off, routing and shutdown are tested without a binary, a socket or a wait.
 //!
-//! A scripted server answers each recipient by its local part: `ok` → 250, `tempfail` → 451,
-//! `unknown` → 550 5.1.1.
+//! A scripted server answers each recipient by its local part: `tempfail…` → 451,
+//! `unknown` → 550 5.1.1, `full` → 552 5.2.2, anything else → 250.
 
 use super::{Engine, EngineSettings};
 use crate::classify::Refusal;
@@ -20,7 +20,10 @@ use hikyaku_model::{
 };
 use hikyaku_spool::{RecordedMessage, Spool, SpoolMeta, SpooledMessage};
 use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{AcceptedMessage, LogFilter, SealingKey, Store};
+use hikyaku_store::{
+    AcceptedMessage, LogFilter, NewSuppression, SUPPRESSION_LIST_SOURCE, SealingKey,
+    SoftBouncePolicy, Store, SuppressionSource,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -54,6 +57,8 @@ impl Resolve for Routes {
 struct Servers {
     /// Recipients each address took, in order.
     delivered: Mutex<HashMap<SocketAddr, Vec<String>>>,
+    /// Every recipient offered in a transaction (`RCPT TO`), in order, whatever the answer.
+    offered: Mutex<Vec<String>>,
     /// Connections attempted per address.
     connects: Mutex<HashMap<SocketAddr, usize>>,
     /// Addresses that answer the next connections with `421 4.7.0` (how many).
@@ -138,6 +143,11 @@ impl Session for ScriptedSession {
             self.servers.in_transaction.notify_one();
             gate.acquire().await.unwrap().forget();
         }
+        self.servers
+            .offered
+            .lock()
+            .unwrap()
+            .extend(recipients.iter().cloned());
         let per_recipient = recipients
             .iter()
             .map(|rcpt| {
@@ -150,8 +160,11 @@ impl Session for ScriptedSession {
                     })
                 };
                 match local_part {
-                    "tempfail" => refused(451, "4.3.0", "try again later"),
+                    _ if local_part.starts_with("tempfail") => {
+                        refused(451, "4.3.0", "try again later")
+                    }
                     "unknown" => refused(550, "5.1.1", "user unknown"),
+                    "full" => refused(552, "5.2.2", "mailbox full"),
                     _ => {
                         self.servers
                             .delivered
@@ -218,6 +231,7 @@ struct Setup {
     lifetime: Duration,
     retry_intervals: Vec<Duration>,
     gate: Option<Arc<Semaphore>>,
+    soft_bounces: SoftBouncePolicy,
 }
 
 impl Default for Setup {
@@ -228,6 +242,7 @@ impl Default for Setup {
             lifetime: Duration::from_secs(3600),
             retry_intervals: vec![10 * MINUTE],
             gate: None,
+            soft_bounces: SoftBouncePolicy::OFF,
         }
     }
 }
@@ -282,6 +297,7 @@ impl Harness {
             bounce_domain: None,
             verp_key: VerpKey::new([7; 32]),
             max_unrecorded_outcomes: 1000,
+            soft_bounces: setup.soft_bounces,
         };
         let (to_engine, accepted) = mpsc::unbounded_channel();
         let engine = Engine::start_with_clock(
@@ -425,6 +441,8 @@ on_both_backends!(
     a_throttling_destination_gets_no_connection_until_its_back_off_ends,
     a_domain_without_a_route_bounces_as_our_refusal,
     an_unreadable_message_is_bounced_as_our_refusal_not_the_servers,
+    an_address_listed_while_its_message_waits_is_not_sent,
+    soft_bounces_at_delivery_count_as_the_error_servers_do,
 );
 
 /// Lets the engine's tasks run what the last change made ready.
@@ -611,4 +629,128 @@ async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers(backend
     assert_eq!(details.source.as_deref(), Some("local"));
     assert_eq!(details.remote_host, None, "no remote server said it");
     assert_eq!(details.smtp_code, Some(554));
+}
+
+/// Lists `address` on `customer`'s suppression list by hand.
+async fn list(store: &Store, customer: &CustomerId, address: &str, note: &str) {
+    store
+        .add_suppressions(
+            customer,
+            &[NewSuppression {
+                address,
+                source: SuppressionSource::Manual,
+                reason: Some(note),
+                message_id: None,
+            }],
+            Timestamp(1),
+        )
+        .await
+        .unwrap();
+}
+
+async fn an_address_listed_while_its_message_waits_is_not_sent(backend: Backend) {
+    let Some(h) = Harness::on(backend).await else {
+        return;
+    };
+    let id = h.send(&["tempfail@a.test", "tempfail2@a.test"]).await;
+    h.wait_for_attempts(id, 2).await;
+    // Listed while deferred, in another case; another contract's entry for the second
+    // recipient is not this contract's.
+    list(&h.store, &h.customer, "TEMPFAIL@A.test", "asked to stop").await;
+    let other = h
+        .store
+        .create_contract("other", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    list(&h.store, &other, "tempfail2@a.test", "not ours").await;
+    h.servers.offered.lock().unwrap().clear();
+    h.clock.advance(12 * MINUTE);
+    let events = h.wait_for_attempts(id, 4).await;
+    assert_eq!(
+        *h.servers.offered.lock().unwrap(),
+        ["tempfail2@a.test"],
+        "the listed address is not offered to the server"
+    );
+    let suppressed: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Suppressed)
+        .collect();
+    let [suppressed] = suppressed.as_slice() else {
+        panic!("one suppressed event expected: {events:#?}")
+    };
+    assert_eq!(suppressed.recipient, "tempfail@a.test");
+    assert_eq!(suppressed.details.reason.as_deref(), Some("asked to stop"));
+    assert_eq!(
+        suppressed.details.source.as_deref(),
+        Some(SUPPRESSION_LIST_SOURCE)
+    );
+    let queued = h.store.queued_message(id).await.unwrap().unwrap();
+    assert_eq!(queued.recipients[0].state, RecipientState::Suppressed);
+    assert_eq!(queued.recipients[0].attempts, 1, "no attempt was made");
+    assert!(
+        queued.recipients[0]
+            .last_reply
+            .as_deref()
+            .is_some_and(|r| r.starts_with("451")),
+        "the last reply stays the server's: {queued:?}"
+    );
+    assert_eq!(queued.recipients[1].state, RecipientState::Deferred);
+    assert!(h.spool.read(id).await.is_ok(), "a recipient still waits");
+
+    // Once the last waiting recipient is listed too, the message is done and leaves the spool.
+    list(&h.store, &h.customer, "tempfail2@a.test", "asked to stop").await;
+    h.clock.advance(12 * MINUTE);
+    h.wait_for_attempts(id, 5).await;
+    let queued = h.store.queued_message(id).await.unwrap().unwrap();
+    assert!(
+        queued
+            .recipients
+            .iter()
+            .all(|r| r.state == RecipientState::Suppressed)
+    );
+    for _ in 0..1000 {
+        if h.spool.read(id).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the finished message is still in the spool");
+}
+
+async fn soft_bounces_at_delivery_count_as_the_error_servers_do(backend: Backend) {
+    let Some(h) = Harness::start(Setup {
+        backend,
+        soft_bounces: SoftBouncePolicy {
+            limit: 2,
+            window: Duration::from_secs(86_400),
+        },
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let first = h.send(&["full@a.test"]).await;
+    let events = h.wait_for_attempts(first, 1).await;
+    assert_eq!(events[0].kind, EventKind::Bounced);
+    assert_eq!(events[0].details.hard, Some(false));
+    assert_eq!(
+        h.store
+            .suppression(&h.customer, "full@a.test")
+            .await
+            .unwrap(),
+        None,
+        "one soft bounce is below the limit"
+    );
+    let second = h.send(&["full@a.test"]).await;
+    h.wait_for_attempts(second, 1).await;
+    let entry = h
+        .store
+        .suppression(&h.customer, "full@a.test")
+        .await
+        .unwrap()
+        .expect("the second soft bounce within the window lists the address");
+    assert_eq!(entry.source, SuppressionSource::SoftBounces);
+    assert_eq!(entry.message_id, Some(second));
 }
