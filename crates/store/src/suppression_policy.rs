@@ -5,70 +5,24 @@
 //! [`Store::record_outcomes`](crate::Store::record_outcomes) apply them in the transaction
 //! that records the event, through one statement sequence.
 
-use hikyaku_model::EventKind;
-use serde::{Serialize, Serializer};
-use std::fmt;
-use std::str::FromStr;
+use hikyaku_model::{EventKind, named_enum};
 use std::time::Duration;
 
-/// Why an address is on a contract's suppression list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SuppressionSource {
-    /// A permanent failure that says the address does not exist (or moved, or its domain takes
-    /// no mail): seen during delivery or in a bounce mail.
-    HardBounce,
-    /// The recipient reported the mail as spam (an ARF feedback report).
-    Complaint,
-    /// Too many soft bounces within `suppression.soft_bounce_window`.
-    SoftBounces,
-    /// The operator or the contract added it (CLI, console, API, import).
-    Manual,
-    /// The recipient asked to receive no more (one-click unsubscribe, RFC 8058).
-    Unsubscribe,
-}
-
-impl SuppressionSource {
-    pub const ALL: [SuppressionSource; 5] = [
-        Self::HardBounce,
-        Self::Complaint,
-        Self::SoftBounces,
-        Self::Manual,
-        Self::Unsubscribe,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HardBounce => "hard-bounce",
-            Self::Complaint => "complaint",
-            Self::SoftBounces => "soft-bounces",
-            Self::Manual => "manual",
-            Self::Unsubscribe => "unsubscribe",
-        }
-    }
-}
-
-impl FromStr for SuppressionSource {
-    type Err = hikyaku_model::ParseError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|source| source.as_str() == s)
-            .ok_or_else(|| hikyaku_model::ParseError {
-                kind: "suppression source",
-                text: s.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for SuppressionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for SuppressionSource {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+named_enum! {
+    /// Why an address is on a contract's suppression list.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum SuppressionSource: "suppression source" {
+        /// A permanent failure that says the address does not exist (or moved, or its domain
+        /// takes no mail): seen during delivery or in a bounce mail.
+        HardBounce = "hard-bounce",
+        /// The recipient reported the mail as spam (an ARF feedback report).
+        Complaint = "complaint",
+        /// Too many soft bounces within `suppression.soft_bounce_window`.
+        SoftBounces = "soft-bounces",
+        /// The operator or the contract added it (CLI, console, API, import).
+        Manual = "manual",
+        /// The recipient asked to receive no more (one-click unsubscribe, RFC 8058).
+        Unsubscribe = "unsubscribe",
     }
 }
 
