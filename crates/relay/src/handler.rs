@@ -208,7 +208,7 @@ impl SessionHandler for RelayHandler {
         // Below the disk reserve, refuse at once rather than after the client sent the body.
         if let Err(error) = self.intake.spool().disk_reserve().check(0) {
             tracing::warn!(session = ctx.id, %error, "new mail refused");
-            metrics::counter!("hikyaku_relay_spool_full_total").increment(1);
+            metrics::counter!(SPOOL_FULL).increment(1);
             return Err(Reply::insufficient_storage());
         }
         let reservation = match params.size {
