@@ -1,0 +1,12 @@
+//! The public JSON shapes of Hikyaku and their OpenAPI schemas.
+//!
+//! Every shape a program can see — in the REST API's requests and answers, in the CLI's
+//! `--json`, later in webhook payloads and behind the console — is defined here once, so the
+//! answer of `hikyaku log --json` and of `GET /api/v1/events` cannot drift apart. The shapes are
+//! plain data: building them from the store's records is the caller's work, and nothing here
+//! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
+//! rename.
+
+mod time;
+
+pub use time::Time;
