@@ -3,8 +3,8 @@
 //! poster sees a new or removed route at its next POST; nothing needs restarting.
 
 use crate::admin::{Output, Table, field, require_contract};
-use crate::masked_url;
 use hikyaku_model::CustomerId;
+use hikyaku_model::masked_url;
 use hikyaku_store::{InboundLogFilter, InboundRoute, Store};
 use serde::Serialize;
 

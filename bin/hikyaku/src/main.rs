@@ -327,54 +327,12 @@ fn check_config(cli: &Cli, config: &Config) -> anyhow::Result<()> {
 
 /// The database URL as it may be shown: its password masked.
 pub(crate) fn database_name(config: &Config) -> String {
-    masked_url(&config.database_url())
-}
-
-/// The URL with the secret of its user information replaced by `****`
-/// (`https://user:****@host/path`); a user name alone, often a token, is masked whole.
-pub(crate) fn masked_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
-        return url.to_string();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |at| scheme_end + at);
-    let Some(at) = url[scheme_end..authority_end]
-        .rfind('@')
-        .map(|at| scheme_end + at)
-    else {
-        return url.to_string();
-    };
-    let masked = match url[scheme_end..at].split_once(':') {
-        Some((user, _)) => format!("{user}:****"),
-        None => "****".to_string(),
-    };
-    format!("{}{masked}{}", &url[..scheme_end], &url[at..])
+    hikyaku_model::masked_url(&config.database_url())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_in_urls_are_masked() {
-        for (url, shown) in [
-            (
-                "https://hooks.example.com/in",
-                "https://hooks.example.com/in",
-            ),
-            ("https://user:s3cret@host/p", "https://user:****@host/p"),
-            (
-                "http://user:p@ss:w@rd@host:8080/p?q=a@b",
-                "http://user:****@host:8080/p?q=a@b",
-            ),
-            ("https://tok3n@host/", "https://****@host/"),
-            ("https://host/path@x", "https://host/path@x"),
-            ("not a url", "not a url"),
-        ] {
-            assert_eq!(masked_url(url), shown, "{url}");
-        }
-    }
 
     #[test]
     fn errors_are_one_line_each_cause_once() {

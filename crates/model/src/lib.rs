@@ -14,6 +14,7 @@ mod message;
 mod names;
 pub mod smtp;
 mod time;
+mod url;
 mod verp;
 
 pub use contract::{Contract, ContractState, CustomerId, InvalidCustomerId};
@@ -22,6 +23,7 @@ pub use id::{InvalidMessageId, MessageId};
 pub use message::{Envelope, QueuedMessage, QueuedRecipient, RecipientState};
 pub use smtp::{EnhancedStatus, Reason};
 pub use time::Timestamp;
+pub use url::masked_url;
 pub use verp::{VerpAddress, VerpKey, VerpRecipient};
 
 /// A value that could not be parsed from its text form; says which kind of value and the text.

@@ -221,7 +221,7 @@ impl Store {
             POSTGRES_MIGRATIONS.run(&pool).await?;
             Backend::Postgres(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+            return Err(StoreError::UnsupportedUrl(hikyaku_model::masked_url(url)));
         };
         Ok(Store::over(backend, key))
     }
@@ -377,34 +377,4 @@ async fn leaves_no_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool
     // A dropped transaction queues its rollback; one round trip lets it run first.
     conn.ping().await?;
     Ok(!conn.is_in_transaction())
-}
-
-/// The URL without its password, for error messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_cut_from_urls() {
-        for (url, shown) in [
-            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
-            ("postgres://u@h/db", "postgres://u@h/db"),
-            ("mysql://h/db", "mysql://h/db"),
-        ] {
-            assert_eq!(redact_url(url), shown);
-        }
-    }
 }
