@@ -7,6 +7,7 @@
 //! of its own beyond [`Timestamp::now`], and no policy: it says what a thing *is*, never what to
 //! do with it.
 
+mod access;
 mod contract;
 mod event;
 mod id;
@@ -17,6 +18,7 @@ mod time;
 mod url;
 mod verp;
 
+pub use access::{ApiCaller, Role};
 pub use contract::{Contract, ContractState, CustomerId, InvalidCustomerId};
 pub use event::{Event, EventKind, SendLogFields};
 pub use id::{InvalidMessageId, MessageId};
