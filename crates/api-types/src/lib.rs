@@ -7,6 +7,8 @@
 //! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
 //! rename.
 
+mod rest;
 mod time;
 
+pub use rest::*;
 pub use time::Time;

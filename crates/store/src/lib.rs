@@ -115,7 +115,8 @@ pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::LogFilter;
 pub use suppression::{
-    BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, check_suppression_address,
+    BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, SuppressionPosition,
+    check_suppression_address,
 };
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
