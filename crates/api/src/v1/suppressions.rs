@@ -310,6 +310,7 @@ pub enum ExportFormat {
 pub struct ExportQuery {
     /// `json` (an array of entries, the default) or `csv`
     /// (`address,source,reason,message_id,created_at`, which import reads back).
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 
