@@ -193,11 +193,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     });
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let api = hikyaku_api::v1::ApiState::new(
-        store.clone(),
-        Arc::new(hikyaku_api::v1::access::NoKeys),
-        &config,
-    );
+    let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config);
     let app = hikyaku_api::router(
         hikyaku_api::HttpState {
             store,

@@ -18,6 +18,8 @@ struct TenantA {
     cidr: String,
     username: String,
     route_id: i64,
+    user_id: String,
+    key_id: String,
     secrets: Vec<String>,
 }
 
@@ -57,6 +59,25 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let route_id = r.json()["id"].as_i64().unwrap();
+    let r = server
+        .post_json(
+            "/api/v1/users",
+            key,
+            &json!({"email": "carol@tenant-a.example", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let user_id = r.json()["user_id"].as_str().unwrap().to_string();
+    let r = server
+        .post_json(
+            "/api/v1/api-keys",
+            key,
+            &json!({"name": "a-deploy-key", "role": "sender"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let key_id = r.json()["key_id"].as_str().unwrap().to_string();
+    let prefix = r.json()["prefix"].as_str().unwrap().to_string();
     TenantA {
         secrets: vec![
             customer_id.to_string(),
@@ -66,7 +87,13 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             username.clone(),
             "a-hook.example".into(),
             "a-note".into(),
+            "a-deploy-key".into(),
+            prefix,
+            user_id.clone(),
+            key_id.clone(),
         ],
+        user_id,
+        key_id,
         customer_id,
         address,
         cidr: "198.51.100.0/24".into(),
@@ -83,6 +110,8 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "username" => segment(&a.username),
         "id" => a.route_id.to_string(),
         "customer_id" => a.customer_id.to_string(),
+        "user_id" => a.user_id.clone(),
+        "key_id" => a.key_id.clone(),
         other => panic!(
             "path parameter {{{other}}} is new: say which of contract A's resources it names"
         ),

@@ -22,15 +22,12 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, presented: &str) -> Result<Option<ApiCaller>, StoreError>;
 }
 
-/// Knows no key: every request is refused as unauthenticated. For a node whose key store is
-/// not wired in.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoKeys;
-
+/// The key store: contract keys (`hk_…`) and the operator's (`hko_…`), refused once revoked or
+/// once their contract is terminated.
 #[async_trait::async_trait]
-impl Authenticator for NoKeys {
-    async fn authenticate(&self, _: &str) -> Result<Option<ApiCaller>, StoreError> {
-        Ok(None)
+impl Authenticator for hikyaku_store::Store {
+    async fn authenticate(&self, presented: &str) -> Result<Option<ApiCaller>, StoreError> {
+        self.authenticate_api_key(presented).await
     }
 }
 
@@ -83,7 +80,6 @@ pub struct Allowed {
 const EVERY_ROLE: &[Role] = &[Role::Admin, Role::Sender, Role::Viewer, Role::Billing];
 const READERS: &[Role] = &[Role::Admin, Role::Sender, Role::Viewer];
 const WRITERS: &[Role] = &[Role::Admin, Role::Sender];
-#[allow(dead_code)] // users and keys come with the key store
 const ADMINS: &[Role] = &[Role::Admin];
 
 /// Read the contract's data (lists, look-ups, exports).
@@ -102,7 +98,6 @@ const BILLING: Allowed = Allowed {
     operator: false,
 };
 /// The contract's users and API keys.
-#[allow(dead_code)] // users and keys come with the key store
 const USERS: Allowed = Allowed {
     roles: ADMINS,
     operator: false,
@@ -136,6 +131,12 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
     (Method::POST, "/settings/inbound-routes", WRITE),
     (Method::DELETE, "/settings/inbound-routes/{id}", WRITE),
     (Method::GET, "/plan", BILLING),
+    (Method::GET, "/users", USERS),
+    (Method::POST, "/users", USERS),
+    (Method::DELETE, "/users/{user_id}", USERS),
+    (Method::GET, "/api-keys", USERS),
+    (Method::POST, "/api-keys", USERS),
+    (Method::DELETE, "/api-keys/{key_id}", USERS),
     (Method::GET, "/operator/contracts", OPERATOR),
     (Method::POST, "/operator/contracts", OPERATOR),
     (Method::GET, "/operator/contracts/{customer_id}", OPERATOR),

@@ -12,6 +12,7 @@ mod operator;
 pub mod paging;
 mod settings;
 mod suppressions;
+mod users;
 
 use access::{Authenticator, RateLimiter};
 use axum::Router;
@@ -91,6 +92,7 @@ impl ApiState {
         (name = "suppressions", description = "The contract's suppression list"),
         (name = "settings", description = "Allowed IP ranges, SMTP credentials, inbound routes"),
         (name = "plan", description = "The contract's plan"),
+        (name = "users", description = "The contract's console users and API keys (admins)"),
         (name = "operator", description = "The operator area: contracts and plans"),
     )
 )]
@@ -136,6 +138,10 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(operator::resume_contract))
         .routes(routes!(operator::terminate_contract))
         .routes(routes!(operator::plans))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::remove_user))
+        .routes(routes!(users::list_api_keys, users::create_api_key))
+        .routes(routes!(users::revoke_api_key))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.

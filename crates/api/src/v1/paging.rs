@@ -27,6 +27,8 @@ pub enum ListKind {
     SmtpCredentials = 3,
     InboundRoutes = 4,
     Contracts = 5,
+    ConsoleUsers = 6,
+    ApiKeys = 7,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

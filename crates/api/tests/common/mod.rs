@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use hikyaku_api::v1::ApiState;
-use hikyaku_api::v1::access::KeyTable;
+use hikyaku_api::v1::access::{Authenticator, KeyTable};
 use hikyaku_model::{ApiCaller, CustomerId, Role};
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{SealingKey, Store};
@@ -16,6 +16,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// The test's keys in memory, then the real key store (`hk_…`, `hko_…`).
+struct TableThenStore {
+    table: Arc<KeyTable>,
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl Authenticator for TableThenStore {
+    async fn authenticate(
+        &self,
+        presented: &str,
+    ) -> Result<Option<ApiCaller>, hikyaku_store::StoreError> {
+        match self.table.authenticate(presented).await? {
+            Some(caller) => Ok(Some(caller)),
+            None => self.store.authenticate(presented).await,
+        }
+    }
 }
 
 pub struct Server {
@@ -55,7 +74,14 @@ impl Server {
             .build_recorder()
             .handle();
         let (_, draining) = tokio::sync::watch::channel(false);
-        let api = ApiState::new(store.clone(), keys.clone(), &config);
+        let api = ApiState::new(
+            store.clone(),
+            Arc::new(TableThenStore {
+                table: keys.clone(),
+                store: store.clone(),
+            }),
+            &config,
+        );
         let app = hikyaku_api::router(
             hikyaku_api::HttpState {
                 store: store.clone(),
