@@ -36,7 +36,8 @@ async fn run(server: &Server, key: &str, include: &str, exclude: Option<&str>) {
         format!("Authorization: Bearer {key}"),
         "--checks".into(),
         "not_a_server_error,status_code_conformance,content_type_conformance,\
-         response_schema_conformance,response_headers_conformance,negative_data_rejection"
+         response_schema_conformance,response_headers_conformance,negative_data_rejection,\
+         ignored_auth,unsupported_method,missing_required_header,use_after_free"
             .into(),
         "--include-path-regex".into(),
         include.into(),
