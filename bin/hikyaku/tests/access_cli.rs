@@ -76,7 +76,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     users_round_trip,
     api_keys_round_trip,
-    operator_keys_round_trip
+    operator_keys_round_trip,
+    the_511th_is_refused,
 );
 
 fn users_round_trip(node: &Prepared) {
@@ -319,4 +320,33 @@ fn operator_keys_round_trip(node: &Prepared) {
         node.cli_ok(&["operator-key", "list"]).unwrap(),
         "(no operator keys)\n"
     );
+}
+
+fn the_511th_is_refused(node: &Prepared) {
+    let c = contract(node, "Full");
+    let customer: CustomerId = c.parse().unwrap();
+    // The first 509 straight through the store (510 processes would take long); the last
+    // place and the refusal through the commands.
+    with_store(node, async |store| {
+        for i in 0..hikyaku_store::MAX_CREDENTIALS_PER_CONTRACT - 1 {
+            let name = format!("key {i}");
+            let new = hikyaku_store::NewApiKey {
+                name: &name,
+                role: Role::Sender,
+                see_addresses: false,
+            };
+            store.create_api_key(&customer, &new).await.unwrap();
+        }
+    });
+    json(node, &["user", "add", &c, "--email", "last@example.jp"]);
+    let err = fails(node, &["api-key", "create", &c, "--name", "one too many"]);
+    assert!(
+        err.contains("already has 510 console users and API keys"),
+        "{err}"
+    );
+    let err = fails(node, &["user", "add", &c, "--email", "late@example.jp"]);
+    assert!(err.contains("already has 510"), "{err}");
+    json(node, &["user", "remove", &c, "last@example.jp"]);
+    let created: CreatedApiKey = parsed(node, &["api-key", "create", &c, "--name", "fits"]);
+    assert!(created.key.starts_with("hk_"));
 }
