@@ -5,16 +5,13 @@
 
 mod cli_support;
 
-use cli_support::{fails, json};
+use cli_support::{fails, json, on_both_backends};
 use hikyaku_api_types::{
     ApiKeyList, CreatedApiKey, CreatedOperatorKey, NewUser, OperatorKeyList, UserList,
 };
 use hikyaku_model::{ApiCaller, CustomerId, Role};
-use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{SealingKey, Store};
-use hikyaku_testkit::{Prepared, ProcessBuilder};
-
-const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
+use hikyaku_testkit::Prepared;
 
 fn contract(node: &Prepared, name: &str) -> String {
     node.cli_ok(&["contract", "create", "--name", name])
@@ -40,37 +37,6 @@ fn with_store(node: &Prepared, check: impl AsyncFnOnce(&Store)) {
         check(&store).await;
         store.close().await;
     });
-}
-
-fn on_postgres() -> Option<(PostgresTestDatabase, Prepared)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(PostgresTestDatabase::create())?;
-    let node = ProcessBuilder::new(BIN)
-        .set("", "database_url", &format!("{:?}", database.url()))
-        .prepare()
-        .unwrap();
-    Some((database, node))
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(&super::ProcessBuilder::new(super::BIN).prepare().unwrap());
-            }
-
-            #[test]
-            fn postgres() {
-                if let Some((_database, node)) = super::on_postgres() {
-                    super::$name(&node);
-                }
-            }
-        }
-    )*};
 }
 
 on_both_backends!(
