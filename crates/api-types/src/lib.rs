@@ -7,8 +7,13 @@
 //! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
 //! rename.
 
+mod access;
 mod rest;
 mod time;
 
+pub use access::{
+    ApiKey, ApiKeyList, CreatedApiKey, CreatedOperatorKey, NewUser, OperatorKey, OperatorKeyList,
+    User, UserList,
+};
 pub use rest::*;
 pub use time::Time;

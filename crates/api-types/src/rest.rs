@@ -1,6 +1,6 @@
 //! The REST API's requests and answers.
 
-use crate::Time;
+use crate::{ApiKey, Time, User};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -232,31 +232,18 @@ pub struct ContractPlan {
 
 page!(
     /// A page of console users.
-    ConsoleUserPage of ConsoleUser
+    UserPage of User
 );
 page!(
     /// A page of API keys.
     ApiKeyPage of ApiKey
 );
 
-/// A person of the contract who logs into the console (never the password).
+/// A console user to add.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConsoleUser {
-    pub user_id: String,
-    /// Masked unless the calling key may see addresses.
-    pub email: String,
-    /// `admin`, `sender`, `viewer` or `billing`.
-    #[schema(example = "viewer")]
-    pub role: String,
-    /// Whether the user sees e-mail addresses in clear.
-    pub see_addresses: bool,
-    pub created_at: Time,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewConsoleUser {
+pub struct CreateUser {
+    #[schema(example = "taro@example.jp")]
     pub email: String,
     /// 8 to 1024 bytes; leave it out to have one generated (shown once, in the answer).
     #[serde(default)]
@@ -264,50 +251,22 @@ pub struct NewConsoleUser {
     /// `admin`, `sender`, `viewer` or `billing`.
     #[schema(example = "viewer")]
     pub role: String,
+    /// Whether the user sees e-mail addresses in clear.
     #[serde(default)]
     pub see_addresses: bool,
 }
 
-/// A new console user, with the password when it was generated: shown this once only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CreatedConsoleUser {
-    #[serde(flatten)]
-    pub user: ConsoleUser,
-    /// The generated password; `null` when the request gave one (it is never echoed).
-    pub password: Option<String>,
-}
-
-/// An API key of the contract as listings show it (never the secret).
+/// An API key to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApiKey {
-    pub key_id: String,
-    pub name: String,
-    /// The key's first characters (`hk_a8Fk2q`), to tell keys apart.
-    pub prefix: String,
-    /// `admin`, `sender`, `viewer` or `billing`.
-    pub role: String,
-    pub see_addresses: bool,
-    pub created_at: Time,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewApiKey {
+pub struct CreateApiKey {
     /// What the key is for, 1 to 100 characters.
+    #[schema(example = "order system")]
     pub name: String,
     /// `admin`, `sender`, `viewer` or `billing`.
     #[schema(example = "sender")]
     pub role: String,
+    /// Whether answers to the key show e-mail addresses in clear.
     #[serde(default)]
     pub see_addresses: bool,
-}
-
-/// A new API key with its secret: shown this once only, then kept only as a hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub api_key: ApiKey,
-    /// `hk_…`: give it as `Authorization: Bearer hk_…`.
-    pub key: String,
 }

@@ -67,7 +67,7 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let user_id = r.json()["user_id"].as_str().unwrap().to_string();
+    let user_id = r.json()["id"].as_str().unwrap().to_string();
     let r = server
         .post_json(
             "/api/v1/api-keys",
@@ -76,7 +76,7 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let key_id = r.json()["key_id"].as_str().unwrap().to_string();
+    let key_id = r.json()["id"].as_str().unwrap().to_string();
     let prefix = r.json()["prefix"].as_str().unwrap().to_string();
     TenantA {
         secrets: vec![

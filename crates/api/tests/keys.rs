@@ -62,7 +62,7 @@ async fn keys_from_the_store_work_until_revoked(backend: Backend) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let viewer = r.json()["key"].as_str().unwrap().to_string();
-    let viewer_id = r.json()["key_id"].as_str().unwrap().to_string();
+    let viewer_id = r.json()["id"].as_str().unwrap().to_string();
     assert!(viewer.starts_with(r.json()["prefix"].as_str().unwrap()));
     let listed = server.get("/api/v1/api-keys", &admin).await;
     assert!(

@@ -8,8 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hikyaku_api_types::{
-    ApiKey, ApiKeyPage, ConsoleUser, ConsoleUserPage, CreatedApiKey, CreatedConsoleUser, NewApiKey,
-    NewConsoleUser,
+    ApiKey, ApiKeyPage, CreateApiKey, CreateUser, CreatedApiKey, NewUser, User, UserPage,
 };
 use hikyaku_model::Role;
 use hikyaku_store::{IdPage, StoreError};
@@ -93,11 +92,12 @@ fn limits(error: StoreError) -> ApiError {
     }
 }
 
-fn shown_user(caller: &ContractCaller, user: hikyaku_store::ConsoleUser) -> ConsoleUser {
-    ConsoleUser {
-        user_id: user.user_id,
+fn shown_user(caller: &ContractCaller, user: hikyaku_store::ConsoleUser) -> User {
+    User {
+        id: user.user_id,
+        customer_id: user.customer_id,
         email: caller.show(&user.email),
-        role: user.role.as_str().to_string(),
+        role: user.role,
         see_addresses: user.see_addresses,
         created_at: user.created_at.into(),
     }
@@ -105,10 +105,11 @@ fn shown_user(caller: &ContractCaller, user: hikyaku_store::ConsoleUser) -> Cons
 
 fn shown_key(key: hikyaku_store::ApiKey) -> ApiKey {
     ApiKey {
-        key_id: key.key_id,
+        id: key.key_id,
+        customer_id: key.customer_id,
         name: key.name,
         prefix: key.prefix,
-        role: key.role.as_str().to_string(),
+        role: key.role,
         see_addresses: key.see_addresses,
         created_at: key.created_at.into(),
     }
@@ -120,20 +121,20 @@ fn shown_key(key: hikyaku_store::ApiKey) -> ApiKey {
     path = "/users",
     tag = "users",
     params(PageQuery),
-    responses((status = 200, body = ConsoleUserPage), Failures)
+    responses((status = 200, body = UserPage), Failures)
 )]
 pub async fn list_users(
     State(state): State<ApiState>,
     caller: ContractCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> Result<Json<ConsoleUserPage>, ApiError> {
+) -> Result<Json<UserPage>, ApiError> {
     let (page, limit) = id_page(ListKind::ConsoleUsers, &query)?;
     let mut users = state
         .store()
         .console_users(&caller.customer_id, &page)
         .await?;
     let next_cursor = next_page(ListKind::ConsoleUsers, &mut users, limit, |u| &u.user_id);
-    Ok(Json(ConsoleUserPage {
+    Ok(Json(UserPage {
         data: users.into_iter().map(|u| shown_user(&caller, u)).collect(),
         next_cursor,
     }))
@@ -144,14 +145,14 @@ pub async fn list_users(
     post,
     path = "/users",
     tag = "users",
-    request_body = NewConsoleUser,
-    responses((status = 201, body = CreatedConsoleUser), Failures)
+    request_body = CreateUser,
+    responses((status = 201, body = NewUser), Failures)
 )]
 pub async fn create_user(
     State(state): State<ApiState>,
     caller: ContractCaller,
-    ApiJson(new): ApiJson<NewConsoleUser>,
-) -> Result<(StatusCode, Json<CreatedConsoleUser>), ApiError> {
+    ApiJson(new): ApiJson<CreateUser>,
+) -> Result<(StatusCode, Json<NewUser>), ApiError> {
     let role = role(&new.role)?;
     grantable(&caller, new.see_addresses)?;
     let generated = new.password.is_none();
@@ -173,7 +174,7 @@ pub async fn create_user(
         .map_err(limits)?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedConsoleUser {
+        Json(NewUser {
             user: shown_user(&caller, user),
             password: generated.then_some(password),
         }),
@@ -235,13 +236,13 @@ pub async fn list_api_keys(
     post,
     path = "/api-keys",
     tag = "users",
-    request_body = NewApiKey,
+    request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), Failures)
 )]
 pub async fn create_api_key(
     State(state): State<ApiState>,
     caller: ContractCaller,
-    ApiJson(new): ApiJson<NewApiKey>,
+    ApiJson(new): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let role = role(&new.role)?;
     grantable(&caller, new.see_addresses)?;
