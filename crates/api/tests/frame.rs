@@ -62,6 +62,11 @@ async fn every_failure_class_answers_json() {
         (405, "method_not_allowed")
     );
 
+    let r = server
+        .call("HEAD", "/api/v1/suppressions", Some(&viewer), None, b"")
+        .await;
+    assert_eq!(r.status, 200, "HEAD may what GET may");
+
     // 404 of a resource.
     let r = server
         .get(

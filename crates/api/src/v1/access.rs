@@ -196,9 +196,14 @@ pub(crate) async fn guard(
     if let Err(wait) = state.0.limiter.take(caller_key(&caller), Instant::now()) {
         return ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64).into_response();
     }
+    // HEAD is answered by the GET route: it may what GET may.
+    let method = match request.method() {
+        &Method::HEAD => Method::GET,
+        other => other.clone(),
+    };
     let permitted = matched
         .as_ref()
-        .and_then(|m| allowed(request.method(), relative(m.as_str())))
+        .and_then(|m| allowed(&method, relative(m.as_str())))
         .is_some_and(|allowed| allowed.admits(&caller));
     if !permitted {
         return ApiError::forbidden().into_response();
