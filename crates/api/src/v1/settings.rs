@@ -340,15 +340,14 @@ pub async fn remove_inbound_route(
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::not_found("inbound route");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    // Route IDs are global: the route must be this contract's before it is touched.
-    match state.store().inbound_route(id).await? {
-        Some(route) if route.customer_id == caller.customer_id => {}
-        _ => return Err(not_found()),
-    }
-    match state.store().remove_inbound_route(id).await {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
-        Err(hikyaku_store::StoreError::InboundRouteNotFound(_)) => Err(not_found()),
-        Err(e) => Err(e.into()),
+    // Route IDs are global: the delete itself names the contract.
+    match state
+        .store()
+        .remove_inbound_route_of(&caller.customer_id, id)
+        .await?
+    {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(not_found()),
     }
 }
 
