@@ -157,7 +157,7 @@ pub fn router(state: ApiState) -> Router {
         .unwrap_or_else(|_| "{}".into())
         .into();
     let max_body = state.0.max_body_bytes;
-    routes
+    let routes = routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::guard,
@@ -176,14 +176,56 @@ pub fn router(state: ApiState) -> Router {
             }),
         )
         .route("/docs", get(reference_page))
-        .route("/docs/redoc.standalone.js", get(redoc_script))
+        .route("/docs/redoc.standalone.js", get(redoc_script));
+    framed(routes, max_body).with_state(state)
+}
+
+/// What every API route gets around it: JSON for unknown routes and methods, the body limit,
+/// and a handler's panic answered `500` JSON instead of a dropped connection.
+fn framed<S: Clone + Send + Sync + 'static>(routes: Router<S>, max_body: usize) -> Router<S> {
+    routes
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
-        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_and_the_server_goes_on() {
+        let routes: Router<()> = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, framed(routes, 1024)).await.unwrap();
+        });
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            answer
+        };
+        let answer = get("/boom").await;
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(answer.contains("application/json") && answer.contains("\"code\":\"internal\""));
+        assert!(!answer.contains("a bug"), "a panic's text stays in the log");
+        assert!(get("/fine").await.ends_with("fine"));
+        server.abort();
+    }
 }
 
 const REDOC: &[u8] = include_bytes!("../../assets/redoc.standalone.js");
