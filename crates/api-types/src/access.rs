@@ -60,8 +60,8 @@ pub struct ApiKey {
 /// The answer to creating an API key: the key, in this answer only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
-    /// The whole key (`hk_` and 32 letters and digits): send it as `Authorization: Bearer
-    /// <key>`. Only its hash is stored; it cannot be shown again.
+    /// The whole key (`hk_` and 32 letters and digits), to send with each API request. Only
+    /// its hash is stored; it cannot be shown again.
     #[schema(example = "hk_a8Fk2qZ0bWc4Rt7yLm3nPq5sVx9uGh1J")]
     pub key: String,
     #[serde(flatten)]
@@ -154,6 +154,20 @@ mod tests {
         // A listing never has a `key`.
         let listed = serde_json::to_value(api_key()).unwrap();
         assert!(listed.get("key").is_none());
+    }
+
+    #[test]
+    fn the_schema_of_a_created_key_has_the_key_and_the_listing() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_string(&CreatedApiKey::schema()).unwrap();
+        for part in ["\"required\":[\"key\"]", "#/components/schemas/ApiKey"] {
+            assert!(schema.contains(part), "{part} in {schema}");
+        }
+        let listed = serde_json::to_string(&ApiKey::schema()).unwrap();
+        for field in ["\"prefix\"", "\"see_addresses\"", "\"created_at\""] {
+            assert!(listed.contains(field), "{field} in {listed}");
+        }
+        assert!(!listed.contains("\"key\""), "{listed}");
     }
 
     #[test]

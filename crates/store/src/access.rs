@@ -391,6 +391,28 @@ impl Store {
             .collect()
     }
 
+    /// The contract's console user with this ID, unless the contract is terminated: what a
+    /// console session checks on each request, so that a removed user is refused at once.
+    pub async fn console_user(
+        &self,
+        customer: &CustomerId,
+        user_id: &str,
+    ) -> Result<Option<ConsoleUser>, StoreError> {
+        let row: Option<UserRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT u.user_id, u.customer_id, u.email_sealed, u.role, u.see_addresses, \
+                 u.created_at \
+                 FROM console_users u JOIN contracts c ON c.customer_id = u.customer_id \
+                 WHERE u.customer_id = $1 AND u.user_id = $2 AND c.state <> 'terminated'",
+            )
+            .bind(customer.as_str())
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|row| self.user_from_row(row)).transpose()
+    }
+
     /// Removes the contract's console user named by ID or by e-mail address (in any case).
     /// Returns the user removed, or `None` if the contract has no such user. Their next
     /// request is refused (the API keeps no sessions of its own in the store).
@@ -513,6 +535,25 @@ impl Store {
             .await?
         });
         rows.into_iter().map(ApiKeyRow::into_key).collect()
+    }
+
+    /// The contract's API key with this ID (never the secret).
+    pub async fn api_key(
+        &self,
+        customer: &CustomerId,
+        key_id: &str,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let row: Option<ApiKeyRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT key_id, customer_id, name, prefix, role, see_addresses, created_at \
+                 FROM api_keys WHERE customer_id = $1 AND key_id = $2",
+            )
+            .bind(customer.as_str())
+            .bind(key_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(ApiKeyRow::into_key).transpose()
     }
 
     /// Revokes (deletes) the contract's key. Returns it, or `None` if the contract has no such

@@ -197,6 +197,11 @@ async fn api_keys_authenticate_as_their_contract_until_revoked(f: Fixture) {
     );
     let listed = store.api_keys(&a, &IdPage::default()).await.unwrap();
     assert_eq!(listed, vec![key_a.clone()]);
+    assert_eq!(
+        store.api_key(&a, &key_a.key_id).await.unwrap().as_ref(),
+        Some(&key_a)
+    );
+    assert_eq!(store.api_key(&a, &key_b.key_id).await.unwrap(), None);
     // Revocation counts from the next request on: nothing is cached.
     assert_eq!(
         store.revoke_api_key(&a, &key_a.key_id).await.unwrap(),
@@ -204,6 +209,7 @@ async fn api_keys_authenticate_as_their_contract_until_revoked(f: Fixture) {
     );
     assert_eq!(store.authenticate_api_key(&secret_a).await.unwrap(), None);
     assert_eq!(store.revoke_api_key(&a, &key_a.key_id).await.unwrap(), None);
+    assert_eq!(store.api_key(&a, &key_a.key_id).await.unwrap(), None);
     assert!(
         store
             .api_keys(&a, &IdPage::default())
@@ -288,7 +294,7 @@ async fn keys_of_a_terminated_contract_are_refused(f: Fixture) {
     let store = &f.store;
     let c = new_contract(store, "Ending").await;
     let (_, secret) = store.create_api_key(&c, &key("k")).await.unwrap();
-    store
+    let boss = store
         .create_console_user(&c, &user("boss@example.jp", "password123"))
         .await
         .unwrap();
@@ -309,6 +315,7 @@ async fn keys_of_a_terminated_contract_are_refused(f: Fixture) {
             .unwrap(),
         None
     );
+    assert_eq!(store.console_user(&c, &boss.user_id).await.unwrap(), None);
 }
 
 async fn console_logins_check_the_password(f: Fixture) {
@@ -369,6 +376,18 @@ async fn console_logins_check_the_password(f: Fixture) {
             .unwrap()
             .is_empty()
     );
+    assert_eq!(
+        store
+            .console_user(&a, &created.user_id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&created)
+    );
+    assert_eq!(
+        store.console_user(&b, &created.user_id).await.unwrap(),
+        None
+    );
     // Removal by another contract does nothing; by ID it works, and the login stops.
     assert_eq!(
         store
@@ -382,13 +401,17 @@ async fn console_logins_check_the_password(f: Fixture) {
             .remove_console_user(&a, &created.user_id)
             .await
             .unwrap(),
-        Some(created)
+        Some(created.clone())
     );
     assert_eq!(
         store
             .verify_console_login(&a, "taro@example.jp", "correct horse")
             .await
             .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.console_user(&a, &created.user_id).await.unwrap(),
         None
     );
     for (email, password) in [
