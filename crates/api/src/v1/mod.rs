@@ -192,42 +192,6 @@ fn framed<S: Clone + Send + Sync + 'static>(routes: Router<S>, max_body: usize) 
         ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    async fn boom() -> &'static str {
-        panic!("a bug")
-    }
-
-    #[tokio::test]
-    async fn a_panicking_handler_answers_500_json_and_the_server_goes_on() {
-        let routes: Router<()> = Router::new()
-            .route("/boom", get(boom))
-            .route("/fine", get(|| async { "fine" }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, framed(routes, 1024)).await.unwrap();
-        });
-        let get = |path: &'static str| async move {
-            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).await.unwrap();
-            answer
-        };
-        let answer = get("/boom").await;
-        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
-        assert!(answer.contains("application/json") && answer.contains("\"code\":\"internal\""));
-        assert!(!answer.contains("a bug"), "a panic's text stays in the log");
-        assert!(get("/fine").await.ends_with("fine"));
-        server.abort();
-    }
-}
-
 const REDOC: &[u8] = include_bytes!("../../assets/redoc.standalone.js");
 
 const REFERENCE_PAGE: &str = r#"<!DOCTYPE html>
@@ -270,4 +234,40 @@ async fn redoc_script() -> Response {
         HeaderValue::from_static("public, max-age=86400"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json_and_the_server_goes_on() {
+        let routes: Router<()> = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, framed(routes, 1024)).await.unwrap();
+        });
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            answer
+        };
+        let answer = get("/boom").await;
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(answer.contains("application/json") && answer.contains("\"code\":\"internal\""));
+        assert!(!answer.contains("a bug"), "a panic's text stays in the log");
+        assert!(get("/fine").await.ends_with("fine"));
+        server.abort();
+    }
 }
