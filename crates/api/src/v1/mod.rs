@@ -139,9 +139,9 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(operator::terminate_contract))
         .routes(routes!(operator::plans))
         .routes(routes!(users::list_users, users::create_user))
-        .routes(routes!(users::remove_user))
+        .routes(routes!(users::show_user, users::remove_user))
         .routes(routes!(users::list_api_keys, users::create_api_key))
-        .routes(routes!(users::revoke_api_key))
+        .routes(routes!(users::show_api_key, users::revoke_api_key))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.

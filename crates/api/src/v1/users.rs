@@ -181,6 +181,29 @@ pub async fn create_user(
     ))
 }
 
+/// One console user.
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}",
+    tag = "users",
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = User), Failures)
+)]
+pub async fn show_user(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(user_id): ApiPath<String>,
+) -> Result<Json<User>, ApiError> {
+    match state
+        .store()
+        .console_user(&caller.customer_id, &user_id)
+        .await?
+    {
+        Some(user) => Ok(Json(shown_user(&caller, user))),
+        None => Err(ApiError::not_found("console user")),
+    }
+}
+
 /// Removes a console user.
 #[utoipa::path(
     delete,
@@ -265,6 +288,25 @@ pub async fn create_api_key(
             key: secret,
         }),
     ))
+}
+
+/// One API key (never its secret).
+#[utoipa::path(
+    get,
+    path = "/api-keys/{key_id}",
+    tag = "users",
+    params(("key_id" = String, Path)),
+    responses((status = 200, body = ApiKey), Failures)
+)]
+pub async fn show_api_key(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(key_id): ApiPath<String>,
+) -> Result<Json<ApiKey>, ApiError> {
+    match state.store().api_key(&caller.customer_id, &key_id).await? {
+        Some(key) => Ok(Json(shown_key(key))),
+        None => Err(ApiError::not_found("API key")),
+    }
 }
 
 /// Revokes an API key: it is refused from the next request on.
