@@ -149,10 +149,19 @@ async fn every_failure_class_answers_json() {
         (422, Some("entries[1].address"))
     );
 
-    // 413 over api.max_body_bytes, whether the length is declared or not.
+    // 413 over api.max_body_bytes.
     let big = json!({"entries": (0..200).map(|i| json!({"address": format!("user{i}@example.jp")})).collect::<Vec<_>>()});
     let r = server
         .post_json("/api/v1/suppressions/import", &admin, &big)
+        .await;
+    assert_eq!((r.status, r.error_code().as_str()), (413, "body_too_large"));
+    // Also when the length is not declared (chunked): the limit counts what arrives.
+    let r = server
+        .call_chunked(
+            "/api/v1/suppressions/import",
+            &admin,
+            big.to_string().as_bytes(),
+        )
         .await;
     assert_eq!((r.status, r.error_code().as_str()), (413, "body_too_large"));
 

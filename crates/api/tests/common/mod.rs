@@ -162,6 +162,28 @@ impl Server {
         self.call("DELETE", path, Some(key), None, b"").await
     }
 
+    /// A JSON POST whose body is sent in chunks of 100 bytes, with no declared length.
+    pub async fn call_chunked(&self, path: &str, key: &str, body: &[u8]) -> Reply {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Authorization: Bearer {key}\r\nContent-Type: application/json\r\n\
+             Transfer-Encoding: chunked\r\n\r\n",
+            self.addr
+        )
+        .into_bytes();
+        for chunk in body.chunks(100) {
+            request.extend(format!("{:x}\r\n", chunk.len()).bytes());
+            request.extend_from_slice(chunk);
+            request.extend(b"\r\n");
+        }
+        request.extend(b"0\r\n\r\n");
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let _ = stream.write_all(&request).await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        Reply::parse(&raw)
+    }
+
     /// One request on its own connection, answered in full.
     pub async fn call(
         &self,
