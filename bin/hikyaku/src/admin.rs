@@ -228,7 +228,7 @@ fn parse_cidr(text: &str) -> Result<IpNet, String> {
 
 /// The first line of standard input, without its line break; a password may have any other
 /// character, spaces at either end included.
-fn password_from_stdin() -> anyhow::Result<String> {
+pub(crate) fn password_from_stdin() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)

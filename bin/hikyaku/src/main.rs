@@ -1,6 +1,7 @@
 //! The `hikyaku` binary: parses the command line, loads and validates the configuration, and
 //! wires the library crates together. No product logic lives here.
 
+mod access_cmd;
 mod admin;
 mod bounce_cmd;
 mod inbound_cmd;
@@ -57,6 +58,15 @@ enum Command {
     /// A contract's suppression list: `suppression list|add|remove|import|export`.
     #[command(subcommand)]
     Suppression(suppression_cmd::SuppressionCommand),
+    /// A contract's console users: `user add|list|remove`.
+    #[command(subcommand)]
+    User(access_cmd::UserCommand),
+    /// A contract's API keys: `api-key create|list|revoke`.
+    #[command(subcommand)]
+    ApiKey(access_cmd::ApiKeyCommand),
+    /// The operator's API keys: `operator-key create|list|revoke`.
+    #[command(subcommand)]
+    OperatorKey(access_cmd::OperatorKeyCommand),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -291,6 +301,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Suppression(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 suppression_cmd::run(cmd, &store, cli.json).await
+            }
+            Command::User(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                access_cmd::run_user(cmd, &store, cli.json).await
+            }
+            Command::ApiKey(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                access_cmd::run_api_key(cmd, &store, cli.json).await
+            }
+            Command::OperatorKey(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                access_cmd::run_operator_key(cmd, &store, cli.json).await
             }
         }
     })

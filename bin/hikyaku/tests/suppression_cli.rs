@@ -4,14 +4,11 @@
 
 mod cli_support;
 
-use cli_support::{fails, json};
-use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_testkit::{Prepared, ProcessBuilder};
+use cli_support::{fails, json, on_both_backends};
+use hikyaku_testkit::Prepared;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::time::Instant;
-
-const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
 
 fn contract(node: &Prepared, name: &str) -> String {
     node.cli_ok(&["contract", "create", "--name", name])
@@ -34,37 +31,6 @@ fn listed(node: &Prepared, customer: &str) -> Vec<String> {
         .collect();
     addresses.sort();
     addresses
-}
-
-fn on_postgres() -> Option<(PostgresTestDatabase, Prepared)> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let database = runtime.block_on(PostgresTestDatabase::create())?;
-    let node = ProcessBuilder::new(BIN)
-        .set("", "database_url", &format!("{:?}", database.url()))
-        .prepare()
-        .unwrap();
-    Some((database, node))
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[test]
-            fn sqlite() {
-                super::$name(&super::ProcessBuilder::new(super::BIN).prepare().unwrap());
-            }
-
-            #[test]
-            fn postgres() {
-                if let Some((_database, node)) = super::on_postgres() {
-                    super::$name(&node);
-                }
-            }
-        }
-    )*};
 }
 
 on_both_backends!(

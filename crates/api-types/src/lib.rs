@@ -7,6 +7,11 @@
 //! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
 //! rename.
 
+mod access;
 mod time;
 
+pub use access::{
+    ApiKey, ApiKeyList, CreatedApiKey, CreatedOperatorKey, NewUser, OperatorKey, OperatorKeyList,
+    User, UserList,
+};
 pub use time::Time;

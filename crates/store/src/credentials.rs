@@ -47,7 +47,18 @@ fn validate_username(username: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn hash_password(password: &str) -> Result<String, StoreError> {
+/// The length rule every password the store hashes is held to.
+pub(crate) fn check_password(password: &str) -> Result<(), StoreError> {
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&password.len()) {
+        return Err(StoreError::invalid(
+            "password",
+            "must be 8 to 1024 bytes long",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn hash_password(password: &str) -> Result<String, StoreError> {
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
         .map_err(|e| StoreError::PasswordHash(e.to_string()))?;
     Argon2::default()
@@ -56,16 +67,16 @@ fn hash_password(password: &str) -> Result<String, StoreError> {
         .map_err(|e| StoreError::PasswordHash(e.to_string()))
 }
 
-fn password_matches(phc: &str, password: &str) -> Result<bool, StoreError> {
-    let parsed = PasswordHash::new(phc)
-        .map_err(|e| StoreError::Corrupt(format!("smtp_credentials.password_hash: {e}")))?;
+pub(crate) fn password_matches(phc: &str, password: &str) -> Result<bool, StoreError> {
+    let parsed =
+        PasswordHash::new(phc).map_err(|e| StoreError::Corrupt(format!("password hash: {e}")))?;
     Ok(Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_ok())
 }
 
 /// Argon2 takes tens of milliseconds of CPU on purpose: keep it off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)
@@ -90,12 +101,7 @@ impl Store {
         password: &str,
     ) -> Result<SmtpCredential, StoreError> {
         validate_username(username)?;
-        if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&password.len()) {
-            return Err(StoreError::invalid(
-                "password",
-                "must be 8 to 1024 bytes long",
-            ));
-        }
+        check_password(password)?;
         self.require_contract(id).await?;
         let password = password.to_owned();
         let phc = blocking(move || hash_password(&password)).await?;
@@ -201,7 +207,7 @@ impl Store {
         }
     }
 
-    async fn dummy_hash(&self) -> Result<String, StoreError> {
+    pub(crate) async fn dummy_hash(&self) -> Result<String, StoreError> {
         self.credentials
             .0
             .get_or_try_init(|| blocking(|| hash_password(&generate_password())))

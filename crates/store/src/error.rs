@@ -31,6 +31,18 @@ pub enum StoreError {
     InboundPatternTaken(String),
     #[error("no inbound route with ID {0}")]
     InboundRouteNotFound(i64),
+    /// The contract's console users and API keys together are at their limit.
+    #[error(
+        "contract {customer_id} already has {limit} console users and API keys together, the \
+         most a contract may have: remove one first"
+    )]
+    TooManyCredentials {
+        customer_id: CustomerId,
+        limit: usize,
+    },
+    /// The address is not repeated: the error may reach a log.
+    #[error("contract {0} already has a console user with this e-mail address")]
+    EmailTaken(CustomerId),
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
     #[error("a sealed value could not be opened: wrong sealing key or damaged data")]
@@ -63,6 +75,8 @@ impl StoreError {
             | StoreError::NothingPending(_)
             | StoreError::InboundPatternTaken(_)
             | StoreError::InboundRouteNotFound(_)
+            | StoreError::TooManyCredentials { .. }
+            | StoreError::EmailTaken(_)
             | StoreError::Invalid { .. }
             | StoreError::Unseal
             | StoreError::Corrupt(_)

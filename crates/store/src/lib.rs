@@ -38,6 +38,12 @@
 //! error server. [`Store::record_accepted`] consults it (a listed recipient is recorded as
 //! `suppressed`, never queued) and [`Store::record_outcomes`] adds synchronous hard bounces.
 //!
+//! # Console users and API keys
+//!
+//! Who may use the console and the API (the `access` module): [`Store::create_console_user`],
+//! [`Store::verify_console_login`], [`Store::create_api_key`], [`Store::authenticate_api_key`]
+//! and the operator's keys; at most [`MAX_CREDENTIALS_PER_CONTRACT`] users and keys a contract.
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -90,6 +96,7 @@ macro_rules! with_pool {
     };
 }
 
+mod access;
 mod contracts;
 mod credentials;
 mod delivery;
@@ -101,6 +108,10 @@ mod suppression;
 pub mod suppression_policy;
 pub mod testing;
 
+pub use access::{
+    API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, MAX_CREDENTIALS_PER_CONTRACT, NewApiKey,
+    NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
+};
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
