@@ -7,6 +7,11 @@
 //! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
 //! rename.
 
+mod events;
 mod time;
 
+pub use events::{
+    Bounce, Counts, Details, DomainStats, Event, EventPage, MessageHistory, ReasonStats, Remote,
+    StatsPoint, StatsSeries, Usage,
+};
 pub use time::Time;

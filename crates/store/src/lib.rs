@@ -38,6 +38,13 @@
 //! error server. [`Store::record_accepted`] consults it (a listed recipient is recorded as
 //! `suppressed`, never queued) and [`Store::record_outcomes`] adds synchronous hard bounces.
 //!
+//! # The send log
+//!
+//! Every event goes through one writer (the `events` module), which also keeps, in the same
+//! transaction, the statistics counters ([`Store::stats`]), the monthly usage ([`Store::usage`])
+//! and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`] pages through the
+//! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -93,13 +100,16 @@ macro_rules! with_pool {
 mod contracts;
 mod credentials;
 mod delivery;
+mod events;
 mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
+mod stats;
 mod suppression;
 pub mod suppression_policy;
 pub mod testing;
+mod webhooks;
 
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{
@@ -113,13 +123,17 @@ pub use inbound::{
 };
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
-pub use send_log::LogFilter;
+pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
+pub use stats::{
+    DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
+};
 pub use suppression::{
     BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, check_suppression_address,
 };
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
 };
+pub use webhooks::{OutboxItem, WebhookEndpoint};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -3,7 +3,10 @@
 //! measure, they do not check much); run them with
 //! `cargo test -p hikyaku-store --release --test throughput -- --ignored --nocapture`.
 
-use hikyaku_model::{CustomerId, Envelope, MessageId, SendLogFields, Timestamp};
+use hikyaku_model::{
+    CustomerId, EnhancedStatus, Envelope, EventDetails, EventSource, Exchange, MessageId, Remote,
+    Timestamp,
+};
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{AcceptedMessage, Outcome, RecipientOutcome, SealingKey, Store};
 use std::time::Instant;
@@ -25,6 +28,8 @@ fn batch(customer: &CustomerId, size: usize, recipients: usize) -> Vec<AcceptedM
             received_at: Timestamp::now(),
             source_ip: "192.0.2.10".into(),
             node: "node-a".into(),
+            tags: Vec::new(),
+            metadata: Default::default(),
         })
         .collect()
 }
@@ -126,16 +131,21 @@ async fn measure_delivery(label: &str, store: &Store) {
                     recipient_index: r.index,
                     at: Timestamp::now(),
                     outcome: Outcome::Delivered,
-                    details: SendLogFields {
-                        remote_host: Some("mx.recipient.example".into()),
-                        remote_ip: Some("127.0.0.25".into()),
-                        tls: Some(true),
-                        smtp_code: Some(250),
-                        enhanced_status: Some("2.0.0".into()),
-                        remote_text: Some("Ok: queued as 4Xk2".into()),
-                        delay_ms: Some(1234),
-                        attempt: Some(1),
-                        ..SendLogFields::default()
+                    details: EventDetails::Delivered {
+                        exchange: Exchange {
+                            remote: Some(Remote {
+                                host: "mx.recipient.example".into(),
+                                ip: Some("127.0.0.25".parse().unwrap()),
+                                port: None,
+                                tls: Some(true),
+                            }),
+                            code: Some(250),
+                            status: Some(EnhancedStatus::new(2, 0, 0)),
+                            text: Some("Ok: queued as 4Xk2".into()),
+                            delay_ms: Some(1234),
+                            attempt: Some(1),
+                            ..Exchange::by(EventSource::Smtp)
+                        },
                     },
                     suppression: hikyaku_store::SuppressionEffect::Nothing,
                 })
