@@ -1605,7 +1605,7 @@ fn times_in(json: &Value, path: &str, found: &mut Vec<(String, Value)>) {
         Value::Object(fields) => {
             for (key, value) in fields {
                 let path = format!("{path}.{key}");
-                if (key == "at" || key.ends_with("_at")) && !value.is_null() {
+                if (key == "at" || key == "time" || key.ends_with("_at")) && !value.is_null() {
                     found.push((path.clone(), value.clone()));
                 }
                 times_in(value, &path, found);
@@ -1685,7 +1685,7 @@ fn json_times_are_rfc3339_and_each_record_has_one_shape() {
         ".last_used_at",
         ".messages.received_at",
         ".messages.recipients.next_attempt_at",
-        ".events.at",
+        ".events.time",
         ".suppressions.created_at",
         ".allowed_ips.created_at",
         ".smtp_credentials.created_at",
