@@ -129,7 +129,10 @@ async fn every_writer_path_fills_columns_counters_and_outbox(f: Fixture) {
         &["welcome", "batch", "welcome"],
         &[("user", "42"), ("plan", "gold")],
     );
-    let suppressed = store.record_accepted(&[m.clone()]).await.unwrap();
+    let suppressed = store
+        .record_accepted(std::slice::from_ref(&m))
+        .await
+        .unwrap();
     assert_eq!(suppressed[&m.id], [2]);
     store
         .record_outcomes(
