@@ -7,10 +7,12 @@ use anyhow::{Context, bail};
 use hikyaku_api_types::Event as ApiEvent;
 use hikyaku_config::{Config, RelayConfig};
 use hikyaku_model::{
-    Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage,
+    Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage, Reason,
     RecipientState, Timestamp,
 };
-use hikyaku_store::{AllowedIpRange, EventQuery, QueueChange, QueueFilter, SmtpCredential, Store};
+use hikyaku_store::{
+    AllowedIpRange, EventCursor, EventQuery, QueueChange, QueueFilter, SmtpCredential, Store,
+};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -211,6 +213,21 @@ pub enum LogCommand {
         /// Entries before this time, in the same forms as --since.
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         until: Option<Timestamp>,
+        /// Only entries for recipients at this domain (case does not matter).
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
+        /// Only entries of messages from this envelope sender (case does not matter).
+        #[arg(long, value_name = "ADDRESS")]
+        from: Option<String>,
+        /// Only entries of messages carrying this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only entries with this reason (userunknown, mailboxfull, ...).
+        #[arg(long, value_parser = one_of(&Reason::ALL, Reason::as_str))]
+        reason: Option<Reason>,
+        /// Continue after the page that printed this `next` (from --json).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<EventCursor>,
         /// At most this many entries (the newest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -654,6 +671,11 @@ async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> 
         outcome,
         since,
         until,
+        domain,
+        from,
+        tag,
+        reason,
+        after,
         limit,
     } = cmd;
     if let Some(id) = &customer {
@@ -667,8 +689,12 @@ async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> 
             kinds: outcome.into_iter().collect(),
             since,
             until,
+            recipient_domain: domain,
+            sender: from,
+            tag,
+            reason,
+            after,
             limit: Some(limit),
-            ..EventQuery::default()
         })
         .await?;
     let entries = hikyaku_api_types::EventPage {

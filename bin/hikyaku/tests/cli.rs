@@ -798,6 +798,49 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
             pair("accepted", "alice@example.jp"),
         ]
     );
+    // Page after page with the cursor each page prints: every entry once.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["log", "search", "--limit", "2"];
+        if let Some(after) = &cursor {
+            args.extend(["--after", after.as_str()]);
+        }
+        let page = op.json(&args);
+        paged.extend(logged(&page));
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, logged(&op.json(&["log", "search"])));
+    assert_eq!(paged.len(), 6);
+    let (_, stderr) = op.fails(&["log", "search", "--after", "not-a-cursor"]);
+    assert!(stderr.contains("cursor"), "{stderr}");
+    // By domain, sender and reason.
+    assert_eq!(
+        logged(&op.json(&[
+            "log",
+            "search",
+            "--domain",
+            "EXAMPLE.jp",
+            "--reason",
+            "userunknown"
+        ])),
+        [pair("bounced", "Alice@Example.jp")]
+    );
+    assert_eq!(
+        logged(&op.json(&[
+            "log",
+            "search",
+            "--from",
+            "APP@sender.example",
+            "--customer",
+            &other
+        ])),
+        [pair("accepted", "alice@example.jp")]
+    );
+    assert!(logged(&op.json(&["log", "search", "--tag", "none-such"])).is_empty());
 
     // People get one aligned line per entry.
     let table = op.ok(&["log", "search", "--to", "alice@example.jp"]);

@@ -434,6 +434,90 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SealingKey;
+    use hikyaku_model::{EventDetails, EventSource};
+
+    /// A row as versions before typed events wrote it (an untagged bag of fields, no search
+    /// columns), read through the store.
+    async fn legacy_rows_read_as_typed_events(store: Store) {
+        let customer = store
+            .create_contract("Legacy", "standard")
+            .await
+            .unwrap()
+            .customer_id;
+        let id = MessageId::new(Timestamp(1_000));
+        let old = br#"{"remote_host":"mx.example.jp","remote_ip":"192.0.2.7","smtp_code":550,
+            "enhanced_status":"5.1.1","remote_text":"no such user","attempt":1,
+            "reason":"userunknown","hard":true,"source":"smtp"}"#;
+        let sealed = store.key.seal(old);
+        let from = store.key.seal_str("app@example.com");
+        let to = store.key.seal_str("bob@example.jp");
+        let hash = store.key.address_hash("bob@example.jp");
+        with_pool!(store, pool => {
+            for (kind, details) in [("accepted", None), ("bounced", Some(sealed.as_slice()))] {
+                sqlx::query(
+                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                     mail_from_hash, recipient_sealed, recipient_hash, details_sealed) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(1_000_i64)
+                .bind(kind)
+                .bind(customer.as_str())
+                .bind(id.to_string())
+                .bind(from.as_slice())
+                .bind(hash.as_slice())
+                .bind(to.as_slice())
+                .bind(hash.as_slice())
+                .bind(details)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        });
+        let events = store.events_for_message(id).await.unwrap();
+        assert_eq!(events[0].details, EventDetails::Accepted);
+        let EventDetails::Bounced {
+            exchange,
+            reason,
+            hard,
+        } = &events[1].details
+        else {
+            panic!("{:?}", events[1].details)
+        };
+        assert_eq!((*reason, *hard), (Reason::UserUnknown, true));
+        assert_eq!(exchange.source, EventSource::Smtp);
+        assert_eq!(exchange.code, Some(550));
+        assert_eq!(
+            exchange.remote.as_ref().unwrap().ip,
+            Some("192.0.2.7".parse().unwrap())
+        );
+        // Found by what the old row has (its recipient), not by the columns it lacks.
+        let found = store
+            .events_for_recipient(&customer, "BOB@example.jp", 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn legacy_rows_read_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("legacy.db").display());
+        let store = Store::connect(&url, SealingKey::generate()).await.unwrap();
+        legacy_rows_read_as_typed_events(store).await;
+    }
+
+    #[tokio::test]
+    async fn legacy_rows_read_on_postgres() {
+        let Some(database) = crate::testing::PostgresTestDatabase::create().await else {
+            return;
+        };
+        let store = Store::connect(database.url(), SealingKey::generate())
+            .await
+            .unwrap();
+        legacy_rows_read_as_typed_events(store).await;
+    }
 
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {
