@@ -27,8 +27,9 @@ pub struct Event {
 
 /// What the event's kind records. Only the fields that the kind has are present:
 /// an attempt (`delivered`, `deferred`, `bounced`, `expired`, `complaint`) has `source` and
-/// what the server said; `bounced` adds `reason` and `hard`; `suppressed` has `source` and
-/// `note`; `accepted`, `inbound` and `deleted` have none.
+/// what the server said; every failure has a `reason` (`expired`, `suppressed` and `feedback`
+/// for those kinds); `bounced` adds `hard`; `suppressed` adds the list entry's `note`;
+/// `accepted`, `inbound` and `deleted` have none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Details {
     /// Whose words the code and text are: `smtp` (the remote server during our delivery),
@@ -51,7 +52,8 @@ pub struct Details {
     /// Which attempt this was (1 for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
-    /// Why it was not delivered, in Sisimai's names (`userunknown`, `mailboxfull`, ...).
+    /// Why it was not delivered, in Sisimai's names (`userunknown`, `mailboxfull`,
+    /// `expired`, `suppressed`, `feedback`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Bounces: whether sending to the address again is pointless.
@@ -82,12 +84,8 @@ impl From<&EventDetails> for Details {
         let mut out = details.exchange().map(Details::of).unwrap_or_default();
         out.source = details.source().map(|s| s.as_str().to_string());
         out.hard = details.hard();
+        out.reason = details.reason().map(|r| r.as_str().to_string());
         match details {
-            // Expiry, suppression and complaint are their own reasons: only these name one.
-            EventDetails::Deferred { reason, .. } => {
-                out.reason = reason.map(|r| r.as_str().to_string())
-            }
-            EventDetails::Bounced { reason, .. } => out.reason = Some(reason.as_str().to_string()),
             EventDetails::Suppressed { note, .. } => out.note = note.clone(),
             EventDetails::Complaint { feedback_type, .. } => {
                 out.feedback_type = feedback_type.clone()
@@ -331,7 +329,9 @@ mod tests {
         let json = serde_json::to_value(Event::from(&suppressed)).unwrap();
         assert_eq!(
             json["details"],
-            serde_json::json!({"source": "suppression-list", "note": "asked to stop"})
+            serde_json::json!({
+                "source": "suppression-list", "reason": "suppressed", "note": "asked to stop"
+            })
         );
         assert!(Bounce::of(&suppressed).is_none());
     }
