@@ -8,10 +8,15 @@
 //! rename.
 
 mod access;
+mod events;
 mod time;
 
 pub use access::{
     ApiKey, ApiKeyList, CreatedApiKey, CreatedOperatorKey, NewUser, OperatorKey, OperatorKeyList,
     User, UserList,
+};
+pub use events::{
+    Bounce, Counts, Details, DomainStats, Event, EventPage, MessageHistory, ReasonStats, Remote,
+    StatsPoint, StatsSeries, Usage,
 };
 pub use time::Time;
