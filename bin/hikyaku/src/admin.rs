@@ -4,12 +4,15 @@
 //! readable table or, with `--json`, one line of JSON whose snake_case keys are stable.
 
 use anyhow::{Context, bail};
+use hikyaku_api_types::Event as ApiEvent;
 use hikyaku_config::{Config, RelayConfig};
 use hikyaku_model::{
-    Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage,
+    Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage, Reason,
     RecipientState, Timestamp,
 };
-use hikyaku_store::{AllowedIpRange, LogFilter, QueueChange, QueueFilter, SmtpCredential, Store};
+use hikyaku_store::{
+    AllowedIpRange, EventCursor, EventQuery, QueueChange, QueueFilter, SmtpCredential, Store,
+};
 use ipnet::IpNet;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -210,6 +213,21 @@ pub enum LogCommand {
         /// Entries before this time, in the same forms as --since.
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         until: Option<Timestamp>,
+        /// Only entries for recipients at this domain (case does not matter).
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
+        /// Only entries of messages from this envelope sender (case does not matter).
+        #[arg(long, value_name = "ADDRESS")]
+        from: Option<String>,
+        /// Only entries of messages carrying this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only entries with this reason (userunknown, mailboxfull, ...).
+        #[arg(long, value_parser = one_of(&Reason::ALL, Reason::as_str))]
+        reason: Option<Reason>,
+        /// Continue after the page that printed this `next` (from --json).
+        #[arg(long, value_name = "CURSOR")]
+        after: Option<EventCursor>,
         /// At most this many entries (the newest).
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -602,12 +620,12 @@ async fn queue(cmd: QueueCommand, store: &Store, out: Output) -> anyhow::Result<
             #[derive(Serialize)]
             struct Shown<'a> {
                 message: &'a QueuedMessage,
-                events: Vec<LogEntry<'a>>,
+                events: Vec<ApiEvent>,
             }
             out.print(
                 &Shown {
                     message: &message,
-                    events: events.iter().map(LogEntry::from).collect(),
+                    events: events.iter().map(ApiEvent::from).collect(),
                 },
                 || message_text(&message, &events),
             )
@@ -645,61 +663,6 @@ fn change_json(change: &QueueChange) -> serde_json::Value {
     })
 }
 
-/// One send-log entry as `log search --json` and `queue show --json` print it: every field of
-/// the send log under its own name, `null` when it does not apply, so scripts see one shape.
-#[derive(Serialize)]
-struct LogEntry<'a> {
-    at: Timestamp,
-    kind: EventKind,
-    message_id: MessageId,
-    customer_id: &'a CustomerId,
-    mail_from: &'a str,
-    recipient: &'a str,
-    remote_host: Option<&'a str>,
-    remote_ip: Option<&'a str>,
-    remote_port: Option<u16>,
-    tls: Option<bool>,
-    smtp_code: Option<u16>,
-    enhanced_status: Option<&'a str>,
-    remote_text: Option<&'a str>,
-    delay_ms: Option<i64>,
-    attempt: Option<u32>,
-    reason: Option<&'a str>,
-    /// Bounces: whether the address is not worth sending to again.
-    hard: Option<bool>,
-    /// Whose words the code and text are: `smtp` (the remote server's reply to our delivery),
-    /// `local` (decided here, no remote server said it) or `report` (a mail that came back).
-    source: Option<&'a str>,
-    feedback_type: Option<&'a str>,
-}
-
-impl<'a> From<&'a Event> for LogEntry<'a> {
-    fn from(e: &'a Event) -> Self {
-        let d = &e.details;
-        LogEntry {
-            at: e.at,
-            kind: e.kind,
-            message_id: e.message_id,
-            customer_id: &e.customer_id,
-            mail_from: &e.mail_from,
-            recipient: &e.recipient,
-            remote_host: d.remote_host.as_deref(),
-            remote_ip: d.remote_ip.as_deref(),
-            remote_port: d.remote_port,
-            tls: d.tls,
-            smtp_code: d.smtp_code,
-            enhanced_status: d.enhanced_status.as_deref(),
-            remote_text: d.remote_text.as_deref(),
-            delay_ms: d.delay_ms,
-            attempt: d.attempt,
-            reason: d.reason.as_deref(),
-            hard: d.hard,
-            source: d.source.as_deref(),
-            feedback_type: d.feedback_type.as_deref(),
-        }
-    }
-}
-
 async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> {
     let LogCommand::Search {
         customer,
@@ -708,24 +671,37 @@ async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> 
         outcome,
         since,
         until,
+        domain,
+        from,
+        tag,
+        reason,
+        after,
         limit,
     } = cmd;
     if let Some(id) = &customer {
         require_contract(store, id).await?;
     }
-    let events = store
-        .search_events(&LogFilter {
+    let page = store
+        .search_events(&EventQuery {
             customer,
             recipient: to,
             message_id,
-            kind: outcome,
+            kinds: outcome.into_iter().collect(),
             since,
             until,
+            recipient_domain: domain,
+            sender: from,
+            tag,
+            reason,
+            after,
             limit: Some(limit),
         })
         .await?;
-    let entries: Vec<LogEntry> = events.iter().map(LogEntry::from).collect();
-    out.print(&serde_json::json!({ "events": entries }), || {
+    let entries = hikyaku_api_types::EventPage {
+        events: page.events.iter().map(ApiEvent::from).collect(),
+        next: page.next.map(|cursor| cursor.to_string()),
+    };
+    out.print(&entries, || {
         let mut table = Table::new([
             "AT",
             "OUTCOME",
@@ -745,24 +721,30 @@ async fn log(cmd: LogCommand, store: &Store, out: Output) -> anyhow::Result<()> 
             "REPLY",
         ]);
         let or_dash = |value: Option<String>| value.unwrap_or_else(|| "-".into());
-        for e in &entries {
+        for e in &entries.events {
+            let d = &e.details;
+            let remote = d.remote.as_ref();
             table.row([
-                e.at.to_string(),
-                e.kind.to_string(),
-                e.message_id.to_string(),
-                e.customer_id.to_string(),
-                sender_text(e.mail_from),
-                e.recipient.to_string(),
-                or_dash(e.remote_host.map(str::to_string)),
-                or_dash(e.remote_ip.map(str::to_string)),
-                or_dash(e.remote_port.map(|port| port.to_string())),
-                or_dash(e.tls.map(|tls| if tls { "yes" } else { "no" }.to_string())),
-                or_dash(e.smtp_code.map(|code| code.to_string())),
-                or_dash(e.enhanced_status.map(str::to_string)),
-                or_dash(e.delay_ms.map(delay_text)),
-                or_dash(e.attempt.map(|n| n.to_string())),
-                or_dash(e.reason.map(str::to_string)),
-                or_dash(e.remote_text.map(str::to_string)),
+                e.time.to_string(),
+                e.kind.clone(),
+                e.message_id.clone(),
+                e.customer_id.clone(),
+                sender_text(&e.sender),
+                e.recipient.clone(),
+                or_dash(remote.map(|r| r.host.clone())),
+                or_dash(remote.and_then(|r| r.ip.clone())),
+                or_dash(remote.and_then(|r| r.port).map(|port| port.to_string())),
+                or_dash(
+                    remote
+                        .and_then(|r| r.tls)
+                        .map(|tls| if tls { "yes" } else { "no" }.to_string()),
+                ),
+                or_dash(d.code.map(|code| code.to_string())),
+                or_dash(d.status.clone()),
+                or_dash(d.delay_ms.map(delay_text)),
+                or_dash(d.attempt.map(|n| n.to_string())),
+                or_dash(d.reason.clone().or_else(|| d.note.clone())),
+                or_dash(d.text.clone()),
             ]);
         }
         table.render("no matching events")
@@ -837,10 +819,11 @@ fn message_text(m: &QueuedMessage, events: &[Event]) -> String {
     text.push('\n');
     let mut log = Table::new(["AT", "EVENT", "RECIPIENT", "DETAILS"]);
     for e in events {
-        let details = serde_json::to_string(&e.details).unwrap_or_default();
+        let details = serde_json::to_string(&hikyaku_api_types::Details::from(&e.details))
+            .unwrap_or_default();
         log.row([
             e.at.to_string(),
-            e.kind.to_string(),
+            e.kind().to_string(),
             e.recipient.clone(),
             if details == "{}" { "-".into() } else { details },
         ]);

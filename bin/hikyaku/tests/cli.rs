@@ -2,7 +2,10 @@
 //! (SQLite), and once against a fresh PostgreSQL database named in a configuration file.
 
 use hikyaku_config::Config;
-use hikyaku_model::{ContractState, CustomerId, Envelope, MessageId, SendLogFields, Timestamp};
+use hikyaku_model::{
+    ContractState, CustomerId, EnhancedStatus, Envelope, EventDetails, EventSource, Exchange,
+    MessageId, Reason, Remote, Timestamp,
+};
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{
     AcceptedMessage, Outcome, QueueAction, QueueCommand, RecipientOutcome, SealingKey, Store,
@@ -414,6 +417,8 @@ fn accepted(customer: &str, at: i64, recipients: &[&str]) -> AcceptedMessage {
         received_at: Timestamp(at),
         source_ip: "192.0.2.7".into(),
         node: "node-1".into(),
+        tags: Vec::new(),
+        metadata: Default::default(),
     }
 }
 
@@ -555,17 +560,33 @@ fn attempt(
         recipient_index: index,
         at,
         outcome,
-        details: SendLogFields {
-            remote_host: Some("mx1.example.jp".into()),
-            remote_ip: Some("127.0.0.25".into()),
-            tls: Some(true),
-            smtp_code: Some(code),
-            enhanced_status: Some(format!("{}.1.1", code / 100)),
-            remote_text: Some(format!("reply {code}")),
-            delay_ms: Some(at.as_millis() - message.received_at.as_millis()),
-            attempt: Some(1),
-            reason: (code >= 500).then(|| "userunknown".to_string()),
-            ..SendLogFields::default()
+        details: {
+            let exchange = Exchange {
+                remote: Some(Remote {
+                    host: "mx1.example.jp".into(),
+                    ip: Some("127.0.0.25".parse().unwrap()),
+                    port: None,
+                    tls: Some(true),
+                }),
+                code: Some(code),
+                status: Some(EnhancedStatus::new((code / 100) as u8, 1, 1)),
+                text: Some(format!("reply {code}")),
+                delay_ms: Some(at.as_millis() - message.received_at.as_millis()),
+                attempt: Some(1),
+                ..Exchange::by(EventSource::Smtp)
+            };
+            match outcome {
+                Outcome::Delivered => EventDetails::Delivered { exchange },
+                Outcome::Bounced => EventDetails::Bounced {
+                    exchange,
+                    reason: Reason::UserUnknown,
+                    hard: true,
+                },
+                _ => EventDetails::Deferred {
+                    exchange,
+                    reason: None,
+                },
+            }
         },
         suppression: hikyaku_store::SuppressionEffect::Nothing,
     }
@@ -634,7 +655,7 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
         store.close().await;
     });
 
-    // Every send-log field, under its own name, in every entry.
+    // The API's event shape: the entry's own fields, and the details its kind has.
     let found = op.json(&["log", "search", "--outcome", "bounced"]);
     let events = found["events"].as_array().unwrap();
     assert_eq!(events.len(), 1);
@@ -642,47 +663,47 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
     let mut keys: Vec<&str> = e.keys().map(String::as_str).collect();
     keys.sort();
     let mut expected = [
-        "at",
+        "time",
         "kind",
         "message_id",
         "customer_id",
-        "mail_from",
+        "sender",
         "recipient",
-        "remote_host",
-        "remote_ip",
-        "remote_port",
-        "tls",
-        "smtp_code",
-        "enhanced_status",
-        "remote_text",
-        "delay_ms",
-        "attempt",
-        "reason",
-        "hard",
-        "source",
-        "feedback_type",
+        "details",
+        "tags",
+        "metadata",
     ];
     expected.sort();
     assert_eq!(keys, expected);
-    assert_eq!(e["at"], bounce.at.to_string());
+    assert_eq!(e["time"], bounce.at.to_string());
     assert_eq!(e["kind"], "bounced");
     assert_eq!(e["message_id"], old.id.to_string());
     assert_eq!(e["customer_id"], acme.as_str());
-    assert_eq!(e["mail_from"], "app@sender.example");
+    assert_eq!(e["sender"], "app@sender.example");
     assert_eq!(e["recipient"], "Alice@Example.jp");
-    assert_eq!(e["remote_host"], "mx1.example.jp");
-    assert_eq!(e["remote_ip"], "127.0.0.25");
-    assert_eq!(e["tls"], true);
-    assert_eq!(e["smtp_code"], 550);
-    assert_eq!(e["enhanced_status"], "5.1.1");
-    assert_eq!(e["remote_text"], "reply 550");
-    assert_eq!(e["delay_ms"], 600_000);
-    assert_eq!(e["attempt"], 1);
-    assert_eq!(e["reason"], "userunknown");
-    // Fields that do not apply are present and null.
+    assert_eq!(
+        e["details"],
+        serde_json::json!({
+            "source": "smtp",
+            "remote": {"host": "mx1.example.jp", "ip": "127.0.0.25", "tls": true},
+            "code": 550,
+            "status": "5.1.1",
+            "text": "reply 550",
+            "delay_ms": 600_000,
+            "attempt": 1,
+            "reason": "userunknown",
+            "hard": true,
+        })
+    );
+    assert_eq!(found["next"], Value::Null, "a short page is the last");
+    // Details that do not apply are absent.
     let accepted_entry = op.json(&["log", "search", "--outcome", "accepted", "--limit", "1"]);
-    assert_eq!(accepted_entry["events"][0]["smtp_code"], Value::Null);
+    assert_eq!(
+        accepted_entry["events"][0]["details"],
+        serde_json::json!({})
+    );
     assert_eq!(accepted_entry["events"][0]["recipient"], "alice@example.jp");
+    assert!(accepted_entry["next"].is_string(), "a full page has a next");
 
     // By recipient, whatever its case, newest first, across contracts unless one is named.
     let id = |m: &AcceptedMessage| m.id.to_string();
@@ -777,6 +798,49 @@ fn log_search_by_recipient_message_outcome_time_and_contract() {
             pair("accepted", "alice@example.jp"),
         ]
     );
+    // Page after page with the cursor each page prints: every entry once.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["log", "search", "--limit", "2"];
+        if let Some(after) = &cursor {
+            args.extend(["--after", after.as_str()]);
+        }
+        let page = op.json(&args);
+        paged.extend(logged(&page));
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, logged(&op.json(&["log", "search"])));
+    assert_eq!(paged.len(), 6);
+    let (_, stderr) = op.fails(&["log", "search", "--after", "not-a-cursor"]);
+    assert!(stderr.contains("cursor"), "{stderr}");
+    // By domain, sender and reason.
+    assert_eq!(
+        logged(&op.json(&[
+            "log",
+            "search",
+            "--domain",
+            "EXAMPLE.jp",
+            "--reason",
+            "userunknown"
+        ])),
+        [pair("bounced", "Alice@Example.jp")]
+    );
+    assert_eq!(
+        logged(&op.json(&[
+            "log",
+            "search",
+            "--from",
+            "APP@sender.example",
+            "--customer",
+            &other
+        ])),
+        [pair("accepted", "alice@example.jp")]
+    );
+    assert!(logged(&op.json(&["log", "search", "--tag", "none-such"])).is_empty());
 
     // People get one aligned line per entry.
     let table = op.ok(&["log", "search", "--to", "alice@example.jp"]);
@@ -1584,7 +1648,7 @@ fn times_in(json: &Value, path: &str, found: &mut Vec<(String, Value)>) {
         Value::Object(fields) => {
             for (key, value) in fields {
                 let path = format!("{path}.{key}");
-                if (key == "at" || key.ends_with("_at")) && !value.is_null() {
+                if (key == "at" || key == "time" || key.ends_with("_at")) && !value.is_null() {
                     found.push((path.clone(), value.clone()));
                 }
                 times_in(value, &path, found);
@@ -1664,7 +1728,7 @@ fn json_times_are_rfc3339_and_each_record_has_one_shape() {
         ".last_used_at",
         ".messages.received_at",
         ".messages.recipients.next_attempt_at",
-        ".events.at",
+        ".events.time",
         ".suppressions.created_at",
         ".allowed_ips.created_at",
         ".smtp_credentials.created_at",

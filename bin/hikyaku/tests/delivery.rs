@@ -123,13 +123,16 @@ async fn delivers_with_verp_and_logs_every_field() {
     assert_eq!(delivered["message_id"], id.as_str());
     assert_eq!(delivered["customer_id"], customer.as_str());
     assert_eq!(delivered["recipient"], "user@example.jp");
-    assert_eq!(delivered["mail_from"], "app@example.com");
-    assert_eq!(delivered["remote_host"], sink.addr().ip().to_string());
-    assert_eq!(delivered["remote_ip"], "127.0.0.1");
-    assert_eq!(delivered["tls"], false);
-    assert_eq!(delivered["smtp_code"], 250);
-    assert_eq!(delivered["attempt"], 1);
-    assert!(delivered["delay_ms"].as_i64().unwrap() >= 0);
+    assert_eq!(delivered["sender"], "app@example.com");
+    assert_eq!(
+        delivered["details"]["remote"]["host"],
+        sink.addr().ip().to_string()
+    );
+    assert_eq!(delivered["details"]["remote"]["ip"], "127.0.0.1");
+    assert_eq!(delivered["details"]["remote"]["tls"], false);
+    assert_eq!(delivered["details"]["code"], 250);
+    assert_eq!(delivered["details"]["attempt"], 1);
+    assert!(delivered["details"]["delay_ms"].as_i64().unwrap() >= 0);
 
     // Finished messages leave the spool.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -155,9 +158,9 @@ async fn bounces_defers_retries_and_expires() {
 
     let events = wait_for_events(&node, &bounced, "bounced", 1);
     let bounce = events.iter().find(|e| kind(e) == "bounced").unwrap();
-    assert_eq!(bounce["smtp_code"], 550);
-    assert_eq!(bounce["enhanced_status"], "5.1.1");
-    assert_eq!(bounce["reason"], "userunknown");
+    assert_eq!(bounce["details"]["code"], 550);
+    assert_eq!(bounce["details"]["status"], "5.1.1");
+    assert_eq!(bounce["details"]["reason"], "userunknown");
 
     let events = wait_for_events(&node, &retried, "delivered", 1);
     let kinds: Vec<_> = events.iter().map(kind).collect();
@@ -166,13 +169,13 @@ async fn bounces_defers_retries_and_expires() {
         ["accepted", "deferred", "deferred", "delivered"],
         "{events:#?}"
     );
-    assert_eq!(events[3]["attempt"], 3);
-    assert_eq!(events[1]["smtp_code"], 451);
+    assert_eq!(events[3]["details"]["attempt"], 3);
+    assert_eq!(events[1]["details"]["code"], 451);
 
     let events = wait_for_events(&node, &expired, "expired", 1);
     let last = events.last().unwrap();
     assert_eq!(kind(last), "expired");
-    assert_eq!(last["reason"], "expired");
+    assert_eq!(last["details"]["reason"], "expired");
     assert!(
         events.iter().filter(|e| kind(e) == "deferred").count() >= 2,
         "{events:#?}"

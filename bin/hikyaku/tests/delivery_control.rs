@@ -82,7 +82,7 @@ async fn a_destination_that_says_421_is_backed_off_and_recovers_by_itself() {
     let deferred = search(&node, &["--outcome", "deferred"]);
     assert!(!deferred.is_empty(), "the sink never said 421");
     for d in &deferred {
-        let attempt = d["attempt"].clone();
+        let attempt = d["details"]["attempt"].clone();
         assert_eq!(
             outcome(d),
             json!([
@@ -97,7 +97,7 @@ async fn a_destination_that_says_421_is_backed_off_and_recovers_by_itself() {
             ])
         );
         assert!(
-            d["remote_text"]
+            d["details"]["text"]
                 .as_str()
                 .unwrap()
                 .contains("Too many messages"),
@@ -124,7 +124,7 @@ async fn a_destination_that_says_421_is_backed_off_and_recovers_by_itself() {
     let mut throttled: Vec<i64> = deferred
         .iter()
         .map(|d| {
-            let at = d["at"].as_str().expect("an RFC 3339 time");
+            let at = d["time"].as_str().expect("an RFC 3339 time");
             at.parse::<hikyaku_model::Timestamp>().unwrap().as_millis()
         })
         .collect();
@@ -227,7 +227,7 @@ async fn slow_replies_are_waited_for() {
             outcome(&events[1]),
             delivered_by("127.0.0.1", "127.0.0.1", false, 1)
         );
-        let delay = events[1]["delay_ms"].as_i64().unwrap();
+        let delay = events[1]["details"]["delay_ms"].as_i64().unwrap();
         assert!(delay >= 800, "delivered {delay} ms after acceptance");
     }
     assert_eq!(sink.received().len(), 2);
@@ -275,7 +275,7 @@ async fn required_tls_never_falls_back_to_plain_text() {
             ])
         );
         assert!(
-            deferred["remote_text"]
+            deferred["details"]["text"]
                 .as_str()
                 .unwrap()
                 .contains("TLS is required but the server does not offer STARTTLS"),
@@ -493,9 +493,9 @@ async fn two_smarthosts_on_one_address_each_get_their_own_mail() {
     };
     assert_eq!(recipients(&everything), ["a@example.jp"], "{}", node.log());
     assert_eq!(recipients(&other), ["b@other.test"], "{}", node.log());
-    assert_eq!(delivered["remote_host"], "127.0.0.1");
-    assert_eq!(delivered["remote_port"], other.addr().port());
-    assert_eq!(delivered["source"], "smtp");
+    assert_eq!(delivered["details"]["remote"]["host"], "127.0.0.1");
+    assert_eq!(delivered["details"]["remote"]["port"], other.addr().port());
+    assert_eq!(delivered["details"]["source"], "smtp");
     let table = node
         .cli_ok(&["log", "search", "--message-id", &second])
         .unwrap();
@@ -580,10 +580,10 @@ async fn a_refusal_made_here_is_recorded_as_ours() {
     let node = start_routed(&sink, "");
     let id = send(&node, &["big@example.jp"]).await;
     let bounced = event(&node, &id, "bounced");
-    assert_eq!(bounced["source"], "local", "{bounced:#}");
-    assert_eq!(bounced["smtp_code"], 552);
+    assert_eq!(bounced["details"]["source"], "local", "{bounced:#}");
+    assert_eq!(bounced["details"]["code"], 552);
     assert_eq!(
-        bounced["remote_port"],
+        bounced["details"]["remote"]["port"],
         sink.addr().port(),
         "the server it concerned"
     );

@@ -127,7 +127,7 @@ async fn null_mx_and_unknown_domains_bounce_at_once() {
         json!(["bounced", 550, "5.1.10", "notaccept", null, null, null, 1])
     );
     assert!(
-        bounce["remote_text"]
+        bounce["details"]["text"]
             .as_str()
             .unwrap()
             .contains("nomail.test: domain does not accept mail (null MX)"),
@@ -142,7 +142,10 @@ async fn null_mx_and_unknown_domains_bounce_at_once() {
         json!(["bounced", 550, "5.1.2", "hostunknown", null, null, null, 1])
     );
     assert!(
-        bounce["remote_text"].as_str().unwrap().contains("NXDOMAIN"),
+        bounce["details"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("NXDOMAIN"),
         "{bounce:#?}"
     );
     assert!(sink.received().is_empty());
@@ -176,7 +179,7 @@ async fn a_failing_name_server_defers_until_it_heals() {
         ])
     );
     assert!(
-        deferred["remote_text"]
+        deferred["details"]["text"]
             .as_str()
             .unwrap()
             .contains("flaky.test: temporary DNS failure"),
@@ -186,7 +189,7 @@ async fn a_failing_name_server_defers_until_it_heals() {
 
     dns.heal("flaky.test");
     let delivered = event(&node, &id, "delivered");
-    let attempt = delivered["attempt"].as_u64().unwrap();
+    let attempt = delivered["details"]["attempt"].as_u64().unwrap();
     assert!(attempt >= 2, "{delivered:#?}");
     assert_eq!(
         outcome(&delivered),

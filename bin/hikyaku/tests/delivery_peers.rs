@@ -64,7 +64,7 @@ async fn postfix_as_the_remote_mx_accepts_and_refuses() {
         "{}",
         mx.maillog()
     );
-    let text = delivered["remote_text"].as_str().unwrap();
+    let text = delivered["details"]["text"].as_str().unwrap();
     assert!(text.starts_with("Ok: queued as "), "{text}");
     let queue_id = text.trim_start_matches("Ok: queued as ").trim();
 
@@ -83,7 +83,7 @@ async fn postfix_as_the_remote_mx_accepts_and_refuses() {
             1
         ])
     );
-    let text = bounced["remote_text"].as_str().unwrap();
+    let text = bounced["details"]["text"].as_str().unwrap();
     assert!(text.contains("User unknown"), "{text}");
     let mut outcomes = kinds(&log(&node, &id))
         .into_iter()

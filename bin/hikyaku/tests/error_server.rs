@@ -88,15 +88,15 @@ async fn postfix_bounces_an_unknown_recipient_and_it_is_suppressed() {
     let bounced = event(&node, &id, "bounced");
     assert_eq!(bounced["recipient"], unknown.as_str());
     assert_eq!(bounced["customer_id"], customer.as_str());
-    assert_eq!(bounced["mail_from"], "app@example.com");
-    assert_eq!(bounced["reason"], "userunknown", "{bounced}");
-    assert_eq!(bounced["enhanced_status"], "5.1.1", "{bounced}");
-    assert_eq!(bounced["hard"], true);
-    assert_eq!(bounced["source"], "report");
-    let text = bounced["remote_text"].as_str().unwrap_or_default();
+    assert_eq!(bounced["sender"], "app@example.com");
+    assert_eq!(bounced["details"]["reason"], "userunknown", "{bounced}");
+    assert_eq!(bounced["details"]["status"], "5.1.1", "{bounced}");
+    assert_eq!(bounced["details"]["hard"], true);
+    assert_eq!(bounced["details"]["source"], "report");
+    let text = bounced["details"]["text"].as_str().unwrap_or_default();
     // Postfix's virtual(8) words, passed on as the diagnostic.
     assert!(text.contains("unknown user"), "{bounced}");
-    assert!(bounced["delay_ms"].as_i64().unwrap() >= 0);
+    assert!(bounced["details"]["delay_ms"].as_i64().unwrap() >= 0);
 
     let entry = listed(&node, &customer, &unknown).expect("the address is suppressed");
     assert_eq!(entry["source"], "hard-bounce");
@@ -117,7 +117,7 @@ async fn postfix_bounces_an_unknown_recipient_and_it_is_suppressed() {
     assert_eq!(delivered[0]["recipient"], PostfixMx::KNOWN_RECIPIENT);
     // Postfix's side of the second message (the queue ID it answered): the known recipient
     // only, never the suppressed one.
-    let text = delivered[0]["remote_text"].as_str().unwrap();
+    let text = delivered[0]["details"]["text"].as_str().unwrap();
     let queue_id = text.trim_start_matches("Ok: queued as ").trim().to_string();
     assert!(!queue_id.is_empty() && queue_id != text, "{text}");
     wait_until(
@@ -229,10 +229,10 @@ async fn reports_become_events_and_suppress_as_the_policy_says() {
         .await;
         assert_eq!(code, 250);
         let bounced = event(&node, &id, "bounced");
-        assert_eq!(bounced["reason"], "mailboxfull", "{bounced}");
-        assert_eq!(bounced["hard"], false);
-        assert_eq!(bounced["smtp_code"], 552);
-        assert_eq!(bounced["remote_host"], "mx.remote.example");
+        assert_eq!(bounced["details"]["reason"], "mailboxfull", "{bounced}");
+        assert_eq!(bounced["details"]["hard"], false);
+        assert_eq!(bounced["details"]["code"], 552);
+        assert_eq!(bounced["details"]["remote"]["host"], "mx.remote.example");
         let entry = listed(&node, &customer, full);
         match round {
             1 => assert!(entry.is_none(), "one soft bounce is not enough: {entry:?}"),
@@ -294,8 +294,8 @@ async fn reports_become_events_and_suppress_as_the_policy_says() {
     );
     let complaint = event(&node, &complained, "complaint");
     assert_eq!(complaint["recipient"], angry);
-    assert_eq!(complaint["feedback_type"], "abuse");
-    assert_eq!(complaint["reason"], "feedback");
+    assert_eq!(complaint["details"]["feedback_type"], "abuse");
+    assert_eq!(complaint["details"]["reason"], "feedback");
     assert_eq!(
         listed(&node, &customer, angry).expect("suppressed")["source"],
         "complaint"
@@ -329,7 +329,7 @@ async fn reports_become_events_and_suppress_as_the_policy_says() {
     let bounced: Vec<&Value> = events.iter().filter(|e| kind(e) == "bounced").collect();
     assert_eq!(bounced.len(), 1);
     assert_eq!(bounced[0]["recipient"], "two@example.net");
-    assert_eq!(bounced[0]["reason"], "userunknown");
+    assert_eq!(bounced[0]["details"]["reason"], "userunknown");
     assert!(listed(&node, &customer, "two@example.net").is_some());
     assert!(listed(&node, &customer, "one@example.net").is_none());
 }

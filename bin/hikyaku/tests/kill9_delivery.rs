@@ -687,13 +687,14 @@ async fn watch_commits(
     let mut polls = 0u32;
     while seen.len() < expected && started.elapsed() < patience {
         let events = store
-            .search_events(&hikyaku_store::LogFilter {
-                kind: Some(hikyaku_model::EventKind::Delivered),
+            .search_events(&hikyaku_store::EventQuery {
+                kinds: vec![hikyaku_model::EventKind::Delivered],
                 since: newest,
-                ..hikyaku_store::LogFilter::default()
+                ..hikyaku_store::EventQuery::default()
             })
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         let now = SystemTime::now();
         polls += 1;
         for event in events {
@@ -924,11 +925,12 @@ impl WindowBench {
             let life_received = deliveries(&self.sink.received()[sink_start..]);
             let committed: BTreeSet<Delivery> = self
                 .runtime
-                .block_on(self.store.search_events(&hikyaku_store::LogFilter {
-                    kind: Some(hikyaku_model::EventKind::Delivered),
-                    ..hikyaku_store::LogFilter::default()
+                .block_on(self.store.search_events(&hikyaku_store::EventQuery {
+                    kinds: vec![hikyaku_model::EventKind::Delivered],
+                    ..hikyaku_store::EventQuery::default()
                 }))
                 .unwrap()
+                .events
                 .into_iter()
                 .map(|e| (e.message_id.to_string(), e.recipient.to_ascii_lowercase()))
                 .collect();

@@ -73,8 +73,8 @@ async fn listed_recipients_are_accepted_but_never_sent() {
         "{events:#?}"
     );
     let suppressed = events.iter().find(|e| e["kind"] == "suppressed").unwrap();
-    assert_eq!(suppressed["reason"], "asked to stop");
-    assert_eq!(suppressed["smtp_code"], Value::Null);
+    assert_eq!(suppressed["details"]["note"], "asked to stop");
+    assert_eq!(suppressed["details"]["code"], Value::Null);
 
     // Every recipient suppressed: answered 250 all the same, never sent, out of the spool.
     let all_listed = send(&node, &["gone@example.jp"]).await;
@@ -133,8 +133,8 @@ async fn a_hard_refusal_at_rcpt_lists_the_address() {
         .iter()
         .find(|e| e["recipient"] == "Reject@example.jp")
         .unwrap();
-    assert_eq!(unknown["smtp_code"], 550);
-    assert_eq!(unknown["reason"], "userunknown");
+    assert_eq!(unknown["details"]["code"], 550);
+    assert_eq!(unknown["details"]["reason"], "userunknown");
 
     let entries = listed(&node, &customer);
     assert_eq!(entries.len(), 1, "{entries:#?}");
@@ -163,7 +163,7 @@ async fn a_hard_refusal_at_rcpt_lists_the_address() {
         ]
     );
     let suppressed = events.iter().find(|e| e["kind"] == "suppressed").unwrap();
-    assert_eq!(suppressed["reason"], "userunknown");
+    assert_eq!(suppressed["details"]["note"], "userunknown");
     assert_eq!(
         sink.commands()
             .iter()
@@ -200,9 +200,9 @@ async fn an_address_listed_while_its_message_is_deferred_is_not_retried() {
     let tried = rcpts();
     let suppressed = events.iter().find(|e| e["kind"] == "suppressed").unwrap();
     assert_eq!(suppressed["recipient"], "tempfail@example.jp");
-    assert_eq!(suppressed["reason"], "asked to stop");
-    assert_eq!(suppressed["source"], "suppression-list");
-    assert_eq!(suppressed["smtp_code"], Value::Null);
+    assert_eq!(suppressed["details"]["note"], "asked to stop");
+    assert_eq!(suppressed["details"]["source"], "suppression-list");
+    assert_eq!(suppressed["details"]["code"], Value::Null);
     wait_until("its spool file to go", Duration::from_secs(10), || {
         !spool_message_files(node.data_dir())
             .iter()

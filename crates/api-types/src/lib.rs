@@ -8,12 +8,17 @@
 //! rename.
 
 mod access;
+mod events;
 mod rest;
 mod time;
 
 pub use access::{
     ApiKey, ApiKeyList, CreatedApiKey, CreatedOperatorKey, NewUser, OperatorKey, OperatorKeyList,
     User, UserList,
+};
+pub use events::{
+    Bounce, Counts, Details, DomainStats, Event, EventPage, MessageHistory, ReasonStats, Remote,
+    StatsPoint, StatsSeries, Usage,
 };
 pub use rest::*;
 pub use time::Time;

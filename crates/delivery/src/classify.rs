@@ -60,7 +60,7 @@ pub fn is_throttling(reply: &Reply) -> bool {
 /// The reason (Sisimai's vocabulary) of a refusal, read by the bounce analyser's classifier
 /// from the command, the code, the enhanced status and the text together, so that a synchronous
 /// refusal and the bounce mail of the same refusal get the same name.
-pub fn reason(refusal: &Refusal) -> Option<&'static str> {
+pub fn reason(refusal: &Refusal) -> Option<hikyaku_bounce::Reason> {
     let reply = &refusal.reply;
     let enhanced = reply.enhanced.map(|status| status.to_string());
     let command = refusal.stage.and_then(|stage| match stage {
@@ -74,7 +74,6 @@ pub fn reason(refusal: &Refusal) -> Option<&'static str> {
         Stage::Rset | Stage::Quit => None,
     });
     hikyaku_bounce::reason_of_reply(command, reply.code, enhanced.as_deref(), &reply.text)
-        .map(hikyaku_bounce::Reason::as_str)
 }
 
 #[cfg(test)]
@@ -193,7 +192,7 @@ mod tests {
         for (r, state, throttling, why) in table {
             assert_eq!(recipient_state(r.code), state, "{r:?}");
             assert_eq!(is_throttling(&r), throttling, "{r:?}");
-            let got = reason(&Refusal::local(r.clone()));
+            let got = reason(&Refusal::local(r.clone())).map(hikyaku_bounce::Reason::as_str);
             if got != why {
                 let status = r.enhanced.map(|e| e.to_string()).unwrap_or_default();
                 wrong.push(format!(
@@ -218,6 +217,7 @@ mod tests {
                 stage: Some(stage),
                 local: false,
             })
+            .map(hikyaku_bounce::Reason::as_str)
         };
         assert_eq!(at(Stage::RcptTo), Some("userunknown"));
         assert_eq!(at(Stage::EndOfData), Some("filtered"));

@@ -13,7 +13,7 @@ use crate::client::{
 use crate::resolve::{Destination, MxResolver, ResolveError};
 use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
-use hikyaku_model::SendLogFields;
+use hikyaku_model::{Reason, Remote};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -41,7 +41,10 @@ pub struct Failure {
     pub permanent: bool,
     /// The destination asked us to slow down (421 at greeting, 4.7.x).
     pub throttled: bool,
-    pub details: SendLogFields,
+    /// The server that failed, when there was one.
+    pub remote: Option<Remote>,
+    /// A reason known better than the reply can tell (the resolver's, for a DNS failure).
+    pub reason: Option<Reason>,
 }
 
 /// One transaction's result for the engine: per recipient `Ok(reply)` when accepted, `Err(reply)`
@@ -49,7 +52,7 @@ pub struct Failure {
 pub struct Attempt {
     pub per_recipient: Vec<Result<Reply, Refusal>>,
     pub throttled: bool,
-    pub details: SendLogFields,
+    pub remote: Remote,
 }
 
 /// Finds the destinations of a recipient domain, most preferred first.
@@ -179,7 +182,8 @@ impl Dispatch for SmtpDispatcher {
                 )),
                 permanent: false,
                 throttled: false,
-                details: SendLogFields::default(),
+                remote: None,
+                reason: None,
             },
         })
     }
@@ -231,10 +235,8 @@ fn resolve_failure(error: &ResolveError) -> Failure {
         }),
         permanent,
         throttled: false,
-        details: SendLogFields {
-            reason: Some(error.reason().to_string()),
-            ..SendLogFields::default()
-        },
+        remote: None,
+        reason: Some(error.reason()),
     }
 }
 
@@ -257,13 +259,13 @@ fn connection_failure(host: &str, addr: SocketAddr, error: &ConnectionError) -> 
     };
     let throttled = error.is_throttling() || is_throttling(&reply);
     Failure {
-        details: SendLogFields {
-            remote_host: Some(host.to_string()),
-            remote_ip: Some(addr.ip().to_string()),
-            remote_port: Some(addr.port()),
+        remote: Some(Remote {
+            host: host.to_string(),
+            ip: Some(addr.ip()),
+            port: Some(addr.port()),
             tls: Some(false),
-            ..SendLogFields::default()
-        },
+        }),
+        reason: None,
         refusal: Refusal {
             reply,
             stage: Some(error.stage()),
@@ -283,13 +285,7 @@ struct SmtpSession {
 impl Session for SmtpSession {
     async fn send(&mut self, mail_from: &str, recipients: &[String], message: &[u8]) -> Attempt {
         let peer = self.inner.peer().clone();
-        let details = SendLogFields {
-            remote_host: Some(peer.host.clone()),
-            remote_ip: Some(peer.addr.ip().to_string()),
-            remote_port: Some(peer.addr.port()),
-            tls: Some(peer.tls.is_some()),
-            ..SendLogFields::default()
-        };
+        let remote = peer.remote();
         match self.inner.send(mail_from, recipients, message).await {
             Ok(result) => {
                 let throttled = result
@@ -311,11 +307,11 @@ impl Session for SmtpSession {
                 Attempt {
                     per_recipient,
                     throttled,
-                    details,
+                    remote,
                 }
             }
             Err(error) => {
-                let remote = error.reply().is_some();
+                let said_by_server = error.reply().is_some();
                 let reply = match error.reply() {
                     Some(reply) if reply.code >= 400 && reply.code < 500 => reply.clone(),
                     Some(reply) => Reply {
@@ -338,12 +334,12 @@ impl Session for SmtpSession {
                 let refusal = Refusal {
                     reply,
                     stage: Some(error.stage()),
-                    local: !remote,
+                    local: !said_by_server,
                 };
                 Attempt {
                     per_recipient: recipients.iter().map(|_| Err(refusal.clone())).collect(),
                     throttled,
-                    details,
+                    remote,
                 }
             }
         }

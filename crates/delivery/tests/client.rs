@@ -120,13 +120,17 @@ async fn every_recipient_outcome_field_by_field_with_and_without_pipelining() {
         assert_eq!(got[0].pipelined, pipelining);
         assert!(sink.violations().is_empty(), "{:?}", sink.violations());
 
-        let log = conn.peer().send_log(result.recipients[1].reply());
-        assert_eq!(log.remote_host.as_deref(), Some("mx.test"));
-        assert_eq!(log.remote_ip.as_deref(), Some("127.0.0.1"));
-        assert_eq!(log.tls, Some(false));
-        assert_eq!(log.smtp_code, Some(550));
-        assert_eq!(log.enhanced_status.as_deref(), Some("5.1.1"));
-        assert_eq!(log.remote_text.as_deref(), Some("<reject@y>: no such user"));
+        let remote = conn.peer().remote();
+        assert_eq!(remote.host, "mx.test");
+        assert_eq!(remote.ip, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(remote.tls, Some(false));
+        let reply = result.recipients[1].reply();
+        assert_eq!(reply.code, 550);
+        assert_eq!(
+            reply.enhanced.map(|s| s.to_string()).as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(reply.text, "<reject@y>: no such user");
         assert!(conn.is_reusable());
         conn.quit().await;
         assert_eq!(lines(&sink).last().map(String::as_str), Some("QUIT"));
@@ -637,10 +641,7 @@ async fn opportunistic_starttls() {
     let got = sink.wait_for(1, Duration::from_secs(5)).await.unwrap();
     assert!(got[0].tls);
     assert_eq!(got[0].helo, HELO);
-    assert_eq!(
-        conn.peer().send_log(&reply(250, (2, 0, 0), "")).tls,
-        Some(true)
-    );
+    assert_eq!(conn.peer().remote().tls, Some(true));
     conn.quit().await;
     assert_eq!(
         verbs(&sink),

@@ -186,7 +186,7 @@ async fn a_null_mx_means_the_domain_accepts_no_mail() -> anyhow::Result<()> {
     );
     assert!(error.is_permanent());
     assert_eq!(error.enhanced_status(), "5.1.10");
-    assert_eq!(error.reason(), "notaccept");
+    assert_eq!(error.reason().as_str(), "notaccept");
     assert_eq!(
         error.to_string(),
         "nomail.example: domain does not accept mail (null MX)"
@@ -207,7 +207,7 @@ async fn nxdomain_is_an_unknown_host() -> anyhow::Result<()> {
         }
     );
     assert!(error.is_permanent());
-    assert_eq!(error.reason(), "hostunknown");
+    assert_eq!(error.reason().as_str(), "hostunknown");
     Ok(())
 }
 

@@ -350,13 +350,13 @@ impl SessionHandler for ErrorServer {
             {
                 Ok(suppressed) => {
                     for (event, listed) in events.iter().zip(&suppressed) {
-                        metrics::counter!("hikyaku_error_server_events_total", "kind" => event.kind.as_str())
+                        metrics::counter!("hikyaku_error_server_events_total", "kind" => event.kind().as_str())
                             .increment(1);
                         tracing::info!(
                             message = %event.message_id,
                             customer = %event.customer_id,
-                            kind = %event.kind,
-                            reason = event.details.reason.as_deref().unwrap_or(""),
+                            kind = %event.kind(),
+                            reason = event.details.reason().map(hikyaku_model::Reason::as_str).unwrap_or(""),
                             suppressed = listed,
                             "recorded"
                         );

@@ -3,7 +3,10 @@
 //! contract's suppression list. Pure: no I/O, so the rules are tested with plain values.
 
 use hikyaku_bounce::{Action, Analysis, MessageKind, Record};
-use hikyaku_model::{EventKind, MessageId, QueuedMessage, SendLogFields, Timestamp, VerpRecipient};
+use hikyaku_model::{
+    EventDetails, EventKind, EventSource, Exchange, MessageId, QueuedMessage, Remote, Timestamp,
+    VerpRecipient,
+};
 use hikyaku_store::{AddressSignal, BounceEvent};
 
 /// What the error server learnt, for one message, from one report.
@@ -80,7 +83,7 @@ pub fn events_for(
         .map(|(i, _)| *i)
         .collect();
     report.events.retain(|e| {
-        e.kind != EventKind::Deferred
+        e.kind() != EventKind::Deferred
             || !bounced
                 .iter()
                 .any(|i| message.recipients[*i].address == e.recipient)
@@ -97,17 +100,41 @@ fn event(
 ) -> BounceEvent {
     let hard = (kind == EventKind::Bounced).then_some(record.hard);
     let effect = AddressSignal::of_event(kind, hard).effect();
-    let details = SendLogFields {
-        remote_host: record.remote_mta.clone(),
-        smtp_code: record.reply_code.as_deref().and_then(|c| c.parse().ok()),
-        enhanced_status: record.status.clone(),
-        remote_text: Some(record.diagnostic.clone()).filter(|d| !d.is_empty()),
+    let exchange = Exchange {
+        remote: record.remote_mta.clone().map(|host| Remote {
+            host,
+            ip: None,
+            port: None,
+            tls: None,
+        }),
+        // A code outside 200..=599 is a report's garbage, not a reply code.
+        code: record
+            .reply_code
+            .as_deref()
+            .and_then(|c| c.parse().ok())
+            .filter(|c| (200..=599).contains(c)),
+        status: record
+            .status
+            .as_deref()
+            .and_then(hikyaku_model::EnhancedStatus::parse),
+        text: Some(record.diagnostic.clone()).filter(|d| !d.is_empty()),
         delay_ms: Some(at.as_millis() - message.received_at.as_millis()),
-        reason: Some(record.reason.as_str().to_string()),
-        hard,
-        source: Some("report".to_string()),
-        feedback_type: record.feedback_type.clone(),
-        ..SendLogFields::default()
+        ..Exchange::by(EventSource::Report)
+    };
+    let details = match kind {
+        EventKind::Complaint => EventDetails::Complaint {
+            exchange,
+            feedback_type: record.feedback_type.clone(),
+        },
+        EventKind::Deferred => EventDetails::Deferred {
+            exchange,
+            reason: Some(record.reason),
+        },
+        _ => EventDetails::Bounced {
+            exchange,
+            reason: record.reason,
+            hard: record.hard,
+        },
     };
     BounceEvent {
         customer_id: message.customer_id.clone(),
@@ -115,7 +142,6 @@ fn event(
         recipient: message.recipients[index].address.clone(),
         mail_from: message.mail_from.clone(),
         at,
-        kind,
         details,
         effect,
     }
@@ -256,21 +282,25 @@ mod tests {
             panic!("{report:?}")
         };
         assert_eq!(event.recipient, "b@example.jp");
-        assert_eq!(event.kind, EventKind::Bounced);
+        assert_eq!(event.kind(), EventKind::Bounced);
         assert_eq!(
             event.effect,
             SuppressionEffect::Suppress(SuppressionSource::HardBounce)
         );
         assert_eq!(event.mail_from, "app@example.com");
         let d = &event.details;
-        assert_eq!(d.reason.as_deref(), Some("userunknown"));
-        assert_eq!(d.enhanced_status.as_deref(), Some("5.1.1"));
-        assert_eq!(d.smtp_code, Some(550));
-        assert_eq!(d.remote_host.as_deref(), Some("mx.example.jp"));
-        assert_eq!(d.remote_text.as_deref(), Some("5.1.1 words"));
-        assert_eq!(d.hard, Some(true));
-        assert_eq!(d.source.as_deref(), Some("report"));
-        assert_eq!(d.delay_ms, Some(60_000));
+        assert_eq!(d.reason(), Some(Reason::UserUnknown));
+        assert_eq!(d.hard(), Some(true));
+        assert_eq!(d.source(), Some(EventSource::Report));
+        let x = d.exchange().unwrap();
+        assert_eq!(x.status, Some(hikyaku_model::EnhancedStatus::new(5, 1, 1)));
+        assert_eq!(x.code, Some(550));
+        assert_eq!(
+            x.remote.as_ref().map(|r| r.host.as_str()),
+            Some("mx.example.jp")
+        );
+        assert_eq!(x.text.as_deref(), Some("5.1.1 words"));
+        assert_eq!(x.delay_ms, Some(60_000));
     }
 
     #[test]
@@ -300,7 +330,7 @@ mod tests {
         let got: Vec<(&str, EventKind, &SuppressionEffect)> = report
             .events
             .iter()
-            .map(|e| (e.recipient.as_str(), e.kind, &e.effect))
+            .map(|e| (e.recipient.as_str(), e.kind(), &e.effect))
             .collect();
         assert_eq!(
             got,
@@ -349,7 +379,7 @@ mod tests {
         let got: Vec<(&str, EventKind)> = report
             .events
             .iter()
-            .map(|e| (e.recipient.as_str(), e.kind))
+            .map(|e| (e.recipient.as_str(), e.kind()))
             .collect();
         assert_eq!(
             got,
@@ -377,13 +407,15 @@ mod tests {
         let [event] = report.events.as_slice() else {
             panic!("{report:?}")
         };
-        assert_eq!(event.kind, EventKind::Complaint);
+        assert_eq!(event.kind(), EventKind::Complaint);
         assert_eq!(
             event.effect,
             SuppressionEffect::Suppress(SuppressionSource::Complaint)
         );
-        assert_eq!(event.details.feedback_type.as_deref(), Some("abuse"));
-        assert_eq!(event.details.hard, None);
+        assert!(
+            matches!(&event.details, EventDetails::Complaint { feedback_type: Some(t), .. } if t == "abuse")
+        );
+        assert_eq!(event.details.hard(), None);
 
         let vacation = analysis(
             MessageKind::AutoReply,

@@ -73,6 +73,8 @@ impl ErrorNode {
                 received_at,
                 source_ip: "127.0.0.5".into(),
                 node: "node-a".into(),
+                tags: Vec::new(),
+                metadata: Default::default(),
             }])
             .await
             .unwrap();
@@ -161,11 +163,14 @@ async fn a_bounce_to_a_return_path_is_recorded_and_suppresses(node: ErrorNode) {
     let events = node.store.events_for_message(id).await.unwrap();
     let bounced: Vec<_> = events
         .iter()
-        .filter(|e| e.kind == EventKind::Bounced)
+        .filter(|e| e.kind() == EventKind::Bounced)
         .collect();
     assert_eq!(bounced.len(), 1, "{events:?}");
     assert_eq!(bounced[0].recipient, "gone@example.jp");
-    assert_eq!(bounced[0].details.reason.as_deref(), Some("userunknown"));
+    assert_eq!(
+        bounced[0].details.reason().map(|r| r.as_str()),
+        Some("userunknown")
+    );
     let entry = node
         .store
         .suppression(&customer, "gone@example.jp")
@@ -204,7 +209,7 @@ async fn a_forged_or_unknown_return_path_is_refused(node: ErrorNode) {
 
     let events = node.store.events_for_message(id).await.unwrap();
     assert!(
-        events.iter().all(|e| e.kind == EventKind::Accepted),
+        events.iter().all(|e| e.kind() == EventKind::Accepted),
         "{events:?}"
     );
     assert!(

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hikyaku_inbound_parse::post::signature;
 use hikyaku_inbound_parse::{Inbound, InboundSettings};
 use hikyaku_model::{EventKind, Timestamp};
-use hikyaku_store::{InboundLogFilter, InboundState, LogFilter, Store};
+use hikyaku_store::{EventQuery, InboundLogFilter, InboundState, Store};
 use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Database, Endpoint, on_both_backends, quick_settings, run_poster, wait_for_state};
@@ -273,12 +273,13 @@ async fn fails_twice_then_accepts(db: Database) {
     assert!(log[0].at >= log[1].at && log[1].at >= log[2].at);
 
     let events = store
-        .search_events(&LogFilter {
-            kind: Some(EventKind::Inbound),
-            ..LogFilter::default()
+        .search_events(&EventQuery {
+            kinds: vec![EventKind::Inbound],
+            ..EventQuery::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].message_id.to_string(), id);
     assert_eq!(events[0].recipient, "Support@Example.COM");

@@ -28,6 +28,23 @@ impl Timestamp {
         )
     }
 
+    /// The first instant of this instant's calendar month (UTC): the key of monthly counters.
+    pub fn month_start(self) -> Timestamp {
+        let c = Civil::from_millis(self.0);
+        Timestamp(days_from_civil(c.year, i64::from(c.month), 1) * 86_400_000)
+    }
+
+    /// The first instant of the calendar month after this instant's (UTC).
+    pub fn next_month_start(self) -> Timestamp {
+        let c = Civil::from_millis(self.0);
+        let (year, month) = if c.month == 12 {
+            (c.year + 1, 1)
+        } else {
+            (c.year, i64::from(c.month) + 1)
+        };
+        Timestamp(days_from_civil(year, month, 1) * 86_400_000)
+    }
+
     /// RFC 5322 date-time, as used in `Received` and `Date` header fields.
     pub fn to_rfc5322(self) -> String {
         let c = Civil::from_millis(self.0);
@@ -205,6 +222,37 @@ impl Civil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_start_at_their_first_midnight() {
+        let table = [
+            (
+                "2026-11-25T03:32:00.123Z",
+                "2026-11-01T00:00:00.000Z",
+                "2026-12-01T00:00:00.000Z",
+            ),
+            (
+                "2026-12-31T23:59:59.999Z",
+                "2026-12-01T00:00:00.000Z",
+                "2027-01-01T00:00:00.000Z",
+            ),
+            (
+                "2024-02-29T12:00:00.000Z",
+                "2024-02-01T00:00:00.000Z",
+                "2024-03-01T00:00:00.000Z",
+            ),
+            (
+                "2026-01-01T00:00:00.000Z",
+                "2026-01-01T00:00:00.000Z",
+                "2026-02-01T00:00:00.000Z",
+            ),
+        ];
+        for (at, start, next) in table {
+            let at: Timestamp = at.parse().unwrap();
+            assert_eq!(at.month_start().to_string(), start, "{at}");
+            assert_eq!(at.next_month_start().to_string(), next, "{at}");
+        }
+    }
 
     #[test]
     fn renders_known_instants() {

@@ -243,6 +243,9 @@ fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
         received_at: meta.received_at,
         source_ip: meta.source_ip.clone(),
         node: node.to_string(),
+        // SMTP sets neither; the HTTP send's come with the spool's metadata.
+        tags: Vec::new(),
+        metadata: Default::default(),
     }
 }
 

@@ -217,7 +217,7 @@ async fn accepted_mail_is_spooled_and_recorded(relay: Relay) {
     let events = relay.store.events_for_message(id).await.unwrap();
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(
-        events.iter().all(|e| e.kind == EventKind::Accepted),
+        events.iter().all(|e| e.kind() == EventKind::Accepted),
         "{events:?}"
     );
     assert_eq!(client.send("QUIT").await, ["221 2.0.0"]);

@@ -5,7 +5,7 @@ use crate::queue::{LOOKUP_CHUNK, corrupt, in_list_sql, lookup_chunks, statement_
 use crate::suppression::{SuppressionTarget, apply_suppression};
 use crate::{SoftBouncePolicy, Store, StoreError, SuppressionEffect};
 use hikyaku_model::{
-    CustomerId, EventKind, MessageId, RecipientState, SendLogFields, Timestamp, named_enum,
+    CustomerId, EventDetails, EventKind, MessageId, RecipientState, Timestamp, named_enum,
 };
 use sqlx::QueryBuilder;
 use std::collections::BTreeSet;
@@ -92,18 +92,18 @@ impl Outcome {
     }
 }
 
-/// The outcome of one attempt for one recipient, with its send-log fields. Every outcome but
-/// `Suppressed` counts as one attempt: `details.attempt` should be the recipient's attempts so
-/// far plus one.
+/// The outcome of one attempt for one recipient, with its send-log details (of the outcome's
+/// kind). Every outcome but `Suppressed` counts as one attempt: the exchange's `attempt` should
+/// be the recipient's attempts so far plus one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientOutcome {
     pub message_id: MessageId,
     pub recipient_index: u32,
     pub at: Timestamp,
     pub outcome: Outcome,
-    pub details: SendLogFields,
+    pub details: EventDetails,
     /// What the outcome does to the contract's suppression list (see
-    /// [`AddressSignal`](crate::AddressSignal)), applied with `details.reason` and the message
+    /// [`AddressSignal`](crate::AddressSignal)), applied with the details' reason and the message
     /// ID in the same transaction as the outcome.
     pub suppression: SuppressionEffect,
 }
@@ -157,7 +157,7 @@ struct SealedOutcome<'a> {
     message_id: String,
     /// Position in the batch: events are written in the order the engine reported them.
     ordinal: i64,
-    details_sealed: Vec<u8>,
+    details_sealed: Option<Vec<u8>>,
     last_reply_sealed: Option<Vec<u8>>,
     /// The sealed reason of the suppression entry, when the outcome may list the address.
     suppression_reason_sealed: Option<Vec<u8>>,
@@ -168,6 +168,7 @@ struct ChangedRecipientRow {
     recipient_index: i64,
     address_sealed: Vec<u8>,
     address_hash: Vec<u8>,
+    domain: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -195,20 +196,22 @@ struct CommandRow {
 
 /// What a person reads as the recipient's last reply: `451 4.7.1 try later`, or the reason when
 /// no server answered (a connection failure).
-fn reply_summary(details: &SendLogFields) -> Option<String> {
-    let parts: Vec<String> = [
-        details.smtp_code.map(|code| code.to_string()),
-        details.enhanced_status.clone(),
-        details.remote_text.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if parts.is_empty() {
-        details.reason.clone()
-    } else {
-        Some(parts.join(" "))
-    }
+fn reply_summary(details: &EventDetails) -> Option<String> {
+    details
+        .exchange()
+        .and_then(|exchange| exchange.summary())
+        .or_else(|| details.reason().map(|reason| reason.as_str().to_string()))
+}
+
+#[derive(sqlx::FromRow)]
+struct OutcomeTargetRow {
+    ordinal: i64,
+    customer_id: String,
+    mail_from_sealed: Vec<u8>,
+    mail_from_hash: Vec<u8>,
+    address_sealed: Vec<u8>,
+    address_hash: Vec<u8>,
+    domain: Option<String>,
 }
 
 impl Store {
@@ -301,23 +304,30 @@ impl Store {
             .iter()
             .enumerate()
             .map(|(ordinal, outcome)| {
-                let details = serde_json::to_vec(&outcome.details)
-                    .map_err(|e| StoreError::invalid("send-log fields", e.to_string()))?;
+                if outcome.details.kind() != outcome.outcome.event_kind() {
+                    return Err(StoreError::invalid(
+                        "outcome details",
+                        format!(
+                            "{} details for a {} outcome",
+                            outcome.details.kind(),
+                            outcome.outcome.event_kind()
+                        ),
+                    ));
+                }
                 Ok(SealedOutcome {
                     outcome,
                     message_id: outcome.message_id.to_string(),
                     ordinal: ordinal as i64,
-                    details_sealed: self.key.seal(&details),
+                    details_sealed: crate::events::seal_details(self, &outcome.details)?,
                     // A recipient skipped for the list got no reply: its last one stays.
                     last_reply_sealed: reply_summary(&outcome.details)
                         .filter(|_| outcome.outcome.counts_as_attempt())
                         .map(|reply| self.key.seal_str(&reply)),
                     suppression_reason_sealed: outcome
                         .details
-                        .reason
-                        .as_deref()
+                        .reason()
                         .filter(|_| outcome.suppression != SuppressionEffect::Nothing)
-                        .map(|reason| self.key.seal_str(reason)),
+                        .map(|reason| self.key.seal_str(reason.as_str())),
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -366,31 +376,57 @@ impl Store {
                 ));
                 update.build().execute(&mut *tx).await?;
             }
-            let mut events_written = 0;
+            // The rows the events are about, in the engine's order; an outcome for a recipient
+            // the queue does not hold finds none and is skipped.
+            let mut targets: Vec<OutcomeTargetRow> = Vec::with_capacity(sealed.len());
             for chunk in statement_chunks(&sealed) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                     mail_from_hash, recipient_sealed, recipient_hash, details_sealed) \
-                     SELECT v.column3, v.column4, m.customer_id, m.message_id, m.mail_from_sealed, \
-                     m.mail_from_hash, r.address_sealed, r.address_hash, v.column5 FROM (",
+                let mut select = QueryBuilder::new(
+                    "SELECT v.column3 AS ordinal, m.customer_id, m.mail_from_sealed, \
+                     m.mail_from_hash, r.address_sealed, r.address_hash, r.domain FROM (",
                 );
-                insert.push_values(chunk, |mut row, s| {
+                select.push_values(chunk, |mut row, s| {
                     row.push_bind(s.message_id.as_str())
                         .push_bind(i64::from(s.outcome.recipient_index))
-                        .push_bind(s.outcome.at.as_millis())
-                        .push_bind(s.outcome.outcome.event_kind().as_str())
-                        .push_bind(s.details_sealed.as_slice())
                         .push_bind(s.ordinal);
                 });
-                insert.push(
+                select.push(
                     ") AS v JOIN message_recipients r \
                      ON r.message_id = v.column1 AND r.recipient_index = v.column2 \
-                     JOIN messages m ON m.message_id = v.column1 \
-                     ORDER BY v.column6 RETURNING event_id",
+                     JOIN messages m ON m.message_id = v.column1",
                 );
-                let ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
-                events_written += ids.len();
+                let rows: Vec<OutcomeTargetRow> = select.build_query_as().fetch_all(&mut *tx).await?;
+                targets.extend(rows);
             }
+            targets.sort_by_key(|t| t.ordinal);
+            // Recipients accepted before their domain was kept: rare, and only until they finish.
+            let legacy_domains: Vec<Option<String>> = targets
+                .iter()
+                .map(|t| match &t.domain {
+                    Some(_) => Ok(None),
+                    None => Ok(crate::events::domain_of(&self.key.open_string(&t.address_sealed)?)),
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let events: Vec<crate::events::NewEvent> = targets
+                .iter()
+                .zip(&legacy_domains)
+                .map(|(t, legacy)| {
+                    let s = &sealed[t.ordinal as usize];
+                    crate::events::NewEvent {
+                        at: s.outcome.at,
+                        kind: s.outcome.outcome.event_kind(),
+                        customer_id: &t.customer_id,
+                        message_id: &s.message_id,
+                        mail_from_sealed: &t.mail_from_sealed,
+                        mail_from_hash: &t.mail_from_hash,
+                        recipient_sealed: &t.address_sealed,
+                        recipient_hash: &t.address_hash,
+                        recipient_domain: t.domain.as_deref().or(legacy.as_deref()),
+                        reason: s.outcome.details.reason(),
+                        details_sealed: s.details_sealed.as_deref(),
+                    }
+                })
+                .collect();
+            let events_written = crate::events::insert_events((&mut *tx).into(), &events).await?.len();
             // Bounces are few: a few statements each. The recipient row's ciphertext is
             // reused, as in the events.
             for s in sealed.iter().filter(|s| match s.outcome.suppression {
@@ -489,7 +525,7 @@ impl Store {
                     "UPDATE message_recipients SET next_attempt_at = $2 \
                      WHERE message_id = $1 AND state IN ",
                     pending_states_sql!(),
-                    " RETURNING recipient_index, address_sealed, address_hash"
+                    " RETURNING recipient_index, address_sealed, address_hash, domain"
                 ))
                 .bind(&message_id)
                 .bind(at.as_millis()),
@@ -497,7 +533,7 @@ impl Store {
                     "UPDATE message_recipients SET state = $2, next_attempt_at = NULL \
                      WHERE message_id = $1 AND state IN ",
                     pending_states_sql!(),
-                    " RETURNING recipient_index, address_sealed, address_hash"
+                    " RETURNING recipient_index, address_sealed, address_hash, domain"
                 ))
                 .bind(&message_id)
                 .bind(RecipientState::Deleted.as_str()),
@@ -516,23 +552,23 @@ impl Store {
                 return Err(StoreError::NothingPending(id));
             }
             if action == QueueAction::Delete {
-                for chunk in statement_chunks(&changed) {
-                    let mut insert = QueryBuilder::new(
-                        "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                         mail_from_hash, recipient_sealed, recipient_hash) ",
-                    );
-                    insert.push_values(chunk, |mut row, r| {
-                        row.push_bind(at.as_millis())
-                            .push_bind(EventKind::Deleted.as_str())
-                            .push_bind(owner.customer_id.as_str())
-                            .push_bind(message_id.as_str())
-                            .push_bind(owner.mail_from_sealed.as_slice())
-                            .push_bind(owner.mail_from_hash.as_slice())
-                            .push_bind(r.address_sealed.as_slice())
-                            .push_bind(r.address_hash.as_slice());
-                    });
-                    insert.build().execute(&mut *tx).await?;
-                }
+                let events: Vec<crate::events::NewEvent> = changed
+                    .iter()
+                    .map(|r| crate::events::NewEvent {
+                        at,
+                        kind: EventKind::Deleted,
+                        customer_id: &owner.customer_id,
+                        message_id: &message_id,
+                        mail_from_sealed: &owner.mail_from_sealed,
+                        mail_from_hash: &owner.mail_from_hash,
+                        recipient_sealed: &r.address_sealed,
+                        recipient_hash: &r.address_hash,
+                        recipient_domain: r.domain.as_deref(),
+                        reason: None,
+                        details_sealed: None,
+                    })
+                    .collect();
+                crate::events::insert_events((&mut *tx).into(), &events).await?;
                 sqlx::query(
                     "UPDATE messages SET completed_at = $2 WHERE message_id = $1 \
                      AND completed_at IS NULL",
@@ -664,30 +700,32 @@ mod tests {
 
     #[test]
     fn last_reply_reads_like_the_servers_answer() {
-        let full = SendLogFields {
-            smtp_code: Some(451),
-            enhanced_status: Some("4.7.1".into()),
-            remote_text: Some("try again later".into()),
-            reason: Some("blocked".into()),
-            ..Default::default()
+        use hikyaku_model::{EnhancedStatus, EventSource, Exchange, Reason};
+        let full = EventDetails::Deferred {
+            exchange: Exchange {
+                code: Some(451),
+                status: Some(EnhancedStatus::new(4, 7, 1)),
+                text: Some("try again later".into()),
+                ..Exchange::by(EventSource::Smtp)
+            },
+            reason: Some(Reason::Blocked),
         };
         assert_eq!(
             reply_summary(&full).as_deref(),
             Some("451 4.7.1 try again later")
         );
-        let code_only = SendLogFields {
-            smtp_code: Some(250),
-            ..Default::default()
+        let code_only = EventDetails::Delivered {
+            exchange: Exchange {
+                code: Some(250),
+                ..Exchange::by(EventSource::Smtp)
+            },
         };
         assert_eq!(reply_summary(&code_only).as_deref(), Some("250"));
-        let no_server = SendLogFields {
-            reason: Some("connection refused".into()),
-            ..Default::default()
+        let no_server = EventDetails::Deferred {
+            exchange: Exchange::by(EventSource::Local),
+            reason: Some(Reason::NetworkError),
         };
-        assert_eq!(
-            reply_summary(&no_server).as_deref(),
-            Some("connection refused")
-        );
-        assert_eq!(reply_summary(&SendLogFields::default()), None);
+        assert_eq!(reply_summary(&no_server).as_deref(), Some("networkerror"));
+        assert_eq!(reply_summary(&EventDetails::Deleted), None);
     }
 }

@@ -519,6 +519,7 @@ impl Store {
         let mail_from_hash = self.key.address_hash(post.mail_from);
         let recipient_sealed = self.key.seal_str(post.recipient);
         let recipient_hash = self.key.address_hash(post.recipient);
+        let recipient_domain = crate::events::domain_of(post.recipient);
         let message_sealed = self.key.seal(post.message);
         let size = post.message.len() as i64;
         let _turn = self.write_turn().await;
@@ -552,21 +553,21 @@ impl Store {
             })?;
             match inserted {
                 Some(post_id) => {
-                    sqlx::query(
-                        "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                         mail_from_hash, recipient_sealed, recipient_hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(post.received_at.as_millis())
-                    .bind(EventKind::Inbound.as_str())
-                    .bind(route.customer_id.as_str())
-                    .bind(message_id.to_string())
-                    .bind(mail_from_sealed.as_slice())
-                    .bind(mail_from_hash.as_slice())
-                    .bind(recipient_sealed.as_slice())
-                    .bind(recipient_hash.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
+                    let message_id_text = message_id.to_string();
+                    let event = crate::events::NewEvent {
+                        at: post.received_at,
+                        kind: EventKind::Inbound,
+                        customer_id: route.customer_id.as_str(),
+                        message_id: &message_id_text,
+                        mail_from_sealed: &mail_from_sealed,
+                        mail_from_hash: &mail_from_hash,
+                        recipient_sealed: &recipient_sealed,
+                        recipient_hash: &recipient_hash,
+                        recipient_domain: recipient_domain.as_deref(),
+                        reason: None,
+                        details_sealed: None,
+                    };
+                    crate::events::insert_events((&mut *tx).into(), &[event]).await?;
                     tx.commit().await?;
                     EnqueuedInbound { post_id, message_id, new: true }
                 }

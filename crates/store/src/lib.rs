@@ -44,6 +44,13 @@
 //! [`Store::verify_console_login`], [`Store::create_api_key`], [`Store::authenticate_api_key`]
 //! and the operator's keys; at most [`MAX_CREDENTIALS_PER_CONTRACT`] users and keys a contract.
 //!
+//! # The send log
+//!
+//! Every event goes through one writer (the `events` module), which also keeps, in the same
+//! transaction, the statistics counters ([`Store::stats`]), the monthly usage ([`Store::usage`])
+//! and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`] pages through the
+//! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -100,13 +107,16 @@ mod access;
 mod contracts;
 mod credentials;
 mod delivery;
+mod events;
 mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
+mod stats;
 mod suppression;
 pub mod suppression_policy;
 pub mod testing;
+mod webhooks;
 
 pub use access::{
     API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, MAX_CREDENTIALS_PER_CONTRACT, NewApiKey,
@@ -124,7 +134,10 @@ pub use inbound::{
 };
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
-pub use send_log::LogFilter;
+pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
+pub use stats::{
+    DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
+};
 pub use suppression::{
     BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, SuppressionPosition,
     check_suppression_address,
@@ -132,6 +145,7 @@ pub use suppression::{
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
 };
+pub use webhooks::{OutboxItem, WebhookEndpoint};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

@@ -1,10 +1,11 @@
+use crate::events::{NewEvent, domain_of, insert_events, seal_details};
 use crate::{Store, StoreError};
 use hikyaku_model::{
-    CustomerId, Envelope, EventKind, MessageId, QueuedMessage, QueuedRecipient, RecipientState,
-    SendLogFields, Timestamp,
+    CustomerId, Envelope, EventDetails, EventKind, EventSource, MessageId, QueuedMessage,
+    QueuedRecipient, Reason, RecipientState, Timestamp,
 };
 use sqlx::QueryBuilder;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// A message the relay has durably spooled, as it enters the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,11 @@ pub struct AcceptedMessage {
     pub source_ip: String,
     /// The node whose spool holds the message bytes.
     pub node: String,
+    /// Labels the sender put on the message (HTTP sends; empty for SMTP), searchable.
+    pub tags: Vec<String>,
+    /// Key-value pairs the sender attached (HTTP sends; empty for SMTP), returned with every
+    /// event of the message. Sealed at rest: values are the customer's free text.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Which queued messages to list. The default lists all of them, oldest first.
@@ -29,7 +35,7 @@ pub struct QueueFilter {
 }
 
 /// `source` of the `suppressed` event of a recipient skipped because it is on the list.
-pub const SUPPRESSION_LIST_SOURCE: &str = "suppression-list";
+pub const SUPPRESSION_LIST_SOURCE: EventSource = EventSource::SuppressionList;
 
 /// Multi-row statements are built in chunks of these sizes only, so that any batch size reuses
 /// a handful of prepared statements instead of preparing a new text for every size.
@@ -72,11 +78,13 @@ struct SealedMessage<'a> {
     mail_from_sealed: Vec<u8>,
     mail_from_hash: Vec<u8>,
     recipients: Vec<SealedAddress>,
+    metadata_sealed: Option<Vec<u8>>,
 }
 
 struct SealedAddress {
     sealed: Vec<u8>,
     hash: Vec<u8>,
+    domain: Option<String>,
 }
 
 /// One recipient of one newly inserted message: its row and its `accepted` event.
@@ -124,6 +132,13 @@ impl Store {
         let size = i64::try_from(message.size)
             .map_err(|_| StoreError::invalid("message size", message.size.to_string()))?;
         let mail_from = &message.envelope.mail_from;
+        let metadata_sealed = if message.metadata.is_empty() {
+            None
+        } else {
+            let json = serde_json::to_vec(&message.metadata)
+                .map_err(|e| StoreError::invalid("message metadata", e.to_string()))?;
+            Some(self.key.seal(&json))
+        };
         Ok(SealedMessage {
             id: message.id.to_string(),
             message,
@@ -137,8 +152,10 @@ impl Store {
                 .map(|address| SealedAddress {
                     sealed: self.key.seal_str(address),
                     hash: self.key.address_hash(address),
+                    domain: domain_of(address),
                 })
                 .collect(),
+            metadata_sealed,
         })
     }
 
@@ -181,7 +198,7 @@ impl Store {
             for chunk in statement_chunks(&sealed) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO messages (message_id, customer_id, mail_from_sealed, \
-                     mail_from_hash, size, received_at, source_ip, node) ",
+                     mail_from_hash, size, received_at, source_ip, node, metadata_sealed) ",
                 );
                 insert.push_values(chunk, |mut row, m| {
                     row.push_bind(m.id.as_str())
@@ -191,7 +208,8 @@ impl Store {
                         .push_bind(m.size)
                         .push_bind(m.message.received_at.as_millis())
                         .push_bind(m.message.source_ip.as_str())
-                        .push_bind(m.message.node.as_str());
+                        .push_bind(m.message.node.as_str())
+                        .push_bind(m.metadata_sealed.as_deref());
                 });
                 insert.push(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
                 let ids: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -227,7 +245,7 @@ impl Store {
             for chunk in statement_chunks(&numbered) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO message_recipients (message_id, recipient_index, address_sealed, \
-                     address_hash, state, attempts, next_attempt_at) ",
+                     address_hash, state, attempts, next_attempt_at, domain) ",
                 );
                 insert.push_values(chunk, |mut row, (position, r)| {
                     let suppressed = listed.contains_key(position);
@@ -238,69 +256,72 @@ impl Store {
                         .push_bind(r.address().hash.as_slice())
                         .push_bind(state.as_str())
                         .push_bind(0_i64)
-                        .push_bind((!suppressed).then(|| r.message.message.received_at.as_millis()));
+                        .push_bind((!suppressed).then(|| r.message.message.received_at.as_millis()))
+                        .push_bind(r.address().domain.as_deref());
                 });
                 insert.build().execute(&mut *tx).await?;
             }
-            for chunk in statement_chunks(&rows) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                     mail_from_hash, recipient_sealed, recipient_hash) ",
-                );
-                insert.push_values(chunk, |mut row, r| {
-                    // The recipient row's ciphertext is reused: sealing the same address twice
-                    // would only cost time, as the look-up hash already links the two rows.
-                    row.push_bind(r.message.message.received_at.as_millis())
-                        .push_bind(EventKind::Accepted.as_str())
-                        .push_bind(r.message.message.customer_id.as_str())
-                        .push_bind(r.message.id.as_str())
-                        .push_bind(r.message.mail_from_sealed.as_slice())
-                        .push_bind(r.message.mail_from_hash.as_slice())
-                        .push_bind(r.address().sealed.as_slice())
-                        .push_bind(r.address().hash.as_slice());
+            let tags: Vec<(&str, &str, &str)> = sealed
+                .iter()
+                .filter(|m| inserted.contains(&m.id))
+                .flat_map(|m| {
+                    let mut tags: Vec<&str> = m.message.tags.iter().map(String::as_str).collect();
+                    tags.sort_unstable();
+                    tags.dedup();
+                    tags.into_iter()
+                        .map(move |tag| (m.id.as_str(), m.message.customer_id.as_str(), tag))
+                })
+                .collect();
+            for chunk in statement_chunks(&tags) {
+                let mut insert =
+                    QueryBuilder::new("INSERT INTO message_tags (message_id, customer_id, tag) ");
+                insert.push_values(chunk, |mut row, (message, customer, tag)| {
+                    row.push_bind(*message).push_bind(*customer).push_bind(*tag);
                 });
                 insert.build().execute(&mut *tx).await?;
             }
+            // Rare: the few texts sealed here are not worth a pass before the transaction.
             let mut suppressed: HashMap<MessageId, Vec<u32>> = HashMap::new();
+            let mut suppressed_details: HashMap<usize, Option<Vec<u8>>> = HashMap::new();
+            let mut positions: Vec<usize> = listed.keys().copied().collect();
+            positions.sort_unstable();
+            for &position in &positions {
+                let r = &rows[position];
+                let note = listed[&position]
+                    .as_deref()
+                    .map(|sealed| self.key.open_string(sealed))
+                    .transpose()?;
+                let details = EventDetails::Suppressed { source: SUPPRESSION_LIST_SOURCE, note };
+                suppressed_details.insert(position, seal_details(self, &details)?);
+                suppressed.entry(r.message.message.id).or_default().push(r.index as u32);
+            }
+            // Every recipient's `accepted`, then the `suppressed` of the listed ones. The
+            // recipient row's ciphertext is reused: sealing the same address twice would only
+            // cost time, as the look-up hash already links the two rows.
+            let mut events = Vec::with_capacity(rows.len() + positions.len());
+            let mut later = Vec::with_capacity(positions.len());
+            for (position, r) in rows.iter().enumerate() {
+                let event = |kind, reason, details_sealed| NewEvent {
+                    at: r.message.message.received_at,
+                    kind,
+                    customer_id: r.message.message.customer_id.as_str(),
+                    message_id: r.message.id.as_str(),
+                    mail_from_sealed: &r.message.mail_from_sealed,
+                    mail_from_hash: &r.message.mail_from_hash,
+                    recipient_sealed: &r.address().sealed,
+                    recipient_hash: &r.address().hash,
+                    recipient_domain: r.address().domain.as_deref(),
+                    reason,
+                    details_sealed,
+                };
+                events.push(event(EventKind::Accepted, None, None));
+                if let Some(details) = suppressed_details.get(&position) {
+                    later.push(event(EventKind::Suppressed, Some(Reason::Suppressed), details.as_deref()));
+                }
+            }
+            events.append(&mut later);
+            insert_events((&mut *tx).into(), &events).await?;
             if !listed.is_empty() {
-                let mut positions: Vec<usize> = listed.keys().copied().collect();
-                positions.sort_unstable();
-                // Rare: the few texts sealed here are not worth a pass before the transaction.
-                let mut events = Vec::with_capacity(positions.len());
-                for &position in &positions {
-                    let r = &rows[position];
-                    let reason = listed[&position]
-                        .as_deref()
-                        .map(|sealed| self.key.open_string(sealed))
-                        .transpose()?;
-                    let details = SendLogFields {
-                        reason,
-                        source: Some(SUPPRESSION_LIST_SOURCE.to_string()),
-                        ..SendLogFields::default()
-                    };
-                    let details = serde_json::to_vec(&details)
-                        .map_err(|e| StoreError::invalid("send-log fields", e.to_string()))?;
-                    events.push((r, self.key.seal(&details)));
-                    suppressed.entry(r.message.message.id).or_default().push(r.index as u32);
-                }
-                for chunk in statement_chunks(&events) {
-                    let mut insert = QueryBuilder::new(
-                        "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                         mail_from_hash, recipient_sealed, recipient_hash, details_sealed) ",
-                    );
-                    insert.push_values(chunk, |mut row, (r, details)| {
-                        row.push_bind(r.message.message.received_at.as_millis())
-                            .push_bind(EventKind::Suppressed.as_str())
-                            .push_bind(r.message.message.customer_id.as_str())
-                            .push_bind(r.message.id.as_str())
-                            .push_bind(r.message.mail_from_sealed.as_slice())
-                            .push_bind(r.message.mail_from_hash.as_slice())
-                            .push_bind(r.address().sealed.as_slice())
-                            .push_bind(r.address().hash.as_slice())
-                            .push_bind(details.as_slice());
-                    });
-                    insert.build().execute(&mut *tx).await?;
-                }
                 for m in sealed.iter().filter(|m| {
                     suppressed.get(&m.message.id).is_some_and(|s| s.len() == m.recipients.len())
                 }) {
@@ -355,8 +376,9 @@ impl Store {
         let _turn = self.write_turn().await;
         let removed = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            crate::events::delete_events_of_message((&mut *tx).into(), &id).await?;
             for sql in [
-                "DELETE FROM events WHERE message_id = $1",
+                "DELETE FROM message_tags WHERE message_id = $1",
                 "DELETE FROM queue_commands WHERE message_id = $1",
                 "DELETE FROM message_recipients WHERE message_id = $1",
             ] {

@@ -1,30 +1,113 @@
-//! Reading the send log (the `events` table): one message's history, and searches by contract,
-//! recipient, message, outcome and time, decrypted for the operator's CLI, the console and the API.
+//! Reading the send log (the `events` table): searches by contract, time, recipient, domain,
+//! sender, message, kind, reason and tag, page by page; one message's history; a contract's
+//! bounces; and its retention purge. Decrypted for the operator's CLI, the console and the API.
 
-use crate::queue::corrupt;
+use crate::events::details_from_json;
+use crate::queue::{corrupt, in_list_sql, lookup_chunks};
 use crate::{Store, StoreError};
-use hikyaku_model::{CustomerId, Event, EventKind, MessageId, SendLogFields, Timestamp};
+use hikyaku_model::{CustomerId, Event, EventKind, MessageId, Reason, Timestamp};
 use sqlx::QueryBuilder;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
 
 /// Which send-log entries to find. Every field narrows the search; the default finds all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogFilter {
+pub struct EventQuery {
     /// Only this contract's entries. Set it whenever the search is made for a contract: nothing
     /// else keeps other contracts' entries out.
     pub customer: Option<CustomerId>,
     /// Matched without regard to case, through the look-up hash.
     pub recipient: Option<String>,
+    /// The recipient's domain, without regard to case. Events recorded before the domain was
+    /// kept (migration 0007) have none and are not found this way.
+    pub recipient_domain: Option<String>,
+    /// The envelope sender, matched without regard to case through the look-up hash.
+    pub sender: Option<String>,
     pub message_id: Option<MessageId>,
-    pub kind: Option<EventKind>,
+    /// Any of these kinds (empty: every kind).
+    pub kinds: Vec<EventKind>,
+    pub reason: Option<Reason>,
+    /// Events of messages carrying this tag.
+    pub tag: Option<String>,
     /// Entries at or after this time.
     pub since: Option<Timestamp>,
     /// Entries before this time.
     pub until: Option<Timestamp>,
+    /// Continue after this entry: the `next` of the previous page.
+    pub after: Option<EventCursor>,
     pub limit: Option<u32>,
+}
+
+/// Where a page of a search ended: the position of its last entry in the newest-first order.
+/// Its text form is opaque to clients; a new entry never moves a position, so paging on while
+/// events are recorded returns every older entry exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    at: i64,
+    event_id: i64,
+}
+
+impl fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}.{:x}", self.at, self.event_id)
+    }
+}
+
+impl FromStr for EventCursor {
+    type Err = hikyaku_model::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || hikyaku_model::ParseError {
+            kind: "event cursor",
+            text: s.to_string(),
+        };
+        let (at, id) = s.split_once('.').ok_or_else(bad)?;
+        let hex = |t: &str| {
+            (!t.is_empty() && t.len() <= 16 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u64::from_str_radix(t, 16).ok())
+                .flatten()
+                .and_then(|v| i64::try_from(v).ok())
+        };
+        Ok(EventCursor {
+            at: hex(at).ok_or_else(bad)?,
+            event_id: hex(id).ok_or_else(bad)?,
+        })
+    }
+}
+
+/// One page of a search, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Where the next page starts; `None` when this page is the last (it came back short).
+    pub next: Option<EventCursor>,
+}
+
+/// Which of a contract's bounces to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BounceFilter {
+    pub reason: Option<Reason>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub after: Option<EventCursor>,
+    pub limit: Option<u32>,
+}
+
+/// Everything the send log holds about one message of a contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageHistory {
+    pub message_id: MessageId,
+    pub customer_id: CustomerId,
+    pub mail_from: String,
+    pub tags: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// In the order they were recorded.
+    pub events: Vec<Event>,
 }
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
+    event_id: i64,
     at: i64,
     kind: String,
     customer_id: String,
@@ -34,8 +117,8 @@ struct EventRow {
     details_sealed: Option<Vec<u8>>,
 }
 
-const EVENT_COLUMNS: &str = "SELECT at, kind, customer_id, message_id, mail_from_sealed, \
-                             recipient_sealed, details_sealed FROM events";
+const EVENT_COLUMNS: &str = "SELECT e.event_id, e.at, e.kind, e.customer_id, e.message_id, \
+                             e.mail_from_sealed, e.recipient_sealed, e.details_sealed FROM events e";
 
 impl Store {
     /// The message's send-log entries in the order they were recorded.
@@ -43,12 +126,38 @@ impl Store {
         let rows: Vec<EventRow> = with_pool!(self, pool => {
             let mut select = QueryBuilder::new(EVENT_COLUMNS);
             select
-                .push(" WHERE message_id = ")
+                .push(" WHERE e.message_id = ")
                 .push_bind(id.to_string())
-                .push(" ORDER BY event_id");
+                .push(" ORDER BY e.event_id");
             select.build_query_as().fetch_all(pool).await?
         });
-        self.events_from_rows(rows)
+        self.events_from_rows(rows).await
+    }
+
+    /// The contract's history of one message: its tags, metadata and every event, or `None`
+    /// when the contract has no such message in the send log.
+    pub async fn message_history(
+        &self,
+        customer: &CustomerId,
+        id: MessageId,
+    ) -> Result<Option<MessageHistory>, StoreError> {
+        let events: Vec<Event> = self
+            .events_for_message(id)
+            .await?
+            .into_iter()
+            .filter(|e| &e.customer_id == customer)
+            .collect();
+        let Some(first) = events.first() else {
+            return Ok(None);
+        };
+        Ok(Some(MessageHistory {
+            message_id: id,
+            customer_id: customer.clone(),
+            mail_from: first.mail_from.clone(),
+            tags: first.tags.clone(),
+            metadata: first.metadata.clone(),
+            events,
+        }))
     }
 
     /// The contract's send-log entries for one recipient address (matched without regard to
@@ -59,66 +168,221 @@ impl Store {
         recipient: &str,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
-        self.search_events(&LogFilter {
-            customer: Some(customer_id.clone()),
-            recipient: Some(recipient.to_string()),
-            limit: Some(limit),
-            ..LogFilter::default()
+        let page = self
+            .search_events(&EventQuery {
+                customer: Some(customer_id.clone()),
+                recipient: Some(recipient.to_string()),
+                limit: Some(limit),
+                ..EventQuery::default()
+            })
+            .await?;
+        Ok(page.events)
+    }
+
+    /// The contract's bounces, newest first.
+    pub async fn bounces(
+        &self,
+        customer: &CustomerId,
+        filter: &BounceFilter,
+    ) -> Result<EventPage, StoreError> {
+        self.search_events(&EventQuery {
+            customer: Some(customer.clone()),
+            kinds: vec![EventKind::Bounced],
+            reason: filter.reason,
+            since: filter.since,
+            until: filter.until,
+            after: filter.after,
+            limit: filter.limit,
+            ..EventQuery::default()
         })
         .await
     }
 
-    /// Send-log entries matching `filter`, newest first.
-    pub async fn search_events(&self, filter: &LogFilter) -> Result<Vec<Event>, StoreError> {
-        let recipient_hash = filter
-            .recipient
+    /// Send-log entries matching `query`, newest first, one page of at most `query.limit`.
+    pub async fn search_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        let recipient_hash = query.recipient.as_deref().map(|r| self.key.address_hash(r));
+        let sender_hash = query.sender.as_deref().map(|s| self.key.address_hash(s));
+        let domain = query
+            .recipient_domain
             .as_deref()
-            .map(|r| self.key.address_hash(r));
+            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
         let rows: Vec<EventRow> = with_pool!(self, pool => {
             let mut select = QueryBuilder::new(EVENT_COLUMNS);
             select.push(" WHERE 1 = 1");
-            if let Some(customer) = &filter.customer {
-                select.push(" AND customer_id = ").push_bind(customer.as_str());
+            if let Some(customer) = &query.customer {
+                select.push(" AND e.customer_id = ").push_bind(customer.as_str());
             }
             if let Some(hash) = &recipient_hash {
-                select.push(" AND recipient_hash = ").push_bind(hash.as_slice());
+                select.push(" AND e.recipient_hash = ").push_bind(hash.as_slice());
             }
-            if let Some(id) = filter.message_id {
-                select.push(" AND message_id = ").push_bind(id.to_string());
+            if let Some(domain) = &domain {
+                select.push(" AND e.recipient_domain = ").push_bind(domain.as_str());
             }
-            if let Some(kind) = filter.kind {
-                select.push(" AND kind = ").push_bind(kind.as_str());
+            if let Some(hash) = &sender_hash {
+                select.push(" AND e.mail_from_hash = ").push_bind(hash.as_slice());
             }
-            if let Some(since) = filter.since {
-                select.push(" AND at >= ").push_bind(since.as_millis());
+            if let Some(id) = query.message_id {
+                select.push(" AND e.message_id = ").push_bind(id.to_string());
             }
-            if let Some(until) = filter.until {
-                select.push(" AND at < ").push_bind(until.as_millis());
+            if !query.kinds.is_empty() {
+                select.push(" AND e.kind IN (");
+                let mut kinds = select.separated(", ");
+                for kind in &query.kinds {
+                    kinds.push_bind(kind.as_str());
+                }
+                select.push(")");
             }
-            select.push(" ORDER BY at DESC, event_id DESC");
-            if let Some(limit) = filter.limit {
+            if let Some(reason) = query.reason {
+                select.push(" AND e.reason = ").push_bind(reason.as_str());
+            }
+            if let Some(tag) = &query.tag {
+                select
+                    .push(" AND EXISTS (SELECT 1 FROM message_tags t WHERE t.message_id = e.message_id \
+                           AND t.customer_id = e.customer_id AND t.tag = ")
+                    .push_bind(tag.as_str())
+                    .push(")");
+            }
+            if let Some(since) = query.since {
+                select.push(" AND e.at >= ").push_bind(since.as_millis());
+            }
+            if let Some(until) = query.until {
+                select.push(" AND e.at < ").push_bind(until.as_millis());
+            }
+            if let Some(after) = query.after {
+                select
+                    .push(" AND (e.at, e.event_id) < (")
+                    .push_bind(after.at)
+                    .push(", ")
+                    .push_bind(after.event_id)
+                    .push(")");
+            }
+            select.push(" ORDER BY e.at DESC, e.event_id DESC");
+            if let Some(limit) = query.limit {
                 select.push(" LIMIT ").push_bind(i64::from(limit));
             }
             select.build_query_as().fetch_all(pool).await?
         });
-        self.events_from_rows(rows)
+        let next = match (query.limit, rows.last()) {
+            (Some(limit), Some(last)) if rows.len() >= limit as usize => Some(EventCursor {
+                at: last.at,
+                event_id: last.event_id,
+            }),
+            _ => None,
+        };
+        let events = self.events_from_rows(rows).await?;
+        Ok(EventPage { events, next })
     }
 
-    fn events_from_rows(&self, rows: Vec<EventRow>) -> Result<Vec<Event>, StoreError> {
+    /// The events with these IDs, by ID (missing ones left out).
+    pub(crate) async fn events_by_id(
+        &self,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Event>, StoreError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(256) {
+            let rows: Vec<EventRow> = with_pool!(self, pool => {
+                let mut select = QueryBuilder::new(EVENT_COLUMNS);
+                select.push(" WHERE e.event_id IN (");
+                let mut list = select.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                select.push(")");
+                select.build_query_as().fetch_all(pool).await?
+            });
+            let row_ids: Vec<i64> = rows.iter().map(|r| r.event_id).collect();
+            let events = self.events_from_rows(rows).await?;
+            found.extend(row_ids.into_iter().zip(events));
+        }
+        Ok(found)
+    }
+
+    async fn events_from_rows(&self, rows: Vec<EventRow>) -> Result<Vec<Event>, StoreError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.message_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let (tags, metadata) = self.labels_of(&ids).await?;
         rows.into_iter()
-            .map(|row| self.event_from_row(row))
+            .map(|row| {
+                let tags = tags.get(&row.message_id).cloned().unwrap_or_default();
+                let metadata = metadata.get(&row.message_id).cloned().unwrap_or_default();
+                self.event_from_row(row, tags, metadata)
+            })
             .collect()
     }
 
-    fn event_from_row(&self, row: EventRow) -> Result<Event, StoreError> {
-        let details: SendLogFields = match row.details_sealed {
-            Some(sealed) => serde_json::from_slice(&self.key.open(&sealed)?)
-                .map_err(|e| corrupt("events.details_sealed", e))?,
-            None => SendLogFields::default(),
+    /// The tags and metadata of these messages.
+    #[allow(clippy::type_complexity)]
+    async fn labels_of(
+        &self,
+        message_ids: &[String],
+    ) -> Result<
+        (
+            HashMap<String, Vec<String>>,
+            HashMap<String, BTreeMap<String, String>>,
+        ),
+        StoreError,
+    > {
+        let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+        let mut metadata = HashMap::new();
+        if message_ids.is_empty() {
+            return Ok((tags, metadata));
+        }
+        let tag_sql = in_list_sql(
+            "SELECT message_id, tag FROM message_tags WHERE message_id",
+            "ORDER BY message_id, tag",
+        );
+        let metadata_sql = in_list_sql(
+            "SELECT message_id, metadata_sealed FROM messages WHERE metadata_sealed IS NOT NULL \
+             AND message_id",
+            "",
+        );
+        for chunk in lookup_chunks(message_ids) {
+            let (tag_rows, metadata_rows): (Vec<(String, String)>, Vec<(String, Vec<u8>)>) = with_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(tag_sql.as_str()));
+                for id in &chunk {
+                    query = query.bind(*id);
+                }
+                let tag_rows = query.fetch_all(pool).await?;
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(metadata_sql.as_str()));
+                for id in &chunk {
+                    query = query.bind(*id);
+                }
+                (tag_rows, query.fetch_all(pool).await?)
+            });
+            for (message_id, tag) in tag_rows {
+                let list = tags.entry(message_id).or_default();
+                // The padding of the last chunk repeats an ID: its rows come back twice.
+                if !list.contains(&tag) {
+                    list.push(tag);
+                }
+            }
+            for (message_id, sealed) in metadata_rows {
+                let json = self.key.open(&sealed)?;
+                let map: BTreeMap<String, String> = serde_json::from_slice(&json)
+                    .map_err(|e| corrupt("messages.metadata_sealed", e))?;
+                metadata.insert(message_id, map);
+            }
+        }
+        Ok((tags, metadata))
+    }
+
+    fn event_from_row(
+        &self,
+        row: EventRow,
+        tags: Vec<String>,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<Event, StoreError> {
+        let kind: EventKind = row.kind.parse().map_err(|e| corrupt("events.kind", e))?;
+        let details = match row.details_sealed {
+            Some(sealed) => details_from_json(kind, Some(&self.key.open(&sealed)?))?,
+            None => details_from_json(kind, None)?,
         };
         Ok(Event {
             at: Timestamp(row.at),
-            kind: row.kind.parse().map_err(|e| corrupt("events.kind", e))?,
             customer_id: row
                 .customer_id
                 .parse()
@@ -130,6 +394,152 @@ impl Store {
             mail_from: self.key.open_string(&row.mail_from_sealed)?,
             recipient: self.key.open_string(&row.recipient_sealed)?,
             details,
+            tags,
+            metadata,
         })
+    }
+
+    /// Drops the send log's entries recorded before `before`, with the statistics counters
+    /// and webhook deliveries of that time. Monthly usage stays: it is what contracts are billed
+    /// on, long after the entries are gone. Returns the number of entries dropped.
+    pub async fn purge_send_log(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let before = before.as_millis();
+        // Counters of a bucket that began before `before` but ends after it stay whole.
+        let minute = before - before.rem_euclid(60_000);
+        let hour = before - before.rem_euclid(3_600_000);
+        let _turn = self.write_turn().await;
+        let dropped = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let dropped = sqlx::query("DELETE FROM events WHERE at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            for (sql, bound) in [
+                ("DELETE FROM webhook_outbox WHERE created_at < $1", before),
+                ("DELETE FROM stats_minute WHERE minute < $1", minute),
+                ("DELETE FROM stats_hour WHERE hour < $1", hour),
+                ("DELETE FROM stats_reason_hour WHERE hour < $1", hour),
+                ("DELETE FROM stats_domain_hour WHERE hour < $1", hour),
+            ] {
+                sqlx::query(sql).bind(bound).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            dropped
+        });
+        Ok(dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SealingKey;
+    use hikyaku_model::{EventDetails, EventSource};
+
+    /// A row as versions before typed events wrote it (an untagged bag of fields, no search
+    /// columns), read through the store.
+    async fn legacy_rows_read_as_typed_events(store: Store) {
+        let customer = store
+            .create_contract("Legacy", "standard")
+            .await
+            .unwrap()
+            .customer_id;
+        let id = MessageId::new(Timestamp(1_000));
+        let old = br#"{"remote_host":"mx.example.jp","remote_ip":"192.0.2.7","smtp_code":550,
+            "enhanced_status":"5.1.1","remote_text":"no such user","attempt":1,
+            "reason":"userunknown","hard":true,"source":"smtp"}"#;
+        let sealed = store.key.seal(old);
+        let from = store.key.seal_str("app@example.com");
+        let to = store.key.seal_str("bob@example.jp");
+        let hash = store.key.address_hash("bob@example.jp");
+        with_pool!(store, pool => {
+            for (kind, details) in [("accepted", None), ("bounced", Some(sealed.as_slice()))] {
+                sqlx::query(
+                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
+                     mail_from_hash, recipient_sealed, recipient_hash, details_sealed) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(1_000_i64)
+                .bind(kind)
+                .bind(customer.as_str())
+                .bind(id.to_string())
+                .bind(from.as_slice())
+                .bind(hash.as_slice())
+                .bind(to.as_slice())
+                .bind(hash.as_slice())
+                .bind(details)
+                .execute(pool)
+                .await
+                .unwrap();
+            }
+        });
+        let events = store.events_for_message(id).await.unwrap();
+        assert_eq!(events[0].details, EventDetails::Accepted);
+        let EventDetails::Bounced {
+            exchange,
+            reason,
+            hard,
+        } = &events[1].details
+        else {
+            panic!("{:?}", events[1].details)
+        };
+        assert_eq!((*reason, *hard), (Reason::UserUnknown, true));
+        assert_eq!(exchange.source, EventSource::Smtp);
+        assert_eq!(exchange.code, Some(550));
+        assert_eq!(
+            exchange.remote.as_ref().unwrap().ip,
+            Some("192.0.2.7".parse().unwrap())
+        );
+        // Found by what the old row has (its recipient), not by the columns it lacks.
+        let found = store
+            .events_for_recipient(&customer, "BOB@example.jp", 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn legacy_rows_read_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("legacy.db").display());
+        let store = Store::connect(&url, SealingKey::generate()).await.unwrap();
+        legacy_rows_read_as_typed_events(store).await;
+    }
+
+    #[tokio::test]
+    async fn legacy_rows_read_on_postgres() {
+        let Some(database) = crate::testing::PostgresTestDatabase::create().await else {
+            return;
+        };
+        let store = Store::connect(database.url(), SealingKey::generate())
+            .await
+            .unwrap();
+        legacy_rows_read_as_typed_events(store).await;
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_anything_else() {
+        let cursor = EventCursor {
+            at: 1_795_577_520_123,
+            event_id: 42,
+        };
+        assert_eq!(cursor.to_string().parse::<EventCursor>(), Ok(cursor));
+        for bad in [
+            "",
+            ".",
+            "1.",
+            ".1",
+            "1.2.3",
+            "x.1",
+            "-1.1",
+            "+1.1",
+            "ffffffffffffffff.1",
+            "11111111111111111.1",
+            " 1.1",
+        ] {
+            assert!(bad.parse::<EventCursor>().is_err(), "{bad:?}");
+        }
     }
 }

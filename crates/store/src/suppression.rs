@@ -12,7 +12,7 @@
 use crate::queue::{corrupt, statement_chunks};
 use crate::suppression_policy::{SoftBouncePolicy, SuppressionEffect, SuppressionSource};
 use crate::{Store, StoreError};
-use hikyaku_model::{CustomerId, EventKind, MessageId, SendLogFields, Timestamp};
+use hikyaku_model::{CustomerId, EventDetails, EventKind, MessageId, Timestamp};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
@@ -82,10 +82,16 @@ pub struct BounceEvent {
     /// The original message's envelope sender, for the event row.
     pub mail_from: String,
     pub at: Timestamp,
-    /// [`EventKind::Bounced`] or [`EventKind::Complaint`].
-    pub kind: EventKind,
-    pub details: SendLogFields,
+    /// [`EventDetails::Bounced`] or [`EventDetails::Complaint`] (or `Deferred` for a delay
+    /// report).
+    pub details: EventDetails,
     pub effect: SuppressionEffect,
+}
+
+impl BounceEvent {
+    pub fn kind(&self) -> EventKind {
+        self.details.kind()
+    }
 }
 
 /// Checks an address before it goes on a list: trimmed, `local@domain` with both parts, no
@@ -151,7 +157,8 @@ struct SealedBounce<'a> {
     mail_from_hash: Vec<u8>,
     recipient_sealed: Vec<u8>,
     recipient_hash: Vec<u8>,
-    details_sealed: Vec<u8>,
+    recipient_domain: Option<String>,
+    details_sealed: Option<Vec<u8>>,
     reason_sealed: Option<Vec<u8>>,
 }
 
@@ -459,8 +466,6 @@ impl Store {
         let sealed: Vec<SealedBounce> = bounces
             .iter()
             .map(|bounce| {
-                let details = serde_json::to_vec(&bounce.details)
-                    .map_err(|e| StoreError::invalid("send-log fields", e.to_string()))?;
                 Ok(SealedBounce {
                     bounce,
                     message_id: bounce.message_id.to_string(),
@@ -468,12 +473,12 @@ impl Store {
                     mail_from_hash: self.key.address_hash(&bounce.mail_from),
                     recipient_sealed: self.key.seal_str(&bounce.recipient),
                     recipient_hash: self.key.address_hash(&bounce.recipient),
-                    details_sealed: self.key.seal(&details),
+                    recipient_domain: crate::events::domain_of(&bounce.recipient),
+                    details_sealed: crate::events::seal_details(self, &bounce.details)?,
                     reason_sealed: bounce
                         .details
-                        .reason
-                        .as_deref()
-                        .map(|r| self.key.seal_str(r)),
+                        .reason()
+                        .map(|r| self.key.seal_str(r.as_str())),
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -484,24 +489,23 @@ impl Store {
         let listed = with_pool!(self, pool => {
             // The first statement writes, so SQLite takes the write lock at once.
             let mut tx = pool.begin().await?;
-            for chunk in statement_chunks(&sealed) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO events (at, kind, customer_id, message_id, mail_from_sealed, \
-                     mail_from_hash, recipient_sealed, recipient_hash, details_sealed) ",
-                );
-                insert.push_values(chunk, |mut row, s| {
-                    row.push_bind(s.bounce.at.as_millis())
-                        .push_bind(s.bounce.kind.as_str())
-                        .push_bind(s.bounce.customer_id.as_str())
-                        .push_bind(s.message_id.as_str())
-                        .push_bind(s.mail_from_sealed.as_slice())
-                        .push_bind(s.mail_from_hash.as_slice())
-                        .push_bind(s.recipient_sealed.as_slice())
-                        .push_bind(s.recipient_hash.as_slice())
-                        .push_bind(s.details_sealed.as_slice());
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
+            let events: Vec<crate::events::NewEvent> = sealed
+                .iter()
+                .map(|s| crate::events::NewEvent {
+                    at: s.bounce.at,
+                    kind: s.bounce.kind(),
+                    customer_id: s.bounce.customer_id.as_str(),
+                    message_id: &s.message_id,
+                    mail_from_sealed: &s.mail_from_sealed,
+                    mail_from_hash: &s.mail_from_hash,
+                    recipient_sealed: &s.recipient_sealed,
+                    recipient_hash: &s.recipient_hash,
+                    recipient_domain: s.recipient_domain.as_deref(),
+                    reason: s.bounce.details.reason(),
+                    details_sealed: s.details_sealed.as_deref(),
+                })
+                .collect();
+            crate::events::insert_events((&mut *tx).into(), &events).await?;
             let mut listed = Vec::with_capacity(sealed.len());
             for s in &sealed {
                 let customer = s.bounce.customer_id.as_str();

@@ -6,10 +6,11 @@ mod common;
 
 use common::{Fixture, accepted, new_contract, on_both_backends};
 use hikyaku_model::{
-    CustomerId, Event, EventKind, MessageId, RecipientState, SendLogFields, Timestamp,
+    CustomerId, EnhancedStatus, Event, EventDetails, EventKind, EventSource, Exchange, MessageId,
+    Reason, RecipientState, Remote, Timestamp,
 };
 use hikyaku_store::{
-    AcceptedMessage, LogFilter, Outcome, PendingMessage, QueueAction, QueueCommand,
+    AcceptedMessage, EventQuery, Outcome, PendingMessage, QueueAction, QueueCommand,
     RecipientOutcome, SealingKey, Store, StoreError,
 };
 
@@ -34,8 +35,8 @@ fn outcome(message: &AcceptedMessage, index: u32, at: i64, outcome: Outcome) -> 
         message_id: message.id,
         recipient_index: index,
         at: Timestamp(at),
+        details: common::bare_details(outcome),
         outcome,
-        details: SendLogFields::default(),
         suppression: hikyaku_store::SuppressionEffect::Nothing,
     }
 }
@@ -47,21 +48,36 @@ fn deferred_until(at: i64) -> Outcome {
 }
 
 /// Every send-log field set, with texts that differ per call so a mix-up shows.
-fn full_details(tag: &str, code: u16, attempt: u32) -> SendLogFields {
-    SendLogFields {
-        remote_host: Some(format!("mx-{tag}.example.net")),
-        remote_ip: Some("127.0.0.25".into()),
-        remote_port: Some(2525),
-        tls: Some(code != 451),
-        smtp_code: Some(code),
-        enhanced_status: Some(format!("{}.0.{attempt}", code / 100)),
-        remote_text: Some(format!("reply {tag}")),
+fn full_details(tag: &str, code: u16, attempt: u32) -> EventDetails {
+    let exchange = Exchange {
+        source: if code == 451 {
+            EventSource::Local
+        } else {
+            EventSource::Smtp
+        },
+        remote: Some(Remote {
+            host: format!("mx-{tag}.example.net"),
+            ip: Some("127.0.0.25".parse().unwrap()),
+            port: Some(2525),
+            tls: Some(code != 451),
+        }),
+        code: Some(code),
+        status: Some(EnhancedStatus::new((code / 100) as u8, 0, attempt as u16)),
+        text: Some(format!("reply {tag}")),
         delay_ms: Some(1_000 * i64::from(attempt)),
         attempt: Some(attempt),
-        reason: Some(format!("reason-{tag}")),
-        hard: Some(code >= 500),
-        source: Some(format!("source-{tag}")),
-        feedback_type: None,
+    };
+    match code {
+        200..=299 => EventDetails::Delivered { exchange },
+        400..=499 => EventDetails::Deferred {
+            exchange,
+            reason: Some(Reason::ALL[tag.len() % Reason::ALL.len()]),
+        },
+        _ => EventDetails::Bounced {
+            exchange,
+            reason: Reason::ALL[tag.len() % Reason::ALL.len()],
+            hard: code >= 500,
+        },
     }
 }
 
@@ -93,7 +109,7 @@ async fn states(store: &Store, id: MessageId) -> Vec<RecipientState> {
 }
 
 fn kinds(events: &[Event]) -> Vec<EventKind> {
-    events.iter().map(|e| e.kind).collect()
+    events.iter().map(|e| e.kind()).collect()
 }
 
 async fn pending_work_is_per_node_and_skips_final_recipients(f: Fixture) {
@@ -242,10 +258,12 @@ async fn outcome_batches_record_states_events_and_completion(f: Fixture) {
     let mut bounced = outcome(&m2, 0, 10_002, Outcome::Bounced);
     bounced.details = full_details("three", 550, 1);
     let mut later = outcome(&m3, 0, 10_003, deferred_until(80_000));
-    later.details = SendLogFields {
-        reason: Some("connection refused".into()),
-        attempt: Some(1),
-        ..Default::default()
+    later.details = EventDetails::Deferred {
+        exchange: Exchange {
+            attempt: Some(1),
+            ..Exchange::by(EventSource::Local)
+        },
+        reason: Some(Reason::NetworkError),
     };
     let completed = store
         .record_outcomes(
@@ -274,10 +292,7 @@ async fn outcome_batches_record_states_events_and_completion(f: Fixture) {
     );
     assert_eq!(b.last_reply.as_deref(), Some("451 4.0.1 reply two"));
     let q3 = store.queued_message(m3.id).await.unwrap().unwrap();
-    assert_eq!(
-        q3.recipients[0].last_reply.as_deref(),
-        Some("connection refused")
-    );
+    assert_eq!(q3.recipients[0].last_reply.as_deref(), Some("networkerror"));
     assert_eq!(q3.recipients[1].state, RecipientState::Queued);
 
     // Each outcome is one event carrying every send-log field, sealed and opened again.
@@ -342,7 +357,10 @@ async fn outcome_batches_record_states_events_and_completion(f: Fixture) {
     );
     let m1_events = store.events_for_message(m1.id).await.unwrap();
     assert_eq!(m1_events.len(), 5);
-    assert_eq!(m1_events[4].details.attempt, Some(2));
+    assert_eq!(
+        m1_events[4].details.exchange().and_then(|x| x.attempt),
+        Some(2)
+    );
     assert_eq!(m1_events[4].details, second.details);
     assert!(
         store
@@ -576,7 +594,7 @@ async fn delete_ends_waiting_recipients_and_tells_the_engine(f: Fixture) {
     let events = store.events_for_message(m.id).await.unwrap();
     let deleted: Vec<&Event> = events
         .iter()
-        .filter(|e| e.kind == EventKind::Deleted)
+        .filter(|e| e.kind() == EventKind::Deleted)
         .collect();
     let recipients: Vec<&str> = deleted.iter().map(|e| e.recipient.as_str()).collect();
     assert_eq!(recipients, ["b@x.example", "c@x.example"]);
@@ -585,7 +603,7 @@ async fn delete_ends_waiting_recipients_and_tells_the_engine(f: Fixture) {
             (e.at, &e.customer_id, e.mail_from.as_str()),
             (Timestamp(3_000), &c, "app@s.example")
         );
-        assert_eq!(e.details, SendLogFields::default());
+        assert_eq!(e.details, EventDetails::Deleted);
     }
     // It is no longer work; the other message is.
     let pending = store.pending_messages("node-a", None, 10).await.unwrap();
@@ -612,7 +630,7 @@ async fn delete_ends_waiting_recipients_and_tells_the_engine(f: Fixture) {
     assert_eq!(states(store, m.id).await[1], RecipientState::Deleted);
     let last = store.events_for_message(m.id).await.unwrap().pop().unwrap();
     assert_eq!(
-        (last.kind, last.recipient.as_str()),
+        (last.kind(), last.recipient.as_str()),
         (EventKind::Delivered, "b@x.example")
     );
 }
@@ -714,25 +732,26 @@ async fn send_log_search_by_each_filter(f: Fixture) {
         .await
         .unwrap();
 
-    let search = async |filter: LogFilter| -> Vec<(Timestamp, EventKind, MessageId, String)> {
+    let search = async |filter: EventQuery| -> Vec<(Timestamp, EventKind, MessageId, String)> {
         store
             .search_events(&filter)
             .await
             .unwrap()
+            .events
             .into_iter()
-            .map(|e| (e.at, e.kind, e.message_id, e.recipient))
+            .map(|e| (e.at, e.kind(), e.message_id, e.recipient))
             .collect()
     };
-    let of = |customer: &CustomerId| LogFilter {
+    let of = |customer: &CustomerId| EventQuery {
         customer: Some(customer.clone()),
-        ..LogFilter::default()
+        ..EventQuery::default()
     };
     let row = |at: i64, kind: EventKind, m: &AcceptedMessage, to: &str| {
         (Timestamp(at), kind, m.id, to.to_string())
     };
 
     // Everything, newest first.
-    let all = search(LogFilter::default()).await;
+    let all = search(EventQuery::default()).await;
     assert_eq!(all.len(), 9, "4 accepted, 4 outcomes, 1 deleted");
     assert!(all.windows(2).all(|w| w[0].0 >= w[1].0), "{all:?}");
     assert_eq!(
@@ -748,7 +767,7 @@ async fn send_log_search_by_each_filter(f: Fixture) {
             row(1_500, EventKind::Accepted, &b1, shared)
         ]
     );
-    let shared_for_a = search(LogFilter {
+    let shared_for_a = search(EventQuery {
         recipient: Some("shared@example.JP".into()),
         ..of(&a)
     })
@@ -761,25 +780,25 @@ async fn send_log_search_by_each_filter(f: Fixture) {
         ]
     );
     // By recipient across contracts (the operator's view).
-    let shared_everywhere = search(LogFilter {
+    let shared_everywhere = search(EventQuery {
         recipient: Some(shared.into()),
-        ..LogFilter::default()
+        ..EventQuery::default()
     })
     .await;
     assert_eq!(shared_everywhere.len(), 4);
     assert!(
-        search(LogFilter {
+        search(EventQuery {
             recipient: Some("nobody@example.jp".into()),
-            ..LogFilter::default()
+            ..EventQuery::default()
         })
         .await
         .is_empty()
     );
 
     // By message and by outcome.
-    let kinds_of_a2: Vec<EventKind> = search(LogFilter {
+    let kinds_of_a2: Vec<EventKind> = search(EventQuery {
         message_id: Some(a2.id),
-        ..LogFilter::default()
+        ..EventQuery::default()
     })
     .await
     .into_iter()
@@ -790,9 +809,9 @@ async fn send_log_search_by_each_filter(f: Fixture) {
         [EventKind::Deleted, EventKind::Deferred, EventKind::Accepted]
     );
     assert_eq!(
-        search(LogFilter {
-            kind: Some(EventKind::Deferred),
-            ..LogFilter::default()
+        search(EventQuery {
+            kinds: vec![EventKind::Deferred],
+            ..EventQuery::default()
         })
         .await,
         [
@@ -801,20 +820,20 @@ async fn send_log_search_by_each_filter(f: Fixture) {
         ]
     );
     assert!(
-        search(LogFilter {
-            kind: Some(EventKind::Deferred),
+        search(EventQuery {
+            kinds: vec![EventKind::Deferred],
             message_id: Some(a1.id),
-            ..LogFilter::default()
+            ..EventQuery::default()
         })
         .await
         .is_empty()
     );
 
     // By time: since is inclusive, until exclusive; and a limit keeps the newest.
-    let window = search(LogFilter {
+    let window = search(EventQuery {
         since: Some(Timestamp(11_000)),
         until: Some(Timestamp(13_000)),
-        ..LogFilter::default()
+        ..EventQuery::default()
     })
     .await;
     assert_eq!(
@@ -824,7 +843,7 @@ async fn send_log_search_by_each_filter(f: Fixture) {
             row(11_000, EventKind::Delivered, &a1, "only-a@example.jp")
         ]
     );
-    let newest_two = search(LogFilter {
+    let newest_two = search(EventQuery {
         limit: Some(2),
         ..of(&a)
     })
@@ -836,12 +855,13 @@ async fn send_log_search_by_each_filter(f: Fixture) {
 
     // The rows carry every send-log field, opened.
     let found = store
-        .search_events(&LogFilter {
-            kind: Some(EventKind::Bounced),
+        .search_events(&EventQuery {
+            kinds: vec![EventKind::Bounced],
             ..of(&a)
         })
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(found.len(), 1);
     let e = &found[0];
     assert_eq!(
@@ -861,12 +881,13 @@ async fn send_log_search_by_each_filter(f: Fixture) {
         .unwrap();
     assert!(
         stranger
-            .search_events(&LogFilter {
+            .search_events(&EventQuery {
                 recipient: Some(shared.into()),
-                ..LogFilter::default()
+                ..EventQuery::default()
             })
             .await
             .unwrap()
+            .events
             .is_empty()
     );
     assert!(matches!(

@@ -6,7 +6,7 @@ mod common;
 use common::{Fixture, new_contract, on_both_backends};
 use hikyaku_model::{EventKind, Timestamp};
 use hikyaku_store::{
-    InboundAttempt, InboundLogFilter, InboundNext, InboundRoute, InboundState, LogFilter,
+    EventQuery, InboundAttempt, InboundLogFilter, InboundNext, InboundRoute, InboundState,
     MAX_INBOUND_MESSAGE_SIZE, NewInboundPost, StoreError,
 };
 use std::time::Duration;
@@ -209,13 +209,14 @@ async fn enqueue_records_the_post_and_its_event_once(f: Fixture) {
     assert_eq!(posts[0].next_attempt_at, Some(Timestamp(10_000)));
 
     let events = store
-        .search_events(&LogFilter {
+        .search_events(&EventQuery {
             customer: Some(c.clone()),
-            kind: Some(EventKind::Inbound),
-            ..LogFilter::default()
+            kinds: vec![EventKind::Inbound],
+            ..EventQuery::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(
         events.len(),
         2,
@@ -546,12 +547,13 @@ async fn removing_a_route_drops_its_queue(f: Fixture) {
     );
     // The send log keeps the fact that the mail came in.
     let events = store
-        .search_events(&LogFilter {
-            kind: Some(EventKind::Inbound),
-            ..LogFilter::default()
+        .search_events(&EventQuery {
+            kinds: vec![EventKind::Inbound],
+            ..EventQuery::default()
         })
         .await
-        .unwrap();
+        .unwrap()
+        .events;
     assert_eq!(events.len(), 1);
 }
 

@@ -4,7 +4,6 @@
 mod common;
 
 use common::{Fixture, accepted, new_contract, on_both_backends};
-use hikyaku_model::SendLogFields;
 use hikyaku_model::{ContractState, CustomerId, EventKind, MessageId, RecipientState, Timestamp};
 use hikyaku_store::{
     AcceptedMessage, Outcome, QueueFilter, RecipientOutcome, SealingKey, Store, StoreError,
@@ -464,7 +463,7 @@ async fn an_unspooled_acceptance_is_withdrawn_without_a_trace(f: Fixture) {
                 recipient_index: 0,
                 at: Timestamp(5_000),
                 outcome: Outcome::Delivered,
-                details: Default::default(),
+                details: common::bare_details(Outcome::Delivered),
                 suppression: hikyaku_store::SuppressionEffect::Nothing,
             }],
             &hikyaku_store::SoftBouncePolicy::OFF,
@@ -528,13 +527,13 @@ async fn record_accepted_is_one_idempotent_transaction(f: Fixture) {
     let events = store.events_for_message(m1.id).await.unwrap();
     assert_eq!(events.len(), 2);
     for (event, to) in events.iter().zip(["a@x.example", "b@y.example"]) {
-        assert_eq!(event.kind, EventKind::Accepted);
+        assert_eq!(event.kind(), EventKind::Accepted);
         assert_eq!(event.at, Timestamp(1_000));
         assert_eq!(event.customer_id, c);
         assert_eq!(event.message_id, m1.id);
         assert_eq!(event.mail_from, "app@sender.example");
         assert_eq!(event.recipient, to);
-        assert_eq!(event.details, Default::default());
+        assert_eq!(event.details, hikyaku_model::EventDetails::Accepted);
     }
 
     // Replaying (spool recovery) changes nothing, and a new message in the batch still lands.
@@ -699,7 +698,7 @@ async fn queue_listing_and_showing(f: Fixture) {
                 recipient_index: 0,
                 at: Timestamp(4_000),
                 outcome: Outcome::Delivered,
-                details: SendLogFields::default(),
+                details: common::bare_details(Outcome::Delivered),
                 suppression: hikyaku_store::SuppressionEffect::Nothing,
             }],
             &hikyaku_store::SoftBouncePolicy::OFF,
@@ -779,12 +778,20 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
                 outcome: Outcome::Deferred {
                     next_attempt_at: Timestamp(60_000),
                 },
-                details: SendLogFields {
-                    remote_host: Some("mx.example.net".into()),
-                    smtp_code: Some(452),
-                    remote_text: Some(format!("<{recipient}>: mailbox full")),
-                    attempt: Some(1),
-                    ..Default::default()
+                details: hikyaku_model::EventDetails::Deferred {
+                    exchange: hikyaku_model::Exchange {
+                        remote: Some(hikyaku_model::Remote {
+                            host: "mx.example.net".into(),
+                            ip: None,
+                            port: None,
+                            tls: None,
+                        }),
+                        code: Some(452),
+                        text: Some(format!("<{recipient}>: mailbox full")),
+                        attempt: Some(1),
+                        ..hikyaku_model::Exchange::by(hikyaku_model::EventSource::Smtp)
+                    },
+                    reason: Some(hikyaku_model::Reason::MailboxFull),
                 },
                 suppression: hikyaku_store::SuppressionEffect::Nothing,
             }],

@@ -3,7 +3,10 @@
 //! measure, they do not check much); run them with
 //! `cargo test -p hikyaku-store --release --test throughput -- --ignored --nocapture`.
 
-use hikyaku_model::{CustomerId, Envelope, MessageId, SendLogFields, Timestamp};
+use hikyaku_model::{
+    CustomerId, EnhancedStatus, Envelope, EventDetails, EventSource, Exchange, MessageId, Remote,
+    Timestamp,
+};
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{AcceptedMessage, Outcome, RecipientOutcome, SealingKey, Store};
 use std::time::Instant;
@@ -25,6 +28,8 @@ fn batch(customer: &CustomerId, size: usize, recipients: usize) -> Vec<AcceptedM
             received_at: Timestamp::now(),
             source_ip: "192.0.2.10".into(),
             node: "node-a".into(),
+            tags: Vec::new(),
+            metadata: Default::default(),
         })
         .collect()
 }
@@ -126,16 +131,21 @@ async fn measure_delivery(label: &str, store: &Store) {
                     recipient_index: r.index,
                     at: Timestamp::now(),
                     outcome: Outcome::Delivered,
-                    details: SendLogFields {
-                        remote_host: Some("mx.recipient.example".into()),
-                        remote_ip: Some("127.0.0.25".into()),
-                        tls: Some(true),
-                        smtp_code: Some(250),
-                        enhanced_status: Some("2.0.0".into()),
-                        remote_text: Some("Ok: queued as 4Xk2".into()),
-                        delay_ms: Some(1234),
-                        attempt: Some(1),
-                        ..SendLogFields::default()
+                    details: EventDetails::Delivered {
+                        exchange: Exchange {
+                            remote: Some(Remote {
+                                host: "mx.recipient.example".into(),
+                                ip: Some("127.0.0.25".parse().unwrap()),
+                                port: None,
+                                tls: Some(true),
+                            }),
+                            code: Some(250),
+                            status: Some(EnhancedStatus::new(2, 0, 0)),
+                            text: Some("Ok: queued as 4Xk2".into()),
+                            delay_ms: Some(1234),
+                            attempt: Some(1),
+                            ..Exchange::by(EventSource::Smtp)
+                        },
                     },
                     suppression: hikyaku_store::SuppressionEffect::Nothing,
                 })
@@ -173,6 +183,115 @@ async fn delivery_throughput() {
             .await
             .unwrap();
         measure_delivery("postgres", &postgres).await;
+        postgres.close().await;
+    }
+}
+
+/// Send-log events written (through `record_accepted`, one event per recipient) before the
+/// searches are timed; `HIKYAKU_BENCH_EVENTS` sets another number (10,000,000 for the real
+/// measure: expect it to take a while).
+fn bench_events() -> usize {
+    std::env::var("HIKYAKU_BENCH_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000)
+}
+
+fn percentiles(
+    mut samples: Vec<std::time::Duration>,
+) -> (std::time::Duration, std::time::Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+async fn measure_send_log(label: &str, store: &Store) {
+    const DAY: i64 = 86_400_000;
+    let customer = store
+        .create_contract("Bench", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let events = bench_events();
+    let start = Timestamp::now().as_millis() - 40 * DAY;
+    let step = (40 * DAY / events as i64).max(1);
+    let started = Instant::now();
+    // 1,000 distinct recipients over 50 domains, spread evenly over 40 days.
+    for (n, chunk) in (0..events).collect::<Vec<_>>().chunks(500).enumerate() {
+        let batch: Vec<AcceptedMessage> = chunk
+            .iter()
+            .map(|i| {
+                let at = Timestamp(start + *i as i64 * step);
+                AcceptedMessage {
+                    received_at: at,
+                    id: MessageId::new(at),
+                    envelope: Envelope {
+                        mail_from: "notifications@sender.example".into(),
+                        recipients: vec![format!("user{}@d{}.example", i % 1000, i % 50)],
+                    },
+                    ..batch(&customer, 1, 1).remove(0)
+                }
+            })
+            .collect();
+        store.record_accepted(&batch).await.unwrap();
+        if n % 200 == 199 {
+            println!("{label:8} {} events written", (n + 1) * 500);
+        }
+    }
+    println!(
+        "{label:8} {events} events written in {:.1?}",
+        started.elapsed()
+    );
+    let mut search = Vec::new();
+    let mut stats = Vec::new();
+    for i in 0..100 {
+        let started = Instant::now();
+        let page = store
+            .search_events(&hikyaku_store::EventQuery {
+                customer: Some(customer.clone()),
+                recipient: Some(format!("user{}@d{}.example", i * 7 % 1000, i * 7 % 50)),
+                limit: Some(50),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        search.push(started.elapsed());
+        assert!(!page.events.is_empty());
+        let started = Instant::now();
+        let series = store
+            .stats(
+                &customer,
+                Timestamp(start),
+                Timestamp(start + 40 * DAY),
+                hikyaku_store::Granularity::Day,
+            )
+            .await
+            .unwrap();
+        stats.push(started.elapsed());
+        assert_eq!(
+            series.iter().map(|p| p.counts.accepted).sum::<u64>(),
+            events as u64
+        );
+    }
+    let (p50, p99) = percentiles(search);
+    println!("{label:8} recipient search (50 newest): p50 {p50:.2?}, p99 {p99:.2?}");
+    let (p50, p99) = percentiles(stats);
+    println!("{label:8} 40-day daily statistics: p50 {p50:.2?}, p99 {p99:.2?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --ignored --nocapture"]
+async fn send_log_search_and_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let sqlite = Store::connect(&url, SealingKey::generate()).await.unwrap();
+    measure_send_log("sqlite", &sqlite).await;
+
+    if let Some(database) = PostgresTestDatabase::create().await {
+        let postgres = Store::connect(database.url(), SealingKey::generate())
+            .await
+            .unwrap();
+        measure_send_log("postgres", &postgres).await;
         postgres.close().await;
     }
 }

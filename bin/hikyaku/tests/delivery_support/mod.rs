@@ -161,13 +161,13 @@ pub fn kinds(events: &[Value]) -> Vec<&str> {
 pub fn outcome(event: &Value) -> Value {
     serde_json::json!([
         event["kind"],
-        event["smtp_code"],
-        event["enhanced_status"],
-        event["reason"],
-        event["remote_host"],
-        event["remote_ip"],
-        event["tls"],
-        event["attempt"],
+        event["details"]["code"],
+        event["details"]["status"],
+        event["details"]["reason"],
+        event["details"]["remote"]["host"],
+        event["details"]["remote"]["ip"],
+        event["details"]["remote"]["tls"],
+        event["details"]["attempt"],
     ])
 }
 

@@ -7,7 +7,7 @@ use super::outcome::{NotSent, RecipientOutcome, TransactionResult};
 use super::reply::{EnhancedStatus, Reply, parse_reply};
 use super::tls::{TlsInfo, TlsMode, server_name};
 use super::{ClientInner, Timeouts};
-use hikyaku_model::SendLogFields;
+use hikyaku_model::Remote;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -34,17 +34,13 @@ pub struct PeerInfo {
 }
 
 impl PeerInfo {
-    /// The send-log fields this connection knows: remote host and IP, TLS, and the reply's code,
-    /// enhanced status and text. The engine adds delay, attempt and reason.
-    pub fn send_log(&self, reply: &Reply) -> SendLogFields {
-        SendLogFields {
-            remote_host: Some(self.host.clone()),
-            remote_ip: Some(self.addr.ip().to_string()),
+    /// The server as the send log names it: host, address, port, whether TLS is on.
+    pub fn remote(&self) -> Remote {
+        Remote {
+            host: self.host.clone(),
+            ip: Some(self.addr.ip()),
+            port: Some(self.addr.port()),
             tls: Some(self.tls.is_some()),
-            smtp_code: Some(reply.code),
-            enhanced_status: reply.enhanced.map(|e| e.to_string()),
-            remote_text: Some(reply.text.clone()),
-            ..SendLogFields::default()
         }
     }
 }

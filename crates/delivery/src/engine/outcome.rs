@@ -6,24 +6,21 @@ use super::{Shared, domain_of, metrics};
 use crate::classify::{Refusal, reason, recipient_state};
 use crate::client::Reply;
 use crate::schedule::{Due, next_attempt};
-use hikyaku_model::{EventKind, MessageId, RecipientState, SendLogFields, Timestamp};
+use hikyaku_model::{
+    EventDetails, EventSource, Exchange, MessageId, Reason, RecipientState, Remote, Timestamp,
+};
 use hikyaku_store::{
     AddressSignal, Outcome as StoreOutcome, RecipientOutcome, SUPPRESSION_LIST_SOURCE,
     SuppressionEffect, SuppressionEntry,
 };
 use std::time::Duration;
 
-/// `source` of an outcome whose code and text a remote server gave.
-const SAID_BY_REMOTE: &str = "smtp";
-/// `source` of an outcome decided here: no remote server said it.
-const SAID_LOCALLY: &str = "local";
-
 /// What happens to a recipient after one reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Verdict {
     pub outcome: StoreOutcome,
     /// Sisimai's name for why it was not delivered; `None` when it was.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// For bounces: whether the address is not worth sending to again (it goes on the
     /// contract's suppression list, exactly as its bounce mail would put it).
     pub hard: Option<bool>,
@@ -38,7 +35,7 @@ pub(crate) fn judge(
     now: Timestamp,
     expires_at: Timestamp,
     retry_intervals: &[Duration],
-    known_reason: Option<&str>,
+    known_reason: Option<Reason>,
 ) -> Verdict {
     let refusal = match result {
         Ok(_) => {
@@ -50,18 +47,11 @@ pub(crate) fn judge(
         }
         Err(refusal) => refusal,
     };
-    let why = || {
-        known_reason
-            .map(str::to_string)
-            .or_else(|| reason(refusal).map(str::to_string))
-    };
+    let why = || known_reason.or_else(|| reason(refusal));
     match recipient_state(refusal.reply.code) {
         RecipientState::Bounced => {
             let reason = why();
-            let hard = reason
-                .as_deref()
-                .and_then(|r| r.parse::<hikyaku_bounce::Reason>().ok())
-                .is_some_and(|r| r.is_hard(true));
+            let hard = reason.is_some_and(|r| r.is_hard(true));
             Verdict {
                 outcome: StoreOutcome::Bounced,
                 reason,
@@ -71,7 +61,7 @@ pub(crate) fn judge(
         // A refusal with a positive code is a protocol oddity: as temporary as a 4xx.
         _ if now >= expires_at => Verdict {
             outcome: StoreOutcome::Expired,
-            reason: Some("expired".to_string()),
+            reason: Some(Reason::Expired),
             hard: None,
         },
         _ => Verdict {
@@ -90,33 +80,55 @@ pub(crate) fn received_expiry(received_at: Timestamp, lifetime: Duration) -> Tim
 
 /// `host:port` of the destination a send-log entry names, `-` when there was none (a DNS
 /// failure, an unreadable message).
-fn destination(details: &SendLogFields) -> String {
-    match (&details.remote_host, details.remote_port) {
-        (Some(host), Some(port)) if host.contains(':') => format!("[{host}]:{port}"),
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.clone(),
-        (None, _) => "-".to_string(),
+fn destination(remote: Option<&Remote>) -> String {
+    match remote.map(|r| (&r.host, r.port)) {
+        Some((host, Some(port))) if host.contains(':') => format!("[{host}]:{port}"),
+        Some((host, Some(port))) => format!("{host}:{port}"),
+        Some((host, None)) => host.clone(),
+        None => "-".to_string(),
     }
 }
 
 /// The mail log: one line per recipient per attempt, the line an operator greps (target
 /// `hikyaku::mail`). Domains only: addresses are kept sealed, not in log files.
-fn log_attempt(message: MessageId, domain: &str, kind: EventKind, fields: &SendLogFields) {
+fn log_attempt(message: MessageId, domain: &str, details: &EventDetails) {
+    let exchange = details.exchange();
     tracing::info!(
         target: "hikyaku::mail",
         message = %message,
         domain,
-        destination = %destination(fields),
-        outcome = kind.as_str(),
-        code = fields.smtp_code,
-        status = fields.enhanced_status.as_deref(),
-        said = fields.source.as_deref(),
-        attempt = fields.attempt,
-        delay_ms = fields.delay_ms,
-        reason = fields.reason.as_deref(),
-        text = fields.remote_text.as_deref(),
+        destination = %destination(exchange.and_then(|e| e.remote.as_ref())),
+        outcome = details.kind().as_str(),
+        code = exchange.and_then(|e| e.code),
+        status = exchange.and_then(|e| e.status).map(|s| s.to_string()),
+        said = exchange.map(|e| e.source.as_str()),
+        attempt = exchange.and_then(|e| e.attempt),
+        delay_ms = exchange.and_then(|e| e.delay_ms),
+        reason = details.reason().map(Reason::as_str),
+        text = exchange.and_then(|e| e.text.as_deref()),
         "delivery attempt"
     );
+}
+
+/// The send-log details of a verdict on one reply.
+fn details_of(verdict: &Verdict, exchange: Exchange) -> EventDetails {
+    match verdict.outcome {
+        StoreOutcome::Delivered => EventDetails::Delivered { exchange },
+        StoreOutcome::Deferred { .. } => EventDetails::Deferred {
+            exchange,
+            reason: verdict.reason,
+        },
+        StoreOutcome::Bounced => EventDetails::Bounced {
+            exchange,
+            reason: verdict.reason.unwrap_or(Reason::Undefined),
+            hard: verdict.hard.unwrap_or(false),
+        },
+        StoreOutcome::Expired => EventDetails::Expired { exchange },
+        StoreOutcome::Suppressed => EventDetails::Suppressed {
+            source: SUPPRESSION_LIST_SOURCE,
+            note: None,
+        },
+    }
 }
 
 impl Shared {
@@ -125,7 +137,8 @@ impl Shared {
         &self,
         message: MessageId,
         results: Vec<(u32, Result<Reply, Refusal>)>,
-        details: &SendLogFields,
+        remote: Option<&Remote>,
+        known_reason: Option<Reason>,
     ) {
         let now = self.clock.now();
         let mut core = self.core.lock().unwrap();
@@ -150,7 +163,7 @@ impl Shared {
                 now,
                 expires_at,
                 &self.settings.retry_intervals,
-                details.reason.as_deref(),
+                known_reason,
             );
             let (reply, local) = match &result {
                 Ok(reply) => (reply, false),
@@ -162,27 +175,30 @@ impl Shared {
             }
             recipient.done = verdict.outcome.state().is_final();
             recipient.last_reply = Some(reply.to_string());
-            let mut fields = details.clone();
-            fields.smtp_code = Some(reply.code);
-            fields.enhanced_status = reply.enhanced.map(|e| e.to_string());
-            fields.remote_text = Some(reply.text.clone());
-            fields.delay_ms = Some(delay_ms);
-            fields.attempt = Some(recipient.attempts);
-            fields.reason = verdict.reason;
-            fields.hard = verdict.hard;
-            fields.source = Some(if local { SAID_LOCALLY } else { SAID_BY_REMOTE }.to_string());
+            let exchange = Exchange {
+                remote: remote.cloned(),
+                delay_ms: Some(delay_ms),
+                attempt: Some(recipient.attempts),
+                ..Exchange::by(if local {
+                    EventSource::Local
+                } else {
+                    EventSource::Smtp
+                })
+            }
+            .with_reply(reply);
+            let details = details_of(&verdict, exchange);
             let kind = verdict.outcome.event_kind();
-            let reason = fields.reason.clone();
+            let reason = verdict.reason;
             self.report(
                 &recipient.address,
-                reason.as_deref(),
+                reason.map(Reason::as_str),
                 RecipientOutcome {
                     message_id: message,
                     recipient_index: index,
                     at: now,
                     outcome: verdict.outcome,
                     suppression: AddressSignal::of_event(kind, verdict.hard).effect(),
-                    details: fields,
+                    details,
                 },
             );
         }
@@ -213,16 +229,16 @@ impl Shared {
                 continue;
             };
             recipient.done = true;
-            let details = SendLogFields {
-                remote_text: Some(format!(
-                    "not delivered within the message lifetime; last reply: {}",
-                    recipient.last_reply.as_deref().unwrap_or("none")
-                )),
-                delay_ms: Some(now.0 - entry.received_at.0),
-                attempt: Some(recipient.attempts),
-                reason: Some("expired".to_string()),
-                source: Some(SAID_LOCALLY.to_string()),
-                ..SendLogFields::default()
+            let details = EventDetails::Expired {
+                exchange: Exchange {
+                    text: Some(format!(
+                        "not delivered within the message lifetime; last reply: {}",
+                        recipient.last_reply.as_deref().unwrap_or("none")
+                    )),
+                    delay_ms: Some(now.0 - entry.received_at.0),
+                    attempt: Some(recipient.attempts),
+                    ..Exchange::by(EventSource::Local)
+                },
             };
             self.report(
                 &recipient.address,
@@ -257,10 +273,9 @@ impl Shared {
             }
             recipient.done = true;
             // As at acceptance: the entry's reason says why the address is not sent to.
-            let details = SendLogFields {
-                reason: listing.reason.clone(),
-                source: Some(SUPPRESSION_LIST_SOURCE.to_string()),
-                ..SendLogFields::default()
+            let details = EventDetails::Suppressed {
+                source: SUPPRESSION_LIST_SOURCE,
+                note: listing.reason.clone(),
             };
             // The entry's reason may be an operator's free text: the metric counts by source.
             self.report(
@@ -282,12 +297,7 @@ impl Shared {
     /// `reason` label, and hands it to the recorder.
     fn report(&self, address: &str, counted_as: Option<&str>, outcome: RecipientOutcome) {
         let kind = outcome.outcome.event_kind();
-        log_attempt(
-            outcome.message_id,
-            &domain_of(address),
-            kind,
-            &outcome.details,
-        );
+        log_attempt(outcome.message_id, &domain_of(address), &outcome.details);
         metrics::outcome(kind, counted_as);
         self.record(outcome);
     }
@@ -333,7 +343,7 @@ mod tests {
             Result<Reply, Refusal>,
             u32,
             Timestamp,
-            Option<&'a str>,
+            Option<Reason>,
             Box<dyn Fn(&Verdict) -> bool + 'a>,
         );
         let table: Vec<Row<'_>> = vec![
@@ -352,7 +362,7 @@ mod tests {
                 None,
                 Box::new(move |v| {
                     v.outcome == StoreOutcome::Bounced
-                        && v.reason.as_deref() == Some("userunknown")
+                        && v.reason == Some(Reason::UserUnknown)
                         && v.hard == Some(true)
                 }),
             ),
@@ -400,7 +410,7 @@ mod tests {
                 now,
                 None,
                 Box::new(move |v| {
-                    v.outcome == StoreOutcome::Expired && v.reason.as_deref() == Some("expired")
+                    v.outcome == StoreOutcome::Expired && v.reason == Some(Reason::Expired)
                 }),
             ),
             // A 5xx bounces even after the expiry: the answer is final either way.
@@ -424,10 +434,10 @@ mod tests {
                 Err(Refusal::local(reply(550, "5.1.2", "no such domain"))),
                 1,
                 later,
-                Some("hostunknown"),
+                Some(Reason::HostUnknown),
                 Box::new(move |v| {
                     v.outcome == StoreOutcome::Bounced
-                        && v.reason.as_deref() == Some("hostunknown")
+                        && v.reason == Some(Reason::HostUnknown)
                         && v.hard == Some(true)
                 }),
             ),
@@ -440,20 +450,26 @@ mod tests {
 
     #[test]
     fn the_mail_log_names_the_destination_with_its_port() {
-        let fields = |host: Option<&str>, port: Option<u16>| SendLogFields {
-            remote_host: host.map(str::to_string),
-            remote_port: port,
-            ..SendLogFields::default()
+        let fields = |host: Option<&str>, port: Option<u16>| {
+            host.map(|host| Remote {
+                host: host.to_string(),
+                ip: None,
+                port,
+                tls: None,
+            })
         };
         assert_eq!(
-            destination(&fields(Some("127.0.0.1"), Some(3542))),
+            destination(fields(Some("127.0.0.1"), Some(3542)).as_ref()),
             "127.0.0.1:3542"
         );
-        assert_eq!(destination(&fields(Some("::1"), Some(25))), "[::1]:25");
         assert_eq!(
-            destination(&fields(Some("mx.example.jp"), None)),
+            destination(fields(Some("::1"), Some(25)).as_ref()),
+            "[::1]:25"
+        );
+        assert_eq!(
+            destination(fields(Some("mx.example.jp"), None).as_ref()),
             "mx.example.jp"
         );
-        assert_eq!(destination(&fields(None, None)), "-");
+        assert_eq!(destination(fields(None, None).as_ref()), "-");
     }
 }

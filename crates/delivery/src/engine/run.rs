@@ -8,7 +8,7 @@ use crate::rules::GroupKey;
 use crate::schedule::Due;
 use crate::transport::{Attempt, Session, SiteTarget};
 use bytes::Bytes;
-use hikyaku_model::{CustomerId, SendLogFields};
+use hikyaku_model::CustomerId;
 use hikyaku_spool::SpoolError;
 use hikyaku_store::{QueueAction, RecipientOutcome};
 use std::collections::HashMap;
@@ -60,7 +60,12 @@ impl Shared {
                         .collect();
                     // The resolver's own reason (networkerror for a DNS failure, hostunknown
                     // for no route) says more than one guessed from the enhanced status.
-                    self.conclude(item.message, results, &failure.details);
+                    self.conclude(
+                        item.message,
+                        results,
+                        failure.remote.as_ref(),
+                        failure.reason,
+                    );
                 }
             }
         }
@@ -107,7 +112,12 @@ pub(super) async fn run_connection(shared: Arc<Shared>, key: GroupKey, site: Arc
                     .iter()
                     .map(|i| (*i, Err(failure.refusal.clone())))
                     .collect();
-                shared.conclude(job.message, results, &failure.details);
+                shared.conclude(
+                    job.message,
+                    results,
+                    failure.remote.as_ref(),
+                    failure.reason,
+                );
             }
             if failure.throttled || !failure.permanent {
                 shared.throttle(&key);
@@ -197,7 +207,7 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, mut job
                 .iter()
                 .map(|i| (*i, Err(Refusal::local(reply.clone()))))
                 .collect();
-            shared.conclude(job.message, results, &SendLogFields::default());
+            shared.conclude(job.message, results, None, None);
             return false;
         }
     };
@@ -209,7 +219,7 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, mut job
         .copied()
         .zip(attempt.per_recipient)
         .collect();
-    shared.conclude(job.message, results, &attempt.details);
+    shared.conclude(job.message, results, Some(&attempt.remote), None);
     attempt.throttled
 }
 

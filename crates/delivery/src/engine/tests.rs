@@ -15,13 +15,13 @@ use crate::transport::{Attempt, Dispatch, Failure, Resolve, Session, SiteTarget,
 use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
 use hikyaku_model::{
-    CustomerId, Envelope, Event, EventKind, MessageId, RecipientState, SendLogFields, Timestamp,
-    VerpKey,
+    CustomerId, Envelope, Event, EventDetails, EventKind, EventSource, MessageId, Reason,
+    RecipientState, Remote, Timestamp, VerpKey,
 };
 use hikyaku_spool::{RecordedMessage, Spool, SpoolMeta, SpooledMessage};
 use hikyaku_store::testing::PostgresTestDatabase;
 use hikyaku_store::{
-    AcceptedMessage, LogFilter, NewSuppression, SUPPRESSION_LIST_SOURCE, SealingKey,
+    AcceptedMessage, EventQuery, NewSuppression, SUPPRESSION_LIST_SOURCE, SealingKey,
     SoftBouncePolicy, Store, SuppressionSource,
 };
 use std::collections::HashMap;
@@ -100,12 +100,11 @@ impl Dispatch for ScriptedDispatcher {
         let host = &site.hosts[0];
         let addr = host.addrs[0];
         *self.0.connects.lock().unwrap().entry(addr).or_default() += 1;
-        let details = SendLogFields {
-            remote_host: Some(host.name.clone()),
-            remote_ip: Some(addr.ip().to_string()),
-            remote_port: Some(addr.port()),
+        let remote = Remote {
+            host: host.name.clone(),
+            ip: Some(addr.ip()),
+            port: Some(addr.port()),
             tls: Some(false),
-            ..SendLogFields::default()
         };
         if let Some(left) = self.0.throttling.lock().unwrap().get_mut(&addr)
             && *left > 0
@@ -119,13 +118,14 @@ impl Dispatch for ScriptedDispatcher {
                 },
                 permanent: false,
                 throttled: true,
-                details,
+                remote: Some(remote),
+                reason: None,
             });
         }
         Ok(Box::new(ScriptedSession {
             servers: Arc::clone(&self.0),
             addr,
-            details,
+            remote,
         }))
     }
 }
@@ -133,7 +133,7 @@ impl Dispatch for ScriptedDispatcher {
 struct ScriptedSession {
     servers: Arc<Servers>,
     addr: SocketAddr,
-    details: SendLogFields,
+    remote: Remote,
 }
 
 #[async_trait]
@@ -181,7 +181,7 @@ impl Session for ScriptedSession {
         Attempt {
             per_recipient,
             throttled: false,
-            details: self.details.clone(),
+            remote: self.remote.clone(),
         }
     }
 
@@ -355,6 +355,8 @@ impl Harness {
                 received_at: now,
                 source_ip: meta.source_ip.clone(),
                 node: NODE.to_string(),
+                tags: Vec::new(),
+                metadata: Default::default(),
             }])
             .await
             .unwrap();
@@ -374,13 +376,14 @@ impl Harness {
     async fn attempts(&self, id: MessageId) -> Vec<Event> {
         let mut events = self
             .store
-            .search_events(&LogFilter {
+            .search_events(&EventQuery {
                 message_id: Some(id),
-                ..LogFilter::default()
+                ..EventQuery::default()
             })
             .await
-            .unwrap();
-        events.retain(|e| e.kind != EventKind::Accepted);
+            .unwrap()
+            .events;
+        events.retain(|e| e.kind() != EventKind::Accepted);
         events.reverse();
         events
     }
@@ -481,12 +484,21 @@ async fn two_servers_on_one_host_are_two_destinations(backend: Backend) {
         ["ok@other.test"]
     );
     let details = &events[0].details;
-    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(events[0].kind(), EventKind::Delivered);
     assert_eq!(
-        (details.remote_host.as_deref(), details.remote_port),
+        (
+            details
+                .exchange()
+                .and_then(|x| x.remote.as_ref())
+                .map(|r| r.host.as_str()),
+            details
+                .exchange()
+                .and_then(|x| x.remote.as_ref())
+                .and_then(|r| r.port)
+        ),
         (Some("127.0.0.1"), Some(3542))
     );
-    assert_eq!(details.source.as_deref(), Some("smtp"));
+    assert_eq!(details.source().map(EventSource::as_str), Some("smtp"));
     h.shutdown().await;
 }
 
@@ -544,8 +556,11 @@ async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_exp
     };
     let id = h.send(&["tempfail@a.test"]).await;
     let events = h.wait_for_attempts(id, 1).await;
-    assert_eq!(events[0].kind, EventKind::Deferred);
-    assert_eq!(events[0].details.attempt, Some(1));
+    assert_eq!(events[0].kind(), EventKind::Deferred);
+    assert_eq!(
+        events[0].details.exchange().and_then(|x| x.attempt),
+        Some(1)
+    );
     // Nothing happens before the interval is over…
     h.clock.advance(8 * MINUTE);
     settle().await;
@@ -553,14 +568,24 @@ async fn a_temporary_failure_is_retried_after_its_interval_until_the_message_exp
     // …and the retry comes once it is (±10 %).
     h.clock.advance(4 * MINUTE);
     let events = h.wait_for_attempts(id, 2).await;
-    assert_eq!(events[1].kind, EventKind::Deferred);
-    assert_eq!(events[1].details.attempt, Some(2));
+    assert_eq!(events[1].kind(), EventKind::Deferred);
+    assert_eq!(
+        events[1].details.exchange().and_then(|x| x.attempt),
+        Some(2)
+    );
     // The last retry is at the expiry, and its 4xx ends the message as expired.
     h.clock.advance(15 * MINUTE);
     let events = h.wait_for_attempts(id, 3).await;
-    assert_eq!(events[2].kind, EventKind::Expired);
-    assert_eq!(events[2].details.reason.as_deref(), Some("expired"));
-    assert_eq!(events[2].details.smtp_code, Some(451), "a fresh answer");
+    assert_eq!(events[2].kind(), EventKind::Expired);
+    assert_eq!(
+        events[2].details.reason().map(Reason::as_str),
+        Some("expired")
+    );
+    assert_eq!(
+        events[2].details.exchange().and_then(|x| x.code),
+        Some(451),
+        "a fresh answer"
+    );
     assert_eq!(h.state(id).await, RecipientState::Expired);
 }
 
@@ -570,10 +595,16 @@ async fn a_user_unknown_bounces_hard_at_once(backend: Backend) {
     };
     let id = h.send(&["unknown@a.test"]).await;
     let events = h.wait_for_attempts(id, 1).await;
-    assert_eq!(events[0].kind, EventKind::Bounced);
-    assert_eq!(events[0].details.reason.as_deref(), Some("userunknown"));
-    assert_eq!(events[0].details.hard, Some(true));
-    assert_eq!(events[0].details.source.as_deref(), Some("smtp"));
+    assert_eq!(events[0].kind(), EventKind::Bounced);
+    assert_eq!(
+        events[0].details.reason().map(Reason::as_str),
+        Some("userunknown")
+    );
+    assert_eq!(events[0].details.hard(), Some(true));
+    assert_eq!(
+        events[0].details.source().map(EventSource::as_str),
+        Some("smtp")
+    );
     assert_eq!(h.state(id).await, RecipientState::Bounced);
 }
 
@@ -585,9 +616,12 @@ async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends(bac
     h.servers.throttling.lock().unwrap().insert(server, 1);
     let first = h.send(&["ok@a.test"]).await;
     let events = h.wait_for_attempts(first, 1).await;
-    assert_eq!(events[0].kind, EventKind::Deferred);
-    assert_eq!(events[0].details.smtp_code, Some(421));
-    assert_eq!(events[0].details.source.as_deref(), Some("smtp"));
+    assert_eq!(events[0].kind(), EventKind::Deferred);
+    assert_eq!(events[0].details.exchange().and_then(|x| x.code), Some(421));
+    assert_eq!(
+        events[0].details.source().map(EventSource::as_str),
+        Some("smtp")
+    );
     // New mail for the destination waits out the pause (60 s by default) without connecting.
     let second = h.send(&["ok@a.test"]).await;
     settle().await;
@@ -597,7 +631,7 @@ async fn a_throttling_destination_gets_no_connection_until_its_back_off_ends(bac
     assert!(h.attempts(second).await.is_empty());
     h.clock.advance(Duration::from_secs(31));
     let events = h.wait_for_attempts(second, 1).await;
-    assert_eq!(events[0].kind, EventKind::Delivered);
+    assert_eq!(events[0].kind(), EventKind::Delivered);
     assert_eq!(h.servers.connects_to(server), 2);
 }
 
@@ -608,10 +642,10 @@ async fn a_domain_without_a_route_bounces_as_our_refusal(backend: Backend) {
     let id = h.send(&["ok@nowhere.test"]).await;
     let events = h.wait_for_attempts(id, 1).await;
     let details = &events[0].details;
-    assert_eq!(events[0].kind, EventKind::Bounced);
-    assert_eq!(details.source.as_deref(), Some("local"));
-    assert_eq!(details.remote_host, None);
-    assert_eq!(details.reason.as_deref(), Some("hostunknown"));
+    assert_eq!(events[0].kind(), EventKind::Bounced);
+    assert_eq!(details.source().map(EventSource::as_str), Some("local"));
+    assert_eq!(details.exchange().and_then(|x| x.remote.as_ref()), None);
+    assert_eq!(details.reason().map(Reason::as_str), Some("hostunknown"));
 }
 
 async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers(backend: Backend) {
@@ -625,10 +659,14 @@ async fn an_unreadable_message_is_bounced_as_our_refusal_not_the_servers(backend
     h.clock.advance(12 * MINUTE);
     let events = h.wait_for_attempts(id, 2).await;
     let details = &events[1].details;
-    assert_eq!(events[1].kind, EventKind::Bounced);
-    assert_eq!(details.source.as_deref(), Some("local"));
-    assert_eq!(details.remote_host, None, "no remote server said it");
-    assert_eq!(details.smtp_code, Some(554));
+    assert_eq!(events[1].kind(), EventKind::Bounced);
+    assert_eq!(details.source().map(EventSource::as_str), Some("local"));
+    assert_eq!(
+        details.exchange().and_then(|x| x.remote.as_ref()),
+        None,
+        "no remote server said it"
+    );
+    assert_eq!(details.exchange().and_then(|x| x.code), Some(554));
 }
 
 /// Lists `address` on `customer`'s suppression list by hand.
@@ -674,16 +712,18 @@ async fn an_address_listed_while_its_message_waits_is_not_sent(backend: Backend)
     );
     let suppressed: Vec<&Event> = events
         .iter()
-        .filter(|e| e.kind == EventKind::Suppressed)
+        .filter(|e| e.kind() == EventKind::Suppressed)
         .collect();
     let [suppressed] = suppressed.as_slice() else {
         panic!("one suppressed event expected: {events:#?}")
     };
     assert_eq!(suppressed.recipient, "tempfail@a.test");
-    assert_eq!(suppressed.details.reason.as_deref(), Some("asked to stop"));
     assert_eq!(
-        suppressed.details.source.as_deref(),
-        Some(SUPPRESSION_LIST_SOURCE)
+        suppressed.details,
+        EventDetails::Suppressed {
+            source: SUPPRESSION_LIST_SOURCE,
+            note: Some("asked to stop".to_string())
+        }
     );
     let queued = h.store.queued_message(id).await.unwrap().unwrap();
     assert_eq!(queued.recipients[0].state, RecipientState::Suppressed);
@@ -733,8 +773,8 @@ async fn soft_bounces_at_delivery_count_as_the_error_servers_do(backend: Backend
     };
     let first = h.send(&["full@a.test"]).await;
     let events = h.wait_for_attempts(first, 1).await;
-    assert_eq!(events[0].kind, EventKind::Bounced);
-    assert_eq!(events[0].details.hard, Some(false));
+    assert_eq!(events[0].kind(), EventKind::Bounced);
+    assert_eq!(events[0].details.hard(), Some(false));
     assert_eq!(
         h.store
             .suppression(&h.customer, "full@a.test")

@@ -55,14 +55,14 @@ impl ResolveError {
     }
 
     /// The bounce reason in Sisimai's vocabulary, as the send log and webhooks name it.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> hikyaku_model::Reason {
         match self {
             ResolveError::InvalidDomain { .. }
             | ResolveError::HostUnknown { .. }
             | ResolveError::NoAddress { .. }
-            | ResolveError::NoRoute { .. } => "hostunknown",
-            ResolveError::NullMx { .. } => "notaccept",
-            ResolveError::Temporary { .. } => "networkerror",
+            | ResolveError::NoRoute { .. } => hikyaku_model::Reason::HostUnknown,
+            ResolveError::NullMx { .. } => hikyaku_model::Reason::NotAccept,
+            ResolveError::Temporary { .. } => hikyaku_model::Reason::NetworkError,
         }
     }
 

@@ -4,9 +4,34 @@
 // Each test binary uses only a part of it.
 #![allow(dead_code, unused_macros, unused_imports)]
 
-use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
+use hikyaku_model::{
+    CustomerId, Envelope, EventDetails, EventSource, Exchange, MessageId, Reason, Timestamp,
+};
 use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{AcceptedMessage, SealingKey, Store};
+use hikyaku_store::{AcceptedMessage, Outcome, SealingKey, Store};
+
+/// The least details an outcome of this kind can have.
+#[allow(dead_code)]
+pub fn bare_details(outcome: Outcome) -> EventDetails {
+    let exchange = Exchange::by(EventSource::Smtp);
+    match outcome {
+        Outcome::Delivered => EventDetails::Delivered { exchange },
+        Outcome::Deferred { .. } => EventDetails::Deferred {
+            exchange,
+            reason: None,
+        },
+        Outcome::Bounced => EventDetails::Bounced {
+            exchange,
+            reason: Reason::Undefined,
+            hard: false,
+        },
+        Outcome::Expired => EventDetails::Expired { exchange },
+        Outcome::Suppressed => EventDetails::Suppressed {
+            source: EventSource::SuppressionList,
+            note: None,
+        },
+    }
+}
 
 enum Database {
     Sqlite(tempfile::TempDir),
@@ -137,5 +162,7 @@ pub fn accepted(customer: &CustomerId, at: i64, from: &str, to: &[&str]) -> Acce
         received_at: Timestamp(at),
         source_ip: "192.0.2.10".into(),
         node: "node-a".into(),
+        tags: Vec::new(),
+        metadata: Default::default(),
     }
 }
