@@ -291,6 +291,8 @@ impl SessionHandler for RelayHandler {
             received_at,
             source_ip: ctx.peer.ip().to_string(),
             size: message.len() as u64,
+            tags: Vec::new(),
+            metadata: Default::default(),
         };
         match self.intake.accept(meta, message, reservation).await {
             Ok(()) => {

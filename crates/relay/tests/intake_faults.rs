@@ -72,6 +72,8 @@ async fn hand_over(
         received_at,
         source_ip: "127.0.0.1".into(),
         size: body.len() as u64,
+        tags: Vec::new(),
+        metadata: Default::default(),
     };
     let outcome = match intake.spool().reserve(meta.size) {
         Ok(reservation) => intake.accept(meta, body, reservation).await,
