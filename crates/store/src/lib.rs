@@ -38,6 +38,11 @@
 //! error server. [`Store::record_accepted`] consults it (a listed recipient is recorded as
 //! `suppressed`, never queued) and [`Store::record_outcomes`] adds synchronous hard bounces.
 //!
+//! # Idempotency keys
+//!
+//! The HTTP API's `Idempotency-Key`: [`Store::idempotency_begin`], [`Store::idempotency_finish`],
+//! [`Store::idempotency_release`], [`Store::purge_idempotency`] (the `idempotency` module).
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -93,6 +98,7 @@ macro_rules! with_pool {
 mod contracts;
 mod credentials;
 mod delivery;
+mod idempotency;
 mod inbound;
 mod ip_ranges;
 mod queue;
@@ -106,6 +112,7 @@ pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
     RecipientOutcome,
 };
+pub use idempotency::{Begun, IDEMPOTENCY_WINDOW, MAX_IDEMPOTENCY_KEY_LEN};
 pub use inbound::{
     DueInboundPost, EnqueuedInbound, InboundAttempt, InboundAttemptEntry, InboundLogFilter,
     InboundNext, InboundPostSummary, InboundRoute, InboundState, MAX_INBOUND_MESSAGE_SIZE,
