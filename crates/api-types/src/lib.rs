@@ -7,6 +7,12 @@
 //! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
 //! rename.
 
+pub mod send;
 mod time;
 
+pub use send::{
+    Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
+    Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
+    SendResponse,
+};
 pub use time::Time;
