@@ -76,7 +76,7 @@ async fn hand_over(
         metadata: Default::default(),
     };
     let outcome = match intake.spool().reserve(meta.size) {
-        Ok(reservation) => intake.accept(meta, body, reservation).await,
+        Ok(reservation) => intake.accept(meta, body, reservation).await.map(|_| ()),
         Err(e) => Err(e.into()),
     };
     (id, outcome.map_err(|e| e.is_out_of_space()))
