@@ -98,6 +98,7 @@ on_both_backends!(
     suppressed_recipients_are_reported_and_not_queued,
     a_contract_that_may_not_send_is_refused,
     limits_are_the_relays,
+    a_batch_goes_in_together_and_fails_alone,
 );
 
 fn composed(to: &[&str]) -> ComposedMessage {
@@ -308,4 +309,50 @@ async fn a_full_spool_is_a_retryable_refusal() {
         .submit(&customer, CLIENT, composed(&["taro@example.jp"]))
         .await
         .unwrap();
+}
+
+async fn a_batch_goes_in_together_and_fails_alone(relay: Relay) {
+    let customer = relay.contract().await;
+    let batch: hikyaku_api_types::BatchSendRequest = serde_json::from_value(json!({
+        "template": {"from": "shop@example.com", "subject": "Hello {{name}}", "text": "Hi {{name}}"},
+        "recipients": (0..150).map(|i| json!({
+            "to": format!("user{i}@example.jp"),
+            "substitutions": {"name": format!("user {i}")},
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let at = Timestamp::now();
+    let mut messages: Vec<ComposedMessage> = Composer::new("mx1.hikyaku.example", 1 << 20)
+        .compose_batch(&batch, at, || MessageId::new(at))
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    // One message too large for the relay: refused alone.
+    messages[70].message.extend(std::iter::repeat_n(b'x', 4096));
+    let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+    let results = relay
+        .submitter(4096, 100)
+        .submit_all(&customer, CLIENT, messages)
+        .await;
+    assert_eq!(results.len(), 150);
+    for (i, (result, id)) in results.iter().zip(&ids).enumerate() {
+        match result {
+            Ok(outcome) => {
+                assert_ne!(i, 70);
+                assert_eq!(outcome.id, *id, "results come back in order");
+                assert_eq!(outcome.accepted, [format!("user{i}@example.jp")]);
+            }
+            Err(error) => {
+                assert_eq!(i, 70, "{error}");
+                assert!(matches!(error, SubmitError::TooLarge { .. }));
+            }
+        }
+    }
+    assert_eq!(relay.spool.list().await.unwrap().len(), 149);
+    let (_, body) = relay.spool.read(ids[42]).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&body).contains("Subject: Hello user 42\r\n"),
+        "each message has its own substitutions"
+    );
 }
