@@ -653,3 +653,148 @@ fn batch_limits_and_template_faults_fail_the_whole_batch() {
     assert_eq!(results.len(), 1000);
     assert!(results.iter().all(Result::is_ok));
 }
+
+/// Thousands of requests made of the pieces that break header fields (line breaks, NUL, DEL,
+/// C1 and Unicode line separators, quotes, encoded-word look-alikes, a whole `Bcc:` field):
+/// whatever the composer accepts has no injected field, no bare CR or LF in its header, no
+/// line over 998 bytes, and reads back with the same subject and display name.
+#[test]
+fn hostile_pieces_never_break_out() {
+    // Pieces that must be refused, and pieces that must survive; one in eight is of the first.
+    const BREAKING: &[&str] = &[
+        "\r",
+        "\n",
+        "\r\n",
+        "\0",
+        "\u{1b}",
+        "\u{7f}",
+        "\u{85}",
+        "\r\nBcc: x@evil.example",
+    ];
+    const PIECES: &[&str] = &[
+        "\t",
+        " ",
+        "  ",
+        ":",
+        "<",
+        ">",
+        "\"",
+        "\\",
+        "@",
+        ",",
+        ";",
+        "(",
+        ")",
+        "=?utf-8?B?",
+        "?=",
+        "Bcc: x@evil.example",
+        "é",
+        "山田",
+        "🍣",
+        "\u{2028}",
+        "{{name}}",
+        "--",
+        "a",
+        "Z",
+        "0",
+        ".",
+        "=",
+        "_",
+        "?",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut random_text = |len: usize| -> String {
+        (0..len)
+            .map(|_| match next(8) {
+                0 => BREAKING[next(BREAKING.len())],
+                _ => PIECES[next(PIECES.len())],
+            })
+            .collect()
+    };
+    let mut accepted = 0;
+    for round in 0..3000 {
+        let subject = random_text(1 + round % 12);
+        let name = random_text(round % 6);
+        let value = random_text(round % 5);
+        let charset = if round % 3 == 0 {
+            "ISO-2022-JP"
+        } else {
+            "UTF-8"
+        };
+        let request = request(json!({
+            "from": {"name": name, "address": "a@example.com"},
+            "to": "b@example.net",
+            "subject": subject,
+            "text": random_text(round % 20),
+            "headers": {"X-Data": value},
+            "charset": charset,
+        }));
+        let Ok(composed) = composer().compose(&request, id(1), AT) else {
+            continue;
+        };
+        accepted += 1;
+        let message = &composed.message;
+        let head_end = message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a header section");
+        let head = &message[..head_end + 2];
+        for (i, b) in head.iter().enumerate() {
+            match b {
+                b'\r' => assert_eq!(head.get(i + 1), Some(&b'\n'), "bare CR: {request:?}"),
+                b'\n' => assert_eq!(head[i - 1], b'\r', "bare LF: {request:?}"),
+                _ => {}
+            }
+        }
+        for line in head.split(|b| *b == b'\n') {
+            assert!(line.len() <= 999, "long line: {request:?}");
+            let line = String::from_utf8_lossy(line);
+            assert!(
+                !line.to_ascii_lowercase().starts_with("bcc:"),
+                "injected: {request:?}"
+            );
+        }
+        let names: Vec<String> = header_lines(message)
+            .iter()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Date",
+                "From",
+                "To",
+                "Subject",
+                "Message-ID",
+                "MIME-Version",
+                "X-Data",
+                "Content-Type",
+                "Content-Transfer-Encoding"
+            ],
+            "{request:?}"
+        );
+        let parsed = mail_parser::MessageParser::default()
+            .parse(message)
+            .unwrap();
+        if !request.subject.contains("=?") && !request.subject.contains("?=") {
+            let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert_eq!(
+                squash(parsed.subject().unwrap_or_default()),
+                squash(&request.subject),
+                "{request:?}"
+            );
+        }
+    }
+    // The pieces are mostly harmless: the test must have exercised the accepting side.
+    assert!(accepted > 400, "only {accepted} accepted");
+    assert!(
+        accepted < 2500,
+        "{accepted} accepted: the breaking pieces were not tried"
+    );
+}
