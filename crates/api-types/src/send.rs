@@ -368,4 +368,42 @@ mod tests {
             response
         );
     }
+
+    /// The OpenAPI schema says what the JSON does: the charset's spelled values, the address
+    /// either form, the lists as arrays.
+    #[test]
+    fn schemas_describe_the_wire_form() {
+        use utoipa::PartialSchema;
+        let request = serde_json::to_value(SendRequest::schema()).unwrap();
+        let props = &request["properties"];
+        for field in [
+            "from",
+            "to",
+            "cc",
+            "bcc",
+            "reply_to",
+            "subject",
+            "text",
+            "html",
+            "attachments",
+            "headers",
+            "tags",
+            "metadata",
+            "charset",
+        ] {
+            assert!(props.get(field).is_some(), "{field} missing in {request}");
+        }
+        assert_eq!(props["to"]["type"], "array", "{request}");
+        let charset = serde_json::to_string(&Charset::schema()).unwrap();
+        assert!(
+            charset.contains("\"UTF-8\"") && charset.contains("\"ISO-2022-JP\""),
+            "{charset}"
+        );
+        let address = serde_json::to_string(&Address::schema()).unwrap();
+        assert!(address.contains("oneOf"), "{address}");
+        let result = serde_json::to_string(&BatchItemResult::schema()).unwrap();
+        for status in ["accepted", "rejected", "failed"] {
+            assert!(result.contains(status), "{result}");
+        }
+    }
 }
