@@ -9,6 +9,7 @@
 
 mod access;
 mod events;
+pub mod send;
 mod time;
 
 pub use access::{
@@ -18,5 +19,10 @@ pub use access::{
 pub use events::{
     Bounce, Counts, Details, DomainStats, Event, EventPage, MessageHistory, ReasonStats, Remote,
     StatsPoint, StatsSeries, Usage,
+};
+pub use send::{
+    Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
+    Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
+    SendResponse,
 };
 pub use time::Time;
