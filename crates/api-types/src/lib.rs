@@ -10,6 +10,7 @@
 mod access;
 mod events;
 mod rest;
+pub mod send;
 mod time;
 
 pub use access::{
@@ -21,4 +22,9 @@ pub use events::{
     StatsPoint, StatsSeries, Usage,
 };
 pub use rest::*;
+pub use send::{
+    Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
+    Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
+    SendResponse,
+};
 pub use time::Time;

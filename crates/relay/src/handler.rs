@@ -1,8 +1,9 @@
 //! The relay listener's policy, as a [`SessionHandler`] for the SMTP engine.
 
 use crate::intake::Intake;
+use crate::policy::{self, ContractRefusal};
 use crate::trace::{TraceInfo, add_trace_fields};
-use hikyaku_model::{Contract, ContractState, CustomerId, Envelope, MessageId, Timestamp};
+use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
 use hikyaku_smtp_server::{
     AuthOutcome, EnhancedStatus, MailParams, Reply, SessionContext, SessionHandler,
 };
@@ -41,55 +42,9 @@ struct Transaction {
     reservation: Option<Reservation>,
 }
 
-/// Messages the relay took in (spooled and recorded).
-const MESSAGES_ACCEPTED: &str = "hikyaku_relay_messages_accepted_total";
-/// Recipients of those messages.
-const RECIPIENTS_ACCEPTED: &str = "hikyaku_relay_recipients_accepted_total";
-/// MAIL FROM refused `550 5.7.1`: neither an allowed IP range nor an authenticated credential.
-const DENIED: &str = "hikyaku_relay_denied_total";
-/// MAIL FROM refused `554 5.7.1` because the contract is suspended or terminated.
-const REFUSED_CONTRACT: &str = "hikyaku_relay_refused_contract_total";
-/// Messages refused `452 4.3.1` because the spool had no room for them.
-const SPOOL_FULL: &str = "hikyaku_relay_spool_full_total";
-
-/// Describes the relay's counters and registers them at zero, so that they are scraped from
-/// the start rather than after their first event.
-fn register_metrics() {
-    use metrics::{counter, describe_counter};
-    describe_counter!(
-        MESSAGES_ACCEPTED,
-        "messages the relay spooled, recorded and answered 250"
-    );
-    describe_counter!(
-        RECIPIENTS_ACCEPTED,
-        "recipients of the messages the relay accepted"
-    );
-    describe_counter!(
-        DENIED,
-        "MAIL FROM refused 550 5.7.1 relaying denied (no allowed IP range, no AUTH)"
-    );
-    describe_counter!(
-        REFUSED_CONTRACT,
-        "MAIL FROM refused 554 5.7.1 for a suspended or terminated contract"
-    );
-    describe_counter!(
-        SPOOL_FULL,
-        "messages refused 452 4.3.1 for want of spool space"
-    );
-    for name in [
-        MESSAGES_ACCEPTED,
-        RECIPIENTS_ACCEPTED,
-        DENIED,
-        REFUSED_CONTRACT,
-        SPOOL_FULL,
-    ] {
-        counter!(name).increment(0);
-    }
-}
-
 impl RelayHandler {
     pub fn new(store: Store, intake: Intake, policy: RelayPolicy) -> Self {
-        register_metrics();
+        policy::register_metrics();
         RelayHandler {
             store,
             intake,
@@ -98,13 +53,7 @@ impl RelayHandler {
     }
 
     fn reserve(&self, bytes: u64) -> Result<Reservation, Reply> {
-        self.intake.spool().reserve(bytes).map_err(|error| {
-            if !error.is_out_of_space() {
-                tracing::warn!(%error, "spool reservation failed");
-            }
-            metrics::counter!(SPOOL_FULL).increment(1);
-            Reply::insufficient_storage()
-        })
+        policy::reserve(self.intake.spool(), bytes).map_err(|_| Reply::insufficient_storage())
     }
 }
 
@@ -113,17 +62,17 @@ fn database_unavailable(error: impl std::fmt::Display) -> Reply {
     Reply::temporary_failure("Temporary local problem, try again later")
 }
 
-/// Why a contract that exists may not send right now, in words the customer's staff can act on.
-fn refusal_for(contract: &Contract) -> Option<Reply> {
-    let why = match contract.state {
-        ContractState::Trial | ContractState::Active => return None,
-        ContractState::Suspended => "is suspended: mail is refused until the operator resumes it",
-        ContractState::Terminated => "is terminated: this service no longer accepts its mail",
-    };
-    Some(Reply::policy_refusal(format!(
-        "Contract {} {why}",
-        contract.customer_id
-    )))
+/// A contract that may not send, as the SMTP client hears it.
+fn refusal_reply(refusal: ContractRefusal) -> Reply {
+    match refusal {
+        ContractRefusal::Unavailable(error) => database_unavailable(error),
+        ContractRefusal::Missing(customer) => {
+            Reply::policy_refusal(format!("Contract {customer} no longer exists"))
+        }
+        ContractRefusal::Refused { customer, why, .. } => {
+            Reply::policy_refusal(format!("Contract {customer} {why}"))
+        }
+    }
 }
 
 impl SessionHandler for RelayHandler {
@@ -182,35 +131,19 @@ impl SessionHandler for RelayHandler {
             .filter(|_| ctx.authenticated_as.is_some());
         let Some(customer) = by_credential.or_else(|| state.by_address.clone()) else {
             tracing::info!(session = ctx.id, peer = %ctx.peer, "relaying denied");
-            metrics::counter!(DENIED).increment(1);
+            metrics::counter!(policy::DENIED).increment(1);
             return Err(Reply::new(
                 550,
                 EnhancedStatus::new(5, 7, 1),
                 "Relaying denied: authenticate, or connect from an allowed IP range of your contract",
             ));
         };
-        // Read the state afresh for every message: a suspension takes effect at once, even on
-        // a connection that was opened before it.
-        let contract = self
-            .store
-            .contract(&customer)
+        policy::contract_may_send(&self.store, &customer)
             .await
-            .map_err(database_unavailable)?;
-        let Some(contract) = contract else {
-            return Err(Reply::policy_refusal(format!(
-                "Contract {customer} no longer exists"
-            )));
-        };
-        if let Some(refusal) = refusal_for(&contract) {
-            metrics::counter!(REFUSED_CONTRACT).increment(1);
-            return Err(refusal);
-        }
+            .map_err(refusal_reply)?;
         // Below the disk reserve, refuse at once rather than after the client sent the body.
-        if let Err(error) = self.intake.spool().disk_reserve().check(0) {
-            tracing::warn!(session = ctx.id, %error, "new mail refused");
-            metrics::counter!(SPOOL_FULL).increment(1);
-            return Err(Reply::insufficient_storage());
-        }
+        policy::disk_reserve_kept(self.intake.spool())
+            .map_err(|_| Reply::insufficient_storage())?;
         let reservation = match params.size {
             Some(declared) => Some(self.reserve(declared)?),
             None => None,
@@ -291,11 +224,12 @@ impl SessionHandler for RelayHandler {
             received_at,
             source_ip: ctx.peer.ip().to_string(),
             size: message.len() as u64,
+            tags: Vec::new(),
+            metadata: Default::default(),
         };
         match self.intake.accept(meta, message, reservation).await {
-            Ok(()) => {
-                metrics::counter!(MESSAGES_ACCEPTED).increment(1);
-                metrics::counter!(RECIPIENTS_ACCEPTED).increment(envelope.recipients.len() as u64);
+            Ok(_suppressed) => {
+                policy::count_accepted(envelope.recipients.len());
                 tracing::debug!(session = ctx.id, %id, customer = %contract, recipients = envelope.recipients.len(), "accepted");
                 Reply::message_accepted(id)
             }

@@ -98,14 +98,16 @@ impl Intake {
         &self.spool
     }
 
-    /// Makes the message durable and queued. Returns only when both are done; on any error
-    /// nothing of the message remains, so the client's retry cannot create a duplicate.
+    /// Makes the message durable and queued. Returns only when both are done, with the indexes
+    /// (ascending) of the recipients that are on the contract's suppression list and were
+    /// recorded as suppressed rather than queued; on any error nothing of the message remains,
+    /// so the client's retry cannot create a duplicate.
     pub async fn accept(
         &self,
         meta: SpoolMeta,
         body: Vec<u8>,
         reservation: Reservation,
-    ) -> Result<(), IntakeError> {
+    ) -> Result<Vec<u32>, IntakeError> {
         let body = bytes::Bytes::from(body);
         let id = meta.id;
         let record = record_of(&meta, &self.node);
@@ -148,10 +150,10 @@ impl Intake {
         } else if let Some(delivery) = &self.recorded {
             let _ = delivery.send(RecordedMessage {
                 message: SpooledMessage { meta, body },
-                suppressed,
+                suppressed: suppressed.clone(),
             });
         }
-        Ok(())
+        Ok(suppressed)
     }
 
     /// Withdraws the record of `id` in the background, trying again with growing pauses
@@ -243,9 +245,10 @@ fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
         received_at: meta.received_at,
         source_ip: meta.source_ip.clone(),
         node: node.to_string(),
-        // SMTP sets neither; the HTTP send's come with the spool's metadata.
-        tags: Vec::new(),
-        metadata: Default::default(),
+        // SMTP sets neither; the HTTP send's travel in the spool's metadata, so a replay of
+        // the spool after a crash records them too.
+        tags: meta.tags.clone(),
+        metadata: meta.metadata.clone(),
     }
 }
 

@@ -72,9 +72,11 @@ async fn hand_over(
         received_at,
         source_ip: "127.0.0.1".into(),
         size: body.len() as u64,
+        tags: Vec::new(),
+        metadata: Default::default(),
     };
     let outcome = match intake.spool().reserve(meta.size) {
-        Ok(reservation) => intake.accept(meta, body, reservation).await,
+        Ok(reservation) => intake.accept(meta, body, reservation).await.map(|_| ()),
         Err(e) => Err(e.into()),
     };
     (id, outcome.map_err(|e| e.is_out_of_space()))

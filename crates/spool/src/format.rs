@@ -220,6 +220,8 @@ mod tests {
             received_at: Timestamp(1_795_577_520_123),
             source_ip: "127.0.0.1".into(),
             size,
+            tags: Vec::new(),
+            metadata: Default::default(),
         }
     }
 
@@ -326,6 +328,45 @@ mod tests {
             edit(&mut bytes);
             assert_eq!(decode(&bytes).unwrap_err(), expected, "{name}");
         }
+    }
+
+    /// Files written before messages had tags and metadata (every SMTP message's file still
+    /// looks so) decode with both empty; a file with them round-trips them.
+    #[test]
+    fn tags_and_metadata_are_optional_in_the_record() {
+        let body = b"Subject: x\r\n\r\nx\r\n";
+        let old_json = format!(
+            r#"{{"id":"01jz5x0000000000000000000a","customer_id":"cabc","envelope":{{"mail_from":"a@example.com","recipients":["b@example.net"]}},"received_at":1795577520123,"source_ip":"127.0.0.1","size":{}}}"#,
+            body.len()
+        );
+        let header = Header {
+            meta_len: old_json.len() as u32,
+            body_len: body.len() as u64,
+            checksum: checksum(old_json.as_bytes(), body),
+        };
+        let mut old = header.encode().to_vec();
+        old.extend_from_slice(old_json.as_bytes());
+        old.extend_from_slice(body);
+        let (decoded, _) = decode(&old).unwrap();
+        assert_eq!(decoded, meta(body.len() as u64));
+        assert!(decoded.tags.is_empty() && decoded.metadata.is_empty());
+
+        // Without tags or metadata the record is byte for byte what it was before them.
+        let plain = file(&meta(body.len() as u64), body);
+        assert_eq!(plain, old);
+
+        let mut tagged = meta(body.len() as u64);
+        tagged.tags = vec!["welcome".into(), "jp:signup".into()];
+        tagged.metadata = [
+            ("user_id".to_string(), "42".to_string()),
+            ("名前".into(), "値 \"q\"".into()),
+        ]
+        .into_iter()
+        .collect();
+        let bytes = file(&tagged, body);
+        let (decoded, decoded_body) = decode(&bytes).unwrap();
+        assert_eq!(decoded, tagged);
+        assert_eq!(decoded_body, body);
     }
 
     #[test]

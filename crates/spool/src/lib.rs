@@ -27,6 +27,7 @@ pub use spool::{Recovery, Spool, SpoolStats};
 
 use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What the spool keeps beside the message bytes: enough to deliver the message, or to rebuild
 /// its database record, without anything else.
@@ -40,6 +41,15 @@ pub struct SpoolMeta {
     pub source_ip: String,
     /// Bytes of the body; [`Spool::commit`] checks it against the body it is given.
     pub size: u64,
+    /// The sender's labels for the message (HTTP API `tags`), carried to its events and
+    /// webhooks. Absent from files written before they existed and from SMTP messages, which
+    /// have none: both read as empty. The limits are the composer's (`hikyaku-compose`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The sender's key/value pairs (HTTP API `metadata`), returned in its events and webhooks;
+    /// as with `tags`, absent means empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A message just committed, with its bytes still in memory: what the intake hands to the

@@ -51,6 +51,11 @@
 //! and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`] pages through the
 //! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
 //!
+//! # Idempotency keys
+//!
+//! The HTTP API's `Idempotency-Key`: [`Store::idempotency_begin`], [`Store::idempotency_finish`],
+//! [`Store::idempotency_release`], [`Store::purge_idempotency`] (the `idempotency` module).
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -108,6 +113,7 @@ mod contracts;
 mod credentials;
 mod delivery;
 mod events;
+mod idempotency;
 mod inbound;
 mod ip_ranges;
 mod queue;
@@ -127,6 +133,7 @@ pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
     RecipientOutcome,
 };
+pub use idempotency::{Begun, IDEMPOTENCY_WINDOW, MAX_IDEMPOTENCY_KEY_LEN};
 pub use inbound::{
     DueInboundPost, EnqueuedInbound, InboundAttempt, InboundAttemptEntry, InboundLogFilter,
     InboundNext, InboundPostSummary, InboundRoute, InboundState, MAX_INBOUND_MESSAGE_SIZE,

@@ -340,6 +340,8 @@ impl Harness {
             received_at: now,
             source_ip: "127.0.0.9".to_string(),
             size: body.len() as u64,
+            tags: Vec::new(),
+            metadata: Default::default(),
         };
         let reservation = self.spool.reserve(meta.size).unwrap();
         self.spool

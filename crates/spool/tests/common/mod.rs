@@ -36,6 +36,8 @@ pub fn meta_for(id: MessageId, body: &[u8]) -> SpoolMeta {
         received_at: Timestamp(id.timestamp().as_millis() + 5),
         source_ip: "127.0.0.1".into(),
         size: body.len() as u64,
+        tags: Vec::new(),
+        metadata: Default::default(),
     }
 }
 

@@ -1,0 +1,246 @@
+//! The HTTP API's way into the relay: a composed message (`hikyaku_compose::ComposedMessage`)
+//! goes through the same checks and the same intake as a message at the end of SMTP DATA —
+//! the contract must be allowed to send, the size and recipient limits hold, the spool has
+//! room — and is answered only once it is durable in the spool and recorded in the queue.
+//!
+//! The API authenticates its caller by key, so there is no IP range or SMTP credential to
+//! check here: the caller hands in the contract the key belongs to.
+
+use crate::intake::Intake;
+use crate::policy::{self, ContractRefusal};
+use crate::trace::{TraceInfo, add_trace_fields};
+use hikyaku_compose::ComposedMessage;
+use hikyaku_model::{ContractState, CustomerId, MessageId};
+use hikyaku_spool::SpoolMeta;
+use hikyaku_store::Store;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// What the submitter enforces beyond the composer's own checks; the relay's settings, so that
+/// a message is held to the same limits whichever way it came.
+#[derive(Debug, Clone)]
+pub struct SubmitPolicy {
+    /// This node's name in `Received` fields.
+    pub hostname: String,
+    /// `relay.max_message_size`.
+    pub max_message_size: u64,
+    /// `relay.max_recipients`.
+    pub max_recipients: usize,
+}
+
+/// A message taken in: durable, queued, its events written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    pub id: MessageId,
+    /// Recipients queued for delivery, in envelope order.
+    pub accepted: Vec<String>,
+    /// Recipients on the contract's suppression list, recorded as suppressed: never sent to.
+    pub suppressed: Vec<String>,
+}
+
+/// Why a message was not taken in. Nothing of it remains in either case, so the client may
+/// send it again (with the same idempotency key) once the cause is gone.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("contract {0} no longer exists")]
+    ContractMissing(CustomerId),
+    #[error("contract {customer} {why}")]
+    ContractRefused {
+        customer: CustomerId,
+        state: ContractState,
+        why: &'static str,
+    },
+    #[error("the message is {size} bytes; the limit is {limit}")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("the message has {count} recipients; the limit is {limit}")]
+    TooManyRecipients { count: usize, limit: usize },
+    /// The spool, the disk reserve or the database has no room now.
+    #[error("no room for new mail at the moment: {0}")]
+    OutOfSpace(String),
+    /// The database or the intake failed; nothing was kept.
+    #[error("temporarily unable to take mail: {0}")]
+    Unavailable(String),
+}
+
+impl SubmitError {
+    /// The HTTP status the API answers with: `403` for a contract that may not send, `413`
+    /// too large, `422` too many recipients, `503` (with [`SubmitError::retry_after`]) when the
+    /// platform cannot take mail now.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            SubmitError::ContractMissing(_) | SubmitError::ContractRefused { .. } => 403,
+            SubmitError::TooLarge { .. } => 413,
+            SubmitError::TooManyRecipients { .. } => 422,
+            SubmitError::OutOfSpace(_) | SubmitError::Unavailable(_) => 503,
+        }
+    }
+
+    /// Whether the same request can succeed later unchanged, and after about how long (the
+    /// `Retry-After` header). The contract's state changes only by an operator's hand, so it
+    /// is not worth retrying.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SubmitError::OutOfSpace(_) => Some(Duration::from_secs(60)),
+            SubmitError::Unavailable(_) => Some(Duration::from_secs(10)),
+            SubmitError::ContractMissing(_)
+            | SubmitError::ContractRefused { .. }
+            | SubmitError::TooLarge { .. }
+            | SubmitError::TooManyRecipients { .. } => None,
+        }
+    }
+}
+
+/// The HTTP API's entry into the relay. Cheap to clone.
+#[derive(Clone)]
+pub struct Submitter {
+    store: Store,
+    intake: Intake,
+    policy: SubmitPolicy,
+}
+
+impl Submitter {
+    pub fn new(store: Store, intake: Intake, policy: SubmitPolicy) -> Submitter {
+        policy::register_metrics();
+        Submitter {
+            store,
+            intake,
+            policy,
+        }
+    }
+
+    /// Takes `message` in for `customer`, sent by the API client at `source_ip`. Returns once
+    /// the message is fsync'd in the spool and recorded in the queue with its events.
+    pub async fn submit(
+        &self,
+        customer: &CustomerId,
+        source_ip: IpAddr,
+        message: ComposedMessage,
+    ) -> Result<SubmitOutcome, SubmitError> {
+        policy::contract_may_send(&self.store, customer)
+            .await
+            .map_err(|refusal| match refusal {
+                ContractRefusal::Unavailable(error) => {
+                    tracing::error!(%error, "database unavailable");
+                    SubmitError::Unavailable("the database is unavailable".into())
+                }
+                ContractRefusal::Missing(customer) => SubmitError::ContractMissing(customer),
+                ContractRefusal::Refused {
+                    customer,
+                    state,
+                    why,
+                } => SubmitError::ContractRefused {
+                    customer,
+                    state,
+                    why,
+                },
+            })?;
+        let recipients = &message.envelope.recipients;
+        if recipients.len() > self.policy.max_recipients {
+            return Err(SubmitError::TooManyRecipients {
+                count: recipients.len(),
+                limit: self.policy.max_recipients,
+            });
+        }
+        // The limit applies to what the client sent, as SMTP's SIZE does, not to our trace.
+        let size = message.message.len() as u64;
+        if size > self.policy.max_message_size {
+            return Err(SubmitError::TooLarge {
+                size,
+                limit: self.policy.max_message_size,
+            });
+        }
+        let spool = self.intake.spool();
+        policy::disk_reserve_kept(spool).map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
+        let body = add_trace_fields(
+            &message.message,
+            &TraceInfo {
+                id: message.id,
+                helo: None,
+                peer: source_ip,
+                hostname: &self.policy.hostname,
+                tls: None,
+                protocol: "HTTP",
+                recipients,
+                at: message.date,
+            },
+        );
+        let reservation = policy::reserve(spool, body.len() as u64)
+            .map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
+        let meta = SpoolMeta {
+            id: message.id,
+            customer_id: customer.clone(),
+            envelope: message.envelope.clone(),
+            received_at: message.date,
+            source_ip: source_ip.to_string(),
+            size: body.len() as u64,
+            tags: message.tags,
+            metadata: message.metadata,
+        };
+        let suppressed = match self.intake.accept(meta, body, reservation).await {
+            Ok(suppressed) => suppressed,
+            Err(error) if error.is_out_of_space() => {
+                return Err(SubmitError::OutOfSpace(error.to_string()));
+            }
+            Err(error) => {
+                tracing::error!(id = %message.id, %error, "message not accepted");
+                return Err(SubmitError::Unavailable(
+                    "the message could not be stored".into(),
+                ));
+            }
+        };
+        policy::count_accepted(recipients.len());
+        tracing::debug!(id = %message.id, %customer, recipients = recipients.len(), "accepted over HTTP");
+        let mut outcome = SubmitOutcome {
+            id: message.id,
+            accepted: Vec::with_capacity(recipients.len() - suppressed.len()),
+            suppressed: Vec::with_capacity(suppressed.len()),
+        };
+        for (i, recipient) in message.envelope.recipients.into_iter().enumerate() {
+            if suppressed.binary_search(&(i as u32)).is_ok() {
+                outcome.suppressed.push(recipient);
+            } else {
+                outcome.accepted.push(recipient);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Takes in the messages of a batch for `customer`, each on its own (one refused does not
+    /// refuse the others), and answers in their order. They go in concurrently, so that the
+    /// intake's group commit records many in one database transaction instead of waiting for
+    /// one fsync per message.
+    pub async fn submit_all(
+        &self,
+        customer: &CustomerId,
+        source_ip: IpAddr,
+        messages: Vec<ComposedMessage>,
+    ) -> Vec<Result<SubmitOutcome, SubmitError>> {
+        let count = messages.len();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut results: Vec<Option<Result<SubmitOutcome, SubmitError>>> =
+            std::iter::repeat_with(|| None).take(count).collect();
+        for (i, message) in messages.into_iter().enumerate() {
+            if tasks.len() >= BATCH_CONCURRENCY
+                && let Some(done) = tasks.join_next().await
+            {
+                let (j, result) = done.expect("a submit task does not panic");
+                results[j] = Some(result);
+            }
+            let submitter = self.clone();
+            let customer = customer.clone();
+            tasks.spawn(async move { (i, submitter.submit(&customer, source_ip, message).await) });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (j, result) = done.expect("a submit task does not panic");
+            results[j] = Some(result);
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every message was submitted"))
+            .collect()
+    }
+}
+
+/// Messages of one batch in the intake at once: enough to fill a group commit, few enough not
+/// to crowd out the SMTP sessions' messages.
+const BATCH_CONCURRENCY: usize = 64;
