@@ -193,12 +193,16 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     });
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let app = hikyaku_api::router(hikyaku_api::HttpState {
-        store,
-        spool,
-        metrics,
-        draining: stop_rx,
-    });
+    let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config);
+    let app = hikyaku_api::router(
+        hikyaku_api::HttpState {
+            store,
+            spool,
+            metrics,
+            draining: stop_rx,
+        },
+        api,
+    );
     let http = tokio::spawn(
         axum::serve(http_listener, app)
             .with_graceful_shutdown(stopped(http_stop_rx))
@@ -353,7 +357,7 @@ fn print_banner(
         };
         println!("  error server smtp://{errors}  ({domain})");
     }
-    println!("  HTTP        http://{http}/  (/healthz, /readyz, /metrics)");
+    println!("  HTTP        http://{http}/  (/healthz, /readyz, /metrics, /api/v1, /api/v1/docs)");
     println!(
         "  data        {}  (database {database})",
         config.data_dir.display()

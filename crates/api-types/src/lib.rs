@@ -9,6 +9,7 @@
 
 mod access;
 mod events;
+mod rest;
 pub mod send;
 mod time;
 
@@ -20,6 +21,7 @@ pub use events::{
     Bounce, Counts, Details, DomainStats, Event, EventPage, MessageHistory, ReasonStats, Remote,
     StatsPoint, StatsSeries, Usage,
 };
+pub use rest::*;
 pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
     Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,

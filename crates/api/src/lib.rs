@@ -2,8 +2,13 @@
 //!
 //! For now it answers the questions an operator's monitor and load balancer ask: is the process
 //! alive (`/healthz`), can it take mail right now (`/readyz`: not shutting down, database
-//! reachable, spool below its limit, free disk space above its reserve), and what are its figures (`/metrics`, Prometheus text). The REST API, webhooks and the
-//! console will be mounted here too. It owns no state of its own.
+//! reachable, spool below its limit, free disk space above its reserve), and what are its
+//! figures (`/metrics`, Prometheus text). The REST API lives under `/api/v1` ([`v1`]); webhooks
+//! and the console will be mounted here too. It owns no state of its own beyond the API's
+//! per-key rate limits, and it holds no policy the store or the relay own: it authenticates,
+//! authorises, translates JSON and calls the store.
+
+pub mod v1;
 
 use axum::Router;
 use axum::extract::State;
@@ -55,13 +60,16 @@ fn describe_metrics() {
     );
 }
 
-pub fn router(state: HttpState) -> Router {
+/// The HTTP listener's routes: health, readiness, metrics, and the REST API under
+/// [`v1::PREFIX`].
+pub fn router(state: HttpState, api: v1::ApiState) -> Router {
     describe_metrics();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(prometheus_metrics))
         .with_state(state)
+        .nest(v1::PREFIX, v1::router(api))
 }
 
 async fn readiness(State(state): State<HttpState>) -> Response {

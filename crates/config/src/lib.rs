@@ -10,6 +10,7 @@ mod units;
 pub use units::{ByteSize, Duration};
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -31,8 +32,43 @@ pub struct Config {
     pub suppression: SuppressionConfig,
     pub inbound: InboundConfig,
     pub http: HttpConfig,
+    pub api: ApiConfig,
     pub log: LogConfig,
     pub contracts: ContractsConfig,
+    /// What each plan of `contracts.plans` includes, by plan name (`[plans.standard]`). A plan
+    /// without a table here has no stated volume.
+    pub plans: BTreeMap<String, PlanConfig>,
+}
+
+/// What one plan includes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlanConfig {
+    /// Messages a month the plan's fee covers (suppressed ones are not counted); beyond it the
+    /// excess is counted in units of 1,000. `None`: no stated volume.
+    pub monthly_volume: Option<u64>,
+}
+
+/// The REST API under `/api/v1` on the `[http]` listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Requests per second one API key may make, on average.
+    pub requests_per_second: f64,
+    /// Requests one API key may make at once above the average (the token bucket's size).
+    pub burst: u32,
+    /// The largest request body taken (a suppression import is the largest); larger gets `413`.
+    pub max_body_bytes: ByteSize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            requests_per_second: 10.0,
+            burst: 50,
+            max_body_bytes: ByteSize(4 * 1024 * 1024),
+        }
+    }
 }
 
 /// What contracts may be given.
@@ -282,8 +318,10 @@ impl Default for Config {
             suppression: SuppressionConfig::default(),
             inbound: InboundConfig::default(),
             http: HttpConfig::default(),
+            api: ApiConfig::default(),
             log: LogConfig::default(),
             contracts: ContractsConfig::default(),
+            plans: BTreeMap::new(),
         }
     }
 }
@@ -535,6 +573,27 @@ impl Config {
             } else if plans[..i].contains(plan) {
                 problems.push(format!("contracts.plans: {plan:?} is named twice"));
             }
+        }
+        for name in self.plans.keys() {
+            if !plans.contains(name) {
+                problems.push(format!(
+                    "plans.{name}: not one of contracts.plans ({})",
+                    plans.join(", ")
+                ));
+            }
+        }
+        let a = &self.api;
+        if !(a.requests_per_second.is_finite() && a.requests_per_second > 0.0) {
+            problems.push(format!(
+                "api.requests_per_second must be above zero, not {}",
+                a.requests_per_second
+            ));
+        }
+        if a.burst == 0 {
+            problems.push("api.burst must be at least 1".to_string());
+        }
+        if a.max_body_bytes.0 < 1024 {
+            problems.push("api.max_body_bytes must be at least 1KiB".to_string());
         }
         if let Err(problem) = check_log_filter(&self.log.level) {
             problems.push(format!("log.level: {problem}"));
@@ -937,6 +996,39 @@ domain = "bounce.hikyaku.test"
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains("min_allowed_prefix"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn api_and_plan_sections_are_read_and_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.api.burst, 50);
+        assert_eq!(c.api.max_body_bytes.0, 4 * 1024 * 1024);
+        assert!(c.plans.is_empty());
+        let c = Config::from_toml(
+            "[api]\nrequests_per_second = 2.5\nburst = 3\nmax_body_bytes = \"64KiB\"\n\
+             [contracts]\nplans = [\"small\", \"large\"]\n\
+             [plans.small]\nmonthly_volume = 10000\n",
+        )
+        .unwrap();
+        assert_eq!(c.api.requests_per_second, 2.5);
+        assert_eq!(c.api.max_body_bytes.0, 64 * 1024);
+        assert_eq!(c.plans["small"].monthly_volume, Some(10_000));
+        let problems = match Config::from_toml(
+            "[api]\nrequests_per_second = 0\nburst = 0\nmax_body_bytes = 10\n\
+             [plans.gold]\nmonthly_volume = 1\n",
+        ) {
+            Err(ConfigError::Invalid(problems)) => problems.join("\n"),
+            other => panic!("accepted: {other:?}"),
+        };
+        for key in [
+            "api.requests_per_second",
+            "api.burst",
+            "api.max_body_bytes",
+            "plans.gold",
+        ] {
+            assert!(problems.contains(key), "{key} not reported in {problems}");
+        }
+        assert!(Config::from_toml("[plans.standard]\nvolume = 1\n").is_err());
     }
 
     #[test]

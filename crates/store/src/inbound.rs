@@ -431,6 +431,29 @@ impl Store {
         }
     }
 
+    /// Removes route `id` if it is the contract's, like [`Store::remove_inbound_route`]; `None`
+    /// when the contract has no such route (another contract's route is left alone, in the same
+    /// statement, so no check can go stale before the delete).
+    pub async fn remove_inbound_route_of(
+        &self,
+        customer_id: &CustomerId,
+        id: i64,
+    ) -> Result<Option<InboundRoute>, StoreError> {
+        let _turn = self.write_turn().await;
+        let row: Option<RouteRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "DELETE FROM inbound_routes WHERE route_id = $1 AND customer_id = $2 \
+                 RETURNING route_id, customer_id, pattern_sealed, pattern_hash, endpoint, \
+                 forward_raw, created_at",
+            )
+            .bind(id)
+            .bind(customer_id.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|row| self.route_from_row(row)).transpose()
+    }
+
     /// The route that takes mail for `recipient`: an exact address beats a domain, a domain
     /// beats `*.domain`, and a nearer `*.` parent beats a farther one. Addresses compare without
     /// regard to case.

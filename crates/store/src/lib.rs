@@ -146,7 +146,8 @@ pub use stats::{
     DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
 };
 pub use suppression::{
-    BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, check_suppression_address,
+    BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, SuppressionPosition,
+    check_suppression_address,
 };
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,

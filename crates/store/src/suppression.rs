@@ -56,6 +56,23 @@ pub struct SuppressionFilter {
     pub limit: Option<u32>,
 }
 
+/// Where an entry sits in its contract's list order: the keyed look-up hash of its address,
+/// which says nothing of the address without the operator's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SuppressionPosition(Vec<u8>);
+
+impl SuppressionPosition {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A position given back by a client (of any length: one that names no entry still sorts
+    /// somewhere, so paging from it just goes on from there).
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        SuppressionPosition(bytes)
+    }
+}
+
 /// A bounce or complaint about one recipient of one message, as the error server learnt it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BounceEvent {
@@ -378,27 +395,49 @@ impl Store {
         customer: &CustomerId,
         filter: &SuppressionFilter,
     ) -> Result<Vec<SuppressionEntry>, StoreError> {
-        // Every hash sorts after the empty one.
         let after = filter
             .after
             .as_deref()
-            .map(|a| self.key.address_hash(a.trim()))
-            .unwrap_or_default();
-        let rows: Vec<SuppressionRow> = with_pool!(self, pool => {
-            let mut select = QueryBuilder::new(SUPPRESSION_COLUMNS);
+            .map(|a| SuppressionPosition(self.key.address_hash(a.trim())));
+        let page = self
+            .suppressions_after(customer, after.as_ref(), filter.limit)
+            .await?;
+        Ok(page.into_iter().map(|(_, entry)| entry).collect())
+    }
+
+    /// One page of the contract's list after `after` (from the first entry when `None`), each
+    /// entry with its position: the API's cursors carry a position rather than an address, so
+    /// an address never travels in a URL. Paging is stable under inserts: an entry present
+    /// throughout is returned exactly once, whatever is added or removed meanwhile.
+    pub async fn suppressions_after(
+        &self,
+        customer: &CustomerId,
+        after: Option<&SuppressionPosition>,
+        limit: Option<u32>,
+    ) -> Result<Vec<(SuppressionPosition, SuppressionEntry)>, StoreError> {
+        // Every hash sorts after the empty one.
+        let after = after.map(|p| p.0.as_slice()).unwrap_or_default();
+        let rows: Vec<HashedSuppressionRow> = with_pool!(self, pool => {
+            let mut select = QueryBuilder::new(
+                "SELECT address_hash, customer_id, address_sealed, source, reason_sealed, \
+                 message_id, created_at FROM suppressions",
+            );
             select
                 .push(" WHERE customer_id = ")
                 .push_bind(customer.as_str())
                 .push(" AND address_hash > ")
-                .push_bind(after.as_slice())
+                .push_bind(after)
                 .push(" ORDER BY address_hash");
-            if let Some(limit) = filter.limit {
+            if let Some(limit) = limit {
                 select.push(" LIMIT ").push_bind(i64::from(limit));
             }
             select.build_query_as().fetch_all(pool).await?
         });
         rows.into_iter()
-            .map(|row| self.suppression_from_row(row))
+            .map(|r| {
+                let entry = self.suppression_from_row(r.row)?;
+                Ok((SuppressionPosition(r.address_hash), entry))
+            })
             .collect()
     }
 

@@ -1,0 +1,276 @@
+//! The REST API's requests and answers.
+
+use crate::{ApiKey, Time, User};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every failure answer: `{"error":{"code":…,"message":…,"field":…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// Stable, `snake_case`: programs branch on it (`unauthorized`, `forbidden`, `not_found`,
+    /// `invalid_json`, `invalid_field`, `unknown_field`, `body_too_large`, `rate_limited`, …).
+    #[schema(example = "invalid_field")]
+    pub code: String,
+    /// For people; may change.
+    pub message: String,
+    /// The request field at fault (`address`, `entries[3].address`, `cursor`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// One page of a list and the cursor of the next (`null` on the last page).
+macro_rules! page {
+    ($(#[$doc:meta])* $name:ident of $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub data: Vec<$item>,
+            /// Give it back as `cursor` for the next page; `null`: there is none. Opaque.
+            pub next_cursor: Option<String>,
+        }
+    };
+}
+
+page!(
+    /// A page of the suppression list.
+    SuppressionPage of Suppression
+);
+page!(
+    /// A page of the allowed IP ranges.
+    AllowedIpRangePage of AllowedIpRange
+);
+page!(
+    /// A page of SMTP credentials.
+    SmtpCredentialPage of SmtpCredential
+);
+page!(
+    /// A page of inbound routes.
+    InboundRoutePage of InboundRoute
+);
+page!(
+    /// A page of contracts (operator).
+    ContractPage of Contract
+);
+
+/// One address on the contract's suppression list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// In clear only for keys allowed to see addresses; otherwise masked (`t***@example.jp`).
+    #[schema(example = "t***@example.jp")]
+    pub address: String,
+    /// `hard-bounce`, `complaint`, `soft-bounces`, `manual` or `unsubscribe`.
+    #[schema(example = "hard-bounce")]
+    pub source: String,
+    /// The bounce reason (`userunknown`) or the note given when it was added.
+    pub reason: Option<String>,
+    /// The message whose bounce or complaint listed it.
+    pub message_id: Option<String>,
+    pub created_at: Time,
+}
+
+/// An address to put on the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSuppression {
+    #[schema(example = "taro@example.jp", max_length = 254)]
+    pub address: String,
+    /// A note kept with the entry (at most 1,000 bytes).
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub reason: Option<String>,
+}
+
+/// Many addresses at once (also accepted as `text/csv` with an `address` column and an
+/// optional `reason` column).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionImport {
+    pub entries: Vec<NewSuppression>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportResult {
+    /// Addresses in the request.
+    pub received: u64,
+    /// Of those, newly listed (the others were listed already).
+    pub added: u64,
+}
+
+/// A source address range the contract's hosts may relay from without authenticating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedIpRange {
+    /// Normalised: host bits are zero.
+    #[schema(example = "192.0.2.0/24")]
+    pub cidr: String,
+    pub created_at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAllowedIpRange {
+    #[schema(example = "192.0.2.0/24")]
+    pub cidr: String,
+}
+
+/// An SMTP AUTH user name of the contract (never its password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpCredential {
+    pub username: String,
+    pub created_at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSmtpCredential {
+    pub username: String,
+    /// 8 to 1024 bytes; leave it out to have one generated (shown once, in the answer).
+    #[serde(default)]
+    #[schema(max_length = 1024)]
+    pub password: Option<String>,
+}
+
+/// A new SMTP credential, with its password when it was generated: shown this once only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatedSmtpCredential {
+    pub username: String,
+    pub created_at: Time,
+    /// The generated password; `null` when the request gave one (it is never echoed).
+    pub password: Option<String>,
+}
+
+/// Where the contract's inbound mail goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboundRoute {
+    pub id: i64,
+    /// `user@example.com` (masked unless the key may see addresses), `example.com` or
+    /// `*.example.com`.
+    pub pattern: String,
+    pub endpoint: String,
+    /// POST the raw message instead of its parsed JSON.
+    pub forward_raw: bool,
+    pub created_at: Time,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInboundRoute {
+    pub pattern: String,
+    /// An `http://` or `https://` URL.
+    pub endpoint: String,
+    #[serde(default)]
+    pub forward_raw: bool,
+}
+
+/// A new inbound route with the key that signs its POSTs: shown this once only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedInboundRoute {
+    #[serde(flatten)]
+    pub route: InboundRoute,
+    pub signing_secret: String,
+}
+
+/// A tenant of the platform, as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    #[schema(example = "k3m9x2p7q")]
+    pub customer_id: String,
+    pub name: String,
+    pub plan: String,
+    /// `trial`, `active`, `suspended` or `terminated`.
+    pub state: String,
+    pub created_at: Time,
+    pub last_used_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContract {
+    /// 1 to 200 bytes.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// One of the configured plans; the first when left out.
+    #[serde(default)]
+    pub plan: Option<String>,
+}
+
+/// A plan the operator offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: String,
+    /// Messages a month the plan covers; `null`: no stated volume.
+    pub monthly_volume: Option<u64>,
+}
+
+/// The operator's plans, the default first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanList {
+    pub data: Vec<Plan>,
+}
+
+/// The calling contract's plan and state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractPlan {
+    pub customer_id: String,
+    pub state: String,
+    pub plan: Plan,
+}
+
+page!(
+    /// A page of console users.
+    UserPage of User
+);
+page!(
+    /// A page of API keys.
+    ApiKeyPage of ApiKey
+);
+
+/// A console user to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    #[schema(example = "taro@example.jp")]
+    pub email: String,
+    /// 8 to 1024 bytes; leave it out to have one generated (shown once, in the answer).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `admin`, `sender`, `viewer` or `billing`.
+    #[schema(example = "viewer")]
+    pub role: String,
+    /// Whether the user sees e-mail addresses in clear.
+    #[serde(default)]
+    pub see_addresses: bool,
+}
+
+/// An API key to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// What the key is for, 1 to 100 characters.
+    #[schema(example = "order system", min_length = 1, max_length = 100)]
+    pub name: String,
+    /// `admin`, `sender`, `viewer` or `billing`.
+    #[schema(example = "sender")]
+    pub role: String,
+    /// Whether answers to the key show e-mail addresses in clear.
+    #[serde(default)]
+    pub see_addresses: bool,
+}

@@ -1,0 +1,286 @@
+//! Tenant isolation and the permission table, walked from the served OpenAPI document: every
+//! operation it lists is called by every role of contract B (and by the operator) with the
+//! identifiers of contract A's resources. A new endpoint is covered as soon as it is in the
+//! document; only a new kind of path parameter needs a line in `a_value_for`.
+
+mod common;
+
+use axum::http::Method;
+use common::{Backend, Server, segment};
+use hikyaku_api::v1::access::allowed;
+use hikyaku_model::{ApiCaller, CustomerId, Role};
+use serde_json::{Value, json};
+
+/// Contract A's resources, and every text of them that must never reach B.
+struct TenantA {
+    customer_id: CustomerId,
+    address: String,
+    cidr: String,
+    username: String,
+    route_id: i64,
+    user_id: String,
+    key_id: String,
+    secrets: Vec<String>,
+}
+
+async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA {
+    let address = "alice.secret@tenant-a.example".to_string();
+    let r = server
+        .post_json(
+            "/api/v1/suppressions",
+            key,
+            &json!({"address": address, "reason": "a-note"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = server
+        .post_json(
+            "/api/v1/settings/allowed-ips",
+            key,
+            &json!({"cidr": "198.51.100.0/24"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let username = "tenant-a-smtp".to_string();
+    let r = server
+        .post_json(
+            "/api/v1/settings/smtp-credentials",
+            key,
+            &json!({"username": username}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = server
+        .post_json(
+            "/api/v1/settings/inbound-routes",
+            key,
+            &json!({"pattern": "inbox@tenant-a.example", "endpoint": "https://a-hook.example/in"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let route_id = r.json()["id"].as_i64().unwrap();
+    let r = server
+        .post_json(
+            "/api/v1/users",
+            key,
+            &json!({"email": "carol@tenant-a.example", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let user_id = r.json()["id"].as_str().unwrap().to_string();
+    let r = server
+        .post_json(
+            "/api/v1/api-keys",
+            key,
+            &json!({"name": "a-deploy-key", "role": "sender"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let key_id = r.json()["id"].as_str().unwrap().to_string();
+    let prefix = r.json()["prefix"].as_str().unwrap().to_string();
+    TenantA {
+        secrets: vec![
+            customer_id.to_string(),
+            address.clone(),
+            "tenant-a.example".into(),
+            "198.51.100".into(),
+            username.clone(),
+            "a-hook.example".into(),
+            "a-note".into(),
+            "a-deploy-key".into(),
+            prefix,
+            user_id.clone(),
+            key_id.clone(),
+        ],
+        user_id,
+        key_id,
+        customer_id,
+        address,
+        cidr: "198.51.100.0/24".into(),
+        username,
+        route_id,
+    }
+}
+
+/// The value of a path parameter that names A's resource.
+fn a_value_for(a: &TenantA, parameter: &str) -> String {
+    match parameter {
+        "address" => segment(&a.address),
+        "cidr" => segment(&a.cidr),
+        "username" => segment(&a.username),
+        "id" => a.route_id.to_string(),
+        "customer_id" => a.customer_id.to_string(),
+        "user_id" => a.user_id.clone(),
+        "key_id" => a.key_id.clone(),
+        other => panic!(
+            "path parameter {{{other}}} is new: say which of contract A's resources it names"
+        ),
+    }
+}
+
+/// The document's operations: (method, path template).
+fn operations(doc: &Value) -> Vec<(Method, String)> {
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, _) in item.as_object().unwrap() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            if [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ]
+            .contains(&method)
+            {
+                operations.push((method, path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+fn fill(a: &TenantA, template: &str) -> String {
+    let mut path = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').unwrap() + start;
+        path.push_str(&rest[..start]);
+        path.push_str(&a_value_for(a, &rest[start + 1..end]));
+        rest = &rest[end + 1..];
+    }
+    path.push_str(rest);
+    format!("/api/v1{path}")
+}
+
+async fn tenants_never_see_each_other(backend: Backend) {
+    let Some(server) = Server::start(
+        backend,
+        "[api]\nburst = 100000\nrequests_per_second = 1000\n",
+    )
+    .await
+    else {
+        return;
+    };
+    let (a_id, a_admin) = server
+        .contract_with_key("tenant-a", Role::Admin, true)
+        .await;
+    let a = seed_a(&server, &a_admin, a_id.clone()).await;
+    let b = server
+        .store
+        .create_contract("tenant-b", "standard")
+        .await
+        .unwrap();
+    let mut callers: Vec<(String, ApiCaller)> = Role::ALL
+        .into_iter()
+        .map(|role| {
+            let key = server.key_for(&b.customer_id, role, true);
+            (
+                key.clone(),
+                ApiCaller::Contract {
+                    customer_id: b.customer_id.clone(),
+                    key_id: key,
+                    role,
+                    see_addresses: true,
+                },
+            )
+        })
+        .collect();
+    let operator = server.operator_key();
+    callers.push((
+        operator.clone(),
+        ApiCaller::Operator {
+            key_id: operator.clone(),
+        },
+    ));
+
+    let doc = server
+        .call("GET", "/api/v1/openapi.json", None, None, b"")
+        .await
+        .json();
+    let operations = operations(&doc);
+    assert!(operations.len() >= 20, "{operations:?}");
+    let mut refused = 0;
+    let mut called = 0;
+    for (method, template) in &operations {
+        let permission = allowed(method, template)
+            .unwrap_or_else(|| panic!("{method} {template} is not in the permission table"));
+        let path = fill(&a, template);
+        let names_a = template.contains('{');
+        for (key, caller) in &callers {
+            let may = permission.admits(caller);
+            if may && matches!(caller, ApiCaller::Operator { .. }) {
+                // The operator may act on any contract: not an isolation question.
+                continue;
+            }
+            let body: &[u8] = if *method == Method::POST { b"{}" } else { b"" };
+            let content_type = (*method == Method::POST).then_some("application/json");
+            let r = server
+                .call(method.as_str(), &path, Some(key), content_type, body)
+                .await;
+            called += 1;
+            let text = r.text();
+            for secret in &a.secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "{method} {path} as {caller:?} showed A's {secret:?}: {text}"
+                );
+            }
+            if !may {
+                refused += 1;
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (403, "forbidden"),
+                    "{method} {path} as {caller:?}"
+                );
+            } else if names_a {
+                assert_eq!(r.status, 404, "{method} {path} as {caller:?}: {text}");
+                r.error_code();
+            } else {
+                assert!(r.status < 500, "{method} {path} as {caller:?}: {text}");
+            }
+        }
+    }
+    assert!(refused > 40 && called > 80, "refused {refused} of {called}");
+
+    // A's resources are all still there, and A itself can read what B could not.
+    let r = server
+        .get(
+            &format!("/api/v1/suppressions/{}", segment(&a.address)),
+            &a_admin,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let ips = server
+        .get("/api/v1/settings/allowed-ips", &a_admin)
+        .await
+        .json();
+    assert_eq!(ips["data"][0]["cidr"], a.cidr.as_str());
+    let users = server
+        .get("/api/v1/settings/smtp-credentials", &a_admin)
+        .await
+        .json();
+    assert_eq!(users["data"][0]["username"], a.username.as_str());
+    let routes = server
+        .get("/api/v1/settings/inbound-routes", &a_admin)
+        .await
+        .json();
+    assert_eq!(routes["data"][0]["id"], a.route_id);
+    let contract = server
+        .store
+        .contract(&a.customer_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contract.state.as_str(), "trial");
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_other_sqlite() {
+    tenants_never_see_each_other(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_other_postgres() {
+    tenants_never_see_each_other(Backend::Postgres).await;
+}
