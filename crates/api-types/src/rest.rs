@@ -81,10 +81,11 @@ pub struct Suppression {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSuppression {
-    #[schema(example = "taro@example.jp")]
+    #[schema(example = "taro@example.jp", max_length = 254)]
     pub address: String,
-    /// A note kept with the entry.
+    /// A note kept with the entry (at most 1,000 bytes).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -137,6 +138,7 @@ pub struct NewSmtpCredential {
     pub username: String,
     /// 8 to 1024 bytes; leave it out to have one generated (shown once, in the answer).
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -199,6 +201,8 @@ pub struct Contract {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContract {
+    /// 1 to 200 bytes.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// One of the configured plans; the first when left out.
     #[serde(default)]
@@ -261,7 +265,7 @@ pub struct CreateUser {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for, 1 to 100 characters.
-    #[schema(example = "order system")]
+    #[schema(example = "order system", min_length = 1, max_length = 100)]
     pub name: String,
     /// `admin`, `sender`, `viewer` or `billing`.
     #[schema(example = "sender")]

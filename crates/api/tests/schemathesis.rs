@@ -62,6 +62,8 @@ async fn run(server: &Server, key: &str, include: &str, exclude: Option<&str>) {
         std::process::Command::new("schemathesis")
             .args(&args)
             .env("SCHEMATHESIS_TELEMETRY", "false")
+            // Its caches (.schemathesis/) go there, not into the source tree.
+            .current_dir(std::env::temp_dir())
             .output()
     })
     .await
