@@ -136,6 +136,22 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         failure_limit: relay.auth_failure_limit,
         failure_window: relay.auth_failure_window.as_std(),
     };
+    // The HTTP API's way in: the same intake, limits and contract checks as SMTP.
+    let sending = hikyaku_api::v1::send::Sending {
+        composer: hikyaku_compose::Composer::new(
+            hostname.clone(),
+            usize::try_from(relay.max_message_size.0).unwrap_or(usize::MAX),
+        ),
+        submitter: hikyaku_relay::Submitter::new(
+            store.clone(),
+            intake.clone(),
+            hikyaku_relay::SubmitPolicy {
+                hostname: hostname.clone(),
+                max_message_size: relay.max_message_size.0,
+                max_recipients: relay.max_recipients,
+            },
+        ),
+    };
     let handler = RelayHandler::new(
         store.clone(),
         intake,
@@ -193,7 +209,8 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     });
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config);
+    let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
+        .with_sending(sending);
     let app = hikyaku_api::router(
         hikyaku_api::HttpState {
             store,
@@ -204,9 +221,13 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         api,
     );
     let http = tokio::spawn(
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(stopped(http_stop_rx))
-            .into_future(),
+        // With the client's address: the `Received` field of a message sent over HTTP names it.
+        axum::serve(
+            http_listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(http_stop_rx))
+        .into_future(),
     );
 
     print_banner(

@@ -3,8 +3,7 @@
 
 use hikyaku_testkit::ProcessBuilder;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hikyaku");
 
@@ -16,22 +15,9 @@ fn call(
     key: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, String) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(key) = key {
-        request.push_str(&format!("Authorization: Bearer {key}\r\n"));
-    }
-    if !body.is_empty() {
-        request.push_str("Content-Type: application/json\r\n");
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    let body = body.map(|b| b.to_string());
+    let answer = hikyaku_testkit::http_call(addr, method, path, key, &[], body.as_deref()).unwrap();
+    (answer.status, answer.body)
 }
 
 fn cli_json(node: &hikyaku_testkit::HikyakuProcess, args: &[&str]) -> Value {

@@ -7,6 +7,7 @@
 
 mod dns;
 pub mod fuzz;
+mod http;
 mod postfix;
 mod process;
 pub mod reports;
@@ -14,6 +15,7 @@ mod sink;
 mod smtp_client;
 
 pub use dns::{Records, TestDns};
+pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
 pub use sink::{ReceivedMessage, Sink, SinkBuilder, SinkCommand};

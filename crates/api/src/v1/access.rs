@@ -92,6 +92,8 @@ const WRITE: Allowed = Allowed {
     roles: WRITERS,
     operator: false,
 };
+/// Send mail (the same roles that change the contract's data).
+const SEND: Allowed = WRITE;
 /// The contract's plan and usage.
 const BILLING: Allowed = Allowed {
     roles: EVERY_ROLE,
@@ -111,6 +113,8 @@ const OPERATOR: Allowed = Allowed {
 /// Every operation of the API, by method and path as the OpenAPI document names them (relative
 /// to `/api/v1`). A new route needs its line here or no one may call it.
 pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
+    (Method::POST, "/messages", SEND),
+    (Method::POST, "/messages/batch", SEND),
     (Method::GET, "/suppressions", READ),
     (Method::POST, "/suppressions", WRITE),
     (Method::GET, "/suppressions/{address}", READ),

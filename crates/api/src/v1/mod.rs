@@ -10,6 +10,7 @@ pub mod error;
 pub mod mask;
 mod operator;
 pub mod paging;
+pub mod send;
 mod settings;
 mod suppressions;
 mod users;
@@ -45,6 +46,8 @@ struct Inner {
     plans: Vec<Plan>,
     min_allowed_prefix_v4: u8,
     min_allowed_prefix_v6: u8,
+    /// Present on a node that runs the relay's intake; without it sending answers `503`.
+    sending: Option<send::Sending>,
 }
 
 impl ApiState {
@@ -67,7 +70,28 @@ impl ApiState {
             plans,
             min_allowed_prefix_v4: config.relay.min_allowed_prefix_v4,
             min_allowed_prefix_v6: config.relay.min_allowed_prefix_v6,
+            sending: None,
         }))
+    }
+
+    /// Lets the API send, through `sending`'s composer and submitter.
+    pub fn with_sending(mut self, sending: send::Sending) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("the API state is set up before it is shared")
+            .sending = Some(sending);
+        self
+    }
+
+    fn sending(&self) -> Result<&send::Sending, error::ApiError> {
+        self.0.sending.as_ref().ok_or_else(|| {
+            let mut error = error::ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "this node does not take mail",
+            );
+            error.retry_after = Some(60);
+            error
+        })
     }
 
     fn store(&self) -> &Store {
@@ -89,6 +113,7 @@ impl ApiState {
     security(("bearer" = [])),
     components(schemas(hikyaku_api_types::ErrorBody, hikyaku_api_types::ErrorDetail)),
     tags(
+        (name = "messages", description = "Sending, one message or a batch"),
         (name = "suppressions", description = "The contract's suppression list"),
         (name = "settings", description = "Allowed IP ranges, SMTP credentials, inbound routes"),
         (name = "plan", description = "The contract's plan"),
@@ -112,6 +137,8 @@ impl utoipa::Modify for BearerScheme {
 /// Every operation, registered with the router and the document in one call each.
 fn operations() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(send::send))
+        .routes(routes!(send::send_batch))
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::show, suppressions::remove))
         .routes(routes!(suppressions::import))

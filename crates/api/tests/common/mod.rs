@@ -74,6 +74,21 @@ impl Server {
             .build_recorder()
             .handle();
         let (_, draining) = tokio::sync::watch::channel(false);
+        // Sending goes into a real intake over the spool; nothing delivers it.
+        let intake =
+            hikyaku_relay::Intake::start(spool.clone(), store.clone(), "test-node".into(), None);
+        let sending = hikyaku_api::v1::send::Sending {
+            composer: hikyaku_compose::Composer::new("api.hikyaku.test", 1 << 20),
+            submitter: hikyaku_relay::Submitter::new(
+                store.clone(),
+                intake,
+                hikyaku_relay::SubmitPolicy {
+                    hostname: "api.hikyaku.test".into(),
+                    max_message_size: 1 << 20,
+                    max_recipients: 100,
+                },
+            ),
+        };
         let api = ApiState::new(
             store.clone(),
             Arc::new(TableThenStore {
@@ -81,7 +96,8 @@ impl Server {
                 store: store.clone(),
             }),
             &config,
-        );
+        )
+        .with_sending(sending);
         let app = hikyaku_api::router(
             hikyaku_api::HttpState {
                 store: store.clone(),
@@ -94,7 +110,11 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
         });
         Some(Server {
             addr,
