@@ -2,7 +2,9 @@
 //! delivered, bounced onto the suppression list, suppressed — none of the addresses it involved
 //! can be found in the database's files (SQLite: the database, its WAL and shared memory; the
 //! whole data directory but the spool, which holds messages as sent) or in a `pg_dump` of the
-//! PostgreSQL database, neither as UTF-8 nor as UTF-16 text, in any letter case.
+//! PostgreSQL database, neither as UTF-8 nor as UTF-16 text, in any letter case. Mail goes in
+//! over SMTP and over the HTTP API (with an idempotency key, whose kept answer names the
+//! recipient).
 //!
 //! Each address carries a random token, and the token alone is searched for, so a partial
 //! address (a local part kept apart from its domain) is caught too.
@@ -21,12 +23,14 @@ struct Addresses {
     delivered: String,
     bounced: String,
     listed: String,
+    /// Sent to over the HTTP API, with an idempotency key (whose stored answer names it).
+    api: String,
 }
 
 impl Addresses {
     fn new() -> Self {
         let token = |what: &str| format!("{what}{:016x}", rand::random::<u64>());
-        let tokens: Vec<String> = ["sender", "rcpt", "bounce", "listed"]
+        let tokens: Vec<String> = ["sender", "rcpt", "bounce", "listed", "api"]
             .iter()
             .map(|what| token(what))
             .collect();
@@ -36,6 +40,7 @@ impl Addresses {
             // The scripted MX answers `550 5.1.1` to the `reject` local part.
             bounced: format!("reject+{}@example.jp", tokens[2]),
             listed: format!("{}@example.jp", tokens[3]),
+            api: format!("{}@example.jp", tokens[4]),
             tokens,
         }
     }
@@ -141,6 +146,45 @@ async fn run_mail_through(
     );
     // And one more message, so that the recipient's look-ups have been used as well.
     send(&node, &[addresses.delivered.as_str()]).await;
+
+    // One over the HTTP API, from a key that sees addresses in clear.
+    let created = node
+        .cli_ok(&[
+            "api-key",
+            "create",
+            &customer,
+            "--name",
+            "app",
+            "--see-addresses",
+            "--json",
+        ])
+        .unwrap();
+    let key = serde_json::from_str::<serde_json::Value>(created.trim()).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let request = serde_json::json!({
+        "from": addresses.sender,
+        "to": [addresses.api],
+        "subject": "at rest over HTTP",
+        "text": "Hello.",
+    });
+    let answer = hikyaku_testkit::http_call(
+        node.http_addr(),
+        "POST",
+        "/api/v1/messages",
+        Some(&key),
+        &[("Idempotency-Key", "at-rest-1")],
+        Some(&request.to_string()),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert!(answer.body.contains(&addresses.api), "{}", answer.body);
+    let id = serde_json::from_str::<serde_json::Value>(&answer.body).unwrap()["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_events(&node, &id, "delivered", 1);
     (node, customer)
 }
 
@@ -155,6 +199,13 @@ async fn no_address_in_the_sqlite_files() {
     assert!(
         !found_in(&received[0].data, &needles).is_empty(),
         "the search finds the tokens where they are"
+    );
+    let api_needles = self::needles(&addresses.tokens[4..]);
+    assert!(
+        received
+            .iter()
+            .any(|m| !found_in(&m.data, &api_needles).is_empty()),
+        "the message sent over HTTP arrived with its address"
     );
 
     // While the node runs, recent writes sit in the WAL.
