@@ -14,6 +14,13 @@ use std::time::Duration;
 /// How long a key is remembered; an older entry is as if it did not exist, and is purged.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long a claim may stay unfinished before a repeat takes it over. A request is served in
+/// seconds; a claim older than this was left by a process that died while serving it, and
+/// without a bound its key would answer `409` for the whole window. Taking it over may send a
+/// message twice (if the dead process had spooled it before it could keep the answer): a
+/// duplicate, never a loss.
+pub const IDEMPOTENCY_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+
 /// The longest idempotency key accepted, in bytes (hosted services allow 255 characters).
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -36,7 +43,8 @@ pub enum Begun {
 impl Store {
     /// Claims `key` for `customer`'s request, known by `request_hash` (a digest of the request
     /// body the caller computed; it is hashed again with the store's key before it is kept).
-    /// Entries created at or before `now - IDEMPOTENCY_WINDOW` are ignored and replaced.
+    /// Entries created at or before `now - IDEMPOTENCY_WINDOW`, and claims left unfinished for
+    /// [`IDEMPOTENCY_CLAIM_LEASE`], are ignored and replaced.
     pub async fn idempotency_begin(
         &self,
         customer: &CustomerId,
@@ -50,16 +58,21 @@ impl Store {
             .key
             .keyed_digest(b"idempotency-request", &[request_hash]);
         let expired_at = expiry(now);
+        let abandoned_at = now
+            .as_millis()
+            .saturating_sub(IDEMPOTENCY_CLAIM_LEASE.as_millis() as i64);
         let _turn = self.write_turn().await;
         let row: Option<StoredEntry> = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "DELETE FROM idempotency_keys \
-                 WHERE customer_id = $1 AND key_hash = $2 AND created_at <= $3",
+                 WHERE customer_id = $1 AND key_hash = $2 \
+                 AND (created_at <= $3 OR (status IS NULL AND created_at <= $4))",
             )
             .bind(customer.as_str())
             .bind(key_hash.as_slice())
             .bind(expired_at)
+            .bind(abandoned_at)
             .execute(&mut *tx)
             .await?;
             let inserted = sqlx::query(

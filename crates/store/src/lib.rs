@@ -133,7 +133,9 @@ pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
     RecipientOutcome,
 };
-pub use idempotency::{Begun, IDEMPOTENCY_WINDOW, MAX_IDEMPOTENCY_KEY_LEN};
+pub use idempotency::{
+    Begun, IDEMPOTENCY_CLAIM_LEASE, IDEMPOTENCY_WINDOW, MAX_IDEMPOTENCY_KEY_LEN,
+};
 pub use inbound::{
     DueInboundPost, EnqueuedInbound, InboundAttempt, InboundAttemptEntry, InboundLogFilter,
     InboundNext, InboundPostSummary, InboundRoute, InboundState, MAX_INBOUND_MESSAGE_SIZE,

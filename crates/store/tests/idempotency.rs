@@ -7,7 +7,7 @@ mod common;
 
 use common::{Fixture, new_contract, on_both_backends};
 use hikyaku_model::Timestamp;
-use hikyaku_store::{Begun, IDEMPOTENCY_WINDOW, StoreError};
+use hikyaku_store::{Begun, IDEMPOTENCY_CLAIM_LEASE, IDEMPOTENCY_WINDOW, StoreError};
 
 on_both_backends!(
     repeat_gets_the_first_answer,
@@ -154,6 +154,41 @@ async fn unfinished_and_released_keys(f: Fixture) {
             .unwrap(),
         Begun::Mismatch
     );
+    // A claim left unfinished past the lease (its server died) is taken over by a repeat;
+    // a finished one is not.
+    let lease = IDEMPOTENCY_CLAIM_LEASE.as_millis() as i64;
+    assert_eq!(
+        store
+            .idempotency_begin(&c, "abandoned", b"h", Timestamp(T0))
+            .await
+            .unwrap(),
+        Begun::New
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&c, "abandoned", b"h", Timestamp(T0 + lease - 1))
+            .await
+            .unwrap(),
+        Begun::InProgress
+    );
+    assert_eq!(
+        store
+            .idempotency_begin(&c, "abandoned", b"h", Timestamp(T0 + lease))
+            .await
+            .unwrap(),
+        Begun::New
+    );
+    store
+        .idempotency_finish(&c, "abandoned", 202, b"{}")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .idempotency_begin(&c, "abandoned", b"h", Timestamp(T0 + 3 * lease))
+            .await
+            .unwrap(),
+        Begun::Replay { status: 202, .. }
+    ));
     store.idempotency_release(&c, "k").await.unwrap();
     assert_eq!(
         store
