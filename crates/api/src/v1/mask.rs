@@ -17,9 +17,48 @@ pub fn shown_address(address: &str, see_addresses: bool) -> String {
     }
 }
 
+/// `text` with every occurrence of `addresses` (without regard to ASCII case) masked: a remote
+/// server's reply often repeats the recipient (`550 5.1.1 <taro@example.jp>: no such user`).
+pub fn scrubbed(text: &str, addresses: &[&str]) -> String {
+    let mut out = text.to_string();
+    for address in addresses.iter().filter(|a| a.contains('@')) {
+        let masked = shown_address(address, false);
+        let needle = address.to_ascii_lowercase();
+        let mut result = String::with_capacity(out.len());
+        let lower = out.to_ascii_lowercase();
+        let mut rest = 0;
+        // ASCII lowercasing keeps every byte offset, so positions in `lower` are `out`'s.
+        while let Some(found) = lower[rest..].find(&needle) {
+            result.push_str(&out[rest..rest + found]);
+            result.push_str(&masked);
+            rest += found + needle.len();
+        }
+        result.push_str(&out[rest..]);
+        out = result;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::shown_address;
+    use super::{scrubbed, shown_address};
+
+    #[test]
+    fn replies_that_repeat_the_address_are_scrubbed() {
+        assert_eq!(
+            scrubbed(
+                "550 5.1.1 <Taro@Example.JP>: no such user taro@example.jp",
+                &["taro@example.jp", "app@sender.example"]
+            ),
+            "550 5.1.1 <t***@example.jp>: no such user t***@example.jp"
+        );
+        assert_eq!(scrubbed("太郎 ok", &["太郎@例え.jp"]), "太郎 ok");
+        assert_eq!(
+            scrubbed("a 太郎@例え.jp b", &["太郎@例え.jp"]),
+            "a 太***@例え.jp b"
+        );
+        assert_eq!(scrubbed("no address", &[""]), "no address");
+    }
 
     #[test]
     fn addresses_are_masked_unless_allowed() {
