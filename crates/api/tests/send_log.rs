@@ -448,9 +448,9 @@ async fn a_message_history_is_its_contracts_alone(backend: Backend) {
     assert_eq!(kinds.iter().filter(|k| **k == "accepted").count(), 4);
     assert_eq!(kinds.iter().filter(|k| **k == "bounced").count(), 2);
     assert_eq!(kinds.last(), Some(&"bounced"), "in the order they happened");
-    // Lower case and Crockford's look-alikes name the same message.
-    let lower = w.m1.to_string().to_ascii_lowercase();
-    w.ok(&format!("/api/v1/messages/{lower}"), &w.a_admin).await;
+    // Upper case names the same message.
+    let upper = w.m1.to_string().to_ascii_uppercase();
+    w.ok(&format!("/api/v1/messages/{upper}"), &w.a_admin).await;
 
     let other = MessageId::new(Timestamp(T0)).to_string();
     for (path, key) in [
@@ -847,3 +847,50 @@ on_both_backends!(
     statistics_equal_the_events_written,
     usage_counts_sent_against_the_plan,
 );
+
+#[tokio::test]
+async fn the_document_describes_the_search() {
+    let server = Server::start(Backend::Sqlite, "").await.unwrap();
+    let doc = server
+        .call("GET", "/api/v1/openapi.json", None, None, b"")
+        .await
+        .json();
+    let parameters = doc["paths"]["/events"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = parameters
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "since",
+            "until",
+            "recipient",
+            "recipient_domain",
+            "sender",
+            "message_id",
+            "kind",
+            "reason",
+            "tag",
+            "limit",
+            "cursor"
+        ]
+    );
+    let kind = &parameters[6]["schema"];
+    assert_eq!(kind["type"], "array", "{kind}");
+    assert_eq!(kind["items"]["enum"][3], "bounced", "{kind}");
+    assert_eq!(parameters[7]["schema"]["enum"][0], "authfailure");
+    for path in [
+        "/messages/{message_id}",
+        "/bounces",
+        "/stats",
+        "/stats/reasons",
+    ] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path}");
+    }
+    let month = &doc["paths"]["/usage"]["get"]["parameters"][0];
+    assert_eq!(month["name"], "month");
+    assert!(month["schema"]["pattern"].is_string(), "{month}");
+}

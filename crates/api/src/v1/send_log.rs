@@ -60,6 +60,14 @@ fn kind_list_schema() -> utoipa::openapi::schema::Array {
         .build()
 }
 
+/// The reasons, for the document.
+fn reason_schema() -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(Reason::ALL.map(Reason::as_str)))
+        .build()
+}
+
 /// The search's parameters. Read by hand from the query's pairs (see [`EventSearch::parse`])
 /// because `kind` may be repeated; this type describes them for the document.
 #[derive(Debug, Default, IntoParams)]
@@ -82,6 +90,7 @@ pub struct EventSearch {
     #[param(schema_with = kind_list_schema)]
     kind: Option<Vec<String>>,
     /// Why it was not delivered, in Sisimai's names (`userunknown`, `mailboxfull`, ...).
+    #[param(schema_with = reason_schema)]
     reason: Option<String>,
     /// Events of messages carrying this tag.
     tag: Option<String>,
@@ -254,6 +263,7 @@ pub struct BounceQuery {
     /// Bounces before this time (RFC 3339).
     until: Option<Time>,
     /// Only bounces for this reason, in Sisimai's names (`userunknown`, `mailboxfull`, ...).
+    #[param(schema_with = reason_schema)]
     reason: Option<String>,
     /// Entries per page, 1 to 1000 (100 when left out).
     #[param(minimum = 1, maximum = 1000)]
