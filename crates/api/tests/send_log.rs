@@ -352,7 +352,22 @@ async fn the_search_finds_by_every_filter_and_pages_once(backend: Backend) {
         ("cursor=%00%01", 400, "invalid_cursor", "cursor"),
         ("cursor=AQg", 400, "invalid_cursor", "cursor"),
     ];
-    for (query, status, code, field) in refusals {
+    let long = format!("recipient={}%40dom.example", "x".repeat(8000));
+    let hostile = [
+        ("recipient=%FF%FE%00", 200, "", ""),
+        ("kind=,,,", 200, "", ""),
+        ("sender=&tag=", 200, "", ""),
+        (long.as_str(), 200, "", ""),
+        ("kind=bounced%00", 400, "invalid_query", "kind"),
+        (
+            "since=2026-11-25T00:00:00Z&since=2026-11-26",
+            400,
+            "invalid_query",
+            "since",
+        ),
+        ("reason=UserUnknown", 400, "invalid_query", "reason"),
+    ];
+    for (query, status, code, field) in refusals.into_iter().chain(hostile) {
         let r = w
             .server
             .get(&format!("/api/v1/events?{query}"), &w.a_admin)
