@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, Server, accept, attempt, reply};
+use common::{Backend, Server, accept, accept_with_metadata, attempt, reply};
 use hikyaku_model::{CustomerId, EventDetails, MessageId, Reason, Role, Timestamp};
 use hikyaku_store::{NewSuppression, SuppressionSource};
 use serde_json::Value;
@@ -59,7 +59,7 @@ async fn world(backend: Backend) -> Option<World> {
         )
         .await
         .unwrap();
-    let m1 = accept(
+    let m1 = accept_with_metadata(
         store,
         &a,
         T0 + 1_000,
@@ -71,6 +71,10 @@ async fn world(backend: Backend) -> Option<World> {
             "later@other.example",
         ],
         &["welcome"],
+        &[
+            ("contact", "ok@dom.example"),
+            ("note", "cc hanako@else.example"),
+        ],
     )
     .await;
     attempt(
@@ -407,6 +411,7 @@ async fn addresses_are_masked_unless_the_key_may_see_them(backend: Backend) {
         );
     }
     assert!(clear.contains("<Bounce@Dom.example>: no such user"));
+    assert!(clear.contains("cc hanako@else.example"));
 
     for path in [
         "/api/v1/events?limit=1000".to_string(),
@@ -417,7 +422,9 @@ async fn addresses_are_masked_unless_the_key_may_see_them(backend: Backend) {
         let r = w.server.get(&path, &w.a_viewer).await;
         assert_eq!(r.status, 200, "{path}");
         let text = r.text().to_ascii_lowercase();
-        for local in ["ok@", "bounce@", "later@", "x@listed", "app@", "p0@", "p6@"] {
+        for local in [
+            "ok@", "bounce@", "later@", "x@listed", "app@", "p0@", "p6@", "hanako@",
+        ] {
             assert!(!text.contains(local), "{path} shows {local}: {text}");
         }
         assert!(text.contains("***@dom.example"), "{path}: {text}");
@@ -426,6 +433,10 @@ async fn addresses_are_masked_unless_the_key_may_see_them(backend: Backend) {
         .ok(&format!("/api/v1/messages/{}", w.m1), &w.a_viewer)
         .await;
     assert_eq!(masked["sender"], "a***@a.example");
+    assert_eq!(
+        masked["metadata"],
+        serde_json::json!({"contact": "o***@dom.example", "note": "cc h***@else.example"})
+    );
     let bounced = masked["events"]
         .as_array()
         .unwrap()

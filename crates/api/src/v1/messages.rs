@@ -31,12 +31,24 @@ pub async fn history(
         .message_history(&caller.customer_id, id)
         .await?
         .ok_or_else(not_found)?;
+    let mut metadata = history.metadata;
+    if !caller.see_addresses {
+        let mut addresses: Vec<&str> = history
+            .events
+            .iter()
+            .map(|e| e.recipient.as_str())
+            .collect();
+        addresses.push(&history.mail_from);
+        for value in metadata.values_mut() {
+            *value = super::mask::scrubbed_free_text(value, &addresses);
+        }
+    }
     Ok(Json(MessageHistory {
         message_id: history.message_id.to_string(),
         customer_id: history.customer_id.to_string(),
         sender: caller.show(&history.mail_from),
         tags: history.tags,
-        metadata: history.metadata,
+        metadata,
         events: history
             .events
             .iter()

@@ -27,11 +27,15 @@ pub(crate) fn shown_event(caller: &ContractCaller, e: &hikyaku_model::Event) -> 
         let addresses = [e.recipient.as_str(), e.mail_from.as_str()];
         let scrub = |text: &mut Option<String>| {
             if let Some(t) = text {
-                *t = super::mask::scrubbed(t, &addresses);
+                *t = super::mask::scrubbed_free_text(t, &addresses);
             }
         };
         scrub(&mut shown.details.text);
         scrub(&mut shown.details.note);
+        // Metadata is the sender's free text: programs often put the recipient there too.
+        for value in shown.metadata.values_mut() {
+            *value = super::mask::scrubbed_free_text(value, &addresses);
+        }
         shown.recipient = caller.show(&shown.recipient);
         shown.sender = caller.show(&shown.sender);
     }
@@ -42,7 +46,10 @@ fn shown_bounce(caller: &ContractCaller, e: &hikyaku_model::Event) -> Option<Bou
     let mut bounce = Bounce::of(e)?;
     if !caller.see_addresses {
         if let Some(text) = &mut bounce.text {
-            *text = super::mask::scrubbed(text, &[e.recipient.as_str(), e.mail_from.as_str()]);
+            *text = super::mask::scrubbed_free_text(
+                text,
+                &[e.recipient.as_str(), e.mail_from.as_str()],
+            );
         }
         bounce.recipient = caller.show(&bounce.recipient);
     }

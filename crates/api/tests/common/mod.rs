@@ -341,6 +341,19 @@ pub async fn accept(
     to: &[&str],
     tags: &[&str],
 ) -> hikyaku_model::MessageId {
+    accept_with_metadata(store, customer, at, from, to, tags, &[]).await
+}
+
+/// [`accept`] with the sender's metadata.
+pub async fn accept_with_metadata(
+    store: &Store,
+    customer: &CustomerId,
+    at: i64,
+    from: &str,
+    to: &[&str],
+    tags: &[&str],
+    metadata: &[(&str, &str)],
+) -> hikyaku_model::MessageId {
     let id = hikyaku_model::MessageId::new(hikyaku_model::Timestamp(at));
     let message = hikyaku_store::AcceptedMessage {
         id,
@@ -354,7 +367,10 @@ pub async fn accept(
         source_ip: "192.0.2.10".into(),
         node: "node-a".into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
-        metadata: Default::default(),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     store.record_accepted(&[message]).await.unwrap();
     id
