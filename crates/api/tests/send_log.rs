@@ -124,7 +124,15 @@ async fn world(backend: Backend) -> Option<World> {
     .await;
     let many: Vec<String> = (0..7).map(|i| format!("p{i}@dom.example")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let m2 = accept(store, &a, T0 + 3 * HOUR, "app@a.example", &many, &[]).await;
+    let m2 = accept(
+        store,
+        &a,
+        T0 + 3 * HOUR,
+        "app@a.example",
+        &many,
+        &["to:p0@dom.example"],
+    )
+    .await;
     for i in 0..7 {
         attempt(
             store,
@@ -412,6 +420,7 @@ async fn addresses_are_masked_unless_the_key_may_see_them(backend: Backend) {
     }
     assert!(clear.contains("<Bounce@Dom.example>: no such user"));
     assert!(clear.contains("cc hanako@else.example"));
+    assert!(clear.contains("to:p0@dom.example"));
 
     for path in [
         "/api/v1/events?limit=1000".to_string(),

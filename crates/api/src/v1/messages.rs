@@ -31,7 +31,7 @@ pub async fn history(
         .message_history(&caller.customer_id, id)
         .await?
         .ok_or_else(not_found)?;
-    let mut metadata = history.metadata;
+    let (mut metadata, mut tags) = (history.metadata, history.tags);
     if !caller.see_addresses {
         let mut addresses: Vec<&str> = history
             .events
@@ -39,7 +39,7 @@ pub async fn history(
             .map(|e| e.recipient.as_str())
             .collect();
         addresses.push(&history.mail_from);
-        for value in metadata.values_mut() {
+        for value in metadata.values_mut().chain(tags.iter_mut()) {
             *value = super::mask::scrubbed_free_text(value, &addresses);
         }
     }
@@ -47,7 +47,7 @@ pub async fn history(
         message_id: history.message_id.to_string(),
         customer_id: history.customer_id.to_string(),
         sender: caller.show(&history.mail_from),
-        tags: history.tags,
+        tags,
         metadata,
         events: history
             .events

@@ -32,8 +32,8 @@ pub(crate) fn shown_event(caller: &ContractCaller, e: &hikyaku_model::Event) -> 
         };
         scrub(&mut shown.details.text);
         scrub(&mut shown.details.note);
-        // Metadata is the sender's free text: programs often put the recipient there too.
-        for value in shown.metadata.values_mut() {
+        // Metadata and tags are the sender's free text: programs often put the recipient there.
+        for value in shown.metadata.values_mut().chain(shown.tags.iter_mut()) {
             *value = super::mask::scrubbed_free_text(value, &addresses);
         }
         shown.recipient = caller.show(&shown.recipient);
