@@ -254,6 +254,73 @@ pub struct Usage {
     pub sent: u64,
 }
 
+/// One page of the send log, newest first (`GET /events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EventList {
+    pub data: Vec<Event>,
+    /// Give it back as `cursor` for the next page; `null`: there is none. Opaque.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of a contract's bounces, newest first (`GET /bounces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BounceList {
+    pub data: Vec<Bounce>,
+    /// Give it back as `cursor` for the next page; `null`: there is none. Opaque.
+    pub next_cursor: Option<String>,
+}
+
+/// A contract's events by kind and reason over a range, most frequent first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReasonStatsList {
+    pub from: Time,
+    pub to: Time,
+    pub data: Vec<ReasonStats>,
+}
+
+/// The recipient domains with the most events over a range, most first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DomainStatsList {
+    pub from: Time,
+    pub to: Time,
+    pub data: Vec<DomainStats>,
+}
+
+/// A contract's month against its plan: what it sent, what the plan covers and the excess.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PlanUsage {
+    pub customer_id: String,
+    /// The month as `YYYY-MM` (UTC).
+    #[schema(example = "2026-11")]
+    pub month: String,
+    /// Recipients accepted in the month, less those suppressed.
+    pub sent: u64,
+    pub plan: String,
+    /// Messages a month the plan covers; `null`: the plan states no volume.
+    pub monthly_volume: Option<u64>,
+    /// Messages beyond the plan's volume, in started units of 1,000 (0 within the volume).
+    pub excess_units: u64,
+}
+
+impl PlanUsage {
+    /// The excess of `sent` over `volume` in started units of 1,000: 2,501 sent on a plan of
+    /// 1,500 is 2 units; exactly the volume, or no stated volume, is none.
+    pub fn excess_units(sent: u64, volume: Option<u64>) -> u64 {
+        match volume {
+            Some(volume) if sent > volume => (sent - volume).div_ceil(1000),
+            _ => 0,
+        }
+    }
+}
+
+/// Every contract's month against its plan (operator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UsageList {
+    #[schema(example = "2026-11")]
+    pub month: String,
+    pub data: Vec<PlanUsage>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +377,27 @@ mod tests {
         assert_eq!(json["metadata"], serde_json::json!({"user": "42"}));
         let bounce = Bounce::of(&e).unwrap();
         assert_eq!((bounce.reason.as_str(), bounce.hard), ("userunknown", true));
+    }
+
+    #[test]
+    fn excess_is_counted_in_started_thousands() {
+        let table = [
+            (0, Some(1000), 0),
+            (1000, Some(1000), 0),
+            (1001, Some(1000), 1),
+            (2000, Some(1000), 1),
+            (2001, Some(1000), 2),
+            (2501, Some(1500), 2),
+            (u64::MAX, Some(0), u64::MAX.div_ceil(1000)),
+            (5000, None, 0),
+        ];
+        for (sent, volume, units) in table {
+            assert_eq!(
+                PlanUsage::excess_units(sent, volume),
+                units,
+                "{sent} {volume:?}"
+            );
+        }
     }
 
     #[test]

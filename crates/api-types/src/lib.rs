@@ -18,8 +18,9 @@ pub use access::{
     User, UserList,
 };
 pub use events::{
-    Bounce, Counts, Details, DomainStats, Event, EventPage, MessageHistory, ReasonStats, Remote,
-    StatsPoint, StatsSeries, Usage,
+    Bounce, BounceList, Counts, Details, DomainStats, DomainStatsList, Event, EventList, EventPage,
+    MessageHistory, PlanUsage, ReasonStats, ReasonStatsList, Remote, StatsPoint, StatsSeries,
+    Usage, UsageList,
 };
 pub use rest::*;
 pub use send::{

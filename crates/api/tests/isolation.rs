@@ -6,9 +6,9 @@
 mod common;
 
 use axum::http::Method;
-use common::{Backend, Server, segment};
+use common::{Backend, Server, accept, attempt, reply, segment};
 use hikyaku_api::v1::access::allowed;
-use hikyaku_model::{ApiCaller, CustomerId, Role};
+use hikyaku_model::{ApiCaller, CustomerId, EventDetails, MessageId, Reason, Role, Timestamp};
 use serde_json::{Value, json};
 
 /// Contract A's resources, and every text of them that must never reach B.
@@ -20,6 +20,7 @@ struct TenantA {
     route_id: i64,
     user_id: String,
     key_id: String,
+    message_id: MessageId,
     secrets: Vec<String>,
 }
 
@@ -78,6 +79,32 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
     assert_eq!(r.status, 201, "{}", r.text());
     let key_id = r.json()["id"].as_str().unwrap().to_string();
     let prefix = r.json()["prefix"].as_str().unwrap().to_string();
+    // A's send log: a message accepted, refused by the remote server, now (so that the
+    // default ranges of the statistics hold it too).
+    let now = Timestamp::now().as_millis();
+    let message_id = accept(
+        &server.store,
+        &customer_id,
+        now - 2_000,
+        "app@tenant-a.example",
+        &["bob.secret@a-customer.example"],
+        &["a-tag-secret"],
+    )
+    .await;
+    attempt(
+        &server.store,
+        message_id,
+        0,
+        now - 1_000,
+        EventDetails::Bounced {
+            exchange: reply(550, "5.1.1 <bob.secret@a-customer.example> unknown"),
+            reason: Reason::UserUnknown,
+            hard: true,
+        },
+    )
+    .await;
+    let events = server.get("/api/v1/events", key).await.json();
+    assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
     TenantA {
         secrets: vec![
             customer_id.to_string(),
@@ -91,7 +118,12 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             prefix,
             user_id.clone(),
             key_id.clone(),
+            message_id.to_string(),
+            "bob.secret".into(),
+            "a-customer.example".into(),
+            "a-tag-secret".into(),
         ],
+        message_id,
         user_id,
         key_id,
         customer_id,
@@ -112,6 +144,7 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "customer_id" => a.customer_id.to_string(),
         "user_id" => a.user_id.clone(),
         "key_id" => a.key_id.clone(),
+        "message_id" => a.message_id.to_string(),
         other => panic!(
             "path parameter {{{other}}} is new: say which of contract A's resources it names"
         ),
@@ -266,6 +299,11 @@ async fn tenants_never_see_each_other(backend: Backend) {
         .await
         .json();
     assert_eq!(routes["data"][0]["id"], a.route_id);
+    let history = server
+        .get(&format!("/api/v1/messages/{}", a.message_id), &a_admin)
+        .await;
+    assert_eq!(history.status, 200);
+    assert!(history.text().contains("bob.secret@a-customer.example"));
     let contract = server
         .store
         .contract(&a.customer_id)

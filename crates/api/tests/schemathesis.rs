@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{Backend, Server};
-use hikyaku_model::Role;
+use common::{Backend, Server, accept, attempt, reply};
+use hikyaku_model::{EventDetails, Reason, Role, Timestamp};
 
 fn schemathesis_available() -> bool {
     match std::process::Command::new("schemathesis")
@@ -93,7 +93,40 @@ async fn schemathesis_finds_nothing() {
     )
     .await
     .unwrap();
-    let (_, admin) = server.contract_with_key("fuzzed", Role::Admin, true).await;
+    let (customer, admin) = server.contract_with_key("fuzzed", Role::Admin, true).await;
+    // A send log to read, so the answers' schemas are checked against real events too.
+    let now = Timestamp::now().as_millis();
+    let id = accept(
+        &server.store,
+        &customer,
+        now - 60_000,
+        "app@fuzzed.example",
+        &["a@example.jp", "b@example.jp"],
+        &["fuzz"],
+    )
+    .await;
+    attempt(
+        &server.store,
+        id,
+        0,
+        now - 30_000,
+        EventDetails::Delivered {
+            exchange: reply(250, "ok"),
+        },
+    )
+    .await;
+    attempt(
+        &server.store,
+        id,
+        1,
+        now - 20_000,
+        EventDetails::Bounced {
+            exchange: reply(550, "5.1.1 no such user"),
+            reason: Reason::UserUnknown,
+            hard: true,
+        },
+    )
+    .await;
     run(&server, &admin, "^/", Some("^/operator/")).await;
     let operator = server.operator_key();
     run(&server, &operator, "^/operator/", None).await;

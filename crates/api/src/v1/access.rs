@@ -162,6 +162,14 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
         OPERATOR,
     ),
     (Method::GET, "/operator/plans", OPERATOR),
+    (Method::GET, "/operator/usage", OPERATOR),
+    (Method::GET, "/events", READ),
+    (Method::GET, "/messages/{message_id}", READ),
+    (Method::GET, "/bounces", READ),
+    (Method::GET, "/stats", READ),
+    (Method::GET, "/stats/reasons", READ),
+    (Method::GET, "/stats/domains", READ),
+    (Method::GET, "/usage", BILLING),
 ];
 
 /// Who may call `method path` (`path` relative to `/api/v1`); `None` for an unlisted route.

@@ -8,10 +8,13 @@
 pub mod access;
 pub mod error;
 pub mod mask;
+mod messages;
 mod operator;
 pub mod paging;
 pub mod send;
+mod send_log;
 mod settings;
+mod stats;
 mod suppressions;
 mod users;
 
@@ -114,9 +117,11 @@ impl ApiState {
     components(schemas(hikyaku_api_types::ErrorBody, hikyaku_api_types::ErrorDetail)),
     tags(
         (name = "messages", description = "Sending, one message or a batch"),
+        (name = "send log", description = "The contract's events, messages and bounces"),
+        (name = "statistics", description = "The contract's counts over time, by reason, by domain"),
         (name = "suppressions", description = "The contract's suppression list"),
         (name = "settings", description = "Allowed IP ranges, SMTP credentials, inbound routes"),
-        (name = "plan", description = "The contract's plan"),
+        (name = "plan", description = "The contract's plan and usage"),
         (name = "users", description = "The contract's console users and API keys (admins)"),
         (name = "operator", description = "The operator area: contracts and plans"),
     )
@@ -165,6 +170,14 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(operator::resume_contract))
         .routes(routes!(operator::terminate_contract))
         .routes(routes!(operator::plans))
+        .routes(routes!(stats::usage_of_all))
+        .routes(routes!(send_log::search))
+        .routes(routes!(messages::history))
+        .routes(routes!(send_log::bounces))
+        .routes(routes!(stats::series))
+        .routes(routes!(stats::by_reason))
+        .routes(routes!(stats::by_domain))
+        .routes(routes!(stats::usage))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::show_user, users::remove_user))
         .routes(routes!(users::list_api_keys, users::create_api_key))

@@ -29,6 +29,8 @@ pub enum ListKind {
     Contracts = 5,
     ConsoleUsers = 6,
     ApiKeys = 7,
+    Events = 8,
+    Bounces = 9,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]

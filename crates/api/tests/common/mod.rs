@@ -349,3 +349,94 @@ pub fn segment(text: &str) -> String {
         })
         .collect()
 }
+
+/// A message of `customer` accepted at `at` (ms) from `from` to `to`, recorded through the
+/// store's own writer (`record_accepted`), as the relay records it. Recipients on the
+/// contract's suppression list get their `suppressed` event there.
+pub async fn accept(
+    store: &Store,
+    customer: &CustomerId,
+    at: i64,
+    from: &str,
+    to: &[&str],
+    tags: &[&str],
+) -> hikyaku_model::MessageId {
+    accept_with_metadata(store, customer, at, from, to, tags, &[]).await
+}
+
+/// [`accept`] with the sender's metadata.
+pub async fn accept_with_metadata(
+    store: &Store,
+    customer: &CustomerId,
+    at: i64,
+    from: &str,
+    to: &[&str],
+    tags: &[&str],
+    metadata: &[(&str, &str)],
+) -> hikyaku_model::MessageId {
+    let id = hikyaku_model::MessageId::new(hikyaku_model::Timestamp(at));
+    let message = hikyaku_store::AcceptedMessage {
+        id,
+        customer_id: customer.clone(),
+        envelope: hikyaku_model::Envelope {
+            mail_from: from.to_string(),
+            recipients: to.iter().map(|r| r.to_string()).collect(),
+        },
+        size: 1234,
+        received_at: hikyaku_model::Timestamp(at),
+        source_ip: "192.0.2.10".into(),
+        node: "node-a".into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    store.record_accepted(&[message]).await.unwrap();
+    id
+}
+
+/// The outcome of one recipient's delivery attempt, recorded through `record_outcomes`, as
+/// the delivery engine records it.
+pub async fn attempt(
+    store: &Store,
+    id: hikyaku_model::MessageId,
+    recipient_index: u32,
+    at: i64,
+    details: hikyaku_model::EventDetails,
+) {
+    use hikyaku_model::EventDetails;
+    use hikyaku_store::Outcome;
+    let outcome = match &details {
+        EventDetails::Delivered { .. } => Outcome::Delivered,
+        EventDetails::Deferred { .. } => Outcome::Deferred {
+            next_attempt_at: hikyaku_model::Timestamp(at + 3_600_000),
+        },
+        EventDetails::Bounced { .. } => Outcome::Bounced,
+        EventDetails::Expired { .. } => Outcome::Expired,
+        other => panic!("not an attempt's outcome: {other:?}"),
+    };
+    store
+        .record_outcomes(
+            &[hikyaku_store::RecipientOutcome {
+                message_id: id,
+                recipient_index,
+                at: hikyaku_model::Timestamp(at),
+                outcome,
+                details,
+                suppression: hikyaku_store::SuppressionEffect::Nothing,
+            }],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
+        .await
+        .unwrap();
+}
+
+/// A remote server's answer to an attempt.
+pub fn reply(code: u16, text: &str) -> hikyaku_model::Exchange {
+    hikyaku_model::Exchange {
+        code: Some(code),
+        text: Some(text.to_string()),
+        ..hikyaku_model::Exchange::by(hikyaku_model::EventSource::Smtp)
+    }
+}
