@@ -28,6 +28,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT
 
+for port in "$RELAY_PORT" "$SINK_PORT" "$HTTP_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use (a server left from an earlier run?)" >&2; exit 1
+  fi
+done
 u=(); [ "$(id -u)" = 0 ] && u=(-u nobody)   # smtp-sink refuses to run as root without -u
 smtp-sink -4 -c -m 1024 "${u[@]}" "127.0.0.1:$SINK_PORT" 1024 > "$W/sink.out" 2> "$W/sink.err" &
 pids+=($!)
@@ -55,7 +60,9 @@ H() { "$HIKYAKU_BIN" --config "$W/hikyaku.toml" "$@"; }
 customer=$(H contract create --name bench --json | sed -E 's/.*"customer_id": *"([a-z0-9]+)".*/\1/')
 H allowed-ip add "$customer" 127.0.0.1/32 >/dev/null
 key=$(H api-key create "$customer" --name bench --json | sed -E 's/.*"key": *"(hk_[A-Za-z0-9]+)".*/\1/')
-H serve > "$W/serve.log" 2>&1 &
+# Started directly, not through H: the PID kept must be the server's own, or the cleanup would
+# stop a subshell and leave the server running on the port for the next run to find.
+"$HIKYAKU_BIN" --config "$W/hikyaku.toml" serve > "$W/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null && break; sleep 0.05; done
 curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || { cat "$W/serve.log" >&2; exit 1; }
