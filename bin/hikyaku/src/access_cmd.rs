@@ -7,7 +7,9 @@ use crate::admin::{Output, Table, field, one_of, password_from_stdin, require_co
 use anyhow::bail;
 use hikyaku_api_types as api;
 use hikyaku_model::{ContractState, CustomerId, Role};
-use hikyaku_store::{ApiKey, ConsoleUser, IdPage, NewApiKey, NewConsoleUser, OperatorKey, Store};
+use hikyaku_store::{
+    ApiKey, ConsoleUser, IdPage, KeepAnAdmin, NewApiKey, NewConsoleUser, OperatorKey, Store,
+};
 
 #[derive(clap::Subcommand)]
 pub enum UserCommand {
@@ -243,7 +245,7 @@ pub async fn run_user(cmd: UserCommand, store: &Store, json: bool) -> anyhow::Re
         } => {
             require_contract(store, &customer_id).await?;
             let Some(user) = store
-                .remove_console_user(&customer_id, &email_or_id)
+                .remove_console_user(&customer_id, &email_or_id, KeepAnAdmin::No)
                 .await?
             else {
                 bail!("contract {customer_id} has no console user {email_or_id:?}");

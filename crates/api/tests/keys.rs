@@ -91,6 +91,35 @@ async fn keys_from_the_store_work_until_revoked(backend: Backend) {
     let r = server.get("/api/v1/suppressions", &viewer).await;
     assert_eq!((r.status, r.error_code().as_str()), (401, "unauthorized"));
 
+    // The contract's last admin user may not be removed through the API (nobody could manage
+    // its users from the console any more); once there is another, it may.
+    let mut admin_users = Vec::new();
+    for email in ["first@example.jp", "second@example.jp"] {
+        let r = server
+            .post_json(
+                "/api/v1/users",
+                &admin,
+                &json!({"email": email, "role": "admin"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        admin_users.push(r.json()["id"].as_str().unwrap().to_string());
+        if admin_users.len() == 1 {
+            let r = server
+                .delete(&format!("/api/v1/users/{}", admin_users[0]), &admin)
+                .await;
+            assert_eq!((r.status, r.error_code().as_str()), (409, "last_admin"));
+        }
+    }
+    let r = server
+        .delete(&format!("/api/v1/users/{}", admin_users[0]), &admin)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = server
+        .delete(&format!("/api/v1/users/{}", admin_users[1]), &admin)
+        .await;
+    assert_eq!((r.status, r.error_code().as_str()), (409, "last_admin"));
+
     let r = server
         .post_json(
             &format!("/api/v1/operator/contracts/{customer}/terminate"),

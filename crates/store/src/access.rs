@@ -189,6 +189,14 @@ fn parse_customer(id: &str) -> Result<CustomerId, StoreError> {
     id.parse().map_err(|e| corrupt("customer_id", e))
 }
 
+/// Whether removing a console user may leave the contract without an admin user: the
+/// operator may (and adds another with the CLI); the contract's own people may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAnAdmin {
+    Yes,
+    No,
+}
+
 #[derive(sqlx::FromRow)]
 struct UserRow {
     user_id: String,
@@ -415,18 +423,28 @@ impl Store {
 
     /// Removes the contract's console user named by ID or by e-mail address (in any case).
     /// Returns the user removed, or `None` if the contract has no such user. Their next
-    /// request is refused (the API keeps no sessions of its own in the store).
+    /// request is refused (the API keeps no sessions of its own in the store). With
+    /// [`KeepAnAdmin::Yes`] the contract's last admin user is not removed
+    /// ([`StoreError::LastAdmin`]): nobody left could manage its users from the console.
     pub async fn remove_console_user(
         &self,
         customer: &CustomerId,
         id_or_email: &str,
+        keep_an_admin: KeepAnAdmin,
     ) -> Result<Option<ConsoleUser>, StoreError> {
         let id_or_email = id_or_email.trim();
         // An ID never holds an `@`, so the two never name different users.
         let email_hash = self.email_hash(id_or_email);
         let _turn = self.write_turn().await;
         let row: Option<UserRow> = with_pool!(self, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let mut tx = pool.begin().await?;
+            // The contract's row is the lock two concurrent removals of its last two admins
+            // queue on, so that they cannot both see the other one still there.
+            sqlx::query("UPDATE contracts SET state = state WHERE customer_id = $1")
+                .bind(customer.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM console_users \
                  WHERE customer_id = $1 AND (user_id = $2 OR email_hash = $3) \
                  RETURNING {USER_COLUMNS}"
@@ -434,8 +452,24 @@ impl Store {
             .bind(customer.as_str())
             .bind(id_or_email)
             .bind(email_hash.as_slice())
-            .fetch_optional(pool)
-            .await?
+            .fetch_optional(&mut *tx)
+            .await?;
+            if keep_an_admin == KeepAnAdmin::Yes
+                && row.as_ref().is_some_and(|r| r.role == Role::Admin.as_str())
+            {
+                let admins_left: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM console_users WHERE customer_id = $1 AND role = $2",
+                )
+                .bind(customer.as_str())
+                .bind(Role::Admin.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                if admins_left == 0 {
+                    return Err(StoreError::LastAdmin(customer.clone()));
+                }
+            }
+            tx.commit().await?;
+            row
         });
         row.map(|row| self.user_from_row(row)).transpose()
     }

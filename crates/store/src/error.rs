@@ -43,6 +43,8 @@ pub enum StoreError {
     /// The address is not repeated: the error may reach a log.
     #[error("contract {0} already has a console user with this e-mail address")]
     EmailTaken(CustomerId),
+    #[error("contract {0} would have no admin user left")]
+    LastAdmin(CustomerId),
     #[error("invalid {what}: {reason}")]
     Invalid { what: &'static str, reason: String },
     #[error("a sealed value could not be opened: wrong sealing key or damaged data")]
@@ -77,6 +79,7 @@ impl StoreError {
             | StoreError::InboundRouteNotFound(_)
             | StoreError::TooManyCredentials { .. }
             | StoreError::EmailTaken(_)
+            | StoreError::LastAdmin(_)
             | StoreError::Invalid { .. }
             | StoreError::Unseal
             | StoreError::Corrupt(_)

@@ -125,8 +125,8 @@ pub mod testing;
 mod webhooks;
 
 pub use access::{
-    API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, MAX_CREDENTIALS_PER_CONTRACT, NewApiKey,
-    NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
+    API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, KeepAnAdmin, MAX_CREDENTIALS_PER_CONTRACT,
+    NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{

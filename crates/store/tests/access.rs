@@ -7,7 +7,7 @@ mod common;
 use common::{Fixture, new_contract, on_both_backends};
 use hikyaku_model::{ApiCaller, ContractState, Role};
 use hikyaku_store::{
-    API_KEY_PREFIX, IdPage, MAX_CREDENTIALS_PER_CONTRACT, NewApiKey, NewConsoleUser,
+    API_KEY_PREFIX, IdPage, KeepAnAdmin, MAX_CREDENTIALS_PER_CONTRACT, NewApiKey, NewConsoleUser,
     OPERATOR_KEY_PREFIX, StoreError,
 };
 
@@ -23,6 +23,7 @@ on_both_backends!(
     emails_are_unique_within_a_contract_only,
     listings_page_by_id,
     unknown_and_terminated_contracts_get_no_credentials,
+    the_last_admin_user_is_kept_when_asked,
 );
 
 fn key(name: &str) -> NewApiKey<'_> {
@@ -96,7 +97,7 @@ async fn the_511th_user_or_key_is_refused(f: Fixture) {
     );
     assert!(
         store
-            .remove_console_user(&c, "U0@Example.jp")
+            .remove_console_user(&c, "U0@Example.jp", KeepAnAdmin::No)
             .await
             .unwrap()
             .is_some()
@@ -391,14 +392,14 @@ async fn console_logins_check_the_password(f: Fixture) {
     // Removal by another contract does nothing; by ID it works, and the login stops.
     assert_eq!(
         store
-            .remove_console_user(&b, &created.user_id)
+            .remove_console_user(&b, &created.user_id, KeepAnAdmin::No)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .remove_console_user(&a, &created.user_id)
+            .remove_console_user(&a, &created.user_id, KeepAnAdmin::No)
             .await
             .unwrap(),
         Some(created.clone())
@@ -485,7 +486,7 @@ async fn emails_are_unique_within_a_contract_only(f: Fixture) {
     );
     // Removing by address removes only the contract's own user.
     let removed = store
-        .remove_console_user(&b, "Same@Example.jp")
+        .remove_console_user(&b, "Same@Example.jp", KeepAnAdmin::No)
         .await
         .unwrap()
         .unwrap();
@@ -592,4 +593,71 @@ async fn unknown_and_terminated_contracts_get_no_credentials(f: Fixture) {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn the_last_admin_user_is_kept_when_asked(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Admins").await;
+    let viewer = NewConsoleUser {
+        role: Role::Viewer,
+        ..user("viewer@example.jp", "password123")
+    };
+    let viewer = store.create_console_user(&c, &viewer).await.unwrap();
+    let first = store
+        .create_console_user(&c, &user("first@example.jp", "password123"))
+        .await
+        .unwrap();
+    // A user who is not an admin goes; so does an admin while another remains.
+    store
+        .remove_console_user(&c, &viewer.user_id, KeepAnAdmin::Yes)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Two admins removing each other at once, through two stores on the same database (two
+    // nodes): exactly one removal goes through.
+    let second = store
+        .create_console_user(&c, &user("second@example.jp", "password123"))
+        .await
+        .unwrap();
+    let other = hikyaku_store::Store::connect(&f.url, hikyaku_store::SealingKey::from_bytes(f.key))
+        .await
+        .unwrap();
+    let (one, two) = tokio::join!(
+        store.remove_console_user(&c, &first.user_id, KeepAnAdmin::Yes),
+        other.remove_console_user(&c, &second.user_id, KeepAnAdmin::Yes),
+    );
+    let removed = [&one, &two]
+        .iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    let refused = [&one, &two]
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::LastAdmin(x)) if x == &c))
+        .count();
+    assert_eq!((removed, refused), (1, 1), "{one:?} {two:?}");
+    let left = store.console_users(&c, &IdPage::default()).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].role, Role::Admin);
+
+    // The last one stays, unless the operator removes it.
+    let err = store
+        .remove_console_user(&c, &left[0].user_id, KeepAnAdmin::Yes)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LastAdmin(_)), "{err}");
+    assert_eq!(
+        store
+            .console_users(&c, &IdPage::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .remove_console_user(&c, &left[0].user_id, KeepAnAdmin::No)
+        .await
+        .unwrap()
+        .unwrap();
+    other.close().await;
 }

@@ -11,7 +11,7 @@ use hikyaku_api_types::{
     ApiKey, ApiKeyPage, CreateApiKey, CreateUser, CreatedApiKey, NewUser, User, UserPage,
 };
 use hikyaku_model::Role;
-use hikyaku_store::{IdPage, StoreError};
+use hikyaku_store::{IdPage, KeepAnAdmin, StoreError};
 
 /// A caller cannot give more than it has: only a key that sees addresses may make a user or
 /// key that does.
@@ -224,11 +224,16 @@ pub async fn remove_user(
     }
     match state
         .store()
-        .remove_console_user(&caller.customer_id, &user_id)
-        .await?
+        .remove_console_user(&caller.customer_id, &user_id, KeepAnAdmin::Yes)
+        .await
     {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ApiError::not_found("console user")),
+        Ok(Some(_)) => Ok(StatusCode::NO_CONTENT),
+        Ok(None) => Err(ApiError::not_found("console user")),
+        Err(StoreError::LastAdmin(_)) => Err(ApiError::conflict(
+            "last_admin",
+            "this is the contract's last admin user: make another user admin first",
+        )),
+        Err(e) => Err(e.into()),
     }
 }
 
