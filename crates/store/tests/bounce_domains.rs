@@ -67,7 +67,10 @@ async fn a_contract_sets_replaces_shows_and_clears_its_bounce_domain(f: Fixture)
             .unwrap(),
         None
     );
-    assert_eq!(store.bounce_domains().await.unwrap(), [replaced.clone()]);
+    assert_eq!(
+        store.bounce_domains().await.unwrap(),
+        std::slice::from_ref(&replaced)
+    );
 
     assert_eq!(store.clear_bounce_domain(&a).await.unwrap(), Some(replaced));
     assert_eq!(store.bounce_domain(&a).await.unwrap(), None);
