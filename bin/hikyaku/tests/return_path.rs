@@ -7,7 +7,7 @@ mod delivery_support;
 
 use delivery_support::{event, route_everything, send, start};
 use hikyaku_testkit::reports::delivery_status_notification;
-use hikyaku_testkit::{HikyakuProcess, Sink, SmtpClient};
+use hikyaku_testkit::{HikyakuProcess, PostfixMx, Sink, SmtpClient};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -99,6 +99,39 @@ async fn a_contracts_bounce_domain_carries_its_return_paths_and_its_bounces_come
     assert_eq!(cleared["bounce_domain"], Value::Null);
     assert_eq!(cleared["return_path_domain"], PLATFORM);
     assert_eq!(rcpt_at_error_server(&node, &verp).await, "550 5.1.1");
+}
+
+/// A real peer: Postfix takes the message, finds no such mailbox, and mails its own DSN to the
+/// envelope sender it saw, on the contract's domain (routed, as the customer's CNAME would, to
+/// the error server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postfix_bounces_to_the_contracts_domain_and_the_bounce_is_attributed() {
+    let errors = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let Some(mx) = PostfixMx::start_bouncing(THEIRS, errors) else {
+        return;
+    };
+    let (node, customer) = start(|b| {
+        route_everything(b, &mx.addr().to_string());
+        b.set("bounce", "listen", &format!("\"{errors}\""));
+    });
+    node.cli_ok(&["contract", "bounce-domain", "set", &customer, THEIRS])
+        .unwrap();
+    let unknown = format!("nobody@{}", PostfixMx::DOMAIN);
+    let id = send(&node, &[&unknown]).await;
+    let bounced = event(&node, &id, "bounced");
+    assert_eq!(bounced["recipient"], unknown.as_str());
+    assert_eq!(bounced["customer_id"], customer.as_str());
+    assert_eq!(bounced["details"]["reason"], "userunknown", "{bounced}");
+    assert_eq!(bounced["details"]["source"], "report", "{bounced}");
+    // Postfix saw the return path on the contract's domain.
+    let log = mx.maillog();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("from=<b-{id}-0-")) && l.contains(&format!("@{THEIRS}>"))),
+        "{log}"
+    );
 }
 
 #[test]
