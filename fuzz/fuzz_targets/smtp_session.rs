@@ -1,5 +1,6 @@
 //! Fuzzes the SMTP session state machine: framing, command parsing, AUTH exchanges, DATA
-//! unstuffing and limits, STARTTLS input discarding, fed in arbitrary read sizes. The body is
+//! unstuffing, line-end normalisation (every accepted message must come out CRLF-only) and
+//! limits, STARTTLS input discarding, fed in arbitrary read sizes. The body is
 //! `hikyaku_smtp_server::testing::check_session`, which the stable harness
 //! (`crates/smtp-server/tests/fuzz.rs`) also runs in every test run.
 //!

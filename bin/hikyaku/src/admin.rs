@@ -4,14 +4,15 @@
 //! readable table or, with `--json`, one line of JSON whose snake_case keys are stable.
 
 use anyhow::{Context, bail};
-use hikyaku_api_types::Event as ApiEvent;
+use hikyaku_api_types::{self as api, Event as ApiEvent};
 use hikyaku_config::{Config, RelayConfig};
 use hikyaku_model::{
     Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage, Reason,
     RecipientState, Timestamp,
 };
 use hikyaku_store::{
-    AllowedIpRange, EventCursor, EventQuery, QueueChange, QueueFilter, SmtpCredential, Store,
+    AllowedIpRange, BounceDomain, EventCursor, EventQuery, QueueChange, QueueFilter,
+    SmtpCredential, Store,
 };
 use ipnet::IpNet;
 use serde::Serialize;
@@ -67,6 +68,35 @@ pub enum ContractCommand {
     },
     /// End a contract for good: its mail is refused and its allowed IP ranges stop counting.
     Terminate {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
+    /// The contract's own bounce domain (custom return path): its messages' VERP envelope
+    /// senders are on it instead of the platform's bounce domain, so that they align with its
+    /// From domain for DMARC.
+    #[command(subcommand)]
+    BounceDomain(BounceDomainCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum BounceDomainCommand {
+    /// Set (or replace) the contract's bounce domain, e.g. bounce.example.com, and print the
+    /// DNS record the customer publishes: a CNAME to the platform's bounce domain. Refused: a
+    /// terminated contract, a domain another contract has, the platform's own bounce domain.
+    Set {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+        /// A domain of the customer's, in ASCII (an internationalised name in its xn-- form).
+        domain: String,
+    },
+    /// Take the contract's bounce domain away: its return paths go back to the platform's
+    /// domain, and bounces still on their way to the old one are refused.
+    Clear {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
+    /// Show where the contract's return paths are, and the record its domain needs.
+    Show {
         /// The contract's customer ID.
         customer_id: CustomerId,
     },
@@ -293,7 +323,10 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let out = Output { json };
     match cmd {
-        AdminCommand::Contract(cmd) => contract(cmd, store, &config.contracts.plans, out).await,
+        AdminCommand::Contract(ContractCommand::BounceDomain(cmd)) => {
+            bounce_domain(cmd, store, config.bounce.domain.as_deref(), out).await
+        }
+        AdminCommand::Contract(cmd) => contract(cmd, store, config, out).await,
         AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, &config.relay, out).await,
         AdminCommand::SmtpCredential(cmd) => smtp_credential(cmd, store, out).await,
         AdminCommand::Queue(cmd) => queue(cmd, store, out).await,
@@ -316,14 +349,17 @@ struct ContractDetails<'a> {
     contract: &'a Contract,
     allowed_ips: &'a [AllowedIpRange],
     smtp_credentials: &'a [SmtpCredential],
+    /// The contract's own bounce domain (`contract bounce-domain`); `null`: the platform's.
+    bounce_domain: Option<&'a str>,
 }
 
 async fn contract(
     cmd: ContractCommand,
     store: &Store,
-    plans: &[String],
+    config: &Config,
     out: Output,
 ) -> anyhow::Result<()> {
+    let plans = &config.contracts.plans;
     let changed = match cmd {
         ContractCommand::Create { name, plan } => {
             let plan = match plan {
@@ -365,10 +401,12 @@ async fn contract(
             let contract = require_contract(store, &customer_id).await?;
             let ranges = store.allowed_ips(&customer_id).await?;
             let credentials = store.smtp_credentials(&customer_id).await?;
+            let own = store.bounce_domain(&customer_id).await?;
             let details = ContractDetails {
                 contract: &contract,
                 allowed_ips: &ranges,
                 smtp_credentials: &credentials,
+                bounce_domain: own.as_ref().map(|d| d.domain.as_str()),
             };
             return out.print(&details, || {
                 let mut text = contract_text(&contract);
@@ -376,6 +414,10 @@ async fn contract(
                 let names: Vec<&str> = credentials.iter().map(|c| c.username.as_str()).collect();
                 text += &field("allowed IPs", &list_or_none(&cidrs));
                 text += &field("SMTP users", &list_or_none(&names));
+                text += &field(
+                    "bounces to",
+                    &bounce_domain_text(own.as_ref(), config.bounce.domain.as_deref()),
+                );
                 text
             });
         }
@@ -394,10 +436,101 @@ async fn contract(
                 .set_contract_state(&customer_id, ContractState::Terminated)
                 .await?
         }
+        ContractCommand::BounceDomain(_) => unreachable!("dispatched to bounce_domain"),
     };
     out.print(&changed, || {
         format!("{} is now {}\n", changed.customer_id, changed.state)
     })
+}
+
+/// The contract's own bounce domain, or which one applies instead.
+fn bounce_domain_text(own: Option<&BounceDomain>, platform: Option<&str>) -> String {
+    match (own, platform) {
+        (Some(own), _) => own.domain.clone(),
+        (None, Some(platform)) => format!("none (the platform's: {platform})"),
+        (None, None) => "none".into(),
+    }
+}
+
+/// Where the contract's return paths are, in the shape `--json` prints.
+fn return_path(
+    customer_id: &CustomerId,
+    own: Option<&BounceDomain>,
+    platform: Option<&str>,
+) -> api::ReturnPath {
+    api::ReturnPath {
+        customer_id: customer_id.to_string(),
+        bounce_domain: own.map(|d| d.domain.clone()),
+        set_at: own.map(|d| d.created_at.into()),
+        return_path_domain: own
+            .map(|d| d.domain.clone())
+            .or(platform.map(str::to_string)),
+        cname_target: platform.map(str::to_string),
+    }
+}
+
+fn return_path_text(shown: &api::ReturnPath) -> String {
+    let mut text = field("customer ID", &shown.customer_id);
+    let own = shown.bounce_domain.as_deref().unwrap_or("none");
+    text += &field("own domain", own);
+    if let Some(at) = &shown.set_at {
+        text += &field("set", &at.to_string());
+    }
+    text += &field(
+        "return path",
+        &match &shown.return_path_domain {
+            Some(domain) => format!("b-<message>-<recipient>-<tag>@{domain}"),
+            None => "the sender's own envelope address (no bounce domain anywhere)".into(),
+        },
+    );
+    if let Some(own) = &shown.bounce_domain {
+        // The record the customer publishes in its own zone.
+        let record = match &shown.cname_target {
+            Some(target) => format!("{own}. CNAME {target}."),
+            None => format!(
+                "{own}. MX 10 <the error server's host> (no bounce.domain is configured to point a CNAME at)"
+            ),
+        };
+        text += &field("publish", &record);
+    }
+    text
+}
+
+async fn bounce_domain(
+    cmd: BounceDomainCommand,
+    store: &Store,
+    platform: Option<&str>,
+    out: Output,
+) -> anyhow::Result<()> {
+    let (customer_id, own) = match cmd {
+        BounceDomainCommand::Set {
+            customer_id,
+            domain,
+        } => {
+            require_contract(store, &customer_id).await?;
+            let normalized = hikyaku_store::normalize_bounce_domain(&domain)?;
+            if platform.is_some_and(|p| p.trim_end_matches('.').eq_ignore_ascii_case(&normalized)) {
+                bail!(
+                    "{normalized} is the platform's own bounce domain (bounce.domain): a contract's \
+                     bounce domain is one of the customer's, pointed at it"
+                );
+            }
+            let set = store.set_bounce_domain(&customer_id, &normalized).await?;
+            (customer_id, Some(set))
+        }
+        BounceDomainCommand::Clear { customer_id } => {
+            require_contract(store, &customer_id).await?;
+            store.clear_bounce_domain(&customer_id).await?;
+            (customer_id, None)
+        }
+        BounceDomainCommand::Show { customer_id } => {
+            require_contract(store, &customer_id).await?;
+            let own = store.bounce_domain(&customer_id).await?;
+            (customer_id, own)
+        }
+    };
+    let shown = return_path(&customer_id, own.as_ref(), platform);
+    out.print(&shown, || return_path_text(&shown))
 }
 
 fn contract_text(c: &Contract) -> String {

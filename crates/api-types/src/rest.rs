@@ -198,6 +198,26 @@ pub struct Contract {
     pub last_used_at: Option<Time>,
 }
 
+/// Where a contract's VERP return paths (envelope senders) are: on its own bounce domain when
+/// it has one, so that they align with its From domain for DMARC; else on the platform's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnPath {
+    pub customer_id: String,
+    /// The contract's own bounce domain; `null`: it has none.
+    #[schema(example = "bounce.example.com")]
+    pub bounce_domain: Option<String>,
+    /// When the contract's own domain was set; `null` with no domain.
+    pub set_at: Option<Time>,
+    /// The domain its return paths are on now: its own, else the platform's; `null` when
+    /// neither exists and the sender's own envelope address is kept.
+    pub return_path_domain: Option<String>,
+    /// The platform's bounce domain, which the contract's own points at: a CNAME to it (which
+    /// brings its MX and SPF along), or an MX to the same host and the same SPF. `null` when the
+    /// platform has none configured.
+    pub cname_target: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContract {

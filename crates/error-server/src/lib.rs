@@ -29,7 +29,9 @@ use std::sync::Arc;
 /// What the error server needs beyond the SMTP engine's limits.
 #[derive(Debug, Clone)]
 pub struct ErrorServerSettings {
-    /// The domain of VERP return paths; without it no bounce is accepted (only inbound mail).
+    /// The platform's domain of VERP return paths. Return paths are also taken on every bounce
+    /// domain a contract registered (in the store); without either no bounce is accepted (only
+    /// inbound mail).
     pub bounce_domain: Option<String>,
     /// Addresses whose mail is read as feedback reports (ARF) that name their message through
     /// the original they enclose.
@@ -86,9 +88,11 @@ impl ErrorServer {
 
     async fn addressee(&self, to: &str) -> Result<Option<Addressee>, Reply> {
         let domain = to.rsplit_once('@').map(|(_, d)| d.trim_end_matches('.'));
-        if let (Some(ours), Some(domain)) = (&self.settings.bounce_domain, domain)
-            && domain.eq_ignore_ascii_case(ours)
+        // The tag is checked first: it costs no database look-up, and only a genuine return
+        // path makes the domain worth looking up.
+        if let Some(domain) = domain
             && let Some(verp) = self.settings.verp_key.decode(to)
+            && self.is_bounce_domain(domain).await?
         {
             return Ok(Some(Addressee::ReturnPath(verp)));
         }
@@ -103,6 +107,24 @@ impl ErrorServer {
         match self.store.inbound_route_for(to).await {
             Ok(Some(route)) => Ok(Some(Addressee::Inbound(route, to.to_string()))),
             Ok(None) => Ok(None),
+            Err(error) => Err(database_unavailable(error)),
+        }
+    }
+
+    /// Whether return paths may live on `domain`: the platform's bounce domain, or one a contract
+    /// registered as its own (read from the store each time, so that a domain works from the
+    /// moment it is set and stops the moment it is cleared).
+    async fn is_bounce_domain(&self, domain: &str) -> Result<bool, Reply> {
+        if self
+            .settings
+            .bounce_domain
+            .as_deref()
+            .is_some_and(|ours| domain.eq_ignore_ascii_case(ours))
+        {
+            return Ok(true);
+        }
+        match self.store.bounce_domain_holder(domain).await {
+            Ok(holder) => Ok(holder.is_some()),
             Err(error) => Err(database_unavailable(error)),
         }
     }
@@ -137,11 +159,20 @@ impl ErrorServer {
         metrics::counter!("hikyaku_error_server_reports_total", "kind" => kind_label(analysis.kind))
             .increment(1);
         if unresolved_feedback {
-            match report::referenced_message(
-                raw,
-                &self.settings.verp_key,
-                self.settings.bounce_domain.as_deref(),
-            ) {
+            let registered = self
+                .store
+                .bounce_domains()
+                .await
+                .map_err(database_unavailable)?;
+            let platform = self.settings.bounce_domain.as_deref();
+            let is_bounce_domain = |domain: &str| {
+                let domain = domain.trim_end_matches('.');
+                platform.is_some_and(|ours| domain.eq_ignore_ascii_case(ours))
+                    || registered
+                        .iter()
+                        .any(|d| domain.eq_ignore_ascii_case(&d.domain))
+            };
+            match report::referenced_message(raw, &self.settings.verp_key, is_bounce_domain) {
                 Some(reference) => references.push(reference),
                 None => {
                     tracing::info!(

@@ -171,12 +171,13 @@ fn recipient_index(message: &QueuedMessage, named: &str) -> Option<usize> {
 
 /// The platform message and the VERP address a feedback report (or a bounce that came to a
 /// non-VERP address) refers to, read from the copy of the original it encloses: a `Return-Path`
-/// that is a genuine VERP address of ours wins, since its tag proves the message was ours; else
-/// the `X-Hikyaku-Message-Id` field, whose recipient the records must then name.
+/// that is a genuine VERP address of ours on a bounce domain (`is_bounce_domain`: the platform's
+/// or a contract's) wins, since its tag proves the message was ours; else the
+/// `X-Hikyaku-Message-Id` field, whose recipient the records must then name.
 pub fn referenced_message(
     raw: &[u8],
     key: &hikyaku_model::VerpKey,
-    bounce_domain: Option<&str>,
+    is_bounce_domain: impl Fn(&str) -> bool,
 ) -> Option<(MessageId, VerpRecipient)> {
     let text = String::from_utf8_lossy(raw);
     let mut by_header = None;
@@ -190,10 +191,9 @@ pub fn referenced_message(
             || name.eq_ignore_ascii_case("X-Original-Return-Path")
         {
             let address = value.trim_start_matches('<').trim_end_matches('>').trim();
-            let on_our_domain = match (address.rsplit_once('@'), bounce_domain) {
-                (Some((_, domain)), Some(ours)) => domain.eq_ignore_ascii_case(ours),
-                _ => false,
-            };
+            let on_our_domain = address
+                .rsplit_once('@')
+                .is_some_and(|(_, domain)| is_bounce_domain(domain));
             if on_our_domain && let Some(verp) = key.decode(address) {
                 return Some((verp.message, verp.recipient));
             }
@@ -458,13 +458,13 @@ mod tests {
              Return-Path: <{verp}>\r\nX-Hikyaku-Message-Id: {id}\r\nSubject: hi\r\n"
         );
         assert_eq!(
-            referenced_message(arf.as_bytes(), &key, Some("bounce.example.com")),
+            referenced_message(arf.as_bytes(), &key, |d| d == "bounce.example.com"),
             Some((id, VerpRecipient::Index(2)))
         );
         // On another domain, the Return-Path proves nothing; the platform header still names
         // the message, leaving the recipient to the records.
         assert_eq!(
-            referenced_message(arf.as_bytes(), &key, Some("other.example")),
+            referenced_message(arf.as_bytes(), &key, |d| d == "other.example"),
             Some((id, VerpRecipient::Message))
         );
         let forged = arf.replace(&verp[2..6], "zzzz");
@@ -472,10 +472,10 @@ mod tests {
             referenced_message(
                 forged.replace("X-Hikyaku-Message-Id", "X-Other").as_bytes(),
                 &key,
-                Some("bounce.example.com")
+                |d| d == "bounce.example.com"
             ),
             None
         );
-        assert_eq!(referenced_message(b"", &key, None), None);
+        assert_eq!(referenced_message(b"", &key, |_| true), None);
     }
 }

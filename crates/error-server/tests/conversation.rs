@@ -145,6 +145,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     a_bounce_to_a_return_path_is_recorded_and_suppresses,
     a_forged_or_unknown_return_path_is_refused,
+    return_paths_on_a_contracts_bounce_domain_are_taken_while_it_is_registered,
 );
 
 async fn a_bounce_to_a_return_path_is_recorded_and_suppresses(node: ErrorNode) {
@@ -219,4 +220,55 @@ async fn a_forged_or_unknown_return_path_is_refused(node: ErrorNode) {
             .unwrap()
             .is_none()
     );
+}
+
+async fn return_paths_on_a_contracts_bounce_domain_are_taken_while_it_is_registered(
+    node: ErrorNode,
+) {
+    let (customer, id) = node.sent_message("gone@example.jp").await;
+    node.store
+        .set_bounce_domain(&customer, "bounce.customer.example")
+        .await
+        .unwrap();
+    let verp = VerpAddress {
+        message: id,
+        recipient: VerpRecipient::Index(0),
+    };
+    let on_theirs = node.verp_key.encode(verp, "bounce.customer.example");
+    // A genuine tag on a domain nobody registered proves nothing about where it was sent.
+    let on_nobodys = node.verp_key.encode(verp, "bounce.unregistered.example");
+
+    let mut mta = node.remote_mta().await;
+    assert_eq!(mta.send("MAIL FROM:<>").await, ["250 2.1.0"]);
+    assert_eq!(
+        mta.send(&format!("RCPT TO:<{on_nobodys}>")).await,
+        ["550 5.1.1"]
+    );
+    assert_eq!(
+        mta.send(&format!("RCPT TO:<{}>", on_theirs.to_uppercase()))
+            .await,
+        ["250 2.1.5"],
+        "case folded by a remote MTA"
+    );
+    assert_eq!(mta.send("DATA").await, ["354"]);
+    let bounce =
+        delivery_status_notification("gone@example.jp", "5.1.1", "550 5.1.1 User unknown", None);
+    assert_eq!(mta.send_data(&bounce).await.head(), "250 2.0.0");
+    let events = node.store.events_for_message(id).await.unwrap();
+    let bounced: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind() == EventKind::Bounced)
+        .collect();
+    assert_eq!(bounced.len(), 1, "{events:?}");
+    assert_eq!(bounced[0].recipient, "gone@example.jp");
+    assert_eq!(bounced[0].customer_id, customer);
+
+    // Cleared, the domain takes nothing more, at once.
+    node.store.clear_bounce_domain(&customer).await.unwrap();
+    assert_eq!(mta.send("MAIL FROM:<>").await, ["250 2.1.0"]);
+    assert_eq!(
+        mta.send(&format!("RCPT TO:<{on_theirs}>")).await,
+        ["550 5.1.1"]
+    );
+    assert_eq!(mta.send("QUIT").await, ["221 2.0.0"]);
 }

@@ -70,28 +70,36 @@ fn find_lf(bytes: &[u8]) -> Option<usize> {
 pub(crate) enum MessageFault {
     /// More octets than the configured maximum.
     TooBig,
-    /// A text line longer than [`MAX_LINE`] octets.
+    /// A text line longer than [`MAX_LINE`] octets (counted with its CRLF).
     LineTooLong,
-    /// A LF not preceded by CR. Refused because a bare LF is how SMTP smuggling hides a second
-    /// end of data from a less careful server further along.
-    BareLf,
 }
 
 /// Where the reader stands within the current line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Position {
-    /// After CRLF (or at the very start): a `.` here is stuffing or the end of data.
-    LineStart,
+    /// At the start of a line: a `.` here is stuffing, or with `after_crlf` perhaps the end of
+    /// data. `after_crlf`: the previous line ended in CRLF (or this is the first line).
+    LineStart { after_crlf: bool },
     /// A `.` opened the line and was dropped.
-    AfterDot,
-    /// `.` CR opened the line: LF now means end of data.
-    AfterDotCr,
-    /// Within a line; remembers a CR at the end of the previous chunk.
-    InLine { after_cr: bool },
+    AfterDot { after_crlf: bool },
+    /// Within a line's text.
+    InLine,
+    /// A CR ended the text so far; the next octet says whether it is half of a CRLF or a bare
+    /// CR. `lone_dot`: the line is a `.` alone after a CRLF, so LF now ends the data.
+    AfterCr { lone_dot: bool },
 }
 
 /// Receives the text of one message after `354`: dot-unstuffs it, ends at CRLF `.` CRLF only,
 /// keeps at most `limit` octets and counts (but drops) the rest.
+///
+/// Every line ending comes out as CRLF: a bare LF or a bare CR (one not followed by LF) ends a
+/// line exactly as CRLF does, as Postfix has done by default since 3.9, because many
+/// applications write LF-only text. Only the end of data keeps its strict form: a `.` alone on
+/// a line ends the message when both the line before it and the dot itself end in a real CRLF.
+/// `LF . LF`, `CR . LF`, `LF . CRLF`, `CR . CRLF` and the like are a line holding a dot (the
+/// stuffing dot dropped, as at every line start) inside the message, so whatever follows them,
+/// a smuggled second transaction included, stays message text. The stored message then has
+/// CRLF only, and no server further along can find an end of data in it that we did not.
 #[derive(Debug)]
 pub(crate) struct MessageReader {
     body: Vec<u8>,
@@ -101,7 +109,7 @@ pub(crate) struct MessageReader {
     position: Position,
     too_big: bool,
     line_too_long: bool,
-    bare_lf: bool,
+    normalised: bool,
 }
 
 impl MessageReader {
@@ -114,10 +122,10 @@ impl MessageReader {
             limit,
             size: 0,
             line_len: 0,
-            position: Position::LineStart,
+            position: Position::LineStart { after_crlf: true },
             too_big: false,
             line_too_long: false,
-            bare_lf: false,
+            normalised: false,
         }
     }
 
@@ -126,62 +134,81 @@ impl MessageReader {
     pub(crate) fn ingest(&mut self, input: &mut &[u8]) -> Option<Result<Vec<u8>, MessageFault>> {
         while let Some((&first, rest)) = input.split_first() {
             match self.position {
-                Position::LineStart if first == b'.' => {
+                Position::LineStart { after_crlf } if first == b'.' => {
                     self.line_len += 1;
-                    self.position = Position::AfterDot;
+                    self.position = Position::AfterDot { after_crlf };
                     *input = rest;
                 }
-                Position::LineStart => self.position = Position::InLine { after_cr: false },
-                Position::AfterDot if first == b'\r' => {
-                    self.line_len += 1;
-                    self.position = Position::AfterDotCr;
-                    *input = rest;
+                Position::LineStart { .. } | Position::AfterDot { .. }
+                    if first != b'\r' && first != b'\n' =>
+                {
+                    self.position = Position::InLine;
                 }
-                Position::AfterDot => self.position = Position::InLine { after_cr: false },
-                Position::AfterDotCr if first == b'\n' => {
+                Position::LineStart { .. } | Position::AfterDot { .. } | Position::InLine => {
+                    let end = input
+                        .iter()
+                        .position(|&b| b == b'\r' || b == b'\n')
+                        .unwrap_or(input.len());
+                    let (text, rest) = input.split_at(end);
+                    self.keep(text);
+                    self.line_len += text.len();
+                    let lone_dot = matches!(self.position, Position::AfterDot { after_crlf: true });
+                    match rest.split_first() {
+                        Some((b'\r', rest)) => {
+                            self.position = Position::AfterCr {
+                                lone_dot: lone_dot && text.is_empty(),
+                            };
+                            *input = rest;
+                        }
+                        Some((_, rest)) => {
+                            // A bare LF.
+                            self.end_line(false);
+                            *input = rest;
+                        }
+                        None => {
+                            self.position = Position::InLine;
+                            *input = rest;
+                        }
+                    }
+                }
+                Position::AfterCr { lone_dot: true } if first == b'\n' => {
                     *input = rest;
                     return Some(self.finish());
                 }
-                Position::AfterDotCr => {
-                    self.keep(b"\r");
-                    self.position = Position::InLine { after_cr: true };
+                Position::AfterCr { .. } if first == b'\n' => {
+                    *input = rest;
+                    self.end_line(true);
                 }
-                Position::InLine { after_cr } => {
-                    let (chunk, lf) = match find_lf(input) {
-                        Some(end) => (&input[..=end], true),
-                        None => (*input, false),
-                    };
-                    *input = &input[chunk.len()..];
-                    self.keep(chunk);
-                    self.line_len += chunk.len();
-                    if self.line_len > MAX_LINE {
-                        self.line_too_long = true;
-                    }
-                    if lf {
-                        let crlf = match chunk.len() {
-                            1 => after_cr,
-                            n => chunk[n - 2] == b'\r',
-                        };
-                        self.line_len = 0;
-                        if crlf {
-                            self.position = Position::LineStart;
-                        } else {
-                            self.bare_lf = true;
-                            self.position = Position::InLine { after_cr: false };
-                        }
-                    } else {
-                        let after_cr = chunk.last() == Some(&b'\r');
-                        self.position = Position::InLine { after_cr };
-                    }
+                Position::AfterCr { .. } => {
+                    // A bare CR; the octet after it starts the next line.
+                    self.end_line(false);
                 }
             }
         }
         None
     }
 
-    /// Octets of message text received so far, including any beyond the limit.
+    /// Ends the current line with CRLF; `crlf` says whether the client sent one.
+    fn end_line(&mut self, crlf: bool) {
+        self.keep(b"\r\n");
+        self.line_len += 2;
+        if self.line_len > MAX_LINE {
+            self.line_too_long = true;
+        }
+        self.line_len = 0;
+        self.normalised |= !crlf;
+        self.position = Position::LineStart { after_crlf: crlf };
+    }
+
+    /// Octets of message text received so far (line ends counted as CRLF), including any beyond
+    /// the limit.
     pub(crate) fn size(&self) -> usize {
         self.size
+    }
+
+    /// Whether a bare LF or bare CR was rewritten to CRLF.
+    pub(crate) fn normalised(&self) -> bool {
+        self.normalised
     }
 
     fn keep(&mut self, bytes: &[u8]) {
@@ -201,8 +228,6 @@ impl MessageReader {
             Err(MessageFault::TooBig)
         } else if self.line_too_long {
             Err(MessageFault::LineTooLong)
-        } else if self.bare_lf {
-            Err(MessageFault::BareLf)
         } else {
             Ok(std::mem::take(&mut self.body))
         }
@@ -307,28 +332,61 @@ mod tests {
                 b"",
             ),
             (&[b"no end\r\n"], None, b""),
-            (&[b"x\r\n.\rx\r\n.\r\n"], Some(Ok(b"x\r\n\rx\r\n")), b""),
+            // A bare CR ends a line; the octet after it starts the next.
+            (&[b"x\r\n.\rx\r\n.\r\n"], Some(Ok(b"x\r\n\r\nx\r\n")), b""),
             (
                 &[b"8bit \xe6\x97\xa5\x00\r\n.\r\n"],
                 Some(Ok(b"8bit \xe6\x97\xa5\x00\r\n")),
                 b"",
             ),
-            // Bare LF never ends the data, whatever follows it.
+            // LF-only text is taken line by line, stuffing dots dropped at every line start.
             (
-                &[b"a\n.\nb\n.\r\nc\r\n.\r\n"],
-                Some(Err(MessageFault::BareLf)),
+                &[b"Subject: lf\n\nbody\n..dot\r\n.\r\n"],
+                Some(Ok(b"Subject: lf\r\n\r\nbody\r\n.dot\r\n")),
                 b"",
             ),
+            (&[b"a\rb\r\n.\r\n"], Some(Ok(b"a\r\nb\r\n")), b""),
+            (&[b"a\r\r\nb\r\n.\r\n"], Some(Ok(b"a\r\n\r\nb\r\n")), b""),
+            (&[b"\n\n.\r\n"], None, b""),
+            (&[b"\n\n\r\n.\r\n"], Some(Ok(b"\r\n\r\n\r\n")), b""),
+            (&[b"a\n\r\n.\r\n"], Some(Ok(b"a\r\n\r\n")), b""),
+            (&[b"a\r", b"b\r\n.\r\n"], Some(Ok(b"a\r\nb\r\n")), b""),
             (
-                &[b"a\r\n.\n", b"MAIL FROM:<x@y>\r\n.\r\n"],
-                Some(Err(MessageFault::BareLf)),
+                &[b"a\n", b".", b"\r\n", b".\r\n"],
+                Some(Ok(b"a\r\n\r\n")),
                 b"",
             ),
+            // No end of data but CRLF . CRLF: every other dot alone on a line is a line of the
+            // message (its stuffing dot dropped), and what follows it stays message text.
+            (
+                &[b"a\n.\nMAIL FROM:<x@y>\r\n.\r\nQUIT\r\n"],
+                Some(Ok(b"a\r\n\r\nMAIL FROM:<x@y>\r\n")),
+                b"QUIT\r\n",
+            ),
+            (&[b"a\r.\nb\r\n.\r\n"], Some(Ok(b"a\r\n\r\nb\r\n")), b""),
+            (&[b"a\n.\r\nb\r\n.\r\n"], Some(Ok(b"a\r\n\r\nb\r\n")), b""),
+            (&[b"a\r.\r\nb\r\n.\r\n"], Some(Ok(b"a\r\n\r\nb\r\n")), b""),
+            (&[b"a\r\n.\nb\r\n.\r\n"], Some(Ok(b"a\r\n\r\nb\r\n")), b""),
+            (&[b"a\r\n.\r.\r\n.\r\n"], Some(Ok(b"a\r\n\r\n\r\n")), b""),
+            (&[b"a\r\n.\r\r\n.\r\n"], Some(Ok(b"a\r\n\r\n\r\n")), b""),
             (
                 &[b"a\r\n\r.\r\nb\r\n.\r\n"],
-                Some(Ok(b"a\r\n\r.\r\nb\r\n")),
+                Some(Ok(b"a\r\n\r\n\r\nb\r\n")),
                 b"",
             ),
+            // Split anywhere, the same.
+            (
+                &[b"a\n", b".", b"\n", b"b\r", b"\n.", b"\r", b"\n"],
+                Some(Ok(b"a\r\n\r\nb\r\n")),
+                b"",
+            ),
+            (
+                &[b"a\r", b".\r", b"\n", b"\r\n.\r\n"],
+                Some(Ok(b"a\r\n\r\n\r\n")),
+                b"",
+            ),
+            (&[b"a\n.\n"], None, b""),
+            (&[b"a\r\n.\n.\n"], None, b""),
         ];
         for (chunks, expected, rest) in table {
             let (got, got_rest) = read_message(chunks, 1 << 20);
@@ -378,6 +436,17 @@ mod tests {
         .concat();
         assert_eq!(
             MessageReader::new(1 << 20, None).ingest(&mut &stuffed_over[..]),
+            Some(Err(MessageFault::LineTooLong))
+        );
+        // A bare line end counts as the CRLF it becomes.
+        let bare_at_limit = [vec![b'a'; MAX_LINE - 2], b"\n\r\n.\r\n".to_vec()].concat();
+        assert!(matches!(
+            MessageReader::new(1 << 20, None).ingest(&mut &bare_at_limit[..]),
+            Some(Ok(_))
+        ));
+        let bare_over = [vec![b'a'; MAX_LINE - 1], b"\r\r\n.\r\n".to_vec()].concat();
+        assert_eq!(
+            MessageReader::new(1 << 20, None).ingest(&mut &bare_over[..]),
             Some(Err(MessageFault::LineTooLong))
         );
         let over = [vec![b'a'; 5000], b"\r\n.\r\n".to_vec()].concat();

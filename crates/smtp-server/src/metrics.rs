@@ -11,9 +11,12 @@ const CONNECTIONS_TOTAL: &str = "hikyaku_smtp_connections_total";
 const CONNECTIONS_REJECTED: &str = "hikyaku_smtp_connections_rejected_total";
 /// Messages the handler answered with 2xx at the end of DATA.
 const MESSAGES_ACCEPTED: &str = "hikyaku_smtp_messages_accepted_total";
-/// Messages refused at the end of DATA, by `reason`: `size`, `line_length`, `bare_lf` (the
-/// engine's limits) or `handler` (the handler's non-2xx answer).
+/// Messages refused at the end of DATA, by `reason`: `size`, `line_length` (the engine's
+/// limits) or `handler` (the handler's non-2xx answer).
 const MESSAGES_REJECTED: &str = "hikyaku_smtp_messages_rejected_total";
+/// Messages whose text had a bare LF or bare CR, rewritten to CRLF: which clients send
+/// LF-only text.
+const MESSAGES_NORMALISED: &str = "hikyaku_smtp_messages_normalised_total";
 /// Octets of message text (dot-unstuffed) of the accepted messages.
 const MESSAGE_BYTES: &str = "hikyaku_smtp_message_bytes_total";
 /// AUTH attempts refused with `535` (wrong credentials or a foreign authorization identity).
@@ -31,7 +34,7 @@ pub(crate) struct Metrics {
     pub messages_accepted: Counter,
     pub rejected_size: Counter,
     pub rejected_line_length: Counter,
-    pub rejected_bare_lf: Counter,
+    pub messages_normalised: Counter,
     pub rejected_by_handler: Counter,
     pub message_bytes: Counter,
     pub auth_failures: Counter,
@@ -60,6 +63,10 @@ impl Metrics {
             MESSAGES_REJECTED,
             "messages refused at the end of DATA, by reason"
         );
+        describe_counter!(
+            MESSAGES_NORMALISED,
+            "messages whose bare LF or CR line ends were rewritten to CRLF"
+        );
         describe_counter!(MESSAGE_BYTES, Unit::Bytes, "octets of accepted messages");
         describe_counter!(AUTH_FAILURES, "AUTH attempts refused with 535");
         describe_counter!(
@@ -78,7 +85,7 @@ impl Metrics {
             messages_accepted: counter!(MESSAGES_ACCEPTED, "listener" => l.clone()),
             rejected_size: counter!(MESSAGES_REJECTED, "listener" => l.clone(), "reason" => "size"),
             rejected_line_length: counter!(MESSAGES_REJECTED, "listener" => l.clone(), "reason" => "line_length"),
-            rejected_bare_lf: counter!(MESSAGES_REJECTED, "listener" => l.clone(), "reason" => "bare_lf"),
+            messages_normalised: counter!(MESSAGES_NORMALISED, "listener" => l.clone()),
             rejected_by_handler: counter!(MESSAGES_REJECTED, "listener" => l.clone(), "reason" => "handler"),
             message_bytes: counter!(MESSAGE_BYTES, "listener" => l.clone()),
             auth_failures: counter!(AUTH_FAILURES, "listener" => l.clone()),

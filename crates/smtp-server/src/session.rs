@@ -645,6 +645,9 @@ impl Session {
         };
         match end {
             Ok(body) => {
+                if reader.normalised() {
+                    self.metrics.messages_normalised.increment(1);
+                }
                 self.awaiting = Some(Awaiting::Message {
                     size: reader.size(),
                 });
@@ -660,14 +663,6 @@ impl Session {
                     MessageFault::LineTooLong => (
                         Reply::new(500, status(5, 5, 2), "Line too long"),
                         &self.metrics.rejected_line_length,
-                    ),
-                    MessageFault::BareLf => (
-                        Reply::new(
-                            554,
-                            status(5, 6, 0),
-                            "Message contains bare LF line endings; use CRLF",
-                        ),
-                        &self.metrics.rejected_bare_lf,
                     ),
                 };
                 counter.increment(1);

@@ -414,7 +414,9 @@ fn local_part(address: &str) -> &str {
 /// The body of the `smtp_session` fuzz target, shared by `cargo fuzz` and the stable harness.
 /// The first input byte chooses the options (STARTTLS offered, plaintext AUTH allowed, error
 /// limit), the second the read size; the rest is what the client sends. Every input must leave
-/// well-formed replies and a session that answers its way out (see [`recover_and_check`]).
+/// well-formed replies and a session that answers its way out (see [`recover_and_check`]), and
+/// every accepted message must have CRLF line ends only, its last line complete, whatever line
+/// ends the client used (see [`check_line_ends`]).
 pub fn check_session(data: &[u8]) -> Result<(), String> {
     let [options, read_size, input @ ..] = data else {
         return Ok(());
@@ -431,7 +433,38 @@ pub fn check_session(data: &[u8]) -> Result<(), String> {
     for chunk in input.chunks(usize::from(*read_size).max(1)) {
         conversation.feed(chunk);
     }
-    recover_and_check(&mut conversation).map(drop)
+    recover_and_check(&mut conversation)?;
+    conversation
+        .messages()
+        .iter()
+        .try_for_each(|(_, body)| check_line_ends(body))
+}
+
+/// A message as the engine hands it on: no CR without LF after it, no LF without CR before it,
+/// and empty or ending in CRLF, so nothing further along can read a line end or an end of data
+/// into it that the engine did not.
+pub fn check_line_ends(body: &[u8]) -> Result<(), String> {
+    for (i, &b) in body.iter().enumerate() {
+        let bare = match b {
+            b'\r' => body.get(i + 1) != Some(&b'\n'),
+            b'\n' => i == 0 || body[i - 1] != b'\r',
+            _ => false,
+        };
+        if bare {
+            return Err(format!(
+                "bare {} at {i} in an accepted message: {:?}",
+                if b == b'\r' { "CR" } else { "LF" },
+                String::from_utf8_lossy(body)
+            ));
+        }
+    }
+    if !body.is_empty() && !body.ends_with(b"\r\n") {
+        return Err(format!(
+            "accepted message ends mid-line: {:?}",
+            String::from_utf8_lossy(body)
+        ));
+    }
+    Ok(())
 }
 
 /// Ends any conversation the way a client that has lost its place would: the end of data, an

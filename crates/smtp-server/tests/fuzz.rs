@@ -21,6 +21,11 @@ const DICTIONARY: &[&[u8]] = &[
     b"BDAT 10 LAST\r\n",
     b"\r\n.\r\n",
     b"\r\n..",
+    b"\n.\n",
+    b"\r.\r\n",
+    b"\n.\r\n",
+    b"\r\n.\n",
+    b"\r",
     b"AUTH PLAIN AHVzZXIAc2VjcmV0\r\n",
     b"AUTH LOGIN\r\n",
     b"dXNlcg==\r\n",
@@ -37,11 +42,13 @@ const DICTIONARY: &[&[u8]] = &[
 ];
 
 fn seeds() -> Vec<Vec<u8>> {
-    let conversations: [&[u8]; 4] = [
+    let conversations: [&[u8]; 5] = [
         b"EHLO client.example\r\nMAIL FROM:<a@example.com> SIZE=100\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n",
         b"EHLO client.example\r\nAUTH PLAIN AHVzZXIAc2VjcmV0\r\nMAIL FROM:<>\r\nRCPT TO:<tempfail@example.jp>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nx\r\n.\r\n",
         b"EHLO client.example\r\nSTARTTLS\r\nEHLO again.example\r\nAUTH LOGIN\r\ndXNlcg==\r\nc2VjcmV0\r\nRSET\r\n",
         b"HELO full\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nNOOP\r\nQUIT\r\n",
+        // LF-only text with a smuggling attempt, ended properly.
+        b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\nSubject: lf\n\n..x\r.\nMAIL FROM:<c@example.com>\r\n.\r\nQUIT\r\n",
     ];
     let mut seeds = Vec::new();
     for (i, conversation) in conversations.iter().enumerate() {

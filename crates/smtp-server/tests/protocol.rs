@@ -285,7 +285,7 @@ fn message_content_is_unstuffed_and_limited() {
         ("exactly at the size limit", [vec![b'a'; 998], b"\r\n.\r\n".to_vec()].concat(), "250 2.0.0"),
         ("one octet over, undeclared", [[vec![b'a'; 98], b"\r\n".to_vec()].concat().repeat(9), vec![b'a'; 99], b"\r\n.\r\n".to_vec()].concat(), "552 5.3.4"),
         ("line over 1000 octets", [vec![b'a'; 999], b"\r\n.\r\n".to_vec()].concat(), "552 5.3.4"),
-        ("bare LF in the text", b"a\nb\r\n.\r\n".to_vec(), "554 5.6.0"),
+        ("bare LF in the text", b"a\nb\r\n.\r\n".to_vec(), "250 2.0.0"),
     ];
     for (name, data, expected) in table {
         let mut conversation = Conversation::new(config());
@@ -314,6 +314,74 @@ fn message_content_is_unstuffed_and_limited() {
         ["500 5.5.2"],
         "RFC 5321 §4.5.3.1.6 line limit, answered after the end of data"
     );
+}
+
+/// Bare LF and bare CR inside DATA become CRLF; only CRLF `.` CRLF ends the data, so a second
+/// transaction hidden behind any other dot line is message text, never commands.
+#[test]
+fn bare_line_ends_are_normalised_and_never_end_the_data() {
+    const OPEN: &[u8] = b"EHLO c\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<b@r.test>\r\nDATA\r\n";
+    const SMUGGLED: &[u8] =
+        b"MAIL FROM:<ceo@victim.test>\r\nRCPT TO:<b@r.test>\r\nDATA\r\nSubject: forged\r\n\r\nx\r\n";
+    let smuggled = |dot_line: &[u8]| {
+        [
+            b"Subject: s\r\n\r\nhi",
+            dot_line,
+            SMUGGLED,
+            b".\r\nNOOP\r\n",
+        ]
+        .concat()
+    };
+    let after_smuggling = |dot_line: &[u8]| [b"Subject: s\r\n\r\nhi", dot_line, SMUGGLED].concat();
+    #[rustfmt::skip]
+    let table: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        ("LF-only text ended properly",
+         b"Subject: lf\n\nline 1\nline 2\r\n.\r\nNOOP\r\n".to_vec(),
+         b"Subject: lf\r\n\r\nline 1\r\nline 2\r\n".to_vec()),
+        ("LF-only text, dot-stuffed",
+         b"Subject: lf\n\n..dot\n...\nend\r\n.\r\nNOOP\r\n".to_vec(),
+         b"Subject: lf\r\n\r\n.dot\r\n..\r\nend\r\n".to_vec()),
+        ("bare CR line ends",
+         b"Subject: cr\r\rbody\rmore\r\n.\r\nNOOP\r\n".to_vec(),
+         b"Subject: cr\r\n\r\nbody\r\nmore\r\n".to_vec()),
+        ("LF . LF then a smuggled transaction", smuggled(b"\n.\n"), after_smuggling(b"\r\n\r\n")),
+        ("CR . LF then a smuggled transaction", smuggled(b"\r.\n"), after_smuggling(b"\r\n\r\n")),
+        ("LF . CRLF then a smuggled transaction", smuggled(b"\n.\r\n"), after_smuggling(b"\r\n\r\n")),
+        ("CR . CRLF then a smuggled transaction", smuggled(b"\r.\r\n"), after_smuggling(b"\r\n\r\n")),
+        ("CRLF . LF then a smuggled transaction", smuggled(b"\r\n.\n"), after_smuggling(b"\r\n\r\n")),
+        ("CRLF . CR then a smuggled transaction", smuggled(b"\r\n.\r"), after_smuggling(b"\r\n\r\n")),
+    ];
+    for (name, data, expected) in table {
+        // All at once, and one octet per read: the same message and replies.
+        for read_size in [usize::MAX, 1] {
+            let mut conversation = Conversation::new(config());
+            conversation.feed(OPEN);
+            for chunk in data.chunks(read_size.min(data.len())) {
+                conversation.feed(chunk);
+            }
+            let heads = conversation.take_heads();
+            assert_eq!(
+                heads,
+                [
+                    "220",
+                    "250",
+                    "250 2.1.0",
+                    "250 2.1.5",
+                    "354",
+                    "250 2.0.0",
+                    "250 2.0.0"
+                ],
+                "{name}: one transaction, then the NOOP after it"
+            );
+            let messages = conversation.messages();
+            assert_eq!(messages.len(), 1, "{name}");
+            assert_eq!(
+                String::from_utf8_lossy(&messages[0].1),
+                String::from_utf8_lossy(&expected),
+                "{name}"
+            );
+        }
+    }
 }
 
 #[test]

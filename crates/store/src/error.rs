@@ -23,6 +23,11 @@ pub enum StoreError {
          may name one contract only)"
     )]
     RangeOverlaps { cidr: String },
+    /// Which contract holds it is not said: it is another tenant's business.
+    #[error(
+        "the bounce domain {0} is already another contract's (a domain may serve one contract only)"
+    )]
+    BounceDomainTaken(String),
     #[error("no message {0} in the queue")]
     MessageNotFound(MessageId),
     #[error("message {0} has no recipient left to deliver: every one is already final")]
@@ -73,6 +78,7 @@ impl StoreError {
             | StoreError::ContractTerminated(_)
             | StoreError::UsernameTaken(_)
             | StoreError::RangeOverlaps { .. }
+            | StoreError::BounceDomainTaken(_)
             | StoreError::MessageNotFound(_)
             | StoreError::NothingPending(_)
             | StoreError::InboundPatternTaken(_)

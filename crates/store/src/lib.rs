@@ -38,6 +38,12 @@
 //! error server. [`Store::record_accepted`] consults it (a listed recipient is recorded as
 //! `suppressed`, never queued) and [`Store::record_outcomes`] adds synchronous hard bounces.
 //!
+//! # Bounce domains
+//!
+//! A contract's own domain for its VERP return paths (the `bounce_domains` module):
+//! [`Store::set_bounce_domain`], [`Store::clear_bounce_domain`], [`Store::bounce_domain`] for
+//! delivery, [`Store::bounce_domain_holder`] and [`Store::bounce_domains`] for the error server.
+//!
 //! # Console users and API keys
 //!
 //! Who may use the console and the API (the `access` module): [`Store::create_console_user`],
@@ -109,6 +115,7 @@ macro_rules! with_pool {
 }
 
 mod access;
+mod bounce_domains;
 mod contracts;
 mod credentials;
 mod delivery;
@@ -128,6 +135,7 @@ pub use access::{
     API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, KeepAnAdmin, MAX_CREDENTIALS_PER_CONTRACT,
     NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
+pub use bounce_domains::{BounceDomain, normalize_bounce_domain};
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,

@@ -45,13 +45,20 @@ const MAX_OUTCOME_BATCH: usize = 512;
 /// retry, the spool file is read).
 const BODY_CACHE_BYTES: usize = 64 << 20;
 
+/// How long a contract's bounce domain, once read from the store, is used without reading it
+/// again: a change made with the CLI reaches delivery within this time, while a busy engine
+/// asks the store once a minute per sending contract instead of once per transaction.
+const BOUNCE_DOMAIN_REFRESH: Duration = Duration::from_secs(60);
+
 /// Everything the engine is told at start.
 pub struct EngineSettings {
     pub node: String,
     pub lifetime: Duration,
     pub retry_intervals: Vec<Duration>,
     pub rules: Rules,
-    /// VERP return paths on this domain; without it the original envelope sender is kept.
+    /// The platform's bounce domain: VERP return paths are on it, unless the message's contract
+    /// has a bounce domain of its own (in the store), which then wins. Without either the
+    /// original envelope sender is kept.
     pub bounce_domain: Option<String>,
     pub verp_key: VerpKey,
     /// No attempt starts while this many outcomes wait for the database (see
@@ -86,6 +93,14 @@ struct Shared {
     /// Signalled by the recorder after each commit.
     recorded: Notify,
     workers: Mutex<JoinSet<()>>,
+    /// Contracts' own bounce domains as last read, each until its refresh time.
+    bounce_domains: Mutex<HashMap<CustomerId, KnownBounceDomain>>,
+}
+
+struct KnownBounceDomain {
+    /// The contract's own; `None`: it has none (the platform's applies).
+    domain: Option<String>,
+    until: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -183,6 +198,7 @@ impl Engine {
             unrecorded: AtomicUsize::new(0),
             recorded: Notify::new(),
             workers: Mutex::new(JoinSet::new()),
+            bounce_domains: Mutex::new(HashMap::new()),
         });
         {
             let mut core = shared.core.lock().unwrap();
@@ -407,9 +423,17 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// The envelope sender on the wire: a VERP address when a bounce domain is configured.
-    fn return_path(&self, message: MessageId, recipients: &[u32], original: &str) -> String {
-        match &self.settings.bounce_domain {
+    /// The envelope sender on the wire: a VERP address on the contract's bounce domain, else on
+    /// the platform's; the original sender when there is neither.
+    async fn return_path(
+        &self,
+        customer: &CustomerId,
+        message: MessageId,
+        recipients: &[u32],
+        original: &str,
+    ) -> String {
+        let own = self.own_bounce_domain(customer).await;
+        match own.as_deref().or(self.settings.bounce_domain.as_deref()) {
             Some(domain) => {
                 let recipient = match recipients {
                     [only] => VerpRecipient::Index(*only),
@@ -420,6 +444,40 @@ impl Shared {
                     .encode(VerpAddress { message, recipient }, domain)
             }
             None => original.to_string(),
+        }
+    }
+
+    /// The contract's own bounce domain, read from the store at most once per
+    /// [`BOUNCE_DOMAIN_REFRESH`]. When the store cannot answer, the last known value is used,
+    /// or none: a return path on the platform's domain still brings every bounce back (the
+    /// error server takes both), so the message need not wait for the database.
+    async fn own_bounce_domain(&self, customer: &CustomerId) -> Option<String> {
+        let now = self.clock.instant();
+        if let Some(known) = self.bounce_domains.lock().unwrap().get(customer)
+            && known.until > now
+        {
+            return known.domain.clone();
+        }
+        match self.store.bounce_domain(customer).await {
+            Ok(found) => {
+                let domain = found.map(|d| d.domain);
+                self.bounce_domains.lock().unwrap().insert(
+                    customer.clone(),
+                    KnownBounceDomain {
+                        domain: domain.clone(),
+                        until: now + BOUNCE_DOMAIN_REFRESH,
+                    },
+                );
+                domain
+            }
+            Err(error) => {
+                tracing::warn!(%customer, %error, "the contract's bounce domain could not be read; using the last known");
+                self.bounce_domains
+                    .lock()
+                    .unwrap()
+                    .get(customer)
+                    .and_then(|known| known.domain.clone())
+            }
         }
     }
 

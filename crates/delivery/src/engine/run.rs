@@ -211,7 +211,9 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, mut job
             return false;
         }
     };
-    let return_path = shared.return_path(job.message, &job.recipients, &mail_from);
+    let return_path = shared
+        .return_path(&customer, job.message, &job.recipients, &mail_from)
+        .await;
     let attempt: Attempt = connection.send(&return_path, &addresses, &body).await;
     let results = job
         .recipients

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
 use hikyaku_model::{
     CustomerId, Envelope, Event, EventDetails, EventKind, EventSource, MessageId, Reason,
-    RecipientState, Remote, Timestamp, VerpKey,
+    RecipientState, Remote, Timestamp, VerpAddress, VerpKey, VerpRecipient,
 };
 use hikyaku_spool::{RecordedMessage, Spool, SpoolMeta, SpooledMessage};
 use hikyaku_store::testing::PostgresTestDatabase;
@@ -59,6 +59,8 @@ struct Servers {
     delivered: Mutex<HashMap<SocketAddr, Vec<String>>>,
     /// Every recipient offered in a transaction (`RCPT TO`), in order, whatever the answer.
     offered: Mutex<Vec<String>>,
+    /// The envelope sender (`MAIL FROM`) of every transaction, in order.
+    return_paths: Mutex<Vec<String>>,
     /// Connections attempted per address.
     connects: Mutex<HashMap<SocketAddr, usize>>,
     /// Addresses that answer the next connections with `421 4.7.0` (how many).
@@ -138,11 +140,16 @@ struct ScriptedSession {
 
 #[async_trait]
 impl Session for ScriptedSession {
-    async fn send(&mut self, _mail_from: &str, recipients: &[String], _message: &[u8]) -> Attempt {
+    async fn send(&mut self, mail_from: &str, recipients: &[String], _message: &[u8]) -> Attempt {
         if let Some(gate) = &self.servers.gate {
             self.servers.in_transaction.notify_one();
             gate.acquire().await.unwrap().forget();
         }
+        self.servers
+            .return_paths
+            .lock()
+            .unwrap()
+            .push(mail_from.to_string());
         self.servers
             .offered
             .lock()
@@ -232,6 +239,8 @@ struct Setup {
     retry_intervals: Vec<Duration>,
     gate: Option<Arc<Semaphore>>,
     soft_bounces: SoftBouncePolicy,
+    /// The platform's bounce domain.
+    bounce_domain: Option<&'static str>,
 }
 
 impl Default for Setup {
@@ -243,6 +252,7 @@ impl Default for Setup {
             retry_intervals: vec![10 * MINUTE],
             gate: None,
             soft_bounces: SoftBouncePolicy::OFF,
+            bounce_domain: None,
         }
     }
 }
@@ -294,7 +304,7 @@ impl Harness {
             lifetime: setup.lifetime,
             retry_intervals: setup.retry_intervals,
             rules: Rules::new(&[]),
-            bounce_domain: None,
+            bounce_domain: setup.bounce_domain.map(str::to_string),
             verp_key: VerpKey::new([7; 32]),
             max_unrecorded_outcomes: 1000,
             soft_bounces: setup.soft_bounces,
@@ -448,6 +458,7 @@ on_both_backends!(
     an_unreadable_message_is_bounced_as_our_refusal_not_the_servers,
     an_address_listed_while_its_message_waits_is_not_sent,
     soft_bounces_at_delivery_count_as_the_error_servers_do,
+    return_paths_move_to_the_contracts_bounce_domain_within_the_refresh_time,
 );
 
 /// Lets the engine's tasks run what the last change made ready.
@@ -501,6 +512,77 @@ async fn two_servers_on_one_host_are_two_destinations(backend: Backend) {
         (Some("127.0.0.1"), Some(3542))
     );
     assert_eq!(details.source().map(EventSource::as_str), Some("smtp"));
+    h.shutdown().await;
+}
+
+async fn return_paths_move_to_the_contracts_bounce_domain_within_the_refresh_time(
+    backend: Backend,
+) {
+    let Some(mut h) = Harness::start(Setup {
+        backend,
+        bounce_domain: Some("bounce.platform.test"),
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let key = VerpKey::new([7; 32]);
+    // Sends one message and returns the return path it went out with, checking that it is a
+    // genuine VERP address of that message.
+    async fn return_path_of_next(h: &Harness, key: &VerpKey) -> String {
+        let id = h.send(&["ok@a.test"]).await;
+        h.wait_for_attempts(id, 1).await;
+        let path = h
+            .servers
+            .return_paths
+            .lock()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            key.decode(&path),
+            Some(VerpAddress {
+                message: id,
+                recipient: VerpRecipient::Index(0)
+            }),
+            "{path}"
+        );
+        path
+    }
+    let path = return_path_of_next(&h, &key).await;
+    assert!(path.ends_with("@bounce.platform.test"), "{path}");
+
+    h.store
+        .set_bounce_domain(&h.customer, "Bounce.Customer.Example")
+        .await
+        .unwrap();
+    let path = return_path_of_next(&h, &key).await;
+    assert!(
+        path.ends_with("@bounce.platform.test"),
+        "read once a minute, not per message: {path}"
+    );
+    h.clock.advance(Duration::from_secs(61));
+    let path = return_path_of_next(&h, &key).await;
+    assert!(path.ends_with("@bounce.customer.example"), "{path}");
+
+    // Another contract's messages keep the platform's domain.
+    let other = h
+        .store
+        .create_contract("other", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let mine = std::mem::replace(&mut h.customer, other);
+    let path = return_path_of_next(&h, &key).await;
+    assert!(path.ends_with("@bounce.platform.test"), "{path}");
+    h.customer = mine;
+
+    h.store.clear_bounce_domain(&h.customer).await.unwrap();
+    h.clock.advance(Duration::from_secs(61));
+    let path = return_path_of_next(&h, &key).await;
+    assert!(path.ends_with("@bounce.platform.test"), "{path}");
     h.shutdown().await;
 }
 
