@@ -12,6 +12,7 @@ mod postfix;
 mod process;
 pub mod reports;
 mod sink;
+mod smime;
 mod smtp_client;
 
 pub use dns::{Records, TestDns};
@@ -19,6 +20,7 @@ pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
 pub use sink::{ReceivedMessage, Sink, SinkBuilder, SinkCommand};
+pub use smime::{TestKey, TestPki};
 pub use smtp_client::{Reply, SmtpClient};
 
 /// Whether interop tools are mandatory: under `CI=true` a missing tool fails the test.
