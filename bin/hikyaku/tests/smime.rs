@@ -101,6 +101,7 @@ async fn mail_from_a_certificate_s_address_arrives_signed_over_smtp_and_http() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let shop_id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].clone();
     // A wrong password is refused with a clear message, and nothing is installed.
     let wrong = node
         .cli_with_input(
@@ -232,4 +233,21 @@ async fn mail_from_a_certificate_s_address_arrives_signed_over_smtp_and_http() {
     assert!(!listed.contains("app@example.com"), "{listed}");
     let again = node.cli(&["smime", "remove", &customer, &id]).unwrap();
     assert_eq!(again.status.code(), Some(1), "removing twice fails");
+
+    // At start a node logs a warning for the certificate that ends within 30 days.
+    assert!(
+        !node
+            .log()
+            .contains("S/MIME certificate expires within 30 days")
+    );
+    let (_, stopped) = node.terminate(Duration::from_secs(20)).unwrap();
+    let node = stopped.start().unwrap();
+    delivery_support::wait_until("the expiry warning", Duration::from_secs(10), || {
+        node.log().lines().any(|l| {
+            l.contains("WARN")
+                && l.contains("S/MIME certificate expires within 30 days")
+                && l.contains(&format!("id={shop_id}"))
+                && !l.contains("shop@example.com")
+        })
+    });
 }
