@@ -79,6 +79,18 @@ impl SmimeStage {
         recipients: &[String],
         message: Vec<u8>,
     ) -> Result<Vec<u8>, SmimeStageError> {
+        self.apply_at(contract, recipients, message, SystemTime::now())
+            .await
+    }
+
+    /// [`SmimeStage::apply`] as at `now`: which certificates are valid, and the signing time.
+    pub async fn apply_at(
+        &self,
+        contract: &CustomerId,
+        recipients: &[String],
+        message: Vec<u8>,
+        now: SystemTime,
+    ) -> Result<Vec<u8>, SmimeStageError> {
         let certificates = self.certificates(contract).await?;
         if certificates.is_empty() || already_signed(&message) {
             return Ok(message);
@@ -86,7 +98,6 @@ impl SmimeStage {
         let Some(from) = from_address(&message) else {
             return Ok(message);
         };
-        let now = SystemTime::now();
         let chosen = certificates
             .iter()
             .filter(|c| c.signer.certificate().covers(&from))
