@@ -167,8 +167,10 @@ impl Submitter {
                 at: message.date,
             },
         );
-        let body = (self.smime.apply(customer, recipients, body).await)
-            .map_err(|e| SubmitError::Unavailable(e.to_string()))?;
+        let body = self.smime.apply(customer, recipients, body).await.map_err(|error| {
+            tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
+            SubmitError::Unavailable("the message could not be signed".into())
+        })?;
         let reservation = policy::reserve(spool, body.len() as u64)
             .map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
         let meta = SpoolMeta {
