@@ -7,9 +7,9 @@ use crate::signer::{Signer, SigningKey};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
-use cms::content_info::{CmsVersion, ContentInfo};
+use cms::content_info::CmsVersion;
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+    CertificateSet, EncapsulatedContentInfo, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use der::Encode;
 use der::asn1::{Any, GeneralizedTime, Null, ObjectIdentifier, OctetString, SetOfVec, UtcTime};
@@ -112,28 +112,72 @@ pub(crate) fn detached_signature(
         signature: OctetString::new(signature)?,
         unsigned_attrs: None,
     };
-    let certificates = CertificateSet::try_from(
-        signer
-            .chain
+    // The chain was encoded once, when the signer was loaded: the SignedData is put together
+    // around it here rather than re-encoding every certificate for every message.
+    let mut signed_data = Vec::with_capacity(signer.certificates_der.len() + 1024);
+    signed_data.extend(CmsVersion::V1.to_der()?);
+    signed_data.extend(SetOfVec::try_from(vec![sha256])?.to_der()?);
+    signed_data.extend(
+        EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent: None,
+        }
+        .to_der()?,
+    );
+    signed_data.extend_from_slice(&signer.certificates_der);
+    signed_data.extend(SignerInfos::try_from(vec![signer_info])?.to_der()?);
+    let signed_data = wrap(0x30, &signed_data);
+    let mut content_info = ID_SIGNED_DATA.to_der()?;
+    content_info.extend(wrap(0xA0, &signed_data));
+    Ok(wrap(0x30, &content_info))
+}
+
+/// The DER encoding of `tag` with `contents`: the tag, the definite length, the contents.
+fn wrap(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = Vec::with_capacity(len + 6);
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// The `certificates [0] IMPLICIT CertificateSet` field of a SignedData holding `chain`.
+pub(crate) fn certificates_field(chain: &[x509_cert::Certificate]) -> Result<Vec<u8>, der::Error> {
+    let set = CertificateSet::try_from(
+        chain
             .iter()
             .cloned()
             .map(CertificateChoices::Certificate)
             .collect::<Vec<_>>(),
     )?;
-    let signed_data = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms: SetOfVec::try_from(vec![sha256])?,
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: None,
-        },
-        certificates: Some(certificates),
-        crls: None,
-        signer_infos: SignerInfos::try_from(vec![signer_info])?,
-    };
-    Ok(ContentInfo {
-        content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&signed_data)?,
+    let mut encoded = set.to_der()?;
+    // IMPLICIT tagging replaces the SET tag with [0], constructed; the length stays.
+    encoded[0] = 0xA0;
+    Ok(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn der_lengths() {
+        let table: [(usize, &[u8]); 4] = [
+            (0, &[0x30, 0x00]),
+            (0x7f, &[0x30, 0x7f]),
+            (0x80, &[0x30, 0x81, 0x80]),
+            (0x1234, &[0x30, 0x82, 0x12, 0x34]),
+        ];
+        for (len, header) in table {
+            let out = super::wrap(0x30, &vec![0; len]);
+            assert_eq!(&out[..header.len()], header, "{len}");
+            assert_eq!(out.len(), header.len() + len);
+        }
     }
-    .to_der()?)
 }

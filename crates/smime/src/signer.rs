@@ -70,6 +70,8 @@ pub struct Signer {
     pub(crate) key: SigningKey,
     /// The signer's certificate first, then the certificates that lead to its issuer.
     pub(crate) chain: Vec<Certificate>,
+    /// The chain as the SignedData's `certificates` field, encoded once.
+    pub(crate) certificates_der: Vec<u8>,
     info: CertificateInfo,
     /// The key as it is kept at rest: one PEM block, in the form it was given (or PKCS#8 when
     /// it came out of a PKCS#12 file).
@@ -209,9 +211,12 @@ impl Signer {
             KeyForm::Pkcs1 => "RSA PRIVATE KEY",
             KeyForm::Sec1 => "EC PRIVATE KEY",
         };
+        let certificates_der = crate::cms_build::certificates_field(&chain)
+            .map_err(|e| LoadError::Certificate(e.to_string()))?;
         Ok(Signer {
             key,
             chain,
+            certificates_der,
             info,
             key_pem: pem_encode(label, key_der),
         })
