@@ -7,6 +7,7 @@ mod bounce_cmd;
 mod inbound_cmd;
 mod permissions;
 mod serve;
+mod smime_cmd;
 mod suppression_cmd;
 mod tls;
 
@@ -55,6 +56,9 @@ enum Command {
     /// Inbound parse: routes (`inbound route add|list|remove`) and the POST log (`inbound log`).
     #[command(subcommand)]
     Inbound(inbound_cmd::InboundCommand),
+    /// A contract's S/MIME signing certificates: `smime install|list|remove`.
+    #[command(subcommand)]
+    Smime(smime_cmd::SmimeCommand),
     /// A contract's suppression list: `suppression list|add|remove|import|export`.
     #[command(subcommand)]
     Suppression(suppression_cmd::SuppressionCommand),
@@ -297,6 +301,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Inbound(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 inbound_cmd::run(cmd, &store, cli.json).await
+            }
+            Command::Smime(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                smime_cmd::run(cmd, &store, cli.json).await
             }
             Command::Suppression(cmd) => {
                 let (store, _) = open_store(&config).await?;

@@ -160,6 +160,8 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
             max_message_size: relay.max_message_size.0,
         },
     );
+    // Certificates that expired or end within 30 days: a WARN line now and every day.
+    hikyaku_relay::smime_stage::spawn_expiry_reporter(store.clone());
 
     let errors_server = errors_listener.map(|listener| {
         let b = &config.bounce;

@@ -11,6 +11,7 @@ mod access;
 mod events;
 mod rest;
 pub mod send;
+mod smime;
 mod time;
 
 pub use access::{
@@ -28,4 +29,5 @@ pub use send::{
     Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
     SendResponse,
 };
+pub use smime::{CertificateExpiry, EXPIRY_WARNING_MS, SmimeCertificate, SmimeCertificateList};
 pub use time::Time;

@@ -2,6 +2,7 @@
 
 use crate::intake::Intake;
 use crate::policy::{self, ContractRefusal};
+use crate::smime_stage::SmimeStage;
 use crate::trace::{TraceInfo, add_trace_fields};
 use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
 use hikyaku_smtp_server::{
@@ -24,6 +25,7 @@ pub struct RelayHandler {
     store: Store,
     intake: Intake,
     policy: RelayPolicy,
+    smime: SmimeStage,
 }
 
 /// Per-connection state: which contract the client may send for, and the spool space held for
@@ -46,6 +48,7 @@ impl RelayHandler {
     pub fn new(store: Store, intake: Intake, policy: RelayPolicy) -> Self {
         policy::register_metrics();
         RelayHandler {
+            smime: SmimeStage::new(store.clone()),
             store,
             intake,
             policy,
@@ -60,6 +63,13 @@ impl RelayHandler {
 fn database_unavailable(error: impl std::fmt::Display) -> Reply {
     tracing::error!(%error, "database unavailable");
     Reply::temporary_failure("Temporary local problem, try again later")
+}
+
+/// A message the S/MIME stage could not decide on: the client retries later, rather than have
+/// mail that should be signed go out unsigned.
+fn not_signed(ctx: &SessionContext, error: crate::smime_stage::SmimeStageError) -> Reply {
+    tracing::error!(session = ctx.id, %error, "message not accepted: S/MIME stage failed");
+    Reply::temporary_failure("Temporary local problem, message not accepted; try again later")
 }
 
 /// A contract that may not send, as the SMTP client hears it.
@@ -217,6 +227,14 @@ impl SessionHandler for RelayHandler {
             },
         );
         drop(body);
+        let message = match self
+            .smime
+            .apply(&contract, &envelope.recipients, message)
+            .await
+        {
+            Ok(message) => message,
+            Err(error) => return not_signed(ctx, error),
+        };
         let meta = SpoolMeta {
             id,
             customer_id: contract.clone(),

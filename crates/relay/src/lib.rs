@@ -1,6 +1,7 @@
 //! The relay's policy between the SMTP engine and the spool: who may relay (an allowed source
 //! IP range of a contract, or an authenticated SMTP credential), whether the contract may send,
-//! the spool quota, the trace fields added on the way through, and handing each accepted message
+//! the spool quota, the trace fields added on the way through, the S/MIME signature of
+//! contracts that installed a certificate, and handing each accepted message
 //! durably to the spool and the store before the client hears `250`. Messages composed by the
 //! HTTP API come in through [`Submitter`] and meet the same checks (the `policy` module) and
 //! the same intake.
@@ -11,6 +12,7 @@
 mod handler;
 pub mod intake;
 mod policy;
+pub mod smime_stage;
 pub mod submit;
 pub mod trace;
 

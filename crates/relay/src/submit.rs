@@ -8,6 +8,7 @@
 
 use crate::intake::Intake;
 use crate::policy::{self, ContractRefusal};
+use crate::smime_stage::SmimeStage;
 use crate::trace::{TraceInfo, add_trace_fields};
 use hikyaku_compose::ComposedMessage;
 use hikyaku_model::{ContractState, CustomerId, MessageId};
@@ -96,12 +97,14 @@ pub struct Submitter {
     store: Store,
     intake: Intake,
     policy: SubmitPolicy,
+    smime: SmimeStage,
 }
 
 impl Submitter {
     pub fn new(store: Store, intake: Intake, policy: SubmitPolicy) -> Submitter {
         policy::register_metrics();
         Submitter {
+            smime: SmimeStage::new(store.clone()),
             store,
             intake,
             policy,
@@ -164,6 +167,10 @@ impl Submitter {
                 at: message.date,
             },
         );
+        let body = self.smime.apply(customer, recipients, body).await.map_err(|error| {
+            tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
+            SubmitError::Unavailable("the message could not be signed".into())
+        })?;
         let reservation = policy::reserve(spool, body.len() as u64)
             .map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
         let meta = SpoolMeta {

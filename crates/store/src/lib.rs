@@ -62,6 +62,13 @@
 //! The HTTP API's `Idempotency-Key`: [`Store::idempotency_begin`], [`Store::idempotency_finish`],
 //! [`Store::idempotency_release`], [`Store::purge_idempotency`] (the `idempotency` module).
 //!
+//! # S/MIME certificates
+//!
+//! A contract's signing certificates with their keys, sealed (the `smime` module):
+//! [`Store::add_smime_certificate`], [`Store::smime_certificates`],
+//! [`Store::smime_signing_certificates`] for the relay, [`Store::smime_certificates_expiring`]
+//! for the expiry report, [`Store::remove_smime_certificate`].
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -125,6 +132,7 @@ mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
+mod smime;
 mod stats;
 mod suppression;
 pub mod suppression_policy;
@@ -152,6 +160,7 @@ pub use inbound::{
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
+pub use smime::{NewSmimeCertificate, SmimeCertificate};
 pub use stats::{
     DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
 };

@@ -1,7 +1,8 @@
 //! Test helpers for Hikyaku's integration tests: a line-oriented SMTP client that speaks over a
 //! real TCP socket (optionally from a chosen loopback source address), and a runner that starts
 //! the real `hikyaku` binary on its own data directory, reads where it listens, and can stop it
-//! with SIGTERM or kill it with SIGKILL.
+//! with SIGTERM or kill it with SIGKILL; and an S/MIME test PKI made by the real `openssl`, with
+//! its `openssl cms -verify` verdict.
 //!
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
@@ -12,6 +13,7 @@ mod postfix;
 mod process;
 pub mod reports;
 mod sink;
+mod smime;
 mod smtp_client;
 
 pub use dns::{Records, TestDns};
@@ -19,6 +21,7 @@ pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
 pub use sink::{ReceivedMessage, Sink, SinkBuilder, SinkCommand};
+pub use smime::{TestKey, TestPki};
 pub use smtp_client::{Reply, SmtpClient};
 
 /// Whether interop tools are mandatory: under `CI=true` a missing tool fails the test.
@@ -39,7 +42,7 @@ pub fn tool(name: &str) -> Option<std::path::PathBuf> {
         !require_tools(),
         "{name} is required under CI=true but was not found"
     );
-    eprintln!("skipping: {name} not installed (apt-get install postfix swaks)");
+    eprintln!("skipping: {name} not installed (the README's set-up for the tests lists how)");
     None
 }
 

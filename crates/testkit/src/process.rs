@@ -121,6 +121,20 @@ impl Prepared {
         Ok(self.command().args(args).output()?)
     }
 
+    /// Runs one CLI command with `input` on its standard input (`--password-stdin`).
+    pub fn cli_with_input(&self, args: &[&str], input: &[u8]) -> anyhow::Result<Output> {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child.stdin.take().expect("piped").write_all(input)?;
+        Ok(child.wait_with_output()?)
+    }
+
     /// Like [`cli`](Self::cli) but fails unless the command succeeds; returns its stdout.
     pub fn cli_ok(&self, args: &[&str]) -> anyhow::Result<String> {
         let out = self.cli(args)?;
@@ -251,6 +265,10 @@ impl HikyakuProcess {
 
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
         self.prepared().cli(args)
+    }
+
+    pub fn cli_with_input(&self, args: &[&str], input: &[u8]) -> anyhow::Result<Output> {
+        self.prepared().cli_with_input(args, input)
     }
 
     /// The process's log (stderr) so far, for failure messages.
