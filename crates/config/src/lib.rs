@@ -26,6 +26,10 @@ pub struct Config {
     pub node_name: Option<String>,
     /// The 32-byte key that seals e-mail addresses at rest; generated in `data_dir` when absent.
     pub secret_key_file: Option<PathBuf>,
+    /// The platform's own domain (`mail.example.net`): the domain mail is signed with when its
+    /// From domain is not one of the contract's, the host of one-click unsubscribe links, and
+    /// the domain whose DNS records `hikyaku dns records` prints. Unset on a fresh install.
+    pub service_domain: Option<String>,
     pub relay: RelayConfig,
     pub delivery: DeliveryConfig,
     pub bounce: BounceConfig,
@@ -312,6 +316,7 @@ impl Default for Config {
             database_url: None,
             node_name: None,
             secret_key_file: None,
+            service_domain: None,
             relay: RelayConfig::default(),
             delivery: DeliveryConfig::default(),
             bounce: BounceConfig::default(),
@@ -535,6 +540,11 @@ impl Config {
     /// Checks every rule and reports all violations at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
+        if let Some(domain) = &self.service_domain
+            && !is_domain_name(domain)
+        {
+            problems.push(format!("service_domain {domain:?} is not a domain name"));
+        }
         let r = &self.relay;
         if r.max_connections == 0 {
             problems.push("relay.max_connections must be at least 1".to_string());
@@ -735,6 +745,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_service_domain_must_be_a_host_name() {
+        let c = Config::from_toml("service_domain = \"mail.example.net\"").unwrap();
+        assert_eq!(c.service_domain.as_deref(), Some("mail.example.net"));
+        for bad in ["localhost", "mail..example.net", "-mail.example.net", "mail.exa mple.net", ""] {
+            let error = Config::from_toml(&format!("service_domain = {bad:?}"))
+                .expect_err(bad)
+                .to_string();
+            assert!(error.contains("service_domain"), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn empty_file_gives_the_documented_defaults() {
@@ -1045,4 +1067,19 @@ domain = "bounce.hikyaku.test"
             assert!(err.contains(needle), "{bad}: {err}");
         }
     }
+}
+
+/// A DNS host name of at least two labels: letters, digits and hyphens, no label longer than 63
+/// octets, none starting or ending with a hyphen.
+fn is_domain_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
