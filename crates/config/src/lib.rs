@@ -742,6 +742,23 @@ impl Config {
     }
 }
 
+/// A DNS host name of at least two labels: letters, digits and hyphens, no label longer than 63
+/// octets, none starting or ending with a hyphen.
+fn is_domain_name(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,7 +767,13 @@ mod tests {
     fn the_service_domain_must_be_a_host_name() {
         let c = Config::from_toml("service_domain = \"mail.example.net\"").unwrap();
         assert_eq!(c.service_domain.as_deref(), Some("mail.example.net"));
-        for bad in ["localhost", "mail..example.net", "-mail.example.net", "mail.exa mple.net", ""] {
+        for bad in [
+            "localhost",
+            "mail..example.net",
+            "-mail.example.net",
+            "mail.exa mple.net",
+            "",
+        ] {
             let error = Config::from_toml(&format!("service_domain = {bad:?}"))
                 .expect_err(bad)
                 .to_string();
@@ -1067,19 +1090,4 @@ domain = "bounce.hikyaku.test"
             assert!(err.contains(needle), "{bad}: {err}");
         }
     }
-}
-
-/// A DNS host name of at least two labels: letters, digits and hyphens, no label longer than 63
-/// octets, none starting or ending with a hyphen.
-fn is_domain_name(name: &str) -> bool {
-    let labels: Vec<&str> = name.split('.').collect();
-    name.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
