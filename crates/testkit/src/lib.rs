@@ -16,7 +16,7 @@ mod sink;
 mod smime;
 mod smtp_client;
 
-pub use dns::{Records, TestDns};
+pub use dns::{Records, TestDns, reverse_name};
 pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
