@@ -4,6 +4,7 @@
 mod access_cmd;
 mod admin;
 mod bounce_cmd;
+mod dns_cmd;
 mod inbound_cmd;
 mod permissions;
 mod serve;
@@ -53,6 +54,9 @@ enum Command {
     /// Bounce analysis: `hikyaku bounce parse FILE... --json`.
     #[command(subcommand)]
     Bounce(bounce_cmd::BounceCommand),
+    /// The DNS records to publish (`dns records`) and their check (`dns check`).
+    #[command(subcommand)]
+    Dns(dns_cmd::DnsCommand),
     /// Inbound parse: routes (`inbound route add|list|remove`) and the POST log (`inbound log`).
     #[command(subcommand)]
     Inbound(inbound_cmd::InboundCommand),
@@ -298,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let (store, _) = open_store(&config).await?;
                 admin::run(cmd, &store, &config, cli.json).await
             }
+            Command::Dns(cmd) => dns_cmd::run(cmd, &config, cli.json).await,
             Command::Inbound(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 inbound_cmd::run(cmd, &store, cli.json).await

@@ -227,12 +227,25 @@ impl DnsServer {
         let mut builder = Resolver::builder_with_config(config, TokioRuntimeProvider::default());
         let options = builder.options_mut();
         options.use_hosts_file = ResolveHosts::Never;
-        options.timeout = Duration::from_secs(5);
+        options.timeout = Duration::from_secs(3);
         options.attempts = 2;
         let resolver = builder
             .build()
             .map_err(|e| LookupError(format!("cannot set up the resolver: {e}")))?;
         Ok(DnsServer { resolver })
+    }
+}
+
+impl DnsServer {
+    /// Whether the server answers at all (its answer for the root's NS records, whatever it
+    /// is): a check against a server that is down fails at once, instead of after every one
+    /// of its questions has timed out.
+    pub async fn probe(&self) -> Result<(), LookupError> {
+        match self.resolver.lookup(Name::root(), WireType::NS).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_no_records_found() => Ok(()),
+            Err(e) => Err(LookupError(e.to_string())),
+        }
     }
 }
 

@@ -1,0 +1,208 @@
+//! `hikyaku dns records|check`: the records to publish, from the configuration (the platform's)
+//! or from the store (a contract's), and their check against the configured DNS server.
+
+use crate::admin::{Output, require_contract};
+use anyhow::{Context, bail};
+use hikyaku_config::Config;
+use hikyaku_dns_records::{
+    BounceDomain, ContractDomains, DnsServer, ExpectedRecord, Finding, Platform, RelayHost, Status,
+    check_contract, check_platform, contract_records, platform_records, render_zone,
+};
+use hikyaku_model::CustomerId;
+use hikyaku_store::Store;
+use serde::Serialize;
+
+#[derive(clap::Subcommand)]
+pub enum DnsCommand {
+    /// Print the records to publish as a zone-file snippet: the platform's (relay hosts and
+    /// their PTRs, the SMTP host name, the SPF record to include, the bounce domain), or with
+    /// --contract the ones the customer publishes in its own zones.
+    Records {
+        /// The records of this contract (customer ID) instead of the platform's.
+        #[arg(long, value_name = "CUSTOMER_ID")]
+        contract: Option<CustomerId>,
+    },
+    /// Ask the configured DNS server (`dns.resolver`) for each record and say, one line each,
+    /// whether it is right, missing or wrong, and the fix. Exits 1 when anything needs a fix.
+    Check {
+        /// Check this contract's records (customer ID) instead of the platform's.
+        #[arg(long, value_name = "CUSTOMER_ID")]
+        contract: Option<CustomerId>,
+    },
+}
+
+/// The platform as the configuration describes it.
+pub fn platform(config: &Config) -> anyhow::Result<Platform> {
+    let service = config.service_domain.as_deref();
+    let dns = &config.dns;
+    if dns.relay_node.is_empty() {
+        bail!(
+            "no relay nodes are configured: list each one as [[dns.relay_node]] with its name \
+             and addresses"
+        );
+    }
+    // Validation makes sure these exist once relay nodes are listed.
+    let smtp_host = dns
+        .smtp_host(service)
+        .context("dns.smtp_host (or service_domain) is not set")?;
+    let spf_name = dns
+        .spf_name(service)
+        .context("dns.spf_name (or service_domain) is not set")?;
+    let bounce_mx = dns.bounce_mx(service).unwrap_or_else(|| smtp_host.clone());
+    Ok(Platform {
+        service_domain: config.service_domain.clone(),
+        relay_nodes: dns
+            .relay_node
+            .iter()
+            .map(|node| RelayHost {
+                name: node.name.clone(),
+                addresses: node.addresses.clone(),
+            })
+            .collect(),
+        smtp_host,
+        spf_name,
+        bounce: config.bounce.domain.as_ref().map(|domain| BounceDomain {
+            domain: domain.clone(),
+            mx: bounce_mx,
+        }),
+    })
+}
+
+/// A contract's domains from the store: its own bounce domain. (Sender domains and their DKIM
+/// keys join here once the store keeps them.)
+pub async fn gather_domains(
+    store: &Store,
+    customer_id: &CustomerId,
+) -> anyhow::Result<ContractDomains> {
+    require_contract(store, customer_id).await?;
+    let bounce_domain = store
+        .bounce_domain(customer_id)
+        .await?
+        .map(|own| own.domain);
+    Ok(ContractDomains {
+        customer_id: customer_id.to_string(),
+        sender_domains: Vec::new(),
+        bounce_domain,
+    })
+}
+
+#[derive(Serialize)]
+struct RecordsShown<'a> {
+    /// `null`: the platform's records.
+    customer_id: Option<&'a str>,
+    records: &'a [ExpectedRecord],
+}
+
+#[derive(Serialize)]
+struct CheckShown<'a> {
+    customer_id: Option<&'a str>,
+    /// The DNS server asked.
+    resolver: String,
+    findings: &'a [Finding],
+    right: usize,
+    missing: usize,
+    wrong: usize,
+    unchecked: usize,
+}
+
+pub async fn run(cmd: DnsCommand, config: &Config, json: bool) -> anyhow::Result<()> {
+    let out = Output { json };
+    let platform = platform(config)?;
+    match cmd {
+        DnsCommand::Records { contract } => {
+            let (customer_id, records) = match contract {
+                None => (None, platform_records(&platform)),
+                Some(id) => {
+                    let domains = contract_domains(config, &id).await?;
+                    (
+                        Some(domains.customer_id.clone()),
+                        contract_records(&platform, &domains),
+                    )
+                }
+            };
+            let shown = RecordsShown {
+                customer_id: customer_id.as_deref(),
+                records: &records,
+            };
+            out.print(&shown, || {
+                records_text(customer_id.as_deref(), &platform, &records)
+            })
+        }
+        DnsCommand::Check { contract } => {
+            let Some(resolver) = config.dns.resolver else {
+                bail!(
+                    "dns.resolver is not set: dns check asks that DNS server (IP:PORT), never \
+                     the system's resolver"
+                );
+            };
+            let dns = DnsServer::new(resolver)?;
+            dns.probe().await.with_context(|| {
+                format!("the DNS server {resolver} (dns.resolver) does not answer")
+            })?;
+            let (customer_id, findings) = match contract {
+                None => (None, check_platform(&platform, &dns).await),
+                Some(id) => {
+                    let domains = contract_domains(config, &id).await?;
+                    let findings = check_contract(&platform, &domains, &dns).await;
+                    (Some(domains.customer_id), findings)
+                }
+            };
+            let count = |status| findings.iter().filter(|f| f.status == status).count();
+            let shown = CheckShown {
+                customer_id: customer_id.as_deref(),
+                resolver: resolver.to_string(),
+                findings: &findings,
+                right: count(Status::Right),
+                missing: count(Status::Missing),
+                wrong: count(Status::Wrong),
+                unchecked: count(Status::Unchecked),
+            };
+            out.print(&shown, || check_text(&shown))?;
+            let to_fix = shown.missing + shown.wrong + shown.unchecked;
+            if to_fix > 0 {
+                bail!(
+                    "{to_fix} of {} records are missing, wrong or unchecked",
+                    findings.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn contract_domains(config: &Config, id: &CustomerId) -> anyhow::Result<ContractDomains> {
+    let (store, _) = crate::open_store(config).await?;
+    gather_domains(&store, id).await
+}
+
+fn records_text(
+    customer_id: Option<&str>,
+    platform: &Platform,
+    records: &[ExpectedRecord],
+) -> String {
+    let head = match customer_id {
+        None => format!(
+            "; The platform's DNS records (SMTP host {}, SPF record {})\n",
+            platform.smtp_host, platform.spf_name
+        ),
+        Some(id) => format!("; DNS records contract {id} publishes in its own zones\n"),
+    };
+    if records.is_empty() {
+        return head
+            + "; none: the contract has no sender domains and no bounce domain of its own\n";
+    }
+    head + &render_zone(records)
+}
+
+fn check_text(shown: &CheckShown) -> String {
+    let mut text = String::new();
+    for finding in shown.findings {
+        text += &finding.line();
+        text.push('\n');
+    }
+    text += &format!(
+        "{} right, {} missing, {} wrong, {} unchecked (asked {})\n",
+        shown.right, shown.missing, shown.wrong, shown.unchecked, shown.resolver
+    );
+    text
+}
