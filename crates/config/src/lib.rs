@@ -161,12 +161,14 @@ impl DnsConfig {
     }
 }
 
-/// Why an address cannot be a relay node's public address, if it cannot. Loopback is allowed:
-/// a test or a single-machine trial publishes 127.0.0.1 in its own DNS.
+/// Why an address cannot be a relay node's public address, if it cannot.
 fn unpublishable(ip: std::net::IpAddr) -> Option<&'static str> {
     use std::net::IpAddr;
     if ip.is_unspecified() {
         return Some("is the unspecified address");
+    }
+    if ip.is_loopback() {
+        return Some("is a loopback address (list the address other servers see mail come from)");
     }
     if ip.is_multicast() {
         return Some("is a multicast address");
@@ -987,6 +989,14 @@ addresses = ["192.0.2.11"]
             (
                 with_service(&node("r1.mail.example.net", "[\"224.0.0.1\"]")),
                 "multicast",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"127.0.0.1\"]")),
+                "loopback",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"::1\"]")),
+                "loopback",
             ),
             (
                 with_service(&node("r1.mail.example.net", "[\"255.255.255.255\"]")),
