@@ -69,6 +69,14 @@
 //! [`Store::smime_signing_certificates`] for the relay, [`Store::smime_certificates_expiring`]
 //! for the expiry report, [`Store::remove_smime_certificate`].
 //!
+//! # Sender domains and DKIM keys
+//!
+//! The domains that sign a contract's mail and the platform's own (the `sender_domains`
+//! module): [`Store::add_sender_domain`], [`Store::sender_domains`], the rotation
+//! ([`Store::add_pending_dkim_keys`], [`Store::activate_pending_dkim_keys`],
+//! [`Store::remove_dkim_key`]), [`Store::active_dkim_keys`] for the relay, and the contract's
+//! policy for unregistered From domains ([`Store::unregistered_from`]). Private keys are sealed.
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -132,6 +140,7 @@ mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
+mod sender_domains;
 mod smime;
 mod stats;
 mod suppression;
@@ -160,6 +169,9 @@ pub use inbound::{
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
+pub use sender_domains::{
+    ActiveDkimKey, DkimKey, NewDkimKey, SenderDomain, normalize_sender_domain,
+};
 pub use smime::{NewSmimeCertificate, SmimeCertificate};
 pub use stats::{
     DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
