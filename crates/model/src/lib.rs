@@ -21,7 +21,7 @@ mod verp;
 
 pub use access::{ApiCaller, Role};
 pub use contract::{Contract, ContractState, CustomerId, InvalidCustomerId};
-pub use event::{Event, EventDetails, EventKind, EventSource, Exchange, Remote};
+pub use event::{Event, EventDetails, EventKind, EventSource, Exchange, Remote, UnsubscribeMethod};
 pub use id::{InvalidMessageId, MessageId};
 pub use message::{Envelope, QueuedMessage, QueuedRecipient, RecipientState};
 pub use sender::{DkimKeyState, UnregisteredFrom};

@@ -57,6 +57,13 @@
 //! and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`] pages through the
 //! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
 //!
+//! # One-click unsubscribe
+//!
+//! A contract's setting for `List-Unsubscribe` ([`Store::unsubscribe_settings`],
+//! [`Store::set_unsubscribe_settings`]) and a recipient's use of the link
+//! ([`Store::record_unsubscribe`]: the suppression list and an `unsubscribed` event), in the
+//! `unsubscribe` module; the links' tokens are sealed with [`UnsubscribeKey`].
+//!
 //! # Idempotency keys
 //!
 //! The HTTP API's `Idempotency-Key`: [`Store::idempotency_begin`], [`Store::idempotency_finish`],
@@ -146,6 +153,8 @@ mod stats;
 mod suppression;
 pub mod suppression_policy;
 pub mod testing;
+mod unsubscribe;
+mod unsubscribe_token;
 mod webhooks;
 
 pub use access::{
@@ -183,6 +192,10 @@ pub use suppression::{
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
 };
+pub use unsubscribe::{
+    UNSUBSCRIBED_REASON, UnsubscribeRecord, UnsubscribeSettings, Unsubscription,
+};
+pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
 pub use webhooks::{OutboxItem, WebhookEndpoint};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
