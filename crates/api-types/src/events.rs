@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Event {
     /// `accepted`, `delivered`, `deferred`, `bounced`, `expired`, `suppressed`, `complaint`,
-    /// `inbound` or `deleted`.
+    /// `inbound`, `deleted` or `unsubscribed`.
     #[schema(example = "delivered")]
     pub kind: String,
     pub time: Time,
@@ -29,7 +29,7 @@ pub struct Event {
 /// an attempt (`delivered`, `deferred`, `bounced`, `expired`, `complaint`) has `source` and
 /// what the server said; every failure has a `reason` (`expired`, `suppressed` and `feedback`
 /// for those kinds); `bounced` adds `hard`; `suppressed` adds the list entry's `note`;
-/// `accepted`, `inbound` and `deleted` have none.
+/// `unsubscribed` has the `method`; `accepted`, `inbound` and `deleted` have none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Details {
     /// Whose words the code and text are: `smtp` (the remote server during our delivery),
@@ -65,6 +65,9 @@ pub struct Details {
     /// Complaints: the feedback report's `Feedback-Type` (`abuse`, `fraud`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feedback_type: Option<String>,
+    /// Unsubscriptions: `one-click` (a POST to the link) or `mailto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// The server an attempt talked to.
@@ -90,6 +93,7 @@ impl From<&EventDetails> for Details {
             EventDetails::Complaint { feedback_type, .. } => {
                 out.feedback_type = feedback_type.clone()
             }
+            EventDetails::Unsubscribed { method } => out.method = Some(method.as_str().to_string()),
             _ => {}
         }
         out

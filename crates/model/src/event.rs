@@ -20,6 +20,20 @@ named_enum! {
         Inbound = "inbound",
         /// The operator deleted the message from the queue before this recipient's delivery.
         Deleted = "deleted",
+        /// The recipient used the message's unsubscribe link (RFC 8058) or its mailto address.
+        Unsubscribed = "unsubscribed",
+    }
+}
+
+named_enum! {
+    /// How a recipient unsubscribed. Part of the public API: never rename one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum UnsubscribeMethod: "unsubscribe method" {
+        /// A POST to the `List-Unsubscribe` URL, as a mailbox provider's button sends it
+        /// (RFC 8058), or the confirmation page's button.
+        OneClick = "one-click",
+        /// A mail to the `List-Unsubscribe` mailto address.
+        Mailto = "mailto",
     }
 }
 
@@ -155,6 +169,9 @@ pub enum EventDetails {
     },
     Inbound,
     Deleted,
+    Unsubscribed {
+        method: UnsubscribeMethod,
+    },
 }
 
 impl EventDetails {
@@ -169,6 +186,7 @@ impl EventDetails {
             EventDetails::Complaint { .. } => EventKind::Complaint,
             EventDetails::Inbound => EventKind::Inbound,
             EventDetails::Deleted => EventKind::Deleted,
+            EventDetails::Unsubscribed { .. } => EventKind::Unsubscribed,
         }
     }
 
@@ -184,7 +202,8 @@ impl EventDetails {
             EventDetails::Accepted
             | EventDetails::Delivered { .. }
             | EventDetails::Inbound
-            | EventDetails::Deleted => None,
+            | EventDetails::Deleted
+            | EventDetails::Unsubscribed { .. } => None,
         }
     }
 
@@ -305,6 +324,9 @@ mod tests {
             },
             EventDetails::Inbound,
             EventDetails::Deleted,
+            EventDetails::Unsubscribed {
+                method: UnsubscribeMethod::Mailto,
+            },
         ]
     }
 

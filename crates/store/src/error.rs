@@ -28,6 +28,9 @@ pub enum StoreError {
         "the bounce domain {0} is already another contract's (a domain may serve one contract only)"
     )]
     BounceDomainTaken(String),
+    /// Which contract holds it is not said: it is another tenant's business.
+    #[error("the sender domain {0} is already registered (a domain signs for one contract only)")]
+    SenderDomainTaken(String),
     #[error("no message {0} in the queue")]
     MessageNotFound(MessageId),
     #[error("message {0} has no recipient left to deliver: every one is already final")]
@@ -79,6 +82,7 @@ impl StoreError {
             | StoreError::UsernameTaken(_)
             | StoreError::RangeOverlaps { .. }
             | StoreError::BounceDomainTaken(_)
+            | StoreError::SenderDomainTaken(_)
             | StoreError::MessageNotFound(_)
             | StoreError::NothingPending(_)
             | StoreError::InboundPatternTaken(_)

@@ -421,6 +421,10 @@ impl LegacyFields {
             },
             EventKind::Inbound => EventDetails::Inbound,
             EventKind::Deleted => EventDetails::Deleted,
+            // Written only with today's tagged details; a bare row can only mean the link.
+            EventKind::Unsubscribed => EventDetails::Unsubscribed {
+                method: hikyaku_model::UnsubscribeMethod::OneClick,
+            },
         }
     }
 }

@@ -57,6 +57,13 @@
 //! and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`] pages through the
 //! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
 //!
+//! # One-click unsubscribe
+//!
+//! A contract's setting for `List-Unsubscribe` ([`Store::unsubscribe_settings`],
+//! [`Store::set_unsubscribe_settings`]) and a recipient's use of the link
+//! ([`Store::record_unsubscribe`]: the suppression list and an `unsubscribed` event), in the
+//! `unsubscribe` module; the links' tokens are sealed with [`UnsubscribeKey`].
+//!
 //! # Idempotency keys
 //!
 //! The HTTP API's `Idempotency-Key`: [`Store::idempotency_begin`], [`Store::idempotency_finish`],
@@ -68,6 +75,14 @@
 //! [`Store::add_smime_certificate`], [`Store::smime_certificates`],
 //! [`Store::smime_signing_certificates`] for the relay, [`Store::smime_certificates_expiring`]
 //! for the expiry report, [`Store::remove_smime_certificate`].
+//!
+//! # Sender domains and DKIM keys
+//!
+//! The domains that sign a contract's mail and the platform's own (the `sender_domains`
+//! module): [`Store::add_sender_domain`], [`Store::sender_domains`], the rotation
+//! ([`Store::add_pending_dkim_keys`], [`Store::activate_pending_dkim_keys`],
+//! [`Store::remove_dkim_key`]), [`Store::active_dkim_keys`] for the relay, and the contract's
+//! policy for unregistered From domains ([`Store::unregistered_from`]). Private keys are sealed.
 //!
 //! # Inbound parse
 //!
@@ -132,11 +147,14 @@ mod inbound;
 mod ip_ranges;
 mod queue;
 mod send_log;
+mod sender_domains;
 mod smime;
 mod stats;
 mod suppression;
 pub mod suppression_policy;
 pub mod testing;
+mod unsubscribe;
+mod unsubscribe_token;
 mod webhooks;
 
 pub use access::{
@@ -160,6 +178,9 @@ pub use inbound::{
 pub use ip_ranges::AllowedIpRange;
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
+pub use sender_domains::{
+    ActiveDkimKey, DkimKey, NewDkimKey, SenderDomain, normalize_sender_domain,
+};
 pub use smime::{NewSmimeCertificate, SmimeCertificate};
 pub use stats::{
     DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
@@ -171,6 +192,10 @@ pub use suppression::{
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
 };
+pub use unsubscribe::{
+    UNSUBSCRIBED_REASON, UnsubscribeRecord, UnsubscribeSettings, Unsubscription,
+};
+pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
 pub use webhooks::{OutboxItem, WebhookEndpoint};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -27,6 +27,7 @@ pub struct SealingKey {
     cipher: XChaCha20Poly1305,
     lookup: HmacSha256,
     verp: [u8; KEY_LEN],
+    unsubscribe: [u8; KEY_LEN],
 }
 
 impl std::fmt::Debug for SealingKey {
@@ -46,8 +47,10 @@ impl SealingKey {
         let sealing = derive(b"hikyaku/address-sealing/v1");
         let lookup = derive(b"hikyaku/address-lookup/v1");
         let verp = derive(b"hikyaku/verp-tag/v1");
+        let unsubscribe = derive(b"hikyaku/unsubscribe/v1");
         SealingKey {
             verp,
+            unsubscribe,
             cipher: XChaCha20Poly1305::new(&sealing.into()),
             lookup: <HmacSha256 as Mac>::new_from_slice(&lookup)
                 .expect("HMAC takes any key length"),
@@ -58,6 +61,12 @@ impl SealingKey {
     /// node sharing the key file (and only those) recognises the platform's bounce addresses.
     pub fn verp_key(&self) -> hikyaku_model::VerpKey {
         hikyaku_model::VerpKey::new(self.verp)
+    }
+
+    /// The key of one-click unsubscribe links and addresses, derived from the same secret for
+    /// the same reason: every node opens every node's links, and nobody else makes one.
+    pub fn unsubscribe_key(&self) -> crate::UnsubscribeKey {
+        crate::UnsubscribeKey::new(self.unsubscribe)
     }
 
     pub fn generate() -> SealingKey {

@@ -54,7 +54,7 @@ impl KindCounts {
             EventKind::Expired => &mut self.expired,
             EventKind::Suppressed => &mut self.suppressed,
             EventKind::Complaint => &mut self.complaint,
-            EventKind::Inbound | EventKind::Deleted => return,
+            EventKind::Inbound | EventKind::Deleted | EventKind::Unsubscribed => return,
         };
         *slot = slot.saturating_add_signed(n);
     }

@@ -53,6 +53,7 @@ impl AddressSignal {
                 hard: hard == Some(true),
             },
             EventKind::Complaint => AddressSignal::Complaint,
+            EventKind::Unsubscribed => AddressSignal::Unsubscribe,
             EventKind::Accepted
             | EventKind::Delivered
             | EventKind::Deferred
@@ -157,6 +158,11 @@ mod tests {
             (EventKind::Expired, None, Nothing),
             (EventKind::Suppressed, None, Nothing),
             (EventKind::Deleted, None, Nothing),
+            (
+                EventKind::Unsubscribed,
+                None,
+                Suppress(SuppressionSource::Unsubscribe),
+            ),
             (EventKind::Accepted, None, Nothing),
             (EventKind::Inbound, None, Nothing),
         ];

@@ -2,10 +2,11 @@
 //! real TCP socket (optionally from a chosen loopback source address), and a runner that starts
 //! the real `hikyaku` binary on its own data directory, reads where it listens, and can stop it
 //! with SIGTERM or kill it with SIGKILL; and an S/MIME test PKI made by the real `openssl`, with
-//! its `openssl cms -verify` verdict.
+//! its `openssl cms -verify` verdict; the DKIM verdicts of dkimpy and OpenDKIM.
 //!
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
+mod dkim;
 mod dns;
 pub mod fuzz;
 mod http;
@@ -16,6 +17,7 @@ mod sink;
 mod smime;
 mod smtp_client;
 
+pub use dkim::{dkimpy_verify, opendkim_verify};
 pub use dns::{Records, TestDns, reverse_name};
 pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
