@@ -5,8 +5,9 @@ use crate::admin::{Output, require_contract};
 use anyhow::{Context, bail};
 use hikyaku_config::Config;
 use hikyaku_dns_records::{
-    BounceDomain, ContractDomains, DnsServer, ExpectedRecord, Finding, Platform, RelayHost, Status,
-    check_contract, check_platform, contract_records, platform_records, render_zone,
+    BounceDomain, ContractDomains, DkimKey, DnsServer, ExpectedRecord, Finding, Platform,
+    RelayHost, SenderDomain, Status, check_contract, check_platform, contract_records,
+    platform_records, render_zone,
 };
 use hikyaku_model::CustomerId;
 use hikyaku_store::Store;
@@ -65,11 +66,41 @@ pub fn platform(config: &Config) -> anyhow::Result<Platform> {
             domain: domain.clone(),
             mx: bounce_mx,
         }),
+        service_keys: Vec::new(),
     })
 }
 
-/// A contract's domains from the store: its own bounce domain. (Sender domains and their DKIM
-/// keys join here once the store keeps them.)
+/// The platform with the service domain's DKIM keys from the store.
+async fn platform_with_keys(config: &Config, store: &Store) -> anyhow::Result<Platform> {
+    let mut platform = platform(config)?;
+    if let Some(service) = &config.service_domain
+        && let Some(domain) = store.sender_domain(None, service).await?
+    {
+        platform.service_keys = dkim_keys(&domain)?;
+    }
+    Ok(platform)
+}
+
+/// Every stored key of a sender domain as the record it publishes.
+fn dkim_keys(domain: &hikyaku_store::SenderDomain) -> anyhow::Result<Vec<DkimKey>> {
+    domain
+        .keys
+        .iter()
+        .map(|key| {
+            let algorithm: hikyaku_dkim::KeyAlgorithm = key
+                .algorithm
+                .parse()
+                .with_context(|| format!("the DKIM key {} of {}", key.selector, domain.domain))?;
+            Ok(DkimKey {
+                selector: key.selector.clone(),
+                txt: hikyaku_dkim::dns_txt(algorithm, &key.public_key),
+            })
+        })
+        .collect()
+}
+
+/// A contract's domains from the store: its sender domains with every stored DKIM key, and its
+/// own bounce domain.
 pub async fn gather_domains(
     store: &Store,
     customer_id: &CustomerId,
@@ -79,9 +110,16 @@ pub async fn gather_domains(
         .bounce_domain(customer_id)
         .await?
         .map(|own| own.domain);
+    let mut sender_domains = Vec::new();
+    for domain in store.sender_domains(Some(customer_id)).await? {
+        sender_domains.push(SenderDomain {
+            dkim_keys: dkim_keys(&domain)?,
+            domain: domain.domain,
+        });
+    }
     Ok(ContractDomains {
         customer_id: customer_id.to_string(),
-        sender_domains: Vec::new(),
+        sender_domains,
         bounce_domain,
     })
 }
@@ -107,13 +145,16 @@ struct CheckShown<'a> {
 
 pub async fn run(cmd: DnsCommand, config: &Config, json: bool) -> anyhow::Result<()> {
     let out = Output { json };
-    let platform = platform(config)?;
+    // Refuse a configuration without relay nodes before creating anything.
+    platform(config)?;
+    let (store, _) = crate::open_store(config).await?;
+    let platform = platform_with_keys(config, &store).await?;
     match cmd {
         DnsCommand::Records { contract } => {
             let (customer_id, records) = match contract {
                 None => (None, platform_records(&platform)),
                 Some(id) => {
-                    let domains = contract_domains(config, &id).await?;
+                    let domains = gather_domains(&store, &id).await?;
                     (
                         Some(domains.customer_id.clone()),
                         contract_records(&platform, &domains),
@@ -142,7 +183,7 @@ pub async fn run(cmd: DnsCommand, config: &Config, json: bool) -> anyhow::Result
             let (customer_id, findings) = match contract {
                 None => (None, check_platform(&platform, &dns).await),
                 Some(id) => {
-                    let domains = contract_domains(config, &id).await?;
+                    let domains = gather_domains(&store, &id).await?;
                     let findings = check_contract(&platform, &domains, &dns).await;
                     (Some(domains.customer_id), findings)
                 }
@@ -168,11 +209,6 @@ pub async fn run(cmd: DnsCommand, config: &Config, json: bool) -> anyhow::Result
             Ok(())
         }
     }
-}
-
-async fn contract_domains(config: &Config, id: &CustomerId) -> anyhow::Result<ContractDomains> {
-    let (store, _) = crate::open_store(config).await?;
-    gather_domains(&store, id).await
 }
 
 fn records_text(

@@ -6,6 +6,9 @@
 mod cli_support;
 
 use cli_support::BIN;
+use hikyaku_dkim::{KeyAlgorithm, PrivateKey};
+use hikyaku_model::CustomerId;
+use hikyaku_store::{NewDkimKey, SealingKey, Store};
 use hikyaku_testkit::{Prepared, ProcessBuilder, TestDns};
 use serde_json::Value;
 
@@ -30,6 +33,13 @@ fn json(node: &Prepared, args: &[&str]) -> Value {
     let out = node.cli_ok(&args).unwrap();
     assert_eq!(out.lines().count(), 1, "one line of JSON: {out}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+}
+
+/// The node's store, opened as the binary opens it (sender domains have no command here).
+async fn open_store(node: &Prepared) -> Store {
+    let key = SealingKey::load_or_create(&node.data_dir.join("secret.key")).unwrap();
+    let url = format!("sqlite://{}", node.data_dir.join("hikyaku.db").display());
+    Store::connect(&url, key).await.unwrap()
 }
 
 /// Serves every record of a `dns records --json` answer.
@@ -145,11 +155,141 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     node.cli_ok(&["dns", "check", "--contract", &customer])
         .unwrap();
 
+    // A sender domain with an RSA-2048 key (its record needs two character-strings) and an
+    // Ed25519 one, as the store keeps them; and the service domain's own key.
+    let rsa = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
+    let ed = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+    let service = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+    let store = open_store(&node).await;
+    let id: CustomerId = customer.parse().unwrap();
+    let (rsa_public, ed_public, service_public) = (
+        rsa.public_key_base64(),
+        ed.public_key_base64(),
+        service.public_key_base64(),
+    );
+    let (rsa_pem, ed_pem, service_pem) = (rsa.to_pem(), ed.to_pem(), service.to_pem());
+    store
+        .add_sender_domain(
+            Some(&id),
+            "shop.example",
+            "dual",
+            &[
+                NewDkimKey {
+                    selector: "hk1r",
+                    algorithm: "rsa-2048",
+                    public_key: &rsa_public,
+                    private_key_pem: &rsa_pem,
+                },
+                NewDkimKey {
+                    selector: "hk1e",
+                    algorithm: "ed25519",
+                    public_key: &ed_public,
+                    private_key_pem: &ed_pem,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .add_sender_domain(
+            None,
+            "mail.hikyaku.test",
+            "ed25519",
+            &[NewDkimKey {
+                selector: "hks1",
+                algorithm: "ed25519",
+                public_key: &service_public,
+                private_key_pem: &service_pem,
+            }],
+        )
+        .await
+        .unwrap();
+    drop(store);
+
+    let text = node
+        .cli_ok(&["dns", "records", "--contract", &customer])
+        .unwrap();
+    let dkim_line = text
+        .lines()
+        .find(|l| l.starts_with("hk1r._domainkey.shop.example.\tIN\tTXT\t\"v=DKIM1; k=rsa; p="))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        dkim_line.contains("\" \""),
+        "split into strings: {dkim_line}"
+    );
+    for line in [
+        format!(
+            "hk1e._domainkey.shop.example.\tIN\tTXT\t\"{}\"",
+            ed.dns_txt()
+        ),
+        "shop.example.\tIN\tTXT\t\"v=spf1 include:_spf.mail.hikyaku.test ~all\"".to_string(),
+        "_dmarc.shop.example.\tIN\tTXT\t\"v=DMARC1; p=none; adkim=r; aspf=r\"".to_string(),
+    ] {
+        let noted = format!("{line}\t;");
+        assert!(
+            text.lines().any(|l| l == line || l.starts_with(&noted)),
+            "{line:?} not in\n{text}"
+        );
+    }
+    let theirs = json(&node, &["dns", "records", "--contract", &customer]);
+    let rsa_record = theirs["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "hk1r._domainkey.shop.example")
+        .unwrap();
+    assert_eq!(rsa_record["value"], rsa.dns_txt());
+    let (lines, _) = failing_check(&node, &["dns", "check", "--contract", &customer]);
+    assert!(lines.contains("missing   DKIM TXT hk1r._domainkey.shop.example: no DKIM key record; fix: publish hk1r._domainkey.shop.example."), "{lines}");
+    assert!(
+        lines.contains("missing   DMARC TXT _dmarc.shop.example: no DMARC record"),
+        "{lines}"
+    );
+    // The return path's CNAME is served already; a name holds one CNAME.
+    dns.remove("bounce.shop.example").await;
+    serve(&dns, &theirs).await;
+    let lines = node
+        .cli_ok(&["dns", "check", "--contract", &customer])
+        .unwrap();
+    let summary = format!(
+        "5 right, 0 missing, 0 wrong, 0 unchecked (asked {})\n",
+        dns.addr()
+    );
+    assert!(lines.ends_with(&summary), "{lines}");
+
+    // The service domain's key is one of the platform's records.
+    let (lines, _) = failing_check(&node, &["dns", "check"]);
+    assert!(
+        lines.contains("missing   DKIM TXT hks1._domainkey.mail.hikyaku.test: no DKIM key record"),
+        "{lines}"
+    );
+    dns.txt("hks1._domainkey.mail.hikyaku.test", &service.dns_txt())
+        .await;
+    node.cli_ok(&["dns", "check"]).unwrap();
+
+    // A key in DNS that is not ours, and a DMARC policy our mail would fail.
+    dns.remove("hk1e._domainkey.shop.example")
+        .await
+        .txt(
+            "hk1e._domainkey.shop.example",
+            &PrivateKey::generate(KeyAlgorithm::Ed25519)
+                .unwrap()
+                .dns_txt(),
+        )
+        .await;
+    dns.remove("_dmarc.shop.example")
+        .await
+        .txt("_dmarc.shop.example", "v=DMARC1; p=reject; adkim=s; aspf=s")
+        .await;
+    let (lines, _) = failing_check(&node, &["dns", "check", "--contract", &customer]);
+    assert!(lines.contains("wrong     DKIM TXT hk1e._domainkey.shop.example: the key does not match ours: its public key (p=) is not ours; fix: replace it: publish hk1e._domainkey.shop.example."), "{lines}");
+    assert!(lines.contains("wrong     DMARC TXT _dmarc.shop.example: \"v=DMARC1; p=reject; adkim=s; aspf=s\": adkim=s: mail From a subdomain of shop.example is signed as shop.example and would fail DMARC; fix: adkim=r"), "{lines}");
+
     // Mistakes, one after another, each on its own line with the fix.
     dns.remove("11.2.0.192.in-addr.arpa").await;
     let (lines, error) = failing_check(&node, &["dns", "check"]);
     assert!(lines.contains("missing   PTR PTR 11.2.0.192.in-addr.arpa: 192.0.2.11 has no PTR record; fix: ask whoever holds 192.0.2.11 (the hosting provider) to set its PTR to relay2.mail.hikyaku.test\n"), "{lines}");
-    assert!(error.contains("1 of 9 records"), "{error}");
+    assert!(error.contains("1 of 10 records"), "{error}");
     dns.ptr("192.0.2.11", "relay2.mail.hikyaku.test").await;
 
     dns.txt("bounce.mail.hikyaku.test", "v=spf1 a -all").await;
@@ -159,7 +299,7 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (checked["wrong"].as_u64(), checked["right"].as_u64()),
-        (Some(1), Some(8))
+        (Some(1), Some(9))
     );
 
     dns.remove("smtp.mail.hikyaku.test")

@@ -125,6 +125,11 @@ pub async fn check_platform(platform: &Platform, dns: &impl Lookup) -> Vec<Findi
     findings.push(addresses(dns, &platform.smtp_host, &all, Purpose::SmtpHost).await);
     let own = spf::platform_spf(&all);
     findings.push(spf_record(dns, platform, &platform.spf_name, Purpose::SpfInclude, &own).await);
+    if let Some(service) = &platform.service_domain {
+        for key in &platform.service_keys {
+            findings.push(dkim_key(dns, &key.name(service), &key.txt).await);
+        }
+    }
     if let Some(bounce) = &platform.bounce {
         findings.push(mx(dns, &bounce.domain, &bounce.mx, Purpose::BounceMx).await);
         let suggested = include_spf(&platform.spf_name);
@@ -582,9 +587,9 @@ mod tests {
             "{}",
             lines.join("\n")
         );
-        // Relay hosts 2, PTRs 3, SMTP host, SPF include, bounce MX and SPF; DKIM, SPF, DMARC,
-        // return path.
-        assert_eq!(findings.len(), 13, "{}", lines.join("\n"));
+        // Relay hosts 2, PTRs 3, SMTP host, SPF include, the service domain's DKIM key, bounce
+        // MX and SPF; DKIM, SPF, DMARC, return path.
+        assert_eq!(findings.len(), 14, "{}", lines.join("\n"));
         assert!(lines.contains(&"right     PTR PTR 10.2.0.192.in-addr.arpa: 192.0.2.10 is relay1.mail.example.net, and relay1.mail.example.net resolves back to 192.0.2.10".to_string()), "{lines:#?}");
     }
 

@@ -40,6 +40,9 @@ pub struct Platform {
     pub spf_name: String,
     /// The platform's bounce domain (VERP return paths), with where its MX points.
     pub bounce: Option<BounceDomain>,
+    /// The service domain's DKIM keys (every one still stored: pending, active and retired
+    /// keys all need their record).
+    pub service_keys: Vec<DkimKey>,
 }
 
 /// One relay node.
@@ -78,8 +81,9 @@ pub struct ContractDomains {
     pub bounce_domain: Option<String>,
 }
 
-/// A domain the contract sends From, with the DKIM keys we sign its mail with. A domain without
-/// keys is signed as the service domain.
+/// A domain the contract sends From, with its DKIM keys (every one still stored: a pending key
+/// must be published before it signs, a retired one verifies mail still in flight). A domain
+/// without keys is signed as the service domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderDomain {
     pub domain: String,

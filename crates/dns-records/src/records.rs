@@ -146,6 +146,15 @@ pub fn platform_records(platform: &Platform) -> Vec<ExpectedRecord> {
         RecordData::Txt(platform_spf(&platform.relay_addresses())),
         Purpose::SpfInclude,
     ));
+    if let Some(service) = &platform.service_domain {
+        for key in &platform.service_keys {
+            records.push(ExpectedRecord::new(
+                &key.name(service),
+                RecordData::Txt(key.txt.clone()),
+                Purpose::Dkim,
+            ));
+        }
+    }
     if let Some(bounce) = &platform.bounce {
         records.push(ExpectedRecord::new(
             &bounce.domain,
@@ -312,6 +321,10 @@ pub(crate) mod tests {
                 domain: "bounce.mail.example.net".into(),
                 mx: "smtp.mail.example.net".into(),
             }),
+            service_keys: vec![DkimKey {
+                selector: "hks1".into(),
+                txt: "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=".into(),
+            }],
         }
     }
 
@@ -354,6 +367,8 @@ pub(crate) mod tests {
             "smtp.mail.example.net.\tIN\tA\t192.0.2.11",
             "",
             "_spf.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 ip4:192.0.2.11 ~all\"",
+            "",
+            "hks1._domainkey.mail.example.net.\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"",
             "",
             "bounce.mail.example.net.\tIN\tMX\t10 smtp.mail.example.net.",
             "",

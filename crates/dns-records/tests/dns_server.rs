@@ -32,6 +32,10 @@ fn platform() -> Platform {
             domain: "bounce.mail.hikyaku.test".into(),
             mx: "smtp.mail.hikyaku.test".into(),
         }),
+        service_keys: vec![DkimKey {
+            selector: "hks1".into(),
+            txt: format!("v=DKIM1; k=rsa; p={}", "MIIBCgKCAQEAs".repeat(30)),
+        }],
     }
 }
 
@@ -108,8 +112,9 @@ async fn a_zone_with_the_printed_records_is_right_throughout() {
         "{}",
         lines(&found)
     );
-    // 2 hosts, 3 PTRs, SMTP host, SPF include, bounce MX + SPF, 2 DKIM, SPF, DMARC, return path.
-    assert_eq!(found.len(), 14, "{}", lines(&found));
+    // 2 hosts, 3 PTRs, SMTP host, SPF include, the service domain's DKIM key, bounce MX + SPF,
+    // 2 DKIM, SPF, DMARC, return path.
+    assert_eq!(found.len(), 15, "{}", lines(&found));
     assert!(dns.queries() > 0);
 }
 
