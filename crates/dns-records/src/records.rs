@@ -242,19 +242,7 @@ pub(crate) fn include_spf(spf_name: &str) -> String {
 
 /// The name of an address's PTR record (`10.2.0.192.in-addr.arpa`, nibbles under `ip6.arpa`).
 pub(crate) fn reverse_name(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
-        }
-        std::net::IpAddr::V6(v6) => {
-            let mut name = String::new();
-            for byte in v6.octets().iter().rev() {
-                name += &format!("{:x}.{:x}.", byte & 0xf, byte >> 4);
-            }
-            name + "ip6.arpa"
-        }
-    }
+    crate::bare(&hickory_resolver::proto::rr::Name::from(ip).to_ascii())
 }
 
 /// A zone-file snippet: the records grouped by purpose, each group under a comment, notes

@@ -294,31 +294,13 @@ impl Records<'_> {
     /// names a host, it leads nowhere by itself.
     pub async fn ptr(&self, ip: &str, host: &str) -> &Self {
         let name = match IpAddr::from_str(ip) {
-            Ok(ip) => reverse_name(ip),
+            Ok(ip) => Name::from(ip).to_ascii(),
             Err(_) if ip.ends_with(".arpa") || ip.ends_with(".arpa.") => ip.to_owned(),
             Err(e) => panic!("PTR {ip}: {e}"),
         };
         let data = RData::PTR(PTR(fqdn(host)));
         self.dns.insert(&name, self.ttl, data).await;
         self
-    }
-}
-
-/// The name of an address's PTR record: `4.3.2.1.in-addr.arpa`, or the nibbles under
-/// `ip6.arpa`.
-pub fn reverse_name(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
-        }
-        IpAddr::V6(v6) => {
-            let mut name = String::new();
-            for byte in v6.octets().iter().rev() {
-                name += &format!("{:x}.{:x}.", byte & 0xf, byte >> 4);
-            }
-            name + "ip6.arpa"
-        }
     }
 }
 
@@ -610,7 +592,6 @@ mod tests {
             RData::PTR(PTR(fqdn("relay1.mail.example.net")))
         );
         let v6_name = format!("1.{}ip6.arpa", "0.".repeat(31));
-        assert_eq!(reverse_name("::1".parse().unwrap()), v6_name);
         let v6 = over_udp(&dns, &v6_name, RecordType::PTR).await;
         assert_eq!(v6.answers.len(), 1);
         dns.ptr("11.0.0.127.in-addr.arpa", "relay2.mail.example.net")
