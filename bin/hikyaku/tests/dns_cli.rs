@@ -288,7 +288,7 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     // Mistakes, one after another, each on its own line with the fix.
     dns.remove("11.2.0.192.in-addr.arpa").await;
     let (lines, error) = failing_check(&node, &["dns", "check"]);
-    assert!(lines.contains("missing   PTR PTR 11.2.0.192.in-addr.arpa: 192.0.2.11 has no PTR record; fix: ask whoever holds 192.0.2.11 (the hosting provider) to set its PTR to relay2.mail.hikyaku.test\n"), "{lines}");
+    assert!(lines.contains("missing   reverse DNS PTR 11.2.0.192.in-addr.arpa: 192.0.2.11 has no PTR record; fix: ask whoever holds 192.0.2.11 (the hosting provider) to set its PTR to relay2.mail.hikyaku.test\n"), "{lines}");
     assert!(error.contains("1 of 10 records"), "{error}");
     dns.ptr("192.0.2.11", "relay2.mail.hikyaku.test").await;
 

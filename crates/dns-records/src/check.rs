@@ -590,7 +590,7 @@ mod tests {
         // Relay hosts 2, PTRs 3, SMTP host, SPF include, the service domain's DKIM key, bounce
         // MX and SPF; DKIM, SPF, DMARC, return path.
         assert_eq!(findings.len(), 14, "{}", lines.join("\n"));
-        assert!(lines.contains(&"right     PTR PTR 10.2.0.192.in-addr.arpa: 192.0.2.10 is relay1.mail.example.net, and relay1.mail.example.net resolves back to 192.0.2.10".to_string()), "{lines:#?}");
+        assert!(lines.contains(&"right     reverse DNS PTR 10.2.0.192.in-addr.arpa: 192.0.2.10 is relay1.mail.example.net, and relay1.mail.example.net resolves back to 192.0.2.10".to_string()), "{lines:#?}");
     }
 
     type Mistake = fn(&mut StaticZone, &mut ContractDomains);

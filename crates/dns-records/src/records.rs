@@ -39,10 +39,10 @@ impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Purpose::RelayHost => "relay host",
-            Purpose::ReversePointer => "PTR",
+            Purpose::ReversePointer => "reverse DNS",
             Purpose::SmtpHost => "SMTP host",
             Purpose::SpfInclude => "SPF include",
-            Purpose::BounceMx => "bounce MX",
+            Purpose::BounceMx => "bounce domain",
             Purpose::BounceSpf => "bounce SPF",
             Purpose::Dkim => "DKIM",
             Purpose::SenderSpf => "SPF",
