@@ -39,9 +39,145 @@ pub struct Config {
     pub api: ApiConfig,
     pub log: LogConfig,
     pub contracts: ContractsConfig,
+    /// The DNS records the platform publishes (`hikyaku dns records`) and checks (`dns check`).
+    pub dns: DnsConfig,
     /// What each plan of `contracts.plans` includes, by plan name (`[plans.standard]`). A plan
     /// without a table here has no stated volume.
     pub plans: BTreeMap<String, PlanConfig>,
+}
+
+/// The platform's hosts as DNS should show them. Nothing here changes what the relay does: it
+/// is what `hikyaku dns records` prints and `hikyaku dns check` compares DNS with.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// The relay nodes (`[[dns.relay_node]]`): each one's host name and public addresses.
+    pub relay_node: Vec<RelayNode>,
+    /// The one name clients connect to, whose A/AAAA records list every relay node's
+    /// addresses (round-robin); `smtp.<service_domain>` when unset.
+    pub smtp_host: Option<String>,
+    /// Where the platform's SPF record lives, which customers `include:`;
+    /// `_spf.<service_domain>` when unset.
+    pub spf_name: Option<String>,
+    /// The host the bounce domain's MX points at (where the error servers listen on port 25);
+    /// the SMTP host name when unset.
+    pub bounce_mx: Option<String>,
+    /// The DNS server `dns check` asks (`"IP:PORT"`); the check never uses the system resolver,
+    /// so without this it refuses to run.
+    pub resolver: Option<SocketAddr>,
+}
+
+/// One relay node as DNS names it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RelayNode {
+    /// Its host name (forward A/AAAA, and what each address's PTR must name).
+    pub name: String,
+    /// Its public IPv4 and IPv6 addresses, the ones remote servers see mail come from.
+    pub addresses: Vec<std::net::IpAddr>,
+}
+
+impl DnsConfig {
+    /// The round-robin SMTP host name, if the service domain or the key gives one.
+    pub fn smtp_host(&self, service_domain: Option<&str>) -> Option<String> {
+        self.smtp_host
+            .clone()
+            .or_else(|| service_domain.map(|d| format!("smtp.{d}")))
+    }
+
+    /// The name of the SPF record customers include.
+    pub fn spf_name(&self, service_domain: Option<&str>) -> Option<String> {
+        self.spf_name
+            .clone()
+            .or_else(|| service_domain.map(|d| format!("_spf.{d}")))
+    }
+
+    /// The bounce domain's MX target.
+    pub fn bounce_mx(&self, service_domain: Option<&str>) -> Option<String> {
+        self.bounce_mx
+            .clone()
+            .or_else(|| self.smtp_host(service_domain))
+    }
+
+    fn problems(&self, service_domain: Option<&str>, problems: &mut Vec<String>) {
+        for (key, name) in [
+            ("dns.smtp_host", &self.smtp_host),
+            ("dns.spf_name", &self.spf_name),
+            ("dns.bounce_mx", &self.bounce_mx),
+        ] {
+            if let Some(name) = name
+                && !is_domain_name(name.strip_prefix('_').unwrap_or(name))
+            {
+                problems.push(format!("{key} {name:?} is not a domain name"));
+            }
+        }
+        let mut seen_addresses = Vec::new();
+        for (i, node) in self.relay_node.iter().enumerate() {
+            let what = format!("dns.relay_node {:?}", node.name);
+            if !is_domain_name(&node.name) {
+                problems.push(format!("{what}: the name is not a host name"));
+            } else if self.relay_node[..i]
+                .iter()
+                .any(|other| other.name.eq_ignore_ascii_case(&node.name))
+            {
+                problems.push(format!("{what} is listed twice"));
+            }
+            if node.addresses.is_empty() {
+                problems.push(format!("{what} needs at least one address"));
+            }
+            for ip in &node.addresses {
+                if let Some(why) = unpublishable(*ip) {
+                    problems.push(format!("{what}: {ip} {why}"));
+                } else if seen_addresses.contains(ip) {
+                    problems.push(format!("{what}: {ip} belongs to another node too"));
+                }
+                seen_addresses.push(*ip);
+            }
+            if self
+                .smtp_host(service_domain)
+                .is_some_and(|host| host.eq_ignore_ascii_case(&node.name))
+            {
+                problems.push(format!(
+                    "{what}: a node's name cannot be the SMTP host name, which lists every node"
+                ));
+            }
+        }
+        if !self.relay_node.is_empty() && service_domain.is_none() {
+            for (key, value) in [("smtp_host", &self.smtp_host), ("spf_name", &self.spf_name)] {
+                if value.is_none() {
+                    problems.push(format!(
+                        "dns.relay_node is set but neither service_domain nor dns.{key} is"
+                    ));
+                }
+            }
+        }
+        if let Some(resolver) = self.resolver
+            && (resolver.port() == 0 || resolver.ip().is_unspecified())
+        {
+            problems.push(format!(
+                "dns.resolver {resolver} is not a DNS server's address (IP:PORT)"
+            ));
+        }
+    }
+}
+
+/// Why an address cannot be a relay node's public address, if it cannot. Loopback is allowed:
+/// a test or a single-machine trial publishes 127.0.0.1 in its own DNS.
+fn unpublishable(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    if ip.is_unspecified() {
+        return Some("is the unspecified address");
+    }
+    if ip.is_multicast() {
+        return Some("is a multicast address");
+    }
+    match ip {
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("is the broadcast address"),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            Some("is an IPv4-mapped IPv6 address (list the IPv4 address)")
+        }
+        _ => None,
+    }
 }
 
 /// What one plan includes.
@@ -326,6 +462,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             log: LogConfig::default(),
             contracts: ContractsConfig::default(),
+            dns: DnsConfig::default(),
             plans: BTreeMap::new(),
         }
     }
@@ -545,6 +682,8 @@ impl Config {
         {
             problems.push(format!("service_domain {domain:?} is not a domain name"));
         }
+        self.dns
+            .problems(self.service_domain.as_deref(), &mut problems);
         let r = &self.relay;
         if r.max_connections == 0 {
             problems.push("relay.max_connections must be at least 1".to_string());
@@ -778,6 +917,127 @@ mod tests {
                 .expect_err(bad)
                 .to_string();
             assert!(error.contains("service_domain"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn dns_section_names_the_relay_nodes_and_derives_the_rest() {
+        let c = Config::from_toml(
+            r#"
+service_domain = "mail.example.net"
+[dns]
+resolver = "127.0.0.1:5353"
+[[dns.relay_node]]
+name = "relay1.mail.example.net"
+addresses = ["192.0.2.10", "2001:db8::10"]
+[[dns.relay_node]]
+name = "relay2.mail.example.net"
+addresses = ["192.0.2.11"]
+"#,
+        )
+        .unwrap();
+        let service = c.service_domain.as_deref();
+        assert_eq!(c.dns.relay_node.len(), 2);
+        assert_eq!(c.dns.relay_node[0].addresses.len(), 2);
+        assert_eq!(
+            c.dns.smtp_host(service).as_deref(),
+            Some("smtp.mail.example.net")
+        );
+        assert_eq!(
+            c.dns.spf_name(service).as_deref(),
+            Some("_spf.mail.example.net")
+        );
+        assert_eq!(
+            c.dns.bounce_mx(service).as_deref(),
+            Some("smtp.mail.example.net")
+        );
+        assert_eq!(c.dns.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        let defaults = Config::from_toml("").unwrap();
+        assert_eq!(defaults.dns, DnsConfig::default());
+        assert_eq!(defaults.dns.smtp_host(None), None);
+
+        let c = Config::from_toml(
+            "[dns]\nsmtp_host = \"smtp.example.org\"\nspf_name = \"spf.example.org\"\n\
+             bounce_mx = \"mx.example.org\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.dns.smtp_host(None).as_deref(), Some("smtp.example.org"));
+        assert_eq!(c.dns.bounce_mx(None).as_deref(), Some("mx.example.org"));
+    }
+
+    #[test]
+    fn odd_dns_sections_are_refused_with_the_reason() {
+        let node = |name: &str, addresses: &str| {
+            format!("[[dns.relay_node]]\nname = {name:?}\naddresses = {addresses}\n")
+        };
+        let with_service = |rest: &str| format!("service_domain = \"mail.example.net\"\n{rest}");
+        for (bad, needle) in [
+            (
+                with_service(&node("relay1", "[\"192.0.2.1\"]")),
+                "not a host name",
+            ),
+            (
+                with_service(&node("relay1.mail.example.net", "[]")),
+                "at least one address",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"0.0.0.0\"]")),
+                "unspecified",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"224.0.0.1\"]")),
+                "multicast",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"255.255.255.255\"]")),
+                "broadcast",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"::ffff:192.0.2.1\"]")),
+                "IPv4-mapped",
+            ),
+            (
+                with_service(&node("r1.mail.example.net", "[\"192.0.2.300\"]")),
+                "invalid",
+            ),
+            (
+                with_service(&format!(
+                    "{}{}",
+                    node("r1.mail.example.net", "[\"192.0.2.1\"]"),
+                    node("R1.mail.example.net", "[\"192.0.2.2\"]")
+                )),
+                "listed twice",
+            ),
+            (
+                with_service(&format!(
+                    "{}{}",
+                    node("r1.mail.example.net", "[\"192.0.2.1\"]"),
+                    node("r2.mail.example.net", "[\"192.0.2.1\"]")
+                )),
+                "belongs to another node",
+            ),
+            (
+                with_service(&node("smtp.mail.example.net", "[\"192.0.2.1\"]")),
+                "cannot be the SMTP host name",
+            ),
+            (
+                node("r1.mail.example.net", "[\"192.0.2.1\"]"),
+                "neither service_domain nor dns.smtp_host",
+            ),
+            (
+                "[dns]\nsmtp_host = \"smtp example\"".to_string(),
+                "dns.smtp_host",
+            ),
+            ("[dns]\nspf_name = \"_spf\"".to_string(), "dns.spf_name"),
+            (
+                "[dns]\nresolver = \"127.0.0.1:0\"".to_string(),
+                "dns.resolver",
+            ),
+            ("[dns]\nresolver = \"dns.example\"".to_string(), "resolver"),
+            ("[dns]\nrelay_nodes = []".to_string(), "unknown field"),
+        ] {
+            let err = Config::from_toml(&bad).expect_err(&bad).to_string();
+            assert!(err.contains(needle), "{bad:?} gave {err:?}");
         }
     }
 

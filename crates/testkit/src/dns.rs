@@ -16,7 +16,7 @@ use std::time::Duration;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Header, HeaderCounts, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, SOA, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
@@ -143,6 +143,20 @@ impl TestDns {
         self
     }
 
+    /// Adds an A or AAAA record with a documentation address (RFC 5737, RFC 3849) and the
+    /// default TTL, for tests that look names up and compare them but never connect.
+    pub async fn listed_address(&self, name: &str, ip: &str) -> &Self {
+        self.ttl(DEFAULT_TTL).listed_address(name, ip).await;
+        self
+    }
+
+    /// Adds a PTR record naming `host` at an address's reverse name (or at a reverse name
+    /// given as such), with the default TTL.
+    pub async fn ptr(&self, ip: &str, host: &str) -> &Self {
+        self.ttl(DEFAULT_TTL).ptr(ip, host).await;
+        self
+    }
+
     /// Removes every record at `name` (of every type); the name then answers NXDOMAIN.
     pub async fn remove(&self, name: &str) -> &Self {
         let name = LowerName::from(fqdn(name));
@@ -254,6 +268,60 @@ impl Records<'_> {
     }
 }
 
+impl Records<'_> {
+    /// Adds an A or AAAA record with a documentation address (192.0.2.0/24, 198.51.100.0/24,
+    /// 203.0.113.0/24, 2001:db8::/32), for tests that only compare what DNS lists (`dns check`)
+    /// and never connect. Loopback addresses cannot stand in there: resolvers answer their PTR
+    /// with `localhost` themselves (RFC 6761) without asking any server. Panics on any other
+    /// address, so nothing resolved this way can lead to a real host.
+    pub async fn listed_address(&self, name: &str, ip: &str) -> &Self {
+        let ip = IpAddr::from_str(ip).unwrap_or_else(|e| panic!("address {ip}: {e}"));
+        assert!(
+            is_documentation(ip),
+            "listed_address takes only documentation addresses (192.0.2.0/24, 198.51.100.0/24, \
+             203.0.113.0/24, 2001:db8::/32), not {ip}"
+        );
+        let data = match ip {
+            IpAddr::V4(v4) => RData::A(A(v4)),
+            IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+        };
+        self.dns.insert(name, self.ttl, data).await;
+        self
+    }
+
+    /// Adds a PTR record naming `host`, at an address's reverse name (`ip` is an address) or
+    /// at a name already under `in-addr.arpa`/`ip6.arpa`. Any address will do: a PTR only
+    /// names a host, it leads nowhere by itself.
+    pub async fn ptr(&self, ip: &str, host: &str) -> &Self {
+        let name = match IpAddr::from_str(ip) {
+            Ok(ip) => reverse_name(ip),
+            Err(_) if ip.ends_with(".arpa") || ip.ends_with(".arpa.") => ip.to_owned(),
+            Err(e) => panic!("PTR {ip}: {e}"),
+        };
+        let data = RData::PTR(PTR(fqdn(host)));
+        self.dns.insert(&name, self.ttl, data).await;
+        self
+    }
+}
+
+/// The name of an address's PTR record: `4.3.2.1.in-addr.arpa`, or the nibbles under
+/// `ip6.arpa`.
+pub fn reverse_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut name = String::new();
+            for byte in v6.octets().iter().rev() {
+                name += &format!("{:x}.{:x}.", byte & 0xf, byte >> 4);
+            }
+            name + "ip6.arpa"
+        }
+    }
+}
+
 /// Catalog lookups, except for names a test made misbehave.
 struct Handler {
     catalog: Catalog,
@@ -347,6 +415,17 @@ fn fqdn(name: &str) -> Name {
     let mut parsed = Name::from_utf8(name).unwrap_or_else(|e| panic!("DNS name {name:?}: {e}"));
     parsed.set_fqdn(true);
     parsed
+}
+
+/// The ranges set aside for documentation, which are never routed.
+fn is_documentation(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => matches!(
+            v4.octets(),
+            [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _]
+        ),
+        IpAddr::V6(v6) => v6.segments()[..2] == [0x2001, 0x0db8],
+    }
 }
 
 fn assert_loopback(ip: IpAddr) {
@@ -516,6 +595,52 @@ mod tests {
         assert_eq!(strings.len(), 2);
         assert_eq!(strings[0].len(), 255);
         assert_eq!(strings.concat(), key.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn ptr_records_live_under_the_reverse_names() {
+        let dns = TestDns::start().await.unwrap();
+        dns.ptr("127.0.0.10", "relay1.mail.example.net")
+            .await
+            .ptr("::1", "relay1.mail.example.net")
+            .await;
+        let v4 = over_udp(&dns, "10.0.0.127.in-addr.arpa", RecordType::PTR).await;
+        assert_eq!(
+            v4.answers[0].data,
+            RData::PTR(PTR(fqdn("relay1.mail.example.net")))
+        );
+        let v6_name = format!("1.{}ip6.arpa", "0.".repeat(31));
+        assert_eq!(reverse_name("::1".parse().unwrap()), v6_name);
+        let v6 = over_udp(&dns, &v6_name, RecordType::PTR).await;
+        assert_eq!(v6.answers.len(), 1);
+        dns.ptr("11.0.0.127.in-addr.arpa", "relay2.mail.example.net")
+            .await;
+        let by_name = over_udp(&dns, "11.0.0.127.in-addr.arpa", RecordType::PTR).await;
+        assert_eq!(by_name.answers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn documentation_addresses_are_listed_for_lookups_only() {
+        let dns = TestDns::start().await.unwrap();
+        dns.listed_address("relay1.example.net", "192.0.2.10")
+            .await
+            .listed_address("relay1.example.net", "2001:db8::10")
+            .await;
+        let answer = over_udp(&dns, "relay1.example.net", RecordType::AAAA).await;
+        assert_eq!(
+            answer.answers[0].data,
+            RData::AAAA(AAAA("2001:db8::10".parse().unwrap()))
+        );
+        assert!(!is_documentation("198.51.101.1".parse().unwrap()));
+        assert!(!is_documentation("2001:db9::1".parse().unwrap()));
+        assert!(!is_documentation("127.0.0.1".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "only documentation addresses")]
+    async fn listed_addresses_must_be_documentation_addresses() {
+        let dns = TestDns::start().await.unwrap();
+        dns.listed_address("mx.example.jp", "8.8.8.8").await;
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ mod smime;
 mod smtp_client;
 
 pub use dkim::{dkimpy_verify, opendkim_verify};
-pub use dns::{Records, TestDns};
+pub use dns::{Records, TestDns, reverse_name};
 pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
