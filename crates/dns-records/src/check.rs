@@ -751,6 +751,43 @@ mod tests {
                 1,
             ),
             (
+                "a revoked DKIM key",
+                |z, _| {
+                    z.remove("hk1._domainkey.example.com", RecordType::Txt)
+                        .txt("hk1._domainkey.example.com", "v=DKIM1; k=rsa; p=");
+                },
+                Purpose::Dkim,
+                Status::Wrong,
+                "the key is revoked (p= is empty)",
+                "publish hk1._domainkey.example.com.",
+                1,
+            ),
+            (
+                "two DMARC records",
+                |z, _| {
+                    z.txt("_dmarc.example.com", "v=DMARC1; p=reject");
+                },
+                Purpose::Dmarc,
+                Status::Wrong,
+                "2 DMARC records at _dmarc.example.com: receivers apply none",
+                "keep one",
+                1,
+            ),
+            (
+                "an SPF include without a record",
+                |z, _| {
+                    z.remove("example.com", RecordType::Txt).txt(
+                        "example.com",
+                        "v=spf1 include:_spf.mail.example.net include:gone.example ~all",
+                    );
+                },
+                Purpose::SenderSpf,
+                Status::Wrong,
+                "include:gone.example has no SPF record",
+                "fix or remove those includes",
+                1,
+            ),
+            (
                 "no DMARC record",
                 |z, _| {
                     z.remove("_dmarc.example.com", RecordType::Txt);
