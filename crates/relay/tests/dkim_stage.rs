@@ -59,12 +59,29 @@ async fn the_stage_signs_as_the_rules_say() {
     )
     .await
     .unwrap();
-    let contract = store.create_contract("D", "standard").await.unwrap().customer_id;
+    let contract = store
+        .create_contract("D", "standard")
+        .await
+        .unwrap()
+        .customer_id;
     let mut records = vec![
-        register(&store, Some(&contract), "example.com", KeyAlgorithm::Rsa2048).await,
-        register(&store, Some(&contract), "mail.example.com", KeyAlgorithm::Ed25519).await,
+        register(
+            &store,
+            Some(&contract),
+            "example.com",
+            KeyAlgorithm::Rsa2048,
+        )
+        .await,
+        register(
+            &store,
+            Some(&contract),
+            "mail.example.com",
+            KeyAlgorithm::Ed25519,
+        )
+        .await,
     ];
-    let message = |from: &str| format!("From: App <{from}>\r\nSubject: s\r\n\r\nHi.\r\n").into_bytes();
+    let message =
+        |from: &str| format!("From: App <{from}>\r\nSubject: s\r\n\r\nHi.\r\n").into_bytes();
 
     // No service key yet: an unregistered domain goes out as it came.
     let stage = DkimStage::new(store.clone());
@@ -78,16 +95,25 @@ async fn the_stage_signs_as_the_rules_say() {
     for (from, want) in table {
         let signed = stage.sign(&contract, message(from)).await.unwrap();
         assert_eq!(signing_domains(&signed), want, "{from}");
-        assert!(signed.ends_with(&message(from)), "the message follows its signatures");
+        assert!(
+            signed.ends_with(&message(from)),
+            "the message follows its signatures"
+        );
         if let (false, Some(lines)) = (want.is_empty(), dkimpy_verify(&signed, &records)) {
-            assert!(lines.iter().all(|l| l.starts_with("pass")), "{from}: {lines:?}");
+            assert!(
+                lines.iter().all(|l| l.starts_with("pass")),
+                "{from}: {lines:?}"
+            );
         }
     }
 
     // With a service key (a new stage: the cache would keep the old view for a minute).
     records.push(register(&store, None, "svc.hikyaku.test", KeyAlgorithm::Ed25519).await);
     let stage = DkimStage::new(store.clone());
-    let signed = stage.sign(&contract, message("app@example.net")).await.unwrap();
+    let signed = stage
+        .sign(&contract, message("app@example.net"))
+        .await
+        .unwrap();
     assert_eq!(signing_domains(&signed), ["svc.hikyaku.test"]);
     if let Some(lines) = dkimpy_verify(&signed, &records) {
         assert!(lines[0].starts_with("pass d=svc.hikyaku.test"), "{lines:?}");
@@ -108,11 +134,21 @@ async fn the_stage_signs_as_the_rules_say() {
             other => panic!("{domain}: {other:?}"),
         }
     }
-    let signed = stage.sign(&contract, message("app@example.com")).await.unwrap();
+    let signed = stage
+        .sign(&contract, message("app@example.com"))
+        .await
+        .unwrap();
     assert_eq!(signing_domains(&signed), ["example.com"]);
 
     // Another contract's domain never signs this one's mail.
-    let other = store.create_contract("O", "standard").await.unwrap().customer_id;
-    let signed = stage.sign(&other, message("app@example.com")).await.unwrap();
+    let other = store
+        .create_contract("O", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let signed = stage
+        .sign(&other, message("app@example.com"))
+        .await
+        .unwrap();
     assert_eq!(signing_domains(&signed), ["svc.hikyaku.test"]);
 }
