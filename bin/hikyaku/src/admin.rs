@@ -8,7 +8,7 @@ use hikyaku_api_types::{self as api, Event as ApiEvent};
 use hikyaku_config::{Config, RelayConfig};
 use hikyaku_model::{
     Contract, ContractState, CustomerId, Event, EventKind, MessageId, QueuedMessage, Reason,
-    RecipientState, Timestamp,
+    RecipientState, Timestamp, UnregisteredFrom,
 };
 use hikyaku_store::{
     AllowedIpRange, BounceDomain, EventCursor, EventQuery, QueueChange, QueueFilter,
@@ -70,6 +70,16 @@ pub enum ContractCommand {
     Terminate {
         /// The contract's customer ID.
         customer_id: CustomerId,
+    },
+    /// Change a contract's settings.
+    Set {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+        /// What the relay does with mail whose From domain is none of the contract's sender
+        /// domains: `sign-as-service` (sign it with the platform's service domain, when that
+        /// has a key) or `refuse` (550 5.7.1 over SMTP, 422 over the API).
+        #[arg(long, value_name = "POLICY")]
+        unregistered_from: Option<UnregisteredFrom>,
     },
     /// The contract's own bounce domain (custom return path): its messages' VERP envelope
     /// senders are on it instead of the platform's bounce domain, so that they align with its
@@ -351,6 +361,10 @@ struct ContractDetails<'a> {
     smtp_credentials: &'a [SmtpCredential],
     /// The contract's own bounce domain (`contract bounce-domain`); `null`: the platform's.
     bounce_domain: Option<&'a str>,
+    /// `sign-as-service` or `refuse` (`contract set --unregistered-from`).
+    unregistered_from: UnregisteredFrom,
+    /// Its sender domains (`domain list` for their keys).
+    sender_domains: &'a [String],
 }
 
 async fn contract(
@@ -402,11 +416,20 @@ async fn contract(
             let ranges = store.allowed_ips(&customer_id).await?;
             let credentials = store.smtp_credentials(&customer_id).await?;
             let own = store.bounce_domain(&customer_id).await?;
+            let unregistered_from = store.unregistered_from(&customer_id).await?;
+            let sender_domains: Vec<String> = store
+                .sender_domains(Some(&customer_id))
+                .await?
+                .into_iter()
+                .map(|d| d.domain)
+                .collect();
             let details = ContractDetails {
                 contract: &contract,
                 allowed_ips: &ranges,
                 smtp_credentials: &credentials,
                 bounce_domain: own.as_ref().map(|d| d.domain.as_str()),
+                unregistered_from,
+                sender_domains: &sender_domains,
             };
             return out.print(&details, || {
                 let mut text = contract_text(&contract);
@@ -418,8 +441,27 @@ async fn contract(
                     "bounces to",
                     &bounce_domain_text(own.as_ref(), config.bounce.domain.as_deref()),
                 );
+                text += &field("sender domains", &list_or_none(&sender_domains));
+                text += &field("unregistered From", unregistered_from.as_str());
                 text
             });
+        }
+        ContractCommand::Set {
+            customer_id,
+            unregistered_from,
+        } => {
+            require_contract(store, &customer_id).await?;
+            let Some(policy) = unregistered_from else {
+                bail!("nothing to set: give --unregistered-from sign-as-service|refuse");
+            };
+            store.set_unregistered_from(&customer_id, policy).await?;
+            return out.print(
+                &serde_json::json!({
+                    "customer_id": customer_id,
+                    "unregistered_from": policy,
+                }),
+                || format!("{customer_id}: mail from unregistered From domains: {policy}\n"),
+            );
         }
         ContractCommand::Suspend { customer_id } => {
             store

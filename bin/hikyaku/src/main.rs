@@ -5,6 +5,7 @@ mod access_cmd;
 mod admin;
 mod bounce_cmd;
 mod dns_cmd;
+mod domain_cmd;
 mod inbound_cmd;
 mod permissions;
 mod serve;
@@ -60,6 +61,10 @@ enum Command {
     /// Inbound parse: routes (`inbound route add|list|remove`) and the POST log (`inbound log`).
     #[command(subcommand)]
     Inbound(inbound_cmd::InboundCommand),
+    /// Sender domains and their DKIM keys: `domain add|add-service|list|show|verify|remove|
+    /// rotate-key|remove-key`.
+    #[command(subcommand)]
+    Domain(domain_cmd::DomainCommand),
     /// A contract's S/MIME signing certificates: `smime install|list|remove`.
     #[command(subcommand)]
     Smime(smime_cmd::SmimeCommand),
@@ -306,6 +311,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Inbound(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 inbound_cmd::run(cmd, &store, cli.json).await
+            }
+            Command::Domain(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                domain_cmd::run(cmd, &store, &config, cli.json).await
             }
             Command::Smime(cmd) => {
                 let (store, _) = open_store(&config).await?;

@@ -11,6 +11,7 @@ mod access;
 mod events;
 mod rest;
 pub mod send;
+mod sender;
 mod smime;
 mod time;
 
@@ -28,6 +29,9 @@ pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
     Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
     SendResponse,
+};
+pub use sender::{
+    DkimKey, DomainVerification, KeyRecordCheck, KeyRecordStatus, SenderDomain, SenderDomainList,
 };
 pub use smime::{CertificateExpiry, EXPIRY_WARNING_MS, SmimeCertificate, SmimeCertificateList};
 pub use time::Time;

@@ -15,7 +15,8 @@ pub struct ErrorBody {
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
     /// Stable, `snake_case`: programs branch on it (`unauthorized`, `forbidden`, `not_found`,
-    /// `invalid_json`, `invalid_field`, `unknown_field`, `body_too_large`, `rate_limited`, …).
+    /// `invalid_json`, `invalid_field`, `unknown_field`, `body_too_large`, `rate_limited`,
+    /// `sender_domain_not_registered`, …).
     #[schema(example = "invalid_field")]
     pub code: String,
     /// For people; may change.

@@ -1,5 +1,6 @@
 //! The relay listener's policy, as a [`SessionHandler`] for the SMTP engine.
 
+use crate::dkim_stage::{DkimStage, DkimStageError};
 use crate::intake::Intake;
 use crate::policy::{self, ContractRefusal};
 use crate::smime_stage::SmimeStage;
@@ -26,6 +27,7 @@ pub struct RelayHandler {
     intake: Intake,
     policy: RelayPolicy,
     smime: SmimeStage,
+    dkim: DkimStage,
 }
 
 /// Per-connection state: which contract the client may send for, and the spool space held for
@@ -49,6 +51,7 @@ impl RelayHandler {
         policy::register_metrics();
         RelayHandler {
             smime: SmimeStage::new(store.clone()),
+            dkim: DkimStage::new(store.clone()),
             store,
             intake,
             policy,
@@ -70,6 +73,38 @@ fn database_unavailable(error: impl std::fmt::Display) -> Reply {
 fn not_signed(ctx: &SessionContext, error: crate::smime_stage::SmimeStageError) -> Reply {
     tracing::error!(session = ctx.id, %error, "message not accepted: S/MIME stage failed");
     Reply::temporary_failure("Temporary local problem, message not accepted; try again later")
+}
+
+/// A message the DKIM stage did not sign: refused for good when its From domain is not
+/// registered and the contract's policy says so, otherwise a temporary failure (the client
+/// retries later, rather than have mail that should be signed go out unsigned).
+fn dkim_refusal(ctx: &SessionContext, error: DkimStageError) -> Reply {
+    match error {
+        DkimStageError::Unregistered { domain, .. } => {
+            tracing::info!(session = ctx.id, %domain, "message refused: From domain not registered");
+            let named = if domain.is_empty() {
+                "The message has no From address, and this contract".to_string()
+            } else {
+                format!(
+                    "The From domain {domain} is not a registered sender domain, and this contract"
+                )
+            };
+            Reply::new(
+                550,
+                EnhancedStatus::new(5, 7, 1),
+                format!(
+                    "{named} refuses unregistered domains: register the domain and publish its \
+                     DKIM record (hikyaku domain add), or send from a registered domain"
+                ),
+            )
+        }
+        other => {
+            tracing::error!(session = ctx.id, error = %other, "message not accepted: DKIM stage failed");
+            Reply::temporary_failure(
+                "Temporary local problem, message not accepted; try again later",
+            )
+        }
+    }
 }
 
 /// A contract that may not send, as the SMTP client hears it.
@@ -234,6 +269,10 @@ impl SessionHandler for RelayHandler {
         {
             Ok(message) => message,
             Err(error) => return not_signed(ctx, error),
+        };
+        let message = match self.dkim.sign(&contract, message).await {
+            Ok(message) => message,
+            Err(error) => return dkim_refusal(ctx, error),
         };
         let meta = SpoolMeta {
             id,

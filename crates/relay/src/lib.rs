@@ -1,7 +1,8 @@
 //! The relay's policy between the SMTP engine and the spool: who may relay (an allowed source
 //! IP range of a contract, or an authenticated SMTP credential), whether the contract may send,
 //! the spool quota, the trace fields added on the way through, the S/MIME signature of
-//! contracts that installed a certificate, and handing each accepted message
+//! contracts that installed a certificate, the DKIM signature of the contract's sender domain
+//! (or the platform's service domain), and handing each accepted message
 //! durably to the spool and the store before the client hears `250`. Messages composed by the
 //! HTTP API come in through [`Submitter`] and meet the same checks (the `policy` module) and
 //! the same intake.
@@ -9,6 +10,7 @@
 //! It never delivers anything (that is the delivery crate's job; the two meet at the spool and
 //! the store) and never parses SMTP itself (that is the smtp-server crate's).
 
+pub mod dkim_stage;
 mod handler;
 pub mod intake;
 mod policy;

@@ -185,7 +185,7 @@ fn already_signed(message: &[u8]) -> bool {
 }
 
 /// The address of the message's From field (its first mailbox), if it has one.
-fn from_address(message: &[u8]) -> Option<String> {
+pub(crate) fn from_address(message: &[u8]) -> Option<String> {
     if !has_header_field(message, "from") {
         return None;
     }

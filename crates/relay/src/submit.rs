@@ -6,6 +6,7 @@
 //! The API authenticates its caller by key, so there is no IP range or SMTP credential to
 //! check here: the caller hands in the contract the key belongs to.
 
+use crate::dkim_stage::{DkimStage, DkimStageError};
 use crate::intake::Intake;
 use crate::policy::{self, ContractRefusal};
 use crate::smime_stage::SmimeStage;
@@ -55,6 +56,13 @@ pub enum SubmitError {
     TooLarge { size: u64, limit: u64 },
     #[error("the message has {count} recipients; the limit is {limit}")]
     TooManyRecipients { count: usize, limit: usize },
+    /// The From domain is not a sender domain of the contract, whose policy is to refuse such
+    /// mail (empty: the message has no From address).
+    #[error(
+        "the From domain {domain:?} is not a registered sender domain of this contract: register \
+         it and publish its DKIM record, or send from a registered domain"
+    )]
+    SenderDomainNotRegistered { domain: String },
     /// The spool, the disk reserve or the database has no room now.
     #[error("no room for new mail at the moment: {0}")]
     OutOfSpace(String),
@@ -71,7 +79,8 @@ impl SubmitError {
         match self {
             SubmitError::ContractMissing(_) | SubmitError::ContractRefused { .. } => 403,
             SubmitError::TooLarge { .. } => 413,
-            SubmitError::TooManyRecipients { .. } => 422,
+            SubmitError::TooManyRecipients { .. }
+            | SubmitError::SenderDomainNotRegistered { .. } => 422,
             SubmitError::OutOfSpace(_) | SubmitError::Unavailable(_) => 503,
         }
     }
@@ -86,7 +95,8 @@ impl SubmitError {
             SubmitError::ContractMissing(_)
             | SubmitError::ContractRefused { .. }
             | SubmitError::TooLarge { .. }
-            | SubmitError::TooManyRecipients { .. } => None,
+            | SubmitError::TooManyRecipients { .. }
+            | SubmitError::SenderDomainNotRegistered { .. } => None,
         }
     }
 }
@@ -98,6 +108,7 @@ pub struct Submitter {
     intake: Intake,
     policy: SubmitPolicy,
     smime: SmimeStage,
+    dkim: DkimStage,
 }
 
 impl Submitter {
@@ -105,6 +116,7 @@ impl Submitter {
         policy::register_metrics();
         Submitter {
             smime: SmimeStage::new(store.clone()),
+            dkim: DkimStage::new(store.clone()),
             store,
             intake,
             policy,
@@ -170,6 +182,15 @@ impl Submitter {
         let body = self.smime.apply(customer, recipients, body).await.map_err(|error| {
             tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
             SubmitError::Unavailable("the message could not be signed".into())
+        })?;
+        let body = self.dkim.sign(customer, body).await.map_err(|error| match error {
+            DkimStageError::Unregistered { domain, .. } => {
+                SubmitError::SenderDomainNotRegistered { domain }
+            }
+            other => {
+                tracing::error!(id = %message.id, error = %other, "message not accepted: DKIM stage failed");
+                SubmitError::Unavailable("the message could not be signed".into())
+            }
         })?;
         let reservation = policy::reserve(spool, body.len() as u64)
             .map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;

@@ -52,7 +52,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 }
 
 /// Sends one message. `202` once it is durably spooled and queued; its recipients on the
-/// contract's suppression list are named in `suppressed` and never sent to.
+/// contract's suppression list are named in `suppressed` and never sent to. `422
+/// sender_domain_not_registered` when the From domain is none of the contract's sender domains
+/// and its policy for unregistered domains is `refuse`.
 #[utoipa::path(
     post,
     path = "/messages",
@@ -184,6 +186,12 @@ fn batch_failure(index: usize, error: SubmitError) -> BatchItemResult {
                 },
             }
         }
+        SubmitError::SenderDomainNotRegistered { .. } => BatchItemResult::Rejected {
+            error: FieldError {
+                field: "from".to_string(),
+                message: error.to_string(),
+            },
+        },
         other => BatchItemResult::Failed {
             retryable: other.retry_after().is_some(),
             message: other.to_string(),
@@ -217,6 +225,12 @@ fn submit_error(error: SubmitError) -> ApiError {
             message,
         )
         .with_field("to"),
+        SubmitError::SenderDomainNotRegistered { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "sender_domain_not_registered",
+            message,
+        )
+        .with_field("from"),
         SubmitError::OutOfSpace(_) | SubmitError::Unavailable(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
         }
