@@ -27,7 +27,7 @@ pub use rest::*;
 pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
     Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
-    SendResponse,
+    SendResponse, SentCopy,
 };
 pub use smime::{CertificateExpiry, EXPIRY_WARNING_MS, SmimeCertificate, SmimeCertificateList};
 pub use time::Time;
