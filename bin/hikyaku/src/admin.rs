@@ -86,6 +86,33 @@ pub enum ContractCommand {
     /// From domain for DMARC.
     #[command(subcommand)]
     BounceDomain(BounceDomainCommand),
+    /// One-click unsubscribe (RFC 8058): the relay adds List-Unsubscribe to the contract's
+    /// mail, one copy per recipient, and a POST to the link suppresses the address.
+    #[command(subcommand)]
+    Unsubscribe(UnsubscribeCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum UnsubscribeCommand {
+    /// Add the links to the contract's mail: to every message, or with --tag only to messages
+    /// sent through the HTTP API with one of those tags. Replaces the previous setting.
+    Enable {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+        /// A message tag the links are limited to; repeat for several.
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+    },
+    /// Stop adding the links (links already sent keep working).
+    Disable {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
+    /// Show the setting and where the links lead.
+    Show {
+        /// The contract's customer ID.
+        customer_id: CustomerId,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -336,6 +363,9 @@ pub async fn run(
         AdminCommand::Contract(ContractCommand::BounceDomain(cmd)) => {
             bounce_domain(cmd, store, config.bounce.domain.as_deref(), out).await
         }
+        AdminCommand::Contract(ContractCommand::Unsubscribe(cmd)) => {
+            unsubscribe(cmd, store, config, out).await
+        }
         AdminCommand::Contract(cmd) => contract(cmd, store, config, out).await,
         AdminCommand::AllowedIp(cmd) => allowed_ip(cmd, store, &config.relay, out).await,
         AdminCommand::SmtpCredential(cmd) => smtp_credential(cmd, store, out).await,
@@ -479,6 +509,7 @@ async fn contract(
                 .await?
         }
         ContractCommand::BounceDomain(_) => unreachable!("dispatched to bounce_domain"),
+        ContractCommand::Unsubscribe(_) => unreachable!("dispatched to unsubscribe"),
     };
     out.print(&changed, || {
         format!("{} is now {}\n", changed.customer_id, changed.state)
@@ -573,6 +604,92 @@ async fn bounce_domain(
     };
     let shown = return_path(&customer_id, own.as_ref(), platform);
     out.print(&shown, || return_path_text(&shown))
+}
+
+async fn unsubscribe(
+    cmd: UnsubscribeCommand,
+    store: &Store,
+    config: &Config,
+    out: Output,
+) -> anyhow::Result<()> {
+    let customer_id = match cmd {
+        UnsubscribeCommand::Enable { customer_id, tags } => {
+            require_contract(store, &customer_id).await?;
+            if let Err((at, problem)) = hikyaku_compose::check::check_tags(&tags) {
+                match at {
+                    Some(i) => bail!("--tag {:?}: {problem}", tags[i]),
+                    None => bail!("--tag: {problem}"),
+                }
+            }
+            let settings = hikyaku_store::UnsubscribeSettings {
+                enabled: true,
+                tags,
+            };
+            store
+                .set_unsubscribe_settings(&customer_id, &settings)
+                .await?;
+            customer_id
+        }
+        UnsubscribeCommand::Disable { customer_id } => {
+            require_contract(store, &customer_id).await?;
+            let mut settings = store.unsubscribe_settings(&customer_id).await?;
+            settings.enabled = false;
+            store
+                .set_unsubscribe_settings(&customer_id, &settings)
+                .await?;
+            customer_id
+        }
+        UnsubscribeCommand::Show { customer_id } => {
+            require_contract(store, &customer_id).await?;
+            customer_id
+        }
+    };
+    let settings = store.unsubscribe_settings(&customer_id).await?;
+    let mailto_domain = match store.bounce_domain(&customer_id).await? {
+        Some(own) => Some(own.domain),
+        None => config.bounce.domain.clone(),
+    };
+    let shown = api::UnsubscribeSetting {
+        customer_id: customer_id.to_string(),
+        enabled: settings.enabled,
+        tags: settings.tags,
+        link_prefix: config.public_base_url().map(|base| {
+            format!(
+                "{base}{}",
+                hikyaku_relay::unsubscribe_stage::UNSUBSCRIBE_PATH
+            )
+        }),
+        mailto_domain,
+    };
+    out.print(&shown, || unsubscribe_text(&shown))
+}
+
+fn unsubscribe_text(shown: &api::UnsubscribeSetting) -> String {
+    let mut text = field("customer ID", &shown.customer_id);
+    let state = match (shown.enabled, shown.tags.is_empty()) {
+        (false, _) => "off".to_string(),
+        (true, true) => "on, for every message".to_string(),
+        (true, false) => format!(
+            "on, for messages tagged {} (HTTP API sends)",
+            shown.tags.join(", ")
+        ),
+    };
+    text += &field("unsubscribe", &state);
+    text += &field(
+        "links",
+        &match &shown.link_prefix {
+            Some(prefix) => format!("{prefix}<token>"),
+            None => "none: set http.public_url or service_domain, or no links are added".into(),
+        },
+    );
+    text += &field(
+        "mailto",
+        &match &shown.mailto_domain {
+            Some(domain) => format!("u-<message>-<tag>@{domain}"),
+            None => "none (no bounce domain): the link alone".into(),
+        },
+    );
+    text
 }
 
 fn contract_text(c: &Contract) -> String {

@@ -136,6 +136,24 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         failure_limit: relay.auth_failure_limit,
         failure_window: relay.auth_failure_window.as_std(),
     };
+    // One-click unsubscribe links lead to the public URL; without one none can be made.
+    let links = config
+        .public_base_url()
+        .map(|base_url| hikyaku_relay::UnsubscribeLinks {
+            base_url,
+            bounce_domain: config.bounce.domain.clone(),
+        });
+    match &links {
+        None => tracing::warn!(
+            "neither http.public_url nor service_domain is set: no List-Unsubscribe links are added, even for contracts that turned them on"
+        ),
+        Some(links) if !links.base_url.starts_with("https://") => tracing::warn!(
+            base_url = %links.base_url,
+            "http.public_url is not HTTPS: mailbox providers do not offer one-click unsubscribe for such links"
+        ),
+        Some(_) => {}
+    }
+    let unsubscribe = hikyaku_relay::UnsubscribeStage::new(store.clone(), links);
     // The HTTP API's way in: the same intake, limits and contract checks as SMTP.
     let sending = hikyaku_api::v1::send::Sending {
         composer: hikyaku_compose::Composer::new(
@@ -150,6 +168,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
                 max_message_size: relay.max_message_size.0,
                 max_recipients: relay.max_recipients,
             },
+            unsubscribe.clone(),
         ),
     };
     let handler = RelayHandler::new(
@@ -159,6 +178,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
             hostname: hostname.clone(),
             max_message_size: relay.max_message_size.0,
         },
+        unsubscribe,
     );
     // Certificates that expired or end within 30 days: a WARN line now and every day.
     hikyaku_relay::smime_stage::spawn_expiry_reporter(store.clone());

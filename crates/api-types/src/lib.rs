@@ -28,7 +28,7 @@ pub use rest::*;
 pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,
     Charset, FieldError, MAX_BATCH_RECIPIENTS, MessageTemplate, NamedAddress, SendRequest,
-    SendResponse,
+    SendResponse, SentCopy,
 };
 pub use sender::{
     DkimKey, DomainVerification, KeyRecordCheck, KeyRecordStatus, SenderDomain, SenderDomainList,

@@ -199,6 +199,24 @@ pub struct Contract {
     pub last_used_at: Option<Time>,
 }
 
+/// A contract's one-click unsubscribe setting (RFC 8058): whether the relay adds
+/// `List-Unsubscribe` and `List-Unsubscribe-Post` to its mail, and where the links lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeSetting {
+    pub customer_id: String,
+    pub enabled: bool,
+    /// Only messages with one of these tags (HTTP API sends) get the fields; empty: every
+    /// message.
+    pub tags: Vec<String>,
+    /// Where the links lead (`https://mail.example.net/unsubscribe/`, a token follows);
+    /// `null` when the platform has no public URL configured, so no links are added.
+    pub link_prefix: Option<String>,
+    /// The domain of the mailto addresses (the contract's bounce domain, else the platform's);
+    /// `null`: the field carries the link alone.
+    pub mailto_domain: Option<String>,
+}
+
 /// Where a contract's VERP return paths (envelope senders) are: on its own bounce domain when
 /// it has one, so that they align with its From domain for DMARC; else on the platform's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -190,6 +190,19 @@ pub struct SendResponse {
     pub accepted: Vec<String>,
     /// Recipients on the contract's suppression list: never sent to.
     pub suppressed: Vec<String>,
+    /// Present when each recipient got a copy of its own (the contract's one-click
+    /// unsubscribe links name their recipient): each copy's message ID, which its events carry,
+    /// and its recipient, in the order of the envelope; the first has `message_id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<SentCopy>,
+}
+
+/// One recipient's own copy of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SentCopy {
+    pub message_id: String,
+    pub recipient: String,
 }
 
 /// What is wrong with one field of a request, named by its path (`to[2].address`,
@@ -210,6 +223,8 @@ pub enum BatchItemResult {
         message_id: String,
         accepted: Vec<String>,
         suppressed: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        copies: Vec<SentCopy>,
     },
     /// The entry itself is wrong (a bad address, a missing substitution): nothing was sent
     /// for it; fix it and send it again.
@@ -350,6 +365,7 @@ mod tests {
                     message_id: "01jz5x0000000000000000000a".into(),
                     accepted: vec!["a@example.jp".into()],
                     suppressed: vec![],
+                    copies: vec![],
                 },
                 BatchItemResult::Rejected {
                     error: FieldError {

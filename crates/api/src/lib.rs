@@ -3,11 +3,14 @@
 //! For now it answers the questions an operator's monitor and load balancer ask: is the process
 //! alive (`/healthz`), can it take mail right now (`/readyz`: not shutting down, database
 //! reachable, spool below its limit, free disk space above its reserve), and what are its
-//! figures (`/metrics`, Prometheus text). The REST API lives under `/api/v1` ([`v1`]); webhooks
+//! figures (`/metrics`, Prometheus text). The one-click unsubscribe links of the mail the relay
+//! sends lead to `/unsubscribe/{token}` ([`unsubscribe`]). The REST API lives under `/api/v1`
+//! ([`v1`]); webhooks
 //! and the console will be mounted here too. It owns no state of its own beyond the API's
 //! per-key rate limits, and it holds no policy the store or the relay own: it authenticates,
 //! authorises, translates JSON and calls the store.
 
+pub mod unsubscribe;
 pub mod v1;
 
 use axum::Router;
@@ -58,16 +61,28 @@ fn describe_metrics() {
         SPOOL_DIRECTORY_SYNCS,
         "directory fsyncs since start; well below commits when group commit works"
     );
+    describe_counter!(
+        "hikyaku_unsubscribed_total",
+        "recipients unsubscribed through a one-click link (each link counted once)"
+    );
+    describe_counter!(
+        "hikyaku_unsubscribe_refused_total",
+        "unsubscribe POSTs whose token was not one of ours (altered, truncated, forged)"
+    );
 }
 
-/// The HTTP listener's routes: health, readiness, metrics, and the REST API under
-/// [`v1::PREFIX`].
+/// The HTTP listener's routes: health, readiness, metrics, unsubscribe links, and the REST API
+/// under [`v1::PREFIX`].
 pub fn router(state: HttpState, api: v1::ApiState) -> Router {
     describe_metrics();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(prometheus_metrics))
+        .route(
+            unsubscribe::PATH,
+            get(unsubscribe::confirmation_page).post(unsubscribe::unsubscribe),
+        )
         .with_state(state)
         .nest(v1::PREFIX, v1::router(api))
 }

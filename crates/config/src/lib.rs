@@ -429,6 +429,9 @@ impl Default for InboundConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// The platform's public base URL (`https://mail.example.net`), where links in mail lead
+    /// (one-click unsubscribe). Defaults to `https://` + `service_domain`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -567,6 +570,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
         }
     }
 }
@@ -837,6 +841,11 @@ impl Config {
         if i.max_in_flight == 0 {
             problems.push("inbound.max_in_flight must be at least 1".to_string());
         }
+        if let Some(url) = &self.http.public_url
+            && let Err(problem) = check_public_url(url)
+        {
+            problems.push(format!("http.public_url: {problem}"));
+        }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
@@ -850,6 +859,16 @@ impl Config {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The platform's public base URL without a trailing slash: `http.public_url`, else
+    /// `https://` + `service_domain`; `None` when neither is set (no links can be made).
+    pub fn public_base_url(&self) -> Option<String> {
+        match (&self.http.public_url, &self.service_domain) {
+            (Some(url), _) => Some(url.trim_end_matches('/').to_string()),
+            (None, Some(domain)) => Some(format!("https://{}", domain.trim_end_matches('.'))),
+            (None, None) => None,
         }
     }
 
@@ -883,6 +902,25 @@ impl Config {
     }
 }
 
+/// A base URL for links in mail: `https://host[:port][/path]` (or `http://`, for tests and
+/// local set-ups: mailbox providers ignore links that are not HTTPS), without query or fragment.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("must start with https:// (or http://), not {url:?}"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty()
+        || url.contains(['?', '#', '@'])
+        || url.contains(|c: char| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "not a base URL (scheme, host, optional port and path; no query, fragment or user): {url:?}"
+        ));
+    }
+    Ok(())
+}
+
 /// A DNS host name of at least two labels: letters, digits and hyphens, no label longer than 63
 /// octets, none starting or ending with a hyphen.
 fn is_domain_name(name: &str) -> bool {
@@ -903,6 +941,44 @@ fn is_domain_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_lead_to_the_public_url_or_the_service_domain() {
+        let table = [
+            ("", None),
+            (
+                "service_domain = \"mail.example.net\"",
+                Some("https://mail.example.net"),
+            ),
+            (
+                "service_domain = \"mail.example.net\"\n[http]\npublic_url = \"https://hikyaku.example.net:8443/mail/\"",
+                Some("https://hikyaku.example.net:8443/mail"),
+            ),
+            (
+                "[http]\npublic_url = \"http://127.0.0.1:8080\"",
+                Some("http://127.0.0.1:8080"),
+            ),
+        ];
+        for (toml, want) in table {
+            let c = Config::from_toml(toml).unwrap();
+            assert_eq!(c.public_base_url().as_deref(), want, "{toml}");
+        }
+        for bad in [
+            "ftp://example.net",
+            "example.net",
+            "https://",
+            "https:///path",
+            "https://example.net/?q=1",
+            "https://example.net/#top",
+            "https://user@example.net",
+            "https://exa mple.net",
+        ] {
+            let error = Config::from_toml(&format!("[http]\npublic_url = {bad:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("http.public_url"), "{bad}: {error}");
+        }
+    }
 
     #[test]
     fn the_service_domain_must_be_a_host_name() {

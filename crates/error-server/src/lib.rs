@@ -23,7 +23,9 @@ use hikyaku_smtp_server::{
     AuthOutcome, EnhancedStatus, MailParams, Reply, SessionContext, SessionHandler,
 };
 use hikyaku_spool::DiskReserve;
-use hikyaku_store::{BounceEvent, InboundRoute, SoftBouncePolicy, Store, StoreError};
+use hikyaku_store::{
+    BounceEvent, InboundRoute, SoftBouncePolicy, Store, StoreError, UnsubscribeKey, Unsubscription,
+};
 use std::sync::Arc;
 
 /// What the error server needs beyond the SMTP engine's limits.
@@ -47,6 +49,7 @@ pub struct ErrorServer {
     store: Store,
     inbound: Inbound,
     settings: Arc<ErrorServerSettings>,
+    unsubscribe_key: UnsubscribeKey,
     /// Free space kept on the database's file system; none when not set.
     disk: Option<DiskReserve>,
 }
@@ -60,6 +63,8 @@ enum Addressee {
     FeedbackLoop,
     /// A contract's inbound route.
     Inbound(InboundRoute, String),
+    /// The mailto address of a message's `List-Unsubscribe` field: its recipient unsubscribes.
+    Unsubscribe(MessageId),
 }
 
 /// Per-connection state: the recipients of the transaction in progress.
@@ -72,6 +77,7 @@ impl ErrorServer {
     pub fn new(store: Store, inbound: Inbound, settings: ErrorServerSettings) -> Self {
         describe_metrics();
         ErrorServer {
+            unsubscribe_key: store.unsubscribe_key(),
             store,
             inbound,
             settings: Arc::new(settings),
@@ -95,6 +101,12 @@ impl ErrorServer {
             && self.is_bounce_domain(domain).await?
         {
             return Ok(Some(Addressee::ReturnPath(verp)));
+        }
+        if let Some(domain) = domain
+            && let Some(message) = self.unsubscribe_key.open_mailto(to)
+            && self.is_bounce_domain(domain).await?
+        {
+            return Ok(Some(Addressee::Unsubscribe(message)));
         }
         if self
             .settings
@@ -142,7 +154,7 @@ impl ErrorServer {
             match addressee {
                 Addressee::ReturnPath(verp) => references.push((verp.message, verp.recipient)),
                 Addressee::FeedbackLoop => unresolved_feedback = true,
-                Addressee::Inbound(..) => {}
+                Addressee::Inbound(..) | Addressee::Unsubscribe(_) => {}
             }
         }
         if references.is_empty() && !unresolved_feedback {
@@ -208,6 +220,44 @@ impl ErrorServer {
     }
 }
 
+impl ErrorServer {
+    /// A mail to the mailto address of `message`'s `List-Unsubscribe`: its recipient goes on
+    /// the contract's list. The message's record says who that is (a message with links has
+    /// one recipient); one no longer on record is only logged. What the mail says does not
+    /// matter (RFC 2369 asks for nothing), nor who sent it: the address is the proof, as the
+    /// link is.
+    async fn unsubscribe(&self, message: MessageId, at: Timestamp) -> Result<(), StoreError> {
+        let Some(queued) = self.store.queued_message(message).await? else {
+            tracing::info!(%message, "an unsubscribe mail about a message no longer on record");
+            return Ok(());
+        };
+        let [recipient] = queued.recipients.as_slice() else {
+            tracing::warn!(%message, recipients = queued.recipients.len(), "an unsubscribe mail about a message with several recipients: ignored");
+            return Ok(());
+        };
+        let record = self
+            .store
+            .record_unsubscribe(&Unsubscription {
+                customer_id: &queued.customer_id,
+                message_id: message,
+                address: &recipient.address,
+                method: hikyaku_model::UnsubscribeMethod::Mailto,
+                at,
+            })
+            .await;
+        match record {
+            Ok(record) => {
+                metrics::counter!("hikyaku_error_server_unsubscribed_total").increment(1);
+                tracing::info!(%message, customer = %queued.customer_id, new = record.event_recorded, "unsubscribed by mail");
+                Ok(())
+            }
+            // The contract is gone: there is nobody left to send to the address.
+            Err(StoreError::ContractNotFound(_)) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+}
+
 fn kind_label(kind: hikyaku_bounce::MessageKind) -> &'static str {
     use hikyaku_bounce::MessageKind;
     match kind {
@@ -234,6 +284,10 @@ fn describe_metrics() {
     metrics::describe_counter!(
         "hikyaku_error_server_refused_recipients_total",
         "recipients refused 550 5.1.1: neither a valid return path nor an inbound route"
+    );
+    metrics::describe_counter!(
+        "hikyaku_error_server_unsubscribed_total",
+        "mails received at List-Unsubscribe mailto addresses (each unsubscribed its recipient)"
     );
     metrics::describe_counter!(
         "hikyaku_error_server_inbound_total",
@@ -263,6 +317,7 @@ fn describe_metrics() {
         "hikyaku_error_server_unmatched_reports_total",
         "hikyaku_error_server_refused_recipients_total",
         "hikyaku_error_server_inbound_total",
+        "hikyaku_error_server_unsubscribed_total",
     ] {
         metrics::counter!(name).increment(0);
     }
@@ -394,6 +449,13 @@ impl SessionHandler for ErrorServer {
                     }
                 }
                 Err(error) => return not_recorded(&error),
+            }
+        }
+        for addressee in &addressees {
+            if let Addressee::Unsubscribe(message) = addressee
+                && let Err(error) = self.unsubscribe(*message, at).await
+            {
+                return not_recorded(&error);
             }
         }
         let inbound: Vec<(&InboundRoute, &String)> = addressees

@@ -1,15 +1,16 @@
 //! The relay listener's policy, as a [`SessionHandler`] for the SMTP engine.
 
 use crate::dkim_stage::{DkimStage, DkimStageError};
-use crate::intake::Intake;
+use crate::intake::{Copy, Intake};
 use crate::policy::{self, ContractRefusal};
 use crate::smime_stage::SmimeStage;
 use crate::trace::{TraceInfo, add_trace_fields};
+use crate::unsubscribe_stage::UnsubscribeStage;
 use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
 use hikyaku_smtp_server::{
     AuthOutcome, EnhancedStatus, MailParams, Reply, SessionContext, SessionHandler,
 };
-use hikyaku_spool::{Reservation, SpoolMeta};
+use hikyaku_spool::{Reservation, Spool, SpoolError, SpoolMeta};
 use hikyaku_store::Store;
 
 /// What the relay needs to know beyond the engine's limits.
@@ -28,6 +29,7 @@ pub struct RelayHandler {
     policy: RelayPolicy,
     smime: SmimeStage,
     dkim: DkimStage,
+    unsubscribe: UnsubscribeStage,
 }
 
 /// Per-connection state: which contract the client may send for, and the spool space held for
@@ -47,11 +49,18 @@ struct Transaction {
 }
 
 impl RelayHandler {
-    pub fn new(store: Store, intake: Intake, policy: RelayPolicy) -> Self {
+    /// The handler; `unsubscribe` is the stage shared with the HTTP API's [`crate::Submitter`].
+    pub fn new(
+        store: Store,
+        intake: Intake,
+        policy: RelayPolicy,
+        unsubscribe: UnsubscribeStage,
+    ) -> Self {
         policy::register_metrics();
         RelayHandler {
             smime: SmimeStage::new(store.clone()),
             dkim: DkimStage::new(store.clone()),
+            unsubscribe,
             store,
             intake,
             policy,
@@ -61,6 +70,57 @@ impl RelayHandler {
     fn reserve(&self, bytes: u64) -> Result<Reservation, Reply> {
         policy::reserve(self.intake.spool(), bytes).map_err(|_| Reply::insufficient_storage())
     }
+}
+
+/// The copies a message is taken in as, each with its ID and recipients: one for all its
+/// recipients (with `id`), or one per recipient when each is to get its own unsubscribe link
+/// (the first with `id`, so the reply names a message that exists).
+pub(crate) fn copies_of(
+    id: MessageId,
+    received_at: Timestamp,
+    envelope: &Envelope,
+    per_recipient: bool,
+) -> Vec<(MessageId, Vec<String>)> {
+    if !per_recipient || envelope.recipients.len() < 2 {
+        return vec![(id, envelope.recipients.clone())];
+    }
+    envelope
+        .recipients
+        .iter()
+        .enumerate()
+        .map(|(i, recipient)| {
+            let copy = if i == 0 {
+                id
+            } else {
+                MessageId::new(received_at)
+            };
+            (copy, vec![recipient.clone()])
+        })
+        .collect()
+}
+
+/// The copies with the spool room each needs: the first takes the room held for the message,
+/// the others reserve their own (a full spool refuses the whole message).
+pub(crate) fn with_reservations(
+    spool: &Spool,
+    copies: Vec<(SpoolMeta, Vec<u8>)>,
+    held: Reservation,
+) -> Result<Vec<Copy>, SpoolError> {
+    let mut held = Some(held);
+    copies
+        .into_iter()
+        .map(|(meta, body)| {
+            let reservation = match held.take() {
+                Some(reservation) => reservation,
+                None => policy::reserve(spool, body.len() as u64)?,
+            };
+            Ok(Copy {
+                meta,
+                body,
+                reservation,
+            })
+        })
+        .collect()
 }
 
 fn database_unavailable(error: impl std::fmt::Display) -> Reply {
@@ -248,44 +308,81 @@ impl SessionHandler for RelayHandler {
             .tls
             .as_ref()
             .map(|t| (t.protocol.as_str(), t.cipher_suite.as_str()));
-        let message = add_trace_fields(
-            &body,
-            &TraceInfo {
-                id,
-                helo: ctx.helo.as_deref(),
-                peer: ctx.peer.ip(),
-                hostname: &self.policy.hostname,
-                tls,
-                protocol: ctx.received_protocol(),
-                recipients: &envelope.recipients,
-                at: received_at,
-            },
-        );
+        // SMTP mail carries no tags: a contract that limits the links to some tags gets none
+        // on it.
+        let unsubscribe = match self.unsubscribe.plan(&contract, &[], &body).await {
+            Ok(plan) => plan,
+            Err(error) => {
+                tracing::error!(session = ctx.id, %error, "message not accepted: unsubscribe settings unreadable");
+                return Reply::temporary_failure(
+                    "Temporary local problem, message not accepted; try again later",
+                );
+            }
+        };
+        let mut copies = Vec::new();
+        for (copy_id, recipients) in copies_of(id, received_at, envelope, unsubscribe.is_some()) {
+            let message = add_trace_fields(
+                &body,
+                &TraceInfo {
+                    id: copy_id,
+                    helo: ctx.helo.as_deref(),
+                    peer: ctx.peer.ip(),
+                    hostname: &self.policy.hostname,
+                    tls,
+                    protocol: ctx.received_protocol(),
+                    recipients: &recipients,
+                    at: received_at,
+                },
+            );
+            let message = match self.smime.apply(&contract, &recipients, message).await {
+                Ok(message) => message,
+                Err(error) => return not_signed(ctx, error),
+            };
+            let message = match (&unsubscribe, recipients.as_slice()) {
+                (Some(plan), [recipient]) => self
+                    .unsubscribe
+                    .apply(plan, &contract, copy_id, recipient, message),
+                _ => message,
+            };
+            // Signed last, so that the signature covers the unsubscribe headers and every
+            // other change the relay makes.
+            let message = match self.dkim.sign(&contract, message).await {
+                Ok(message) => message,
+                Err(error) => return dkim_refusal(ctx, error),
+            };
+            let meta = SpoolMeta {
+                id: copy_id,
+                customer_id: contract.clone(),
+                envelope: Envelope {
+                    mail_from: envelope.mail_from.clone(),
+                    recipients,
+                },
+                received_at,
+                source_ip: ctx.peer.ip().to_string(),
+                size: message.len() as u64,
+                tags: Vec::new(),
+                metadata: Default::default(),
+            };
+            copies.push((meta, message));
+        }
         drop(body);
-        let message = match self
-            .smime
-            .apply(&contract, &envelope.recipients, message)
-            .await
-        {
-            Ok(message) => message,
-            Err(error) => return not_signed(ctx, error),
+        let accepted = if copies.len() == 1 {
+            let (meta, message) = copies.pop().expect("one copy");
+            self.intake
+                .accept(meta, message, reservation)
+                .await
+                .map(|_| ())
+        } else {
+            let count = copies.len();
+            let copies = match with_reservations(self.intake.spool(), copies, reservation) {
+                Ok(copies) => copies,
+                Err(_) => return Reply::insufficient_storage(),
+            };
+            tracing::debug!(session = ctx.id, %id, copies = count, "one copy per recipient");
+            self.intake.accept_copies(copies).await.map(|_| ())
         };
-        let message = match self.dkim.sign(&contract, message).await {
-            Ok(message) => message,
-            Err(error) => return dkim_refusal(ctx, error),
-        };
-        let meta = SpoolMeta {
-            id,
-            customer_id: contract.clone(),
-            envelope: envelope.clone(),
-            received_at,
-            source_ip: ctx.peer.ip().to_string(),
-            size: message.len() as u64,
-            tags: Vec::new(),
-            metadata: Default::default(),
-        };
-        match self.intake.accept(meta, message, reservation).await {
-            Ok(_suppressed) => {
+        match accepted {
+            Ok(()) => {
                 policy::count_accepted(envelope.recipients.len());
                 tracing::debug!(session = ctx.id, %id, customer = %contract, recipients = envelope.recipients.len(), "accepted");
                 Reply::message_accepted(id)

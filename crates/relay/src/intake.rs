@@ -50,10 +50,18 @@ impl IntakeError {
     }
 }
 
-/// A message waiting for the committer; answered with its suppressed recipients' indexes.
+/// Messages waiting for the committer, recorded in one transaction (several when they are
+/// copies of one message); answered with each one's suppressed recipients' indexes.
 struct Pending {
-    record: AcceptedMessage,
-    done: oneshot::Sender<Result<Vec<u32>, Arc<StoreError>>>,
+    records: Vec<AcceptedMessage>,
+    done: oneshot::Sender<Result<Vec<Vec<u32>>, Arc<StoreError>>>,
+}
+
+/// One copy of a message for [`Intake::accept_copies`].
+pub struct Copy {
+    pub meta: SpoolMeta,
+    pub body: Vec<u8>,
+    pub reservation: Reservation,
 }
 
 /// The durable path from a finished DATA to the queue. Cheap to clone.
@@ -113,7 +121,7 @@ impl Intake {
         let record = record_of(&meta, &self.node);
         let (spooled, recorded) = tokio::join!(
             self.spool.commit(reservation, &meta, body.clone()),
-            self.record(record)
+            self.record_one(record)
         );
         let suppressed = match (spooled, recorded) {
             (Ok(()), Ok(suppressed)) => suppressed,
@@ -138,6 +146,80 @@ impl Intake {
             }
             (Err(error), Err(_)) => return Err(error.into()),
         };
+        self.hand_on(meta, body, &suppressed);
+        Ok(suppressed)
+    }
+
+    /// Makes several copies of one message durable and queued, all or none: each copy is a
+    /// message of its own (its own ID, its own recipients), but the client hears one reply for
+    /// them all. The copies are spooled first and recorded only once every one is durable, in
+    /// one transaction. A crash before that commit leaves spool files without records, which
+    /// [`Intake::discard_unrecorded`] removes at the next start (the client, told nothing,
+    /// sends again); after it, every copy is durable and queued. Returns each copy's
+    /// suppressed recipients' indexes, in order; on any error nothing of any copy remains.
+    pub async fn accept_copies(&self, copies: Vec<Copy>) -> Result<Vec<Vec<u32>>, IntakeError> {
+        let mut commits = tokio::task::JoinSet::new();
+        let mut spooled = Vec::with_capacity(copies.len());
+        for (i, copy) in copies.into_iter().enumerate() {
+            let body = bytes::Bytes::from(copy.body);
+            let spool = self.spool.clone();
+            let meta = copy.meta.clone();
+            let bytes = body.clone();
+            commits.spawn(async move { (i, spool.commit(copy.reservation, &meta, bytes).await) });
+            spooled.push((copy.meta, body));
+        }
+        let mut failed = None;
+        let mut durable = Vec::with_capacity(spooled.len());
+        while let Some(done) = commits.join_next().await {
+            match done {
+                Ok((i, Ok(()))) => durable.push(i),
+                Ok((_, Err(error))) => failed = Some(IntakeError::Spool(error)),
+                Err(join) => {
+                    failed = Some(IntakeError::Spool(SpoolError::Io {
+                        action: "commit a copy",
+                        path: self.spool.dir().to_owned(),
+                        source: std::io::Error::other(join.to_string()),
+                    }))
+                }
+            }
+        }
+        if let Some(error) = failed {
+            for i in durable {
+                self.remove_unacknowledged(spooled[i].0.id).await;
+            }
+            return Err(error);
+        }
+        let records = spooled
+            .iter()
+            .map(|(meta, _)| record_of(meta, &self.node))
+            .collect();
+        let suppressed = match self.record(records).await {
+            Ok(suppressed) => suppressed,
+            Err(error) => {
+                for (meta, _) in &spooled {
+                    self.remove_unacknowledged(meta.id).await;
+                }
+                return Err(error);
+            }
+        };
+        for ((meta, body), suppressed) in spooled.into_iter().zip(&suppressed) {
+            self.hand_on(meta, body, suppressed);
+        }
+        Ok(suppressed)
+    }
+
+    /// Removes a spooled copy the client is about to be told to retry; if that fails,
+    /// reconciliation would queue it again on restart: say so loudly.
+    async fn remove_unacknowledged(&self, id: hikyaku_model::MessageId) {
+        if let Err(error) = self.spool.remove(id).await {
+            tracing::error!(%id, %error, "a copy spooled but not acknowledged could not be removed: it may be delivered twice");
+        }
+    }
+
+    /// After the message is durable and recorded: to the delivery engine, or out of the spool
+    /// when every recipient is suppressed.
+    fn hand_on(&self, meta: SpoolMeta, body: bytes::Bytes, suppressed: &[u32]) {
+        let id = meta.id;
         if suppressed.len() == meta.envelope.recipients.len() {
             // Every recipient is on the suppression list: the message is complete already.
             // Off the client's path; the engine's start-up clean-up removes it should we die.
@@ -150,10 +232,9 @@ impl Intake {
         } else if let Some(delivery) = &self.recorded {
             let _ = delivery.send(RecordedMessage {
                 message: SpooledMessage { meta, body },
-                suppressed: suppressed.clone(),
+                suppressed: suppressed.to_vec(),
             });
         }
-        Ok(suppressed)
     }
 
     /// Withdraws the record of `id` in the background, trying again with growing pauses
@@ -179,9 +260,15 @@ impl Intake {
     }
 
     /// The message's queue record, group-committed with those of other sessions.
-    async fn record(&self, record: AcceptedMessage) -> Result<Vec<u32>, IntakeError> {
+    async fn record_one(&self, record: AcceptedMessage) -> Result<Vec<u32>, IntakeError> {
+        let mut suppressed = self.record(vec![record]).await?;
+        Ok(suppressed.pop().unwrap_or_default())
+    }
+
+    /// The records, in one transaction (group-committed with those of other sessions).
+    async fn record(&self, records: Vec<AcceptedMessage>) -> Result<Vec<Vec<u32>>, IntakeError> {
         let (done, result) = oneshot::channel();
-        match self.committer.send(Pending { record, done }).await {
+        match self.committer.send(Pending { records, done }).await {
             Ok(()) => result
                 .await
                 .map_err(|_| IntakeError::ShuttingDown)
@@ -257,15 +344,24 @@ async fn run_committer(store: Store, mut rx: mpsc::Receiver<Pending>) {
     let mut records = Vec::with_capacity(MAX_BATCH);
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        for Pending { record, done } in batch.drain(..) {
-            records.push(record);
-            waiting.push(done);
+        for Pending {
+            records: group,
+            done,
+        } in batch.drain(..)
+        {
+            let ids: Vec<_> = group.iter().map(|r| r.id).collect();
+            records.extend(group);
+            waiting.push((ids, done));
         }
         let mut suppressed = store.record_accepted(&records).await.map_err(Arc::new);
         metrics::histogram!("hikyaku_intake_batch_size").record(records.len() as f64);
-        for (record, done) in records.drain(..).zip(waiting.drain(..)) {
+        records.clear();
+        for (ids, done) in waiting.drain(..) {
             let answer = match &mut suppressed {
-                Ok(listed) => Ok(listed.remove(&record.id).unwrap_or_default()),
+                Ok(listed) => Ok(ids
+                    .iter()
+                    .map(|id| listed.remove(id).unwrap_or_default())
+                    .collect()),
                 Err(error) => Err(Arc::clone(error)),
             };
             let _ = done.send(answer);

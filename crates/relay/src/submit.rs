@@ -7,12 +7,14 @@
 //! check here: the caller hands in the contract the key belongs to.
 
 use crate::dkim_stage::{DkimStage, DkimStageError};
+use crate::handler::{copies_of, with_reservations};
 use crate::intake::Intake;
 use crate::policy::{self, ContractRefusal};
 use crate::smime_stage::SmimeStage;
 use crate::trace::{TraceInfo, add_trace_fields};
+use crate::unsubscribe_stage::UnsubscribeStage;
 use hikyaku_compose::ComposedMessage;
-use hikyaku_model::{ContractState, CustomerId, MessageId};
+use hikyaku_model::{ContractState, CustomerId, Envelope, MessageId};
 use hikyaku_spool::SpoolMeta;
 use hikyaku_store::Store;
 use std::net::IpAddr;
@@ -38,6 +40,10 @@ pub struct SubmitOutcome {
     pub accepted: Vec<String>,
     /// Recipients on the contract's suppression list, recorded as suppressed: never sent to.
     pub suppressed: Vec<String>,
+    /// When each recipient got a copy of its own (one-click unsubscribe links name their
+    /// recipient): each copy's message ID and recipient, in envelope order, the first with
+    /// `id`. Empty when the message was taken in as one.
+    pub copies: Vec<(MessageId, String)>,
 }
 
 /// Why a message was not taken in. Nothing of it remains in either case, so the client may
@@ -109,12 +115,20 @@ pub struct Submitter {
     policy: SubmitPolicy,
     smime: SmimeStage,
     dkim: DkimStage,
+    unsubscribe: UnsubscribeStage,
 }
 
 impl Submitter {
-    pub fn new(store: Store, intake: Intake, policy: SubmitPolicy) -> Submitter {
+    /// The submitter; `unsubscribe` is the stage shared with the SMTP handler.
+    pub fn new(
+        store: Store,
+        intake: Intake,
+        policy: SubmitPolicy,
+        unsubscribe: UnsubscribeStage,
+    ) -> Submitter {
         policy::register_metrics();
         Submitter {
+            unsubscribe,
             smime: SmimeStage::new(store.clone()),
             dkim: DkimStage::new(store.clone()),
             store,
@@ -166,45 +180,104 @@ impl Submitter {
         }
         let spool = self.intake.spool();
         policy::disk_reserve_kept(spool).map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
-        let body = add_trace_fields(
-            &message.message,
-            &TraceInfo {
-                id: message.id,
-                helo: None,
-                peer: source_ip,
-                hostname: &self.policy.hostname,
-                tls: None,
-                protocol: "HTTP",
-                recipients,
-                at: message.date,
-            },
+        let unsubscribe = self
+            .unsubscribe
+            .plan(customer, &message.tags, &message.message)
+            .await
+            .map_err(|error| {
+                tracing::error!(id = %message.id, %error, "message not accepted: unsubscribe settings unreadable");
+                SubmitError::Unavailable("the database is unavailable".into())
+            })?;
+        let mut copies = Vec::new();
+        let split = copies_of(
+            message.id,
+            message.date,
+            &message.envelope,
+            unsubscribe.is_some(),
         );
-        let body = self.smime.apply(customer, recipients, body).await.map_err(|error| {
-            tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
-            SubmitError::Unavailable("the message could not be signed".into())
-        })?;
-        let body = self.dkim.sign(customer, body).await.map_err(|error| match error {
-            DkimStageError::Unregistered { domain, .. } => {
-                SubmitError::SenderDomainNotRegistered { domain }
-            }
-            other => {
-                tracing::error!(id = %message.id, error = %other, "message not accepted: DKIM stage failed");
-                SubmitError::Unavailable("the message could not be signed".into())
-            }
-        })?;
-        let reservation = policy::reserve(spool, body.len() as u64)
+        for (copy_id, copy_recipients) in split {
+            let body = add_trace_fields(
+                &message.message,
+                &TraceInfo {
+                    id: copy_id,
+                    helo: None,
+                    peer: source_ip,
+                    hostname: &self.policy.hostname,
+                    tls: None,
+                    protocol: "HTTP",
+                    recipients: &copy_recipients,
+                    at: message.date,
+                },
+            );
+            let body = self
+                .smime
+                .apply(customer, &copy_recipients, body)
+                .await
+                .map_err(|error| {
+                    tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
+                    SubmitError::Unavailable("the message could not be signed".into())
+                })?;
+            let body = match (&unsubscribe, copy_recipients.as_slice()) {
+                (Some(plan), [recipient]) => self
+                    .unsubscribe
+                    .apply(plan, customer, copy_id, recipient, body),
+                _ => body,
+            };
+            // Signed last, so that the signature covers the unsubscribe headers and every
+            // other change the relay makes.
+            let body = self.dkim.sign(customer, body).await.map_err(|error| match error {
+                DkimStageError::Unregistered { domain, .. } => {
+                    SubmitError::SenderDomainNotRegistered { domain }
+                }
+                other => {
+                    tracing::error!(id = %message.id, error = %other, "message not accepted: DKIM stage failed");
+                    SubmitError::Unavailable("the message could not be signed".into())
+                }
+            })?;
+            let meta = SpoolMeta {
+                id: copy_id,
+                customer_id: customer.clone(),
+                envelope: Envelope {
+                    mail_from: message.envelope.mail_from.clone(),
+                    recipients: copy_recipients,
+                },
+                received_at: message.date,
+                source_ip: source_ip.to_string(),
+                size: body.len() as u64,
+                tags: message.tags.clone(),
+                metadata: message.metadata.clone(),
+            };
+            copies.push((meta, body));
+        }
+        let first_size = copies.first().map_or(0, |(meta, _)| meta.size);
+        let reservation = policy::reserve(spool, first_size)
             .map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
-        let meta = SpoolMeta {
-            id: message.id,
-            customer_id: customer.clone(),
-            envelope: message.envelope.clone(),
-            received_at: message.date,
-            source_ip: source_ip.to_string(),
-            size: body.len() as u64,
-            tags: message.tags,
-            metadata: message.metadata,
+        let copy_ids: Vec<(MessageId, String)> = if copies.len() > 1 {
+            copies
+                .iter()
+                .map(|(meta, _)| (meta.id, meta.envelope.recipients[0].clone()))
+                .collect()
+        } else {
+            Vec::new()
         };
-        let suppressed = match self.intake.accept(meta, body, reservation).await {
+        let accepted = if copies.len() == 1 {
+            let (meta, body) = copies.pop().expect("one copy");
+            self.intake.accept(meta, body, reservation).await
+        } else {
+            let copies = with_reservations(spool, copies, reservation)
+                .map_err(|e| SubmitError::OutOfSpace(e.to_string()))?;
+            // Each copy has one recipient: its suppressed index, if any, is 0. Mapped back to
+            // the recipients' places in the envelope.
+            self.intake.accept_copies(copies).await.map(|per_copy| {
+                per_copy
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, suppressed)| !suppressed.is_empty())
+                    .map(|(i, _)| i as u32)
+                    .collect()
+            })
+        };
+        let suppressed = match accepted {
             Ok(suppressed) => suppressed,
             Err(error) if error.is_out_of_space() => {
                 return Err(SubmitError::OutOfSpace(error.to_string()));
@@ -222,6 +295,7 @@ impl Submitter {
             id: message.id,
             accepted: Vec::with_capacity(recipients.len() - suppressed.len()),
             suppressed: Vec::with_capacity(suppressed.len()),
+            copies: copy_ids,
         };
         for (i, recipient) in message.envelope.recipients.into_iter().enumerate() {
             if suppressed.binary_search(&(i as u32)).is_ok() {

@@ -73,6 +73,7 @@ impl Relay {
                 hostname: "relay.test".into(),
                 max_message_size: 2 << 20,
             },
+            hikyaku_relay::UnsubscribeStage::new(self.store.clone(), None),
         );
         let mut config = ServerConfig::new("relay.test");
         config.auth.allow_plaintext_on_loopback = true;

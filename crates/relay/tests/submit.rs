@@ -63,6 +63,7 @@ impl Relay {
                 max_message_size,
                 max_recipients,
             },
+            hikyaku_relay::UnsubscribeStage::new(self.store.clone(), None),
         )
     }
 

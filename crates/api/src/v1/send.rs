@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hikyaku_api_types::{
     BatchItemResult, BatchSendRequest, BatchSendResponse, FieldError, SendRequest, SendResponse,
+    SentCopy,
 };
 use hikyaku_compose::{ComposeError, Composer};
 use hikyaku_model::{MessageId, Timestamp};
@@ -146,11 +147,13 @@ pub async fn send_batch(
                         message_id,
                         accepted,
                         suppressed,
+                        copies,
                     } = sent(&caller, outcome);
                     BatchItemResult::Accepted {
                         message_id,
                         accepted,
                         suppressed,
+                        copies,
                     }
                 }
                 Err(error) => batch_failure(i, error),
@@ -171,6 +174,14 @@ fn sent(caller: &ContractCaller, outcome: SubmitOutcome) -> SendResponse {
         message_id: outcome.id.to_string(),
         accepted: outcome.accepted.iter().map(|a| caller.show(a)).collect(),
         suppressed: outcome.suppressed.iter().map(|a| caller.show(a)).collect(),
+        copies: outcome
+            .copies
+            .iter()
+            .map(|(id, recipient)| SentCopy {
+                message_id: id.to_string(),
+                recipient: caller.show(recipient),
+            })
+            .collect(),
     }
 }
 

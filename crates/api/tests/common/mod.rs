@@ -87,6 +87,7 @@ impl Server {
                     max_message_size: 1 << 20,
                     max_recipients: 100,
                 },
+                hikyaku_relay::UnsubscribeStage::new(store.clone(), None),
             ),
         };
         let api = ApiState::new(
