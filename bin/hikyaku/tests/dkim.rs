@@ -5,7 +5,8 @@
 //! OpenDKIM — against the TXT records the CLI printed. A message delivered after a retry
 //! carries the bytes signed at acceptance; S/MIME-signed mail still passes DKIM; a contract
 //! that refuses unregistered From domains gets `550 5.7.1` over SMTP and `422` over HTTP, and
-//! one that does not is signed by the platform's service domain.
+//! one that does not is signed by the platform's service domain. With one-click unsubscribe on,
+//! every per-recipient copy is signed over its own `List-Unsubscribe` fields.
 
 mod delivery_support;
 
@@ -449,4 +450,61 @@ async fn unregistered_from_domains_are_refused_or_signed_by_the_service_domain()
         "example.org",
         1,
     );
+}
+
+/// The field names in the `h=` tag of the message's (first) DKIM-Signature, lower-case.
+fn signed_fields(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    let header = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap()
+        .replace("\r\n\t", " ")
+        .replace("\r\n ", " ");
+    let signature = header
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("dkim-signature:"))
+        .unwrap_or_else(|| panic!("no DKIM-Signature: {text}"));
+    let h = signature
+        .split(';')
+        .map(str::trim)
+        .find_map(|tag| tag.strip_prefix("h="))
+        .unwrap_or_else(|| panic!("no h= in {signature}"));
+    h.split(':')
+        .map(|f| f.trim().to_ascii_lowercase())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_fields_are_covered_by_the_signature() {
+    let sink = Sink::start().await.unwrap();
+    let (node, customer) = delivery_support::start(|b| {
+        route_everything(b, &sink.addr().to_string());
+        b.set("http", "public_url", "\"https://mail.hikyaku.test\"");
+    });
+    node.cli_ok(&["contract", "unsubscribe", "enable", &customer])
+        .unwrap();
+    let records = add_domain(&node, &customer, "example.com", "rsa-2048");
+    delivery_support::send(&node, &["ann@example.net", "bob@example.net"]).await;
+    let received = sink.wait_for(2, Duration::from_secs(30)).await.unwrap();
+    let mut links = Vec::new();
+    for to in ["ann@example.net", "bob@example.net"] {
+        let data = &for_recipient(&received, to).data;
+        let text = String::from_utf8_lossy(data);
+        let link = text
+            .split("\r\n")
+            .find(|l| l.to_ascii_lowercase().starts_with("list-unsubscribe:"))
+            .unwrap_or_else(|| panic!("no List-Unsubscribe for {to}: {text}"))
+            .to_string();
+        links.push(link);
+        let fields = signed_fields(data);
+        for name in ["list-unsubscribe", "list-unsubscribe-post", "from"] {
+            assert!(
+                fields.iter().any(|f| f == name),
+                "{name} not signed: {fields:?}"
+            );
+        }
+        assert_verifies(data, &records, "example.com", 1);
+    }
+    assert_ne!(links[0], links[1], "each recipient gets a link of its own");
 }
