@@ -82,6 +82,7 @@ pub enum DomainCommand {
     Show {
         /// The contract's customer ID, or `service`.
         owner: Owner,
+        /// The sender domain.
         domain: String,
     },
     /// Look the domain's key records up in DNS and say, for each, whether it is published
@@ -90,6 +91,7 @@ pub enum DomainCommand {
     Verify {
         /// The contract's customer ID, or `service`.
         owner: Owner,
+        /// The sender domain.
         domain: String,
     },
     /// Remove a sender domain with all its keys: its mail is then treated as from an
@@ -97,6 +99,7 @@ pub enum DomainCommand {
     Remove {
         /// The contract's customer ID, or `service`.
         owner: Owner,
+        /// The sender domain.
         domain: String,
     },
     /// Start a key rotation: a new key under a new selector, pending until `domain verify`
@@ -104,6 +107,7 @@ pub enum DomainCommand {
     RotateKey {
         /// The contract's customer ID, or `service`.
         owner: Owner,
+        /// The sender domain.
         domain: String,
         /// The new selector (`hkYYYYMM`, made unique, by default).
         #[arg(long)]
@@ -113,7 +117,9 @@ pub enum DomainCommand {
     RemoveKey {
         /// The contract's customer ID, or `service`.
         owner: Owner,
+        /// The sender domain.
         domain: String,
+        /// The selector of the key to remove.
         selector: String,
     },
 }

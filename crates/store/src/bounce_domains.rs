@@ -111,9 +111,18 @@ impl Store {
             .bind(&domain)
             .fetch_optional(&mut *tx)
             .await?;
+            // The DELETE above took SQLite's write lock: end the transaction here rather than
+            // on drop, which sqlx defers until the connection is next used, leaving the lock held
+            // after our write turn ends and the next writer answered "database is locked".
             match holder {
-                Some(row) if row.customer_id == id.as_str() => return row.into_bounce_domain(),
-                Some(_) => return Err(StoreError::BounceDomainTaken(domain)),
+                Some(row) if row.customer_id == id.as_str() => {
+                    tx.rollback().await?;
+                    return row.into_bounce_domain();
+                }
+                Some(_) => {
+                    tx.rollback().await?;
+                    return Err(StoreError::BounceDomainTaken(domain));
+                }
                 None => {}
             }
             sqlx::query("DELETE FROM bounce_domains WHERE customer_id = $1")
