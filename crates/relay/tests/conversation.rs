@@ -3,53 +3,16 @@
 //! the binary or a socket. What a client hears and what is then on record must agree.
 
 use hikyaku_model::{ContractState, CustomerId, EventKind, MessageId, RecipientState};
-use hikyaku_relay::{Intake, RelayHandler, RelayPolicy};
+use hikyaku_relay::{RelayHandler, RelayPolicy};
 use hikyaku_smtp_server::ServerConfig;
 use hikyaku_smtp_server::testing::{HandlerConversation, WireReply};
-use hikyaku_spool::Spool;
-use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{SealingKey, Store};
 use std::net::SocketAddr;
 
-/// A relay node's parts on fresh storage: the database, the spool and the intake between them.
-struct Relay {
-    store: Store,
-    spool: Spool,
-    intake: Intake,
-    _data: tempfile::TempDir,
-    _postgres: Option<PostgresTestDatabase>,
-}
+mod support;
+
+use support::Relay;
 
 impl Relay {
-    async fn sqlite() -> Relay {
-        let data = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", data.path().join("hikyaku.db").display());
-        Relay::open(&url, data, None).await
-    }
-
-    async fn postgres() -> Option<Relay> {
-        let database = PostgresTestDatabase::create().await?;
-        let url = database.url().to_string();
-        Some(Relay::open(&url, tempfile::tempdir().unwrap(), Some(database)).await)
-    }
-
-    async fn open(
-        url: &str,
-        data: tempfile::TempDir,
-        postgres: Option<PostgresTestDatabase>,
-    ) -> Relay {
-        let store = Store::connect(url, SealingKey::generate()).await.unwrap();
-        let (spool, _) = Spool::open(&data.path().join("spool"), 1 << 30).unwrap();
-        let intake = Intake::start(spool.clone(), store.clone(), "node-a".into(), None);
-        Relay {
-            store,
-            spool,
-            intake,
-            _data: data,
-            _postgres: postgres,
-        }
-    }
-
     /// A contract allowed to relay from `cidr`.
     async fn contract_allowed_from(&self, cidr: &str) -> CustomerId {
         let contract = self

@@ -7,57 +7,23 @@
 use hikyaku_compose::{ComposedMessage, Composer};
 use hikyaku_model::{CustomerId, MessageId, Timestamp};
 use hikyaku_relay::{
-    Intake, RelayHandler, RelayPolicy, SubmitPolicy, Submitter, UnsubscribeLinks, UnsubscribeStage,
+    RelayHandler, RelayPolicy, SubmitPolicy, Submitter, UnsubscribeLinks, UnsubscribeStage,
 };
 use hikyaku_smtp_server::ServerConfig;
 use hikyaku_smtp_server::testing::{HandlerConversation, WireReply};
-use hikyaku_spool::{Spool, SpoolMeta};
-use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{NewSuppression, SealingKey, Store, SuppressionSource, UnsubscribeSettings};
+use hikyaku_spool::SpoolMeta;
+use hikyaku_store::{NewSuppression, SuppressionSource, UnsubscribeSettings};
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 
 const BASE_URL: &str = "https://mail.platform.example";
 const BOUNCE_DOMAIN: &str = "bounce.platform.example";
 
-struct Relay {
-    store: Store,
-    spool: Spool,
-    intake: Intake,
-    _data: tempfile::TempDir,
-    _postgres: Option<PostgresTestDatabase>,
-}
+mod support;
+
+use support::Relay;
 
 impl Relay {
-    async fn sqlite() -> Relay {
-        let data = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", data.path().join("hikyaku.db").display());
-        Relay::open(&url, data, None).await
-    }
-
-    async fn postgres() -> Option<Relay> {
-        let database = PostgresTestDatabase::create().await?;
-        let url = database.url().to_string();
-        Some(Relay::open(&url, tempfile::tempdir().unwrap(), Some(database)).await)
-    }
-
-    async fn open(
-        url: &str,
-        data: tempfile::TempDir,
-        postgres: Option<PostgresTestDatabase>,
-    ) -> Relay {
-        let store = Store::connect(url, SealingKey::generate()).await.unwrap();
-        let (spool, _) = Spool::open(&data.path().join("spool"), 1 << 30).unwrap();
-        let intake = Intake::start(spool.clone(), store.clone(), "node-a".into(), None);
-        Relay {
-            store,
-            spool,
-            intake,
-            _data: data,
-            _postgres: postgres,
-        }
-    }
-
     fn stage(&self, links: bool) -> UnsubscribeStage {
         UnsubscribeStage::new(
             self.store.clone(),
