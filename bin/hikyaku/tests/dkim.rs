@@ -3,7 +3,8 @@
 //! bodies, long folded fields, trailing blank lines, LF-only input) and over the HTTP API, and
 //! every signature the sink receives verified by two verifiers we did not write — dkimpy and
 //! OpenDKIM — against the TXT records the CLI printed. A message delivered after a retry
-//! carries the bytes signed at acceptance; S/MIME-signed mail still passes DKIM; a contract
+//! carries the bytes signed at acceptance; S/MIME-signed mail still passes DKIM (its per-recipient
+//! copies sharing one S/MIME signature); a contract
 //! that refuses unregistered From domains gets `550 5.7.1` over SMTP and `422` over HTTP, and
 //! one that does not is signed by the platform's service domain. With one-click unsubscribe on,
 //! every per-recipient copy is signed over its own `List-Unsubscribe` fields.
@@ -294,6 +295,9 @@ async fn a_retry_sends_the_bytes_signed_at_acceptance() {
     assert_verifies(delivered, &records, "example.com", 1);
 }
 
+/// S/MIME-signed mail still passes DKIM, and with one-click unsubscribe on, the per-recipient
+/// copies share one S/MIME signature (their links are outside the signed part) while each gets
+/// its own DKIM signature over its own link.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smime_signed_mail_still_passes_dkim() {
     let dir = tempfile::tempdir().unwrap();
@@ -308,8 +312,10 @@ async fn smime_signed_mail_still_passes_dkim() {
         return;
     };
     let sink = Sink::start().await.unwrap();
-    let (node, customer) =
-        delivery_support::start(|b| route_everything(b, &sink.addr().to_string()));
+    let (node, customer) = delivery_support::start(|b| {
+        route_everything(b, &sink.addr().to_string());
+        b.set("http", "public_url", "\"https://mail.hikyaku.test\"");
+    });
     node.cli_ok(&[
         "smime",
         "install",
@@ -320,15 +326,29 @@ async fn smime_signed_mail_still_passes_dkim() {
         pki.key.to_str().unwrap(),
     ])
     .unwrap();
+    node.cli_ok(&["contract", "unsubscribe", "enable", &customer])
+        .unwrap();
     let records = add_domain(&node, &customer, "example.com", "dual");
-    delivery_support::send(&node, &["bob@example.net"]).await;
-    let received = sink.wait_for(1, Duration::from_secs(30)).await.unwrap();
-    let data = &received[0].data;
-    let text = String::from_utf8_lossy(data);
-    assert!(text.contains("multipart/signed"), "{text}");
-    pki.verify(data)
-        .unwrap_or_else(|e| panic!("openssl refused the message: {e}\n{text}"));
-    assert_verifies(data, &records, "example.com", 2);
+    delivery_support::send(&node, &["ann@example.net", "bob@example.net"]).await;
+    let received = sink.wait_for(2, Duration::from_secs(30)).await.unwrap();
+    for to in ["ann@example.net", "bob@example.net"] {
+        let data = &for_recipient(&received, to).data;
+        let text = String::from_utf8_lossy(data);
+        assert!(text.contains("multipart/signed"), "{text}");
+        assert!(text.contains("List-Unsubscribe-Post:"), "{text}");
+        pki.verify(data)
+            .unwrap_or_else(|e| panic!("openssl refused the message: {e}\n{text}"));
+        assert_verifies(data, &records, "example.com", 2);
+    }
+    let metrics = http_call(node.http_addr(), "GET", "/metrics", None, &[], None).unwrap();
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l.starts_with("hikyaku_smime_signed_total") && l.ends_with(" 1")),
+        "two copies, one S/MIME signature: {}",
+        metrics.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

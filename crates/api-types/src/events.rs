@@ -211,6 +211,7 @@ pub struct Counts {
     pub expired: u64,
     pub suppressed: u64,
     pub complaint: u64,
+    pub unsubscribed: u64,
 }
 
 /// One bucket of a statistics series.

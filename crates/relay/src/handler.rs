@@ -3,7 +3,7 @@
 use crate::dkim_stage::{DkimStage, DkimStageError};
 use crate::intake::{Copy, Intake};
 use crate::policy::{self, ContractRefusal};
-use crate::smime_stage::SmimeStage;
+use crate::smime_stage::{SignedOnce, SmimeStage};
 use crate::trace::{TraceInfo, add_trace_fields};
 use crate::unsubscribe_stage::UnsubscribeStage;
 use hikyaku_model::{CustomerId, Envelope, MessageId, Timestamp};
@@ -320,9 +320,18 @@ impl SessionHandler for RelayHandler {
             }
         };
         let mut copies = Vec::new();
+        let mut signed_once = SignedOnce::new();
         for (copy_id, recipients) in copies_of(id, received_at, envelope, unsubscribe.is_some()) {
+            let signed = match self
+                .smime
+                .sign_copy(&contract, &recipients, &body, &mut signed_once)
+                .await
+            {
+                Ok(signed) => signed,
+                Err(error) => return not_signed(ctx, error),
+            };
             let message = add_trace_fields(
-                &body,
+                signed.as_deref().map_or(&body[..], |s| &s[..]),
                 &TraceInfo {
                     id: copy_id,
                     helo: ctx.helo.as_deref(),
@@ -334,10 +343,6 @@ impl SessionHandler for RelayHandler {
                     at: received_at,
                 },
             );
-            let message = match self.smime.apply(&contract, &recipients, message).await {
-                Ok(message) => message,
-                Err(error) => return not_signed(ctx, error),
-            };
             let message = match (&unsubscribe, recipients.as_slice()) {
                 (Some(plan), [recipient]) => self
                     .unsubscribe

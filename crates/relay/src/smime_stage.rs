@@ -1,7 +1,8 @@
 //! The S/MIME stage: a message whose From address is named by one of its contract's installed
 //! certificates is signed (`multipart/signed`, the `hikyaku-smime` crate) before it is spooled,
-//! after the trace fields (which stay outside the signed part) and before DKIM (which then
-//! covers the signed form).
+//! before DKIM (which then covers the signed form). The trace fields and the unsubscribe link
+//! stay outside the signed part, so the copies of one message (one per recipient when each
+//! gets its own link) share one signature ([`SignedOnce`]).
 //!
 //! Which certificate signs: one that covers the From address, is valid now, and — when it lists
 //! destination domains — whose list holds every recipient's domain. The message is stored once
@@ -33,6 +34,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Certificates ending within this time are reported.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
+/// S/MIME signatures made: one per message and certificate, whatever the number of copies.
+const SIGNED: &str = "hikyaku_smime_signed_total";
 /// How often the expiry report is logged.
 const REPORT_EVERY: Duration = Duration::from_secs(86_400);
 
@@ -56,6 +59,33 @@ pub enum SmimeStageError {
     Sign(#[from] hikyaku_smime::SignError),
 }
 
+/// The signatures made for one message's copies, by certificate, and the time they carry.
+pub struct SignedOnce {
+    now: SystemTime,
+    signed: HashMap<i64, Arc<Vec<u8>>>,
+}
+
+impl SignedOnce {
+    /// For a message signed now.
+    pub fn new() -> SignedOnce {
+        SignedOnce::at(SystemTime::now())
+    }
+
+    /// For a message signed as at `now` (which certificates are valid, the signing time).
+    pub fn at(now: SystemTime) -> SignedOnce {
+        SignedOnce {
+            now,
+            signed: HashMap::new(),
+        }
+    }
+}
+
+impl Default for SignedOnce {
+    fn default() -> Self {
+        SignedOnce::new()
+    }
+}
+
 /// The relay's S/MIME stage, with its per-contract cache. Cheap to clone.
 #[derive(Clone)]
 pub struct SmimeStage {
@@ -65,6 +95,10 @@ pub struct SmimeStage {
 
 impl SmimeStage {
     pub fn new(store: Store) -> SmimeStage {
+        metrics::describe_counter!(
+            SIGNED,
+            "S/MIME signatures made (one per message and certificate, shared by its copies)"
+        );
         SmimeStage {
             store,
             cache: Arc::default(),
@@ -91,13 +125,36 @@ impl SmimeStage {
         message: Vec<u8>,
         now: SystemTime,
     ) -> Result<Vec<u8>, SmimeStageError> {
-        let certificates = self.certificates(contract).await?;
-        if certificates.is_empty() || already_signed(&message) {
-            return Ok(message);
+        let mut once = SignedOnce::at(now);
+        match self
+            .sign_copy(contract, recipients, &message, &mut once)
+            .await?
+        {
+            Some(signed) => Ok(Arc::unwrap_or_clone(signed)),
+            None => Ok(message),
         }
-        let Some(from) = from_address(&message) else {
-            return Ok(message);
+    }
+
+    /// One copy of a message, signed as [`SmimeStage::apply`] signs it, or `None` when it is
+    /// to go out as it is. `message` is what every copy shares — without its trace fields,
+    /// which are added to the result and stay outside the signed part like every field but
+    /// the content ones — so `once` makes one signature per certificate for all the copies of
+    /// a message (one per recipient when each gets its own unsubscribe link).
+    pub async fn sign_copy(
+        &self,
+        contract: &CustomerId,
+        recipients: &[String],
+        message: &[u8],
+        once: &mut SignedOnce,
+    ) -> Result<Option<Arc<Vec<u8>>>, SmimeStageError> {
+        let certificates = self.certificates(contract).await?;
+        if certificates.is_empty() || already_signed(message) {
+            return Ok(None);
+        }
+        let Some(from) = from_address(message) else {
+            return Ok(None);
         };
+        let now = once.now;
         let chosen = certificates
             .iter()
             .filter(|c| c.signer.certificate().covers(&from))
@@ -106,8 +163,13 @@ impl SmimeStage {
             .max_by_key(|c| c.signer.certificate().not_after);
         match chosen {
             Some(installed) => {
-                metrics::counter!("hikyaku_smime_signed_total").increment(1);
-                Ok(installed.signer.sign_message(&message, now)?)
+                if let Some(signed) = once.signed.get(&installed.id) {
+                    return Ok(Some(signed.clone()));
+                }
+                metrics::counter!(SIGNED).increment(1);
+                let signed = Arc::new(installed.signer.sign_message(message, now)?);
+                once.signed.insert(installed.id, signed.clone());
+                Ok(Some(signed))
             }
             None => {
                 if certificates.iter().any(|c| {
@@ -115,7 +177,7 @@ impl SmimeStage {
                 }) {
                     tracing::debug!(customer = %contract, "S/MIME certificate not valid now: sent unsigned");
                 }
-                Ok(message)
+                Ok(None)
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::dkim_stage::{DkimStage, DkimStageError};
 use crate::handler::{copies_of, with_reservations};
 use crate::intake::Intake;
 use crate::policy::{self, ContractRefusal};
-use crate::smime_stage::SmimeStage;
+use crate::smime_stage::{SignedOnce, SmimeStage};
 use crate::trace::{TraceInfo, add_trace_fields};
 use crate::unsubscribe_stage::UnsubscribeStage;
 use hikyaku_compose::ComposedMessage;
@@ -195,9 +195,18 @@ impl Submitter {
             &message.envelope,
             unsubscribe.is_some(),
         );
+        let mut signed_once = SignedOnce::new();
         for (copy_id, copy_recipients) in split {
+            let signed = self
+                .smime
+                .sign_copy(customer, &copy_recipients, &message.message, &mut signed_once)
+                .await
+                .map_err(|error| {
+                    tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
+                    SubmitError::Unavailable("the message could not be signed".into())
+                })?;
             let body = add_trace_fields(
-                &message.message,
+                signed.as_deref().map_or(&message.message[..], |s| &s[..]),
                 &TraceInfo {
                     id: copy_id,
                     helo: None,
@@ -209,14 +218,6 @@ impl Submitter {
                     at: message.date,
                 },
             );
-            let body = self
-                .smime
-                .apply(customer, &copy_recipients, body)
-                .await
-                .map_err(|error| {
-                    tracing::error!(id = %message.id, %error, "message not accepted: S/MIME stage failed");
-                    SubmitError::Unavailable("the message could not be signed".into())
-                })?;
             let body = match (&unsubscribe, copy_recipients.as_slice()) {
                 (Some(plan), [recipient]) => self
                     .unsubscribe

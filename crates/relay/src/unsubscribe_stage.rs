@@ -71,9 +71,16 @@ pub struct UnsubscribeStage {
     cache: Arc<Mutex<HashMap<CustomerId, Cached>>>,
 }
 
+/// List-Unsubscribe fields added, one per copy (a copy has one recipient).
+const LINKS_ADDED: &str = "hikyaku_unsubscribe_links_total";
+
 impl UnsubscribeStage {
     /// The stage; `links: None` turns it off (no public URL is configured).
     pub fn new(store: Store, links: Option<UnsubscribeLinks>) -> UnsubscribeStage {
+        metrics::describe_counter!(
+            LINKS_ADDED,
+            "List-Unsubscribe fields added, one per message copy and recipient"
+        );
         UnsubscribeStage {
             key: store.unsubscribe_key(),
             store,
@@ -133,7 +140,7 @@ impl UnsubscribeStage {
             ));
         }
         fields.push_str("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
-        metrics::counter!("hikyaku_unsubscribe_links_total").increment(1);
+        metrics::counter!(LINKS_ADDED).increment(1);
         insert_at_end_of_header(message, fields.as_bytes())
     }
 

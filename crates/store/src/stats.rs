@@ -39,6 +39,8 @@ pub struct KindCounts {
     pub expired: u64,
     pub suppressed: u64,
     pub complaint: u64,
+    /// Recipients who used a message's unsubscribe link or mailto address.
+    pub unsubscribed: u64,
 }
 
 impl KindCounts {
@@ -54,7 +56,8 @@ impl KindCounts {
             EventKind::Expired => &mut self.expired,
             EventKind::Suppressed => &mut self.suppressed,
             EventKind::Complaint => &mut self.complaint,
-            EventKind::Inbound | EventKind::Deleted | EventKind::Unsubscribed => return,
+            EventKind::Unsubscribed => &mut self.unsubscribed,
+            EventKind::Inbound | EventKind::Deleted => return,
         };
         *slot = slot.saturating_add_signed(n);
     }
@@ -67,6 +70,7 @@ impl KindCounts {
             + self.expired
             + self.suppressed
             + self.complaint
+            + self.unsubscribed
     }
 }
 

@@ -9,8 +9,8 @@ use common::{Fixture, accepted, new_contract, on_both_backends};
 use hikyaku_model::{EventDetails, EventKind, MessageId, Timestamp, UnsubscribeMethod};
 use hikyaku_store::suppression_policy::SuppressionSource;
 use hikyaku_store::{
-    EventQuery, StoreError, UNSUBSCRIBED_REASON, UnsubscribeRecord, UnsubscribeSettings,
-    Unsubscription,
+    EventQuery, Granularity, StoreError, UNSUBSCRIBED_REASON, UnsubscribeRecord,
+    UnsubscribeSettings, Unsubscription,
 };
 use std::time::Duration;
 
@@ -234,6 +234,15 @@ async fn an_unsubscription_suppresses_once_and_records_one_event(f: Fixture) {
     assert!(record.event_recorded && record.newly_listed);
     let history = store.message_history(&a, gone).await.unwrap();
     assert_eq!(history.map(|h| h.events.len()), Some(1));
+
+    // The statistics count each recorded unsubscription once, in the minute it happened
+    // (Bob's at 0:20; Carol's at 1:00 and Dave's at 1:10), nothing for the repeated uses.
+    let series = store
+        .stats(&a, Timestamp(0), Timestamp(120_000), Granularity::Minute)
+        .await
+        .unwrap();
+    let per_minute: Vec<u64> = series.iter().map(|p| p.counts.unsubscribed).collect();
+    assert_eq!(per_minute, [1, 2]);
 }
 
 async fn unsubscriptions_stay_within_their_contract(f: Fixture) {

@@ -113,6 +113,7 @@ fn counts(c: KindCounts) -> Counts {
         expired: c.expired,
         suppressed: c.suppressed,
         complaint: c.complaint,
+        unsubscribed: c.unsubscribed,
     }
 }
 
