@@ -25,7 +25,7 @@ pub use events::{
     MessageHistory, PlanUsage, ReasonStats, ReasonStatsList, Remote, StatsPoint, StatsSeries,
     Usage, UsageList,
 };
-pub use notices::{Notice, NoticeList};
+pub use notices::{Notice, NoticeList, NoticePage};
 pub use rest::*;
 pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,

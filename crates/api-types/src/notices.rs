@@ -34,3 +34,13 @@ pub struct Notice {
 pub struct NoticeList {
     pub notices: Vec<Notice>,
 }
+
+/// A page of the contract's notices, newest first, and the cursor of the next (`null` on the
+/// last page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticePage {
+    pub data: Vec<Notice>,
+    /// Give it back as `cursor` for the next page; `null`: there is none. Opaque.
+    pub next_cursor: Option<String>,
+}
