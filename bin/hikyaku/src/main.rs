@@ -7,6 +7,7 @@ mod bounce_cmd;
 mod dns_cmd;
 mod domain_cmd;
 mod inbound_cmd;
+mod notice_cmd;
 mod permissions;
 mod serve;
 mod smime_cmd;
@@ -68,6 +69,9 @@ enum Command {
     /// A contract's S/MIME signing certificates: `smime install|list|remove`.
     #[command(subcommand)]
     Smime(smime_cmd::SmimeCommand),
+    /// Contract notices and their mail to the contracts' admins: `notice list`.
+    #[command(subcommand)]
+    Notice(notice_cmd::NoticeCommand),
     /// A contract's suppression list: `suppression list|add|remove|import|export`.
     #[command(subcommand)]
     Suppression(suppression_cmd::SuppressionCommand),
@@ -319,6 +323,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Smime(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 smime_cmd::run(cmd, &store, cli.json).await
+            }
+            Command::Notice(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                notice_cmd::run(cmd, &store, cli.json).await
             }
             Command::Suppression(cmd) => {
                 let (store, _) = open_store(&config).await?;

@@ -171,6 +171,19 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
             unsubscribe.clone(),
         ),
     };
+    // Contract notices: the daily S/MIME scan and the mail to each contract's admins, through
+    // the same submit path as the API's mail.
+    let notices = config.notices.enabled.then(|| {
+        let mut settings = hikyaku_notices::NoticeSettings::new(config.notices_from(&hostname));
+        settings.poll_interval = config.notices.poll_interval.as_std();
+        settings.scan_interval = config.notices.scan_interval.as_std();
+        hikyaku_notices::Notices::new(
+            store.clone(),
+            sending.composer.clone(),
+            sending.submitter.clone(),
+            settings,
+        )
+    });
     let handler = RelayHandler::new(
         store.clone(),
         intake,
@@ -224,6 +237,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     );
     let errors = errors_server
         .map(|(server, listener)| tokio::spawn(server.serve(listener, stopped(stop_rx.clone()))));
+    let notices = notices.map(|notices| tokio::spawn(notices.run(stopped(stop_rx.clone()))));
     let inbound_poster = config.inbound.enabled.then(|| {
         let stop = stopped(stop_rx.clone());
         let inbound = inbound.clone();
@@ -271,6 +285,9 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     }
     let _ = http_stop_tx.send(true);
     http.await?.context("HTTP listener failed")?;
+    if let Some(notices) = notices {
+        notices.await.context("the notice mailer failed")?;
+    }
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }

@@ -9,6 +9,7 @@
 
 mod access;
 mod events;
+mod notices;
 mod rest;
 pub mod send;
 mod sender;
@@ -24,6 +25,7 @@ pub use events::{
     MessageHistory, PlanUsage, ReasonStats, ReasonStatsList, Remote, StatsPoint, StatsSeries,
     Usage, UsageList,
 };
+pub use notices::{Notice, NoticeList, NoticePage};
 pub use rest::*;
 pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,

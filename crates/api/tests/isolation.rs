@@ -8,7 +8,9 @@ mod common;
 use axum::http::Method;
 use common::{Backend, Server, accept, attempt, reply, segment};
 use hikyaku_api::v1::access::allowed;
-use hikyaku_model::{ApiCaller, CustomerId, EventDetails, MessageId, Reason, Role, Timestamp};
+use hikyaku_model::{
+    ApiCaller, CustomerId, EventDetails, MessageId, NoticeKind, Reason, Role, Timestamp,
+};
 use serde_json::{Value, json};
 
 /// Contract A's resources, and every text of them that must never reach B.
@@ -103,6 +105,17 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         },
     )
     .await;
+    server
+        .store
+        .record_notice(
+            &customer_id,
+            NoticeKind::SmimeCertificateExpiring,
+            "a-notice-key",
+            json!({"subject": "CN=a-notice-secret"}),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
     let events = server.get("/api/v1/events", key).await.json();
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
     TenantA {
@@ -122,6 +135,8 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             "bob.secret".into(),
             "a-customer.example".into(),
             "a-tag-secret".into(),
+            "a-notice-key".into(),
+            "a-notice-secret".into(),
         ],
         message_id,
         user_id,
@@ -299,6 +314,8 @@ async fn tenants_never_see_each_other(backend: Backend) {
         .await
         .json();
     assert_eq!(routes["data"][0]["id"], a.route_id);
+    let notices = server.get("/api/v1/notices", &a_admin).await.json();
+    assert_eq!(notices["data"][0]["key"], "a-notice-key");
     let history = server
         .get(&format!("/api/v1/messages/{}", a.message_id), &a_admin)
         .await;

@@ -35,6 +35,7 @@ pub struct Config {
     pub bounce: BounceConfig,
     pub suppression: SuppressionConfig,
     pub inbound: InboundConfig,
+    pub notices: NoticesConfig,
     pub http: HttpConfig,
     pub api: ApiConfig,
     pub log: LogConfig,
@@ -425,6 +426,35 @@ impl Default for InboundConfig {
     }
 }
 
+/// Contract notices: the mail that tells a contract's admins about its certificates, endpoints
+/// and trial, sent by the platform through its own relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoticesConfig {
+    /// Scan for notices and mail them from this node (any number of nodes may: they share
+    /// the notices and lease each one's mail).
+    pub enabled: bool,
+    /// The From address of the mail; defaults to `notices@` the service domain (or, without
+    /// one, the relay's host name).
+    pub from: Option<String>,
+    /// How often the node looks for notices to mail.
+    pub poll_interval: Duration,
+    /// How often the node scans for new notices (S/MIME certificates expired or ending within
+    /// 30 days); also once at start.
+    pub scan_interval: Duration,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        NoticesConfig {
+            enabled: true,
+            from: None,
+            poll_interval: Duration::from_secs(10),
+            scan_interval: Duration::from_secs(86_400),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -463,6 +493,7 @@ impl Default for Config {
             bounce: BounceConfig::default(),
             suppression: SuppressionConfig::default(),
             inbound: InboundConfig::default(),
+            notices: NoticesConfig::default(),
             http: HttpConfig::default(),
             api: ApiConfig::default(),
             log: LogConfig::default(),
@@ -841,6 +872,21 @@ impl Config {
         if i.max_in_flight == 0 {
             problems.push("inbound.max_in_flight must be at least 1".to_string());
         }
+        for (key, d) in [
+            ("notices.poll_interval", self.notices.poll_interval),
+            ("notices.scan_interval", self.notices.scan_interval),
+        ] {
+            if d.as_std().is_zero() {
+                problems.push(format!("{key} must be longer than zero"));
+            }
+        }
+        if let Some(from) = &self.notices.from
+            && !from
+                .rsplit_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && is_domain_name(domain))
+        {
+            problems.push(format!("notices.from {from:?} is not an e-mail address"));
+        }
         if let Some(url) = &self.http.public_url
             && let Err(problem) = check_public_url(url)
         {
@@ -859,6 +905,16 @@ impl Config {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The From address of contract notices: `notices.from`, else `notices@` the service
+    /// domain, else `notices@` this node's relay host name `hostname`.
+    pub fn notices_from(&self, hostname: &str) -> String {
+        match (&self.notices.from, &self.service_domain) {
+            (Some(from), _) => from.clone(),
+            (None, Some(domain)) => format!("notices@{}", domain.trim_end_matches('.')),
+            (None, None) => format!("notices@{}", hostname.trim_end_matches('.')),
         }
     }
 
@@ -1292,6 +1348,54 @@ domain = "bounce.hikyaku.test"
         ] {
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn notices_keys_parse_and_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.notices.enabled);
+        assert_eq!(c.notices.poll_interval.as_std().as_secs(), 10);
+        assert_eq!(c.notices.scan_interval.as_std().as_secs(), 86_400);
+        assert_eq!(
+            c.notices_from("relay1.example.net"),
+            "notices@relay1.example.net"
+        );
+        let c = Config::from_toml("service_domain = \"mail.example.net\"\n").unwrap();
+        assert_eq!(
+            c.notices_from("relay1.example.net"),
+            "notices@mail.example.net"
+        );
+        let c = Config::from_toml(
+            "service_domain = \"mail.example.net\"\n[notices]\nenabled = false\n\
+             from = \"ops@example.com\"\npoll_interval = \"1m\"\nscan_interval = \"6h\"\n",
+        )
+        .unwrap();
+        assert!(!c.notices.enabled);
+        assert_eq!(c.notices.poll_interval.as_std().as_secs(), 60);
+        assert_eq!(c.notices.scan_interval.as_std().as_secs(), 6 * 3600);
+        assert_eq!(c.notices_from("relay1.example.net"), "ops@example.com");
+        for (toml, problem) in [
+            (
+                "[notices]\nfrom = \"nobody\"\n",
+                "notices.from \"nobody\" is not an e-mail address",
+            ),
+            (
+                "[notices]\nfrom = \"@example.com\"\n",
+                "is not an e-mail address",
+            ),
+            ("[notices]\nfrom = \"a@b c\"\n", "is not an e-mail address"),
+            (
+                "[notices]\npoll_interval = 0\n",
+                "notices.poll_interval must be longer than zero",
+            ),
+            (
+                "[notices]\nscan_interval = 0\n",
+                "notices.scan_interval must be longer than zero",
+            ),
+        ] {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(problem), "{toml}: {err}");
         }
     }
 

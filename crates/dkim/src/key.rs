@@ -151,7 +151,7 @@ impl PrivateKey {
                 aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048)
                     .map_err(|_| KeyError::Generation)?,
             ),
-            KeyAlgorithm::Rsa1024 => Inner::LegacyRsa(RsaKey::generate(1024)),
+            KeyAlgorithm::Rsa1024 => Inner::LegacyRsa(RsaKey::generate(1024)?),
             KeyAlgorithm::Ed25519 => {
                 Inner::Ed25519(Ed25519KeyPair::generate().map_err(|_| KeyError::Generation)?)
             }
@@ -258,7 +258,7 @@ impl PrivateKey {
                     .map_err(|_| crate::SignError::Crypto)?;
                 Ok(signature)
             }
-            Inner::LegacyRsa(rsa) => Ok(rsa.sign_sha256_digest(digest.as_ref())),
+            Inner::LegacyRsa(rsa) => rsa.sign_sha256_digest(digest.as_ref()),
             Inner::Ed25519(pair) => Ok(pair.sign(digest.as_ref()).as_ref().to_vec()),
         }
     }

@@ -84,6 +84,13 @@
 //! [`Store::remove_dkim_key`]), [`Store::active_dkim_keys`] for the relay, and the contract's
 //! policy for unregistered From domains ([`Store::unregistered_from`]). Private keys are sealed.
 //!
+//! # Contract notices
+//!
+//! What happened to a contract rather than to a message (the `notices` module):
+//! [`Store::record_notice`] (once per contract, kind and key), [`Store::list_notices`], and the
+//! mail to the contract's admins: [`Store::claim_notices_to_mail`] with a lease,
+//! [`Store::finish_notice_mail`], sent as [`Store::notice_sender_contract`].
+//!
 //! # Inbound parse
 //!
 //! Routes, the queue of received mail for their endpoints and the attempt log: see the
@@ -145,6 +152,7 @@ mod events;
 mod idempotency;
 mod inbound;
 mod ip_ranges;
+mod notices;
 mod queue;
 mod send_log;
 mod sender_domains;
@@ -176,6 +184,7 @@ pub use inbound::{
     NewInboundPost, normalize_route_pattern,
 };
 pub use ip_ranges::AllowedIpRange;
+pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
 pub use sender_domains::{

@@ -135,6 +135,7 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
     (Method::POST, "/settings/inbound-routes", WRITE),
     (Method::DELETE, "/settings/inbound-routes/{id}", WRITE),
     (Method::GET, "/plan", BILLING),
+    (Method::GET, "/notices", READ),
     (Method::GET, "/users", USERS),
     (Method::POST, "/users", USERS),
     (Method::GET, "/users/{user_id}", USERS),

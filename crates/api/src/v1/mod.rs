@@ -9,6 +9,7 @@ pub mod access;
 pub mod error;
 pub mod mask;
 mod messages;
+mod notices;
 mod operator;
 pub mod paging;
 pub mod send;
@@ -122,6 +123,7 @@ impl ApiState {
         (name = "suppressions", description = "The contract's suppression list"),
         (name = "settings", description = "Allowed IP ranges, SMTP credentials, inbound routes"),
         (name = "plan", description = "The contract's plan and usage"),
+        (name = "notices", description = "What happened to the contract: certificates running out, …"),
         (name = "users", description = "The contract's console users and API keys (admins)"),
         (name = "operator", description = "The operator area: contracts and plans"),
     )
@@ -164,6 +166,7 @@ fn operations() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(settings::remove_inbound_route))
         .routes(routes!(settings::plan))
+        .routes(routes!(notices::list))
         .routes(routes!(operator::list_contracts, operator::create_contract))
         .routes(routes!(operator::show_contract))
         .routes(routes!(operator::suspend_contract))

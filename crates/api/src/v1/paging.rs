@@ -31,6 +31,7 @@ pub enum ListKind {
     ApiKeys = 7,
     Events = 8,
     Bounces = 9,
+    Notices = 15,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
