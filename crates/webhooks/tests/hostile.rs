@@ -35,6 +35,7 @@ struct Receiver {
     connections: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
     most_open: Arc<AtomicUsize>,
+    /// The most body bytes one connection managed to write.
     body_bytes_written: Arc<AtomicUsize>,
 }
 
@@ -101,11 +102,20 @@ impl Receiver {
                 while matches!(stream.read(&mut byte).await, Ok(n) if n > 0) {}
             }
             Behaviour::ByteByByte => {
-                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" {
-                    if stream.write_all(&[*byte]).await.is_err() {
-                        return;
+                // Until the client hangs up (which a write notices only later).
+                let (mut reader, mut writer) = stream.split();
+                let trickle = async {
+                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" {
+                        if writer.write_all(&[*byte]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
                     }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                };
+                let mut byte = [0u8; 1];
+                tokio::select! {
+                    _ = trickle => {}
+                    _ = async { while matches!(reader.read(&mut byte).await, Ok(n) if n > 0) {} } => {}
                 }
             }
             Behaviour::Redirects => {
@@ -121,14 +131,14 @@ impl Receiver {
                     return;
                 }
                 let chunk = vec![b'x'; 64 * 1024];
-                while self.body_bytes_written.load(Ordering::SeqCst) < TEN_MB {
+                let mut written = 0;
+                while written < TEN_MB {
                     match stream.write(&chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            self.body_bytes_written.fetch_add(n, Ordering::SeqCst);
-                        }
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => written += n,
                     }
                 }
+                self.body_bytes_written.fetch_max(written, Ordering::SeqCst);
             }
         }
     }
