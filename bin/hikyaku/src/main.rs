@@ -13,6 +13,7 @@ mod serve;
 mod smime_cmd;
 mod suppression_cmd;
 mod tls;
+mod webhook_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -78,6 +79,10 @@ enum Command {
     /// A contract's console users: `user add|list|remove`.
     #[command(subcommand)]
     User(access_cmd::UserCommand),
+    /// A contract's webhook endpoints: `webhook add|list|remove|enable|test|attempts|
+    /// rotate-secret`.
+    #[command(subcommand)]
+    Webhook(webhook_cmd::WebhookCommand),
     /// A contract's API keys: `api-key create|list|revoke`.
     #[command(subcommand)]
     ApiKey(access_cmd::ApiKeyCommand),
@@ -335,6 +340,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::User(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 access_cmd::run_user(cmd, &store, cli.json).await
+            }
+            Command::Webhook(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                webhook_cmd::run(cmd, &store, &config, cli.json).await
             }
             Command::ApiKey(cmd) => {
                 let (store, _) = open_store(&config).await?;

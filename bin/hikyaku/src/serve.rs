@@ -94,6 +94,11 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     // The error server queues inbound mail through `inbound`; the poster runs below if enabled
     // (the queue is shared, so a node without a poster still takes inbound mail in).
     let inbound = inbound_poster(&config, store.clone())?;
+    let webhooks = config
+        .webhooks
+        .enabled
+        .then(|| webhook_sender(&config, store.clone()))
+        .transpose()?;
 
     let relay_listener = TcpListener::bind(config.relay.listen)
         .await
@@ -243,6 +248,11 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         let inbound = inbound.clone();
         tokio::spawn(async move { inbound.run(stop).await })
     });
+    // Off the send path: it reads the outbox the event writer fills.
+    let webhook_sender = webhooks.map(|sender| {
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(sender.run(stop))
+    });
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
@@ -291,6 +301,9 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }
+    if let Some(sender) = webhook_sender {
+        sender.await.context("webhook sender failed")?;
+    }
     if let Some(engine) = delivery {
         engine.shutdown(std::time::Duration::from_secs(30)).await;
     }
@@ -315,6 +328,40 @@ fn inbound_poster(
         ..hikyaku_inbound_parse::InboundSettings::default()
     };
     hikyaku_inbound_parse::Inbound::new(store, settings).context("cannot start the inbound poster")
+}
+
+/// The webhook sender with the `[webhooks]` settings.
+pub(crate) fn webhook_sender(
+    config: &Config,
+    store: hikyaku_store::Store,
+) -> anyhow::Result<hikyaku_webhooks::Sender> {
+    use hikyaku_webhooks::{DnsSource, HickoryResolve};
+    let c = &config.webhooks;
+    let source = match c.resolver {
+        ResolverSetting::System => DnsSource::System,
+        ResolverSetting::Static => DnsSource::None,
+        ResolverSetting::Server(addr) => DnsSource::Server(addr),
+    };
+    let resolver = HickoryResolve::new(source)
+        .map_err(|e| anyhow::anyhow!("invalid [webhooks] resolver: {e}"))?;
+    let settings = hikyaku_webhooks::WebhookSettings {
+        batch_max: c.batch_max_events,
+        batch_window: c.batch_window.as_std(),
+        retry_for: c.retry_for.as_std(),
+        backoff: hikyaku_http_post::Backoff {
+            initial: c.retry_initial.as_std(),
+            max: c.retry_max.as_std(),
+        },
+        disable_after: c.disable_after.as_std(),
+        request_timeout: c.request_timeout.as_std(),
+        connect_timeout: c.connect_timeout.as_std(),
+        answer_limit: usize::try_from(c.answer_limit.0).unwrap_or(usize::MAX),
+        max_in_flight: c.max_in_flight,
+        allow_private_endpoints: c.allow_private_endpoints,
+        resolver: Some(std::sync::Arc::new(resolver)),
+        ..hikyaku_webhooks::WebhookSettings::default()
+    };
+    hikyaku_webhooks::Sender::new(store, settings).context("cannot start the webhook sender")
 }
 
 /// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.

@@ -1,7 +1,7 @@
 //! The public JSON shapes of Hikyaku and their OpenAPI schemas.
 //!
 //! Every shape a program can see — in the REST API's requests and answers, in the CLI's
-//! `--json`, later in webhook payloads and behind the console — is defined here once, so the
+//! `--json`, in webhook payloads, later behind the console — is defined here once, so the
 //! answer of `hikyaku log --json` and of `GET /api/v1/events` cannot drift apart. The shapes are
 //! plain data: building them from the store's records is the caller's work, and nothing here
 //! does I/O. Renaming a field or an enum value here breaks customers' programs: add, never
@@ -15,6 +15,7 @@ pub mod send;
 mod sender;
 mod smime;
 mod time;
+mod webhooks;
 
 pub use access::{
     ApiKey, ApiKeyList, CreatedApiKey, CreatedOperatorKey, NewUser, OperatorKey, OperatorKeyList,
@@ -37,3 +38,7 @@ pub use sender::{
 };
 pub use smime::{CertificateExpiry, EXPIRY_WARNING_MS, SmimeCertificate, SmimeCertificateList};
 pub use time::Time;
+pub use webhooks::{
+    NewWebhookEndpoint, RotateWebhookSecret, WebhookAttempt, WebhookAttemptList, WebhookEndpoint,
+    WebhookEndpointList, WebhookPayload, WebhookSecret,
+};

@@ -20,6 +20,7 @@ struct TenantA {
     cidr: String,
     username: String,
     route_id: i64,
+    endpoint_id: i64,
     user_id: String,
     key_id: String,
     message_id: MessageId,
@@ -62,6 +63,16 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let route_id = r.json()["id"].as_i64().unwrap();
+    let r = server
+        .post_json(
+            "/api/v1/webhooks",
+            key,
+            &json!({"url": "https://a-webhook.example/events", "events": ["bounced"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let endpoint_id = r.json()["id"].as_i64().unwrap();
+    let webhook_secret = r.json()["secret"].as_str().unwrap().to_string();
     let r = server
         .post_json(
             "/api/v1/users",
@@ -126,6 +137,8 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             "198.51.100".into(),
             username.clone(),
             "a-hook.example".into(),
+            "a-webhook.example".into(),
+            webhook_secret,
             "a-note".into(),
             "a-deploy-key".into(),
             prefix,
@@ -146,6 +159,7 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         cidr: "198.51.100.0/24".into(),
         username,
         route_id,
+        endpoint_id,
     }
 }
 
@@ -156,6 +170,7 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "cidr" => segment(&a.cidr),
         "username" => segment(&a.username),
         "id" => a.route_id.to_string(),
+        "endpoint_id" => a.endpoint_id.to_string(),
         "customer_id" => a.customer_id.to_string(),
         "user_id" => a.user_id.clone(),
         "key_id" => a.key_id.clone(),
@@ -316,6 +331,12 @@ async fn tenants_never_see_each_other(backend: Backend) {
     assert_eq!(routes["data"][0]["id"], a.route_id);
     let notices = server.get("/api/v1/notices", &a_admin).await.json();
     assert_eq!(notices["data"][0]["key"], "a-notice-key");
+    let hooks = server.get("/api/v1/webhooks", &a_admin).await.json();
+    assert_eq!(hooks["endpoints"][0]["id"], a.endpoint_id);
+    assert_eq!(
+        hooks["endpoints"][0]["url"],
+        "https://a-webhook.example/events"
+    );
     let history = server
         .get(&format!("/api/v1/messages/{}", a.message_id), &a_admin)
         .await;

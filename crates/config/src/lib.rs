@@ -36,6 +36,7 @@ pub struct Config {
     pub suppression: SuppressionConfig,
     pub inbound: InboundConfig,
     pub notices: NoticesConfig,
+    pub webhooks: WebhooksConfig,
     pub http: HttpConfig,
     pub api: ApiConfig,
     pub log: LogConfig,
@@ -455,6 +456,60 @@ impl Default for NoticesConfig {
     }
 }
 
+/// Webhooks: POSTing the contracts' events to their endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Run the sender on this node.
+    pub enabled: bool,
+    /// Let endpoints be plain `http://` and on loopback or private addresses (tests, a closed
+    /// network); otherwise only `https://` to public addresses.
+    pub allow_private_endpoints: bool,
+    /// A batch request carries at most this many events...
+    pub batch_max_events: u32,
+    /// ...and goes out at the latest this long after its oldest event.
+    pub batch_window: Duration,
+    /// Events not delivered within this time after they happened are given up.
+    pub retry_for: Duration,
+    /// The wait after an endpoint's first failed request; it doubles after each further one.
+    pub retry_initial: Duration,
+    /// The longest wait between two requests to a failing endpoint.
+    pub retry_max: Duration,
+    /// An endpoint whose requests have all failed for this long is disabled.
+    pub disable_after: Duration,
+    /// Limit on one request: connecting, sending, and reading the answer's head and first bytes.
+    pub request_timeout: Duration,
+    /// Limit on resolving the endpoint's host and connecting to it.
+    pub connect_timeout: Duration,
+    /// How much of an answer's body is read and kept in the attempt log.
+    pub answer_limit: ByteSize,
+    /// Endpoints served at once on this node (each endpoint gets one request at a time).
+    pub max_in_flight: usize,
+    /// Where endpoint host names are looked up: `"system"` (`/etc/resolv.conf`), a DNS server
+    /// `"IP:PORT"`, or `"static"` (no DNS: endpoints must be IP addresses).
+    pub resolver: ResolverSetting,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            enabled: true,
+            allow_private_endpoints: false,
+            batch_max_events: 100,
+            batch_window: Duration::from_secs(1),
+            retry_for: Duration::from_secs(86_400),
+            retry_initial: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            disable_after: Duration::from_secs(5 * 86_400),
+            request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            answer_limit: ByteSize(1024),
+            max_in_flight: 16,
+            resolver: ResolverSetting::System,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -494,6 +549,7 @@ impl Default for Config {
             suppression: SuppressionConfig::default(),
             inbound: InboundConfig::default(),
             notices: NoticesConfig::default(),
+            webhooks: WebhooksConfig::default(),
             http: HttpConfig::default(),
             api: ApiConfig::default(),
             log: LogConfig::default(),
@@ -880,12 +936,36 @@ impl Config {
                 problems.push(format!("{key} must be longer than zero"));
             }
         }
+        let w = &self.webhooks;
+        for (key, d) in [
+            ("webhooks.batch_window", w.batch_window),
+            ("webhooks.retry_for", w.retry_for),
+            ("webhooks.retry_initial", w.retry_initial),
+            ("webhooks.retry_max", w.retry_max),
+            ("webhooks.disable_after", w.disable_after),
+            ("webhooks.request_timeout", w.request_timeout),
+            ("webhooks.connect_timeout", w.connect_timeout),
+        ] {
+            if d.as_std().is_zero() {
+                problems.push(format!("{key} must be longer than zero"));
+            }
+        }
         if let Some(from) = &self.notices.from
             && !from
                 .rsplit_once('@')
                 .is_some_and(|(local, domain)| !local.is_empty() && is_domain_name(domain))
         {
             problems.push(format!("notices.from {from:?} is not an e-mail address"));
+        }
+        if w.retry_initial.as_std() > w.retry_max.as_std() {
+            problems
+                .push("webhooks.retry_initial must not be longer than webhooks.retry_max".into());
+        }
+        if w.batch_max_events == 0 {
+            problems.push("webhooks.batch_max_events must be at least 1".to_string());
+        }
+        if w.max_in_flight == 0 {
+            problems.push("webhooks.max_in_flight must be at least 1".to_string());
         }
         if let Some(url) = &self.http.public_url
             && let Err(problem) = check_public_url(url)
@@ -1434,6 +1514,53 @@ domain = "bounce.hikyaku.test"
             assert!(err.contains(problem), "{err}");
         }
         assert!(Config::from_toml("[inbound]\nendpoint = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn webhook_keys_parse_and_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        let w = &c.webhooks;
+        assert!(w.enabled && !w.allow_private_endpoints);
+        assert_eq!(
+            (w.batch_max_events, w.batch_window.as_std().as_millis()),
+            (100, 1000)
+        );
+        assert_eq!(w.retry_for.as_std().as_secs(), 86_400);
+        assert_eq!(w.answer_limit, ByteSize(1024));
+        assert_eq!(w.resolver, ResolverSetting::System);
+
+        let c = Config::from_toml(
+            "[webhooks]\nallow_private_endpoints = true\nbatch_max_events = 10\n\
+             batch_window = \"200ms\"\nretry_for = \"1h\"\ndisable_after = \"2h\"\n\
+             answer_limit = \"4KiB\"\nresolver = \"127.0.0.1:5353\"\n",
+        )
+        .unwrap();
+        let w = &c.webhooks;
+        assert!(w.allow_private_endpoints);
+        assert_eq!(
+            (w.batch_max_events, w.batch_window.as_std().as_millis()),
+            (10, 200)
+        );
+        assert_eq!(w.disable_after.as_std().as_secs(), 7200);
+        assert_eq!(w.answer_limit, ByteSize(4096));
+        assert_eq!(
+            w.resolver,
+            ResolverSetting::Server("127.0.0.1:5353".parse().unwrap())
+        );
+
+        let err = Config::from_toml(
+            "[webhooks]\nbatch_max_events = 0\nretry_initial = \"2h\"\nretry_for = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for problem in [
+            "webhooks.batch_max_events must be at least 1",
+            "webhooks.retry_initial must not be longer than webhooks.retry_max",
+            "webhooks.retry_for must be longer than zero",
+        ] {
+            assert!(err.contains(problem), "{err}");
+        }
+        assert!(Config::from_toml("[webhooks]\nsecret = \"x\"\n").is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! post to be sent again once its claim lapses, which is why every POST carries the mail's
 //! stable ID.
 //!
-//! The signed POST with retries ([`post`]) knows nothing of mail, so that webhooks can reuse it.
+//! The HTTP client and back-off ([`post`]) are `hikyaku-http-post`'s, shared with webhooks.
 
 pub mod parse;
 pub mod post;
@@ -145,7 +145,9 @@ impl Inbound {
     pub fn new(store: Store, settings: InboundSettings) -> Result<Inbound, InboundError> {
         let poster = HttpPoster::new(PosterSettings {
             request_timeout: settings.request_timeout,
+            connect_timeout: settings.request_timeout,
             roots: settings.tls_roots.clone(),
+            ..PosterSettings::default()
         })?;
         Ok(Inbound {
             store,

@@ -167,7 +167,7 @@ macro_rules! write_counters {
 /// Records `rows` in the send log, in order, with their search columns, and in the same
 /// transaction: the per-minute counts by kind, the per-hour counts by reason and by recipient
 /// domain, the monthly usage (accepted minus suppressed) and one outbox row per event for each
-/// webhook endpoint of its contract that subscribed to its kind. Returns the events' IDs.
+/// enabled webhook endpoint of its contract that subscribed to its kind. Returns the events' IDs.
 ///
 /// Counter rows are updated in key order, so two transactions touching the same counters take
 /// their locks in the same order (PostgreSQL would otherwise deadlock them).
@@ -224,7 +224,9 @@ pub(crate) async fn insert_events(
                     "INSERT INTO webhook_outbox (endpoint_id, event_id, customer_id, created_at, \
                      available_at) SELECT s.endpoint_id, e.event_id, e.customer_id, e.at, e.at \
                      FROM events e JOIN webhook_subscriptions s \
-                     ON s.customer_id = e.customer_id AND s.kind = e.kind WHERE e.event_id IN (",
+                     ON s.customer_id = e.customer_id AND s.kind = e.kind \
+                     JOIN webhook_endpoints w ON w.endpoint_id = s.endpoint_id \
+                     AND w.disabled_at IS NULL WHERE e.event_id IN (",
                 );
                 let mut list = insert.separated(", ");
                 for id in &chunk {

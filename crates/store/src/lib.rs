@@ -205,7 +205,10 @@ pub use unsubscribe::{
     UNSUBSCRIBED_REASON, UnsubscribeRecord, UnsubscribeSettings, Unsubscription,
 };
 pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
-pub use webhooks::{OutboxItem, WebhookEndpoint};
+pub use webhooks::{
+    EndpointNext, OutboxItem, WebhookAttempt, WebhookAttemptEntry, WebhookBatch, WebhookEndpoint,
+    WebhookEvent, WebhookOutcome,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

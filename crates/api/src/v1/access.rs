@@ -104,6 +104,11 @@ const USERS: Allowed = Allowed {
     roles: ADMINS,
     operator: false,
 };
+/// The contract's webhook endpoints: their secrets sign what the contract's systems trust.
+const WEBHOOKS: Allowed = Allowed {
+    roles: ADMINS,
+    operator: false,
+};
 /// The operator area.
 const OPERATOR: Allowed = Allowed {
     roles: &[],
@@ -171,6 +176,16 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
     (Method::GET, "/stats/reasons", READ),
     (Method::GET, "/stats/domains", READ),
     (Method::GET, "/usage", BILLING),
+    (Method::GET, "/webhooks", WEBHOOKS),
+    (Method::POST, "/webhooks", WEBHOOKS),
+    (Method::DELETE, "/webhooks/{endpoint_id}", WEBHOOKS),
+    (Method::POST, "/webhooks/{endpoint_id}/test", WEBHOOKS),
+    (Method::GET, "/webhooks/{endpoint_id}/attempts", WEBHOOKS),
+    (
+        Method::POST,
+        "/webhooks/{endpoint_id}/rotate-secret",
+        WEBHOOKS,
+    ),
 ];
 
 /// Who may call `method path` (`path` relative to `/api/v1`); `None` for an unlisted route.

@@ -18,6 +18,7 @@ mod settings;
 mod stats;
 mod suppressions;
 mod users;
+mod webhooks;
 
 use access::{Authenticator, RateLimiter};
 use axum::Router;
@@ -50,6 +51,8 @@ struct Inner {
     plans: Vec<Plan>,
     min_allowed_prefix_v4: u8,
     min_allowed_prefix_v6: u8,
+    /// `[webhooks] allow_private_endpoints`: plain HTTP and private addresses for endpoints.
+    allow_private_webhooks: bool,
     /// Present on a node that runs the relay's intake; without it sending answers `503`.
     sending: Option<send::Sending>,
 }
@@ -74,6 +77,7 @@ impl ApiState {
             plans,
             min_allowed_prefix_v4: config.relay.min_allowed_prefix_v4,
             min_allowed_prefix_v6: config.relay.min_allowed_prefix_v6,
+            allow_private_webhooks: config.webhooks.allow_private_endpoints,
             sending: None,
         }))
     }
@@ -125,6 +129,7 @@ impl ApiState {
         (name = "plan", description = "The contract's plan and usage"),
         (name = "notices", description = "What happened to the contract: certificates running out, …"),
         (name = "users", description = "The contract's console users and API keys (admins)"),
+        (name = "webhooks", description = "The contract's webhook endpoints and their attempt log (admins)"),
         (name = "operator", description = "The operator area: contracts and plans"),
     )
 )]
@@ -185,6 +190,11 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(users::show_user, users::remove_user))
         .routes(routes!(users::list_api_keys, users::create_api_key))
         .routes(routes!(users::show_api_key, users::revoke_api_key))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::rotate_secret))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.

@@ -1,25 +1,61 @@
+use crate::guard::{AddressPolicy, Resolve};
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::Full;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls::pki_types::ServerName;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 /// How the poster talks to endpoints.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PosterSettings {
-    /// Limit on connecting, sending and receiving the answer's head, together.
+    /// Limit on the whole exchange: resolving, connecting, sending, the answer's head and the
+    /// part of its body that is read.
     pub request_timeout: Duration,
+    /// Limit on resolving the host and opening the connection (within the request timeout).
+    pub connect_timeout: Duration,
     /// Trust anchors for `https://` endpoints; the Mozilla roots of `webpki-roots` when `None`
     /// (the same set on every machine, whatever the host's CA bundle). Tests pass their own.
     pub roots: Option<Arc<RootCertStore>>,
+    /// How many bytes of the answer's body are read (and returned); the rest is never read.
+    pub answer_limit: usize,
+    /// Where host names are looked up; the system's resolver (`getaddrinfo`) when `None`.
+    pub resolver: Option<Arc<dyn Resolve>>,
+    /// Which addresses may be connected to.
+    pub addresses: AddressPolicy,
+}
+
+impl Default for PosterSettings {
+    fn default() -> Self {
+        PosterSettings {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(30),
+            roots: None,
+            answer_limit: 0,
+            resolver: None,
+            addresses: AddressPolicy::Any,
+        }
+    }
+}
+
+impl std::fmt::Debug for PosterSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PosterSettings")
+            .field("request_timeout", &self.request_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("answer_limit", &self.answer_limit)
+            .field("addresses", &self.addresses)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a POST got no HTTP answer. The text goes into the attempt log.
@@ -27,11 +63,22 @@ pub struct PosterSettings {
 pub enum PostError {
     #[error("invalid endpoint URL: {0}")]
     InvalidUrl(String),
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve { host: String, reason: String },
+    /// The endpoint's address is one the poster may not connect to (loopback, private, ...).
+    #[error("{host} resolves to {address}, which is not a public address")]
+    Forbidden { host: String, address: IpAddr },
     #[error("cannot connect to {host}:{port}: {source}")]
     Connect {
         host: String,
         port: u16,
         source: std::io::Error,
+    },
+    #[error("no connection to {host}:{port} within {timeout:?}")]
+    ConnectTimeout {
+        host: String,
+        port: u16,
+        timeout: Duration,
     },
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
@@ -43,18 +90,27 @@ pub enum PostError {
     Timeout(Duration),
 }
 
+/// An endpoint's answer: its status and the first bytes of its body (at most the poster's
+/// `answer_limit`; fewer when the body ended or the deadline came first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub head: Bytes,
+}
+
 /// POSTs bodies to `http://` and `https://` endpoints, one connection per request: posts are
 /// seconds to hours apart per endpoint, so a pool would hold idle connections for nothing.
+/// Redirects are never followed: a 3xx is an answer like any other.
 #[derive(Clone)]
 pub struct HttpPoster {
     tls: TlsConnector,
-    timeout: Duration,
+    settings: PosterSettings,
 }
 
 impl std::fmt::Debug for HttpPoster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpPoster")
-            .field("timeout", &self.timeout)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -62,7 +118,7 @@ impl std::fmt::Debug for HttpPoster {
 impl HttpPoster {
     pub fn new(settings: PosterSettings) -> Result<HttpPoster, rustls::Error> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = settings.roots.unwrap_or_else(|| {
+        let roots = settings.roots.clone().unwrap_or_else(|| {
             Arc::new(RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             })
@@ -74,7 +130,7 @@ impl HttpPoster {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(HttpPoster {
             tls: TlsConnector::from(Arc::new(config)),
-            timeout: settings.request_timeout,
+            settings,
         })
     }
 
@@ -87,12 +143,50 @@ impl HttpPoster {
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<StatusCode, PostError> {
-        tokio::time::timeout(
-            self.timeout,
-            self.exchange(url, content_type, headers, body),
-        )
-        .await
-        .map_err(|_| PostError::Timeout(self.timeout))?
+        Ok(self.send(url, content_type, headers, body).await?.status)
+    }
+
+    /// As [`HttpPoster::post`], and also reads the first `answer_limit` bytes of the answer's
+    /// body within what is left of the request timeout.
+    pub async fn send(
+        &self,
+        url: &str,
+        content_type: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<Answer, PostError> {
+        let timeout = self.settings.request_timeout;
+        let deadline = Instant::now() + timeout;
+        let (response, _connection) =
+            tokio::time::timeout_at(deadline, self.exchange(url, content_type, headers, body))
+                .await
+                .map_err(|_| PostError::Timeout(timeout))??;
+        let status = response.status();
+        let limit = self.settings.answer_limit;
+        let mut head = BytesMut::new();
+        if limit > 0 {
+            let mut body = response.into_body();
+            // An answer that trickles in, or never ends, is cut at the deadline: the status
+            // is what counts, the body is only for the attempt log.
+            let _ = tokio::time::timeout_at(deadline, async {
+                while head.len() < limit {
+                    match body.frame().await {
+                        Some(Ok(frame)) => {
+                            if let Some(data) = frame.data_ref() {
+                                let room = limit - head.len();
+                                head.extend_from_slice(&data[..data.len().min(room)]);
+                            }
+                        }
+                        Some(Err(_)) | None => break,
+                    }
+                }
+            })
+            .await;
+        }
+        Ok(Answer {
+            status,
+            head: head.freeze(),
+        })
     }
 
     async fn exchange(
@@ -101,7 +195,7 @@ impl HttpPoster {
         content_type: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
-    ) -> Result<StatusCode, PostError> {
+    ) -> Result<Exchanged, PostError> {
         let target = Target::parse(url)?;
         let mut request = Request::builder()
             .method(Method::POST)
@@ -120,13 +214,14 @@ impl HttpPoster {
             .body(Full::new(body))
             .map_err(|e| PostError::Request(e.to_string()))?;
 
-        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        let connect_timeout = self.settings.connect_timeout;
+        let tcp = tokio::time::timeout(connect_timeout, self.connect(&target))
             .await
-            .map_err(|source| PostError::Connect {
+            .map_err(|_| PostError::ConnectTimeout {
                 host: target.host.clone(),
                 port: target.port,
-                source,
-            })?;
+                timeout: connect_timeout,
+            })??;
         let _ = tcp.set_nodelay(true);
         if target.tls {
             let name = ServerName::try_from(target.host.clone())
@@ -137,21 +232,81 @@ impl HttpPoster {
             send(tcp, request).await
         }
     }
+
+    /// Resolves the host once, keeps the addresses the policy allows, and connects to the first
+    /// that answers: the address checked is the address connected to, so a name that resolves
+    /// differently a moment later (DNS rebinding) cannot slip past the check.
+    async fn connect(&self, target: &Target) -> Result<TcpStream, PostError> {
+        let resolved: Vec<IpAddr> = match target.host.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => {
+                let found = match &self.settings.resolver {
+                    Some(resolver) => resolver.lookup(&target.host).await,
+                    None => tokio::net::lookup_host((target.host.as_str(), target.port))
+                        .await
+                        .map(|addrs| addrs.map(|a| a.ip()).collect()),
+                };
+                found.map_err(|e| PostError::Resolve {
+                    host: target.host.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+        };
+        let Some(first) = resolved.first().copied() else {
+            return Err(PostError::Resolve {
+                host: target.host.clone(),
+                reason: "no address".to_string(),
+            });
+        };
+        let allowed: Vec<IpAddr> = resolved
+            .into_iter()
+            .filter(|ip| self.settings.addresses.allows(*ip))
+            .collect();
+        if allowed.is_empty() {
+            return Err(PostError::Forbidden {
+                host: target.host.clone(),
+                address: first,
+            });
+        }
+        let mut last_error = None;
+        for ip in allowed {
+            match TcpStream::connect(SocketAddr::new(ip, target.port)).await {
+                Ok(tcp) => return Ok(tcp),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(PostError::Connect {
+            host: target.host.clone(),
+            port: target.port,
+            source: last_error.unwrap_or_else(|| std::io::Error::other("no address")),
+        })
+    }
 }
 
-async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<StatusCode, PostError>
+type Exchanged = (hyper::Response<hyper::body::Incoming>, Connection);
+
+async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Exchanged, PostError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection does the I/O; it ends when the response is dropped (we never reuse it).
-    let driver = tokio::spawn(connection);
-    let response = sender.send_request(request).await;
-    driver.abort();
-    // The answer's body is not read: only the status matters, and an endpoint cannot make us
-    // hold or read a large or endless body.
-    Ok(response?.status())
+    // The connection does the I/O; it is stopped once the answer has been read as far as we
+    // read it (we never reuse it), so an endless body cannot keep it alive.
+    let driver = Connection(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    let response = sender.send_request(request).await?;
+    Ok((response, driver))
+}
+
+/// The task driving one connection, aborted when dropped.
+pub(crate) struct Connection(tokio::task::JoinHandle<()>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The parts of an endpoint URL a request needs.

@@ -1,0 +1,591 @@
+//! Webhooks: each contract's events POSTed to its endpoints. It owns the sender — which reads
+//! the outbox the event writer fills in each event's own transaction, so posting never slows
+//! mail and a crash loses nothing — the request format, the signatures, the batching, the
+//! retries, the attempt log entries and the disabling of endpoints that keep failing. It does
+//! not decide which events exist (the store's event writer does) nor speak HTTP itself
+//! (`hikyaku-http-post` does, with its SSRF guard and deadlines).
+//!
+//! # Requests
+//!
+//! Every request is a Standard Webhooks request ([`signing`]): `webhook-id`, `webhook-timestamp`
+//! and `webhook-signature` headers, and a JSON body [`WebhookPayload`] holding events in the
+//! send log's shape, oldest first. An endpoint gets batches of up to
+//! [`WebhookSettings::batch_max`] events, sent at the latest [`WebhookSettings::batch_window`]
+//! after the oldest, or one event per request if it asked for that.
+//!
+//! # Delivery
+//!
+//! At least once. A request's events and `webhook-id` are fixed before its first attempt
+//! (stored with the outbox rows), so every retry, on any node and after any crash, sends the
+//! same events under the same ID, and receivers dedupe by it. One request per endpoint at a
+//! time, in the order the events were written: a failing request holds back the endpoint's
+//! later events until it succeeds or its events are given up ([`WebhookSettings::retry_for`]
+//! after the oldest), which keeps each message's events in order. Between failures the
+//! endpoint waits with exponential back-off and jitter; an endpoint that has failed for
+//! [`WebhookSettings::disable_after`] is disabled.
+
+mod dns;
+pub mod signing;
+
+pub use dns::{DnsSource, HickoryResolve};
+pub use hikyaku_api_types::WebhookPayload;
+
+use bytes::Bytes;
+use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PostError, PosterSettings, Resolve};
+use hikyaku_model::{CustomerId, EventKind, Timestamp};
+use hikyaku_store::{
+    EndpointNext, Store, StoreError, WebhookAttempt, WebhookBatch, WebhookEndpoint, WebhookEvent,
+    WebhookOutcome,
+};
+use hyper::header::{HeaderName, HeaderValue};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// The kinds of event an endpoint may subscribe to.
+pub const SUBSCRIBABLE: [EventKind; 9] = [
+    EventKind::Accepted,
+    EventKind::Delivered,
+    EventKind::Deferred,
+    EventKind::Bounced,
+    EventKind::Expired,
+    EventKind::Suppressed,
+    EventKind::Complaint,
+    EventKind::Unsubscribed,
+    EventKind::Inbound,
+];
+
+/// How the sender works. [`WebhookSettings::default`] is what the README documents.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    pub batch_max: u32,
+    pub batch_window: Duration,
+    pub retry_for: Duration,
+    pub backoff: Backoff,
+    pub disable_after: Duration,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// How much of an answer is read and logged.
+    pub answer_limit: usize,
+    /// Endpoints served at once on this node.
+    pub max_in_flight: usize,
+    /// How often the outbox is looked at.
+    pub poll_interval: Duration,
+    /// Plain `http://` and loopback/private addresses allowed (tests, closed networks).
+    pub allow_private_endpoints: bool,
+    /// Where endpoint names are looked up; the system's resolver via hickory when `None`.
+    pub resolver: Option<Arc<dyn Resolve>>,
+    /// Trust anchors for `https://` endpoints; the Mozilla roots when `None`.
+    pub tls_roots: Option<Arc<rustls::RootCertStore>>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            batch_max: 100,
+            batch_window: Duration::from_secs(1),
+            retry_for: Duration::from_secs(86_400),
+            backoff: Backoff {
+                initial: Duration::from_secs(5),
+                max: Duration::from_secs(3600),
+            },
+            disable_after: Duration::from_secs(5 * 86_400),
+            request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+            answer_limit: 1024,
+            max_in_flight: 16,
+            poll_interval: Duration::from_millis(200),
+            allow_private_endpoints: false,
+            resolver: None,
+            tls_roots: None,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// How long a claimed endpoint stays with its sender: past one request's deadline, so a
+    /// live sender always records its attempt first; a dead one delays the endpoint by this.
+    fn claim_lease(&self) -> Duration {
+        self.request_timeout + Duration::from_secs(30)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot set up the HTTPS client: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("cannot set up the resolver: {0}")]
+    Resolver(String),
+    #[error("invalid endpoint URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "unknown event kind {0:?} (one of: accepted, delivered, deferred, bounced, expired, suppressed, complaint, unsubscribed, inbound)"
+    )]
+    UnknownKind(String),
+}
+
+/// Checks an endpoint URL before it is stored: `https://` with a host, or plain `http://` only
+/// where private endpoints are allowed; an IP-address host must be public unless they are. (A
+/// name is checked at each request, on the address it resolves to.)
+pub fn check_endpoint_url(url: &str, allow_private: bool) -> Result<(), WebhookError> {
+    let invalid = |reason: &str| WebhookError::InvalidUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    if url.len() > 2048 {
+        return Err(invalid("longer than 2048 characters"));
+    }
+    let uri: hyper::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if allow_private => {}
+        Some("http") => return Err(invalid("must be https://")),
+        _ => return Err(invalid("must be https://")),
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid("no host"))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>()
+        && !allow_private
+        && !hikyaku_http_post::is_public(ip)
+    {
+        return Err(invalid("not a public address"));
+    }
+    if !allow_private && (bare.eq_ignore_ascii_case("localhost") || bare.ends_with(".localhost")) {
+        return Err(invalid("not a public address"));
+    }
+    Ok(())
+}
+
+/// The event kinds of a `delivered,bounced` list (every subscribable kind when `None`), each
+/// known and subscribable.
+pub fn parse_kinds<S: AsRef<str>>(names: Option<&[S]>) -> Result<Vec<EventKind>, WebhookError> {
+    let Some(names) = names else {
+        return Ok(SUBSCRIBABLE.to_vec());
+    };
+    let mut kinds = Vec::new();
+    for name in names {
+        let name = name.as_ref().trim();
+        if name.is_empty() {
+            continue;
+        }
+        let kind: EventKind = name
+            .parse()
+            .ok()
+            .filter(|k| SUBSCRIBABLE.contains(k))
+            .ok_or_else(|| WebhookError::UnknownKind(name.to_string()))?;
+        kinds.push(kind);
+    }
+    if kinds.is_empty() {
+        return Err(WebhookError::UnknownKind(String::new()));
+    }
+    kinds.sort();
+    kinds.dedup();
+    Ok(kinds)
+}
+
+/// Adds an endpoint with a new secret: returns its ID and the secret (shown once).
+pub async fn add_endpoint(
+    store: &Store,
+    customer: &CustomerId,
+    url: &str,
+    kinds: &[EventKind],
+    one_per_request: bool,
+    allow_private: bool,
+) -> Result<(i64, String), WebhookError> {
+    check_endpoint_url(url, allow_private)?;
+    let secret = signing::new_secret();
+    let id = store
+        .create_webhook_endpoint(
+            customer,
+            url,
+            &secret,
+            kinds,
+            one_per_request,
+            Timestamp::now(),
+        )
+        .await?;
+    Ok((id, secret))
+}
+
+/// Gives the endpoint a new secret; the old one keeps signing beside it for `overlap`. Returns
+/// the new secret and the end of the overlap, or `None` when the contract has no such endpoint.
+pub async fn rotate_secret(
+    store: &Store,
+    customer: &CustomerId,
+    id: i64,
+    overlap: Duration,
+) -> Result<Option<(String, Timestamp)>, WebhookError> {
+    let secret = signing::new_secret();
+    let until = Timestamp::now().saturating_add(overlap);
+    Ok(store
+        .rotate_webhook_secret(customer, id, &secret, until)
+        .await?
+        .then_some((secret, until)))
+}
+
+/// The request body for `events`, made at `now`.
+pub fn payload(customer: &CustomerId, events: &[WebhookEvent], now: Timestamp) -> WebhookPayload {
+    WebhookPayload {
+        kind: "events".to_string(),
+        timestamp: now.into(),
+        data: events
+            .iter()
+            .map(|event| match event {
+                WebhookEvent::Logged(event) => hikyaku_api_types::Event::from(event),
+                WebhookEvent::Test(at) => hikyaku_api_types::Event {
+                    kind: "test".to_string(),
+                    time: (*at).into(),
+                    message_id: String::new(),
+                    customer_id: customer.to_string(),
+                    sender: String::new(),
+                    recipient: String::new(),
+                    details: Default::default(),
+                    tags: Vec::new(),
+                    metadata: Default::default(),
+                },
+            })
+            .collect(),
+    }
+}
+
+/// A new `webhook-id`.
+fn new_webhook_id() -> String {
+    format!("msg_{:032x}", rand::random::<u128>())
+}
+
+/// The sender. Cheap to clone.
+#[derive(Clone)]
+pub struct Sender {
+    store: Store,
+    settings: Arc<WebhookSettings>,
+    poster: HttpPoster,
+}
+
+impl Sender {
+    pub fn new(store: Store, settings: WebhookSettings) -> Result<Sender, WebhookError> {
+        let resolver: Arc<dyn Resolve> = match &settings.resolver {
+            Some(resolver) => resolver.clone(),
+            None => {
+                Arc::new(HickoryResolve::new(DnsSource::System).map_err(WebhookError::Resolver)?)
+            }
+        };
+        let poster = HttpPoster::new(PosterSettings {
+            request_timeout: settings.request_timeout,
+            connect_timeout: settings.connect_timeout.min(settings.request_timeout),
+            roots: settings.tls_roots.clone(),
+            answer_limit: settings.answer_limit,
+            resolver: Some(resolver),
+            addresses: if settings.allow_private_endpoints {
+                AddressPolicy::Any
+            } else {
+                AddressPolicy::PublicOnly
+            },
+        })?;
+        Ok(Sender {
+            store,
+            settings: Arc::new(settings),
+            poster,
+        })
+    }
+
+    /// Sends until `stop` completes, then waits (at most one request's deadline) for the
+    /// requests in flight; one cut short is sent again later under the same `webhook-id`.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        let settings = self.settings.clone();
+        let mut running: JoinSet<()> = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            let free = settings.max_in_flight.saturating_sub(running.len());
+            if free > 0 {
+                let claimed = self
+                    .store
+                    .claim_webhook_endpoints(
+                        Timestamp::now(),
+                        settings.claim_lease(),
+                        settings.batch_window,
+                        settings.batch_max,
+                        u32::try_from(free).unwrap_or(u32::MAX),
+                    )
+                    .await;
+                match claimed {
+                    Ok(endpoints) => {
+                        for endpoint in endpoints {
+                            let sender = self.clone();
+                            running.spawn(async move { sender.serve(endpoint).await });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the webhook outbox"),
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                _ = tokio::time::sleep(settings.poll_interval) => {}
+            }
+        }
+        let _ = tokio::time::timeout(settings.request_timeout, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    /// One request to a claimed endpoint: the next batch, sent, recorded.
+    async fn serve(&self, endpoint: WebhookEndpoint) {
+        if let Err(e) = self.send_next(&endpoint).await {
+            tracing::warn!(endpoint = endpoint.id, error = %e, "webhook round failed; the endpoint is tried again when its claim lapses");
+        }
+    }
+
+    /// Sends the endpoint's next request and records the attempt. `false` when there was
+    /// nothing to send.
+    pub async fn send_next(&self, endpoint: &WebhookEndpoint) -> Result<bool, WebhookError> {
+        let max = if endpoint.one_per_request {
+            1
+        } else {
+            self.settings.batch_max
+        };
+        let batch = self
+            .store
+            .next_webhook_batch(endpoint.id, max, &new_webhook_id())
+            .await?;
+        let Some(batch) = batch else {
+            self.store
+                .release_webhook_endpoint(endpoint.id, Timestamp::now())
+                .await?;
+            return Ok(false);
+        };
+        let (attempt, next) = self.attempt(endpoint, &batch).await;
+        self.store
+            .finish_webhook_attempt(endpoint, &batch, &attempt, &next)
+            .await?;
+        if let EndpointNext::Disable { reason } = &next {
+            tracing::warn!(endpoint = endpoint.id, customer = %endpoint.customer_id, %reason, "webhook endpoint disabled");
+            notify_admins_endpoint_disabled(&self.store, endpoint, reason, attempt.at).await;
+        }
+        Ok(true)
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &WebhookEndpoint,
+        batch: &WebhookBatch,
+    ) -> (WebhookAttempt, EndpointNext) {
+        let now = Timestamp::now();
+        let body = serde_json::to_vec(&payload(&endpoint.customer_id, &batch.events, now))
+            .expect("the payload serialises");
+        let timestamp = now.as_millis().div_euclid(1000);
+        let signature = signing::signature_header(
+            &endpoint.signing_secrets(now),
+            &batch.webhook_id,
+            timestamp,
+            &body,
+        );
+        let headers = [
+            ("webhook-id", batch.webhook_id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        })
+        .collect::<Vec<_>>();
+        let started = Instant::now();
+        let sent = self
+            .poster
+            .send(
+                &endpoint.url,
+                "application/json",
+                &headers,
+                Bytes::from(body),
+            )
+            .await;
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let finished = Timestamp::now();
+        let (http_status, error, answer, delivered) = match &sent {
+            Ok(answer) => {
+                let status = answer.status;
+                let error = (!status.is_success()).then(|| {
+                    if status.is_redirection() {
+                        format!("answered {status}: redirects are not followed")
+                    } else {
+                        format!("answered {status}")
+                    }
+                });
+                let text = String::from_utf8_lossy(&answer.head).into_owned();
+                (
+                    Some(status.as_u16()),
+                    error,
+                    (!text.is_empty()).then_some(text),
+                    status.is_success(),
+                )
+            }
+            Err(e) => (None, Some(describe(e)), None, false),
+        };
+        let deadline = batch.oldest.saturating_add(self.settings.retry_for);
+        let outcome = if delivered {
+            WebhookOutcome::Delivered
+        } else if finished >= deadline {
+            WebhookOutcome::GaveUp
+        } else {
+            WebhookOutcome::Retry
+        };
+        let next = if delivered {
+            EndpointNext::Healthy
+        } else {
+            let failing_since = endpoint.failing_since.unwrap_or(now);
+            if finished >= failing_since.saturating_add(self.settings.disable_after) {
+                EndpointNext::Disable {
+                    reason: format!(
+                        "every request failed since {failing_since}; the last: {}",
+                        error.as_deref().unwrap_or("no answer")
+                    ),
+                }
+            } else {
+                let wait = self
+                    .settings
+                    .backoff
+                    .delay(endpoint.failures.saturating_add(1));
+                // The batch's own deadline: its last attempt is made at it, not after.
+                EndpointNext::RetryAt(finished.saturating_add(wait).min(deadline.max(finished)))
+            }
+        };
+        let attempt = WebhookAttempt {
+            webhook_id: batch.webhook_id.clone(),
+            events: u32::try_from(batch.events.len()).unwrap_or(u32::MAX),
+            at: now,
+            http_status,
+            error,
+            latency_ms,
+            answer,
+            outcome,
+        };
+        (attempt, next)
+    }
+}
+
+fn describe(error: &PostError) -> String {
+    error.to_string()
+}
+
+/// Tells the contract's admins that an endpoint was disabled (an event and a mail to them).
+///
+/// The notice store (`Store::record_notice(&CustomerId, NoticeKind::WebhookEndpointDisabled,
+/// key, details_json, at)`) is being added on another branch; until it is merged the
+/// disabling is recorded on the endpoint (`disabled_at`, `disabled_reason`, shown by
+/// `webhook list` and the API) and logged at WARN, and this is the one place to call it from.
+async fn notify_admins_endpoint_disabled(
+    _store: &Store,
+    endpoint: &WebhookEndpoint,
+    reason: &str,
+    at: Timestamp,
+) {
+    tracing::warn!(
+        customer = %endpoint.customer_id,
+        endpoint = endpoint.id,
+        url = %hikyaku_model::masked_url(&endpoint.url),
+        %reason,
+        %at,
+        "notice for the contract's admins: webhook endpoint disabled"
+    );
+}
+
+/// An endpoint as the API and the CLI show it (never its secret; its URL's password masked).
+pub fn shown(endpoint: &WebhookEndpoint) -> hikyaku_api_types::WebhookEndpoint {
+    hikyaku_api_types::WebhookEndpoint {
+        id: endpoint.id,
+        url: hikyaku_model::masked_url(&endpoint.url),
+        events: endpoint
+            .kinds
+            .iter()
+            .map(|k| k.as_str().to_string())
+            .collect(),
+        one_per_request: endpoint.one_per_request,
+        created_at: endpoint.created_at.into(),
+        previous_secret_until: endpoint
+            .previous_secret
+            .as_ref()
+            .map(|(_, until)| (*until).into())
+            .filter(|until: &hikyaku_api_types::Time| until.0 > Timestamp::now()),
+        failing_since: endpoint.failing_since.map(Into::into),
+        disabled_at: endpoint.disabled.as_ref().map(|(at, _)| (*at).into()),
+        disabled_reason: endpoint.disabled.as_ref().map(|(_, why)| why.clone()),
+    }
+}
+
+/// An attempt as the API and the CLI show it.
+pub fn attempt_shown(
+    entry: &hikyaku_store::WebhookAttemptEntry,
+) -> hikyaku_api_types::WebhookAttempt {
+    let a = &entry.attempt;
+    hikyaku_api_types::WebhookAttempt {
+        webhook_id: a.webhook_id.clone(),
+        time: a.at.into(),
+        events: a.events,
+        status: a.http_status,
+        error: a.error.clone(),
+        latency_ms: a.latency_ms,
+        answer: a.answer.clone(),
+        outcome: a.outcome.as_str().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_urls_are_https_to_public_hosts_unless_private_ones_are_allowed() {
+        for good in [
+            "https://hooks.example.com/in",
+            "https://hooks.example.com:8443/in?x=1",
+            "https://93.184.215.14/",
+        ] {
+            assert!(check_endpoint_url(good, false).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://hooks.example.com/",
+            "https://127.0.0.1/",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://10.0.0.1/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://localhost/",
+            "https://api.localhost/",
+            "ftp://hooks.example.com/",
+            "hooks.example.com",
+            "",
+        ] {
+            assert!(check_endpoint_url(bad, false).is_err(), "{bad}");
+        }
+        for allowed in [
+            "http://127.0.0.1:8080/",
+            "https://localhost/",
+            "http://[::1]:1/",
+        ] {
+            assert!(check_endpoint_url(allowed, true).is_ok(), "{allowed}");
+        }
+        assert!(check_endpoint_url("ftp://127.0.0.1/", true).is_err());
+    }
+
+    #[test]
+    fn event_lists_name_subscribable_kinds() {
+        assert_eq!(parse_kinds::<&str>(None).unwrap(), SUBSCRIBABLE);
+        assert_eq!(
+            parse_kinds(Some(&["bounced", " delivered", "bounced"])).unwrap(),
+            [EventKind::Delivered, EventKind::Bounced]
+        );
+        for bad in [&["deleted"][..], &["nope"], &[""], &[]] {
+            assert!(parse_kinds(Some(bad)).is_err(), "{bad:?}");
+        }
+    }
+}
