@@ -229,6 +229,15 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         let inbound = inbound.clone();
         tokio::spawn(async move { inbound.run(stop).await })
     });
+    // Retention, contract deletion, trial expiry: every retention.interval on every node.
+    let lifecycle = crate::lifecycle_cmd::Lifecycle::new(store.clone(), &config);
+    let lifecycle = match &delivery {
+        Some(_) => lifecycle,
+        None => lifecycle.without_engine(spool.clone(), node.clone()),
+    };
+    let lifecycle_job = tokio::spawn(
+        lifecycle.run_every(config.retention.interval.as_std(), stopped(stop_rx.clone())),
+    );
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
@@ -271,6 +280,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     }
     let _ = http_stop_tx.send(true);
     http.await?.context("HTTP listener failed")?;
+    let _ = lifecycle_job.await;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }
