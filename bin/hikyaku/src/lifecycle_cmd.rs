@@ -51,9 +51,12 @@ pub struct Lifecycle {
     retention: RetentionPolicy,
     termination_grace: Duration,
     trials: Option<TrialPolicy>,
-    /// This node's spool and name when no delivery engine runs here: the job then drops the
-    /// node's withdrawn messages itself, as the engine would.
-    engineless: Option<(Spool, String)>,
+    /// In `serve`: this node's spool, so that the job empties the files kept for reuse (which
+    /// hold delivered messages' old bytes) at every run.
+    spool: Option<Spool>,
+    /// This node's name when no delivery engine runs here: the job then drops the node's
+    /// withdrawn messages itself, as the engine would.
+    engineless: Option<String>,
 }
 
 /// What one run did (or, for a dry run, would do).
@@ -107,13 +110,16 @@ impl Lifecycle {
                 idle: Duration::from_secs(u64::from(idle_days) * 86_400),
                 warning: TRIAL_WARNING,
             }),
+            spool: None,
             engineless: None,
         }
     }
 
-    /// On a node without a delivery engine, the job drops this node's withdrawn messages.
-    pub fn without_engine(mut self, spool: Spool, node: String) -> Lifecycle {
-        self.engineless = Some((spool, node));
+    /// The job of a running node: it empties `spool`'s files kept for reuse at every run, and
+    /// without a delivery engine (`engine_here` false) drops the node's withdrawn messages.
+    pub fn on_node(mut self, spool: Spool, node: String, engine_here: bool) -> Lifecycle {
+        self.spool = Some(spool);
+        self.engineless = (!engine_here).then_some(node);
         self
     }
 
@@ -175,6 +181,15 @@ impl Lifecycle {
                     });
                 }
             }
+        }
+
+        // Delivered and deleted mail of every contract, the deleted contracts' included, may
+        // still be in files the spool keeps for reuse: they go at every run.
+        if let Some(spool) = self.spool.as_ref().filter(|_| !dry_run) {
+            spool
+                .forget_recycled()
+                .await
+                .context("cannot empty the spool's files kept for reuse")?;
         }
 
         if let Some(policy) = &self.trials {
@@ -243,7 +258,7 @@ impl Lifecycle {
             let ContractDeletion::WaitingForNodes { nodes, .. } = &progress else {
                 return Ok(progress);
             };
-            if let Some((spool, node)) = &self.engineless
+            if let (Some(spool), Some(node)) = (&self.spool, &self.engineless)
                 && nodes.contains(node)
             {
                 self.drop_withdrawn_here(spool, node).await?;

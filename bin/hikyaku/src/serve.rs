@@ -230,11 +230,11 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         tokio::spawn(async move { inbound.run(stop).await })
     });
     // Retention, contract deletion, trial expiry: every retention.interval on every node.
-    let lifecycle = crate::lifecycle_cmd::Lifecycle::new(store.clone(), &config);
-    let lifecycle = match &delivery {
-        Some(_) => lifecycle,
-        None => lifecycle.without_engine(spool.clone(), node.clone()),
-    };
+    let lifecycle = crate::lifecycle_cmd::Lifecycle::new(store.clone(), &config).on_node(
+        spool.clone(),
+        node.clone(),
+        delivery.is_some(),
+    );
     let lifecycle_job = tokio::spawn(
         lifecycle.run_every(config.retention.interval.as_std(), stopped(stop_rx.clone())),
     );

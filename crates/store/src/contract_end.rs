@@ -273,7 +273,7 @@ impl Store {
                         .bind(id.as_str())
                         .execute(&mut *conn)
                         .await;
-                    sqlx::raw_sql("PRAGMA secure_delete = OFF")
+                    sqlx::raw_sql("PRAGMA secure_delete = FAST")
                         .execute(&mut *conn)
                         .await?;
                     deleted?.rows_affected()

@@ -410,13 +410,17 @@ impl Store {
     }
 }
 
-/// WAL with `synchronous=FULL` (see "Durability" above), the busy timeout, create-if-missing.
+/// WAL with `synchronous=FULL` (see "Durability" above), the busy timeout, create-if-missing,
+/// and `secure_delete=FAST`: a row deleted or rewritten is zeroed in its page (which is being
+/// written anyway), so deleted data (a purged send log, an ended contract) does not linger in
+/// the file's free space. The contract deletion turns it fully on for its own transactions.
 fn durable_sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .pragma("secure_delete", "FAST")
 }
 
 fn sqlite_pool_options() -> SqlitePoolOptions {
