@@ -186,6 +186,9 @@ fn a_deleted_contract_is_found_nowhere(database_url: Option<&str>) {
         assert!(Instant::now() < deadline, "no deferral: {}", node.log());
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Usage counts the recipients accepted, the suppressed one excluded.
+    let usage = json_of(&node, &["usage", "--contract", &id]);
+    assert_eq!(usage["usage"][0]["sent"], 2, "{usage}");
     let data_dir = node.data_dir().to_path_buf();
     let needles = [
         to,

@@ -432,7 +432,7 @@ async fn a_deleted_contract_leaves_only_its_tombstone(f: Fixture) {
             .contracts_due_for_deletion(later, grace)
             .await
             .unwrap(),
-        [gone.id.clone()]
+        std::slice::from_ref(&gone.id)
     );
     // Its queued mail is withdrawn first; the rows stay until the engine has dropped it.
     assert_eq!(
