@@ -24,7 +24,8 @@ pub struct DeletedContract {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContractDeletion {
     /// Its queued mail is withdrawn, but the delivery engines of these nodes have yet to drop
-    /// it (they do within about a second when running): the rows stay until they have.
+    /// it (they do within about a second when running): the rows stay until they have. With
+    /// no node named, a message was accepted while the rows went: it is withdrawn next time.
     WaitingForNodes {
         /// Messages withdrawn by this call.
         withdrawn: u64,
@@ -168,12 +169,17 @@ impl Store {
         let _turn = self.write_turn().await;
         let ended = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let removed = sqlx::query("DELETE FROM contracts WHERE customer_id = $1 AND state = $2")
-                .bind(id.as_str())
-                .bind(ContractState::Terminated.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            // A message accepted while the rows went (its acceptance checked the state just
+            // before the termination) holds the deletion back until it is withdrawn too.
+            let removed = sqlx::query(
+                "DELETE FROM contracts WHERE customer_id = $1 AND state = $2 \
+                 AND NOT EXISTS (SELECT 1 FROM messages WHERE customer_id = $1)",
+            )
+            .bind(id.as_str())
+            .bind(ContractState::Terminated.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if removed == 1 {
                 sqlx::query(
                     "INSERT INTO deleted_contracts (customer_id, name, deleted_at) \
@@ -189,6 +195,12 @@ impl Store {
             removed
         });
         drop(_turn);
+        if ended == 0 && self.contract(id).await?.is_some() {
+            return Ok(ContractDeletion::WaitingForNodes {
+                withdrawn: 0,
+                nodes: Vec::new(),
+            });
+        }
         self.forget_deleted_pages().await;
         Ok(ContractDeletion::Deleted { rows: rows + ended })
     }
