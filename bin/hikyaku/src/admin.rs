@@ -66,7 +66,9 @@ pub enum ContractCommand {
         /// The contract's customer ID.
         customer_id: CustomerId,
     },
-    /// End a contract for good: its mail is refused and its allowed IP ranges stop counting.
+    /// End a contract for good: its mail is refused and its allowed IP ranges stop counting;
+    /// contracts.termination_grace later (by default at once) the lifecycle job withdraws its
+    /// queued mail and deletes all its data, keys included (`contract show` then says when).
     Terminate {
         /// The contract's customer ID.
         customer_id: CustomerId,
@@ -395,6 +397,9 @@ struct ContractDetails<'a> {
     unregistered_from: UnregisteredFrom,
     /// Its sender domains (`domain list` for their keys).
     sender_domains: &'a [String],
+    /// When it was terminated and its data is deleted.
+    #[serde(flatten)]
+    end: &'a crate::lifecycle_cmd::ContractEnd,
 }
 
 async fn contract(
@@ -442,7 +447,11 @@ async fn contract(
             });
         }
         ContractCommand::Show { customer_id } => {
+            if let Some(gone) = store.deleted_contract(&customer_id).await? {
+                return crate::lifecycle_cmd::show_deleted(&gone, out);
+            }
             let contract = require_contract(store, &customer_id).await?;
+            let end = crate::lifecycle_cmd::ContractEnd::of(store, config, &contract).await?;
             let ranges = store.allowed_ips(&customer_id).await?;
             let credentials = store.smtp_credentials(&customer_id).await?;
             let own = store.bounce_domain(&customer_id).await?;
@@ -460,9 +469,11 @@ async fn contract(
                 bounce_domain: own.as_ref().map(|d| d.domain.as_str()),
                 unregistered_from,
                 sender_domains: &sender_domains,
+                end: &end,
             };
             return out.print(&details, || {
                 let mut text = contract_text(&contract);
+                text += &end.text();
                 let cidrs: Vec<String> = ranges.iter().map(|r| r.cidr.to_string()).collect();
                 let names: Vec<&str> = credentials.iter().map(|c| c.username.as_str()).collect();
                 text += &field("allowed IPs", &list_or_none(&cidrs));

@@ -8,6 +8,7 @@ mod dns_cmd;
 mod domain_cmd;
 mod inbound_cmd;
 mod notice_cmd;
+mod lifecycle_cmd;
 mod permissions;
 mod serve;
 mod smime_cmd;
@@ -89,6 +90,13 @@ enum Command {
     /// The operator's API keys: `operator-key create|list|revoke`.
     #[command(subcommand)]
     OperatorKey(access_cmd::OperatorKeyCommand),
+    /// Run the lifecycle job once, now (`serve` runs it every retention.interval): delete
+    /// report data past retention.report_days, the data of contracts terminated longer than
+    /// contracts.termination_grace ago, and warn or suspend idle trial contracts.
+    Purge(lifecycle_cmd::PurgeArgs),
+    /// Messages sent per contract in a calendar month (contracts.usage_time_zone) against
+    /// its plan's volume, with the excess in units of 1,000.
+    Usage(lifecycle_cmd::UsageArgs),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -352,6 +360,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::OperatorKey(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 access_cmd::run_operator_key(cmd, &store, cli.json).await
+            }
+            Command::Purge(args) => {
+                let (store, _) = open_store(&config).await?;
+                lifecycle_cmd::purge(args, &store, &config, cli.json).await
+            }
+            Command::Usage(args) => {
+                let (store, _) = open_store(&config).await?;
+                lifecycle_cmd::usage(args, &store, &config, cli.json).await
             }
         }
     })

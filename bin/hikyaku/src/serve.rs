@@ -253,6 +253,15 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         let stop = stopped(stop_rx.clone());
         tokio::spawn(sender.run(stop))
     });
+    // Retention, contract deletion, trial expiry: every retention.interval on every node.
+    let lifecycle = crate::lifecycle_cmd::Lifecycle::new(store.clone(), &config).on_node(
+        spool.clone(),
+        node.clone(),
+        delivery.is_some(),
+    );
+    let lifecycle_job = tokio::spawn(
+        lifecycle.run_every(config.retention.interval.as_std(), stopped(stop_rx.clone())),
+    );
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
@@ -298,6 +307,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     if let Some(notices) = notices {
         notices.await.context("the notice mailer failed")?;
     }
+    let _ = lifecycle_job.await;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }

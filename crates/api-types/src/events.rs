@@ -295,7 +295,7 @@ pub struct DomainStatsList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PlanUsage {
     pub customer_id: String,
-    /// The month as `YYYY-MM` (UTC).
+    /// The month as `YYYY-MM`, in the operator's usage time zone (Asia/Tokyo unless changed).
     #[schema(example = "2026-11")]
     pub month: String,
     /// Recipients accepted in the month, less those suppressed.

@@ -5,8 +5,10 @@
 //! checked completely before any port is bound. It does not open files other than the config
 //! itself, and it knows nothing of how the values are used.
 
+mod lifecycle;
 mod units;
 
+pub use lifecycle::{RetentionConfig, UsageTimeZone};
 pub use units::{ByteSize, Duration};
 
 use serde::Deserialize;
@@ -41,6 +43,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub log: LogConfig,
     pub contracts: ContractsConfig,
+    /// How long report data is kept, and the pace of the job that deletes it.
+    pub retention: RetentionConfig,
     /// The DNS records the platform publishes (`hikyaku dns records`) and checks (`dns check`).
     pub dns: DnsConfig,
     /// What each plan of `contracts.plans` includes, by plan name (`[plans.standard]`). A plan
@@ -222,12 +226,24 @@ pub struct ContractsConfig {
     /// The plans the operator offers; `contract create --plan` takes one of them and defaults
     /// to the first.
     pub plans: Vec<String>,
+    /// How long after `contract terminate` the contract's data is deleted (by the lifecycle
+    /// job's next run after that); `0`: at its next run.
+    pub termination_grace: Duration,
+    /// A trial contract that accepted no message and made no API call for this many days is
+    /// suspended (with a notice 7 days before); `0` turns the rule off.
+    pub trial_idle_days: u32,
+    /// The time zone whose calendar months usage is counted in: `Asia/Tokyo`, `UTC` or a
+    /// whole-hour offset such as `"+09:00"`.
+    pub usage_time_zone: UsageTimeZone,
 }
 
 impl Default for ContractsConfig {
     fn default() -> Self {
         ContractsConfig {
             plans: vec!["standard".to_string()],
+            termination_grace: Duration::from_secs(0),
+            trial_idle_days: 90,
+            usage_time_zone: UsageTimeZone::default(),
         }
     }
 }
@@ -554,6 +570,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             log: LogConfig::default(),
             contracts: ContractsConfig::default(),
+            retention: RetentionConfig::default(),
             dns: DnsConfig::default(),
             plans: BTreeMap::new(),
         }
@@ -824,6 +841,7 @@ impl Config {
                 ));
             }
         }
+        self.retention.problems(&mut problems);
         let a = &self.api;
         if !(a.requests_per_second.is_finite() && a.requests_per_second > 0.0) {
             problems.push(format!(

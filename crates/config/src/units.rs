@@ -18,6 +18,10 @@ impl Duration {
         Duration(std::time::Duration::from_secs(s))
     }
 
+    pub const fn from_millis(ms: u64) -> Self {
+        Duration(std::time::Duration::from_millis(ms))
+    }
+
     pub fn as_std(self) -> std::time::Duration {
         self.0
     }

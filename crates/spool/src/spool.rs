@@ -32,6 +32,15 @@ const RECYCLE_MAX_BYTES: u64 = 128 * 1024;
 /// base32 without a dash).
 const FREE_PREFIX: &str = "free-";
 
+/// What becomes of a removed message's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// Kept for reuse when small enough (a delivered message).
+    Recycle,
+    /// Unlinked (a withdrawn message).
+    Discard,
+}
+
 /// The spool directory:
 ///
 /// ```text
@@ -353,6 +362,33 @@ impl Spool {
         blocking(move || inner.remove_message(id)).await
     }
 
+    /// Deletes a message withdrawn from delivery (the operator's delete, a contract's end): its
+    /// file is unlinked, never kept for reuse, so that its bytes do not outlive it there.
+    pub async fn discard(&self, id: MessageId) -> Result<(), SpoolError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.remove_message_as(id, Removal::Discard)).await
+    }
+
+    /// Unlinks every file kept for reuse, with the old contents they hold: what remained of
+    /// delivered messages leaves the spool directory. Returns how many went. Reuse starts over
+    /// with new files, so calling this now and then (the lifecycle job does) costs little.
+    pub async fn forget_recycled(&self) -> Result<usize, SpoolError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let kept: Vec<PathBuf> = std::mem::take(&mut *inner.free_files.lock().unwrap());
+            let mut removed = 0;
+            for path in kept {
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(SpoolError::io("remove", &path)(e)),
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     /// [`Spool::remove`] for many messages in one trip to the blocking pool; one result per ID,
     /// in order.
     pub async fn remove_many(
@@ -522,12 +558,17 @@ impl Inner {
     }
 
     fn remove_message(&self, id: MessageId) -> Result<(), SpoolError> {
+        self.remove_message_as(id, Removal::Recycle)
+    }
+
+    fn remove_message_as(&self, id: MessageId, removal: Removal) -> Result<(), SpoolError> {
         let path = self.layout.message_path(id);
         let len = fs::symlink_metadata(&path)
             .map_err(not_found_or(id, "look up", &path))?
             .len();
-        let keep =
-            len <= RECYCLE_MAX_BYTES && self.free_files.lock().unwrap().len() < RECYCLE_FILES;
+        let keep = removal == Removal::Recycle
+            && len <= RECYCLE_MAX_BYTES
+            && self.free_files.lock().unwrap().len() < RECYCLE_FILES;
         if keep {
             // The name goes first, so no reader can find the message once its file is reused.
             let free = self

@@ -57,9 +57,11 @@ impl Store {
                 last_used_at: None,
             };
             let inserted = with_pool!(self, pool => {
+                // An ID whose contract was deleted is never given again.
                 sqlx::query(
                     "INSERT INTO contracts (customer_id, name, plan, state, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                     SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS \
+                     (SELECT 1 FROM deleted_contracts WHERE customer_id = $1)",
                 )
                 .bind(contract.customer_id.as_str())
                 .bind(&contract.name)
@@ -68,15 +70,22 @@ impl Store {
                 .bind(contract.created_at.as_millis())
                 .execute(pool)
                 .await
-                .map(|_| ())
+                .map(|done| done.rows_affected())
             });
             match inserted {
-                Ok(_) => return Ok(contract),
+                Ok(1) => return Ok(contract),
+                Ok(_) => continue,
                 Err(e) if is_unique_violation(&e) => last_error = Some(e),
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(last_error.expect("at least one attempt was made").into())
+        match last_error {
+            Some(e) => Err(e.into()),
+            None => Err(StoreError::invalid(
+                "customer ID",
+                "every generated ID was one of a deleted contract",
+            )),
+        }
     }
 
     pub async fn contract(&self, id: &CustomerId) -> Result<Option<Contract>, StoreError> {
@@ -107,6 +116,7 @@ impl Store {
 
     /// Moves a contract to `state`. A terminated contract is final and refuses every change
     /// (its customer ID must never come back to life with another tenant's data in mind).
+    /// Terminating notes when (the first time), which schedules the deletion of its data.
     pub async fn set_contract_state(
         &self,
         id: &CustomerId,
@@ -114,12 +124,14 @@ impl Store {
     ) -> Result<Contract, StoreError> {
         let row: Option<ContractRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "UPDATE contracts SET state = $2 \
+                "UPDATE contracts SET state = $2, terminated_at = CASE WHEN $2 = 'terminated' \
+                 THEN COALESCE(terminated_at, $3) ELSE terminated_at END \
                  WHERE customer_id = $1 AND (state <> 'terminated' OR $2 = 'terminated') \
                  RETURNING customer_id, name, plan, state, created_at, last_used_at",
             )
             .bind(id.as_str())
             .bind(state.as_str())
+            .bind(Timestamp::now().as_millis())
             .fetch_optional(pool)
             .await?
         });

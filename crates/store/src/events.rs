@@ -151,12 +151,12 @@ macro_rules! write_counters {
         }
         let usage: Vec<_> = counters.usage.iter().collect();
         for chunk in statement_chunks(&usage) {
-            let mut upsert = QueryBuilder::new("INSERT INTO usage_month (customer_id, month, sent) ");
-            upsert.push_values(chunk, |mut row, ((customer, month), n)| {
-                row.push_bind(*customer).push_bind(*month).push_bind(**n);
+            let mut upsert = QueryBuilder::new("INSERT INTO usage_hour (customer_id, hour, sent) ");
+            upsert.push_values(chunk, |mut row, ((customer, hour), n)| {
+                row.push_bind(*customer).push_bind(*hour).push_bind(**n);
             });
             upsert.push(
-                " ON CONFLICT (customer_id, month) DO UPDATE SET sent = usage_month.sent + excluded.sent",
+                " ON CONFLICT (customer_id, hour) DO UPDATE SET sent = usage_hour.sent + excluded.sent",
             );
             upsert.build().execute(&mut *$c).await?;
         }
@@ -166,7 +166,7 @@ macro_rules! write_counters {
 
 /// Records `rows` in the send log, in order, with their search columns, and in the same
 /// transaction: the per-minute counts by kind, the per-hour counts by reason and by recipient
-/// domain, the monthly usage (accepted minus suppressed) and one outbox row per event for each
+/// domain, the hourly usage (accepted minus suppressed) and one outbox row per event for each
 /// enabled webhook endpoint of its contract that subscribed to its kind. Returns the events' IDs.
 ///
 /// Counter rows are updated in key order, so two transactions touching the same counters take
@@ -295,11 +295,9 @@ impl<'a> Counters<'a> {
             EventKind::Suppressed => -by,
             _ => 0,
         };
+        // Per UTC hour: a month in the configured zone is a range of hours (`usage` module).
         if sent != 0 {
-            *self
-                .usage
-                .entry((customer, at.month_start().as_millis()))
-                .or_default() += sent;
+            *self.usage.entry((customer, hour)).or_default() += sent;
         }
     }
 }

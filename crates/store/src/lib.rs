@@ -53,9 +53,16 @@
 //! # The send log
 //!
 //! Every event goes through one writer (the `events` module), which also keeps, in the same
-//! transaction, the statistics counters ([`Store::stats`]), the monthly usage ([`Store::usage`])
-//! and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`] pages through the
-//! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
+//! transaction, the statistics counters ([`Store::stats`]), the usage ([`Store::usage`], per
+//! month of a zone) and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`]
+//! pages through the log newest first.
+//!
+//! # The data's lifecycle
+//!
+//! [`Store::purge_report_data`] deletes report data past its retention in short batches (the
+//! tables are listed in [`REPORT_TABLES`]; usage stays); [`Store::delete_contract_data`]
+//! removes a terminated contract's every row, leaving a tombstone; [`Store::trial_scan`]
+//! finds idle trial contracts to warn and suspend.
 //!
 //! # One-click unsubscribe
 //!
@@ -163,13 +170,21 @@ pub mod suppression_policy;
 pub mod testing;
 mod unsubscribe;
 mod unsubscribe_token;
+mod usage;
 mod webhooks;
+// The data's lifecycle: retention, contract deletion, trial expiry.
+mod contract_end;
+#[cfg(any(test, feature = "test-util"))]
+mod readable_dump;
+mod retention;
+mod trial;
 
 pub use access::{
     API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, KeepAnAdmin, MAX_CREDENTIALS_PER_CONTRACT,
     NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
 pub use bounce_domains::{BounceDomain, normalize_bounce_domain};
+pub use contract_end::{ContractDeletion, DeletedContract};
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{
     Outcome, PendingMessage, PendingRecipient, QueueAction, QueueChange, QueueCommand,
@@ -186,14 +201,15 @@ pub use inbound::{
 pub use ip_ranges::AllowedIpRange;
 pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
+#[cfg(any(test, feature = "test-util"))]
+pub use readable_dump::DumpedValue;
+pub use retention::{PurgeCount, REPORT_TABLES, RetentionPolicy};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
 pub use sender_domains::{
     ActiveDkimKey, DkimKey, NewDkimKey, SenderDomain, normalize_sender_domain,
 };
 pub use smime::{NewSmimeCertificate, SmimeCertificate};
-pub use stats::{
-    DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint, Usage,
-};
+pub use stats::{DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint};
 pub use suppression::{
     BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, SuppressionPosition,
     check_suppression_address,
@@ -201,10 +217,12 @@ pub use suppression::{
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,
 };
+pub use trial::{TrialAction, TrialPolicy};
 pub use unsubscribe::{
     UNSUBSCRIBED_REASON, UnsubscribeRecord, UnsubscribeSettings, Unsubscription,
 };
 pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
+pub use usage::{Usage, UsageMonth};
 pub use webhooks::{
     EndpointNext, OutboxItem, WebhookAttempt, WebhookAttemptEntry, WebhookBatch, WebhookEndpoint,
     WebhookEvent, WebhookOutcome,
@@ -404,13 +422,17 @@ impl Store {
     }
 }
 
-/// WAL with `synchronous=FULL` (see "Durability" above), the busy timeout, create-if-missing.
+/// WAL with `synchronous=FULL` (see "Durability" above), the busy timeout, create-if-missing,
+/// and `secure_delete=FAST`: a row deleted or rewritten is zeroed in its page (which is being
+/// written anyway), so deleted data (a purged send log, an ended contract) does not linger in
+/// the file's free space. The contract deletion turns it fully on for its own transactions.
 fn durable_sqlite(options: SqliteConnectOptions) -> SqliteConnectOptions {
     options
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .pragma("secure_delete", "FAST")
 }
 
 fn sqlite_pool_options() -> SqlitePoolOptions {

@@ -1,5 +1,6 @@
-//! Statistics and usage, read from the counters the event writer keeps (`events` module):
-//! never by scanning the send log, so a 40-day chart costs what its buckets cost.
+//! Statistics, read from the counters the event writer keeps (`events` module):
+//! never by scanning the send log, so a 40-day chart costs what its buckets cost. Monthly usage
+//! is in the `usage` module.
 
 use crate::queue::corrupt;
 use crate::{Store, StoreError};
@@ -95,16 +96,6 @@ pub struct ReasonCount {
 pub struct DomainCounts {
     pub domain: String,
     pub counts: KindCounts,
-}
-
-/// A contract's usage in one calendar month.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub customer_id: CustomerId,
-    /// The month's first instant (UTC).
-    pub month: Timestamp,
-    /// Recipients accepted, less those suppressed.
-    pub sent: u64,
 }
 
 fn floor(at: Timestamp, width: i64) -> i64 {
@@ -240,43 +231,5 @@ impl Store {
         });
         domains.truncate(limit as usize);
         Ok(domains)
-    }
-
-    /// What the contract sent in the calendar month that contains `month` (UTC).
-    pub async fn usage(&self, customer: &CustomerId, month: Timestamp) -> Result<u64, StoreError> {
-        let sent: Option<i64> = with_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT sent FROM usage_month WHERE customer_id = $1 AND month = $2",
-            )
-            .bind(customer.as_str())
-            .bind(month.month_start().as_millis())
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(sent.unwrap_or(0).max(0) as u64)
-    }
-
-    /// Every contract's usage in the calendar month that contains `month`, by contract ID.
-    pub async fn usage_of_all(&self, month: Timestamp) -> Result<Vec<Usage>, StoreError> {
-        let start = month.month_start();
-        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT customer_id, sent FROM usage_month WHERE month = $1 ORDER BY customer_id",
-            )
-            .bind(start.as_millis())
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter()
-            .map(|(customer, sent)| {
-                Ok(Usage {
-                    customer_id: customer
-                        .parse()
-                        .map_err(|e| corrupt("usage_month.customer_id", e))?,
-                    month: start,
-                    sent: sent.max(0) as u64,
-                })
-            })
-            .collect()
     }
 }

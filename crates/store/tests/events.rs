@@ -9,7 +9,7 @@ use hikyaku_model::{
 };
 use hikyaku_store::{
     AcceptedMessage, BounceEvent, EventQuery, Granularity, NewSuppression, Outcome,
-    RecipientOutcome, SoftBouncePolicy, Store, SuppressionEffect, SuppressionSource,
+    RecipientOutcome, SoftBouncePolicy, Store, SuppressionEffect, SuppressionSource, UsageMonth,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -26,6 +26,11 @@ on_both_backends!(
 
 /// 2026-11-25T00:00:00Z.
 const T0: i64 = 1_795_564_800_000;
+
+/// The calendar month (UTC) that contains `at`.
+fn utc_month(at: i64) -> UsageMonth {
+    UsageMonth::containing(Timestamp(at), 0)
+}
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 
@@ -361,7 +366,7 @@ async fn every_writer_path_fills_columns_counters_and_outbox(f: Fixture) {
         ),
         (2, 1, 1, 1)
     );
-    assert_eq!(store.usage(&a, Timestamp(T0)).await.unwrap(), 3);
+    assert_eq!(store.usage(&a, utc_month(T0), 0).await.unwrap(), 3);
 
     // One outbox row per subscribed event, written with it.
     let claimed = store
@@ -525,7 +530,7 @@ async fn one_contract_never_finds_another_contracts_events(f: Fixture) {
         .await
         .unwrap();
     assert_eq!((stats[0].counts.accepted, stats[0].counts.bounced), (1, 1));
-    assert_eq!(store.usage(&a, Timestamp(T0)).await.unwrap(), 1);
+    assert_eq!(store.usage(&a, utc_month(T0), 0).await.unwrap(), 1);
 }
 
 async fn statistics_equal_a_count_of_the_events(f: Fixture) {
@@ -690,14 +695,14 @@ async fn usage_excludes_suppressed_and_outlives_the_send_log(f: Fixture) {
         )
         .await
         .unwrap();
-    assert_eq!(store.usage(&c, Timestamp(T0)).await.unwrap(), 1);
-    assert_eq!(store.usage(&c, Timestamp(december_start)).await.unwrap(), 0);
-    let all_usage = store.usage_of_all(Timestamp(T0 + 1)).await.unwrap();
-    assert_eq!(all_usage.len(), 1);
+    assert_eq!(store.usage(&c, utc_month(T0), 0).await.unwrap(), 1);
     assert_eq!(
-        (all_usage[0].month, all_usage[0].sent),
-        (Timestamp(T0).month_start(), 1)
+        store.usage(&c, utc_month(december_start), 0).await.unwrap(),
+        0
     );
+    let all_usage = store.usage_of_all(utc_month(T0 + 1), 0).await.unwrap();
+    assert_eq!(all_usage.len(), 1);
+    assert_eq!((all_usage[0].month, all_usage[0].sent), (utc_month(T0), 1));
 
     // Retention drops the log and its statistics, not the usage.
     let dropped = store
@@ -716,7 +721,7 @@ async fn usage_excludes_suppressed_and_outlives_the_send_log(f: Fixture) {
         .await
         .unwrap();
     assert!(series.iter().all(|p| p.counts.total() == 0));
-    assert_eq!(store.usage(&c, Timestamp(T0)).await.unwrap(), 1);
+    assert_eq!(store.usage(&c, utc_month(T0), 0).await.unwrap(), 1);
 }
 
 async fn outbox_rows_are_leased_to_one_claimer(f: Fixture) {
@@ -791,9 +796,9 @@ async fn a_withdrawn_message_takes_its_counts_back(f: Fixture) {
         .record_accepted(&[kept.clone(), gone.clone()])
         .await
         .unwrap();
-    assert_eq!(store.usage(&c, Timestamp(T0)).await.unwrap(), 3);
+    assert_eq!(store.usage(&c, utc_month(T0), 0).await.unwrap(), 3);
     assert!(store.withdraw_accepted(gone.id).await.unwrap());
-    assert_eq!(store.usage(&c, Timestamp(T0)).await.unwrap(), 1);
+    assert_eq!(store.usage(&c, utc_month(T0), 0).await.unwrap(), 1);
     let series = store
         .stats(
             &c,

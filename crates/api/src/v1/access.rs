@@ -27,7 +27,13 @@ pub trait Authenticator: Send + Sync + 'static {
 #[async_trait::async_trait]
 impl Authenticator for hikyaku_store::Store {
     async fn authenticate(&self, presented: &str) -> Result<Option<ApiCaller>, StoreError> {
-        self.authenticate_api_key(presented).await
+        let caller = self.authenticate_api_key(presented).await?;
+        // An API call is a use of the contract: an idle trial is suspended only without any.
+        if let Some(ApiCaller::Contract { customer_id, .. }) = &caller {
+            self.note_api_use(customer_id, hikyaku_model::Timestamp::now())
+                .await?;
+        }
+        Ok(caller)
     }
 }
 

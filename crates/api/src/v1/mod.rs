@@ -49,6 +49,8 @@ struct Inner {
     max_body_bytes: usize,
     /// The configured plans, the default first.
     plans: Vec<Plan>,
+    /// Minutes east of UTC of the zone whose calendar months usage is counted in.
+    usage_offset_minutes: i32,
     min_allowed_prefix_v4: u8,
     min_allowed_prefix_v6: u8,
     /// `[webhooks] allow_private_endpoints`: plain HTTP and private addresses for endpoints.
@@ -75,6 +77,7 @@ impl ApiState {
             limiter: RateLimiter::new(config.api.requests_per_second, config.api.burst),
             max_body_bytes: usize::try_from(config.api.max_body_bytes.0).unwrap_or(usize::MAX),
             plans,
+            usage_offset_minutes: config.contracts.usage_time_zone.offset_minutes(),
             min_allowed_prefix_v4: config.relay.min_allowed_prefix_v4,
             min_allowed_prefix_v6: config.relay.min_allowed_prefix_v6,
             allow_private_webhooks: config.webhooks.allow_private_endpoints,

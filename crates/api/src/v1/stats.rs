@@ -13,7 +13,7 @@ use hikyaku_api_types::{
     StatsSeries, Time, UsageList,
 };
 use hikyaku_model::{CustomerId, Timestamp};
-use hikyaku_store::{Granularity, KindCounts};
+use hikyaku_store::{Granularity, KindCounts, UsageMonth};
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -234,38 +234,30 @@ pub async fn by_domain(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MonthQuery {
-    /// The calendar month as `YYYY-MM`, in UTC (the current month when left out).
+    /// The calendar month as `YYYY-MM`, in the operator's usage time zone
+    /// (`contracts.usage_time_zone`, Asia/Tokyo unless changed); the current month when left out.
     #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: Option<String>,
 }
 
-/// The month's first instant (UTC), from `YYYY-MM`.
-fn month_of(text: Option<&str>) -> Result<Timestamp, ApiError> {
-    let Some(text) = text else {
-        return Ok(Timestamp::now().month_start());
-    };
-    let bytes = text.as_bytes();
-    let shaped = bytes.len() == 7
-        && bytes[4] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 4 || b.is_ascii_digit());
-    shaped
-        .then(|| format!("{text}-01").parse::<Timestamp>().ok())
-        .flatten()
-        .ok_or_else(|| bad_query("month", "month must be YYYY-MM"))
-}
-
-fn month_name(month: Timestamp) -> String {
-    month.to_string()[..7].to_string()
+/// The month asked for (`YYYY-MM`), or the current one in the usage time zone.
+fn month_of(state: &ApiState, text: Option<&str>) -> Result<UsageMonth, ApiError> {
+    match text {
+        None => Ok(UsageMonth::containing(
+            Timestamp::now(),
+            state.0.usage_offset_minutes,
+        )),
+        Some(text) => text
+            .parse()
+            .map_err(|_| bad_query("month", "month must be YYYY-MM")),
+    }
 }
 
 fn plan_usage(
     state: &ApiState,
     customer_id: &CustomerId,
     plan: &str,
-    month: Timestamp,
+    month: UsageMonth,
     sent: u64,
 ) -> PlanUsage {
     let volume = state
@@ -276,7 +268,7 @@ fn plan_usage(
         .and_then(|p| p.monthly_volume);
     PlanUsage {
         customer_id: customer_id.to_string(),
-        month: month_name(month),
+        month: month.to_string(),
         sent,
         plan: plan.to_string(),
         monthly_volume: volume,
@@ -298,13 +290,16 @@ pub async fn usage(
     caller: ContractCaller,
     ApiQuery(q): ApiQuery<MonthQuery>,
 ) -> Result<Json<PlanUsage>, ApiError> {
-    let month = month_of(q.month.as_deref())?;
+    let month = month_of(&state, q.month.as_deref())?;
     let contract = state
         .store()
         .contract(&caller.customer_id)
         .await?
         .ok_or_else(|| ApiError::not_found("contract"))?;
-    let sent = state.store().usage(&caller.customer_id, month).await?;
+    let sent = state
+        .store()
+        .usage(&caller.customer_id, month, state.0.usage_offset_minutes)
+        .await?;
     Ok(Json(plan_usage(
         &state,
         &caller.customer_id,
@@ -327,10 +322,10 @@ pub async fn usage_of_all(
     _: OperatorCaller,
     ApiQuery(q): ApiQuery<MonthQuery>,
 ) -> Result<Json<UsageList>, ApiError> {
-    let month = month_of(q.month.as_deref())?;
+    let month = month_of(&state, q.month.as_deref())?;
     let sent: HashMap<CustomerId, u64> = state
         .store()
-        .usage_of_all(month)
+        .usage_of_all(month, state.0.usage_offset_minutes)
         .await?
         .into_iter()
         .map(|u| (u.customer_id, u.sent))
@@ -338,7 +333,7 @@ pub async fn usage_of_all(
     let mut contracts = state.store().contracts().await?;
     contracts.sort_by(|a, b| a.customer_id.as_str().cmp(b.customer_id.as_str()));
     Ok(Json(UsageList {
-        month: month_name(month),
+        month: month.to_string(),
         data: contracts
             .iter()
             .map(|c| {

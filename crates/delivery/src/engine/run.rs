@@ -312,9 +312,10 @@ pub(super) async fn run_operator_commands(shared: Arc<Shared>) {
                 }
                 QueueAction::Delete => {
                     // The store already ended its recipients as `deleted`; forget the message
-                    // (an attempt in flight finds it gone) and free its spool space.
+                    // (an attempt in flight finds it gone) and free its spool space. Its file is
+                    // not recycled: withdrawn mail (a contract's end) must leave no copy.
                     shared.core.lock().unwrap().forget_message(&message);
-                    match shared.spool.remove(message).await {
+                    match shared.spool.discard(message).await {
                         // Deleted while the node was down: its file went at the start.
                         Ok(()) | Err(SpoolError::NotFound(_)) => {}
                         Err(error) => {
