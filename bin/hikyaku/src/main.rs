@@ -8,6 +8,7 @@ mod dns_cmd;
 mod domain_cmd;
 mod inbound_cmd;
 mod permissions;
+mod quality_cmd;
 mod serve;
 mod smime_cmd;
 mod suppression_cmd;
@@ -80,6 +81,12 @@ enum Command {
     /// The operator's API keys: `operator-key create|list|revoke`.
     #[command(subcommand)]
     OperatorKey(access_cmd::OperatorKeyCommand),
+    /// The operator's quality data, all contracts together: `stats domains|replies`.
+    #[command(subcommand)]
+    Stats(quality_cmd::StatsCommand),
+    /// Each contract's hard-bounce and complaint rates before the reputation guard
+    /// (`reputation [--contract ID]`), and `reputation resume ID` for a paused contract.
+    Reputation(quality_cmd::ReputationArgs),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -335,6 +342,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::OperatorKey(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 access_cmd::run_operator_key(cmd, &store, cli.json).await
+            }
+            Command::Stats(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                quality_cmd::run_stats(cmd, &store, cli.json).await
+            }
+            Command::Reputation(args) => {
+                let (store, _) = open_store(&config).await?;
+                quality_cmd::run_reputation(args, &store, &config, cli.json).await
             }
         }
     })

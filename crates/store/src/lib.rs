@@ -145,7 +145,9 @@ mod events;
 mod idempotency;
 mod inbound;
 mod ip_ranges;
+mod quality;
 mod queue;
+mod reputation;
 mod send_log;
 mod sender_domains;
 mod smime;
@@ -176,7 +178,9 @@ pub use inbound::{
     NewInboundPost, normalize_route_pattern,
 };
 pub use ip_ranges::AllowedIpRange;
+pub use quality::{MAX_REPLY_CHARS, QualityDomain, QualityReply, normalise_reply};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
+pub use reputation::{ReputationFigures, ReputationStatus, ReputationWindow, SendingPause};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
 pub use sender_domains::{
     ActiveDkimKey, DkimKey, NewDkimKey, SenderDomain, normalize_sender_domain,
