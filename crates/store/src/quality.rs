@@ -19,7 +19,7 @@ use std::net::IpAddr;
 const DAY_MS: i64 = 86_400_000;
 /// The longest normalised reply kept: longer ones are cut (at a character boundary), so one
 /// verbose server cannot grow the table without bound.
-pub const MAX_REPLY_CHARS: usize = 200;
+pub const MAX_REPLY_CHARS: usize = 300;
 
 /// One outcome as the quality counters see it.
 pub(crate) struct Observed<'a> {
@@ -302,7 +302,7 @@ impl Store {
         let day = since.as_millis() - since.as_millis().rem_euclid(DAY_MS);
         let rows: Vec<DomainRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT domain, kind, SUM(n) AS n FROM quality_domain_day WHERE day >= $1 \
+                "SELECT domain, kind, CAST(SUM(n) AS BIGINT) AS n FROM quality_domain_day WHERE day >= $1 \
                  GROUP BY domain, kind",
             )
             .bind(day)
@@ -347,7 +347,7 @@ impl Store {
         let day = since.as_millis() - since.as_millis().rem_euclid(DAY_MS);
         let rows: Vec<ReplyRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT kind, reply, SUM(n) AS n FROM quality_reply_day WHERE day >= $1 \
+                "SELECT kind, reply, CAST(SUM(n) AS BIGINT) AS n FROM quality_reply_day WHERE day >= $1 \
                  GROUP BY kind, reply ORDER BY SUM(n) DESC, reply, kind LIMIT $2",
             )
             .bind(day)
