@@ -331,7 +331,7 @@ pub(crate) fn password_from_stdin() -> anyhow::Result<String> {
 }
 
 /// An RFC 3339 time, or a duration (with its unit: `90s`, `30m`, `1h`, `2d`) before now.
-fn parse_time(text: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
     parse_time_at(text, Timestamp::now())
 }
 

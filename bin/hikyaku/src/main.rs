@@ -10,6 +10,7 @@ mod inbound_cmd;
 mod notice_cmd;
 mod lifecycle_cmd;
 mod permissions;
+mod quality_cmd;
 mod serve;
 mod smime_cmd;
 mod suppression_cmd;
@@ -97,6 +98,12 @@ enum Command {
     /// Messages sent per contract in a calendar month (contracts.usage_time_zone) against
     /// its plan's volume, with the excess in units of 1,000.
     Usage(lifecycle_cmd::UsageArgs),
+    /// The operator's quality data, all contracts together: `stats domains|replies`.
+    #[command(subcommand)]
+    Stats(quality_cmd::StatsCommand),
+    /// Each contract's hard-bounce and complaint rates before the reputation guard
+    /// (`reputation [--contract ID]`), and `reputation resume ID` for a paused contract.
+    Reputation(quality_cmd::ReputationArgs),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -368,6 +375,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Usage(args) => {
                 let (store, _) = open_store(&config).await?;
                 lifecycle_cmd::usage(args, &store, &config, cli.json).await
+            Command::Stats(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                quality_cmd::run_stats(cmd, &store, cli.json).await
+            }
+            Command::Reputation(args) => {
+                let (store, _) = open_store(&config).await?;
+                quality_cmd::run_reputation(args, &store, &config, cli.json).await
             }
         }
     })

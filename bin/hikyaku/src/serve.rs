@@ -82,6 +82,8 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
                 verp_key: verp_key.clone(),
                 max_unrecorded_outcomes: config.delivery.max_unrecorded_outcomes.max(1),
                 soft_bounces: soft_bounce_policy(&config),
+                simulator_domain: Some(config.delivery.simulator_domain.to_ascii_lowercase())
+                    .filter(|d| !d.is_empty()),
             };
             let engine = Engine::start(settings, store.clone(), spool.clone(), transport, accepted)
                 .await
@@ -262,6 +264,14 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     let lifecycle_job = tokio::spawn(
         lifecycle.run_every(config.retention.interval.as_std(), stopped(stop_rx.clone())),
     );
+    // The guard only reads counters and flips conditional rows: it can stop anywhere.
+    let reputation_guard = config.reputation.enabled.then(|| {
+        let guard = hikyaku_relay::reputation::Guard::new(
+            store.clone(),
+            hikyaku_relay::reputation::GuardSettings::from_config(&config.reputation),
+        );
+        tokio::spawn(guard.run())
+    });
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
@@ -297,6 +307,9 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
 
     wait_for_signal().await?;
     tracing::info!("shutting down: finishing the transactions in flight");
+    if let Some(guard) = reputation_guard {
+        guard.abort();
+    }
     let _ = stop_tx.send(true);
     smtp.await?.context("SMTP listener failed")?;
     if let Some(errors) = errors {

@@ -36,6 +36,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub bounce: BounceConfig,
     pub suppression: SuppressionConfig,
+    pub reputation: ReputationConfig,
     pub inbound: InboundConfig,
     pub notices: NoticesConfig,
     pub webhooks: WebhooksConfig,
@@ -308,6 +309,9 @@ pub struct DeliveryConfig {
     /// Each one is a delivery that a crash would repeat, so this bounds the crash window (and
     /// memory) while the database is slow or away.
     pub max_unrecorded_outcomes: usize,
+    /// The mailbox simulator's domain: mail to it never leaves the node, the delivery engine
+    /// answers it by the local part (`bounce@`, `complaint@`, …). `""` turns the simulator off.
+    pub simulator_domain: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,6 +412,43 @@ impl Default for SuppressionConfig {
         SuppressionConfig {
             soft_bounce_limit: 5,
             soft_bounce_window: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// The reputation guard: per contract, the share of hard bounces and of complaints among its
+/// recent messages. Above the warning rates the contract's admins are told; above the pause
+/// rates its sending stops until the operator resumes it. Rates are percentages (`2.0` = 2 %).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReputationConfig {
+    pub enabled: bool,
+    /// The window is the contract's last `window_messages` messages, none older than `window`.
+    pub window_messages: u64,
+    pub window: Duration,
+    /// Below this many messages in the window nothing triggers: two bounces in ten messages
+    /// say nothing about a list.
+    pub min_messages: u64,
+    pub warn_hard_bounce_rate: f64,
+    pub warn_complaint_rate: f64,
+    pub pause_hard_bounce_rate: f64,
+    pub pause_complaint_rate: f64,
+    /// How often each node looks at the contracts that sent recently.
+    pub check_interval: Duration,
+}
+
+impl Default for ReputationConfig {
+    fn default() -> Self {
+        ReputationConfig {
+            enabled: true,
+            window_messages: 10_000,
+            window: Duration::from_secs(7 * 86_400),
+            min_messages: 500,
+            warn_hard_bounce_rate: 2.0,
+            warn_complaint_rate: 0.08,
+            pause_hard_bounce_rate: 5.0,
+            pause_complaint_rate: 0.1,
+            check_interval: Duration::from_secs(60),
         }
     }
 }
@@ -563,6 +604,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             bounce: BounceConfig::default(),
             suppression: SuppressionConfig::default(),
+            reputation: ReputationConfig::default(),
             inbound: InboundConfig::default(),
             notices: NoticesConfig::default(),
             webhooks: WebhooksConfig::default(),
@@ -618,6 +660,7 @@ impl Default for DeliveryConfig {
             route: Vec::new(),
             destination: Vec::new(),
             max_unrecorded_outcomes: 10_000,
+            simulator_domain: "simulator.hikyaku.invalid".to_string(),
         }
     }
 }
@@ -897,7 +940,14 @@ impl Config {
         {
             problems.push("suppression.soft_bounce_window must be longer than zero".to_string());
         }
+        self.reputation.problems(&mut problems);
         let d = &self.delivery;
+        if !d.simulator_domain.is_empty() && !is_domain_name(&d.simulator_domain) {
+            problems.push(format!(
+                "delivery.simulator_domain {:?} is not a domain name (\"\" turns the simulator off)",
+                d.simulator_domain
+            ));
+        }
         if d.retry_intervals.is_empty() || d.retry_intervals.iter().any(|i| i.as_std().is_zero()) {
             problems.push(
                 "delivery.retry_intervals needs at least one interval, none zero".to_string(),
@@ -1077,6 +1127,42 @@ fn check_public_url(url: &str) -> Result<(), String> {
 
 /// A DNS host name of at least two labels: letters, digits and hyphens, no label longer than 63
 /// octets, none starting or ending with a hyphen.
+impl ReputationConfig {
+    fn problems(&self, problems: &mut Vec<String>) {
+        let rates = [
+            ("warn_hard_bounce_rate", self.warn_hard_bounce_rate),
+            ("warn_complaint_rate", self.warn_complaint_rate),
+            ("pause_hard_bounce_rate", self.pause_hard_bounce_rate),
+            ("pause_complaint_rate", self.pause_complaint_rate),
+        ];
+        for (name, rate) in rates {
+            if !(0.0..=100.0).contains(&rate) {
+                problems.push(format!(
+                    "reputation.{name} is a percentage from 0 to 100, not {rate}"
+                ));
+            }
+        }
+        if self.warn_hard_bounce_rate > self.pause_hard_bounce_rate
+            || self.warn_complaint_rate > self.pause_complaint_rate
+        {
+            problems
+                .push("reputation: a warning rate must not be above its pause rate".to_string());
+        }
+        if self.window_messages == 0 || self.min_messages == 0 {
+            problems.push(
+                "reputation.window_messages and reputation.min_messages must be at least 1"
+                    .to_string(),
+            );
+        }
+        if self.window.as_std().is_zero() || self.check_interval.as_std().is_zero() {
+            problems.push(
+                "reputation.window and reputation.check_interval must be longer than zero"
+                    .to_string(),
+            );
+        }
+    }
+}
+
 fn is_domain_name(name: &str) -> bool {
     let labels: Vec<&str> = name.split('.').collect();
     name.len() <= 253

@@ -14,6 +14,7 @@ mod engine;
 pub mod resolve;
 pub mod rules;
 mod schedule;
+mod simulator;
 mod throttle;
 mod transport;
 

@@ -177,6 +177,15 @@ fn refusal_reply(refusal: ContractRefusal) -> Reply {
         ContractRefusal::Refused { customer, why, .. } => {
             Reply::policy_refusal(format!("Contract {customer} {why}"))
         }
+        // Temporary for the client (its mail waits in its queue), lasting for the contract:
+        // only the operator's resume ends it.
+        ContractRefusal::Paused { customer, reason } => Reply::new(
+            451,
+            EnhancedStatus::new(4, 7, 1),
+            format!(
+                "Contract {customer}: sending paused by the reputation guard ({reason}) until the operator resumes it"
+            ),
+        ),
     }
 }
 

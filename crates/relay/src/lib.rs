@@ -15,6 +15,7 @@ pub mod dkim_stage;
 mod handler;
 pub mod intake;
 mod policy;
+pub mod reputation;
 pub mod smime_stage;
 pub mod submit;
 pub mod trace;

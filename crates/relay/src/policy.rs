@@ -16,6 +16,9 @@ pub(crate) const DENIED: &str = "hikyaku_relay_denied_total";
 /// Messages refused because the contract is suspended or terminated (SMTP `554 5.7.1`, HTTP
 /// `403`).
 pub(crate) const REFUSED_CONTRACT: &str = "hikyaku_relay_refused_contract_total";
+/// Messages refused because the reputation guard paused the contract's sending (SMTP
+/// `451 4.7.1`, HTTP `429`).
+pub(crate) const REFUSED_PAUSED: &str = "hikyaku_relay_refused_paused_total";
 /// Messages refused because the spool had no room for them (SMTP `452 4.3.1`, HTTP `503`).
 pub(crate) const SPOOL_FULL: &str = "hikyaku_relay_spool_full_total";
 
@@ -40,6 +43,10 @@ pub(crate) fn register_metrics() {
         "messages refused for a suspended or terminated contract (SMTP 554 5.7.1, HTTP 403)"
     );
     describe_counter!(
+        REFUSED_PAUSED,
+        "messages refused for a contract whose sending the reputation guard paused (SMTP 451 4.7.1, HTTP 429)"
+    );
+    describe_counter!(
         SPOOL_FULL,
         "messages refused for want of spool space (SMTP 452 4.3.1, HTTP 503)"
     );
@@ -48,6 +55,7 @@ pub(crate) fn register_metrics() {
         RECIPIENTS_ACCEPTED,
         DENIED,
         REFUSED_CONTRACT,
+        REFUSED_PAUSED,
         SPOOL_FULL,
     ] {
         counter!(name).increment(0);
@@ -67,10 +75,16 @@ pub(crate) enum ContractRefusal {
         state: ContractState,
         why: &'static str,
     },
+    /// Its sending is paused by the reputation guard until the operator resumes it.
+    Paused {
+        customer: CustomerId,
+        reason: String,
+    },
 }
 
-/// Reads the contract's state afresh for every message: a suspension takes effect at once,
-/// even on a connection (or an API key) that was fine a moment ago.
+/// Reads the contract's state and its reputation pause afresh for every message: a suspension
+/// or a pause takes effect at once, even on a connection (or an API key) that was fine a
+/// moment ago.
 pub(crate) async fn contract_may_send(
     store: &Store,
     customer: &CustomerId,
@@ -81,7 +95,19 @@ pub(crate) async fn contract_may_send(
         .map_err(ContractRefusal::Unavailable)?
         .ok_or_else(|| ContractRefusal::Missing(customer.clone()))?;
     let why = match contract.state {
-        ContractState::Trial | ContractState::Active => return Ok(contract),
+        ContractState::Trial | ContractState::Active => {
+            return match store.sending_pause(customer).await {
+                Ok(None) => Ok(contract),
+                Ok(Some(pause)) => {
+                    metrics::counter!(REFUSED_PAUSED).increment(1);
+                    Err(ContractRefusal::Paused {
+                        customer: contract.customer_id,
+                        reason: pause.reason,
+                    })
+                }
+                Err(error) => Err(ContractRefusal::Unavailable(error)),
+            };
+        }
         ContractState::Suspended => "is suspended: mail is refused until the operator resumes it",
         ContractState::Terminated => "is terminated: this service no longer accepts its mail",
     };

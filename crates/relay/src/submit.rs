@@ -58,6 +58,15 @@ pub enum SubmitError {
         state: ContractState,
         why: &'static str,
     },
+    /// The reputation guard paused the contract's sending: too many hard bounces or
+    /// complaints. Only the operator's resume ends it.
+    #[error(
+        "contract {customer}: sending paused by the reputation guard ({reason}) until the operator resumes it"
+    )]
+    SendingPaused {
+        customer: CustomerId,
+        reason: String,
+    },
     #[error("the message is {size} bytes; the limit is {limit}")]
     TooLarge { size: u64, limit: u64 },
     #[error("the message has {count} recipients; the limit is {limit}")]
@@ -78,12 +87,14 @@ pub enum SubmitError {
 }
 
 impl SubmitError {
-    /// The HTTP status the API answers with: `403` for a contract that may not send, `413`
-    /// too large, `422` too many recipients, `503` (with [`SubmitError::retry_after`]) when the
-    /// platform cannot take mail now.
+    /// The HTTP status the API answers with: `403` for a contract that may not send, `429`
+    /// for one whose sending the reputation guard paused, `413` too large, `422` too many
+    /// recipients, `503` (with [`SubmitError::retry_after`]) when the platform cannot take
+    /// mail now.
     pub fn http_status(&self) -> u16 {
         match self {
             SubmitError::ContractMissing(_) | SubmitError::ContractRefused { .. } => 403,
+            SubmitError::SendingPaused { .. } => 429,
             SubmitError::TooLarge { .. } => 413,
             SubmitError::TooManyRecipients { .. }
             | SubmitError::SenderDomainNotRegistered { .. } => 422,
@@ -98,8 +109,10 @@ impl SubmitError {
         match self {
             SubmitError::OutOfSpace(_) => Some(Duration::from_secs(60)),
             SubmitError::Unavailable(_) => Some(Duration::from_secs(10)),
+            // A pause lasts until an operator acts: no retry time can be promised.
             SubmitError::ContractMissing(_)
             | SubmitError::ContractRefused { .. }
+            | SubmitError::SendingPaused { .. }
             | SubmitError::TooLarge { .. }
             | SubmitError::TooManyRecipients { .. }
             | SubmitError::SenderDomainNotRegistered { .. } => None,
@@ -162,6 +175,9 @@ impl Submitter {
                     state,
                     why,
                 },
+                ContractRefusal::Paused { customer, reason } => {
+                    SubmitError::SendingPaused { customer, reason }
+                }
             })?;
         let recipients = &message.envelope.recipients;
         if recipients.len() > self.policy.max_recipients {

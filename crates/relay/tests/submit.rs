@@ -98,6 +98,7 @@ on_both_backends!(
     a_message_is_spooled_queued_and_logged,
     suppressed_recipients_are_reported_and_not_queued,
     a_contract_that_may_not_send_is_refused,
+    a_contract_paused_by_the_reputation_guard_gets_429_until_resumed,
     limits_are_the_relays,
     a_batch_goes_in_together_and_fails_alone,
 );
@@ -253,6 +254,48 @@ async fn a_contract_that_may_not_send_is_refused(relay: Relay) {
         .unwrap_err();
     assert!(matches!(error, SubmitError::ContractMissing(_)));
     assert!(relay.spool.list().await.unwrap().is_empty());
+}
+
+async fn a_contract_paused_by_the_reputation_guard_gets_429_until_resumed(relay: Relay) {
+    let customer = relay.contract().await;
+    let submitter = relay.submitter(1 << 20, 100);
+    relay
+        .store
+        .pause_sending(
+            &customer,
+            Timestamp::now(),
+            "hard-bounce rate 9.00 % is above 5 %",
+        )
+        .await
+        .unwrap();
+    let error = submitter
+        .submit(&customer, CLIENT, composed(&["taro@example.jp"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SubmitError::SendingPaused { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.http_status(), 429);
+    assert_eq!(error.retry_after(), None, "only the operator ends a pause");
+    let text = error.to_string();
+    assert!(
+        text.contains("reputation guard") && text.contains("hard-bounce rate 9.00 %"),
+        "{text}"
+    );
+    assert!(relay.spool.list().await.unwrap().is_empty());
+
+    assert!(
+        relay
+            .store
+            .resume_sending(&customer, Timestamp::now())
+            .await
+            .unwrap()
+    );
+    submitter
+        .submit(&customer, CLIENT, composed(&["taro@example.jp"]))
+        .await
+        .unwrap();
 }
 
 async fn limits_are_the_relays(relay: Relay) {

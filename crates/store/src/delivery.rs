@@ -427,6 +427,19 @@ impl Store {
                 })
                 .collect();
             let events_written = crate::events::insert_events((&mut *tx).into(), &events).await?.len();
+            let observed: Vec<crate::quality::Observed> = targets
+                .iter()
+                .zip(&legacy_domains)
+                .map(|(t, legacy)| crate::quality::Observed {
+                    customer: &t.customer_id,
+                    at: sealed[t.ordinal as usize].outcome.at,
+                    domain: t.domain.as_deref().or(legacy.as_deref()),
+                    details: &sealed[t.ordinal as usize].outcome.details,
+                })
+                .collect();
+            crate::quality::count((&mut *tx).into(), &observed).await?;
+            crate::reputation::count((&mut *tx).into(), &observed, crate::reputation::Origin::Delivery)
+                .await?;
             // Bounces are few: a few statements each. The recipient row's ciphertext is
             // reused, as in the events.
             for s in sealed.iter().filter(|s| match s.outcome.suppression {

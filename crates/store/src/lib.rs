@@ -160,7 +160,9 @@ mod idempotency;
 mod inbound;
 mod ip_ranges;
 mod notices;
+mod quality;
 mod queue;
+mod reputation;
 mod send_log;
 mod sender_domains;
 mod smime;
@@ -200,9 +202,11 @@ pub use inbound::{
 };
 pub use ip_ranges::AllowedIpRange;
 pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
+pub use quality::{MAX_REPLY_CHARS, QualityDomain, QualityReply, normalise_reply};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 #[cfg(any(test, feature = "test-util"))]
 pub use readable_dump::DumpedValue;
+pub use reputation::{ReputationFigures, ReputationStatus, ReputationWindow, SendingPause};
 pub use retention::{PurgeCount, REPORT_TABLES, RetentionPolicy};
 pub use send_log::{BounceFilter, EventCursor, EventPage, EventQuery, MessageHistory};
 pub use sender_domains::{

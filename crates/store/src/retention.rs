@@ -39,14 +39,18 @@ const OLD_FINISHED_MESSAGE: &str = "message_id < $1 AND message_id IN \
 
 /// Every table of report data, in the order they are purged: a table's dependants before it,
 /// so that no batch cascades into thousands of rows. A new table of report data is one line
-/// here (e.g. the webhook attempt log: `table("webhook_attempts", "at < $1", Age::Millis)`).
+/// here. Not on it, by design: the monthly usage (`usage_hour`) and the operator's quality
+/// data (`quality_domain_day`, `quality_reply_day`), which hold no address and outlive the
+/// report data.
 pub const REPORT_TABLES: &[ReportTable] = &[
     table("events", "at < $1", Age::Millis),
     table("webhook_outbox", "created_at < $1", Age::Millis),
+    table("webhook_attempts", "at < $1", Age::Millis),
     table("stats_minute", "minute < $1", Age::Bucket(MINUTE_MS)),
     table("stats_hour", "hour < $1", Age::Bucket(HOUR_MS)),
     table("stats_reason_hour", "hour < $1", Age::Bucket(HOUR_MS)),
     table("stats_domain_hour", "hour < $1", Age::Bucket(HOUR_MS)),
+    table("reputation_hour", "hour < $1", Age::Bucket(HOUR_MS)),
     table("soft_bounces", "at < $1", Age::Millis),
     table("message_tags", OLD_FINISHED_MESSAGE, Age::MessageId),
     table("queue_commands", OLD_FINISHED_MESSAGE, Age::MessageId),

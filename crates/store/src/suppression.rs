@@ -506,6 +506,18 @@ impl Store {
                 })
                 .collect();
             crate::events::insert_events((&mut *tx).into(), &events).await?;
+            let observed: Vec<crate::quality::Observed> = sealed
+                .iter()
+                .map(|s| crate::quality::Observed {
+                    customer: s.bounce.customer_id.as_str(),
+                    at: s.bounce.at,
+                    domain: s.recipient_domain.as_deref(),
+                    details: &s.bounce.details,
+                })
+                .collect();
+            crate::quality::count((&mut *tx).into(), &observed).await?;
+            crate::reputation::count((&mut *tx).into(), &observed, crate::reputation::Origin::Report)
+                .await?;
             let mut listed = Vec::with_capacity(sealed.len());
             for s in &sealed {
                 let customer = s.bounce.customer_id.as_str();

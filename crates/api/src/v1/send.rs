@@ -227,6 +227,9 @@ fn submit_error(error: SubmitError) -> ApiError {
         SubmitError::ContractMissing(_) | SubmitError::ContractRefused { .. } => {
             ApiError::new(StatusCode::FORBIDDEN, "contract_cannot_send", message)
         }
+        SubmitError::SendingPaused { .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "sending_paused", message)
+        }
         SubmitError::TooLarge { .. } => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "message_too_large", message)
         }

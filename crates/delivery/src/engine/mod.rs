@@ -28,7 +28,7 @@ use crate::transport::Transport;
 use bytes::Bytes;
 use hikyaku_model::{CustomerId, MessageId, Timestamp, VerpAddress, VerpKey, VerpRecipient};
 use hikyaku_spool::{RecordedMessage, Spool, SpooledMessage};
-use hikyaku_store::{RecipientOutcome, SoftBouncePolicy, Store};
+use hikyaku_store::{BounceEvent, RecipientOutcome, SoftBouncePolicy, Store};
 use ready::Group;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,6 +67,9 @@ pub struct EngineSettings {
     /// When soft bounces at delivery list an address (`[suppression]`), as they do when
     /// a bounce mail reports them.
     pub soft_bounces: SoftBouncePolicy,
+    /// The mailbox simulator's domain (lower-case), whose recipients the engine answers itself
+    /// (see the `simulator` module); `None` turns it off.
+    pub simulator_domain: Option<String>,
 }
 
 /// A running delivery engine.
@@ -95,6 +98,10 @@ struct Shared {
     workers: Mutex<JoinSet<()>>,
     /// Contracts' own bounce domains as last read, each until its refresh time.
     bounce_domains: Mutex<HashMap<CustomerId, KnownBounceDomain>>,
+    /// Reports the mailbox simulator makes after a delivery (a complaint), keyed by the
+    /// recipient they follow: the recorder writes each once that delivery is committed, so the
+    /// send log shows them in the order a real recipient's would come.
+    follow_ups: Mutex<HashMap<(MessageId, u32), BounceEvent>>,
 }
 
 struct KnownBounceDomain {
@@ -199,6 +206,7 @@ impl Engine {
             recorded: Notify::new(),
             workers: Mutex::new(JoinSet::new()),
             bounce_domains: Mutex::new(HashMap::new()),
+            follow_ups: Mutex::new(HashMap::new()),
         });
         {
             let mut core = shared.core.lock().unwrap();

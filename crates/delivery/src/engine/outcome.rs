@@ -131,6 +131,15 @@ fn details_of(verdict: &Verdict, exchange: Exchange) -> EventDetails {
     }
 }
 
+/// Which recipients' outcomes may change the contract's suppression list.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Listing<'a> {
+    /// Every one, as its reply says (a real delivery).
+    AsTheReplySays,
+    /// Only these (the mailbox simulator's, see its module).
+    Only(&'a [u32]),
+}
+
 impl Shared {
     /// Records results for recipients of one message and reschedules the deferred ones.
     pub(super) fn conclude(
@@ -139,6 +148,24 @@ impl Shared {
         results: Vec<(u32, Result<Reply, Refusal>)>,
         remote: Option<&Remote>,
         known_reason: Option<Reason>,
+    ) {
+        self.conclude_listing(
+            message,
+            results,
+            remote,
+            known_reason,
+            Listing::AsTheReplySays,
+        );
+    }
+
+    /// [`Shared::conclude`], with `listing` saying whose outcomes may list an address.
+    pub(super) fn conclude_listing(
+        &self,
+        message: MessageId,
+        results: Vec<(u32, Result<Reply, Refusal>)>,
+        remote: Option<&Remote>,
+        known_reason: Option<Reason>,
+        listing: Listing<'_>,
     ) {
         let now = self.clock.now();
         let mut core = self.core.lock().unwrap();
@@ -197,7 +224,12 @@ impl Shared {
                     recipient_index: index,
                     at: now,
                     outcome: verdict.outcome,
-                    suppression: AddressSignal::of_event(kind, verdict.hard).effect(),
+                    suppression: match listing {
+                        Listing::Only(these) if !these.contains(&index) => {
+                            SuppressionEffect::Nothing
+                        }
+                        _ => AddressSignal::of_event(kind, verdict.hard).effect(),
+                    },
                     details,
                 },
             );

@@ -1,16 +1,20 @@
 //! The engine's loops: the scheduler (due work → resolution → ready queues), one task per
 //! connection, the operator's queue commands, and the recorder that commits outcomes.
 
-use super::{MAX_OUTCOME_BATCH, Shared, domain_of, outcome::received_expiry, ready::Job};
+use super::outcome::{Listing, received_expiry};
+use super::{MAX_OUTCOME_BATCH, Shared, domain_of, ready::Job};
 use crate::classify::Refusal;
 use crate::client::{EnhancedStatus, Reply};
 use crate::rules::GroupKey;
 use crate::schedule::Due;
+use crate::simulator::{FollowUp, Mailbox, is_simulated};
 use crate::transport::{Attempt, Session, SiteTarget};
 use bytes::Bytes;
-use hikyaku_model::CustomerId;
+use hikyaku_model::{
+    CustomerId, EventDetails, EventSource, Exchange, MessageId, Remote, Timestamp,
+};
 use hikyaku_spool::SpoolError;
-use hikyaku_store::{QueueAction, RecipientOutcome};
+use hikyaku_store::{BounceEvent, QueueAction, RecipientOutcome, SuppressionEffect};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,6 +46,10 @@ impl Shared {
             // retry) ends without an attempt.
             if item.at > received_expiry(received_at, self.settings.lifetime) {
                 self.expire(item.message, &live);
+                continue;
+            }
+            if is_simulated(self.settings.simulator_domain.as_deref(), &item.domain) {
+                self.simulate(item.message, live).await;
                 continue;
             }
             match self.transport.resolve(&item.domain).await {
@@ -180,7 +188,7 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, mut job
         return false;
     };
     shared
-        .skip_listed(&customer, &mut job, &mut addresses)
+        .skip_listed(&customer, job.message, &mut job.recipients, &mut addresses)
         .await;
     if job.recipients.is_empty() {
         return false;
@@ -226,18 +234,24 @@ async fn deliver_job(shared: &Arc<Shared>, connection: &mut dyn Session, mut job
 }
 
 impl Shared {
-    /// Takes out of `job` (and `addresses`, in step with it) the recipients now on the
-    /// contract's suppression list, ending them as `suppressed`: an address can be listed
-    /// while its message waits in the queue. One indexed look-up per job. If the look-up
-    /// fails, the job goes as it is: the list was honoured at acceptance, and holding mail
-    /// back for a database hiccup would delay every recipient.
-    async fn skip_listed(&self, customer: &CustomerId, job: &mut Job, addresses: &mut Vec<String>) {
+    /// Takes out of `recipients` (and `addresses`, in step with it) the recipients of
+    /// `message` now on the contract's suppression list, ending them as `suppressed`: an
+    /// address can be listed while its message waits in the queue. One indexed look-up per
+    /// job. If the look-up fails, the job goes as it is: the list was honoured at acceptance,
+    /// and holding mail back for a database hiccup would delay every recipient.
+    async fn skip_listed(
+        &self,
+        customer: &CustomerId,
+        message: MessageId,
+        recipients: &mut Vec<u32>,
+        addresses: &mut Vec<String>,
+    ) {
         let wanted: Vec<&str> = addresses.iter().map(String::as_str).collect();
         let listed = match self.store.listed_among(customer, &wanted).await {
             Ok(listed) => listed,
             Err(error) => {
                 tracing::warn!(
-                    message = %job.message,
+                    %message,
                     %error,
                     "cannot read the suppression list; sending without the check"
                 );
@@ -248,10 +262,9 @@ impl Shared {
             return;
         }
         let mut suppressed = Vec::new();
-        let mut kept_recipients = Vec::with_capacity(job.recipients.len());
+        let mut kept_recipients = Vec::with_capacity(recipients.len());
         let mut kept_addresses = Vec::with_capacity(addresses.len());
-        for ((index, address), entry) in job.recipients.iter().zip(addresses.drain(..)).zip(listed)
-        {
+        for ((index, address), entry) in recipients.iter().zip(addresses.drain(..)).zip(listed) {
             match entry {
                 Some(entry) => suppressed.push((*index, entry)),
                 None => {
@@ -260,9 +273,103 @@ impl Shared {
                 }
             }
         }
-        job.recipients = kept_recipients;
+        *recipients = kept_recipients;
         *addresses = kept_addresses;
-        self.suppress(job.message, &suppressed);
+        self.suppress(message, &suppressed);
+    }
+
+    /// Answers recipients on the simulator domain as their simulated mailboxes would, through
+    /// the outcome path of a real reply (no resolution, no connection). The suppression list
+    /// is checked first, as for a real job.
+    async fn simulate(&self, message: MessageId, mut recipients: Vec<u32>) {
+        let Some((customer, mail_from, mut addresses)) = ({
+            let core = self.core.lock().unwrap();
+            core.messages.get(&message).map(|entry| {
+                let addresses: Vec<String> = recipients
+                    .iter()
+                    .map(|i| entry.recipients[*i as usize].address.clone())
+                    .collect();
+                (
+                    entry.customer_id.clone(),
+                    entry.mail_from.clone(),
+                    addresses,
+                )
+            })
+        }) else {
+            return;
+        };
+        self.skip_listed(&customer, message, &mut recipients, &mut addresses)
+            .await;
+        if recipients.is_empty() {
+            return;
+        }
+        let attempts: Vec<u32> = {
+            let core = self.core.lock().unwrap();
+            let Some(entry) = core.messages.get(&message) else {
+                return;
+            };
+            recipients
+                .iter()
+                .map(|i| entry.recipients[*i as usize].attempts + 1)
+                .collect()
+        };
+        let domain = self.settings.simulator_domain.clone().unwrap_or_default();
+        let remote = Remote {
+            host: domain.clone(),
+            ip: None,
+            port: None,
+            tls: None,
+        };
+        let now = self.clock.now();
+        let mut results = Vec::with_capacity(recipients.len());
+        let mut listing = Vec::new();
+        for ((index, address), attempt) in recipients.iter().zip(&addresses).zip(attempts) {
+            let answer = Mailbox::of(address).answer(attempt);
+            if answer.lists {
+                listing.push(*index);
+            }
+            match answer.follow_up {
+                FollowUp::Nothing => {}
+                FollowUp::AutoReply => {
+                    tracing::info!(target: "hikyaku::mail", %message, domain = %domain, "simulated auto-reply: recorded as nothing, as the error server records a real one");
+                }
+                FollowUp::Complaint => {
+                    // Registered before the delivery is handed to the recorder, which writes
+                    // it after committing that delivery.
+                    let complaint = BounceEvent {
+                        customer_id: customer.clone(),
+                        message_id: message,
+                        recipient: address.clone(),
+                        mail_from: mail_from.clone(),
+                        at: Timestamp(now.0 + 1),
+                        details: EventDetails::Complaint {
+                            exchange: Exchange {
+                                remote: Some(remote.clone()),
+                                text: Some(
+                                    "simulated feedback report: the recipient marked the message as spam"
+                                        .to_string(),
+                                ),
+                                ..Exchange::by(EventSource::Report)
+                            },
+                            feedback_type: Some("abuse".to_string()),
+                        },
+                        effect: SuppressionEffect::Nothing,
+                    };
+                    self.follow_ups
+                        .lock()
+                        .unwrap()
+                        .insert((message, *index), complaint);
+                }
+            }
+            results.push((*index, answer.result));
+        }
+        self.conclude_listing(
+            message,
+            results,
+            Some(&remote),
+            None,
+            Listing::Only(&listing),
+        );
     }
 }
 
@@ -350,6 +457,7 @@ pub(super) async fn run_recorder(
                 }
             }
         };
+        record_follow_ups(&shared, &batch).await;
         shared.unrecorded.fetch_sub(batch.len(), Ordering::SeqCst);
         shared.recorded.notify_waiters();
         batch.clear();
@@ -374,5 +482,31 @@ pub(super) async fn run_recorder(
                 tracing::warn!(%message, %error, "finished message could not be removed from the spool");
             }
         }
+    }
+}
+
+/// Writes the simulator's reports that follow outcomes of `committed` (a complaint after its
+/// delivery). A crash before this loses them, as a real recipient may never complain.
+async fn record_follow_ups(shared: &Shared, committed: &[RecipientOutcome]) {
+    let follow_ups: Vec<BounceEvent> = {
+        let mut waiting = shared.follow_ups.lock().unwrap();
+        if waiting.is_empty() {
+            return;
+        }
+        committed
+            .iter()
+            .filter_map(|o| waiting.remove(&(o.message_id, o.recipient_index)))
+            .collect()
+    };
+    if follow_ups.is_empty() {
+        return;
+    }
+    while let Err(error) = shared
+        .store
+        .record_bounces(&follow_ups, &shared.settings.soft_bounces)
+        .await
+    {
+        tracing::error!(%error, "cannot record the mailbox simulator's reports; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

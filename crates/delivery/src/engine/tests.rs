@@ -32,6 +32,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const NODE: &str = "node-a";
+const SIMULATOR: &str = "simulator.hikyaku.invalid";
 
 /// Static destinations: a domain → one host at one address.
 struct Routes(HashMap<String, (String, SocketAddr)>);
@@ -308,6 +309,7 @@ impl Harness {
             verp_key: VerpKey::new([7; 32]),
             max_unrecorded_outcomes: 1000,
             soft_bounces: setup.soft_bounces,
+            simulator_domain: Some(SIMULATOR.to_string()),
         };
         let (to_engine, accepted) = mpsc::unbounded_channel();
         let engine = Engine::start_with_clock(
@@ -459,6 +461,8 @@ on_both_backends!(
     an_address_listed_while_its_message_waits_is_not_sent,
     soft_bounces_at_delivery_count_as_the_error_servers_do,
     return_paths_move_to_the_contracts_bounce_domain_within_the_refresh_time,
+    the_mailbox_simulator_answers_by_local_part_without_a_connection,
+    the_simulators_defer_mailbox_is_retried_then_delivered,
 );
 
 /// Lets the engine's tasks run what the last change made ready.
@@ -877,4 +881,126 @@ async fn soft_bounces_at_delivery_count_as_the_error_servers_do(backend: Backend
         .expect("the second soft bounce within the window lists the address");
     assert_eq!(entry.source, SuppressionSource::SoftBounces);
     assert_eq!(entry.message_id, Some(second));
+}
+
+async fn the_mailbox_simulator_answers_by_local_part_without_a_connection(backend: Backend) {
+    let Some(mut h) = Harness::on(backend).await else {
+        return;
+    };
+    let at = |local: &str| format!("{local}@{SIMULATOR}");
+    let mailboxes = [
+        "delivered",
+        "bounce+run1",
+        "mailboxfull",
+        "complaint",
+        "ooto",
+        "suppressed",
+        "whoever",
+    ];
+    let recipients: Vec<String> = mailboxes.iter().map(|l| at(l)).collect();
+    let refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let id = h.send(&refs).await;
+    // One event per recipient, and the complaint after complaint@'s delivery.
+    let events = h.wait_for_attempts(id, mailboxes.len() + 1).await;
+    let of = |address: &str| -> Vec<&Event> {
+        events.iter().filter(|e| e.recipient == address).collect()
+    };
+    let delivered = of(&at("delivered"));
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].kind(), EventKind::Delivered);
+    let exchange = delivered[0].details.exchange().unwrap();
+    assert_eq!(exchange.code, Some(250));
+    assert_eq!(
+        exchange.remote.as_ref().map(|r| r.host.as_str()),
+        Some(SIMULATOR)
+    );
+
+    let bounce = of(&at("bounce+run1"));
+    assert_eq!(bounce[0].kind(), EventKind::Bounced);
+    assert_eq!(bounce[0].details.reason(), Some(Reason::UserUnknown));
+    assert_eq!(bounce[0].details.hard(), Some(true));
+    let full = of(&at("mailboxfull"));
+    assert_eq!(full[0].kind(), EventKind::Bounced);
+    assert_eq!(full[0].details.reason(), Some(Reason::MailboxFull));
+    assert_eq!(full[0].details.hard(), Some(false));
+    let complaint = of(&at("complaint"));
+    assert_eq!(
+        complaint.iter().map(|e| e.kind()).collect::<Vec<_>>(),
+        [EventKind::Delivered, EventKind::Complaint]
+    );
+    assert_eq!(
+        complaint[1].details.source().map(EventSource::as_str),
+        Some("report")
+    );
+    assert_eq!(of(&at("ooto"))[0].kind(), EventKind::Delivered);
+    assert_eq!(of(&at("ooto")).len(), 1, "an auto-reply is no event");
+    assert_eq!(of(&at("suppressed"))[0].kind(), EventKind::Bounced);
+    assert_eq!(of(&at("whoever"))[0].kind(), EventKind::Delivered);
+
+    // Only suppressed@ went on the list; the next message to it is suppressed, bounce@ bounces
+    // again.
+    for (local, listed) in [
+        ("suppressed", true),
+        ("bounce+run1", false),
+        ("complaint", false),
+    ] {
+        let entry = h.store.suppression(&h.customer, &at(local)).await.unwrap();
+        assert_eq!(entry.is_some(), listed, "{local}");
+    }
+    let again = h.send(&[&at("suppressed"), &at("bounce+run1")]).await;
+    let events = h.wait_for_attempts(again, 2).await;
+    let kinds: HashMap<String, EventKind> = events
+        .iter()
+        .map(|e| (e.recipient.clone(), e.kind()))
+        .collect();
+    assert_eq!(kinds[&at("suppressed")], EventKind::Suppressed);
+    assert_eq!(kinds[&at("bounce+run1")], EventKind::Bounced);
+
+    assert!(
+        h.servers.connects.lock().unwrap().is_empty(),
+        "the simulator never connects"
+    );
+    h.shutdown().await;
+}
+
+async fn the_simulators_defer_mailbox_is_retried_then_delivered(backend: Backend) {
+    let Some(mut h) = Harness::start(Setup {
+        backend,
+        retry_intervals: vec![MINUTE],
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let id = h.send(&[&format!("defer+x@{SIMULATOR}")]).await;
+    for attempt in 1..=crate::simulator::DEFERRALS as usize {
+        let events = h.wait_for_attempts(id, attempt).await;
+        assert_eq!(events[attempt - 1].kind(), EventKind::Deferred);
+        h.clock.advance(2 * MINUTE);
+    }
+    let events = h
+        .wait_for_attempts(id, crate::simulator::DEFERRALS as usize + 1)
+        .await;
+    assert_eq!(events.last().unwrap().kind(), EventKind::Delivered);
+    assert_eq!(h.state(id).await, RecipientState::Delivered);
+
+    // With a lifetime shorter than the deferrals, it expires instead.
+    h.shutdown().await;
+    let Some(mut h) = Harness::start(Setup {
+        backend: Backend::Sqlite,
+        lifetime: MINUTE,
+        retry_intervals: vec![MINUTE],
+        ..Setup::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let id = h.send(&[&format!("defer@{SIMULATOR}")]).await;
+    h.wait_for_attempts(id, 1).await;
+    h.clock.advance(2 * MINUTE);
+    let events = h.wait_for_attempts(id, 2).await;
+    assert_eq!(events[1].kind(), EventKind::Expired);
+    h.shutdown().await;
 }
