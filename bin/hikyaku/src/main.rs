@@ -7,8 +7,8 @@ mod bounce_cmd;
 mod dns_cmd;
 mod domain_cmd;
 mod inbound_cmd;
-mod notice_cmd;
 mod lifecycle_cmd;
+mod notice_cmd;
 mod permissions;
 mod quality_cmd;
 mod serve;
@@ -375,6 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Usage(args) => {
                 let (store, _) = open_store(&config).await?;
                 lifecycle_cmd::usage(args, &store, &config, cli.json).await
+            }
             Command::Stats(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 quality_cmd::run_stats(cmd, &store, cli.json).await
