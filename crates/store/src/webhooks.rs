@@ -67,7 +67,7 @@ pub struct WebhookBatch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookEvent {
     /// An event of the send log.
-    Logged(Event),
+    Logged(Box<Event>),
     /// A test event the operator or the customer asked for, made at this time.
     Test(Timestamp),
 }
@@ -625,7 +625,7 @@ impl Store {
                     WebhookEvent::Test(Timestamp(row.created_at))
                 } else {
                     match found.remove(&row.event_id) {
-                        Some(event) => WebhookEvent::Logged(event),
+                        Some(event) => WebhookEvent::Logged(Box::new(event)),
                         None => {
                             purged.push(row.outbox_id);
                             continue;
