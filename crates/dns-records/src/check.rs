@@ -9,7 +9,7 @@ use crate::dkim::{self, KeyMatch};
 use crate::dmarc::{self, OurMail};
 use crate::lookup::{Lookup, RecordData, RecordType};
 use crate::records::{Purpose, include_spf, reverse_name};
-use crate::spf::{self, LOOKUP_LIMIT};
+use crate::spf::{self, LOOKUP_LIMIT, VOID_LOOKUP_LIMIT};
 use crate::{ContractDomains, Platform, SenderDomain, bare};
 
 /// What DNS says about one expected record.
@@ -335,10 +335,33 @@ async fn spf_record(
             "remove includes, or replace some with the ip4:/ip6: ranges they list".to_string(),
         );
     }
+    if evaluation.voids.len() > VOID_LOOKUP_LIMIT {
+        return finding.wrong(
+            format!(
+                "\"{record}\": {} look-ups find nothing ({}); receivers stop at \
+                 {VOID_LOOKUP_LIMIT} such void look-ups (permerror)",
+                evaluation.voids.len(),
+                evaluation.voids.join(", ")
+            ),
+            "remove the terms naming domains that do not exist or lack the records asked for"
+                .to_string(),
+        );
+    }
     if !evaluation.problems.is_empty() {
         return finding.wrong(
             format!("\"{record}\": {}", evaluation.problems.join("; ")),
             "fix or remove those includes".to_string(),
+        );
+    }
+    let permissive = match evaluation.all {
+        Some('+') => Some("+all: every host on the internet passes SPF as"),
+        Some('?') => Some("?all (neutral): receivers learn nothing about forged mail from"),
+        _ => None,
+    };
+    if let Some(why) = permissive {
+        return finding.wrong(
+            format!("\"{record}\" ends in {why} {}", bare(name)),
+            "end it with ~all (or -all once every sender is listed)".to_string(),
         );
     }
     let unauthorized: Vec<IpAddr> = platform

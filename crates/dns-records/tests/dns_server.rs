@@ -180,6 +180,27 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
             fix: "publish bounce.shop.example. CNAME bounce.mail.hikyaku.test.",
         },
         Case {
+            what: "spf-void",
+            purpose: Purpose::SenderSpf,
+            status: Status::Wrong,
+            detail: "3 look-ups find nothing (gone.example, shop.example, old-crm.example); receivers stop at 2 such void look-ups",
+            fix: "remove the terms naming domains that do not exist",
+        },
+        Case {
+            what: "spf-plus-all",
+            purpose: Purpose::SenderSpf,
+            status: Status::Wrong,
+            detail: "ends in +all: every host on the internet passes SPF as shop.example",
+            fix: "end it with ~all",
+        },
+        Case {
+            what: "spf-neutral-all",
+            purpose: Purpose::BounceSpf,
+            status: Status::Wrong,
+            detail: "ends in ?all (neutral)",
+            fix: "end it with ~all",
+        },
+        Case {
             what: "server-fails",
             purpose: Purpose::SpfInclude,
             status: Status::Unchecked,
@@ -228,6 +249,30 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
                 dns.remove("bounce.shop.example")
                     .await
                     .cname("bounce.shop.example", "bounces.elsewhere.example")
+                    .await;
+            }
+            "spf-void" => {
+                dns.remove_type("shop.example", Wire::TXT)
+                    .await
+                    .txt(
+                        "shop.example",
+                        "v=spf1 include:_spf.mail.hikyaku.test a:gone.example mx include:old-crm.example ~all",
+                    )
+                    .await;
+            }
+            "spf-plus-all" => {
+                dns.remove_type("shop.example", Wire::TXT)
+                    .await
+                    .txt("shop.example", "v=spf1 include:_spf.mail.hikyaku.test +all")
+                    .await;
+            }
+            "spf-neutral-all" => {
+                dns.remove_type("bounce.mail.hikyaku.test", Wire::TXT)
+                    .await
+                    .txt(
+                        "bounce.mail.hikyaku.test",
+                        "v=spf1 include:_spf.mail.hikyaku.test ?all",
+                    )
                     .await;
             }
             "server-fails" => {
