@@ -129,6 +129,15 @@ pub async fn check_platform(platform: &Platform, dns: &impl Lookup) -> Vec<Findi
         for key in &platform.service_keys {
             findings.push(dkim_key(dns, &key.name(service), &key.txt).await);
         }
+        // The service domain sends the platform's own mail: its SPF and DMARC as a sender's.
+        let suggested = include_spf(&platform.spf_name);
+        findings.push(spf_record(dns, platform, service, Purpose::SenderSpf, &suggested).await);
+        let sender = SenderDomain {
+            domain: service.clone(),
+            dkim_keys: platform.service_keys.clone(),
+        };
+        let return_path = platform.bounce.as_ref().map(|b| b.domain.as_str());
+        findings.push(dmarc_policy(dns, platform, &sender, return_path).await);
     }
     if let Some(bounce) = &platform.bounce {
         findings.push(mx(dns, &bounce.domain, &bounce.mx, Purpose::BounceMx).await);
@@ -610,9 +619,9 @@ mod tests {
             "{}",
             lines.join("\n")
         );
-        // Relay hosts 2, PTRs 3, SMTP host, SPF include, the service domain's DKIM key, bounce
-        // MX and SPF; DKIM, SPF, DMARC, return path.
-        assert_eq!(findings.len(), 14, "{}", lines.join("\n"));
+        // Relay hosts 2, PTRs 3, SMTP host, SPF include, the service domain's DKIM key, SPF
+        // and DMARC, bounce MX and SPF; DKIM, SPF, DMARC, return path.
+        assert_eq!(findings.len(), 16, "{}", lines.join("\n"));
         assert!(lines.contains(&"right     reverse DNS PTR 10.2.0.192.in-addr.arpa: 192.0.2.10 is relay1.mail.example.net, and relay1.mail.example.net resolves back to 192.0.2.10".to_string()), "{lines:#?}");
     }
 

@@ -154,6 +154,24 @@ pub fn platform_records(platform: &Platform) -> Vec<ExpectedRecord> {
                 Purpose::Dkim,
             ));
         }
+        // The platform's own mail (contract notices, mail signed as the service) is From the
+        // service domain: it needs SPF and DMARC like any sender domain.
+        records.push(
+            ExpectedRecord::new(
+                service,
+                RecordData::Txt(include_spf(&platform.spf_name)),
+                Purpose::SenderSpf,
+            )
+            .noted(SPF_MERGE_NOTE),
+        );
+        records.push(
+            ExpectedRecord::new(
+                &format!("_dmarc.{}", crate::bare(service)),
+                RecordData::Txt(suggested_dmarc()),
+                Purpose::Dmarc,
+            )
+            .noted(DMARC_NOTE),
+        );
     }
     if let Some(bounce) = &platform.bounce {
         records.push(ExpectedRecord::new(
@@ -357,6 +375,10 @@ pub(crate) mod tests {
             "_spf.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 ip4:192.0.2.11 ~all\"",
             "",
             "hks1._domainkey.mail.example.net.\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"",
+            "",
+            "mail.example.net.\tIN\tTXT\t\"v=spf1 include:_spf.mail.example.net ~all\"\t; one SPF record per name: if the domain has one, add the include: to it instead",
+            "",
+            "_dmarc.mail.example.net.\tIN\tTXT\t\"v=DMARC1; p=none; adkim=r; aspf=r\"\t; a starting policy: move to p=quarantine or p=reject once reports are clean",
             "",
             "bounce.mail.example.net.\tIN\tMX\t10 smtp.mail.example.net.",
             "",

@@ -112,9 +112,9 @@ async fn a_zone_with_the_printed_records_is_right_throughout() {
         "{}",
         lines(&found)
     );
-    // 2 hosts, 3 PTRs, SMTP host, SPF include, the service domain's DKIM key, bounce MX + SPF,
-    // 2 DKIM, SPF, DMARC, return path.
-    assert_eq!(found.len(), 15, "{}", lines(&found));
+    // 2 hosts, 3 PTRs, SMTP host, SPF include, the service domain's DKIM key, SPF and DMARC,
+    // bounce MX + SPF, 2 DKIM, SPF, DMARC, return path.
+    assert_eq!(found.len(), 17, "{}", lines(&found));
     assert!(dns.queries() > 0);
 }
 
@@ -201,6 +201,13 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
             fix: "end it with ~all",
         },
         Case {
+            what: "service-no-spf",
+            purpose: Purpose::SenderSpf,
+            status: Status::Missing,
+            detail: "no SPF record",
+            fix: "publish mail.hikyaku.test. TXT \"v=spf1 include:_spf.mail.hikyaku.test ~all\"",
+        },
+        Case {
             what: "server-fails",
             purpose: Purpose::SpfInclude,
             status: Status::Unchecked,
@@ -275,6 +282,9 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
                     )
                     .await;
             }
+            "service-no-spf" => {
+                dns.remove_type("mail.hikyaku.test", Wire::TXT).await;
+            }
             "server-fails" => {
                 dns.servfail("_spf.mail.hikyaku.test");
             }
@@ -296,8 +306,9 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
         // The relay host whose records were removed is reported too; nothing else.
         let expected_off = if case.what == "ptr-not-back" { 2 } else { 1 };
         let expected_off = if case.what == "server-fails" {
-            // The bounce domain's and the sender's SPF include the failing record.
-            3
+            // The bounce domain's, the service domain's and the sender's SPF include the
+            // failing record.
+            4
         } else {
             expected_off
         };
