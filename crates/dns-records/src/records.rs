@@ -19,6 +19,9 @@ pub enum Purpose {
     ReversePointer,
     /// The one name clients connect to.
     SmtpHost,
+    /// A relay host's SPF for its own name, the HELO identity: receivers check it when the
+    /// envelope sender is empty (a bounce), and some whenever they can.
+    HeloSpf,
     /// The platform's SPF record, which customers include.
     SpfInclude,
     /// Where mail to the bounce domain (bounces) goes.
@@ -41,6 +44,7 @@ impl Purpose {
             Purpose::RelayHost => "relay host",
             Purpose::ReversePointer => "reverse DNS",
             Purpose::SmtpHost => "SMTP host",
+            Purpose::HeloSpf => "HELO SPF",
             Purpose::SpfInclude => "SPF include",
             Purpose::BounceMx => "bounce domain",
             Purpose::BounceSpf => "bounce SPF",
@@ -146,6 +150,13 @@ pub fn platform_records(platform: &Platform) -> Vec<ExpectedRecord> {
         RecordData::Txt(platform_spf(&platform.relay_addresses())),
         Purpose::SpfInclude,
     ));
+    for node in &platform.relay_nodes {
+        records.push(ExpectedRecord::new(
+            &node.name,
+            RecordData::Txt(helo_spf(&node.addresses)),
+            Purpose::HeloSpf,
+        ));
+    }
     if let Some(service) = &platform.service_domain {
         for key in &platform.service_keys {
             records.push(ExpectedRecord::new(
@@ -253,6 +264,12 @@ pub(crate) fn return_path_records(platform: &Platform, own: &str) -> Vec<Expecte
     }
 }
 
+/// The SPF record of a relay host's own name: its addresses, and nothing else (`-all`: nobody
+/// else says HELO with our name).
+pub(crate) fn helo_spf(addresses: &[std::net::IpAddr]) -> String {
+    platform_spf(addresses).replace(" ~all", " -all")
+}
+
 /// An SPF record that authorizes the platform (and nothing else).
 pub(crate) fn include_spf(spf_name: &str) -> String {
     format!("v=spf1 include:{} ~all", crate::bare(spf_name))
@@ -290,6 +307,7 @@ fn heading(purpose: Purpose) -> &'static str {
         Purpose::RelayHost => "relay hosts",
         Purpose::ReversePointer => "reverse DNS of the relay addresses (PTR)",
         Purpose::SmtpHost => "the SMTP host name: every relay address (round-robin)",
+        Purpose::HeloSpf => "SPF of each relay host's own name (its HELO name)",
         Purpose::SpfInclude => "the SPF record senders include",
         Purpose::BounceMx => "the bounce domain's MX",
         Purpose::BounceSpf => "the bounce domain's SPF",
@@ -373,6 +391,9 @@ pub(crate) mod tests {
             "smtp.mail.example.net.\tIN\tA\t192.0.2.11",
             "",
             "_spf.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 ip4:192.0.2.11 ~all\"",
+            "",
+            "relay1.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all\"",
+            "relay2.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.11 -all\"",
             "",
             "hks1._domainkey.mail.example.net.\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"",
             "",
