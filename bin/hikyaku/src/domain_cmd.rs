@@ -431,15 +431,10 @@ fn shown(d: &SenderDomain) -> api::SenderDomain {
     }
 }
 
-/// A TXT value as zone-file text: quoted strings of at most 255 octets (DNS's limit for one
-/// string; a DKIM record of a 2048-bit key needs two).
+/// A TXT value as zone-file text, as `dns records` prints it: quoted strings of at most 255
+/// octets (DNS's limit for one string; a DKIM record of a 2048-bit key needs two).
 pub(crate) fn zone_strings(value: &str) -> String {
-    value
-        .as_bytes()
-        .chunks(255)
-        .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    hikyaku_dns_records::RecordData::Txt(value.to_string()).zone_value()
 }
 
 fn print_domain(out: Output, d: &SenderDomain, publish_hint: bool) -> anyhow::Result<()> {
