@@ -10,6 +10,7 @@ use hikyaku_api_types as api;
 use hikyaku_config::{Config, ResolverSetting};
 use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions};
 use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, PrivateKey, dns_txt, public_key_of_record};
+use hikyaku_dns_records::{DnsServer, Lookup, RecordData, RecordType};
 use hikyaku_model::{CustomerId, DkimKeyState, Timestamp};
 use hikyaku_store::{NewDkimKey, SenderDomain, Store};
 
@@ -431,15 +432,10 @@ fn shown(d: &SenderDomain) -> api::SenderDomain {
     }
 }
 
-/// A TXT value as zone-file text: quoted strings of at most 255 octets (DNS's limit for one
-/// string; a DKIM record of a 2048-bit key needs two).
+/// A TXT value as zone-file text, as `dns records` prints it: quoted strings of at most 255
+/// octets (DNS's limit for one string; a DKIM record of a 2048-bit key needs two).
 pub(crate) fn zone_strings(value: &str) -> String {
-    value
-        .as_bytes()
-        .chunks(255)
-        .map(|chunk| format!("\"{}\"", String::from_utf8_lossy(chunk)))
-        .collect::<Vec<_>>()
-        .join(" ")
+    hikyaku_dns_records::RecordData::Txt(value.to_string()).zone_value()
 }
 
 fn print_domain(out: Output, d: &SenderDomain, publish_hint: bool) -> anyhow::Result<()> {
@@ -471,8 +467,9 @@ fn print_domain(out: Output, d: &SenderDomain, publish_hint: bool) -> anyhow::Re
     })
 }
 
-/// The resolver of `[delivery] resolver`: DKIM records are where mail's receivers look.
-fn resolver(config: &Config) -> anyhow::Result<MxResolver> {
+/// The resolver of `[delivery] resolver`, read as `dns check` reads its server: DKIM records
+/// are where mail's receivers look.
+fn resolver(config: &Config) -> anyhow::Result<DnsServer> {
     let mode = match config.delivery.resolver {
         ResolverSetting::System => ResolverMode::System,
         ResolverSetting::Server(addr) => ResolverMode::Server(addr),
@@ -480,14 +477,19 @@ fn resolver(config: &Config) -> anyhow::Result<MxResolver> {
             "delivery.resolver is \"static\": there is no DNS to verify records in (set it to \"system\" or a DNS server \"IP:PORT\")"
         ),
     };
-    MxResolver::new(mode, &[], ResolverOptions::default()).context("cannot set up the resolver")
+    let routing = MxResolver::new(mode, &[], ResolverOptions::default())
+        .context("cannot set up the resolver")?;
+    let dns = routing
+        .dns()
+        .context("the delivery resolver has no DNS to ask")?;
+    Ok(DnsServer::from_resolver(dns))
 }
 
 /// Looks up every active and pending key's record; switches to the pending keys when all of
 /// theirs are published with our keys.
 async fn verify(
     store: &Store,
-    resolver: &MxResolver,
+    resolver: &DnsServer,
     d: &SenderDomain,
 ) -> anyhow::Result<api::DomainVerification> {
     let mut checks = Vec::new();
@@ -495,7 +497,7 @@ async fn verify(
     let mut any_pending = false;
     for key in d.keys.iter().filter(|k| k.state != DkimKeyState::Retired) {
         let name = record_name(&key.selector, &d.domain);
-        let (status, detail) = match resolver.txt(&name).await {
+        let (status, detail) = match resolver.lookup(&name, RecordType::Txt).await {
             Err(error) => (
                 api::KeyRecordStatus::LookupFailed,
                 format!("lookup failed ({error}): try again"),
@@ -503,8 +505,10 @@ async fn verify(
             Ok(records) => {
                 let dkim: Vec<String> = records
                     .iter()
-                    .filter(|r| r.contains("p="))
-                    .filter_map(|r| public_key_of_record(r))
+                    .filter_map(|r| match r {
+                        RecordData::Txt(text) if text.contains("p=") => public_key_of_record(text),
+                        _ => None,
+                    })
                     .collect();
                 if dkim.contains(&key.public_key) {
                     (api::KeyRecordStatus::Published, "published".to_string())

@@ -98,7 +98,7 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     let (lines, error) = failing_check(&node, &["dns", "check"]);
     assert!(lines.lines().any(|l| l.starts_with("missing   SPF include TXT _spf.mail.hikyaku.test: no SPF record; fix: publish _spf.mail.hikyaku.test. TXT \"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 ip4:192.0.2.11 ~all\"")), "{lines}");
     assert!(
-        error.contains("9 of 9 records are missing, wrong or unchecked"),
+        error.contains("13 of 13 records are missing, wrong or unchecked"),
         "{error}"
     );
 
@@ -106,24 +106,24 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     assert_eq!(records["customer_id"], Value::Null);
     assert_eq!(
         records["records"].as_array().unwrap().len(),
-        12,
+        16,
         "{records}"
     );
     serve(&dns, &records).await;
     let lines = node.cli_ok(&["dns", "check"]).unwrap();
     assert!(
-        lines.lines().take(9).all(|l| l.starts_with("right ")),
+        lines.lines().take(13).all(|l| l.starts_with("right ")),
         "{lines}"
     );
     assert!(
         lines.ends_with(&format!(
-            "9 right, 0 missing, 0 wrong, 0 unchecked (asked {})\n",
+            "13 right, 0 missing, 0 wrong, 0 unchecked (asked {})\n",
             dns.addr()
         )),
         "{lines}"
     );
     let checked = json(&node, &["dns", "check"]);
-    assert_eq!(checked["right"], 9, "{checked}");
+    assert_eq!(checked["right"], 13, "{checked}");
     assert_eq!(checked["findings"][0]["status"], "right");
     assert_eq!(checked["findings"][0]["purpose"], "relay_host");
 
@@ -289,7 +289,7 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     dns.remove("11.2.0.192.in-addr.arpa").await;
     let (lines, error) = failing_check(&node, &["dns", "check"]);
     assert!(lines.contains("missing   reverse DNS PTR 11.2.0.192.in-addr.arpa: 192.0.2.11 has no PTR record; fix: ask whoever holds 192.0.2.11 (the hosting provider) to set its PTR to relay2.mail.hikyaku.test\n"), "{lines}");
-    assert!(error.contains("1 of 10 records"), "{error}");
+    assert!(error.contains("1 of 14 records"), "{error}");
     dns.ptr("192.0.2.11", "relay2.mail.hikyaku.test").await;
 
     dns.txt("bounce.mail.hikyaku.test", "v=spf1 a -all").await;
@@ -299,7 +299,7 @@ async fn printed_records_pass_the_check_and_mistakes_are_reported_with_their_fix
     let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (checked["wrong"].as_u64(), checked["right"].as_u64()),
-        (Some(1), Some(9))
+        (Some(1), Some(13))
     );
 
     dns.remove("smtp.mail.hikyaku.test")

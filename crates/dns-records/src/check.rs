@@ -8,8 +8,8 @@ use serde::Serialize;
 use crate::dkim::{self, KeyMatch};
 use crate::dmarc::{self, OurMail};
 use crate::lookup::{Lookup, RecordData, RecordType};
-use crate::records::{Purpose, include_spf, reverse_name};
-use crate::spf::{self, LOOKUP_LIMIT};
+use crate::records::{Purpose, helo_spf, include_spf, reverse_name};
+use crate::spf::{self, LOOKUP_LIMIT, VOID_LOOKUP_LIMIT};
 use crate::{ContractDomains, Platform, SenderDomain, bare};
 
 /// What DNS says about one expected record.
@@ -125,10 +125,33 @@ pub async fn check_platform(platform: &Platform, dns: &impl Lookup) -> Vec<Findi
     findings.push(addresses(dns, &platform.smtp_host, &all, Purpose::SmtpHost).await);
     let own = spf::platform_spf(&all);
     findings.push(spf_record(dns, platform, &platform.spf_name, Purpose::SpfInclude, &own).await);
+    for node in &platform.relay_nodes {
+        let suggested = helo_spf(&node.addresses);
+        findings.push(
+            spf_record_for(
+                dns,
+                platform,
+                &node.name,
+                Purpose::HeloSpf,
+                &suggested,
+                &node.addresses,
+            )
+            .await,
+        );
+    }
     if let Some(service) = &platform.service_domain {
         for key in &platform.service_keys {
             findings.push(dkim_key(dns, &key.name(service), &key.txt).await);
         }
+        // The service domain sends the platform's own mail: its SPF and DMARC as a sender's.
+        let suggested = include_spf(&platform.spf_name);
+        findings.push(spf_record(dns, platform, service, Purpose::SenderSpf, &suggested).await);
+        let sender = SenderDomain {
+            domain: service.clone(),
+            dkim_keys: platform.service_keys.clone(),
+        };
+        let return_path = platform.bounce.as_ref().map(|b| b.domain.as_str());
+        findings.push(dmarc_policy(dns, platform, &sender, return_path).await);
     }
     if let Some(bounce) = &platform.bounce {
         findings.push(mx(dns, &bounce.domain, &bounce.mx, Purpose::BounceMx).await);
@@ -301,6 +324,19 @@ async fn spf_record(
     purpose: Purpose,
     suggested: &str,
 ) -> Finding {
+    let all = platform.relay_addresses();
+    spf_record_for(dns, platform, name, purpose, suggested, &all).await
+}
+
+/// A name's one SPF record must authorize `addresses` within the look-up limit.
+async fn spf_record_for(
+    dns: &impl Lookup,
+    platform: &Platform,
+    name: &str,
+    purpose: Purpose,
+    suggested: &str,
+    addresses: &[IpAddr],
+) -> Finding {
     let finding = Finding::about(purpose, RecordType::Txt, name);
     let txt = match dns.lookup(name, RecordType::Txt).await {
         Ok(txt) => txt,
@@ -335,19 +371,42 @@ async fn spf_record(
             "remove includes, or replace some with the ip4:/ip6: ranges they list".to_string(),
         );
     }
+    if evaluation.voids.len() > VOID_LOOKUP_LIMIT {
+        return finding.wrong(
+            format!(
+                "\"{record}\": {} look-ups find nothing ({}); receivers stop at \
+                 {VOID_LOOKUP_LIMIT} such void look-ups (permerror)",
+                evaluation.voids.len(),
+                evaluation.voids.join(", ")
+            ),
+            "remove the terms naming domains that do not exist or lack the records asked for"
+                .to_string(),
+        );
+    }
     if !evaluation.problems.is_empty() {
         return finding.wrong(
             format!("\"{record}\": {}", evaluation.problems.join("; ")),
             "fix or remove those includes".to_string(),
         );
     }
-    let unauthorized: Vec<IpAddr> = platform
-        .relay_addresses()
-        .into_iter()
+    let permissive = match evaluation.all {
+        Some('+') => Some("+all: every host on the internet passes SPF as"),
+        Some('?') => Some("?all (neutral): receivers learn nothing about forged mail from"),
+        _ => None,
+    };
+    if let Some(why) = permissive {
+        return finding.wrong(
+            format!("\"{record}\" ends in {why} {}", bare(name)),
+            "end it with ~all (or -all once every sender is listed)".to_string(),
+        );
+    }
+    let unauthorized: Vec<IpAddr> = addresses
+        .iter()
+        .copied()
         .filter(|ip| !evaluation.authorizes(*ip, &platform.spf_name))
         .collect();
     if !unauthorized.is_empty() {
-        let fix = if purpose == Purpose::SpfInclude {
+        let fix = if matches!(purpose, Purpose::SpfInclude | Purpose::HeloSpf) {
             format!("publish \"{suggested}\" instead")
         } else {
             format!(
@@ -363,8 +422,12 @@ async fn spf_record(
             fix,
         );
     }
+    let whom = match purpose {
+        Purpose::HeloSpf => format!("the host's addresses, {}", address_list(addresses)),
+        _ => "every relay address".to_string(),
+    };
     finding.right(format!(
-        "\"{record}\" authorizes every relay address ({} of {LOOKUP_LIMIT} look-ups)",
+        "\"{record}\" authorizes {whom} ({} of {LOOKUP_LIMIT} look-ups)",
         evaluation.lookups
     ))
 }
@@ -587,9 +650,9 @@ mod tests {
             "{}",
             lines.join("\n")
         );
-        // Relay hosts 2, PTRs 3, SMTP host, SPF include, the service domain's DKIM key, bounce
-        // MX and SPF; DKIM, SPF, DMARC, return path.
-        assert_eq!(findings.len(), 14, "{}", lines.join("\n"));
+        // Relay hosts 2, PTRs 3, SMTP host, SPF include, the hosts' HELO SPF 2, the service
+        // domain's DKIM key, SPF and DMARC, bounce MX and SPF; DKIM, SPF, DMARC, return path.
+        assert_eq!(findings.len(), 18, "{}", lines.join("\n"));
         assert!(lines.contains(&"right     reverse DNS PTR 10.2.0.192.in-addr.arpa: 192.0.2.10 is relay1.mail.example.net, and relay1.mail.example.net resolves back to 192.0.2.10".to_string()), "{lines:#?}");
     }
 

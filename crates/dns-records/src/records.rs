@@ -19,6 +19,9 @@ pub enum Purpose {
     ReversePointer,
     /// The one name clients connect to.
     SmtpHost,
+    /// A relay host's SPF for its own name, the HELO identity: receivers check it when the
+    /// envelope sender is empty (a bounce), and some whenever they can.
+    HeloSpf,
     /// The platform's SPF record, which customers include.
     SpfInclude,
     /// Where mail to the bounce domain (bounces) goes.
@@ -41,6 +44,7 @@ impl Purpose {
             Purpose::RelayHost => "relay host",
             Purpose::ReversePointer => "reverse DNS",
             Purpose::SmtpHost => "SMTP host",
+            Purpose::HeloSpf => "HELO SPF",
             Purpose::SpfInclude => "SPF include",
             Purpose::BounceMx => "bounce domain",
             Purpose::BounceSpf => "bounce SPF",
@@ -146,6 +150,13 @@ pub fn platform_records(platform: &Platform) -> Vec<ExpectedRecord> {
         RecordData::Txt(platform_spf(&platform.relay_addresses())),
         Purpose::SpfInclude,
     ));
+    for node in &platform.relay_nodes {
+        records.push(ExpectedRecord::new(
+            &node.name,
+            RecordData::Txt(helo_spf(&node.addresses)),
+            Purpose::HeloSpf,
+        ));
+    }
     if let Some(service) = &platform.service_domain {
         for key in &platform.service_keys {
             records.push(ExpectedRecord::new(
@@ -154,6 +165,24 @@ pub fn platform_records(platform: &Platform) -> Vec<ExpectedRecord> {
                 Purpose::Dkim,
             ));
         }
+        // The platform's own mail (contract notices, mail signed as the service) is From the
+        // service domain: it needs SPF and DMARC like any sender domain.
+        records.push(
+            ExpectedRecord::new(
+                service,
+                RecordData::Txt(include_spf(&platform.spf_name)),
+                Purpose::SenderSpf,
+            )
+            .noted(SPF_MERGE_NOTE),
+        );
+        records.push(
+            ExpectedRecord::new(
+                &format!("_dmarc.{}", crate::bare(service)),
+                RecordData::Txt(suggested_dmarc()),
+                Purpose::Dmarc,
+            )
+            .noted(DMARC_NOTE),
+        );
     }
     if let Some(bounce) = &platform.bounce {
         records.push(ExpectedRecord::new(
@@ -235,6 +264,12 @@ pub(crate) fn return_path_records(platform: &Platform, own: &str) -> Vec<Expecte
     }
 }
 
+/// The SPF record of a relay host's own name: its addresses, and nothing else (`-all`: nobody
+/// else says HELO with our name).
+pub(crate) fn helo_spf(addresses: &[std::net::IpAddr]) -> String {
+    platform_spf(addresses).replace(" ~all", " -all")
+}
+
 /// An SPF record that authorizes the platform (and nothing else).
 pub(crate) fn include_spf(spf_name: &str) -> String {
     format!("v=spf1 include:{} ~all", crate::bare(spf_name))
@@ -272,6 +307,7 @@ fn heading(purpose: Purpose) -> &'static str {
         Purpose::RelayHost => "relay hosts",
         Purpose::ReversePointer => "reverse DNS of the relay addresses (PTR)",
         Purpose::SmtpHost => "the SMTP host name: every relay address (round-robin)",
+        Purpose::HeloSpf => "SPF of each relay host's own name (its HELO name)",
         Purpose::SpfInclude => "the SPF record senders include",
         Purpose::BounceMx => "the bounce domain's MX",
         Purpose::BounceSpf => "the bounce domain's SPF",
@@ -356,7 +392,14 @@ pub(crate) mod tests {
             "",
             "_spf.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 ip4:192.0.2.11 ~all\"",
             "",
+            "relay1.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all\"",
+            "relay2.mail.example.net.\tIN\tTXT\t\"v=spf1 ip4:192.0.2.11 -all\"",
+            "",
             "hks1._domainkey.mail.example.net.\tIN\tTXT\t\"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"",
+            "",
+            "mail.example.net.\tIN\tTXT\t\"v=spf1 include:_spf.mail.example.net ~all\"\t; one SPF record per name: if the domain has one, add the include: to it instead",
+            "",
+            "_dmarc.mail.example.net.\tIN\tTXT\t\"v=DMARC1; p=none; adkim=r; aspf=r\"\t; a starting policy: move to p=quarantine or p=reject once reports are clean",
             "",
             "bounce.mail.example.net.\tIN\tMX\t10 smtp.mail.example.net.",
             "",

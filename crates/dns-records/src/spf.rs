@@ -12,6 +12,10 @@ use crate::lookup::{Lookup, RecordData, RecordType};
 /// The most DNS-querying terms one SPF evaluation may cost (RFC 7208 section 4.6.4).
 pub(crate) const LOOKUP_LIMIT: usize = 10;
 
+/// The most look-ups that may find nothing (no such name, or no record of the type asked)
+/// before receivers give `permerror` (RFC 7208 section 4.6.4).
+pub(crate) const VOID_LOOKUP_LIMIT: usize = 2;
+
 /// The platform's own record: every relay address, soft-fail for the rest.
 pub(crate) fn platform_spf(addresses: &[IpAddr]) -> String {
     let mut record = "v=spf1".to_string();
@@ -41,6 +45,19 @@ fn is_spf(text: &str) -> bool {
         && text.get(6).is_none_or(|b| *b == b' ')
 }
 
+/// What a querying mechanism asks DNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Querying {
+    /// `a`: the domain's A and AAAA records.
+    A,
+    /// `mx`: its MX records.
+    Mx,
+    /// `exists`: its A records.
+    Exists,
+    /// `ptr`: the client's reverse name, unknowable here.
+    Ptr,
+}
+
 /// One term of a record, as far as the check cares.
 #[derive(Debug, PartialEq, Eq)]
 enum Term<'a> {
@@ -49,7 +66,12 @@ enum Term<'a> {
     /// `redirect=DOMAIN`: the same, for the whole evaluation.
     Redirect(&'a str),
     /// `a`, `mx`, `ptr`, `exists`: cost a look-up each, authorize nothing we can know here.
-    Querying,
+    /// `target` is the domain asked (`None`: the record's own domain; or a macro, or `ptr`,
+    /// which depend on the connecting client).
+    Querying {
+        kind: Querying,
+        target: Option<&'a str>,
+    },
     /// `ip4:`/`ip6:` with its network.
     Network(IpNet),
     /// `all`, `exp=`, unknown modifiers, and terms that are malformed.
@@ -66,7 +88,23 @@ fn terms(record: &str) -> impl Iterator<Item = Term<'_>> {
         match (name.as_str(), rest.chars().next()) {
             ("include", Some(':')) => Term::Include(argument),
             ("redirect", Some('=')) => Term::Redirect(argument),
-            ("a" | "mx" | "ptr" | "exists", _) => Term::Querying,
+            ("a" | "mx" | "ptr" | "exists", _) => {
+                let kind = match name.as_str() {
+                    "a" => Querying::A,
+                    "mx" => Querying::Mx,
+                    "exists" => Querying::Exists,
+                    _ => Querying::Ptr,
+                };
+                // `a:DOMAIN/24`: the domain before any prefix length.
+                let domain = argument.split('/').next().unwrap_or("");
+                let target = match rest.chars().next() {
+                    Some(':') if !domain.is_empty() && !domain.contains('%') => Some(domain),
+                    Some(':') => Some("%"),
+                    _ if kind == Querying::Exists => Some("%"),
+                    _ => None,
+                };
+                Term::Querying { kind, target }
+            }
             ("ip4" | "ip6", Some(':')) => argument
                 .parse::<IpNet>()
                 .or_else(|_| argument.parse::<IpAddr>().map(IpNet::from))
@@ -87,6 +125,10 @@ pub(crate) struct Evaluation {
     pub includes: Vec<String>,
     /// What makes receivers fail the record (an include without SPF, two records, a loop).
     pub problems: Vec<String>,
+    /// The names whose look-up found nothing (void look-ups), in the order asked.
+    pub voids: Vec<String>,
+    /// The record's own `all` term's qualifier (`+`, `-`, `~`, `?`), if it has one.
+    pub all: Option<char>,
 }
 
 impl Evaluation {
@@ -102,13 +144,25 @@ impl Evaluation {
 pub(crate) async fn evaluate(lookup: &impl Lookup, domain: &str, record: &str) -> Evaluation {
     let mut evaluation = Evaluation::default();
     let mut seen = vec![crate::bare(domain)];
-    let mut queue = VecDeque::from([record.to_owned()]);
-    while let Some(record) = queue.pop_front() {
+    evaluation.all = all_qualifier(record);
+    let mut queue = VecDeque::from([(crate::bare(domain), record.to_owned())]);
+    while let Some((current, record)) = queue.pop_front() {
         for term in terms(&record) {
             let target = match term {
                 Term::Include(target) | Term::Redirect(target) => target,
-                Term::Querying => {
+                Term::Querying { kind, target } => {
                     evaluation.lookups += 1;
+                    let asked = match target {
+                        None => current.clone(),
+                        Some(t) if t.contains('%') => continue,
+                        Some(t) => crate::bare(t),
+                    };
+                    if kind != Querying::Ptr
+                        && evaluation.lookups <= LOOKUP_LIMIT
+                        && is_void(lookup, &asked, kind).await
+                    {
+                        evaluation.voids.push(asked);
+                    }
                     continue;
                 }
                 Term::Network(network) => {
@@ -136,10 +190,15 @@ pub(crate) async fn evaluate(lookup: &impl Lookup, domain: &str, record: &str) -
             }
             match lookup.lookup(&target, RecordType::Txt).await {
                 Ok(txt) => match spf_records(&txt)[..] {
-                    [] => evaluation
-                        .problems
-                        .push(format!("include:{target} has no SPF record")),
-                    [one] => queue.push_back(one.to_owned()),
+                    [] => {
+                        if txt.is_empty() {
+                            evaluation.voids.push(target.clone());
+                        }
+                        evaluation
+                            .problems
+                            .push(format!("include:{target} has no SPF record"))
+                    }
+                    [one] => queue.push_back((target.clone(), one.to_owned())),
                     _ => evaluation
                         .problems
                         .push(format!("include:{target} has more than one SPF record")),
@@ -151,6 +210,35 @@ pub(crate) async fn evaluate(lookup: &impl Lookup, domain: &str, record: &str) -
         }
     }
     evaluation
+}
+
+/// Whether asking for `domain`'s records of `kind` finds nothing. A failed look-up is not
+/// void: it says nothing about the record.
+async fn is_void(lookup: &impl Lookup, domain: &str, kind: Querying) -> bool {
+    let types: &[RecordType] = match kind {
+        Querying::A => &[RecordType::A, RecordType::Aaaa],
+        Querying::Mx => &[RecordType::Mx],
+        Querying::Exists => &[RecordType::A],
+        Querying::Ptr => return false,
+    };
+    for record_type in types {
+        match lookup.lookup(domain, *record_type).await {
+            Ok(answer) if answer.is_empty() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The qualifier of the record's `all` term (`+` when it has none), if it has one.
+fn all_qualifier(record: &str) -> Option<char> {
+    record.split_ascii_whitespace().skip(1).find_map(|term| {
+        let (qualifier, name) = match term.chars().next()? {
+            q @ ('+' | '-' | '~' | '?') => (q, &term[1..]),
+            _ => ('+', term),
+        };
+        name.eq_ignore_ascii_case("all").then_some(qualifier)
+    })
 }
 
 #[cfg(test)]
@@ -198,16 +286,84 @@ mod tests {
                 Term::Include("a.example"),
                 Term::Network("192.0.2.0/24".parse().unwrap()),
                 Term::Network("2001:db8::1/128".parse().unwrap()),
-                Term::Querying,
-                Term::Querying,
-                Term::Querying,
-                Term::Querying,
+                Term::Querying {
+                    kind: Querying::A,
+                    target: None
+                },
+                Term::Querying {
+                    kind: Querying::Mx,
+                    target: Some("m.example")
+                },
+                Term::Querying {
+                    kind: Querying::Ptr,
+                    target: None
+                },
+                Term::Querying {
+                    kind: Querying::Exists,
+                    target: Some("%")
+                },
                 Term::Other,
                 Term::Redirect("r.example"),
                 Term::Other,
                 Term::Other,
             ]
         );
+    }
+
+    #[test]
+    fn the_all_term_is_found_with_its_qualifier() {
+        for (record, want) in [
+            ("v=spf1 ip4:192.0.2.1 ~all", Some('~')),
+            ("v=spf1 -ALL", Some('-')),
+            ("v=spf1 include:x.example all", Some('+')),
+            ("v=spf1 +all", Some('+')),
+            ("v=spf1 ?all", Some('?')),
+            ("v=spf1 redirect=x.example", None),
+            ("v=spf1 include:all.example ~allx", None),
+        ] {
+            assert_eq!(all_qualifier(record), want, "{record}");
+        }
+    }
+
+    #[tokio::test]
+    async fn look_ups_that_find_nothing_are_counted() {
+        let mut zone = StaticZone::new();
+        zone.add("example.com", RecordData::A("192.0.2.1".parse().unwrap()))
+            .add(
+                "six.example",
+                RecordData::Aaaa("2001:db8::1".parse().unwrap()),
+            )
+            .add(
+                "mail.example",
+                RecordData::Mx {
+                    preference: 10,
+                    exchange: "mx.example".into(),
+                },
+            )
+            .txt("inc.example", "v=spf1 a mx:gone2.example ~all")
+            .fail("broken.example");
+        for (record, voids) in [
+            ("v=spf1 a mx:mail.example a:six.example ~all", vec![]),
+            // Bare `mx` asks the record's own domain, which has no MX.
+            ("v=spf1 mx ~all", vec!["example.com"]),
+            (
+                "v=spf1 a:gone1.example include:inc.example include:nothing.example ~all",
+                vec![
+                    "gone1.example",
+                    "nothing.example",
+                    "inc.example",
+                    "gone2.example",
+                ],
+            ),
+            // Failures and macros are not void; ptr cannot be asked.
+            (
+                "v=spf1 a:broken.example exists:%{i}.x.example ptr ~all",
+                vec![],
+            ),
+        ] {
+            let found = evaluate(&zone, "example.com", record).await;
+            assert_eq!(found.voids, voids, "{record}: {found:?}");
+        }
     }
 
     #[tokio::test]

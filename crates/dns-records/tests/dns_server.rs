@@ -112,9 +112,9 @@ async fn a_zone_with_the_printed_records_is_right_throughout() {
         "{}",
         lines(&found)
     );
-    // 2 hosts, 3 PTRs, SMTP host, SPF include, the service domain's DKIM key, bounce MX + SPF,
-    // 2 DKIM, SPF, DMARC, return path.
-    assert_eq!(found.len(), 15, "{}", lines(&found));
+    // 2 hosts, 3 PTRs, SMTP host, SPF include, 2 HELO SPF, the service domain's DKIM key, SPF
+    // and DMARC, bounce MX + SPF, 2 DKIM, SPF, DMARC, return path.
+    assert_eq!(found.len(), 19, "{}", lines(&found));
     assert!(dns.queries() > 0);
 }
 
@@ -180,6 +180,48 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
             fix: "publish bounce.shop.example. CNAME bounce.mail.hikyaku.test.",
         },
         Case {
+            what: "spf-void",
+            purpose: Purpose::SenderSpf,
+            status: Status::Wrong,
+            detail: "3 look-ups find nothing (gone.example, shop.example, old-crm.example); receivers stop at 2 such void look-ups",
+            fix: "remove the terms naming domains that do not exist",
+        },
+        Case {
+            what: "spf-plus-all",
+            purpose: Purpose::SenderSpf,
+            status: Status::Wrong,
+            detail: "ends in +all: every host on the internet passes SPF as shop.example",
+            fix: "end it with ~all",
+        },
+        Case {
+            what: "spf-neutral-all",
+            purpose: Purpose::BounceSpf,
+            status: Status::Wrong,
+            detail: "ends in ?all (neutral)",
+            fix: "end it with ~all",
+        },
+        Case {
+            what: "service-no-spf",
+            purpose: Purpose::SenderSpf,
+            status: Status::Missing,
+            detail: "no SPF record",
+            fix: "publish mail.hikyaku.test. TXT \"v=spf1 include:_spf.mail.hikyaku.test ~all\"",
+        },
+        Case {
+            what: "helo-spf-missing",
+            purpose: Purpose::HeloSpf,
+            status: Status::Missing,
+            detail: "no SPF record",
+            fix: "publish relay2.mail.hikyaku.test. TXT \"v=spf1 ip4:192.0.2.11 -all\"",
+        },
+        Case {
+            what: "helo-spf-other-host",
+            purpose: Purpose::HeloSpf,
+            status: Status::Wrong,
+            detail: "does not authorize 2001:db8::10",
+            fix: "publish \"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all\" instead",
+        },
+        Case {
             what: "server-fails",
             purpose: Purpose::SpfInclude,
             status: Status::Unchecked,
@@ -230,6 +272,42 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
                     .cname("bounce.shop.example", "bounces.elsewhere.example")
                     .await;
             }
+            "spf-void" => {
+                dns.remove_type("shop.example", Wire::TXT)
+                    .await
+                    .txt(
+                        "shop.example",
+                        "v=spf1 include:_spf.mail.hikyaku.test a:gone.example mx include:old-crm.example ~all",
+                    )
+                    .await;
+            }
+            "spf-plus-all" => {
+                dns.remove_type("shop.example", Wire::TXT)
+                    .await
+                    .txt("shop.example", "v=spf1 include:_spf.mail.hikyaku.test +all")
+                    .await;
+            }
+            "spf-neutral-all" => {
+                dns.remove_type("bounce.mail.hikyaku.test", Wire::TXT)
+                    .await
+                    .txt(
+                        "bounce.mail.hikyaku.test",
+                        "v=spf1 include:_spf.mail.hikyaku.test ?all",
+                    )
+                    .await;
+            }
+            "service-no-spf" => {
+                dns.remove_type("mail.hikyaku.test", Wire::TXT).await;
+            }
+            "helo-spf-missing" => {
+                dns.remove_type("relay2.mail.hikyaku.test", Wire::TXT).await;
+            }
+            "helo-spf-other-host" => {
+                dns.remove_type("relay1.mail.hikyaku.test", Wire::TXT)
+                    .await
+                    .txt("relay1.mail.hikyaku.test", "v=spf1 ip4:192.0.2.10 -all")
+                    .await;
+            }
             "server-fails" => {
                 dns.servfail("_spf.mail.hikyaku.test");
             }
@@ -248,11 +326,13 @@ async fn each_kind_of_mistake_is_reported_with_its_fix() {
             case.what,
             lines(&found)
         );
-        // The relay host whose records were removed is reported too; nothing else.
-        let expected_off = if case.what == "ptr-not-back" { 2 } else { 1 };
+        // The relay host whose records were removed is reported too (its addresses and its
+        // HELO SPF); nothing else.
+        let expected_off = if case.what == "ptr-not-back" { 3 } else { 1 };
         let expected_off = if case.what == "server-fails" {
-            // The bounce domain's and the sender's SPF include the failing record.
-            3
+            // The bounce domain's, the service domain's and the sender's SPF include the
+            // failing record.
+            4
         } else {
             expected_off
         };

@@ -14,7 +14,7 @@
 
 use hikyaku_api_types::send::{Address, Charset, NamedAddress, SendRequest};
 use hikyaku_compose::{ComposeError, Composer};
-use hikyaku_model::{CustomerId, MessageId, NoticeKind, Role, Timestamp};
+use hikyaku_model::{ContractState, CustomerId, MessageId, NoticeKind, Role, Timestamp};
 use hikyaku_relay::{SubmitError, Submitter};
 use hikyaku_store::{IdPage, Notice, Store, StoreError};
 use serde_json::{Value, json};
@@ -196,6 +196,10 @@ impl Notices {
         let Some(contract) = self.store.contract(&notice.customer_id).await? else {
             return Ok(0);
         };
+        // A terminated contract's people are no longer the platform's to write to.
+        if contract.state == ContractState::Terminated {
+            return Ok(0);
+        }
         let admins = self.admins(&notice.customer_id).await?;
         if admins.is_empty() {
             tracing::warn!(id = notice.id, customer = %notice.customer_id, "contract notice has nobody to go to: the contract has no admin user");

@@ -310,4 +310,31 @@ async fn a_notice_left_by_a_stopped_mailer_is_mailed_after_its_lease(node: Node)
     let listed = store.list_notices(Some(customer), 10).await.unwrap();
     assert_eq!(listed[0].mail_attempts, 2);
     assert_eq!(listed[0].mailed_to, Some(1));
+
+    // A terminated contract's notice is finished without mail.
+    let gone = store.create_contract("Gone", "standard").await.unwrap();
+    add_user(store, &gone.customer_id, "admin@gone.example", Role::Admin).await;
+    store
+        .set_contract_state(&gone.customer_id, hikyaku_model::ContractState::Terminated)
+        .await
+        .unwrap();
+    store
+        .record_notice(
+            &gone.customer_id,
+            NoticeKind::SendingPaused,
+            "x",
+            json!({}),
+            t0,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(node.notices.mail_due().await.unwrap(), 1);
+    assert_eq!(notice_mail(&node).await.len(), 1);
+    let listed = store
+        .list_notices(Some(&gone.customer_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].mailed_to, Some(0));
+    assert!(listed[0].mailed_at.is_some());
 }

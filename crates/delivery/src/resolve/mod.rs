@@ -226,42 +226,12 @@ impl MxResolver {
 }
 
 impl MxResolver {
-    /// The TXT records at `name`, each record's strings joined into one (as DKIM and SPF read
-    /// a record split into 255-octet strings). None found (no such name, no TXT record) is an
-    /// empty list; a failing server or static mode (no DNS at all) is an error. Static routes
-    /// play no part: they route mail, they publish no records.
-    pub async fn txt(&self, name: &str) -> Result<Vec<String>, ResolveError> {
-        let temporary = |detail: String| ResolveError::Temporary {
-            domain: name.to_owned(),
-            detail,
-        };
-        let Some(dns) = &self.inner.dns else {
-            return Err(ResolveError::NoRoute {
-                domain: name.to_owned(),
-            });
-        };
-        let mut fqdn = Name::from_ascii(name).map_err(|e| ResolveError::InvalidDomain {
-            domain: name.to_owned(),
-            reason: e.to_string(),
-        })?;
-        fqdn.set_fqdn(true);
-        match dns.txt_lookup(fqdn.clone()).await {
-            Ok(lookup) => Ok(lookup
-                .answers()
-                .iter()
-                .filter_map(|record| match &record.data {
-                    RData::TXT(txt) => Some(
-                        txt.txt_data
-                            .iter()
-                            .map(|part| String::from_utf8_lossy(part))
-                            .collect::<String>(),
-                    ),
-                    _ => None,
-                })
-                .collect()),
-            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
-            Err(e) => Err(temporary(format!("TXT {}: {}", ascii(&fqdn), describe(&e)))),
-        }
+    /// The DNS resolver behind this one (`None` in static mode: no DNS at all), for questions
+    /// other than routing mail: `domain verify` reads DKIM records through it (as
+    /// `hikyaku_dns_records::DnsServer::from_resolver`), where receivers will look. Static
+    /// routes play no part: they route mail, they publish no records.
+    pub fn dns(&self) -> Option<TokioResolver> {
+        self.inner.dns.clone()
     }
 }
 
