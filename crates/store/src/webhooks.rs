@@ -66,8 +66,8 @@ pub struct WebhookBatch {
 /// One event of a webhook request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookEvent {
-    /// An event of the send log.
-    Logged(Event),
+    /// An event of the send log (boxed: it is large beside a test event).
+    Logged(Box<Event>),
     /// A test event the operator or the customer asked for, made at this time.
     Test(Timestamp),
 }
@@ -625,7 +625,7 @@ impl Store {
                     WebhookEvent::Test(Timestamp(row.created_at))
                 } else {
                     match found.remove(&row.event_id) {
-                        Some(event) => WebhookEvent::Logged(event),
+                        Some(event) => WebhookEvent::Logged(Box::new(event)),
                         None => {
                             purged.push(row.outbox_id);
                             continue;

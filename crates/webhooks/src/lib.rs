@@ -237,7 +237,7 @@ pub fn payload(customer: &CustomerId, events: &[WebhookEvent], now: Timestamp) -
         data: events
             .iter()
             .map(|event| match event {
-                WebhookEvent::Logged(event) => hikyaku_api_types::Event::from(event),
+                WebhookEvent::Logged(event) => hikyaku_api_types::Event::from(&**event),
                 WebhookEvent::Test(at) => hikyaku_api_types::Event {
                     kind: "test".to_string(),
                     time: (*at).into(),
