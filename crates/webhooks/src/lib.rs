@@ -31,7 +31,7 @@ pub use dns::{DnsSource, HickoryResolve};
 pub use hikyaku_api_types::WebhookPayload;
 
 use bytes::Bytes;
-use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PostError, PosterSettings, Resolve};
+use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PosterSettings, Resolve};
 use hikyaku_model::{CustomerId, EventKind, Timestamp};
 use hikyaku_store::{
     EndpointNext, Store, StoreError, WebhookAttempt, WebhookBatch, WebhookEndpoint, WebhookEvent,
@@ -455,7 +455,7 @@ impl Sender {
                     status.is_success(),
                 )
             }
-            Err(e) => (None, Some(describe(e)), None, false),
+            Err(e) => (None, Some(e.to_string()), None, false),
         };
         let deadline = batch.oldest.saturating_add(self.settings.retry_for);
         let outcome = if delivered {
@@ -497,10 +497,6 @@ impl Sender {
         };
         (attempt, next)
     }
-}
-
-fn describe(error: &PostError) -> String {
-    error.to_string()
 }
 
 /// Tells the contract's admins that an endpoint was disabled (an event and a mail to them).
