@@ -54,8 +54,9 @@
 //!
 //! Every event goes through one writer (the `events` module), which also keeps, in the same
 //! transaction, the statistics counters ([`Store::stats`]), the monthly usage ([`Store::usage`])
-//! and the webhook outbox ([`Store::claim_webhook_endpoints`], [`Store::next_webhook_batch`], [`Store::finish_webhook_attempt`]). [`Store::search_events`] pages through the
-//! log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
+//! and the webhook outbox, which the webhook sender reads ([`Store::claim_webhook_endpoints`],
+//! [`Store::next_webhook_batch`], [`Store::finish_webhook_attempt`]).
+//! [`Store::search_events`] pages through the log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
 //!
 //! # One-click unsubscribe
 //!
