@@ -56,7 +56,8 @@
 //! transaction, the statistics counters ([`Store::stats`]), the monthly usage ([`Store::usage`])
 //! and the webhook outbox, which the webhook sender reads ([`Store::claim_webhook_endpoints`],
 //! [`Store::next_webhook_batch`], [`Store::finish_webhook_attempt`]).
-//! [`Store::search_events`] pages through the log newest first; [`Store::purge_send_log`] applies its retention (usage stays).
+//! [`Store::search_events`] pages through the log newest first; [`Store::purge_send_log`]
+//! applies its retention (usage stays).
 //!
 //! # One-click unsubscribe
 //!
