@@ -54,8 +54,10 @@
 //!
 //! Every event goes through one writer (the `events` module), which also keeps, in the same
 //! transaction, the statistics counters ([`Store::stats`]), the usage ([`Store::usage`], per
-//! month of a zone) and the webhook outbox ([`Store::claim_outbox`]). [`Store::search_events`]
-//! pages through the log newest first.
+//! month of a zone) and the webhook outbox, which the webhook sender reads
+//! ([`Store::claim_webhook_endpoints`], [`Store::next_webhook_batch`],
+//! [`Store::finish_webhook_attempt`]). [`Store::search_events`] pages through the log newest
+//! first.
 //!
 //! # The data's lifecycle
 //!

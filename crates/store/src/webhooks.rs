@@ -66,7 +66,7 @@ pub struct WebhookBatch {
 /// One event of a webhook request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookEvent {
-    /// An event of the send log.
+    /// An event of the send log (boxed: it is large beside a test event).
     Logged(Box<Event>),
     /// A test event the operator or the customer asked for, made at this time.
     Test(Timestamp),

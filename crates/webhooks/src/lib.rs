@@ -31,7 +31,7 @@ pub use dns::{DnsSource, HickoryResolve};
 pub use hikyaku_api_types::WebhookPayload;
 
 use bytes::Bytes;
-use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PostError, PosterSettings, Resolve};
+use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PosterSettings, Resolve};
 use hikyaku_model::{CustomerId, EventKind, Timestamp};
 use hikyaku_store::{
     EndpointNext, Store, StoreError, WebhookAttempt, WebhookBatch, WebhookEndpoint, WebhookEvent,
@@ -107,7 +107,7 @@ impl WebhookSettings {
     /// How long a claimed endpoint stays with its sender: past one request's deadline, so a
     /// live sender always records its attempt first; a dead one delays the endpoint by this.
     fn claim_lease(&self) -> Duration {
-        self.request_timeout + Duration::from_secs(30)
+        self.request_timeout + Duration::from_secs(10)
     }
 }
 
@@ -298,15 +298,22 @@ impl Sender {
     /// requests in flight; one cut short is sent again later under the same `webhook-id`.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         let settings = self.settings.clone();
-        let mut running: JoinSet<()> = JoinSet::new();
+        let mut running: JoinSet<Option<Timestamp>> = JoinSet::new();
+        // The earliest time a retry this node scheduled comes due: looked for then, not at
+        // the next poll, so that short back-offs stay short.
+        let mut soonest: Option<Timestamp> = None;
         tokio::pin!(stop);
         loop {
             let free = settings.max_in_flight.saturating_sub(running.len());
+            let now = Timestamp::now();
             if free > 0 {
+                if soonest.is_some_and(|t| t <= now) {
+                    soonest = None;
+                }
                 let claimed = self
                     .store
                     .claim_webhook_endpoints(
-                        Timestamp::now(),
+                        now,
                         settings.claim_lease(),
                         settings.batch_window,
                         settings.batch_max,
@@ -323,10 +330,20 @@ impl Sender {
                     Err(e) => tracing::warn!(error = %e, "cannot read the webhook outbox"),
                 }
             }
+            let mut wait = settings.poll_interval;
+            if let Some(at) = soonest {
+                let until =
+                    u64::try_from(at.as_millis() - Timestamp::now().as_millis()).unwrap_or(0);
+                wait = wait.min(Duration::from_millis(until));
+            }
             tokio::select! {
                 _ = &mut stop => break,
-                Some(_) = running.join_next(), if !running.is_empty() => {}
-                _ = tokio::time::sleep(settings.poll_interval) => {}
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(Some(retry_at)) = done {
+                        soonest = Some(soonest.map_or(retry_at, |s| s.min(retry_at)));
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
             }
         }
         let _ = tokio::time::timeout(settings.request_timeout, async {
@@ -335,16 +352,25 @@ impl Sender {
         .await;
     }
 
-    /// One request to a claimed endpoint: the next batch, sent, recorded.
-    async fn serve(&self, endpoint: WebhookEndpoint) {
-        if let Err(e) = self.send_next(&endpoint).await {
-            tracing::warn!(endpoint = endpoint.id, error = %e, "webhook round failed; the endpoint is tried again when its claim lapses");
+    /// One request to a claimed endpoint: the next batch, sent, recorded. Returns when the
+    /// endpoint wants to be looked at again, if it failed.
+    async fn serve(&self, endpoint: WebhookEndpoint) -> Option<Timestamp> {
+        match self.send_next(&endpoint).await {
+            Ok(Some(EndpointNext::RetryAt(at))) => Some(at),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(endpoint = endpoint.id, error = %e, "webhook round failed; the endpoint is tried again when its claim lapses");
+                None
+            }
         }
     }
 
-    /// Sends the endpoint's next request and records the attempt. `false` when there was
-    /// nothing to send.
-    pub async fn send_next(&self, endpoint: &WebhookEndpoint) -> Result<bool, WebhookError> {
+    /// Sends the endpoint's next request and records the attempt; returns what follows for the
+    /// endpoint, or `None` when there was nothing to send.
+    pub async fn send_next(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> Result<Option<EndpointNext>, WebhookError> {
         let max = if endpoint.one_per_request {
             1
         } else {
@@ -358,7 +384,7 @@ impl Sender {
             self.store
                 .release_webhook_endpoint(endpoint.id, Timestamp::now())
                 .await?;
-            return Ok(false);
+            return Ok(None);
         };
         let (attempt, next) = self.attempt(endpoint, &batch).await;
         self.store
@@ -368,7 +394,7 @@ impl Sender {
             tracing::warn!(endpoint = endpoint.id, customer = %endpoint.customer_id, %reason, "webhook endpoint disabled");
             notify_admins_endpoint_disabled(&self.store, endpoint, reason, attempt.at).await;
         }
-        Ok(true)
+        Ok(Some(next))
     }
 
     async fn attempt(
@@ -429,7 +455,7 @@ impl Sender {
                     status.is_success(),
                 )
             }
-            Err(e) => (None, Some(describe(e)), None, false),
+            Err(e) => (None, Some(e.to_string()), None, false),
         };
         let deadline = batch.oldest.saturating_add(self.settings.retry_for);
         let outcome = if delivered {
@@ -471,10 +497,6 @@ impl Sender {
         };
         (attempt, next)
     }
-}
-
-fn describe(error: &PostError) -> String {
-    error.to_string()
 }
 
 /// Tells the contract's admins that an endpoint was disabled (an event and a mail to them).

@@ -26,15 +26,15 @@ enum Behaviour {
     TenMegabytes,
 }
 
-/// Requests as received: path and body.
-type Requests = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+/// A request's path and body.
+type Request = (String, Vec<u8>);
 
 /// A receiver on 127.0.0.1 that behaves as told and counts what happens to it.
 #[derive(Clone)]
 struct Receiver {
     port: u16,
     /// Every request's path and body.
-    requests: Requests,
+    requests: Arc<Mutex<Vec<Request>>>,
     connections: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
     most_open: Arc<AtomicUsize>,
