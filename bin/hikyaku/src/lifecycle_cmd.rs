@@ -587,7 +587,10 @@ mod tests {
             .await
             .unwrap();
         let report = job.run_once(day(90), false).await.unwrap();
-        assert_eq!(report.trials_suspended, [idle.customer_id.clone()]);
+        assert_eq!(
+            report.trials_suspended,
+            std::slice::from_ref(&idle.customer_id)
+        );
         assert_eq!(
             store
                 .contract(&idle.customer_id)
