@@ -12,6 +12,8 @@ use hikyaku_store::{
     TrialAction, TrialPolicy, UsageMonth,
 };
 use serde::Serialize;
+#[cfg(test)]
+use std::path::Path;
 use std::time::Duration;
 
 /// A trial contract is warned this long before its suspension.
@@ -538,4 +540,81 @@ pub fn show_deleted(gone: &DeletedContract, out: Output) -> anyhow::Result<()> {
         ]
         .concat()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    async fn store_in(dir: &Path) -> Store {
+        let url = format!("sqlite://{}", dir.join("hikyaku.db").display());
+        Store::connect(&url, hikyaku_store::SealingKey::generate())
+            .await
+            .unwrap()
+    }
+
+    /// The job's trial step with an injected clock: warned once at day 83, suspended at day 90,
+    /// the change reported; a contract used meanwhile left alone.
+    #[tokio::test]
+    async fn the_job_warns_then_suspends_idle_trials() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path()).await;
+        let idle = store.create_contract("Idle", "standard").await.unwrap();
+        let used = store.create_contract("Used", "standard").await.unwrap();
+        let job = Lifecycle::new(store.clone(), &Config::default());
+        let day = |n: i64| Timestamp(idle.created_at.as_millis() + n * DAY_MS + 60_000);
+
+        let report = job.run_once(day(83), true).await.unwrap();
+        assert_eq!(report.trials_warned.len(), 2, "dry run: {report:?}");
+        assert_eq!(
+            store
+                .contract(&idle.customer_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            ContractState::Trial
+        );
+        let report = job.run_once(day(83), false).await.unwrap();
+        assert_eq!(report.trials_warned.len(), 2);
+        let report = job.run_once(day(84), false).await.unwrap();
+        assert!(report.trials_warned.is_empty(), "warned once: {report:?}");
+
+        store
+            .note_api_use(&used.customer_id, day(85))
+            .await
+            .unwrap();
+        let report = job.run_once(day(90), false).await.unwrap();
+        assert_eq!(
+            report.trials_suspended,
+            std::slice::from_ref(&idle.customer_id)
+        );
+        assert_eq!(
+            store
+                .contract(&idle.customer_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            ContractState::Suspended
+        );
+        assert_eq!(
+            store
+                .contract(&used.customer_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            ContractState::Trial
+        );
+        let off = Config::from_toml("[contracts]\ntrial_idle_days = 0\n").unwrap();
+        let report = Lifecycle::new(store.clone(), &off)
+            .run_once(day(400), false)
+            .await
+            .unwrap();
+        assert!(report.trials_suspended.is_empty() && report.trials_warned.is_empty());
+        store.close().await;
+    }
 }

@@ -1,6 +1,7 @@
 //! The data's lifecycle through the real binary, on SQLite and on a fresh PostgreSQL database:
-//! `purge --dry-run` and `purge`, `usage`, and a contract's end — terminated while its mail is
-//! still queued, deleted by the running service's lifecycle job, after which its ID, its
+//! `purge --dry-run` and `purge`, `usage` (and the API's), and a contract's end — terminated
+//! (by the CLI, or the operator API) while its mail is still queued, deleted by the running
+//! service's lifecycle job, after which its ID, its
 //! addresses and its key material are found nowhere: not in any table (read with the sealing
 //! key), not in any file of the data directory (spool, database files, keys).
 
@@ -9,7 +10,7 @@ mod delivery_support;
 
 use cli_support::{fails, json, on_both_backends};
 use hikyaku_store::{SealingKey, Store};
-use hikyaku_testkit::{Prepared, ProcessBuilder};
+use hikyaku_testkit::{Prepared, ProcessBuilder, http_call};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -164,14 +165,8 @@ fn a_deleted_contract_is_found_nowhere(database_url: Option<&str>) {
     .unwrap();
     let key = json_of(&node, &["api-key", "create", &id, "--name", "deploy"]);
     // What the database keeps of a key in clear: its first characters, for listings.
-    let api_key = key
-        .as_object()
-        .unwrap()
-        .values()
-        .filter_map(Value::as_str)
-        .find(|v| v.starts_with("hk_"))
-        .unwrap_or_else(|| panic!("no key in {key}"))[..9]
-        .to_string();
+    let full_key = key["key"].as_str().unwrap().to_string();
+    let api_key = full_key[..9].to_string();
     node.cli_ok(&["suppression", "add", &id, listed]).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -189,6 +184,19 @@ fn a_deleted_contract_is_found_nowhere(database_url: Option<&str>) {
     // Usage counts the recipients accepted, the suppressed one excluded.
     let usage = json_of(&node, &["usage", "--contract", &id]);
     assert_eq!(usage["usage"][0]["sent"], 2, "{usage}");
+    let answer = http_call(
+        node.http_addr(),
+        "GET",
+        "/api/v1/usage",
+        Some(&full_key),
+        &[],
+        None,
+    )
+    .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let api_usage: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(api_usage["sent"], 2, "{api_usage}");
+    assert_eq!(api_usage["month"], usage["month"]);
     let data_dir = node.data_dir().to_path_buf();
     let needles = [
         to,
@@ -205,7 +213,19 @@ fn a_deleted_contract_is_found_nowhere(database_url: Option<&str>) {
         );
     }
 
-    node.cli_ok(&["contract", "terminate", &id]).unwrap();
+    if database_url.is_some() {
+        // The operator API's terminate schedules the same deletion as the CLI's.
+        let operator = json_of(&node, &["operator-key", "create", "--name", "ops"])["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = format!("/api/v1/operator/contracts/{id}/terminate");
+        let answer =
+            http_call(node.http_addr(), "POST", &path, Some(&operator), &[], None).unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    } else {
+        node.cli_ok(&["contract", "terminate", &id]).unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(60);
     let shown = loop {
         let shown = json_of(&node, &["contract", "show", &id]);

@@ -19,6 +19,7 @@ on_both_backends!(
     report_data_past_retention_goes_in_batches_and_usage_stays,
     usage_is_counted_per_month_of_the_zone_across_restarts_and_writers,
     a_deleted_contract_leaves_only_its_tombstone,
+    a_deletion_cut_short_resumes_where_it_stopped,
     idle_trials_are_warned_then_suspended,
 );
 
@@ -664,4 +665,82 @@ async fn idle_trials_are_warned_then_suspended(f: Fixture) {
         due(day(400)).await.is_empty(),
         "suspended and active contracts are left alone"
     );
+}
+
+async fn a_deletion_cut_short_resumes_where_it_stopped(f: Fixture) {
+    let store = &f.store;
+    let gone = furnish(store, "Cut Short", "gone").await;
+    // Enough send log for several batches: 3,000 recipients, 6,000 events.
+    let now = Timestamp::now().as_millis();
+    let many: Vec<AcceptedMessage> = (0..30)
+        .map(|i| {
+            let to: Vec<String> = (0..100)
+                .map(|r| format!("r{r}@gone-rcpt.example"))
+                .collect();
+            let to: Vec<&str> = to.iter().map(String::as_str).collect();
+            accepted(&gone.id, now - 10_000 + i, "app@gone-sender.example", &to)
+        })
+        .collect();
+    store.record_accepted(&many).await.unwrap();
+    store
+        .set_contract_state(&gone.id, ContractState::Terminated)
+        .await
+        .unwrap();
+    let at = Timestamp(now + HOUR);
+    // The first call withdraws; the engine (here, the test) takes the commands.
+    assert!(matches!(
+        store.delete_contract_data(&gone.id, at).await.unwrap(),
+        ContractDeletion::WaitingForNodes { .. }
+    ));
+    store.take_queue_commands("node-a").await.unwrap();
+
+    // The process dies in the middle of the deletion: the task is dropped mid-transaction,
+    // as a crash would leave it (the open transaction is rolled back).
+    let mut cut = 0;
+    for wait_ms in [2, 5, 10, 20, 40] {
+        let task = tokio::spawn({
+            let store = store.clone();
+            let id = gone.id.clone();
+            async move { store.delete_contract_data(&id, at).await }
+        });
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        task.abort();
+        if task.await.is_err_and(|e| e.is_cancelled()) {
+            cut += 1;
+            assert!(
+                store.contract(&gone.id).await.unwrap().is_some(),
+                "not yet deleted"
+            );
+        } else {
+            break;
+        }
+    }
+    assert!(cut > 0, "no run was cut short: the test proves nothing");
+
+    // The next run finishes the work; nothing of the contract is left but its tombstone.
+    let deleted = store.delete_contract_data(&gone.id, at).await;
+    assert!(
+        matches!(deleted, Ok(ContractDeletion::Deleted { .. })) || {
+            // A cut run may have finished the deletion just before it was stopped.
+            store.deleted_contract(&gone.id).await.unwrap().is_some()
+        },
+        "{deleted:?}"
+    );
+    assert!(store.deleted_contract(&gone.id).await.unwrap().is_some());
+    for needle in gone
+        .needles
+        .iter()
+        .chain([&"r7@gone-rcpt.example".to_string()])
+    {
+        let places = found(store, needle).await;
+        let allowed: &[&str] = if *needle == gone.id.to_string() {
+            &["deleted_contracts.customer_id"]
+        } else {
+            &[]
+        };
+        assert!(
+            places.iter().all(|p| allowed.contains(&p.as_str())),
+            "{needle} is still in {places:?}"
+        );
+    }
 }
