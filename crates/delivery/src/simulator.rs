@@ -23,7 +23,7 @@ pub(crate) const DEFERRALS: u32 = 2;
 pub(crate) enum Mailbox {
     Delivered,
     Bounce,
-    MailboxFull,
+    Full,
     Complaint,
     OutOfOffice,
     Suppressed,
@@ -58,7 +58,7 @@ impl Mailbox {
         let base = local.split_once('+').map_or(local, |(base, _)| base);
         match base.to_ascii_lowercase().as_str() {
             "bounce" => Mailbox::Bounce,
-            "mailboxfull" => Mailbox::MailboxFull,
+            "mailboxfull" => Mailbox::Full,
             "complaint" => Mailbox::Complaint,
             "ooto" => Mailbox::OutOfOffice,
             "suppressed" => Mailbox::Suppressed,
@@ -103,7 +103,7 @@ impl Mailbox {
                 "simulated: user unknown; the address goes on the suppression list",
                 true,
             ),
-            Mailbox::MailboxFull => refused(
+            Mailbox::Full => refused(
                 552,
                 EnhancedStatus::new(5, 2, 2),
                 "simulated: the recipient's mailbox is full (over quota)",
@@ -138,7 +138,7 @@ mod tests {
             ("delivered@simulator.hikyaku.invalid", Mailbox::Delivered),
             ("bounce@simulator.hikyaku.invalid", Mailbox::Bounce),
             ("Bounce+run-17@simulator.hikyaku.invalid", Mailbox::Bounce),
-            ("mailboxfull@x", Mailbox::MailboxFull),
+            ("mailboxfull@x", Mailbox::Full),
             ("complaint+a+b@x", Mailbox::Complaint),
             ("OOTO@x", Mailbox::OutOfOffice),
             ("suppressed+1@x", Mailbox::Suppressed),
@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(refusal.reply.code, 550);
         assert_eq!(reason(refusal), Some(Reason::UserUnknown));
         assert!(!bounce.lists);
-        let full = Mailbox::MailboxFull.answer(1);
+        let full = Mailbox::Full.answer(1);
         let refusal = full.result.as_ref().unwrap_err();
         assert_eq!(refusal.reply.code, 552);
         assert_eq!(reason(refusal), Some(Reason::MailboxFull));
