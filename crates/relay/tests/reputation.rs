@@ -2,6 +2,7 @@
 //! per episode, a new episode after the rates came back down, a pause that stays until the
 //! operator resumes, and two guards (two nodes) acting once between them.
 
+#[allow(dead_code)] // the shared fixture; this test needs only its store
 mod support;
 
 use hikyaku_config::ReputationConfig;
