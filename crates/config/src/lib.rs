@@ -1494,6 +1494,50 @@ domain = "bounce.hikyaku.test"
     }
 
     #[test]
+    fn reputation_and_simulator_keys_are_checked() {
+        let c = Config::from_toml(
+            "[reputation]\nmin_messages = 20\ncheck_interval = \"200ms\"\npause_complaint_rate = 0.2\n\
+             [delivery]\nsimulator_domain = \"sim.example.test\"",
+        )
+        .unwrap();
+        assert_eq!(c.reputation.min_messages, 20);
+        assert_eq!(c.reputation.check_interval.as_std().as_millis(), 200);
+        assert_eq!(c.reputation.pause_complaint_rate, 0.2);
+        assert_eq!(c.reputation.warn_hard_bounce_rate, 2.0);
+        assert_eq!(c.delivery.simulator_domain, "sim.example.test");
+        assert!(c.validate().is_ok());
+        let defaults = Config::from_toml("").unwrap();
+        assert_eq!(
+            defaults.delivery.simulator_domain,
+            "simulator.hikyaku.invalid"
+        );
+        assert!(
+            Config::from_toml("[delivery]\nsimulator_domain = \"\"")
+                .unwrap()
+                .validate()
+                .is_ok()
+        );
+        for (bad, says) in [
+            ("[reputation]\npause_hard_bounce_rate = 101", "percentage"),
+            ("[reputation]\nwarn_complaint_rate = -1", "percentage"),
+            ("[reputation]\nwarn_hard_bounce_rate = 6", "warning rate"),
+            ("[reputation]\nmin_messages = 0", "at least 1"),
+            ("[reputation]\ncheck_interval = \"0s\"", "longer than zero"),
+            (
+                "[delivery]\nsimulator_domain = \"not a domain\"",
+                "simulator_domain",
+            ),
+        ] {
+            let error = Config::from_toml(bad)
+                .and_then(|c| c.validate().map(|()| c))
+                .map(|_| ())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
     fn units_and_errors() {
         let c = Config::from_toml(
             "[relay]\nmax_message_size = \"10MiB\"\ncommand_timeout = \"30s\"\nspool_limit = \"1GB\"",

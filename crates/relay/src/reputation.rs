@@ -151,6 +151,9 @@ impl Guard {
             .reputation_figures(customer, now, self.settings.window)
             .await?;
         let standing = assess(&figures, &self.settings);
+        // Read first, so that a contract in its usual state costs no write (on SQLite every
+        // write, even one that changes nothing, waits for the single writer).
+        let status = self.store.reputation_status(customer).await?;
         let mut checked = Checked {
             figures,
             standing: standing.clone(),
@@ -159,25 +162,25 @@ impl Guard {
         };
         match &standing {
             Standing::Good => {
-                self.store.end_reputation_warning(customer).await?;
+                if status.warned_at.is_some() && status.pause.is_none() {
+                    self.store.end_reputation_warning(customer).await?;
+                }
             }
             Standing::Warn(why) => {
-                checked.warned = self.store.begin_reputation_warning(customer, now).await?;
+                if status.warned_at.is_none() {
+                    checked.warned = self.store.begin_reputation_warning(customer, now).await?;
+                }
                 if checked.warned {
                     tracing::warn!(%customer, reason = %why, "reputation warning");
                     metrics::counter!(GUARD_ACTIONS, "action" => "warned").increment(1);
                 }
             }
             Standing::Pause(why) => {
-                let first_warning = self
-                    .store
-                    .reputation_status(customer)
-                    .await?
-                    .warned_at
-                    .is_none();
-                checked.paused = self.store.pause_sending(customer, now, why).await?;
+                if status.pause.is_none() {
+                    checked.paused = self.store.pause_sending(customer, now, why).await?;
+                }
                 if checked.paused {
-                    checked.warned = first_warning;
+                    checked.warned = status.warned_at.is_none();
                     tracing::warn!(%customer, reason = %why, "sending paused by the reputation guard");
                     metrics::counter!(GUARD_ACTIONS, "action" => "paused").increment(1);
                 }
