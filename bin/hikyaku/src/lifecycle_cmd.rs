@@ -5,7 +5,7 @@
 use crate::admin::{Output, Table, field, require_contract};
 use anyhow::Context;
 use hikyaku_config::Config;
-use hikyaku_model::{Contract, ContractState, CustomerId, Timestamp};
+use hikyaku_model::{Contract, ContractState, CustomerId, NoticeKind, Timestamp};
 use hikyaku_spool::Spool;
 use hikyaku_store::{
     ContractDeletion, DeletedContract, PurgeCount, QueueAction, RetentionPolicy, Store,
@@ -351,31 +351,29 @@ enum TrialNotice {
     Suspended,
 }
 
-/// THE place where trial notices are recorded (an event for the contract and a mail to its
-/// admins). The contract-notice store (`Store::record_notice`) is being built on another
-/// branch; until it is merged, the notice is a WARN line in the log. Its key names the idle
-/// spell, so that a notice repeated after a crash is recognised as the same one.
+/// Records a trial notice (mailed to the contract's admins by the notice mailer). Its key names
+/// the idle spell, so that a notice repeated after a crash is recognised as the same one.
 async fn record_trial_notice(
-    _store: &Store,
+    store: &Store,
     customer_id: &CustomerId,
     notice: TrialNotice,
     idle_since: Timestamp,
-    _at: Timestamp,
+    at: Timestamp,
 ) -> anyhow::Result<()> {
     let key = format!("{}:{}", notice_kind(notice), idle_since.as_millis());
-    match notice {
-        TrialNotice::Expiring { suspend_at } => tracing::warn!(
-            customer_id = %customer_id,
-            key,
-            suspend_at = %suspend_at,
-            "trial_expiring: an unused trial contract will be suspended"
+    let (kind, details) = match notice {
+        TrialNotice::Expiring { suspend_at } => (
+            NoticeKind::TrialExpiring,
+            serde_json::json!({ "idle_since": idle_since.to_string(), "suspend_at": suspend_at.to_string() }),
         ),
-        TrialNotice::Suspended => tracing::warn!(
-            customer_id = %customer_id,
-            key,
-            "trial_suspended: an unused trial contract was suspended"
+        TrialNotice::Suspended => (
+            NoticeKind::TrialSuspended,
+            serde_json::json!({ "idle_since": idle_since.to_string() }),
         ),
-    }
+    };
+    store
+        .record_notice(customer_id, kind, &key, details, at)
+        .await?;
     Ok(())
 }
 

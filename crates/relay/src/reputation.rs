@@ -11,7 +11,7 @@
 //! node starts an episode and one pauses.
 
 use hikyaku_config::ReputationConfig;
-use hikyaku_model::{CustomerId, Timestamp};
+use hikyaku_model::{CustomerId, NoticeKind, Timestamp};
 use hikyaku_store::{ReputationFigures, ReputationWindow, Store, StoreError};
 use std::time::Duration;
 
@@ -186,7 +186,56 @@ impl Guard {
                 }
             }
         }
+        self.notify_admins(customer, &standing, status, &checked, now)
+            .await?;
         Ok(checked)
+    }
+
+    /// Records the notice of the contract's warning episode or pause (mailed to its admins by
+    /// the notice mailer). Recorded from the stored state at every check, keyed by when the
+    /// episode or pause began: a notice lost to a crash right after the state changed is
+    /// recorded at the next check, and each episode gets one.
+    async fn notify_admins(
+        &self,
+        customer: &CustomerId,
+        standing: &Standing,
+        status: hikyaku_store::ReputationStatus,
+        checked: &Checked,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let status = if checked.warned || checked.paused {
+            self.store.reputation_status(customer).await?
+        } else {
+            status
+        };
+        if let Some(pause) = &status.pause {
+            self.store
+                .record_notice(
+                    customer,
+                    NoticeKind::SendingPaused,
+                    &pause.since.as_millis().to_string(),
+                    serde_json::json!({
+                        "reason": pause.reason,
+                        "since": pause.since.to_string(),
+                    }),
+                    now,
+                )
+                .await?;
+        } else if let (Some(warned_at), Standing::Warn(why)) = (status.warned_at, standing) {
+            self.store
+                .record_notice(
+                    customer,
+                    NoticeKind::ReputationWarning,
+                    &warned_at.as_millis().to_string(),
+                    serde_json::json!({
+                        "reason": why,
+                        "since": warned_at.to_string(),
+                    }),
+                    now,
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Checks, every `check_interval`, each contract with outcomes counted since the previous

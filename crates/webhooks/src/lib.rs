@@ -499,26 +499,34 @@ impl Sender {
     }
 }
 
-/// Tells the contract's admins that an endpoint was disabled (an event and a mail to them).
-///
-/// The notice store (`Store::record_notice(&CustomerId, NoticeKind::WebhookEndpointDisabled,
-/// key, details_json, at)`) is being added on another branch; until it is merged the
-/// disabling is recorded on the endpoint (`disabled_at`, `disabled_reason`, shown by
-/// `webhook list` and the API) and logged at WARN, and this is the one place to call it from.
+/// Tells the contract's admins that an endpoint was disabled: a `webhook_endpoint_disabled`
+/// notice (which the notice mailer mails to them), keyed by the endpoint and the time, so a
+/// re-enabled endpoint disabled again gets a notice of its own. The disabling itself is
+/// already stored on the endpoint; a notice that cannot be recorded is logged, not retried.
 async fn notify_admins_endpoint_disabled(
-    _store: &Store,
+    store: &Store,
     endpoint: &WebhookEndpoint,
     reason: &str,
     at: Timestamp,
 ) {
-    tracing::warn!(
-        customer = %endpoint.customer_id,
-        endpoint = endpoint.id,
-        url = %hikyaku_model::masked_url(&endpoint.url),
-        %reason,
-        %at,
-        "notice for the contract's admins: webhook endpoint disabled"
-    );
+    let url = hikyaku_model::masked_url(&endpoint.url);
+    let recorded = store
+        .record_notice(
+            &endpoint.customer_id,
+            hikyaku_model::NoticeKind::WebhookEndpointDisabled,
+            &format!("{}:{}", endpoint.id, at.as_millis()),
+            serde_json::json!({
+                "endpoint_id": endpoint.id,
+                "url": url,
+                "reason": reason,
+                "disabled_at": at.to_string(),
+            }),
+            at,
+        )
+        .await;
+    if let Err(error) = recorded {
+        tracing::error!(customer = %endpoint.customer_id, endpoint = endpoint.id, %error, "the notice of a disabled webhook endpoint was not recorded");
+    }
 }
 
 /// An endpoint as the API and the CLI show it (never its secret; its URL's password masked).
