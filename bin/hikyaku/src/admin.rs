@@ -447,10 +447,15 @@ async fn contract(
             });
         }
         ContractCommand::Show { customer_id } => {
-            if let Some(gone) = store.deleted_contract(&customer_id).await? {
-                return crate::lifecycle_cmd::show_deleted(&gone, out);
-            }
-            let contract = require_contract(store, &customer_id).await?;
+            // The contract first, its tombstone only when it is gone: the deletion removes the
+            // one and writes the other in one transaction, so a deletion committed between
+            // the two reads is still shown as such (the other order could find neither).
+            let Some(contract) = store.contract(&customer_id).await? else {
+                if let Some(gone) = store.deleted_contract(&customer_id).await? {
+                    return crate::lifecycle_cmd::show_deleted(&gone, out);
+                }
+                bail!("no contract with customer ID {customer_id}");
+            };
             let end = crate::lifecycle_cmd::ContractEnd::of(store, config, &contract).await?;
             let ranges = store.allowed_ips(&customer_id).await?;
             let credentials = store.smtp_credentials(&customer_id).await?;

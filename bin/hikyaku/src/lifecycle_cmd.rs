@@ -607,6 +607,20 @@ mod tests {
                 .state,
             ContractState::Trial
         );
+        // Each warning and the suspension is a contract notice, recorded once.
+        let notices = store.list_notices(None, 50).await.unwrap();
+        let mut kinds: Vec<(String, &str)> = notices
+            .iter()
+            .map(|n| (n.customer_id.to_string(), n.kind.as_str()))
+            .collect();
+        kinds.sort();
+        let mut expected = vec![
+            (idle.customer_id.to_string(), "trial_expiring"),
+            (idle.customer_id.to_string(), "trial_suspended"),
+            (used.customer_id.to_string(), "trial_expiring"),
+        ];
+        expected.sort();
+        assert_eq!(kinds, expected);
         let off = Config::from_toml("[contracts]\ntrial_idle_days = 0\n").unwrap();
         let report = Lifecycle::new(store.clone(), &off)
             .run_once(day(400), false)

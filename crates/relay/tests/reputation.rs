@@ -155,6 +155,21 @@ async fn warnings_come_once_per_episode_and_pauses_stay_until_resumed(relay: Rel
     );
     assert!(store.sending_pause(&customer).await.unwrap().is_some());
 
+    // The contract's admins are told of each warning episode and of the pause, once each,
+    // however many checks saw them.
+    let mut kinds: Vec<&str> = store
+        .list_notices(Some(&customer), 50)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.kind.as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["reputation_warning", "reputation_warning", "sending_paused"]
+    );
+
     // Resumed: sending again, figures afresh.
     assert!(store.resume_sending(&customer, later(12)).await.unwrap());
     let fresh = guard.check(&customer, later(13)).await.unwrap();

@@ -1,7 +1,8 @@
 //! Hostile receivers: one that never answers, one that answers byte by byte, one that
 //! redirects, one that answers 10 MB, and names and addresses that lead to this machine. Each
 //! attempt ends within its deadline, no endpoint gets two requests at once, and meanwhile
-//! another contract's endpoint keeps getting its events. Real TCP on 127.0.0.1, names from the
+//! another contract's endpoint keeps getting its events. One that keeps failing is disabled,
+//! with a notice for its contract's admins. Real TCP on 127.0.0.1, names from the
 //! test DNS server.
 
 use hikyaku_model::{CustomerId, Envelope, EventKind, MessageId, Timestamp};
@@ -472,4 +473,68 @@ async fn names_and_addresses_of_this_machine_are_refused() {
         );
         assert!(a.latency_ms < 1000, "{url}: {} ms", a.latency_ms);
     }
+}
+
+/// An endpoint whose every request fails for `disable_after` is disabled, and its contract's
+/// admins are told: one `webhook_endpoint_disabled` notice, naming the endpoint and why.
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_is_disabled_and_its_admins_told() {
+    let (store, _dir) = store().await;
+    let dns = TestDns::start().await.unwrap();
+    let customer = store
+        .create_contract("Failing", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    let receiver = Receiver::start(Behaviour::Redirects).await;
+    let id = store
+        .create_webhook_endpoint(
+            &customer,
+            &receiver.url("/hook"),
+            &hikyaku_webhooks::signing::new_secret(),
+            &[EventKind::Accepted],
+            true,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let settings = WebhookSettings {
+        disable_after: Duration::from_millis(500),
+        ..settings(true, &dns)
+    };
+    let sender = Sender::new(store.clone(), settings).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(sender.run(async {
+        let _ = stopped.await;
+    }));
+    accept(&store, &customer, 1).await;
+    let started = Instant::now();
+    let disabled = loop {
+        let endpoint = store
+            .webhook_endpoint(&customer, id)
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(disabled) = endpoint.disabled {
+            break disabled;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still enabled after {:?}: {endpoint:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = stop.send(());
+    running.await.unwrap();
+    let notices = store.list_notices(Some(&customer), 10).await.unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].kind.as_str(), "webhook_endpoint_disabled");
+    assert_eq!(notices[0].details["endpoint_id"], id);
+    assert_eq!(notices[0].details["reason"], disabled.1.as_str());
+    let attempts = store.webhook_attempts(&customer, id, 10).await.unwrap();
+    assert!(
+        attempts.len() >= 2,
+        "retried before giving up: {attempts:?}"
+    );
 }
