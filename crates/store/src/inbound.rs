@@ -9,7 +9,7 @@
 
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::queue::corrupt;
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, EventKind, MessageId, Timestamp, named_enum};
 use sqlx::QueryBuilder;
 use std::time::Duration;
@@ -607,11 +607,7 @@ impl Store {
         let until = now.saturating_add(lease);
         let claimed: Vec<i64> = {
             let _turn = self.write_turn().await;
-            // PostgreSQL: concurrent claimers skip each other's rows instead of waiting for them.
-            let lock = match self.backend {
-                Backend::Sqlite(_) => "",
-                Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-            };
+            let lock = self.skip_locked();
             let sql = format!(
                 "UPDATE inbound_posts SET next_attempt_at = $1 WHERE post_id IN \
                  (SELECT post_id FROM inbound_posts WHERE next_attempt_at IS NOT NULL \

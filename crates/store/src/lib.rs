@@ -408,6 +408,16 @@ impl Store {
         }
     }
 
+    /// The clause a claim's `SELECT … FOR` subquery ends with: on PostgreSQL, concurrent
+    /// claimers skip each other's rows instead of waiting for them; SQLite has one writer at a
+    /// time (the write turn) and no row locks.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "",
+            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`, for logs and diagnostics.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {

@@ -5,7 +5,7 @@
 
 use crate::error::is_foreign_key_violation;
 use crate::queue::corrupt;
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, NoticeKind, Timestamp};
 use std::time::Duration;
 
@@ -151,11 +151,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let until = now.saturating_add(lease);
-        // PostgreSQL: concurrent claimers skip each other's rows instead of waiting for them.
-        let lock = match self.backend {
-            Backend::Sqlite(_) => "",
-            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
+        let lock = self.skip_locked();
         let sql = format!(
             "UPDATE notices SET mail_available_at = $1, mail_attempts = mail_attempts + 1 \
              WHERE notice_id IN (SELECT notice_id FROM notices \

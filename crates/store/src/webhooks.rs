@@ -10,7 +10,7 @@
 //! "everything up to ID n is done" skips a row numbered below n that commits after it read.
 
 use crate::queue::corrupt;
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, Event, EventKind, Timestamp};
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
@@ -483,10 +483,7 @@ impl Store {
             now.as_millis()
                 .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
         );
-        let lock = match self.backend {
-            Backend::Sqlite(_) => "",
-            Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-        };
+        let lock = self.skip_locked();
         let sql = format!(
             "UPDATE webhook_endpoints SET claimed_until = $1 WHERE endpoint_id IN (\
              SELECT e.endpoint_id FROM webhook_endpoints e \
@@ -780,11 +777,7 @@ impl Store {
         let until = now.saturating_add(lease);
         let claimed: Vec<ClaimedRow> = {
             let _turn = self.write_turn().await;
-            // PostgreSQL: concurrent claimers skip each other's rows instead of waiting for them.
-            let lock = match self.backend {
-                Backend::Sqlite(_) => "",
-                Backend::Postgres(_) => " FOR UPDATE SKIP LOCKED",
-            };
+            let lock = self.skip_locked();
             let sql = format!(
                 "UPDATE webhook_outbox SET available_at = $1, attempts = attempts + 1 \
                  WHERE outbox_id IN (SELECT outbox_id FROM webhook_outbox \
