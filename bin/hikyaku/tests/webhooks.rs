@@ -6,7 +6,7 @@
 
 use hikyaku_testkit::{HikyakuProcess, Prepared, ProcessBuilder, http_call};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,7 +56,13 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             attempts[webhook_id] = attempts.get(webhook_id, 0) + 1
             attempt = attempts[webhook_id]
-            entry = {"path": self.path, "id": webhook_id, "attempt": attempt}
+            if not ok:
+                status = 401
+            elif self.path.startswith("/flaky") and attempt <= 2:
+                status = 500
+            else:
+                status = 204
+            entry = {"path": self.path, "id": webhook_id, "attempt": attempt, "status": status}
             if not ok:
                 entry["invalid"] = "%d of %d secrets verified" % (len(verified), len(rule["secrets"]))
             else:
@@ -64,11 +70,7 @@ class Handler(BaseHTTPRequestHandler):
                 entry["signatures"] = len(headers.get("webhook-signature", "").split(" "))
             with open(log_file, "a") as f:
                 f.write(json.dumps(entry) + "\n")
-        if not ok:
-            return self.answer(401)
-        if self.path.startswith("/flaky") and attempt <= 2:
-            return self.answer(500)
-        self.answer(204)
+        self.answer(status)
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
@@ -234,10 +236,13 @@ fn accepted_messages(node: &HikyakuProcess, key: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The events that reached `path`, after dedupe by webhook-id: message IDs with how many
-/// distinct requests carried each. Panics on a webhook-id whose events changed between tries.
+/// The events that reached `path` and were acknowledged (a 2xx answer), after dedupe by
+/// webhook-id: message IDs with how many distinct requests carried each. A request answered
+/// 500 is not yet received: its retries are still to come. Panics on a webhook-id whose events
+/// changed between tries.
 fn received(entries: &[Value], path: &str) -> HashMap<String, usize> {
     let mut by_id: HashMap<String, Vec<String>> = HashMap::new();
+    let mut acknowledged: HashSet<String> = HashSet::new();
     for e in entries
         .iter()
         .filter(|e| e["path"] == path && e.get("data").is_some())
@@ -250,6 +255,9 @@ fn received(entries: &[Value], path: &str) -> HashMap<String, usize> {
             .map(|ev| ev["message_id"].as_str().unwrap().to_string())
             .collect();
         let id = e["id"].as_str().unwrap().to_string();
+        if e["status"].as_u64().is_some_and(|status| status < 300) {
+            acknowledged.insert(id.clone());
+        }
         if let Some(before) = by_id.get(&id) {
             assert_eq!(
                 before, &ids,
@@ -259,7 +267,10 @@ fn received(entries: &[Value], path: &str) -> HashMap<String, usize> {
         by_id.insert(id, ids);
     }
     let mut counts = HashMap::new();
-    for ids in by_id.values() {
+    for (webhook_id, ids) in &by_id {
+        if !acknowledged.contains(webhook_id) {
+            continue;
+        }
         for id in ids {
             *counts.entry(id.clone()).or_insert(0) += 1;
         }

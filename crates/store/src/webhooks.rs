@@ -143,18 +143,6 @@ pub struct WebhookAttemptEntry {
     pub attempt: WebhookAttempt,
 }
 
-/// One event due for one endpoint, claimed until `leased_until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxItem {
-    pub outbox_id: i64,
-    pub endpoint_id: i64,
-    pub customer_id: CustomerId,
-    /// Claims so far, this one included.
-    pub attempts: u32,
-    pub leased_until: Timestamp,
-    pub event: Event,
-}
-
 #[derive(sqlx::FromRow)]
 struct EndpointRow {
     endpoint_id: i64,
@@ -195,15 +183,6 @@ struct AttemptRow {
     latency_ms: i64,
     answer_sealed: Option<Vec<u8>>,
     outcome: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct ClaimedRow {
-    outbox_id: i64,
-    endpoint_id: i64,
-    event_id: i64,
-    customer_id: String,
-    attempts: i64,
 }
 
 impl Store {
@@ -762,68 +741,8 @@ impl Store {
             .collect()
     }
 
-    /// Claims up to `limit` outbox rows that are due at `now` (oldest first) for `lease`: no
-    /// other claim returns them until the lease ends, when they are due again (their sender
-    /// crashed or gave up for now). Two concurrent claimers never get the same row.
-    pub async fn claim_outbox(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let until = now.saturating_add(lease);
-        let claimed: Vec<ClaimedRow> = {
-            let _turn = self.write_turn().await;
-            let lock = self.skip_locked();
-            let sql = format!(
-                "UPDATE webhook_outbox SET available_at = $1, attempts = attempts + 1 \
-                 WHERE outbox_id IN (SELECT outbox_id FROM webhook_outbox \
-                 WHERE available_at <= $2 ORDER BY available_at, outbox_id LIMIT $3{lock}) \
-                 RETURNING outbox_id, endpoint_id, event_id, customer_id, attempts"
-            );
-            with_pool!(self, pool => {
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(until.as_millis())
-                    .bind(now.as_millis())
-                    .bind(i64::from(limit))
-                    .fetch_all(pool)
-                    .await?
-            })
-        };
-        let mut events = self
-            .events_by_id(&claimed.iter().map(|c| c.event_id).collect::<Vec<_>>())
-            .await?;
-        let mut items: Vec<OutboxItem> = claimed
-            .into_iter()
-            .filter_map(|row| {
-                // An event purged by retention after its row was claimed: nothing to send.
-                let event = events.remove(&row.event_id)?;
-                Some((row, event))
-            })
-            .map(|(row, event)| {
-                Ok(OutboxItem {
-                    outbox_id: row.outbox_id,
-                    endpoint_id: row.endpoint_id,
-                    customer_id: row
-                        .customer_id
-                        .parse()
-                        .map_err(|e| corrupt("webhook_outbox.customer_id", e))?,
-                    attempts: u32::try_from(row.attempts)
-                        .map_err(|e| corrupt("webhook_outbox.attempts", e))?,
-                    leased_until: until,
-                    event,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        items.sort_by_key(|item| item.outbox_id);
-        Ok(items)
-    }
-
     /// Removes delivered (or abandoned) outbox rows. Returns how many there were.
-    pub async fn finish_outbox(&self, ids: &[i64]) -> Result<u64, StoreError> {
+    async fn finish_outbox(&self, ids: &[i64]) -> Result<u64, StoreError> {
         if ids.is_empty() {
             return Ok(0);
         }

@@ -10,9 +10,9 @@ use hikyaku_model::{
 use hikyaku_store::{
     AcceptedMessage, BounceEvent, EventQuery, Granularity, NewSuppression, Outcome,
     RecipientOutcome, SoftBouncePolicy, Store, SuppressionEffect, SuppressionSource, UsageMonth,
+    WebhookEvent,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
 
 on_both_backends!(
     every_writer_path_fills_columns_counters_and_outbox,
@@ -20,7 +20,6 @@ on_both_backends!(
     one_contract_never_finds_another_contracts_events,
     statistics_equal_a_count_of_the_events,
     usage_excludes_suppressed_and_outlives_the_send_log,
-    outbox_rows_are_leased_to_one_claimer,
     a_withdrawn_message_takes_its_counts_back,
 );
 
@@ -369,25 +368,30 @@ async fn every_writer_path_fills_columns_counters_and_outbox(f: Fixture) {
     assert_eq!(store.usage(&a, utc_month(T0), 0).await.unwrap(), 3);
 
     // One outbox row per subscribed event, written with it.
-    let claimed = store
-        .claim_outbox(Timestamp(T0 + 4 * HOUR), Duration::from_secs(60), 100)
+    let batch = store
+        .next_webhook_batch(hook, 100, "msg_events")
         .await
-        .unwrap();
-    let claimed_kinds: Vec<EventKind> = claimed.iter().map(|c| c.event.kind()).collect();
-    assert_eq!(claimed_kinds, [EventKind::Delivered, EventKind::Bounced]);
-    assert!(
-        claimed
-            .iter()
-            .all(|c| c.endpoint_id == hook && c.customer_id == a)
-    );
-    assert_eq!(claimed[0].event.recipient, "ok@Dom.example");
+        .unwrap()
+        .expect("the endpoint has events to send");
+    let logged: Vec<&Event> = batch
+        .events
+        .iter()
+        .map(|e| match e {
+            WebhookEvent::Logged(event) => event.as_ref(),
+            WebhookEvent::Test(_) => panic!("no test event was queued"),
+        })
+        .collect();
+    let kinds: Vec<EventKind> = logged.iter().map(|e| e.kind()).collect();
+    assert_eq!(kinds, [EventKind::Delivered, EventKind::Bounced]);
+    assert!(logged.iter().all(|e| e.customer_id == a));
+    assert_eq!(logged[0].recipient, "ok@Dom.example");
     assert!(store.remove_webhook_endpoint(&a, hook).await.unwrap());
     assert!(
         store
-            .claim_outbox(Timestamp(T0 + 5 * HOUR), Duration::from_secs(60), 100)
+            .next_webhook_batch(hook, 100, "msg_events_2")
             .await
             .unwrap()
-            .is_empty(),
+            .is_none(),
         "an endpoint's rows go with it"
     );
 }
@@ -722,65 +726,6 @@ async fn usage_excludes_suppressed_and_outlives_the_send_log(f: Fixture) {
         .unwrap();
     assert!(series.iter().all(|p| p.counts.total() == 0));
     assert_eq!(store.usage(&c, utc_month(T0), 0).await.unwrap(), 1);
-}
-
-async fn outbox_rows_are_leased_to_one_claimer(f: Fixture) {
-    let store = &f.store;
-    let c = new_contract(store, "Outbox").await;
-    let endpoint = store
-        .add_webhook_endpoint(
-            &c,
-            "https://hooks.example/c",
-            "k",
-            &[EventKind::Accepted],
-            Timestamp(T0),
-        )
-        .await
-        .unwrap();
-    let batch: Vec<AcceptedMessage> = (0..20)
-        .map(|i| accepted(&c, T0 + i, "app@s.example", &["to@r.example"]))
-        .collect();
-    store.record_accepted(&batch).await.unwrap();
-    let now = Timestamp(T0 + MINUTE);
-    let lease = Duration::from_secs(30);
-
-    // Concurrent claimers split the rows between them.
-    let (one, two) = tokio::join!(
-        store.claim_outbox(now, lease, 8),
-        store.claim_outbox(now, lease, 8)
-    );
-    let (one, two) = (one.unwrap(), two.unwrap());
-    let ids = |items: &[hikyaku_store::OutboxItem]| -> HashSet<i64> {
-        items.iter().map(|i| i.outbox_id).collect()
-    };
-    assert_eq!(one.len() + two.len(), 16);
-    assert!(ids(&one).is_disjoint(&ids(&two)));
-    assert!(one.iter().chain(&two).all(|i| i.endpoint_id == endpoint));
-    assert!(one.iter().chain(&two).all(|i| i.attempts == 1));
-
-    // Within the lease nothing is claimed twice; the 4 left are.
-    let rest = store.claim_outbox(now, lease, 100).await.unwrap();
-    assert_eq!(rest.len(), 4);
-    assert!(ids(&rest).is_disjoint(&ids(&one)) && ids(&rest).is_disjoint(&ids(&two)));
-    assert!(
-        store
-            .claim_outbox(now, lease, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
-    // Finished rows are gone; the others come back once their lease is over.
-    let finished: Vec<i64> = one.iter().map(|i| i.outbox_id).collect();
-    assert_eq!(store.finish_outbox(&finished).await.unwrap(), 8);
-    let after_lease = Timestamp(now.as_millis() + 30_000);
-    let again = store.claim_outbox(after_lease, lease, 100).await.unwrap();
-    assert_eq!(ids(&again), &ids(&two) | &ids(&rest));
-    assert!(again.iter().all(|i| i.attempts == 2));
-    let order: Vec<Timestamp> = again.iter().map(|i| i.event.at).collect();
-    assert!(order.windows(2).all(|w| w[0] <= w[1]), "oldest first");
-    assert_eq!(store.finish_outbox(&[]).await.unwrap(), 0);
-    assert!(store.claim_outbox(now, lease, 0).await.unwrap().is_empty());
 }
 
 async fn a_withdrawn_message_takes_its_counts_back(f: Fixture) {

@@ -8,10 +8,10 @@ mod common;
 use common::{Fixture, accepted, bare_details, new_contract, on_both_backends};
 use hikyaku_model::{ContractState, CustomerId, MessageId, Role, Timestamp};
 use hikyaku_store::{
-    AcceptedMessage, ContractDeletion, Granularity, NewApiKey, NewConsoleUser, NewDkimKey,
-    NewSuppression, Outcome, RecipientOutcome, RetentionPolicy, SealingKey, SoftBouncePolicy,
-    Store, SuppressionEffect, SuppressionSource, TrialAction, TrialPolicy, UnsubscribeSettings,
-    UsageMonth,
+    AcceptedMessage, ContractDeletion, EventQuery, Granularity, NewApiKey, NewConsoleUser,
+    NewDkimKey, NewSuppression, Outcome, RecipientOutcome, RetentionPolicy, SealingKey,
+    SoftBouncePolicy, Store, SuppressionEffect, SuppressionSource, TrialAction, TrialPolicy,
+    UnsubscribeSettings, UsageMonth,
 };
 use std::time::Duration;
 
@@ -524,6 +524,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Where (`table.column`) the dump of the database shows `needle`: in clear, as an address's
 /// look-up hash, or inside a sealed value.
+/// Drives `work` through `steps` wake-ups and drops it there, unfinished (`None`), unless it
+/// finished first.
+async fn cut_after<F: std::future::Future>(work: F, steps: usize) -> Option<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut polls = 0;
+    std::future::poll_fn(|cx| {
+        if polls == steps {
+            return std::task::Poll::Ready(None);
+        }
+        polls += 1;
+        work.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
 async fn found(store: &Store, needle: &str) -> Vec<String> {
     let hash = store.address_hash_hex(needle);
     let mut places: Vec<String> = store
@@ -694,28 +709,46 @@ async fn a_deletion_cut_short_resumes_where_it_stopped(f: Fixture) {
     ));
     store.take_queue_commands("node-a").await.unwrap();
 
-    // The process dies in the middle of the deletion: the task is dropped mid-transaction,
-    // as a crash would leave it (the open transaction is rolled back).
+    // The process dies in the middle of the deletion: the work is dropped mid-transaction, as
+    // a crash would leave it (the open transaction is rolled back). It is cut after a number of
+    // its own steps, not after a time, so that a loaded machine cuts it at the same places.
+    let send_log_left = || async {
+        let query = EventQuery {
+            customer: Some(gone.id.clone()),
+            limit: Some(10_000),
+            ..EventQuery::default()
+        };
+        store.search_events(&query).await.unwrap().events.len()
+    };
+    let send_log_before = send_log_left().await;
     let mut cut = 0;
-    for wait_ms in [2, 5, 10, 20, 40] {
-        let task = tokio::spawn({
-            let store = store.clone();
-            let id = gone.id.clone();
-            async move { store.delete_contract_data(&id, at).await }
-        });
-        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-        task.abort();
-        if task.await.is_err_and(|e| e.is_cancelled()) {
-            cut += 1;
-            assert!(
-                store.contract(&gone.id).await.unwrap().is_some(),
-                "not yet deleted"
-            );
-        } else {
+    let mut cut_after_rows_went = false;
+    let mut steps = 4;
+    loop {
+        let run = cut_after(store.delete_contract_data(&gone.id, at), steps).await;
+        if run.is_some() {
             break;
         }
+        // Never half-deleted: the contract is either still there without a tombstone, or
+        // gone with its tombstone (the cut came after the last commit).
+        let present = store.contract(&gone.id).await.unwrap().is_some();
+        let tombstone = store.deleted_contract(&gone.id).await.unwrap().is_some();
+        assert_ne!(
+            present, tombstone,
+            "present {present}, tombstone {tombstone}"
+        );
+        if tombstone {
+            break;
+        }
+        cut += 1;
+        cut_after_rows_went |= send_log_left().await < send_log_before;
+        steps = steps * 3 / 2 + 1;
     }
     assert!(cut > 0, "no run was cut short: the test proves nothing");
+    assert!(
+        cut_after_rows_went,
+        "no run was cut after part of the rows went: nothing was resumed"
+    );
 
     // The next run finishes the work; nothing of the contract is left but its tombstone.
     let deleted = store.delete_contract_data(&gone.id, at).await;

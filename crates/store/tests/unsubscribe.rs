@@ -10,9 +10,8 @@ use hikyaku_model::{EventDetails, EventKind, MessageId, Timestamp, UnsubscribeMe
 use hikyaku_store::suppression_policy::SuppressionSource;
 use hikyaku_store::{
     EventQuery, Granularity, StoreError, UNSUBSCRIBED_REASON, UnsubscribeRecord,
-    UnsubscribeSettings, Unsubscription,
+    UnsubscribeSettings, Unsubscription, WebhookEvent,
 };
-use std::time::Duration;
 
 on_both_backends!(
     settings_are_kept_per_contract,
@@ -156,12 +155,16 @@ async fn an_unsubscription_suppresses_once_and_records_one_event(f: Fixture) {
         }
     );
     let outbox = store
-        .claim_outbox(Timestamp(30_000), Duration::from_secs(60), 10)
+        .next_webhook_batch(hook, 10, "msg_unsubscribed")
         .await
-        .unwrap();
-    assert_eq!(outbox.len(), 1);
-    assert_eq!(outbox[0].endpoint_id, hook);
-    assert_eq!(outbox[0].event.kind(), EventKind::Unsubscribed);
+        .unwrap()
+        .expect("the unsubscribe event waits for the endpoint");
+    assert_eq!(outbox.events.len(), 1);
+    assert!(
+        matches!(&outbox.events[0], WebhookEvent::Logged(e) if e.kind() == EventKind::Unsubscribed),
+        "{:?}",
+        outbox.events
+    );
 
     // The next message to the address is suppressed at acceptance.
     let next = accepted(&a, 40_000, "news@shop.example", &["bob@example.jp"]);
