@@ -7,6 +7,7 @@ mod bounce_cmd;
 mod dns_cmd;
 mod domain_cmd;
 mod inbound_cmd;
+mod keys_cmd;
 mod lifecycle_cmd;
 mod notice_cmd;
 mod permissions;
@@ -104,6 +105,9 @@ enum Command {
     /// Each contract's hard-bounce and complaint rates before the reputation guard
     /// (`reputation [--contract ID]`), and `reputation resume ID` for a paused contract.
     Reputation(quality_cmd::ReputationArgs),
+    /// The address-sealing keys: `keys rotate [--wait]|finish|status`.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -383,6 +387,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Reputation(args) => {
                 let (store, _) = open_store(&config).await?;
                 quality_cmd::run_reputation(args, &store, &config, cli.json).await
+            }
+            Command::Keys(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                keys_cmd::run(cmd, &store, &config, cli.json).await
             }
         }
     })

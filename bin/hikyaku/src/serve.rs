@@ -272,6 +272,14 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         );
         tokio::spawn(guard.run())
     });
+    // Reloads the sealing keys every keys.refresh_interval and re-seals for a running key
+    // rotation when this node holds its lease; intake never waits on it.
+    let key_rotation = {
+        let store = store.clone();
+        let settings = crate::keys_cmd::rotation_settings(&config, node.clone());
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move { store.run_key_rotation(settings, stop).await })
+    };
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
@@ -321,6 +329,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         notices.await.context("the notice mailer failed")?;
     }
     let _ = lifecycle_job.await;
+    let _ = key_rotation.await;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }

@@ -5,9 +5,11 @@
 //! checked completely before any port is bound. It does not open files other than the config
 //! itself, and it knows nothing of how the values are used.
 
+mod keys;
 mod lifecycle;
 mod units;
 
+pub use keys::KeysConfig;
 pub use lifecycle::{RetentionConfig, UsageTimeZone};
 pub use units::{ByteSize, Duration};
 
@@ -46,6 +48,8 @@ pub struct Config {
     pub contracts: ContractsConfig,
     /// How long report data is kept, and the pace of the job that deletes it.
     pub retention: RetentionConfig,
+    /// Address-sealing key rotation: how nodes learn of a new key, how re-sealing is paced.
+    pub keys: KeysConfig,
     /// The DNS records the platform publishes (`hikyaku dns records`) and checks (`dns check`).
     pub dns: DnsConfig,
     /// What each plan of `contracts.plans` includes, by plan name (`[plans.standard]`). A plan
@@ -613,6 +617,7 @@ impl Default for Config {
             log: LogConfig::default(),
             contracts: ContractsConfig::default(),
             retention: RetentionConfig::default(),
+            keys: KeysConfig::default(),
             dns: DnsConfig::default(),
             plans: BTreeMap::new(),
         }
@@ -885,6 +890,7 @@ impl Config {
             }
         }
         self.retention.problems(&mut problems);
+        self.keys.problems(&mut problems);
         let a = &self.api;
         if !(a.requests_per_second.is_finite() && a.requests_per_second > 0.0) {
             problems.push(format!(

@@ -73,6 +73,14 @@
 //! ([`Store::record_unsubscribe`]: the suppression list and an `unsubscribed` event), in the
 //! `unsubscribe` module; the links' tokens are sealed with [`UnsubscribeKey`].
 //!
+//! # Key rotation
+//!
+//! Sealed values go through a keyring (the `keyring` module): key 0 from the key file, and the
+//! data keys a rotation adds. [`Store::start_key_rotation`] makes a new key,
+//! [`Store::reseal_step`] (one batch; [`Store::run_key_rotation`] loops it on one node at a
+//! time) re-seals every column of [`SEALED_TABLES`] and finally retires the old key,
+//! [`Store::refresh_keyring`] reloads the keys a node holds, [`Store::key_status`] reports.
+//!
 //! # Idempotency keys
 //!
 //! The HTTP API's `Idempotency-Key`: [`Store::idempotency_begin`], [`Store::idempotency_finish`],
@@ -130,9 +138,13 @@
 //! commit (many messages per transaction) makes small.
 
 mod error;
+mod keyring;
 mod sealing;
 
 pub use error::StoreError;
+#[cfg(any(test, feature = "test-util"))]
+pub use keyring::opens_with;
+pub use keyring::sealing_key_id;
 pub use sealing::SealingKey;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -161,6 +173,7 @@ mod events;
 mod idempotency;
 mod inbound;
 mod ip_ranges;
+mod key_rotation;
 mod notices;
 mod quality;
 mod queue;
@@ -203,6 +216,10 @@ pub use inbound::{
     NewInboundPost, normalize_route_pattern,
 };
 pub use ip_ranges::AllowedIpRange;
+pub use key_rotation::{
+    KeyInfo, KeyState, KeyStatus, RotationSettings, RotationStatus, RotationStep, SEALED_TABLES,
+    SealedTable, StartedRotation, TableProgress,
+};
 pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
 pub use quality::{MAX_REPLY_CHARS, QualityDomain, QualityReply, normalise_reply};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
@@ -250,7 +267,8 @@ const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
-    key: SealingKey,
+    /// Key 0 from the key file and the data keys of `sealing_keys` (the `key_rotation` module).
+    key: keyring::Keyring,
     credentials: Arc<credentials::DummyHash>,
     /// SQLite takes one writer at a time and makes the others wait by *sleeping* in growing
     /// steps (1, 2, 5 … 100 ms): the relay's intake and the delivery recorder would wait on
@@ -336,13 +354,13 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(hikyaku_model::masked_url(url)));
         };
-        Ok(Store::over(backend, key))
+        Store::over(backend, key).with_keyring().await
     }
 
     fn over(backend: Backend, key: SealingKey) -> Store {
         Store {
             backend,
-            key,
+            key: keyring::Keyring::new(key),
             credentials: Arc::default(),
             sqlite_writer: Arc::default(),
             #[cfg(any(test, feature = "test-util"))]
@@ -378,7 +396,7 @@ impl Store {
             .connect_with(options)
             .await?;
         SQLITE_MIGRATIONS.run(&pool).await?;
-        Ok(Store::over(Backend::Sqlite(pool), key))
+        Store::over(Backend::Sqlite(pool), key).with_keyring().await
     }
 
     /// Where a test arms failures of this store's commits.

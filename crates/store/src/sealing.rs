@@ -1,7 +1,7 @@
 use crate::StoreError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use chacha20poly1305::aead::Aead;
+use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -11,20 +11,26 @@ use std::path::Path;
 
 type HmacSha256 = Hmac<Sha256>;
 
-const KEY_LEN: usize = 32;
-const NONCE_LEN: usize = 24;
+pub(crate) const KEY_LEN: usize = 32;
+pub(crate) const NONCE_LEN: usize = 24;
 /// Look-up hashes are an index key, not an authenticator: 128 bits make accidental collisions
 /// negligible and keep the indexes half the size of a full SHA-256.
 pub(crate) const LOOKUP_HASH_LEN: usize = 16;
 
 /// The operator's secret that seals e-mail addresses at rest.
 ///
-/// 32 random bytes. Two keys are derived from it so that the look-up hash never reuses the
-/// encryption key: one for XChaCha20-Poly1305 sealing, one for the HMAC-SHA256 look-up hash.
+/// 32 random bytes. Separate keys are derived from it so that no key serves two purposes: one
+/// for XChaCha20-Poly1305 sealing (key 0 of the keyring), one that wraps the keyring's later
+/// data keys, one for the HMAC-SHA256 look-up hash, and the VERP and unsubscribe keys.
 /// Losing the file makes every sealed address unreadable; the operator must back it up.
 #[derive(Clone)]
 pub struct SealingKey {
+    /// The sealing key derived from the file: the keyring's key 0, which sealed everything
+    /// stored before the first rotation.
     cipher: XChaCha20Poly1305,
+    /// Seals the keyring's data keys in the database: a key of its own, so that retiring key 0
+    /// leaves the wrapping untouched.
+    wrapping: XChaCha20Poly1305,
     lookup: HmacSha256,
     verp: [u8; KEY_LEN],
     unsubscribe: [u8; KEY_LEN],
@@ -48,10 +54,12 @@ impl SealingKey {
         let lookup = derive(b"hikyaku/address-lookup/v1");
         let verp = derive(b"hikyaku/verp-tag/v1");
         let unsubscribe = derive(b"hikyaku/unsubscribe/v1");
+        let wrapping = derive(b"hikyaku/key-wrapping/v1");
         SealingKey {
             verp,
             unsubscribe,
             cipher: XChaCha20Poly1305::new(&sealing.into()),
+            wrapping: XChaCha20Poly1305::new(&wrapping.into()),
             lookup: <HmacSha256 as Mac>::new_from_slice(&lookup)
                 .expect("HMAC takes any key length"),
         }
@@ -144,37 +152,40 @@ impl SealingKey {
         }
     }
 
-    /// `nonce || ciphertext` of `plaintext` under a fresh random nonce. 192-bit nonces make
-    /// random generation safe for any number of messages under one key.
-    pub(crate) fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let ciphertext = self
-            .cipher
-            .encrypt(XNonce::from_slice(&nonce), plaintext)
-            .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
-        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
-        sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&ciphertext);
+    /// `nonce || ciphertext` of `plaintext` under key 0 and a fresh random nonce: the format of
+    /// everything sealed before the first rotation, without a header. 192-bit nonces make random
+    /// generation safe for any number of messages under one key.
+    pub(crate) fn seal_key0(&self, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.cipher, &[], plaintext)
+    }
+
+    pub(crate) fn open_key0(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        open_with(&self.cipher, &[], sealed)
+    }
+
+    /// Key 0's sealing with a chosen nonce, for tests of values whose nonce looks like a header.
+    #[cfg(test)]
+    pub(crate) fn seal_key0_with_nonce(&self, nonce: [u8; NONCE_LEN], plaintext: &[u8]) -> Vec<u8> {
+        let mut sealed = nonce.to_vec();
+        sealed.extend(
+            self.cipher
+                .encrypt(XNonce::from_slice(&nonce), plaintext)
+                .expect("in-memory encryption does not fail"),
+        );
         sealed
     }
 
-    pub(crate) fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(StoreError::Unseal);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| StoreError::Unseal)
+    /// A keyring data key as the database keeps it, bound to its ID so that a row cannot pass
+    /// one key off as another.
+    pub(crate) fn wrap_data_key(&self, id: u32, key: &[u8; KEY_LEN]) -> Vec<u8> {
+        seal_with(&self.wrapping, &wrapping_label(id), key)
     }
 
-    pub(crate) fn seal_str(&self, plaintext: &str) -> Vec<u8> {
-        self.seal(plaintext.as_bytes())
-    }
-
-    pub(crate) fn open_string(&self, sealed: &[u8]) -> Result<String, StoreError> {
-        String::from_utf8(self.open(sealed)?)
-            .map_err(|_| StoreError::Corrupt("a sealed text is not UTF-8".into()))
+    pub(crate) fn unwrap_data_key(&self, id: u32, wrapped: &[u8]) -> Option<[u8; KEY_LEN]> {
+        open_with(&self.wrapping, &wrapping_label(id), wrapped)
+            .ok()?
+            .try_into()
+            .ok()
     }
 
     /// The keyed hash by which an address is found without unsealing every row. Addresses are
@@ -198,6 +209,50 @@ impl SealingKey {
     }
 }
 
+fn wrapping_label(id: u32) -> Vec<u8> {
+    let mut label = b"hikyaku/sealing-key/".to_vec();
+    label.extend_from_slice(&id.to_be_bytes());
+    label
+}
+
+/// `nonce || ciphertext` of `plaintext` under `cipher`, authenticating `aad` too.
+pub(crate) fn seal_with(cipher: &XChaCha20Poly1305, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let nonce: [u8; NONCE_LEN] = rand::random();
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
+    let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&ciphertext);
+    sealed
+}
+
+pub(crate) fn open_with(
+    cipher: &XChaCha20Poly1305,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    if sealed.len() < NONCE_LEN {
+        return Err(StoreError::Unseal);
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| StoreError::Unseal)
+}
+
 fn key_file_error(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::KeyFile {
         path: path.to_owned(),
@@ -212,19 +267,38 @@ mod tests {
     #[test]
     fn seals_and_opens_with_the_same_key_only() {
         let key = SealingKey::generate();
-        let sealed = key.seal_str("alice@example.com");
+        let sealed = key.seal_key0(b"alice@example.com");
         assert_eq!(sealed.len(), NONCE_LEN + "alice@example.com".len() + 16);
         assert!(!sealed.windows(5).any(|w| w == b"alice"));
-        assert_eq!(key.open_string(&sealed).unwrap(), "alice@example.com");
+        assert_eq!(key.open_key0(&sealed).unwrap(), b"alice@example.com");
         // Fresh nonce every time: equal addresses do not give equal ciphertexts.
-        assert_ne!(key.seal_str("alice@example.com"), sealed);
+        assert_ne!(key.seal_key0(b"alice@example.com"), sealed);
 
         let other = SealingKey::generate();
-        assert!(matches!(other.open(&sealed), Err(StoreError::Unseal)));
+        assert!(matches!(other.open_key0(&sealed), Err(StoreError::Unseal)));
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
-        assert!(matches!(key.open(&tampered), Err(StoreError::Unseal)));
-        assert!(matches!(key.open(&sealed[..10]), Err(StoreError::Unseal)));
+        assert!(matches!(key.open_key0(&tampered), Err(StoreError::Unseal)));
+        assert!(matches!(
+            key.open_key0(&sealed[..10]),
+            Err(StoreError::Unseal)
+        ));
+    }
+
+    #[test]
+    fn data_keys_unwrap_under_their_own_id_only() {
+        let master = SealingKey::from_bytes([3; 32]);
+        let data: [u8; KEY_LEN] = rand::random();
+        let wrapped = master.wrap_data_key(7, &data);
+        assert!(!wrapped.windows(8).any(|w| w == &data[..8]));
+        assert_eq!(master.unwrap_data_key(7, &wrapped), Some(data));
+        assert_eq!(master.unwrap_data_key(8, &wrapped), None);
+        assert_eq!(
+            SealingKey::from_bytes([4; 32]).unwrap_data_key(7, &wrapped),
+            None
+        );
+        // The wrapping key is not key 0: a wrapped key does not open as a sealed value.
+        assert!(master.open_key0(&wrapped).is_err());
     }
 
     #[test]
@@ -250,8 +324,8 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.trim().len(), 44, "{text:?}");
         let loaded = SealingKey::load_or_create(&path).unwrap();
-        let sealed = created.seal_str("carol@example.net");
-        assert_eq!(loaded.open_string(&sealed).unwrap(), "carol@example.net");
+        let sealed = created.seal_key0(b"carol@example.net");
+        assert_eq!(loaded.open_key0(&sealed).unwrap(), b"carol@example.net");
         // No temporary files are left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -262,8 +336,8 @@ mod tests {
         let raw = dir.path().join("raw.key");
         std::fs::write(&raw, [9u8; 32]).unwrap();
         let from_raw = SealingKey::load_or_create(&raw).unwrap();
-        let sealed = SealingKey::from_bytes([9; 32]).seal_str("x@y");
-        assert_eq!(from_raw.open_string(&sealed).unwrap(), "x@y");
+        let sealed = SealingKey::from_bytes([9; 32]).seal_key0(b"x@y");
+        assert_eq!(from_raw.open_key0(&sealed).unwrap(), b"x@y");
 
         let bad = dir.path().join("bad.key");
         std::fs::write(&bad, "not a key\n").unwrap();

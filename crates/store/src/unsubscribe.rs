@@ -56,7 +56,7 @@ pub struct UnsubscribeRecord {
 impl Store {
     /// The key that seals and opens unsubscribe tokens (the store's own key's derivative).
     pub fn unsubscribe_key(&self) -> crate::UnsubscribeKey {
-        self.key.unsubscribe_key()
+        self.key.master().unsubscribe_key()
     }
 
     /// The contract's setting; off when it never set one. Fails for an unknown contract.
