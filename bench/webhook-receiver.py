@@ -13,12 +13,18 @@ and the benchmark reports it.
 Events are counted once per `webhook-id` (a retry is not a new delivery). `GET /stats` answers
 the counters as JSON; `GET /reset` zeroes them. Times are `time.monotonic()` seconds, from the
 first request to the last one counted.
+
+Two promises of the README are checked on the way: each message's events arrive in order (an
+event older than one already received for the same message counts in `out_of_order`), and a
+request leaves about `batch_window` after its oldest event (`lag_ms`: the wall-clock time of
+arrival minus the oldest event's time, as p50 / p99 / max over the requests).
 """
 import json
 import os
 import sys
 import threading
 import time
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
@@ -32,11 +38,17 @@ secret = {"mtime": None, "hook": None}
 
 def fresh():
     return {"requests": 0, "unique_requests": 0, "events": 0, "verified": 0, "bad": 0,
-            "kinds": {}, "first": None, "last": None, "max_batch": 0}
+            "kinds": {}, "first": None, "last": None, "max_batch": 0, "out_of_order": 0,
+            "lags": []}
 
 
 stats = fresh()
 seen = set()
+latest = {}  # message ID -> (time, kind) of its newest event received
+
+
+def millis(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
 
 
 def hook():
@@ -70,7 +82,14 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             if self.path == "/reset":
                 stats, seen = fresh(), set()
-            body = json.dumps(stats).encode()
+            if self.path == "/reset":
+                latest.clear()
+            lags = sorted(stats["lags"])
+            shown = dict(stats, lags=None, lag_ms={
+                "p50": lags[len(lags) // 2] if lags else None,
+                "p99": lags[min(len(lags) - 1, len(lags) * 99 // 100)] if lags else None,
+                "max": lags[-1] if lags else None})
+            body = json.dumps(shown).encode()
         self.answer(200, body)
 
     def do_POST(self):
@@ -91,6 +110,7 @@ class Handler(BaseHTTPRequestHandler):
                     stats["bad"] += 1
                 return self.answer(401)
         events = json.loads(body)["data"]
+        arrived_ms = time.time() * 1000
         with lock:
             if check:
                 stats["verified"] += 1
@@ -102,9 +122,19 @@ class Handler(BaseHTTPRequestHandler):
                 stats["unique_requests"] += 1
                 stats["events"] += len(events)
                 stats["max_batch"] = max(stats["max_batch"], len(events))
+                if events:
+                    stats["lags"].append(round(arrived_ms - min(millis(e["time"]) for e in events)))
                 for event in events:
                     kind = event.get("kind", "?")
                     stats["kinds"][kind] = stats["kinds"].get(kind, 0) + 1
+                    message = event.get("message_id")
+                    if message:
+                        mark = (event["time"], kind)
+                        before = latest.get(message)
+                        if before is not None and millis(before[0]) > millis(mark[0]):
+                            stats["out_of_order"] += 1
+                        if before is None or millis(before[0]) <= millis(mark[0]):
+                            latest[message] = mark
                 stats["last"] = time.monotonic()
         self.answer(204)
 

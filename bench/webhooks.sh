@@ -17,6 +17,9 @@
 #   bench/webhooks.sh [-n N] [-w W] [-s SIZE] [-c C] [-R REPEAT] [-v VERIFY_EVERY]
 #                                             defaults: 20000 5000 2k 30 3 1
 #
+# The receiver also checks that each message's events arrive in order and how long after its
+# oldest event each request arrives (lag_ms: p50 / p99 / max), both printed for the "on" runs.
+#
 # Needs: postfix (smtp-source, smtp-sink), python3 with standardwebhooks, curl; a release build
 # (built here if missing, or HIKYAKU_BIN=/path/to/hikyaku).
 set -euo pipefail
@@ -137,6 +140,7 @@ print(f"{name:<16} events={s['events']}/{expected} secs={secs:.2f} events_per_s=
       f"requests_per_s={s['unique_requests'] / secs if secs > 0 else float('nan'):.0f} "
       f"events_per_request={s['events'] / max(s['unique_requests'], 1):.1f} max_batch={s['max_batch']} "
       f"verified={s['verified']} bad={s['bad']} retried={s['requests'] - s['unique_requests'] - s['bad']} "
+      f"out_of_order={s['out_of_order']} "
       f"kinds={json.dumps(s['kinds'], sort_keys=True, separators=(',', ':'))}")
 PY
 }
@@ -186,7 +190,8 @@ for ((i = 1; i <= REPEAT; i++)); do
     if [ "$mode" = on ]; then
       s=$(stats)
       echo "  webhook events received while the mail flowed: $(stat "$s" events) of $((2 * N))" \
-           "in $(stat "$s" unique_requests) requests (verified $(stat "$s" verified), bad $(stat "$s" bad))" |
+           "in $(stat "$s" unique_requests) requests (verified $(stat "$s" verified), bad $(stat "$s" bad));" \
+           "out_of_order=$(stat "$s" out_of_order) lag_ms=$(stat "$s" lag_ms)" |
         tee -a "$T/run.$mode.$i"
     fi
   done
@@ -198,6 +203,8 @@ off_acc=$(field off accept_mps); on_acc=$(field on accept_mps)
 off_e2e=$(field off e2e_mps); on_e2e=$(field on e2e_mps)
 limit=$(sed -n 's/.*sink_limit_mps=\([0-9.]*\).*/\1/p' "$T/limit")
 received=$(cat "$T"/run.on.* | sed -n 's/.*while the mail flowed: \([0-9]*\) of.*/\1/p' | median)
+order=$(cat "$T"/run.on.* | sed -n 's/.*out_of_order=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+lags=$(cat "$T"/run.on.* | sed -n 's/.*lag_ms=\(.*\)/\1/p' | paste -sd' ')
 echo
 echo "webhook throughput (events of $W messages, drained from the outbox; receiver verifies 1 request in $VERIFY_EVERY):"
 sed 's/^/  /' "$T/tp.batched" "$T/tp.single"
@@ -205,6 +212,7 @@ echo "relay with webhooks off and on: messages=$N size=$SIZE concurrency=$CONC r
 echo "  limit smtp-source -> smtp-sink e2e_mps=$limit"
 echo "  webhooks off accept_mps=$off_acc e2e_mps=$off_e2e"
 echo "  webhooks on  accept_mps=$on_acc e2e_mps=$on_e2e events_received_during_run=$received of $((2 * N))"
+echo "  events out of order per message (all rounds): $order; request lag behind its oldest event, ms, per round: $lags"
 awk -v a="$on_acc" -v b="$off_acc" -v e="$on_e2e" -v f="$off_e2e" 'BEGIN {
   if (a > 0 && b > 0) printf "  ratio on/off accept = %.3f (cost %.1f %%)\n", a / b, 100 * (1 - a / b)
   if (e > 0 && f > 0) printf "  ratio on/off e2e    = %.3f (cost %.1f %%; target: under 10 %%)\n", e / f, 100 * (1 - e / f) }'
