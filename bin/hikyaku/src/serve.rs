@@ -184,6 +184,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         let mut settings = hikyaku_notices::NoticeSettings::new(config.notices_from(&hostname));
         settings.poll_interval = config.notices.poll_interval.as_std();
         settings.scan_interval = config.notices.scan_interval.as_std();
+        settings.lease = config.notices.lease.as_std();
         hikyaku_notices::Notices::new(
             store.clone(),
             sending.composer.clone(),

@@ -504,6 +504,9 @@ pub struct NoticesConfig {
     /// How often the node scans for new notices (S/MIME certificates expired or ending within
     /// 30 days); also once at start.
     pub scan_interval: Duration,
+    /// How long a notice a node has claimed to mail stays with it: a node that dies after
+    /// taking a notice leaves it to the others (or to itself, restarted) for this long.
+    pub lease: Duration,
 }
 
 impl Default for NoticesConfig {
@@ -513,6 +516,7 @@ impl Default for NoticesConfig {
             from: None,
             poll_interval: Duration::from_secs(10),
             scan_interval: Duration::from_secs(86_400),
+            lease: Duration::from_secs(300),
         }
     }
 }
@@ -1005,6 +1009,7 @@ impl Config {
         for (key, d) in [
             ("notices.poll_interval", self.notices.poll_interval),
             ("notices.scan_interval", self.notices.scan_interval),
+            ("notices.lease", self.notices.lease),
         ] {
             if d.as_std().is_zero() {
                 problems.push(format!("{key} must be longer than zero"));
@@ -1591,6 +1596,7 @@ domain = "bounce.hikyaku.test"
         assert!(c.notices.enabled);
         assert_eq!(c.notices.poll_interval.as_std().as_secs(), 10);
         assert_eq!(c.notices.scan_interval.as_std().as_secs(), 86_400);
+        assert_eq!(c.notices.lease.as_std().as_secs(), 300);
         assert_eq!(
             c.notices_from("relay1.example.net"),
             "notices@relay1.example.net"
@@ -1602,12 +1608,14 @@ domain = "bounce.hikyaku.test"
         );
         let c = Config::from_toml(
             "service_domain = \"mail.example.net\"\n[notices]\nenabled = false\n\
-             from = \"ops@example.com\"\npoll_interval = \"1m\"\nscan_interval = \"6h\"\n",
+             from = \"ops@example.com\"\npoll_interval = \"1m\"\nscan_interval = \"6h\"\n\
+             lease = \"30s\"\n",
         )
         .unwrap();
         assert!(!c.notices.enabled);
         assert_eq!(c.notices.poll_interval.as_std().as_secs(), 60);
         assert_eq!(c.notices.scan_interval.as_std().as_secs(), 6 * 3600);
+        assert_eq!(c.notices.lease.as_std().as_secs(), 30);
         assert_eq!(c.notices_from("relay1.example.net"), "ops@example.com");
         for (toml, problem) in [
             (
@@ -1626,6 +1634,10 @@ domain = "bounce.hikyaku.test"
             (
                 "[notices]\nscan_interval = 0\n",
                 "notices.scan_interval must be longer than zero",
+            ),
+            (
+                "[notices]\nlease = 0\n",
+                "notices.lease must be longer than zero",
             ),
         ] {
             let err = Config::from_toml(toml).unwrap_err().to_string();

@@ -298,6 +298,10 @@ impl Sender {
     /// requests in flight; one cut short is sent again later under the same `webhook-id`.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         let settings = self.settings.clone();
+        // The outbox is looked at every poll interval, so an event claimed once it is
+        // `batch_window` old would leave up to a poll interval later than promised: claim it a
+        // poll interval early, and it leaves between the two, never after the window.
+        let window = settings.batch_window.saturating_sub(settings.poll_interval);
         let mut running: JoinSet<Option<Timestamp>> = JoinSet::new();
         // The earliest time a retry this node scheduled comes due: looked for then, not at
         // the next poll, so that short back-offs stay short.
@@ -315,7 +319,7 @@ impl Sender {
                     .claim_webhook_endpoints(
                         now,
                         settings.claim_lease(),
-                        settings.batch_window,
+                        window,
                         settings.batch_max,
                         u32::try_from(free).unwrap_or(u32::MAX),
                     )
