@@ -154,6 +154,7 @@ macro_rules! with_pool {
 
 mod access;
 mod bounce_domains;
+mod console;
 mod contracts;
 mod credentials;
 mod delivery;
@@ -188,6 +189,7 @@ pub use access::{
     NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
 pub use bounce_domains::{BounceDomain, normalize_bounce_domain};
+pub use console::{ConsoleSession, ConsoleSettings};
 pub use contract_end::{ContractDeletion, DeletedContract};
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{
