@@ -82,8 +82,8 @@ impl Zone {
         let text = text.trim();
         let (date, time) = text.split_once('T')?;
         let shaped = |s: &str, n: usize| {
-            s.split(|c| c == '-' || c == ':').count() == n
-                && s.split(|c| c == '-' || c == ':')
+            s.split(['-', ':']).count() == n
+                && s.split(['-', ':'])
                     .all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
         };
         if date.len() != 10 || !shaped(date, 3) || !(shaped(time, 2) || shaped(time, 3)) {
