@@ -1,5 +1,6 @@
-// Draws the delivery graph: the page names its data (data-src on #graph); the figures come as
-// JSON from the same statistics the API serves. No inline script: the page's policy forbids it.
+// Draws the delivery graph (the page names its data in data-src on #graph; the figures come
+// as JSON from the same statistics the API serves) and reads a chosen CSV file into the
+// import form. No inline script: the pages' policy forbids it.
 "use strict";
 (function () {
   function draw(el) {
@@ -30,13 +31,28 @@
       })
       .catch(function (e) { el.dataset.failed = String(e); });
   }
+  // A chosen CSV file is read into the import form's text field: the form itself posts text,
+  // so it works the same without JavaScript (paste the file's content instead).
+  function fills(input) {
+    input.addEventListener("change", function () {
+      var target = document.getElementById(input.dataset.fills);
+      var file = input.files && input.files[0];
+      if (!target || !file) { return; }
+      var reader = new FileReader();
+      reader.onload = function () { target.value = String(reader.result); };
+      reader.readAsText(file);
+    });
+  }
   function start() {
     var el = document.getElementById("graph");
     if (el && window.uPlot) { draw(el); }
+    document.querySelectorAll("input[type=file][data-fills]").forEach(fills);
   }
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
+  // Deferred scripts run in order before DOMContentLoaded: waiting for it lets uPlot (loaded
+  // after this file on the graph's page) be there.
+  if (document.readyState === "complete") {
     start();
+  } else {
+    document.addEventListener("DOMContentLoaded", start);
   }
 })();

@@ -182,14 +182,25 @@ impl Session {
     }
 
     async fn click(&self, css: &str) -> Result<(), String> {
-        let element = self.find(css).await?;
-        self.cmd(
-            "POST",
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await
-        .map(|_| ())
+        // An htmx swap may replace the element between finding and clicking it: find again.
+        let mut tries = 0;
+        loop {
+            let element = self.find(css).await?;
+            match self
+                .cmd(
+                    "POST",
+                    &format!("/element/{element}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Err(e) if e.contains("stale element") && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     async fn script(&self, script: &str) -> Result<Value, String> {
@@ -462,6 +473,13 @@ async fn steps(
         .await
         .map_err(step("log search"))?;
     s.click("#search").await.map_err(step("log search"))?;
+    // The search answers in place and pushes its URL.
+    s.wait_for(
+        "the search's results",
+        &format!("location.search.includes('message_id={message_id}')"),
+    )
+    .await
+    .map_err(step("log search"))?;
     let link = format!("#results a[href='/log/messages/{message_id}']");
     s.find(&link).await.map_err(step("log search result"))?;
     s.click(&link).await.map_err(step("message view"))?;
@@ -515,13 +533,43 @@ async fn steps(
         return Err(("graph", format!("the data did not load: {failed}")));
     }
 
-    // Suppressions page is accessible too.
+    // Import a CSV file into the suppression list: chosen in the file field, read into the
+    // form by console.js, posted as the form's text.
     s.goto("/suppressions")
         .await
         .map_err(step("suppressions"))?;
     s.accessible("/suppressions", true)
         .await
         .map_err(step("suppressions accessibility"))?;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bounced.csv");
+    std::fs::write(
+        &csv,
+        "address,reason\nfirst@gone.example,closed\nsecond@gone.example,moved\n",
+    )
+    .unwrap();
+    let field = s.find("#csv-file").await.map_err(step("import"))?;
+    s.cmd(
+        "POST",
+        &format!("/element/{field}/value"),
+        Some(json!({ "text": csv.display().to_string() })),
+    )
+    .await
+    .map_err(step("import"))?;
+    s.wait_for(
+        "the file read into the form",
+        "document.querySelector('#csv').value.includes('second@gone.example')",
+    )
+    .await
+    .map_err(step("import"))?;
+    s.click("#import").await.map_err(step("import"))?;
+    s.wait_for(
+        "the imported list",
+        "document.querySelector('#suppression-list') \
+         && document.querySelector('#suppression-list').innerText.includes('second@gone.example')",
+    )
+    .await
+    .map_err(step("import"))?;
 
     // Switch to Japanese in the settings.
     s.goto("/settings").await.map_err(step("settings"))?;
