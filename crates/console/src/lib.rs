@@ -76,6 +76,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/log/messages/{message_id}", get(pages::message_view))
         .route("/graph", get(pages::graph))
         .route("/graph/data", get(pages::graph_data))
+        .route("/errors", get(pages::errors))
         .route("/suppressions", get(pages::suppressions))
         .route("/suppressions/add", post(pages::suppression_add))
         .route("/suppressions/remove", post(pages::suppression_remove))

@@ -1598,3 +1598,136 @@ pub async fn set_totp(
         Err(error) => store_failure(error),
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Error analysis
+
+#[derive(Deserialize)]
+struct ApiReason {
+    kind: String,
+    reason: String,
+    count: u64,
+}
+
+#[derive(Deserialize)]
+struct ApiReasons {
+    data: Vec<ApiReason>,
+}
+
+#[derive(Deserialize)]
+pub struct DomainFailures {
+    pub domain: String,
+    #[serde(default)]
+    pub bounced: u64,
+    #[serde(default)]
+    pub expired: u64,
+    #[serde(default)]
+    pub deferred: u64,
+}
+
+impl DomainFailures {
+    pub fn failed(&self) -> u64 {
+        self.bounced + self.expired + self.deferred
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiDomains {
+    data: Vec<DomainFailures>,
+}
+
+pub struct ReasonLine {
+    pub kind: &'static str,
+    pub label: String,
+    pub count: u64,
+}
+
+#[derive(Template)]
+#[template(path = "errors.html")]
+struct ErrorsPage {
+    c: Chrome,
+    ranges: Vec<(&'static str, &'static str, bool)>,
+    reasons: Vec<ReasonLine>,
+    max_reason: u64,
+    domains: Vec<DomainFailures>,
+    max_domain: u64,
+}
+
+/// Bounces, expiries and deferrals by reason and by recipient domain over a range, from the
+/// API's `GET /stats/reasons` and `GET /stats/domains`.
+pub async fn errors(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(form): Query<GraphForm>,
+) -> Response {
+    let t = viewer.lang.texts();
+    let mut c = Chrome::of(&viewer, |t| t.errors_title, "errors");
+    let (range, span, _) = form.parse();
+    let now = Timestamp::now().as_millis();
+    let to = (now / 3_600_000 + 1) * 3_600_000;
+    let window = bridge::query(&[
+        ("from", &Time(Timestamp(to - span)).to_string()),
+        ("to", &Time(Timestamp(to)).to_string()),
+    ]);
+    let mut status = StatusCode::OK;
+    let reasons = match bridge::get::<ApiReasons>(
+        state.api(),
+        &viewer.caller,
+        &format!("/stats/reasons{window}"),
+    )
+    .await
+    {
+        Ok(list) => list
+            .data
+            .into_iter()
+            .filter(|r| matches!(r.kind.as_str(), "bounced" | "expired" | "deferred"))
+            .map(|r| ReasonLine {
+                kind: kind_label(t, &r.kind),
+                label: r.reason,
+                count: r.count,
+            })
+            .collect(),
+        Err(failure) => {
+            status = failure.status;
+            c = c.failed(&failure);
+            Vec::new()
+        }
+    };
+    let domains = match bridge::get::<ApiDomains>(
+        state.api(),
+        &viewer.caller,
+        &format!("/stats/domains{window}&limit=1000"),
+    )
+    .await
+    {
+        Ok(list) => {
+            let mut domains: Vec<DomainFailures> =
+                list.data.into_iter().filter(|d| d.failed() > 0).collect();
+            domains.sort_by(|a, b| b.failed().cmp(&a.failed()).then(a.domain.cmp(&b.domain)));
+            domains.truncate(50);
+            domains
+        }
+        Err(failure) => {
+            if status.is_success() {
+                status = failure.status;
+                c = c.failed(&failure);
+            }
+            Vec::new()
+        }
+    };
+    let page = ErrorsPage {
+        c,
+        ranges: [
+            ("24h", t.last_24_hours),
+            ("7d", t.last_7_days),
+            ("30d", t.last_30_days),
+        ]
+        .map(|(v, l)| (v, l, v == range))
+        .to_vec(),
+        max_reason: reasons.iter().map(|r| r.count).max().unwrap_or(1).max(1),
+        reasons,
+        max_domain: domains.iter().map(|d| d.failed()).max().unwrap_or(1).max(1),
+        domains,
+    };
+    render(status, &page)
+}

@@ -358,10 +358,11 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
             &a,
             now - 1000,
             "shop@a.example",
-            &["alice@dom-a.example"],
+            &["alice@dom-a.example", "gone@bounce-a.example"],
             &["welcome"],
         )
         .await;
+        common::bounced(store, ma, 1, now - 400, hikyaku_model::Reason::UserUnknown).await;
         delivered(store, ma, now - 500, "mx.dom-a.example").await;
         let mb = accept(
             store,
@@ -373,6 +374,16 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
         )
         .await;
         delivered(store, mb, now - 500, "mx.dom-b.example").await;
+        let mb2 = accept(
+            store,
+            &b,
+            now - 900,
+            "shop@b.example",
+            &["full@dom-b.example"],
+            &[],
+        )
+        .await;
+        common::bounced(store, mb2, 0, now - 300, hikyaku_model::Reason::MailboxFull).await;
         store
             .add_suppressions(
                 &b,
@@ -409,6 +420,7 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
                 "/log?kind=delivered",
                 "/graph",
                 "/graph/data",
+                "/errors",
                 "/suppressions",
                 "/settings",
                 ma_path.as_str(),
@@ -454,17 +466,31 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
         // Dashboard: counts for the reading roles, usage for all, none of the counts for billing.
         let dashboard = taro.get("/").await.text();
         assert!(
-            dashboard.contains("<td class=\"num\">1</td>"),
+            dashboard.contains(
+                "<td class=\"num\">2</td><td class=\"num\">1</td><td class=\"num\">0</td>\
+                 <td class=\"num\">1</td>"
+            ),
             "{dashboard}"
         );
-        assert!(dashboard.contains("id=\"usage-sent\">1<"), "{dashboard}");
+        assert!(dashboard.contains("id=\"usage-sent\">2<"), "{dashboard}");
         let dashboard = billing.get("/").await.text();
-        assert!(dashboard.contains("id=\"usage-sent\">1<"), "{dashboard}");
+        assert!(dashboard.contains("id=\"usage-sent\">2<"), "{dashboard}");
         assert!(dashboard.contains("この権限では表示できません"));
         assert!(!dashboard.contains("alice"));
         // The billing role reads no send log at all.
         let reply = billing.get("/log").await;
         assert_eq!(reply.status, 403);
+
+        // The error analysis: A's bounce by reason and domain, none of B's (mailboxfull).
+        let errors = taro.get("/errors").await;
+        assert_eq!(errors.status, 200);
+        let errors = errors.text();
+        assert!(
+            errors.contains("userunknown") && errors.contains("bounce-a.example"),
+            "{errors}"
+        );
+        assert!(!errors.contains("mailboxfull"), "{errors}");
+        assert_eq!(billing.get("/errors").await.status, 403);
 
         // The graph's data: A's one message in the last 24 hours.
         let data = taro.get("/graph/data").await;
@@ -476,7 +502,7 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
             .iter()
             .map(|v| v.as_u64().unwrap())
             .sum();
-        assert_eq!(accepted, 1, "{json}");
+        assert_eq!(accepted, 2, "{json}");
         assert_eq!(json["offset_minutes"], 540);
         assert_eq!(billing.get("/graph/data").await.status, 403);
 

@@ -399,3 +399,37 @@ pub fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Recipient `index` of `id` bounced at `at` for `reason` (hard), as the delivery engine
+/// records a `550` answer.
+pub async fn bounced(
+    store: &Store,
+    id: hikyaku_model::MessageId,
+    index: u32,
+    at: i64,
+    reason: hikyaku_model::Reason,
+) {
+    let exchange = hikyaku_model::Exchange {
+        code: Some(550),
+        text: Some("5.1.1 no such user".into()),
+        ..hikyaku_model::Exchange::by(hikyaku_model::EventSource::Smtp)
+    };
+    store
+        .record_outcomes(
+            &[hikyaku_store::RecipientOutcome {
+                message_id: id,
+                recipient_index: index,
+                at: Timestamp(at),
+                outcome: hikyaku_store::Outcome::Bounced,
+                details: hikyaku_model::EventDetails::Bounced {
+                    exchange,
+                    reason,
+                    hard: true,
+                },
+                suppression: hikyaku_store::SuppressionEffect::Nothing,
+            }],
+            &hikyaku_store::SoftBouncePolicy::OFF,
+        )
+        .await
+        .unwrap();
+}
