@@ -257,6 +257,22 @@ impl Session {
         Ok(())
     }
 
+    /// With `HIKYAKU_CONSOLE_SCREENSHOTS=DIR` set, saves the page as `DIR/NAME.png`: the
+    /// README's pictures are taken this way, so they show the console as it is.
+    async fn picture(&self, name: &str) -> Result<(), String> {
+        let Some(dir) = std::env::var_os("HIKYAKU_CONSOLE_SCREENSHOTS") else {
+            return Ok(());
+        };
+        let png = self.cmd("GET", "/screenshot", None).await?;
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or(""))
+            .map_err(|e| e.to_string())?;
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(format!("{name}.png")), bytes).map_err(|e| e.to_string())
+    }
+
     async fn screenshot(&self, name: &str) -> Option<PathBuf> {
         let png = self.cmd("GET", "/screenshot", None).await.ok()?;
         use base64::Engine;
@@ -460,6 +476,9 @@ async fn steps(
     s.accessible("/", true)
         .await
         .map_err(step("dashboard accessibility"))?;
+    s.picture("dashboard")
+        .await
+        .map_err(step("dashboard picture"))?;
 
     // The log search finds the message; the message view shows its events.
     s.click("nav a[href='/log']").await.map_err(step("log"))?;
@@ -482,6 +501,7 @@ async fn steps(
     .map_err(step("log search"))?;
     let link = format!("#results a[href='/log/messages/{message_id}']");
     s.find(&link).await.map_err(step("log search result"))?;
+    s.picture("log-search").await.map_err(step("log picture"))?;
     s.click(&link).await.map_err(step("message view"))?;
     let shown = s
         .wait_for("the message view", "document.querySelector('#message-id') && document.querySelector('#message-id').textContent")
@@ -525,6 +545,9 @@ async fn steps(
     if inked[2].as_u64().unwrap_or(0) < 100 || inked[0].as_u64().unwrap_or(0) < 300 {
         return Err(("graph", format!("the canvas is blank or small: {inked}")));
     }
+    s.picture("delivery-graph")
+        .await
+        .map_err(step("graph picture"))?;
     let failed = s
         .script("return document.querySelector('#graph').dataset.failed || '';")
         .await
