@@ -285,6 +285,10 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
         .with_sending(sending);
+    // The console reaches contracts' data through the API's own router (same state, same
+    // rate limits), mounted at `/` beside it.
+    let console =
+        hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()));
     let app = hikyaku_api::router(
         hikyaku_api::HttpState {
             store,
@@ -293,7 +297,8 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
             draining: stop_rx,
         },
         api,
-    );
+    )
+    .merge(hikyaku_console::router(console));
     let http = tokio::spawn(
         // With the client's address: the `Received` field of a message sent over HTTP names it.
         axum::serve(
@@ -497,7 +502,9 @@ fn print_banner(
         };
         println!("  error server smtp://{errors}  ({domain})");
     }
-    println!("  HTTP        http://{http}/  (/healthz, /readyz, /metrics, /api/v1, /api/v1/docs)");
+    println!(
+        "  HTTP        http://{http}/  (the console at /; /healthz, /readyz, /metrics, /api/v1, /api/v1/docs)"
+    );
     println!(
         "  data        {}  (database {database})",
         config.data_dir.display()

@@ -5,10 +5,10 @@
 //! reachable, spool below its limit, free disk space above its reserve), and what are its
 //! figures (`/metrics`, Prometheus text). The one-click unsubscribe links of the mail the relay
 //! sends lead to `/unsubscribe/{token}` ([`unsubscribe`]). The REST API lives under `/api/v1`
-//! ([`v1`]); webhooks
-//! and the console will be mounted here too. It owns no state of its own beyond the API's
-//! per-key rate limits, and it holds no policy the store or the relay own: it authenticates,
-//! authorises, translates JSON and calls the store.
+//! ([`v1`]); the binary merges the console (`hikyaku-console`) at `/` beside it, and the
+//! console reaches contracts' data through [`v1::router`] in process. It owns no state of its
+//! own beyond the API's per-key rate limits, and it holds no policy the store or the relay
+//! own: it authenticates, authorises, translates JSON and calls the store.
 
 pub mod unsubscribe;
 pub mod v1;

@@ -185,7 +185,7 @@ fn parse_role(role: &str) -> Result<Role, StoreError> {
     role.parse().map_err(|e| corrupt("role", e))
 }
 
-fn parse_customer(id: &str) -> Result<CustomerId, StoreError> {
+pub(crate) fn parse_customer(id: &str) -> Result<CustomerId, StoreError> {
     id.parse().map_err(|e| corrupt("customer_id", e))
 }
 

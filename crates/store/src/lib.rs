@@ -166,6 +166,7 @@ macro_rules! with_pool {
 
 mod access;
 mod bounce_domains;
+mod console;
 mod contracts;
 mod credentials;
 mod delivery;
@@ -201,6 +202,7 @@ pub use access::{
     NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
 pub use bounce_domains::{BounceDomain, normalize_bounce_domain};
+pub use console::{ConsoleSession, ConsoleSettings};
 pub use contract_end::{ContractDeletion, DeletedContract};
 pub use credentials::{SmtpCredential, generate_password};
 pub use delivery::{

@@ -74,6 +74,14 @@ impl Authenticator for KeyTable {
     }
 }
 
+/// A caller that code in this process has authenticated already (the console, by its
+/// session), put in a request's extensions instead of an `Authorization` header. Nothing from
+/// the network can place it there: only a request built in-process carries it, and it is still
+/// rate-limited and checked against [`PERMISSIONS`] like a key, so the console reaches exactly
+/// what a key of the same role would.
+#[derive(Debug, Clone)]
+pub struct Delegated(pub ApiCaller);
+
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowed {
@@ -225,9 +233,13 @@ pub(crate) async fn guard(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let caller = match authenticate(&state, request.headers()).await {
-        Ok(caller) => caller,
-        Err(error) => return error.into_response(),
+    let delegated = request.extensions_mut().remove::<Delegated>();
+    let caller = match delegated {
+        Some(Delegated(caller)) => caller,
+        None => match authenticate(&state, request.headers()).await {
+            Ok(caller) => caller,
+            Err(error) => return error.into_response(),
+        },
     };
     if let Err(wait) = state.0.limiter.take(caller_key(&caller), Instant::now()) {
         return ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64).into_response();

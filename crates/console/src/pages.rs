@@ -1,0 +1,1733 @@
+//! The console's pages. Each reads through [`crate::bridge`] (the REST API as the user) and
+//! renders a template; forms post back here, carry the CSRF token and redirect (so reloading
+//! a page never repeats a change).
+
+use crate::bridge::{self, ApiFailure};
+use crate::clock::{Zone, offered_zones};
+use crate::i18n::{Lang, Texts};
+use crate::session::{self, PRE_COOKIE, SESSION_COOKIE};
+use crate::{ConsoleState, Viewer};
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use hikyaku_api::v1::access::allowed;
+use hikyaku_api_types::Time;
+use hikyaku_model::{ApiCaller, CustomerId, DkimKeyState, Timestamp};
+use hikyaku_store::StoreError;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// What every page's frame shows.
+pub struct Chrome {
+    pub t: &'static Texts,
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub current: &'static str,
+    pub csrf: String,
+    pub user: Option<UserLine>,
+    pub zone: String,
+    pub notice: Option<&'static str>,
+    pub error: Option<ErrorBox>,
+}
+
+pub struct UserLine {
+    pub email: String,
+    pub customer_id: String,
+    pub role: String,
+}
+
+pub struct ErrorBox {
+    pub summary: &'static str,
+    pub detail: String,
+}
+
+impl Chrome {
+    fn of(viewer: &Viewer, title: fn(&Texts) -> &'static str, current: &'static str) -> Chrome {
+        let t = viewer.lang.texts();
+        Chrome {
+            t,
+            lang: viewer.lang.code(),
+            title: title(t),
+            current,
+            csrf: viewer.csrf(),
+            user: Some(UserLine {
+                email: viewer.user.email.clone(),
+                customer_id: viewer.user.customer_id.to_string(),
+                role: viewer.user.role.as_str().to_string(),
+            }),
+            zone: viewer.zone.name.clone(),
+            notice: None,
+            error: None,
+        }
+    }
+
+    fn anonymous(lang: Lang, title: fn(&Texts) -> &'static str) -> Chrome {
+        let t = lang.texts();
+        Chrome {
+            t,
+            lang: lang.code(),
+            title: title(t),
+            current: "",
+            csrf: String::new(),
+            user: None,
+            zone: Zone::default().name,
+            notice: None,
+            error: None,
+        }
+    }
+
+    fn failed(mut self, failure: &ApiFailure) -> Chrome {
+        self.error = Some(error_box(self.t, failure));
+        self
+    }
+}
+
+fn error_box(t: &'static Texts, failure: &ApiFailure) -> ErrorBox {
+    let summary = match failure.status {
+        StatusCode::FORBIDDEN => t.error_forbidden,
+        StatusCode::NOT_FOUND => t.error_not_found,
+        StatusCode::TOO_MANY_REQUESTS => t.error_rate_limited,
+        StatusCode::SERVICE_UNAVAILABLE => t.error_unavailable,
+        s if s.is_client_error() => t.error_invalid,
+        _ => t.error_other,
+    };
+    ErrorBox {
+        summary,
+        detail: failure.message.clone(),
+    }
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a console template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// The answer when the store is away: the page cannot be built.
+pub(crate) fn store_failure(error: StoreError) -> Response {
+    tracing::warn!(%error, "console: store error");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        "the database is not answering; try again shortly",
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+}
+
+/// A form without the right CSRF token: refused, nothing changed.
+fn csrf_refused(c: Chrome) -> Response {
+    let mut c = c;
+    c.error = Some(ErrorBox {
+        summary: c.t.csrf_refused,
+        detail: String::new(),
+    });
+    render(StatusCode::FORBIDDEN, &ErrorPage { c })
+}
+
+/// Whether the user's role may call the API's `method path` (the API's own table).
+fn may(caller: &ApiCaller, method: Method, path: &str) -> bool {
+    allowed(&method, path).is_some_and(|a| a.admits(caller))
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login, second factor, logout
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    c: Chrome,
+    csrf: String,
+    customer_id: String,
+    email: String,
+}
+
+fn accept_language(headers: &HeaderMap) -> Lang {
+    Lang::from_accept_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+pub async fn login_page(headers: HeaderMap) -> Response {
+    let lang = accept_language(&headers);
+    let (pre, set) = match session::cookie(&headers, PRE_COOKIE) {
+        Some(pre) => (pre, None),
+        None => {
+            let pre = session::new_token();
+            let cookie =
+                session::set_cookie(PRE_COOKIE, Some(&pre), std::time::Duration::from_secs(3600));
+            (pre, Some(cookie))
+        }
+    };
+    let page = LoginPage {
+        c: Chrome::anonymous(lang, |t| t.login_title),
+        csrf: session::csrf_token(&pre),
+        customer_id: String::new(),
+        email: String::new(),
+    };
+    let mut response = render(StatusCode::OK, &page);
+    if let Some(cookie) = set
+        && let Ok(value) = cookie.parse()
+    {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The client's IP address, when the listener records it (it does in `hikyaku serve`).
+pub struct ClientAddress(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip()),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    customer_id: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn with_cookie(mut response: Response, cookie: String) -> Response {
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub async fn login(
+    State(state): State<ConsoleState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let lang = accept_language(&headers);
+    let Some(pre) = session::cookie(&headers, PRE_COOKIE) else {
+        return csrf_refused(Chrome::anonymous(lang, |t| t.login_title));
+    };
+    if !session::csrf_matches(&pre, &form.csrf) {
+        return csrf_refused(Chrome::anonymous(lang, |t| t.login_title));
+    }
+    let again = |summary: fn(&Texts) -> &'static str, status: StatusCode| {
+        let mut c = Chrome::anonymous(lang, |t| t.login_title);
+        c.error = Some(ErrorBox {
+            summary: summary(c.t),
+            detail: String::new(),
+        });
+        let page = LoginPage {
+            c,
+            csrf: session::csrf_token(&pre),
+            customer_id: form.customer_id.clone(),
+            email: form.email.clone(),
+        };
+        render(status, &page)
+    };
+    let now = Instant::now();
+    let account = format!(
+        "{}\0{}",
+        form.customer_id.trim().to_ascii_lowercase(),
+        form.email.trim().to_lowercase()
+    );
+    let limits = &state.0.limits;
+    let address_ok = address.is_none_or(|a| limits.address.take(&a.to_string(), now));
+    if !address_ok || !limits.account.take(&account, now) {
+        return again(|t| t.login_rate_limited, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let Ok(customer) = form.customer_id.trim().parse::<CustomerId>() else {
+        return again(|t| t.login_failed, StatusCode::UNAUTHORIZED);
+    };
+    let store = state.store();
+    let user = match store
+        .verify_console_login(&customer, &form.email, &form.password)
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => return again(|t| t.login_failed, StatusCode::UNAUTHORIZED),
+        Err(error) => return store_failure(error),
+    };
+    let settings = match store.console_settings(&customer, &user.user_id).await {
+        Ok(settings) => settings,
+        Err(error) => return store_failure(error),
+    };
+    let pending = settings.totp_secret.is_some();
+    let lifetime = if pending {
+        session::SECOND_FACTOR_LIFETIME
+    } else {
+        session::SESSION_LIFETIME
+    };
+    let token = session::new_token();
+    if let Err(error) = store
+        .create_console_session(
+            &customer,
+            &user.user_id,
+            &session::token_hash(&token),
+            pending,
+            Timestamp::now().saturating_add(lifetime),
+        )
+        .await
+    {
+        return store_failure(error);
+    }
+    tracing::info!(customer_id = %customer, user_id = %user.user_id, second_factor = pending, "console login");
+    let to = if pending { "/login/totp" } else { "/" };
+    with_cookie(
+        see_other(to),
+        session::set_cookie(SESSION_COOKIE, Some(&token), lifetime),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "totp.html")]
+struct TotpPage {
+    c: Chrome,
+    csrf: String,
+}
+
+/// The half-session of a user who gave the right password and owes a TOTP code.
+async fn pending_session(
+    state: &ConsoleState,
+    headers: &HeaderMap,
+) -> Result<(String, hikyaku_store::ConsoleSession), Response> {
+    let Some(token) = session::cookie(headers, SESSION_COOKIE) else {
+        return Err(see_other("/login"));
+    };
+    match state
+        .store()
+        .console_session(&session::token_hash(&token), Timestamp::now())
+        .await
+    {
+        Ok(Some(s)) if s.second_factor_pending => Ok((token, s)),
+        Ok(Some(_)) => Err(see_other("/")),
+        Ok(None) => Err(see_other("/login")),
+        Err(error) => Err(store_failure(error)),
+    }
+}
+
+pub async fn totp_page(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
+    let (token, _) = match pending_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let page = TotpPage {
+        c: Chrome::anonymous(accept_language(&headers), |t| t.totp_title),
+        csrf: session::csrf_token(&token),
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub async fn totp(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let lang = accept_language(&headers);
+    let (token, pending) = match pending_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if !session::csrf_matches(&token, &form.csrf) {
+        return csrf_refused(Chrome::anonymous(lang, |t| t.totp_title));
+    }
+    let again = |summary: fn(&Texts) -> &'static str, status| {
+        let mut c = Chrome::anonymous(lang, |t| t.totp_title);
+        c.error = Some(ErrorBox {
+            summary: summary(c.t),
+            detail: String::new(),
+        });
+        render(
+            status,
+            &TotpPage {
+                c,
+                csrf: session::csrf_token(&token),
+            },
+        )
+    };
+    // Six digits are a million guesses: the account's login limit covers codes too.
+    let account = format!("totp\0{}", pending.user_id);
+    if !state.0.limits.account.take(&account, Instant::now()) {
+        return again(|t| t.login_rate_limited, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let store = state.store();
+    let settings = match store
+        .console_settings(&pending.customer_id, &pending.user_id)
+        .await
+    {
+        Ok(settings) => settings,
+        Err(error) => return store_failure(error),
+    };
+    let Some(secret) = settings.totp_secret else {
+        return see_other("/login");
+    };
+    let Some(step) = session::totp_verify(&secret, &form.code, unix_seconds()) else {
+        return again(|t| t.totp_failed, StatusCode::UNAUTHORIZED);
+    };
+    match store
+        .take_totp_step(&pending.customer_id, &pending.user_id, step as i64)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return again(|t| t.totp_failed, StatusCode::UNAUTHORIZED),
+        Err(error) => return store_failure(error),
+    }
+    // A new token for the full session: the half-session's token is worth nothing afterwards.
+    let new = session::new_token();
+    let created = store
+        .create_console_session(
+            &pending.customer_id,
+            &pending.user_id,
+            &session::token_hash(&new),
+            false,
+            Timestamp::now().saturating_add(session::SESSION_LIFETIME),
+        )
+        .await;
+    if let Err(error) = created {
+        return store_failure(error);
+    }
+    if let Err(error) = store
+        .delete_console_session(&session::token_hash(&token))
+        .await
+    {
+        return store_failure(error);
+    }
+    with_cookie(
+        see_other("/"),
+        session::set_cookie(SESSION_COOKIE, Some(&new), session::SESSION_LIFETIME),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<ConsoleState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(token) = session::cookie(&headers, SESSION_COOKIE) else {
+        return see_other("/login");
+    };
+    if !session::csrf_matches(&token, &form.csrf) {
+        return csrf_refused(Chrome::anonymous(accept_language(&headers), |t| {
+            t.login_title
+        }));
+    }
+    if let Err(error) = state
+        .store()
+        .delete_console_session(&session::token_hash(&token))
+        .await
+    {
+        return store_failure(error);
+    }
+    with_cookie(
+        see_other("/login"),
+        session::set_cookie(SESSION_COOKIE, None, std::time::Duration::ZERO),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+struct Counts {
+    #[serde(default)]
+    accepted: u64,
+    #[serde(default)]
+    delivered: u64,
+    #[serde(default)]
+    deferred: u64,
+    #[serde(default)]
+    bounced: u64,
+    #[serde(default)]
+    expired: u64,
+    #[serde(default)]
+    suppressed: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.accepted += o.accepted;
+        self.delivered += o.delivered;
+        self.deferred += o.deferred;
+        self.bounced += o.bounced;
+        self.expired += o.expired;
+        self.suppressed += o.suppressed;
+    }
+
+    fn values(&self) -> [u64; 6] {
+        [
+            self.accepted,
+            self.delivered,
+            self.deferred,
+            self.bounced,
+            self.expired,
+            self.suppressed,
+        ]
+    }
+}
+
+fn kind_labels(t: &Texts) -> [&'static str; 6] {
+    [
+        t.kind_accepted,
+        t.kind_delivered,
+        t.kind_deferred,
+        t.kind_bounced,
+        t.kind_expired,
+        t.kind_suppressed,
+    ]
+}
+
+const KIND_NAMES: [&str; 6] = [
+    "accepted",
+    "delivered",
+    "deferred",
+    "bounced",
+    "expired",
+    "suppressed",
+];
+
+#[derive(Deserialize)]
+struct Point {
+    start: Time,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+#[derive(Deserialize)]
+struct Series {
+    points: Vec<Point>,
+}
+
+#[derive(Template)]
+#[template(path = "counts.html")]
+struct CountsTable {
+    caption: String,
+    rows: Vec<(&'static str, u64)>,
+}
+
+#[derive(Deserialize)]
+pub struct PlanUsage {
+    pub sent: u64,
+    pub plan: String,
+    pub monthly_volume: Option<u64>,
+    pub excess_units: u64,
+}
+
+pub struct DomainLine {
+    pub domain: String,
+    pub keys: Vec<KeyLine>,
+}
+
+pub struct KeyLine {
+    pub selector: String,
+    pub state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    c: Chrome,
+    counts: Option<String>,
+    usage: Option<PlanUsage>,
+    domains: Option<Vec<DomainLine>>,
+    problems: Option<String>,
+}
+
+async fn series(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    from: i64,
+    to: i64,
+    granularity: &str,
+) -> Result<Vec<Point>, ApiFailure> {
+    let path = format!(
+        "/stats{}",
+        bridge::query(&[
+            ("from", &Time(Timestamp(from)).to_string()),
+            ("to", &Time(Timestamp(to)).to_string()),
+            ("granularity", granularity),
+        ])
+    );
+    let series: Series = bridge::get(state.api(), &viewer.caller, &path).await?;
+    Ok(series.points)
+}
+
+pub async fn dashboard(State(state): State<ConsoleState>, viewer: Viewer) -> Response {
+    let t = viewer.lang.texts();
+    let mut c = Chrome::of(&viewer, |t| t.dashboard_title, "dashboard");
+    let now = Timestamp::now().as_millis();
+    // The current bucket is counted too: `to` is the end of this hour.
+    let to = (now / 3_600_000 + 1) * 3_600_000;
+    let mut counts = None;
+    if may(&viewer.caller, Method::GET, "/stats") {
+        let today = series(&state, &viewer, viewer.zone.day_start(now), to, "hour").await;
+        let month = series(&state, &viewer, viewer.zone.month_start(now), to, "hour").await;
+        match (today, month) {
+            (Ok(today), Ok(month)) => {
+                let mut html = String::new();
+                for (caption, points) in [(t.today, today), (t.this_month, month)] {
+                    let mut sum = Counts::default();
+                    points.iter().for_each(|p| sum.add(&p.counts));
+                    let table = CountsTable {
+                        caption: caption.to_string(),
+                        rows: kind_labels(t).into_iter().zip(sum.values()).collect(),
+                    };
+                    html.push_str(&table.render().unwrap_or_default());
+                }
+                counts = Some(html);
+            }
+            (Err(failure), _) | (_, Err(failure)) => c = c.failed(&failure),
+        }
+    }
+    let usage = match bridge::get::<PlanUsage>(state.api(), &viewer.caller, "/usage").await {
+        Ok(usage) => Some(usage),
+        Err(failure) if failure.status == StatusCode::FORBIDDEN => None,
+        Err(failure) => {
+            c = c.failed(&failure);
+            None
+        }
+    };
+    // Sender domains have no API read yet: the store is asked directly, for the session's
+    // own contract only, by the roles that may read its settings.
+    let domains = if may(&viewer.caller, Method::GET, "/settings/allowed-ips") {
+        match state
+            .store()
+            .sender_domains(Some(&viewer.user.customer_id))
+            .await
+        {
+            Ok(domains) => Some(
+                domains
+                    .into_iter()
+                    .map(|d| DomainLine {
+                        domain: d.domain,
+                        keys: d
+                            .keys
+                            .iter()
+                            .map(|k| KeyLine {
+                                selector: k.selector.clone(),
+                                state: match k.state {
+                                    DkimKeyState::Active => t.dkim_active,
+                                    DkimKeyState::Pending => t.dkim_pending,
+                                    DkimKeyState::Retired => t.dkim_retired,
+                                },
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            ),
+            Err(error) => return store_failure(error),
+        }
+    } else {
+        None
+    };
+    let problems = if may(&viewer.caller, Method::GET, "/events") {
+        match bridge::get::<EventList>(
+            state.api(),
+            &viewer.caller,
+            "/events?kind=bounced,expired&limit=10",
+        )
+        .await
+        {
+            Ok(list) => Some(events_fragment(&viewer, list, None)),
+            Err(failure) => {
+                c = c.failed(&failure);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    render(
+        StatusCode::OK,
+        &DashboardPage {
+            c,
+            counts,
+            usage,
+            domains,
+            problems,
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Send log and message view
+
+#[derive(Deserialize, Default)]
+struct ApiRemote {
+    host: String,
+    tls: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ApiDetails {
+    remote: Option<ApiRemote>,
+    code: Option<u16>,
+    status: Option<String>,
+    text: Option<String>,
+    reason: Option<String>,
+    attempt: Option<u32>,
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiEvent {
+    kind: String,
+    time: Time,
+    message_id: String,
+    #[serde(default)]
+    sender: String,
+    #[serde(default)]
+    recipient: String,
+    #[serde(default)]
+    details: ApiDetails,
+}
+
+#[derive(Deserialize)]
+struct EventList {
+    data: Vec<ApiEvent>,
+    next_cursor: Option<String>,
+}
+
+pub struct EventRow {
+    pub kind: String,
+    pub kind_label: &'static str,
+    pub time: String,
+    pub recipient: String,
+    pub sender: String,
+    pub message_id: String,
+    pub message_id_path: String,
+    pub summary: String,
+    pub remote_host: Option<String>,
+    pub tls: Option<bool>,
+    pub code: Option<String>,
+    pub text: Option<String>,
+    pub reason: Option<String>,
+    pub attempt: Option<u32>,
+}
+
+fn kind_label(t: &'static Texts, kind: &str) -> &'static str {
+    match kind {
+        "accepted" => t.kind_accepted,
+        "delivered" => t.kind_delivered,
+        "deferred" => t.kind_deferred,
+        "bounced" => t.kind_bounced,
+        "expired" => t.kind_expired,
+        "suppressed" => t.kind_suppressed,
+        "complaint" => t.kind_complaint,
+        "inbound" => t.kind_inbound,
+        "deleted" => t.kind_deleted,
+        "unsubscribed" => t.kind_unsubscribed,
+        _ => t.details,
+    }
+}
+
+fn event_row(viewer: &Viewer, e: ApiEvent) -> EventRow {
+    let t = viewer.lang.texts();
+    let d = e.details;
+    let code = match (d.code, &d.status) {
+        (Some(code), Some(status)) => Some(format!("{code} {status}")),
+        (Some(code), None) => Some(code.to_string()),
+        (None, Some(status)) => Some(status.clone()),
+        (None, None) => None,
+    };
+    let summary = [
+        d.remote.as_ref().map(|r| r.host.clone()),
+        code.clone(),
+        d.reason.clone(),
+        d.note.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    EventRow {
+        kind_label: kind_label(t, &e.kind),
+        kind: e.kind,
+        time: viewer.zone.format(e.time.0.as_millis()),
+        recipient: e.recipient,
+        sender: e.sender,
+        message_id_path: bridge::encode(&e.message_id),
+        message_id: e.message_id,
+        summary,
+        remote_host: d.remote.as_ref().map(|r| r.host.clone()),
+        tls: d.remote.as_ref().and_then(|r| r.tls),
+        code,
+        text: d.text,
+        reason: d.reason,
+        attempt: d.attempt,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct EventsFragment {
+    t: &'static Texts,
+    rows: Vec<EventRow>,
+    next: Option<String>,
+}
+
+fn events_fragment(viewer: &Viewer, list: EventList, next: Option<String>) -> String {
+    EventsFragment {
+        t: viewer.lang.texts(),
+        rows: list
+            .data
+            .into_iter()
+            .map(|e| event_row(viewer, e))
+            .collect(),
+        next,
+    }
+    .render()
+    .unwrap_or_default()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LogForm {
+    since: String,
+    until: String,
+    recipient: String,
+    sender: String,
+    message_id: String,
+    kind: String,
+    reason: String,
+    tag: String,
+    cursor: String,
+}
+
+#[derive(Template)]
+#[template(path = "log.html")]
+struct LogPage {
+    c: Chrome,
+    form: LogForm,
+    kinds: Vec<(&'static str, &'static str, bool)>,
+    results: String,
+}
+
+const SEARCHABLE_KINDS: [&str; 8] = [
+    "accepted",
+    "delivered",
+    "deferred",
+    "bounced",
+    "expired",
+    "suppressed",
+    "complaint",
+    "unsubscribed",
+];
+
+pub async fn log_search(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(form): Query<LogForm>,
+) -> Response {
+    let t = viewer.lang.texts();
+    let mut c = Chrome::of(&viewer, |t| t.log_title, "log");
+    let since = viewer
+        .zone
+        .from_local_input(&form.since)
+        .unwrap_or_default();
+    let until = viewer
+        .zone
+        .from_local_input(&form.until)
+        .unwrap_or_default();
+    let mut status = StatusCode::OK;
+    let results = if (!form.since.is_empty() && since.is_empty())
+        || (!form.until.is_empty() && until.is_empty())
+    {
+        status = StatusCode::UNPROCESSABLE_ENTITY;
+        c.error = Some(ErrorBox {
+            summary: t.error_invalid,
+            detail: String::new(),
+        });
+        String::new()
+    } else {
+        let path = format!(
+            "/events{}",
+            bridge::query(&[
+                ("since", &since),
+                ("until", &until),
+                ("recipient", &form.recipient),
+                ("sender", &form.sender),
+                ("message_id", &form.message_id),
+                ("kind", &form.kind),
+                ("reason", &form.reason),
+                ("tag", &form.tag),
+                ("cursor", &form.cursor),
+                ("limit", "50"),
+            ])
+        );
+        match bridge::get::<EventList>(state.api(), &viewer.caller, &path).await {
+            Ok(list) => {
+                let next = list.next_cursor.as_ref().map(|cursor| {
+                    format!(
+                        "/log{}",
+                        bridge::query(&[
+                            ("since", &form.since),
+                            ("until", &form.until),
+                            ("recipient", &form.recipient),
+                            ("sender", &form.sender),
+                            ("message_id", &form.message_id),
+                            ("kind", &form.kind),
+                            ("reason", &form.reason),
+                            ("tag", &form.tag),
+                            ("cursor", cursor),
+                        ])
+                    )
+                });
+                events_fragment(&viewer, list, next)
+            }
+            Err(failure) => {
+                status = failure.status;
+                let error = error_box(t, &failure);
+                c.error = Some(ErrorBox {
+                    summary: error.summary,
+                    detail: error.detail,
+                });
+                // The summary is one of our own strings: nothing to escape.
+                format!(
+                    "<div id=\"results\"><p role=\"alert\">{}</p></div>",
+                    c.error.as_ref().map_or("", |e| e.summary)
+                )
+            }
+        }
+    };
+    // htmx asks for the results only: they replace the old ones in place.
+    if headers.contains_key("hx-request") && !headers.contains_key("hx-boosted") {
+        return (status, Html(results)).into_response();
+    }
+    let kinds = SEARCHABLE_KINDS
+        .iter()
+        .map(|k| (*k, kind_label(t, k), form.kind == *k))
+        .collect();
+    render(
+        status,
+        &LogPage {
+            c,
+            form,
+            kinds,
+            results,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct ApiHistory {
+    message_id: String,
+    #[serde(default)]
+    sender: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    events: Vec<ApiEvent>,
+}
+
+pub struct MessageView {
+    pub message_id: String,
+    pub sender: String,
+    pub tags: String,
+    pub events: Vec<EventRow>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    c: Chrome,
+    m: MessageView,
+}
+
+pub async fn message_view(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Path(message_id): Path<String>,
+) -> Response {
+    let c = Chrome::of(&viewer, |t| t.message_title, "log");
+    let path = format!("/messages/{}", bridge::encode(&message_id));
+    match bridge::get::<ApiHistory>(state.api(), &viewer.caller, &path).await {
+        Ok(history) => {
+            let m = MessageView {
+                message_id: history.message_id,
+                sender: history.sender,
+                tags: history.tags.join(", "),
+                events: history
+                    .events
+                    .into_iter()
+                    .map(|e| event_row(&viewer, e))
+                    .collect(),
+            };
+            render(StatusCode::OK, &MessagePage { c, m })
+        }
+        Err(failure) => render(
+            failure.status,
+            &ErrorPage {
+                c: c.failed(&failure),
+            },
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery graph
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct GraphForm {
+    range: String,
+    granularity: String,
+}
+
+impl GraphForm {
+    /// The range in milliseconds and the granularity, defaulting and refusing what is not
+    /// offered.
+    fn parse(&self) -> (&'static str, i64, &'static str) {
+        const HOUR: i64 = 3_600_000;
+        let (range, span) = match self.range.as_str() {
+            "7d" => ("7d", 7 * 24 * HOUR),
+            "30d" => ("30d", 30 * 24 * HOUR),
+            _ => ("24h", 24 * HOUR),
+        };
+        let granularity = match self.granularity.as_str() {
+            "minute" => "minute",
+            "day" => "day",
+            _ => "hour",
+        };
+        (range, span, granularity)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "graph.html")]
+struct GraphPage {
+    c: Chrome,
+    ranges: Vec<(&'static str, &'static str, bool)>,
+    granularities: Vec<(&'static str, &'static str, bool)>,
+    data_src: String,
+    labels: [&'static str; 6],
+    table: Vec<(String, [u64; 6])>,
+}
+
+async fn graph_points(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    form: &GraphForm,
+) -> Result<Vec<Point>, ApiFailure> {
+    let (_, span, granularity) = form.parse();
+    let now = Timestamp::now().as_millis();
+    let to = (now / 60_000 + 1) * 60_000;
+    series(state, viewer, to - span, to, granularity).await
+}
+
+pub async fn graph(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(form): Query<GraphForm>,
+) -> Response {
+    let t = viewer.lang.texts();
+    let mut c = Chrome::of(&viewer, |t| t.graph_title, "graph");
+    let (range, _, granularity) = form.parse();
+    let (status, table) = match graph_points(&state, &viewer, &form).await {
+        Ok(points) => (
+            StatusCode::OK,
+            points
+                .iter()
+                .filter(|p| p.counts.values().iter().any(|v| *v > 0))
+                .map(|p| (viewer.zone.format(p.start.0.as_millis()), p.counts.values()))
+                .collect(),
+        ),
+        Err(failure) => {
+            c = c.failed(&failure);
+            (failure.status, Vec::new())
+        }
+    };
+    let page = GraphPage {
+        c,
+        ranges: [
+            ("24h", t.last_24_hours),
+            ("7d", t.last_7_days),
+            ("30d", t.last_30_days),
+        ]
+        .map(|(v, l)| (v, l, v == range))
+        .to_vec(),
+        granularities: [
+            ("minute", t.per_minute),
+            ("hour", t.per_hour),
+            ("day", t.per_day),
+        ]
+        .map(|(v, l)| (v, l, v == granularity))
+        .to_vec(),
+        data_src: format!(
+            "/graph/data{}",
+            bridge::query(&[("range", range), ("granularity", granularity)])
+        ),
+        labels: kind_labels(t),
+        table,
+    };
+    render(status, &page)
+}
+
+/// The graph's figures as uPlot takes them: `x` (Unix seconds) and one array per series, with
+/// the labels in the user's language and the user's zone offset for the axis.
+pub async fn graph_data(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(form): Query<GraphForm>,
+) -> Response {
+    let t = viewer.lang.texts();
+    match graph_points(&state, &viewer, &form).await {
+        Ok(points) => {
+            let x: Vec<i64> = points
+                .iter()
+                .map(|p| p.start.0.as_millis() / 1000)
+                .collect();
+            let series: Vec<serde_json::Value> = KIND_NAMES
+                .iter()
+                .zip(kind_labels(t))
+                .enumerate()
+                .map(|(i, (name, label))| {
+                    let values: Vec<u64> = points.iter().map(|p| p.counts.values()[i]).collect();
+                    serde_json::json!({ "kind": name, "label": label, "values": values })
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "x": x,
+                "series": series,
+                "offset_minutes": viewer.zone.offset_minutes,
+            }))
+            .into_response()
+        }
+        Err(failure) => (
+            failure.status,
+            axum::Json(serde_json::json!({
+                "error": { "code": failure.code, "message": failure.message }
+            })),
+        )
+            .into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suppression list
+
+#[derive(Deserialize)]
+struct ApiSuppression {
+    address: String,
+    source: String,
+    reason: Option<String>,
+    created_at: Time,
+}
+
+#[derive(Deserialize)]
+struct SuppressionPage {
+    data: Vec<ApiSuppression>,
+    next_cursor: Option<String>,
+}
+
+pub struct SuppressionRow {
+    pub address: String,
+    pub source: String,
+    pub reason: String,
+    pub created_at: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SuppressionQuery {
+    address: String,
+    cursor: String,
+    done: String,
+}
+
+#[derive(Template)]
+#[template(path = "suppressions.html")]
+struct SuppressionsPage {
+    c: Chrome,
+    address: String,
+    found: Option<Option<SuppressionRow>>,
+    can_write: bool,
+    can_remove_rows: bool,
+    list: Vec<SuppressionRow>,
+    next: Option<String>,
+}
+
+fn suppression_row(viewer: &Viewer, s: ApiSuppression) -> SuppressionRow {
+    SuppressionRow {
+        address: s.address,
+        source: s.source,
+        reason: s.reason.unwrap_or_default(),
+        created_at: viewer.zone.format(s.created_at.0.as_millis()),
+    }
+}
+
+async fn suppressions_page(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    query: &SuppressionQuery,
+    mut c: Chrome,
+    mut status: StatusCode,
+) -> Response {
+    let t = viewer.lang.texts();
+    c.notice = match query.done.as_str() {
+        "added" => Some(t.added_one),
+        "removed" => Some(t.removed_one),
+        "imported" => Some(t.import_done),
+        _ => c.notice,
+    };
+    let address = query.address.trim().to_string();
+    let mut found = None;
+    if !address.is_empty() {
+        let path = format!("/suppressions/{}", bridge::encode(&address));
+        match bridge::get::<ApiSuppression>(state.api(), &viewer.caller, &path).await {
+            Ok(s) => found = Some(Some(suppression_row(viewer, s))),
+            Err(failure) if failure.status == StatusCode::NOT_FOUND => found = Some(None),
+            Err(failure) => {
+                status = failure.status;
+                c = c.failed(&failure);
+            }
+        }
+    }
+    let path = format!(
+        "/suppressions{}",
+        bridge::query(&[("cursor", &query.cursor), ("limit", "50")])
+    );
+    let (list, next) = match bridge::get::<SuppressionPage>(state.api(), &viewer.caller, &path)
+        .await
+    {
+        Ok(page) => (
+            page.data
+                .into_iter()
+                .map(|s| suppression_row(viewer, s))
+                .collect(),
+            page.next_cursor
+                .map(|cursor| format!("/suppressions{}", bridge::query(&[("cursor", &cursor)]))),
+        ),
+        Err(failure) => {
+            if status.is_success() {
+                status = failure.status;
+            }
+            c = c.failed(&failure);
+            (Vec::new(), None)
+        }
+    };
+    let can_write = may(&viewer.caller, Method::POST, "/suppressions");
+    render(
+        status,
+        &SuppressionsPage {
+            c,
+            address,
+            found,
+            can_write,
+            // A masked address cannot be given back to remove it: rows get a button only for
+            // users who see addresses (others look the address up and remove it from there).
+            can_remove_rows: can_write && viewer.user.see_addresses,
+            list,
+            next,
+        },
+    )
+}
+
+pub async fn suppressions(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(query): Query<SuppressionQuery>,
+) -> Response {
+    let c = Chrome::of(&viewer, |t| t.suppressions_title, "suppressions");
+    suppressions_page(&state, &viewer, &query, c, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct SuppressionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    csv: String,
+}
+
+/// Runs a change through the API; on success back to the list with a notice, on failure the
+/// list again with the API's reason.
+async fn suppression_change(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    form: &SuppressionForm,
+    method: Method,
+    path: String,
+    body: Option<(&'static str, Vec<u8>)>,
+    done: &str,
+) -> Response {
+    let c = Chrome::of(viewer, |t| t.suppressions_title, "suppressions");
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(c);
+    }
+    match bridge::call(state.api(), &viewer.caller, method, &path, body).await {
+        Ok(_) => see_other(&format!("/suppressions?done={done}")),
+        Err(failure) => {
+            let query = SuppressionQuery::default();
+            let status = failure.status;
+            suppressions_page(state, viewer, &query, c.failed(&failure), status).await
+        }
+    }
+}
+
+pub async fn suppression_add(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SuppressionForm>,
+) -> Response {
+    let mut body = serde_json::json!({ "address": form.address.trim() });
+    if !form.reason.trim().is_empty() {
+        body["reason"] = form.reason.trim().into();
+    }
+    let body = Some(("application/json", body.to_string().into_bytes()));
+    suppression_change(
+        &state,
+        &viewer,
+        &form,
+        Method::POST,
+        "/suppressions".into(),
+        body,
+        "added",
+    )
+    .await
+}
+
+pub async fn suppression_remove(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SuppressionForm>,
+) -> Response {
+    let path = format!("/suppressions/{}", bridge::encode(form.address.trim()));
+    suppression_change(
+        &state,
+        &viewer,
+        &form,
+        Method::DELETE,
+        path,
+        None,
+        "removed",
+    )
+    .await
+}
+
+pub async fn suppression_import(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SuppressionForm>,
+) -> Response {
+    let body = Some(("text/csv", form.csv.clone().into_bytes()));
+    suppression_change(
+        &state,
+        &viewer,
+        &form,
+        Method::POST,
+        "/suppressions/import".into(),
+        body,
+        "imported",
+    )
+    .await
+}
+
+/// The API's CSV export, passed through as a download.
+pub async fn suppression_export(State(state): State<ConsoleState>, viewer: Viewer) -> Response {
+    match bridge::call(
+        state.api(),
+        &viewer.caller,
+        Method::GET,
+        "/suppressions/export?format=csv",
+        None,
+    )
+    .await
+    {
+        Ok((_, _, bytes)) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"suppressions.csv\"",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(failure) => {
+            let c = Chrome::of(&viewer, |t| t.suppressions_title, "suppressions");
+            render(
+                failure.status,
+                &ErrorPage {
+                    c: c.failed(&failure),
+                },
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    c: Chrome,
+    language: String,
+    zones: Vec<(String, bool)>,
+    totp_on: bool,
+    new_secret: String,
+    otpauth: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SettingsQuery {
+    done: String,
+    failed: String,
+}
+
+async fn settings_page(viewer: &Viewer, query: &SettingsQuery, status: StatusCode) -> Response {
+    let mut c = Chrome::of(viewer, |t| t.settings_title, "settings");
+    if query.done == "saved" {
+        c.notice = Some(c.t.saved);
+    }
+    if query.failed == "totp" {
+        c.error = Some(ErrorBox {
+            summary: c.t.totp_failed,
+            detail: String::new(),
+        });
+    }
+    let mut secret = [0u8; 20];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+    let new_secret = session::base32(&secret);
+    let otpauth = format!(
+        "otpauth://totp/Hikyaku:{}?secret={new_secret}&issuer=Hikyaku&algorithm=SHA1&digits=6&period=30",
+        bridge::encode(&viewer.user.email)
+    );
+    render(
+        status,
+        &SettingsPage {
+            c,
+            language: viewer.language_setting.clone().unwrap_or_default(),
+            zones: offered_zones()
+                .into_iter()
+                .map(|z| {
+                    let selected = z == viewer.zone.name;
+                    (z, selected)
+                })
+                .collect(),
+            totp_on: viewer.totp_on,
+            new_secret,
+            otpauth,
+        },
+    )
+}
+
+pub async fn settings(viewer: Viewer, Query(query): Query<SettingsQuery>) -> Response {
+    settings_page(&viewer, &query, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct SettingForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    time_zone: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+}
+
+fn invalid_setting(viewer: &Viewer) -> Response {
+    let mut c = Chrome::of(viewer, |t| t.settings_title, "settings");
+    c.error = Some(ErrorBox {
+        summary: c.t.error_invalid,
+        detail: String::new(),
+    });
+    render(StatusCode::UNPROCESSABLE_ENTITY, &ErrorPage { c })
+}
+
+pub async fn set_language(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SettingForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(Chrome::of(&viewer, |t| t.settings_title, "settings"));
+    }
+    let language = match form.language.as_str() {
+        "" => None,
+        code => match Lang::parse(code) {
+            Some(lang) => Some(lang.code()),
+            None => return invalid_setting(&viewer),
+        },
+    };
+    let user = &viewer.user;
+    match state
+        .store()
+        .set_console_language(&user.customer_id, &user.user_id, language)
+        .await
+    {
+        Ok(()) => see_other("/settings?done=saved"),
+        Err(error) => store_failure(error),
+    }
+}
+
+pub async fn set_time_zone(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SettingForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(Chrome::of(&viewer, |t| t.settings_title, "settings"));
+    }
+    let Some(zone) = Zone::parse(&form.time_zone) else {
+        return invalid_setting(&viewer);
+    };
+    let user = &viewer.user;
+    match state
+        .store()
+        .set_console_time_zone(&user.customer_id, &user.user_id, Some(&zone.name))
+        .await
+    {
+        Ok(()) => see_other("/settings?done=saved"),
+        Err(error) => store_failure(error),
+    }
+}
+
+/// Turns the second factor on (with a code from the new secret, so a mistyped secret never
+/// locks the user out) or off (with a code from the current one).
+pub async fn set_totp(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SettingForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(Chrome::of(&viewer, |t| t.settings_title, "settings"));
+    }
+    let user = &viewer.user;
+    let store = state.store();
+    let account = format!("totp\0{}", user.user_id);
+    if !state.0.limits.account.take(&account, Instant::now()) {
+        return see_other("/settings?failed=totp");
+    }
+    let secret = match form.action.as_str() {
+        "enable" => match session::from_base32(&form.secret) {
+            Some(secret) if secret.len() >= 16 => secret,
+            _ => return invalid_setting(&viewer),
+        },
+        "disable" => match store
+            .console_settings(&user.customer_id, &user.user_id)
+            .await
+        {
+            Ok(settings) => match settings.totp_secret {
+                Some(secret) => secret,
+                None => return see_other("/settings"),
+            },
+            Err(error) => return store_failure(error),
+        },
+        _ => return invalid_setting(&viewer),
+    };
+    let Some(step) = session::totp_verify(&secret, &form.code, unix_seconds()) else {
+        return see_other("/settings?failed=totp");
+    };
+    let new = (form.action == "enable").then_some(secret.as_slice());
+    if let Err(error) = store
+        .set_console_totp(&user.customer_id, &user.user_id, new)
+        .await
+    {
+        return store_failure(error);
+    }
+    // The code just given is spent: it cannot log anyone in afterwards.
+    match store
+        .take_totp_step(&user.customer_id, &user.user_id, step as i64)
+        .await
+    {
+        Ok(_) => see_other("/settings?done=saved"),
+        Err(error) => store_failure(error),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error analysis
+
+#[derive(Deserialize)]
+struct ApiReason {
+    kind: String,
+    reason: String,
+    count: u64,
+}
+
+#[derive(Deserialize)]
+struct ApiReasons {
+    data: Vec<ApiReason>,
+}
+
+#[derive(Deserialize)]
+pub struct DomainFailures {
+    pub domain: String,
+    #[serde(default)]
+    pub bounced: u64,
+    #[serde(default)]
+    pub expired: u64,
+    #[serde(default)]
+    pub deferred: u64,
+}
+
+impl DomainFailures {
+    pub fn failed(&self) -> u64 {
+        self.bounced + self.expired + self.deferred
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiDomains {
+    data: Vec<DomainFailures>,
+}
+
+pub struct ReasonLine {
+    pub kind: &'static str,
+    pub label: String,
+    pub count: u64,
+}
+
+#[derive(Template)]
+#[template(path = "errors.html")]
+struct ErrorsPage {
+    c: Chrome,
+    ranges: Vec<(&'static str, &'static str, bool)>,
+    reasons: Vec<ReasonLine>,
+    max_reason: u64,
+    domains: Vec<DomainFailures>,
+    max_domain: u64,
+}
+
+/// Bounces, expiries and deferrals by reason and by recipient domain over a range, from the
+/// API's `GET /stats/reasons` and `GET /stats/domains`.
+pub async fn errors(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(form): Query<GraphForm>,
+) -> Response {
+    let t = viewer.lang.texts();
+    let mut c = Chrome::of(&viewer, |t| t.errors_title, "errors");
+    let (range, span, _) = form.parse();
+    let now = Timestamp::now().as_millis();
+    let to = (now / 3_600_000 + 1) * 3_600_000;
+    let window = bridge::query(&[
+        ("from", &Time(Timestamp(to - span)).to_string()),
+        ("to", &Time(Timestamp(to)).to_string()),
+    ]);
+    let mut status = StatusCode::OK;
+    let reasons = match bridge::get::<ApiReasons>(
+        state.api(),
+        &viewer.caller,
+        &format!("/stats/reasons{window}"),
+    )
+    .await
+    {
+        Ok(list) => list
+            .data
+            .into_iter()
+            .filter(|r| matches!(r.kind.as_str(), "bounced" | "expired" | "deferred"))
+            .map(|r| ReasonLine {
+                kind: kind_label(t, &r.kind),
+                label: r.reason,
+                count: r.count,
+            })
+            .collect(),
+        Err(failure) => {
+            status = failure.status;
+            c = c.failed(&failure);
+            Vec::new()
+        }
+    };
+    let domains = match bridge::get::<ApiDomains>(
+        state.api(),
+        &viewer.caller,
+        &format!("/stats/domains{window}&limit=1000"),
+    )
+    .await
+    {
+        Ok(list) => {
+            let mut domains: Vec<DomainFailures> =
+                list.data.into_iter().filter(|d| d.failed() > 0).collect();
+            domains.sort_by(|a, b| b.failed().cmp(&a.failed()).then(a.domain.cmp(&b.domain)));
+            domains.truncate(50);
+            domains
+        }
+        Err(failure) => {
+            if status.is_success() {
+                status = failure.status;
+                c = c.failed(&failure);
+            }
+            Vec::new()
+        }
+    };
+    let page = ErrorsPage {
+        c,
+        ranges: [
+            ("24h", t.last_24_hours),
+            ("7d", t.last_7_days),
+            ("30d", t.last_30_days),
+        ]
+        .map(|(v, l)| (v, l, v == range))
+        .to_vec(),
+        max_reason: reasons.iter().map(|r| r.count).max().unwrap_or(1).max(1),
+        reasons,
+        max_domain: domains.iter().map(|d| d.failed()).max().unwrap_or(1).max(1),
+        domains,
+    };
+    render(status, &page)
+}

@@ -1,0 +1,628 @@
+//! The console in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! chromedriver (the JSON protocol spoken here over plain HTTP/1.1). Logs in from the keyboard
+//! with a TOTP code, sends a message through the API and finds it in the log search, opens its
+//! message view, sees the delivery graph drawn on its canvas, checks that every form field has
+//! a label and every page a title and landmarks, switches to Japanese, and logs out. A failing
+//! step saves a screenshot (its path is in the failure). Skipped with a note outside CI when
+//! chromium or chromedriver is missing; a failure under `CI=true`.
+
+mod common;
+
+use common::{Backend, Server};
+use hikyaku_model::Role;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// chromedriver, ended when dropped.
+struct Driver {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Value, String> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(body.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    // chromedriver keeps connections open whatever the request says: read by length.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    let (split, length) = loop {
+        let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buf))
+            .await
+            .map_err(|_| format!("chromedriver did not answer {method} {path}"))?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!(
+                "chromedriver closed before answering {method} {path}"
+            ));
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| format!("no Content-Length from chromedriver: {head}"))?;
+            break (split, length);
+        }
+    };
+    while raw.len() < split + 4 + length {
+        let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buf))
+            .await
+            .map_err(|_| format!("chromedriver's answer to {method} {path} stopped"))?
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("chromedriver closed mid-answer".into());
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let payload = raw[split + 4..split + 4 + length].to_vec();
+    let value: Value = serde_json::from_slice(&payload).map_err(|e| {
+        format!(
+            "not JSON from chromedriver ({e}): {}",
+            String::from_utf8_lossy(&payload)
+        )
+    })?;
+    if let Some(error) = value["value"]["error"].as_str() {
+        return Err(format!(
+            "WebDriver {method} {path}: {error}: {}",
+            value["value"]["message"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(value["value"].clone())
+}
+
+/// One browser session.
+struct Session {
+    driver: SocketAddr,
+    id: String,
+    base: String,
+}
+
+impl Session {
+    async fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        http(
+            self.driver,
+            method,
+            &format!("/session/{}{path}", self.id),
+            body.as_ref(),
+        )
+        .await
+    }
+
+    async fn goto(&self, path: &str) -> Result<(), String> {
+        self.cmd(
+            "POST",
+            "/url",
+            Some(json!({ "url": format!("{}{path}", self.base) })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn find(&self, css: &str) -> Result<String, String> {
+        // Elements may come a moment late (htmx swaps, the graph's fetch).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self
+                .cmd(
+                    "POST",
+                    "/element",
+                    Some(json!({ "using": "css selector", "value": css })),
+                )
+                .await
+            {
+                Ok(found) => {
+                    return found
+                        .as_object()
+                        .and_then(|o| o.values().next())
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("odd element answer for {css}: {found}"));
+                }
+                Err(e) if Instant::now() > deadline => return Err(format!("{css}: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
+        let element = self.find(css).await?;
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await?;
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn click(&self, css: &str) -> Result<(), String> {
+        // An htmx swap may replace the element between finding and clicking it: find again.
+        let mut tries = 0;
+        loop {
+            let element = self.find(css).await?;
+            match self
+                .cmd(
+                    "POST",
+                    &format!("/element/{element}/click"),
+                    Some(json!({})),
+                )
+                .await
+            {
+                Err(e) if e.contains("stale element") && tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    async fn script(&self, script: &str) -> Result<Value, String> {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    async fn path(&self) -> Result<String, String> {
+        let url = self.cmd("GET", "/url", None).await?;
+        let url = url.as_str().unwrap_or("");
+        Ok(url.strip_prefix(&self.base).unwrap_or(url).to_string())
+    }
+
+    /// Waits until `script` (an expression) is truthy.
+    async fn wait_for(&self, what: &str, script: &str) -> Result<Value, String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let value = self.script(&format!("return ({script});")).await?;
+            if !(value.is_null()
+                || value == json!(false)
+                || value == json!("")
+                || value == json!(0))
+            {
+                return Ok(value);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out waiting for {what}"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Every form field has a label, the page a title, a `main` and (logged in) a `nav`.
+    async fn accessible(&self, page: &str, logged_in: bool) -> Result<(), String> {
+        let problems = self
+            .script(&format!(
+                "const p = [];
+                 if (!document.title.trim()) p.push('no title');
+                 if (!document.querySelector('main')) p.push('no main landmark');
+                 if ({logged_in} && !document.querySelector('nav[aria-label]')) p.push('no nav landmark');
+                 for (const f of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {{
+                   if (!(f.labels && f.labels.length) && !f.getAttribute('aria-label')) p.push('unlabelled ' + (f.id || f.name));
+                 }}
+                 return p;"
+            ))
+            .await?;
+        if problems.as_array().is_some_and(|p| !p.is_empty()) {
+            return Err(format!("{page}: {problems}"));
+        }
+        Ok(())
+    }
+
+    /// With `HIKYAKU_CONSOLE_SCREENSHOTS=DIR` set, saves the page as `DIR/NAME.png`: the
+    /// README's pictures are taken this way, so they show the console as it is.
+    async fn picture(&self, name: &str) -> Result<(), String> {
+        let Some(dir) = std::env::var_os("HIKYAKU_CONSOLE_SCREENSHOTS") else {
+            return Ok(());
+        };
+        let png = self.cmd("GET", "/screenshot", None).await?;
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or(""))
+            .map_err(|e| e.to_string())?;
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(format!("{name}.png")), bytes).map_err(|e| e.to_string())
+    }
+
+    async fn screenshot(&self, name: &str) -> Option<PathBuf> {
+        let png = self.cmd("GET", "/screenshot", None).await.ok()?;
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str()?)
+            .ok()?;
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        std::fs::create_dir_all(&dir).ok()?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, bytes).ok()?;
+        Some(path)
+    }
+}
+
+async fn start_driver() -> Option<Driver> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !std::path::Path::new(p).exists())
+        .collect();
+    if !missing.is_empty() {
+        assert!(
+            !in_ci(),
+            "{missing:?} missing under CI=true: .ci/run installs chromium and chromium-driver"
+        );
+        eprintln!(
+            "skipping the browser test: {missing:?} missing (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(status) = http(driver.addr, "GET", "/status", None).await
+            && status["ready"] == json!(true)
+        {
+            return Some(driver);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_logs_in_with_totp_finds_a_message_sees_the_graph_and_switches_to_japanese() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let server = Server::start(Backend::Sqlite).await.unwrap();
+    let (a, user) = server
+        .contract_with_user("shop", "taro@shop.example", Role::Admin, true)
+        .await;
+    let secret: Vec<u8> = (0..20).map(|i| i * 7 + 3).collect();
+    server
+        .store
+        .set_console_totp(&a, &user, Some(&secret))
+        .await
+        .unwrap();
+    let (_, key) = server
+        .store
+        .create_api_key(
+            &a,
+            &hikyaku_store::NewApiKey {
+                name: "browser test",
+                role: Role::Sender,
+                see_addresses: true,
+            },
+        )
+        .await
+        .unwrap();
+
+    // A message sent through the API, as a contract's system sends it.
+    let mut api = server.browser();
+    let body = json!({
+        "from": "info@shop.example",
+        "to": "hanako@customer.example",
+        "subject": "ご注文ありがとうございます",
+        "text": "hello",
+    })
+    .to_string();
+    let reply = api
+        .call(
+            "POST",
+            "/api/v1/messages",
+            &[
+                ("Authorization", &format!("Bearer {key}")),
+                ("Content-Type", "application/json"),
+            ],
+            Some(body.into_bytes()),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    let sent: Value = serde_json::from_slice(&reply.body).unwrap();
+    let message_id = sent["message_id"].as_str().unwrap().to_string();
+
+    let session = http(
+        driver.addr,
+        "POST",
+        "/session",
+        Some(&json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US",
+                         "--accept-lang=en-US,en"],
+            },
+        }}})),
+    )
+    .await
+    .expect("a Chromium session");
+    let session = Session {
+        driver: driver.addr,
+        id: session["sessionId"].as_str().unwrap().to_string(),
+        base: format!("http://{}", server.addr),
+    };
+    let outcome = steps(&session, &a, &secret, &message_id).await;
+    let shot = match &outcome {
+        Err((step, _)) => session.screenshot(step).await,
+        Ok(()) => None,
+    };
+    let _ = http(
+        driver.addr,
+        "DELETE",
+        &format!("/session/{}", session.id),
+        None,
+    )
+    .await;
+    if let Err((step, error)) = outcome {
+        panic!("browser step {step:?} failed: {error}; screenshot: {shot:?}");
+    }
+}
+
+async fn steps(
+    s: &Session,
+    customer: &hikyaku_model::CustomerId,
+    secret: &[u8],
+    message_id: &str,
+) -> Result<(), (&'static str, String)> {
+    let step = |name: &'static str| move |e: String| (name, e);
+
+    // Keyboard only: type into each field, Enter submits.
+    s.goto("/").await.map_err(step("open"))?;
+    s.wait_for("the login page", "location.pathname === '/login'")
+        .await
+        .map_err(step("login page"))?;
+    s.accessible("/login", false)
+        .await
+        .map_err(step("login page accessibility"))?;
+    s.type_into("#customer_id", customer.as_str())
+        .await
+        .map_err(step("login"))?;
+    s.type_into("#email", "taro@shop.example")
+        .await
+        .map_err(step("login"))?;
+    s.type_into("#password", &format!("{}\u{E007}", common::PASSWORD))
+        .await
+        .map_err(step("login"))?;
+    s.wait_for("the TOTP page", "location.pathname === '/login/totp'")
+        .await
+        .map_err(step("totp page"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = hikyaku_console::session::totp_code(secret, now / 30);
+    s.type_into("#code", &format!("{code}\u{E007}"))
+        .await
+        .map_err(step("totp"))?;
+    s.wait_for(
+        "the dashboard",
+        "location.pathname === '/' && document.querySelector('#usage-sent')",
+    )
+    .await
+    .map_err(step("dashboard"))?;
+    let lang = s
+        .script("return document.documentElement.lang;")
+        .await
+        .map_err(step("dashboard"))?;
+    if lang != json!("en") {
+        return Err((
+            "dashboard",
+            format!("English from Accept-Language expected, got {lang}"),
+        ));
+    }
+    s.accessible("/", true)
+        .await
+        .map_err(step("dashboard accessibility"))?;
+    s.picture("dashboard")
+        .await
+        .map_err(step("dashboard picture"))?;
+
+    // The log search finds the message; the message view shows its events.
+    s.click("nav a[href='/log']").await.map_err(step("log"))?;
+    s.wait_for("the log page", "location.pathname === '/log'")
+        .await
+        .map_err(step("log"))?;
+    s.accessible("/log", true)
+        .await
+        .map_err(step("log accessibility"))?;
+    s.type_into("#message_id", message_id)
+        .await
+        .map_err(step("log search"))?;
+    s.click("#search").await.map_err(step("log search"))?;
+    // The search answers in place and pushes its URL.
+    s.wait_for(
+        "the search's results",
+        &format!("location.search.includes('message_id={message_id}')"),
+    )
+    .await
+    .map_err(step("log search"))?;
+    let link = format!("#results a[href='/log/messages/{message_id}']");
+    s.find(&link).await.map_err(step("log search result"))?;
+    s.picture("log-search").await.map_err(step("log picture"))?;
+    s.click(&link).await.map_err(step("message view"))?;
+    let shown = s
+        .wait_for("the message view", "document.querySelector('#message-id') && document.querySelector('#message-id').textContent")
+        .await
+        .map_err(step("message view"))?;
+    if shown != json!(message_id) {
+        return Err(("message view", format!("shows {shown}")));
+    }
+    let text = s
+        .script("return document.body.innerText;")
+        .await
+        .map_err(step("message view"))?;
+    if !text
+        .as_str()
+        .unwrap_or("")
+        .contains("hanako@customer.example")
+    {
+        return Err(("message view", format!("no recipient in {text}")));
+    }
+
+    // The graph draws: a canvas with pixels that are not all blank.
+    s.goto("/graph").await.map_err(step("graph"))?;
+    s.accessible("/graph", true)
+        .await
+        .map_err(step("graph accessibility"))?;
+    s.wait_for(
+        "the graph's canvas",
+        "document.querySelector('#graph canvas') && document.querySelector('#graph').dataset.drawn",
+    )
+    .await
+    .map_err(step("graph"))?;
+    let inked = s
+        .script(
+            "const c = document.querySelector('#graph canvas');
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+             return [c.width, c.height, n];",
+        )
+        .await
+        .map_err(step("graph"))?;
+    if inked[2].as_u64().unwrap_or(0) < 100 || inked[0].as_u64().unwrap_or(0) < 300 {
+        return Err(("graph", format!("the canvas is blank or small: {inked}")));
+    }
+    s.picture("delivery-graph")
+        .await
+        .map_err(step("graph picture"))?;
+    let failed = s
+        .script("return document.querySelector('#graph').dataset.failed || '';")
+        .await
+        .map_err(step("graph"))?;
+    if failed != json!("") {
+        return Err(("graph", format!("the data did not load: {failed}")));
+    }
+
+    // Import a CSV file into the suppression list: chosen in the file field, read into the
+    // form by console.js, posted as the form's text.
+    s.goto("/suppressions")
+        .await
+        .map_err(step("suppressions"))?;
+    s.accessible("/suppressions", true)
+        .await
+        .map_err(step("suppressions accessibility"))?;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("bounced.csv");
+    std::fs::write(
+        &csv,
+        "address,reason\nfirst@gone.example,closed\nsecond@gone.example,moved\n",
+    )
+    .unwrap();
+    let field = s.find("#csv-file").await.map_err(step("import"))?;
+    s.cmd(
+        "POST",
+        &format!("/element/{field}/value"),
+        Some(json!({ "text": csv.display().to_string() })),
+    )
+    .await
+    .map_err(step("import"))?;
+    s.wait_for(
+        "the file read into the form",
+        "document.querySelector('#csv').value.includes('second@gone.example')",
+    )
+    .await
+    .map_err(step("import"))?;
+    s.click("#import").await.map_err(step("import"))?;
+    s.wait_for(
+        "the imported list",
+        "document.querySelector('#suppression-list') \
+         && document.querySelector('#suppression-list').innerText.includes('second@gone.example')",
+    )
+    .await
+    .map_err(step("import"))?;
+
+    // Switch to Japanese in the settings.
+    s.goto("/settings").await.map_err(step("settings"))?;
+    s.accessible("/settings", true)
+        .await
+        .map_err(step("settings accessibility"))?;
+    s.click("#language option[value='ja']")
+        .await
+        .map_err(step("language"))?;
+    s.click("#save-language").await.map_err(step("language"))?;
+    s.wait_for("Japanese", "document.documentElement.lang === 'ja'")
+        .await
+        .map_err(step("language"))?;
+    let nav = s
+        .script("return document.querySelector('nav').innerText;")
+        .await
+        .map_err(step("language"))?;
+    if !nav.as_str().unwrap_or("").contains("ダッシュボード") {
+        return Err(("language", format!("the menu is not Japanese: {nav}")));
+    }
+
+    // Log out: back at the login page, and the dashboard needs a login again.
+    s.click("#logout").await.map_err(step("logout"))?;
+    s.wait_for("the login page", "location.pathname === '/login'")
+        .await
+        .map_err(step("logout"))?;
+    s.goto("/").await.map_err(step("after logout"))?;
+    let path = s.path().await.map_err(step("after logout"))?;
+    if path != "/login" {
+        return Err(("after logout", format!("at {path}")));
+    }
+    Ok(())
+}
