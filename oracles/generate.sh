@@ -36,11 +36,32 @@ unpack() {
     dpkg-deb -x "$cache/debs/${pkg}_"*.deb "$root"
   done
 }
-case ",$mtas," in *,exim,*) unpack exim4-daemon-light exim4-base exim4-config libidn12 ;; esac
+# Exim re-executes itself with a cleaned environment (no LD_LIBRARY_PATH): the one library
+# the host may lack is installed as a package (a library only, no configuration).
+case ",$mtas," in *,exim,*)
+  unpack exim4-daemon-light exim4-base exim4-config
+  [ -e /usr/lib/x86_64-linux-gnu/libidn.so.12 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libidn12 >/dev/null
+  ;;
+esac
 case ",$mtas," in *,opensmtpd,*) unpack opensmtpd ;; esac
 
+# The MTAs drop root and re-execute themselves: their files must be where they can reach.
+if [ -d "$cache/root" ]; then cp -a "$cache/root" "$work/root"; fi
 echo "nameserver 127.0.2.53" >"$work/resolv.conf"
+# The users the unpacked MTAs expect (their packages' maintainer scripts would add them), in
+# private copies of passwd and group that only the namespace sees.
+cp /etc/passwd "$work/passwd"
+cp /etc/group "$work/group"
+add_user() {
+  grep -q "^$1:" "$work/passwd" || echo "$1:x:$2:$2::/nonexistent:/usr/sbin/nologin" >>"$work/passwd"
+  grep -q "^$1:" "$work/group" || echo "$1:x:$2:" >>"$work/group"
+}
+add_user Debian-exim 64990
+add_user _smtpd 64991
+add_user _smtpq 64992
 unshare --mount --net -- sh -c '
   mount --bind "$1/resolv.conf" /etc/resolv.conf
-  exec python3 "$2/oracles/generate.py" --out "$3" --work "$1" --cache "$4" --mta "$5"
+  mount --bind "$1/passwd" /etc/passwd
+  mount --bind "$1/group" /etc/group
+  exec python3 "$2/oracles/generate.py" --out "$3" --work "$1" --cache "$1" --mta "$5"
 ' sh "$work" "$repo" "$out" "$cache" "$mtas"
