@@ -4,12 +4,12 @@
 # a private network namespace (loopback only) and a private mount namespace, where a bind mount
 # gives the MTAs a resolv.conf naming the generator's own DNS server: nothing of the host's
 # mail or DNS configuration is touched. Needs root (namespaces, port 25).
-#   oracles/generate.sh [postfix,exim,opensmtpd]   (default: all three)
-# Postfix comes from Debian's package (installed); Exim and OpenSMTPD conflict with it as
+#   oracles/generate.sh [postfix,exim]   (default: both)
+# Postfix comes from Debian's package (installed); Exim (and OpenSMTPD) conflict with it as
 # packages, so their .debs are fetched with `apt-get download` and unpacked into a cache.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-mtas="${1:-postfix,exim,opensmtpd}"
+mtas="${1:-postfix,exim}"
 out="$repo/crates/bounce/tests/golden"
 cache="${ORACLES_CACHE:-$HOME/.cache/hikyaku-oracles}"
 work="$(mktemp -d /tmp/oracles.XXXXXX)"
