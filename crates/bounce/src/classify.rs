@@ -194,12 +194,20 @@ fn local_delivery_agent(f: &Facts<'_>) -> Option<Reason> {
 
 /// Step 4 of the module comment.
 fn fallback(f: &Facts<'_>) -> Option<Reason> {
+    let by_status = f.status.and_then(reason_of_status);
+    // An MTA's "gave up" (retry timeout, queue lifetime) over the last reply it got: the
+    // reply's code names why the message could not go, the expiry only that it stopped trying.
+    if f.hint == Some(Reason::Expired)
+        && f.status.is_some_and(|s| s.starts_with('4'))
+        && let Some(r) = by_status.filter(|&r| r != Reason::Expired)
+    {
+        return Some(r);
+    }
     if let Some(hint) = f.hint
         && hint.is_explicit()
     {
         return Some(hint);
     }
-    let by_status = f.status.and_then(reason_of_status);
     let smtp = f.diagnostic_type.is_none_or(|t| t == "SMTP");
     if by_status.is_some_and(|r| !r.is_weak()) && smtp {
         return by_status;
@@ -224,7 +232,12 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
     if matches!(f.action, Some(Action::Delayed)) {
         return Some(Reason::Expired);
     }
-    if matches!(f.command, Some(SmtpCommand::Ehlo | SmtpCommand::Helo)) {
+    // Refused at the greeting or at HELO: before any sender or recipient was named, so the
+    // refusal is of the client itself.
+    if matches!(
+        f.command,
+        Some(SmtpCommand::Connect | SmtpCommand::Ehlo | SmtpCommand::Helo)
+    ) {
         return Some(Reason::Blocked);
     }
     None
@@ -375,6 +388,72 @@ mod tests {
         }
     }
 
+    /// The MTAs' own documented words and the structure of the session, not corpus files:
+    /// Postfix's access(5) default text and its smtpd "Temporary lookup failure", a refusal
+    /// in the greeting (RFC 5321 4.3.1: 554 instead of 220), Exim's "retry timeout exceeded"
+    /// after a temporary reply it carries.
+    #[test]
+    fn mta_texts_and_session_structure() {
+        use SmtpCommand::*;
+        let expired = |status, text| Facts {
+            hint: Some(Reason::Expired),
+            ..facts(status, text, Some(Rcpt))
+        };
+        let table: &[(Facts<'_>, Reason)] = &[
+            (
+                facts(
+                    Some("5.7.1"),
+                    "554 5.7.1 <mx.example.org[192.0.2.1]>: client host rejected: access denied",
+                    Some(Rcpt),
+                ),
+                Reason::Blocked,
+            ),
+            (
+                facts(
+                    Some("4.7.25"),
+                    "450 4.7.25 client host rejected: cannot find your hostname, [192.0.2.1]",
+                    Some(Rcpt),
+                ),
+                Reason::RequirePtr,
+            ),
+            (
+                facts(
+                    Some("4.3.0"),
+                    "451 4.3.0 <a@example.org>: temporary lookup failure",
+                    Some(Rcpt),
+                ),
+                Reason::SystemError,
+            ),
+            (
+                facts(
+                    None,
+                    "554 mx.example.org esmtp not accepting messages",
+                    Some(Connect),
+                ),
+                Reason::Blocked,
+            ),
+            (
+                expired(
+                    Some("4.2.2"),
+                    "452 4.2.2 <a@example.org>: mailbox full: retry timeout exceeded",
+                ),
+                Reason::MailboxFull,
+            ),
+            (
+                expired(
+                    Some("4.3.0"),
+                    "451 4.3.0 temporary lookup failure: retry timeout exceeded",
+                ),
+                Reason::SystemError,
+            ),
+            // Without a reply's code the expiry is all the report says.
+            (expired(None, "retry timeout exceeded"), Reason::Expired),
+        ];
+        for (f, want) in table {
+            assert_eq!(reason(f), *want, "{}", f.diagnostic);
+        }
+    }
+
     #[test]
     fn precedence_between_code_and_text() {
         use SmtpCommand::*;
@@ -480,7 +559,8 @@ mod tests {
                 "Too many connections",
                 Some(Reason::TooManyConn),
             ),
-            (451, Some("4.3.0"), "local error", Some(Reason::OnHold)),
+            // X.3.0: the receiving mail system's own trouble.
+            (451, Some("4.3.0"), "local error", Some(Reason::SystemError)),
             (
                 550,
                 Some("5.7.1"),

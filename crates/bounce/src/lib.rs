@@ -474,7 +474,9 @@ fn finish(f: Finding, origin: &Origin) -> Record {
     }
     let action = match reason {
         Reason::Delivered => Some(Action::Delivered),
-        Reason::Expired => Some(Action::Delayed),
+        // A report that the MTA gave up is its final word (RFC 3464 says `failed`); a delay
+        // notice says `delayed` itself.
+        Reason::Expired => Some(f.action.unwrap_or(Action::Failed)),
         _ => f.action.or_else(|| {
             status
                 .as_deref()

@@ -336,10 +336,9 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "blocked using ",
         "blocked - see http",
         "dnsbl:attrbl",
-        "client host rejected: abus detecte gu_eib_02",
-        "client host rejected: abus detecte gu_eib_04",
-        "client host rejected: may not be mail exchanger",
-        "client host rejected: was not authenticated",
+        // Postfix smtpd's words for every client restriction (access(5): "Access denied"
+        // when the table gives no text); a missing PTR is told apart before this.
+        "client host rejected: ",
         "confirm this mail server",
         "connection dropped",
         "connection refused by",

@@ -185,7 +185,7 @@ pub fn is_reply_code(code: &str) -> bool {
 }
 
 /// What an enhanced status code alone says (RFC 3463, RFC 7372, RFC 7505 as Sisimai reads
-/// them); `None` for codes that say too little (`4.3.0`, `5.5.1`, …).
+/// them); `None` for codes that say too little (`4.3.9`, `5.5.1`, …).
 pub fn reason_of_status(code: &str) -> Option<Reason> {
     use Reason::*;
     Some(match code {
@@ -199,8 +199,8 @@ pub fn reason_of_status(code: &str) -> Option<Reason> {
         "4.2.4" | "5.2.4" | "5.1.4" | "5.2.0" | "5.2.1" => Filtered,
         "4.3.1" | "5.3.1" | "4.4.5" => SystemFull,
         "4.3.2" | "5.3.2" | "5.1.10" | "5.7.27" => NotAccept,
-        "4.3.3" | "4.3.5" | "5.3.0" | "5.3.3" | "5.3.5" | "4.4.3" | "5.4.3" | "4.5.3" | "4.5.5"
-        | "5.5.4" | "5.5.5" => SystemError,
+        "4.3.0" | "4.3.3" | "4.3.5" | "5.3.0" | "5.3.3" | "5.3.5" | "4.4.3" | "5.4.3" | "4.5.3"
+        | "4.5.5" | "5.5.4" | "5.5.5" => SystemError,
         "4.4.1" | "4.4.7" => Expired,
         "4.4.2" | "4.4.4" | "4.4.6" | "4.4.8" | "5.4.0" => NetworkError,
         "5.1.0" | "5.1.1" | "5.1.3" => UserUnknown,
@@ -337,7 +337,9 @@ mod tests {
         assert_eq!(reason_of_status("5.1.1"), Some(Reason::UserUnknown));
         assert_eq!(reason_of_status("5.7.1"), Some(Reason::SecurityError));
         assert_eq!(reason_of_status("4.7.1"), Some(Reason::Blocked));
-        assert_eq!(reason_of_status("4.3.0"), None);
+        // X.3.0, "other or undefined mail system status" (RFC 3463), in either class.
+        assert_eq!(reason_of_status("4.3.0"), Some(Reason::SystemError));
+        assert_eq!(reason_of_status("4.3.9"), None);
         assert_eq!(
             pseudo_status(Reason::Suspend, false).as_deref(),
             Some("5.0.921")

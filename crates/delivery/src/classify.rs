@@ -113,7 +113,7 @@ mod tests {
                 reply(451, Some("4.3.0"), "local error"),
                 RecipientState::Deferred,
                 false,
-                Some("onhold"),
+                Some("systemerror"),
             ),
             (
                 reply(421, Some("4.7.0"), "closing"),

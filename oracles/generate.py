@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""Real MTAs as oracles for the bounce analyser: run inside a private network and mount
+namespace (generate.sh does that), where only the loopback interface exists.
+
+On 127.0.2.0/24 it runs a DNS server (the MTAs' resolver, through a private bind mount of
+/etc/resolv.conf), a scripted SMTP peer that answers each failure class the way receiving
+servers word it, and a collector that keeps the bounces. Each MTA under test (Postfix, Exim,
+OpenSMTPD) is configured in a private directory, takes one message per scenario over SMTP,
+relays it to the peer, and sends its bounce to the collector. Each bounce becomes
+crates/bounce/tests/golden/<mta>/NNN.eml beside NNN.json: what the analyser must read in it.
+
+The expectation comes from the scenario (what the peer answered and why), not from the
+analyser: the reason of the peer's reply, the reply code when the report carries the reply,
+the report's own Status and Action fields when it has a DSN part. Where a temporary failure
+ended in expiry, the expected reason is that reply's cause when the report carries the reply,
+`expired` when it does not.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from email.message import EmailMessage
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+NET = "127.0.2."
+DNS_ADDR = NET + "53"
+COLLECT_ADDR = NET + "100"
+
+# name -> address of its A record; every domain below has an MX naming mx.<domain>.
+HOSTS = {
+    "mx.dest.test": NET + "1",
+    "mx.greet554.test": NET + "2",
+    "mx.greet421.test": NET + "3",
+    "mx.tls.test": NET + "4",
+    "mx.size.test": NET + "5",
+    "mx.notls.test": NET + "6",
+    "mx.collect.test": COLLECT_ADDR,
+    "mta-postfix.oracle.test": NET + "201",
+    "mta-exim.oracle.test": NET + "202",
+    "mta-opensmtpd.oracle.test": NET + "203",
+}
+MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
+              "notls.test", "collect.test"]
+
+# The scenarios. `at`: when the peer answers with `reply` (rcpt: the RCPT command; data: the
+# end of the data). `domain` other than dest.test: the peer's behaviour is the host's own
+# (greeting, TLS, SIZE). `expires`: the failure is temporary and lasts until the MTA gives up.
+# `reason`: the cause the reply names; `own`: the MTA refuses by itself (no reply to carry).
+GMAIL_SPAM = ("550-5.7.1 [127.0.0.1] Our system has detected that this message is\r\n"
+              "550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail,\r\n"
+              "550-5.7.1 this message has been blocked. For more information, go to\r\n"
+              "550 5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError")
+SCENARIOS = [
+    dict(n=1, rcpt="unknown@dest.test", at="rcpt", reason="userunknown", status="5.1.1",
+         reply="550 5.1.1 <unknown@dest.test>: Recipient address rejected: User unknown in virtual mailbox table",
+         about="550 5.1.1 at RCPT: unknown user"),
+    dict(n=2, rcpt="someone@nxdomain.test", own=True, reason="hostunknown",
+         about="the domain does not exist (NXDOMAIN from the DNS server)"),
+    dict(n=3, rcpt="quota@dest.test", at="rcpt", reason="mailboxfull", status="5.2.2",
+         reply="552 5.2.2 <quota@dest.test>: Quota exceeded (mailbox for user is full)",
+         about="552 5.2.2 at RCPT: mailbox over quota"),
+    dict(n=4, rcpt="full@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
+         expires=True, reply="452 4.2.2 <full@dest.test>: Mailbox full",
+         about="452 4.2.2 at RCPT until the message expires"),
+    dict(n=5, rcpt="big@dest.test", at="data", reason="mesgtoobig", status="5.3.4",
+         reply="552 5.3.4 Message size exceeds fixed maximum message size",
+         about="552 5.3.4 after the data: message too big"),
+    dict(n=6, rcpt="someone@size.test", at="mail", reason="mesgtoobig", status="5.3.4",
+         reply="552 5.3.4 Message size exceeds fixed limit",
+         about="the destination's SIZE limit (1024) is below the message's size"),
+    dict(n=7, rcpt="relay@dest.test", at="rcpt", reason="norelaying", status="5.7.1",
+         reply="554 5.7.1 <relay@dest.test>: Relay access denied",
+         about="554 5.7.1 at RCPT: relay denied"),
+    dict(n=8, rcpt="spam-gmail@dest.test", at="data", reason="spamdetected", status="5.7.1",
+         reply=GMAIL_SPAM, marker="likely unsolicited mail",
+         about="550 5.7.1 after the data, Gmail's documented spam wording"),
+    dict(n=9, rcpt="spam-ms@dest.test", at="data", reason="spamdetected", status="5.7.1",
+         reply="550 5.7.1 Message rejected as spam by Content Filtering.",
+         about="550 5.7.1 after the data, Exchange's content filter wording"),
+    dict(n=10, rcpt="policy-yahoo@dest.test", at="data", reason="policyviolation",
+         status="5.7.9",
+         reply="554 5.7.9 Message not accepted for policy reasons.  See https://senders.yahooinc.com/error-codes",
+         about="554 5.7.9 after the data, Yahoo's documented policy wording"),
+    dict(n=11, rcpt="someone@greet554.test", at="greeting", reason="blocked",
+         reply="554 mx.greet554.test ESMTP not accepting messages from 127.0.0.1",
+         marker="not accepting messages",
+         about="554 in the greeting: the client's IP refused"),
+    dict(n=12, rcpt="clienthost@dest.test", at="rcpt", reason="blocked", status="5.7.1",
+         reply="554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied",
+         about="554 5.7.1 at RCPT: client host rejected (Postfix's wording)"),
+    dict(n=13, rcpt="grey@dest.test", at="rcpt", reason="blocked", status="4.7.1",
+         expires=True,
+         reply="450 4.7.1 <grey@dest.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html",
+         marker="Greylisted",
+         about="450 4.7.1 greylisting at RCPT until the message expires"),
+    dict(n=14, rcpt="someone@greet421.test", at="greeting", reason="blocked", expires=True,
+         reply="421 mx.greet421.test Service not available, closing transmission channel",
+         marker="Service not available",
+         about="421 in the greeting until the message expires"),
+    dict(n=15, rcpt="lookup@dest.test", at="rcpt", reason="systemerror", status="4.3.0",
+         expires=True, reply="451 4.3.0 <lookup@dest.test>: Temporary lookup failure",
+         about="451 4.3.0 at RCPT until the message expires"),
+    dict(n=16, rcpt="someone@tls.test", at="mail", reason="securityerror", status="5.7.0",
+         reply="530 5.7.0 Must issue a STARTTLS command first",
+         about="530 5.7.0 at MAIL: the server requires TLS"),
+    dict(n=17, rcpt="two-a@dest.test", also="two-b@dest.test", at="rcpt",
+         reason="userunknown", status="5.1.1",
+         reply="550 5.1.1 <two-a@dest.test>: Recipient address rejected: User unknown",
+         also_reason="mailboxfull", also_status="5.2.2",
+         also_reply="552 5.2.2 <two-b@dest.test>: Mailbox full",
+         about="two recipients of one message: unknown user and mailbox full"),
+    dict(n=18, rcpt="suspended@dest.test", at="rcpt", reason="suspend", status="5.2.1",
+         reply="550 5.2.1 <suspended@dest.test>: Mailbox disabled, not accepting messages",
+         about="550 5.2.1 at RCPT: mailbox disabled"),
+]
+
+
+# ---------------------------------------------------------------------------- DNS server
+
+def dns_server(stop):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((DNS_ADDR, 53))
+    sock.settimeout(0.5)
+    while not stop.is_set():
+        try:
+            data, peer = sock.recvfrom(4096)
+        except socket.timeout:
+            continue
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:
+            continue
+        reply = dns.message.make_response(query)
+        q = query.question[0]
+        name = q.name.to_text().rstrip(".").lower()
+        known = name in HOSTS or name in MX_DOMAINS
+        if q.rdtype == dns.rdatatype.MX and name in MX_DOMAINS:
+            reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "MX", f"10 mx.{name}."))
+        elif q.rdtype == dns.rdatatype.A and name in HOSTS:
+            reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "A", HOSTS[name]))
+        elif q.rdtype == dns.rdatatype.PTR and name.endswith(".2.0.127.in-addr.arpa"):
+            last = name.split(".")[0]
+            names = [h for h, a in HOSTS.items() if a == NET + last]
+            if names:
+                reply.answer.append(
+                    dns.rrset.from_text(q.name, 60, "IN", "PTR", names[0] + "."))
+            else:
+                reply.set_rcode(dns.rcode.NXDOMAIN)
+        elif name == "1.0.0.127.in-addr.arpa" and q.rdtype == dns.rdatatype.PTR:
+            reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "PTR", "localhost."))
+        elif not known:
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+        sock.sendto(reply.to_wire(), peer)
+
+
+# ---------------------------------------------------------------------------- SMTP peer
+
+class Collected:
+    lock = threading.Lock()
+    mails = {}  # envelope recipient -> [raw bytes]
+
+
+def rule_for(rcpt):
+    for s in SCENARIOS:
+        if s.get("at") in ("rcpt", "data") and s["rcpt"] == rcpt:
+            return s.get("at"), s["reply"]
+        if s.get("also") == rcpt:
+            return "rcpt", s["also_reply"]
+    return None, None
+
+
+class Peer(socketserver.StreamRequestHandler):
+    timeout = 60
+
+    def send(self, text):
+        self.wfile.write((text + "\r\n").encode())
+        self.wfile.flush()
+
+    def handle(self):
+        here = self.request.getsockname()[0]
+        try:
+            self.session(here)
+        except (ConnectionError, socket.timeout, OSError):
+            pass
+
+    def session(self, here):
+        name = [h for h, a in HOSTS.items() if a == here][0]
+        if here == HOSTS["mx.greet554.test"]:
+            self.send(SCENARIOS[10]["reply"])
+            while True:
+                line = self.rfile.readline()
+                if not line or line.upper().startswith(b"QUIT"):
+                    self.send("221 2.0.0 Bye")
+                    return
+                self.send("503 5.5.1 Sorry, no service here")
+        if here == HOSTS["mx.greet421.test"]:
+            self.send(SCENARIOS[13]["reply"])
+            return
+        self.send(f"220 {name} ESMTP scripted peer")
+        rcpts, data_rules, sender = [], [], None
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            cmd = line.decode("latin-1").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                caps = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                caps.append("SIZE 1024" if here == HOSTS["mx.size.test"] else "SIZE 10240000")
+                if verb == "HELO":
+                    self.send(f"250 {name}")
+                else:
+                    lines = [name] + caps
+                    for l in lines[:-1]:
+                        self.send("250-" + l)
+                    self.send("250 " + lines[-1])
+            elif verb == "MAIL":
+                if here == HOSTS["mx.tls.test"]:
+                    self.send(SCENARIOS[15]["reply"])
+                    continue
+                m = re.search(r"SIZE=(\d+)", cmd, re.I)
+                if here == HOSTS["mx.size.test"] and m and int(m.group(1)) > 1024:
+                    self.send(SCENARIOS[5]["reply"])
+                    continue
+                sender = cmd
+                rcpts, data_rules = [], []
+                self.send("250 2.1.0 Ok")
+            elif verb == "RCPT":
+                m = re.search(r"<([^>]*)>", cmd)
+                rcpt = m.group(1).lower() if m else ""
+                at, reply = rule_for(rcpt)
+                if at == "rcpt":
+                    self.send(reply)
+                    continue
+                if at == "data":
+                    data_rules.append(reply)
+                rcpts.append(rcpt)
+                self.send("250 2.1.5 Ok")
+            elif verb == "DATA":
+                if not rcpts:
+                    self.send("554 5.5.1 Error: no valid recipients")
+                    continue
+                self.send("354 End data with <CR><LF>.<CR><LF>")
+                raw = bytearray()
+                while True:
+                    l = self.rfile.readline()
+                    if not l:
+                        return
+                    if l in (b".\r\n", b".\n"):
+                        break
+                    if l.startswith(b".."):
+                        l = l[1:]
+                    raw += l
+                if data_rules:
+                    self.send(data_rules[0])
+                    continue
+                if here == COLLECT_ADDR:
+                    with Collected.lock:
+                        for r in rcpts:
+                            Collected.mails.setdefault(r, []).append(bytes(raw))
+                self.send("250 2.0.0 Ok: queued")
+            elif verb == "RSET":
+                rcpts, data_rules = [], []
+                self.send("250 2.0.0 Ok")
+            elif verb == "NOOP":
+                self.send("250 2.0.0 Ok")
+            elif verb == "QUIT":
+                self.send("221 2.0.0 Bye")
+                return
+            else:
+                self.send("502 5.5.2 Error: command not recognized")
+
+
+class Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def start_peers():
+    servers = []
+    for host, addr in HOSTS.items():
+        if host.startswith("mx."):
+            s = Server((addr, 25), Peer)
+            threading.Thread(target=s.serve_forever, daemon=True).start()
+            servers.append(s)
+    return servers
+
+
+# ---------------------------------------------------------------------------- the MTAs
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+class Postfix:
+    name = "postfix"
+    addr = HOSTS["mta-postfix.oracle.test"]
+
+    def __init__(self, work, cache):
+        self.dir = os.path.join(work, "postfix")
+
+    def start(self):
+        d = self.dir
+        os.makedirs(d, exist_ok=True)
+        for sub in ("queue", "data"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        shutil.chown(os.path.join(d, "data"), "postfix", "postfix")
+        main = f"""
+compatibility_level = 3.6
+queue_directory = {d}/queue
+data_directory = {d}/data
+maillog_file = {d}/maillog
+maillog_file_prefixes = {d}
+myhostname = mta-postfix.oracle.test
+mydomain = oracle.test
+myorigin = $myhostname
+mydestination =
+inet_interfaces = {self.addr}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+alias_maps =
+alias_database =
+smtputf8_enable = no
+biff = no
+maximal_queue_lifetime = 20s
+bounce_queue_lifetime = 20s
+queue_run_delay = 3s
+minimal_backoff_time = 3s
+maximal_backoff_time = 6s
+smtp_connect_timeout = 5s
+smtp_tls_security_level = may
+notify_classes =
+"""
+        with open(os.path.join(d, "main.cf"), "w") as f:
+            f.write(main)
+        services = [
+            f"{self.addr}:25 inet n - n - - smtpd",
+            "pickup unix n - n 60 1 pickup",
+            "cleanup unix n - n - 0 cleanup",
+            "qmgr unix n - n 300 1 qmgr",
+            "tlsmgr unix - - n 1000? 1 tlsmgr",
+            "rewrite unix - - n - - trivial-rewrite",
+            "bounce unix - - n - 0 bounce",
+            "defer unix - - n - 0 bounce",
+            "trace unix - - n - 0 bounce",
+            "verify unix - - n - 1 verify",
+            "flush unix n - n 1000? 0 flush",
+            "proxymap unix - - n - - proxymap",
+            "smtp unix - - n - - smtp",
+            "relay unix - - n - - smtp",
+            "showq unix n - n - - showq",
+            "error unix - - n - - error",
+            "retry unix - - n - - error",
+            "discard unix - - n - - discard",
+            "local unix - n n - - local",
+            "virtual unix - n n - - virtual",
+            "anvil unix - - n - 1 anvil",
+            "scache unix - - n - 1 scache",
+            "postlog unix-dgram n - n - 1 postlogd",
+        ]
+        with open(os.path.join(d, "master.cf"), "w") as f:
+            f.write("\n".join(services) + "\n")
+        run(["postfix", "-c", d, "start"])
+
+    def stop(self):
+        subprocess.run(["postfix", "-c", self.dir, "stop"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, "maillog"), errors="replace").read()
+        except OSError:
+            return ""
+
+
+class Exim:
+    """Debian's exim4-daemon-light, unpacked (not installed) into the cache: run with -C and a
+    configuration of its own, as root, its spool and logs in the work directory."""
+
+    name = "exim"
+    addr = HOSTS["mta-exim.oracle.test"]
+
+    def __init__(self, work, cache):
+        self.dir = os.path.join(work, "exim")
+        self.root = os.path.join(cache, "root")
+        self.proc = None
+
+    def env(self):
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.path.join(self.root, "usr/lib/x86_64-linux-gnu")
+        return env
+
+    def start(self):
+        d = self.dir
+        for sub in ("spool", "log"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+            shutil.chown(os.path.join(d, sub), "Debian-exim", "Debian-exim")
+        conf = f"""
+primary_hostname = mta-exim.oracle.test
+exim_path = {self.root}/usr/sbin/exim4
+keep_environment = LD_LIBRARY_PATH
+qualify_domain = oracle.test
+spool_directory = {d}/spool
+log_file_path = {d}/log/%slog
+pid_file_path = {d}/exim.pid
+local_interfaces = {self.addr}
+daemon_smtp_ports = 25
+acl_smtp_rcpt = acl_check_rcpt
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts =
+delay_warning =
+timeout_frozen_after = 2m
+ignore_bounce_errors_after = 0s
+domainlist local_domains = local.oracle.test
+
+begin acl
+acl_check_rcpt:
+  accept hosts = 127.0.0.0/8
+  deny
+
+begin routers
+forward:
+  driver = redirect
+  domains = +local_domains
+  local_parts = fwd
+  data = unknown@dest.test
+
+vacation:
+  driver = accept
+  domains = +local_domains
+  local_parts = away
+  transport = vacation_reply
+  unseen = false
+
+dnslookup:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp
+  self = send
+  no_more
+
+begin transports
+remote_smtp:
+  driver = smtp
+  allow_localhost
+  connect_timeout = 5s
+
+vacation_reply:
+  driver = autoreply
+  user = nobody
+  group = nogroup
+  from = "$local_part@$domain"
+  to = $sender_address
+  subject = "Out of office (was: $h_subject:)"
+  headers = "Auto-Submitted: auto-replied"
+  text = "I am away until Monday and will read your message when I am back."
+
+begin retry
+*   *   F,15s,3s
+
+begin rewrite
+"""
+        self.conf = os.path.join(d, "exim.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.proc = subprocess.Popen(
+            [os.path.join(self.root, "usr/sbin/exim4"), "-C", self.conf, "-bdf", "-q3s"],
+            env=self.env())
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, "log/mainlog"), errors="replace").read()
+        except OSError:
+            return ""
+
+
+MTAS = {"postfix": Postfix, "exim": Exim}
+
+
+# ---------------------------------------------------------------------------- driving
+
+def message(s, mta):
+    msg = EmailMessage()
+    msg["From"] = f"Oracle Sender <sender-{mta}-{s['n']:03d}@collect.test>"
+    msg["To"] = s["rcpt"]
+    msg["Subject"] = f"oracle {mta} {s['n']:03d}"
+    msg["Message-ID"] = f"<oracle-{mta}-{s['n']:03d}@collect.test>"
+    msg["Date"] = "Sun, 06 Dec 2026 12:00:00 +0000"
+    body = "This message tests how a bounce reads.\n"
+    if s["n"] == 6:
+        body += "padding " * 300 + "\n"
+    msg.set_content(body)
+    return msg
+
+
+def inject(mta, s):
+    sender = f"bounce-{mta.name}-{s['n']:03d}@collect.test"
+    rcpts = [s["rcpt"]] + ([s["also"]] if s.get("also") else [])
+    with smtplib.SMTP(mta.addr, 25, timeout=30) as c:
+        c.send_message(message(s, mta.name), from_addr=sender, to_addrs=rcpts)
+    return sender
+
+
+def dsn_field(raw, recipient, field):
+    """The value of `field` in the DSN block of `recipient` (RFC 3464), if the report has one."""
+    text = raw.decode("latin-1").replace("\r\n", "\n")
+    for block in re.split(r"\n\s*\n", text):
+        if re.search(r"^Final-Recipient:.*" + re.escape(recipient), block, re.I | re.M):
+            m = re.search(r"^" + field + r":\s*(\S+)", block, re.I | re.M)
+            if m:
+                return m.group(1)
+    return None
+
+
+# The analyser's pseudo status of a reason it gives without a status code from the report.
+PSEUDO = {"hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
+          "systemerror": "920", "securityerror": "970"}
+HARD = {"userunknown", "hostunknown", "hasmoved"}
+
+
+def expected_record(raw, s, rcpt, reason, status, reply):
+    text = raw.decode("latin-1")
+    flat = " ".join(text.split())
+    marker = s.get("marker") if rcpt == s["rcpt"] else None
+    carried = False
+    code = None
+    if reply:
+        first = reply.split("\r\n")[-1]
+        words = marker or first.split(" ", 2)[-1][:40]
+        carried = words.lower() in flat.lower()
+        code = reply[:3] if carried and reply[:3] in flat else None
+    if s.get("expires") and not carried:
+        reason = "expired"
+    dsn_status = dsn_field(raw, rcpt, "Status")
+    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) says less than the reply it
+    # carries: the reply's own enhanced code is the status then.
+    if dsn_status and not (dsn_status[1:] == ".0.0" and carried and status and status in flat):
+        status = dsn_status
+    elif not (carried and status and status in flat):
+        status = None
+    if status is None:
+        temporary = bool(s.get("expires")) and reason != "expired"
+        status = ("4" if temporary else "5") + ".0." + PSEUDO.get(reason, "900")
+    # The analyser keeps a reply code only of the status code's class: a 554 greeting that
+    # ended in expiry reports 4.x.x, and the 554 is then no code of that failure.
+    if code and code[0] != status[0]:
+        code = None
+    action = (dsn_field(raw, rcpt, "Action") or "failed").lower()
+    hard = reason in HARD or (reason == "notaccept" and status.startswith("5"))
+    return {"recipient": rcpt, "status": status, "reply_code": code, "reason": reason,
+            "action": action, "hard": hard}
+
+
+def write_golden(out, mta, s, raw):
+    d = os.path.join(out, mta)
+    os.makedirs(d, exist_ok=True)
+    stem = os.path.join(d, f"{s['n']:03d}")
+    with open(stem + ".eml", "wb") as f:
+        f.write(raw.replace(b"\r\n", b"\n"))
+    raw = raw.replace(b"\r\n", b"\n")
+    records = [expected_record(raw, s, s["rcpt"], s["reason"], s.get("status"), s.get("reply"))]
+    if s.get("also"):
+        records.append(expected_record(raw, s, s["also"], s["also_reason"], s["also_status"],
+                                       s["also_reply"]))
+    doc = {"about": f"{mta}: {s['about']}", "generated_by": "oracles/generate.sh",
+           "records": records}
+    with open(stem + ".json", "w") as f:
+        f.write(json.dumps(doc, indent=2) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--mta", default="postfix")
+    ap.add_argument("--cache", default="")
+    ap.add_argument("--wait", type=int, default=150)
+    args = ap.parse_args()
+    run(["ip", "link", "set", "lo", "up"])
+    # Each host its own address on the loopback interface (MTAs bind to listed interfaces).
+    for addr in sorted(set(HOSTS.values()) | {DNS_ADDR}):
+        run(["ip", "addr", "add", addr + "/32", "dev", "lo"])
+    stop = threading.Event()
+    threading.Thread(target=dns_server, args=(stop,), daemon=True).start()
+    start_peers()
+    for name in args.mta.split(","):
+        mta = MTAS[name](args.work, args.cache)
+        mta.start()
+        time.sleep(2)
+        senders = {}
+        try:
+            for s in SCENARIOS:
+                senders[inject(mta, s)] = s
+            deadline = time.time() + args.wait
+            while time.time() < deadline:
+                with Collected.lock:
+                    if all(k in Collected.mails for k in senders):
+                        break
+                time.sleep(1)
+            time.sleep(3)
+        finally:
+            mta.stop()
+        got = 0
+        for sender, s in senders.items():
+            mails = Collected.mails.get(sender)
+            if not mails:
+                print(f"{name} {s['n']:03d}: no bounce ({s['about']})", file=sys.stderr)
+                continue
+            write_golden(args.out, name, s, mails[-1])
+            got += 1
+        print(f"{name}: {got} of {len(senders)} bounces written", file=sys.stderr)
+        if got == 0:
+            print(mta.log()[-4000:], file=sys.stderr)
+    stop.set()
+
+
+if __name__ == "__main__":
+    main()
