@@ -90,7 +90,11 @@ pub const SEALED_TABLES: &[SealedTable] = &[
         &["mail_from_sealed", "recipient_sealed", "message_sealed"],
     ),
     sealed("console_users", &[("user_id", Text)], &["email_sealed"]),
-    sealed("console_user_settings", &[("user_id", Text)], &["totp_sealed"]),
+    sealed(
+        "console_user_settings",
+        &[("user_id", Text)],
+        &["totp_sealed"],
+    ),
     sealed(
         "webhook_endpoints",
         &[("endpoint_id", Int)],
