@@ -311,7 +311,7 @@ async fn operators_retry_and_delete_deferred_messages() {
                 "deferred",
                 451,
                 "4.3.0",
-                "onhold",
+                "systemerror",
                 "127.0.0.1",
                 "127.0.0.1",
                 false,
