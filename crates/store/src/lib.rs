@@ -249,8 +249,8 @@ pub use unsubscribe::{
 pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
 pub use usage::{Usage, UsageMonth};
 pub use webhooks::{
-    EndpointNext, WebhookAttempt, WebhookAttemptEntry, WebhookBatch, WebhookEndpoint, WebhookEvent,
-    WebhookOutcome,
+    EndpointNext, FollowOn, WebhookAttempt, WebhookAttemptEntry, WebhookBatch, WebhookEndpoint,
+    WebhookEvent, WebhookOutcome,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

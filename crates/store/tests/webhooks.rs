@@ -7,7 +7,7 @@ mod common;
 use common::{Fixture, accepted, new_contract, on_both_backends};
 use hikyaku_model::{EventKind, Timestamp};
 use hikyaku_store::{
-    AcceptedMessage, EndpointNext, Store, WebhookAttempt, WebhookEndpoint, WebhookEvent,
+    AcceptedMessage, EndpointNext, FollowOn, Store, WebhookAttempt, WebhookEndpoint, WebhookEvent,
     WebhookOutcome,
 };
 use std::time::Duration;
@@ -17,6 +17,7 @@ on_both_backends!(
     a_request_keeps_its_events_and_id_until_it_is_done,
     attempts_are_logged_newest_first_and_answers_sealed,
     rotation_and_test_events,
+    a_busy_endpoint_keeps_its_claim_and_its_next_request_is_fixed_with_the_last_attempt,
 );
 
 /// 2026-11-25T00:00:00Z.
@@ -132,6 +133,7 @@ async fn endpoints_are_due_by_window_size_and_back_off(f: Fixture) {
             &batch,
             &attempt("msg_1", T0 + 3_100, WebhookOutcome::Retry, Some(500)),
             &EndpointNext::RetryAt(Timestamp(T0 + 60_000)),
+            None,
         )
         .await
         .unwrap();
@@ -161,6 +163,7 @@ async fn endpoints_are_due_by_window_size_and_back_off(f: Fixture) {
             &EndpointNext::Disable {
                 reason: "failing for days".into(),
             },
+            None,
         )
         .await
         .unwrap();
@@ -248,6 +251,7 @@ async fn a_request_keeps_its_events_and_id_until_it_is_done(f: Fixture) {
             &first,
             &attempt("msg_a", T0 + 20, WebhookOutcome::Delivered, Some(204)),
             &EndpointNext::Healthy,
+            None,
         )
         .await
         .unwrap();
@@ -273,6 +277,7 @@ async fn a_request_keeps_its_events_and_id_until_it_is_done(f: Fixture) {
             &second,
             &attempt("msg_c", T0 + 30, WebhookOutcome::GaveUp, Some(500)),
             &EndpointNext::RetryAt(Timestamp(T0 + 40)),
+            None,
         )
         .await
         .unwrap();
@@ -288,6 +293,7 @@ async fn a_request_keeps_its_events_and_id_until_it_is_done(f: Fixture) {
             &last,
             &attempt("msg_d", T0 + 50, WebhookOutcome::Delivered, Some(200)),
             &EndpointNext::Healthy,
+            None,
         )
         .await
         .unwrap();
@@ -344,7 +350,7 @@ async fn attempts_are_logged_newest_first_and_answers_sealed(f: Fixture) {
             EndpointNext::Healthy
         };
         store
-            .finish_webhook_attempt(&e, &batch, a, &next)
+            .finish_webhook_attempt(&e, &batch, a, &next, None)
             .await
             .unwrap();
     }
@@ -425,4 +431,146 @@ async fn rotation_and_test_events(f: Fixture) {
         .unwrap()
         .unwrap();
     assert_eq!(batch.events, [WebhookEvent::Test(Timestamp(T0 + 5))]);
+}
+
+async fn a_busy_endpoint_keeps_its_claim_and_its_next_request_is_fixed_with_the_last_attempt(
+    f: Fixture,
+) {
+    let store = &f.store;
+    let c = new_contract(store, "Busy").await;
+    let id = store
+        .create_webhook_endpoint(
+            &c,
+            "https://busy.example/",
+            "whsec_BUSY",
+            &[EventKind::Accepted],
+            false,
+            Timestamp(T0),
+        )
+        .await
+        .unwrap();
+    accept(store, &c, T0, 7).await;
+    assert_eq!(claim(store, T0 + 100, 3).await, [id], "a full batch is due");
+    let e = endpoint(store, &c, id).await;
+    let first = store
+        .next_webhook_batch(id, 3, "msg_1")
+        .await
+        .unwrap()
+        .unwrap();
+    let only_full = |new_webhook_id| FollowOn {
+        max: 3,
+        new_webhook_id,
+        due_by: Timestamp(T0 - 1),
+        claim_until: Timestamp(T0 + 100_000),
+    };
+
+    // A failed attempt never carries on: the endpoint waits for its retry time.
+    let following = store
+        .finish_webhook_attempt(
+            &e,
+            &first,
+            &attempt("msg_1", T0 + 200, WebhookOutcome::Retry, Some(503)),
+            &EndpointNext::RetryAt(Timestamp(T0 + 300)),
+            Some(&only_full("msg_never")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(following, None);
+    assert_eq!(claim(store, T0 + 299, 3).await, Vec::<i64>::new());
+    assert_eq!(claim(store, T0 + 300, 3).await, [id]);
+
+    // Delivered, and a full batch waits: it is fixed under the new ID and the claim is kept.
+    let second = store
+        .finish_webhook_attempt(
+            &e,
+            &first,
+            &attempt("msg_1", T0 + 400, WebhookOutcome::Delivered, Some(204)),
+            &EndpointNext::Healthy,
+            Some(&only_full("msg_2")),
+        )
+        .await
+        .unwrap()
+        .expect("the next full batch follows at once");
+    assert_eq!(
+        (second.webhook_id.as_str(), second.events.len()),
+        ("msg_2", 3)
+    );
+    assert!(
+        second
+            .outbox_ids
+            .iter()
+            .all(|o| !first.outbox_ids.contains(o))
+    );
+    assert_eq!(
+        claim(store, T0 + 99_999, 3).await,
+        Vec::<i64>::new(),
+        "still claimed by the sender that carries on"
+    );
+    // A sender that dies now leaves the request fixed: the next one sends it as it was.
+    let again = store
+        .next_webhook_batch(id, 3, "msg_other")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, second);
+
+    // One event is left: not a full batch and not old enough, so the endpoint is released and
+    // the event stays unfixed for the next claim.
+    let following = store
+        .finish_webhook_attempt(
+            &e,
+            &second,
+            &attempt("msg_2", T0 + 500, WebhookOutcome::Delivered, Some(204)),
+            &EndpointNext::Healthy,
+            Some(&only_full("msg_3")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(following, None);
+    assert_eq!(claim(store, T0 + 2_000, 3).await, [id], "released");
+    let third = store
+        .next_webhook_batch(id, 3, "msg_4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (third.webhook_id.as_str(), third.events.len()),
+        ("msg_4", 1)
+    );
+
+    // An event old enough is due although the batch is not full.
+    accept(store, &c, T0 + 3_000, 1).await;
+    let fourth = store
+        .finish_webhook_attempt(
+            &e,
+            &third,
+            &attempt("msg_4", T0 + 3_100, WebhookOutcome::Delivered, Some(204)),
+            &EndpointNext::Healthy,
+            Some(&FollowOn {
+                due_by: Timestamp(T0 + 3_000),
+                ..only_full("msg_5")
+            }),
+        )
+        .await
+        .unwrap()
+        .expect("the window has passed for the waiting event");
+    assert_eq!(fourth.events.len(), 1);
+
+    // A disabled endpoint is not carried on with, whatever waits.
+    accept(store, &c, T0 + 4_000, 3).await;
+    store
+        .set_webhook_endpoint_disabled(&c, id, Some((Timestamp(T0 + 4_000), "by its owner")))
+        .await
+        .unwrap();
+    let following = store
+        .finish_webhook_attempt(
+            &e,
+            &fourth,
+            &attempt("msg_5", T0 + 4_100, WebhookOutcome::Delivered, Some(204)),
+            &EndpointNext::Healthy,
+            Some(&only_full("msg_6")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(following, None);
 }

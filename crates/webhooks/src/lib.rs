@@ -34,8 +34,8 @@ use bytes::Bytes;
 use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PosterSettings, Resolve};
 use hikyaku_model::{CustomerId, EventKind, Timestamp};
 use hikyaku_store::{
-    EndpointNext, Store, StoreError, WebhookAttempt, WebhookBatch, WebhookEndpoint, WebhookEvent,
-    WebhookOutcome,
+    EndpointNext, FollowOn, Store, StoreError, WebhookAttempt, WebhookBatch, WebhookEndpoint,
+    WebhookEvent, WebhookOutcome,
 };
 use hyper::header::{HeaderName, HeaderValue};
 use std::future::Future;
@@ -108,6 +108,15 @@ impl WebhookSettings {
     /// live sender always records its attempt first; a dead one delays the endpoint by this.
     fn claim_lease(&self) -> Duration {
         self.request_timeout + Duration::from_secs(10)
+    }
+
+    /// How old an endpoint's oldest waiting event must be for a request to be due although
+    /// fewer than `batch_max` wait. The outbox is looked at every poll interval, so an event
+    /// taken once it is `batch_window` old would leave up to a poll interval later than
+    /// promised: it is taken a poll interval early, and leaves between the two, never after
+    /// the window.
+    fn claim_window(&self) -> Duration {
+        self.batch_window.saturating_sub(self.poll_interval)
     }
 }
 
@@ -298,10 +307,7 @@ impl Sender {
     /// requests in flight; one cut short is sent again later under the same `webhook-id`.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         let settings = self.settings.clone();
-        // The outbox is looked at every poll interval, so an event claimed once it is
-        // `batch_window` old would leave up to a poll interval later than promised: claim it a
-        // poll interval early, and it leaves between the two, never after the window.
-        let window = settings.batch_window.saturating_sub(settings.poll_interval);
+        let window = settings.claim_window();
         let mut running: JoinSet<Option<Timestamp>> = JoinSet::new();
         // The earliest time a retry this node scheduled comes due: looked for then, not at
         // the next poll, so that short back-offs stay short.
@@ -370,7 +376,11 @@ impl Sender {
     }
 
     /// Sends the endpoint's next request and records the attempt; returns what follows for the
-    /// endpoint, or `None` when there was nothing to send.
+    /// endpoint, or `None` when there was nothing to send. While the endpoint answers and has
+    /// another request due, the claim is kept and that request goes next (its events fixed in
+    /// the transaction that records the last attempt), for up to half the claim's lease: the
+    /// endpoint's settings held in memory are then read afresh by the next claim, so a secret
+    /// rotated or an endpoint disabled meanwhile takes effect within that time.
     pub async fn send_next(
         &self,
         endpoint: &WebhookEndpoint,
@@ -384,21 +394,39 @@ impl Sender {
             .store
             .next_webhook_batch(endpoint.id, max, &new_webhook_id())
             .await?;
-        let Some(batch) = batch else {
+        let Some(mut batch) = batch else {
             self.store
                 .release_webhook_endpoint(endpoint.id, Timestamp::now())
                 .await?;
             return Ok(None);
         };
-        let (attempt, next) = self.attempt(endpoint, &batch).await;
-        self.store
-            .finish_webhook_attempt(endpoint, &batch, &attempt, &next)
-            .await?;
-        if let EndpointNext::Disable { reason } = &next {
-            tracing::warn!(endpoint = endpoint.id, customer = %endpoint.customer_id, %reason, "webhook endpoint disabled");
-            notify_admins_endpoint_disabled(&self.store, endpoint, reason, attempt.at).await;
+        let held_since = Instant::now();
+        let hold = self.settings.claim_lease() / 2;
+        loop {
+            let (attempt, next) = self.attempt(endpoint, &batch).await;
+            let webhook_id = new_webhook_id();
+            let now = Timestamp::now();
+            let follow_on = (held_since.elapsed() < hold).then(|| FollowOn {
+                max,
+                new_webhook_id: &webhook_id,
+                due_by: Timestamp(now.as_millis().saturating_sub(
+                    i64::try_from(self.settings.claim_window().as_millis()).unwrap_or(i64::MAX),
+                )),
+                claim_until: now.saturating_add(self.settings.claim_lease()),
+            });
+            let following = self
+                .store
+                .finish_webhook_attempt(endpoint, &batch, &attempt, &next, follow_on.as_ref())
+                .await?;
+            if let EndpointNext::Disable { reason } = &next {
+                tracing::warn!(endpoint = endpoint.id, customer = %endpoint.customer_id, %reason, "webhook endpoint disabled");
+                notify_admins_endpoint_disabled(&self.store, endpoint, reason, attempt.at).await;
+            }
+            match following {
+                Some(following) => batch = following,
+                None => return Ok(Some(next)),
+            }
         }
-        Ok(Some(next))
     }
 
     async fn attempt(
