@@ -120,3 +120,50 @@ mod tests {
         }
     }
 }
+
+/// Writes `events` send-log events for `customer` through the intake's own writer
+/// (`record_accepted`, one recipient a message), spread evenly over the `days` before now:
+/// 1,000 distinct recipients over 50 domains (`user{n % 1000}@d{n % 50}.example`), in batches
+/// of 500. `progress` is told the number written after each 100,000. What the send-log and
+/// console benchmarks fill their store with.
+#[cfg(any(test, feature = "test-util"))]
+pub async fn fill_send_log(
+    store: &crate::Store,
+    customer: &hikyaku_model::CustomerId,
+    events: usize,
+    days: i64,
+    mut progress: impl FnMut(usize),
+) -> Result<(), crate::StoreError> {
+    use hikyaku_model::{Envelope, MessageId, Timestamp};
+    const DAY: i64 = 86_400_000;
+    let start = Timestamp::now().as_millis() - days * DAY;
+    let step = (days * DAY / i64::try_from(events.max(1)).unwrap_or(i64::MAX)).max(1);
+    let mut written = 0;
+    while written < events {
+        let batch: Vec<crate::AcceptedMessage> = (written..events.min(written + 500))
+            .map(|n| {
+                let at = Timestamp(start + i64::try_from(n).unwrap_or(i64::MAX) * step);
+                crate::AcceptedMessage {
+                    id: MessageId::new(at),
+                    customer_id: customer.clone(),
+                    envelope: Envelope {
+                        mail_from: "notifications@sender.example".into(),
+                        recipients: vec![format!("user{}@d{}.example", n % 1000, n % 50)],
+                    },
+                    size: 4096,
+                    received_at: at,
+                    source_ip: "192.0.2.10".into(),
+                    node: "node-a".into(),
+                    tags: Vec::new(),
+                    metadata: Default::default(),
+                }
+            })
+            .collect();
+        written += batch.len();
+        store.record_accepted(&batch).await?;
+        if written % 100_000 == 0 {
+            progress(written);
+        }
+    }
+    Ok(())
+}

@@ -220,30 +220,12 @@ async fn measure_send_log(label: &str, store: &Store) {
         .customer_id;
     let events = bench_events();
     let start = Timestamp::now().as_millis() - 40 * DAY;
-    let step = (40 * DAY / events as i64).max(1);
     let started = Instant::now();
-    // 1,000 distinct recipients over 50 domains, spread evenly over 40 days.
-    for (n, chunk) in (0..events).collect::<Vec<_>>().chunks(500).enumerate() {
-        let batch: Vec<AcceptedMessage> = chunk
-            .iter()
-            .map(|i| {
-                let at = Timestamp(start + *i as i64 * step);
-                AcceptedMessage {
-                    received_at: at,
-                    id: MessageId::new(at),
-                    envelope: Envelope {
-                        mail_from: "notifications@sender.example".into(),
-                        recipients: vec![format!("user{}@d{}.example", i % 1000, i % 50)],
-                    },
-                    ..batch(&customer, 1, 1).remove(0)
-                }
-            })
-            .collect();
-        store.record_accepted(&batch).await.unwrap();
-        if n % 200 == 199 {
-            println!("{label:8} {} events written", (n + 1) * 500);
-        }
-    }
+    hikyaku_store::testing::fill_send_log(store, &customer, events, 40, |written| {
+        println!("{label:8} {written} events written");
+    })
+    .await
+    .unwrap();
     println!(
         "{label:8} {events} events written in {:.1?}",
         started.elapsed()
