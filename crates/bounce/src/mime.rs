@@ -30,6 +30,8 @@ pub(crate) struct Mail {
     /// The body as it stands, undecoded (lossy UTF-8): for bounces whose MIME structure is
     /// too broken for the parser to find their text.
     pub raw_body: String,
+    /// Where the report ends in `body` (`mta::report_region`), set when the body is final.
+    pub report_end: usize,
 }
 
 impl Mail {
@@ -40,6 +42,7 @@ impl Mail {
             headers,
             body: String::new(),
             original_at: None,
+            report_end: 0,
             raw_body: {
                 let start = header_end(raw).min(raw.len());
                 lossy(&raw[start..raw.len().min(start + MAX_PART)]).into_owned()
@@ -131,6 +134,7 @@ impl Mail {
         if mail.body.contains('\r') {
             mail.rewrite_body(|text| text.replace('\r', ""));
         }
+        mail.report_end = crate::mta::report_end(&mail.body, mail.original_at);
         mail
     }
 

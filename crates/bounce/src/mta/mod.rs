@@ -350,8 +350,13 @@ fn transcript_command(region: &str) -> Option<SmtpCommand> {
 
 /// The part of the body that reports (before the returned message).
 pub(crate) fn report_region(mail: &Mail) -> &str {
-    // The earliest of the markers, in one pass without a lower-cased copy: the passes ask for
-    // the region ten times a message.
+    &mail.body[..mail.report_end]
+}
+
+/// Where the report ends in `body` (see [`report_region`]): computed once per message by
+/// [`Mail::parse`], since the passes ask for the region ten times a message.
+pub(crate) fn report_end(body: &str, original_at: Option<usize>) -> usize {
+    // The earliest of the markers, in one pass without a lower-cased copy.
     static MARKERS: OnceLock<AhoCorasick> = OnceLock::new();
     let markers = MARKERS.get_or_init(|| {
         AhoCorasick::builder()
@@ -360,12 +365,8 @@ pub(crate) fn report_region(mail: &Mail) -> &str {
             .build(ORIGINAL_MARKERS)
             .expect("the markers build an automaton")
     });
-    let end = mail.original_at.unwrap_or(mail.body.len());
-    let region = &mail.body[..end];
-    match markers.find(region) {
-        Some(m) => &region[..m.start()],
-        None => region,
-    }
+    let end = original_at.unwrap_or(body.len());
+    markers.find(&body[..end]).map_or(end, |m| m.start())
 }
 
 /// The text about `recipient` in the report: from the line that names it to the next blank
