@@ -23,6 +23,10 @@ pub(crate) fn find(text: &str) -> Option<String> {
 
 /// `word` as an address if it is one.
 fn clean(word: &str) -> Option<String> {
+    // Most words of a text are no addresses: one byte search answers for them.
+    if !word.contains('@') {
+        return None;
+    }
     // A quoted local part (`"a..b"@example.org`) keeps its quotes.
     let word = word.trim();
     if let Some(rest) = word.strip_prefix('"')
@@ -33,9 +37,11 @@ fn clean(word: &str) -> Option<String> {
             + rest[close + 1..].trim_end_matches(['"', '\'', ':', ';', ',', '.', '>']);
         return is_address(&quoted).then_some(quoted);
     }
-    let word = word
-        .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | ':' | ';' | ',' | '.' | '<' | '>'))
-        .trim_start_matches("mailto:");
+    let mut word = word
+        .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | ':' | ';' | ',' | '.' | '<' | '>'));
+    while let Some(rest) = word.strip_prefix("mailto:") {
+        word = rest;
+    }
     is_address(word).then(|| word.to_string())
 }
 

@@ -320,10 +320,35 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
             if f.status.is_none() {
                 return false;
             }
-            by_status == Some(SpamDetected) || (!before_data && says(SpamDetected, text))
+            by_status == Some(SpamDetected)
+                || (!before_data && says(SpamDetected, text))
+                || spam_after_data(f)
         }
         _ => by_status == Some(reason) || says(reason, text),
     }
+}
+
+/// A security refusal (`5.7.x`) of the message's content, in reply to the data, whose words
+/// call it spam: the word alone, not a list's name (`spamhaus`, `spamcop`) or a policy's
+/// (`anti-spam`). After the data the content is all that is left to refuse, so the word says
+/// what no phrase table needs to spell out ("Message rejected: spam", "spam message rejected").
+fn spam_after_data(f: &Facts<'_>) -> bool {
+    if f.command != Some(SmtpCommand::Data) || !f.status.is_some_and(|s| s.starts_with("5.7.")) {
+        return false;
+    }
+    let text = f.diagnostic.as_bytes();
+    let mut from = 0;
+    while let Some(at) = f.diagnostic[from..].find("spam") {
+        let at = from + at;
+        let before = at.checked_sub(1).map(|i| text[i]);
+        let after = text.get(at + 4).copied();
+        let word_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if !before.is_some_and(word_char) && !after.is_some_and(word_char) {
+            return true;
+        }
+        from = at + 4;
+    }
+    false
 }
 
 /// The reason of a synchronous SMTP reply (what the delivery engine sees): `command` is the
@@ -385,6 +410,50 @@ mod tests {
             diagnostic,
             command,
             ..Facts::default()
+        }
+    }
+
+    /// The word "spam" in a 5.7.x refusal after the data is a spam verdict; the same word in a
+    /// list's or a policy's name, or before the data, is not.
+    #[test]
+    fn spam_word_after_the_data() {
+        use SmtpCommand::*;
+        let cases: &[(&str, Option<SmtpCommand>, &str, bool)] = &[
+            (
+                "5.7.1",
+                Some(Data),
+                "554 5.7.1 message rejected: spam",
+                true,
+            ),
+            ("5.7.1", Some(Data), "550 5.7.1 spam message rejected", true),
+            (
+                "5.7.1",
+                Some(Rcpt),
+                "554 5.7.1 message rejected: spam",
+                false,
+            ),
+            (
+                "5.7.1",
+                Some(Data),
+                "554 5.7.1 blocked using zen.spamhaus.org",
+                false,
+            ),
+            (
+                "5.7.1",
+                Some(Data),
+                "554 5.7.1 rejected by our anti-spam policy",
+                false,
+            ),
+            (
+                "5.3.4",
+                Some(Data),
+                "552 5.3.4 message too big for spam scanning",
+                false,
+            ),
+        ];
+        for (status, command, text, want) in cases {
+            let f = facts(Some(status), text, *command);
+            assert_eq!(spam_after_data(&f), *want, "{text}");
         }
     }
 

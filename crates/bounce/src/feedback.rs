@@ -17,22 +17,30 @@ pub(crate) fn findings(mail: &Mail) -> Option<Vec<Finding>> {
     let is_arf = content_type.contains("feedback-report")
         || report.contains("Content-Type: message/feedback-report")
         || feedback_type.is_some();
-    let original = mail.original_headers();
-    let is_jmrp = mail
+    let from_hotmail_staff = mail
         .from()
         .to_ascii_lowercase()
-        .contains("staff@hotmail.com")
+        .contains("staff@hotmail.com");
+    // The returned message's header is read only once the message is known to be a report
+    // (reading it for every bounce was most of this function's cost).
+    let mut original: Option<Vec<Field>> = None;
+    let is_jmrp = from_hotmail_staff
         && (mail
             .subject()
             .to_ascii_lowercase()
             .contains("complaint about message")
-            || field(&original, "x-hmxmroriginalrecipient").is_some());
+            || field(
+                original.get_or_insert_with(|| mail.original_headers()),
+                "x-hmxmroriginalrecipient",
+            )
+            .is_some());
     let is_apple_unsubscribe = mail
         .header("x-apple-unsubscribe")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     if !(is_arf || is_jmrp || is_apple_unsubscribe) {
         return None;
     }
+    let original = original.unwrap_or_else(|| mail.original_headers());
     let mut recipients: Vec<String> = Vec::new();
     if is_apple_unsubscribe {
         recipients.extend(address::find(mail.from()));

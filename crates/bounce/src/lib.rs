@@ -447,6 +447,18 @@ fn finish(f: Finding, origin: &Origin) -> Record {
     );
     let service_verdict =
         service.and_then(|s| rhost::reason(s, status.as_deref(), reply_code.as_deref(), &lower));
+    // au (KDDI) answers with the same "<address>: User unknown" whether the address does not
+    // exist (at RCPT) or its owner's reception filter refused the message (after the data, as
+    // the Japanese senders' documentation of au's replies says). A report whose status names
+    // an unknown user (5.1.1) saw the refusal at RCPT, whatever command came last.
+    let service_verdict = match (service, service_verdict, f.command) {
+        (Some(rhost::Service::Kddi), Some(Reason::UserUnknown), Some(SmtpCommand::Data))
+            if status.as_deref() != Some("5.1.1") =>
+        {
+            Some(Reason::Filtered)
+        }
+        (_, verdict, _) => verdict,
+    };
     let facts = classify::Facts {
         service_verdict,
         status: status.as_deref(),

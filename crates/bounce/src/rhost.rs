@@ -27,9 +27,11 @@ pub(crate) enum Service {
     Mimecast,
     NttDocomo,
     Outlook,
+    SoftBank,
     Spectrum,
     Tencent,
     YahooInc,
+    YahooJapan,
 }
 
 /// Host name endings of each service's MX and outbound hosts.
@@ -70,9 +72,11 @@ const HOSTS: &[(Service, &[&str])] = &[
     (Service::Mimecast, &[".mimecast.com"]),
     (Service::NttDocomo, &["mfsmax.docomo.ne.jp"]),
     (Service::Outlook, &[".hotmail.com"]),
+    (Service::SoftBank, &[".i.softbank.jp", ".softbank.ne.jp"]),
     (Service::Spectrum, &["charter.net"]),
     (Service::Tencent, &[".qq.com"]),
     (Service::YahooInc, &[".yahoodns.net"]),
+    (Service::YahooJapan, &[".yahoo.co.jp", ".ymail.ne.jp"]),
 ];
 
 /// The service behind a bounce: first by the recipient's domain (a domain that one of the
@@ -149,9 +153,11 @@ pub(crate) fn reason(
             .map(|(_, _, r)| *r),
         Service::NttDocomo => ntt_docomo(status, diagnostic),
         Service::Outlook => any(OUTLOOK),
+        Service::SoftBank => any(SOFTBANK),
         Service::Spectrum => spectrum(diagnostic),
         Service::Tencent => any(TENCENT),
         Service::YahooInc => any(YAHOO),
+        Service::YahooJapan => any(YAHOO_JAPAN),
     }
 }
 
@@ -942,6 +948,22 @@ const TENCENT: &[(&str, Reason)] = &[
     ("mailbox not found", UserUnknown),
 ];
 
+/// SoftBank (i.softbank.jp): its published replies. A sender domain without any DNS record
+/// is refused at MAIL FROM with "553 <domain> does not exist", whatever the recipient.
+const SOFTBANK: &[(&str, Reason)] = &[
+    ("550 invalid recipient", UserUnknown),
+    (" does not exist", Rejected),
+];
+
+/// Yahoo! JAPAN (yahoo.co.jp): its published replies. It refuses unknown and closed
+/// accounts after the data ("554 delivery error: dd ..."), which the generic rules would read
+/// as the recipient's filter; its words say which.
+const YAHOO_JAPAN: &[(&str, Reason)] = &[
+    ("this account has been disabled or discontinued", Suspend),
+    ("dd this user doesn't have a ", UserUnknown),
+    ("this user doesn't have a yahoo.co.jp account", UserUnknown),
+];
+
 const YAHOO: &[(&str, Reason)] = &[
     (
         "yahoo requires all senders to authenticate with either spf or dkim",
@@ -988,6 +1010,14 @@ mod tests {
                 Some(Service::Cox),
             ),
             ("googlemail.com", &[], &[], Some(Service::GoogleWorkspace)),
+            ("i.softbank.jp", &[], &[], Some(Service::SoftBank)),
+            ("yahoo.co.jp", &[], &[], Some(Service::YahooJapan)),
+            (
+                "example.com",
+                &[],
+                &["mta1001.mail.djm.ynwp.yahoo.co.jp"],
+                Some(Service::YahooJapan),
+            ),
             (
                 "example.jp",
                 &["mta6.am0.yahoodns.net"],
@@ -1190,6 +1220,41 @@ mod tests {
                 None,
                 "550 mailbox not found",
                 Some(UserUnknown),
+            ),
+            (
+                SoftBank,
+                Some("5.0.0"),
+                Some("550"),
+                "550 invalid recipient: <a@i.softbank.jp>",
+                Some(UserUnknown),
+            ),
+            (
+                SoftBank,
+                Some("5.0.0"),
+                Some("553"),
+                "553 example.jp does not exist",
+                Some(Rejected),
+            ),
+            (
+                YahooJapan,
+                Some("5.0.0"),
+                Some("554"),
+                "554 delivery error: dd this account has been disabled or discontinued [-4]",
+                Some(Suspend),
+            ),
+            (
+                YahooJapan,
+                Some("5.0.0"),
+                Some("554"),
+                "554 delivery error: dd this user doesn't have a yahoo.co.jp account (a@yahoo.co.jp) [-5]",
+                Some(UserUnknown),
+            ),
+            (
+                YahooJapan,
+                None,
+                Some("421"),
+                "421 resources temporarily unavailable",
+                None,
             ),
         ];
         for (service, status, reply, text, want) in table {

@@ -149,7 +149,8 @@ const REPLY_5XX: &[&str] = &[
 /// Codes are tried in the order of how often they mean a bounce (550 before 554), each
 /// standing alone: not part of a longer number, a status code or an address.
 pub fn find_reply_code(text: &str, class: Option<u8>) -> Option<&'static str> {
-    if text.len() < 3 || text.to_ascii_uppercase().contains("X-UNIX") {
+    let bytes = text.as_bytes();
+    if bytes.len() < 3 || bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"X-UNIX")) {
         return None;
     }
     let lists: &[&[&'static str]] = match class {
@@ -158,23 +159,38 @@ pub fn find_reply_code(text: &str, class: Option<u8>) -> Option<&'static str> {
         Some(b'5') => &[REPLY_5XX],
         _ => &[REPLY_5XX, REPLY_4XX, REPLY_2XX],
     };
-    let bytes = text.as_bytes();
-    for list in lists {
-        for code in *list {
-            let mut from = 0;
-            while let Some(at) = text[from..].find(code) {
-                let at = from + at;
-                let before = if at == 0 { b' ' } else { bytes[at - 1] };
-                let after = bytes.get(at + 3).copied().unwrap_or(b' ');
-                let joined = |b: u8| b.is_ascii_digit() || b == b'.' || b == b'/';
-                if !joined(before) && !joined(after) {
-                    return Some(code);
-                }
-                from = at + 3;
-            }
+    // One pass marks every three-digit number that stands alone (a bit per number), then the
+    // lists pick the likeliest: searching the text once per code was a tenth of the analyser.
+    let joined = |b: u8| b.is_ascii_digit() || b == b'.' || b == b'/';
+    let mut alone = [0u64; 16];
+    let mut at = 0;
+    while at + 3 <= bytes.len() {
+        let digits = &bytes[at..at + 3];
+        if !digits.iter().all(u8::is_ascii_digit) {
+            at += 1;
+            continue;
         }
+        let before = if at == 0 { b' ' } else { bytes[at - 1] };
+        let after = bytes.get(at + 3).copied().unwrap_or(b' ');
+        if !joined(before) && !joined(after) {
+            let n = digits
+                .iter()
+                .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+            alone[n / 64] |= 1 << (n % 64);
+        }
+        at += 1;
     }
-    None
+    let has = |code: &str| {
+        let n = code
+            .bytes()
+            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        alone[n / 64] & (1 << (n % 64)) != 0
+    };
+    lists
+        .iter()
+        .flat_map(|list| list.iter())
+        .find(|code| has(code))
+        .copied()
 }
 
 /// Whether `code` is a reply code in form (three digits, 2xx to 5xx).

@@ -1,11 +1,55 @@
 //! The `bounce_analyse` fuzz target's body (`testing::check_analysis`) on the stable toolchain
 //! in every test run: the kept crash inputs of `fuzz/regressions/bounce_analyse/`, then seeded
 //! mutations of the bounce corpus (when it is beside the repository) and built-in samples for
-//! a bounded time (see `hikyaku_testkit::fuzz`).
+//! a bounded time (see `hikyaku_testkit::fuzz`). Memory is bounded too: the process's peak
+//! resident size is read after every input, and an input that raised it by more than
+//! [`memory_bound`] of its length fails like a crash.
 
 use hikyaku_bounce::testing::check_analysis;
 use hikyaku_testkit::fuzz::{Target, run};
 use std::time::Duration;
+
+/// The peak resident size of this process so far (`VmHWM`), in bytes; `None` where the
+/// system does not say (not Linux).
+fn peak_resident() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The most one analysis of `len` input bytes may raise the peak: a few copies of the input
+/// (decoded parts, lower-cased texts, the undecoded body) and an allowance for the
+/// allocator's own caching and the tables built on first use. Linear in the input, so a hostile
+/// message cannot make the analyser take memory out of proportion to what it was given.
+fn memory_bound(len: usize) -> usize {
+    64 * len + (48 << 20)
+}
+
+/// The whole run (the harness keeps some inputs as parents) stays under this.
+const RUN_BOUND: usize = 1 << 30;
+
+/// `check_analysis`, and what the input raised the peak resident size by within its bound.
+fn check_analysis_and_memory(input: &[u8]) -> Result<(), String> {
+    let before = peak_resident();
+    check_analysis(input)?;
+    if let (Some(before), Some(after)) = (before, peak_resident()) {
+        let bound = memory_bound(input.len());
+        if after - before > bound {
+            return Err(format!(
+                "the analysis of {} bytes raised the peak resident size by {} bytes (bound {bound})",
+                input.len(),
+                after - before
+            ));
+        }
+        if after > RUN_BOUND {
+            return Err(format!(
+                "the run's peak resident size reached {after} bytes"
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// The formats' own words, which random bytes would hardly ever spell.
 const DICTIONARY: &[&[u8]] = &[
@@ -55,6 +99,10 @@ fn seeds() -> Vec<Vec<u8>> {
 
 #[test]
 fn bounce_analyse() {
+    // On Linux the memory check must be live, not silently skipped.
+    if cfg!(target_os = "linux") {
+        assert!(peak_resident().is_some(), "VmHWM not readable");
+    }
     run(
         Target {
             name: "bounce_analyse",
@@ -63,6 +111,6 @@ fn bounce_analyse() {
             iterations: 20_000,
             budget: Duration::from_secs(20),
         },
-        check_analysis,
+        check_analysis_and_memory,
     );
 }

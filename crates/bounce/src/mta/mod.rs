@@ -14,6 +14,8 @@ pub(crate) use recognisers::preempt;
 
 use crate::mime::Mail;
 use crate::{Finding, SmtpCommand, address};
+use aho_corasick::{AhoCorasick, MatchKind};
+use std::sync::OnceLock;
 
 /// Lines that start the returned message in bounces that carry it inline.
 const ORIGINAL_MARKERS: &[&str] = &[
@@ -348,14 +350,23 @@ fn transcript_command(region: &str) -> Option<SmtpCommand> {
 
 /// The part of the body that reports (before the returned message).
 pub(crate) fn report_region(mail: &Mail) -> &str {
-    let mut end = mail.original_at.unwrap_or(mail.body.len());
-    let lower = mail.body[..end].to_ascii_lowercase();
-    for marker in ORIGINAL_MARKERS {
-        if let Some(at) = lower.find(marker) {
-            end = end.min(at);
-        }
-    }
-    &mail.body[..end]
+    &mail.body[..mail.report_end]
+}
+
+/// Where the report ends in `body` (see [`report_region`]): computed once per message by
+/// [`Mail::parse`], since the passes ask for the region ten times a message.
+pub(crate) fn report_end(body: &str, original_at: Option<usize>) -> usize {
+    // The earliest of the markers, in one pass without a lower-cased copy.
+    static MARKERS: OnceLock<AhoCorasick> = OnceLock::new();
+    let markers = MARKERS.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(ORIGINAL_MARKERS)
+            .expect("the markers build an automaton")
+    });
+    let end = original_at.unwrap_or(body.len());
+    markers.find(&body[..end]).map_or(end, |m| m.start())
 }
 
 /// The text about `recipient` in the report: from the line that names it to the next blank

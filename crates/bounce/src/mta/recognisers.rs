@@ -218,9 +218,12 @@ fn postfix_smtpd(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
             && f.diagnostic.is_empty()
         {
             f.diagnostic = words;
+            // The command whose reply refused this recipient: a recipient accepted at RCPT
+            // and refused after the data was refused for its content.
+            f.command = command;
         }
     }
-    for f in out.iter_mut() {
+    for f in out.iter_mut().filter(|f| f.command.is_none()) {
         f.command = first_refused;
     }
     (!out.is_empty()).then_some(out)
@@ -1597,7 +1600,7 @@ Subject: Postfix SMTP server: errors from mx.example.jp[192.0.2.1]\n\nTranscript
                 ),
                 (
                     "c@example.org",
-                    Some(SmtpCommand::Rcpt),
+                    Some(SmtpCommand::Data),
                     "554-5.7.1 Message rejected: 554 5.7.1 spam"
                 ),
             ]
