@@ -68,7 +68,8 @@ async fn sender_domains_show_their_records_and_follow_the_roles() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
-        let algorithms: Vec<&str> = r.json()["keys"]
+        let dual = r.json();
+        let algorithms: Vec<&str> = dual["keys"]
             .as_array()
             .unwrap()
             .iter()
@@ -120,7 +121,8 @@ async fn sender_domains_show_their_records_and_follow_the_roles() {
         // A viewer reads, and may not change; billing sees nothing.
         let list = server.get("/api/v1/settings/sender-domains", &viewer).await;
         assert_eq!(list.status, 200);
-        let domains: Vec<&str> = list.json()["domains"]
+        let listed = list.json();
+        let domains: Vec<&str> = listed["domains"]
             .as_array()
             .unwrap()
             .iter()
@@ -193,13 +195,13 @@ async fn the_dns_check_reads_the_records_and_switches_to_a_published_pending_key
     dns.txt("_spf.mail.hikyaku.test", "v=spf1 ip4:192.0.2.10 ~all")
         .await;
     for backend in BACKENDS {
-        let Some(server) = Server::start(backend, &dns_config(&dns.addr().to_string())).await
-        else {
-            continue;
-        };
         let domain = match backend {
             Backend::Sqlite => "shop.example",
             Backend::Postgres => "store.example",
+        };
+        let Some(server) = Server::start(backend, &dns_config(&dns.addr().to_string())).await
+        else {
+            continue;
         };
         let (a, admin) = server.contract_with_key("a", Role::Admin, true).await;
         let r = server
@@ -213,15 +215,11 @@ async fn the_dns_check_reads_the_records_and_switches_to_a_published_pending_key
         let key = r.json()["keys"][0].clone();
         let name = key["record_name"].as_str().unwrap().to_string();
         let check_path = format!("/api/v1/settings/sender-domains/{domain}/check");
-        let check = |server: &Server| {
-            let path = check_path.clone();
-            let admin = admin.clone();
-            async move {
-                let r = server.call("POST", &path, Some(&admin), None, b"").await;
-                assert_eq!(r.status, 200, "{}", r.text());
-                r.json()
-            }
-        };
+        async fn check_of(server: &Server, path: &str, key: &str) -> serde_json::Value {
+            let r = server.call("POST", path, Some(key), None, b"").await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()
+        }
         let finding = |answer: &serde_json::Value, name: &str| {
             answer["findings"]
                 .as_array()
@@ -233,7 +231,7 @@ async fn the_dns_check_reads_the_records_and_switches_to_a_published_pending_key
         };
 
         // Nothing published yet: the key's record and the SPF record are missing, with fixes.
-        let answer = check(&server).await;
+        let answer = check_of(&server, &check_path, &admin).await;
         let dkim = finding(&answer, &name);
         assert_eq!(dkim["status"], "missing", "{answer}");
         assert_eq!(dkim["type"], "TXT");
@@ -253,7 +251,7 @@ async fn the_dns_check_reads_the_records_and_switches_to_a_published_pending_key
         dns.txt(&name, key["record"].as_str().unwrap()).await;
         dns.txt(domain, "v=spf1 include:_spf.mail.hikyaku.test ~all")
             .await;
-        let answer = check(&server).await;
+        let answer = check_of(&server, &check_path, &admin).await;
         assert_eq!(finding(&answer, &name)["status"], "right", "{answer}");
         assert_eq!(finding(&answer, domain)["status"], "right", "{answer}");
 
@@ -280,7 +278,7 @@ async fn the_dns_check_reads_the_records_and_switches_to_a_published_pending_key
             .await
             .unwrap();
         let pending_name = format!("{selector}._domainkey.{domain}");
-        let answer = check(&server).await;
+        let answer = check_of(&server, &check_path, &admin).await;
         assert_eq!(finding(&answer, &pending_name)["status"], "missing");
         assert_eq!(answer["switched"], false);
         let shown = server
@@ -297,7 +295,7 @@ async fn the_dns_check_reads_the_records_and_switches_to_a_published_pending_key
         assert_eq!(pending["state"], "pending");
         dns.txt(&pending_name, pending["record"].as_str().unwrap())
             .await;
-        let answer = check(&server).await;
+        let answer = check_of(&server, &check_path, &admin).await;
         assert_eq!(finding(&answer, &pending_name)["status"], "right");
         assert_eq!(answer["switched"], true, "{answer}");
         let after = server
