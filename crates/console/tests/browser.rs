@@ -332,8 +332,27 @@ async fn start_driver() -> Option<Driver> {
     }
 }
 
-#[tokio::test]
-async fn a_user_logs_in_with_totp_finds_a_message_sees_the_graph_and_switches_to_japanese() {
+/// The walk's futures (every step inline, unoptimised in a debug build) outgrow the 2 MB stack
+/// of a test thread: it runs on a thread of its own with room to spare.
+#[test]
+fn a_user_logs_in_with_totp_finds_a_message_sees_the_graph_and_switches_to_japanese() {
+    let walk = std::thread::Builder::new()
+        .name("browser walk".into())
+        .stack_size(32 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(browser_walk())
+        })
+        .unwrap();
+    if let Err(panic) = walk.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn browser_walk() {
     let Some(driver) = start_driver().await else {
         return;
     };
@@ -595,8 +614,45 @@ async fn steps(
     .await
     .map_err(step("import"))?;
 
-    // The contract's settings: every page accessible; a sender domain added shows its DKIM
-    // record; an API key created is shown once, and only its beginning afterwards.
+    settings_steps(s).await?;
+
+    // Switch to Japanese in the settings.
+    s.goto("/settings").await.map_err(step("settings"))?;
+    s.accessible("/settings", true)
+        .await
+        .map_err(step("settings accessibility"))?;
+    s.click("#language option[value='ja']")
+        .await
+        .map_err(step("language"))?;
+    s.click("#save-language").await.map_err(step("language"))?;
+    s.wait_for("Japanese", "document.documentElement.lang === 'ja'")
+        .await
+        .map_err(step("language"))?;
+    let nav = s
+        .script("return document.querySelector('nav').innerText;")
+        .await
+        .map_err(step("language"))?;
+    if !nav.as_str().unwrap_or("").contains("ダッシュボード") {
+        return Err(("language", format!("the menu is not Japanese: {nav}")));
+    }
+
+    // Log out: back at the login page, and the dashboard needs a login again.
+    s.click("#logout").await.map_err(step("logout"))?;
+    s.wait_for("the login page", "location.pathname === '/login'")
+        .await
+        .map_err(step("logout"))?;
+    s.goto("/").await.map_err(step("after logout"))?;
+    let path = s.path().await.map_err(step("after logout"))?;
+    if path != "/login" {
+        return Err(("after logout", format!("at {path}")));
+    }
+    Ok(())
+}
+
+/// The contract's settings: every page accessible; a sender domain added shows its DKIM record;
+/// an API key created is shown once, and only its beginning afterwards.
+async fn settings_steps(s: &Session) -> Result<(), (&'static str, String)> {
+    let step = |name: &'static str| move |e: String| (name, e);
     for page in [
         "/settings/allowed-ips",
         "/settings/smtp-credentials",
@@ -663,35 +719,5 @@ async fn steps(
         ));
     }
 
-    // Switch to Japanese in the settings.
-    s.goto("/settings").await.map_err(step("settings"))?;
-    s.accessible("/settings", true)
-        .await
-        .map_err(step("settings accessibility"))?;
-    s.click("#language option[value='ja']")
-        .await
-        .map_err(step("language"))?;
-    s.click("#save-language").await.map_err(step("language"))?;
-    s.wait_for("Japanese", "document.documentElement.lang === 'ja'")
-        .await
-        .map_err(step("language"))?;
-    let nav = s
-        .script("return document.querySelector('nav').innerText;")
-        .await
-        .map_err(step("language"))?;
-    if !nav.as_str().unwrap_or("").contains("ダッシュボード") {
-        return Err(("language", format!("the menu is not Japanese: {nav}")));
-    }
-
-    // Log out: back at the login page, and the dashboard needs a login again.
-    s.click("#logout").await.map_err(step("logout"))?;
-    s.wait_for("the login page", "location.pathname === '/login'")
-        .await
-        .map_err(step("logout"))?;
-    s.goto("/").await.map_err(step("after logout"))?;
-    let path = s.path().await.map_err(step("after logout"))?;
-    if path != "/login" {
-        return Err(("after logout", format!("at {path}")));
-    }
     Ok(())
 }
