@@ -166,7 +166,10 @@ async fn sender_domains_show_their_records_and_follow_the_roles() {
                 b"",
             )
             .await;
-        assert_eq!((r.status, r.error_code().as_str()), (503, "unavailable"));
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (409, "dns_not_configured")
+        );
         assert!(r.text().contains("dns.resolver"), "{}", r.text());
 
         let r = server

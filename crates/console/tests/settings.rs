@@ -278,7 +278,7 @@ async fn an_admin_manages_every_setting_and_secrets_are_shown_once() {
                 &[("csrf", &token), ("domain", "shop.example")],
             )
             .await;
-        assert_eq!(reply.status, 503);
+        assert_eq!(reply.status, 409);
         assert!(reply.text().contains("dns.resolver"), "{}", reply.text());
 
         // Inbound route: the signing secret once.

@@ -276,7 +276,9 @@ pub async fn remove(
 /// Asks the platform's DNS server (`dns.resolver`) for the domain's records: every DKIM key's
 /// TXT record, the SPF record (which must authorise the platform's relays) and DMARC, and the
 /// contract's own return path; one finding each, with the fix. When every pending key's record
-/// is published, the pending keys become active (as `hikyaku domain verify` does).
+/// is published, the pending keys become active (as `hikyaku domain verify` does). `409
+/// dns_not_configured` when the operator has not described the platform's DNS, `503` when its
+/// server does not answer.
 #[utoipa::path(
     post,
     path = "/settings/sender-domains/{domain}/check",
@@ -296,11 +298,12 @@ pub async fn check(
         error
     };
     let setting = &state.0.dns;
+    // Not a passing failure: without the configuration no retry helps, so not a `503`.
     let (Some(platform), Some(resolver)) = (&setting.platform, setting.resolver) else {
-        return Err(unavailable(
+        return Err(ApiError::conflict(
+            "dns_not_configured",
             "the platform's DNS is not described here (dns.relay_node and dns.resolver): ask \
-             the operator"
-                .into(),
+             the operator",
         ));
     };
     let dns = DnsServer::new(resolver)
