@@ -34,9 +34,13 @@ pub use send::{
     SendResponse, SentCopy,
 };
 pub use sender::{
-    DkimKey, DomainVerification, KeyRecordCheck, KeyRecordStatus, SenderDomain, SenderDomainList,
+    DkimKey, DnsFinding, DomainDnsCheck, DomainVerification, KeyRecordCheck, KeyRecordStatus,
+    NewSenderDomain, SenderDomain, SenderDomainList,
 };
-pub use smime::{CertificateExpiry, EXPIRY_WARNING_MS, SmimeCertificate, SmimeCertificateList};
+pub use smime::{
+    CertificateExpiry, EXPIRY_WARNING_MS, NewSmimeCertificate, SmimeCertificate,
+    SmimeCertificateList,
+};
 pub use time::Time;
 pub use webhooks::{
     NewWebhookEndpoint, RotateWebhookSecret, WebhookAttempt, WebhookAttemptList, WebhookEndpoint,

@@ -313,3 +313,31 @@ pub struct CreateApiKey {
     #[serde(default)]
     pub see_addresses: bool,
 }
+
+/// One of the platform's send-control rules: how mail to matching destinations is paced. The
+/// operator sets them (`[[delivery.destination]]`); they govern every contract's mail alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SendControlRule {
+    /// A recipient domain (and its subdomains), `mx:HOST`, `mx:*.SUFFIX`, or `*` (the defaults).
+    #[serde(rename = "match")]
+    #[schema(example = "docomo.ne.jp")]
+    pub matches: String,
+    /// Concurrent connections to the matching destinations, on each node.
+    pub max_connections: u64,
+    pub max_messages_per_connection: u64,
+    /// `300/min`; `null`: no rate limit.
+    #[schema(example = "300/min")]
+    pub max_rate: Option<String>,
+    /// `opportunistic`, `required`, `required-noverify` or `disabled`.
+    pub tls: String,
+    /// Pause after a `421` or throttling reply, in seconds (doubling while it goes on).
+    pub backoff_seconds: u64,
+}
+
+/// The platform's send-control rules, first match first, and the limits without a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SendControlRules {
+    pub rules: Vec<SendControlRule>,
+    /// What applies to a destination no rule matches.
+    pub defaults: SendControlRule,
+}

@@ -72,3 +72,25 @@ pub struct SmimeCertificate {
 pub struct SmimeCertificateList {
     pub certificates: Vec<SmimeCertificate>,
 }
+
+/// A certificate to install with its private key: PEM (`certificate_pem` and `key_pem`) or
+/// PKCS#12 (`pkcs12_base64` and `password`). The key is sealed at rest and never shown again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSmimeCertificate {
+    /// The signer's certificate, then any intermediate certificates.
+    #[serde(default)]
+    pub certificate_pem: Option<String>,
+    /// The unencrypted private key (PKCS#8, PKCS#1 or SEC 1).
+    #[serde(default)]
+    pub key_pem: Option<String>,
+    /// A PKCS#12 file (`.p12`, `.pfx`) as base64.
+    #[serde(default)]
+    pub pkcs12_base64: Option<String>,
+    /// The PKCS#12 file's password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Sign only mail whose recipients are all in these domains; empty: every domain.
+    #[serde(default)]
+    pub only_domains: Vec<String>,
+}

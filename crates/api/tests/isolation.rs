@@ -24,6 +24,8 @@ struct TenantA {
     user_id: String,
     key_id: String,
     message_id: MessageId,
+    domain: String,
+    certificate_id: i64,
     secrets: Vec<String>,
 }
 
@@ -129,6 +131,40 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         .unwrap();
     let events = server.get("/api/v1/events", key).await.json();
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
+    let domain = "mail.tenant-a.example".to_string();
+    let r = server
+        .post_json(
+            "/api/v1/settings/sender-domains",
+            key,
+            &json!({"domain": domain}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let dkim_record = r.json()["keys"][0]["record"].as_str().unwrap().to_string();
+    // A's S/MIME certificate, where openssl can make one (without it, a made-up ID is asked).
+    let pki_dir = tempfile::tempdir().unwrap();
+    let mut certificate_id = 999_999;
+    if let Some(pki) = hikyaku_testkit::TestPki::create(
+        pki_dir.path(),
+        hikyaku_testkit::TestKey::EcdsaP256,
+        "a-cert-secret",
+        None,
+        &["signer@tenant-a.example"],
+        30,
+    ) {
+        let r = server
+            .post_json(
+                "/api/v1/settings/smime-certificates",
+                key,
+                &json!({
+                    "certificate_pem": std::fs::read_to_string(&pki.chain).unwrap(),
+                    "key_pem": std::fs::read_to_string(&pki.key).unwrap(),
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        certificate_id = r.json()["id"].as_i64().unwrap();
+    }
     TenantA {
         secrets: vec![
             customer_id.to_string(),
@@ -150,7 +186,11 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             "a-tag-secret".into(),
             "a-notice-key".into(),
             "a-notice-secret".into(),
+            dkim_record[dkim_record.len() - 40..].to_string(),
+            "a-cert-secret".into(),
         ],
+        domain,
+        certificate_id,
         message_id,
         user_id,
         key_id,
@@ -175,6 +215,8 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "user_id" => a.user_id.clone(),
         "key_id" => a.key_id.clone(),
         "message_id" => a.message_id.to_string(),
+        "domain" => segment(&a.domain),
+        "certificate_id" => a.certificate_id.to_string(),
         other => panic!(
             "path parameter {{{other}}} is new: say which of contract A's resources it names"
         ),

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod i18n;
 mod pages;
 pub mod session;
+pub mod settings;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
@@ -86,6 +87,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/settings/language", post(pages::set_language))
         .route("/settings/time-zone", post(pages::set_time_zone))
         .route("/settings/totp", post(pages::set_totp))
+        .merge(settings::routes())
         .layer(axum::middleware::map_response(page_headers))
         .route("/assets/{name}", get(asset))
         .with_state(state)

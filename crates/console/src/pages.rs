@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use hikyaku_api::v1::access::allowed;
 use hikyaku_api_types::Time;
-use hikyaku_model::{ApiCaller, CustomerId, DkimKeyState, Timestamp};
+use hikyaku_model::{ApiCaller, CustomerId, Timestamp};
 use hikyaku_store::StoreError;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -636,38 +636,38 @@ pub async fn dashboard(State(state): State<ConsoleState>, viewer: Viewer) -> Res
             None
         }
     };
-    // Sender domains have no API read yet: the store is asked directly, for the session's
-    // own contract only, by the roles that may read its settings.
-    let domains = if may(&viewer.caller, Method::GET, "/settings/allowed-ips") {
-        match state
-            .store()
-            .sender_domains(Some(&viewer.user.customer_id))
-            .await
-        {
-            Ok(domains) => Some(
-                domains
-                    .into_iter()
-                    .map(|d| DomainLine {
-                        domain: d.domain,
-                        keys: d
-                            .keys
-                            .iter()
-                            .map(|k| KeyLine {
-                                selector: k.selector.clone(),
-                                state: match k.state {
-                                    DkimKeyState::Active => t.dkim_active,
-                                    DkimKeyState::Pending => t.dkim_pending,
-                                    DkimKeyState::Retired => t.dkim_retired,
-                                },
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            ),
-            Err(error) => return store_failure(error),
+    let domains = match bridge::get::<hikyaku_api_types::SenderDomainList>(
+        state.api(),
+        &viewer.caller,
+        "/settings/sender-domains",
+    )
+    .await
+    {
+        Ok(list) => Some(
+            list.domains
+                .into_iter()
+                .map(|d| DomainLine {
+                    domain: d.domain,
+                    keys: d
+                        .keys
+                        .into_iter()
+                        .map(|k| KeyLine {
+                            state: match k.state.as_str() {
+                                "active" => t.dkim_active,
+                                "pending" => t.dkim_pending,
+                                _ => t.dkim_retired,
+                            },
+                            selector: k.selector,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        ),
+        Err(failure) if failure.status == StatusCode::FORBIDDEN => None,
+        Err(failure) => {
+            c = c.failed(&failure);
+            None
         }
-    } else {
-        None
     };
     let problems = if may(&viewer.caller, Method::GET, "/events") {
         match bridge::get::<EventList>(
@@ -1423,6 +1423,7 @@ struct SettingsPage {
     totp_on: bool,
     new_secret: String,
     otpauth: String,
+    menu: crate::settings::Menu,
 }
 
 #[derive(Deserialize, Default)]
@@ -1465,6 +1466,7 @@ async fn settings_page(viewer: &Viewer, query: &SettingsQuery, status: StatusCod
             totp_on: viewer.totp_on,
             new_secret,
             otpauth,
+            menu: crate::settings::menu(viewer, "/settings"),
         },
     )
 }

@@ -2,7 +2,8 @@
 //! chromedriver (the JSON protocol spoken here over plain HTTP/1.1). Logs in from the keyboard
 //! with a TOTP code, sends a message through the API and finds it in the log search, opens its
 //! message view, sees the delivery graph drawn on its canvas, checks that every form field has
-//! a label and every page a title and landmarks, switches to Japanese, and logs out. A failing
+//! a label and every page a title and landmarks, adds a sender domain and sees its DKIM record,
+//! creates an API key and sees it once, switches to Japanese, and logs out. A failing
 //! step saves a screenshot (its path is in the failure). Skipped with a note outside CI when
 //! chromium or chromedriver is missing; a failure under `CI=true`.
 
@@ -331,8 +332,27 @@ async fn start_driver() -> Option<Driver> {
     }
 }
 
-#[tokio::test]
-async fn a_user_logs_in_with_totp_finds_a_message_sees_the_graph_and_switches_to_japanese() {
+/// The walk's futures (every step inline, unoptimised in a debug build) outgrow the 2 MB stack
+/// of a test thread: it runs on a thread of its own with room to spare.
+#[test]
+fn a_user_logs_in_with_totp_finds_a_message_sees_the_graph_and_switches_to_japanese() {
+    let walk = std::thread::Builder::new()
+        .name("browser walk".into())
+        .stack_size(32 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(browser_walk())
+        })
+        .unwrap();
+    if let Err(panic) = walk.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+async fn browser_walk() {
     let Some(driver) = start_driver().await else {
         return;
     };
@@ -594,6 +614,8 @@ async fn steps(
     .await
     .map_err(step("import"))?;
 
+    settings_steps(s).await?;
+
     // Switch to Japanese in the settings.
     s.goto("/settings").await.map_err(step("settings"))?;
     s.accessible("/settings", true)
@@ -624,5 +646,78 @@ async fn steps(
     if path != "/login" {
         return Err(("after logout", format!("at {path}")));
     }
+    Ok(())
+}
+
+/// The contract's settings: every page accessible; a sender domain added shows its DKIM record;
+/// an API key created is shown once, and only its beginning afterwards.
+async fn settings_steps(s: &Session) -> Result<(), (&'static str, String)> {
+    let step = |name: &'static str| move |e: String| (name, e);
+    for page in [
+        "/settings/allowed-ips",
+        "/settings/smtp-credentials",
+        "/settings/sender-domains",
+        "/settings/send-control",
+        "/settings/webhooks",
+        "/settings/inbound-routes",
+        "/settings/smime",
+        "/settings/users",
+        "/settings/api-keys",
+    ] {
+        s.goto(page).await.map_err(step("settings pages"))?;
+        s.accessible(page, true)
+            .await
+            .map_err(step("settings accessibility"))?;
+    }
+    s.goto("/settings/sender-domains")
+        .await
+        .map_err(step("sender domain"))?;
+    s.type_into("#domain", "shop.example")
+        .await
+        .map_err(step("sender domain"))?;
+    s.click("#add-domain")
+        .await
+        .map_err(step("sender domain"))?;
+    s.wait_for(
+        "the DKIM record",
+        "document.querySelector('.dkim-records') \
+         && document.querySelector('.dkim-records').innerText.includes('._domainkey.shop.example') \
+         && document.querySelector('.dkim-records').innerText.includes('v=DKIM1; k=rsa; p=')",
+    )
+    .await
+    .map_err(step("sender domain"))?;
+    s.goto("/settings/api-keys")
+        .await
+        .map_err(step("api key"))?;
+    s.type_into("#key-name", "from the browser")
+        .await
+        .map_err(step("api key"))?;
+    s.click("#create-key").await.map_err(step("api key"))?;
+    let shown = s
+        .wait_for(
+            "the new key",
+            "document.querySelector('#shown-secret') && document.querySelector('#shown-secret').innerText",
+        )
+        .await
+        .map_err(step("api key"))?;
+    let key = shown.as_str().unwrap_or("").to_string();
+    if !key.starts_with("hk_") || key.len() < 20 {
+        return Err(("api key", format!("not a key: {key:?}")));
+    }
+    s.goto("/settings/api-keys")
+        .await
+        .map_err(step("api key"))?;
+    let page = s
+        .script("return document.body.innerText;")
+        .await
+        .map_err(step("api key"))?;
+    let page = page.as_str().unwrap_or("");
+    if page.contains(&key) || !page.contains("from the browser") || !page.contains(&key[..8]) {
+        return Err((
+            "api key",
+            format!("the key is shown again or not listed: {page}"),
+        ));
+    }
+
     Ok(())
 }

@@ -200,6 +200,23 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
         "/webhooks/{endpoint_id}/rotate-secret",
         WEBHOOKS,
     ),
+    (Method::GET, "/settings/sender-domains", READ),
+    (Method::POST, "/settings/sender-domains", WRITE),
+    (Method::GET, "/settings/sender-domains/{domain}", READ),
+    (Method::DELETE, "/settings/sender-domains/{domain}", WRITE),
+    (
+        Method::POST,
+        "/settings/sender-domains/{domain}/check",
+        WRITE,
+    ),
+    (Method::GET, "/settings/smime-certificates", READ),
+    (Method::POST, "/settings/smime-certificates", WRITE),
+    (
+        Method::DELETE,
+        "/settings/smime-certificates/{certificate_id}",
+        WRITE,
+    ),
+    (Method::GET, "/settings/send-control", READ),
 ];
 
 /// Who may call `method path` (`path` relative to `/api/v1`); `None` for an unlisted route.

@@ -6,6 +6,7 @@
 //! the tenant-isolation walk in the tests pick it up from there.
 
 pub mod access;
+mod domains;
 pub mod error;
 pub mod mask;
 mod messages;
@@ -13,8 +14,10 @@ mod notices;
 mod operator;
 pub mod paging;
 pub mod send;
+mod send_control;
 mod send_log;
 mod settings;
+mod smime;
 mod stats;
 mod suppressions;
 mod users;
@@ -57,6 +60,10 @@ struct Inner {
     allow_private_webhooks: bool,
     /// Present on a node that runs the relay's intake; without it sending answers `503`.
     sending: Option<send::Sending>,
+    /// The platform's DNS as the sender domains' check needs it.
+    dns: domains::DnsSetting,
+    /// The platform's send-control rules, as contracts read them.
+    send_control: hikyaku_api_types::SendControlRules,
 }
 
 impl ApiState {
@@ -82,6 +89,8 @@ impl ApiState {
             min_allowed_prefix_v6: config.relay.min_allowed_prefix_v6,
             allow_private_webhooks: config.webhooks.allow_private_endpoints,
             sending: None,
+            dns: domains::DnsSetting::of(config),
+            send_control: send_control::rules_of(config),
         }))
     }
 
@@ -128,7 +137,7 @@ impl ApiState {
         (name = "send log", description = "The contract's events, messages and bounces"),
         (name = "statistics", description = "The contract's counts over time, by reason, by domain"),
         (name = "suppressions", description = "The contract's suppression list"),
-        (name = "settings", description = "Allowed IP ranges, SMTP credentials, inbound routes"),
+        (name = "settings", description = "Allowed IP ranges, SMTP credentials, inbound routes, sender domains and DKIM, S/MIME certificates, send control"),
         (name = "plan", description = "The contract's plan and usage"),
         (name = "notices", description = "What happened to the contract: certificates running out, …"),
         (name = "users", description = "The contract's console users and API keys (admins)"),
@@ -198,6 +207,12 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::attempts))
         .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(domains::list, domains::add))
+        .routes(routes!(domains::show, domains::remove))
+        .routes(routes!(domains::check))
+        .routes(routes!(smime::list, smime::install))
+        .routes(routes!(smime::remove))
+        .routes(routes!(send_control::rules))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.

@@ -17,7 +17,10 @@ use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
 /// The caller's contract, which must still be able to change.
-async fn changeable(state: &ApiState, caller: &ContractCaller) -> Result<Contract, ApiError> {
+pub(super) async fn changeable(
+    state: &ApiState,
+    caller: &ContractCaller,
+) -> Result<Contract, ApiError> {
     let contract = state
         .store()
         .contract(&caller.customer_id)

@@ -1,0 +1,363 @@
+//! The contract's sender domains: their DKIM keys (generated here, the private half sealed in
+//! the store and never shown), the TXT records to publish, and the check of those records and
+//! of the domain's SPF and DMARC against the platform's DNS server. The same store calls and
+//! the same check as `hikyaku domain` and `hikyaku dns check --contract`.
+
+use super::ApiState;
+use super::access::ContractCaller;
+use super::error::{ApiError, ApiJson, ApiPath, Failures};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hikyaku_api_types::{
+    DkimKey, DnsFinding, DomainDnsCheck, NewSenderDomain, SenderDomain, SenderDomainList,
+};
+use hikyaku_config::Config;
+use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, PrivateKey, dns_txt};
+use hikyaku_dns_records::{
+    BounceDomain, ContractDomains, DnsServer, Platform, RelayHost, Status, check_contract,
+};
+use hikyaku_model::{DkimKeyState, Timestamp};
+use hikyaku_store::{NewDkimKey, StoreError};
+use std::net::SocketAddr;
+
+/// What the DNS check needs of the configuration: the platform's hosts and names, and the
+/// server to ask. `None` when the configuration does not describe them (no relay nodes).
+#[derive(Debug, Clone)]
+pub(crate) struct DnsSetting {
+    platform: Option<Platform>,
+    resolver: Option<SocketAddr>,
+}
+
+impl DnsSetting {
+    /// As `hikyaku dns check` reads it: `[[dns.relay_node]]`, the names built from
+    /// `service_domain`, the bounce domain, and `dns.resolver` (never the system's resolver).
+    pub(crate) fn of(config: &Config) -> DnsSetting {
+        let service = config.service_domain.as_deref();
+        let dns = &config.dns;
+        let platform = (!dns.relay_node.is_empty())
+            .then(|| {
+                let smtp_host = dns.smtp_host(service)?;
+                let spf_name = dns.spf_name(service)?;
+                let bounce_mx = dns.bounce_mx(service).unwrap_or_else(|| smtp_host.clone());
+                Some(Platform {
+                    service_domain: config.service_domain.clone(),
+                    relay_nodes: dns
+                        .relay_node
+                        .iter()
+                        .map(|node| RelayHost {
+                            name: node.name.clone(),
+                            addresses: node.addresses.clone(),
+                        })
+                        .collect(),
+                    smtp_host,
+                    spf_name,
+                    bounce: config.bounce.domain.as_ref().map(|domain| BounceDomain {
+                        domain: domain.clone(),
+                        mx: bounce_mx,
+                    }),
+                    service_keys: Vec::new(),
+                })
+            })
+            .flatten();
+        DnsSetting {
+            platform,
+            resolver: dns.resolver,
+        }
+    }
+}
+
+fn record_of(algorithm: &str, public_key: &str) -> String {
+    algorithm
+        .parse::<KeyAlgorithm>()
+        .map(|a| dns_txt(a, public_key))
+        .unwrap_or_else(|_| format!("v=DKIM1; p={public_key}"))
+}
+
+fn shown(d: &hikyaku_store::SenderDomain) -> SenderDomain {
+    SenderDomain {
+        domain: d.domain.clone(),
+        customer_id: d.customer_id.clone(),
+        algorithm: d.algorithm.clone(),
+        created_at: d.created_at.into(),
+        keys: d
+            .keys
+            .iter()
+            .map(|k| DkimKey {
+                selector: k.selector.clone(),
+                algorithm: k.algorithm.clone(),
+                state: k.state.as_str().to_string(),
+                record_name: format!("{}._domainkey.{}", k.selector, d.domain),
+                record: record_of(&k.algorithm, &k.public_key),
+                created_at: k.created_at.into(),
+                activated_at: k.activated_at.map(Into::into),
+            })
+            .collect(),
+    }
+}
+
+/// A generated key with what the store keeps of it.
+struct GeneratedKey {
+    selector: String,
+    algorithm: KeyAlgorithm,
+    public_key: String,
+    pem: String,
+}
+
+/// `hkYYYYMM` (with `r`/`e` for a dual domain's two keys), as `hikyaku domain add` names them.
+fn generate(algorithm: DomainAlgorithm) -> Result<Vec<GeneratedKey>, ApiError> {
+    let now = Timestamp::now().to_string();
+    let base = format!("hk{}{}", &now[0..4], &now[5..7]);
+    let dual = algorithm.keys().len() > 1;
+    algorithm
+        .keys()
+        .iter()
+        .map(|&key_algorithm| {
+            let selector = match (dual, key_algorithm) {
+                (false, _) => base.clone(),
+                (true, KeyAlgorithm::Ed25519) => format!("{base}e"),
+                (true, _) => format!("{base}r"),
+            };
+            let key = PrivateKey::generate(key_algorithm).map_err(|error| {
+                tracing::error!(%error, "DKIM key generation failed");
+                ApiError::internal()
+            })?;
+            Ok(GeneratedKey {
+                selector,
+                algorithm: key_algorithm,
+                public_key: key.public_key_base64(),
+                pem: key.to_pem(),
+            })
+        })
+        .collect()
+}
+
+async fn found(
+    state: &ApiState,
+    caller: &ContractCaller,
+    domain: &str,
+) -> Result<hikyaku_store::SenderDomain, ApiError> {
+    state
+        .store()
+        .sender_domain(Some(&caller.customer_id), domain)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sender domain"))
+}
+
+/// The contract's sender domains with their DKIM keys and the TXT records to publish, in
+/// domain order.
+#[utoipa::path(
+    get,
+    path = "/settings/sender-domains",
+    tag = "settings",
+    responses((status = 200, body = SenderDomainList), Failures)
+)]
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+) -> Result<Json<SenderDomainList>, ApiError> {
+    let domains = state
+        .store()
+        .sender_domains(Some(&caller.customer_id))
+        .await?;
+    Ok(Json(SenderDomainList {
+        domains: domains.iter().map(shown).collect(),
+    }))
+}
+
+/// Adds a sender domain with a new DKIM key (two for `dual`), which signs the contract's mail
+/// From the domain at once: publish its record (in the answer) before sending. A domain signs
+/// for one contract only.
+#[utoipa::path(
+    post,
+    path = "/settings/sender-domains",
+    tag = "settings",
+    request_body = NewSenderDomain,
+    responses((status = 201, body = SenderDomain), Failures)
+)]
+pub async fn add(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiJson(new): ApiJson<NewSenderDomain>,
+) -> Result<(StatusCode, Json<SenderDomain>), ApiError> {
+    let algorithm = match new.algorithm.as_deref().map(str::trim) {
+        None | Some("") => DomainAlgorithm::Rsa2048,
+        Some(name) => DomainAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == name)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "algorithm",
+                    "use rsa-2048, rsa-1024, ed25519 or dual (RSA-2048 and Ed25519)",
+                )
+            })?,
+    };
+    if let Err(StoreError::Invalid { what, reason }) =
+        hikyaku_store::normalize_sender_domain(&new.domain)
+    {
+        return Err(ApiError::invalid(
+            "domain",
+            format!("invalid {what}: {reason}"),
+        ));
+    }
+    super::settings::changeable(&state, &caller).await?;
+    let keys = generate(algorithm)?;
+    let new_keys: Vec<NewDkimKey> = keys
+        .iter()
+        .map(|k| NewDkimKey {
+            selector: &k.selector,
+            algorithm: k.algorithm.as_str(),
+            public_key: &k.public_key,
+            private_key_pem: &k.pem,
+        })
+        .collect();
+    let added = state
+        .store()
+        .add_sender_domain(
+            Some(&caller.customer_id),
+            &new.domain,
+            algorithm.as_str(),
+            &new_keys,
+        )
+        .await
+        .map_err(|e| match e {
+            e @ StoreError::SenderDomainTaken(_) => {
+                ApiError::conflict("already_exists", e.to_string()).with_field("domain")
+            }
+            StoreError::Invalid { what, reason } => {
+                ApiError::invalid("domain", format!("invalid {what}: {reason}"))
+            }
+            e => e.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(shown(&added))))
+}
+
+/// One sender domain with its keys and records.
+#[utoipa::path(
+    get,
+    path = "/settings/sender-domains/{domain}",
+    tag = "settings",
+    params(("domain" = String, Path, description = "The domain")),
+    responses((status = 200, body = SenderDomain), Failures)
+)]
+pub async fn show(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(domain): ApiPath<String>,
+) -> Result<Json<SenderDomain>, ApiError> {
+    Ok(Json(shown(&found(&state, &caller, &domain).await?)))
+}
+
+/// Removes a sender domain and its keys: its mail is no longer signed with them (within a
+/// minute on running relays).
+#[utoipa::path(
+    delete,
+    path = "/settings/sender-domains/{domain}",
+    tag = "settings",
+    params(("domain" = String, Path, description = "The domain")),
+    responses((status = 204, description = "Removed"), Failures)
+)]
+pub async fn remove(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(domain): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store()
+        .remove_sender_domain(Some(&caller.customer_id), &domain)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("sender domain"))
+    }
+}
+
+/// Asks the platform's DNS server (`dns.resolver`) for the domain's records: every DKIM key's
+/// TXT record, the SPF record (which must authorise the platform's relays) and DMARC, and the
+/// contract's own return path; one finding each, with the fix. When every pending key's record
+/// is published, the pending keys become active (as `hikyaku domain verify` does). `409
+/// dns_not_configured` when the operator has not described the platform's DNS, `503` when its
+/// server does not answer.
+#[utoipa::path(
+    post,
+    path = "/settings/sender-domains/{domain}/check",
+    tag = "settings",
+    params(("domain" = String, Path, description = "The domain")),
+    responses((status = 200, body = DomainDnsCheck), Failures)
+)]
+pub async fn check(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(domain): ApiPath<String>,
+) -> Result<Json<DomainDnsCheck>, ApiError> {
+    let domain = found(&state, &caller, &domain).await?;
+    let unavailable = |message: String| {
+        let mut error = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        error.retry_after = Some(60);
+        error
+    };
+    let setting = &state.0.dns;
+    // Not a passing failure: without the configuration no retry helps, so not a `503`.
+    let (Some(platform), Some(resolver)) = (&setting.platform, setting.resolver) else {
+        return Err(ApiError::conflict(
+            "dns_not_configured",
+            "the platform's DNS is not described here (dns.relay_node and dns.resolver): ask \
+             the operator",
+        ));
+    };
+    let dns = DnsServer::new(resolver)
+        .map_err(|e| unavailable(format!("the DNS server cannot be asked: {e}")))?;
+    if dns.probe().await.is_err() {
+        return Err(unavailable(
+            "the platform's DNS server does not answer; try again later".into(),
+        ));
+    }
+    let bounce_domain = state
+        .store()
+        .bounce_domain(&caller.customer_id)
+        .await?
+        .map(|own| own.domain);
+    let contract = ContractDomains {
+        customer_id: caller.customer_id.to_string(),
+        sender_domains: vec![hikyaku_dns_records::SenderDomain {
+            domain: domain.domain.clone(),
+            dkim_keys: domain
+                .keys
+                .iter()
+                .map(|k| hikyaku_dns_records::DkimKey {
+                    selector: k.selector.clone(),
+                    txt: record_of(&k.algorithm, &k.public_key),
+                })
+                .collect(),
+        }],
+        bounce_domain,
+    };
+    let findings = check_contract(platform, &contract, &dns).await;
+    // A pending key switches in once its record is there with our key, as `domain verify` does.
+    let right = |selector: &str| {
+        let name = format!("{selector}._domainkey.{}", domain.domain);
+        findings
+            .iter()
+            .any(|f| f.name == name && f.status == Status::Right)
+    };
+    let pending: Vec<_> = domain.keys_in(DkimKeyState::Pending).collect();
+    let switched = !pending.is_empty()
+        && pending.iter().all(|k| right(&k.selector))
+        && state.store().activate_pending_dkim_keys(domain.id).await? > 0;
+    Ok(Json(DomainDnsCheck {
+        domain: domain.domain.clone(),
+        findings: findings
+            .into_iter()
+            .map(|f| DnsFinding {
+                status: f.status.as_str().to_string(),
+                purpose: f.purpose.as_str().to_string(),
+                record_type: f.record_type.to_string(),
+                name: f.name,
+                detail: f.detail,
+                fix: f.fix,
+            })
+            .collect(),
+        switched,
+    }))
+}

@@ -1,0 +1,478 @@
+//! Who may send as the contract and where its inbound mail goes: allowed IP ranges, SMTP
+//! credentials, inbound routes; and the platform's send-control rules, read-only.
+
+use super::{
+    Change, DoneQuery, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, list_path, may,
+    next_link, render, see_other, unexpected,
+};
+use crate::bridge;
+use crate::pages::Chrome;
+use crate::{ConsoleState, Viewer};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::Method;
+use axum::response::Response;
+use hikyaku_api_types::{
+    AllowedIpRangePage, CreatedInboundRoute, CreatedSmtpCredential, InboundRoutePage,
+    SendControlRules, SmtpCredentialPage,
+};
+use serde_json::json;
+
+pub struct Row {
+    pub key: String,
+    pub cells: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allowed IP ranges
+
+#[derive(Template)]
+#[template(path = "settings/ips.html")]
+struct IpsPage {
+    c: Chrome,
+    s: &'static SettingsTexts,
+    menu: Menu,
+    secret: Option<Secret>,
+    can_write: bool,
+    rows: Vec<Row>,
+    next: Option<String>,
+}
+
+async fn ips_page(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    query: &DoneQuery,
+    outcome: Outcome,
+) -> Response {
+    let mut f = Frame::new(viewer, |s| s.ips_title, "/settings/allowed-ips").with(outcome);
+    let page: Option<AllowedIpRangePage> = f
+        .read(state, viewer, &list_path("/settings/allowed-ips", query))
+        .await;
+    let (rows, next) = page.map_or((Vec::new(), None), |p| {
+        (
+            p.data
+                .into_iter()
+                .map(|r| Row {
+                    key: r.cidr.clone(),
+                    cells: vec![r.cidr, viewer.zone.format(r.created_at.0.as_millis())],
+                })
+                .collect(),
+            next_link("/settings/allowed-ips", p.next_cursor),
+        )
+    });
+    let Frame {
+        c,
+        s,
+        menu,
+        secret,
+        status,
+    } = f;
+    render(
+        status,
+        &IpsPage {
+            c,
+            s,
+            menu,
+            secret,
+            can_write: may(viewer, Method::POST, "/settings/allowed-ips"),
+            rows,
+            next,
+        },
+    )
+}
+
+pub async fn ips(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let outcome = query.outcome(viewer.lang.settings_texts());
+    ips_page(&state, &viewer, &query, outcome).await
+}
+
+pub async fn ip_add(State(state): State<ConsoleState>, viewer: Viewer, fields: Fields) -> Response {
+    let body = json!({ "cidr": fields.trimmed("cidr") });
+    match change(
+        &state,
+        &viewer,
+        &fields,
+        Method::POST,
+        "/settings/allowed-ips",
+        Some(body),
+    )
+    .await
+    {
+        Change::Done(_) => see_other("/settings/allowed-ips?done=added"),
+        Change::Failed(failure) => {
+            ips_page(
+                &state,
+                &viewer,
+                &DoneQuery::default(),
+                Outcome::failed(failure),
+            )
+            .await
+        }
+        Change::Refused(response) => response,
+    }
+}
+
+pub async fn ip_remove(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let path = format!(
+        "/settings/allowed-ips/{}",
+        bridge::encode(fields.trimmed("cidr"))
+    );
+    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
+        Change::Done(_) => see_other("/settings/allowed-ips?done=removed"),
+        Change::Failed(failure) => {
+            ips_page(
+                &state,
+                &viewer,
+                &DoneQuery::default(),
+                Outcome::failed(failure),
+            )
+            .await
+        }
+        Change::Refused(response) => response,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMTP credentials
+
+#[derive(Template)]
+#[template(path = "settings/smtp.html")]
+struct SmtpPage {
+    c: Chrome,
+    s: &'static SettingsTexts,
+    menu: Menu,
+    secret: Option<Secret>,
+    can_write: bool,
+    rows: Vec<Row>,
+    next: Option<String>,
+}
+
+async fn smtp_page(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    query: &DoneQuery,
+    outcome: Outcome,
+) -> Response {
+    let mut f = Frame::new(viewer, |s| s.smtp_title, "/settings/smtp-credentials").with(outcome);
+    let page: Option<SmtpCredentialPage> = f
+        .read(
+            state,
+            viewer,
+            &list_path("/settings/smtp-credentials", query),
+        )
+        .await;
+    let (rows, next) = page.map_or((Vec::new(), None), |p| {
+        (
+            p.data
+                .into_iter()
+                .map(|r| Row {
+                    key: r.username.clone(),
+                    cells: vec![r.username, viewer.zone.format(r.created_at.0.as_millis())],
+                })
+                .collect(),
+            next_link("/settings/smtp-credentials", p.next_cursor),
+        )
+    });
+    let Frame {
+        c,
+        s,
+        menu,
+        secret,
+        status,
+    } = f;
+    render(
+        status,
+        &SmtpPage {
+            c,
+            s,
+            menu,
+            secret,
+            can_write: may(viewer, Method::POST, "/settings/smtp-credentials"),
+            rows,
+            next,
+        },
+    )
+}
+
+pub async fn smtp(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let outcome = query.outcome(viewer.lang.settings_texts());
+    smtp_page(&state, &viewer, &query, outcome).await
+}
+
+pub async fn smtp_add(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let mut body = json!({ "username": fields.trimmed("username") });
+    // A password is taken as typed (spaces are allowed in one); empty asks for a generated one.
+    if !fields.get("password").is_empty() {
+        body["password"] = fields.get("password").into();
+    }
+    let outcome = match change(
+        &state,
+        &viewer,
+        &fields,
+        Method::POST,
+        "/settings/smtp-credentials",
+        Some(body),
+    )
+    .await
+    {
+        Change::Done(bytes) => match serde_json::from_slice::<CreatedSmtpCredential>(&bytes) {
+            Ok(created) => match created.password {
+                Some(password) => Outcome {
+                    notice: Some(viewer.lang.settings_texts().added),
+                    ..Outcome::secret(
+                        viewer.lang.settings_texts().generated_password,
+                        created.username,
+                        password,
+                    )
+                },
+                None => return see_other("/settings/smtp-credentials?done=added"),
+            },
+            Err(error) => Outcome::failed(unexpected(error)),
+        },
+        Change::Failed(failure) => Outcome::failed(failure),
+        Change::Refused(response) => return response,
+    };
+    smtp_page(&state, &viewer, &DoneQuery::default(), outcome).await
+}
+
+pub async fn smtp_remove(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let path = format!(
+        "/settings/smtp-credentials/{}",
+        bridge::encode(fields.trimmed("username"))
+    );
+    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
+        Change::Done(_) => see_other("/settings/smtp-credentials?done=removed"),
+        Change::Failed(failure) => {
+            smtp_page(
+                &state,
+                &viewer,
+                &DoneQuery::default(),
+                Outcome::failed(failure),
+            )
+            .await
+        }
+        Change::Refused(response) => response,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbound routes
+
+pub struct RouteRow {
+    pub id: i64,
+    pub pattern: String,
+    pub endpoint: String,
+    pub forward_raw: bool,
+    pub created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings/inbound.html")]
+struct InboundPage {
+    c: Chrome,
+    s: &'static SettingsTexts,
+    menu: Menu,
+    secret: Option<Secret>,
+    can_write: bool,
+    rows: Vec<RouteRow>,
+    next: Option<String>,
+}
+
+async fn inbound_page(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    query: &DoneQuery,
+    outcome: Outcome,
+) -> Response {
+    let mut f = Frame::new(viewer, |s| s.inbound_title, "/settings/inbound-routes").with(outcome);
+    let page: Option<InboundRoutePage> = f
+        .read(state, viewer, &list_path("/settings/inbound-routes", query))
+        .await;
+    let (rows, next) = page.map_or((Vec::new(), None), |p| {
+        (
+            p.data
+                .into_iter()
+                .map(|r| RouteRow {
+                    id: r.id,
+                    pattern: r.pattern,
+                    endpoint: r.endpoint,
+                    forward_raw: r.forward_raw,
+                    created_at: viewer.zone.format(r.created_at.0.as_millis()),
+                })
+                .collect(),
+            next_link("/settings/inbound-routes", p.next_cursor),
+        )
+    });
+    let Frame {
+        c,
+        s,
+        menu,
+        secret,
+        status,
+    } = f;
+    render(
+        status,
+        &InboundPage {
+            c,
+            s,
+            menu,
+            secret,
+            can_write: may(viewer, Method::POST, "/settings/inbound-routes"),
+            rows,
+            next,
+        },
+    )
+}
+
+pub async fn inbound(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    let outcome = query.outcome(viewer.lang.settings_texts());
+    inbound_page(&state, &viewer, &query, outcome).await
+}
+
+pub async fn inbound_add(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let body = json!({
+        "pattern": fields.trimmed("pattern"),
+        "endpoint": fields.trimmed("endpoint"),
+        "forward_raw": fields.on("forward_raw"),
+    });
+    let s = viewer.lang.settings_texts();
+    let outcome = match change(
+        &state,
+        &viewer,
+        &fields,
+        Method::POST,
+        "/settings/inbound-routes",
+        Some(body),
+    )
+    .await
+    {
+        Change::Done(bytes) => match serde_json::from_slice::<CreatedInboundRoute>(&bytes) {
+            Ok(created) => Outcome {
+                notice: Some(s.added),
+                ..Outcome::secret(
+                    s.signing_secret,
+                    created.route.pattern,
+                    created.signing_secret,
+                )
+            },
+            Err(error) => Outcome::failed(unexpected(error)),
+        },
+        Change::Failed(failure) => Outcome::failed(failure),
+        Change::Refused(response) => return response,
+    };
+    inbound_page(&state, &viewer, &DoneQuery::default(), outcome).await
+}
+
+pub async fn inbound_remove(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let path = format!(
+        "/settings/inbound-routes/{}",
+        bridge::encode(fields.trimmed("id"))
+    );
+    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
+        Change::Done(_) => see_other("/settings/inbound-routes?done=removed"),
+        Change::Failed(failure) => {
+            inbound_page(
+                &state,
+                &viewer,
+                &DoneQuery::default(),
+                Outcome::failed(failure),
+            )
+            .await
+        }
+        Change::Refused(response) => response,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Send control (the operator's rules, read-only)
+
+pub struct RuleRow {
+    pub matches: String,
+    pub max_connections: u64,
+    pub per_connection: u64,
+    pub rate: String,
+    pub tls: String,
+    pub backoff: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings/send_control.html")]
+struct SendControlPage {
+    c: Chrome,
+    s: &'static SettingsTexts,
+    menu: Menu,
+    secret: Option<Secret>,
+    rules: Vec<RuleRow>,
+    defaults: Option<RuleRow>,
+}
+
+pub async fn send_control(State(state): State<ConsoleState>, viewer: Viewer) -> Response {
+    let mut f = Frame::new(&viewer, |s| s.send_control_title, "/settings/send-control");
+    let found: Option<SendControlRules> = f.read(&state, &viewer, "/settings/send-control").await;
+    let s = f.s;
+    let row = |r: hikyaku_api_types::SendControlRule| RuleRow {
+        matches: r.matches,
+        max_connections: r.max_connections,
+        per_connection: r.max_messages_per_connection,
+        rate: r.max_rate.unwrap_or_else(|| s.no_limit.to_string()),
+        tls: r.tls,
+        backoff: format!("{} {}", r.backoff_seconds, s.seconds),
+    };
+    let (rules, defaults) = match found {
+        Some(found) => (
+            found.rules.into_iter().map(row).collect(),
+            Some(row(found.defaults)),
+        ),
+        None => (Vec::new(), None),
+    };
+    let Frame {
+        c,
+        s,
+        menu,
+        secret,
+        status,
+    } = f;
+    render(
+        status,
+        &SendControlPage {
+            c,
+            s,
+            menu,
+            secret,
+            rules,
+            defaults,
+        },
+    )
+}
