@@ -24,6 +24,7 @@ struct TenantA {
     user_id: String,
     key_id: String,
     message_id: MessageId,
+    inquiry_id: i64,
     secrets: Vec<String>,
 }
 
@@ -127,6 +128,15 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         )
         .await
         .unwrap();
+    let r = server
+        .post_json(
+            "/api/v1/inquiries",
+            key,
+            &json!({"subject": "a-inquiry-secret", "body": "a-inquiry-body"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let inquiry_id = r.json()["id"].as_i64().unwrap();
     let events = server.get("/api/v1/events", key).await.json();
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
     TenantA {
@@ -150,8 +160,11 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             "a-tag-secret".into(),
             "a-notice-key".into(),
             "a-notice-secret".into(),
+            "a-inquiry-secret".into(),
+            "a-inquiry-body".into(),
         ],
         message_id,
+        inquiry_id,
         user_id,
         key_id,
         customer_id,
@@ -175,6 +188,7 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "user_id" => a.user_id.clone(),
         "key_id" => a.key_id.clone(),
         "message_id" => a.message_id.to_string(),
+        "inquiry_id" => a.inquiry_id.to_string(),
         other => panic!(
             "path parameter {{{other}}} is new: say which of contract A's resources it names"
         ),

@@ -12,6 +12,7 @@
 pub mod bridge;
 pub mod clock;
 pub mod i18n;
+pub mod operator;
 mod pages;
 pub mod session;
 
@@ -86,6 +87,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/settings/language", post(pages::set_language))
         .route("/settings/time-zone", post(pages::set_time_zone))
         .route("/settings/totp", post(pages::set_totp))
+        .route(
+            "/inquiry",
+            get(operator::inquiry::page).post(operator::inquiry::send),
+        )
+        .merge(operator::routes())
         .layer(axum::middleware::map_response(page_headers))
         .route("/assets/{name}", get(asset))
         .with_state(state)
