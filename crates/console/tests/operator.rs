@@ -200,7 +200,7 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
         let page = op.get("/operator/inquiries").await;
         assert_eq!(page.status, 200);
         let text = page.text();
-        assert!(text.contains("Our invoice &lt;b&gt;"), "{text}");
+        assert!(text.contains("Our invoice &#60;b&#62;"), "escaped: {text}");
         assert!(text.contains("taro@shop.example"), "{text}");
         assert!(text.contains("Mark handled"), "{text}");
         let id = server.store.inquiries(10).await.unwrap()[0].id;
@@ -223,7 +223,8 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
         assert_eq!(page.status, 200, "{}", page.text());
         assert!(page.text().contains(shop.as_str()));
         let page = op.get("/operator/usage?month=2026-13").await;
-        assert_eq!(page.status, 422, "{}", page.text());
+        assert_eq!(page.status, 400, "{}", page.text());
+        assert!(page.text().contains("month must be YYYY-MM"), "{}", page.text());
 
         // Maintenance: 14 days ahead unless an emergency.
         let page = op.get("/operator/maintenance").await;

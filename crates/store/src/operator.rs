@@ -210,6 +210,7 @@ impl Store {
             .bind(user.created_at.as_millis())
             .execute(pool)
             .await
+            .map(|_| ())
         });
         match inserted {
             Ok(_) => Ok(user),
