@@ -63,7 +63,9 @@ pub async fn run(cmd: OperatorUserCommand, store: &Store, json: bool) -> anyhow:
             let mut user = store.create_operator_user(&email, &password).await?;
             let secret = if totp {
                 let secret = hikyaku_console::operator::new_totp_secret();
-                store.set_operator_totp(&user.user_id, Some(&secret)).await?;
+                store
+                    .set_operator_totp(&user.user_id, Some(&secret))
+                    .await?;
                 user.totp = true;
                 Some(hikyaku_console::session::base32(&secret))
             } else {

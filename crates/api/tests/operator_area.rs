@@ -73,9 +73,7 @@ async fn inquiries_reach_the_operator(backend: Backend) {
         return;
     };
     let operator = server.operator_key();
-    let (customer, billing) = server
-        .contract_with_key("asks", Role::Billing, false)
-        .await;
+    let (customer, billing) = server.contract_with_key("asks", Role::Billing, false).await;
     let (other, other_viewer) = server.contract_with_key("other", Role::Viewer, false).await;
     let r = server
         .post_json(
@@ -89,7 +87,11 @@ async fn inquiries_reach_the_operator(backend: Backend) {
     assert_eq!(sent["subject"], "Invoice question");
     assert_eq!(sent["body"], "Line one\nLine two");
     assert_eq!(sent["customer_id"], customer.as_str());
-    assert_eq!(sent["from"], serde_json::Value::Null, "an API key has no address");
+    assert_eq!(
+        sent["from"],
+        serde_json::Value::Null,
+        "an API key has no address"
+    );
     assert_eq!(sent["handled_at"], serde_json::Value::Null);
     let r = server
         .post_json(
@@ -152,7 +154,10 @@ async fn inquiries_reach_the_operator(backend: Backend) {
     assert_eq!(notices[0].kind, NoticeKind::Inquiry);
     assert_eq!(notices[0].details["subject"], "Invoice question");
     assert_eq!(notices[0].key, sent["id"].to_string());
-    let (_, admin) = (customer.clone(), server.key_for(&customer, Role::Admin, true));
+    let (_, admin) = (
+        customer.clone(),
+        server.key_for(&customer, Role::Admin, true),
+    );
     let listed = server.get("/api/v1/notices", &admin).await.json();
     assert_eq!(listed["data"].as_array().unwrap().len(), 0, "{listed}");
 
@@ -263,11 +268,7 @@ async fn maintenance_is_announced_ahead_and_to_every_open_contract(backend: Back
 
     // One notice per open contract and maintenance, to be mailed to its admins.
     for customer in [&a, &b] {
-        let notices = server
-            .store
-            .list_notices(Some(customer), 10)
-            .await
-            .unwrap();
+        let notices = server.store.list_notices(Some(customer), 10).await.unwrap();
         assert_eq!(notices.len(), 2, "{customer}");
         assert!(notices.iter().all(|n| n.kind == NoticeKind::Maintenance));
         assert_eq!(notices[0].key, planned_id.to_string());
@@ -357,7 +358,10 @@ async fn nodes_show_their_heartbeats(backend: Backend) {
             .await
             .unwrap();
     }
-    let listeners = vec!["smtp 127.0.0.1:2525".to_string(), "http 127.0.0.1:8025".into()];
+    let listeners = vec![
+        "smtp 127.0.0.1:2525".to_string(),
+        "http 127.0.0.1:8025".into(),
+    ];
     let started = Timestamp(now.as_millis() - 60_000);
     server
         .store

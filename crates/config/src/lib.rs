@@ -1672,7 +1672,10 @@ domain = "bounce.hikyaku.test"
         let err = Config::from_toml("[operator]\nemail = \"ops\"\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("operator.email \"ops\" is not an e-mail address"), "{err}");
+        assert!(
+            err.contains("operator.email \"ops\" is not an e-mail address"),
+            "{err}"
+        );
         assert!(Config::from_toml("[operator]\nname = \"x\"\n").is_err());
     }
 

@@ -773,7 +773,9 @@ async fn operator_steps(s: &Session) -> Result<(), (&'static str, String)> {
     )
     .await
     .map_err(step("maintenance too soon"))?;
-    s.script(&fill(20)).await.map_err(step("maintenance form"))?;
+    s.script(&fill(20))
+        .await
+        .map_err(step("maintenance form"))?;
     s.click("#new-maintenance button")
         .await
         .map_err(step("maintenance"))?;
@@ -793,11 +795,8 @@ async fn operator_steps(s: &Session) -> Result<(), (&'static str, String)> {
         .await
         .map_err(step("nodes"))?;
     s.click("#logout").await.map_err(step("logout"))?;
-    s.wait_for(
-        "the login page",
-        "location.pathname === '/operator/login'",
-    )
-    .await
-    .map_err(step("logout"))?;
+    s.wait_for("the login page", "location.pathname === '/operator/login'")
+        .await
+        .map_err(step("logout"))?;
     Ok(())
 }

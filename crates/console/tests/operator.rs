@@ -176,7 +176,10 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
         assert_eq!(reply.status, 303, "{}", reply.text());
         let page = user.get("/inquiry").await;
         assert_eq!(page.status, 200, "{}", page.text());
-        assert!(page.text().contains("href=\"/inquiry\" aria-current=\"page\""));
+        assert!(
+            page.text()
+                .contains("href=\"/inquiry\" aria-current=\"page\"")
+        );
         let user_csrf = page.csrf();
         let reply = user
             .post(
@@ -216,7 +219,12 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
                 .handled_at
                 .is_some()
         );
-        assert!(op.get("/operator/inquiries").await.text().contains("Reopen"));
+        assert!(
+            op.get("/operator/inquiries")
+                .await
+                .text()
+                .contains("Reopen")
+        );
 
         // Usage of every contract.
         let page = op.get("/operator/usage").await;
@@ -224,7 +232,11 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
         assert!(page.text().contains(shop.as_str()));
         let page = op.get("/operator/usage?month=2026-13").await;
         assert_eq!(page.status, 400, "{}", page.text());
-        assert!(page.text().contains("month must be YYYY-MM"), "{}", page.text());
+        assert!(
+            page.text().contains("month must be YYYY-MM"),
+            "{}",
+            page.text()
+        );
 
         // Maintenance: 14 days ahead unless an emergency.
         let page = op.get("/operator/maintenance").await;
@@ -248,13 +260,20 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
         let reply = op.post("/operator/maintenance", &pairs).await;
         assert_eq!(reply.status, 422, "{}", reply.text());
         assert!(reply.text().contains("14 days"), "{}", reply.text());
-        assert!(reply.text().contains("value=\"Urgent fix\""), "the form is kept");
+        assert!(
+            reply.text().contains("value=\"Urgent fix\""),
+            "the form is kept"
+        );
         let urgent = fields("Urgent fix", 2 * DAY_MS, true);
         let pairs: Vec<(&str, &str)> = urgent.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let reply = op.post("/operator/maintenance", &pairs).await;
         assert_eq!(reply.status, 303, "{}", reply.text());
         let page = op.get("/operator/maintenance?done=announced").await;
-        assert!(page.text().contains("its mail to every contract"), "{}", page.text());
+        assert!(
+            page.text().contains("its mail to every contract"),
+            "{}",
+            page.text()
+        );
         assert!(page.text().contains("Urgent fix"));
         let bad = [
             ("csrf", csrf.as_str()),
@@ -276,7 +295,11 @@ async fn the_operator_logs_in_apart_and_uses_every_page() {
         let dashboard = user.get("/").await;
         assert_eq!(dashboard.status, 200);
         assert!(dashboard.text().contains("id=\"maintenance\""));
-        assert!(dashboard.text().contains("Urgent fix"), "{}", dashboard.text());
+        assert!(
+            dashboard.text().contains("Urgent fix"),
+            "{}",
+            dashboard.text()
+        );
 
         // Nodes and their heartbeats.
         let page = op.get("/operator/nodes").await;
@@ -426,7 +449,10 @@ async fn every_operator_form_wants_its_csrf_token() {
     // Nothing changed, and the session still stands.
     assert_eq!(server.store.contracts().await.unwrap().len(), 1);
     let contract = server.store.contract(&a).await.unwrap().unwrap();
-    assert_eq!((contract.state.as_str(), contract.plan.as_str()), ("trial", "standard"));
+    assert_eq!(
+        (contract.state.as_str(), contract.plan.as_str()),
+        ("trial", "standard")
+    );
     assert!(
         server
             .store
@@ -515,10 +541,8 @@ async fn the_operator_second_factor_and_languages() {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let code = hikyaku_console::session::totp_code(
-            &secret,
-            hikyaku_console::session::totp_step(now),
-        );
+        let code =
+            hikyaku_console::session::totp_code(&secret, hikyaku_console::session::totp_step(now));
         if code != "000000" {
             assert_eq!(reply.status, 401, "{}", reply.text());
         }

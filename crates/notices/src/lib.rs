@@ -367,12 +367,11 @@ fn render(notice: &Notice, contract_name: &str) -> (String, String) {
         NoticeKind::Maintenance => {
             let emergency = d.get("emergency").and_then(Value::as_bool) == Some(true);
             (
+                // The period is in the text: a subject this short stays readable unencoded.
                 format!(
-                    "{}Maintenance: {} ({} to {})",
+                    "{}Maintenance: {}",
                     if emergency { "Emergency " } else { "" },
-                    text_of("title"),
-                    text_of("starts_at"),
-                    text_of("ends_at")
+                    text_of("title")
                 ),
                 format!(
                     "The platform will be under maintenance from {} to {} (UTC). This notice \

@@ -402,7 +402,10 @@ async fn maintenance_and_inquiries_are_mailed_through_the_platform(node: Node) {
         ]
     );
     for (_, text) in &mail[..2] {
-        assert!(text.contains("Subject: Maintenance: Network work"), "{text}");
+        assert!(
+            text.contains("Subject: Maintenance: Network work"),
+            "{text}"
+        );
         assert!(text.contains("The relay is down for an hour."), "{text}");
         assert!(text.contains(&maintenance.starts_at.to_string()), "{text}");
     }
@@ -410,7 +413,7 @@ async fn maintenance_and_inquiries_are_mailed_through_the_platform(node: Node) {
     assert!(text.contains("Subject: Inquiry from Shop A"), "{text}");
     assert!(text.contains("Bounce rate question"), "{text}");
     assert!(text.contains("Why did gmail refuse us?"), "{text}");
-    assert!(text.contains("Reply-To: viewer@a.example"), "{text}");
+    assert!(text.contains("Reply-To: <viewer@a.example>"), "{text}");
     let notices = store.list_notices(Some(&a.customer_id), 10).await.unwrap();
     let mailed: Vec<(NoticeKind, Option<u32>)> =
         notices.iter().map(|n| (n.kind, n.mailed_to)).collect();

@@ -225,8 +225,7 @@ pub use key_rotation::{
 };
 pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
 pub use operator::{
-    Inquiry, Maintenance, NODE_HEARTBEAT, NewMaintenance, NodeStatus, OperatorSession,
-    OperatorUser,
+    Inquiry, Maintenance, NODE_HEARTBEAT, NewMaintenance, NodeStatus, OperatorSession, OperatorUser,
 };
 pub use quality::{MAX_REPLY_CHARS, QualityDomain, QualityReply, normalise_reply};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};

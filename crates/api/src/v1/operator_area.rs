@@ -232,10 +232,16 @@ pub async fn create_maintenance(
     let now = Timestamp::now();
     let (starts_at, ends_at): (Timestamp, Timestamp) = (new.starts_at.into(), new.ends_at.into());
     if ends_at <= starts_at {
-        return Err(ApiError::invalid("ends_at", "ends_at must be after starts_at"));
+        return Err(ApiError::invalid(
+            "ends_at",
+            "ends_at must be after starts_at",
+        ));
     }
     if ends_at <= now {
-        return Err(ApiError::invalid("ends_at", "the maintenance is over already"));
+        return Err(ApiError::invalid(
+            "ends_at",
+            "the maintenance is over already",
+        ));
     }
     let earliest = now.saturating_add(MAINTENANCE_NOTICE_PERIOD);
     if !new.emergency && starts_at < earliest {

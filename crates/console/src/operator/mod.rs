@@ -43,7 +43,11 @@ fn operator_cookie(value: Option<&str>, max_age: std::time::Duration) -> String 
     format!(
         "{OPERATOR_COOKIE}={}; Path=/operator; HttpOnly; Secure; SameSite=Lax; Max-Age={}",
         value.unwrap_or(""),
-        if value.is_some() { max_age.as_secs() } else { 0 }
+        if value.is_some() {
+            max_age.as_secs()
+        } else {
+            0
+        }
     )
 }
 
@@ -53,7 +57,10 @@ pub(crate) fn routes() -> Router<ConsoleState> {
         .route("/operator", get(area::contracts))
         .route("/operator/", get(area::contracts))
         .route("/operator/login", get(auth::login_page).post(auth::login))
-        .route("/operator/login/totp", get(auth::totp_page).post(auth::totp))
+        .route(
+            "/operator/login/totp",
+            get(auth::totp_page).post(auth::totp),
+        )
         .route("/operator/logout", post(auth::logout))
         .route("/operator/contracts", post(area::create_contract))
         .route(
