@@ -10,6 +10,7 @@ mod inbound_cmd;
 mod keys_cmd;
 mod lifecycle_cmd;
 mod notice_cmd;
+mod operator_user_cmd;
 mod permissions;
 mod quality_cmd;
 mod serve;
@@ -92,6 +93,9 @@ enum Command {
     /// The operator's API keys: `operator-key create|list|revoke`.
     #[command(subcommand)]
     OperatorKey(access_cmd::OperatorKeyCommand),
+    /// The operator's console users (the /operator pages): `operator-user add|list|remove`.
+    #[command(subcommand)]
+    OperatorUser(operator_user_cmd::OperatorUserCommand),
     /// Run the lifecycle job once, now (`serve` runs it every retention.interval): delete
     /// report data past retention.report_days, the data of contracts terminated longer than
     /// contracts.termination_grace ago, and warn or suspend idle trial contracts.
@@ -371,6 +375,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::OperatorKey(cmd) => {
                 let (store, _) = open_store(&config).await?;
                 access_cmd::run_operator_key(cmd, &store, cli.json).await
+            }
+            Command::OperatorUser(cmd) => {
+                let (store, _) = open_store(&config).await?;
+                operator_user_cmd::run(cmd, &store, cli.json).await
             }
             Command::Purge(args) => {
                 let (store, _) = open_store(&config).await?;

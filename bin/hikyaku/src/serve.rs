@@ -185,6 +185,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         settings.poll_interval = config.notices.poll_interval.as_std();
         settings.scan_interval = config.notices.scan_interval.as_std();
         settings.lease = config.notices.lease.as_std();
+        settings.operator_email = config.operator.email.clone();
         hikyaku_notices::Notices::new(
             store.clone(),
             sending.composer.clone(),
@@ -289,6 +290,18 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     // rate limits), mounted at `/` beside it.
     let console =
         hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()));
+    let heartbeat = spawn_heartbeat(
+        store.clone(),
+        node.clone(),
+        [
+            Some(format!("smtp {smtp_addr}")),
+            errors_addr.map(|a| format!("errors {a}")),
+            Some(format!("http {http_addr}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    );
     let app = hikyaku_api::router(
         hikyaku_api::HttpState {
             store,
@@ -321,6 +334,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
 
     wait_for_signal().await?;
     tracing::info!("shutting down: finishing the transactions in flight");
+    heartbeat.abort();
     if let Some(guard) = reputation_guard {
         guard.abort();
     }
@@ -518,4 +532,28 @@ fn print_banner(
     println!("  {hikyaku} smtp-credential add CUSTOMER_ID --username app");
     println!("      or log in with SMTP AUTH (prints a generated password once)");
     println!("Stop with Ctrl-C (or SIGTERM): mail in flight is finished first.");
+}
+
+/// Records this node's heartbeat (version, listeners, queue size) every
+/// [`hikyaku_store::NODE_HEARTBEAT`], for the operator area's list of nodes.
+fn spawn_heartbeat(
+    store: hikyaku_store::Store,
+    node: String,
+    listeners: Vec<String>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let started = hikyaku_model::Timestamp::now();
+        let mut tick = tokio::time::interval(hikyaku_store::NODE_HEARTBEAT);
+        loop {
+            tick.tick().await;
+            let now = hikyaku_model::Timestamp::now();
+            let version = env!("CARGO_PKG_VERSION");
+            if let Err(error) = store
+                .node_heartbeat(&node, version, &listeners, started, now)
+                .await
+            {
+                tracing::warn!(%error, "the node's heartbeat was not recorded");
+            }
+        }
+    })
 }

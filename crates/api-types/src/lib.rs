@@ -10,6 +10,7 @@
 mod access;
 mod events;
 mod notices;
+mod operator;
 mod rest;
 pub mod send;
 mod sender;
@@ -27,6 +28,10 @@ pub use events::{
     Usage, UsageList,
 };
 pub use notices::{Notice, NoticeList, NoticePage};
+pub use operator::{
+    CreatedMaintenanceNotice, Inquiry, InquiryHandled, InquiryList, MaintenanceList,
+    MaintenanceNotice, NewInquiry, NewMaintenanceNotice, Node, NodeList, PlanChange,
+};
 pub use rest::*;
 pub use send::{
     Address, Attachment, BatchItemResult, BatchRecipient, BatchSendRequest, BatchSendResponse,

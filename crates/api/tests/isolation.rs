@@ -26,6 +26,7 @@ struct TenantA {
     message_id: MessageId,
     domain: String,
     certificate_id: i64,
+    inquiry_id: i64,
     secrets: Vec<String>,
 }
 
@@ -129,6 +130,15 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         )
         .await
         .unwrap();
+    let r = server
+        .post_json(
+            "/api/v1/inquiries",
+            key,
+            &json!({"subject": "a-inquiry-secret", "body": "a-inquiry-body"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let inquiry_id = r.json()["id"].as_i64().unwrap();
     let events = server.get("/api/v1/events", key).await.json();
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
     let domain = "mail.tenant-a.example".to_string();
@@ -188,10 +198,13 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             "a-notice-secret".into(),
             dkim_record[dkim_record.len() - 40..].to_string(),
             "a-cert-secret".into(),
+            "a-inquiry-secret".into(),
+            "a-inquiry-body".into(),
         ],
         domain,
         certificate_id,
         message_id,
+        inquiry_id,
         user_id,
         key_id,
         customer_id,
@@ -217,6 +230,7 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "message_id" => a.message_id.to_string(),
         "domain" => segment(&a.domain),
         "certificate_id" => a.certificate_id.to_string(),
+        "inquiry_id" => a.inquiry_id.to_string(),
         other => panic!(
             "path parameter {{{other}}} is new: say which of contract A's resources it names"
         ),

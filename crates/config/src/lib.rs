@@ -41,6 +41,8 @@ pub struct Config {
     pub reputation: ReputationConfig,
     pub inbound: InboundConfig,
     pub notices: NoticesConfig,
+    /// The operator: where contracts' inquiries are mailed.
+    pub operator: OperatorConfig,
     pub webhooks: WebhooksConfig,
     pub http: HttpConfig,
     pub api: ApiConfig,
@@ -521,6 +523,15 @@ impl Default for NoticesConfig {
     }
 }
 
+/// The operator of the platform.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorConfig {
+    /// Where contracts' inquiries (the console's inquiry form, `POST /api/v1/inquiries`) are
+    /// mailed, through the platform itself. Unset: they are only listed in the operator area.
+    pub email: Option<String>,
+}
+
 /// Webhooks: POSTing the contracts' events to their endpoints.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -615,6 +626,7 @@ impl Default for Config {
             reputation: ReputationConfig::default(),
             inbound: InboundConfig::default(),
             notices: NoticesConfig::default(),
+            operator: OperatorConfig::default(),
             webhooks: WebhooksConfig::default(),
             http: HttpConfig::default(),
             api: ApiConfig::default(),
@@ -1035,6 +1047,13 @@ impl Config {
                 .is_some_and(|(local, domain)| !local.is_empty() && is_domain_name(domain))
         {
             problems.push(format!("notices.from {from:?} is not an e-mail address"));
+        }
+        if let Some(email) = &self.operator.email
+            && !email
+                .rsplit_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && is_domain_name(domain))
+        {
+            problems.push(format!("operator.email {email:?} is not an e-mail address"));
         }
         if w.retry_initial.as_std() > w.retry_max.as_std() {
             problems
@@ -1643,6 +1662,21 @@ domain = "bounce.hikyaku.test"
             let err = Config::from_toml(toml).unwrap_err().to_string();
             assert!(err.contains(problem), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn the_operator_email_parses_and_is_checked() {
+        assert_eq!(Config::from_toml("").unwrap().operator.email, None);
+        let c = Config::from_toml("[operator]\nemail = \"ops@example.net\"\n").unwrap();
+        assert_eq!(c.operator.email.as_deref(), Some("ops@example.net"));
+        let err = Config::from_toml("[operator]\nemail = \"ops\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("operator.email \"ops\" is not an e-mail address"),
+            "{err}"
+        );
+        assert!(Config::from_toml("[operator]\nname = \"x\"\n").is_err());
     }
 
     #[test]

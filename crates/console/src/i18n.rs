@@ -205,6 +205,17 @@ pub struct Texts {
     pub error_unavailable: &'static str,
     pub error_other: &'static str,
     pub times_in: &'static str,
+
+    pub nav_inquiry: &'static str,
+    pub inquiry_title: &'static str,
+    pub inquiry_help: &'static str,
+    pub inquiry_subject: &'static str,
+    pub inquiry_body: &'static str,
+    pub inquiry_send: &'static str,
+    pub inquiry_sent: &'static str,
+    pub maintenance_title: &'static str,
+    pub maintenance_period: &'static str,
+    pub maintenance_emergency: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -352,6 +363,17 @@ pub static EN: Texts = Texts {
     error_unavailable: "The service is unavailable right now. Try again later.",
     error_other: "The request failed.",
     times_in: "Times are shown in",
+
+    nav_inquiry: "Contact us",
+    inquiry_title: "Inquiry to the operator",
+    inquiry_help: "Your message is sent to the operator of the platform by e-mail; the reply comes to your address.",
+    inquiry_subject: "Subject",
+    inquiry_body: "Message",
+    inquiry_send: "Send",
+    inquiry_sent: "Your inquiry was sent.",
+    maintenance_title: "Planned maintenance",
+    maintenance_period: "Period",
+    maintenance_emergency: "Emergency maintenance",
 };
 
 pub static JA: Texts = Texts {
@@ -499,6 +521,17 @@ pub static JA: Texts = Texts {
     error_unavailable: "現在サービスを利用できません。しばらくしてからやり直してください。",
     error_other: "リクエストに失敗しました。",
     times_in: "表示タイムゾーン",
+
+    nav_inquiry: "お問い合わせ",
+    inquiry_title: "運用者へのお問い合わせ",
+    inquiry_help: "メッセージはメールで運用者に届きます。返信はあなたのメールアドレスに届きます。",
+    inquiry_subject: "件名",
+    inquiry_body: "本文",
+    inquiry_send: "送信",
+    inquiry_sent: "お問い合わせを送信しました。",
+    maintenance_title: "メンテナンスのお知らせ",
+    maintenance_period: "期間",
+    maintenance_emergency: "緊急メンテナンス",
 };
 
 #[cfg(test)]

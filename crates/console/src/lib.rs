@@ -12,6 +12,7 @@
 pub mod bridge;
 pub mod clock;
 pub mod i18n;
+pub mod operator;
 mod pages;
 pub mod session;
 pub mod settings;
@@ -88,6 +89,11 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/settings/time-zone", post(pages::set_time_zone))
         .route("/settings/totp", post(pages::set_totp))
         .merge(settings::routes())
+        .route(
+            "/inquiry",
+            get(operator::inquiry::page).post(operator::inquiry::send),
+        )
+        .merge(operator::routes())
         .layer(axum::middleware::map_response(page_headers))
         .route("/assets/{name}", get(asset))
         .with_state(state)

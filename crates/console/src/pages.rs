@@ -580,6 +580,7 @@ struct DashboardPage {
     usage: Option<PlanUsage>,
     domains: Option<Vec<DomainLine>>,
     problems: Option<String>,
+    maintenance: Option<String>,
 }
 
 async fn series(
@@ -686,6 +687,7 @@ pub async fn dashboard(State(state): State<ConsoleState>, viewer: Viewer) -> Res
     } else {
         None
     };
+    let maintenance = crate::operator::inquiry::maintenance_banner(&state, &viewer).await;
     render(
         StatusCode::OK,
         &DashboardPage {
@@ -694,6 +696,7 @@ pub async fn dashboard(State(state): State<ConsoleState>, viewer: Viewer) -> Res
             usage,
             domains,
             problems,
+            maintenance,
         },
     )
 }

@@ -718,6 +718,179 @@ async fn settings_steps(s: &Session) -> Result<(), (&'static str, String)> {
             format!("the key is shown again or not listed: {page}"),
         ));
     }
+    Ok(())
+}
 
+/// Starts a headless Chromium session on `driver` for `server`, in English.
+async fn english_session(driver: &Driver, server: &Server) -> Session {
+    let session = http(
+        driver.addr,
+        "POST",
+        "/session",
+        Some(&json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US",
+                         "--accept-lang=en-US,en"],
+            },
+        }}})),
+    )
+    .await
+    .expect("a Chromium session");
+    Session {
+        driver: driver.addr,
+        id: session["sessionId"].as_str().unwrap().to_string(),
+        base: format!("http://{}", server.addr),
+    }
+}
+
+#[tokio::test]
+async fn the_operator_creates_a_contract_and_announces_a_maintenance() {
+    let Some(driver) = start_driver().await else {
+        return;
+    };
+    let server = Server::start(Backend::Sqlite).await.unwrap();
+    server
+        .store
+        .create_operator_user("ops@hikyaku.example", common::PASSWORD)
+        .await
+        .unwrap();
+    let session = english_session(&driver, &server).await;
+    let outcome = operator_steps(&session).await;
+    let shot = match &outcome {
+        Err((step, _)) => session.screenshot(&format!("operator-{step}")).await,
+        Ok(()) => None,
+    };
+    let _ = http(
+        driver.addr,
+        "DELETE",
+        &format!("/session/{}", session.id),
+        None,
+    )
+    .await;
+    if let Err((step, error)) = outcome {
+        panic!("browser step {step:?} failed: {error}; screenshot: {shot:?}");
+    }
+    // What the browser did is in the store.
+    let contracts = server.store.contracts().await.unwrap();
+    assert_eq!(contracts.len(), 1);
+    assert_eq!(contracts[0].name, "Browser Shop");
+    let notices = server.store.maintenance_notices(None, 10).await.unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].title, "Planned network work");
+    assert!(!notices[0].emergency);
+}
+
+async fn operator_steps(s: &Session) -> Result<(), (&'static str, String)> {
+    let step = |name: &'static str| move |e: String| (name, e);
+
+    // The operator's own login page, from the keyboard.
+    s.goto("/operator").await.map_err(step("open"))?;
+    s.wait_for(
+        "the operator's login page",
+        "location.pathname === '/operator/login'",
+    )
+    .await
+    .map_err(step("login page"))?;
+    s.accessible("/operator/login", false)
+        .await
+        .map_err(step("login page accessibility"))?;
+    s.type_into("#email", "ops@hikyaku.example")
+        .await
+        .map_err(step("login"))?;
+    s.type_into("#password", &format!("{}\u{E007}", common::PASSWORD))
+        .await
+        .map_err(step("login"))?;
+    s.wait_for(
+        "the contracts page",
+        "location.pathname === '/operator' && document.querySelector('#new-contract')",
+    )
+    .await
+    .map_err(step("contracts page"))?;
+    s.accessible("/operator", true)
+        .await
+        .map_err(step("contracts accessibility"))?;
+
+    // A new contract.
+    s.type_into("#new-name", "Browser Shop")
+        .await
+        .map_err(step("create contract"))?;
+    s.click("#new-contract button")
+        .await
+        .map_err(step("create contract"))?;
+    s.wait_for(
+        "the new contract in the list",
+        "document.querySelector('#contracts') \
+         && document.querySelector('#contracts').innerText.includes('Browser Shop')",
+    )
+    .await
+    .map_err(step("create contract"))?;
+
+    // A maintenance notice: refused 2 days ahead, saved 20 days ahead.
+    s.click("nav a[href='/operator/maintenance']")
+        .await
+        .map_err(step("maintenance"))?;
+    s.wait_for(
+        "the maintenance page",
+        "location.pathname === '/operator/maintenance'",
+    )
+    .await
+    .map_err(step("maintenance"))?;
+    s.accessible("/operator/maintenance", true)
+        .await
+        .map_err(step("maintenance accessibility"))?;
+    let fill = |days: i64| {
+        format!(
+            "const at = (d, h) => {{ const t = new Date(Date.now() + d * 86400000 + h * 3600000 + 9 * 3600000);
+               return t.toISOString().slice(0, 16); }};
+             document.querySelector('#m-starts').value = at({days}, 0);
+             document.querySelector('#m-ends').value = at({days}, 2);
+             return document.querySelector('#m-starts').value;"
+        )
+    };
+    s.type_into("#m-title", "Planned network work")
+        .await
+        .map_err(step("maintenance form"))?;
+    s.type_into("#m-body", "The relay stops for two hours.")
+        .await
+        .map_err(step("maintenance form"))?;
+    s.script(&fill(2)).await.map_err(step("maintenance form"))?;
+    s.click("#new-maintenance button")
+        .await
+        .map_err(step("maintenance too soon"))?;
+    s.wait_for(
+        "the 14-day refusal",
+        "document.querySelector('[role=alert]') \
+         && document.querySelector('[role=alert]').innerText.includes('14 days')",
+    )
+    .await
+    .map_err(step("maintenance too soon"))?;
+    s.script(&fill(20))
+        .await
+        .map_err(step("maintenance form"))?;
+    s.click("#new-maintenance button")
+        .await
+        .map_err(step("maintenance"))?;
+    s.wait_for(
+        "the saved notice",
+        "location.search.includes('done=announced') \
+         && document.querySelector('#maintenance').innerText.includes('Planned network work')",
+    )
+    .await
+    .map_err(step("maintenance saved"))?;
+
+    // The nodes page opens; logging out ends the session.
+    s.click("nav a[href='/operator/nodes']")
+        .await
+        .map_err(step("nodes"))?;
+    s.wait_for("the nodes page", "location.pathname === '/operator/nodes'")
+        .await
+        .map_err(step("nodes"))?;
+    s.click("#logout").await.map_err(step("logout"))?;
+    s.wait_for("the login page", "location.pathname === '/operator/login'")
+        .await
+        .map_err(step("logout"))?;
     Ok(())
 }

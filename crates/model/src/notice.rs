@@ -23,6 +23,11 @@ named_enum! {
         ReputationWarning = "reputation_warning",
         /// The contract's sending was paused.
         SendingPaused = "sending_paused",
+        /// The operator announced a maintenance of the platform.
+        Maintenance = "maintenance",
+        /// One of the contract's users sent the operator an inquiry: mailed to the operator's
+        /// address, not to the contract's admins.
+        Inquiry = "inquiry",
     }
 }
 
@@ -43,6 +48,8 @@ mod tests {
                 "trial_suspended",
                 "reputation_warning",
                 "sending_paused",
+                "maintenance",
+                "inquiry",
             ]
         );
         for kind in NoticeKind::ALL {

@@ -47,6 +47,9 @@ pub struct NoticeSettings {
     pub lease: Duration,
     /// Notices claimed at once.
     pub batch: u32,
+    /// Where contracts' inquiries go (`[operator] email`); without it they are only listed in
+    /// the operator area.
+    pub operator_email: Option<String>,
 }
 
 impl NoticeSettings {
@@ -60,6 +63,7 @@ impl NoticeSettings {
             scan_interval: Duration::from_secs(86_400),
             lease: Duration::from_secs(300),
             batch: 20,
+            operator_email: None,
         }
     }
 }
@@ -200,7 +204,22 @@ impl Notices {
         if contract.state == ContractState::Terminated {
             return Ok(0);
         }
-        let admins = self.admins(&notice.customer_id).await?;
+        // An inquiry goes the other way: from the contract's user to the operator.
+        let (admins, reply_to) = if notice.kind == NoticeKind::Inquiry {
+            let Some(operator) = &self.settings.operator_email else {
+                tracing::warn!(id = notice.id, customer = %notice.customer_id, "an inquiry was not mailed: [operator] email is not set (it is listed in the operator area)");
+                return Ok(0);
+            };
+            let reply_to = notice
+                .details
+                .get("from")
+                .and_then(Value::as_str)
+                .map(|from| vec![Address::Plain(from.to_string())])
+                .unwrap_or_default();
+            (vec![operator.clone()], reply_to)
+        } else {
+            (self.admins(&notice.customer_id).await?, Vec::new())
+        };
         if admins.is_empty() {
             tracing::warn!(id = notice.id, customer = %notice.customer_id, "contract notice has nobody to go to: the contract has no admin user");
             return Ok(0);
@@ -214,7 +233,7 @@ impl Notices {
             to: admins.iter().cloned().map(Address::Plain).collect(),
             cc: Vec::new(),
             bcc: Vec::new(),
-            reply_to: Vec::new(),
+            reply_to,
             subject,
             text: Some(text),
             html: None,
@@ -345,12 +364,49 @@ fn render(notice: &Notice, contract_name: &str) -> (String, String) {
             "Sending paused".to_string(),
             format!("Sending has been paused for your contract {contract}."),
         ),
+        NoticeKind::Maintenance => {
+            let emergency = d.get("emergency").and_then(Value::as_bool) == Some(true);
+            (
+                // The period is in the text: a subject this short stays readable unencoded.
+                format!(
+                    "{}Maintenance: {}",
+                    if emergency { "Emergency " } else { "" },
+                    text_of("title")
+                ),
+                format!(
+                    "The platform will be under maintenance from {} to {} (UTC). This notice \
+                     is sent to the admins of every contract, including yours, {contract}.",
+                    text_of("starts_at"),
+                    text_of("ends_at")
+                ),
+            )
+        }
+        NoticeKind::Inquiry => (
+            format!("Inquiry from {contract}: {}", text_of("subject")),
+            format!(
+                "The contract {contract} sent an inquiry from the console or the API. Reply to \
+                 {} (the sender).",
+                text_of("from")
+            ),
+        ),
     };
     let mut text = wrap(&what, 72);
+    // What the operator or the contract's user wrote, as written (not wrapped: it is theirs).
+    let written = match notice.kind {
+        NoticeKind::Maintenance | NoticeKind::Inquiry => text_of("body"),
+        _ => String::new(),
+    };
+    if !written.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(written.trim_end());
+    }
     text.push_str("\n\nDetails:\n");
     text.push_str(&format!("  notice: {} ({})\n", notice.id, notice.kind));
     if let Value::Object(map) = d {
         for (key, value) in map {
+            if key == "body" {
+                continue;
+            }
             let value = match value {
                 Value::String(s) => s.clone(),
                 Value::Array(items) => items

@@ -52,6 +52,7 @@ impl Node {
         };
         let mut settings = NoticeSettings::new("notices@mail.hikyaku.test");
         settings.lease = Duration::from_secs(300);
+        settings.operator_email = Some("ops@operator.example".into());
         let notices = Notices::new(
             store.clone(),
             Composer::new("relay.hikyaku.test", 1 << 20),
@@ -105,6 +106,18 @@ async fn a_notice_left_by_a_stopped_mailer_is_mailed_after_its_lease_sqlite() {
 async fn a_notice_left_by_a_stopped_mailer_is_mailed_after_its_lease_postgres() {
     if let Some(node) = on_postgres().await {
         a_notice_left_by_a_stopped_mailer_is_mailed_after_its_lease(node).await;
+    }
+}
+
+#[tokio::test]
+async fn maintenance_and_inquiries_are_mailed_through_the_platform_sqlite() {
+    maintenance_and_inquiries_are_mailed_through_the_platform(on_sqlite().await).await;
+}
+
+#[tokio::test]
+async fn maintenance_and_inquiries_are_mailed_through_the_platform_postgres() {
+    if let Some(node) = on_postgres().await {
+        maintenance_and_inquiries_are_mailed_through_the_platform(node).await;
     }
 }
 
@@ -337,4 +350,83 @@ async fn a_notice_left_by_a_stopped_mailer_is_mailed_after_its_lease(node: Node)
         .unwrap();
     assert_eq!(listed[0].mailed_to, Some(0));
     assert!(listed[0].mailed_at.is_some());
+}
+
+async fn maintenance_and_inquiries_are_mailed_through_the_platform(node: Node) {
+    let store = &node.store;
+    let a = store.create_contract("Shop A", "standard").await.unwrap();
+    add_user(store, &a.customer_id, "admin@a.example", Role::Admin).await;
+    add_user(store, &a.customer_id, "viewer@a.example", Role::Viewer).await;
+    let b = store.create_contract("Shop B", "standard").await.unwrap();
+    add_user(store, &b.customer_id, "admin@b.example", Role::Admin).await;
+    let gone = store.create_contract("Gone", "standard").await.unwrap();
+    add_user(store, &gone.customer_id, "admin@gone.example", Role::Admin).await;
+    store
+        .set_contract_state(&gone.customer_id, hikyaku_model::ContractState::Terminated)
+        .await
+        .unwrap();
+    let t0 = Timestamp::now();
+    node.set_clock(t0);
+    let new = hikyaku_store::NewMaintenance {
+        title: "Network work",
+        body: "The relay is down for an hour.\nMail is queued by your servers.",
+        starts_at: Timestamp(t0.as_millis() + 15 * DAY),
+        ends_at: Timestamp(t0.as_millis() + 15 * DAY + 3_600_000),
+        emergency: false,
+    };
+    let (maintenance, told) = store.create_maintenance(&new, t0).await.unwrap();
+    assert_eq!(told, 2, "not the terminated contract");
+    let inquiry = store
+        .create_inquiry(
+            &a.customer_id,
+            "u-viewer",
+            Some("viewer@a.example"),
+            "Bounce rate question",
+            "Why did gmail refuse us?",
+            t0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(node.notices.mail_due().await.unwrap(), 3);
+    // Mailed once: another round finds nothing.
+    assert_eq!(node.notices.mail_due().await.unwrap(), 0);
+    let mut mail = notice_mail(&node).await;
+    mail.sort();
+    let to: Vec<&[String]> = mail.iter().map(|(to, _)| to.as_slice()).collect();
+    assert_eq!(
+        to,
+        [
+            &["admin@a.example".to_string()][..],
+            &["admin@b.example".to_string()][..],
+            &["ops@operator.example".to_string()][..],
+        ]
+    );
+    for (_, text) in &mail[..2] {
+        assert!(
+            text.contains("Subject: Maintenance: Network work"),
+            "{text}"
+        );
+        assert!(text.contains("The relay is down for an hour."), "{text}");
+        assert!(text.contains(&maintenance.starts_at.to_string()), "{text}");
+    }
+    let (_, text) = &mail[2];
+    assert!(text.contains("Subject: Inquiry from Shop A"), "{text}");
+    assert!(text.contains("Bounce rate question"), "{text}");
+    assert!(text.contains("Why did gmail refuse us?"), "{text}");
+    assert!(text.contains("Reply-To: <viewer@a.example>"), "{text}");
+    let notices = store.list_notices(Some(&a.customer_id), 10).await.unwrap();
+    let mailed: Vec<(NoticeKind, Option<u32>)> =
+        notices.iter().map(|n| (n.kind, n.mailed_to)).collect();
+    assert_eq!(
+        mailed,
+        [
+            (NoticeKind::Inquiry, Some(1)),
+            (NoticeKind::Maintenance, Some(1))
+        ]
+    );
+    assert_eq!(notices[0].key, inquiry.id.to_string());
+
+    // The service's own contract (made by the first mail) is not told of the next one.
+    let (_, told) = store.create_maintenance(&new, t0).await.unwrap();
+    assert_eq!(told, 2);
 }

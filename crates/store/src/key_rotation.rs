@@ -122,6 +122,8 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     ),
     sealed("dkim_keys", &[("key_id", Int)], &["key_sealed"]),
     sealed("notices", &[("notice_id", Int)], &["details_sealed"]),
+    sealed("inquiries", &[("inquiry_id", Int)], &["content_sealed"]),
+    sealed("operator_users", &[("user_id", Text)], &["totp_sealed"]),
 ];
 
 /// One value of a row's key, as a cursor keeps it (JSON in `key_rotation_tables`).

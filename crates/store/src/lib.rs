@@ -176,6 +176,7 @@ mod inbound;
 mod ip_ranges;
 mod key_rotation;
 mod notices;
+mod operator;
 mod quality;
 mod queue;
 mod reputation;
@@ -223,6 +224,9 @@ pub use key_rotation::{
     SealedTable, StartedRotation, TableProgress,
 };
 pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
+pub use operator::{
+    Inquiry, Maintenance, NODE_HEARTBEAT, NewMaintenance, NodeStatus, OperatorSession, OperatorUser,
+};
 pub use quality::{MAX_REPLY_CHARS, QualityDomain, QualityReply, normalise_reply};
 pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
 #[cfg(any(test, feature = "test-util"))]

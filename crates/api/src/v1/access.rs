@@ -123,6 +123,11 @@ const WEBHOOKS: Allowed = Allowed {
     roles: ADMINS,
     operator: false,
 };
+/// Ask the operator, and see the platform's maintenance: anyone of the contract.
+const EVERYONE: Allowed = Allowed {
+    roles: EVERY_ROLE,
+    operator: false,
+};
 /// The operator area.
 const OPERATOR: Allowed = Allowed {
     roles: &[],
@@ -217,6 +222,22 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
         WRITE,
     ),
     (Method::GET, "/settings/send-control", READ),
+    (
+        Method::POST,
+        "/operator/contracts/{customer_id}/plan",
+        OPERATOR,
+    ),
+    (Method::POST, "/inquiries", EVERYONE),
+    (Method::GET, "/maintenance", EVERYONE),
+    (Method::GET, "/operator/inquiries", OPERATOR),
+    (
+        Method::POST,
+        "/operator/inquiries/{inquiry_id}/handled",
+        OPERATOR,
+    ),
+    (Method::GET, "/operator/maintenance", OPERATOR),
+    (Method::POST, "/operator/maintenance", OPERATOR),
+    (Method::GET, "/operator/nodes", OPERATOR),
 ];
 
 /// Who may call `method path` (`path` relative to `/api/v1`); `None` for an unlisted route.

@@ -12,6 +12,7 @@ pub mod mask;
 mod messages;
 mod notices;
 mod operator;
+mod operator_area;
 pub mod paging;
 pub mod send;
 mod send_control;
@@ -143,6 +144,7 @@ impl ApiState {
         (name = "users", description = "The contract's console users and API keys (admins)"),
         (name = "webhooks", description = "The contract's webhook endpoints and their attempt log (admins)"),
         (name = "operator", description = "The operator area: contracts and plans"),
+        (name = "inquiries", description = "The contract's inquiries to the operator"),
     )
 )]
 struct ApiDoc;
@@ -213,6 +215,16 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(smime::list, smime::install))
         .routes(routes!(smime::remove))
         .routes(routes!(send_control::rules))
+        .routes(routes!(operator_area::change_plan))
+        .routes(routes!(operator_area::send_inquiry))
+        .routes(routes!(operator_area::list_inquiries))
+        .routes(routes!(operator_area::mark_inquiry))
+        .routes(routes!(
+            operator_area::list_maintenance,
+            operator_area::create_maintenance
+        ))
+        .routes(routes!(operator_area::upcoming_maintenance))
+        .routes(routes!(operator_area::nodes))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.

@@ -8,6 +8,7 @@ use super::paging::{ListKind, PageQuery, page_of};
 use axum::Json;
 use axum::extract::State;
 use hikyaku_api_types::{Notice, NoticePage};
+use hikyaku_model::NoticeKind;
 
 /// A contract holds few notices (one per certificate and kind, …): the page is cut from all.
 const MAX_NOTICES: u32 = 100_000;
@@ -25,10 +26,15 @@ pub async fn list(
     caller: ContractCaller,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<NoticePage>, ApiError> {
-    let notices = state
+    // An inquiry's notice is the contract's own message on its way to the operator, not
+    // something that happened to the contract.
+    let notices: Vec<_> = state
         .store()
         .list_notices(Some(&caller.customer_id), MAX_NOTICES)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|n| n.kind != NoticeKind::Inquiry)
+        .collect();
     // Newest first: the position grows as the ID falls.
     let (notices, next_cursor) = page_of(ListKind::Notices, &query, notices, |n| {
         (i64::MAX - n.id).to_be_bytes().to_vec()
