@@ -10,6 +10,7 @@
 //! own beyond the API's per-key rate limits, and it holds no policy the store or the relay
 //! own: it authenticates, authorises, translates JSON and calls the store.
 
+pub mod hosted;
 pub mod unsubscribe;
 pub mod v1;
 
@@ -84,6 +85,7 @@ pub fn router(state: HttpState, api: v1::ApiState) -> Router {
             get(unsubscribe::confirmation_page).post(unsubscribe::unsubscribe),
         )
         .with_state(state)
+        .merge(hosted::router(api.clone()))
         .nest(v1::PREFIX, v1::router(api))
 }
 
