@@ -265,8 +265,8 @@ pub struct BlockRecord {
     /// When the address was listed.
     pub created: String,
     pub email: String,
-    /// Stable for the entry: the message whose bounce listed it, or an ID derived from the
-    /// address for entries added by hand or by import.
+    /// Stable for the entry and opaque: derived from the keyed look-up hash of its address,
+    /// so it says nothing of the address.
     pub id: String,
     /// How many failures listed it, as a string of digits: always `"1"` here (the list keeps
     /// the first).

@@ -315,7 +315,10 @@ fn addresses(fields: &Fields, name: &str) -> Result<Vec<Address>, Failure> {
 }
 
 /// Bulk `to`: each entry an address object whose other properties are its merge values.
-fn bulk_recipients(fields: &Fields) -> Result<Vec<(Address, BTreeMap<String, String>)>, Failure> {
+/// A bulk recipient's merge values, by property name.
+type Properties = BTreeMap<String, String>;
+
+fn bulk_recipients(fields: &Fields) -> Result<Vec<(Address, Properties)>, Failure> {
     let entries = match fields.structured("to")? {
         Some(Value::Array(entries)) => entries,
         Some(one @ (Value::Object(_) | Value::String(_))) => vec![one],
