@@ -9,6 +9,7 @@
 
 mod access;
 mod events;
+pub mod hosted;
 mod notices;
 mod operator;
 mod rest;

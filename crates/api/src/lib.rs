@@ -5,11 +5,14 @@
 //! reachable, spool below its limit, free disk space above its reserve), and what are its
 //! figures (`/metrics`, Prometheus text). The one-click unsubscribe links of the mail the relay
 //! sends lead to `/unsubscribe/{token}` ([`unsubscribe`]). The REST API lives under `/api/v1`
-//! ([`v1`]); the binary merges the console (`hikyaku-console`) at `/` beside it, and the
+//! ([`v1`]), and the hosted service's API (Customers Mail Cloud v2: `/api/v2/emails/…`,
+//! `/transaction/v2/…`) beside it as a thin surface over the same parts ([`hosted`]); the
+//! binary merges the console (`hikyaku-console`) at `/` beside it, and the
 //! console reaches contracts' data through [`v1::router`] in process. It owns no state of its
 //! own beyond the API's per-key rate limits, and it holds no policy the store or the relay
 //! own: it authenticates, authorises, translates JSON and calls the store.
 
+pub mod hosted;
 pub mod unsubscribe;
 pub mod v1;
 
@@ -84,6 +87,7 @@ pub fn router(state: HttpState, api: v1::ApiState) -> Router {
             get(unsubscribe::confirmation_page).post(unsubscribe::unsubscribe),
         )
         .with_state(state)
+        .merge(hosted::router(api.clone()))
         .nest(v1::PREFIX, v1::router(api))
 }
 

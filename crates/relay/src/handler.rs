@@ -213,7 +213,13 @@ impl SessionHandler for RelayHandler {
         username: &str,
         password: &str,
     ) -> AuthOutcome {
-        match self.store.verify_smtp_credential(username, password).await {
+        // An API key's name and secret work too (the hosted service's API users send by SMTP
+        // with the same pair); a password that is no key goes on to the SMTP credentials.
+        let verified = match self.store.verify_api_key_as_smtp(username, password).await {
+            Ok(None) => self.store.verify_smtp_credential(username, password).await,
+            other => other,
+        };
+        match verified {
             Ok(Some(customer)) => {
                 tracing::info!(session = ctx.id, peer = %ctx.peer, %username, %customer, "authenticated");
                 state.by_credential = Some(customer);

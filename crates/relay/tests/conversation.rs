@@ -95,6 +95,7 @@ on_both_backends!(
     a_suspended_contract_is_refused,
     accepted_mail_is_spooled_and_recorded,
     an_authenticated_client_may_relay_from_anywhere,
+    an_api_keys_name_and_secret_are_smtp_credentials,
 );
 
 async fn a_stranger_is_denied_relaying(relay: Relay) {
@@ -215,4 +216,54 @@ async fn an_authenticated_client_may_relay_from_anywhere(relay: Relay) {
     let reply = send_message(&mut client, &["user@example.jp"]).await;
     assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
     assert_eq!(relay.spool.list().await.unwrap().len(), 1);
+}
+
+/// The hosted service's API users send by SMTP with their `api_user` and `api_key`: here the
+/// API key's name and secret, when its role may send.
+async fn an_api_keys_name_and_secret_are_smtp_credentials(relay: Relay) {
+    use base64::Engine;
+    let customer = relay.contract_allowed_from("127.0.0.5/32").await;
+    let key = |name: &'static str, role| {
+        let store = relay.store.clone();
+        let customer = customer.clone();
+        async move {
+            store
+                .create_api_key(
+                    &customer,
+                    &hikyaku_store::NewApiKey {
+                        name,
+                        role,
+                        see_addresses: false,
+                    },
+                )
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    let sender = key("app@shop.example", hikyaku_model::Role::Sender).await;
+    let viewer = key("viewer@shop.example", hikyaku_model::Role::Viewer).await;
+    let plain = |user: &str, password: &str| {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+        format!("AUTH PLAIN {token}")
+    };
+    let mut client = relay.client([127, 0, 0, 9]).await;
+    assert_eq!(
+        client.send(&plain("viewer@shop.example", &viewer)).await,
+        ["535 5.7.8"]
+    );
+    assert_eq!(
+        client.send(&plain("other@shop.example", &sender)).await,
+        ["535 5.7.8"]
+    );
+    assert_eq!(
+        client.send(&plain("app@shop.example", &sender)).await,
+        ["235 2.7.0"]
+    );
+    let reply = send_message(&mut client, &["user@example.jp"]).await;
+    assert_eq!(reply.head(), "250 2.0.0", "{reply:?}");
+    let id: MessageId = reply.lines[0].rsplit(' ').next().unwrap().parse().unwrap();
+    let (meta, _) = relay.spool.read(id).await.unwrap();
+    assert_eq!(meta.customer_id, customer);
 }

@@ -719,6 +719,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The contract an API key stands for when a program presents it as SMTP AUTH credentials,
+    /// as the hosted service lets its API users send by SMTP with the same pair: the user name
+    /// is the key's name (its hosted `api_user`), the password its secret, and the key's role
+    /// must allow sending (`admin`, `sender`). `None` for anything else, including passwords
+    /// that are not keys at all (those are SMTP credentials' business).
+    pub async fn verify_api_key_as_smtp(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        let Some(ApiCaller::Contract {
+            customer_id,
+            key_id,
+            role,
+            ..
+        }) = self.authenticate_api_key(password).await?
+        else {
+            return Ok(None);
+        };
+        if !matches!(role, Role::Admin | Role::Sender) {
+            return Ok(None);
+        }
+        let key = self.api_key(&customer_id, &key_id).await?;
+        Ok(key.filter(|k| k.name == username).map(|_| customer_id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,8 +115,31 @@ impl ApiState {
         })
     }
 
-    fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// For the hosted-API surface ([`crate::hosted`]), which authenticates, limits and sends
+    /// through the same parts as this API.
+    pub(crate) fn authenticator(&self) -> &dyn Authenticator {
+        self.0.authenticator.as_ref()
+    }
+
+    pub(crate) fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    pub(crate) fn sending_if_any(&self) -> Option<&send::Sending> {
+        self.0.sending.as_ref()
+    }
+
+    pub(crate) fn max_body_bytes(&self) -> usize {
+        self.0.max_body_bytes
+    }
+
+    /// Minutes east of UTC of the contracts' time zone (`contracts.usage_time_zone`).
+    pub(crate) fn zone_offset_minutes(&self) -> i32 {
+        self.0.usage_offset_minutes
     }
 }
 

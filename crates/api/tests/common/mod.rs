@@ -40,6 +40,8 @@ impl Authenticator for TableThenStore {
 pub struct Server {
     pub addr: SocketAddr,
     pub store: Store,
+    /// The spool the API's sends are written to (nothing delivers from it).
+    pub spool: hikyaku_spool::Spool,
     pub keys: Arc<KeyTable>,
     _dir: tempfile::TempDir,
     _postgres: Option<PostgresTestDatabase>,
@@ -102,7 +104,7 @@ impl Server {
         let app = hikyaku_api::router(
             hikyaku_api::HttpState {
                 store: store.clone(),
-                spool,
+                spool: spool.clone(),
                 metrics,
                 draining,
             },
@@ -120,6 +122,7 @@ impl Server {
         Some(Server {
             addr,
             store,
+            spool,
             keys,
             _dir: dir,
             _postgres: postgres,
@@ -200,6 +203,30 @@ impl Server {
         request.extend(b"0\r\n\r\n");
         let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let _ = stream.write_all(&request).await;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        Reply::parse(&raw)
+    }
+
+    /// One request on its own connection with these header fields, answered in full.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let _ = stream.write_all(body).await;
         let mut raw = Vec::new();
         let _ = stream.read_to_end(&mut raw).await;
         Reply::parse(&raw)
