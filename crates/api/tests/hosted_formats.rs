@@ -76,7 +76,7 @@ async fn hosted_formats_are_endpoint_and_route_options(backend: Backend) {
         ),
     ] {
         let r = server.post_json("/api/v1/webhooks", &key, &body).await;
-        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
         assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
     }
     assert_eq!(
@@ -139,7 +139,7 @@ async fn hosted_formats_are_endpoint_and_route_options(backend: Backend) {
         let r = server
             .post_json("/api/v1/settings/inbound-routes", &key, &body)
             .await;
-        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
         assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
     }
 }

@@ -387,6 +387,17 @@ impl Store {
         api_key: Option<&str>,
     ) -> Result<(InboundRoute, String), StoreError> {
         let forward_raw = format == InboundFormat::Raw;
+        if api_key.is_some()
+            && !matches!(
+                format,
+                InboundFormat::HostedJson | InboundFormat::HostedMultipart
+            )
+        {
+            return Err(StoreError::invalid(
+                "inbound api_key",
+                "only the hosted formats send an api_key",
+            ));
+        }
         if let Some(key) = api_key
             && (key.is_empty()
                 || key.len() > MAX_API_KEY_LEN

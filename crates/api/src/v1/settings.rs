@@ -334,27 +334,27 @@ pub async fn add_inbound_route(
 
 /// The route's format from `format` and the older `forward_raw`, which must agree.
 fn inbound_format(new: &NewInboundRoute) -> Result<InboundFormat, ApiError> {
-    let Some(name) = new.format.as_deref() else {
-        return Ok(if new.forward_raw {
-            InboundFormat::Raw
-        } else {
-            InboundFormat::Json
-        });
+    let format = match new.format.as_deref() {
+        None if new.forward_raw => InboundFormat::Raw,
+        None => InboundFormat::Json,
+        Some(name) => {
+            let format: InboundFormat = name.parse().map_err(|_| {
+                ApiError::invalid(
+                    "format",
+                    format!(
+                        "unknown inbound format {name:?} (one of: json, raw, hosted-json, hosted-multipart)"
+                    ),
+                )
+            })?;
+            if new.forward_raw && format != InboundFormat::Raw {
+                return Err(ApiError::invalid(
+                    "forward_raw",
+                    format!("forward_raw is true but format is {name:?}"),
+                ));
+            }
+            format
+        }
     };
-    let format: InboundFormat = name.parse().map_err(|_| {
-        ApiError::invalid(
-            "format",
-            format!(
-                "unknown inbound format {name:?} (one of: json, raw, hosted-json, hosted-multipart)"
-            ),
-        )
-    })?;
-    if new.forward_raw && format != InboundFormat::Raw {
-        return Err(ApiError::invalid(
-            "forward_raw",
-            format!("forward_raw is true but format is {name:?}"),
-        ));
-    }
     if new.api_key.is_some()
         && !matches!(
             format,
