@@ -5,7 +5,7 @@
 use crate::admin::{Output, Table, field, require_contract};
 use hikyaku_model::CustomerId;
 use hikyaku_model::masked_url;
-use hikyaku_store::{InboundLogFilter, InboundRoute, Store};
+use hikyaku_store::{InboundFormat, InboundLogFilter, InboundRoute, Store};
 use serde::Serialize;
 
 #[derive(clap::Subcommand)]
@@ -39,9 +39,17 @@ pub enum RouteCommand {
         pattern: String,
         /// The endpoint, http:// or https:// (credentials in it are kept, and shown masked).
         url: String,
-        /// POST the message as it came (message/rfc822) instead of parsed JSON.
-        #[arg(long)]
+        /// POST the message as it came (message/rfc822) instead of parsed JSON (the same as
+        /// --format raw).
+        #[arg(long, conflicts_with = "format")]
         raw: bool,
+        /// The POSTs' body: json (this platform's parsed document, the default), raw,
+        /// hosted-json or hosted-multipart (the hosted service's inbound webhook).
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<InboundFormat>,
+        /// A key the hosted formats send as `api_key`, for the receiver to check.
+        #[arg(long, value_name = "KEY")]
+        api_key: Option<String>,
     },
     /// List the routes of one contract, or of all.
     List {
@@ -63,9 +71,25 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             pattern,
             url,
             raw,
+            format,
+            api_key,
         }) => {
+            let format = match (raw, format) {
+                (true, _) => InboundFormat::Raw,
+                (false, format) => format.unwrap_or(InboundFormat::Json),
+            };
+            if api_key.is_some()
+                && !matches!(
+                    format,
+                    InboundFormat::HostedJson | InboundFormat::HostedMultipart
+                )
+            {
+                anyhow::bail!(
+                    "--api-key goes with --format hosted-json or hosted-multipart (only they send it)"
+                );
+            }
             let (route, signing_secret) = store
-                .add_inbound_route(&customer_id, &pattern, &url, raw)
+                .add_inbound_route_as(&customer_id, &pattern, &url, format, api_key.as_deref())
                 .await?;
             let route = shown(route);
             #[derive(Serialize)]
@@ -84,7 +108,7 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
                         field("route ID", &route.id.to_string()),
                         field("pattern", &route.pattern),
                         field("endpoint", &route.endpoint),
-                        field("format", format_name(route.forward_raw)),
+                        field("format", route.format.as_str()),
                         field("secret", &signing_secret),
                         "(verify X-Hikyaku-Signature with the secret; `route list --json` shows it again)\n"
                             .to_string(),
@@ -135,7 +159,7 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
                         r.customer_id.to_string(),
                         r.pattern.clone(),
                         r.endpoint.clone(),
-                        format_name(r.forward_raw).to_string(),
+                        r.format.to_string(),
                         r.created_at.to_string(),
                     ]);
                 }
@@ -184,10 +208,6 @@ pub async fn run(cmd: InboundCommand, store: &Store, json: bool) -> anyhow::Resu
             })
         }
     }
-}
-
-fn format_name(forward_raw: bool) -> &'static str {
-    if forward_raw { "raw" } else { "json" }
 }
 
 /// The route as it may be printed: a password in its endpoint masked.

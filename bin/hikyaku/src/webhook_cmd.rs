@@ -26,6 +26,13 @@ pub enum WebhookCommand {
         /// One event per request instead of batches.
         #[arg(long)]
         one_per_request: bool,
+        /// The requests' body: standard (Standard Webhooks, the default), hosted-json or
+        /// hosted-form (the hosted service's event webhook, as JSON or form-encoded).
+        #[arg(long, value_name = "FORMAT", default_value = "standard")]
+        format: String,
+        /// A key the hosted formats send as `api_key`, for the receiver to check.
+        #[arg(long, value_name = "KEY")]
+        api_key: Option<String>,
     },
     /// List a contract's endpoints: URL, events, state.
     List {
@@ -89,17 +96,26 @@ pub async fn run(
             url,
             events,
             one_per_request,
+            format,
+            api_key,
         } => {
             let allow_private = config.webhooks.allow_private_endpoints;
             hikyaku_webhooks::check_endpoint_url(&url, allow_private)?;
-            let kinds = hikyaku_webhooks::parse_kinds(events.as_deref())?;
+            let format = hikyaku_webhooks::parse_format(&format)?;
+            let kinds = hikyaku_webhooks::parse_kinds_for(events.as_deref(), format)?;
+            let options = hikyaku_webhooks::EndpointOptions {
+                one_per_request,
+                format,
+                api_key,
+            };
+            options.check(&kinds)?;
             require_contract(store, &customer_id).await?;
-            let (id, secret) = hikyaku_webhooks::add_endpoint(
+            let (id, secret) = hikyaku_webhooks::add_endpoint_with(
                 store,
                 &customer_id,
                 &url,
                 &kinds,
-                one_per_request,
+                &options,
                 allow_private,
             )
             .await?;
@@ -131,13 +147,15 @@ pub async fn run(
                     endpoints: endpoints.clone(),
                 },
                 || {
-                    let mut table = Table::new(["ID", "URL", "EVENTS", "BATCH", "STATE", "ADDED"]);
+                    let mut table =
+                        Table::new(["ID", "URL", "EVENTS", "BATCH", "FORMAT", "STATE", "ADDED"]);
                     for e in &endpoints {
                         table.row([
                             e.id.to_string(),
                             e.url.clone(),
                             e.events.join(","),
                             if e.one_per_request { "1" } else { "batch" }.to_string(),
+                            e.format.clone(),
                             state(e),
                             e.created_at.to_string(),
                         ]);

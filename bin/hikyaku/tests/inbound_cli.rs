@@ -234,6 +234,61 @@ async fn routes_and_log(node: Prepared, database_url: Option<&str>) {
         serde_json::json!([]),
         "the log goes with its route"
     );
+
+    // The hosted service's format, with the key its receiver checks (never printed back).
+    let hosted = json(
+        &node,
+        &[
+            "inbound",
+            "route",
+            "add",
+            &customer,
+            "hosted.example.org",
+            "https://hooks.example.net/cmc",
+            "--format",
+            "hosted-multipart",
+            "--api-key",
+            "receiver-key-5",
+        ],
+    );
+    assert_eq!(hosted["format"], "hosted-multipart");
+    assert_eq!(hosted["forward_raw"], false);
+    let listed = node
+        .cli_ok(&["inbound", "route", "list", &customer, "--json"])
+        .unwrap();
+    assert!(listed.contains("hosted-multipart"), "{listed}");
+    assert!(!listed.contains("receiver-key-5"), "{listed}");
+    for (args, needle) in [
+        (
+            vec![
+                "inbound",
+                "route",
+                "add",
+                &customer,
+                "k.example.org",
+                "https://h.example.net/",
+                "--api-key",
+                "k",
+            ],
+            "--api-key goes with --format hosted-json or hosted-multipart",
+        ),
+        (
+            vec![
+                "inbound",
+                "route",
+                "add",
+                &customer,
+                "f.example.org",
+                "https://h.example.net/",
+                "--format",
+                "xml",
+            ],
+            "xml",
+        ),
+    ] {
+        let stderr = fails(&node, &args);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

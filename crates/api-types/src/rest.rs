@@ -162,8 +162,14 @@ pub struct InboundRoute {
     /// `*.example.com`.
     pub pattern: String,
     pub endpoint: String,
-    /// POST the raw message instead of its parsed JSON.
+    /// POST the raw message instead of its parsed JSON (`format` is `raw`).
     pub forward_raw: bool,
+    /// The POSTs' body: `json` (this platform's document), `raw` (the message as it came),
+    /// `hosted-json` or `hosted-multipart` (the hosted service's inbound webhook).
+    #[schema(example = "json")]
+    pub format: String,
+    /// Whether the hosted formats' bodies carry an `api_key` (never shown back).
+    pub api_key_set: bool,
     pub created_at: Time,
 }
 
@@ -175,6 +181,14 @@ pub struct NewInboundRoute {
     pub endpoint: String,
     #[serde(default)]
     pub forward_raw: bool,
+    /// `json` (the default; `raw` when `forward_raw` is true), `raw`, `hosted-json` or
+    /// `hosted-multipart`.
+    #[serde(default)]
+    #[schema(example = "hosted-multipart")]
+    pub format: Option<String>,
+    /// A key the hosted formats send as `api_key`, for the receiver to check.
+    #[serde(default)]
+    pub api_key: Option<String>,
 }
 
 /// A new inbound route with the key that signs its POSTs: shown this once only.

@@ -31,6 +31,12 @@ pub struct WebhookEndpoint {
     pub events: Vec<String>,
     /// One event per request instead of batches.
     pub one_per_request: bool,
+    /// The requests' body: `standard` (Standard Webhooks), `hosted-json` or `hosted-form` (the
+    /// hosted service's event webhook).
+    #[schema(example = "standard")]
+    pub format: String,
+    /// Whether the hosted formats' bodies carry an `api_key` (never shown back).
+    pub api_key_set: bool,
     pub created_at: Time,
     /// Until when requests also carry the signature of the secret before the last rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,6 +70,15 @@ pub struct NewWebhookEndpoint {
     /// One event per request instead of batches.
     #[serde(default)]
     pub one_per_request: bool,
+    /// `standard` (the default), `hosted-json` or `hosted-form`: the hosted service's event
+    /// webhook (`event_type`, `server_composition`, `event`), as JSON or form-encoded. A hosted
+    /// endpoint takes every kind but `inbound`, and all of those when `events` is absent.
+    #[serde(default)]
+    #[schema(example = "hosted-json")]
+    pub format: Option<String>,
+    /// Sent as `api_key` in a hosted format's body, for the receiver to check.
+    #[serde(default)]
+    pub api_key: Option<String>,
 }
 
 /// The answer to creating an endpoint (or rotating its secret): the signing secret, in this

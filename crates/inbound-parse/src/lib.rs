@@ -14,13 +14,15 @@
 //!
 //! The HTTP client and back-off ([`post`]) are `hikyaku-http-post`'s, shared with webhooks.
 
+pub mod hosted;
 pub mod parse;
 pub mod post;
 
 use bytes::Bytes;
 use hikyaku_model::Timestamp;
 use hikyaku_store::{
-    DueInboundPost, InboundAttempt, InboundNext, InboundRoute, NewInboundPost, Store, StoreError,
+    DueInboundPost, InboundAttempt, InboundFormat, InboundNext, InboundRoute, NewInboundPost,
+    Store, StoreError,
 };
 use hyper::header::{HeaderName, HeaderValue};
 use post::{Backoff, HttpPoster, PostError, PosterSettings};
@@ -307,12 +309,30 @@ impl Inbound {
         post: &DueInboundPost,
         attempt: u32,
     ) -> Result<hyper::StatusCode, PostError> {
-        let (content_type, body) = if post.forward_raw {
-            ("message/rfc822", Bytes::from(post.message.clone()))
-        } else {
-            let document = document_for(post).await;
-            ("application/json", Bytes::from(document))
+        let (content_type, body) = match post.format {
+            InboundFormat::Raw => ("message/rfc822".to_string(), post.message.clone()),
+            InboundFormat::Json => {
+                let mail = parsed(post).await;
+                ("application/json".to_string(), document(post, mail))
+            }
+            InboundFormat::HostedJson | InboundFormat::HostedMultipart => {
+                let mail = parsed(post).await;
+                let body = hosted::HostedInbound {
+                    api_key: post.api_key.as_deref(),
+                    server_composition: post.customer_id.as_str(),
+                    filter: &post.pattern,
+                    envelope_from: &post.mail_from,
+                    envelope_to: &post.recipient,
+                    mail: &mail,
+                };
+                if post.format == InboundFormat::HostedJson {
+                    ("application/json".to_string(), body.json())
+                } else {
+                    body.multipart()
+                }
+            }
         };
+        let body = Bytes::from(body);
         let signed_at = Timestamp::now().as_millis().div_euclid(1000);
         let mut headers = vec![
             (
@@ -344,7 +364,7 @@ impl Inbound {
             ));
         }
         self.poster
-            .post(&post.endpoint, content_type, &headers, body)
+            .post(&post.endpoint, &content_type, &headers, body)
             .await
     }
 }
@@ -367,15 +387,19 @@ fn header_value(text: &str) -> HeaderValue {
     })
 }
 
-/// The JSON body for `post`, built off the async threads (a large mail takes milliseconds).
-async fn document_for(post: &DueInboundPost) -> Vec<u8> {
+/// The mail of `post`, parsed off the async threads (a large mail takes milliseconds).
+async fn parsed(post: &DueInboundPost) -> parse::ParsedMail {
     let raw = post.message.clone();
-    let mail = tokio::task::spawn_blocking(move || parse::parse_mail(&raw))
+    tokio::task::spawn_blocking(move || parse::parse_mail(&raw))
         .await
         .unwrap_or_else(|_| parse::ParsedMail {
             truncated: true,
             ..parse::ParsedMail::default()
-        });
+        })
+}
+
+/// This platform's JSON document for `post`.
+fn document(post: &DueInboundPost, mail: parse::ParsedMail) -> Vec<u8> {
     let document = parse::InboundDocument {
         id: post.message_id.to_string(),
         route_id: post.route_id,

@@ -19,9 +19,27 @@ use std::time::Duration;
 pub const MAX_INBOUND_MESSAGE_SIZE: usize = 2 * 1024 * 1024 + 64 * 1024;
 /// Longest endpoint URL accepted; longer ones are more likely a mistake than an endpoint.
 const MAX_ENDPOINT_LEN: usize = 2048;
+/// Longest `api_key` a hosted-format body carries.
+pub const MAX_API_KEY_LEN: usize = 256;
+
+named_enum! {
+    /// The body of an inbound route's POSTs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum InboundFormat: "inbound format" {
+        /// The parsed mail as this platform's JSON document.
+        Json = "json",
+        /// The message as it came (`message/rfc822`).
+        Raw = "raw",
+        /// The hosted service's inbound webhook, as a JSON object (attachments counted only).
+        HostedJson = "hosted-json",
+        /// The hosted service's inbound webhook, as `multipart/form-data` with the attachments
+        /// as files.
+        HostedMultipart = "hosted-multipart",
+    }
+}
 
 /// Where a contract's inbound mail goes: mail to a recipient matching `pattern` is POSTed to
-/// `endpoint`, parsed into JSON, or as the raw message when `forward_raw` is set.
+/// `endpoint` in the route's `format`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InboundRoute {
     pub id: i64,
@@ -31,7 +49,12 @@ pub struct InboundRoute {
     pub pattern: String,
     /// An `http://` or `https://` URL.
     pub endpoint: String,
+    /// `format` is [`InboundFormat::Raw`].
     pub forward_raw: bool,
+    pub format: InboundFormat,
+    /// Sent in the hosted formats' bodies for the receiver to check; never shown back.
+    #[serde(skip)]
+    pub api_key: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -76,6 +99,10 @@ pub struct DueInboundPost {
     pub customer_id: CustomerId,
     pub endpoint: String,
     pub forward_raw: bool,
+    pub format: InboundFormat,
+    /// The route's pattern: the hosted format's `filter`.
+    pub pattern: String,
+    pub api_key: Option<String>,
     pub signing_secret: String,
     pub mail_from: String,
     pub recipient: String,
@@ -153,12 +180,13 @@ struct RouteRow {
     pattern_sealed: Vec<u8>,
     pattern_hash: Vec<u8>,
     endpoint: String,
-    forward_raw: bool,
+    format: String,
+    api_key_sealed: Option<Vec<u8>>,
     created_at: i64,
 }
 
 const ROUTE_COLUMNS: &str = "SELECT route_id, customer_id, pattern_sealed, pattern_hash, endpoint, \
-                             forward_raw, created_at FROM inbound_routes";
+                             format, api_key_sealed, created_at FROM inbound_routes";
 
 #[derive(sqlx::FromRow)]
 struct DueRow {
@@ -167,7 +195,9 @@ struct DueRow {
     route_id: i64,
     customer_id: String,
     endpoint: String,
-    forward_raw: bool,
+    format: String,
+    pattern_sealed: Vec<u8>,
+    api_key_sealed: Option<Vec<u8>>,
     signing_secret_sealed: Vec<u8>,
     mail_from_sealed: Vec<u8>,
     recipient_sealed: Vec<u8>,
@@ -305,6 +335,10 @@ fn millis(duration: Duration) -> i64 {
 
 impl Store {
     fn route_from_row(&self, row: RouteRow) -> Result<InboundRoute, StoreError> {
+        let format: InboundFormat = row
+            .format
+            .parse()
+            .map_err(|e| corrupt("inbound_routes.format", e))?;
         Ok(InboundRoute {
             id: row.route_id,
             customer_id: row
@@ -313,13 +347,18 @@ impl Store {
                 .map_err(|e| corrupt("inbound_routes.customer_id", e))?,
             pattern: self.key.open_string(&row.pattern_sealed)?,
             endpoint: row.endpoint,
-            forward_raw: row.forward_raw,
+            forward_raw: format == InboundFormat::Raw,
+            format,
+            api_key: row
+                .api_key_sealed
+                .map(|sealed| self.key.open_string(&sealed))
+                .transpose()?,
             created_at: Timestamp(row.created_at),
         })
     }
 
-    /// Adds a route and returns it with its signing secret (the key of the HMAC that signs
-    /// every POST to it). A pattern names at most one route, whichever contract has it.
+    /// Adds a route POSTing the parsed JSON document, or the raw message when `forward_raw`,
+    /// like [`Store::add_inbound_route_as`].
     pub async fn add_inbound_route(
         &self,
         customer_id: &CustomerId,
@@ -327,6 +366,49 @@ impl Store {
         endpoint: &str,
         forward_raw: bool,
     ) -> Result<(InboundRoute, String), StoreError> {
+        let format = if forward_raw {
+            InboundFormat::Raw
+        } else {
+            InboundFormat::Json
+        };
+        self.add_inbound_route_as(customer_id, pattern, endpoint, format, None)
+            .await
+    }
+
+    /// Adds a route and returns it with its signing secret (the key of the HMAC that signs
+    /// every POST to it). A pattern names at most one route, whichever contract has it.
+    /// `api_key` goes into the hosted formats' bodies (the others carry none).
+    pub async fn add_inbound_route_as(
+        &self,
+        customer_id: &CustomerId,
+        pattern: &str,
+        endpoint: &str,
+        format: InboundFormat,
+        api_key: Option<&str>,
+    ) -> Result<(InboundRoute, String), StoreError> {
+        let forward_raw = format == InboundFormat::Raw;
+        if api_key.is_some()
+            && !matches!(
+                format,
+                InboundFormat::HostedJson | InboundFormat::HostedMultipart
+            )
+        {
+            return Err(StoreError::invalid(
+                "inbound api_key",
+                "only the hosted formats send an api_key",
+            ));
+        }
+        if let Some(key) = api_key
+            && (key.is_empty()
+                || key.len() > MAX_API_KEY_LEN
+                || !key.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(StoreError::invalid(
+                "inbound api_key",
+                format!("1 to {MAX_API_KEY_LEN} printable ASCII characters without spaces"),
+            ));
+        }
+        let api_key_sealed = api_key.map(|key| self.key.seal_str(key));
         let pattern = normalize_route_pattern(pattern)?;
         let endpoint = endpoint.trim();
         validate_endpoint(endpoint)?;
@@ -340,8 +422,8 @@ impl Store {
         let inserted: Result<i64, sqlx::Error> = with_pool!(self, pool => {
             sqlx::query_scalar(
                 "INSERT INTO inbound_routes (customer_id, pattern_sealed, pattern_hash, endpoint, \
-                 forward_raw, signing_secret_sealed, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING route_id",
+                 forward_raw, signing_secret_sealed, created_at, format, api_key_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING route_id",
             )
             .bind(customer_id.as_str())
             .bind(pattern_sealed.as_slice())
@@ -350,6 +432,8 @@ impl Store {
             .bind(forward_raw)
             .bind(secret_sealed.as_slice())
             .bind(created_at.as_millis())
+            .bind(format.as_str())
+            .bind(api_key_sealed.as_deref())
             .fetch_one(pool)
             .await
         });
@@ -369,6 +453,8 @@ impl Store {
             pattern,
             endpoint: endpoint.to_string(),
             forward_raw,
+            format,
+            api_key: api_key.map(str::to_string),
             created_at,
         };
         Ok((route, secret))
@@ -419,7 +505,7 @@ impl Store {
         let row: Option<RouteRow> = with_pool!(self, pool => {
             sqlx::query_as(
                 "DELETE FROM inbound_routes WHERE route_id = $1 RETURNING route_id, customer_id, \
-                 pattern_sealed, pattern_hash, endpoint, forward_raw, created_at",
+                 pattern_sealed, pattern_hash, endpoint, format, api_key_sealed, created_at",
             )
             .bind(id)
             .fetch_optional(pool)
@@ -444,7 +530,7 @@ impl Store {
             sqlx::query_as(
                 "DELETE FROM inbound_routes WHERE route_id = $1 AND customer_id = $2 \
                  RETURNING route_id, customer_id, pattern_sealed, pattern_hash, endpoint, \
-                 forward_raw, created_at",
+                 format, api_key_sealed, created_at",
             )
             .bind(id)
             .bind(customer_id.as_str())
@@ -629,7 +715,8 @@ impl Store {
         let rows: Vec<DueRow> = with_pool!(self, pool => {
             let mut select = QueryBuilder::new(
                 "SELECT p.post_id, p.message_id, p.route_id, p.customer_id, r.endpoint, \
-                 r.forward_raw, r.signing_secret_sealed, p.mail_from_sealed, p.recipient_sealed, \
+                 r.format, r.pattern_sealed, r.api_key_sealed, r.signing_secret_sealed, \
+                 p.mail_from_sealed, p.recipient_sealed, \
                  p.message_sealed, p.received_at, p.attempts \
                  FROM inbound_posts p JOIN inbound_routes r ON r.route_id = p.route_id \
                  WHERE p.post_id IN (",
@@ -643,6 +730,10 @@ impl Store {
         });
         rows.into_iter()
             .map(|row| {
+                let format: InboundFormat = row
+                    .format
+                    .parse()
+                    .map_err(|e| corrupt("inbound_routes.format", e))?;
                 Ok(DueInboundPost {
                     post_id: row.post_id,
                     message_id: row
@@ -655,7 +746,13 @@ impl Store {
                         .parse()
                         .map_err(|e| corrupt("inbound_posts.customer_id", e))?,
                     endpoint: row.endpoint,
-                    forward_raw: row.forward_raw,
+                    forward_raw: format == InboundFormat::Raw,
+                    format,
+                    pattern: self.key.open_string(&row.pattern_sealed)?,
+                    api_key: row
+                        .api_key_sealed
+                        .map(|sealed| self.key.open_string(&sealed))
+                        .transpose()?,
                     signing_secret: self.key.open_string(&row.signing_secret_sealed)?,
                     mail_from: self.key.open_string(&row.mail_from_sealed)?,
                     recipient: self.key.open_string(&row.recipient_sealed)?,

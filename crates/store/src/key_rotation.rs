@@ -82,7 +82,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     sealed(
         "inbound_routes",
         &[("route_id", Int)],
-        &["pattern_sealed", "signing_secret_sealed"],
+        &["pattern_sealed", "signing_secret_sealed", "api_key_sealed"],
     ),
     sealed(
         "inbound_posts",
@@ -98,7 +98,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     sealed(
         "webhook_endpoints",
         &[("endpoint_id", Int)],
-        &["secret_sealed", "previous_secret_sealed"],
+        &["secret_sealed", "previous_secret_sealed", "api_key_sealed"],
     ),
     sealed(
         "webhook_attempts",

@@ -214,9 +214,9 @@ pub use idempotency::{
     Begun, IDEMPOTENCY_CLAIM_LEASE, IDEMPOTENCY_WINDOW, MAX_IDEMPOTENCY_KEY_LEN,
 };
 pub use inbound::{
-    DueInboundPost, EnqueuedInbound, InboundAttempt, InboundAttemptEntry, InboundLogFilter,
-    InboundNext, InboundPostSummary, InboundRoute, InboundState, MAX_INBOUND_MESSAGE_SIZE,
-    NewInboundPost, normalize_route_pattern,
+    DueInboundPost, EnqueuedInbound, InboundAttempt, InboundAttemptEntry, InboundFormat,
+    InboundLogFilter, InboundNext, InboundPostSummary, InboundRoute, InboundState, MAX_API_KEY_LEN,
+    MAX_INBOUND_MESSAGE_SIZE, NewInboundPost, normalize_route_pattern,
 };
 pub use ip_ranges::AllowedIpRange;
 pub use key_rotation::{
@@ -253,8 +253,8 @@ pub use unsubscribe::{
 pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
 pub use usage::{Usage, UsageMonth};
 pub use webhooks::{
-    EndpointNext, FollowOn, WebhookAttempt, WebhookAttemptEntry, WebhookBatch, WebhookEndpoint,
-    WebhookEvent, WebhookOutcome,
+    EndpointNext, FollowOn, NewWebhookEndpoint, WebhookAttempt, WebhookAttemptEntry, WebhookBatch,
+    WebhookEndpoint, WebhookEvent, WebhookFormat, WebhookOutcome,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -14,10 +14,43 @@
 
 use crate::queue::corrupt;
 use crate::{Store, StoreError};
-use hikyaku_model::{CustomerId, Event, EventKind, Timestamp};
+use hikyaku_model::{CustomerId, Event, EventKind, Timestamp, named_enum};
 use sqlx::QueryBuilder;
 use std::collections::HashMap;
 use std::time::Duration;
+
+named_enum! {
+    /// The body of an endpoint's requests.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum WebhookFormat: "webhook format" {
+        /// Standard Webhooks: signed, the events in the send log's shape.
+        Standard = "standard",
+        /// The hosted service's event webhook, as a JSON object.
+        HostedJson = "hosted-json",
+        /// The hosted service's event webhook, form-encoded (`event` as a JSON string).
+        HostedForm = "hosted-form",
+    }
+}
+
+impl WebhookFormat {
+    /// One of the hosted service's formats.
+    pub fn is_hosted(self) -> bool {
+        self != WebhookFormat::Standard
+    }
+}
+
+/// A new endpoint, as [`Store::create_webhook_endpoint_as`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWebhookEndpoint<'a> {
+    pub url: &'a str,
+    /// The signing secret (sealed at rest).
+    pub secret: &'a str,
+    pub kinds: &'a [EventKind],
+    pub one_per_request: bool,
+    pub format: WebhookFormat,
+    /// Sent in a hosted format's body for the receiver to check.
+    pub api_key: Option<&'a str>,
+}
 
 /// A contract's webhook endpoint and the kinds of event it wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +72,9 @@ pub struct WebhookEndpoint {
     pub failures: u32,
     /// When and why the sender stopped sending to it.
     pub disabled: Option<(Timestamp, String)>,
+    pub format: WebhookFormat,
+    /// Sent in a hosted format's body for the receiver to check (sealed at rest).
+    pub api_key: Option<String>,
 }
 
 impl WebhookEndpoint {
@@ -171,11 +207,13 @@ struct EndpointRow {
     failures: i64,
     disabled_at: Option<i64>,
     disabled_reason: Option<String>,
+    format: String,
+    api_key_sealed: Option<Vec<u8>>,
 }
 
 const ENDPOINT_COLUMNS: &str = "endpoint_id, customer_id, url, secret_sealed, created_at, \
     one_per_request, previous_secret_sealed, previous_secret_until, failing_since, failures, \
-    disabled_at, disabled_reason";
+    disabled_at, disabled_reason, format, api_key_sealed";
 
 #[derive(sqlx::FromRow)]
 struct BatchRow {
@@ -225,22 +263,52 @@ impl Store {
         one_per_request: bool,
         at: Timestamp,
     ) -> Result<i64, StoreError> {
-        let mut kinds = kinds.to_vec();
+        let new = NewWebhookEndpoint {
+            url,
+            secret,
+            kinds,
+            one_per_request,
+            format: WebhookFormat::Standard,
+            api_key: None,
+        };
+        self.create_webhook_endpoint_as(customer, &new, at).await
+    }
+
+    /// Adds an endpoint for the contract as `new` describes it. Returns its ID.
+    pub async fn create_webhook_endpoint_as(
+        &self,
+        customer: &CustomerId,
+        new: &NewWebhookEndpoint<'_>,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let NewWebhookEndpoint {
+            url,
+            secret,
+            one_per_request,
+            format,
+            api_key,
+            ..
+        } = *new;
+        let mut kinds = new.kinds.to_vec();
         kinds.sort();
         kinds.dedup();
         let secret_sealed = self.key.seal_str(secret);
+        let api_key_sealed = api_key.map(|key| self.key.seal_str(key));
         let _turn = self.write_turn().await;
         let id = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO webhook_endpoints (customer_id, url, secret_sealed, created_at, \
-                 one_per_request) VALUES ($1, $2, $3, $4, $5) RETURNING endpoint_id",
+                 one_per_request, format, api_key_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 RETURNING endpoint_id",
             )
             .bind(customer.as_str())
             .bind(url)
             .bind(secret_sealed.as_slice())
             .bind(at.as_millis())
             .bind(one_per_request)
+            .bind(format.as_str())
+            .bind(api_key_sealed.as_deref())
             .fetch_one(&mut *tx)
             .await?;
             if !kinds.is_empty() {
@@ -335,6 +403,14 @@ impl Store {
                     disabled: row
                         .disabled_at
                         .map(|at| (Timestamp(at), row.disabled_reason.unwrap_or_default())),
+                    format: row
+                        .format
+                        .parse()
+                        .map_err(|e| corrupt("webhook_endpoints.format", e))?,
+                    api_key: row
+                        .api_key_sealed
+                        .map(|sealed| self.key.open_string(&sealed))
+                        .transpose()?,
                 })
             })
             .collect()

@@ -2,12 +2,14 @@
 //! real TCP socket (optionally from a chosen loopback source address), and a runner that starts
 //! the real `hikyaku` binary on its own data directory, reads where it listens, and can stop it
 //! with SIGTERM or kill it with SIGKILL; and an S/MIME test PKI made by the real `openssl`, with
-//! its `openssl cms -verify` verdict; the DKIM verdicts of dkimpy and OpenDKIM.
+//! its `openssl cms -verify` verdict; the DKIM verdicts of dkimpy and OpenDKIM; a webhook
+//! receiver that reads form and multipart bodies with Python's parsers.
 //!
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
 mod dkim;
 mod dns;
+mod form_receiver;
 pub mod fuzz;
 mod http;
 mod postfix;
@@ -19,6 +21,7 @@ mod smtp_client;
 
 pub use dkim::{dkimpy_verify, opendkim_verify};
 pub use dns::{Records, TestDns};
+pub use form_receiver::FormReceiver;
 pub use http::{HttpAnswer, http_call};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};

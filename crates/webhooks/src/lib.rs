@@ -7,9 +7,10 @@
 //!
 //! # Requests
 //!
-//! Every request is a Standard Webhooks request ([`signing`]): `webhook-id`, `webhook-timestamp`
-//! and `webhook-signature` headers, and a JSON body [`WebhookPayload`] holding events in the
-//! send log's shape, oldest first. An endpoint gets batches of up to
+//! Every request is signed as Standard Webhooks says ([`signing`]): `webhook-id`,
+//! `webhook-timestamp` and `webhook-signature` headers. An endpoint in the standard format gets
+//! a JSON body [`WebhookPayload`] holding events in the send log's shape, oldest first; one in
+//! a hosted format gets the hosted service's event webhook bodies instead ([`hosted`]). An endpoint gets batches of up to
 //! [`WebhookSettings::batch_max`] events, sent at the latest [`WebhookSettings::batch_window`]
 //! after the oldest, or one event per request if it asked for that.
 //!
@@ -25,17 +26,20 @@
 //! [`WebhookSettings::disable_after`] is disabled.
 
 mod dns;
+pub mod hosted;
 pub mod signing;
 
 pub use dns::{DnsSource, HickoryResolve};
 pub use hikyaku_api_types::WebhookPayload;
 
 use bytes::Bytes;
-use hikyaku_http_post::{AddressPolicy, Backoff, HttpPoster, PosterSettings, Resolve};
+use hikyaku_http_post::{
+    AddressPolicy, Answer, Backoff, HttpPoster, PostError, PosterSettings, Resolve,
+};
 use hikyaku_model::{CustomerId, EventKind, Timestamp};
 use hikyaku_store::{
-    EndpointNext, FollowOn, Store, StoreError, WebhookAttempt, WebhookBatch, WebhookEndpoint,
-    WebhookEvent, WebhookOutcome,
+    EndpointNext, FollowOn, NewWebhookEndpoint, Store, StoreError, WebhookAttempt, WebhookBatch,
+    WebhookEndpoint, WebhookEvent, WebhookFormat, WebhookOutcome,
 };
 use hyper::header::{HeaderName, HeaderValue};
 use std::future::Future;
@@ -134,6 +138,92 @@ pub enum WebhookError {
         "unknown event kind {0:?} (one of: accepted, delivered, deferred, bounced, expired, suppressed, complaint, unsubscribed, inbound)"
     )]
     UnknownKind(String),
+    /// An option of the endpoint that cannot be (`field` names it).
+    #[error("{reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// Longest `api_key` a hosted-format body carries.
+pub const MAX_API_KEY_LEN: usize = 256;
+
+/// How an endpoint is sent to, besides its URL and events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointOptions {
+    /// One event per request instead of batches.
+    pub one_per_request: bool,
+    pub format: WebhookFormat,
+    /// Sent in a hosted format's body for the receiver to check.
+    pub api_key: Option<String>,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        EndpointOptions {
+            one_per_request: false,
+            format: WebhookFormat::Standard,
+            api_key: None,
+        }
+    }
+}
+
+impl EndpointOptions {
+    /// Checks the options against each other and against `kinds`: an `api_key` only for a
+    /// hosted format, and a hosted format only for kinds that make its records.
+    pub fn check(&self, kinds: &[EventKind]) -> Result<(), WebhookError> {
+        if let Some(key) = &self.api_key {
+            if !self.format.is_hosted() {
+                return Err(WebhookError::Invalid {
+                    field: "api_key",
+                    reason: "only the hosted formats (hosted-json, hosted-form) send an api_key"
+                        .to_string(),
+                });
+            }
+            if key.is_empty()
+                || key.len() > MAX_API_KEY_LEN
+                || !key.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(WebhookError::Invalid {
+                    field: "api_key",
+                    reason: format!(
+                        "an api_key is 1 to {MAX_API_KEY_LEN} printable ASCII characters without spaces"
+                    ),
+                });
+            }
+        }
+        if self.format.is_hosted()
+            && let Some(kind) = kinds.iter().find(|k| !hosted::HOSTED_KINDS.contains(k))
+        {
+            return Err(WebhookError::Invalid {
+                field: "events",
+                reason: format!(
+                    "the hosted formats have no record for {kind} events (they take: accepted, delivered, deferred, bounced, expired, suppressed, complaint, unsubscribed)"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A format's name as the API and the CLI take it: `standard`, `hosted-json`, `hosted-form`.
+pub fn parse_format(name: &str) -> Result<WebhookFormat, WebhookError> {
+    name.trim().parse().map_err(|_| WebhookError::Invalid {
+        field: "format",
+        reason: format!(
+            "unknown webhook format {name:?} (one of: standard, hosted-json, hosted-form)"
+        ),
+    })
+}
+
+/// The event kinds of a list as [`parse_kinds`] reads it, where an absent list means every kind
+/// the format sends.
+pub fn parse_kinds_for<S: AsRef<str>>(
+    names: Option<&[S]>,
+    format: WebhookFormat,
+) -> Result<Vec<EventKind>, WebhookError> {
+    match names {
+        None if format.is_hosted() => Ok(hosted::HOSTED_KINDS.to_vec()),
+        names => parse_kinds(names),
+    }
 }
 
 /// Checks an endpoint URL before it is stored: `https://` with a host, or plain `http://` only
@@ -198,7 +288,8 @@ pub fn parse_kinds<S: AsRef<str>>(names: Option<&[S]>) -> Result<Vec<EventKind>,
     Ok(kinds)
 }
 
-/// Adds an endpoint with a new secret: returns its ID and the secret (shown once).
+/// Adds a Standard Webhooks endpoint with a new secret: returns its ID and the secret (shown
+/// once).
 pub async fn add_endpoint(
     store: &Store,
     customer: &CustomerId,
@@ -207,17 +298,36 @@ pub async fn add_endpoint(
     one_per_request: bool,
     allow_private: bool,
 ) -> Result<(i64, String), WebhookError> {
+    let options = EndpointOptions {
+        one_per_request,
+        ..EndpointOptions::default()
+    };
+    add_endpoint_with(store, customer, url, kinds, &options, allow_private).await
+}
+
+/// Adds an endpoint with a new secret, sent as `options` say: returns its ID and the secret
+/// (shown once; a hosted-format endpoint's requests are signed with it too).
+pub async fn add_endpoint_with(
+    store: &Store,
+    customer: &CustomerId,
+    url: &str,
+    kinds: &[EventKind],
+    options: &EndpointOptions,
+    allow_private: bool,
+) -> Result<(i64, String), WebhookError> {
     check_endpoint_url(url, allow_private)?;
+    options.check(kinds)?;
     let secret = signing::new_secret();
+    let new = NewWebhookEndpoint {
+        url,
+        secret: &secret,
+        kinds,
+        one_per_request: options.one_per_request,
+        format: options.format,
+        api_key: options.api_key.as_deref(),
+    };
     let id = store
-        .create_webhook_endpoint(
-            customer,
-            url,
-            &secret,
-            kinds,
-            one_per_request,
-            Timestamp::now(),
-        )
+        .create_webhook_endpoint_as(customer, &new, Timestamp::now())
         .await?;
     Ok((id, secret))
 }
@@ -435,38 +545,15 @@ impl Sender {
         batch: &WebhookBatch,
     ) -> (WebhookAttempt, EndpointNext) {
         let now = Timestamp::now();
-        let body = serde_json::to_vec(&payload(&endpoint.customer_id, &batch.events, now))
-            .expect("the payload serialises");
-        let timestamp = now.as_millis().div_euclid(1000);
-        let signature = signing::signature_header(
-            &endpoint.signing_secrets(now),
-            &batch.webhook_id,
-            timestamp,
-            &body,
-        );
-        let headers = [
-            ("webhook-id", batch.webhook_id.clone()),
-            ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", signature),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| {
-            Some((
-                HeaderName::from_static(name),
-                HeaderValue::from_str(&value).ok()?,
-            ))
-        })
-        .collect::<Vec<_>>();
         let started = Instant::now();
-        let sent = self
-            .poster
-            .send(
-                &endpoint.url,
-                "application/json",
-                &headers,
-                Bytes::from(body),
-            )
-            .await;
+        let sent = if endpoint.format.is_hosted() {
+            self.post_hosted(endpoint, batch, now).await
+        } else {
+            let body = serde_json::to_vec(&payload(&endpoint.customer_id, &batch.events, now))
+                .expect("the payload serialises");
+            self.post(endpoint, &batch.webhook_id, "application/json", body, now)
+                .await
+        };
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let finished = Timestamp::now();
         let (http_status, error, answer, delivered) = match &sent {
@@ -531,6 +618,76 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// One signed request: `webhook-id`, `webhook-timestamp`, `webhook-signature` over `body`.
+    async fn post(
+        &self,
+        endpoint: &WebhookEndpoint,
+        webhook_id: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Answer, PostError> {
+        let timestamp = now.as_millis().div_euclid(1000);
+        let signature =
+            signing::signature_header(&endpoint.signing_secrets(now), webhook_id, timestamp, &body);
+        let headers = [
+            ("webhook-id", webhook_id.to_string()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::from_str(&value).ok()?,
+            ))
+        })
+        .collect::<Vec<_>>();
+        self.poster
+            .send(&endpoint.url, content_type, &headers, Bytes::from(body))
+            .await
+    }
+
+    /// A batch in a hosted format: one request per event type, in turn, each under its own
+    /// `webhook-id` (the batch's and the type). The first failure ends the attempt and the
+    /// whole batch is sent again later, the requests that went through too, under the same IDs,
+    /// so a receiver that dedupes keeps each once. All of them together keep to one request's
+    /// deadline, so that the endpoint's claim (a request's deadline and more) outlasts them.
+    async fn post_hosted(
+        &self,
+        endpoint: &WebhookEndpoint,
+        batch: &WebhookBatch,
+        now: Timestamp,
+    ) -> Result<Answer, PostError> {
+        let deadline = self.settings.request_timeout;
+        let requests = hosted::requests(endpoint, &batch.events);
+        let all = async {
+            let mut last = None;
+            for request in requests {
+                let id = hosted::request_id(&batch.webhook_id, request.event_type);
+                let answer = self
+                    .post(endpoint, &id, request.content_type, request.body, now)
+                    .await?;
+                let failed = !answer.status.is_success();
+                last = Some(answer);
+                if failed {
+                    break;
+                }
+            }
+            // Events that make no record (none of those a hosted endpoint subscribes to)
+            // need no request: they are done as if one had been answered.
+            Ok(last.unwrap_or(Answer {
+                status: hyper::StatusCode::NO_CONTENT,
+                head: Bytes::new(),
+            }))
+        };
+        tokio::time::timeout(deadline, all)
+            .await
+            .unwrap_or(Err(PostError::Timeout(deadline)))
+    }
+}
+
 /// Tells the contract's admins that an endpoint was disabled: a `webhook_endpoint_disabled`
 /// notice (which the notice mailer mails to them), keyed by the endpoint and the time, so a
 /// re-enabled endpoint disabled again gets a notice of its own. The disabling itself is
@@ -572,6 +729,8 @@ pub fn shown(endpoint: &WebhookEndpoint) -> hikyaku_api_types::WebhookEndpoint {
             .map(|k| k.as_str().to_string())
             .collect(),
         one_per_request: endpoint.one_per_request,
+        format: endpoint.format.as_str().to_string(),
+        api_key_set: endpoint.api_key.is_some(),
         created_at: endpoint.created_at.into(),
         previous_secret_until: endpoint
             .previous_secret

@@ -13,6 +13,7 @@ use hikyaku_api_types::{
     SmtpCredential, SmtpCredentialPage,
 };
 use hikyaku_model::{Contract, ContractState};
+use hikyaku_store::InboundFormat;
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
@@ -252,6 +253,8 @@ fn shown_route(caller: &ContractCaller, route: hikyaku_store::InboundRoute) -> I
         pattern: caller.show(&route.pattern),
         endpoint: route.endpoint,
         forward_raw: route.forward_raw,
+        format: route.format.as_str().to_string(),
+        api_key_set: route.api_key.is_some(),
         created_at: route.created_at.into(),
     }
 }
@@ -299,19 +302,23 @@ pub async fn add_inbound_route(
     ApiJson(new): ApiJson<NewInboundRoute>,
 ) -> Result<(StatusCode, Json<CreatedInboundRoute>), ApiError> {
     changeable(&state, &caller).await?;
+    let format = inbound_format(&new)?;
     let (route, signing_secret) = state
         .store()
-        .add_inbound_route(
+        .add_inbound_route_as(
             &caller.customer_id,
             &new.pattern,
             &new.endpoint,
-            new.forward_raw,
+            format,
+            new.api_key.as_deref(),
         )
         .await
         .map_err(|e| match e {
             hikyaku_store::StoreError::Invalid { what, reason } => {
                 let field = if what.contains("endpoint") {
                     "endpoint"
+                } else if what.contains("api_key") {
+                    "api_key"
                 } else {
                     "pattern"
                 };
@@ -326,6 +333,43 @@ pub async fn add_inbound_route(
             signing_secret,
         }),
     ))
+}
+
+/// The route's format from `format` and the older `forward_raw`, which must agree.
+fn inbound_format(new: &NewInboundRoute) -> Result<InboundFormat, ApiError> {
+    let format = match new.format.as_deref() {
+        None if new.forward_raw => InboundFormat::Raw,
+        None => InboundFormat::Json,
+        Some(name) => {
+            let format: InboundFormat = name.parse().map_err(|_| {
+                ApiError::invalid(
+                    "format",
+                    format!(
+                        "unknown inbound format {name:?} (one of: json, raw, hosted-json, hosted-multipart)"
+                    ),
+                )
+            })?;
+            if new.forward_raw && format != InboundFormat::Raw {
+                return Err(ApiError::invalid(
+                    "forward_raw",
+                    format!("forward_raw is true but format is {name:?}"),
+                ));
+            }
+            format
+        }
+    };
+    if new.api_key.is_some()
+        && !matches!(
+            format,
+            InboundFormat::HostedJson | InboundFormat::HostedMultipart
+        )
+    {
+        return Err(ApiError::invalid(
+            "api_key",
+            "only the hosted formats (hosted-json, hosted-multipart) send an api_key",
+        ));
+    }
+    Ok(format)
 }
 
 /// Removes an inbound route with its queued posts.

@@ -11,7 +11,8 @@ use hikyaku_api_types::{
     NewWebhookEndpoint, RotateWebhookSecret, WebhookAttemptList, WebhookEndpointList, WebhookSecret,
 };
 use hikyaku_model::Timestamp;
-use hikyaku_webhooks::WebhookError;
+use hikyaku_store::WebhookFormat;
+use hikyaku_webhooks::{EndpointOptions, WebhookError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -36,6 +37,7 @@ fn refused(error: WebhookError) -> ApiError {
     match error {
         WebhookError::InvalidUrl { .. } => ApiError::invalid("url", error.to_string()),
         WebhookError::UnknownKind(_) => ApiError::invalid("events", error.to_string()),
+        WebhookError::Invalid { field, .. } => ApiError::invalid(field, error.to_string()),
         WebhookError::Store(e) => e.into(),
         other => {
             tracing::error!(error = %other, "webhook management failed");
@@ -74,13 +76,23 @@ pub async fn create(
     caller: ContractCaller,
     ApiJson(new): ApiJson<NewWebhookEndpoint>,
 ) -> Result<(StatusCode, Json<WebhookSecret>), ApiError> {
-    let kinds = hikyaku_webhooks::parse_kinds(new.events.as_deref()).map_err(refused)?;
-    let (id, secret) = hikyaku_webhooks::add_endpoint(
+    let format = match new.format.as_deref() {
+        Some(name) => hikyaku_webhooks::parse_format(name).map_err(refused)?,
+        None => WebhookFormat::Standard,
+    };
+    let kinds =
+        hikyaku_webhooks::parse_kinds_for(new.events.as_deref(), format).map_err(refused)?;
+    let options = EndpointOptions {
+        one_per_request: new.one_per_request,
+        format,
+        api_key: new.api_key,
+    };
+    let (id, secret) = hikyaku_webhooks::add_endpoint_with(
         state.store(),
         &caller.customer_id,
         &new.url,
         &kinds,
-        new.one_per_request,
+        &options,
         state.0.allow_private_webhooks,
     )
     .await
