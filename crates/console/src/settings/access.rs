@@ -2,8 +2,8 @@
 //! credentials, inbound routes; and the platform's send-control rules, read-only.
 
 use super::{
-    Change, DoneQuery, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, list_path, may,
-    next_link, render, see_other, unexpected,
+    DoneQuery, FRESH, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, list_path, may,
+    next_link, render,
 };
 use crate::bridge;
 use crate::pages::Chrome;
@@ -92,7 +92,7 @@ pub async fn ips(
 
 pub async fn ip_add(State(state): State<ConsoleState>, viewer: Viewer, fields: Fields) -> Response {
     let body = json!({ "cidr": fields.trimmed("cidr") });
-    match change(
+    change(
         &state,
         &viewer,
         &fields,
@@ -101,19 +101,10 @@ pub async fn ip_add(State(state): State<ConsoleState>, viewer: Viewer, fields: F
         Some(body),
     )
     .await
-    {
-        Change::Done(_) => see_other("/settings/allowed-ips?done=added"),
-        Change::Failed(failure) => {
-            ips_page(
-                &state,
-                &viewer,
-                &DoneQuery::default(),
-                Outcome::failed(failure),
-            )
-            .await
-        }
-        Change::Refused(response) => response,
-    }
+    .redirect_or("/settings/allowed-ips?done=added", |o| {
+        ips_page(&state, &viewer, &FRESH, o)
+    })
+    .await
 }
 
 pub async fn ip_remove(
@@ -125,19 +116,12 @@ pub async fn ip_remove(
         "/settings/allowed-ips/{}",
         bridge::encode(fields.trimmed("cidr"))
     );
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/allowed-ips?done=removed"),
-        Change::Failed(failure) => {
-            ips_page(
-                &state,
-                &viewer,
-                &DoneQuery::default(),
-                Outcome::failed(failure),
-            )
-            .await
-        }
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/allowed-ips?done=removed", |o| {
+            ips_page(&state, &viewer, &FRESH, o)
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +205,7 @@ pub async fn smtp_add(
     if !fields.get("password").is_empty() {
         body["password"] = fields.get("password").into();
     }
-    let outcome = match change(
+    change(
         &state,
         &viewer,
         &fields,
@@ -230,25 +214,21 @@ pub async fn smtp_add(
         Some(body),
     )
     .await
-    {
-        Change::Done(bytes) => match serde_json::from_slice::<CreatedSmtpCredential>(&bytes) {
-            Ok(created) => match created.password {
-                Some(password) => Outcome {
-                    notice: Some(viewer.lang.settings_texts().added),
-                    ..Outcome::secret(
-                        viewer.lang.settings_texts().generated_password,
-                        created.username,
-                        password,
-                    )
-                },
-                None => return see_other("/settings/smtp-credentials?done=added"),
-            },
-            Err(error) => Outcome::failed(unexpected(error)),
+    .made_or(
+        |created: CreatedSmtpCredential| match created.password {
+            Some(password) => Ok(Outcome {
+                notice: Some(viewer.lang.settings_texts().added),
+                ..Outcome::secret(
+                    viewer.lang.settings_texts().generated_password,
+                    created.username,
+                    password,
+                )
+            }),
+            None => Err("/settings/smtp-credentials?done=added"),
         },
-        Change::Failed(failure) => Outcome::failed(failure),
-        Change::Refused(response) => return response,
-    };
-    smtp_page(&state, &viewer, &DoneQuery::default(), outcome).await
+        |o| smtp_page(&state, &viewer, &FRESH, o),
+    )
+    .await
 }
 
 pub async fn smtp_remove(
@@ -260,19 +240,12 @@ pub async fn smtp_remove(
         "/settings/smtp-credentials/{}",
         bridge::encode(fields.trimmed("username"))
     );
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/smtp-credentials?done=removed"),
-        Change::Failed(failure) => {
-            smtp_page(
-                &state,
-                &viewer,
-                &DoneQuery::default(),
-                Outcome::failed(failure),
-            )
-            .await
-        }
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/smtp-credentials?done=removed", |o| {
+            smtp_page(&state, &viewer, &FRESH, o)
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,7 +337,7 @@ pub async fn inbound_add(
         "forward_raw": fields.on("forward_raw"),
     });
     let s = viewer.lang.settings_texts();
-    let outcome = match change(
+    change(
         &state,
         &viewer,
         &fields,
@@ -373,22 +346,20 @@ pub async fn inbound_add(
         Some(body),
     )
     .await
-    {
-        Change::Done(bytes) => match serde_json::from_slice::<CreatedInboundRoute>(&bytes) {
-            Ok(created) => Outcome {
+    .made_or(
+        |created: CreatedInboundRoute| {
+            Ok(Outcome {
                 notice: Some(s.added),
                 ..Outcome::secret(
                     s.signing_secret,
                     created.route.pattern,
                     created.signing_secret,
                 )
-            },
-            Err(error) => Outcome::failed(unexpected(error)),
+            })
         },
-        Change::Failed(failure) => Outcome::failed(failure),
-        Change::Refused(response) => return response,
-    };
-    inbound_page(&state, &viewer, &DoneQuery::default(), outcome).await
+        |o| inbound_page(&state, &viewer, &FRESH, o),
+    )
+    .await
 }
 
 pub async fn inbound_remove(
@@ -400,19 +371,12 @@ pub async fn inbound_remove(
         "/settings/inbound-routes/{}",
         bridge::encode(fields.trimmed("id"))
     );
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/inbound-routes?done=removed"),
-        Change::Failed(failure) => {
-            inbound_page(
-                &state,
-                &viewer,
-                &DoneQuery::default(),
-                Outcome::failed(failure),
-            )
-            .await
-        }
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/inbound-routes?done=removed", |o| {
+            inbound_page(&state, &viewer, &FRESH, o)
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 use super::{
     Change, DoneQuery, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, may, render,
-    see_other, unexpected,
+    unexpected,
 };
 use crate::bridge;
 use crate::pages::Chrome;
@@ -164,7 +164,7 @@ pub async fn domain_add(
         "domain": fields.trimmed("domain"),
         "algorithm": fields.trimmed("algorithm"),
     });
-    match change(
+    change(
         &state,
         &viewer,
         &fields,
@@ -173,13 +173,10 @@ pub async fn domain_add(
         Some(body),
     )
     .await
-    {
-        Change::Done(_) => see_other("/settings/sender-domains?done=added"),
-        Change::Failed(failure) => {
-            domains_page(&state, &viewer, Outcome::failed(failure), None).await
-        }
-        Change::Refused(response) => response,
-    }
+    .redirect_or("/settings/sender-domains?done=added", |o| {
+        domains_page(&state, &viewer, o, None)
+    })
+    .await
 }
 
 pub async fn domain_remove(
@@ -191,13 +188,12 @@ pub async fn domain_remove(
         "/settings/sender-domains/{}",
         bridge::encode(fields.trimmed("domain"))
     );
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/sender-domains?done=removed"),
-        Change::Failed(failure) => {
-            domains_page(&state, &viewer, Outcome::failed(failure), None).await
-        }
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/sender-domains?done=removed", |o| {
+            domains_page(&state, &viewer, o, None)
+        })
+        .await
 }
 
 /// The "check DNS" button: the API's check of one domain, shown above the list.
@@ -332,7 +328,7 @@ pub async fn smime_install(
         "key_pem": fields.get("key_pem"),
         "only_domains": only_domains,
     });
-    match change(
+    change(
         &state,
         &viewer,
         &fields,
@@ -341,11 +337,10 @@ pub async fn smime_install(
         Some(body),
     )
     .await
-    {
-        Change::Done(_) => see_other("/settings/smime?done=added"),
-        Change::Failed(failure) => smime_page(&state, &viewer, Outcome::failed(failure)).await,
-        Change::Refused(response) => response,
-    }
+    .redirect_or("/settings/smime?done=added", |o| {
+        smime_page(&state, &viewer, o)
+    })
+    .await
 }
 
 pub async fn smime_remove(
@@ -357,9 +352,10 @@ pub async fn smime_remove(
         "/settings/smime-certificates/{}",
         bridge::encode(fields.trimmed("id"))
     );
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/smime?done=removed"),
-        Change::Failed(failure) => smime_page(&state, &viewer, Outcome::failed(failure)).await,
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/smime?done=removed", |o| {
+            smime_page(&state, &viewer, o)
+        })
+        .await
 }

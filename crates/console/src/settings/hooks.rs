@@ -3,7 +3,7 @@
 
 use super::{
     Change, DoneQuery, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, may, render,
-    see_other, unexpected,
+    see_other,
 };
 use crate::bridge;
 use crate::pages::Chrome;
@@ -155,9 +155,9 @@ async fn with_secret(
     about: impl FnOnce(&CreatedSecret) -> String,
 ) -> Response {
     let s = viewer.lang.settings_texts();
-    let outcome = match result {
-        Change::Done(bytes) => match serde_json::from_slice::<CreatedSecret>(&bytes) {
-            Ok(created) => {
+    result
+        .made_or(
+            |created: CreatedSecret| {
                 let mut about = about(&created);
                 if let Some(until) = created.previous_secret_until {
                     about = format!(
@@ -166,14 +166,11 @@ async fn with_secret(
                         viewer.zone.format(until.0.as_millis())
                     );
                 }
-                Outcome::secret(s.signing_secret, about, created.secret)
-            }
-            Err(error) => Outcome::failed(unexpected(error)),
-        },
-        Change::Failed(failure) => Outcome::failed(failure),
-        Change::Refused(response) => return response,
-    };
-    webhooks_page(state, viewer, outcome).await
+                Ok(Outcome::secret(s.signing_secret, about, created.secret))
+            },
+            |o| webhooks_page(state, viewer, o),
+        )
+        .await
 }
 
 pub async fn webhook_add(
@@ -235,11 +232,12 @@ pub async fn webhook_remove(
     fields: Fields,
 ) -> Response {
     let path = format!("/webhooks/{}", bridge::encode(fields.trimmed("id")));
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/webhooks?done=removed"),
-        Change::Failed(failure) => webhooks_page(&state, &viewer, Outcome::failed(failure)).await,
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/webhooks?done=removed", |o| {
+            webhooks_page(&state, &viewer, o)
+        })
+        .await
 }
 
 pub async fn webhook_test(

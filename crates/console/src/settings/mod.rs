@@ -321,6 +321,12 @@ impl DoneQuery {
     }
 }
 
+/// The query of a page shown in answer to a form: no notice, the list's first page.
+static FRESH: DoneQuery = DoneQuery {
+    done: String::new(),
+    cursor: String::new(),
+};
+
 /// A form's fields as the browser sent them (a name may repeat: checkboxes).
 pub struct Fields(Vec<(String, String)>);
 
@@ -386,6 +392,44 @@ async fn change(
     match bridge::call(state.api(), &viewer.caller, method, path, body).await {
         Ok((_, _, bytes)) => Change::Done(bytes),
         Err(failure) => Change::Failed(failure),
+    }
+}
+
+impl Change {
+    /// The answer to a form whose change goes on to `done` (a redirect), or shows `page`
+    /// again with the failure.
+    async fn redirect_or<P: Future<Output = Response>>(
+        self,
+        done: &str,
+        page: impl FnOnce(Outcome) -> P,
+    ) -> Response {
+        match self {
+            Change::Done(_) => see_other(done),
+            Change::Failed(failure) => page(Outcome::failed(failure)).await,
+            Change::Refused(response) => response,
+        }
+    }
+
+    /// The answer to a form whose change answers what it made (`T`): `made` says what to show
+    /// of it, or where to go instead when there is nothing to show once; `page` shows that, or
+    /// the failure.
+    async fn made_or<T: serde::de::DeserializeOwned, P: Future<Output = Response>>(
+        self,
+        made: impl FnOnce(T) -> Result<Outcome, &'static str>,
+        page: impl FnOnce(Outcome) -> P,
+    ) -> Response {
+        let outcome = match self {
+            Change::Done(bytes) => match serde_json::from_slice::<T>(&bytes) {
+                Ok(created) => match made(created) {
+                    Ok(outcome) => outcome,
+                    Err(to) => return see_other(to),
+                },
+                Err(error) => Outcome::failed(unexpected(error)),
+            },
+            Change::Failed(failure) => Outcome::failed(failure),
+            Change::Refused(response) => return response,
+        };
+        page(outcome).await
     }
 }
 

@@ -2,8 +2,8 @@
 //! keys (the key shown once). Admins only, by the API's table.
 
 use super::{
-    Change, DoneQuery, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, list_path, may,
-    next_link, render, role_label, see_other, unexpected,
+    DoneQuery, FRESH, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, list_path, may,
+    next_link, render, role_label,
 };
 use crate::bridge;
 use crate::pages::Chrome;
@@ -114,21 +114,19 @@ pub async fn user_add(
         body["password"] = fields.get("password").into();
     }
     let s = viewer.lang.settings_texts();
-    let outcome = match change(&state, &viewer, &fields, Method::POST, "/users", Some(body)).await {
-        Change::Done(bytes) => match serde_json::from_slice::<NewUser>(&bytes) {
-            Ok(created) => match created.password {
-                Some(password) => Outcome {
+    change(&state, &viewer, &fields, Method::POST, "/users", Some(body))
+        .await
+        .made_or(
+            |created: NewUser| match created.password {
+                Some(password) => Ok(Outcome {
                     notice: Some(s.added),
                     ..Outcome::secret(s.generated_password, created.user.email, password)
-                },
-                None => return see_other("/settings/users?done=added"),
+                }),
+                None => Err("/settings/users?done=added"),
             },
-            Err(error) => Outcome::failed(unexpected(error)),
-        },
-        Change::Failed(failure) => Outcome::failed(failure),
-        Change::Refused(response) => return response,
-    };
-    users_page(&state, &viewer, &DoneQuery::default(), outcome).await
+            |o| users_page(&state, &viewer, &FRESH, o),
+        )
+        .await
 }
 
 pub async fn user_remove(
@@ -137,19 +135,12 @@ pub async fn user_remove(
     fields: Fields,
 ) -> Response {
     let path = format!("/users/{}", bridge::encode(fields.trimmed("id")));
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/users?done=removed"),
-        Change::Failed(failure) => {
-            users_page(
-                &state,
-                &viewer,
-                &DoneQuery::default(),
-                Outcome::failed(failure),
-            )
-            .await
-        }
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/users?done=removed", |o| {
+            users_page(&state, &viewer, &FRESH, o)
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,7 +237,7 @@ pub async fn key_add(
         "see_addresses": fields.on("see_addresses"),
     });
     let s = viewer.lang.settings_texts();
-    let outcome = match change(
+    change(
         &state,
         &viewer,
         &fields,
@@ -255,18 +246,16 @@ pub async fn key_add(
         Some(body),
     )
     .await
-    {
-        Change::Done(bytes) => match serde_json::from_slice::<CreatedApiKey>(&bytes) {
-            Ok(created) => Outcome {
+    .made_or(
+        |created: CreatedApiKey| {
+            Ok(Outcome {
                 notice: Some(s.added),
                 ..Outcome::secret(s.new_key, created.api_key.name, created.key)
-            },
-            Err(error) => Outcome::failed(unexpected(error)),
+            })
         },
-        Change::Failed(failure) => Outcome::failed(failure),
-        Change::Refused(response) => return response,
-    };
-    keys_page(&state, &viewer, &DoneQuery::default(), outcome).await
+        |o| keys_page(&state, &viewer, &FRESH, o),
+    )
+    .await
 }
 
 pub async fn key_revoke(
@@ -275,17 +264,10 @@ pub async fn key_revoke(
     fields: Fields,
 ) -> Response {
     let path = format!("/api-keys/{}", bridge::encode(fields.trimmed("id")));
-    match change(&state, &viewer, &fields, Method::DELETE, &path, None).await {
-        Change::Done(_) => see_other("/settings/api-keys?done=removed"),
-        Change::Failed(failure) => {
-            keys_page(
-                &state,
-                &viewer,
-                &DoneQuery::default(),
-                Outcome::failed(failure),
-            )
-            .await
-        }
-        Change::Refused(response) => response,
-    }
+    change(&state, &viewer, &fields, Method::DELETE, &path, None)
+        .await
+        .redirect_or("/settings/api-keys?done=removed", |o| {
+            keys_page(&state, &viewer, &FRESH, o)
+        })
+        .await
 }
