@@ -99,28 +99,6 @@ fn with_database(url: &str, database: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn replaces_only_the_database() {
-        for (url, expected) in [
-            (
-                "postgres://postgres@127.0.0.1:5432/test",
-                "postgres://postgres@127.0.0.1:5432/hk_1",
-            ),
-            ("postgres://127.0.0.1", "postgres://127.0.0.1/hk_1"),
-            (
-                "postgres://u:p@h/db?sslmode=disable",
-                "postgres://u:p@h/hk_1?sslmode=disable",
-            ),
-        ] {
-            assert_eq!(with_database(url, "hk_1"), expected);
-        }
-    }
-}
-
 /// Writes `events` send-log events for `customer` through the intake's own writer
 /// (`record_accepted`, one recipient a message), spread evenly over the `days` before now:
 /// 1,000 distinct recipients over 50 domains (`user{n % 1000}@d{n % 50}.example`), in batches
@@ -166,4 +144,26 @@ pub async fn fill_send_log(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_only_the_database() {
+        for (url, expected) in [
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/hk_1",
+            ),
+            ("postgres://127.0.0.1", "postgres://127.0.0.1/hk_1"),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "postgres://u:p@h/hk_1?sslmode=disable",
+            ),
+        ] {
+            assert_eq!(with_database(url, "hk_1"), expected);
+        }
+    }
 }
