@@ -1,6 +1,6 @@
 //! CPU time of one S/MIME signature of a 4 KB message, for comparison with
 //! `openssl speed rsa2048 ecdsap256`:
-//! `cargo run --release -p hikyaku-smime --example sign_cost -- CHAIN.pem KEY.pem [COUNT]`.
+//! `cargo run --release -p hikyaku-smime --example smime_sign_cost -- CHAIN.pem KEY.pem [COUNT]`.
 
 use hikyaku_smime::Signer;
 use std::time::{Instant, SystemTime};
@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(chain), Some(key)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: sign_cost CHAIN.pem KEY.pem [COUNT]");
+        eprintln!("usage: smime_sign_cost CHAIN.pem KEY.pem [COUNT]");
         std::process::exit(2);
     };
     let count: u32 = args.get(3).and_then(|c| c.parse().ok()).unwrap_or(2000);
