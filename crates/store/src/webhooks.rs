@@ -796,20 +796,21 @@ impl Store {
                 }
                 match next {
                     EndpointNext::Healthy => {
-                        let claimed_until = if following.is_empty() {
-                            at
-                        } else {
-                            let mut update =
-                                QueryBuilder::new("UPDATE webhook_outbox SET batch_id = ");
-                            update.push_bind(follow_on.map_or("", |f| f.new_webhook_id));
-                            update.push(" WHERE batch_id IS NULL AND outbox_id IN (");
-                            let mut list = update.separated(", ");
-                            for row in &following {
-                                list.push_bind(row.outbox_id);
+                        let claimed_until = match follow_on {
+                            Some(follow_on) if !following.is_empty() => {
+                                let mut update =
+                                    QueryBuilder::new("UPDATE webhook_outbox SET batch_id = ");
+                                update.push_bind(follow_on.new_webhook_id);
+                                update.push(" WHERE batch_id IS NULL AND outbox_id IN (");
+                                let mut list = update.separated(", ");
+                                for row in &following {
+                                    list.push_bind(row.outbox_id);
+                                }
+                                update.push(")");
+                                update.build().execute(&mut *tx).await?;
+                                follow_on.claim_until.as_millis()
                             }
-                            update.push(")");
-                            update.build().execute(&mut *tx).await?;
-                            follow_on.map_or(at, |f| f.claim_until.as_millis())
+                            _ => at,
                         };
                         sqlx::query(
                             "UPDATE webhook_endpoints SET claimed_until = $1, retry_at = 0, \
