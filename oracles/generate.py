@@ -5,8 +5,9 @@ namespace (generate.sh does that), where only the loopback interface exists.
 On 127.0.2.0/24 it runs a DNS server (the MTAs' resolver, through a private bind mount of
 /etc/resolv.conf), a scripted SMTP peer that answers each failure class the way receiving
 servers word it, and a collector that keeps the bounces. Each MTA under test (Postfix, Exim,
-OpenSMTPD) is configured in a private directory, takes one message per scenario over SMTP,
-relays it to the peer, and sends its bounce to the collector. Each bounce becomes
+OpenSMTPD, Sendmail) is configured in a private directory, takes one message per scenario over
+SMTP, relays it to the peer (or forwards it, or answers it with its auto-responder), and sends
+its bounce to the collector. Each bounce becomes
 crates/bounce/tests/golden/<mta>/NNN.eml beside NNN.json: what the analyser must read in it.
 
 The expectation comes from the scenario (what the peer answered and why), not from the
@@ -17,6 +18,8 @@ ended in expiry, the expected reason is that reply's cause when the report carri
 """
 
 import argparse
+import email
+import email.utils
 import json
 import os
 import re
@@ -30,11 +33,6 @@ import sys
 import threading
 import time
 from email.message import EmailMessage
-
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 
 NET = "127.0.2."
 DNS_ADDR = NET + "53"
@@ -52,6 +50,7 @@ HOSTS = {
     "mta-postfix.oracle.test": NET + "201",
     "mta-exim.oracle.test": NET + "202",
     "mta-opensmtpd.oracle.test": NET + "203",
+    "mta-sendmail.oracle.test": NET + "204",
 }
 MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
               "notls.test", "collect.test"]
@@ -123,19 +122,28 @@ SCENARIOS = [
          also_reason="mailboxfull", also_status="5.2.2",
          also_reply="552 5.2.2 <two-b@dest.test>: Mailbox full",
          about="two recipients of one message: unknown user and mailbox full"),
-    dict(n=19, rcpt="unknown@dest.test", via="fwd@local.oracle.test", only="exim", at="rcpt",
+    dict(n=19, rcpt="unknown@dest.test", via="fwd@local.oracle.test", at="rcpt",
          reason="userunknown", status="5.1.1",
          reply="550 5.1.1 <unknown@dest.test>: Recipient address rejected: User unknown in virtual mailbox table",
          about="a forward (fwd@local.oracle.test redirected) that fails with 550 5.1.1"),
     dict(n=18, rcpt="suspended@dest.test", at="rcpt", reason="suspend", status="5.2.1",
          reply="550 5.2.1 <suspended@dest.test>: Mailbox disabled, not accepting messages",
          about="550 5.2.1 at RCPT: mailbox disabled"),
+    dict(n=20, rcpt="away@local.oracle.test", autoreply=True, reason="vacation",
+         about="an auto-reply: the MTA's own vacation responder answers the message"),
 ]
 
 
 # ---------------------------------------------------------------------------- DNS server
 
 def dns_server(stop):
+    # Imported here: the `--submit` mode runs under the system's python3, which may lack it.
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((DNS_ADDR, 53))
     sock.settimeout(0.5)
@@ -149,6 +157,9 @@ def dns_server(stop):
         except Exception:
             continue
         reply = dns.message.make_response(query)
+        # Authoritative and recursion available: glibc takes an empty answer without these
+        # bits for a lame server and fails with "try again" (Sendmail's AAAA lookups did).
+        reply.flags |= dns.flags.AA | dns.flags.RA
         q = query.question[0]
         name = q.name.to_text().rstrip(".").lower()
         known = name in HOSTS or name in MX_DOMAINS
@@ -316,6 +327,7 @@ class Postfix:
 
     def __init__(self, work, cache):
         self.dir = os.path.join(work, "postfix")
+        self.vacation = Vacation(work, cache)
 
     def start(self):
         d = self.dir
@@ -349,9 +361,20 @@ maximal_backoff_time = 6s
 smtp_connect_timeout = 5s
 smtp_tls_security_level = may
 notify_classes =
+virtual_alias_domains = local.oracle.test
+virtual_alias_maps = texthash:{d}/virtual
+transport_maps = texthash:{d}/transport
+vacation_destination_recipient_limit = 1
 """
         with open(os.path.join(d, "main.cf"), "w") as f:
             f.write(main)
+        # The forward is a virtual alias; the auto-reply a pipe to Sendmail's vacation(1), the
+        # way Postfix sites run it, reached through a domain of its own.
+        with open(os.path.join(d, "virtual"), "w") as f:
+            f.write("fwd@local.oracle.test unknown@dest.test\n"
+                    "away@local.oracle.test away@vacation.oracle.test\n")
+        with open(os.path.join(d, "transport"), "w") as f:
+            f.write("vacation.oracle.test vacation:\n")
         services = [
             f"{self.addr}:25 inet n - n - - smtpd",
             "pickup unix n - n 60 1 pickup",
@@ -376,6 +399,8 @@ notify_classes =
             "anvil unix - - n - 1 anvil",
             "scache unix - - n - 1 scache",
             "postlog unix-dgram n - n - 1 postlogd",
+            "vacation unix - n n - - pipe flags=Fq user=nobody argv="
+            + " ".join(self.vacation.command()),
         ]
         with open(os.path.join(d, "master.cf"), "w") as f:
             f.write("\n".join(services) + "\n")
@@ -465,10 +490,11 @@ remote_smtp:
   allow_localhost
   connect_timeout = 5s
 
+# -C costs Exim its root privilege: the responder runs as Exim's own user.
 vacation_reply:
   driver = autoreply
-  user = nobody
-  group = nogroup
+  user = Debian-exim
+  group = Debian-exim
   from = "$local_part@$domain"
   to = $sender_address
   subject = "Out of office (was: $h_subject:)"
@@ -485,7 +511,7 @@ begin rewrite
             f.write(conf)
         self.proc = subprocess.Popen(
             [os.path.join(self.root, "usr/sbin/exim4"), "-C", self.conf, "-bdf", "-q3s"],
-            env=self.env())
+            env=self.env(), stderr=open(os.path.join(d, "log", "stderr"), "w"))
 
     def stop(self):
         if self.proc:
@@ -499,7 +525,219 @@ begin rewrite
             return ""
 
 
-MTAS = {"postfix": Postfix, "exim": Exim}
+class Vacation:
+    """Sendmail's vacation(1) (from the unpacked sendmail-bin), the auto-responder that Postfix,
+    Sendmail and OpenSMTPD sites run from a pipe: it answers away@local.oracle.test's mail
+    through /usr/sbin/sendmail, which in the namespace submits to the MTA under test."""
+
+    def __init__(self, work, cache):
+        self.dir = os.path.join(work, "vacation")
+        self.bin = os.path.join(cache, "root", "usr/libexec/sendmail/vacation.sendmail")
+
+    def prepare(self):
+        os.makedirs(self.dir, exist_ok=True)
+        with open(os.path.join(self.dir, "away.msg"), "w") as f:
+            f.write("From: away@local.oracle.test\n"
+                    "Subject: Out of office\n\n"
+                    "I am away until Monday and will read your message when I am back.\n")
+        db = os.path.join(self.dir, "away.db")
+        if os.path.exists(db):
+            os.remove(db)
+        run(self.command()[:-1] + ["-i", "away"])
+        # The MDAs run it as nobody, and it keeps its database here.
+        for path in (self.dir, db, os.path.join(self.dir, "away.msg")):
+            shutil.chown(path, "nobody", "nogroup")
+
+    def command(self, sender=None):
+        """The vacation command line; `sender`: the envelope sender when the MDA gives no
+        `From ` line (vacation reads the sender from it)."""
+        argv = [self.bin, "-U", "-j", "-f", os.path.join(self.dir, "away.db"),
+                "-m", os.path.join(self.dir, "away.msg")]
+        if sender:
+            argv += ["-s", sender]
+        return argv + ["away"]
+
+
+def set_hostname(name):
+    """The MTAs that take their name from the system (OpenSMTPD, Sendmail) see this one: the
+    generator runs in a UTS namespace of its own."""
+    socket.sethostname(name)
+
+
+def mount_private(*dirs):
+    """Empty private directories over system paths that an MTA's paths are compiled into, in
+    this mount namespace only."""
+    for d in dirs:
+        run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", d])
+
+
+def unmount(*dirs):
+    for d in dirs:
+        subprocess.run(["umount", "-l", d], stderr=subprocess.DEVNULL)
+
+
+def select_submitter(work, addr):
+    """/usr/sbin/sendmail (a bind mount, see generate.sh) hands mail to `addr` over SMTP."""
+    with open(os.path.join(work, "submit-to"), "w") as f:
+        f.write(addr + "\n")
+
+
+class OpenSMTPD:
+    """Debian's opensmtpd, unpacked. Its spool (/var/spool/smtpd), its chroot
+    (/var/lib/opensmtpd/empty) and control socket (/run/smtpd.sock) are compiled in: tmpfs
+    mounts in the namespace give it private ones."""
+
+    name = "opensmtpd"
+    addr = HOSTS["mta-opensmtpd.oracle.test"]
+    private = ("/var/spool", "/var/lib", "/run", "/usr/libexec")
+
+    def __init__(self, work, cache):
+        self.dir = os.path.join(work, "opensmtpd")
+        self.root = os.path.join(cache, "root")
+        self.vacation = Vacation(work, cache)
+        self.proc = None
+
+    def start(self):
+        d = self.dir
+        os.makedirs(d, exist_ok=True)
+        set_hostname("mta-opensmtpd.oracle.test")
+        mount_private(*self.private)
+        os.makedirs("/var/lib/opensmtpd/empty")
+        # Its MDA wrapper (mail.mda runs the `mda` command) is looked up there.
+        os.symlink(os.path.join(self.root, "usr/libexec/opensmtpd"), "/usr/libexec/opensmtpd")
+        os.makedirs("/var/spool/smtpd", mode=0o711)
+        with open(os.path.join(d, "aliases"), "w") as f:
+            f.write("fwd: unknown@dest.test\n")
+        vacation = " ".join(self.vacation.command("%{sender}"))
+        conf = f"""
+queue ttl 20s
+listen on {self.addr} port 25 hostname mta-opensmtpd.oracle.test
+table aliases file:{d}/aliases
+action "local" forward-only alias <aliases>
+action "vacation" mda "{vacation}" user nobody
+action "relay" relay helo mta-opensmtpd.oracle.test
+match from any for domain "local.oracle.test" rcpt-to "away@local.oracle.test" action "vacation"
+match from any for domain "local.oracle.test" action "local"
+match from any for any action "relay"
+"""
+        self.conf = os.path.join(d, "smtpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.logf = open(os.path.join(d, "log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(self.root, "usr/sbin/smtpd"), "-d", "-f", self.conf],
+            stdout=self.logf, stderr=subprocess.STDOUT)
+
+    def tick(self):
+        """OpenSMTPD retries after minutes: ask it to try again now (expiry is checked then)."""
+        subprocess.run([os.path.join(self.root, "usr/sbin/smtpctl"), "schedule", "all"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        unmount(*self.private)
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, "log"), errors="replace").read()
+        except OSError:
+            return ""
+
+
+class Sendmail:
+    """Debian's sendmail-bin 8.17, unpacked, its sendmail.cf built with the unpacked
+    sendmail-cf and m4 from a .mc of its own (queue, aliases, pid file in the work directory)."""
+
+    name = "sendmail"
+    addr = HOSTS["mta-sendmail.oracle.test"]
+
+    def __init__(self, work, cache):
+        self.dir = os.path.join(work, "sendmail")
+        self.root = os.path.join(cache, "root")
+        self.bin = os.path.join(self.root, "usr/libexec/sendmail/sendmail")
+        self.vacation = Vacation(work, cache)
+        self.proc = None
+
+    def env(self):
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.path.join(self.root, "usr/lib/x86_64-linux-gnu")
+        return env
+
+    def start(self):
+        d = self.dir
+        os.makedirs(os.path.join(d, "mqueue"), mode=0o700, exist_ok=True)
+        set_hostname("mta-sendmail.oracle.test")
+        cf = os.path.join(self.root, "usr/share/sendmail/cf")
+        mc = f"""divert(-1)
+divert(0)dnl
+include(`{cf}/m4/cf.m4')dnl
+VERSIONID(`hikyaku oracle')dnl
+OSTYPE(`linux')dnl
+define(`confDOMAIN_NAME', `mta-sendmail.oracle.test')dnl
+define(`QUEUE_DIR', `{d}/mqueue')dnl
+define(`ALIAS_FILE', `{d}/aliases')dnl
+define(`STATUS_FILE', `{d}/statistics')dnl
+define(`confPID_FILE', `{d}/sendmail.pid')dnl
+define(`HELP_FILE', `{d}/helpfile')dnl
+define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl
+define(`confCW_FILE', `{d}/local-host-names')dnl
+define(`confSERVICE_SWITCH_FILE', `{d}/service.switch')dnl
+define(`confHOSTS_FILE', `/etc/hosts')dnl
+define(`confTO_QUEUERETURN', `20s')dnl
+define(`confTO_QUEUEWARN', `1h')dnl
+define(`confMIN_QUEUE_AGE', `0')dnl
+define(`confTO_CONNECT', `5s')dnl
+define(`confDONT_PROBE_INTERFACES', `true')dnl
+define(`confDEF_USER_ID', `65534:65534')dnl
+define(`confBIND_OPTS', `-DNSRCH -DEFNAMES')dnl
+define(`confLOG_LEVEL', `12')dnl
+DAEMON_OPTIONS(`Family=inet, Name=MTA, Addr={self.addr}, Port=25')dnl
+FEATURE(`use_cw_file')dnl
+FEATURE(`promiscuous_relay')dnl
+FEATURE(`accept_unresolvable_domains')dnl
+FEATURE(`accept_unqualified_senders')dnl
+FEATURE(`no_default_msa')dnl
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+"""
+        with open(os.path.join(d, "oracle.mc"), "w") as f:
+            f.write(mc)
+        self.conf = os.path.join(d, "sendmail.cf")
+        with open(self.conf, "w") as f:
+            run([os.path.join(self.root, "usr/bin/m4"), os.path.join(d, "oracle.mc")], stdout=f)
+        with open(os.path.join(d, "local-host-names"), "w") as f:
+            f.write("local.oracle.test\nmta-sendmail.oracle.test\n")
+        with open(os.path.join(d, "service.switch"), "w") as f:
+            f.write("hosts dns files\naliases files\n")
+        open(os.path.join(d, "helpfile"), "w").close()
+        vacation = " ".join(self.vacation.command())
+        with open(os.path.join(d, "aliases"), "w") as f:
+            f.write(f'fwd: unknown@dest.test\naway: "|{vacation}"\n'
+                    "postmaster: root\nMAILER-DAEMON: postmaster\n")
+        run([self.bin, "-C", self.conf, "-bi"], env=self.env(), stdout=subprocess.DEVNULL)
+        self.logf = open(os.path.join(d, "log"), "w")
+        self.proc = subprocess.Popen([self.bin, "-C", self.conf, "-bD", "-q3s"], env=self.env(),
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait()
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, "log"), errors="replace").read()
+        except OSError:
+            return ""
+
+
+MTAS = {"postfix": Postfix, "exim": Exim, "opensmtpd": OpenSMTPD, "sendmail": Sendmail}
 
 
 # ---------------------------------------------------------------------------- driving
@@ -526,24 +764,32 @@ def inject(mta, s):
     return sender
 
 
-def dsn_field(raw, recipient, field):
-    """The value of `field` in the DSN block of `recipient` (RFC 3464), if the report has one."""
+def dsn_block(raw, recipient):
+    """The DSN block of `recipient` (RFC 3464), if the report has one."""
     text = raw.decode("latin-1").replace("\r\n", "\n")
     for block in re.split(r"\n\s*\n", text):
         if re.search(r"^Final-Recipient:.*" + re.escape(recipient), block, re.I | re.M):
-            m = re.search(r"^" + field + r":\s*(\S+)", block, re.I | re.M)
-            if m:
-                return m.group(1)
+            return block
     return None
+
+
+def dsn_field(raw, recipient, field):
+    """The first word of `field` in the DSN block of `recipient`, if the report has one."""
+    block = dsn_block(raw, recipient)
+    m = block and re.search(r"^" + field + r":\s*(\S+)", block, re.I | re.M)
+    return m.group(1) if m else None
 
 
 # The analyser's pseudo status of a reason it gives without a status code from the report.
 PSEUDO = {"hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
           "systemerror": "920", "securityerror": "970"}
 HARD = {"userunknown", "hostunknown", "hasmoved"}
+# MTAs whose own notice is read rather than their DSN (as the analyser's reference does): the
+# DSN of OpenSMTPD 6.8 says no more than "X.0.0", or "4.4.7" with "Action: delayed" at expiry.
+READS_NOTICE = {"opensmtpd"}
 
 
-def expected_record(raw, s, rcpt, reason, status, reply):
+def expected_record(raw, s, rcpt, reason, status, reply, mta):
     text = raw.decode("latin-1")
     flat = " ".join(text.split())
     marker = s.get("marker") if rcpt in (s["rcpt"], s.get("via")) else None
@@ -554,12 +800,23 @@ def expected_record(raw, s, rcpt, reason, status, reply):
         words = marker or first.split(" ", 2)[-1][:40]
         carried = words.lower() in flat.lower()
         code = reply[:3] if carried and reply[:3] in flat else None
-    if s.get("expires") and not carried:
+    else:
+        # The MTA's own refusal: a reply code only where its DSN writes one as SMTP's
+        # (Sendmail: "Diagnostic-Code: SMTP; 550 Host unknown").
+        m = re.search(r"^Diagnostic-Code:\s*smtp;\s*([245]\d\d)\b", dsn_block(raw, rcpt) or "",
+                      re.I | re.M)
+        code = m.group(1) if m else None
+    dsn_status = None if mta in READS_NOTICE else dsn_field(raw, rcpt, "Status")
+    # The MTA gave up on a temporary failure (the scenario's own, or a 5xx greeting it retried).
+    expired = bool(s.get("expires")) or bool(
+        re.search(r"envelope expired|retry timeout exceeded|could not be delivered for", flat,
+                  re.I))
+    if reply and expired and not carried:
         reason = "expired"
-    dsn_status = dsn_field(raw, rcpt, "Status")
-    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) says less than the reply it
-    # carries: the reply's own enhanced code is the status then.
-    if dsn_status and not (dsn_status[1:] == ".0.0" and carried and status and status in flat):
+    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) or "X.4.7" (expired: Sendmail)
+    # says less than the reply it carries: the reply's own enhanced code is the status then.
+    says_little = bool(dsn_status) and dsn_status[1:] in (".0.0", ".4.7")
+    if dsn_status and not (says_little and carried and status and status in flat):
         status = dsn_status
     elif not (carried and status and status in flat):
         status = None
@@ -571,6 +828,9 @@ def expected_record(raw, s, rcpt, reason, status, reply):
     if code and code[0] != status[0]:
         code = None
     action = (dsn_field(raw, rcpt, "Action") or "failed").lower()
+    # A report of a message the MTA gave up on is a failure, whatever its Action says.
+    if expired and action == "delayed":
+        action = "failed"
     hard = reason in HARD or (reason == "notaccept" and status.startswith("5"))
     return {"recipient": rcpt, "status": status, "reply_code": code, "reason": reason,
             "action": action, "hard": hard}
@@ -589,24 +849,69 @@ def write_golden(out, mta, s, raw):
     via = s.get("via")
     if via and re.search(rb"^Final-Recipient:.*" + re.escape(via.encode()), raw, re.I | re.M):
         rcpt = via
-    records = [expected_record(raw, s, rcpt, s["reason"], s.get("status"), s.get("reply"))]
+    if s.get("autoreply"):
+        # An auto-reply is no bounce: one record naming the responder (its From:), no codes.
+        sender = email.utils.parseaddr(email.message_from_bytes(raw).get("From", ""))[1]
+        records = [{"recipient": sender.lower(), "status": None, "reply_code": None,
+                    "reason": "vacation", "action": None, "hard": False}]
+    else:
+        records = [expected_record(raw, s, rcpt, s["reason"], s.get("status"), s.get("reply"),
+                                   mta)]
     if s.get("also"):
         records.append(expected_record(raw, s, s["also"], s["also_reason"], s["also_status"],
-                                       s["also_reply"]))
+                                       s["also_reply"], mta))
     doc = {"about": f"{mta}: {s['about']}", "generated_by": "oracles/generate.sh",
            "records": records}
     with open(stem + ".json", "w") as f:
         f.write(json.dumps(doc, indent=2) + "\n")
 
 
+def submit(argv):
+    """`sendmail [-oi] [-f sender] [--] rcpt...` for the auto-responders: the message on
+    standard input goes over SMTP to the MTA under test (the address in <work>/submit-to)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    addr = open(os.path.join(here, "submit-to")).read().strip()
+    sender, rcpts, i = "", [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rcpts += argv[i + 1:]
+            break
+        if a in ("-f", "-r", "-F") and i + 1 < len(argv):
+            if a != "-F":
+                sender = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("-f") and len(a) > 2:
+            sender = a[2:]
+        elif not a.startswith("-"):
+            rcpts.append(a)
+        i += 1
+    # SMTP's line ends (Sendmail refuses a bare LF).
+    data = re.sub(rb"\r?\n", b"\r\n", sys.stdin.buffer.read())
+    with smtplib.SMTP(addr, 25, timeout=30) as c:
+        c.sendmail(sender, rcpts, data)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--submit":
+        return submit(sys.argv[2:])
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--work", default="/tmp")
     ap.add_argument("--mta", default="postfix")
     ap.add_argument("--cache", default="")
     ap.add_argument("--wait", type=int, default=150)
+    ap.add_argument("--expect-only", action="store_true",
+                    help="rewrite the .json of the bounces already there; run no MTA")
     args = ap.parse_args()
+    if args.expect_only:
+        for name in args.mta.split(","):
+            for s in SCENARIOS:
+                eml = os.path.join(args.out, name, f"{s['n']:03d}.eml")
+                if os.path.exists(eml):
+                    write_golden(args.out, name, s, open(eml, "rb").read())
+        return
     run(["ip", "link", "set", "lo", "up"])
     # Each host its own address on the loopback interface (MTAs bind to listed interfaces).
     for addr in sorted(set(HOSTS.values()) | {DNS_ADDR}):
@@ -616,18 +921,26 @@ def main():
     start_peers()
     for name in args.mta.split(","):
         mta = MTAS[name](args.work, args.cache)
+        select_submitter(args.work, mta.addr)
+        if hasattr(mta, "vacation"):
+            mta.vacation.prepare()
         mta.start()
         time.sleep(2)
         senders = {}
         try:
             for s in SCENARIOS:
                 if s.get("only", name) == name:
-                    senders[inject(mta, s)] = s
+                    try:
+                        senders[inject(mta, s)] = s
+                    except (smtplib.SMTPException, OSError) as e:
+                        print(f"{name} {s['n']:03d}: not accepted: {e}", file=sys.stderr)
             deadline = time.time() + args.wait
             while time.time() < deadline:
                 with Collected.lock:
                     if all(k in Collected.mails for k in senders):
                         break
+                if hasattr(mta, "tick"):
+                    mta.tick()
                 time.sleep(1)
             time.sleep(3)
         finally:
