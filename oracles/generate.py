@@ -63,6 +63,15 @@ GMAIL_SPAM = ("550-5.7.1 [127.0.0.1] Our system has detected that this message i
               "550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail,\r\n"
               "550-5.7.1 this message has been blocked. For more information, go to\r\n"
               "550 5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError")
+GMAIL_DMARC = ("550-5.7.26 Unauthenticated email from collect.test is not accepted due to\r\n"
+               "550-5.7.26 domain's DMARC policy. Please contact the administrator of\r\n"
+               "550-5.7.26 collect.test domain if this was a legitimate mail. To learn about\r\n"
+               "550-5.7.26 the DMARC initiative, go to\r\n"
+               "550 5.7.26  https://support.google.com/mail/?p=DmarcRejection")
+OUTLOOK_BLOCKLIST = ("550 5.7.1 Unfortunately, messages from [127.0.2.201] weren't sent. Please "
+                     "contact your Internet service provider since part of their network is on "
+                     "our block list (S3150). You can also refer your provider to "
+                     "http://mail.live.com/mail/troubleshooting.aspx#errors.")
 SCENARIOS = [
     dict(n=1, rcpt="unknown@dest.test", at="rcpt", reason="userunknown", status="5.1.1",
          reply="550 5.1.1 <unknown@dest.test>: Recipient address rejected: User unknown in virtual mailbox table",
@@ -129,6 +138,12 @@ SCENARIOS = [
     dict(n=18, rcpt="suspended@dest.test", at="rcpt", reason="suspend", status="5.2.1",
          reply="550 5.2.1 <suspended@dest.test>: Mailbox disabled, not accepting messages",
          about="550 5.2.1 at RCPT: mailbox disabled"),
+    dict(n=21, rcpt="dmarc-gmail@dest.test", at="data", reason="authfailure", status="5.7.26",
+         reply=GMAIL_DMARC, marker="DMARC policy",
+         about="550 5.7.26 after the data, Gmail's documented DMARC refusal"),
+    dict(n=22, rcpt="blocklist-ms@dest.test", at="rcpt", reason="blocked", status="5.7.1",
+         reply=OUTLOOK_BLOCKLIST, marker="on our block list",
+         about="550 5.7.1 at RCPT, Outlook.com's documented block list refusal (S3150)"),
     dict(n=20, rcpt="away@local.oracle.test", autoreply=True, reason="vacation",
          about="an auto-reply: the MTA's own vacation responder answers the message"),
 ]
@@ -189,6 +204,10 @@ class Collected:
     mails = {}  # envelope recipient -> [raw bytes]
 
 
+def scenario(n):
+    return next(s for s in SCENARIOS if s["n"] == n)
+
+
 def rule_for(rcpt):
     for s in SCENARIOS:
         if s.get("at") in ("rcpt", "data") and s["rcpt"] == rcpt:
@@ -215,7 +234,7 @@ class Peer(socketserver.StreamRequestHandler):
     def session(self, here):
         name = [h for h, a in HOSTS.items() if a == here][0]
         if here == HOSTS["mx.greet554.test"]:
-            self.send(SCENARIOS[10]["reply"])
+            self.send(scenario(11)["reply"])
             while True:
                 line = self.rfile.readline()
                 if not line or line.upper().startswith(b"QUIT"):
@@ -223,7 +242,7 @@ class Peer(socketserver.StreamRequestHandler):
                     return
                 self.send("503 5.5.1 Sorry, no service here")
         if here == HOSTS["mx.greet421.test"]:
-            self.send(SCENARIOS[13]["reply"])
+            self.send(scenario(14)["reply"])
             return
         self.send(f"220 {name} ESMTP scripted peer")
         rcpts, data_rules, sender = [], [], None
@@ -245,11 +264,11 @@ class Peer(socketserver.StreamRequestHandler):
                     self.send("250 " + lines[-1])
             elif verb == "MAIL":
                 if here == HOSTS["mx.tls.test"]:
-                    self.send(SCENARIOS[15]["reply"])
+                    self.send(scenario(16)["reply"])
                     continue
                 m = re.search(r"SIZE=(\d+)", cmd, re.I)
                 if here == HOSTS["mx.size.test"] and m and int(m.group(1)) > 1024:
-                    self.send(SCENARIOS[5]["reply"])
+                    self.send(scenario(6)["reply"])
                     continue
                 sender = cmd
                 rcpts, data_rules = [], []
@@ -535,14 +554,15 @@ class Vacation:
         self.bin = os.path.join(cache, "root", "usr/libexec/sendmail/vacation.sendmail")
 
     def prepare(self):
-        os.makedirs(self.dir, exist_ok=True)
+        # Anew for each MTA: vacation refuses to initialise a database in a directory that the
+        # previous run handed to nobody.
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
         with open(os.path.join(self.dir, "away.msg"), "w") as f:
             f.write("From: away@local.oracle.test\n"
                     "Subject: Out of office\n\n"
                     "I am away until Monday and will read your message when I am back.\n")
         db = os.path.join(self.dir, "away.db")
-        if os.path.exists(db):
-            os.remove(db)
         run(self.command()[:-1] + ["-i", "away"])
         # The MDAs run it as nobody, and it keeps its database here.
         for path in (self.dir, db, os.path.join(self.dir, "away.msg")):
@@ -860,6 +880,17 @@ def write_golden(out, mta, s, raw):
     if s.get("also"):
         records.append(expected_record(raw, s, s["also"], s["also_reason"], s["also_status"],
                                        s["also_reply"], mta))
+    # In the order the report names them (OpenSMTPD's order varies from run to run): its DSN's
+    # order, or its notice's for an MTA whose notice is read.
+    body = raw.split(b"\n\n", 1)[-1].lower()
+
+    def named_at(r):
+        a = r["recipient"].encode()
+        m = mta not in READS_NOTICE and re.search(rb"^final-recipient:.*" + re.escape(a), body,
+                                                   re.M)
+        return m.start() if m else body.find(a)
+
+    records.sort(key=named_at)
     doc = {"about": f"{mta}: {s['about']}", "generated_by": "oracles/generate.sh",
            "records": records}
     with open(stem + ".json", "w") as f:
