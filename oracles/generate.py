@@ -924,9 +924,32 @@ def submit(argv):
         c.sendmail(sender, rcpts, data)
 
 
+def changed_expectations(out):
+    """The committed expectations that a new run changed, ignoring the order of records (which
+    follows the report, and OpenSMTPD's varies from run to run)."""
+    listed = subprocess.run(["git", "diff", "--name-only", "--", out], capture_output=True,
+                            text=True, check=True).stdout.split()
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    changed = []
+    for path in (p for p in listed if p.endswith(".json")):
+        old = json.loads(subprocess.run(["git", "show", "HEAD:" + path], capture_output=True,
+                                        text=True, check=True).stdout)
+        new = json.load(open(os.path.join(top, path)))
+        key = lambda r: r["recipient"]  # noqa: E731
+        if sorted(old["records"], key=key) != sorted(new["records"], key=key):
+            changed.append(path)
+    return changed
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--submit":
         return submit(sys.argv[2:])
+    if len(sys.argv) > 2 and sys.argv[1] == "--changed-expectations":
+        changed = changed_expectations(sys.argv[2])
+        for path in changed:
+            print(f"expectation changed: {path}", file=sys.stderr)
+        sys.exit(1 if changed else 0)
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", default="/tmp")
