@@ -52,6 +52,8 @@ HOSTS = {
     "mta-opensmtpd.oracle.test": NET + "203",
     "mta-sendmail.oracle.test": NET + "204",
 }
+# A domain that says it takes no mail (RFC 7505: "MX 0 .").
+NULL_MX = "nullmx.test"
 MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
               "notls.test", "collect.test"]
 
@@ -147,6 +149,8 @@ SCENARIOS = [
     dict(n=23, rcpt="slow@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
          expires=True, warning=True, reply="452 4.2.2 <slow@dest.test>: Mailbox full",
          about="the delay warning of a 452 4.2.2 at RCPT, sent while the message is retried"),
+    dict(n=24, rcpt="someone@nullmx.test", own=True, reason="notaccept",
+         about="the domain publishes a null MX (RFC 7505): it accepts no mail"),
     dict(n=20, rcpt="away@local.oracle.test", autoreply=True, reason="vacation",
          about="an auto-reply: the MTA's own vacation responder answers the message"),
 ]
@@ -180,8 +184,10 @@ def dns_server(stop):
         reply.flags |= dns.flags.AA | dns.flags.RA
         q = query.question[0]
         name = q.name.to_text().rstrip(".").lower()
-        known = name in HOSTS or name in MX_DOMAINS
-        if q.rdtype == dns.rdatatype.MX and name in MX_DOMAINS:
+        known = name in HOSTS or name in MX_DOMAINS or name == NULL_MX
+        if q.rdtype == dns.rdatatype.MX and name == NULL_MX:
+            reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "MX", "0 ."))
+        elif q.rdtype == dns.rdatatype.MX and name in MX_DOMAINS:
             reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "MX", f"10 mx.{name}."))
         elif q.rdtype == dns.rdatatype.A and name in HOSTS:
             reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "A", HOSTS[name]))
@@ -806,7 +812,7 @@ def dsn_field(raw, recipient, field):
 
 
 # The analyser's pseudo status of a reason it gives without a status code from the report.
-PSEUDO = {"hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
+PSEUDO = {"notaccept": "932", "hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
           "systemerror": "920", "securityerror": "970"}
 HARD = {"userunknown", "hostunknown", "hasmoved"}
 # MTAs whose own notice is read rather than their DSN (as the analyser's reference does): the
@@ -838,8 +844,9 @@ def expected_record(raw, s, rcpt, reason, status, reply, mta):
         re.search(r"envelope expired|retry timeout exceeded|could not be delivered for", flat,
                   re.I)))
     # Nothing names the cause: `expired`, which is also what a delay that the report does not
-    # explain is read as (the reference's convention for "Action: delayed").
-    if reply and (expired or s.get("warning")) and not carried:
+    # explain is read as (the reference's convention for "Action: delayed"). An MTA's own
+    # refusal can end so too: OpenSMTPD 6.8 knows no null MX and retries until expiry.
+    if (expired or s.get("warning")) and not carried:
         reason = "expired"
     # A DSN's "X.0.0" (Exim writes it for every SMTP failure) or "X.4.7" (expired: Sendmail)
     # says less than the reply it carries: the reply's own enhanced code is the status then.
