@@ -446,15 +446,14 @@ vacation_destination_recipient_limit = 1
             return ""
 
 
-class Exim:
-    """Debian's exim4-daemon-light, unpacked (not installed) into the cache: run with -C and a
-    configuration of its own, as root, its spool and logs in the work directory."""
+class Unpacked:
+    """An MTA run from its unpacked .deb (in <cache>/root) as a child of the generator, its
+    files in <work>/<name>."""
 
-    name = "exim"
-    addr = HOSTS["mta-exim.oracle.test"]
+    logfile = "log"
 
     def __init__(self, work, cache):
-        self.dir = os.path.join(work, "exim")
+        self.dir = os.path.join(work, self.name)
         self.root = os.path.join(cache, "root")
         self.proc = None
 
@@ -462,6 +461,30 @@ class Exim:
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = os.path.join(self.root, "usr/lib/x86_64-linux-gnu")
         return env
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, self.logfile), errors="replace").read()
+        except OSError:
+            return ""
+
+
+class Exim(Unpacked):
+    """Debian's exim4-daemon-light, unpacked (not installed) into the cache: run with -C and a
+    configuration of its own, as root, its spool and logs in the work directory."""
+
+    name = "exim"
+    addr = HOSTS["mta-exim.oracle.test"]
+    logfile = "log/mainlog"
 
     def start(self):
         d = self.dir
@@ -542,16 +565,6 @@ begin rewrite
             [os.path.join(self.root, "usr/sbin/exim4"), "-C", self.conf, "-bdf", "-q3s"],
             env=self.env(), stderr=open(os.path.join(d, "log", "stderr"), "w"))
 
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait()
-
-    def log(self):
-        try:
-            return open(os.path.join(self.dir, "log/mainlog"), errors="replace").read()
-        except OSError:
-            return ""
 
 
 class Vacation:
@@ -612,7 +625,7 @@ def select_submitter(work, addr):
         f.write(addr + "\n")
 
 
-class OpenSMTPD:
+class OpenSMTPD(Unpacked):
     """Debian's opensmtpd, unpacked. Its spool (/var/spool/smtpd), its chroot
     (/var/lib/opensmtpd/empty) and control socket (/run/smtpd.sock) are compiled in: tmpfs
     mounts in the namespace give it private ones."""
@@ -622,10 +635,8 @@ class OpenSMTPD:
     private = ("/var/spool", "/var/lib", "/run", "/usr/libexec")
 
     def __init__(self, work, cache):
-        self.dir = os.path.join(work, "opensmtpd")
-        self.root = os.path.join(cache, "root")
+        super().__init__(work, cache)
         self.vacation = Vacation(work, cache)
-        self.proc = None
 
     def start(self):
         d = self.dir
@@ -665,23 +676,12 @@ match from any for any action "relay"
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().stop()
         unmount(*self.private)
 
-    def log(self):
-        try:
-            return open(os.path.join(self.dir, "log"), errors="replace").read()
-        except OSError:
-            return ""
 
 
-class Sendmail:
+class Sendmail(Unpacked):
     """Debian's sendmail-bin 8.17, unpacked, its sendmail.cf built with the unpacked
     sendmail-cf and m4 from a .mc of its own (queue, aliases, pid file in the work directory)."""
 
@@ -689,16 +689,9 @@ class Sendmail:
     addr = HOSTS["mta-sendmail.oracle.test"]
 
     def __init__(self, work, cache):
-        self.dir = os.path.join(work, "sendmail")
-        self.root = os.path.join(cache, "root")
+        super().__init__(work, cache)
         self.bin = os.path.join(self.root, "usr/libexec/sendmail/sendmail")
         self.vacation = Vacation(work, cache)
-        self.proc = None
-
-    def env(self):
-        env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.path.join(self.root, "usr/lib/x86_64-linux-gnu")
-        return env
 
     def start(self):
         d = self.dir
@@ -755,17 +748,6 @@ MAILER(`smtp')dnl
         self.logf = open(os.path.join(d, "log"), "w")
         self.proc = subprocess.Popen([self.bin, "-C", self.conf, "-bD", "-q3s"], env=self.env(),
                                      stdout=self.logf, stderr=subprocess.STDOUT)
-
-    def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait()
-
-    def log(self):
-        try:
-            return open(os.path.join(self.dir, "log"), errors="replace").read()
-        except OSError:
-            return ""
 
 
 MTAS = {"postfix": Postfix, "exim": Exim, "opensmtpd": OpenSMTPD, "sendmail": Sendmail}
