@@ -5,8 +5,9 @@ namespace (generate.sh does that), where only the loopback interface exists.
 On 127.0.2.0/24 it runs a DNS server (the MTAs' resolver, through a private bind mount of
 /etc/resolv.conf), a scripted SMTP peer that answers each failure class the way receiving
 servers word it, and a collector that keeps the bounces. Each MTA under test (Postfix, Exim,
-OpenSMTPD) is configured in a private directory, takes one message per scenario over SMTP,
-relays it to the peer, and sends its bounce to the collector. Each bounce becomes
+OpenSMTPD, Sendmail) is configured in a private directory, takes one message per scenario over
+SMTP, relays it to the peer (or forwards it, or answers it with its auto-responder), and sends
+its bounce to the collector. Each bounce becomes
 crates/bounce/tests/golden/<mta>/NNN.eml beside NNN.json: what the analyser must read in it.
 
 The expectation comes from the scenario (what the peer answered and why), not from the
@@ -17,6 +18,8 @@ ended in expiry, the expected reason is that reply's cause when the report carri
 """
 
 import argparse
+import email
+import email.utils
 import json
 import os
 import re
@@ -30,11 +33,6 @@ import sys
 import threading
 import time
 from email.message import EmailMessage
-
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
 
 NET = "127.0.2."
 DNS_ADDR = NET + "53"
@@ -52,7 +50,10 @@ HOSTS = {
     "mta-postfix.oracle.test": NET + "201",
     "mta-exim.oracle.test": NET + "202",
     "mta-opensmtpd.oracle.test": NET + "203",
+    "mta-sendmail.oracle.test": NET + "204",
 }
+# A domain that says it takes no mail (RFC 7505: "MX 0 .").
+NULL_MX = "nullmx.test"
 MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
               "notls.test", "collect.test"]
 
@@ -64,6 +65,15 @@ GMAIL_SPAM = ("550-5.7.1 [127.0.0.1] Our system has detected that this message i
               "550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to Gmail,\r\n"
               "550-5.7.1 this message has been blocked. For more information, go to\r\n"
               "550 5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError")
+GMAIL_DMARC = ("550-5.7.26 Unauthenticated email from collect.test is not accepted due to\r\n"
+               "550-5.7.26 domain's DMARC policy. Please contact the administrator of\r\n"
+               "550-5.7.26 collect.test domain if this was a legitimate mail. To learn about\r\n"
+               "550-5.7.26 the DMARC initiative, go to\r\n"
+               "550 5.7.26  https://support.google.com/mail/?p=DmarcRejection")
+OUTLOOK_BLOCKLIST = ("550 5.7.1 Unfortunately, messages from [127.0.2.201] weren't sent. Please "
+                     "contact your Internet service provider since part of their network is on "
+                     "our block list (S3150). You can also refer your provider to "
+                     "http://mail.live.com/mail/troubleshooting.aspx#errors.")
 SCENARIOS = [
     dict(n=1, rcpt="unknown@dest.test", at="rcpt", reason="userunknown", status="5.1.1",
          reply="550 5.1.1 <unknown@dest.test>: Recipient address rejected: User unknown in virtual mailbox table",
@@ -123,19 +133,39 @@ SCENARIOS = [
          also_reason="mailboxfull", also_status="5.2.2",
          also_reply="552 5.2.2 <two-b@dest.test>: Mailbox full",
          about="two recipients of one message: unknown user and mailbox full"),
-    dict(n=19, rcpt="unknown@dest.test", via="fwd@local.oracle.test", only="exim", at="rcpt",
+    dict(n=19, rcpt="unknown@dest.test", via="fwd@local.oracle.test", at="rcpt",
          reason="userunknown", status="5.1.1",
          reply="550 5.1.1 <unknown@dest.test>: Recipient address rejected: User unknown in virtual mailbox table",
          about="a forward (fwd@local.oracle.test redirected) that fails with 550 5.1.1"),
     dict(n=18, rcpt="suspended@dest.test", at="rcpt", reason="suspend", status="5.2.1",
          reply="550 5.2.1 <suspended@dest.test>: Mailbox disabled, not accepting messages",
          about="550 5.2.1 at RCPT: mailbox disabled"),
+    dict(n=21, rcpt="dmarc-gmail@dest.test", at="data", reason="authfailure", status="5.7.26",
+         reply=GMAIL_DMARC, marker="DMARC policy",
+         about="550 5.7.26 after the data, Gmail's documented DMARC refusal"),
+    dict(n=22, rcpt="blocklist-ms@dest.test", at="rcpt", reason="blocked", status="5.7.1",
+         reply=OUTLOOK_BLOCKLIST, marker="on our block list",
+         about="550 5.7.1 at RCPT, Outlook.com's documented block list refusal (S3150)"),
+    dict(n=23, rcpt="slow@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
+         expires=True, warning=True, reply="452 4.2.2 <slow@dest.test>: Mailbox full",
+         about="the delay warning of a 452 4.2.2 at RCPT, sent while the message is retried"),
+    dict(n=24, rcpt="someone@nullmx.test", own=True, reason="notaccept",
+         about="the domain publishes a null MX (RFC 7505): it accepts no mail"),
+    dict(n=20, rcpt="away@local.oracle.test", autoreply=True, reason="vacation",
+         about="an auto-reply: the MTA's own vacation responder answers the message"),
 ]
 
 
 # ---------------------------------------------------------------------------- DNS server
 
 def dns_server(stop):
+    # Imported here: the `--submit` mode runs under the system's python3, which may lack it.
+    import dns.flags
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    import dns.rrset
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((DNS_ADDR, 53))
     sock.settimeout(0.5)
@@ -149,10 +179,15 @@ def dns_server(stop):
         except Exception:
             continue
         reply = dns.message.make_response(query)
+        # Authoritative and recursion available: glibc takes an empty answer without these
+        # bits for a lame server and fails with "try again" (Sendmail's AAAA lookups did).
+        reply.flags |= dns.flags.AA | dns.flags.RA
         q = query.question[0]
         name = q.name.to_text().rstrip(".").lower()
-        known = name in HOSTS or name in MX_DOMAINS
-        if q.rdtype == dns.rdatatype.MX and name in MX_DOMAINS:
+        known = name in HOSTS or name in MX_DOMAINS or name == NULL_MX
+        if q.rdtype == dns.rdatatype.MX and name == NULL_MX:
+            reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "MX", "0 ."))
+        elif q.rdtype == dns.rdatatype.MX and name in MX_DOMAINS:
             reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "MX", f"10 mx.{name}."))
         elif q.rdtype == dns.rdatatype.A and name in HOSTS:
             reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "A", HOSTS[name]))
@@ -176,6 +211,10 @@ def dns_server(stop):
 class Collected:
     lock = threading.Lock()
     mails = {}  # envelope recipient -> [raw bytes]
+
+
+def scenario(n):
+    return next(s for s in SCENARIOS if s["n"] == n)
 
 
 def rule_for(rcpt):
@@ -204,7 +243,7 @@ class Peer(socketserver.StreamRequestHandler):
     def session(self, here):
         name = [h for h, a in HOSTS.items() if a == here][0]
         if here == HOSTS["mx.greet554.test"]:
-            self.send(SCENARIOS[10]["reply"])
+            self.send(scenario(11)["reply"])
             while True:
                 line = self.rfile.readline()
                 if not line or line.upper().startswith(b"QUIT"):
@@ -212,7 +251,7 @@ class Peer(socketserver.StreamRequestHandler):
                     return
                 self.send("503 5.5.1 Sorry, no service here")
         if here == HOSTS["mx.greet421.test"]:
-            self.send(SCENARIOS[13]["reply"])
+            self.send(scenario(14)["reply"])
             return
         self.send(f"220 {name} ESMTP scripted peer")
         rcpts, data_rules, sender = [], [], None
@@ -234,11 +273,11 @@ class Peer(socketserver.StreamRequestHandler):
                     self.send("250 " + lines[-1])
             elif verb == "MAIL":
                 if here == HOSTS["mx.tls.test"]:
-                    self.send(SCENARIOS[15]["reply"])
+                    self.send(scenario(16)["reply"])
                     continue
                 m = re.search(r"SIZE=(\d+)", cmd, re.I)
                 if here == HOSTS["mx.size.test"] and m and int(m.group(1)) > 1024:
-                    self.send(SCENARIOS[5]["reply"])
+                    self.send(scenario(6)["reply"])
                     continue
                 sender = cmd
                 rcpts, data_rules = [], []
@@ -316,6 +355,7 @@ class Postfix:
 
     def __init__(self, work, cache):
         self.dir = os.path.join(work, "postfix")
+        self.vacation = Vacation(work, cache)
 
     def start(self):
         d = self.dir
@@ -342,6 +382,7 @@ alias_database =
 smtputf8_enable = no
 biff = no
 maximal_queue_lifetime = 20s
+delay_warning_time = 6s
 bounce_queue_lifetime = 20s
 queue_run_delay = 3s
 minimal_backoff_time = 3s
@@ -349,9 +390,20 @@ maximal_backoff_time = 6s
 smtp_connect_timeout = 5s
 smtp_tls_security_level = may
 notify_classes =
+virtual_alias_domains = local.oracle.test
+virtual_alias_maps = texthash:{d}/virtual
+transport_maps = texthash:{d}/transport
+vacation_destination_recipient_limit = 1
 """
         with open(os.path.join(d, "main.cf"), "w") as f:
             f.write(main)
+        # The forward is a virtual alias; the auto-reply a pipe to Sendmail's vacation(1), the
+        # way Postfix sites run it, reached through a domain of its own.
+        with open(os.path.join(d, "virtual"), "w") as f:
+            f.write("fwd@local.oracle.test unknown@dest.test\n"
+                    "away@local.oracle.test away@vacation.oracle.test\n")
+        with open(os.path.join(d, "transport"), "w") as f:
+            f.write("vacation.oracle.test vacation:\n")
         services = [
             f"{self.addr}:25 inet n - n - - smtpd",
             "pickup unix n - n 60 1 pickup",
@@ -376,6 +428,8 @@ notify_classes =
             "anvil unix - - n - 1 anvil",
             "scache unix - - n - 1 scache",
             "postlog unix-dgram n - n - 1 postlogd",
+            "vacation unix - n n - - pipe flags=Fq user=nobody argv="
+            + " ".join(self.vacation.command()),
         ]
         with open(os.path.join(d, "master.cf"), "w") as f:
             f.write("\n".join(services) + "\n")
@@ -392,15 +446,14 @@ notify_classes =
             return ""
 
 
-class Exim:
-    """Debian's exim4-daemon-light, unpacked (not installed) into the cache: run with -C and a
-    configuration of its own, as root, its spool and logs in the work directory."""
+class Unpacked:
+    """An MTA run from its unpacked .deb (in <cache>/root) as a child of the generator, its
+    files in <work>/<name>."""
 
-    name = "exim"
-    addr = HOSTS["mta-exim.oracle.test"]
+    logfile = "log"
 
     def __init__(self, work, cache):
-        self.dir = os.path.join(work, "exim")
+        self.dir = os.path.join(work, self.name)
         self.root = os.path.join(cache, "root")
         self.proc = None
 
@@ -408,6 +461,30 @@ class Exim:
         env = dict(os.environ)
         env["LD_LIBRARY_PATH"] = os.path.join(self.root, "usr/lib/x86_64-linux-gnu")
         return env
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self):
+        try:
+            return open(os.path.join(self.dir, self.logfile), errors="replace").read()
+        except OSError:
+            return ""
+
+
+class Exim(Unpacked):
+    """Debian's exim4-daemon-light, unpacked (not installed) into the cache: run with -C and a
+    configuration of its own, as root, its spool and logs in the work directory."""
+
+    name = "exim"
+    addr = HOSTS["mta-exim.oracle.test"]
+    logfile = "log/mainlog"
 
     def start(self):
         d = self.dir
@@ -428,7 +505,7 @@ acl_smtp_rcpt = acl_check_rcpt
 host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =
-delay_warning =
+delay_warning = 6s
 timeout_frozen_after = 2m
 ignore_bounce_errors_after = 0s
 domainlist local_domains = local.oracle.test
@@ -465,10 +542,11 @@ remote_smtp:
   allow_localhost
   connect_timeout = 5s
 
+# -C costs Exim its root privilege: the responder runs as Exim's own user.
 vacation_reply:
   driver = autoreply
-  user = nobody
-  group = nogroup
+  user = Debian-exim
+  group = Debian-exim
   from = "$local_part@$domain"
   to = $sender_address
   subject = "Out of office (was: $h_subject:)"
@@ -485,21 +563,194 @@ begin rewrite
             f.write(conf)
         self.proc = subprocess.Popen(
             [os.path.join(self.root, "usr/sbin/exim4"), "-C", self.conf, "-bdf", "-q3s"],
-            env=self.env())
+            env=self.env(), stderr=open(os.path.join(d, "log", "stderr"), "w"))
+
+
+
+class Vacation:
+    """Sendmail's vacation(1) (from the unpacked sendmail-bin), the auto-responder that Postfix,
+    Sendmail and OpenSMTPD sites run from a pipe: it answers away@local.oracle.test's mail
+    through /usr/sbin/sendmail, which in the namespace submits to the MTA under test."""
+
+    def __init__(self, work, cache):
+        self.dir = os.path.join(work, "vacation")
+        self.bin = os.path.join(cache, "root", "usr/libexec/sendmail/vacation.sendmail")
+
+    def prepare(self):
+        # Anew for each MTA: vacation refuses to initialise a database in a directory that the
+        # previous run handed to nobody.
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        with open(os.path.join(self.dir, "away.msg"), "w") as f:
+            f.write("From: away@local.oracle.test\n"
+                    "Subject: Out of office\n\n"
+                    "I am away until Monday and will read your message when I am back.\n")
+        db = os.path.join(self.dir, "away.db")
+        run(self.command()[:-1] + ["-i", "away"])
+        # The MDAs run it as nobody, and it keeps its database here.
+        for path in (self.dir, db, os.path.join(self.dir, "away.msg")):
+            shutil.chown(path, "nobody", "nogroup")
+
+    def command(self, sender=None):
+        """The vacation command line; `sender`: the envelope sender when the MDA gives no
+        `From ` line (vacation reads the sender from it)."""
+        argv = [self.bin, "-U", "-j", "-f", os.path.join(self.dir, "away.db"),
+                "-m", os.path.join(self.dir, "away.msg")]
+        if sender:
+            argv += ["-s", sender]
+        return argv + ["away"]
+
+
+def set_hostname(name):
+    """The MTAs that take their name from the system (OpenSMTPD, Sendmail) see this one: the
+    generator runs in a UTS namespace of its own."""
+    socket.sethostname(name)
+
+
+def mount_private(*dirs):
+    """Empty private directories over system paths that an MTA's paths are compiled into, in
+    this mount namespace only."""
+    for d in dirs:
+        run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", d])
+
+
+def unmount(*dirs):
+    for d in dirs:
+        subprocess.run(["umount", "-l", d], stderr=subprocess.DEVNULL)
+
+
+def select_submitter(work, addr):
+    """/usr/sbin/sendmail (a bind mount, see generate.sh) hands mail to `addr` over SMTP."""
+    with open(os.path.join(work, "submit-to"), "w") as f:
+        f.write(addr + "\n")
+
+
+class OpenSMTPD(Unpacked):
+    """Debian's opensmtpd, unpacked. Its spool (/var/spool/smtpd), its chroot
+    (/var/lib/opensmtpd/empty) and control socket (/run/smtpd.sock) are compiled in: tmpfs
+    mounts in the namespace give it private ones."""
+
+    name = "opensmtpd"
+    addr = HOSTS["mta-opensmtpd.oracle.test"]
+    private = ("/var/spool", "/var/lib", "/run", "/usr/libexec")
+
+    def __init__(self, work, cache):
+        super().__init__(work, cache)
+        self.vacation = Vacation(work, cache)
+
+    def start(self):
+        d = self.dir
+        os.makedirs(d, exist_ok=True)
+        set_hostname("mta-opensmtpd.oracle.test")
+        mount_private(*self.private)
+        os.makedirs("/var/lib/opensmtpd/empty")
+        # Its MDA wrapper (mail.mda runs the `mda` command) is looked up there.
+        os.symlink(os.path.join(self.root, "usr/libexec/opensmtpd"), "/usr/libexec/opensmtpd")
+        os.makedirs("/var/spool/smtpd", mode=0o711)
+        with open(os.path.join(d, "aliases"), "w") as f:
+            f.write("fwd: unknown@dest.test\n")
+        vacation = " ".join(self.vacation.command("%{sender}"))
+        conf = f"""
+queue ttl 20s
+bounce warn-interval 6s
+listen on {self.addr} port 25 hostname mta-opensmtpd.oracle.test
+table aliases file:{d}/aliases
+action "local" forward-only alias <aliases>
+action "vacation" mda "{vacation}" user nobody
+action "relay" relay helo mta-opensmtpd.oracle.test
+match from any for domain "local.oracle.test" rcpt-to "away@local.oracle.test" action "vacation"
+match from any for domain "local.oracle.test" action "local"
+match from any for any action "relay"
+"""
+        self.conf = os.path.join(d, "smtpd.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.logf = open(os.path.join(d, "log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(self.root, "usr/sbin/smtpd"), "-d", "-f", self.conf],
+            stdout=self.logf, stderr=subprocess.STDOUT)
+
+    def tick(self):
+        """OpenSMTPD retries after minutes: ask it to try again now (expiry is checked then)."""
+        subprocess.run([os.path.join(self.root, "usr/sbin/smtpctl"), "schedule", "all"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self):
-        if self.proc:
-            self.proc.terminate()
-            self.proc.wait()
-
-    def log(self):
-        try:
-            return open(os.path.join(self.dir, "log/mainlog"), errors="replace").read()
-        except OSError:
-            return ""
+        super().stop()
+        unmount(*self.private)
 
 
-MTAS = {"postfix": Postfix, "exim": Exim}
+
+class Sendmail(Unpacked):
+    """Debian's sendmail-bin 8.17, unpacked, its sendmail.cf built with the unpacked
+    sendmail-cf and m4 from a .mc of its own (queue, aliases, pid file in the work directory)."""
+
+    name = "sendmail"
+    addr = HOSTS["mta-sendmail.oracle.test"]
+
+    def __init__(self, work, cache):
+        super().__init__(work, cache)
+        self.bin = os.path.join(self.root, "usr/libexec/sendmail/sendmail")
+        self.vacation = Vacation(work, cache)
+
+    def start(self):
+        d = self.dir
+        os.makedirs(os.path.join(d, "mqueue"), mode=0o700, exist_ok=True)
+        set_hostname("mta-sendmail.oracle.test")
+        cf = os.path.join(self.root, "usr/share/sendmail/cf")
+        mc = f"""divert(-1)
+divert(0)dnl
+include(`{cf}/m4/cf.m4')dnl
+VERSIONID(`hikyaku oracle')dnl
+OSTYPE(`linux')dnl
+define(`confDOMAIN_NAME', `mta-sendmail.oracle.test')dnl
+define(`QUEUE_DIR', `{d}/mqueue')dnl
+define(`ALIAS_FILE', `{d}/aliases')dnl
+define(`STATUS_FILE', `{d}/statistics')dnl
+define(`confPID_FILE', `{d}/sendmail.pid')dnl
+define(`HELP_FILE', `{d}/helpfile')dnl
+define(`confDONT_BLAME_SENDMAIL', `TrustStickyBit')dnl
+define(`confCW_FILE', `{d}/local-host-names')dnl
+define(`confSERVICE_SWITCH_FILE', `{d}/service.switch')dnl
+define(`confHOSTS_FILE', `/etc/hosts')dnl
+define(`confTO_QUEUERETURN', `20s')dnl
+define(`confTO_QUEUEWARN', `6s')dnl
+define(`confMIN_QUEUE_AGE', `0')dnl
+define(`confTO_CONNECT', `5s')dnl
+define(`confDONT_PROBE_INTERFACES', `true')dnl
+define(`confDEF_USER_ID', `65534:65534')dnl
+define(`confBIND_OPTS', `-DNSRCH -DEFNAMES')dnl
+define(`confLOG_LEVEL', `12')dnl
+DAEMON_OPTIONS(`Family=inet, Name=MTA, Addr={self.addr}, Port=25')dnl
+FEATURE(`use_cw_file')dnl
+FEATURE(`promiscuous_relay')dnl
+FEATURE(`accept_unresolvable_domains')dnl
+FEATURE(`accept_unqualified_senders')dnl
+FEATURE(`no_default_msa')dnl
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+"""
+        with open(os.path.join(d, "oracle.mc"), "w") as f:
+            f.write(mc)
+        self.conf = os.path.join(d, "sendmail.cf")
+        with open(self.conf, "w") as f:
+            run([os.path.join(self.root, "usr/bin/m4"), os.path.join(d, "oracle.mc")], stdout=f)
+        with open(os.path.join(d, "local-host-names"), "w") as f:
+            f.write("local.oracle.test\nmta-sendmail.oracle.test\n")
+        with open(os.path.join(d, "service.switch"), "w") as f:
+            f.write("hosts dns files\naliases files\n")
+        open(os.path.join(d, "helpfile"), "w").close()
+        vacation = " ".join(self.vacation.command())
+        with open(os.path.join(d, "aliases"), "w") as f:
+            f.write(f'fwd: unknown@dest.test\naway: "|{vacation}"\n'
+                    "postmaster: root\nMAILER-DAEMON: postmaster\n")
+        run([self.bin, "-C", self.conf, "-bi"], env=self.env(), stdout=subprocess.DEVNULL)
+        self.logf = open(os.path.join(d, "log"), "w")
+        self.proc = subprocess.Popen([self.bin, "-C", self.conf, "-bD", "-q3s"], env=self.env(),
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+
+
+MTAS = {"postfix": Postfix, "exim": Exim, "opensmtpd": OpenSMTPD, "sendmail": Sendmail}
 
 
 # ---------------------------------------------------------------------------- driving
@@ -526,24 +777,32 @@ def inject(mta, s):
     return sender
 
 
-def dsn_field(raw, recipient, field):
-    """The value of `field` in the DSN block of `recipient` (RFC 3464), if the report has one."""
+def dsn_block(raw, recipient):
+    """The DSN block of `recipient` (RFC 3464), if the report has one."""
     text = raw.decode("latin-1").replace("\r\n", "\n")
     for block in re.split(r"\n\s*\n", text):
         if re.search(r"^Final-Recipient:.*" + re.escape(recipient), block, re.I | re.M):
-            m = re.search(r"^" + field + r":\s*(\S+)", block, re.I | re.M)
-            if m:
-                return m.group(1)
+            return block
     return None
 
 
+def dsn_field(raw, recipient, field):
+    """The first word of `field` in the DSN block of `recipient`, if the report has one."""
+    block = dsn_block(raw, recipient)
+    m = block and re.search(r"^" + field + r":\s*(\S+)", block, re.I | re.M)
+    return m.group(1) if m else None
+
+
 # The analyser's pseudo status of a reason it gives without a status code from the report.
-PSEUDO = {"hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
+PSEUDO = {"notaccept": "932", "hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
           "systemerror": "920", "securityerror": "970"}
 HARD = {"userunknown", "hostunknown", "hasmoved"}
+# MTAs whose own notice is read rather than their DSN (as the analyser's reference does): the
+# DSN of OpenSMTPD 6.8 says no more than "X.0.0", or "4.4.7" with "Action: delayed" at expiry.
+READS_NOTICE = {"opensmtpd"}
 
 
-def expected_record(raw, s, rcpt, reason, status, reply):
+def expected_record(raw, s, rcpt, reason, status, reply, mta):
     text = raw.decode("latin-1")
     flat = " ".join(text.split())
     marker = s.get("marker") if rcpt in (s["rcpt"], s.get("via")) else None
@@ -554,12 +813,27 @@ def expected_record(raw, s, rcpt, reason, status, reply):
         words = marker or first.split(" ", 2)[-1][:40]
         carried = words.lower() in flat.lower()
         code = reply[:3] if carried and reply[:3] in flat else None
-    if s.get("expires") and not carried:
+    else:
+        # The MTA's own refusal: a reply code only where its DSN writes one as SMTP's
+        # (Sendmail: "Diagnostic-Code: SMTP; 550 Host unknown").
+        m = re.search(r"^Diagnostic-Code:\s*smtp;\s*([245]\d\d)\b", dsn_block(raw, rcpt) or "",
+                      re.I | re.M)
+        code = m.group(1) if m else None
+    dsn_status = None if mta in READS_NOTICE else dsn_field(raw, rcpt, "Status")
+    # The MTA gave up on a temporary failure (the scenario's own, or a 5xx greeting it retried);
+    # a delay warning is the report of a message still queued.
+    expired = not s.get("warning") and (bool(s.get("expires")) or bool(
+        re.search(r"envelope expired|retry timeout exceeded|could not be delivered for", flat,
+                  re.I)))
+    # Nothing names the cause: `expired`, which is also what a delay that the report does not
+    # explain is read as (the reference's convention for "Action: delayed"). An MTA's own
+    # refusal can end so too: OpenSMTPD 6.8 knows no null MX and retries until expiry.
+    if (expired or s.get("warning")) and not carried:
         reason = "expired"
-    dsn_status = dsn_field(raw, rcpt, "Status")
-    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) says less than the reply it
-    # carries: the reply's own enhanced code is the status then.
-    if dsn_status and not (dsn_status[1:] == ".0.0" and carried and status and status in flat):
+    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) or "X.4.7" (expired: Sendmail)
+    # says less than the reply it carries: the reply's own enhanced code is the status then.
+    says_little = bool(dsn_status) and dsn_status[1:] in (".0.0", ".4.7")
+    if dsn_status and not (says_little and carried and status and status in flat):
         status = dsn_status
     elif not (carried and status and status in flat):
         status = None
@@ -571,6 +845,9 @@ def expected_record(raw, s, rcpt, reason, status, reply):
     if code and code[0] != status[0]:
         code = None
     action = (dsn_field(raw, rcpt, "Action") or "failed").lower()
+    # A report of a message the MTA gave up on is a failure, whatever its Action says.
+    if expired and action == "delayed":
+        action = "failed"
     hard = reason in HARD or (reason == "notaccept" and status.startswith("5"))
     return {"recipient": rcpt, "status": status, "reply_code": code, "reason": reason,
             "action": action, "hard": hard}
@@ -589,24 +866,120 @@ def write_golden(out, mta, s, raw):
     via = s.get("via")
     if via and re.search(rb"^Final-Recipient:.*" + re.escape(via.encode()), raw, re.I | re.M):
         rcpt = via
-    records = [expected_record(raw, s, rcpt, s["reason"], s.get("status"), s.get("reply"))]
+    if s.get("autoreply"):
+        # An auto-reply is no bounce: one record naming the responder (its From:), no codes.
+        sender = email.utils.parseaddr(email.message_from_bytes(raw).get("From", ""))[1]
+        records = [{"recipient": sender.lower(), "status": None, "reply_code": None,
+                    "reason": "vacation", "action": None, "hard": False}]
+    else:
+        records = [expected_record(raw, s, rcpt, s["reason"], s.get("status"), s.get("reply"),
+                                   mta)]
     if s.get("also"):
         records.append(expected_record(raw, s, s["also"], s["also_reason"], s["also_status"],
-                                       s["also_reply"]))
+                                       s["also_reply"], mta))
+    # In the order the report names them (OpenSMTPD's order varies from run to run): its DSN's
+    # order, or its notice's for an MTA whose notice is read.
+    body = raw.split(b"\n\n", 1)[-1].lower()
+
+    def named_at(r):
+        a = r["recipient"].encode()
+        m = mta not in READS_NOTICE and re.search(rb"^final-recipient:.*" + re.escape(a), body,
+                                                   re.M)
+        return m.start() if m else body.find(a)
+
+    records.sort(key=named_at)
     doc = {"about": f"{mta}: {s['about']}", "generated_by": "oracles/generate.sh",
            "records": records}
     with open(stem + ".json", "w") as f:
         f.write(json.dumps(doc, indent=2) + "\n")
 
 
+def is_warning(raw):
+    """A delay warning: its DSN says "Action: delayed" and the message is still queued
+    (OpenSMTPD's expiry report also says "delayed", with "Envelope expired")."""
+    text = raw.decode("latin-1")
+    return bool(re.search(r"^Action:\s*delayed", text, re.I | re.M)) and not re.search(
+        r"envelope expired", text, re.I)
+
+
+def chosen(mails, s):
+    """The report a scenario is about: the first delay warning for a `warning` scenario, else
+    the last report that is no warning (the MTAs warn about every message that lasts)."""
+    if s.get("warning"):
+        return next((m for m in mails if is_warning(m)), None)
+    final = [m for m in mails if not is_warning(m)]
+    return final[-1] if final else None
+
+
+def submit(argv):
+    """`sendmail [-oi] [-f sender] [--] rcpt...` for the auto-responders: the message on
+    standard input goes over SMTP to the MTA under test (the address in <work>/submit-to)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    addr = open(os.path.join(here, "submit-to")).read().strip()
+    sender, rcpts, i = "", [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rcpts += argv[i + 1:]
+            break
+        if a in ("-f", "-r", "-F") and i + 1 < len(argv):
+            if a != "-F":
+                sender = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("-f") and len(a) > 2:
+            sender = a[2:]
+        elif not a.startswith("-"):
+            rcpts.append(a)
+        i += 1
+    # SMTP's line ends (Sendmail refuses a bare LF).
+    data = re.sub(rb"\r?\n", b"\r\n", sys.stdin.buffer.read())
+    with smtplib.SMTP(addr, 25, timeout=30) as c:
+        c.sendmail(sender, rcpts, data)
+
+
+def changed_expectations(out):
+    """The committed expectations that a new run changed, ignoring the order of records (which
+    follows the report, and OpenSMTPD's varies from run to run)."""
+    listed = subprocess.run(["git", "diff", "--name-only", "--", out], capture_output=True,
+                            text=True, check=True).stdout.split()
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    changed = []
+    for path in (p for p in listed if p.endswith(".json")):
+        old = json.loads(subprocess.run(["git", "show", "HEAD:" + path], capture_output=True,
+                                        text=True, check=True).stdout)
+        new = json.load(open(os.path.join(top, path)))
+        key = lambda r: r["recipient"]  # noqa: E731
+        if sorted(old["records"], key=key) != sorted(new["records"], key=key):
+            changed.append(path)
+    return changed
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--submit":
+        return submit(sys.argv[2:])
+    if len(sys.argv) > 2 and sys.argv[1] == "--changed-expectations":
+        changed = changed_expectations(sys.argv[2])
+        for path in changed:
+            print(f"expectation changed: {path}", file=sys.stderr)
+        sys.exit(1 if changed else 0)
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--work", required=True)
+    ap.add_argument("--work", default="/tmp")
     ap.add_argument("--mta", default="postfix")
     ap.add_argument("--cache", default="")
     ap.add_argument("--wait", type=int, default=150)
+    ap.add_argument("--expect-only", action="store_true",
+                    help="rewrite the .json of the bounces already there; run no MTA")
     args = ap.parse_args()
+    if args.expect_only:
+        for name in args.mta.split(","):
+            for s in SCENARIOS:
+                eml = os.path.join(args.out, name, f"{s['n']:03d}.eml")
+                if os.path.exists(eml):
+                    write_golden(args.out, name, s, open(eml, "rb").read())
+        return
     run(["ip", "link", "set", "lo", "up"])
     # Each host its own address on the loopback interface (MTAs bind to listed interfaces).
     for addr in sorted(set(HOSTS.values()) | {DNS_ADDR}):
@@ -616,29 +989,37 @@ def main():
     start_peers()
     for name in args.mta.split(","):
         mta = MTAS[name](args.work, args.cache)
+        select_submitter(args.work, mta.addr)
+        if hasattr(mta, "vacation"):
+            mta.vacation.prepare()
         mta.start()
         time.sleep(2)
         senders = {}
         try:
             for s in SCENARIOS:
                 if s.get("only", name) == name:
-                    senders[inject(mta, s)] = s
+                    try:
+                        senders[inject(mta, s)] = s
+                    except (smtplib.SMTPException, OSError) as e:
+                        print(f"{name} {s['n']:03d}: not accepted: {e}", file=sys.stderr)
             deadline = time.time() + args.wait
             while time.time() < deadline:
                 with Collected.lock:
-                    if all(k in Collected.mails for k in senders):
+                    if all(chosen(Collected.mails.get(k, []), s) for k, s in senders.items()):
                         break
+                if hasattr(mta, "tick"):
+                    mta.tick()
                 time.sleep(1)
             time.sleep(3)
         finally:
             mta.stop()
         got = 0
         for sender, s in senders.items():
-            mails = Collected.mails.get(sender)
-            if not mails:
+            mail = chosen(Collected.mails.get(sender, []), s)
+            if not mail:
                 print(f"{name} {s['n']:03d}: no bounce ({s['about']})", file=sys.stderr)
                 continue
-            write_golden(args.out, name, s, mails[-1])
+            write_golden(args.out, name, s, mail)
             got += 1
         print(f"{name}: {got} of {len(senders)} bounces written", file=sys.stderr)
         if got == 0:

@@ -4,12 +4,19 @@
 # a private network namespace (loopback only) and a private mount namespace, where a bind mount
 # gives the MTAs a resolv.conf naming the generator's own DNS server: nothing of the host's
 # mail or DNS configuration is touched. Needs root (namespaces, port 25).
-#   oracles/generate.sh [postfix,exim]   (default: both)
-# Postfix comes from Debian's package (installed); Exim (and OpenSMTPD) conflict with it as
-# packages, so their .debs are fetched with `apt-get download` and unpacked into a cache.
+#   oracles/generate.sh [postfix,exim,opensmtpd,sendmail]   (default: all four)
+#   oracles/generate.sh --fetch [MTAS]   only fetch and unpack the MTAs and check that they run
+# Postfix comes from Debian's package (installed); Exim, OpenSMTPD and Sendmail conflict with it
+# as packages (each provides mail-transport-agent), so their .debs are fetched with
+# `apt-get download` and unpacked into a cache, never installed.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-mtas="${1:-postfix,exim}"
+fetch_only=false
+if [ "${1:-}" = "--fetch" ]; then
+  fetch_only=true
+  shift
+fi
+mtas="${1:-postfix,exim,opensmtpd,sendmail}"
 out="$repo/crates/bounce/tests/golden"
 cache="${ORACLES_CACHE:-$HOME/.cache/hikyaku-oracles}"
 work="$(mktemp -d /tmp/oracles.XXXXXX)"
@@ -44,6 +51,36 @@ case ",$mtas," in *,exim,*)
   ;;
 esac
 case ",$mtas," in *,opensmtpd,*) unpack opensmtpd ;; esac
+# Sendmail: the daemon, its m4 configuration kit, m4 to build sendmail.cf, and liblockfile (found
+# through LD_LIBRARY_PATH). Its vacation(1) is also the auto-responder of Postfix and OpenSMTPD.
+case ",$mtas," in *,postfix,* | *,opensmtpd,* | *,sendmail,*)
+  unpack sendmail-bin sendmail-cf liblockfile1 m4
+  ;;
+esac
+
+# Each unpacked binary must find its libraries (a missing one shows here, not as an empty run).
+check() {
+  local root="$cache/root" bins=() bin missing
+  case ",$mtas," in *,exim,*) bins+=(usr/sbin/exim4) ;; esac
+  case ",$mtas," in *,opensmtpd,*) bins+=(usr/sbin/smtpd usr/sbin/smtpctl) ;; esac
+  case ",$mtas," in *,postfix,* | *,opensmtpd,* | *,sendmail,*)
+    bins+=(usr/libexec/sendmail/sendmail usr/libexec/sendmail/vacation.sendmail usr/bin/m4)
+    ;;
+  esac
+  for bin in "${bins[@]}"; do
+    [ -x "$root/$bin" ] || { echo "$root/$bin is missing" >&2; return 1; }
+    missing="$(LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" ldd "$root/$bin" | grep 'not found' || true)"
+    [ -z "$missing" ] || { echo "$bin: $missing" >&2; return 1; }
+  done
+}
+if ! check; then
+  echo "an unpacked MTA does not run (see above); remove $cache to fetch again" >&2
+  exit 1
+fi
+if $fetch_only; then
+  echo "oracle MTAs ready in $cache/root ($mtas)"
+  exit 0
+fi
 
 # The MTAs drop root and re-execute themselves: their files must be where they can reach.
 if [ -d "$cache/root" ]; then cp -a "$cache/root" "$work/root"; fi
@@ -57,10 +94,18 @@ add_user() {
   grep -q "^$1:" "$work/group" || echo "$1:x:$2:" >>"$work/group"
 }
 add_user Debian-exim 64990
-add_user _smtpd 64991
-add_user _smtpq 64992
-unshare --mount --net -- sh -c '
+add_user opensmtpd 64991
+add_user opensmtpq 64992
+# The user whose mail the auto-responder answers (OpenSMTPD delivers to local users only).
+add_user away 64993
+# The auto-responders send with /usr/sbin/sendmail: in the namespace that is the generator,
+# handing the reply over SMTP to the MTA under test.
+cp "$repo/oracles/generate.py" "$work/generate.py"
+printf '#!/bin/sh\nexec /usr/bin/python3 %s/generate.py --submit "$@"\n' "$work" >"$work/submit"
+chmod 755 "$work/submit"
+unshare --mount --net --uts -- sh -c '
   mount --bind "$1/resolv.conf" /etc/resolv.conf
+  mount --bind "$1/submit" /usr/sbin/sendmail
   mount --bind "$1/passwd" /etc/passwd
   mount --bind "$1/group" /etc/group
   exec python3 "$2/oracles/generate.py" --out "$3" --work "$1" --cache "$1" --mta "$5"

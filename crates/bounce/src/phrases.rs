@@ -938,6 +938,8 @@ pub(crate) static MESG_TOO_BIG: Phrases = Phrases {
         "message size exceeds fixed maximum message size",
         "message size exceeds maximum value",
         "message too big",
+        // OpenSMTPD, when the peer's SIZE limit is below the message's size.
+        "message too large for peer",
         "message too large for this ",
         "size limit",
         "taille limite du message atteinte",
@@ -1189,6 +1191,7 @@ mod tests {
             ("message filtered", Reason::SpamDetected, true),
             ("too many connections", Reason::TooManyConn, true),
             ("message size exceeds fixed limit", Reason::MesgTooBig, true),
+            ("message too large for peer", Reason::MesgTooBig, true),
             ("relay access denied", Reason::NoRelaying, true),
             ("i am out of the office", Reason::Vacation, true),
             (

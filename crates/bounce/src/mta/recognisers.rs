@@ -2,7 +2,7 @@
 //! markers. Each recogniser returns `None` when the message is not its kind.
 
 use crate::mime::Mail;
-use crate::{Finding, Reason, SmtpCommand, address};
+use crate::{Action, Finding, Reason, SmtpCommand, address};
 
 /// The findings of the first recogniser that knows the message.
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
@@ -687,6 +687,10 @@ fn opensmtpd(mail: &Mail) -> Option<Vec<Finding>> {
     let notice = &notice[..notice
         .find("    Below is a copy of the original message:")
         .unwrap_or(notice.len())];
+    // bounce.c words a delay warning "A message is delayed for more than …" — and, in 6.8, the
+    // report of an envelope that expired too, whose line then says "Envelope expired": only
+    // the other lines are of messages still queued.
+    let delay_notice = notice.contains("A message is delayed for more than");
     let mut out = Vec::new();
     for line in notice.lines() {
         let Some((recipient, words)) = line.split_once(": ") else {
@@ -696,11 +700,13 @@ fn opensmtpd(mail: &Mail) -> Option<Vec<Finding>> {
             continue;
         }
         let words = words.trim();
+        let hint = OWN.iter().find(|(p, _)| words.contains(p)).map(|(_, r)| *r);
         out.push(Finding {
             recipient: recipient.to_string(),
             diagnostic: words.to_string(),
             command: SmtpCommand::find(words),
-            hint: OWN.iter().find(|(p, _)| words.contains(p)).map(|(_, r)| *r),
+            hint,
+            action: (delay_notice && hint != Some(Reason::Expired)).then_some(Action::Delayed),
             ..Finding::default()
         });
     }
@@ -1701,6 +1707,26 @@ kijitora@example.jp: 550 5.2.2 <kijitora@example.jp>... Mailbox Full\n\n\
         );
         assert_eq!(found[1].hint, None);
         assert!(preempt(&Mail::parse(b"Subject: hello\n\nkijitora@example.jp: hi\n")).is_none());
+    }
+
+    #[test]
+    fn opensmtpd_delay_notices_keep_the_message_queued_unless_it_expired() {
+        let notice = |line: &str| {
+            format!(
+                "From: Mailer Daemon <MAILER-DAEMON@mx.example.jp>\nSubject: Delivery status notification: delayed\n\n\
+    Hi!\n\n    This is the MAILER-DAEMON, please DO NOT REPLY to this email.\n\n\
+    A message is delayed for more than 4 hours for the following\n    list of recipients:\n\n\
+{line}\n\n    Please note that this is only a temporary failure report.\n\n\
+    Below is a copy of the original message:\n\nTo: x@example.org\n"
+            )
+        };
+        let waiting = notice("a@example.jp: 452 4.2.2 <a@example.jp>: Mailbox full");
+        let found = preempt(&Mail::parse(waiting.as_bytes())).unwrap();
+        assert_eq!(found[0].action, Some(Action::Delayed));
+        let expired = notice("a@example.jp: Envelope expired");
+        let found = preempt(&Mail::parse(expired.as_bytes())).unwrap();
+        assert_eq!(found[0].action, None);
+        assert_eq!(found[0].hint, Some(Reason::Expired));
     }
 
     #[test]
