@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Each named `async fn(Backend)` of the calling test file as two tests, `sqlite::NAME` and
 /// `postgres::NAME` (the latter a no-op where `TEST_DATABASE_URL` is unset).
+#[allow(unused_macros)]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
