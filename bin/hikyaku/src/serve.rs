@@ -411,6 +411,7 @@ pub(crate) fn webhook_sender(
         max_in_flight: c.max_in_flight,
         allow_private_endpoints: c.allow_private_endpoints,
         resolver: Some(std::sync::Arc::new(resolver)),
+        records_offset_minutes: config.contracts.usage_time_zone.offset_minutes(),
         ..hikyaku_webhooks::WebhookSettings::default()
     };
     hikyaku_webhooks::Sender::new(store, settings).context("cannot start the webhook sender")

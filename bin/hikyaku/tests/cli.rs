@@ -419,6 +419,7 @@ fn accepted(customer: &str, at: i64, recipients: &[&str]) -> AcceptedMessage {
         node: "node-1".into(),
         tags: Vec::new(),
         metadata: Default::default(),
+        subject: None,
     }
 }
 

@@ -7,9 +7,10 @@
 //! deferred, bounced, expired, suppressed), a [`BounceRecord`] for each failure, a
 //! [`BlockRecord`] per suppression-list entry. The field names are the hosted service's
 //! (`camelCase`), and so are its value conventions: times are `YYYY-MM-DD HH:MM:SS` in the
-//! contract's time zone, and a bounce's or block's status is its *error status number* as a
-//! string of digits. [`error_status`] is the one table from our bounce reasons to those
-//! numbers.
+//! platform's `contracts.usage_time_zone` (lists and webhooks alike), and a bounce's or block's
+//! status is its *error status number* as a string of digits. [`error_status`] is the one
+//! table from our bounce reasons to those numbers. An event knows nothing of its message's
+//! source address and subject: the caller adds them ([`DeliveryRecord::of_message`]).
 
 use hikyaku_model::{Event, EventDetails, EventKind, Reason, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -176,11 +177,12 @@ pub struct DeliveryRecord {
     pub reason: String,
     /// The address of the server the attempt talked to; empty when none was reached.
     pub sender_ip: String,
-    /// The address of the client that submitted the message; empty when not known.
+    /// The address of the client that submitted the message (SMTP or HTTP); empty when not
+    /// known.
     pub source_ip: String,
     /// `queued`, `succeeded`, `failed` or `deferred`.
     pub status: String,
-    /// Not kept by the send log: always empty.
+    /// The message's Subject, decoded, at most 255 characters; empty when it had none.
     pub subject: String,
     /// The `X-Api-Data` the message was sent with; empty when none.
     pub api_data: String,
@@ -220,6 +222,18 @@ impl DeliveryRecord {
     }
 }
 
+impl DeliveryRecord {
+    /// The record with what the send log keeps of its message besides the event: the
+    /// submitting client's address and the subject.
+    pub fn of_message(self, source_ip: &str, subject: Option<&str>) -> DeliveryRecord {
+        DeliveryRecord {
+            source_ip: source_ip.to_string(),
+            subject: subject.unwrap_or_default().to_string(),
+            ..self
+        }
+    }
+}
+
 /// One entry of `bounces`: a delivery record whose `status` is the error status number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -256,6 +270,17 @@ impl BounceRecord {
             subject: d.subject,
             api_data: d.api_data,
         })
+    }
+}
+
+impl BounceRecord {
+    /// As [`DeliveryRecord::of_message`].
+    pub fn of_message(self, source_ip: &str, subject: Option<&str>) -> BounceRecord {
+        BounceRecord {
+            source_ip: source_ip.to_string(),
+            subject: subject.unwrap_or_default().to_string(),
+            ..self
+        }
     }
 }
 

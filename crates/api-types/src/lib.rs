@@ -50,5 +50,5 @@ pub use smime::{
 pub use time::Time;
 pub use webhooks::{
     NewWebhookEndpoint, RotateWebhookSecret, WebhookAttempt, WebhookAttemptList, WebhookEndpoint,
-    WebhookEndpointList, WebhookPayload, WebhookSecret,
+    WebhookEndpointList, WebhookEndpointPatch, WebhookPayload, WebhookSecret,
 };

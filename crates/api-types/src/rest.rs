@@ -191,6 +191,27 @@ pub struct NewInboundRoute {
     pub api_key: Option<String>,
 }
 
+/// An edit of an inbound route: each field present replaces the route's, the others stay;
+/// its signing key stays too. The result is checked as a new route is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InboundRoutePatch {
+    /// `user@example.com`, `example.com` or `*.example.com`, free among all contracts' routes.
+    pub pattern: Option<String>,
+    /// An `http://` or `https://` URL.
+    pub endpoint: Option<String>,
+    /// `json`, `raw`, `hosted-json` or `hosted-multipart`. A change to `json` or `raw` drops the
+    /// `api_key`.
+    #[schema(example = "hosted-json")]
+    pub format: Option<String>,
+    /// The older way to say `format`: `true` is `raw`, `false` (from `raw`) is `json`.
+    pub forward_raw: Option<bool>,
+    /// A new `api_key` for the hosted formats' bodies; `null` removes it.
+    #[serde(default, deserialize_with = "crate::webhooks::present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub api_key: Option<Option<String>>,
+}
+
 /// A new inbound route with the key that signs its POSTs: shown this once only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedInboundRoute {

@@ -81,6 +81,36 @@ pub struct NewWebhookEndpoint {
     pub api_key: Option<String>,
 }
 
+/// An edit of an endpoint: each field present replaces the endpoint's, the others stay. The
+/// result is checked as a new endpoint is (a hosted format's `api_key`, its kinds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEndpointPatch {
+    #[schema(example = "https://hooks.example.jp/hikyaku-v2")]
+    pub url: Option<String>,
+    /// The event kinds to receive, as for a new endpoint.
+    pub events: Option<Vec<String>>,
+    pub one_per_request: Option<bool>,
+    /// `standard`, `hosted-json` or `hosted-form`. A change to `standard` drops the `api_key`.
+    pub format: Option<String>,
+    /// A new `api_key` for the hosted formats' bodies; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub api_key: Option<Option<String>>,
+    /// `false` turns the endpoint off (no requests; new events no longer queue for it), `true`
+    /// turns it on again, also after the platform disabled it.
+    pub enabled: Option<bool>,
+}
+
+/// A field that may be given as `null`: absent is `None`, `null` is `Some(None)`.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// The answer to creating an endpoint (or rotating its secret): the signing secret, in this
 /// answer only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Backend, Reply, Server, attempt, reply};
+use common::{Backend, Reply, Server, attempt, on_both_backends, reply};
 use hikyaku_dkim::{KeyAlgorithm, PrivateKey};
 use hikyaku_model::{ContractState, CustomerId, EventDetails, MessageId, Reason, Role, Timestamp};
 use hikyaku_store::{NewApiKey, NewDkimKey, NewSuppression, SuppressionSource};
@@ -365,6 +365,20 @@ async fn every_encoding_sends_and_the_lists_find_it(backend: Backend) {
         "bounce@shop.example"
     );
     assert_eq!(by_to("saburo@example.jp")["apiData"], "order-1003");
+    // The subject as sent (the ISO-2022-JP one decoded), and the client's address.
+    assert_eq!(
+        by_to("taro@example.jp")["subject"],
+        "ご注文ありがとうございます"
+    );
+    assert_eq!(
+        by_to("hanako@example.jp")["subject"],
+        "ご注文ありがとうございます"
+    );
+    assert_eq!(by_to("jiro@example.jp")["subject"], "件名");
+    assert_eq!(by_to("saburo@example.jp")["subject"], "請求書");
+    for d in deliveries {
+        assert_eq!(d["sourceIp"], "127.0.0.1", "{d}");
+    }
 
     // Filters: api_data and to by substring, status.
     let find = |more: Value| {
@@ -455,6 +469,8 @@ async fn every_encoding_sends_and_the_lists_find_it(backend: Backend) {
     assert_eq!(bounces[0]["status"], "2", "unknown user");
     assert_eq!(bounces[0]["to"], "taro@example.jp");
     assert_eq!(bounces[0]["apiData"], "order-1001");
+    assert_eq!(bounces[0]["subject"], "ご注文ありがとうございます");
+    assert_eq!(bounces[0]["sourceIp"], "127.0.0.1");
     let list = ok(&w
         .json(
             "/transaction/v2/bounces/list.json",
@@ -746,23 +762,6 @@ async fn a_contract_reads_only_its_own(backend: Backend) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await;
-            })+
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await;
-            })+
-        }
-    };
-}
-
 on_both_backends!(
     every_encoding_sends_and_the_lists_find_it,
     bulk_sends_one_message_per_recipient,
@@ -946,6 +945,18 @@ async fn every_refusal_has_its_code() {
             "replyto",
         ),
         (
+            "/api/v2/emails/send.json",
+            send(json!({"subject": ["not", "a", "string"]})),
+            "13-099",
+            "subject",
+        ),
+        (
+            "/transaction/v2/deliveries/list.json",
+            list(json!({"date": {"day": "2026-12-01"}})),
+            "13-099",
+            "date",
+        ),
+        (
             "/transaction/v2/deliveries/list.json",
             list(json!({})),
             "21-001",
@@ -1067,11 +1078,19 @@ async fn every_refusal_has_its_code() {
         .call_with("POST", "/transaction/v2/nothing/list.json", &[], b"")
         .await;
     assert_eq!((reply.status, refused(&reply).0.as_str()), (404, "02-005"));
-    let reply = w
-        .server
-        .call_with("POST", "/api/v2/emails/send.xml", &[], b"")
-        .await;
-    assert_eq!(refused(&reply).0, "02-005");
+    for xml in [
+        "/api/v2/emails/send.xml",
+        "/transaction/v2/deliveries/list.xml",
+    ] {
+        let reply = w.server.call_with("POST", xml, &[], b"").await;
+        assert_eq!((reply.status, refused(&reply).0.as_str()), (404, "02-005"));
+        assert!(
+            reply.json()["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(".json")
+        );
+    }
 
     // Japanese when asked.
     let reply = w
@@ -1133,6 +1152,66 @@ async fn a_busy_api_user_is_told_to_wait() {
     let reply = w.json("/transaction/v2/deliveries/list.json", &body).await;
     assert_eq!((reply.status, refused(&reply).0.as_str()), (429, "01-007"));
     assert!(reply.header("retry-after").is_some());
+}
+
+/// The refusals that come from past the request's fields: the message's size, the contract's
+/// pause, the node's full spool, and a store that fails.
+#[tokio::test]
+async fn the_relay_and_the_store_refusals_have_codes() {
+    let w = world(Backend::Sqlite).await.unwrap();
+    let send = |text: String| {
+        w.a(json!({
+            "from": {"name": "", "address": "info@shop.example"},
+            "to": "taro@example.jp",
+            "subject": "s",
+            "text": text,
+        }))
+    };
+    let path = "/api/v2/emails/send.json";
+
+    // Over the relay's message size (1 MB here), though within the API's body limit.
+    let reply = w.json(path, &send("x".repeat(1_100_000))).await;
+    assert_eq!((reply.status, refused(&reply).0.as_str()), (413, "13-013"));
+
+    // A spool without room for the message: this node cannot take mail now.
+    let hold = w
+        .server
+        .spool
+        .reserve(w.server.spool.limit_bytes() - 512)
+        .unwrap();
+    let reply = w
+        .json(path, &send("fits the API, not the spool".into()))
+        .await;
+    assert_eq!((reply.status, refused(&reply).0.as_str()), (503, "14-003"));
+    assert!(reply.header("retry-after").is_some());
+    drop(hold);
+    ok(&w.json(path, &send("room again".into())).await);
+
+    // Paused by the reputation guard.
+    w.server
+        .store
+        .pause_sending(&w.a, Timestamp::now(), "bounce rate over the threshold")
+        .await
+        .unwrap();
+    let reply = w.json(path, &send("t".into())).await;
+    assert_eq!((reply.status, refused(&reply).0.as_str()), (429, "14-002"));
+
+    // A store that cannot answer: an internal error, to be retried, with nothing of the cause
+    // in the answer.
+    w.server.store.close().await;
+    let reply = w
+        .json(
+            "/transaction/v2/deliveries/list.json",
+            &w.a(json!({"date": today_jst()})),
+        )
+        .await;
+    assert_eq!((reply.status, refused(&reply).0.as_str()), (500, "99-001"));
+    assert_eq!(reply.header("retry-after"), Some("5"));
+    assert!(
+        !reply.text().to_lowercase().contains("pool"),
+        "{}",
+        reply.text()
+    );
 }
 
 /// Real clients we did not write: Python's `requests` and node's `fetch`, each calling every

@@ -354,6 +354,7 @@ async fn nodes_show_their_heartbeats(backend: Backend) {
                 node: node.into(),
                 tags: Vec::new(),
                 metadata: Default::default(),
+                subject: None,
             }])
             .await
             .unwrap();

@@ -302,6 +302,49 @@ async fn an_admin_manages_every_setting_and_secrets_are_shown_once() {
         assert!(routes[0].forward_raw);
         let page = admin.get("/settings/inbound-routes").await.text();
         assert!(page.contains("hooks.shop.example") && !page.contains(signing));
+        // Edited in place: an empty field keeps its value, the raw box says the format.
+        let route = routes[0].id.to_string();
+        let reply = admin
+            .post(
+                "/settings/inbound-routes/edit",
+                &[
+                    ("csrf", &token),
+                    ("id", &route),
+                    ("pattern", ""),
+                    ("endpoint", "https://hooks.shop.example/inbound-v2"),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        assert_eq!(
+            reply.header("location"),
+            Some("/settings/inbound-routes?done=saved")
+        );
+        let edited = &server.store.inbound_routes(Some(&a)).await.unwrap()[0];
+        assert_eq!(edited.pattern, "inbox@shop.example");
+        assert_eq!(edited.endpoint, "https://hooks.shop.example/inbound-v2");
+        assert!(!edited.forward_raw);
+        let page = admin
+            .get("/settings/inbound-routes?done=saved")
+            .await
+            .text();
+        assert!(page.contains("inbound-v2"), "{page}");
+        let reply = admin
+            .post(
+                "/settings/inbound-routes/edit",
+                &[
+                    ("csrf", &token),
+                    ("id", &route),
+                    ("endpoint", "ftp://x.example/"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            422,
+            "the API's refusal, shown: {}",
+            reply.text()
+        );
 
         // Webhook: the secret once, a rotation gives another, the test event queued.
         let reply = admin
@@ -328,6 +371,61 @@ async fn an_admin_manages_every_setting_and_secrets_are_shown_once() {
         assert!(
             page.contains("bounced, complaint") && !page.contains(&secret),
             "{page}"
+        );
+        // Edited in place: the kinds as the boxes say, the URL kept when left empty, then the
+        // endpoint off; the secret stays.
+        let reply = admin
+            .post(
+                "/settings/webhooks/edit",
+                &[
+                    ("csrf", &token),
+                    ("id", &id),
+                    ("url", ""),
+                    ("events", "delivered"),
+                    ("format", "standard"),
+                    ("one_per_request", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        let edited = &server.store.webhook_endpoints(&a).await.unwrap()[0];
+        assert_eq!(edited.url, "https://hooks.shop.example/events");
+        assert_eq!(edited.kinds, [hikyaku_model::EventKind::Delivered]);
+        assert!(edited.one_per_request && edited.disabled.is_some());
+        assert_eq!(edited.secret, endpoints[0].secret);
+        let page = admin.get("/settings/webhooks?done=saved").await.text();
+        assert!(page.contains("disabled by the contract"), "{page}");
+        let reply = admin
+            .post(
+                "/settings/webhooks/edit",
+                &[
+                    ("csrf", &token),
+                    ("id", &id),
+                    ("events", "bounced"),
+                    ("events", "complaint"),
+                    ("enabled", "on"),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        let edited = &server.store.webhook_endpoints(&a).await.unwrap()[0];
+        assert!(edited.disabled.is_none() && !edited.one_per_request);
+        let reply = admin
+            .post(
+                "/settings/webhooks/edit",
+                &[
+                    ("csrf", &token),
+                    ("id", &id),
+                    ("events", "bounced"),
+                    ("api_key", "k"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            422,
+            "the API's refusal, shown: {}",
+            reply.text()
         );
         let reply = admin
             .post(
@@ -656,7 +754,9 @@ async fn a_user_of_one_contract_never_sees_or_touches_anothers_settings() {
                 "a-secret.example",
             ),
             ("/settings/inbound-routes/remove", "id", route.as_str()),
+            ("/settings/inbound-routes/edit", "id", route.as_str()),
             ("/settings/webhooks/remove", "id", endpoint.as_str()),
+            ("/settings/webhooks/edit", "id", endpoint.as_str()),
             ("/settings/webhooks/rotate", "id", endpoint.as_str()),
             ("/settings/webhooks/test", "id", endpoint.as_str()),
             ("/settings/api-keys/revoke", "id", key_id.as_str()),
@@ -714,7 +814,7 @@ async fn every_settings_form_refuses_a_post_without_its_token() {
     // Another session's token is no better than none.
     let mut other = logged_in(&server, &b, "admin@b.example").await;
     let foreign = csrf(&mut other, "/settings/allowed-ips").await;
-    let forms: [(&str, Vec<(&str, &str)>); 17] = [
+    let forms: [(&str, Vec<(&str, &str)>); 19] = [
         (
             "/settings/allowed-ips/add",
             vec![("cidr", "203.0.113.0/24")],
@@ -743,8 +843,16 @@ async fn every_settings_form_refuses_a_post_without_its_token() {
         ),
         ("/settings/inbound-routes/remove", vec![("id", "1")]),
         (
+            "/settings/inbound-routes/edit",
+            vec![("id", "1"), ("endpoint", "https://x.example/")],
+        ),
+        (
             "/settings/webhooks/add",
             vec![("url", "https://x.example/")],
+        ),
+        (
+            "/settings/webhooks/edit",
+            vec![("id", "1"), ("events", "bounced")],
         ),
         ("/settings/webhooks/remove", vec![("id", "1")]),
         ("/settings/webhooks/test", vec![("id", "1")]),

@@ -75,6 +75,7 @@ impl ErrorNode {
                 node: "node-a".into(),
                 tags: Vec::new(),
                 metadata: Default::default(),
+                subject: None,
             }])
             .await
             .unwrap();

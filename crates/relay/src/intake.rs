@@ -118,7 +118,7 @@ impl Intake {
     ) -> Result<Vec<u32>, IntakeError> {
         let body = bytes::Bytes::from(body);
         let id = meta.id;
-        let record = record_of(&meta, &self.node);
+        let record = record_of(&meta, &body, &self.node);
         let (spooled, recorded) = tokio::join!(
             self.spool.commit(reservation, &meta, body.clone()),
             self.record_one(record)
@@ -191,7 +191,7 @@ impl Intake {
         }
         let records = spooled
             .iter()
-            .map(|(meta, _)| record_of(meta, &self.node))
+            .map(|(meta, body)| record_of(meta, body, &self.node))
             .collect();
         let suppressed = match self.record(records).await {
             Ok(suppressed) => suppressed,
@@ -323,7 +323,7 @@ impl Intake {
     }
 }
 
-fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
+fn record_of(meta: &SpoolMeta, body: &[u8], node: &str) -> AcceptedMessage {
     AcceptedMessage {
         id: meta.id,
         customer_id: meta.customer_id.clone(),
@@ -336,6 +336,8 @@ fn record_of(meta: &SpoolMeta, node: &str) -> AcceptedMessage {
         // the spool after a crash records them too.
         tags: meta.tags.clone(),
         metadata: meta.metadata.clone(),
+        // Read from the bytes being spooled, so SMTP and HTTP sends are recorded alike.
+        subject: crate::subject::subject_of(body),
     }
 }
 

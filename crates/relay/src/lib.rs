@@ -17,6 +17,7 @@ pub mod intake;
 mod policy;
 pub mod reputation;
 pub mod smime_stage;
+mod subject;
 pub mod submit;
 pub mod trace;
 pub mod unsubscribe_stage;

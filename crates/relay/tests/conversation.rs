@@ -167,6 +167,25 @@ async fn accepted_mail_is_spooled_and_recorded(relay: Relay) {
     assert_eq!(queued.customer_id, customer);
     assert_eq!(queued.mail_from, "app@example.com");
     assert_eq!(queued.source_ip, "127.0.0.5");
+    // The send log keeps the client's address and the subject for the hosted API's records.
+    let facts = relay.store.message_facts(&customer, &[id]).await.unwrap();
+    assert_eq!(facts[&id].source_ip, "127.0.0.5");
+    assert_eq!(facts[&id].subject.as_deref(), Some("hello"));
+    let other = relay
+        .store
+        .create_contract("Other", "standard")
+        .await
+        .unwrap()
+        .customer_id;
+    assert!(
+        relay
+            .store
+            .message_facts(&other, &[id])
+            .await
+            .unwrap()
+            .is_empty(),
+        "another contract's message is not found"
+    );
     let recipients: Vec<_> = queued
         .recipients
         .iter()

@@ -59,6 +59,7 @@ async fn send(store: &Store, customer: &CustomerId, at: Timestamp, count: usize,
             node: "node-a".into(),
             tags: Vec::new(),
             metadata: Default::default(),
+            subject: None,
         })
         .collect();
     store.record_accepted(&messages).await.unwrap();

@@ -277,6 +277,29 @@ fn normalize_domain(domain: &str) -> Result<String, &'static str> {
     Ok(domain)
 }
 
+/// An `api_key` only for the hosted formats (the others carry none), and one a body can carry.
+fn check_route_api_key(format: InboundFormat, api_key: Option<&str>) -> Result<(), StoreError> {
+    let Some(key) = api_key else {
+        return Ok(());
+    };
+    if !matches!(
+        format,
+        InboundFormat::HostedJson | InboundFormat::HostedMultipart
+    ) {
+        return Err(StoreError::invalid(
+            "inbound api_key",
+            "only the hosted formats send an api_key",
+        ));
+    }
+    if key.is_empty() || key.len() > MAX_API_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(StoreError::invalid(
+            "inbound api_key",
+            format!("1 to {MAX_API_KEY_LEN} printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
 fn validate_endpoint(endpoint: &str) -> Result<(), StoreError> {
     let bad = |why: &str| StoreError::invalid("inbound endpoint", format!("{endpoint:?}: {why}"));
     let rest = endpoint
@@ -387,27 +410,7 @@ impl Store {
         api_key: Option<&str>,
     ) -> Result<(InboundRoute, String), StoreError> {
         let forward_raw = format == InboundFormat::Raw;
-        if api_key.is_some()
-            && !matches!(
-                format,
-                InboundFormat::HostedJson | InboundFormat::HostedMultipart
-            )
-        {
-            return Err(StoreError::invalid(
-                "inbound api_key",
-                "only the hosted formats send an api_key",
-            ));
-        }
-        if let Some(key) = api_key
-            && (key.is_empty()
-                || key.len() > MAX_API_KEY_LEN
-                || !key.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            return Err(StoreError::invalid(
-                "inbound api_key",
-                format!("1 to {MAX_API_KEY_LEN} printable ASCII characters without spaces"),
-            ));
-        }
+        check_route_api_key(format, api_key)?;
         let api_key_sealed = api_key.map(|key| self.key.seal_str(key));
         let pattern = normalize_route_pattern(pattern)?;
         let endpoint = endpoint.trim();
@@ -458,6 +461,53 @@ impl Store {
             created_at,
         };
         Ok((route, secret))
+    }
+
+    /// Changes route `id` of the contract to `pattern`, `endpoint`, `format` and `api_key`,
+    /// checked as [`Store::add_inbound_route_as`] checks them; its signing secret, creation
+    /// time and queued posts stay. `None` when the contract has no such route (another
+    /// contract's route is left alone, in the same statement).
+    pub async fn update_inbound_route_of(
+        &self,
+        customer_id: &CustomerId,
+        id: i64,
+        pattern: &str,
+        endpoint: &str,
+        format: InboundFormat,
+        api_key: Option<&str>,
+    ) -> Result<Option<InboundRoute>, StoreError> {
+        check_route_api_key(format, api_key)?;
+        let pattern = normalize_route_pattern(pattern)?;
+        let endpoint = endpoint.trim();
+        validate_endpoint(endpoint)?;
+        let pattern_sealed = self.key.seal_str(&pattern);
+        let pattern_hash = self.key.address_hash(&pattern);
+        let api_key_sealed = api_key.map(|key| self.key.seal_str(key));
+        let _turn = self.write_turn().await;
+        let updated: Result<Option<RouteRow>, sqlx::Error> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE inbound_routes SET pattern_sealed = $1, pattern_hash = $2, endpoint = $3, \
+                 forward_raw = $4, format = $5, api_key_sealed = $6 \
+                 WHERE route_id = $7 AND customer_id = $8 \
+                 RETURNING route_id, customer_id, pattern_sealed, pattern_hash, endpoint, \
+                 format, api_key_sealed, created_at",
+            )
+            .bind(pattern_sealed.as_slice())
+            .bind(pattern_hash.as_slice())
+            .bind(endpoint)
+            .bind(format == InboundFormat::Raw)
+            .bind(format.as_str())
+            .bind(api_key_sealed.as_deref())
+            .bind(id)
+            .bind(customer_id.as_str())
+            .fetch_optional(pool)
+            .await
+        });
+        match updated {
+            Ok(row) => row.map(|row| self.route_from_row(row)).transpose(),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::InboundPatternTaken(pattern)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn inbound_route(&self, id: i64) -> Result<Option<InboundRoute>, StoreError> {

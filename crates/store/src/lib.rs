@@ -228,7 +228,9 @@ pub use operator::{
     Inquiry, Maintenance, NODE_HEARTBEAT, NewMaintenance, NodeStatus, OperatorSession, OperatorUser,
 };
 pub use quality::{MAX_REPLY_CHARS, QualityDomain, QualityReply, normalise_reply};
-pub use queue::{AcceptedMessage, QueueFilter, SUPPRESSION_LIST_SOURCE};
+pub use queue::{
+    AcceptedMessage, MAX_SUBJECT_CHARS, MessageFacts, QueueFilter, SUPPRESSION_LIST_SOURCE,
+};
 #[cfg(any(test, feature = "test-util"))]
 pub use readable_dump::DumpedValue;
 pub use reputation::{ReputationFigures, ReputationStatus, ReputationWindow, SendingPause};
@@ -254,7 +256,7 @@ pub use unsubscribe_token::{BadToken, UnsubscribeKey, UnsubscribeToken};
 pub use usage::{Usage, UsageMonth};
 pub use webhooks::{
     EndpointNext, FollowOn, NewWebhookEndpoint, WebhookAttempt, WebhookAttemptEntry, WebhookBatch,
-    WebhookEndpoint, WebhookEvent, WebhookFormat, WebhookOutcome,
+    WebhookEndpoint, WebhookEndpointSettings, WebhookEvent, WebhookFormat, WebhookOutcome,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -23,6 +23,22 @@ pub struct AcceptedMessage {
     /// Key-value pairs the sender attached (HTTP sends; empty for SMTP), returned with every
     /// event of the message. Sealed at rest: values are the customer's free text.
     pub metadata: BTreeMap<String, String>,
+    /// The decoded Subject, for the hosted API's records; cut to [`MAX_SUBJECT_CHARS`] when
+    /// kept. Sealed at rest like the metadata.
+    pub subject: Option<String>,
+}
+
+/// The longest subject the send log keeps, in characters: enough to recognise a message by, and
+/// a bound on what one message adds to every record of it.
+pub const MAX_SUBJECT_CHARS: usize = 255;
+
+/// What the send log keeps of a message besides its events: where it came from and its
+/// subject, which the hosted API's records carry as `sourceIp` and `subject`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFacts {
+    /// The address of the client that handed the message over.
+    pub source_ip: String,
+    pub subject: Option<String>,
 }
 
 /// Which queued messages to list. The default lists all of them, oldest first.
@@ -79,6 +95,7 @@ struct SealedMessage<'a> {
     mail_from_hash: Vec<u8>,
     recipients: Vec<SealedAddress>,
     metadata_sealed: Option<Vec<u8>>,
+    subject_sealed: Option<Vec<u8>>,
 }
 
 struct SealedAddress {
@@ -120,6 +137,13 @@ struct QueuedRecipientRow {
     last_reply_sealed: Option<Vec<u8>>,
 }
 
+/// `text` cut to its first `max` characters (never inside one).
+fn cut_chars(text: &str, max: usize) -> &str {
+    text.char_indices()
+        .nth(max)
+        .map_or(text, |(end, _)| &text[..end])
+}
+
 pub(crate) fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{column}: {e}"))
 }
@@ -139,6 +163,10 @@ impl Store {
                 .map_err(|e| StoreError::invalid("message metadata", e.to_string()))?;
             Some(self.key.seal(&json))
         };
+        let subject_sealed = message
+            .subject
+            .as_deref()
+            .map(|subject| self.key.seal_str(cut_chars(subject, MAX_SUBJECT_CHARS)));
         Ok(SealedMessage {
             id: message.id.to_string(),
             message,
@@ -156,6 +184,7 @@ impl Store {
                 })
                 .collect(),
             metadata_sealed,
+            subject_sealed,
         })
     }
 
@@ -198,7 +227,8 @@ impl Store {
             for chunk in statement_chunks(&sealed) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO messages (message_id, customer_id, mail_from_sealed, \
-                     mail_from_hash, size, received_at, source_ip, node, metadata_sealed) ",
+                     mail_from_hash, size, received_at, source_ip, node, metadata_sealed, \
+                     subject_sealed) ",
                 );
                 insert.push_values(chunk, |mut row, m| {
                     row.push_bind(m.id.as_str())
@@ -209,7 +239,8 @@ impl Store {
                         .push_bind(m.message.received_at.as_millis())
                         .push_bind(m.message.source_ip.as_str())
                         .push_bind(m.message.node.as_str())
-                        .push_bind(m.metadata_sealed.as_deref());
+                        .push_bind(m.metadata_sealed.as_deref())
+                        .push_bind(m.subject_sealed.as_deref());
                 });
                 insert.push(" ON CONFLICT (message_id) DO NOTHING RETURNING message_id");
                 let ids: Vec<String> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
@@ -433,6 +464,40 @@ impl Store {
             }
         }
         Ok(known)
+    }
+
+    /// The facts of the contract's messages among `ids`, by ID; a message of another contract,
+    /// or one no longer kept, is not among them. One look-up per [`LOOKUP_CHUNK`] IDs.
+    pub async fn message_facts(
+        &self,
+        customer: &CustomerId,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, MessageFacts>, StoreError> {
+        let mut texts: Vec<String> = ids.iter().map(MessageId::to_string).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        let sql = in_list_sql(
+            "SELECT message_id, source_ip, subject_sealed FROM messages WHERE message_id",
+            &format!("AND customer_id = ${}", LOOKUP_CHUNK + 1),
+        );
+        let mut facts = HashMap::with_capacity(texts.len());
+        for chunk in lookup_chunks(&texts) {
+            let rows: Vec<(String, String, Option<Vec<u8>>)> = with_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in &chunk {
+                    query = query.bind(*id);
+                }
+                query.bind(customer.as_str()).fetch_all(pool).await?
+            });
+            for (id, source_ip, subject_sealed) in rows {
+                let id: MessageId = id.parse().map_err(|e| corrupt("messages.message_id", e))?;
+                let subject = subject_sealed
+                    .map(|sealed| self.key.open_string(&sealed))
+                    .transpose()?;
+                facts.insert(id, MessageFacts { source_ip, subject });
+            }
+        }
+        Ok(facts)
     }
 
     pub async fn queued_message(&self, id: MessageId) -> Result<Option<QueuedMessage>, StoreError> {

@@ -134,6 +134,7 @@ pub async fn fill_send_log(
                     node: "node-a".into(),
                     tags: Vec::new(),
                     metadata: Default::default(),
+                    subject: None,
                 }
             })
             .collect();

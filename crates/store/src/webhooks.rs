@@ -52,6 +52,17 @@ pub struct NewWebhookEndpoint<'a> {
     pub api_key: Option<&'a str>,
 }
 
+/// What an edit sets on an endpoint, as [`Store::update_webhook_endpoint`] takes it: all of
+/// it but the secret, which only a rotation changes.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookEndpointSettings<'a> {
+    pub url: &'a str,
+    pub kinds: &'a [EventKind],
+    pub one_per_request: bool,
+    pub format: WebhookFormat,
+    pub api_key: Option<&'a str>,
+}
+
 /// A contract's webhook endpoint and the kinds of event it wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {
@@ -237,6 +248,24 @@ struct AttemptRow {
     outcome: String,
 }
 
+/// Subscribes endpoint `$id` of `$customer` to `$kinds` (each once) in transaction `$tx`. A
+/// macro, as each backend's transaction is a type of its own.
+macro_rules! insert_subscriptions {
+    ($tx:ident, $id:expr, $customer:expr, $kinds:expr) => {
+        if !$kinds.is_empty() {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO webhook_subscriptions (endpoint_id, customer_id, kind) ",
+            );
+            insert.push_values($kinds, |mut row, kind| {
+                row.push_bind($id)
+                    .push_bind($customer.as_str())
+                    .push_bind(kind.as_str());
+            });
+            insert.build().execute(&mut *$tx).await?;
+        }
+    };
+}
+
 impl Store {
     /// Adds an endpoint for the contract, subscribed to `kinds` (each once), sent batches.
     /// Returns its ID.
@@ -311,15 +340,7 @@ impl Store {
             .bind(api_key_sealed.as_deref())
             .fetch_one(&mut *tx)
             .await?;
-            if !kinds.is_empty() {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO webhook_subscriptions (endpoint_id, customer_id, kind) ",
-                );
-                insert.push_values(&kinds, |mut row, kind| {
-                    row.push_bind(id).push_bind(customer.as_str()).push_bind(kind.as_str());
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
+            insert_subscriptions!(tx, id, customer, &kinds);
             tx.commit().await?;
             id
         });
@@ -447,6 +468,51 @@ impl Store {
             removed
         });
         Ok(removed > 0)
+    }
+
+    /// Sets the contract's endpoint `id` to `settings` (its subscriptions replaced), keeping
+    /// its secret, its failure state and the events already queued for it, which go out as
+    /// the endpoint now says. `false` when the contract has no such endpoint.
+    pub async fn update_webhook_endpoint(
+        &self,
+        customer: &CustomerId,
+        id: i64,
+        settings: &WebhookEndpointSettings<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut kinds = settings.kinds.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        let api_key_sealed = settings.api_key.map(|key| self.key.seal_str(key));
+        let _turn = self.write_turn().await;
+        let changed = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE webhook_endpoints SET url = $1, one_per_request = $2, format = $3, \
+                 api_key_sealed = $4 WHERE customer_id = $5 AND endpoint_id = $6",
+            )
+            .bind(settings.url)
+            .bind(settings.one_per_request)
+            .bind(settings.format.as_str())
+            .bind(api_key_sealed.as_deref())
+            .bind(customer.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed > 0 {
+                sqlx::query(
+                    "DELETE FROM webhook_subscriptions WHERE endpoint_id = $1 AND customer_id = $2",
+                )
+                .bind(id)
+                .bind(customer.as_str())
+                .execute(&mut *tx)
+                .await?;
+                insert_subscriptions!(tx, id, customer, &kinds);
+            }
+            tx.commit().await?;
+            changed
+        });
+        Ok(changed > 0)
     }
 
     /// Rotates the endpoint's secret to `secret`; the one it replaces keeps signing requests

@@ -24,6 +24,7 @@ on_both_backends!(
     concurrent_batches_all_land,
     queue_listing_and_showing,
     addresses_are_sealed_at_rest,
+    message_facts_are_the_contracts_own,
     a_wrong_key_opens_nothing,
     ping_answers_until_closed,
 );
@@ -732,12 +733,55 @@ async fn queue_listing_and_showing(f: Fixture) {
     );
 }
 
+/// The source address and subject kept with each message: the subject cut to its length on a
+/// character boundary, a message without one `None`, and another contract's messages (or
+/// unknown IDs) not found.
+async fn message_facts_are_the_contracts_own(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Facts").await;
+    let other = new_contract(store, "Other").await;
+    let long = AcceptedMessage {
+        subject: Some("件".repeat(300)),
+        ..accepted(&c, 1_000, "a@example.jp", &["b@example.jp"])
+    };
+    let plain = accepted(&c, 2_000, "a@example.jp", &["b@example.jp"]);
+    let theirs = AcceptedMessage {
+        subject: Some("theirs".into()),
+        ..accepted(&other, 3_000, "x@example.jp", &["y@example.jp"])
+    };
+    store
+        .record_accepted(&[long.clone(), plain.clone(), theirs.clone()])
+        .await
+        .unwrap();
+    let unknown = MessageId::new(Timestamp(4_000));
+    let ids = [long.id, plain.id, theirs.id, unknown, long.id];
+    let facts = store.message_facts(&c, &ids).await.unwrap();
+    assert_eq!(facts.len(), 2, "{facts:?}");
+    let kept = facts[&long.id].subject.as_deref().unwrap();
+    assert_eq!(kept.chars().count(), hikyaku_store::MAX_SUBJECT_CHARS);
+    assert!(kept.chars().all(|ch| ch == '件'));
+    assert_eq!(facts[&long.id].source_ip, long.source_ip);
+    assert_eq!(facts[&plain.id].subject, None);
+    let theirs_found = store.message_facts(&other, &ids).await.unwrap();
+    assert_eq!(theirs_found.len(), 1);
+    assert_eq!(theirs_found[&theirs.id].subject.as_deref(), Some("theirs"));
+    // More IDs than one look-up binds.
+    let many: Vec<MessageId> = (0..600)
+        .map(|i| MessageId::new(Timestamp(10_000 + i)))
+        .chain([plain.id])
+        .collect();
+    assert_eq!(store.message_facts(&c, &many).await.unwrap().len(), 1);
+}
+
 async fn addresses_are_sealed_at_rest(f: Fixture) {
     let store = &f.store;
     let c = new_contract(store, "Private").await;
     let sender = "zq-sender-7f3@example.org";
     let recipient = "Zq-Rcpt-91a@Example.net";
-    let message = accepted(&c, 1_000, sender, &[recipient, "zq-other-55b@example.net"]);
+    let message = AcceptedMessage {
+        subject: Some("zq-subject-4d2: your order".into()),
+        ..accepted(&c, 1_000, sender, &[recipient, "zq-other-55b@example.net"])
+    };
     store
         .record_accepted(std::slice::from_ref(&message))
         .await
@@ -820,6 +864,7 @@ async fn addresses_are_sealed_at_rest(f: Fixture) {
         "zq-rcpt-91a",
         "zq-other-55b",
         "example.org",
+        "zq-subject-4d2",
     ] {
         for form in [needle.to_string(), hex(needle)] {
             assert!(

@@ -30,6 +30,7 @@ fn batch(customer: &CustomerId, size: usize, recipients: usize) -> Vec<AcceptedM
             node: "node-a".into(),
             tags: Vec::new(),
             metadata: Default::default(),
+            subject: None,
         })
         .collect()
 }

@@ -11,9 +11,10 @@
 use hikyaku_api_types::hosted::{
     BlockRecord, BounceRecord, DeliveryRecord, ErrorStatus, error_status, hosted_time,
 };
-use hikyaku_model::EventKind;
-use hikyaku_store::{WebhookEndpoint, WebhookEvent, WebhookFormat};
+use hikyaku_model::{EventKind, MessageId};
+use hikyaku_store::{MessageFacts, WebhookEndpoint, WebhookEvent, WebhookFormat};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// The kinds of event a hosted-format endpoint may subscribe to: those that make a record.
 pub const HOSTED_KINDS: [EventKind; 8] = [
@@ -27,8 +28,9 @@ pub const HOSTED_KINDS: [EventKind; 8] = [
     EventKind::Unsubscribed,
 ];
 
-/// The zone of the records' times: the hosted service's default, Asia/Tokyo (+09:00 all year).
-pub const OFFSET_MINUTES: i32 = 540;
+/// The zone of the records' times unless the sender is told another: the hosted service's
+/// default, Asia/Tokyo (+09:00 all year), which is also `contracts.usage_time_zone`'s.
+pub const DEFAULT_OFFSET_MINUTES: i32 = 540;
 
 /// One request of a batch: its event type, content type and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +80,7 @@ impl Records {
 /// The block-list record of an event that puts its recipient on the suppression list at the
 /// recipient's own request: an unsubscription (error status 11) or a complaint (its reason's
 /// number).
-fn block_record(event: &hikyaku_model::Event) -> Option<BlockRecord> {
+fn block_record(event: &hikyaku_model::Event, offset_minutes: i32) -> Option<BlockRecord> {
     let status = match event.kind() {
         EventKind::Unsubscribed => ErrorStatus::Unsubscribed,
         EventKind::Complaint => event
@@ -88,7 +90,7 @@ fn block_record(event: &hikyaku_model::Event) -> Option<BlockRecord> {
         _ => return None,
     };
     Some(BlockRecord {
-        created: hosted_time(event.at, OFFSET_MINUTES),
+        created: hosted_time(event.at, offset_minutes),
         email: event.recipient.clone(),
         id: event.message_id.to_string(),
         occurred: "1".to_string(),
@@ -96,10 +98,17 @@ fn block_record(event: &hikyaku_model::Event) -> Option<BlockRecord> {
     })
 }
 
-/// The requests for `events` to `endpoint` (a hosted-format one), in the order they are sent.
-/// A test event makes a `deliveries` request with an empty list (there is no delivery to
-/// describe); events that make no record (none do among [`HOSTED_KINDS`]) make no request.
-pub fn requests(endpoint: &WebhookEndpoint, events: &[WebhookEvent]) -> Vec<HostedRequest> {
+/// The requests for `events` to `endpoint` (a hosted-format one), in the order they are sent,
+/// with times `offset_minutes` east of UTC and each record's `sourceIp` and `subject` from its
+/// message's `facts` (empty for a message not among them). A test event makes a `deliveries`
+/// request with an empty list (there is no delivery to describe); events that make no record
+/// (none do among [`HOSTED_KINDS`]) make no request.
+pub fn requests(
+    endpoint: &WebhookEndpoint,
+    events: &[WebhookEvent],
+    offset_minutes: i32,
+    facts: &HashMap<MessageId, MessageFacts>,
+) -> Vec<HostedRequest> {
     let mut deliveries = Vec::new();
     let mut bounces = Vec::new();
     let mut blocks = Vec::new();
@@ -107,9 +116,18 @@ pub fn requests(endpoint: &WebhookEndpoint, events: &[WebhookEvent]) -> Vec<Host
     for event in events {
         match event {
             WebhookEvent::Logged(event) => {
-                deliveries.extend(DeliveryRecord::of(event, OFFSET_MINUTES));
-                bounces.extend(BounceRecord::of(event, OFFSET_MINUTES));
-                blocks.extend(block_record(event));
+                let fact = facts.get(&event.message_id);
+                let source_ip = fact.map_or("", |f| f.source_ip.as_str());
+                let subject = fact.and_then(|f| f.subject.as_deref());
+                deliveries.extend(
+                    DeliveryRecord::of(event, offset_minutes)
+                        .map(|r| r.of_message(source_ip, subject)),
+                );
+                bounces.extend(
+                    BounceRecord::of(event, offset_minutes)
+                        .map(|r| r.of_message(source_ip, subject)),
+                );
+                blocks.extend(block_record(event, offset_minutes));
             }
             WebhookEvent::Test(_) => test = true,
         }

@@ -82,6 +82,10 @@ pub struct WebhookSettings {
     pub resolver: Option<Arc<dyn Resolve>>,
     /// Trust anchors for `https://` endpoints; the Mozilla roots when `None`.
     pub tls_roots: Option<Arc<rustls::RootCertStore>>,
+    /// The zone of the hosted formats' record times, in minutes east of UTC: the one the
+    /// hosted API's lists write times in (`contracts.usage_time_zone`), so a receiver sees the
+    /// same `created` in a webhook as in `deliveries/list`.
+    pub records_offset_minutes: i32,
 }
 
 impl Default for WebhookSettings {
@@ -103,6 +107,7 @@ impl Default for WebhookSettings {
             allow_private_endpoints: false,
             resolver: None,
             tls_roots: None,
+            records_offset_minutes: hosted::DEFAULT_OFFSET_MINUTES,
         }
     }
 }
@@ -330,6 +335,85 @@ pub async fn add_endpoint_with(
         .create_webhook_endpoint_as(customer, &new, Timestamp::now())
         .await?;
     Ok((id, secret))
+}
+
+/// An edit of an endpoint: each field given replaces the endpoint's, the rest stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointEdit {
+    pub url: Option<String>,
+    pub kinds: Option<Vec<EventKind>>,
+    pub one_per_request: Option<bool>,
+    pub format: Option<WebhookFormat>,
+    /// `Some(None)` removes the key.
+    pub api_key: Option<Option<String>>,
+    /// `false` turns it off as the sender does after failures (no requests, and new events no
+    /// longer queue for it); `true` turns it on again, its failures forgotten.
+    pub enabled: Option<bool>,
+}
+
+/// Why an endpoint the contract turned off is not sent to.
+pub const DISABLED_BY_CONTRACT: &str = "disabled by the contract";
+
+/// Edits the contract's endpoint `id`: the result is checked as a new endpoint would be (its
+/// URL, its options against each other and its kinds) before anything is stored. A change to
+/// the standard format drops the `api_key` unless the edit gives one (which is then refused):
+/// only the hosted formats carry it. Returns the endpoint as it now is, or `None` when the
+/// contract has no such endpoint.
+pub async fn edit_endpoint(
+    store: &Store,
+    customer: &CustomerId,
+    id: i64,
+    edit: &EndpointEdit,
+    allow_private: bool,
+) -> Result<Option<WebhookEndpoint>, WebhookError> {
+    let Some(current) = store.webhook_endpoint(customer, id).await? else {
+        return Ok(None);
+    };
+    let url = edit.url.as_deref().unwrap_or(&current.url);
+    let kinds = edit.kinds.as_deref().unwrap_or(&current.kinds);
+    let format = edit.format.unwrap_or(current.format);
+    let api_key = match &edit.api_key {
+        Some(key) => key.clone(),
+        None if !format.is_hosted() => None,
+        None => current.api_key.clone(),
+    };
+    let options = EndpointOptions {
+        one_per_request: edit.one_per_request.unwrap_or(current.one_per_request),
+        format,
+        api_key,
+    };
+    if edit.url.is_some() {
+        check_endpoint_url(url, allow_private)?;
+    }
+    options.check(kinds)?;
+    let settings = hikyaku_store::WebhookEndpointSettings {
+        url,
+        kinds,
+        one_per_request: options.one_per_request,
+        format: options.format,
+        api_key: options.api_key.as_deref(),
+    };
+    if !store
+        .update_webhook_endpoint(customer, id, &settings)
+        .await?
+    {
+        return Ok(None);
+    }
+    match edit.enabled {
+        Some(true) if current.disabled.is_some() => {
+            store
+                .set_webhook_endpoint_disabled(customer, id, None)
+                .await?;
+        }
+        Some(false) if current.disabled.is_none() => {
+            let disabled = Some((Timestamp::now(), DISABLED_BY_CONTRACT));
+            store
+                .set_webhook_endpoint_disabled(customer, id, disabled)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(store.webhook_endpoint(customer, id).await?)
 }
 
 /// Gives the endpoint a new secret; the old one keeps signing beside it for `overlap`. Returns
@@ -661,7 +745,27 @@ impl Sender {
         now: Timestamp,
     ) -> Result<Answer, PostError> {
         let deadline = self.settings.request_timeout;
-        let requests = hosted::requests(endpoint, &batch.events);
+        let ids: Vec<_> = batch
+            .events
+            .iter()
+            .filter_map(|event| match event {
+                WebhookEvent::Logged(event) => Some(event.message_id),
+                WebhookEvent::Test(_) => None,
+            })
+            .collect();
+        // Without the messages' facts the records would differ from those a retry sends under
+        // the same IDs: the attempt fails, and is made again like any other.
+        let facts = self
+            .store
+            .message_facts(&endpoint.customer_id, &ids)
+            .await
+            .map_err(|e| PostError::Request(format!("the send log could not be read: {e}")))?;
+        let requests = hosted::requests(
+            endpoint,
+            &batch.events,
+            self.settings.records_offset_minutes,
+            &facts,
+        );
         let all = async {
             let mut last = None;
             for request in requests {

@@ -50,6 +50,8 @@ fn settings() -> WebhookSettings {
             max: Duration::from_millis(300),
         },
         allow_private_endpoints: true,
+        // Not the default Tokyo: the records must follow the zone the sender is given.
+        records_offset_minutes: -300,
         ..WebhookSettings::default()
     }
 }
@@ -70,6 +72,7 @@ async fn accept(store: &Store, customer: &CustomerId, recipients: &[&str]) -> Me
         node: "node-a".into(),
         tags: Vec::new(),
         metadata: [("api_data".to_string(), "order-42".to_string())].into(),
+        subject: Some("ご注文 #42".into()),
     };
     store.record_accepted(&[message]).await.unwrap();
     id
@@ -321,6 +324,14 @@ async fn hosted_formats(store: Store) {
         assert_eq!(queued["apiData"], "order-42");
         let created = queued["created"].as_str().unwrap();
         assert_eq!(created.len(), 19, "YYYY-MM-DD HH:MM:SS: {created}");
+        // Five hours west of UTC, as configured: read back as UTC, it is five hours behind.
+        let local: Timestamp = format!("{}T{}Z", &created[..10], &created[11..])
+            .parse()
+            .unwrap();
+        let lag = Timestamp::now().as_millis() - local.as_millis() - 5 * 3_600_000;
+        assert!((0..120_000).contains(&lag), "{created} is not UTC-5 now");
+        assert_eq!(queued["sourceIp"], "192.0.2.1");
+        assert_eq!(queued["subject"], "ご注文 #42");
         field(deliveries, "nobody@rcpt.example", "queued");
         let succeeded = field(deliveries, "taro@rcpt.example", "succeeded");
         assert_eq!(succeeded["senderIp"], "192.0.2.25");

@@ -199,6 +199,7 @@ async fn accept(store: &Store, customer: &CustomerId, n: usize) {
             node: "node-a".into(),
             tags: Vec::new(),
             metadata: Default::default(),
+            subject: None,
         })
         .collect();
     store.record_accepted(&batch).await.unwrap();

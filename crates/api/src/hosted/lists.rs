@@ -19,7 +19,7 @@ use hikyaku_api_types::hosted::{
     DeliveryRecord, ErrorStatus, StatisticsList, StatisticsRecord, error_status,
     event_error_status, hosted_date, hosted_time,
 };
-use hikyaku_model::{Event, EventKind, Reason, Timestamp};
+use hikyaku_model::{Event, EventKind, MessageId, Reason, Timestamp};
 use hikyaku_store::{EventQuery, Granularity, SuppressionSource};
 
 const DAY_MS: i64 = 86_400_000;
@@ -141,7 +141,8 @@ fn period(
 }
 
 /// Reads the contract's events of `kinds` in the period, newest first, keeping those `keep`
-/// makes a record of, and returns the page `paging` asks for.
+/// makes a record of, and returns the page `paging` asks for, each record with its message's
+/// ID.
 async fn page_of<T>(
     state: &ApiState,
     caller: &ContractCaller,
@@ -149,7 +150,7 @@ async fn page_of<T>(
     (since, until): (Option<Timestamp>, Option<Timestamp>),
     paging: &Paging,
     mut keep: impl FnMut(&Event) -> Option<T>,
-) -> Result<Vec<T>, Failure> {
+) -> Result<Vec<(MessageId, T)>, Failure> {
     let mut query = EventQuery {
         customer: Some(caller.customer_id.clone()),
         kinds,
@@ -167,7 +168,7 @@ async fn page_of<T>(
                 if skipped < paging.skip {
                     skipped += 1;
                 } else {
-                    out.push(record);
+                    out.push((event.message_id, record));
                     if out.len() == paging.take {
                         return Ok(out);
                     }
@@ -179,6 +180,28 @@ async fn page_of<T>(
             None => return Ok(out),
         }
     }
+}
+
+/// The page's records with what the send log keeps of their messages besides the events (the
+/// submitting client's address, the subject), read in one look-up for the page only.
+async fn of_messages<T>(
+    state: &ApiState,
+    caller: &ContractCaller,
+    page: Vec<(MessageId, T)>,
+    fill: impl Fn(T, &str, Option<&str>) -> T,
+) -> Result<Vec<T>, Failure> {
+    let ids: Vec<MessageId> = page.iter().map(|(id, _)| *id).collect();
+    let facts = state
+        .store()
+        .message_facts(&caller.customer_id, &ids)
+        .await?;
+    Ok(page
+        .into_iter()
+        .map(|(id, record)| match facts.get(&id) {
+            Some(f) => fill(record, &f.source_ip, f.subject.as_deref()),
+            None => record,
+        })
+        .collect())
 }
 
 /// The send-log filters `deliveries` and `bounces` share.
@@ -229,13 +252,14 @@ pub(super) async fn deliveries(
     let filters = Filters::read(fields)?;
     let period = period(fields, offset, true)?;
     let paging = paging(fields)?;
-    let deliveries = page_of(state, caller, kinds, period, &paging, |event| {
+    let page = page_of(state, caller, kinds, period, &paging, |event| {
         let record = DeliveryRecord::of(event, offset)?;
         filters
             .admit(&record.from, &record.to, &record.api_data)
             .then(|| shown(caller, record))
     })
     .await?;
+    let deliveries = of_messages(state, caller, page, DeliveryRecord::of_message).await?;
     ok(&DeliveryList { deliveries })
 }
 
@@ -257,7 +281,7 @@ pub(super) async fn bounces(
     let filters = Filters::read(fields)?;
     let period = period(fields, offset, false)?;
     let paging = paging(fields)?;
-    let bounces = page_of(
+    let page = page_of(
         state,
         caller,
         BOUNCE_KINDS.to_vec(),
@@ -281,6 +305,7 @@ pub(super) async fn bounces(
         },
     )
     .await?;
+    let bounces = of_messages(state, caller, page, BounceRecord::of_message).await?;
     ok(&BounceList { bounces })
 }
 

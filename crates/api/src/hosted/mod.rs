@@ -73,8 +73,14 @@ pub fn router(state: ApiState) -> Router {
             routes = routes.route(&path, route);
         }
     }
-    let unknown = |headers: HeaderMap| async move {
-        Failure::new(errors::UNKNOWN_ENDPOINT, "").respond(Language::of(&headers))
+    let unknown = |uri: axum::http::Uri, headers: HeaderMap| async move {
+        let mut failure = Failure::new(errors::UNKNOWN_ENDPOINT, "");
+        // The hosted service documents `.xml` beside `.json` but publishes no XML answer
+        // shape; a guessed one would mislead a client more than a clear refusal does.
+        if uri.path().ends_with(".xml") {
+            failure = failure.detail("the XML forms are not served: use the .json endpoint");
+        }
+        failure.respond(Language::of(&headers))
     };
     routes
         .route("/api/v2/{*rest}", any(unknown))

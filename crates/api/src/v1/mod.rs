@@ -206,7 +206,10 @@ fn operations() -> OpenApiRouter<ApiState> {
             settings::list_inbound_routes,
             settings::add_inbound_route
         ))
-        .routes(routes!(settings::remove_inbound_route))
+        .routes(routes!(
+            settings::edit_inbound_route,
+            settings::remove_inbound_route
+        ))
         .routes(routes!(settings::plan))
         .routes(routes!(notices::list))
         .routes(routes!(operator::list_contracts, operator::create_contract))
@@ -228,7 +231,7 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(users::list_api_keys, users::create_api_key))
         .routes(routes!(users::show_api_key, users::revoke_api_key))
         .routes(routes!(webhooks::list, webhooks::create))
-        .routes(routes!(webhooks::remove))
+        .routes(routes!(webhooks::edit, webhooks::remove))
         .routes(routes!(webhooks::test))
         .routes(routes!(webhooks::attempts))
         .routes(routes!(webhooks::rotate_secret))

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hikyaku_api_types::{
     AllowedIpRange, AllowedIpRangePage, ContractPlan, CreatedInboundRoute, CreatedSmtpCredential,
-    InboundRoute, InboundRoutePage, NewAllowedIpRange, NewInboundRoute, NewSmtpCredential, Plan,
-    SmtpCredential, SmtpCredentialPage,
+    InboundRoute, InboundRoutePage, InboundRoutePatch, NewAllowedIpRange, NewInboundRoute,
+    NewSmtpCredential, Plan, SmtpCredential, SmtpCredentialPage,
 };
 use hikyaku_model::{Contract, ContractState};
 use hikyaku_store::InboundFormat;
@@ -313,19 +313,7 @@ pub async fn add_inbound_route(
             new.api_key.as_deref(),
         )
         .await
-        .map_err(|e| match e {
-            hikyaku_store::StoreError::Invalid { what, reason } => {
-                let field = if what.contains("endpoint") {
-                    "endpoint"
-                } else if what.contains("api_key") {
-                    "api_key"
-                } else {
-                    "pattern"
-                };
-                ApiError::invalid(field, format!("invalid {what}: {reason}"))
-            }
-            e => e.into(),
-        })?;
+        .map_err(route_refused)?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedInboundRoute {
@@ -335,20 +323,108 @@ pub async fn add_inbound_route(
     ))
 }
 
+/// A route the store would not take, with the request's field at fault.
+fn route_refused(error: hikyaku_store::StoreError) -> ApiError {
+    match error {
+        hikyaku_store::StoreError::Invalid { what, reason } => {
+            let field = if what.contains("endpoint") {
+                "endpoint"
+            } else if what.contains("api_key") {
+                "api_key"
+            } else {
+                "pattern"
+            };
+            ApiError::invalid(field, format!("invalid {what}: {reason}"))
+        }
+        e => e.into(),
+    }
+}
+
+/// Edits an inbound route: the fields given replace its own, checked as for a new route; its
+/// signing key and queued posts stay.
+#[utoipa::path(
+    patch,
+    path = "/settings/inbound-routes/{id}",
+    tag = "settings",
+    params(("id" = i64, Path, description = "The route's ID")),
+    request_body = InboundRoutePatch,
+    responses((status = 200, body = InboundRoute), Failures)
+)]
+pub async fn edit_inbound_route(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<InboundRoutePatch>,
+) -> Result<Json<InboundRoute>, ApiError> {
+    let not_found = || ApiError::not_found("inbound route");
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    changeable(&state, &caller).await?;
+    // Route IDs are global: another contract's route is no route of this one.
+    let current = state
+        .store()
+        .inbound_route(id)
+        .await?
+        .filter(|route| route.customer_id == caller.customer_id)
+        .ok_or_else(not_found)?;
+    let format = match (patch.format.as_deref(), patch.forward_raw) {
+        (Some(name), forward_raw) => {
+            let format = parse_inbound_format(name)?;
+            if forward_raw.is_some_and(|raw| raw != (format == InboundFormat::Raw)) {
+                return Err(ApiError::invalid(
+                    "forward_raw",
+                    format!("forward_raw does not agree with format {name:?}"),
+                ));
+            }
+            format
+        }
+        (None, Some(true)) => InboundFormat::Raw,
+        (None, Some(false)) if current.format == InboundFormat::Raw => InboundFormat::Json,
+        (None, _) => current.format,
+    };
+    let hosted = matches!(
+        format,
+        InboundFormat::HostedJson | InboundFormat::HostedMultipart
+    );
+    let api_key = match patch.api_key {
+        Some(key) => key,
+        // Only the hosted formats carry a key: leaving them drops it.
+        None if hosted => current.api_key.clone(),
+        None => None,
+    };
+    let route = state
+        .store()
+        .update_inbound_route_of(
+            &caller.customer_id,
+            id,
+            patch.pattern.as_deref().unwrap_or(&current.pattern),
+            patch.endpoint.as_deref().unwrap_or(&current.endpoint),
+            format,
+            api_key.as_deref(),
+        )
+        .await
+        .map_err(route_refused)?
+        .ok_or_else(not_found)?;
+    Ok(Json(shown_route(&caller, route)))
+}
+
+fn parse_inbound_format(name: &str) -> Result<InboundFormat, ApiError> {
+    name.parse().map_err(|_| {
+        ApiError::invalid(
+            "format",
+            format!(
+                "unknown inbound format {name:?} (one of: json, raw, hosted-json, hosted-multipart)"
+            ),
+        )
+    })
+}
+
 /// The route's format from `format` and the older `forward_raw`, which must agree.
 fn inbound_format(new: &NewInboundRoute) -> Result<InboundFormat, ApiError> {
     let format = match new.format.as_deref() {
         None if new.forward_raw => InboundFormat::Raw,
         None => InboundFormat::Json,
         Some(name) => {
-            let format: InboundFormat = name.parse().map_err(|_| {
-                ApiError::invalid(
-                    "format",
-                    format!(
-                        "unknown inbound format {name:?} (one of: json, raw, hosted-json, hosted-multipart)"
-                    ),
-                )
-            })?;
+            let format = parse_inbound_format(name)?;
             if new.forward_raw && format != InboundFormat::Raw {
                 return Err(ApiError::invalid(
                     "forward_raw",

@@ -1,5 +1,5 @@
 //! The contract's webhook endpoints (admins only: their secrets sign what the contract's
-//! systems trust): list, create, delete, a test event, the attempt log, secret rotation.
+//! systems trust): list, create, edit, delete, a test event, the attempt log, secret rotation.
 
 use super::ApiState;
 use super::access::ContractCaller;
@@ -8,11 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hikyaku_api_types::{
-    NewWebhookEndpoint, RotateWebhookSecret, WebhookAttemptList, WebhookEndpointList, WebhookSecret,
+    NewWebhookEndpoint, RotateWebhookSecret, WebhookAttemptList, WebhookEndpointList,
+    WebhookEndpointPatch, WebhookSecret,
 };
 use hikyaku_model::Timestamp;
 use hikyaku_store::WebhookFormat;
-use hikyaku_webhooks::{EndpointOptions, WebhookError};
+use hikyaku_webhooks::{EndpointEdit, EndpointOptions, WebhookError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -105,6 +106,59 @@ pub async fn create(
             previous_secret_until: None,
         }),
     ))
+}
+
+/// Edits an endpoint: the fields given replace its own, checked as for a new endpoint; its
+/// secret stays (rotating it is `rotate-secret`). Events already queued go out as the endpoint
+/// now says.
+#[utoipa::path(
+    patch,
+    path = "/webhooks/{endpoint_id}",
+    tag = "webhooks",
+    params(("endpoint_id" = i64, Path, description = "The endpoint's ID")),
+    request_body = WebhookEndpointPatch,
+    responses((status = 200, body = hikyaku_api_types::WebhookEndpoint), Failures)
+)]
+pub async fn edit(
+    State(state): State<ApiState>,
+    caller: ContractCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<WebhookEndpointPatch>,
+) -> Result<Json<hikyaku_api_types::WebhookEndpoint>, ApiError> {
+    let id = endpoint_id(&id)?;
+    let format = patch
+        .format
+        .as_deref()
+        .map(hikyaku_webhooks::parse_format)
+        .transpose()
+        .map_err(refused)?;
+    let kinds = match &patch.events {
+        Some(names) => {
+            Some(hikyaku_webhooks::parse_kinds(Some(names.as_slice())).map_err(refused)?)
+        }
+        None => None,
+    };
+    let edit = EndpointEdit {
+        url: patch.url.map(|url| url.trim().to_string()),
+        kinds,
+        one_per_request: patch.one_per_request,
+        format,
+        api_key: patch.api_key,
+        enabled: patch.enabled,
+    };
+    let edited = hikyaku_webhooks::edit_endpoint(
+        state.store(),
+        &caller.customer_id,
+        id,
+        &edit,
+        state.0.allow_private_webhooks,
+    )
+    .await
+    .map_err(refused)?;
+    match edited {
+        Some(endpoint) => Ok(Json(hikyaku_webhooks::shown(&endpoint))),
+        None => Err(ApiError::not_found("webhook endpoint")),
+    }
 }
 
 /// Removes an endpoint; its events not yet sent go with it.

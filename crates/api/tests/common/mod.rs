@@ -13,6 +13,28 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Each named `async fn(Backend)` of the calling test file as two tests, `sqlite::NAME` and
+/// `postgres::NAME` (the latter a no-op where `TEST_DATABASE_URL` is unset).
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await;
+            })+
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await;
+            })+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
+
 pub enum Backend {
     Sqlite,
     Postgres,
@@ -419,6 +441,7 @@ pub async fn accept_with_metadata(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        subject: None,
     };
     store.record_accepted(&[message]).await.unwrap();
     id

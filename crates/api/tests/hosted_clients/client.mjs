@@ -86,6 +86,8 @@ const listed = await answer(await json("/transaction/v2/deliveries/list.json", {
 const mine = listed.deliveries.filter((d) => d.to.startsWith("node-"));
 check(mine.length === 4, listed);
 check(mine.find((d) => d.to === "node-json@example.jp").apiData === "node-json", mine);
+check(mine.find((d) => d.to === "node-bulk@example.jp").subject === "code 42", mine);
+check(mine.every((d) => d.sourceIp === "127.0.0.1"), mine);
 const stats = await answer(await form("/transaction/v2/statistics/list", {
   ...CREDS, year: DATE.slice(0, 4), month: DATE.slice(5, 7),
 }));

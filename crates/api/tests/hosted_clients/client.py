@@ -98,6 +98,9 @@ for record in records:
 mine = answer(requests.post(f"{BASE}/transaction/v2/deliveries/list.json",
                             data={**CREDS, "date": DATE, "api_data": "py-form"}))["deliveries"]
 check([r["to"] for r in mine] == ["jiro@example.jp"], mine)
+check(mine[0]["subject"] == "form" and mine[0]["sourceIp"] == "127.0.0.1", mine)
+merged = sorted(r["subject"] for r in records if r["to"].startswith("bulk-"))
+check(merged == ["A #1", "B #2"], records)
 page = answer(requests.post(f"{BASE}/transaction/v2/deliveries/list.json",
                             data={**CREDS, "date": DATE, "p": "2", "r": "2"}))["deliveries"]
 check(len(page) == 1, page)

@@ -86,7 +86,7 @@ pub async fn ips(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     ips_page(&state, &viewer, &query, outcome).await
 }
 
@@ -191,7 +191,7 @@ pub async fn smtp(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     smtp_page(&state, &viewer, &query, outcome).await
 }
 
@@ -256,6 +256,7 @@ pub struct RouteRow {
     pub pattern: String,
     pub endpoint: String,
     pub forward_raw: bool,
+    pub format: String,
     pub created_at: String,
 }
 
@@ -290,6 +291,7 @@ async fn inbound_page(
                     pattern: r.pattern,
                     endpoint: r.endpoint,
                     forward_raw: r.forward_raw,
+                    format: r.format,
                     created_at: viewer.zone.format(r.created_at.0.as_millis()),
                 })
                 .collect(),
@@ -322,7 +324,7 @@ pub async fn inbound(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     inbound_page(&state, &viewer, &query, outcome).await
 }
 
@@ -360,6 +362,32 @@ pub async fn inbound_add(
         |o| inbound_page(&state, &viewer, &FRESH, o),
     )
     .await
+}
+
+/// The edit form of a route: the pattern and endpoint when given (an empty field keeps the
+/// value: the list may show the pattern masked), the raw box as it is.
+pub async fn inbound_edit(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let mut body = json!({"forward_raw": fields.on("forward_raw")});
+    for name in ["pattern", "endpoint"] {
+        let value = fields.trimmed(name);
+        if !value.is_empty() {
+            body[name] = value.into();
+        }
+    }
+    let path = format!(
+        "/settings/inbound-routes/{}",
+        bridge::encode(fields.trimmed("id"))
+    );
+    change(&state, &viewer, &fields, Method::PATCH, &path, Some(body))
+        .await
+        .redirect_or("/settings/inbound-routes?done=saved", |o| {
+            inbound_page(&state, &viewer, &FRESH, o)
+        })
+        .await
 }
 
 pub async fn inbound_remove(

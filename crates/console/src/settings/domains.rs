@@ -151,7 +151,7 @@ pub async fn domains(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     domains_page(&state, &viewer, outcome, None).await
 }
 
@@ -307,7 +307,7 @@ pub async fn smime(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     smime_page(&state, &viewer, outcome).await
 }
 

@@ -1,5 +1,5 @@
-//! The contract's webhook endpoints: add (secret shown once), remove, rotate the secret (the
-//! new one shown once), send a test event, and each endpoint's attempts.
+//! The contract's webhook endpoints: add (secret shown once), edit, remove, rotate the secret
+//! (the new one shown once), send a test event, and each endpoint's attempts.
 
 use super::{
     Change, DoneQuery, Fields, Frame, Menu, Outcome, Secret, SettingsTexts, change, may, render,
@@ -56,6 +56,9 @@ struct Endpoint {
     failing_since: Option<Time>,
     #[serde(default)]
     disabled_reason: Option<String>,
+    #[serde(default)]
+    disabled_at: Option<Time>,
+    format: String,
 }
 
 #[derive(Deserialize)]
@@ -75,11 +78,24 @@ pub struct EndpointRow {
     pub id: i64,
     pub url: String,
     pub events: String,
+    pub kinds: Vec<String>,
     pub one_per_request: bool,
     pub created_at: String,
     pub failing_since: Option<String>,
     pub disabled: Option<String>,
+    pub enabled: bool,
+    pub format: String,
 }
+
+impl EndpointRow {
+    /// Whether the endpoint receives `kind`: its edit form's boxes start as it is.
+    pub fn receives(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|k| k == kind)
+    }
+}
+
+/// The body formats an endpoint may have, as the API names them.
+const FORMATS: [&str; 3] = ["standard", "hosted-json", "hosted-form"];
 
 #[derive(Template)]
 #[template(path = "settings/webhooks.html")]
@@ -90,6 +106,7 @@ struct WebhooksPage {
     secret: Option<Secret>,
     can_write: bool,
     kinds: Vec<(&'static str, &'static str)>,
+    formats: [&'static str; 3],
     rows: Vec<EndpointRow>,
 }
 
@@ -104,12 +121,15 @@ async fn webhooks_page(state: &ConsoleState, viewer: &Viewer, outcome: Outcome) 
                 id: e.id,
                 url: e.url,
                 events: e.events.join(", "),
+                kinds: e.events,
                 one_per_request: e.one_per_request,
                 created_at: viewer.zone.format(e.created_at.0.as_millis()),
                 failing_since: e
                     .failing_since
                     .map(|at| viewer.zone.format(at.0.as_millis())),
                 disabled: e.disabled_reason,
+                enabled: e.disabled_at.is_none(),
+                format: e.format,
             })
             .collect()
     });
@@ -133,6 +153,7 @@ async fn webhooks_page(state: &ConsoleState, viewer: &Viewer, outcome: Outcome) 
             secret,
             can_write: may(viewer, Method::POST, "/webhooks"),
             kinds,
+            formats: FORMATS,
             rows,
         },
     )
@@ -143,7 +164,7 @@ pub async fn webhooks(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     webhooks_page(&state, &viewer, outcome).await
 }
 
@@ -200,6 +221,43 @@ pub async fn webhook_add(
         format!("#{} {url}", created.id)
     })
     .await
+}
+
+/// The edit form of an endpoint: its URL when one is given (the list shows it masked, so an
+/// empty field keeps it), its kinds (when any box is ticked) and options as the boxes say, its
+/// `api_key` replaced when one is given or removed when asked.
+pub async fn webhook_edit(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    fields: Fields,
+) -> Response {
+    let mut body = json!({
+        "one_per_request": fields.on("one_per_request"),
+        "enabled": fields.on("enabled"),
+    });
+    // No box ticked keeps the kinds, as an empty field keeps its value.
+    let events = fields.all("events");
+    if !events.is_empty() {
+        body["events"] = events.into();
+    }
+    for name in ["url", "format"] {
+        let value = fields.trimmed(name);
+        if !value.is_empty() {
+            body[name] = value.into();
+        }
+    }
+    if fields.on("remove_api_key") {
+        body["api_key"] = serde_json::Value::Null;
+    } else if !fields.trimmed("api_key").is_empty() {
+        body["api_key"] = fields.trimmed("api_key").into();
+    }
+    let path = format!("/webhooks/{}", bridge::encode(fields.trimmed("id")));
+    change(&state, &viewer, &fields, Method::PATCH, &path, Some(body))
+        .await
+        .redirect_or("/settings/webhooks?done=saved", |o| {
+            webhooks_page(&state, &viewer, o)
+        })
+        .await
 }
 
 pub async fn webhook_rotate(
@@ -307,7 +365,7 @@ pub async fn attempts(
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     let mut f = Frame::new(&viewer, |s| s.attempts_title, "/settings/webhooks").with(outcome);
     let path = format!("/webhooks/{}/attempts?limit=100", bridge::encode(&id));
     let list: Option<AttemptList> = f.read(&state, &viewer, &path).await;

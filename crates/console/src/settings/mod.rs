@@ -43,6 +43,7 @@ pub fn routes() -> Router<ConsoleState> {
         )
         .route("/settings/inbound-routes", get(access::inbound))
         .route("/settings/inbound-routes/add", post(access::inbound_add))
+        .route("/settings/inbound-routes/edit", post(access::inbound_edit))
         .route(
             "/settings/inbound-routes/remove",
             post(access::inbound_remove),
@@ -63,6 +64,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/settings/smime/remove", post(domains::smime_remove))
         .route("/settings/webhooks", get(hooks::webhooks))
         .route("/settings/webhooks/add", post(hooks::webhook_add))
+        .route("/settings/webhooks/edit", post(hooks::webhook_edit))
         .route("/settings/webhooks/remove", post(hooks::webhook_remove))
         .route("/settings/webhooks/test", post(hooks::webhook_test))
         .route("/settings/webhooks/rotate", post(hooks::webhook_rotate))
@@ -308,11 +310,13 @@ pub struct DoneQuery {
 }
 
 impl DoneQuery {
-    fn outcome(&self, s: &'static SettingsTexts) -> Outcome {
+    fn outcome(&self, lang: crate::i18n::Lang) -> Outcome {
+        let s = lang.settings_texts();
         Outcome {
             notice: match self.done.as_str() {
                 "added" => Some(s.added),
                 "removed" => Some(s.removed),
+                "saved" => Some(lang.texts().saved),
                 "test" => Some(s.test_queued),
                 _ => None,
             },

@@ -96,7 +96,7 @@ pub async fn users(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     users_page(&state, &viewer, &query, outcome).await
 }
 
@@ -222,7 +222,7 @@ pub async fn keys(
     viewer: Viewer,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    let outcome = query.outcome(viewer.lang.settings_texts());
+    let outcome = query.outcome(viewer.lang);
     keys_page(&state, &viewer, &query, outcome).await
 }
 

@@ -180,6 +180,7 @@ pub async fn accept(
         node: "node-a".into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
         metadata: Default::default(),
+        subject: None,
     };
     store.record_accepted(&[message]).await.unwrap();
     id

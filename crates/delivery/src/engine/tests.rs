@@ -371,6 +371,7 @@ impl Harness {
                 node: NODE.to_string(),
                 tags: Vec::new(),
                 metadata: Default::default(),
+                subject: None,
             }])
             .await
             .unwrap();

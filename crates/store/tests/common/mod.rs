@@ -164,5 +164,6 @@ pub fn accepted(customer: &CustomerId, at: i64, from: &str, to: &[&str]) -> Acce
         node: "node-a".into(),
         tags: Vec::new(),
         metadata: Default::default(),
+        subject: None,
     }
 }

@@ -1,0 +1,319 @@
+//! Editing a webhook endpoint and an inbound route in place (`PATCH`), over a real listener on
+//! SQLite and PostgreSQL: the fields given change and the rest stay (the secrets too), the
+//! result is checked as a new one is, a hosted format's `api_key` comes and goes, an endpoint
+//! is turned off and on, roles the table refuses are refused, and another contract's endpoint
+//! or route is not found and stays as it was.
+
+mod common;
+
+use common::{Backend, Reply, Server, on_both_backends};
+use hikyaku_model::{CustomerId, Role};
+use serde_json::{Value, json};
+
+async fn patch(server: &Server, path: &str, key: &str, body: &Value) -> Reply {
+    server
+        .call(
+            "PATCH",
+            path,
+            Some(key),
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+        .await
+}
+
+fn created(reply: &Reply) -> Value {
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()
+}
+
+async fn webhook_endpoints_are_edited_in_place(backend: Backend) {
+    let Some(server) = Server::start(backend, "").await else {
+        return;
+    };
+    let (a, admin) = server.contract_with_key("a", Role::Admin, true).await;
+    let (_, other) = server.contract_with_key("b", Role::Admin, true).await;
+    let sender = server.key_for(&a, Role::Sender, true);
+    let made = created(
+        &server
+            .post_json(
+                "/api/v1/webhooks",
+                &admin,
+                &json!({"url": "https://hooks.example.jp/one", "events": ["delivered"]}),
+            )
+            .await,
+    );
+    let id = made["id"].as_i64().unwrap();
+    let path = format!("/api/v1/webhooks/{id}");
+    let secret = server
+        .store
+        .webhook_endpoint(&a, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .secret;
+
+    // Only what is given changes; the secret stays.
+    let r = patch(
+        &server,
+        &path,
+        &admin,
+        &json!({"url": "https://hooks.example.jp/two", "events": ["bounced", "expired"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["events"], json!(["bounced", "expired"]));
+    assert_eq!(r.json()["one_per_request"], false);
+    let stored = server
+        .store
+        .webhook_endpoint(&a, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.url, "https://hooks.example.jp/two");
+    assert_eq!(stored.secret, secret, "an edit keeps the secret");
+    let r = patch(&server, &path, &admin, &json!({"one_per_request": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let stored = server
+        .store
+        .webhook_endpoint(&a, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.one_per_request);
+    assert_eq!(stored.url, "https://hooks.example.jp/two");
+    assert_eq!(stored.kinds.len(), 2);
+
+    // A hosted format with its api_key; back to standard drops the key.
+    let r = patch(
+        &server,
+        &path,
+        &admin,
+        &json!({"format": "hosted-form", "api_key": "receiver-7"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["format"].clone(), r.json()["api_key_set"].clone()),
+        (json!("hosted-form"), json!(true))
+    );
+    assert!(!r.text().contains("receiver-7"), "the key is never shown");
+    let stored = server
+        .store
+        .webhook_endpoint(&a, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.api_key.as_deref(), Some("receiver-7"));
+    let r = patch(&server, &path, &admin, &json!({"api_key": null})).await;
+    assert_eq!(r.json()["api_key_set"], false, "{}", r.text());
+    patch(&server, &path, &admin, &json!({"api_key": "receiver-8"})).await;
+    let r = patch(&server, &path, &admin, &json!({"format": "standard"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["api_key_set"], false);
+
+    // Refused as a new endpoint would be, and nothing changes.
+    for (body, field) in [
+        (json!({"url": "http://hooks.example.jp/plain"}), "url"),
+        (json!({"events": ["opened"]}), "events"),
+        (json!({"format": "xml"}), "format"),
+        (json!({"api_key": "k"}), "api_key"),
+        (
+            json!({"format": "hosted-json", "events": ["inbound"]}),
+            "events",
+        ),
+        (
+            json!({"format": "hosted-json", "api_key": "two words"}),
+            "api_key",
+        ),
+    ] {
+        let r = patch(&server, &path, &admin, &body).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
+    }
+    let r = patch(&server, &path, &admin, &json!({"colour": "red"})).await;
+    assert_eq!(r.status, 422, "an unknown field: {}", r.text());
+    let stored = server
+        .store
+        .webhook_endpoint(&a, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stored.url.as_str(),
+            stored.format.as_str(),
+            stored.kinds.len()
+        ),
+        ("https://hooks.example.jp/two", "standard", 2)
+    );
+
+    // Off, and on again.
+    let r = patch(&server, &path, &admin, &json!({"enabled": false})).await;
+    assert!(r.json()["disabled_at"].is_string(), "{}", r.text());
+    assert_eq!(r.json()["disabled_reason"], "disabled by the contract");
+    let r = patch(&server, &path, &admin, &json!({"enabled": true})).await;
+    assert!(r.json().get("disabled_at").is_none(), "{}", r.text());
+
+    // A sender's key may not; another contract's admin finds no such endpoint.
+    let r = patch(&server, &path, &sender, &json!({"one_per_request": false})).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = patch(
+        &server,
+        &path,
+        &other,
+        &json!({"url": "https://evil.example/"}),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = patch(&server, "/api/v1/webhooks/999999", &admin, &json!({})).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let stored = server
+        .store
+        .webhook_endpoint(&a, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.url, "https://hooks.example.jp/two");
+    assert!(stored.one_per_request);
+}
+
+async fn inbound_routes_are_edited_in_place(backend: Backend) {
+    let Some(server) = Server::start(backend, "").await else {
+        return;
+    };
+    let (a, admin) = server.contract_with_key("a", Role::Admin, true).await;
+    let (b, other) = server.contract_with_key("b", Role::Admin, true).await;
+    let viewer = server.key_for(&a, Role::Viewer, true);
+    let made = created(
+        &server
+            .post_json(
+                "/api/v1/settings/inbound-routes",
+                &admin,
+                &json!({"pattern": "support@a.example", "endpoint": "https://hooks.example.jp/in"}),
+            )
+            .await,
+    );
+    let id = made["id"].as_i64().unwrap();
+    let path = format!("/api/v1/settings/inbound-routes/{id}");
+    let secret = server.store.inbound_signing_secret(id).await.unwrap();
+    created(
+        &server
+            .post_json(
+                "/api/v1/settings/inbound-routes",
+                &other,
+                &json!({"pattern": "b.example", "endpoint": "https://hooks.example.jp/b"}),
+            )
+            .await,
+    );
+
+    let r = patch(
+        &server,
+        &path,
+        &admin,
+        &json!({"pattern": "Help@A.example", "format": "hosted-multipart", "api_key": "route-key"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = r.json();
+    assert_eq!(shown["pattern"], "help@a.example");
+    assert_eq!(shown["endpoint"], "https://hooks.example.jp/in", "kept");
+    assert_eq!(
+        (shown["format"].clone(), shown["api_key_set"].clone()),
+        (json!("hosted-multipart"), json!(true))
+    );
+    assert!(!r.text().contains("route-key"));
+    assert_eq!(
+        server.store.inbound_signing_secret(id).await.unwrap(),
+        secret,
+        "an edit keeps the signing key"
+    );
+    // Mail to the new pattern finds the route; the old one no longer does.
+    let found = server
+        .store
+        .inbound_route_for("help@a.example")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|r| r.id), Some(id));
+    assert!(
+        server
+            .store
+            .inbound_route_for("support@a.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // forward_raw, the older word, still works; leaving the hosted formats drops the key.
+    let r = patch(&server, &path, &admin, &json!({"forward_raw": true})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["format"].clone(), r.json()["api_key_set"].clone()),
+        (json!("raw"), json!(false))
+    );
+    let r = patch(&server, &path, &admin, &json!({"forward_raw": false})).await;
+    assert_eq!(r.json()["format"], "json", "{}", r.text());
+
+    // Refused as a new route would be; a pattern another contract has is taken.
+    for (body, status, field) in [
+        (
+            json!({"endpoint": "ftp://hooks.example.jp/"}),
+            422,
+            Some("endpoint"),
+        ),
+        (json!({"pattern": "not a pattern"}), 422, Some("pattern")),
+        (json!({"api_key": "k"}), 422, Some("api_key")),
+        (json!({"format": "xml"}), 422, Some("format")),
+        (
+            json!({"format": "json", "forward_raw": true}),
+            422,
+            Some("forward_raw"),
+        ),
+        (json!({"pattern": "b.example"}), 409, None),
+    ] {
+        let r = patch(&server, &path, &admin, &body).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        if let Some(field) = field {
+            assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
+        }
+    }
+    let route = server.store.inbound_route(id).await.unwrap().unwrap();
+    assert_eq!(route.pattern, "help@a.example");
+
+    // A viewer may not; B's admin finds no such route, and B's own stays B's.
+    let r = patch(&server, &path, &viewer, &json!({"pattern": "x@a.example"})).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = patch(
+        &server,
+        &path,
+        &other,
+        &json!({"endpoint": "https://evil.example/"}),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = patch(
+        &server,
+        "/api/v1/settings/inbound-routes/nope",
+        &admin,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let route = server.store.inbound_route(id).await.unwrap().unwrap();
+    assert_eq!(route.endpoint, "https://hooks.example.jp/in");
+    assert_eq!(route.customer_id, a);
+    let theirs: Vec<CustomerId> = server
+        .store
+        .inbound_routes(Some(&b))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.customer_id)
+        .collect();
+    assert_eq!(theirs, [b]);
+}
+
+on_both_backends!(
+    webhook_endpoints_are_edited_in_place,
+    inbound_routes_are_edited_in_place,
+);
