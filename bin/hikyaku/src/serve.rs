@@ -289,7 +289,8 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     // The console reaches contracts' data through the API's own router (same state, same
     // rate limits), mounted at `/` beside it.
     let console =
-        hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()));
+        hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()))
+            .with_report_days(config.retention.report_days);
     let heartbeat = spawn_heartbeat(
         store.clone(),
         node.clone(),

@@ -230,6 +230,9 @@ pub struct StatsSeries {
     pub granularity: String,
     pub from: Time,
     pub to: Time,
+    /// The one recipient domain counted (lower case), when the request named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_domain: Option<String>,
     pub points: Vec<StatsPoint>,
 }
 

@@ -1,6 +1,6 @@
 // Draws the delivery graph (the page names its data in data-src on #graph; the figures come
-// as JSON from the same statistics the API serves) and reads a chosen CSV file into the
-// import form. No inline script: the pages' policy forbids it.
+// as JSON from the same statistics the API serves), switches the graphs' range list to the
+// typed dates, and reads a chosen CSV file into the import form. No inline script: the pages' policy forbids it.
 "use strict";
 (function () {
   function draw(el) {
@@ -43,9 +43,18 @@
       reader.readAsText(file);
     });
   }
+  // Typing a start or an end means "Dates below": the range list follows, so the dates are
+  // not left behind a preset (without JavaScript the help text says to choose it).
+  function followsDates(form) {
+    var range = form.querySelector("select[name=range]");
+    form.querySelectorAll("input[name=from], input[name=to]").forEach(function (input) {
+      input.addEventListener("change", function () { if (range) { range.value = "custom"; } });
+    });
+  }
   function start() {
     var el = document.getElementById("graph");
     if (el && window.uPlot) { draw(el); }
+    document.querySelectorAll("form.search").forEach(followsDates);
     document.querySelectorAll("input[type=file][data-fills]").forEach(fills);
   }
   // Deferred scripts run in order before DOMContentLoaded: waiting for it lets uPlot (loaded

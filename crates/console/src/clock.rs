@@ -76,6 +76,16 @@ impl Zone {
         days_from_civil(y, m, 1) * DAY_MS - self.offset_ms()
     }
 
+    /// `millis` as a `datetime-local` field's value in this zone (`2026-12-06T18:30`, with
+    /// seconds only when there are some), the inverse of [`Zone::from_local_input`].
+    pub fn local_input(&self, millis: i64) -> String {
+        let text = self.format(millis).replacen(' ', "T", 1);
+        match text.strip_suffix(":00") {
+            Some(minutes) => minutes.to_string(),
+            None => text,
+        }
+    }
+
     /// A `datetime-local` field's value (`2026-12-06T18:30`, seconds optional) in this zone as
     /// RFC 3339, for the API; `None` for anything else.
     pub fn from_local_input(&self, text: &str) -> Option<String> {
@@ -173,6 +183,14 @@ mod tests {
                 .as_deref(),
             Some("2026-12-06T18:30:15-05:00")
         );
+        assert_eq!(tokyo.local_input(T), "2026-12-07T00:30");
+        assert_eq!(tokyo.local_input(T + 5_000), "2026-12-07T00:30:05");
+        let back: hikyaku_model::Timestamp = tokyo
+            .from_local_input(&tokyo.local_input(T + 5_000))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(back.as_millis(), T + 5_000);
         for bad in [
             "",
             "2026-12-06",

@@ -11,6 +11,7 @@
 
 pub mod bridge;
 pub mod clock;
+pub mod graphs;
 pub mod i18n;
 mod login;
 pub mod operator;
@@ -40,6 +41,8 @@ struct Inner {
     /// The REST API's router (not nested): the console's way to every contract's data.
     api: Router,
     limits: LoginLimits,
+    /// `retention.report_days`: the graphs refuse ranges that begin before what is kept.
+    report_days: u32,
 }
 
 impl ConsoleState {
@@ -50,7 +53,20 @@ impl ConsoleState {
             store,
             api,
             limits: LoginLimits::default(),
+            report_days: hikyaku_config::RetentionConfig::default().report_days,
         }))
+    }
+
+    /// Report data is kept `days` days (`retention.report_days`), as the graphs tell users.
+    pub fn with_report_days(mut self, days: u32) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("the console state is set up before it is shared")
+            .report_days = days;
+        self
+    }
+
+    fn report_days(&self) -> u32 {
+        self.0.report_days
     }
 
     fn store(&self) -> &Store {
@@ -80,9 +96,9 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/logout", post(login::logout::<pages::Contracts>))
         .route("/log", get(pages::log_search))
         .route("/log/messages/{message_id}", get(pages::message_view))
-        .route("/graph", get(pages::graph))
-        .route("/graph/data", get(pages::graph_data))
-        .route("/errors", get(pages::errors))
+        .route("/graph", get(graphs::graph))
+        .route("/graph/data", get(graphs::graph_data))
+        .route("/errors", get(graphs::errors))
         .route("/suppressions", get(pages::suppressions))
         .route("/suppressions/add", post(pages::suppression_add))
         .route("/suppressions/remove", post(pages::suppression_remove))

@@ -47,7 +47,11 @@ pub struct ErrorBox {
 }
 
 impl Chrome {
-    fn of(viewer: &Viewer, title: fn(&Texts) -> &'static str, current: &'static str) -> Chrome {
+    pub(crate) fn of(
+        viewer: &Viewer,
+        title: fn(&Texts) -> &'static str,
+        current: &'static str,
+    ) -> Chrome {
         let t = viewer.lang.texts();
         Chrome {
             t,
@@ -81,7 +85,7 @@ impl Chrome {
         }
     }
 
-    fn failed(mut self, failure: &ApiFailure) -> Chrome {
+    pub(crate) fn failed(mut self, failure: &ApiFailure) -> Chrome {
         self.error = Some(error_box(self.t, failure));
         self
     }
@@ -336,7 +340,7 @@ impl Realm for Contracts {
 // Dashboard
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
-struct Counts {
+pub(crate) struct Counts {
     #[serde(default)]
     accepted: u64,
     #[serde(default)]
@@ -352,7 +356,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, o: &Counts) {
+    pub(crate) fn add(&mut self, o: &Counts) {
         self.accepted += o.accepted;
         self.delivered += o.delivered;
         self.deferred += o.deferred;
@@ -361,7 +365,7 @@ impl Counts {
         self.suppressed += o.suppressed;
     }
 
-    fn values(&self) -> [u64; 6] {
+    pub(crate) fn values(&self) -> [u64; 6] {
         [
             self.accepted,
             self.delivered,
@@ -373,7 +377,7 @@ impl Counts {
     }
 }
 
-fn kind_labels(t: &Texts) -> [&'static str; 6] {
+pub(crate) fn kind_labels(t: &Texts) -> [&'static str; 6] {
     [
         t.kind_accepted,
         t.kind_delivered,
@@ -384,7 +388,7 @@ fn kind_labels(t: &Texts) -> [&'static str; 6] {
     ]
 }
 
-const KIND_NAMES: [&str; 6] = [
+pub(crate) const KIND_NAMES: [&str; 6] = [
     "accepted",
     "delivered",
     "deferred",
@@ -394,10 +398,10 @@ const KIND_NAMES: [&str; 6] = [
 ];
 
 #[derive(Deserialize)]
-struct Point {
-    start: Time,
+pub(crate) struct Point {
+    pub(crate) start: Time,
     #[serde(flatten)]
-    counts: Counts,
+    pub(crate) counts: Counts,
 }
 
 #[derive(Deserialize)]
@@ -616,7 +620,7 @@ pub struct EventRow {
     pub attempt: Option<u32>,
 }
 
-fn kind_label(t: &'static Texts, kind: &str) -> &'static str {
+pub(crate) fn kind_label(t: &'static Texts, kind: &str) -> &'static str {
     match kind {
         "accepted" => t.kind_accepted,
         "delivered" => t.kind_delivered,
@@ -872,145 +876,6 @@ pub async fn message_view(
                 c: c.failed(&failure),
             },
         ),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Delivery graph
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct GraphForm {
-    range: String,
-    granularity: String,
-}
-
-impl GraphForm {
-    /// The range in milliseconds and the granularity, defaulting and refusing what is not
-    /// offered.
-    fn parse(&self) -> (&'static str, i64, &'static str) {
-        const HOUR: i64 = 3_600_000;
-        let (range, span) = match self.range.as_str() {
-            "7d" => ("7d", 7 * 24 * HOUR),
-            "30d" => ("30d", 30 * 24 * HOUR),
-            _ => ("24h", 24 * HOUR),
-        };
-        let granularity = match self.granularity.as_str() {
-            "minute" => "minute",
-            "day" => "day",
-            _ => "hour",
-        };
-        (range, span, granularity)
-    }
-}
-
-#[derive(Template)]
-#[template(path = "graph.html")]
-struct GraphPage {
-    c: Chrome,
-    ranges: Vec<(&'static str, &'static str, bool)>,
-    granularities: Vec<(&'static str, &'static str, bool)>,
-    data_src: String,
-    labels: [&'static str; 6],
-    table: Vec<(String, [u64; 6])>,
-}
-
-async fn graph_points(
-    state: &ConsoleState,
-    viewer: &Viewer,
-    form: &GraphForm,
-) -> Result<Vec<Point>, ApiFailure> {
-    let (_, span, granularity) = form.parse();
-    let now = Timestamp::now().as_millis();
-    let to = (now / 60_000 + 1) * 60_000;
-    series(state, viewer, to - span, to, granularity).await
-}
-
-pub async fn graph(
-    State(state): State<ConsoleState>,
-    viewer: Viewer,
-    Query(form): Query<GraphForm>,
-) -> Response {
-    let t = viewer.lang.texts();
-    let mut c = Chrome::of(&viewer, |t| t.graph_title, "graph");
-    let (range, _, granularity) = form.parse();
-    let (status, table) = match graph_points(&state, &viewer, &form).await {
-        Ok(points) => (
-            StatusCode::OK,
-            points
-                .iter()
-                .filter(|p| p.counts.values().iter().any(|v| *v > 0))
-                .map(|p| (viewer.zone.format(p.start.0.as_millis()), p.counts.values()))
-                .collect(),
-        ),
-        Err(failure) => {
-            c = c.failed(&failure);
-            (failure.status, Vec::new())
-        }
-    };
-    let page = GraphPage {
-        c,
-        ranges: [
-            ("24h", t.last_24_hours),
-            ("7d", t.last_7_days),
-            ("30d", t.last_30_days),
-        ]
-        .map(|(v, l)| (v, l, v == range))
-        .to_vec(),
-        granularities: [
-            ("minute", t.per_minute),
-            ("hour", t.per_hour),
-            ("day", t.per_day),
-        ]
-        .map(|(v, l)| (v, l, v == granularity))
-        .to_vec(),
-        data_src: format!(
-            "/graph/data{}",
-            bridge::query(&[("range", range), ("granularity", granularity)])
-        ),
-        labels: kind_labels(t),
-        table,
-    };
-    render(status, &page)
-}
-
-/// The graph's figures as uPlot takes them: `x` (Unix seconds) and one array per series, with
-/// the labels in the user's language and the user's zone offset for the axis.
-pub async fn graph_data(
-    State(state): State<ConsoleState>,
-    viewer: Viewer,
-    Query(form): Query<GraphForm>,
-) -> Response {
-    let t = viewer.lang.texts();
-    match graph_points(&state, &viewer, &form).await {
-        Ok(points) => {
-            let x: Vec<i64> = points
-                .iter()
-                .map(|p| p.start.0.as_millis() / 1000)
-                .collect();
-            let series: Vec<serde_json::Value> = KIND_NAMES
-                .iter()
-                .zip(kind_labels(t))
-                .enumerate()
-                .map(|(i, (name, label))| {
-                    let values: Vec<u64> = points.iter().map(|p| p.counts.values()[i]).collect();
-                    serde_json::json!({ "kind": name, "label": label, "values": values })
-                })
-                .collect();
-            axum::Json(serde_json::json!({
-                "x": x,
-                "series": series,
-                "offset_minutes": viewer.zone.offset_minutes,
-            }))
-            .into_response()
-        }
-        Err(failure) => (
-            failure.status,
-            axum::Json(serde_json::json!({
-                "error": { "code": failure.code, "message": failure.message }
-            })),
-        )
-            .into_response(),
     }
 }
 
@@ -1460,137 +1325,4 @@ pub async fn set_totp(
         Ok(_) => see_other("/settings?done=saved"),
         Err(error) => store_failure(error),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Error analysis
-
-#[derive(Deserialize)]
-struct ApiReason {
-    kind: String,
-    reason: String,
-    count: u64,
-}
-
-#[derive(Deserialize)]
-struct ApiReasons {
-    data: Vec<ApiReason>,
-}
-
-#[derive(Deserialize)]
-pub struct DomainFailures {
-    pub domain: String,
-    #[serde(default)]
-    pub bounced: u64,
-    #[serde(default)]
-    pub expired: u64,
-    #[serde(default)]
-    pub deferred: u64,
-}
-
-impl DomainFailures {
-    pub fn failed(&self) -> u64 {
-        self.bounced + self.expired + self.deferred
-    }
-}
-
-#[derive(Deserialize)]
-struct ApiDomains {
-    data: Vec<DomainFailures>,
-}
-
-pub struct ReasonLine {
-    pub kind: &'static str,
-    pub label: String,
-    pub count: u64,
-}
-
-#[derive(Template)]
-#[template(path = "errors.html")]
-struct ErrorsPage {
-    c: Chrome,
-    ranges: Vec<(&'static str, &'static str, bool)>,
-    reasons: Vec<ReasonLine>,
-    max_reason: u64,
-    domains: Vec<DomainFailures>,
-    max_domain: u64,
-}
-
-/// Bounces, expiries and deferrals by reason and by recipient domain over a range, from the
-/// API's `GET /stats/reasons` and `GET /stats/domains`.
-pub async fn errors(
-    State(state): State<ConsoleState>,
-    viewer: Viewer,
-    Query(form): Query<GraphForm>,
-) -> Response {
-    let t = viewer.lang.texts();
-    let mut c = Chrome::of(&viewer, |t| t.errors_title, "errors");
-    let (range, span, _) = form.parse();
-    let now = Timestamp::now().as_millis();
-    let to = (now / 3_600_000 + 1) * 3_600_000;
-    let window = bridge::query(&[
-        ("from", &Time(Timestamp(to - span)).to_string()),
-        ("to", &Time(Timestamp(to)).to_string()),
-    ]);
-    let mut status = StatusCode::OK;
-    let reasons = match bridge::get::<ApiReasons>(
-        state.api(),
-        &viewer.caller,
-        &format!("/stats/reasons{window}"),
-    )
-    .await
-    {
-        Ok(list) => list
-            .data
-            .into_iter()
-            .filter(|r| matches!(r.kind.as_str(), "bounced" | "expired" | "deferred"))
-            .map(|r| ReasonLine {
-                kind: kind_label(t, &r.kind),
-                label: r.reason,
-                count: r.count,
-            })
-            .collect(),
-        Err(failure) => {
-            status = failure.status;
-            c = c.failed(&failure);
-            Vec::new()
-        }
-    };
-    let domains = match bridge::get::<ApiDomains>(
-        state.api(),
-        &viewer.caller,
-        &format!("/stats/domains{window}&limit=1000"),
-    )
-    .await
-    {
-        Ok(list) => {
-            let mut domains: Vec<DomainFailures> =
-                list.data.into_iter().filter(|d| d.failed() > 0).collect();
-            domains.sort_by(|a, b| b.failed().cmp(&a.failed()).then(a.domain.cmp(&b.domain)));
-            domains.truncate(50);
-            domains
-        }
-        Err(failure) => {
-            if status.is_success() {
-                status = failure.status;
-                c = c.failed(&failure);
-            }
-            Vec::new()
-        }
-    };
-    let page = ErrorsPage {
-        c,
-        ranges: [
-            ("24h", t.last_24_hours),
-            ("7d", t.last_7_days),
-            ("30d", t.last_30_days),
-        ]
-        .map(|(v, l)| (v, l, v == range))
-        .to_vec(),
-        max_reason: reasons.iter().map(|r| r.count).max().unwrap_or(1).max(1),
-        reasons,
-        max_domain: domains.iter().map(|d| d.failed()).max().unwrap_or(1).max(1),
-        domains,
-    };
-    render(status, &page)
 }

@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's Chromium, headless, driven over WebDriver by
 //! chromedriver (the JSON protocol spoken here over plain HTTP/1.1). Logs in from the keyboard
 //! with a TOTP code, sends a message through the API and finds it in the log search, opens its
-//! message view, sees the delivery graph drawn on its canvas, checks that every form field has
+//! message view, sees the delivery graph drawn on its canvas (then for one recipient domain over
+//! a chosen range), sees the errors as pies, checks that every form field has
 //! a label and every page a title and landmarks, adds a sender domain and sees its DKIM record,
 //! creates an API key and sees it once, switches to Japanese, and logs out. A failing
 //! step saves a screenshot (its path is in the failure). Skipped with a note outside CI when
@@ -379,6 +380,30 @@ async fn browser_walk() {
         .await
         .unwrap();
 
+    // Failures an hour ago, for the error graph to draw.
+    let now = hikyaku_model::Timestamp::now().as_millis();
+    let failing = [
+        ("gone@docomo.ne.jp", hikyaku_model::Reason::UserUnknown),
+        ("old@docomo.ne.jp", hikyaku_model::Reason::UserUnknown),
+        ("moved@ezweb.ne.jp", hikyaku_model::Reason::UserUnknown),
+        ("full@gmail.com", hikyaku_model::Reason::MailboxFull),
+        ("spam@outlook.jp", hikyaku_model::Reason::Blocked),
+        ("none@nowhere.example", hikyaku_model::Reason::HostUnknown),
+    ];
+    let to: Vec<&str> = failing.iter().map(|(address, _)| *address).collect();
+    let m = common::accept(
+        &server.store,
+        &a,
+        now - 3_600_000,
+        "info@shop.example",
+        &to,
+        &[],
+    )
+    .await;
+    for (i, (_, reason)) in failing.iter().enumerate() {
+        common::bounced(&server.store, m, i as u32, now - 3_500_000, *reason).await;
+    }
+
     // A message sent through the API, as a contract's system sends it.
     let mut api = server.browser();
     let body = json!({
@@ -576,6 +601,98 @@ async fn steps(
         return Err(("graph", format!("the data did not load: {failed}")));
     }
 
+    // One recipient domain over a chosen range: "Dates below" follows the typed dates (the
+    // page's script), the domain is typed, and the graph draws that domain's figures. The
+    // dates are set by script: Chromium's datetime-local field takes keys per segment in the
+    // locale's order, which says nothing about the page.
+    s.script(
+        "const f = (ms) => { const d = new Date(ms + 9 * 3600000); \
+           return d.toISOString().slice(0, 16); }; \
+         const from = document.querySelector('#from'); \
+         from.value = f(Date.now() - 3 * 3600000); \
+         from.dispatchEvent(new Event('change')); \
+         document.querySelector('#to').value = f(Date.now() + 60000); \
+         return null;",
+    )
+    .await
+    .map_err(step("graph range"))?;
+    let range = s
+        .script("return document.querySelector('#range').value;")
+        .await
+        .map_err(step("graph range"))?;
+    if range != json!("custom") {
+        return Err(("graph range", format!("the range list shows {range}")));
+    }
+    s.type_into("#domain", "Customer.example")
+        .await
+        .map_err(step("graph domain"))?;
+    s.click("#show-graph").await.map_err(step("graph domain"))?;
+    s.wait_for(
+        "the domain's graph",
+        "location.search.includes('domain=Customer.example') \
+         && location.search.includes('range=custom') \
+         && document.querySelector('#graph canvas') && document.querySelector('#graph').dataset.drawn",
+    )
+    .await
+    .map_err(step("graph domain"))?;
+    s.accessible("/graph?domain=", true)
+        .await
+        .map_err(step("graph domain accessibility"))?;
+    let shown = s
+        .script(
+            "return [document.querySelector('#graph-shown').textContent, \
+                     [...document.querySelectorAll('#graph-table tbody tr')] \
+                       .reduce((n, row) => n + Number(row.cells[1].textContent), 0)];",
+        )
+        .await
+        .map_err(step("graph domain"))?;
+    // Per minute over three hours, the one message accepted to customer.example.
+    if !shown[0].as_str().unwrap_or("").contains("customer.example")
+        || !shown[0].as_str().unwrap_or("").contains("minute")
+        || shown[1] != json!(1)
+    {
+        return Err(("graph domain", format!("shows {shown}")));
+    }
+    let drawn = s
+        .script("return Number(document.querySelector('#graph').dataset.drawn);")
+        .await
+        .map_err(step("graph domain"))?;
+    if !(180..=182).contains(&drawn.as_u64().unwrap_or(0)) {
+        return Err((
+            "graph domain",
+            format!("{drawn} points drawn, 181 expected"),
+        ));
+    }
+    s.picture("delivery-graph-domain")
+        .await
+        .map_err(step("graph domain picture"))?;
+
+    // The errors as pies: chosen in the form, drawn by the server, the tables under them.
+    s.goto("/errors").await.map_err(step("errors"))?;
+    s.click("#view-pie").await.map_err(step("errors pie"))?;
+    s.click("#show-errors").await.map_err(step("errors pie"))?;
+    s.wait_for(
+        "the error pies",
+        "location.search.includes('view=pie') && document.querySelector('#reason-pie svg path') \
+         && document.querySelector('#domain-pie svg path') && document.querySelector('#by-reason')",
+    )
+    .await
+    .map_err(step("errors pie"))?;
+    s.accessible("/errors?view=pie", true)
+        .await
+        .map_err(step("errors accessibility"))?;
+    let fill = s
+        .script("return getComputedStyle(document.querySelector('#reason-pie svg path')).fill;")
+        .await
+        .map_err(step("errors pie"))?;
+    // The stylesheet's colour reached the slice (the pages' policy lets no inline style in).
+    if fill != json!("rgb(31, 119, 180)") {
+        return Err(("errors pie", format!("the first slice is filled {fill}")));
+    }
+    s.picture("errors-pie")
+        .await
+        .map_err(step("errors picture"))?;
+
     // Import a CSV file into the suppression list: chosen in the file field, read into the
     // form by console.js, posted as the form's text.
     s.goto("/suppressions")
@@ -635,6 +752,16 @@ async fn steps(
     if !nav.as_str().unwrap_or("").contains("ダッシュボード") {
         return Err(("language", format!("the menu is not Japanese: {nav}")));
     }
+    s.goto("/").await.map_err(step("Japanese dashboard"))?;
+    s.wait_for(
+        "the Japanese dashboard",
+        "document.documentElement.lang === 'ja' && document.querySelector('#usage-sent')",
+    )
+    .await
+    .map_err(step("Japanese dashboard"))?;
+    s.picture("dashboard-ja")
+        .await
+        .map_err(step("Japanese dashboard picture"))?;
 
     // Log out: back at the login page, and the dashboard needs a login again.
     s.click("#logout").await.map_err(step("logout"))?;
@@ -827,6 +954,9 @@ async fn operator_steps(s: &Session) -> Result<(), (&'static str, String)> {
     )
     .await
     .map_err(step("create contract"))?;
+    s.picture("operator-contracts")
+        .await
+        .map_err(step("contracts picture"))?;
 
     // A maintenance notice: refused 2 days ahead, saved 20 days ahead.
     s.click("nav a[href='/operator/maintenance']")

@@ -240,7 +240,10 @@ pub use sender_domains::{
     ActiveDkimKey, DkimKey, NewDkimKey, SenderDomain, normalize_sender_domain,
 };
 pub use smime::{NewSmimeCertificate, SmimeCertificate};
-pub use stats::{DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS, ReasonCount, StatsPoint};
+pub use stats::{
+    DOMAIN_MINUTES_MAX_SPAN_MS, DomainCounts, Granularity, KindCounts, MAX_STATS_POINTS,
+    ReasonCount, StatsPoint, recipient_domain,
+};
 pub use suppression::{
     BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, SuppressionPosition,
     check_suppression_address,

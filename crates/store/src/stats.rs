@@ -102,6 +102,76 @@ fn floor(at: Timestamp, width: i64) -> i64 {
     at.as_millis() - at.as_millis().rem_euclid(width)
 }
 
+/// The widest range a minute series of one recipient domain may span. Minutes per domain have
+/// no counter table (it would be a row per domain and minute): they are counted from the send
+/// log's domain index, whose cost grows with the range, so the range is kept short; longer
+/// ranges of one domain take hours or days from `stats_domain_hour`.
+pub const DOMAIN_MINUTES_MAX_SPAN_MS: i64 = 6 * 3_600_000;
+
+/// A recipient domain as a person or program typed it, as the send log keeps it (lower case,
+/// no final dot): `Ok(None)` when empty; `Err` for what cannot be a domain name (anything but
+/// letters, digits, `-`, `_` and `.`, or over 255 bytes), so that no address or markup is taken
+/// for one.
+pub fn recipient_domain(text: &str) -> Result<Option<String>, StoreError> {
+    let domain = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    if domain.is_empty() {
+        return Ok(None);
+    }
+    if domain.len() > 255
+        || !domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(StoreError::invalid(
+            "recipient domain",
+            "a domain name has only letters, digits, hyphens and dots (example.co.jp)",
+        ));
+    }
+    Ok(Some(domain))
+}
+
+/// The first bucket and the number of buckets of a series, refused when it has too many.
+fn buckets(
+    from: Timestamp,
+    to: Timestamp,
+    granularity: Granularity,
+) -> Result<(i64, i64), StoreError> {
+    let width = granularity.millis();
+    let start = floor(from, width);
+    let points = (to.as_millis() - start + width - 1)
+        .div_euclid(width)
+        .max(0);
+    if points > MAX_STATS_POINTS {
+        return Err(StoreError::invalid(
+            "statistics range",
+            format!("{points} {granularity} points (at most {MAX_STATS_POINTS})"),
+        ));
+    }
+    Ok((start, points))
+}
+
+/// Every bucket from `start`, empty ones as zeros, filled from `(bucket, kind, n)` rows.
+fn series_of(
+    start: i64,
+    points: i64,
+    width: i64,
+    rows: Vec<(i64, String, i64)>,
+) -> Vec<StatsPoint> {
+    let mut series: Vec<StatsPoint> = (0..points)
+        .map(|i| StatsPoint {
+            start: Timestamp(start + i * width),
+            counts: KindCounts::default(),
+        })
+        .collect();
+    for (bucket, kind, n) in rows {
+        let index = (bucket - start).div_euclid(width);
+        if let Some(point) = usize::try_from(index).ok().and_then(|i| series.get_mut(i)) {
+            point.counts.add(&kind, n);
+        }
+    }
+    series
+}
+
 impl Store {
     /// The contract's events per `granularity` bucket from `from` (rounded down to its bucket)
     /// to `to` (exclusive), every bucket present, empty ones as zeros. The breakdowns by reason
@@ -114,16 +184,7 @@ impl Store {
         granularity: Granularity,
     ) -> Result<Vec<StatsPoint>, StoreError> {
         let width = granularity.millis();
-        let start = floor(from, width);
-        let points = (to.as_millis() - start + width - 1)
-            .div_euclid(width)
-            .max(0);
-        if points > MAX_STATS_POINTS {
-            return Err(StoreError::invalid(
-                "statistics range",
-                format!("{points} {granularity} points (at most {MAX_STATS_POINTS})"),
-            ));
-        }
+        let (start, points) = buckets(from, to, granularity)?;
         // Minute and hour counters exist; a day is 24 hour rows.
         let (table, column) = match granularity {
             Granularity::Minute => ("stats_minute", "minute"),
@@ -143,19 +204,54 @@ impl Store {
                 .fetch_all(pool)
                 .await?
         });
-        let mut series: Vec<StatsPoint> = (0..points)
-            .map(|i| StatsPoint {
-                start: Timestamp(start + i * width),
-                counts: KindCounts::default(),
-            })
-            .collect();
-        for (bucket, kind, n) in rows {
-            let index = (bucket - start).div_euclid(width);
-            if let Some(point) = usize::try_from(index).ok().and_then(|i| series.get_mut(i)) {
-                point.counts.add(&kind, n);
+        Ok(series_of(start, points, width, rows))
+    }
+
+    /// The contract's events to one recipient `domain` (lower-case, as the send log keeps it)
+    /// per bucket, as [`Store::stats`] gives them for all domains. Hours and days come from the
+    /// hourly domain counters; minutes are counted from the send log, for ranges of at most
+    /// [`DOMAIN_MINUTES_MAX_SPAN_MS`].
+    pub async fn stats_of_domain(
+        &self,
+        customer: &CustomerId,
+        domain: &str,
+        from: Timestamp,
+        to: Timestamp,
+        granularity: Granularity,
+    ) -> Result<Vec<StatsPoint>, StoreError> {
+        let width = granularity.millis();
+        let (start, points) = buckets(from, to, granularity)?;
+        let sql = match granularity {
+            Granularity::Minute => {
+                if to.as_millis() - start > DOMAIN_MINUTES_MAX_SPAN_MS {
+                    return Err(StoreError::invalid(
+                        "statistics range",
+                        "minutes of one domain span at most 6 hours",
+                    ));
+                }
+                // The index (customer_id, recipient_domain, at) holds exactly these rows.
+                "SELECT at / $1 * $1 AS bucket, kind, CAST(COUNT(*) AS BIGINT) FROM events \
+                 WHERE customer_id = $2 AND recipient_domain = $3 AND at >= $4 AND at < $5 \
+                 GROUP BY 1, 2 ORDER BY 1"
             }
-        }
-        Ok(series)
+            Granularity::Hour | Granularity::Day => {
+                "SELECT hour / $1 * $1 AS bucket, kind, CAST(SUM(n) AS BIGINT) \
+                 FROM stats_domain_hour \
+                 WHERE customer_id = $2 AND domain = $3 AND hour >= $4 AND hour < $5 \
+                 GROUP BY 1, 2 ORDER BY 1"
+            }
+        };
+        let rows: Vec<(i64, String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(width)
+                .bind(customer.as_str())
+                .bind(domain)
+                .bind(start)
+                .bind(to.as_millis())
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(series_of(start, points, width, rows))
     }
 
     /// The contract's events by kind and reason from `from` to `to`, hour-exact (the hours

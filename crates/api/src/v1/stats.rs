@@ -13,7 +13,7 @@ use hikyaku_api_types::{
     StatsSeries, Time, UsageList,
 };
 use hikyaku_model::{CustomerId, Timestamp};
-use hikyaku_store::{Granularity, KindCounts, UsageMonth};
+use hikyaku_store::{DOMAIN_MINUTES_MAX_SPAN_MS, Granularity, KindCounts, UsageMonth};
 use serde::Deserialize;
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
@@ -61,6 +61,10 @@ pub struct StatsQuery {
     /// One point per `minute`, `hour` (the default) or `day` (UTC); at most 10,080 points.
     #[param(inline)]
     granularity: Option<GranularityName>,
+    /// Only the events to recipients at this domain (without regard to case; letters, digits,
+    /// `-`, `_` and `.`). Per minute, a range of at most 6 hours.
+    #[param(max_length = 255)]
+    recipient_domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -104,6 +108,27 @@ fn range(from: Option<Time>, to: Option<Time>) -> Result<(Timestamp, Timestamp),
     Ok((from, to))
 }
 
+/// The recipient domain asked for, as the send log keeps it; `None` when left out or empty.
+fn recipient_domain(text: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    // The document's maxLength counts characters before any trimming.
+    if text.chars().count() > 255 {
+        return Err(ApiError::invalid(
+            "recipient_domain",
+            "recipient_domain is at most 255 characters",
+        ));
+    }
+    hikyaku_store::recipient_domain(text).map_err(|_| {
+        ApiError::invalid(
+            "recipient_domain",
+            "recipient_domain must be a domain name such as example.co.jp: letters, digits, \
+             hyphens and dots, no address",
+        )
+    })
+}
+
 fn counts(c: KindCounts) -> Counts {
     Counts {
         accepted: c.accepted,
@@ -117,7 +142,8 @@ fn counts(c: KindCounts) -> Counts {
     }
 }
 
-/// The contract's events per minute, hour or day, every bucket of the range present.
+/// The contract's events per minute, hour or day, every bucket of the range present; all
+/// recipient domains or one.
 #[utoipa::path(
     get,
     path = "/stats",
@@ -144,14 +170,36 @@ pub async fn series(
             ),
         ));
     }
-    let series = state
-        .store()
-        .stats(&caller.customer_id, from, to, granularity)
-        .await?;
+    let domain = recipient_domain(q.recipient_domain.as_deref())?;
+    // Minutes of one domain are counted from the send log: their range is kept short.
+    if domain.is_some()
+        && granularity == Granularity::Minute
+        && to.as_millis() - start > DOMAIN_MINUTES_MAX_SPAN_MS
+    {
+        return Err(ApiError::invalid(
+            "granularity",
+            "per minute, one recipient domain's range is at most 6 hours: narrow the range or \
+             take hour or day",
+        ));
+    }
+    let store = state.store();
+    let series = match &domain {
+        None => {
+            store
+                .stats(&caller.customer_id, from, to, granularity)
+                .await?
+        }
+        Some(domain) => {
+            store
+                .stats_of_domain(&caller.customer_id, domain, from, to, granularity)
+                .await?
+        }
+    };
     Ok(Json(StatsSeries {
         granularity: granularity.as_str().to_string(),
         from: Timestamp(start).into(),
         to: to.into(),
+        recipient_domain: domain,
         points: series
             .into_iter()
             .map(|p| StatsPoint {
