@@ -211,7 +211,7 @@ async fn inbound_routes_are_edited_in_place(backend: Backend) {
         &server,
         &path,
         &admin,
-        &json!({"pattern": "Help@A.example", "format": "hosted-multipart", "api_key": "route-key"}),
+        &json!({"pattern": "help@A.example", "format": "hosted-multipart", "api_key": "route-key"}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
