@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod clock;
 pub mod graphs;
 pub mod i18n;
+mod login;
 pub mod operator;
 mod pages;
 pub mod session;
@@ -88,8 +89,11 @@ pub fn router(state: ConsoleState) -> Router {
     Router::new()
         .route("/", get(pages::dashboard))
         .route("/login", get(pages::login_page).post(pages::login))
-        .route("/login/totp", get(pages::totp_page).post(pages::totp))
-        .route("/logout", post(pages::logout))
+        .route(
+            "/login/totp",
+            get(login::code_page::<pages::Contracts>).post(login::code::<pages::Contracts>),
+        )
+        .route("/logout", post(login::logout::<pages::Contracts>))
         .route("/log", get(pages::log_search))
         .route("/log/messages/{message_id}", get(pages::message_view))
         .route("/graph", get(graphs::graph))

@@ -5,21 +5,22 @@
 use crate::bridge::{self, ApiFailure};
 use crate::clock::{Zone, offered_zones};
 use crate::i18n::{Lang, Texts};
-use crate::session::{self, PRE_COOKIE, SESSION_COOKIE};
+use crate::login::{
+    self, ClientAddress, Realm, Refusal, Step, accept_language, see_other, with_cookie,
+};
+use crate::session::{self, SESSION_COOKIE};
 use crate::{ConsoleState, Viewer};
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use hikyaku_api::v1::access::allowed;
 use hikyaku_api_types::Time;
 use hikyaku_model::{ApiCaller, CustomerId, Timestamp};
-use hikyaku_store::StoreError;
+use hikyaku_store::{Store, StoreError};
 use serde::Deserialize;
-use std::net::SocketAddr;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// What every page's frame shows.
 pub struct Chrome {
@@ -147,10 +148,6 @@ fn may(caller: &ApiCaller, method: Method, path: &str) -> bool {
     allowed(&method, path).is_some_and(|a| a.admits(caller))
 }
 
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Login, second factor, logout
 
@@ -163,53 +160,18 @@ struct LoginPage {
     email: String,
 }
 
-fn accept_language(headers: &HeaderMap) -> Lang {
-    Lang::from_accept_language(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
-}
-
 pub async fn login_page(headers: HeaderMap) -> Response {
-    let lang = accept_language(&headers);
-    let (pre, set) = match session::cookie(&headers, PRE_COOKIE) {
-        Some(pre) => (pre, None),
-        None => {
-            let pre = session::new_token();
-            let cookie =
-                session::set_cookie(PRE_COOKIE, Some(&pre), std::time::Duration::from_secs(3600));
-            (pre, Some(cookie))
-        }
-    };
+    let (pre, set) = login::pre_session(&headers);
     let page = LoginPage {
-        c: Chrome::anonymous(lang, |t| t.login_title),
+        c: Chrome::anonymous(accept_language(&headers), |t| t.login_title),
         csrf: session::csrf_token(&pre),
         customer_id: String::new(),
         email: String::new(),
     };
-    let mut response = render(StatusCode::OK, &page);
-    if let Some(cookie) = set
-        && let Ok(value) = cookie.parse()
-    {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
-}
-
-/// The client's IP address, when the listener records it (it does in `hikyaku serve`).
-pub struct ClientAddress(Option<std::net::IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip()),
-        ))
+    let response = render(StatusCode::OK, &page);
+    match set {
+        Some(cookie) => with_cookie(response, cookie),
+        None => response,
     }
 }
 
@@ -225,13 +187,6 @@ pub struct LoginForm {
     password: String,
 }
 
-fn with_cookie(mut response: Response, cookie: String) -> Response {
-    if let Ok(value) = cookie.parse() {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
 pub async fn login(
     State(state): State<ConsoleState>,
     ClientAddress(address): ClientAddress,
@@ -239,12 +194,9 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let lang = accept_language(&headers);
-    let Some(pre) = session::cookie(&headers, PRE_COOKIE) else {
-        return csrf_refused(Chrome::anonymous(lang, |t| t.login_title));
+    let Some(pre) = login::checked_pre_session(&headers, &form.csrf) else {
+        return Contracts::csrf_refused(lang, Step::Password);
     };
-    if !session::csrf_matches(&pre, &form.csrf) {
-        return csrf_refused(Chrome::anonymous(lang, |t| t.login_title));
-    }
     let again = |summary: fn(&Texts) -> &'static str, status: StatusCode| {
         let mut c = Chrome::anonymous(lang, |t| t.login_title);
         c.error = Some(ErrorBox {
@@ -259,15 +211,12 @@ pub async fn login(
         };
         render(status, &page)
     };
-    let now = Instant::now();
     let account = format!(
         "{}\0{}",
         form.customer_id.trim().to_ascii_lowercase(),
         form.email.trim().to_lowercase()
     );
-    let limits = &state.0.limits;
-    let address_ok = address.is_none_or(|a| limits.address.take(&a.to_string(), now));
-    if !address_ok || !limits.account.take(&account, now) {
+    if !login::attempt_allowed(&state, address, &account) {
         return again(|t| t.login_rate_limited, StatusCode::TOO_MANY_REQUESTS);
     }
     let Ok(customer) = form.customer_id.trim().parse::<CustomerId>() else {
@@ -286,31 +235,11 @@ pub async fn login(
         Ok(settings) => settings,
         Err(error) => return store_failure(error),
     };
-    let pending = settings.totp_secret.is_some();
-    let lifetime = if pending {
-        session::SECOND_FACTOR_LIFETIME
-    } else {
-        session::SESSION_LIFETIME
-    };
-    let token = session::new_token();
-    if let Err(error) = store
-        .create_console_session(
-            &customer,
-            &user.user_id,
-            &session::token_hash(&token),
-            pending,
-            Timestamp::now().saturating_add(lifetime),
-        )
+    let second_factor = settings.totp_secret.is_some();
+    tracing::info!(customer_id = %customer, user_id = %user.user_id, second_factor, "console login");
+    login::open_session::<Contracts>(store, &(customer, user.user_id), second_factor)
         .await
-    {
-        return store_failure(error);
-    }
-    tracing::info!(customer_id = %customer, user_id = %user.user_id, second_factor = pending, "console login");
-    let to = if pending { "/login/totp" } else { "/" };
-    with_cookie(
-        see_other(to),
-        session::set_cookie(SESSION_COOKIE, Some(&token), lifetime),
-    )
+        .unwrap_or_else(store_failure)
 }
 
 #[derive(Template)]
@@ -320,162 +249,91 @@ struct TotpPage {
     csrf: String,
 }
 
-/// The half-session of a user who gave the right password and owes a TOTP code.
-async fn pending_session(
-    state: &ConsoleState,
-    headers: &HeaderMap,
-) -> Result<(String, hikyaku_store::ConsoleSession), Response> {
-    let Some(token) = session::cookie(headers, SESSION_COOKIE) else {
-        return Err(see_other("/login"));
-    };
-    match state
-        .store()
-        .console_session(&session::token_hash(&token), Timestamp::now())
-        .await
-    {
-        Ok(Some(s)) if s.second_factor_pending => Ok((token, s)),
-        Ok(Some(_)) => Err(see_other("/")),
-        Ok(None) => Err(see_other("/login")),
-        Err(error) => Err(store_failure(error)),
+/// Contracts' users: sessions in `console_sessions`, the `hk_session` cookie, the pages at `/`.
+pub struct Contracts;
+
+impl Realm for Contracts {
+    type Principal = (CustomerId, String);
+
+    const COOKIE: &'static str = SESSION_COOKIE;
+    const LOGIN_PATH: &'static str = "/login";
+    const CODE_PATH: &'static str = "/login/totp";
+    const HOME_PATH: &'static str = "/";
+
+    fn session_cookie(token: Option<&str>, lifetime: std::time::Duration) -> String {
+        session::set_cookie(SESSION_COOKIE, token, lifetime)
     }
-}
 
-pub async fn totp_page(State(state): State<ConsoleState>, headers: HeaderMap) -> Response {
-    let (token, _) = match pending_session(&state, &headers).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let page = TotpPage {
-        c: Chrome::anonymous(accept_language(&headers), |t| t.totp_title),
-        csrf: session::csrf_token(&token),
-    };
-    render(StatusCode::OK, &page)
-}
-
-#[derive(Deserialize)]
-pub struct CodeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub async fn totp(
-    State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    Form(form): Form<CodeForm>,
-) -> Response {
-    let lang = accept_language(&headers);
-    let (token, pending) = match pending_session(&state, &headers).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if !session::csrf_matches(&token, &form.csrf) {
-        return csrf_refused(Chrome::anonymous(lang, |t| t.totp_title));
+    fn code_account((_, user_id): &Self::Principal) -> String {
+        format!("totp\0{user_id}")
     }
-    let again = |summary: fn(&Texts) -> &'static str, status| {
+
+    async fn session(
+        store: &Store,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(Self::Principal, bool)>, StoreError> {
+        Ok(store
+            .console_session(token_hash, now)
+            .await?
+            .map(|s| ((s.customer_id, s.user_id), s.second_factor_pending)))
+    }
+
+    async fn create_session(
+        store: &Store,
+        (customer, user_id): &Self::Principal,
+        token_hash: &[u8],
+        second_factor_pending: bool,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        store
+            .create_console_session(
+                customer,
+                user_id,
+                token_hash,
+                second_factor_pending,
+                expires_at,
+            )
+            .await
+    }
+
+    async fn delete_session(store: &Store, token_hash: &[u8]) -> Result<(), StoreError> {
+        store.delete_console_session(token_hash).await
+    }
+
+    async fn totp_secret(
+        store: &Store,
+        (customer, user_id): &Self::Principal,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(store.console_settings(customer, user_id).await?.totp_secret)
+    }
+
+    async fn take_code_step(
+        store: &Store,
+        (customer, user_id): &Self::Principal,
+        step: i64,
+    ) -> Result<bool, StoreError> {
+        store.take_totp_step(customer, user_id, step).await
+    }
+
+    fn code_page(lang: Lang, csrf: String, refusal: Option<Refusal>) -> Response {
         let mut c = Chrome::anonymous(lang, |t| t.totp_title);
-        c.error = Some(ErrorBox {
-            summary: summary(c.t),
+        c.error = refusal.map(|refusal| ErrorBox {
+            summary: match refusal {
+                Refusal::RateLimited => c.t.login_rate_limited,
+                Refusal::Failed => c.t.totp_failed,
+            },
             detail: String::new(),
         });
-        render(
-            status,
-            &TotpPage {
-                c,
-                csrf: session::csrf_token(&token),
-            },
-        )
-    };
-    // Six digits are a million guesses: the account's login limit covers codes too.
-    let account = format!("totp\0{}", pending.user_id);
-    if !state.0.limits.account.take(&account, Instant::now()) {
-        return again(|t| t.login_rate_limited, StatusCode::TOO_MANY_REQUESTS);
+        render(StatusCode::OK, &TotpPage { c, csrf })
     }
-    let store = state.store();
-    let settings = match store
-        .console_settings(&pending.customer_id, &pending.user_id)
-        .await
-    {
-        Ok(settings) => settings,
-        Err(error) => return store_failure(error),
-    };
-    let Some(secret) = settings.totp_secret else {
-        return see_other("/login");
-    };
-    let Some(step) = session::totp_verify(&secret, &form.code, unix_seconds()) else {
-        return again(|t| t.totp_failed, StatusCode::UNAUTHORIZED);
-    };
-    match store
-        .take_totp_step(&pending.customer_id, &pending.user_id, step as i64)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return again(|t| t.totp_failed, StatusCode::UNAUTHORIZED),
-        Err(error) => return store_failure(error),
-    }
-    // A new token for the full session: the half-session's token is worth nothing afterwards.
-    let new = session::new_token();
-    let created = store
-        .create_console_session(
-            &pending.customer_id,
-            &pending.user_id,
-            &session::token_hash(&new),
-            false,
-            Timestamp::now().saturating_add(session::SESSION_LIFETIME),
-        )
-        .await;
-    if let Err(error) = created {
-        return store_failure(error);
-    }
-    if let Err(error) = store
-        .delete_console_session(&session::token_hash(&token))
-        .await
-    {
-        return store_failure(error);
-    }
-    with_cookie(
-        see_other("/"),
-        session::set_cookie(SESSION_COOKIE, Some(&new), session::SESSION_LIFETIME),
-    )
-}
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn logout(
-    State(state): State<ConsoleState>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    let Some(token) = session::cookie(&headers, SESSION_COOKIE) else {
-        return see_other("/login");
-    };
-    if !session::csrf_matches(&token, &form.csrf) {
-        return csrf_refused(Chrome::anonymous(accept_language(&headers), |t| {
-            t.login_title
-        }));
+    fn csrf_refused(lang: Lang, step: Step) -> Response {
+        csrf_refused(match step {
+            Step::Password => Chrome::anonymous(lang, |t| t.login_title),
+            Step::Code => Chrome::anonymous(lang, |t| t.totp_title),
+        })
     }
-    if let Err(error) = state
-        .store()
-        .delete_console_session(&session::token_hash(&token))
-        .await
-    {
-        return store_failure(error);
-    }
-    with_cookie(
-        see_other("/login"),
-        session::set_cookie(SESSION_COOKIE, None, std::time::Duration::ZERO),
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1428,7 +1286,7 @@ pub async fn set_totp(
     }
     let user = &viewer.user;
     let store = state.store();
-    let account = format!("totp\0{}", user.user_id);
+    let account = Contracts::code_account(&(user.customer_id.clone(), user.user_id.clone()));
     if !state.0.limits.account.take(&account, Instant::now()) {
         return see_other("/settings?failed=totp");
     }
@@ -1449,7 +1307,7 @@ pub async fn set_totp(
         },
         _ => return invalid_setting(&viewer),
     };
-    let Some(step) = session::totp_verify(&secret, &form.code, unix_seconds()) else {
+    let Some(step) = session::totp_verify(&secret, &form.code, login::unix_seconds()) else {
         return see_other("/settings?failed=totp");
     };
     let new = (form.action == "enable").then_some(secret.as_slice());

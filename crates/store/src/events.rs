@@ -221,8 +221,8 @@ pub(crate) async fn insert_events(
             let texts: Vec<String> = ids.iter().map(i64::to_string).collect();
             for chunk in lookup_chunks(&texts) {
                 let mut insert = QueryBuilder::new(
-                    "INSERT INTO webhook_outbox (endpoint_id, event_id, customer_id, created_at, \
-                     available_at) SELECT s.endpoint_id, e.event_id, e.customer_id, e.at, e.at \
+                    "INSERT INTO webhook_outbox (endpoint_id, event_id, customer_id, created_at) \
+                     SELECT s.endpoint_id, e.event_id, e.customer_id, e.at \
                      FROM events e JOIN webhook_subscriptions s \
                      ON s.customer_id = e.customer_id AND s.kind = e.kind \
                      JOIN webhook_endpoints w ON w.endpoint_id = s.endpoint_id \

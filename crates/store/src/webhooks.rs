@@ -516,8 +516,8 @@ impl Store {
         let _turn = self.write_turn().await;
         let added = with_pool!(self, pool => {
             sqlx::query(
-                "INSERT INTO webhook_outbox (endpoint_id, event_id, customer_id, created_at, \
-                 available_at, test) SELECT endpoint_id, 0, customer_id, $1, $1, $2 \
+                "INSERT INTO webhook_outbox (endpoint_id, event_id, customer_id, created_at, test) \
+                 SELECT endpoint_id, 0, customer_id, $1, $2 \
                  FROM webhook_endpoints WHERE customer_id = $3 AND endpoint_id = $4",
             )
             .bind(at.as_millis())

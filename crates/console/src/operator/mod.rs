@@ -16,13 +16,15 @@ use crate::ConsoleState;
 use crate::bridge::ApiFailure;
 use crate::clock::Zone;
 use crate::i18n::Lang;
+use crate::login::{self, accept_language, see_other};
+use crate::pages::render;
 use crate::session;
 use askama::Template;
 use axum::Router;
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use hikyaku_model::{ApiCaller, Timestamp};
 use hikyaku_store::OperatorUser;
@@ -59,9 +61,9 @@ pub(crate) fn routes() -> Router<ConsoleState> {
         .route("/operator/login", get(auth::login_page).post(auth::login))
         .route(
             "/operator/login/totp",
-            get(auth::totp_page).post(auth::totp),
+            get(login::code_page::<auth::Operators>).post(login::code::<auth::Operators>),
         )
-        .route("/operator/logout", post(auth::logout))
+        .route("/operator/logout", post(login::logout::<auth::Operators>))
         .route("/operator/contracts", post(area::create_contract))
         .route(
             "/operator/contracts/{customer_id}/{action}",
@@ -115,14 +117,6 @@ fn to_login(parts: &Parts) -> Response {
             .into_response();
     }
     Redirect::to("/operator/login").into_response()
-}
-
-fn accept_language(headers: &axum::http::HeaderMap) -> Lang {
-    Lang::from_accept_language(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
 }
 
 impl FromRequestParts<ConsoleState> for Operator {
@@ -239,16 +233,6 @@ impl OpChrome {
     }
 }
 
-fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "an operator template failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "operator/error.html")]
 struct ErrorPage {
@@ -263,15 +247,4 @@ fn csrf_refused(c: OpChrome) -> Response {
             c: c.refused(|t| t.csrf_refused),
         },
     )
-}
-
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
-
-fn with_cookie(mut response: Response, cookie: String) -> Response {
-    if let Ok(value) = cookie.parse() {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
 }
