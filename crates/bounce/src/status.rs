@@ -220,7 +220,7 @@ pub fn reason_of_status(code: &str) -> Option<Reason> {
         "4.4.1" | "4.4.7" => Expired,
         "4.4.2" | "4.4.4" | "4.4.6" | "4.4.8" | "5.4.0" => NetworkError,
         "5.1.0" | "5.1.1" | "5.1.3" => UserUnknown,
-        "5.1.2" | "5.4.4" => HostUnknown,
+        "4.1.2" | "5.1.2" | "5.4.4" => HostUnknown,
         "5.3.4" | "4.7.16" | "5.7.16" => MesgTooBig,
         "5.5.2" | "5.5.6" => SyntaxError,
         "5.5.3" => TooManyConn,
