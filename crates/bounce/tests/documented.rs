@@ -161,6 +161,8 @@ enum Layouts {
     /// An RFC 3464 report and a Postfix-worded notice; a row without a reply code (the MTA's
     /// own text, which it writes into its report) in the report only.
     Both,
+    /// A Postfix-worded notice only: what needs the command it names.
+    Text,
     /// qmail's own notice.
     Qmail,
 }
@@ -173,6 +175,7 @@ fn check(table: &str, remote: &str, layouts: Layouts, rows: &[Row]) {
         let raws = match layouts {
             Layouts::Both if r.code.is_empty() => vec![("dsn", as_dsn(r, remote))],
             Layouts::Both => vec![("dsn", as_dsn(r, remote)), ("text", as_text(r, remote))],
+            Layouts::Text => vec![("text", as_text(r, remote))],
             Layouts::Qmail => vec![("qmail", as_qmail(r))],
         };
         for (layout, raw) in raws {
@@ -800,6 +803,136 @@ fn qmail() {
                 "5.4.6",
                 "This message is looping: it already has my Delivered-To line. (#5.4.6)",
                 NetworkError,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn rfc_replies() {
+    use Reason::*;
+    // The standard replies and codes, as an MTA without words of its own sends them.
+    const U: &str = "user@example.org";
+    check(
+        "rfc",
+        "mx1.example.org",
+        Layouts::Both,
+        &[
+            // RFC 7504 §3: a host that accepts no mail answers 521 at the greeting.
+            row(
+                U,
+                CONNECT,
+                "521",
+                "5.3.2",
+                "mx1.example.org does not accept mail",
+                NotAccept,
+            ),
+            // RFC 7504 §3: 556 for a domain that accepts no mail (RFC 7505 null MX).
+            row(
+                U,
+                RCPT,
+                "556",
+                "5.1.10",
+                "Recipient address has null MX",
+                NotAccept,
+            ),
+            // RFC 3463 X.2.1: mailbox disabled, not accepting messages.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.1",
+                "<user@example.org>... Mailbox disabled for this recipient",
+                Suspend,
+            ),
+            // RFC 3463 X.2.2: mailbox full.
+            row(U, RCPT, "452", "4.2.2", "Mailbox full", MailboxFull),
+            // RFC 3463 X.4.6: routing loop detected.
+            row(
+                U,
+                DATA,
+                "554",
+                "5.4.6",
+                "Routing loop detected",
+                NetworkError,
+            ),
+            // RFC 5321 §4.2.3: 451 "Requested action aborted: local error in processing".
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Requested action aborted: local error in processing",
+                SystemError,
+            ),
+            // RFC 3463 X.1.8: bad sender's system address.
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.1.8",
+                "Bad sender's system address",
+                Rejected,
+            ),
+        ],
+    );
+    check(
+        "rfc, the command named",
+        "mx1.example.org",
+        Layouts::Text,
+        &[
+            // RFC 5321 §3.3: a permanent refusal of MAIL FROM, in words of its own, refuses
+            // the sender (a report without the transcript cannot tell, and stays open).
+            row(U, MAIL, "550", "5.0.0", "Sender not welcome here", Rejected),
+        ],
+    );
+}
+
+#[test]
+fn account_states() {
+    use Reason::*;
+    // Closed and disabled accounts in the words hosting software documents: cPanel/Exim
+    // ("The mail server has been configured to reject messages"), Zimbra ("account is
+    // inactive"), Microsoft 365 ("mailbox is disabled"), Dovecot LDA quota (doc.dovecot.org,
+    // "Quota exceeded (mailbox for user is full)").
+    const U: &str = "user@example.org";
+    check(
+        "accounts",
+        "mx1.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.0.0",
+                "Sorry, this account has been disabled",
+                Suspend,
+            ),
+            row(U, RCPT, "550", "5.0.0", "Account is inactive", Suspend),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.0.0",
+                "The recipient's mailbox is disabled",
+                Suspend,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.2",
+                "<user@example.org> Quota exceeded (mailbox for user is full)",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "452",
+                "4.0.0",
+                "The recipient's inbox is full",
+                MailboxFull,
             ),
         ],
     );
