@@ -193,3 +193,53 @@ fn global_delivery_status() {
     .replace("message/delivery-status", "message/global-delivery-status");
     assert_recipients("global dsn", &raw, &["a@example.org"]);
 }
+
+#[test]
+fn odd_recipient_fields_still_give_the_record() {
+    // RFC 3464 §2.3.2 wants `type; address`; reports are seen without the type, with angle
+    // brackets, or with only Original-Recipient (§2.3.1) left.
+    for (what, fields) in [
+        ("no address type", "Final-Recipient: a@example.org"),
+        ("angle brackets", "Final-Recipient: rfc822; <a@example.org>"),
+        ("no space", "Final-Recipient: rfc822;a@example.org"),
+        ("only original", "Original-Recipient: rfc822; a@example.org"),
+    ] {
+        let status = format!(
+            "Reporting-MTA: dns; relay.example.net\n\n{fields}\nAction: failed\nStatus: 5.1.1\n"
+        );
+        assert_recipients(what, &report(&status, RETURNED), &["a@example.org"]);
+    }
+}
+
+#[test]
+fn encoded_status_part() {
+    // RFC 6522 allows any transfer encoding on the parts; some gateways base64 the status.
+    // "Reporting-MTA: dns; relay.example.net", a blank line, then Final-Recipient
+    // a@example.org, Action: failed and Status: 5.1.1, CRLF line ends.
+    let encoded = "UmVwb3J0aW5nLU1UQTogZG5zOyByZWxheS5leGFtcGxlLm5ldA0KDQpGaW5hbC1SZWNpcGllbnQ6IHJmYzgyMjsgYUBleGFtcGxlLm9yZw0KQWN0aW9uOiBmYWlsZWQNClN0YXR1czogNS4xLjENCg==";
+    let raw = report("", RETURNED).replace(
+        "Content-Type: message/delivery-status\n\n",
+        &format!("Content-Type: message/delivery-status\nContent-Transfer-Encoding: base64\n\n{encoded}\n"),
+    );
+    assert_recipients("base64 status", &raw, &["a@example.org"]);
+}
+
+#[test]
+fn notice_without_report_names_only_its_failed_recipients() {
+    // No report at all (RFC 3464 §1 allows MTAs that do not write one): the notice's own
+    // recipient lines count; the contact address above them and the returned message's To:,
+    // Cc: and Received: do not.
+    let raw = format!(
+        "From: MAILER-DAEMON@relay.example.net\nTo: sender@example.com\n\
+         Subject: Undelivered Mail Returned to Sender\n\
+         MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"=_b\"\n\n\
+         --=_b\nContent-Type: text/plain\n\n\
+         This is the mail system at host relay.example.net.\n\n\
+         If you do so, please include this problem report. You can write to\n\
+         <postmaster@relay.example.net>.\n\n\
+         <a@example.org>: host mx1.example.org[192.0.2.25] said: 550 5.1.1 user unknown (in\n    reply to RCPT TO command)\n\n\
+         <b@example.org>: host mx1.example.org[192.0.2.25] said: 552 5.2.2 mailbox full (in\n    reply to RCPT TO command)\n\n\
+         --=_b\n{RETURNED}\n--=_b--\n"
+    );
+    assert_recipients("text notice", &raw, &["a@example.org", "b@example.org"]);
+}
