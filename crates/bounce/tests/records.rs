@@ -243,3 +243,30 @@ fn notice_without_report_names_only_its_failed_recipients() {
     );
     assert_recipients("text notice", &raw, &["a@example.org", "b@example.org"]);
 }
+
+#[test]
+fn failed_recipients_header_names_them_in_an_unknown_layout() {
+    // Exim's `X-Failed-Recipients:` (its spec, "Bounce messages") names the failed addresses
+    // whatever language the notice is in.
+    let raw = format!(
+        "From: Mail Delivery System <Mailer-Daemon@relay.example.net>\n\
+         To: sender@example.com\nSubject: Unzustellbar\nX-Failed-Recipients: a@example.org\n\
+         Auto-Submitted: auto-replied\n\n\
+         Ihre Nachricht konnte nicht zugestellt werden.\n\n\
+         Der Server antwortete: 550 5.1.1 Mailbox nicht gefunden\n\n\
+         ------ This is a copy of the message, including all the headers. ------\n\n\
+         {}\n",
+        RETURNED.trim_start_matches("Content-Type: message/rfc822\n\n")
+    );
+    assert_recipients("x-failed-recipients", &raw, &["a@example.org"]);
+}
+
+#[test]
+fn quoted_local_part_in_final_recipient() {
+    // RFC 5321 §4.1.2: a quoted local part is an address too.
+    let status = "Reporting-MTA: dns; relay.example.net\n\n\
+        Final-Recipient: rfc822; \"first last\"@example.org\nAction: failed\nStatus: 5.1.1\n";
+    let got = recipients(&report(status, RETURNED));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].ends_with("@example.org"), "{got:?}");
+}
