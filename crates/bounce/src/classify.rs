@@ -232,6 +232,10 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
     if matches!(f.action, Some(Action::Delayed)) {
         return Some(Reason::Expired);
     }
+    // RFC 7504: 521 (host) and 556 (domain) say the destination accepts no mail at all.
+    if matches!(f.reply_code, Some("521" | "556")) {
+        return Some(Reason::NotAccept);
+    }
     // Refused at the greeting or at HELO: before any sender or recipient was named, so the
     // refusal is of the client itself.
     if matches!(
@@ -239,6 +243,11 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
         Some(SmtpCommand::Connect | SmtpCommand::Ehlo | SmtpCommand::Helo)
     ) {
         return Some(Reason::Blocked);
+    }
+    // Refused for good at MAIL FROM, before any recipient was named: whatever the words, the
+    // sender was refused. A temporary refusal there may still pass on the next try.
+    if f.command == Some(SmtpCommand::Mail) && f.action != Some(Action::Delayed) {
+        return Some(Reason::Rejected);
     }
     None
 }

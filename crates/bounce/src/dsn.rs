@@ -181,6 +181,16 @@ impl Block {
             crate::status::is_status(s).then(|| s.to_string())
         });
         let hint = block.category.as_deref().and_then(powermta_category);
+        // One failed recipient is one record: a block repeated for the same address (once per
+        // attempt, or the same report pasted twice) adds nothing but a record too many.
+        if !orphan
+            && !recipient.is_empty()
+            && out
+                .iter()
+                .any(|f| f.recipient.eq_ignore_ascii_case(&recipient))
+        {
+            return;
+        }
         let target = if orphan { orphans } else { out };
         target.push(Finding {
             recipient,

@@ -359,6 +359,9 @@ pub(crate) static FILTERED: Phrases = Phrases {
 
 pub(crate) static MAILBOX_FULL: Phrases = Phrases {
     any: &[
+        "error writing message: file too large",
+        "inbox is full",
+        "out of storage space",
         "452 insufficient disk space",
         "account disabled temporarly for exceeding receiving limits",
         "boite du destinataire pleine",
@@ -611,6 +614,12 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
 
 pub(crate) static SUSPEND: Phrases = Phrases {
     any: &[
+        "account has been disabled",
+        "account is disabled",
+        "account is inactive",
+        "account has been deactivated",
+        "mailbox is disabled",
+        "mailbox is inactive",
         " is currently suspended",
         " temporary locked",
         "archived recipient",
@@ -686,6 +695,7 @@ pub(crate) static HOST_UNKNOWN: Phrases = Phrases {
         "mail domain mentioned in email address is unknown",
         "name or service not known",
         "no such domain",
+        "recipient address rejected: domain not found",
         "recipient address rejected: unknown domain name",
         "recipient domain must exist",
         "the account or domain may not exist",
@@ -699,6 +709,7 @@ pub(crate) static HOST_UNKNOWN: Phrases = Phrases {
 
 pub(crate) static NETWORK_ERROR: Phrases = Phrases {
     any: &[
+        "network is unreachable",
         "could not connect and send the mail to",
         "dns records for the destination computer could not be found",
         "hop count exceeded - possible mail loop",
@@ -710,8 +721,10 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "malformed or unexpected name server reply",
         "maximum forwarding loop count exceeded",
         "message looping",
+        "message is looping",
         "message probably in a routing loop",
         "no route to host",
+        "suspected mail loop",
         "too many hops",
         "unable to resolve route ",
         "unrouteable mail domain",
@@ -722,6 +735,7 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
 
 pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
     any: &[
+        "server configuration problem",
         "aliasing/forwarding loop broken",
         "can't create user output file",
         "could not load drd for domain",
@@ -913,6 +927,7 @@ pub(crate) static TOO_MANY_CONN: Phrases = Phrases {
 
 pub(crate) static NOT_ACCEPT: Phrases = Phrases {
     any: &[
+        "domain does not accept mail",
         "does not accept mail (nullmx)",
         "host/domain does not accept mail",
         "host does not accept mail",
