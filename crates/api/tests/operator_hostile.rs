@@ -97,6 +97,18 @@ async fn hostile_input_is_refused_clearly(backend: Backend) {
             "invalid_field",
             Some("body"),
         ),
+        (
+            json!({"subject": "s\u{fffd}", "body": "b"}),
+            422,
+            "invalid_field",
+            Some("subject"),
+        ),
+        (
+            json!({"subject": "s", "body": "\u{fffd}"}),
+            422,
+            "invalid_field",
+            Some("body"),
+        ),
         (json!({"subject": "s"}), 422, "missing_field", None),
         (
             json!({"subject": 5, "body": "b"}),

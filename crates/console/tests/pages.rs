@@ -629,9 +629,9 @@ async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
         let job_page = reply.header("location").unwrap().to_string();
         let page = import_finished(&mut taro, &job_page).await;
         assert!(page.contains("id=\"import-errors\""), "{page}");
+        // The user's browser asks for Japanese: the reasons are the page's language.
         assert!(
-            page.contains("Not an e-mail address")
-                && page.contains("The same address as an earlier line"),
+            page.contains("メールアドレスではありません") && page.contains("前の行と同じアドレス"),
             "{page}"
         );
         assert!(!page.contains("<script>alert"), "shown escaped: {page}");
@@ -692,7 +692,7 @@ async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
             "{page}"
         );
         assert!(!page.contains("http-equiv"), "{page}");
-        assert!(page.contains("Waiting to start"), "{page}");
+        assert!(page.contains("開始待ち"), "{page}");
         // Another contract's job is not found, its page nor its fragment nor its file.
         let (b, _) = server
             .contract_with_user("b", "ken@b.example", Role::Admin, true)
