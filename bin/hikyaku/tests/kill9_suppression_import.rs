@@ -68,6 +68,9 @@ fn job(addr: SocketAddr, key: &str, id: i64) -> Value {
 fn kill9_mid_import_job_finishes_it_exactly_once_after_restart() {
     let mut builder = ProcessBuilder::new(BIN);
     builder.set("api", "max_body_bytes", "\"16MiB\"");
+    // The test polls the job as fast as it can.
+    builder.set("api", "requests_per_second", "1000000");
+    builder.set("api", "burst", "1000000");
     let prepared = builder.prepare().unwrap();
     let (customer, key) = a_contract_and_key(&prepared);
 
