@@ -282,6 +282,11 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         let stop = stopped(stop_rx.clone());
         tokio::spawn(async move { store.run_key_rotation(settings, stop).await })
     };
+    // Suppression imports a stopped node left half done are taken up again (any node may).
+    let suppression_imports = tokio::spawn(hikyaku_api::v1::suppression_imports::resume_imports(
+        store.clone(),
+        stopped(stop_rx.clone()),
+    ));
     // HTTP outlives the SMTP listeners' drain, so that `/readyz` can say the node is draining.
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let api = hikyaku_api::v1::ApiState::new(store.clone(), Arc::new(store.clone()), &config)
@@ -350,6 +355,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         notices.await.context("the notice mailer failed")?;
     }
     let _ = lifecycle_job.await;
+    let _ = suppression_imports.await;
     let _ = key_rotation.await;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;

@@ -108,6 +108,60 @@ pub struct ImportResult {
     pub added: u64,
 }
 
+/// A suppression-list import running as a job: a CSV file taken whole, then gone through in
+/// batches, with its progress and the rows it refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionImportJob {
+    pub id: i64,
+    /// `queued` (no row gone through yet), `running` or `done`.
+    #[schema(example = "running")]
+    pub state: String,
+    /// The file's size in bytes.
+    pub file_bytes: u64,
+    /// Data rows in the file (the header and blank lines not counted).
+    pub total_rows: u64,
+    /// Rows gone through so far, in file order.
+    pub done_rows: u64,
+    /// Of those, newly listed.
+    pub added: u64,
+    /// Of those, listed already.
+    pub already_listed: u64,
+    /// Of those, refused (see `errors`).
+    pub failed_rows: u64,
+    /// The refused rows kept, in file order: the first 1000 of an import (`errors_truncated`
+    /// says when there were more). Always empty in the list of imports: ask the import.
+    pub errors: Vec<ImportRowError>,
+    /// More rows were refused than `errors` holds.
+    pub errors_truncated: bool,
+    pub created_at: Time,
+    /// When the last row was gone through.
+    pub finished_at: Option<Time>,
+}
+
+/// A row an import refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRowError {
+    /// The file's line the row starts on (a header is line 1).
+    pub line: u64,
+    /// The field at fault, cut to 200 characters; an address is masked for keys that may not
+    /// see addresses.
+    pub value: String,
+    /// `bad_address`, `too_long`, `bad_reason`, `no_address` or `duplicate`.
+    #[schema(example = "bad_address")]
+    pub reason: String,
+    /// For people; may change.
+    pub message: String,
+}
+
+/// The contract's newest imports, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionImportList {
+    pub data: Vec<SuppressionImportJob>,
+}
+
 /// A source address range the contract's hosts may relay from without authenticating.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -27,6 +27,7 @@ struct TenantA {
     domain: String,
     certificate_id: i64,
     inquiry_id: i64,
+    import_id: i64,
     secrets: Vec<String>,
 }
 
@@ -139,6 +140,18 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let inquiry_id = r.json()["id"].as_i64().unwrap();
+    // An import job whose refused row names a secret of A's.
+    let r = server
+        .call(
+            "POST",
+            "/api/v1/suppressions/imports",
+            Some(key),
+            Some("text/csv"),
+            b"address\nimported@tenant-a.example\na-import-secret\n",
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let import_id = r.json()["id"].as_i64().unwrap();
     let events = server.get("/api/v1/events", key).await.json();
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "{events}");
     let domain = "mail.tenant-a.example".to_string();
@@ -200,11 +213,13 @@ async fn seed_a(server: &Server, key: &str, customer_id: CustomerId) -> TenantA 
             "a-cert-secret".into(),
             "a-inquiry-secret".into(),
             "a-inquiry-body".into(),
+            "a-import-secret".into(),
         ],
         domain,
         certificate_id,
         message_id,
         inquiry_id,
+        import_id,
         user_id,
         key_id,
         customer_id,
@@ -231,6 +246,7 @@ fn a_value_for(a: &TenantA, parameter: &str) -> String {
         "domain" => segment(&a.domain),
         "certificate_id" => a.certificate_id.to_string(),
         "inquiry_id" => a.inquiry_id.to_string(),
+        "import_id" => a.import_id.to_string(),
         other => panic!(
             "path parameter {{{other}}} is new: say which of contract A's resources it names"
         ),

@@ -102,7 +102,24 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/suppressions", get(pages::suppressions))
         .route("/suppressions/add", post(pages::suppression_add))
         .route("/suppressions/remove", post(pages::suppression_remove))
-        .route("/suppressions/import", post(pages::suppression_import))
+        .route(
+            "/suppressions/import",
+            post(pages::suppression_import).layer(axum::extract::DefaultBodyLimit::max(
+                pages::IMPORT_FORM_LIMIT,
+            )),
+        )
+        .route(
+            "/suppressions/imports/{id}",
+            get(pages::suppression_import_page),
+        )
+        .route(
+            "/suppressions/imports/{id}/status",
+            get(pages::suppression_import_status),
+        )
+        .route(
+            "/suppressions/imports/{id}/errors.csv",
+            get(pages::suppression_import_errors),
+        )
         .route("/suppressions/export.csv", get(pages::suppression_export))
         .route("/settings", get(pages::settings))
         .route("/settings/language", post(pages::set_language))

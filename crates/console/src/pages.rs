@@ -921,6 +921,7 @@ struct SuppressionsPage {
     can_remove_rows: bool,
     list: Vec<SuppressionRow>,
     next: Option<String>,
+    imports: Vec<ImportView>,
 }
 
 fn suppression_row(viewer: &Viewer, s: ApiSuppression) -> SuppressionRow {
@@ -983,6 +984,17 @@ async fn suppressions_page(
         }
     };
     let can_write = may(&viewer.caller, Method::POST, "/suppressions");
+    // The list of imports is a convenience: without it the page still shows the list.
+    let imports =
+        bridge::get::<ApiImportList>(state.api(), &viewer.caller, "/suppressions/imports")
+            .await
+            .map(|list| {
+                list.data
+                    .into_iter()
+                    .map(|job| import_view(viewer, job))
+                    .collect()
+            })
+            .unwrap_or_default();
     render(
         status,
         &SuppressionsPage {
@@ -995,6 +1007,7 @@ async fn suppressions_page(
             can_remove_rows: can_write && viewer.user.see_addresses,
             list,
             next,
+            imports,
         },
     )
 }
@@ -1085,24 +1098,6 @@ pub async fn suppression_remove(
     .await
 }
 
-pub async fn suppression_import(
-    State(state): State<ConsoleState>,
-    viewer: Viewer,
-    Form(form): Form<SuppressionForm>,
-) -> Response {
-    let body = Some(("text/csv", form.csv.clone().into_bytes()));
-    suppression_change(
-        &state,
-        &viewer,
-        &form,
-        Method::POST,
-        "/suppressions/import".into(),
-        body,
-        "imported",
-    )
-    .await
-}
-
 /// The API's CSV export, passed through as a download.
 pub async fn suppression_export(State(state): State<ConsoleState>, viewer: Viewer) -> Response {
     match bridge::call(
@@ -1135,6 +1130,251 @@ pub async fn suppression_export(State(state): State<ConsoleState>, viewer: Viewe
             )
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suppression import jobs
+
+#[derive(Deserialize)]
+struct ApiImportError {
+    line: u64,
+    value: String,
+    reason: String,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct ApiImport {
+    id: i64,
+    state: String,
+    total_rows: u64,
+    done_rows: u64,
+    added: u64,
+    already_listed: u64,
+    failed_rows: u64,
+    errors: Vec<ApiImportError>,
+    errors_truncated: bool,
+    created_at: Time,
+}
+
+#[derive(Deserialize)]
+struct ApiImportList {
+    data: Vec<ApiImport>,
+}
+
+pub struct ImportErrorRow {
+    pub line: u64,
+    pub value: String,
+    pub problem: &'static str,
+}
+
+/// An import job as its page and its status fragment show it.
+pub struct ImportView {
+    pub id: i64,
+    pub state: String,
+    pub state_text: &'static str,
+    pub done: bool,
+    pub total_rows: u64,
+    pub done_rows: u64,
+    pub percent: u64,
+    pub added: u64,
+    pub already_listed: u64,
+    pub failed_rows: u64,
+    pub errors: Vec<ImportErrorRow>,
+    pub errors_truncated: bool,
+    pub created_at: String,
+}
+
+fn import_view(viewer: &Viewer, job: ApiImport) -> ImportView {
+    let t = viewer.lang.texts();
+    let state_text = match job.state.as_str() {
+        "done" => t.import_state_done,
+        "running" => t.import_state_running,
+        _ => t.import_state_queued,
+    };
+    ImportView {
+        id: job.id,
+        done: job.state == "done",
+        state: job.state,
+        state_text,
+        total_rows: job.total_rows,
+        done_rows: job.done_rows,
+        percent: (job.done_rows * 100)
+            .checked_div(job.total_rows)
+            .unwrap_or(100),
+        added: job.added,
+        already_listed: job.already_listed,
+        failed_rows: job.failed_rows,
+        errors: job
+            .errors
+            .into_iter()
+            .map(|e| ImportErrorRow {
+                line: e.line,
+                value: e.value,
+                problem: match e.reason.as_str() {
+                    "too_long" => t.problem_too_long,
+                    "bad_reason" => t.problem_bad_reason,
+                    "no_address" => t.problem_no_address,
+                    "duplicate" => t.problem_duplicate,
+                    _ => t.problem_bad_address,
+                },
+            })
+            .collect(),
+        errors_truncated: job.errors_truncated,
+        created_at: viewer.zone.format(job.created_at.0.as_millis()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "suppression_import.html")]
+struct ImportPage {
+    c: Chrome,
+    t: &'static Texts,
+    job: ImportView,
+}
+
+#[derive(Template)]
+#[template(path = "import_status.html")]
+struct ImportStatus {
+    t: &'static Texts,
+    job: ImportView,
+}
+
+/// The largest import form the console reads: the API takes at most `api.max_body_bytes` of
+/// CSV and says so; form encoding makes a file up to three times longer on the way.
+pub const IMPORT_FORM_LIMIT: usize = 48 << 20;
+
+/// Starts an import job with the form's CSV and shows its page, or the list again with the
+/// API's reason.
+pub async fn suppression_import(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Form(form): Form<SuppressionForm>,
+) -> Response {
+    let c = Chrome::of(&viewer, |t| t.suppressions_title, "suppressions");
+    if !viewer.csrf_ok(&form.csrf) {
+        return csrf_refused(c);
+    }
+    let body = Some(("text/csv", form.csv.into_bytes()));
+    let answer = bridge::call(
+        state.api(),
+        &viewer.caller,
+        Method::POST,
+        "/suppressions/imports",
+        body,
+    )
+    .await;
+    let failure = match answer.map(|(_, _, bytes)| serde_json::from_slice::<ApiImport>(&bytes)) {
+        Ok(Ok(job)) => return see_other(&format!("/suppressions/imports/{}", job.id)),
+        Ok(Err(e)) => ApiFailure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal".into(),
+            message: format!("unexpected answer from the API: {e}"),
+        },
+        Err(failure) => failure,
+    };
+    let query = SuppressionQuery::default();
+    let status = failure.status;
+    suppressions_page(&state, &viewer, &query, c.failed(&failure), status).await
+}
+
+async fn import_job(
+    state: &ConsoleState,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<ImportView, ApiFailure> {
+    let path = format!("/suppressions/imports/{}", bridge::encode(id));
+    let job = bridge::get::<ApiImport>(state.api(), &viewer.caller, &path).await?;
+    Ok(import_view(viewer, job))
+}
+
+/// An import job's page: its progress, polled every second by htmx (without script, the
+/// page's own link reloads it), and its refused rows once it is done.
+pub async fn suppression_import_page(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let c = Chrome::of(&viewer, |t| t.suppressions_title, "suppressions");
+    match import_job(&state, &viewer, &id).await {
+        Ok(job) => render(StatusCode::OK, &ImportPage { t: c.t, c, job }),
+        Err(failure) => render(
+            failure.status,
+            &ErrorPage {
+                c: c.failed(&failure),
+            },
+        ),
+    }
+}
+
+/// The job's status alone, for the page's polling.
+pub async fn suppression_import_status(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    match import_job(&state, &viewer, &id).await {
+        Ok(job) => render(
+            StatusCode::OK,
+            &ImportStatus {
+                t: viewer.lang.texts(),
+                job,
+            },
+        ),
+        Err(failure) => (failure.status, failure.message).into_response(),
+    }
+}
+
+/// The refused rows as a CSV file: `line,value,reason,message`.
+pub async fn suppression_import_errors(
+    State(state): State<ConsoleState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let path = format!("/suppressions/imports/{}", bridge::encode(&id));
+    let job = match bridge::get::<ApiImport>(state.api(), &viewer.caller, &path).await {
+        Ok(job) => job,
+        Err(failure) => {
+            let c = Chrome::of(&viewer, |t| t.suppressions_title, "suppressions");
+            return render(
+                failure.status,
+                &ErrorPage {
+                    c: c.failed(&failure),
+                },
+            );
+        }
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let written: Result<(), csv::Error> = (|| {
+        writer.write_record(["line", "value", "reason", "message"])?;
+        for e in &job.errors {
+            writer.write_record([
+                e.line.to_string().as_str(),
+                e.value.as_str(),
+                e.reason.as_str(),
+                e.message.as_str(),
+            ])?;
+        }
+        Ok(())
+    })();
+    let body = written
+        .ok()
+        .and_then(|()| writer.into_inner().ok())
+        .unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"import-{}-refused-rows.csv\"",
+                    job.id
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------------------------------------

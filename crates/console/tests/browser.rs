@@ -694,7 +694,8 @@ async fn steps(
         .map_err(step("errors picture"))?;
 
     // Import a CSV file into the suppression list: chosen in the file field, read into the
-    // form by console.js, posted as the form's text.
+    // form by console.js, posted as the form's text; the import job's page shows its progress
+    // until it is done.
     s.goto("/suppressions")
         .await
         .map_err(step("suppressions"))?;
@@ -723,6 +724,21 @@ async fn steps(
     .await
     .map_err(step("import"))?;
     s.click("#import").await.map_err(step("import"))?;
+    // The job's page: htmx polls its progress until the job is done and shows the counts.
+    s.wait_for(
+        "the import finished",
+        "document.querySelector('#import-status') \
+         && document.querySelector('#import-status').dataset.state === 'done' \
+         && document.querySelector('#import-progress').value === 2",
+    )
+    .await
+    .map_err(step("import"))?;
+    s.accessible("/suppressions/imports/{id}", true)
+        .await
+        .map_err(step("import page accessibility"))?;
+    s.goto("/suppressions")
+        .await
+        .map_err(step("suppressions"))?;
     s.wait_for(
         "the imported list",
         "document.querySelector('#suppression-list') \

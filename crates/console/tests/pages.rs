@@ -522,6 +522,41 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
     }
 }
 
+/// The import job's page once the job is done, polled through the fragment the page's htmx
+/// polls (which stops polling once done).
+async fn import_finished(browser: &mut Browser, page: &str) -> String {
+    assert!(page.starts_with("/suppressions/imports/"), "{page}");
+    let first = browser.get(page).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let fragment = browser.get_htmx(&format!("{page}/status")).await;
+        assert_eq!(fragment.status, 200, "{}", fragment.text());
+        let text = fragment.text();
+        assert!(!text.contains("<html"), "a fragment, not a page: {text}");
+        if text.contains("data-state=\"done\"") {
+            assert!(
+                !text.contains("hx-trigger"),
+                "done: no more polling: {text}"
+            );
+            break;
+        }
+        assert!(text.contains("hx-trigger=\"every 1s\""), "{text}");
+        assert!(
+            text.contains(&format!("href=\"{page}\"")),
+            "a reload link without script: {text}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not done in time: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let reply = browser.get(page).await;
+    assert_eq!(reply.status, 200);
+    reply.text()
+}
+
 #[tokio::test]
 async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
     for backend in BACKENDS {
@@ -561,7 +596,7 @@ async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
             )
             .await;
         assert_eq!(reply.status, 422, "{}", reply.text());
-        // Import: all rows or none.
+        // Import: a job with its own page; the bad rows are skipped and reported.
         let reply = taro
             .post(
                 "/suppressions/import",
@@ -575,24 +610,103 @@ async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
             )
             .await;
         assert_eq!(reply.status, 303, "{}", reply.text());
+        let page = import_finished(&mut taro, reply.header("location").unwrap()).await;
+        assert!(page.contains("id=\"import-counts\""), "{page}");
+        assert!(!page.contains("id=\"import-errors\""), "{page}");
         let reply = taro
             .post(
                 "/suppressions/import",
                 &[
                     ("csrf", &csrf),
-                    ("csv", "address\nfour@dom.example\nbad row\n"),
+                    (
+                        "csv",
+                        "address\nfour@dom.example\n<script>alert(1)</script>\nfour@dom.example\n",
+                    ),
                 ],
             )
             .await;
-        assert_eq!(reply.status, 422, "{}", reply.text());
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        let job_page = reply.header("location").unwrap().to_string();
+        let page = import_finished(&mut taro, &job_page).await;
+        assert!(page.contains("id=\"import-errors\""), "{page}");
+        // The user's browser asks for Japanese: the reasons are the page's language.
+        assert!(
+            page.contains("メールアドレスではありません") && page.contains("前の行と同じアドレス"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>alert"), "shown escaped: {page}");
         assert!(
             server
                 .store
                 .suppression(&a, "four@dom.example")
                 .await
                 .unwrap()
-                .is_none()
+                .is_some()
         );
+        // The refused rows as a file.
+        let errors = taro.get(&format!("{job_page}/errors.csv")).await;
+        assert_eq!(errors.status, 200);
+        assert!(
+            errors
+                .header("content-disposition")
+                .unwrap()
+                .contains("attachment")
+        );
+        assert_eq!(
+            errors.text(),
+            "line,value,reason,message\n3,<script>alert(1)</script>,bad_address,not an e-mail address\n\
+             4,four@dom.example,duplicate,the same address as line 2: skipped\n"
+        );
+        // The list names the imports; a file the API refuses whole shows why, nothing kept.
+        let list = taro.get("/suppressions").await.text();
+        assert!(list.contains(&format!("href=\"{job_page}\"")), "{list}");
+        let reply = taro
+            .post(
+                "/suppressions/import",
+                &[("csrf", &csrf), ("csv", "name\nbob\n")],
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{}", reply.text());
+        assert!(
+            reply.text().contains("names no `address` column"),
+            "{}",
+            reply.text()
+        );
+        // A job not yet gone through (kept, no worker started): the page polls its fragment
+        // every second and, for browsers without script, links to itself.
+        let waiting = server
+            .store
+            .create_suppression_import(&a, b"address\nlater@dom.example\n", 1, Timestamp::now())
+            .await
+            .unwrap();
+        let waiting_page = format!("/suppressions/imports/{}", waiting.import_id);
+        let page = taro.get(&waiting_page).await.text();
+        assert!(
+            page.contains(&format!(
+                "hx-get=\"{waiting_page}/status\" hx-trigger=\"every 1s\" hx-swap=\"outerHTML\""
+            )),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("<a href=\"{waiting_page}\">")),
+            "{page}"
+        );
+        assert!(!page.contains("http-equiv"), "{page}");
+        assert!(page.contains("開始待ち"), "{page}");
+        // Another contract's job is not found, its page nor its fragment nor its file.
+        let (b, _) = server
+            .contract_with_user("b", "ken@b.example", Role::Admin, true)
+            .await;
+        let mut ken = logged_in(&server, &b, "ken@b.example").await;
+        for path in [
+            job_page.clone(),
+            format!("{job_page}/status"),
+            format!("{job_page}/errors.csv"),
+        ] {
+            let reply = ken.get(&path).await;
+            assert_eq!(reply.status, 404, "{path}");
+            assert!(!reply.text().contains("four@dom.example"), "{path}");
+        }
         let export = taro.get("/suppressions/export.csv").await;
         assert_eq!(export.status, 200);
         assert!(

@@ -124,6 +124,16 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     sealed("notices", &[("notice_id", Int)], &["details_sealed"]),
     sealed("inquiries", &[("inquiry_id", Int)], &["content_sealed"]),
     sealed("operator_users", &[("user_id", Text)], &["totp_sealed"]),
+    sealed(
+        "suppression_imports",
+        &[("import_id", Int)],
+        &["upload_sealed"],
+    ),
+    sealed(
+        "suppression_import_errors",
+        &[("import_id", Int), ("line", Int)],
+        &["value_sealed"],
+    ),
 ];
 
 /// One value of a row's key, as a cursor keeps it (JSON in `key_rotation_tables`).

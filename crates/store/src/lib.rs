@@ -37,6 +37,8 @@
 //! [`Store::add_suppressions`], [`Store::suppressions`], [`Store::record_bounces`] for the
 //! error server. [`Store::record_accepted`] consults it (a listed recipient is recorded as
 //! `suppressed`, never queued) and [`Store::record_outcomes`] adds synchronous hard bounces.
+//! Large imports run as jobs (the `suppression_import` module): [`Store::create_suppression_import`]
+//! keeps the file, [`Store::record_suppression_import_batch`] goes through it a batch at a time.
 //!
 //! # Bounce domains
 //!
@@ -185,6 +187,7 @@ mod sender_domains;
 mod smime;
 mod stats;
 mod suppression;
+mod suppression_import;
 pub mod suppression_policy;
 pub mod testing;
 mod unsubscribe;
@@ -247,6 +250,10 @@ pub use stats::{
 pub use suppression::{
     BounceEvent, NewSuppression, SuppressionEntry, SuppressionFilter, SuppressionPosition,
     check_suppression_address,
+};
+pub use suppression_import::{
+    ImportBatch, ImportRowError, ImportRowProblem, ImportWork, MAX_STORED_IMPORT_ERRORS,
+    SuppressionImportJob,
 };
 pub use suppression_policy::{
     AddressSignal, SoftBouncePolicy, SuppressionEffect, SuppressionSource,

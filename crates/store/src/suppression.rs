@@ -9,7 +9,7 @@
 //! engine) run. The list is honoured at acceptance ([`Store::record_accepted`]) and again before
 //! each delivery attempt ([`Store::listed_among`]).
 
-use crate::queue::{corrupt, statement_chunks};
+use crate::queue::corrupt;
 use crate::suppression_policy::{SoftBouncePolicy, SuppressionEffect, SuppressionSource};
 use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, EventDetails, EventKind, MessageId, Timestamp};
@@ -141,12 +141,12 @@ const SUPPRESSION_COLUMNS: &str = "SELECT customer_id, address_sealed, source, r
                                    message_id, created_at FROM suppressions";
 
 /// A new entry with its address and reason sealed, so that no crypto runs in the transaction.
-struct SealedSuppression {
-    hash: Vec<u8>,
-    sealed: Vec<u8>,
-    source: SuppressionSource,
-    reason_sealed: Option<Vec<u8>>,
-    message_id: Option<String>,
+pub(crate) struct SealedSuppression {
+    pub(crate) hash: Vec<u8>,
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) source: SuppressionSource,
+    pub(crate) reason_sealed: Option<Vec<u8>>,
+    pub(crate) message_id: Option<String>,
 }
 
 /// A bounce event with its texts sealed.
@@ -243,6 +243,45 @@ macro_rules! apply_suppression {
 }
 pub(crate) use apply_suppression;
 
+/// Lists [`SealedSuppression`]s of the contract `$customer` inside the transaction `$tx`, an
+/// address already listed keeping its first entry. Evaluates to `Result<u64, StoreError>`: how
+/// many were newly listed; a contract that does not exist is [`StoreError::ContractNotFound`].
+macro_rules! insert_suppressions {
+    ($tx:expr, $customer:expr, $sealed:expr, $at:expr) => {
+        async {
+            let customer: &hikyaku_model::CustomerId = $customer;
+            let sealed: &[$crate::suppression::SealedSuppression] = $sealed;
+            let at: hikyaku_model::Timestamp = $at;
+            let mut added = 0;
+            for chunk in $crate::queue::statement_chunks(sealed) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO suppressions (customer_id, address_hash, address_sealed, source, \
+                     reason_sealed, message_id, created_at) ",
+                );
+                insert.push_values(chunk, |mut row, s| {
+                    row.push_bind(customer.as_str())
+                        .push_bind(s.hash.as_slice())
+                        .push_bind(s.sealed.as_slice())
+                        .push_bind(s.source.as_str())
+                        .push_bind(s.reason_sealed.as_deref())
+                        .push_bind(s.message_id.as_deref())
+                        .push_bind(at.as_millis());
+                });
+                insert.push(" ON CONFLICT (customer_id, address_hash) DO NOTHING");
+                match insert.build().execute(&mut *$tx).await {
+                    Ok(done) => added += done.rows_affected(),
+                    Err(e) if $crate::error::is_foreign_key_violation(&e) => {
+                        return Err($crate::StoreError::ContractNotFound(customer.clone()));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok::<u64, $crate::StoreError>(added)
+        }
+    };
+}
+pub(crate) use insert_suppressions;
+
 impl Store {
     /// Adds addresses to the contract's list in one transaction. Returns how many were newly
     /// added: an address already listed (in any case) keeps its first entry. Fails, adding
@@ -254,6 +293,25 @@ impl Store {
         entries: &[NewSuppression<'_>],
         at: Timestamp,
     ) -> Result<u64, StoreError> {
+        let sealed = self.seal_suppressions(entries)?;
+        if sealed.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.write_turn().await;
+        let added = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let added = insert_suppressions!(tx, customer, &sealed, at).await?;
+            tx.commit().await?;
+            added
+        });
+        Ok(added)
+    }
+
+    /// Checks and seals entries before their transaction, so that no crypto runs in it.
+    pub(crate) fn seal_suppressions(
+        &self,
+        entries: &[NewSuppression<'_>],
+    ) -> Result<Vec<SealedSuppression>, StoreError> {
         // An import gives many entries one note: sealed once per call, it halves the crypto
         // (equal notes then show as equal ciphertexts, which says nothing of an address).
         let mut reasons: HashMap<&str, Vec<u8>> = HashMap::new();
@@ -274,40 +332,7 @@ impl Store {
                 message_id: entry.message_id.map(|id| id.to_string()),
             });
         }
-        if sealed.is_empty() {
-            return Ok(0);
-        }
-        let _turn = self.write_turn().await;
-        let added = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut added = 0;
-            for chunk in statement_chunks(&sealed) {
-                let mut insert = QueryBuilder::new(
-                    "INSERT INTO suppressions (customer_id, address_hash, address_sealed, source, \
-                     reason_sealed, message_id, created_at) ",
-                );
-                insert.push_values(chunk, |mut row, s| {
-                    row.push_bind(customer.as_str())
-                        .push_bind(s.hash.as_slice())
-                        .push_bind(s.sealed.as_slice())
-                        .push_bind(s.source.as_str())
-                        .push_bind(s.reason_sealed.as_deref())
-                        .push_bind(s.message_id.as_deref())
-                        .push_bind(at.as_millis());
-                });
-                insert.push(" ON CONFLICT (customer_id, address_hash) DO NOTHING");
-                match insert.build().execute(&mut *tx).await {
-                    Ok(done) => added += done.rows_affected(),
-                    Err(e) if crate::error::is_foreign_key_violation(&e) => {
-                        return Err(StoreError::ContractNotFound(customer.clone()));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            tx.commit().await?;
-            added
-        });
-        Ok(added)
+        Ok(sealed)
     }
 
     /// Takes the address (in any case) off the contract's list. Returns whether it was there.

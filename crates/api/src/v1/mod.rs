@@ -20,6 +20,8 @@ mod send_log;
 mod settings;
 mod smime;
 mod stats;
+mod suppression_csv;
+pub mod suppression_imports;
 mod suppressions;
 mod users;
 mod webhooks;
@@ -191,6 +193,11 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::show, suppressions::remove))
         .routes(routes!(suppressions::import))
+        .routes(routes!(
+            suppression_imports::list,
+            suppression_imports::create
+        ))
+        .routes(routes!(suppression_imports::show))
         .routes(routes!(suppressions::export))
         .routes(routes!(
             settings::list_allowed_ips,

@@ -28,13 +28,19 @@ const MAX_INQUIRIES: u32 = 1_000;
 /// Maintenance notices listed at once.
 const MAX_MAINTENANCE: u32 = 500;
 
+/// A control character, or the replacement character a decoder puts where its input was not
+/// UTF-8 (a form posted in another encoding): what reaches the operator must be readable.
+fn not_text(c: char) -> bool {
+    c.is_control() || c == char::REPLACEMENT_CHARACTER
+}
+
 fn one_line(field: &str, text: &str) -> Result<String, ApiError> {
     let text = text.trim();
     let chars = text.chars().count();
-    if chars == 0 || chars > MAX_SUBJECT_CHARS || text.chars().any(char::is_control) {
+    if chars == 0 || chars > MAX_SUBJECT_CHARS || text.chars().any(not_text) {
         return Err(ApiError::invalid(
             field,
-            format!("{field} is 1 to {MAX_SUBJECT_CHARS} characters on one line"),
+            format!("{field} is 1 to {MAX_SUBJECT_CHARS} characters of UTF-8 text on one line"),
         ));
     }
     Ok(text.to_string())
@@ -45,13 +51,13 @@ fn body_text(text: &str, required: bool) -> Result<String, ApiError> {
     // Line ends and tabs are a body's own; other control characters are not text.
     let strange = text
         .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+        .any(|c| not_text(c) && !matches!(c, '\n' | '\r' | '\t'));
     let chars = text.chars().count();
     if (required && text.trim().is_empty()) || chars > MAX_BODY_CHARS || strange {
         return Err(ApiError::invalid(
             "body",
             format!(
-                "body is {} to {MAX_BODY_CHARS} characters of text",
+                "body is {} to {MAX_BODY_CHARS} characters of UTF-8 text",
                 u8::from(required)
             ),
         ));

@@ -4,6 +4,8 @@ use super::ApiState;
 use super::access::ContractCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures, body_rejection, media_type};
 use super::paging::{ListKind, PageQuery, encode};
+use super::suppression_csv::{checked_address, checked_reason, csv_rows};
+use super::suppression_imports::unreadable;
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
@@ -12,14 +14,10 @@ use hikyaku_api_types::{
     ImportResult, NewSuppression, Suppression, SuppressionImport, SuppressionPage,
 };
 use hikyaku_model::Timestamp;
-use hikyaku_store::{
-    SuppressionEntry, SuppressionPosition, SuppressionSource, check_suppression_address,
-};
+use hikyaku_store::{SuppressionEntry, SuppressionPosition, SuppressionSource};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// The longest note kept with an entry.
-const MAX_REASON_LEN: usize = 1000;
 /// Entries read from the store per query while exporting.
 const EXPORT_CHUNK: u32 = 5000;
 
@@ -162,21 +160,11 @@ fn checked<'a>(
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let address = check_suppression_address(&entry.address)
-                .map_err(|reason| ApiError::invalid(field(i, "address"), reason))?;
-            let reason = entry
-                .reason
-                .as_deref()
-                .map(str::trim)
-                .filter(|r| !r.is_empty());
-            if reason.is_some_and(|r| r.len() > MAX_REASON_LEN || r.chars().any(char::is_control)) {
-                return Err(ApiError::invalid(
-                    field(i, "reason"),
-                    format!(
-                        "a reason is at most {MAX_REASON_LEN} bytes, without control characters"
-                    ),
-                ));
-            }
+            let refused = |fault: super::suppression_csv::RowFault| {
+                ApiError::invalid(field(i, fault.field), fault.message)
+            };
+            let address = checked_address(&entry.address).map_err(refused)?;
+            let reason = checked_reason(entry.reason.as_deref()).map_err(refused)?;
             Ok(hikyaku_store::NewSuppression {
                 address,
                 source: SuppressionSource::Manual,
@@ -223,47 +211,23 @@ impl<S: Send + Sync> FromRequest<S> for ImportBody {
     }
 }
 
-/// Rows of `address[,reason]`; a first row naming an `address` column is a header, and then
-/// the columns are found by name (so an export reads back in).
+/// The file's rows (see [`super::suppression_csv`]); a row without an address column refuses
+/// the file.
 fn parse_csv(bytes: &[u8]) -> Result<Vec<NewSuppression>, ApiError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut entries = Vec::new();
-    let (mut address_column, mut reason_column) = (0, Some(1));
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 1;
-        let record = record
-            .map_err(|e| ApiError::invalid(format!("line {line}"), format!("not CSV: {e}")))?;
-        if i == 0 {
-            let names: Vec<String> = record
-                .iter()
-                .map(|f| f.trim().to_ascii_lowercase())
-                .collect();
-            if let Some(address) = names.iter().position(|n| n == "address") {
-                address_column = address;
-                reason_column = names.iter().position(|n| n == "reason");
-                continue;
-            }
-        }
-        let Some(address) = record.get(address_column) else {
-            return Err(ApiError::invalid(
-                format!("line {line}"),
+    csv_rows(bytes)
+        .map_err(unreadable)?
+        .into_iter()
+        .map(|row| match row.address {
+            Some(address) => Ok(NewSuppression {
+                address,
+                reason: row.reason,
+            }),
+            None => Err(ApiError::invalid(
+                format!("line {}", row.line),
                 "no address column",
-            ));
-        };
-        if record.len() == 1 && address.trim().is_empty() {
-            continue;
-        }
-        entries.push(NewSuppression {
-            address: address.to_string(),
-            reason: reason_column
-                .and_then(|c| record.get(c))
-                .map(str::to_string),
-        });
-    }
-    Ok(entries)
+            )),
+        })
+        .collect()
 }
 
 /// Lists many addresses in one transaction (JSON `{"entries":[…]}` or CSV): all or none.
