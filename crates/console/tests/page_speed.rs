@@ -1,7 +1,8 @@
 //! How fast the console's pages answer over a large send log: a measurement, ignored by
-//! default. It fills a store with `HIKYAKU_BENCH_EVENTS` send-log events (default 200,000;
-//! 10,000,000 for the real measure, which takes half an hour or more to write) spread over 40
-//! days, logs in as the contract's admin, and times each page 100 times over real HTTP on
+//! default. It fills a store with about `HIKYAKU_BENCH_EVENTS` send-log events (default
+//! 200,000; 10,000,000 for the real measure) spread over 40 days, through
+//! `hikyaku_store::testing::fill_send_log_bulk` (traffic shaped like a real contract's: kinds,
+//! reasons, domains, senders, tags common and rare), logs in as the contract's admin, and times each page 100 times over real HTTP on
 //! 127.0.0.1, one request at a time, printing p50 / p99 / max. The time is the client's, from
 //! connecting to the last byte, so it bounds the server's time from above. Target: p99 under
 //! 100 ms for every page.
@@ -39,15 +40,23 @@ async fn pages_over_a_large_send_log() {
         .await;
     let events = bench_events();
     let started = Instant::now();
-    hikyaku_store::testing::fill_send_log(&server.store, &customer, events, 40, |written| {
-        println!("{backend:?}: {written} events written");
-    })
+    let fill = hikyaku_store::testing::fill_send_log_bulk(
+        &server.store,
+        &customer,
+        events as u64,
+        40,
+        |messages| println!("{backend:?}: {messages} messages written"),
+    )
     .await
     .unwrap();
     println!(
-        "{backend:?}: {events} events written in {:.1?}",
-        started.elapsed()
+        "{backend:?}: {} events of {} messages written in {:.1?}; messages per tag: {:?}",
+        fill.events,
+        fill.messages,
+        started.elapsed(),
+        fill.tagged
     );
+    let events = fill.events;
     let viewed = accept(
         &server.store,
         &customer,
@@ -62,11 +71,18 @@ async fn pages_over_a_large_send_log() {
     let reply = browser.log_in(&customer, "admin@bench.example").await;
     assert_eq!(reply.status, 303, "{}", reply.text());
     let message = format!("/log/messages/{viewed}");
-    let pages: [(&str, &str); 11] = [
+    let pages: [(&str, &str); 18] = [
         ("dashboard", "/"),
         ("log search, newest", "/log"),
         ("log search, recipient", "/log?recipient=user7%40d7.example"),
-        ("log search, tag", "/log?tag=bench"),
+        ("log search, sender", "/log?sender=billing%40sender.example"),
+        ("log search, tag of 1 message", "/log?tag=bench"),
+        ("log search, tag 1:100,000", "/log?tag=rare"),
+        ("log search, tag 1:2,000", "/log?tag=campaign-7"),
+        ("log search, tag 1:50", "/log?tag=password-reset"),
+        ("log search, bounced", "/log?kind=bounced"),
+        ("log search, expired", "/log?kind=expired"),
+        ("log search, reason", "/log?reason=hostunknown"),
         ("message view", &message),
         (
             "delivery graph, 30 days",
