@@ -62,7 +62,7 @@ pub const SEALED_TABLES: &[SealedTable] = &[
     sealed(
         "messages",
         &[("message_id", Text)],
-        &["mail_from_sealed", "metadata_sealed"],
+        &["mail_from_sealed", "metadata_sealed", "subject_sealed"],
     ),
     sealed(
         "message_recipients",
