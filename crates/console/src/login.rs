@@ -106,7 +106,7 @@ pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
-pub(crate) fn with_cookie(mut response: Response, cookie: String) -> Response {
+fn with_cookie(mut response: Response, cookie: String) -> Response {
     if let Ok(value) = cookie.parse() {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -129,16 +129,21 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
-/// The login form's pre-session: its token (the form's CSRF token derives from it) and, when
-/// the browser had none, the cookie that gives it one.
-pub(crate) fn pre_session(headers: &HeaderMap) -> (String, Option<String>) {
-    match session::cookie(headers, PRE_COOKIE) {
+/// The login form as `page` renders it with its CSRF token, which derives from a pre-session
+/// cookie: a browser without one is given one with the page.
+pub(crate) fn login_form(headers: &HeaderMap, page: impl FnOnce(String) -> Response) -> Response {
+    let (pre, set) = match session::cookie(headers, PRE_COOKIE) {
         Some(pre) => (pre, None),
         None => {
             let pre = session::new_token();
             let cookie = session::set_cookie(PRE_COOKIE, Some(&pre), Duration::from_secs(3600));
             (pre, Some(cookie))
         }
+    };
+    let response = page(session::csrf_token(&pre));
+    match set {
+        Some(cookie) => with_cookie(response, cookie),
+        None => response,
     }
 }
 

@@ -5,9 +5,7 @@
 use crate::bridge::{self, ApiFailure};
 use crate::clock::{Zone, offered_zones};
 use crate::i18n::{Lang, Texts};
-use crate::login::{
-    self, ClientAddress, Realm, Refusal, Step, accept_language, see_other, with_cookie,
-};
+use crate::login::{self, ClientAddress, Realm, Refusal, Step, accept_language, see_other};
 use crate::session::{self, SESSION_COOKIE};
 use crate::{ConsoleState, Viewer};
 use askama::Template;
@@ -161,18 +159,15 @@ struct LoginPage {
 }
 
 pub async fn login_page(headers: HeaderMap) -> Response {
-    let (pre, set) = login::pre_session(&headers);
-    let page = LoginPage {
-        c: Chrome::anonymous(accept_language(&headers), |t| t.login_title),
-        csrf: session::csrf_token(&pre),
-        customer_id: String::new(),
-        email: String::new(),
-    };
-    let response = render(StatusCode::OK, &page);
-    match set {
-        Some(cookie) => with_cookie(response, cookie),
-        None => response,
-    }
+    login::login_form(&headers, |csrf| {
+        let page = LoginPage {
+            c: Chrome::anonymous(accept_language(&headers), |t| t.login_title),
+            csrf,
+            customer_id: String::new(),
+            email: String::new(),
+        };
+        render(StatusCode::OK, &page)
+    })
 }
 
 #[derive(Deserialize)]

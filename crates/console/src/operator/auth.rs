@@ -5,7 +5,7 @@
 use super::{OPERATOR_COOKIE, OpChrome, csrf_refused, operator_cookie, render};
 use crate::ConsoleState;
 use crate::i18n::Lang;
-use crate::login::{self, ClientAddress, Realm, Refusal, Step, accept_language, with_cookie};
+use crate::login::{self, ClientAddress, Realm, Refusal, Step, accept_language};
 use crate::pages::store_failure;
 use crate::session;
 use askama::Template;
@@ -29,17 +29,14 @@ struct LoginPage {
 }
 
 pub async fn login_page(headers: HeaderMap) -> Response {
-    let (pre, set) = login::pre_session(&headers);
-    let page = LoginPage {
-        c: OpChrome::anonymous(accept_language(&headers), |t| t.login_title),
-        csrf: session::csrf_token(&pre),
-        email: String::new(),
-    };
-    let response = render(StatusCode::OK, &page);
-    match set {
-        Some(cookie) => with_cookie(response, cookie),
-        None => response,
-    }
+    login::login_form(&headers, |csrf| {
+        let page = LoginPage {
+            c: OpChrome::anonymous(accept_language(&headers), |t| t.login_title),
+            csrf,
+            email: String::new(),
+        };
+        render(StatusCode::OK, &page)
+    })
 }
 
 #[derive(Deserialize)]
