@@ -1,12 +1,13 @@
 //! The console's sessions and each console user's own settings (language, time zone, TOTP).
 //!
-//! A session is found by the SHA-256 of the token in the browser's cookie, never by the token
-//! itself: the caller hashes. Every look-up names the session's contract, and a session of a
-//! removed user, of a terminated contract or past its expiry finds nothing. The TOTP secret is
+//! Sessions are kept as the operator's are (the `sessions` module); a console session also
+//! names its contract, and a session of a removed user or of a terminated contract finds
+//! nothing. The TOTP secret is
 //! sealed like every secret; a code's 30-second step is recorded when it is accepted, so the
 //! same code (or an older one) is refused afterwards.
 
 use crate::access::parse_customer;
+use crate::sessions::{SessionArea, SessionUser};
 use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, Timestamp};
 
@@ -56,31 +57,9 @@ impl Store {
         second_factor_pending: bool,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let now = Timestamp::now();
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
-                .bind(now.as_millis())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO console_sessions (token_hash, customer_id, user_id, \
-                 second_factor_pending, created_at, expires_at) \
-                 SELECT $1, u.customer_id, u.user_id, $4, $5, $6 FROM console_users u \
-                 WHERE u.customer_id = $2 AND u.user_id = $3",
-            )
-            .bind(token_hash)
-            .bind(customer.as_str())
-            .bind(user_id)
-            .bind(second_factor_pending)
-            .bind(now.as_millis())
-            .bind(expires_at.as_millis())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
+        let user = SessionUser::Console { customer, user_id };
+        self.create_session(user, token_hash, second_factor_pending, expires_at)
+            .await
     }
 
     /// The session whose token hashes to `token_hash`, if it has not expired by `now`. Whether
@@ -90,16 +69,9 @@ impl Store {
         token_hash: &[u8],
         now: Timestamp,
     ) -> Result<Option<ConsoleSession>, StoreError> {
-        let row: Option<SessionRow> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT customer_id, user_id, second_factor_pending, expires_at \
-                 FROM console_sessions WHERE token_hash = $1 AND expires_at > $2",
-            )
-            .bind(token_hash)
-            .bind(now.as_millis())
-            .fetch_optional(pool)
-            .await?
-        });
+        let row: Option<SessionRow> = self
+            .find_session(SessionArea::Console, token_hash, now)
+            .await?;
         row.map(|row| {
             Ok(ConsoleSession {
                 customer_id: parse_customer(&row.customer_id)?,
@@ -113,14 +85,7 @@ impl Store {
 
     /// Ends the session (logout, or the half-session a TOTP code has replaced).
     pub async fn delete_console_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
-            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+        self.delete_session(SessionArea::Console, token_hash).await
     }
 
     /// The user's settings (all `None` when they chose nothing).

@@ -184,6 +184,7 @@ mod queue;
 mod reputation;
 mod send_log;
 mod sender_domains;
+mod sessions;
 mod smime;
 mod stats;
 mod suppression;

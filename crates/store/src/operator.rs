@@ -10,6 +10,7 @@
 use crate::credentials::{blocking, check_password, hash_password, password_matches};
 use crate::error::{is_foreign_key_violation, is_unique_violation};
 use crate::queue::corrupt;
+use crate::sessions::{SessionArea, SessionUser};
 use crate::{Store, StoreError, check_suppression_address};
 use hikyaku_model::{Contract, ContractState, CustomerId, NoticeKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -363,29 +364,9 @@ impl Store {
         second_factor_pending: bool,
         expires_at: Timestamp,
     ) -> Result<(), StoreError> {
-        let now = Timestamp::now();
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM operator_sessions WHERE expires_at <= $1")
-                .bind(now.as_millis())
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO operator_sessions (token_hash, user_id, second_factor_pending, \
-                 created_at, expires_at) SELECT $1, user_id, $3, $4, $5 FROM operator_users \
-                 WHERE user_id = $2",
-            )
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(second_factor_pending)
-            .bind(now.as_millis())
-            .bind(expires_at.as_millis())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
+        let user = SessionUser::Operator { user_id };
+        self.create_session(user, token_hash, second_factor_pending, expires_at)
+            .await
     }
 
     /// The operator session whose token hashes to `token_hash`, unless expired by `now`.
@@ -394,16 +375,9 @@ impl Store {
         token_hash: &[u8],
         now: Timestamp,
     ) -> Result<Option<OperatorSession>, StoreError> {
-        let row: Option<(String, bool, i64)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT user_id, second_factor_pending, expires_at FROM operator_sessions \
-                 WHERE token_hash = $1 AND expires_at > $2",
-            )
-            .bind(token_hash)
-            .bind(now.as_millis())
-            .fetch_optional(pool)
-            .await?
-        });
+        let row: Option<(String, bool, i64)> = self
+            .find_session(SessionArea::Operator, token_hash, now)
+            .await?;
         Ok(row.map(|(user_id, pending, expires_at)| OperatorSession {
             user_id,
             second_factor_pending: pending,
@@ -413,14 +387,7 @@ impl Store {
 
     /// Ends the operator session.
     pub async fn delete_operator_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        with_pool!(self, pool => {
-            sqlx::query("DELETE FROM operator_sessions WHERE token_hash = $1")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
+        self.delete_session(SessionArea::Operator, token_hash).await
     }
 
     /// Moves the contract to another plan. A terminated contract refuses every change.
