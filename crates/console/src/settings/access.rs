@@ -60,24 +60,13 @@ async fn ips_page(
             next_link("/settings/allowed-ips", p.next_cursor),
         )
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &IpsPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        IpsPage {
             can_write: may(viewer, Method::POST, "/settings/allowed-ips"),
             rows,
             next,
-        },
+        }
     )
 }
 
@@ -165,24 +154,13 @@ async fn smtp_page(
             next_link("/settings/smtp-credentials", p.next_cursor),
         )
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &SmtpPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        SmtpPage {
             can_write: may(viewer, Method::POST, "/settings/smtp-credentials"),
             rows,
             next,
-        },
+        }
     )
 }
 
@@ -298,24 +276,13 @@ async fn inbound_page(
             next_link("/settings/inbound-routes", p.next_cursor),
         )
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &InboundPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        InboundPage {
             can_write: may(viewer, Method::POST, "/settings/inbound-routes"),
             rows,
             next,
-        },
+        }
     )
 }
 
@@ -449,22 +416,5 @@ pub async fn send_control(State(state): State<ConsoleState>, viewer: Viewer) -> 
         ),
         None => (Vec::new(), None),
     };
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &SendControlPage {
-            c,
-            s,
-            menu,
-            secret,
-            rules,
-            defaults,
-        },
-    )
+    show!(f, SendControlPage { rules, defaults })
 }

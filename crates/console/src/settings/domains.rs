@@ -119,20 +119,9 @@ async fn domains_page(
             })
             .collect(),
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &DomainsPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        DomainsPage {
             can_write: may(viewer, Method::POST, "/settings/sender-domains"),
             algorithms: vec![
                 ("rsa-2048", s.algorithm_rsa2048),
@@ -142,7 +131,7 @@ async fn domains_page(
             ],
             domains,
             check,
-        },
+        }
     )
 }
 
@@ -282,23 +271,12 @@ async fn smime_page(state: &ConsoleState, viewer: &Viewer, outcome: Outcome) -> 
             })
             .collect()
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &SmimePage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        SmimePage {
             can_write: may(viewer, Method::POST, "/settings/smime-certificates"),
             rows,
-        },
+        }
     )
 }
 

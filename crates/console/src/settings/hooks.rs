@@ -137,25 +137,14 @@ async fn webhooks_page(state: &ConsoleState, viewer: &Viewer, outcome: Outcome) 
         .iter()
         .map(|&kind| (kind, kind_label(t, kind)))
         .collect();
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &WebhooksPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        WebhooksPage {
             can_write: may(viewer, Method::POST, "/webhooks"),
             kinds,
             formats: FORMATS,
             rows,
-        },
+        }
     )
 }
 
@@ -387,22 +376,5 @@ pub async fn attempts(
             })
             .collect()
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &AttemptsPage {
-            c,
-            s,
-            menu,
-            secret,
-            id,
-            rows,
-        },
-    )
+    show!(f, AttemptsPage { id, rows })
 }

@@ -10,6 +10,22 @@
 //! is shown in the answer to the form that made it and never again: that answer is a page, not
 //! a redirect, and carries `Cache-Control: no-store` like every page.
 
+/// Answers with the settings page `$page` made of the frame's parts (`c`, `s`, `menu`,
+/// `secret`) and the page's own fields, with the status of the frame's first failure. A macro,
+/// not a function: each page is a struct of its own for its template.
+macro_rules! show {
+    ($frame:expr, $page:ident { $($field:tt)* }) => {{
+        let Frame {
+            c,
+            s,
+            menu,
+            secret,
+            status,
+        } = $frame;
+        render(status, &$page { c, s, menu, secret, $($field)* })
+    }};
+}
+
 mod access;
 mod domains;
 mod hooks;

@@ -68,26 +68,15 @@ async fn users_page(
             next_link("/settings/users", p.next_cursor),
         )
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &UsersPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        UsersPage {
             can_write: may(viewer, Method::POST, "/users"),
             can_grant_addresses: viewer.user.see_addresses,
             roles: roles(s),
             rows,
             next,
-        },
+        }
     )
 }
 
@@ -194,26 +183,15 @@ async fn keys_page(
             next_link("/settings/api-keys", p.next_cursor),
         )
     });
-    let Frame {
-        c,
-        s,
-        menu,
-        secret,
-        status,
-    } = f;
-    render(
-        status,
-        &KeysPage {
-            c,
-            s,
-            menu,
-            secret,
+    show!(
+        f,
+        KeysPage {
             can_write: may(viewer, Method::POST, "/api-keys"),
             can_grant_addresses: viewer.user.see_addresses,
             roles: roles(s),
             rows,
             next,
-        },
+        }
     )
 }
 
