@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, Server, accept, accept_with_metadata, attempt, reply};
+use common::{Backend, Server, accept, accept_with_metadata, attempt, on_both_backends, reply};
 use hikyaku_model::{CustomerId, EventDetails, MessageId, Reason, Role, Timestamp};
 use hikyaku_store::{NewSuppression, SuppressionSource};
 use serde_json::Value;
@@ -855,23 +855,6 @@ async fn usage_counts_sent_against_the_plan(backend: Backend) {
     assert_eq!((status, code.as_str()), (403, "forbidden"));
     let (status, _, _) = w.refused("/api/v1/usage", &operator).await;
     assert_eq!(status, 403);
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Backend::Sqlite).await;
-            })+
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $name() {
-                super::$name(super::Backend::Postgres).await;
-            })+
-        }
-    };
 }
 
 on_both_backends!(
