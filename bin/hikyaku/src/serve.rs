@@ -307,6 +307,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         .into_iter()
         .flatten()
         .collect(),
+        stopped(stop_rx.clone()),
     );
     let app = hikyaku_api::router(
         hikyaku_api::HttpState {
@@ -340,7 +341,6 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
 
     wait_for_signal().await?;
     tracing::info!("shutting down: finishing the transactions in flight");
-    heartbeat.abort();
     if let Some(guard) = reputation_guard {
         guard.abort();
     }
@@ -357,6 +357,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     let _ = lifecycle_job.await;
     let _ = suppression_imports.await;
     let _ = key_rotation.await;
+    let _ = heartbeat.await;
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }
@@ -543,25 +544,23 @@ fn print_banner(
 }
 
 /// Records this node's heartbeat (version, listeners, queue size) every
-/// [`hikyaku_store::NODE_HEARTBEAT`], for the operator area's list of nodes.
+/// [`hikyaku_store::NODE_HEARTBEAT`] until `stop`, for the operator area's list of nodes.
 fn spawn_heartbeat(
     store: hikyaku_store::Store,
     node: String,
     listeners: Vec<String>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let started = hikyaku_model::Timestamp::now();
-        let mut tick = tokio::time::interval(hikyaku_store::NODE_HEARTBEAT);
-        loop {
-            tick.tick().await;
-            let now = hikyaku_model::Timestamp::now();
-            let version = env!("CARGO_PKG_VERSION");
-            if let Err(error) = store
-                .node_heartbeat(&node, version, &listeners, started, now)
-                .await
-            {
-                tracing::warn!(%error, "the node's heartbeat was not recorded");
-            }
-        }
+        let version = env!("CARGO_PKG_VERSION");
+        store
+            .run_node_heartbeat(
+                &node,
+                version,
+                &listeners,
+                hikyaku_store::NODE_HEARTBEAT,
+                stop,
+            )
+            .await
     })
 }

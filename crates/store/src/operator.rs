@@ -97,6 +97,14 @@ pub struct NodeStatus {
     pub last_seen: Timestamp,
 }
 
+impl NodeStatus {
+    /// Whether the node's last heartbeat is within three `period`s of `now`: one that missed
+    /// three is stopped, cut off or stuck, not merely slow.
+    pub fn healthy(&self, now: Timestamp, period: Duration) -> bool {
+        self.last_seen.saturating_add(period * 3) >= now
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct UserRow {
     user_id: String,
@@ -667,6 +675,32 @@ impl Store {
             .await?;
         });
         Ok(())
+    }
+
+    /// Records this node's heartbeat at once and then every `period` ([`NODE_HEARTBEAT`] on a
+    /// serving node) until `stop` ends, for the operator's list of nodes. Never fails: a beat
+    /// the database refuses is logged, and the next one tries again.
+    pub async fn run_node_heartbeat(
+        &self,
+        node: &str,
+        version: &str,
+        listeners: &[String],
+        period: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        let started = Timestamp::now();
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => {}
+            }
+            let beat = self.node_heartbeat(node, version, listeners, started, Timestamp::now());
+            if let Err(error) = beat.await {
+                tracing::warn!(%error, "the node's heartbeat was not recorded");
+            }
+        }
     }
 
     /// Every node that has sent a heartbeat, by name.

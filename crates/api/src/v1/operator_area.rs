@@ -333,14 +333,12 @@ pub async fn nodes(
     _: OperatorCaller,
 ) -> Result<Json<NodeList>, ApiError> {
     let now = Timestamp::now();
-    // Three heartbeats missed: the node is stopped, cut off or stuck.
-    let stale = NODE_HEARTBEAT * 3;
     let nodes = state.store().nodes().await?;
     Ok(Json(NodeList {
         data: nodes
             .into_iter()
             .map(|n| Node {
-                healthy: n.last_seen.saturating_add(stale) >= now,
+                healthy: n.healthy(now, NODE_HEARTBEAT),
                 node: n.node,
                 version: n.version,
                 listeners: n.listeners,
