@@ -5,9 +5,8 @@ use crate::admin::{Output, require_contract};
 use anyhow::{Context, bail};
 use hikyaku_config::Config;
 use hikyaku_dns_records::{
-    BounceDomain, ContractDomains, DkimKey, DnsServer, ExpectedRecord, Finding, Platform,
-    RelayHost, SenderDomain, Status, check_contract, check_platform, contract_records,
-    platform_records, render_zone,
+    ContractDomains, DkimKey, DnsServer, ExpectedRecord, Finding, Platform, SenderDomain, Status,
+    check_contract, check_platform, contract_records, platform_records, render_zone,
 };
 use hikyaku_model::CustomerId;
 use hikyaku_store::Store;
@@ -32,42 +31,9 @@ pub enum DnsCommand {
     },
 }
 
-/// The platform as the configuration describes it.
+/// The platform as the configuration describes it (the API's own reading of it).
 pub fn platform(config: &Config) -> anyhow::Result<Platform> {
-    let service = config.service_domain.as_deref();
-    let dns = &config.dns;
-    if dns.relay_node.is_empty() {
-        bail!(
-            "no relay nodes are configured: list each one as [[dns.relay_node]] with its name \
-             and addresses"
-        );
-    }
-    // Validation makes sure these exist once relay nodes are listed.
-    let smtp_host = dns
-        .smtp_host(service)
-        .context("dns.smtp_host (or service_domain) is not set")?;
-    let spf_name = dns
-        .spf_name(service)
-        .context("dns.spf_name (or service_domain) is not set")?;
-    let bounce_mx = dns.bounce_mx(service).unwrap_or_else(|| smtp_host.clone());
-    Ok(Platform {
-        service_domain: config.service_domain.clone(),
-        relay_nodes: dns
-            .relay_node
-            .iter()
-            .map(|node| RelayHost {
-                name: node.name.clone(),
-                addresses: node.addresses.clone(),
-            })
-            .collect(),
-        smtp_host,
-        spf_name,
-        bounce: config.bounce.domain.as_ref().map(|domain| BounceDomain {
-            domain: domain.clone(),
-            mx: bounce_mx,
-        }),
-        service_keys: Vec::new(),
-    })
+    hikyaku_api::v1::dns_platform(config).map_err(anyhow::Error::msg)
 }
 
 /// The platform with the service domain's DKIM keys from the store.

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use hikyaku_api_types as api;
 use hikyaku_config::{Config, ResolverSetting};
 use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions};
-use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, PrivateKey, dns_txt, public_key_of_record};
+use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, PrivateKey, public_key_of_record};
 use hikyaku_dns_records::{DnsServer, Lookup, RecordData, RecordType};
 use hikyaku_model::{CustomerId, DkimKeyState, Timestamp};
 use hikyaku_store::{NewDkimKey, SenderDomain, Store};
@@ -166,7 +166,10 @@ pub async fn run(
         DomainCommand::List { owner } => {
             check_owner(store, &owner).await?;
             let domains = store.sender_domains(owner.customer()).await?;
-            let shown: Vec<api::SenderDomain> = domains.iter().map(shown).collect();
+            let shown: Vec<api::SenderDomain> = domains
+                .iter()
+                .map(hikyaku_api::v1::shown_sender_domain)
+                .collect();
             out.print(
                 &api::SenderDomainList {
                     domains: shown.clone(),
@@ -406,32 +409,6 @@ fn record_name(selector: &str, domain: &str) -> String {
     format!("{selector}._domainkey.{domain}")
 }
 
-fn shown(d: &SenderDomain) -> api::SenderDomain {
-    api::SenderDomain {
-        domain: d.domain.clone(),
-        customer_id: d.customer_id.clone(),
-        algorithm: d.algorithm.clone(),
-        created_at: d.created_at.into(),
-        keys: d
-            .keys
-            .iter()
-            .map(|k| api::DkimKey {
-                selector: k.selector.clone(),
-                algorithm: k.algorithm.clone(),
-                state: k.state.as_str().to_string(),
-                record_name: record_name(&k.selector, &d.domain),
-                record: k
-                    .algorithm
-                    .parse::<KeyAlgorithm>()
-                    .map(|a| dns_txt(a, &k.public_key))
-                    .unwrap_or_else(|_| format!("v=DKIM1; p={}", k.public_key)),
-                created_at: k.created_at.into(),
-                activated_at: k.activated_at.map(Into::into),
-            })
-            .collect(),
-    }
-}
-
 /// A TXT value as zone-file text, as `dns records` prints it: quoted strings of at most 255
 /// octets (DNS's limit for one string; a DKIM record of a 2048-bit key needs two).
 pub(crate) fn zone_strings(value: &str) -> String {
@@ -439,7 +416,7 @@ pub(crate) fn zone_strings(value: &str) -> String {
 }
 
 fn print_domain(out: Output, d: &SenderDomain, publish_hint: bool) -> anyhow::Result<()> {
-    let shown = shown(d);
+    let shown = hikyaku_api::v1::shown_sender_domain(d);
     out.print(&shown, || {
         let mut text = field("domain", &shown.domain);
         text += &field(

@@ -30,41 +30,54 @@ pub(crate) struct DnsSetting {
 }
 
 impl DnsSetting {
-    /// As `hikyaku dns check` reads it: `[[dns.relay_node]]`, the names built from
-    /// `service_domain`, the bounce domain, and `dns.resolver` (never the system's resolver).
+    /// As `hikyaku dns check` reads it: the platform, and `dns.resolver` (never the system's).
     pub(crate) fn of(config: &Config) -> DnsSetting {
-        let service = config.service_domain.as_deref();
-        let dns = &config.dns;
-        let platform = (!dns.relay_node.is_empty())
-            .then(|| {
-                let smtp_host = dns.smtp_host(service)?;
-                let spf_name = dns.spf_name(service)?;
-                let bounce_mx = dns.bounce_mx(service).unwrap_or_else(|| smtp_host.clone());
-                Some(Platform {
-                    service_domain: config.service_domain.clone(),
-                    relay_nodes: dns
-                        .relay_node
-                        .iter()
-                        .map(|node| RelayHost {
-                            name: node.name.clone(),
-                            addresses: node.addresses.clone(),
-                        })
-                        .collect(),
-                    smtp_host,
-                    spf_name,
-                    bounce: config.bounce.domain.as_ref().map(|domain| BounceDomain {
-                        domain: domain.clone(),
-                        mx: bounce_mx,
-                    }),
-                    service_keys: Vec::new(),
-                })
-            })
-            .flatten();
         DnsSetting {
-            platform,
-            resolver: dns.resolver,
+            platform: dns_platform(config).ok(),
+            resolver: config.dns.resolver,
         }
     }
+}
+
+/// The platform as the configuration describes it, for the records to publish and their
+/// check (here and in `hikyaku dns`): `[[dns.relay_node]]`, the names built from
+/// `service_domain` and the bounce domain, without the service domain's DKIM keys (they are
+/// in the store). The error says what is missing, as the operator configures it.
+pub fn dns_platform(config: &Config) -> Result<Platform, &'static str> {
+    let service = config.service_domain.as_deref();
+    let dns = &config.dns;
+    if dns.relay_node.is_empty() {
+        return Err(
+            "no relay nodes are configured: list each one as [[dns.relay_node]] with \
+                    its name and addresses",
+        );
+    }
+    // Validation makes sure these exist once relay nodes are listed.
+    let smtp_host = dns
+        .smtp_host(service)
+        .ok_or("dns.smtp_host (or service_domain) is not set")?;
+    let spf_name = dns
+        .spf_name(service)
+        .ok_or("dns.spf_name (or service_domain) is not set")?;
+    let bounce_mx = dns.bounce_mx(service).unwrap_or_else(|| smtp_host.clone());
+    Ok(Platform {
+        service_domain: config.service_domain.clone(),
+        relay_nodes: dns
+            .relay_node
+            .iter()
+            .map(|node| RelayHost {
+                name: node.name.clone(),
+                addresses: node.addresses.clone(),
+            })
+            .collect(),
+        smtp_host,
+        spf_name,
+        bounce: config.bounce.domain.as_ref().map(|domain| BounceDomain {
+            domain: domain.clone(),
+            mx: bounce_mx,
+        }),
+        service_keys: Vec::new(),
+    })
 }
 
 fn record_of(algorithm: &str, public_key: &str) -> String {
@@ -74,7 +87,9 @@ fn record_of(algorithm: &str, public_key: &str) -> String {
         .unwrap_or_else(|_| format!("v=DKIM1; p={public_key}"))
 }
 
-fn shown(d: &hikyaku_store::SenderDomain) -> SenderDomain {
+/// A stored sender domain as the API (and `hikyaku domain --json`) shows it: each key with the
+/// TXT record to publish and its name.
+pub fn shown_sender_domain(d: &hikyaku_store::SenderDomain) -> SenderDomain {
     SenderDomain {
         domain: d.domain.clone(),
         customer_id: d.customer_id.clone(),
@@ -161,7 +176,7 @@ pub async fn list(
         .sender_domains(Some(&caller.customer_id))
         .await?;
     Ok(Json(SenderDomainList {
-        domains: domains.iter().map(shown).collect(),
+        domains: domains.iter().map(shown_sender_domain).collect(),
     }))
 }
 
@@ -229,7 +244,7 @@ pub async fn add(
             }
             e => e.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(shown(&added))))
+    Ok((StatusCode::CREATED, Json(shown_sender_domain(&added))))
 }
 
 /// One sender domain with its keys and records.
@@ -245,7 +260,9 @@ pub async fn show(
     caller: ContractCaller,
     ApiPath(domain): ApiPath<String>,
 ) -> Result<Json<SenderDomain>, ApiError> {
-    Ok(Json(shown(&found(&state, &caller, &domain).await?)))
+    Ok(Json(shown_sender_domain(
+        &found(&state, &caller, &domain).await?,
+    )))
 }
 
 /// Removes a sender domain and its keys: its mail is no longer signed with them (within a

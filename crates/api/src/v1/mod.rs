@@ -7,6 +7,7 @@
 
 pub mod access;
 mod domains;
+pub use domains::{dns_platform, shown_sender_domain};
 pub mod error;
 pub mod mask;
 mod messages;
