@@ -5,8 +5,10 @@
 mod common;
 
 use common::{Fixture, new_contract, on_both_backends};
-use hikyaku_model::{Role, Timestamp};
-use hikyaku_store::{ConsoleSession, NewConsoleUser, OperatorSession};
+use hikyaku_model::{CustomerId, Role, Timestamp};
+use hikyaku_store::{
+    ConsoleSession, ConsoleUser, NewConsoleUser, OperatorSession, OperatorUser, Store,
+};
 
 on_both_backends!(
     console_sessions_live_until_they_expire_or_end,
@@ -18,21 +20,25 @@ on_both_backends!(
 
 const HOUR: i64 = 3_600_000;
 
+async fn console_user(store: &Store, customer: &CustomerId) -> ConsoleUser {
+    let new = NewConsoleUser {
+        email: "taro@example.jp",
+        password: "correct horse",
+        role: Role::Admin,
+        see_addresses: false,
+    };
+    store.create_console_user(customer, &new).await.unwrap()
+}
+
+async fn operator_user(store: &Store) -> OperatorUser {
+    let op = store.create_operator_user("ops@example.jp", "correct horse");
+    op.await.unwrap()
+}
+
 async fn console_sessions_live_until_they_expire_or_end(f: Fixture) {
     let store = &f.store;
     let c = new_contract(store, "A").await;
-    let user = store
-        .create_console_user(
-            &c,
-            &NewConsoleUser {
-                email: "taro@example.jp",
-                password: "correct horse",
-                role: Role::Admin,
-                see_addresses: false,
-            },
-        )
-        .await
-        .unwrap();
+    let user = console_user(store, &c).await;
     let now = Timestamp::now();
     let expires_at = Timestamp(now.as_millis() + HOUR);
     store
@@ -59,10 +65,7 @@ async fn console_sessions_live_until_they_expire_or_end(f: Fixture) {
 
 async fn operator_sessions_live_until_they_expire_or_end(f: Fixture) {
     let store = &f.store;
-    let op = store
-        .create_operator_user("ops@example.jp", "correct horse")
-        .await
-        .unwrap();
+    let op = operator_user(store).await;
     let now = Timestamp::now();
     let expires_at = Timestamp(now.as_millis() + HOUR);
     store
@@ -90,18 +93,7 @@ async fn sessions_need_a_user_who_is_there(f: Fixture) {
     let store = &f.store;
     let a = new_contract(store, "A").await;
     let b = new_contract(store, "B").await;
-    let user = store
-        .create_console_user(
-            &a,
-            &NewConsoleUser {
-                email: "taro@example.jp",
-                password: "correct horse",
-                role: Role::Admin,
-                see_addresses: false,
-            },
-        )
-        .await
-        .unwrap();
+    let user = console_user(store, &a).await;
     let now = Timestamp::now();
     let expires_at = Timestamp(now.as_millis() + HOUR);
     // Another contract's user ID, and IDs nobody has, make no session.
@@ -131,22 +123,8 @@ async fn sessions_need_a_user_who_is_there(f: Fixture) {
 async fn the_areas_never_find_each_others_sessions(f: Fixture) {
     let store = &f.store;
     let c = new_contract(store, "A").await;
-    let user = store
-        .create_console_user(
-            &c,
-            &NewConsoleUser {
-                email: "taro@example.jp",
-                password: "correct horse",
-                role: Role::Admin,
-                see_addresses: false,
-            },
-        )
-        .await
-        .unwrap();
-    let op = store
-        .create_operator_user("ops@example.jp", "correct horse")
-        .await
-        .unwrap();
+    let user = console_user(store, &c).await;
+    let op = operator_user(store).await;
     let now = Timestamp::now();
     let expires_at = Timestamp(now.as_millis() + HOUR);
     store
@@ -185,22 +163,8 @@ async fn the_areas_never_find_each_others_sessions(f: Fixture) {
 async fn a_new_session_forgets_the_expired_ones(f: Fixture) {
     let store = &f.store;
     let c = new_contract(store, "A").await;
-    let user = store
-        .create_console_user(
-            &c,
-            &NewConsoleUser {
-                email: "taro@example.jp",
-                password: "correct horse",
-                role: Role::Admin,
-                see_addresses: false,
-            },
-        )
-        .await
-        .unwrap();
-    let op = store
-        .create_operator_user("ops@example.jp", "correct horse")
-        .await
-        .unwrap();
+    let user = console_user(store, &c).await;
+    let op = operator_user(store).await;
     let now = Timestamp::now();
     let expired = Timestamp(now.as_millis() - HOUR);
     let later = Timestamp(now.as_millis() + HOUR);
