@@ -295,7 +295,8 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     // rate limits), mounted at `/` beside it.
     let console =
         hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()))
-            .with_report_days(config.retention.report_days);
+            .with_report_days(config.retention.report_days)
+            .with_upload_limit(config.api.max_body_bytes.0);
     let heartbeat = spawn_heartbeat(
         store.clone(),
         node.clone(),

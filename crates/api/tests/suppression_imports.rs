@@ -250,6 +250,19 @@ async fn hostile_files_are_refused_whole(backend: Backend) {
     huge.resize(13 << 20, b'a');
     let r = upload(&server, &key, &huge).await;
     assert_eq!((r.status, r.error_code().as_str()), (413, "body_too_large"));
+    // In the words of whoever picked the file: its size and what to do, not a config key.
+    let error = &r.json()["error"];
+    assert_eq!(
+        (error["field"].as_str(), error["message"].as_str()),
+        (
+            Some("file"),
+            Some(
+                "the file is larger than 12 MB, the most one import takes: split it into \
+                 smaller files and import each"
+            )
+        ),
+        "{error}"
+    );
     let list = server
         .get("/api/v1/suppressions/imports", &key)
         .await
@@ -271,6 +284,23 @@ async fn hostile_files_are_refused_whole(backend: Backend) {
     assert_eq!((errors[0].0, errors[0].1.as_str()), (3, "too_long"));
     assert_eq!(errors[0].2, "x".repeat(200));
     assert_eq!(server.store.suppression_count(&a).await.unwrap(), 2);
+}
+
+#[test]
+fn sizes_are_said_as_a_person_reads_them_and_never_above_the_limit() {
+    use hikyaku_api::v1::suppression_imports::size_in_words;
+    for (bytes, words) in [
+        (4 << 20, "4 MB"),
+        (12 << 20, "12 MB"),
+        (3 << 19, "1.5 MB"),
+        ((4 << 20) - 1, "3.9 MB"),
+        (1 << 20, "1 MB"),
+        ((1 << 20) - 1, "1023 kB"),
+        (1024, "1 kB"),
+        (1_000_000_000, "953.6 MB"),
+    ] {
+        assert_eq!(size_in_words(bytes), words, "{bytes}");
+    }
 }
 
 #[tokio::test]

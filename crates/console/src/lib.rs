@@ -19,6 +19,9 @@ mod pages;
 pub mod session;
 pub mod settings;
 
+/// The longest import form the console reads (a body of URL-encoded CSV).
+pub use pages::IMPORT_FORM_LIMIT;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -43,6 +46,9 @@ struct Inner {
     limits: LoginLimits,
     /// `retention.report_days`: the graphs refuse ranges that begin before what is kept.
     report_days: u32,
+    /// `api.max_body_bytes`: the largest file an import takes, told to the user who picks one
+    /// larger.
+    upload_limit: u64,
 }
 
 impl ConsoleState {
@@ -54,7 +60,21 @@ impl ConsoleState {
             api,
             limits: LoginLimits::default(),
             report_days: hikyaku_config::RetentionConfig::default().report_days,
+            upload_limit: hikyaku_config::ApiConfig::default().max_body_bytes.0,
         }))
+    }
+
+    /// The API takes request bodies of at most `bytes` (`api.max_body_bytes`), as an import's
+    /// refusal tells users.
+    pub fn with_upload_limit(mut self, bytes: u64) -> Self {
+        Arc::get_mut(&mut self.0)
+            .expect("the console state is set up before it is shared")
+            .upload_limit = bytes;
+        self
+    }
+
+    fn upload_limit(&self) -> usize {
+        usize::try_from(self.0.upload_limit).unwrap_or(usize::MAX)
     }
 
     /// Report data is kept `days` days (`retention.report_days`), as the graphs tell users.

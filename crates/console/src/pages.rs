@@ -10,6 +10,7 @@ use crate::session::{self, SESSION_COOKIE};
 use crate::{ConsoleState, Viewer};
 use askama::Template;
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -1239,14 +1240,38 @@ struct ImportStatus {
 /// CSV and says so; form encoding makes a file up to three times longer on the way.
 pub const IMPORT_FORM_LIMIT: usize = 48 << 20;
 
+/// A file over the API's limit, said in the page's language with the limit as a size.
+fn import_too_large(t: &'static Texts, limit: usize) -> ApiFailure {
+    ApiFailure {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "body_too_large".into(),
+        message: t.import_too_large.replace(
+            "{size}",
+            &hikyaku_api::v1::suppression_imports::size_in_words(limit),
+        ),
+    }
+}
+
 /// Starts an import job with the form's CSV and shows its page, or the list again with the
 /// API's reason.
 pub async fn suppression_import(
     State(state): State<ConsoleState>,
     viewer: Viewer,
-    Form(form): Form<SuppressionForm>,
+    form: Result<Form<SuppressionForm>, FormRejection>,
 ) -> Response {
     let c = Chrome::of(&viewer, |t| t.suppressions_title, "suppressions");
+    let form = match form {
+        Ok(Form(form)) => form,
+        // A form even larger than the console reads: the same words as the API's refusal.
+        // Nothing is done, so the token it may carry needs no checking.
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let failure = import_too_large(c.t, state.upload_limit());
+            let query = SuppressionQuery::default();
+            return suppressions_page(&state, &viewer, &query, c.failed(&failure), failure.status)
+                .await;
+        }
+        Err(rejection) => return rejection.into_response(),
+    };
     if !viewer.csrf_ok(&form.csrf) {
         return csrf_refused(c);
     }
@@ -1266,6 +1291,10 @@ pub async fn suppression_import(
             code: "internal".into(),
             message: format!("unexpected answer from the API: {e}"),
         },
+        // The API's words name the limit in English; the page says it in its own language.
+        Err(failure) if failure.code == "body_too_large" => {
+            import_too_large(c.t, state.upload_limit())
+        }
         Err(failure) => failure,
     };
     let query = SuppressionQuery::default();

@@ -838,3 +838,65 @@ async fn assets_are_embedded_and_cached_long() {
     assert_eq!(browser.get("/healthz").await.status, 200);
     assert_eq!(browser.get("/api/v1/suppressions").await.status, 401);
 }
+
+#[tokio::test]
+async fn an_import_over_the_limit_says_how_large_a_file_may_be() {
+    for backend in BACKENDS {
+        let Some(server) = Server::start_with(
+            backend,
+            "[api]\nburst = 100000\nrequests_per_second = 100000\nmax_body_bytes = \"1MiB\"\n",
+        )
+        .await
+        else {
+            continue;
+        };
+        let (a, _) = server
+            .contract_with_user("a", "taro@a.example", Role::Admin, true)
+            .await;
+        let mut taro = logged_in(&server, &a, "taro@a.example").await;
+        let csrf = taro.get("/suppressions").await.csrf();
+        // 1.3 MB of CSV: over the API's limit, within what the console's form reads.
+        let mut csv = String::from("address\n");
+        while csv.len() < 1_300_000 {
+            csv.push_str(&format!("user{}@dom.example\n", csv.len()));
+        }
+        let japanese = "ファイルが1回のインポートの上限（1 MB）を超えています。\
+                        小さなファイルに分けて、1つずつインポートしてください。";
+        let english = "The file is larger than 1 MB, the most one import takes. \
+                       Split it into smaller files and import each of them.";
+        let reply = taro
+            .post("/suppressions/import", &[("csrf", &csrf), ("csv", &csv)])
+            .await;
+        assert_eq!(reply.status, 413, "{}", reply.text());
+        let page = reply.text();
+        assert!(page.contains(japanese), "{page}");
+        assert!(!page.contains("max_body_bytes"), "{page}");
+        let reply = taro
+            .post("/settings/language", &[("csrf", &csrf), ("language", "en")])
+            .await;
+        assert_eq!(reply.status, 303);
+        let reply = taro
+            .post("/suppressions/import", &[("csrf", &csrf), ("csv", &csv)])
+            .await;
+        assert_eq!(reply.status, 413, "{}", reply.text());
+        assert!(reply.text().contains(english), "{}", reply.text());
+        // A form longer than the console reads at all says the same.
+        let mut body = format!("csrf={csrf}&csv=").into_bytes();
+        body.resize(hikyaku_console::IMPORT_FORM_LIMIT + (64 << 10), b'a');
+        let declared = body.len() + (1 << 20);
+        let reply = taro
+            .post_declaring("/suppressions/import", body, declared)
+            .await;
+        assert_eq!(reply.status, 413, "{}", reply.text());
+        assert!(reply.text().contains(english), "{}", reply.text());
+        // Nothing was kept.
+        assert!(
+            server
+                .store
+                .suppression_imports(&a, 20)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -37,11 +37,20 @@ pub struct ReportTable {
 const OLD_FINISHED_MESSAGE: &str = "message_id < $1 AND message_id IN \
      (SELECT message_id FROM messages WHERE message_id < $1 AND completed_at IS NOT NULL)";
 
+/// The refused rows of import jobs that finished before the cutoff.
+const OLD_FINISHED_IMPORT: &str =
+    "import_id IN (SELECT import_id FROM suppression_imports WHERE finished_at < $1)";
+
 /// Every table of report data, in the order they are purged: a table's dependants before it,
 /// so that no batch cascades into thousands of rows. A new table of report data is one line
 /// here. Not on it, by design: the monthly usage (`usage_hour`) and the operator's quality
 /// data (`quality_domain_day`, `quality_reply_day`), which hold no address and outlive the
 /// report data.
+///
+/// Suppression-list import jobs are a report on how an upload went (its counts and refused
+/// rows, sealed addresses among them): they go at the report age counted from when the job
+/// finished, so a job's page outlives the upload by as long as the send log of that time.
+/// An unfinished job is never purged: it still holds the file a node is to go through.
 pub const REPORT_TABLES: &[ReportTable] = &[
     table("events", "at < $1", Age::Millis),
     table("webhook_outbox", "created_at < $1", Age::Millis),
@@ -66,6 +75,12 @@ pub const REPORT_TABLES: &[ReportTable] = &[
         "next_attempt_at IS NULL AND received_at < $1",
         Age::Millis,
     ),
+    table(
+        "suppression_import_errors",
+        OLD_FINISHED_IMPORT,
+        Age::Millis,
+    ),
+    table("suppression_imports", "finished_at < $1", Age::Millis),
     table(
         "idempotency_keys",
         "created_at <= $1",

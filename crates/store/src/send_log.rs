@@ -138,6 +138,8 @@ enum Drive {
     Tagged,
     /// One range of `events_by_customer_kind` per kind, newest first, merged.
     Kinds,
+    /// One range of `events_by_customer_reason` (events with a reason only), newest first.
+    Reason,
 }
 
 /// A search's conditions as bound: addresses as their look-up hashes, the domain folded.
@@ -191,6 +193,8 @@ impl<'q> Filters<'q> {
             Some("events_by_sender")
         } else if self.customer.is_none() {
             None
+        } else if drive == Drive::Reason {
+            Some("events_by_customer_reason")
         } else if drive == Drive::Kinds {
             Some("events_by_customer_kind")
         } else if self.domain.is_some() {
@@ -290,9 +294,10 @@ impl Store {
     }
 
     /// How `query` walks the log. A message, a recipient or a sender picks out a few events
-    /// through its own index; a tag that few messages carry, through those messages; kinds
-    /// through one range of the contract's events per kind. Otherwise (or without a contract)
-    /// the contract's events in time order, each tested.
+    /// through its own index; a tag that few messages carry, through those messages; a reason
+    /// through the contract's events of that reason; kinds through one range of the contract's
+    /// events per kind. Otherwise (or without a contract) the contract's events in time order,
+    /// each tested.
     async fn drive_for(&self, query: &EventQuery) -> Result<Drive, StoreError> {
         let Some(customer) = &query.customer else {
             return Ok(Drive::Scan);
@@ -316,6 +321,14 @@ impl Store {
             if tagged <= TAGGED_DRIVE_MAX {
                 return Ok(Drive::Tagged);
             }
+        }
+        // A reason before kinds: a reason belongs to one or two kinds while a kind spans every
+        // reason, so the reason's range is the narrower walk to a page. When the kinds asked
+        // for never carry the reason (bounces of reason `speeding`), the answer is empty either
+        // way, and the reason's range is still the shorter one to find that out: a few per
+        // cent of the log against every event of those kinds.
+        if query.reason.is_some() {
+            return Ok(Drive::Reason);
         }
         if !query.kinds.is_empty() {
             return Ok(Drive::Kinds);
@@ -343,7 +356,9 @@ impl Store {
                 rows.sort_unstable_by_key(|r| std::cmp::Reverse((r.at, r.event_id)));
                 rows
             }
-            Drive::Scan | Drive::Tagged => self.select_events(&filters, None, drive).await?,
+            Drive::Scan | Drive::Tagged | Drive::Reason => {
+                self.select_events(&filters, None, drive).await?
+            }
         };
         if let Some(limit) = query.limit {
             rows.truncate(limit as usize);
@@ -392,7 +407,7 @@ impl Store {
                         .push(" AND t.tag = ")
                         .push_bind(filters.tag.unwrap_or_default());
                 }
-                Drive::Kinds | Drive::Scan => {
+                Drive::Kinds | Drive::Scan | Drive::Reason => {
                     select.push(" FROM events e");
                     if sqlite && let Some(index) = filters.sqlite_index(drive) {
                         select.push(" INDEXED BY ").push(index);
@@ -817,6 +832,13 @@ mod tests {
             (EventQuery::default(), Drive::Scan),
             (
                 EventQuery {
+                    reason: Some(Reason::Speeding),
+                    ..EventQuery::default()
+                },
+                Drive::Scan,
+            ),
+            (
+                EventQuery {
                     kinds: vec![EventKind::Bounced, EventKind::Expired],
                     ..query(&a)
                 },
@@ -846,7 +868,63 @@ mod tests {
                     reason: Some(Reason::Filtered),
                     ..query(&a)
                 },
-                Drive::Kinds,
+                Drive::Reason,
+            ),
+            (
+                EventQuery {
+                    reason: Some(Reason::UserUnknown),
+                    ..query(&a)
+                },
+                Drive::Reason,
+            ),
+            (
+                EventQuery {
+                    reason: Some(Reason::Filtered),
+                    ..query(&b)
+                },
+                Drive::Reason,
+            ),
+            (
+                EventQuery {
+                    reason: Some(Reason::Feedback),
+                    since: Some(Timestamp(1_005_000)),
+                    until: Some(Timestamp(8_999_950)),
+                    ..query(&a)
+                },
+                Drive::Reason,
+            ),
+            (
+                EventQuery {
+                    reason: Some(Reason::Speeding),
+                    tag: Some("many".into()),
+                    ..query(&a)
+                },
+                Drive::Reason,
+            ),
+            (
+                EventQuery {
+                    reason: Some(Reason::Filtered),
+                    tag: Some("few".into()),
+                    ..query(&a)
+                },
+                Drive::Tagged,
+            ),
+            (
+                EventQuery {
+                    // Complaints carry the reason, deliveries never do.
+                    kinds: vec![EventKind::Delivered, EventKind::Complaint],
+                    reason: Some(Reason::Feedback),
+                    ..query(&a)
+                },
+                Drive::Reason,
+            ),
+            (
+                EventQuery {
+                    reason: Some(Reason::UserUnknown),
+                    recipient_domain: Some("d1.example".into()),
+                    ..query(&a)
+                },
+                Drive::Reason,
             ),
             (
                 EventQuery {
@@ -944,6 +1022,9 @@ mod tests {
             }
             if base.customer.is_some() && base.tag.is_some() {
                 drives.push(Drive::Tagged);
+            }
+            if base.customer.is_some() && base.reason.is_some() {
+                drives.push(Drive::Reason);
             }
             for limit in [None, Some(1), Some(3), Some(7), Some(500)] {
                 let mut reference = Vec::new();

@@ -8,15 +8,16 @@ mod common;
 use common::{Fixture, accepted, bare_details, new_contract, on_both_backends};
 use hikyaku_model::{ContractState, CustomerId, MessageId, Role, Timestamp};
 use hikyaku_store::{
-    AcceptedMessage, ContractDeletion, EventQuery, Granularity, NewApiKey, NewConsoleUser,
-    NewDkimKey, NewSuppression, Outcome, RecipientOutcome, RetentionPolicy, SealingKey,
-    SoftBouncePolicy, Store, SuppressionEffect, SuppressionSource, TrialAction, TrialPolicy,
-    UnsubscribeSettings, UsageMonth,
+    AcceptedMessage, ContractDeletion, EventQuery, Granularity, ImportBatch, ImportRowError,
+    ImportRowProblem, NewApiKey, NewConsoleUser, NewDkimKey, NewSuppression, Outcome,
+    RecipientOutcome, RetentionPolicy, SealingKey, SoftBouncePolicy, Store, SuppressionEffect,
+    SuppressionSource, TrialAction, TrialPolicy, UnsubscribeSettings, UsageMonth,
 };
 use std::time::Duration;
 
 on_both_backends!(
     report_data_past_retention_goes_in_batches_and_usage_stays,
+    finished_import_jobs_go_at_the_report_age_and_unfinished_ones_stay,
     usage_is_counted_per_month_of_the_zone_across_restarts_and_writers,
     a_deleted_contract_leaves_only_its_tombstone,
     a_deletion_cut_short_resumes_where_it_stopped,
@@ -156,6 +157,161 @@ async fn report_data_past_retention_goes_in_batches_and_usage_stays(f: Fixture) 
         .await
         .unwrap();
     assert!(again.iter().all(|c| c.rows == 0), "{again:?}");
+}
+
+/// An import job of `c` created at `created`: a file of two rows, of which the first
+/// (`refused`, as written) is refused; taken through its first row only, or (with `finished`)
+/// to its end at that time.
+async fn import_job(
+    store: &Store,
+    c: &CustomerId,
+    refused: &str,
+    listed: &str,
+    created: i64,
+    finished: Option<i64>,
+) -> i64 {
+    let file = format!("address\n{refused}\n{listed}\n");
+    let job = store
+        .create_suppression_import(c, file.as_bytes(), 2, Timestamp(created))
+        .await
+        .unwrap();
+    let work = store
+        .suppression_import_work(job.import_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let errors = [ImportRowError {
+        line: 2,
+        value: refused.to_string(),
+        problem: ImportRowProblem::BadAddress,
+    }];
+    let first = ImportBatch {
+        from: 0,
+        to: 1,
+        entries: &[],
+        errors: &errors,
+        last: false,
+        at: Timestamp(created),
+    };
+    assert!(
+        store
+            .record_suppression_import_batch(&work, &first)
+            .await
+            .unwrap()
+    );
+    if let Some(finished) = finished {
+        let work = store
+            .suppression_import_work(job.import_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let entries = [NewSuppression {
+            address: listed,
+            source: SuppressionSource::Manual,
+            reason: None,
+            message_id: None,
+        }];
+        let last = ImportBatch {
+            from: 1,
+            to: 2,
+            entries: &entries,
+            errors: &[],
+            last: true,
+            at: Timestamp(finished),
+        };
+        assert!(
+            store
+                .record_suppression_import_batch(&work, &last)
+                .await
+                .unwrap()
+        );
+    }
+    job.import_id
+}
+
+async fn finished_import_jobs_go_at_the_report_age_and_unfinished_ones_stay(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Imports").await;
+    let now = at("2026-12-20T00:00:00Z");
+    // Made long ago: one finished long ago, one finished yesterday, one never finished.
+    let old = import_job(
+        store,
+        &c,
+        "old-bad",
+        "old@x.example",
+        now - 60 * DAY,
+        Some(now - 45 * DAY),
+    )
+    .await;
+    let recent = import_job(
+        store,
+        &c,
+        "recent-bad",
+        "recent@x.example",
+        now - 60 * DAY,
+        Some(now - DAY),
+    )
+    .await;
+    let stuck = import_job(
+        store,
+        &c,
+        "stuck-bad",
+        "stuck@x.example",
+        now - 60 * DAY,
+        None,
+    )
+    .await;
+
+    let due = store
+        .report_data_past_retention(Timestamp(now), &policy(1))
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&due, "suppression_imports"), 1);
+    assert_eq!(rows_of(&due, "suppression_import_errors"), 1);
+    let purged = store
+        .purge_report_data(Timestamp(now), &policy(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, due);
+
+    assert!(store.suppression_import(&c, old).await.unwrap().is_none());
+    assert!(
+        store
+            .suppression_import_errors(&c, old)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        found(store, "old-bad").await.is_empty(),
+        "its refused row is gone"
+    );
+    for (id, refused) in [(recent, "recent-bad"), (stuck, "stuck-bad")] {
+        assert!(store.suppression_import(&c, id).await.unwrap().is_some());
+        let errors = store.suppression_import_errors(&c, id).await.unwrap();
+        assert_eq!(errors.len(), 1, "{refused}");
+        assert_eq!(errors[0].value, refused);
+    }
+    // The unfinished job keeps its file, and a node can still finish it.
+    let work = store.suppression_import_work(stuck).await.unwrap().unwrap();
+    assert_eq!(work.done_rows, 1);
+    assert!(String::from_utf8_lossy(&work.upload).contains("stuck@x.example"));
+    // What the jobs listed is the suppression list's, not the job's: it stays.
+    assert_eq!(store.suppression_count(&c).await.unwrap(), 2);
+    // Far in the future the finished job goes too; the unfinished one still waits.
+    let later = now + 400 * DAY;
+    store
+        .purge_report_data(Timestamp(later), &policy(1000))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .suppression_import(&c, recent)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.suppression_import(&c, stuck).await.unwrap().is_some());
 }
 
 async fn usage_is_counted_per_month_of_the_zone_across_restarts_and_writers(f: Fixture) {
@@ -377,6 +533,10 @@ async fn furnish(store: &Store, name: &str, prefix: &str) -> Furnished {
         .record_outcomes(&[delivered(&done, 0, now)], &SoftBouncePolicy::OFF)
         .await
         .unwrap();
+    // An import job halfway: its refused row kept, its sealed file still waiting.
+    let refused = format!("{prefix}-refused-row");
+    let waiting = format!("waiting@{prefix}-import.example");
+    import_job(store, &id, &refused, &waiting, now, None).await;
     Furnished {
         needles: vec![
             id.to_string(),
@@ -392,6 +552,8 @@ async fn furnish(store: &Store, name: &str, prefix: &str) -> Furnished {
             route_secret,
             format!("{prefix}-bounce.example"),
             format!("{prefix}-inbound.example"),
+            refused,
+            waiting,
         ],
         id,
         pending: pending.id,

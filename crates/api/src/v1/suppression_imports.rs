@@ -37,10 +37,42 @@ const SWEEP_EVERY: Duration = Duration::from_secs(15);
 /// The uploaded file: `text/csv`, at most `api.max_body_bytes`.
 pub struct CsvUpload(bytes::Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for CsvUpload {
+/// A size in the words of a contract's user, rounded down so that the limit it states is
+/// never more than the real one: `4 MB` (a megabyte of 1,048,576 bytes, as file managers
+/// count), `1.5 MB`, `512 kB`.
+pub fn size_in_words(bytes: usize) -> String {
+    const MB: u128 = 1 << 20;
+    let bytes = bytes as u128;
+    if bytes >= MB {
+        let tenths = bytes * 10 / MB;
+        match tenths % 10 {
+            0 => format!("{} MB", tenths / 10),
+            d => format!("{}.{d} MB", tenths / 10),
+        }
+    } else {
+        format!("{} kB", bytes / 1024)
+    }
+}
+
+/// The answer to a file over the limit, in the user's terms: a contract's user knows the size
+/// of a file, not the server's settings.
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!(
+            "the file is larger than {}, the most one import takes: split it into smaller \
+             files and import each",
+            size_in_words(limit)
+        ),
+    )
+    .with_field("file")
+}
+
+impl FromRequest<ApiState> for CsvUpload {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, ApiError> {
         if media_type(req.headers()).as_deref() != Some("text/csv") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -51,7 +83,10 @@ impl<S: Send + Sync> FromRequest<S> for CsvUpload {
         bytes::Bytes::from_request(req, state)
             .await
             .map(CsvUpload)
-            .map_err(body_rejection)
+            .map_err(|rejection| match body_rejection(rejection) {
+                e if e.status == StatusCode::PAYLOAD_TOO_LARGE => too_large(state.max_body_bytes()),
+                e => e,
+            })
     }
 }
 

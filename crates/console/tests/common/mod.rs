@@ -80,7 +80,8 @@ impl Server {
             ApiState::new(store.clone(), Arc::new(store.clone()), &config).with_sending(sending);
         // Wired as `hikyaku serve` wires it.
         let console =
-            hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()));
+            hikyaku_console::ConsoleState::new(store.clone(), hikyaku_api::v1::router(api.clone()))
+                .with_upload_limit(config.api.max_body_bytes.0);
         let app = hikyaku_api::router(
             hikyaku_api::HttpState {
                 store: store.clone(),
@@ -289,12 +290,32 @@ impl Browser {
         .await
     }
 
+    /// A form post whose `Content-Length` claims `declared` bytes while only `body` is sent:
+    /// a server refuses a body over its limit once it has read past the limit, and the
+    /// client, not writing the rest into a connection nobody reads any more, gets the answer
+    /// instead of a reset.
+    pub async fn post_declaring(&mut self, path: &str, body: Vec<u8>, declared: usize) -> Reply {
+        self.exchange("POST", path, &[], Some(body), Some(declared))
+            .await
+    }
+
     pub async fn call(
         &mut self,
         method: &str,
         path: &str,
         extra: &[(&str, &str)],
         form: Option<Vec<u8>>,
+    ) -> Reply {
+        self.exchange(method, path, extra, form, None).await
+    }
+
+    async fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        form: Option<Vec<u8>>,
+        declared: Option<usize>,
     ) -> Reply {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
@@ -319,7 +340,10 @@ impl Browser {
         if method == "POST" {
             head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
         }
-        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        head.push_str(&format!(
+            "Content-Length: {}\r\n\r\n",
+            declared.unwrap_or(body.len())
+        ));
         let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
         stream.write_all(&body).await.unwrap();
