@@ -37,16 +37,14 @@ pub(crate) struct Mail {
 impl Mail {
     pub fn parse(raw: &[u8]) -> Mail {
         let raw = &raw[..raw.len().min(MAX_INPUT)];
-        let (headers, body_start) = header_block(&lossy(&raw[..header_end(raw).min(raw.len())]));
+        let header_end = header_end(raw).min(raw.len());
+        let (headers, body_start) = header_block(&lossy(&raw[..header_end]));
         let mut mail = Mail {
             headers,
             body: String::new(),
             original_at: None,
             report_end: 0,
-            raw_body: {
-                let start = header_end(raw).min(raw.len());
-                lossy(&raw[start..raw.len().min(start + MAX_PART)]).into_owned()
-            },
+            raw_body: lossy(&raw[header_end..raw.len().min(header_end + MAX_PART)]).into_owned(),
         };
         for (name, value) in mail.headers.iter_mut() {
             if value.contains("=?") && matches!(name.as_str(), "subject" | "from" | "to") {
@@ -121,18 +119,16 @@ impl Mail {
                 }
             }
             _ => {
-                let start = header_end(raw).min(raw.len());
-                mail.body = lossy(&raw[start..raw.len().min(start + MAX_BODY)]).into_owned();
+                mail.body =
+                    lossy(&raw[header_end..raw.len().min(header_end + MAX_BODY)]).into_owned();
             }
         }
         // Quoted-printable text whose part forgot to say so (seen in Gmail's old bounces).
-        if mail.header("content-transfer-encoding").is_none()
-            && (mail.body.contains("=\n") || mail.body.contains("=\r\n"))
-            && mail.body.contains("=20")
+        if mail.header("content-transfer-encoding").is_none() && looks_quoted_printable(&mail.body)
         {
             mail.rewrite_body(soft_qp);
         }
-        if mail.body.contains('\r') {
+        if memchr::memchr(b'\r', mail.body.as_bytes()).is_some() {
             mail.rewrite_body(|text| text.replace('\r', ""));
         }
         mail.report_end = crate::mta::report_end(&mail.body, mail.original_at);
@@ -177,6 +173,27 @@ impl Mail {
             None => Vec::new(),
         }
     }
+}
+
+/// Whether `text` holds both a soft line break (`=` at the end of a line) and an encoded
+/// space (`=20`): one walk over its `=` signs, which are rare in plain text.
+fn looks_quoted_printable(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let (mut soft_break, mut space) = (false, false);
+    let mut from = 0;
+    while let Some(at) = text[from..].find('=') {
+        let at = from + at;
+        from = at + 1;
+        match (bytes.get(at + 1), bytes.get(at + 2)) {
+            (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => soft_break = true,
+            (Some(b'2'), Some(b'0')) => space = true,
+            _ => {}
+        }
+        if soft_break && space {
+            return true;
+        }
+    }
+    false
 }
 
 /// `text` with quoted-printable soft line breaks and `=XX` escapes decoded (lossy UTF-8).
@@ -226,7 +243,7 @@ pub(crate) fn cut(s: &str, max: usize) -> &str {
 fn header_end(raw: &[u8]) -> usize {
     let mut i = 0;
     while i < raw.len() {
-        match raw[i..].iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', &raw[i..]) {
             Some(nl) => {
                 let line = &raw[i..i + nl];
                 i += nl + 1;
@@ -330,7 +347,7 @@ fn mime_fields_only(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut keeping = false;
     let mut at = 0;
     let body = loop {
-        let Some(len) = raw[at..].iter().position(|&b| b == b'\n') else {
+        let Some(len) = memchr::memchr(b'\n', &raw[at..]) else {
             // No end of the header block: unchanged.
             return raw.into();
         };
@@ -344,7 +361,7 @@ fn mime_fields_only(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
                 return raw.into();
             }
         } else {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            let Some(colon) = memchr::memchr(b':', line) else {
                 return raw.into();
             };
             let name = &line[..colon];

@@ -13,7 +13,7 @@ mod recognisers;
 pub(crate) use recognisers::preempt;
 
 use crate::mime::Mail;
-use crate::{Finding, SmtpCommand, address};
+use crate::{Finding, SmtpCommand, address, text};
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::OnceLock;
 
@@ -259,7 +259,7 @@ fn is_sendmail(mail: &Mail) -> bool {
 /// ...`, often several lines the DSN cuts to one), the command, and its own error lines
 /// (`550 5.1.2 <a@b>... Host unknown`) with their status code.
 fn sendmail(region: &str, findings: &mut [Finding]) {
-    let Some(start) = region.find("----- Transcript of session follows -----") else {
+    let Some(start) = text::find(region, "----- Transcript of session follows -----") else {
         return;
     };
     let mut replies: Vec<&str> = Vec::new();
@@ -377,7 +377,7 @@ fn block_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
         return None;
     }
     let mut from = 0;
-    while let Some(at) = lower[from..].find(&needle) {
+    while let Some(at) = text::find(&lower[from..], &needle) {
         let at = from + at;
         from = at + needle.len();
         let line_start = region[..at].rfind('\n').map_or(0, |p| p + 1);
@@ -538,7 +538,7 @@ fn words_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
 fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
     let needle = address.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(at) = lower[from..].find(&needle) {
+    while let Some(at) = text::find(&lower[from..], &needle) {
         let at = from + at;
         from = at + needle.len();
         let mut line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
@@ -584,7 +584,7 @@ fn every_mention(lower: &str, address: &str, is_such: impl Fn(usize, usize) -> b
     let needle = address.to_ascii_lowercase();
     let mut from = 0;
     let mut seen = false;
-    while let Some(at) = lower[from..].find(&needle) {
+    while let Some(at) = text::find(&lower[from..], &needle) {
         let at = from + at;
         from = at + needle.len();
         let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
@@ -623,7 +623,7 @@ fn says_nothing(block: &str) -> bool {
 
 /// The paragraph after the one that names `recipient`.
 fn following(region: &str, lower: &str, recipient: &str) -> String {
-    let Some(at) = lower.find(&recipient.to_ascii_lowercase()) else {
+    let Some(at) = text::find(lower, &recipient.to_ascii_lowercase()) else {
         return String::new();
     };
     let mut rest = &region[at..];
