@@ -180,10 +180,7 @@ impl Mail {
 fn looks_quoted_printable(text: &str) -> bool {
     let bytes = text.as_bytes();
     let (mut soft_break, mut space) = (false, false);
-    let mut from = 0;
-    while let Some(at) = text[from..].find('=') {
-        let at = from + at;
-        from = at + 1;
+    for at in memchr::memchr_iter(b'=', bytes) {
         match (bytes.get(at + 1), bytes.get(at + 2)) {
             (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => soft_break = true,
             (Some(b'2'), Some(b'0')) => space = true,
@@ -262,7 +259,7 @@ fn header_end(raw: &[u8]) -> usize {
 pub(crate) fn header_block(text: &str) -> (Vec<Field>, usize) {
     let mut fields: Vec<Field> = Vec::new();
     let mut offset = 0;
-    for line in text.split_inclusive('\n') {
+    for line in crate::text::lines_inclusive(text) {
         let bare = line.trim_end_matches(['\n', '\r']);
         if bare.is_empty() {
             offset += line.len();
@@ -279,7 +276,9 @@ pub(crate) fn header_block(text: &str) -> (Vec<Field>, usize) {
             }
             break;
         }
-        let Some((name, value)) = bare.split_once(':') else {
+        let Some((name, value)) =
+            memchr::memchr(b':', bare.as_bytes()).map(|at| (&bare[..at], &bare[at + 1..]))
+        else {
             // The mbox "From " line may open the message.
             if fields.is_empty() && bare.starts_with("From ") {
                 offset += line.len();
@@ -287,7 +286,7 @@ pub(crate) fn header_block(text: &str) -> (Vec<Field>, usize) {
             }
             break;
         };
-        if name.is_empty() || name.contains([' ', '\t']) {
+        if name.is_empty() || name.bytes().any(|b| b == b' ' || b == b'\t') {
             break;
         }
         if fields.len() < MAX_HEADERS {

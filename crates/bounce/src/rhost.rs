@@ -95,11 +95,16 @@ pub(crate) fn service<'a>(
             }
         }
     }
+    // The table's names are lower case: a host ends with one in any case (compared in place,
+    // without a lower-case copy of every host name a diagnostic holds).
     let by_host = |host: &str| {
-        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        let host = host.trim().trim_end_matches('.').as_bytes();
+        let ends_with = |h: &str| {
+            host.len() >= h.len() && host[host.len() - h.len()..].eq_ignore_ascii_case(h.as_bytes())
+        };
         HOSTS
             .iter()
-            .find(|(_, hosts)| hosts.iter().any(|h| host.ends_with(h)))
+            .find(|(_, hosts)| hosts.iter().any(|h| ends_with(h)))
             .map(|(s, _)| *s)
     };
     remote
@@ -110,9 +115,27 @@ pub(crate) fn service<'a>(
 
 /// Host names in `text`: dotted words of host-name characters (`mx.example.jp`).
 pub(crate) fn host_names(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
-        .map(|w| w.trim_matches('.'))
-        .filter(|w| w.len() > 4 && w.contains('.') && w.bytes().any(|b| b.is_ascii_alphabetic()))
+    // A host name holds a dot: the words are read outwards from the dots (a fast search),
+    // each once, in order, instead of splitting the whole text into words.
+    let bytes = text.as_bytes();
+    let is_host = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    let mut done = 0;
+    memchr::memchr_iter(b'.', bytes).filter_map(move |at| {
+        if at < done {
+            return None;
+        }
+        let start = bytes[..at]
+            .iter()
+            .rposition(|&b| !is_host(b))
+            .map_or(0, |p| p + 1);
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| !is_host(b))
+            .map_or(bytes.len(), |p| at + p);
+        done = end;
+        let w = text[start..end].trim_matches('.');
+        (w.len() > 4 && w.contains('.') && w.bytes().any(|b| b.is_ascii_alphabetic())).then_some(w)
+    })
 }
 
 /// What a service's reply means. `diagnostic` is lower case.

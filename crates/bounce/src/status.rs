@@ -17,7 +17,7 @@ pub fn find_status(text: &str, classes: &[u8]) -> Option<String> {
     // A code's class digit stands right before a dot: only those places are looked at, found
     // with a fast search for the dots, in the order (and with the skips) of a walk over every
     // byte.
-    for (dot, _) in text.match_indices('.') {
+    for dot in memchr::memchr_iter(b'.', bytes) {
         if dot == 0 || dot - 1 < i {
             continue;
         }
@@ -207,7 +207,7 @@ pub fn find_reply_code(text: &str, class: Option<u8>) -> Option<&'static str> {
 /// Whether `text` names the `X-UNIX` diagnostic type (any case), found from its dashes.
 fn names_x_unix(text: &str) -> bool {
     let bytes = text.as_bytes();
-    text.match_indices('-').any(|(at, _)| {
+    memchr::memchr_iter(b'-', bytes).any(|at| {
         at > 0
             && bytes[at - 1].eq_ignore_ascii_case(&b'x')
             && bytes

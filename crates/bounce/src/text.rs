@@ -14,6 +14,29 @@ pub(crate) fn contains(haystack: &str, needle: &str) -> bool {
     find(haystack, needle).is_some()
 }
 
+/// The lines of `text` with their line breaks, as `text.split_inclusive('\n')`.
+pub(crate) fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= text.len() {
+            return None;
+        }
+        let end =
+            memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |n| start + n + 1);
+        let line = &text[start..end];
+        start = end;
+        Some(line)
+    })
+}
+
+/// The lines of `text` without their line breaks (`\n` or `\r\n`), as [`str::lines`].
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    lines_inclusive(text).map(|line| match line.strip_suffix('\n') {
+        Some(line) => line.strip_suffix('\r').unwrap_or(line),
+        None => line,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +55,31 @@ mod tests {
         ] {
             assert_eq!(find(hay, needle), hay.find(needle), "{needle:?}");
             assert_eq!(contains(hay, needle), hay.contains(needle), "{needle:?}");
+        }
+    }
+
+    #[test]
+    fn lines_agree_with_str() {
+        for text in [
+            "",
+            "a",
+            "a\n",
+            "a\r\nb",
+            "a\n\nb\r",
+            "\n",
+            "x\r\n\r\n",
+            "é\nü\r\n",
+        ] {
+            assert_eq!(
+                lines(text).collect::<Vec<_>>(),
+                text.lines().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+            assert_eq!(
+                lines_inclusive(text).collect::<Vec<_>>(),
+                text.split_inclusive('\n').collect::<Vec<_>>(),
+                "{text:?}"
+            );
         }
     }
 }
