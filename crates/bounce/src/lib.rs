@@ -553,11 +553,14 @@ fn is_temporary(status: Option<&str>, reply_code: Option<&str>, lower: &str) -> 
 fn sweep(text: &str) -> String {
     let text = mime::cut(text, 8 << 10);
     let mut text = text.to_string();
-    let lower = text.to_ascii_lowercase();
-    if let (Some(a), Some(b)) = (lower.find("<html"), lower.find("</html>"))
-        && a < b
-    {
-        text.replace_range(a..b + 7, " ");
+    // Without a `<` there is no HTML to drop: no lower-case copy is made.
+    if memchr::memchr(b'<', text.as_bytes()).is_some() {
+        let lower = text.to_ascii_lowercase();
+        if let (Some(a), Some(b)) = (lower.find("<html"), lower.find("</html>"))
+            && a < b
+        {
+            text.replace_range(a..b + 7, " ");
+        }
     }
     let mut out = String::with_capacity(text.len());
     for word in text.split_whitespace() {

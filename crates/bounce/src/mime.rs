@@ -129,7 +129,17 @@ impl Mail {
             mail.rewrite_body(soft_qp);
         }
         if memchr::memchr(b'\r', mail.body.as_bytes()).is_some() {
-            mail.rewrite_body(|text| text.replace('\r', ""));
+            mail.rewrite_body(|text| {
+                // `text.replace('\r', "")`, copying the runs between carriage returns.
+                let mut out = String::with_capacity(text.len());
+                let mut from = 0;
+                for at in memchr::memchr_iter(b'\r', text.as_bytes()) {
+                    out.push_str(&text[from..at]);
+                    from = at + 1;
+                }
+                out.push_str(&text[from..]);
+                out
+            });
         }
         mail.report_end = crate::mta::report_end(&mail.body, mail.original_at);
         mail
