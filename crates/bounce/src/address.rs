@@ -130,5 +130,11 @@ mod tests {
             find_all("To: a@b.example, \"C\" <c@d.example>, A@B.example"),
             vec!["a@b.example", "c@d.example"]
         );
+        // Words end at any white space (the ideographic space too) and at brackets; a word
+        // with two `@` is read once, as a whole.
+        assert_eq!(
+            find_all("宛先\u{3000}x@y.example\u{3000}不明 (a@b@c.example) [k@l.example]."),
+            vec!["x@y.example", "a@b@c.example", "k@l.example"]
+        );
     }
 }

@@ -563,7 +563,14 @@ fn sweep(text: &str) -> String {
         }
     }
     let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
+    // ASCII text without a vertical tab splits the same at ASCII white space, byte by byte
+    // (Unicode's white space in ASCII is that and U+000B).
+    let words: Box<dyn Iterator<Item = &str>> = if text.is_ascii() && !text.contains('\x0b') {
+        Box::new(text.split_ascii_whitespace())
+    } else {
+        Box::new(text.split_whitespace())
+    };
+    for word in words {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -696,6 +703,9 @@ Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User Unknown\n\n--AA--\n";
             "550 5.7.1 [192.0.2.1] Our system has detected spam. See help"
         );
         assert_eq!(sweep("  a \n\t b "), "a b");
+        // White space is Unicode's, also in ASCII text: the vertical tab separates too.
+        assert_eq!(sweep("a\x0bb c"), "a b c");
+        assert_eq!(sweep("a\u{3000}b\u{a0}c"), "a b c");
         assert_eq!(sweep("x <html><b>y</b></html> z"), "x z");
     }
 

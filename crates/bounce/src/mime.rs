@@ -437,6 +437,30 @@ To: a@example.jp\nSubject: hi\n\nbody\n--B--\n";
     }
 
     #[test]
+    fn the_mime_parser_gets_only_the_content_fields() {
+        let raw = b"Received: from a\n\tby b\nContent-Type: multipart/report;\n boundary=\"B\"\nSubject: x\nCONTENT-TRANSFER-ENCODING: 7bit\n\nbody\nReceived: kept\n";
+        assert_eq!(
+            &*mime_fields_only(raw),
+            b"Content-Type: multipart/report;\n boundary=\"B\"\nCONTENT-TRANSFER-ENCODING: 7bit\n\nbody\nReceived: kept\n"
+        );
+        // A block the parser might read otherwise (a line without a colon, a name with a space,
+        // a continuation first, no end) goes to it unchanged.
+        for odd in [
+            &b"From x\nSubject: y\n\nbody\n"[..],
+            b"Bad Name: y\n\nbody\n",
+            b" folded: y\nSubject: z\n\nbody\n",
+            b"Subject: y\nContent-Type: text/plain\n",
+        ] {
+            assert_eq!(&*mime_fields_only(odd), odd);
+        }
+        // The same flat text either way.
+        let full = b"Received: from a\nSubject: x\nContent-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nsorry=20here\n--B--\n";
+        let mail = Mail::parse(full);
+        assert!(mail.body.contains("sorry here"));
+        assert_eq!(mail.subject(), "x");
+    }
+
+    #[test]
     fn header_blocks_are_lenient() {
         let (fields, at) = header_block("From x\nA: 1\n  2\nB:3\nnot a header\nC: 4\n");
         assert_eq!(

@@ -1017,6 +1017,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_names_in_a_diagnostic() {
+        let text = "host MX.Example.jp.[192.0.2.1] said: 550 5.1.1 unknown. See https://support.example.com/x-y; mx2.例え.jp";
+        assert_eq!(
+            host_names(text).collect::<Vec<_>>(),
+            ["MX.Example.jp", "support.example.com"]
+        );
+    }
+
+    #[test]
     fn services_by_domain_and_host() {
         type Case = (
             &'static str,
