@@ -66,13 +66,33 @@ pub(crate) fn is_address(s: &str) -> bool {
 }
 
 /// Every address in `text`, in order, without repeats (compared case-insensitively).
+///
+/// The words are those between separators (white space, brackets, quotes, commas); only the
+/// words around an `@` can be addresses, so the text is read from its `@` signs outwards
+/// instead of word by word.
 pub(crate) fn find_all(text: &str) -> Vec<String> {
+    let separates = |c: char| {
+        c.is_whitespace() || matches!(c, ',' | '<' | '>' | '(' | ')' | '[' | ']' | '"' | '\'')
+    };
     let mut out: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for word in text.split(|c: char| {
-        c.is_whitespace() || matches!(c, ',' | '<' | '>' | '(' | ')' | '[' | ']' | '"' | '\'')
-    }) {
-        if let Some(a) = clean(word)
+    // Where the last word read ends: a later `@` before it is in that word.
+    let mut done = 0;
+    for at in memchr::memchr_iter(b'@', text.as_bytes()) {
+        if at < done {
+            continue;
+        }
+        let start = text[..at]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| separates(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let end = text[at..]
+            .char_indices()
+            .find(|&(_, c)| separates(c))
+            .map_or(text.len(), |(i, _)| at + i);
+        done = end;
+        if let Some(a) = clean(&text[start..end])
             && seen.insert(a.to_ascii_lowercase())
         {
             out.push(a);
@@ -109,6 +129,12 @@ mod tests {
         assert_eq!(
             find_all("To: a@b.example, \"C\" <c@d.example>, A@B.example"),
             vec!["a@b.example", "c@d.example"]
+        );
+        // Words end at any white space (the ideographic space too) and at brackets; a word
+        // with two `@` is read once, as a whole.
+        assert_eq!(
+            find_all("宛先\u{3000}x@y.example\u{3000}不明 (a@b@c.example) [k@l.example]."),
+            vec!["x@y.example", "a@b@c.example", "k@l.example"]
         );
     }
 }

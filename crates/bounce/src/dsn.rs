@@ -70,12 +70,25 @@ pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
     (out, envelope)
 }
 
+/// The fields [`fields`] keeps.
+const NAMES: &[&str] = &[
+    "reporting-mta",
+    "final-recipient",
+    "original-recipient",
+    "x-actual-recipient",
+    "action",
+    "status",
+    "remote-mta",
+    "diagnostic-code",
+    "x-powermta-bouncecategory",
+];
+
 /// The fields of `text` that matter to a DSN, unfolded, with lower-case names. Continuation
 /// lines are joined only to a diagnostic (the one field that spans lines in practice).
 fn fields(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let mut open = false;
-    for line in text.lines() {
+    for line in crate::text::lines(text) {
         if line.starts_with([' ', '\t']) {
             if open && let Some((_, value)) = out.last_mut() {
                 if value.len() < 4096 {
@@ -88,26 +101,17 @@ fn fields(text: &str) -> Vec<(String, String)> {
             continue;
         }
         open = false;
-        let Some((name, value)) = line.split_once(':') else {
+        let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
             continue;
         };
-        let name = name.trim().to_ascii_lowercase();
-        if !matches!(
-            name.as_str(),
-            "reporting-mta"
-                | "final-recipient"
-                | "original-recipient"
-                | "x-actual-recipient"
-                | "action"
-                | "status"
-                | "remote-mta"
-                | "diagnostic-code"
-                | "x-powermta-bouncecategory"
-        ) {
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        // The name is compared before anything is copied: most lines are no DSN field.
+        let trimmed = name.trim();
+        let Some(&name) = NAMES.iter().find(|n| trimmed.eq_ignore_ascii_case(n)) else {
             continue;
-        }
+        };
         open = name == "diagnostic-code";
-        out.push((name, value.trim().to_string()));
+        out.push((name.to_string(), value.trim().to_string()));
     }
     out
 }

@@ -3,7 +3,7 @@
 //! becomes a record with reason `feedback` for the complaining recipient.
 
 use crate::mime::{Field, Mail, header_block};
-use crate::{Finding, Reason, address};
+use crate::{Finding, Reason, address, text};
 
 pub(crate) fn findings(mail: &Mail) -> Option<Vec<Finding>> {
     let report_end = mail.original_at.unwrap_or(mail.body.len());
@@ -12,10 +12,17 @@ pub(crate) fn findings(mail: &Mail) -> Option<Vec<Finding>> {
         .header("content-type")
         .unwrap_or("")
         .to_ascii_lowercase();
-    let fields = report_fields(report);
+    // "Feedback-Type:", "feedback-type:" and "message/feedback-report" all hold "eedback-":
+    // one search of the report decides whether the three can be there.
+    let may_be_report = text::contains(report, "eedback-");
+    let fields = if may_be_report {
+        report_fields(report)
+    } else {
+        Vec::new()
+    };
     let feedback_type = field(&fields, "feedback-type").map(|v| v.trim().to_ascii_lowercase());
     let is_arf = content_type.contains("feedback-report")
-        || report.contains("Content-Type: message/feedback-report")
+        || (may_be_report && text::contains(report, "Content-Type: message/feedback-report"))
         || feedback_type.is_some();
     let from_hotmail_staff = mail
         .from()

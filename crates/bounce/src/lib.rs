@@ -27,6 +27,7 @@ mod rhost;
 pub mod score;
 mod ses;
 mod status;
+mod text;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
@@ -34,6 +35,7 @@ pub mod testing;
 pub use classify::reason_of_reply;
 pub use reason::Reason;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use hikyaku_model::named_enum;
 
 /// What the analyser made of a message.
@@ -152,50 +154,71 @@ impl SmtpCommand {
             ("DATA", SmtpCommand::Data),
             ("end of data", SmtpCommand::Data),
         ];
+        // qmail-remote's and Exim's words for where the session failed.
+        const PHRASES: [(&str, SmtpCommand); 10] = [
+            ("after initial connection", SmtpCommand::Connect),
+            // Postfix: the greeting or the answer to HELO refused the session.
+            ("refused to talk to me", SmtpCommand::Helo),
+            ("greeting", SmtpCommand::Connect),
+            ("but my name was rejected", SmtpCommand::Helo),
+            ("does not like sender", SmtpCommand::Mail),
+            ("but sender was rejected", SmtpCommand::Mail),
+            ("failed after i sent the message", SmtpCommand::Data),
+            ("does not like recipient", SmtpCommand::Rcpt),
+            ("failed on data command", SmtpCommand::Data),
+            // 1&1: "SMTP error from remote server for TEXT command" (the message text).
+            ("for text command", SmtpCommand::Data),
+        ];
+        // Each list is one automaton, searched once (it was nineteen searches of the text,
+        // for every recipient). The words: the last of the list that stands as a word
+        // somewhere. Leftmost-first matches skip only occurrences that begin inside another
+        // word's match, and those follow a letter of it: never words standing alone.
+        static AUTOMATA: std::sync::OnceLock<(AhoCorasick, AhoCorasick)> =
+            std::sync::OnceLock::new();
+        let (words, phrases) = AUTOMATA.get_or_init(|| {
+            let build = |patterns: Vec<&str>, case_insensitive: bool, kind: MatchKind| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(case_insensitive)
+                    .match_kind(kind)
+                    .build(patterns)
+                    .expect("the command words build an automaton")
+            };
+            (
+                build(
+                    WORDS.iter().map(|(w, _)| *w).collect(),
+                    false,
+                    MatchKind::LeftmostFirst,
+                ),
+                build(
+                    PHRASES.iter().map(|(p, _)| *p).collect(),
+                    true,
+                    MatchKind::Standard,
+                ),
+            )
+        });
         let bytes = text.as_bytes();
-        let mut found = None;
-        for (word, command) in WORDS {
-            let mut from = 0;
-            while let Some(at) = text[from..].find(word) {
-                let at = from + at;
-                from = at + word.len();
+        // Part of a word, an address or a host name (DATABASE@, MAILER-DAEMON).
+        let joined = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_');
+        let last_word = words
+            .find_iter(text)
+            .filter(|m| {
+                let (at, word) = (m.start(), WORDS[m.pattern().as_usize()].0);
                 let before = if at == 0 { b' ' } else { bytes[at - 1] };
                 let end = at + word.trim_end().len();
                 let after = bytes.get(end).copied().unwrap_or(b' ');
-                // Part of a word, an address or a host name (DATABASE@, MAILER-DAEMON).
-                let joined =
-                    |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_');
-                if joined(before) || (word.len() == 4 && after != b'_' && joined(after)) {
-                    continue;
-                }
-                found = Some(command);
-                break;
-            }
+                !(joined(before) || (word.len() == 4 && after != b'_' && joined(after)))
+            })
+            .map(|m| m.pattern().as_usize())
+            .max();
+        if let Some(n) = last_word {
+            return Some(WORDS[n].1);
         }
-        if found.is_none() {
-            // qmail-remote's and Exim's words for where the session failed.
-            let lower = text.to_ascii_lowercase();
-            const PHRASES: [(&str, SmtpCommand); 10] = [
-                ("after initial connection", SmtpCommand::Connect),
-                // Postfix: the greeting or the answer to HELO refused the session.
-                ("refused to talk to me", SmtpCommand::Helo),
-                ("greeting", SmtpCommand::Connect),
-                ("but my name was rejected", SmtpCommand::Helo),
-                ("does not like sender", SmtpCommand::Mail),
-                ("but sender was rejected", SmtpCommand::Mail),
-                ("failed after i sent the message", SmtpCommand::Data),
-                ("does not like recipient", SmtpCommand::Rcpt),
-                ("failed on data command", SmtpCommand::Data),
-                // 1&1: "SMTP error from remote server for TEXT command" (the message text).
-                ("for text command", SmtpCommand::Data),
-            ];
-            return PHRASES
-                .into_iter()
-                .filter(|(p, _)| lower.contains(p))
-                .map(|(_, c)| c)
-                .next_back();
-        }
-        found
+        // The last of the phrases (in the list's order) that the text holds, in any case.
+        phrases
+            .find_overlapping_iter(text)
+            .map(|m| m.pattern().as_usize())
+            .max()
+            .map(|n| PHRASES[n].1)
     }
 }
 
@@ -530,14 +553,24 @@ fn is_temporary(status: Option<&str>, reply_code: Option<&str>, lower: &str) -> 
 fn sweep(text: &str) -> String {
     let text = mime::cut(text, 8 << 10);
     let mut text = text.to_string();
-    let lower = text.to_ascii_lowercase();
-    if let (Some(a), Some(b)) = (lower.find("<html"), lower.find("</html>"))
-        && a < b
-    {
-        text.replace_range(a..b + 7, " ");
+    // Without a `<` there is no HTML to drop: no lower-case copy is made.
+    if memchr::memchr(b'<', text.as_bytes()).is_some() {
+        let lower = text.to_ascii_lowercase();
+        if let (Some(a), Some(b)) = (lower.find("<html"), lower.find("</html>"))
+            && a < b
+        {
+            text.replace_range(a..b + 7, " ");
+        }
     }
     let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
+    // ASCII text without a vertical tab splits the same at ASCII white space, byte by byte
+    // (Unicode's white space in ASCII is that and U+000B).
+    let words: Box<dyn Iterator<Item = &str>> = if text.is_ascii() && !text.contains('\x0b') {
+        Box::new(text.split_ascii_whitespace())
+    } else {
+        Box::new(text.split_whitespace())
+    };
+    for word in words {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -670,6 +703,9 @@ Status: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 User Unknown\n\n--AA--\n";
             "550 5.7.1 [192.0.2.1] Our system has detected spam. See help"
         );
         assert_eq!(sweep("  a \n\t b "), "a b");
+        // White space is Unicode's, also in ASCII text: the vertical tab separates too.
+        assert_eq!(sweep("a\x0bb c"), "a b c");
+        assert_eq!(sweep("a\u{3000}b\u{a0}c"), "a b c");
         assert_eq!(sweep("x <html><b>y</b></html> z"), "x z");
     }
 

@@ -15,7 +15,7 @@ pub(crate) enum Notification {
 
 /// The notification in `mail`, if its body is one.
 pub(crate) fn findings(mail: &Mail) -> Option<Notification> {
-    if !mail.body.contains("notificationType") {
+    if !crate::text::contains(&mail.body, "notificationType") {
         return None;
     }
     // SNS ends the text with an unsubscribe note after "--" and folds long lines with "!".

@@ -14,23 +14,30 @@ pub fn find_status(text: &str, classes: &[u8]) -> Option<String> {
     let mut found: Vec<String> = Vec::new();
     let mut vague: Option<String> = None;
     let mut i = 0;
-    while i + 4 < bytes.len() {
+    // A code's class digit stands right before a dot: only those places are looked at, found
+    // with a fast search for the dots, in the order (and with the skips) of a walk over every
+    // byte.
+    for dot in memchr::memchr_iter(b'.', bytes) {
+        if dot == 0 || dot - 1 < i {
+            continue;
+        }
+        i = dot - 1;
+        if i + 4 >= bytes.len() {
+            break;
+        }
         let c = bytes[i];
         if !classes.contains(&c) || bytes[i + 1] != b'.' {
-            i += 1;
             continue;
         }
         // A digit, a dot or a `v` before it means a version number or an IP address.
         if i > 0 {
             let prev = bytes[i - 1];
             if prev.is_ascii_digit() || matches!(prev, b'.' | b'/' | b'v' | b'V') {
-                i += 1;
                 continue;
             }
         }
         let subject = bytes[i + 2];
         if !(b'0'..=b'7').contains(&subject) || bytes[i + 3] != b'.' {
-            i += 1;
             continue;
         }
         let mut end = i + 4;
@@ -38,7 +45,6 @@ pub fn find_status(text: &str, classes: &[u8]) -> Option<String> {
             end += 1;
         }
         if end == i + 4 {
-            i += 1;
             continue;
         }
         // A fourth digit or a dot and digit after it: an IP address or a version, not a code.
@@ -150,7 +156,7 @@ const REPLY_5XX: &[&str] = &[
 /// standing alone: not part of a longer number, a status code or an address.
 pub fn find_reply_code(text: &str, class: Option<u8>) -> Option<&'static str> {
     let bytes = text.as_bytes();
-    if bytes.len() < 3 || bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"X-UNIX")) {
+    if bytes.len() < 3 || names_x_unix(text) {
         return None;
     }
     let lists: &[&[&'static str]] = match class {
@@ -161,24 +167,29 @@ pub fn find_reply_code(text: &str, class: Option<u8>) -> Option<&'static str> {
     };
     // One pass marks every three-digit number that stands alone (a bit per number), then the
     // lists pick the likeliest: searching the text once per code was a tenth of the analyser.
+    // A number standing alone is a run of exactly three digits with no dot or slash on
+    // either side.
     let joined = |b: u8| b.is_ascii_digit() || b == b'.' || b == b'/';
     let mut alone = [0u64; 16];
     let mut at = 0;
-    while at + 3 <= bytes.len() {
-        let digits = &bytes[at..at + 3];
-        if !digits.iter().all(u8::is_ascii_digit) {
+    while at < bytes.len() {
+        if !bytes[at].is_ascii_digit() {
             at += 1;
             continue;
         }
+        let end = bytes[at..]
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .map_or(bytes.len(), |n| at + n);
         let before = if at == 0 { b' ' } else { bytes[at - 1] };
-        let after = bytes.get(at + 3).copied().unwrap_or(b' ');
-        if !joined(before) && !joined(after) {
-            let n = digits
+        let after = bytes.get(end).copied().unwrap_or(b' ');
+        if end - at == 3 && !joined(before) && !joined(after) {
+            let n = bytes[at..end]
                 .iter()
                 .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
             alone[n / 64] |= 1 << (n % 64);
         }
-        at += 1;
+        at = end;
     }
     let has = |code: &str| {
         let n = code
@@ -191,6 +202,18 @@ pub fn find_reply_code(text: &str, class: Option<u8>) -> Option<&'static str> {
         .flat_map(|list| list.iter())
         .find(|code| has(code))
         .copied()
+}
+
+/// Whether `text` names the `X-UNIX` diagnostic type (any case), found from its dashes.
+fn names_x_unix(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'-', bytes).any(|at| {
+        at > 0
+            && bytes[at - 1].eq_ignore_ascii_case(&b'x')
+            && bytes
+                .get(at + 1..at + 5)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"unix"))
+    })
 }
 
 /// Whether `code` is a reply code in form (three digits, 2xx to 5xx).

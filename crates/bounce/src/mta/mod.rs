@@ -13,7 +13,7 @@ mod recognisers;
 pub(crate) use recognisers::preempt;
 
 use crate::mime::Mail;
-use crate::{Finding, SmtpCommand, address};
+use crate::{Finding, SmtpCommand, address, text};
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::sync::OnceLock;
 
@@ -217,14 +217,20 @@ fn lead_in(region: &str) -> String {
         "content-type: message/delivery-status",
     ];
     let mut out = String::new();
-    for line in region.lines().take(200) {
-        let lower = line.trim_start().to_ascii_lowercase();
-        if DSN_FIELDS.iter().any(|f| lower.starts_with(f)) {
+    // Prefixes compared in any case, without a lower-case copy of every line.
+    let starts = |line: &str, prefix: &str| {
+        line.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    for line in text::lines(region).take(200) {
+        let trimmed = line.trim_start();
+        if DSN_FIELDS.iter().any(|f| starts(trimmed, f)) {
             break;
         }
         let line = line.trim();
         if line.is_empty()
-            || lower.starts_with("content-")
+            || starts(trimmed, "content-")
             || line.starts_with("--")
             || line.contains("--- The follow")
             || line.contains("--- Transcript")
@@ -259,7 +265,7 @@ fn is_sendmail(mail: &Mail) -> bool {
 /// ...`, often several lines the DSN cuts to one), the command, and its own error lines
 /// (`550 5.1.2 <a@b>... Host unknown`) with their status code.
 fn sendmail(region: &str, findings: &mut [Finding]) {
-    let Some(start) = region.find("----- Transcript of session follows -----") else {
+    let Some(start) = text::find(region, "----- Transcript of session follows -----") else {
         return;
     };
     let mut replies: Vec<&str> = Vec::new();
@@ -267,7 +273,7 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     let mut own_words = String::new();
     let mut own_status = None;
     let mut in_session = false;
-    for line in region[start..].lines().skip(1) {
+    for line in text::lines(&region[start..]).skip(1) {
         if line.starts_with(' ') || line.starts_with("Content-Type:") {
             if line.starts_with("Content-Type:") {
                 break;
@@ -335,7 +341,7 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
 /// followed by `<<< 550 …`).
 fn transcript_command(region: &str) -> Option<SmtpCommand> {
     let mut last = None;
-    for line in region.lines() {
+    for line in text::lines(region) {
         let line = line.trim_start();
         if let Some(sent) = line.strip_prefix(">>> ") {
             last = SmtpCommand::find(sent);
@@ -377,11 +383,11 @@ fn block_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
         return None;
     }
     let mut from = 0;
-    while let Some(at) = lower[from..].find(&needle) {
+    while let Some(at) = text::find(&lower[from..], &needle) {
         let at = from + at;
         from = at + needle.len();
         let line_start = region[..at].rfind('\n').map_or(0, |p| p + 1);
-        let line = region[line_start..].lines().next().unwrap_or("");
+        let line = text::lines(&region[line_start..]).next().unwrap_or("");
         // The DSN's own fields name the recipient too; the words are elsewhere.
         let field = line.split(':').next().unwrap_or("").to_ascii_lowercase();
         if matches!(
@@ -403,7 +409,7 @@ fn block_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
 /// The first paragraph of `text`: up to a blank line, at most 40 lines.
 fn paragraph(text: &str) -> String {
     let mut out = String::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in text::lines(text).enumerate() {
         // A returned message's header block after the words is not theirs.
         if n > 0
             && (line.trim().is_empty()
@@ -538,7 +544,7 @@ fn words_for(region: &str, lower: &str, recipient: &str) -> Option<String> {
 fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
     let needle = address.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(at) = lower[from..].find(&needle) {
+    while let Some(at) = text::find(&lower[from..], &needle) {
         let at = from + at;
         from = at + needle.len();
         let mut line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
@@ -584,7 +590,7 @@ fn every_mention(lower: &str, address: &str, is_such: impl Fn(usize, usize) -> b
     let needle = address.to_ascii_lowercase();
     let mut from = 0;
     let mut seen = false;
-    while let Some(at) = lower[from..].find(&needle) {
+    while let Some(at) = text::find(&lower[from..], &needle) {
         let at = from + at;
         from = at + needle.len();
         let line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
@@ -623,7 +629,7 @@ fn says_nothing(block: &str) -> bool {
 
 /// The paragraph after the one that names `recipient`.
 fn following(region: &str, lower: &str, recipient: &str) -> String {
-    let Some(at) = lower.find(&recipient.to_ascii_lowercase()) else {
+    let Some(at) = text::find(lower, &recipient.to_ascii_lowercase()) else {
         return String::new();
     };
     let mut rest = &region[at..];

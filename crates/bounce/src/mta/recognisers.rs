@@ -2,7 +2,7 @@
 //! markers. Each recogniser returns `None` when the message is not its kind.
 
 use crate::mime::Mail;
-use crate::{Action, Finding, Reason, SmtpCommand, address};
+use crate::{Action, Finding, Reason, SmtpCommand, address, text};
 
 /// The findings of the first recogniser that knows the message.
 pub(crate) fn run(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
@@ -69,15 +69,15 @@ fn message_details(mail: &Mail) -> Option<Vec<Finding>> {
 fn google_workspace(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     if !mail.from().contains("<mailer-daemon@googlemail.com>")
         || !mail.subject().contains("Delivery Status Notification")
-        || region.contains("\nFinal-Recipient:")
-        || region.contains("\nDiagnostic-Code:")
+        || text::contains(region, "\nFinal-Recipient:")
+        || text::contains(region, "\nDiagnostic-Code:")
     {
         return None;
     }
     let start = region
         .lines()
         .find(|l| l.starts_with("** ") && l.trim_end().ends_with(" **"))?;
-    let at = region.find(start)?;
+    let at = text::find(region, start)?;
     let mut words = String::new();
     for line in region[at..].lines().take(60) {
         if line.starts_with("Content-Type:") || line.starts_with("--") {
@@ -124,7 +124,7 @@ fn mailmarshal(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     if !mail.subject().starts_with("Undeliverable Mail: \"") {
         return None;
     }
-    let error = region.find(ERROR)?;
+    let error = text::find(region, ERROR)?;
     let listed = error + region[error..].find(RECIPIENTS)?;
     let words = region
         .get(error + ERROR.len()..listed)?
@@ -281,19 +281,34 @@ pub(crate) fn exchange2007(mail: &Mail) -> Option<Vec<Finding>> {
     ];
     let body = mail.body.as_str();
     let from = mail.from();
-    let signs = [
+    // Two signs of five: the header's first, and the body searched only while they can
+    // still make two (every bounce was searched seven times here).
+    let in_header = [
         SUBJECTS.iter().any(|s| mail.subject().contains(s)),
         from.contains("postmaster@outlook.com") || from.contains(".onmicrosoft.com"),
-        body.contains(" RESOLVER.") || body.contains(" QUEUE."),
-        STARTS.iter().any(|s| body.contains(s)),
         mail.header("content-language").is_some(),
     ];
-    if signs.iter().filter(|s| **s).count() < 2 {
+    let mut signs = in_header.iter().filter(|s| **s).count();
+    let in_body: [&dyn Fn() -> bool; 2] = [
+        &|| text::contains(body, " RESOLVER.") || text::contains(body, " QUEUE."),
+        &|| STARTS.iter().any(|s| text::contains(body, s)),
+    ];
+    for (left, sign) in in_body
+        .iter()
+        .enumerate()
+        .map(|(n, s)| (in_body.len() - n, s))
+    {
+        if signs >= 2 || signs + left < 2 {
+            break;
+        }
+        signs += usize::from(sign());
+    }
+    if signs < 2 {
         return None;
     }
     let end = ENDS
         .iter()
-        .filter_map(|e| body.find(e))
+        .filter_map(|e| text::find(body, e))
         .min()
         .unwrap_or(body.len());
     let report = &body[..end];
@@ -349,7 +364,7 @@ pub(crate) fn exchange2007(mail: &Mail) -> Option<Vec<Finding>> {
     if current.recipient.is_empty() {
         // "Original Message Details" with "Recipient Address: a@b".
         if out.is_empty()
-            && report.contains("Original Message Details")
+            && text::contains(report, "Original Message Details")
             && let Some(recipient) = report
                 .lines()
                 .find_map(|l| l.trim_start().strip_prefix("Recipient Address:"))
@@ -386,12 +401,12 @@ pub(crate) fn exchange2007(mail: &Mail) -> Option<Vec<Finding>> {
 fn v5_sendmail(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     const TRANSCRIPT: &str = "----- Transcript of session follows -----";
     if !mail.subject().starts_with("Returned mail: ")
-        || !(mail.body.contains("----- Unsent message follows -----")
-            || mail.body.contains("----- No message was collected -----"))
+        || !(text::contains(&mail.body, "----- Unsent message follows -----")
+            || text::contains(&mail.body, "----- No message was collected -----"))
     {
         return None;
     }
-    let start = region.find(TRANSCRIPT)? + TRANSCRIPT.len();
+    let start = text::find(region, TRANSCRIPT)? + TRANSCRIPT.len();
     let mut out: Vec<Finding> = Vec::new();
     let mut current = Finding::default();
     // The lines that name no recipient, by the number of records opened before them.
@@ -521,7 +536,7 @@ fn exchange2003(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     if !exchange {
         return None;
     }
-    let start = region.find("did not reach the following recipient(s):")?;
+    let start = text::find(region, "did not reach the following recipient(s):")?;
     let mut out: Vec<(Finding, String)> = Vec::new();
     for line in region[start..].lines().skip(1) {
         if line.starts_with("Content-Type:") {
@@ -606,7 +621,7 @@ fn notes(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     if !mail.subject().starts_with("Undeliverable message") {
         return None;
     }
-    let start = region.find("------- Failure Reasons")?;
+    let start = text::find(region, "------- Failure Reasons")?;
     let mut out: Vec<Finding> = Vec::new();
     let mut words = String::new();
     for line in region[start..].lines().skip(1) {
@@ -690,7 +705,7 @@ fn opensmtpd(mail: &Mail) -> Option<Vec<Finding>> {
     // bounce.c words a delay warning "A message is delayed for more than …" — and, in 6.8, the
     // report of an envelope that expired too, whose line then says "Envelope expired": only
     // the other lines are of messages still queued.
-    let delay_notice = notice.contains("A message is delayed for more than");
+    let delay_notice = text::contains(notice, "A message is delayed for more than");
     let mut out = Vec::new();
     for line in notice.lines() {
         let Some((recipient, words)) = line.split_once(": ") else {
@@ -835,7 +850,7 @@ pub(crate) fn interscan(mail: &Mail, findings: &mut [Finding]) {
         || mail
             .header("content-type")
             .is_some_and(|v| v.contains("InterScan"))
-        || mail.body.contains(" InterScan ");
+        || text::contains(&mail.body, " InterScan ");
     if !is_interscan {
         return;
     }
@@ -1043,7 +1058,7 @@ pub(crate) fn gmail(mail: &Mail, region: &str, findings: &mut [Finding]) {
     ];
     if !mail.from().contains("<mailer-daemon@googlemail.com>")
         || !mail.subject().contains("Delivery Status Notification")
-        || !region.contains("Delivery to the following recipient")
+        || !text::contains(region, "Delivery to the following recipient")
     {
         return;
     }
@@ -1087,7 +1102,7 @@ fn is_kddi(mail: &Mail) -> bool {
             .is_some_and(|v| v.contains("no-reply@app.auone-net.jp"))
         || mail.headers.iter().any(|(n, v)| {
             n == "received" && (v.contains("ezweb.ne.jp (") || v.contains(".au.com ("))
-        }) && mail.body.contains(" Could not be delivered to: <")
+        }) && text::contains(&mail.body, " Could not be delivered to: <")
 }
 
 /// fml, the mailing list manager (`X-MLServer`, `-admin@` sender, `.FML` message IDs): its
@@ -1171,7 +1186,7 @@ fn is_qmail(mail: &Mail) -> bool {
             .headers
             .iter()
             .any(|(n, v)| n == "received" && v.contains("(qmail "))
-        || mail.body.contains("Hi. This is the qmail")
+        || text::contains(&mail.body, "Hi. This is the qmail")
 }
 
 /// qmail-send and qmail-remote (and the qmail-ldap patch) write fixed sentences; what each
@@ -1245,9 +1260,9 @@ fn qmail_reason(diagnostic: &str, command: Option<SmtpCommand>) -> Option<Reason
 fn google_groups(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     let from = mail.from().to_ascii_lowercase();
     if !(from.contains("mailer-daemon@googlemail.com") || from.contains("mailer-daemon@google.com"))
-        || !(region.contains("Google Groups")
-            || region.contains("Google グループ")
-            || region.contains("groups.google.com"))
+        || !(text::contains(region, "Google Groups")
+            || text::contains(region, "Google グループ")
+            || text::contains(region, "groups.google.com"))
     {
         return None;
     }
