@@ -153,6 +153,24 @@ SCENARIOS = [
          about="the domain publishes a null MX (RFC 7505): it accepts no mail"),
     dict(n=20, rcpt="away@local.oracle.test", autoreply=True, reason="vacation",
          about="an auto-reply: the MTA's own vacation responder answers the message"),
+    # A remote that takes the recipient and then fails the message itself at the end of the
+    # data, every time, until the message expires: 421 closes the session after the reply.
+    dict(n=25, rcpt="tempfail-gmail@dest.test", at="data", reason="systemerror",
+         status="4.3.0", expires=True,
+         reply="421 4.3.0 Temporary System Problem. Try again later",
+         marker="Temporary System Problem",
+         about="421 4.3.0 after the data (Gmail's documented wording), closing, until the "
+               "message expires"),
+    dict(n=26, rcpt="closing@dest.test", at="data", reason="expired", expires=True,
+         reply="421 mx.dest.test Service not available, closing transmission channel",
+         marker="Service not available",
+         about="a plain 421 after the data (RFC 5321's words, no enhanced code), closing, until "
+               "the message expires: the reply names no cause"),
+    # The words alone, without an enhanced code: only the command that was refused tells an
+    # unknown mailbox (at RCPT) from a filter's verdict (after the data).
+    dict(n=27, rcpt="nocode@dest.test", at="rcpt", reason="userunknown",
+         reply="550 User unknown", marker="User unknown",
+         about="550 at RCPT without an enhanced status code: \"User unknown\""),
 ]
 
 
@@ -310,6 +328,9 @@ class Peer(socketserver.StreamRequestHandler):
                     raw += l
                 if data_rules:
                     self.send(data_rules[0])
+                    # 421: the server closes the channel after its reply (RFC 5321 3.8).
+                    if data_rules[0].startswith("421"):
+                        return
                     continue
                 if here == COLLECT_ADDR:
                     with Collected.lock:
@@ -794,8 +815,8 @@ def dsn_field(raw, recipient, field):
 
 
 # The analyser's pseudo status of a reason it gives without a status code from the report.
-PSEUDO = {"notaccept": "932", "hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
-          "systemerror": "920", "securityerror": "970"}
+PSEUDO = {"notaccept": "932", "hostunknown": "912", "userunknown": "911", "expired": "947",
+          "blocked": "971", "mesgtoobig": "934", "systemerror": "920", "securityerror": "970"}
 HARD = {"userunknown", "hostunknown", "hasmoved"}
 # MTAs whose own notice is read rather than their DSN (as the analyser's reference does): the
 # DSN of OpenSMTPD 6.8 says no more than "X.0.0", or "4.4.7" with "Action: delayed" at expiry.
@@ -970,12 +991,16 @@ def main():
     ap.add_argument("--mta", default="postfix")
     ap.add_argument("--cache", default="")
     ap.add_argument("--wait", type=int, default=150)
+    ap.add_argument("--only", default="",
+                    help="comma-separated scenario numbers: run (or rewrite) only these")
     ap.add_argument("--expect-only", action="store_true",
                     help="rewrite the .json of the bounces already there; run no MTA")
     args = ap.parse_args()
+    only = {int(n) for n in args.only.split(",") if n}
+    scenarios = [s for s in SCENARIOS if not only or s["n"] in only]
     if args.expect_only:
         for name in args.mta.split(","):
-            for s in SCENARIOS:
+            for s in scenarios:
                 eml = os.path.join(args.out, name, f"{s['n']:03d}.eml")
                 if os.path.exists(eml):
                     write_golden(args.out, name, s, open(eml, "rb").read())
@@ -996,7 +1021,7 @@ def main():
         time.sleep(2)
         senders = {}
         try:
-            for s in SCENARIOS:
+            for s in scenarios:
                 if s.get("only", name) == name:
                     try:
                         senders[inject(mta, s)] = s
