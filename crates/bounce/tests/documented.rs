@@ -163,6 +163,8 @@ enum Layouts {
     Both,
     /// A Postfix-worded notice only: what needs the command it names.
     Text,
+    /// An RFC 3464 report only, whose text names no command: what the report alone says.
+    Dsn,
     /// qmail's own notice.
     Qmail,
 }
@@ -176,6 +178,7 @@ fn check(table: &str, remote: &str, layouts: Layouts, rows: &[Row]) {
             Layouts::Both if r.code.is_empty() => vec![("dsn", as_dsn(r, remote))],
             Layouts::Both => vec![("dsn", as_dsn(r, remote)), ("text", as_text(r, remote))],
             Layouts::Text => vec![("text", as_text(r, remote))],
+            Layouts::Dsn => vec![("dsn", as_dsn(r, remote))],
             Layouts::Qmail => vec![("qmail", as_qmail(r))],
         };
         for (layout, raw) in raws {
@@ -428,6 +431,49 @@ fn gmail() {
                 "5.7.0",
                 "Mail relay denied. - gsmtp",
                 NoRelaying,
+            ),
+            // X.2.1 is "mailbox disabled" in RFC 3463, but Gmail also says it of a recipient
+            // who receives too fast: the words, not the code, tell the two apart.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "The user you are trying to contact is receiving mail too quickly. Please resend your message at a later time. If the user is able to receive mail at that time, your message will be delivered. - gsmtp",
+                Speeding,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time. - gsmtp",
+                Speeding,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.1",
+                "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. - gsmtp",
+                Speeding,
+            ),
+            // The receiving system's own trouble (X.3.0), at any command.
+            row(
+                U,
+                DATA,
+                "421",
+                "4.3.0",
+                "Temporary System Problem. Try again later. - gsmtp",
+                SystemError,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Mail server temporarily rejected message. - gsmtp",
+                SystemError,
             ),
         ],
     );
@@ -845,6 +891,15 @@ fn rfc_replies() {
                 "<user@example.org>... Mailbox disabled for this recipient",
                 Suspend,
             ),
+            // RFC 3463 X.2.1, the temporary form: the mailbox is disabled for now.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "<user@example.org>: Mailbox disabled, not accepting messages",
+                Suspend,
+            ),
             // RFC 3463 X.2.2: mailbox full.
             row(U, RCPT, "452", "4.2.2", "Mailbox full", MailboxFull),
             // RFC 3463 X.4.6: routing loop detected.
@@ -884,6 +939,27 @@ fn rfc_replies() {
             // RFC 5321 §3.3: a permanent refusal of MAIL FROM, in words of its own, refuses
             // the sender (a report without the transcript cannot tell, and stays open).
             row(U, MAIL, "550", "5.0.0", "Sender not welcome here", Rejected),
+            // A reply without an enhanced code (Postfix then reports 5.0.0): Sendmail's,
+            // Postfix's and Exim's recipient checks say "User unknown" at RCPT (op guide,
+            // local_recipient_maps, Exim's "Unrouteable address"), so the command makes it an
+            // unknown user, as the oracles' 027 show for Postfix, Exim and Sendmail.
+            row(U, RCPT, "550", "5.0.0", "User unknown", UserUnknown),
+            // The same words after the data are a filter's verdict: au (KDDI) and docomo
+            // refuse a sender their user filters out with an unknown-user reply then.
+            row(U, DATA, "550", "5.0.0", "User unknown", Filtered),
+        ],
+    );
+    check(
+        "rfc, no command named",
+        "mx1.example.org",
+        Layouts::Dsn,
+        &[
+            // Without the command, the words alone cannot tell the two apart; the reference
+            // (Sisimai: unknown user only where the refusal came at RCPT, `filtered` for the
+            // words elsewhere) reads them as the filter's, and so do the labels compared with.
+            row(U, None, "550", "5.0.0", "User unknown", Filtered),
+            // A code that says it wins over the command's absence.
+            row(U, None, "550", "5.1.1", "User unknown", UserUnknown),
         ],
     );
 }
