@@ -700,6 +700,51 @@ fn postfix() {
             ),
             // local(8): no such user.
             row(U, None, "", "5.1.1", "unknown user: \"user\"", UserUnknown),
+            // smtpd(8): the queue file could not be written after the data.
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Error: queue file write error",
+                SystemError,
+            ),
+            // smtpd(8) below queue_minfree: no room for the message.
+            row(
+                U,
+                MAIL,
+                "452",
+                "4.3.1",
+                "Insufficient system storage",
+                SystemFull,
+            ),
+            // smtpd(8): a restriction it cannot evaluate (a typo in main.cf).
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.5",
+                "Server configuration error",
+                SystemError,
+            ),
+            // postconf(5) reject_sender_login_mismatch.
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.7.1",
+                "<sender@example.com>: Sender address rejected: not logged in",
+                Rejected,
+            ),
+            // smtp(8): no such host (the name server says so for good).
+            row(
+                U,
+                None,
+                "",
+                "5.4.4",
+                "Host or domain name not found. Name service error for name=example.org type=A: Host not found",
+                HostUnknown,
+            ),
         ],
     );
 }
@@ -757,6 +802,15 @@ fn exim() {
             ),
             // sender verification.
             row(U, MAIL, "550", "5.1.8", "Sender verify failed", Rejected),
+            // A transient fault of the receiving Exim (a lookup or a file it could not read).
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "Temporary local problem - please try later",
+                SystemError,
+            ),
         ],
     );
 }
@@ -811,6 +865,41 @@ fn sendmail() {
                 "4.4.5",
                 "Insufficient disk space; try again later",
                 SystemFull,
+            ),
+            // parseaddr.c/srvrsmtp.c: the sender's domain has no DNS record.
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.1.8",
+                "<sender@example.com>... Domain of sender address sender@example.com does not exist",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "451",
+                "4.1.8",
+                "Domain of sender address sender@example.com does not resolve",
+                Rejected,
+            ),
+            // The user has moved (the "user not local" reply of a redirect).
+            row(
+                U,
+                RCPT,
+                "551",
+                "5.1.6",
+                "<user@example.org>... User not local; please try <user@example.net>",
+                HasMoved,
+            ),
+            // deliver.c: the MX points back at this host.
+            row(
+                U,
+                None,
+                "",
+                "5.3.5",
+                "config error: mail loops back to me (MX problem?)",
+                SystemError,
             ),
         ],
     );
