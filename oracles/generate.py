@@ -46,6 +46,8 @@ HOSTS = {
     "mx.tls.test": NET + "4",
     "mx.size.test": NET + "5",
     "mx.notls.test": NET + "6",
+    "mx.sender.test": NET + "7",
+    "mx.greet521.test": NET + "8",
     "mx.collect.test": COLLECT_ADDR,
     "mta-postfix.oracle.test": NET + "201",
     "mta-exim.oracle.test": NET + "202",
@@ -55,7 +57,7 @@ HOSTS = {
 # A domain that says it takes no mail (RFC 7505: "MX 0 .").
 NULL_MX = "nullmx.test"
 MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
-              "notls.test", "collect.test"]
+              "notls.test", "collect.test", "sender.test", "greet521.test"]
 
 # The scenarios. `at`: when the peer answers with `reply` (rcpt: the RCPT command; data: the
 # end of the data). `domain` other than dest.test: the peer's behaviour is the host's own
@@ -171,6 +173,17 @@ SCENARIOS = [
     dict(n=27, rcpt="nocode@dest.test", at="rcpt", reason="userunknown",
          reply="550 User unknown", marker="User unknown",
          about="550 at RCPT without an enhanced status code: \"User unknown\""),
+    dict(n=28, rcpt="someone@sender.test", at="mail", reason="rejected", status="5.1.8",
+         reply="553 5.1.8 <{sender}>: Sender address rejected: Domain not found",
+         marker="Sender address rejected",
+         about="553 5.1.8 at MAIL FROM: the sender's domain refused (Postfix's "
+               "reject_unknown_sender_domain)"),
+    dict(n=29, rcpt="someone@greet521.test", at="greeting", reason="notaccept", status="5.3.2",
+         reply="521 5.3.2 mx.greet521.test does not accept mail", marker="does not accept mail",
+         about="521 in the greeting (RFC 7504): the host accepts no mail"),
+    dict(n=30, rcpt="fullafter@dest.test", at="data", reason="mailboxfull", status="5.2.2",
+         reply="552 5.2.2 <fullafter@dest.test>: Mailbox full", marker="Mailbox full",
+         about="552 5.2.2 after the data: the mailbox is full when the message is delivered"),
 ]
 
 
@@ -271,6 +284,10 @@ class Peer(socketserver.StreamRequestHandler):
         if here == HOSTS["mx.greet421.test"]:
             self.send(scenario(14)["reply"])
             return
+        if here == HOSTS["mx.greet521.test"]:
+            # RFC 7504: 521 in place of the greeting, then the channel closes.
+            self.send(scenario(29)["reply"])
+            return
         self.send(f"220 {name} ESMTP scripted peer")
         rcpts, data_rules, sender = [], [], None
         while True:
@@ -292,6 +309,10 @@ class Peer(socketserver.StreamRequestHandler):
             elif verb == "MAIL":
                 if here == HOSTS["mx.tls.test"]:
                     self.send(scenario(16)["reply"])
+                    continue
+                if here == HOSTS["mx.sender.test"]:
+                    m = re.search(r"<([^>]*)>", cmd)
+                    self.send(scenario(28)["reply"].format(sender=m.group(1) if m else ""))
                     continue
                 m = re.search(r"SIZE=(\d+)", cmd, re.I)
                 if here == HOSTS["mx.size.test"] and m and int(m.group(1)) > 1024:
@@ -851,9 +872,13 @@ def expected_record(raw, s, rcpt, reason, status, reply, mta):
     # refusal can end so too: OpenSMTPD 6.8 knows no null MX and retries until expiry.
     if (expired or s.get("warning")) and not carried:
         reason = "expired"
-    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) or "X.4.7" (expired: Sendmail)
-    # says less than the reply it carries: the reply's own enhanced code is the status then.
-    says_little = bool(dsn_status) and dsn_status[1:] in (".0.0", ".4.7")
+    # A DSN's "X.0.0" (Exim writes it for every SMTP failure), "X.4.7" (expired: Sendmail) or
+    # "X.5.0" (Sendmail's protocol failure at the greeting) says less than the reply it carries;
+    # so does a status of the other class than the reply's (Postfix retries a 5xx greeting and
+    # reports "4.x.x"): the reply's own enhanced code is the status then.
+    says_little = bool(dsn_status) and (
+        dsn_status[1:] in (".0.0", ".4.7", ".5.0")
+        or bool(reply and status and dsn_status[0] != status[0] == reply[0]))
     if dsn_status and not (says_little and carried and status and status in flat):
         status = dsn_status
     elif not (carried and status and status in flat):
