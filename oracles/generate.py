@@ -48,6 +48,7 @@ HOSTS = {
     "mx.notls.test": NET + "6",
     "mx.sender.test": NET + "7",
     "mx.greet521.test": NET + "8",
+    "mx.conns.test": NET + "9",
     "mx.collect.test": COLLECT_ADDR,
     "mta-postfix.oracle.test": NET + "201",
     "mta-exim.oracle.test": NET + "202",
@@ -57,7 +58,7 @@ HOSTS = {
 # A domain that says it takes no mail (RFC 7505: "MX 0 .").
 NULL_MX = "nullmx.test"
 MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
-              "notls.test", "collect.test", "sender.test", "greet521.test"]
+              "notls.test", "collect.test", "sender.test", "greet521.test", "conns.test"]
 
 # The scenarios. `at`: when the peer answers with `reply` (rcpt: the RCPT command; data: the
 # end of the data). `domain` other than dest.test: the peer's behaviour is the host's own
@@ -184,6 +185,23 @@ SCENARIOS = [
     dict(n=30, rcpt="fullafter@dest.test", at="data", reason="mailboxfull", status="5.2.2",
          reply="552 5.2.2 <fullafter@dest.test>: Mailbox full", marker="Mailbox full",
          about="552 5.2.2 after the data: the mailbox is full when the message is delivered"),
+    dict(n=31, rcpt="loop@dest.test", at="data", reason="networkerror", status="5.4.6",
+         reply="554 5.4.6 Too many hops 26 (25 max): from <sender@collect.test>, to <loop@dest.test>",
+         marker="Too many hops",
+         about="554 5.4.6 after the data: a routing loop (Sendmail's hop count wording)"),
+    dict(n=32, rcpt="someone@conns.test", at="greeting", reason="toomanyconn", status="4.7.0",
+         expires=True,
+         reply="421 4.7.0 mx.conns.test Error: too many connections from 127.0.2.1",
+         marker="too many connections",
+         about="421 4.7.0 in the greeting until expiry: too many connections (Postfix's "
+               "anvil wording)"),
+    dict(n=33, rcpt="rate@dest.test", at="rcpt", reason="speeding", status="4.2.1",
+         expires=True,
+         reply="450 4.2.1 The user you are trying to contact is receiving mail too quickly. "
+               "Please resend your message at a later time.",
+         marker="receiving mail too quickly",
+         about="450 4.2.1 at RCPT until expiry, Gmail's documented rate wording from a host "
+               "that is not Google's"),
 ]
 
 
@@ -283,6 +301,9 @@ class Peer(socketserver.StreamRequestHandler):
                 self.send("503 5.5.1 Sorry, no service here")
         if here == HOSTS["mx.greet421.test"]:
             self.send(scenario(14)["reply"])
+            return
+        if here == HOSTS["mx.conns.test"]:
+            self.send(scenario(32)["reply"])
             return
         if here == HOSTS["mx.greet521.test"]:
             # RFC 7504: 521 in place of the greeting, then the channel closes.

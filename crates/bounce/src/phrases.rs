@@ -1103,6 +1103,9 @@ pub(crate) static VIRUS_DETECTED: Phrases = Phrases {
 pub(crate) static SPEEDING: Phrases = Phrases {
     any: &[
         "mail sent from your ip address has been temporarily rate limited",
+        // Gmail's two documented 4.2.1/5.2.1 wordings ("Gmail SMTP errors and codes"), which
+        // reach a sender through relays that are not Google's hosts too.
+        "is receiving mail too quickly",
         "please try again slower",
         "receiving mail at a rate that prevents additional messages from being delivered",
     ],
@@ -1207,6 +1210,11 @@ mod tests {
             ("too many connections", Reason::TooManyConn, true),
             ("message size exceeds fixed limit", Reason::MesgTooBig, true),
             ("message too large for peer", Reason::MesgTooBig, true),
+            (
+                "450 4.2.1 the user you are trying to contact is receiving mail too quickly.",
+                Reason::Speeding,
+                true,
+            ),
             ("relay access denied", Reason::NoRelaying, true),
             ("i am out of the office", Reason::Vacation, true),
             (
