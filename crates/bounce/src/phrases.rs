@@ -487,6 +487,8 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "error: no valid recipients from ",
         "esmtp not accepting connections",
         "extreme bad ip profile",
+        // Gmail's 421 4.7.0 (documented), which reaches senders through relays too.
+        "from your ip address has been temporarily blocked",
         "go away",
         "helo command rejected:",
         "host network not allowed",
@@ -1116,6 +1118,8 @@ pub(crate) static SPEEDING: Phrases = Phrases {
 pub(crate) static FAILED_STARTTLS: Phrases = Phrases {
     any: &[
         "starttls is required to send mail",
+        // Gmail's 421 4.7.0 (documented) for a domain whose policy requires TLS.
+        "tls required for rcpt domain",
         "tls required but not supported",
         // What our own delivery engine says when a rule requires TLS the server cannot give.
         "tls is required but the server does not offer starttls",

@@ -479,6 +479,70 @@ fn gmail() {
     );
 }
 
+/// Gmail's replies as they reach a sender through a relay in front of Gmail: the host that
+/// replied is not Google's, so only the words and codes can say what Gmail meant.
+#[test]
+fn gmail_relayed() {
+    use Reason::*;
+    // All rows: support.google.com/a/answer/3726730, "Gmail SMTP errors and codes".
+    const U: &str = "someone@example.org";
+    check(
+        "gmail relayed",
+        "smarthost.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.1",
+                "The email account that you tried to reach is disabled. - gsmtp",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "421",
+                "4.7.0",
+                "Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily blocked. - gsmtp",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "421",
+                "4.7.0",
+                "TLS required for RCPT domain, closing connection. - gsmtp",
+                FailedStartTls,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. - gsmtp",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.2",
+                "The recipient's inbox is out of storage space. Please direct the recipient to this article. - gsmtp",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "421",
+                "4.3.0",
+                "Temporary System Problem. Try again later. - gsmtp",
+                SystemError,
+            ),
+        ],
+    );
+}
+
 #[test]
 fn yahoo() {
     use Reason::*;
