@@ -989,7 +989,11 @@ pub(crate) static MAILER_ERROR: Phrases = Phrases {
 };
 
 pub(crate) static HAS_MOVED: Phrases = Phrases {
-    any: &[" has been replaced by "],
+    any: &[
+        " has been replaced by ",
+        // RFC 5321's 551 reply: the user is not here, and the reply names the new address.
+        "user not local; please try",
+    ],
     ordered: &[],
     unless: &[],
 };
@@ -1214,6 +1218,11 @@ mod tests {
             ("too many connections", Reason::TooManyConn, true),
             ("message size exceeds fixed limit", Reason::MesgTooBig, true),
             ("message too large for peer", Reason::MesgTooBig, true),
+            (
+                "551 user not local; please try <a@example.net>",
+                Reason::HasMoved,
+                true,
+            ),
             (
                 "450 4.2.1 the user you are trying to contact is receiving mail too quickly.",
                 Reason::Speeding,

@@ -1097,6 +1097,24 @@ fn rfc_replies() {
             // local_recipient_maps, Exim's "Unrouteable address"), so the command makes it an
             // unknown user, as the oracles' 027 show for Postfix, Exim and Sendmail.
             row(U, RCPT, "550", "5.0.0", "User unknown", UserUnknown),
+            // RFC 5321 3.4: 551 names the address the user moved to.
+            row(
+                U,
+                RCPT,
+                "551",
+                "5.0.0",
+                "User not local; please try <user@example.net>",
+                HasMoved,
+            ),
+            // RFC 4954 6: 530 at MAIL FROM, the server wants the client to authenticate.
+            row(
+                U,
+                MAIL,
+                "530",
+                "5.7.0",
+                "Authentication required",
+                SecurityError,
+            ),
             // The same words after the data are a filter's verdict: au (KDDI) and docomo
             // refuse a sender their user filters out with an unknown-user reply then.
             row(U, DATA, "550", "5.0.0", "User unknown", Filtered),
