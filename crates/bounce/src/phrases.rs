@@ -1135,6 +1135,8 @@ pub(crate) static FAILED_STARTTLS: Phrases = Phrases {
 
 pub(crate) static SYSTEM_FULL: Phrases = Phrases {
     any: &[
+        // RFC 5321's 452 text (and Postfix smtpd's below queue_minfree): the server's disk.
+        "insufficient system storage",
         "mail system full",
         "requested mail action aborted: exceeded storage allocation",
     ],
@@ -1218,6 +1220,11 @@ mod tests {
             ("too many connections", Reason::TooManyConn, true),
             ("message size exceeds fixed limit", Reason::MesgTooBig, true),
             ("message too large for peer", Reason::MesgTooBig, true),
+            (
+                "452 requested action not taken: insufficient system storage",
+                Reason::SystemFull,
+                true,
+            ),
             (
                 "551 user not local; please try <a@example.net>",
                 Reason::HasMoved,

@@ -1106,6 +1106,23 @@ fn rfc_replies() {
                 "User not local; please try <user@example.net>",
                 HasMoved,
             ),
+            // RFC 5321 4.2.3's own texts, from a server that sends no enhanced codes.
+            row(
+                U,
+                RCPT,
+                "452",
+                "4.0.0",
+                "Requested action not taken: insufficient system storage",
+                SystemFull,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.0.0",
+                "Requested action aborted: local error in processing",
+                SystemError,
+            ),
             // RFC 4954 6: 530 at MAIL FROM, the server wants the client to authenticate.
             row(
                 U,
