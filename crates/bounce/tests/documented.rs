@@ -800,6 +800,42 @@ fn postfix() {
                 "<sender@example.com>: Sender address rejected: not logged in",
                 Rejected,
             ),
+            // smtp(8): the name server failed for now (Postfix's 4.4.3); the network, not the
+            // address, is at fault.
+            row(
+                U,
+                None,
+                "",
+                "4.4.3",
+                "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again",
+                NetworkError,
+            ),
+            // smtp(8): the connection broke or the server fell silent (Postfix's 4.4.2).
+            row(
+                U,
+                None,
+                "",
+                "4.4.2",
+                "lost connection with mx1.example.org[192.0.2.25] while receiving the initial server greeting",
+                NetworkError,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "4.4.2",
+                "conversation with mx1.example.org[192.0.2.25] timed out while receiving the initial server greeting",
+                NetworkError,
+            ),
+            // smtp(8): no route to the server (Postfix's 4.4.1).
+            row(
+                U,
+                None,
+                "",
+                "4.4.1",
+                "connect to mx1.example.org[192.0.2.25]:25: No route to host",
+                NetworkError,
+            ),
             // smtp(8): no such host (the name server says so for good).
             row(
                 U,
