@@ -202,6 +202,12 @@ SCENARIOS = [
          marker="receiving mail too quickly",
          about="450 4.2.1 at RCPT until expiry, Gmail's documented rate wording from a host "
                "that is not Google's"),
+    dict(n=34, rcpt="tempfail-warn@dest.test", at="data", reason="systemerror", status="4.3.0",
+         expires=True, warning=True,
+         reply="421 4.3.0 Temporary System Problem. Try again later",
+         marker="Temporary System Problem",
+         about="the delay warning of a 421 4.3.0 after the data, sent while the message is "
+               "retried"),
 ]
 
 

@@ -203,7 +203,9 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
     let by_status = f.status.and_then(reason_of_status);
     // An MTA's "gave up" (retry timeout, queue lifetime) over the last reply it got: the
     // reply's code names why the message could not go, the expiry only that it stopped trying.
-    if f.hint == Some(Reason::Expired)
+    // So for a delay warning: its words ("could not be delivered for more than N hours") say
+    // that the message is late, the reply's code why.
+    if (f.hint == Some(Reason::Expired) || f.action == Some(Action::Delayed))
         && f.status.is_some_and(|s| s.starts_with('4'))
         && let Some(r) = by_status.filter(|&r| r != Reason::Expired)
     {
@@ -575,6 +577,19 @@ mod tests {
                     )
                 },
                 Reason::Expired,
+            ),
+            // Postfix's delay warning says the message is late; the reply's code says why.
+            (
+                Facts {
+                    action: Some(Action::Delayed),
+                    ..facts(
+                        Some("4.3.0"),
+                        "your message could not be delivered for more than 4 hour(s). \
+                         421 4.3.0 temporary system problem. try again later",
+                        Some(Data),
+                    )
+                },
+                Reason::SystemError,
             ),
             // A temporary status in a final report, words that name nothing: the MTA gave up.
             (
