@@ -186,7 +186,8 @@ SCENARIOS = [
          reply="552 5.2.2 <fullafter@dest.test>: Mailbox full", marker="Mailbox full",
          about="552 5.2.2 after the data: the mailbox is full when the message is delivered"),
     dict(n=31, rcpt="loop@dest.test", at="data", reason="networkerror", status="5.4.6",
-         reply="554 5.4.6 Too many hops 26 (25 max): from <sender@collect.test>, to <loop@dest.test>",
+         reply="554 5.4.6 Too many hops 26 (25 max): from <sender@collect.test>, "
+               "to <loop@dest.test>",
          marker="Too many hops",
          about="554 5.4.6 after the data: a routing loop (Sendmail's hop count wording)"),
     dict(n=32, rcpt="someone@conns.test", at="greeting", reason="toomanyconn", status="4.7.0",
