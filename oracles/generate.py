@@ -785,7 +785,6 @@ define(`confSERVICE_SWITCH_FILE', `{d}/service.switch')dnl
 define(`confHOSTS_FILE', `/etc/hosts')dnl
 define(`confTO_QUEUERETURN', `20s')dnl
 define(`confTO_QUEUEWARN', `6s')dnl
-define(`confTO_HOSTSTATUS', `0s')dnl
 define(`confMIN_QUEUE_AGE', `0')dnl
 define(`confTO_CONNECT', `5s')dnl
 define(`confDONT_PROBE_INTERFACES', `true')dnl
