@@ -49,6 +49,17 @@ HOSTS = {
     "mx.sender.test": NET + "7",
     "mx.greet521.test": NET + "8",
     "mx.conns.test": NET + "9",
+    # The scenarios that last until expiry each have a domain and MX host of their own: Sendmail
+    # caches a host's temporary failure for the rest of a queue run and defers the next envelope
+    # for that host without a try, so a shared host made its reports depend on the queue's order.
+    "mx.full.test": NET + "20",
+    "mx.grey.test": NET + "21",
+    "mx.lookup.test": NET + "22",
+    "mx.slow.test": NET + "23",
+    "mx.tempfail-gmail.test": NET + "24",
+    "mx.closing.test": NET + "25",
+    "mx.rate.test": NET + "26",
+    "mx.tempfail-warn.test": NET + "27",
     "mx.collect.test": COLLECT_ADDR,
     "mta-postfix.oracle.test": NET + "201",
     "mta-exim.oracle.test": NET + "202",
@@ -57,8 +68,7 @@ HOSTS = {
 }
 # A domain that says it takes no mail (RFC 7505: "MX 0 .").
 NULL_MX = "nullmx.test"
-MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
-              "notls.test", "collect.test", "sender.test", "greet521.test", "conns.test"]
+MX_DOMAINS = [h[len("mx."):] for h in HOSTS if h.startswith("mx.")]
 
 # The scenarios. `at`: when the peer answers with `reply` (rcpt: the RCPT command; data: the
 # end of the data). `domain` other than dest.test: the peer's behaviour is the host's own
@@ -86,8 +96,8 @@ SCENARIOS = [
     dict(n=3, rcpt="quota@dest.test", at="rcpt", reason="mailboxfull", status="5.2.2",
          reply="552 5.2.2 <quota@dest.test>: Quota exceeded (mailbox for user is full)",
          about="552 5.2.2 at RCPT: mailbox over quota"),
-    dict(n=4, rcpt="full@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
-         expires=True, reply="452 4.2.2 <full@dest.test>: Mailbox full",
+    dict(n=4, rcpt="full@full.test", at="rcpt", reason="mailboxfull", status="4.2.2",
+         expires=True, reply="452 4.2.2 <full@full.test>: Mailbox full",
          about="452 4.2.2 at RCPT until the message expires"),
     dict(n=5, rcpt="big@dest.test", at="data", reason="mesgtoobig", status="5.3.4",
          reply="552 5.3.4 Message size exceeds fixed maximum message size",
@@ -115,17 +125,17 @@ SCENARIOS = [
     dict(n=12, rcpt="clienthost@dest.test", at="rcpt", reason="blocked", status="5.7.1",
          reply="554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied",
          about="554 5.7.1 at RCPT: client host rejected (Postfix's wording)"),
-    dict(n=13, rcpt="grey@dest.test", at="rcpt", reason="blocked", status="4.7.1",
+    dict(n=13, rcpt="grey@grey.test", at="rcpt", reason="blocked", status="4.7.1",
          expires=True,
-         reply="450 4.7.1 <grey@dest.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html",
+         reply="450 4.7.1 <grey@grey.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/grey.test.html",
          marker="Greylisted",
          about="450 4.7.1 greylisting at RCPT until the message expires"),
     dict(n=14, rcpt="someone@greet421.test", at="greeting", reason="blocked", expires=True,
          reply="421 mx.greet421.test Service not available, closing transmission channel",
          marker="Service not available",
          about="421 in the greeting until the message expires"),
-    dict(n=15, rcpt="lookup@dest.test", at="rcpt", reason="systemerror", status="4.3.0",
-         expires=True, reply="451 4.3.0 <lookup@dest.test>: Temporary lookup failure",
+    dict(n=15, rcpt="lookup@lookup.test", at="rcpt", reason="systemerror", status="4.3.0",
+         expires=True, reply="451 4.3.0 <lookup@lookup.test>: Temporary lookup failure",
          about="451 4.3.0 at RCPT until the message expires"),
     dict(n=16, rcpt="someone@tls.test", at="mail", reason="securityerror", status="5.7.0",
          reply="530 5.7.0 Must issue a STARTTLS command first",
@@ -149,8 +159,8 @@ SCENARIOS = [
     dict(n=22, rcpt="blocklist-ms@dest.test", at="rcpt", reason="blocked", status="5.7.1",
          reply=OUTLOOK_BLOCKLIST, marker="on our block list",
          about="550 5.7.1 at RCPT, Outlook.com's documented block list refusal (S3150)"),
-    dict(n=23, rcpt="slow@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
-         expires=True, warning=True, reply="452 4.2.2 <slow@dest.test>: Mailbox full",
+    dict(n=23, rcpt="slow@slow.test", at="rcpt", reason="mailboxfull", status="4.2.2",
+         expires=True, warning=True, reply="452 4.2.2 <slow@slow.test>: Mailbox full",
          about="the delay warning of a 452 4.2.2 at RCPT, sent while the message is retried"),
     dict(n=24, rcpt="someone@nullmx.test", own=True, reason="notaccept",
          about="the domain publishes a null MX (RFC 7505): it accepts no mail"),
@@ -158,13 +168,13 @@ SCENARIOS = [
          about="an auto-reply: the MTA's own vacation responder answers the message"),
     # A remote that takes the recipient and then fails the message itself at the end of the
     # data, every time, until the message expires: 421 closes the session after the reply.
-    dict(n=25, rcpt="tempfail-gmail@dest.test", at="data", reason="systemerror",
+    dict(n=25, rcpt="tempfail-gmail@tempfail-gmail.test", at="data", reason="systemerror",
          status="4.3.0", expires=True,
          reply="421 4.3.0 Temporary System Problem. Try again later",
          marker="Temporary System Problem",
          about="421 4.3.0 after the data (Gmail's documented wording), closing, until the "
                "message expires"),
-    dict(n=26, rcpt="closing@dest.test", at="data", reason="expired", expires=True,
+    dict(n=26, rcpt="closing@closing.test", at="data", reason="expired", expires=True,
          reply="421 mx.dest.test Service not available, closing transmission channel",
          marker="Service not available",
          about="a plain 421 after the data (RFC 5321's words, no enhanced code), closing, until "
@@ -196,14 +206,14 @@ SCENARIOS = [
          marker="too many connections",
          about="421 4.7.0 in the greeting until expiry: too many connections (Postfix's "
                "anvil wording)"),
-    dict(n=33, rcpt="rate@dest.test", at="rcpt", reason="speeding", status="4.2.1",
+    dict(n=33, rcpt="rate@rate.test", at="rcpt", reason="speeding", status="4.2.1",
          expires=True,
          reply="450 4.2.1 The user you are trying to contact is receiving mail too quickly. "
                "Please resend your message at a later time.",
          marker="receiving mail too quickly",
          about="450 4.2.1 at RCPT until expiry, Gmail's documented rate wording from a host "
                "that is not Google's"),
-    dict(n=34, rcpt="tempfail-warn@dest.test", at="data", reason="systemerror", status="4.3.0",
+    dict(n=34, rcpt="tempfail-warn@tempfail-warn.test", at="data", reason="systemerror", status="4.3.0",
          expires=True, warning=True,
          reply="421 4.3.0 Temporary System Problem. Try again later",
          marker="Temporary System Problem",
