@@ -46,6 +46,20 @@ HOSTS = {
     "mx.tls.test": NET + "4",
     "mx.size.test": NET + "5",
     "mx.notls.test": NET + "6",
+    "mx.sender.test": NET + "7",
+    "mx.greet521.test": NET + "8",
+    "mx.conns.test": NET + "9",
+    # The scenarios that last until expiry each have a domain and MX host of their own: Sendmail
+    # caches a host's temporary failure for the rest of a queue run and defers the next envelope
+    # for that host without a try, so a shared host made its reports depend on the queue's order.
+    "mx.full.test": NET + "20",
+    "mx.grey.test": NET + "21",
+    "mx.lookup.test": NET + "22",
+    "mx.slow.test": NET + "23",
+    "mx.tempfail-gmail.test": NET + "24",
+    "mx.closing.test": NET + "25",
+    "mx.rate.test": NET + "26",
+    "mx.tempfail-warn.test": NET + "27",
     "mx.collect.test": COLLECT_ADDR,
     "mta-postfix.oracle.test": NET + "201",
     "mta-exim.oracle.test": NET + "202",
@@ -54,8 +68,7 @@ HOSTS = {
 }
 # A domain that says it takes no mail (RFC 7505: "MX 0 .").
 NULL_MX = "nullmx.test"
-MX_DOMAINS = ["dest.test", "greet554.test", "greet421.test", "tls.test", "size.test",
-              "notls.test", "collect.test"]
+MX_DOMAINS = [h[len("mx."):] for h in HOSTS if h.startswith("mx.")]
 
 # The scenarios. `at`: when the peer answers with `reply` (rcpt: the RCPT command; data: the
 # end of the data). `domain` other than dest.test: the peer's behaviour is the host's own
@@ -83,8 +96,8 @@ SCENARIOS = [
     dict(n=3, rcpt="quota@dest.test", at="rcpt", reason="mailboxfull", status="5.2.2",
          reply="552 5.2.2 <quota@dest.test>: Quota exceeded (mailbox for user is full)",
          about="552 5.2.2 at RCPT: mailbox over quota"),
-    dict(n=4, rcpt="full@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
-         expires=True, reply="452 4.2.2 <full@dest.test>: Mailbox full",
+    dict(n=4, rcpt="full@full.test", at="rcpt", reason="mailboxfull", status="4.2.2",
+         expires=True, reply="452 4.2.2 <full@full.test>: Mailbox full",
          about="452 4.2.2 at RCPT until the message expires"),
     dict(n=5, rcpt="big@dest.test", at="data", reason="mesgtoobig", status="5.3.4",
          reply="552 5.3.4 Message size exceeds fixed maximum message size",
@@ -112,17 +125,17 @@ SCENARIOS = [
     dict(n=12, rcpt="clienthost@dest.test", at="rcpt", reason="blocked", status="5.7.1",
          reply="554 5.7.1 <localhost[127.0.0.1]>: Client host rejected: Access denied",
          about="554 5.7.1 at RCPT: client host rejected (Postfix's wording)"),
-    dict(n=13, rcpt="grey@dest.test", at="rcpt", reason="blocked", status="4.7.1",
+    dict(n=13, rcpt="grey@grey.test", at="rcpt", reason="blocked", status="4.7.1",
          expires=True,
-         reply="450 4.7.1 <grey@dest.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html",
+         reply="450 4.7.1 <grey@grey.test>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/grey.test.html",
          marker="Greylisted",
          about="450 4.7.1 greylisting at RCPT until the message expires"),
     dict(n=14, rcpt="someone@greet421.test", at="greeting", reason="blocked", expires=True,
          reply="421 mx.greet421.test Service not available, closing transmission channel",
          marker="Service not available",
          about="421 in the greeting until the message expires"),
-    dict(n=15, rcpt="lookup@dest.test", at="rcpt", reason="systemerror", status="4.3.0",
-         expires=True, reply="451 4.3.0 <lookup@dest.test>: Temporary lookup failure",
+    dict(n=15, rcpt="lookup@lookup.test", at="rcpt", reason="systemerror", status="4.3.0",
+         expires=True, reply="451 4.3.0 <lookup@lookup.test>: Temporary lookup failure",
          about="451 4.3.0 at RCPT until the message expires"),
     dict(n=16, rcpt="someone@tls.test", at="mail", reason="securityerror", status="5.7.0",
          reply="530 5.7.0 Must issue a STARTTLS command first",
@@ -146,13 +159,66 @@ SCENARIOS = [
     dict(n=22, rcpt="blocklist-ms@dest.test", at="rcpt", reason="blocked", status="5.7.1",
          reply=OUTLOOK_BLOCKLIST, marker="on our block list",
          about="550 5.7.1 at RCPT, Outlook.com's documented block list refusal (S3150)"),
-    dict(n=23, rcpt="slow@dest.test", at="rcpt", reason="mailboxfull", status="4.2.2",
-         expires=True, warning=True, reply="452 4.2.2 <slow@dest.test>: Mailbox full",
+    dict(n=23, rcpt="slow@slow.test", at="rcpt", reason="mailboxfull", status="4.2.2",
+         expires=True, warning=True, reply="452 4.2.2 <slow@slow.test>: Mailbox full",
          about="the delay warning of a 452 4.2.2 at RCPT, sent while the message is retried"),
     dict(n=24, rcpt="someone@nullmx.test", own=True, reason="notaccept",
          about="the domain publishes a null MX (RFC 7505): it accepts no mail"),
     dict(n=20, rcpt="away@local.oracle.test", autoreply=True, reason="vacation",
          about="an auto-reply: the MTA's own vacation responder answers the message"),
+    # A remote that takes the recipient and then fails the message itself at the end of the
+    # data, every time, until the message expires: 421 closes the session after the reply.
+    dict(n=25, rcpt="tempfail-gmail@tempfail-gmail.test", at="data", reason="systemerror",
+         status="4.3.0", expires=True,
+         reply="421 4.3.0 Temporary System Problem. Try again later",
+         marker="Temporary System Problem",
+         about="421 4.3.0 after the data (Gmail's documented wording), closing, until the "
+               "message expires"),
+    dict(n=26, rcpt="closing@closing.test", at="data", reason="expired", expires=True,
+         reply="421 mx.dest.test Service not available, closing transmission channel",
+         marker="Service not available",
+         about="a plain 421 after the data (RFC 5321's words, no enhanced code), closing, until "
+               "the message expires: the reply names no cause"),
+    # The words alone, without an enhanced code: only the command that was refused tells an
+    # unknown mailbox (at RCPT) from a filter's verdict (after the data).
+    dict(n=27, rcpt="nocode@dest.test", at="rcpt", reason="userunknown",
+         reply="550 User unknown", marker="User unknown",
+         about="550 at RCPT without an enhanced status code: \"User unknown\""),
+    dict(n=28, rcpt="someone@sender.test", at="mail", reason="rejected", status="5.1.8",
+         reply="553 5.1.8 <{sender}>: Sender address rejected: Domain not found",
+         marker="Sender address rejected",
+         about="553 5.1.8 at MAIL FROM: the sender's domain refused (Postfix's "
+               "reject_unknown_sender_domain)"),
+    dict(n=29, rcpt="someone@greet521.test", at="greeting", reason="notaccept", status="5.3.2",
+         reply="521 5.3.2 mx.greet521.test does not accept mail", marker="does not accept mail",
+         about="521 in the greeting (RFC 7504): the host accepts no mail"),
+    dict(n=30, rcpt="fullafter@dest.test", at="data", reason="mailboxfull", status="5.2.2",
+         reply="552 5.2.2 <fullafter@dest.test>: Mailbox full", marker="Mailbox full",
+         about="552 5.2.2 after the data: the mailbox is full when the message is delivered"),
+    dict(n=31, rcpt="loop@dest.test", at="data", reason="networkerror", status="5.4.6",
+         reply="554 5.4.6 Too many hops 26 (25 max): from <sender@collect.test>, "
+               "to <loop@dest.test>",
+         marker="Too many hops",
+         about="554 5.4.6 after the data: a routing loop (Sendmail's hop count wording)"),
+    dict(n=32, rcpt="someone@conns.test", at="greeting", reason="toomanyconn", status="4.7.0",
+         expires=True,
+         reply="421 4.7.0 mx.conns.test Error: too many connections from 127.0.2.1",
+         marker="too many connections",
+         about="421 4.7.0 in the greeting until expiry: too many connections (Postfix's "
+               "anvil wording)"),
+    dict(n=33, rcpt="rate@rate.test", at="rcpt", reason="speeding", status="4.2.1",
+         expires=True,
+         reply="450 4.2.1 The user you are trying to contact is receiving mail too quickly. "
+               "Please resend your message at a later time.",
+         marker="receiving mail too quickly",
+         about="450 4.2.1 at RCPT until expiry, Gmail's documented rate wording from a host "
+               "that is not Google's"),
+    dict(n=34, rcpt="tempfail-warn@tempfail-warn.test", at="data", reason="systemerror", status="4.3.0",
+         expires=True, warning=True,
+         reply="421 4.3.0 Temporary System Problem. Try again later",
+         marker="Temporary System Problem",
+         about="the delay warning of a 421 4.3.0 after the data, sent while the message is "
+               "retried"),
 ]
 
 
@@ -253,6 +319,13 @@ class Peer(socketserver.StreamRequestHandler):
         if here == HOSTS["mx.greet421.test"]:
             self.send(scenario(14)["reply"])
             return
+        if here == HOSTS["mx.conns.test"]:
+            self.send(scenario(32)["reply"])
+            return
+        if here == HOSTS["mx.greet521.test"]:
+            # RFC 7504: 521 in place of the greeting, then the channel closes.
+            self.send(scenario(29)["reply"])
+            return
         self.send(f"220 {name} ESMTP scripted peer")
         rcpts, data_rules, sender = [], [], None
         while True:
@@ -274,6 +347,10 @@ class Peer(socketserver.StreamRequestHandler):
             elif verb == "MAIL":
                 if here == HOSTS["mx.tls.test"]:
                     self.send(scenario(16)["reply"])
+                    continue
+                if here == HOSTS["mx.sender.test"]:
+                    m = re.search(r"<([^>]*)>", cmd)
+                    self.send(scenario(28)["reply"].format(sender=m.group(1) if m else ""))
                     continue
                 m = re.search(r"SIZE=(\d+)", cmd, re.I)
                 if here == HOSTS["mx.size.test"] and m and int(m.group(1)) > 1024:
@@ -310,6 +387,9 @@ class Peer(socketserver.StreamRequestHandler):
                     raw += l
                 if data_rules:
                     self.send(data_rules[0])
+                    # 421: the server closes the channel after its reply (RFC 5321 3.8).
+                    if data_rules[0].startswith("421"):
+                        return
                     continue
                 if here == COLLECT_ADDR:
                     with Collected.lock:
@@ -794,8 +874,8 @@ def dsn_field(raw, recipient, field):
 
 
 # The analyser's pseudo status of a reason it gives without a status code from the report.
-PSEUDO = {"notaccept": "932", "hostunknown": "912", "expired": "947", "blocked": "971", "mesgtoobig": "934",
-          "systemerror": "920", "securityerror": "970"}
+PSEUDO = {"notaccept": "932", "hostunknown": "912", "userunknown": "911", "expired": "947",
+          "blocked": "971", "mesgtoobig": "934", "systemerror": "920", "securityerror": "970"}
 HARD = {"userunknown", "hostunknown", "hasmoved"}
 # MTAs whose own notice is read rather than their DSN (as the analyser's reference does): the
 # DSN of OpenSMTPD 6.8 says no more than "X.0.0", or "4.4.7" with "Action: delayed" at expiry.
@@ -830,9 +910,13 @@ def expected_record(raw, s, rcpt, reason, status, reply, mta):
     # refusal can end so too: OpenSMTPD 6.8 knows no null MX and retries until expiry.
     if (expired or s.get("warning")) and not carried:
         reason = "expired"
-    # A DSN's "X.0.0" (Exim writes it for every SMTP failure) or "X.4.7" (expired: Sendmail)
-    # says less than the reply it carries: the reply's own enhanced code is the status then.
-    says_little = bool(dsn_status) and dsn_status[1:] in (".0.0", ".4.7")
+    # A DSN's "X.0.0" (Exim writes it for every SMTP failure), "X.4.7" (expired: Sendmail) or
+    # "X.5.0" (Sendmail's protocol failure at the greeting) says less than the reply it carries;
+    # so does a status of the other class than the reply's (Postfix retries a 5xx greeting and
+    # reports "4.x.x"): the reply's own enhanced code is the status then.
+    says_little = bool(dsn_status) and (
+        dsn_status[1:] in (".0.0", ".4.7", ".5.0")
+        or bool(reply and status and dsn_status[0] != status[0] == reply[0]))
     if dsn_status and not (says_little and carried and status and status in flat):
         status = dsn_status
     elif not (carried and status and status in flat):
@@ -970,12 +1054,16 @@ def main():
     ap.add_argument("--mta", default="postfix")
     ap.add_argument("--cache", default="")
     ap.add_argument("--wait", type=int, default=150)
+    ap.add_argument("--only", default="",
+                    help="comma-separated scenario numbers: run (or rewrite) only these")
     ap.add_argument("--expect-only", action="store_true",
                     help="rewrite the .json of the bounces already there; run no MTA")
     args = ap.parse_args()
+    only = {int(n) for n in args.only.split(",") if n}
+    scenarios = [s for s in SCENARIOS if not only or s["n"] in only]
     if args.expect_only:
         for name in args.mta.split(","):
-            for s in SCENARIOS:
+            for s in scenarios:
                 eml = os.path.join(args.out, name, f"{s['n']:03d}.eml")
                 if os.path.exists(eml):
                     write_golden(args.out, name, s, open(eml, "rb").read())
@@ -996,7 +1084,7 @@ def main():
         time.sleep(2)
         senders = {}
         try:
-            for s in SCENARIOS:
+            for s in scenarios:
                 if s.get("only", name) == name:
                     try:
                         senders[inject(mta, s)] = s

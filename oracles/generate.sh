@@ -6,6 +6,8 @@
 # mail or DNS configuration is touched. Needs root (namespaces, port 25).
 #   oracles/generate.sh [postfix,exim,opensmtpd,sendmail]   (default: all four)
 #   oracles/generate.sh --fetch [MTAS]   only fetch and unpack the MTAs and check that they run
+#   ORACLES_ONLY=25,26 oracles/generate.sh [MTAS]   only these scenarios (new ones: the other
+#   golden files stay as committed)
 # Postfix comes from Debian's package (installed); Exim, OpenSMTPD and Sendmail conflict with it
 # as packages (each provides mail-transport-agent), so their .debs are fetched with
 # `apt-get download` and unpacked into a cache, never installed.
@@ -108,5 +110,5 @@ unshare --mount --net --uts -- sh -c '
   mount --bind "$1/submit" /usr/sbin/sendmail
   mount --bind "$1/passwd" /etc/passwd
   mount --bind "$1/group" /etc/group
-  exec python3 "$2/oracles/generate.py" --out "$3" --work "$1" --cache "$1" --mta "$5"
-' sh "$work" "$repo" "$out" "$cache" "$mtas"
+  exec python3 "$2/oracles/generate.py" --out "$3" --work "$1" --cache "$1" --mta "$5" --only "$6"
+' sh "$work" "$repo" "$out" "$cache" "$mtas" "${ORACLES_ONLY:-}"

@@ -107,6 +107,12 @@ pub(crate) fn reason(f: &Facts<'_>) -> Reason {
     if says(Reason::Vacation, f.diagnostic) {
         return Reason::Vacation;
     }
+    // A final report ("failed") of a temporary status: the MTA retried until it gave up, and
+    // nothing above names why the tries failed. That is an expiry (Postfix keeps the last
+    // temporary reply's `4.x.x` with `Action: failed` at the end of the queue lifetime).
+    if f.action == Some(Action::Failed) && f.status.is_some_and(|s| s.starts_with('4')) {
+        return Reason::Expired;
+    }
     if !f.diagnostic.is_empty() {
         return Reason::OnHold;
     }
@@ -197,7 +203,9 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
     let by_status = f.status.and_then(reason_of_status);
     // An MTA's "gave up" (retry timeout, queue lifetime) over the last reply it got: the
     // reply's code names why the message could not go, the expiry only that it stopped trying.
-    if f.hint == Some(Reason::Expired)
+    // So for a delay warning: its words ("could not be delivered for more than N hours") say
+    // that the message is late, the reply's code why.
+    if (f.hint == Some(Reason::Expired) || f.action == Some(Action::Delayed))
         && f.status.is_some_and(|s| s.starts_with('4'))
         && let Some(r) = by_status.filter(|&r| r != Reason::Expired)
     {
@@ -325,6 +333,15 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
                 says(HostUnknown, text)
             }
         }
+        // RFC 5321's own 421 words ("service not available, closing transmission channel")
+        // are what a server says whenever it closes the channel, at any command. At the
+        // greeting that refuses the client; after the data, which the client was let through
+        // to send, it says only that the server is going away.
+        Blocked => {
+            by_status == Some(Blocked)
+                || (says(Blocked, text)
+                    && !(f.command == Some(SmtpCommand::Data) && closes_the_channel(f)))
+        }
         SpamDetected => {
             if f.status.is_none() {
                 return false;
@@ -335,6 +352,13 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
         }
         _ => by_status == Some(reason) || says(reason, text),
     }
+}
+
+/// A 421 in RFC 5321's own words: the server closes the transmission channel.
+fn closes_the_channel(f: &Facts<'_>) -> bool {
+    f.reply_code == Some("421")
+        && f.diagnostic
+            .contains("service not available, closing transmission channel")
 }
 
 /// A security refusal (`5.7.x`) of the message's content, in reply to the data, whose words
@@ -526,6 +550,55 @@ mod tests {
             ),
             // Without a reply's code the expiry is all the report says.
             (expired(None, "retry timeout exceeded"), Reason::Expired),
+            // RFC 5321 3.8: a server that must shut down answers 421 in these words at any
+            // command. At the greeting it refuses the client; after the data it names no cause,
+            // and Postfix's final report (4.0.0, failed) of it at the end of the queue lifetime
+            // is an expiry (the oracles' 026).
+            (
+                Facts {
+                    reply_code: Some("421"),
+                    action: Some(Action::Failed),
+                    ..facts(
+                        Some("4.0.0"),
+                        "421 mx.example.org service not available, closing transmission channel",
+                        Some(Connect),
+                    )
+                },
+                Reason::Blocked,
+            ),
+            (
+                Facts {
+                    reply_code: Some("421"),
+                    action: Some(Action::Failed),
+                    ..facts(
+                        Some("4.0.0"),
+                        "421 mx.example.org service not available, closing transmission channel",
+                        Some(Data),
+                    )
+                },
+                Reason::Expired,
+            ),
+            // Postfix's delay warning says the message is late; the reply's code says why.
+            (
+                Facts {
+                    action: Some(Action::Delayed),
+                    ..facts(
+                        Some("4.3.0"),
+                        "your message could not be delivered for more than 4 hour(s). \
+                         421 4.3.0 temporary system problem. try again later",
+                        Some(Data),
+                    )
+                },
+                Reason::SystemError,
+            ),
+            // A temporary status in a final report, words that name nothing: the MTA gave up.
+            (
+                Facts {
+                    action: Some(Action::Failed),
+                    ..facts(Some("4.0.0"), "451 something odd", Some(Rcpt))
+                },
+                Reason::Expired,
+            ),
         ];
         for (f, want) in table {
             assert_eq!(reason(f), *want, "{}", f.diagnostic);

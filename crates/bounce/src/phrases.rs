@@ -487,6 +487,8 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "error: no valid recipients from ",
         "esmtp not accepting connections",
         "extreme bad ip profile",
+        // Gmail's 421 4.7.0 (documented), which reaches senders through relays too.
+        "from your ip address has been temporarily blocked",
         "go away",
         "helo command rejected:",
         "host network not allowed",
@@ -987,7 +989,11 @@ pub(crate) static MAILER_ERROR: Phrases = Phrases {
 };
 
 pub(crate) static HAS_MOVED: Phrases = Phrases {
-    any: &[" has been replaced by "],
+    any: &[
+        " has been replaced by ",
+        // RFC 5321's 551 reply: the user is not here, and the reply names the new address.
+        "user not local; please try",
+    ],
     ordered: &[],
     unless: &[],
 };
@@ -1103,6 +1109,9 @@ pub(crate) static VIRUS_DETECTED: Phrases = Phrases {
 pub(crate) static SPEEDING: Phrases = Phrases {
     any: &[
         "mail sent from your ip address has been temporarily rate limited",
+        // Gmail's two documented 4.2.1/5.2.1 wordings ("Gmail SMTP errors and codes"), which
+        // reach a sender through relays that are not Google's hosts too.
+        "is receiving mail too quickly",
         "please try again slower",
         "receiving mail at a rate that prevents additional messages from being delivered",
     ],
@@ -1113,6 +1122,8 @@ pub(crate) static SPEEDING: Phrases = Phrases {
 pub(crate) static FAILED_STARTTLS: Phrases = Phrases {
     any: &[
         "starttls is required to send mail",
+        // Gmail's 421 4.7.0 (documented) for a domain whose policy requires TLS.
+        "tls required for rcpt domain",
         "tls required but not supported",
         // What our own delivery engine says when a rule requires TLS the server cannot give.
         "tls is required but the server does not offer starttls",
@@ -1124,6 +1135,8 @@ pub(crate) static FAILED_STARTTLS: Phrases = Phrases {
 
 pub(crate) static SYSTEM_FULL: Phrases = Phrases {
     any: &[
+        // RFC 5321's 452 text (and Postfix smtpd's below queue_minfree): the server's disk.
+        "insufficient system storage",
         "mail system full",
         "requested mail action aborted: exceeded storage allocation",
     ],
@@ -1207,6 +1220,21 @@ mod tests {
             ("too many connections", Reason::TooManyConn, true),
             ("message size exceeds fixed limit", Reason::MesgTooBig, true),
             ("message too large for peer", Reason::MesgTooBig, true),
+            (
+                "452 requested action not taken: insufficient system storage",
+                Reason::SystemFull,
+                true,
+            ),
+            (
+                "551 user not local; please try <a@example.net>",
+                Reason::HasMoved,
+                true,
+            ),
+            (
+                "450 4.2.1 the user you are trying to contact is receiving mail too quickly.",
+                Reason::Speeding,
+                true,
+            ),
             ("relay access denied", Reason::NoRelaying, true),
             ("i am out of the office", Reason::Vacation, true),
             (

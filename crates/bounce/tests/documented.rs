@@ -163,6 +163,8 @@ enum Layouts {
     Both,
     /// A Postfix-worded notice only: what needs the command it names.
     Text,
+    /// An RFC 3464 report only, whose text names no command: what the report alone says.
+    Dsn,
     /// qmail's own notice.
     Qmail,
 }
@@ -176,6 +178,7 @@ fn check(table: &str, remote: &str, layouts: Layouts, rows: &[Row]) {
             Layouts::Both if r.code.is_empty() => vec![("dsn", as_dsn(r, remote))],
             Layouts::Both => vec![("dsn", as_dsn(r, remote)), ("text", as_text(r, remote))],
             Layouts::Text => vec![("text", as_text(r, remote))],
+            Layouts::Dsn => vec![("dsn", as_dsn(r, remote))],
             Layouts::Qmail => vec![("qmail", as_qmail(r))],
         };
         for (layout, raw) in raws {
@@ -429,6 +432,113 @@ fn gmail() {
                 "Mail relay denied. - gsmtp",
                 NoRelaying,
             ),
+            // X.2.1 is "mailbox disabled" in RFC 3463, but Gmail also says it of a recipient
+            // who receives too fast: the words, not the code, tell the two apart.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "The user you are trying to contact is receiving mail too quickly. Please resend your message at a later time. If the user is able to receive mail at that time, your message will be delivered. - gsmtp",
+                Speeding,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time. - gsmtp",
+                Speeding,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.1",
+                "The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. - gsmtp",
+                Speeding,
+            ),
+            // The receiving system's own trouble (X.3.0), at any command.
+            row(
+                U,
+                DATA,
+                "421",
+                "4.3.0",
+                "Temporary System Problem. Try again later. - gsmtp",
+                SystemError,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Mail server temporarily rejected message. - gsmtp",
+                SystemError,
+            ),
+        ],
+    );
+}
+
+/// Gmail's replies as they reach a sender through a relay in front of Gmail: the host that
+/// replied is not Google's, so only the words and codes can say what Gmail meant.
+#[test]
+fn gmail_relayed() {
+    use Reason::*;
+    // All rows: support.google.com/a/answer/3726730, "Gmail SMTP errors and codes".
+    const U: &str = "someone@example.org";
+    check(
+        "gmail relayed",
+        "smarthost.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.1",
+                "The email account that you tried to reach is disabled. - gsmtp",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "421",
+                "4.7.0",
+                "Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily blocked. - gsmtp",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "421",
+                "4.7.0",
+                "TLS required for RCPT domain, closing connection. - gsmtp",
+                FailedStartTls,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. - gsmtp",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.2",
+                "The recipient's inbox is out of storage space. Please direct the recipient to this article. - gsmtp",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "421",
+                "4.3.0",
+                "Temporary System Problem. Try again later. - gsmtp",
+                SystemError,
+            ),
         ],
     );
 }
@@ -654,6 +764,87 @@ fn postfix() {
             ),
             // local(8): no such user.
             row(U, None, "", "5.1.1", "unknown user: \"user\"", UserUnknown),
+            // smtpd(8): the queue file could not be written after the data.
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Error: queue file write error",
+                SystemError,
+            ),
+            // smtpd(8) below queue_minfree: no room for the message.
+            row(
+                U,
+                MAIL,
+                "452",
+                "4.3.1",
+                "Insufficient system storage",
+                SystemFull,
+            ),
+            // smtpd(8): a restriction it cannot evaluate (a typo in main.cf).
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.5",
+                "Server configuration error",
+                SystemError,
+            ),
+            // postconf(5) reject_sender_login_mismatch.
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.7.1",
+                "<sender@example.com>: Sender address rejected: not logged in",
+                Rejected,
+            ),
+            // smtp(8): the name server failed for now (Postfix's 4.4.3); the network, not the
+            // address, is at fault.
+            row(
+                U,
+                None,
+                "",
+                "4.4.3",
+                "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again",
+                NetworkError,
+            ),
+            // smtp(8): the connection broke or the server fell silent (Postfix's 4.4.2).
+            row(
+                U,
+                None,
+                "",
+                "4.4.2",
+                "lost connection with mx1.example.org[192.0.2.25] while receiving the initial server greeting",
+                NetworkError,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "4.4.2",
+                "conversation with mx1.example.org[192.0.2.25] timed out while receiving the initial server greeting",
+                NetworkError,
+            ),
+            // smtp(8): no route to the server (Postfix's 4.4.1).
+            row(
+                U,
+                None,
+                "",
+                "4.4.1",
+                "connect to mx1.example.org[192.0.2.25]:25: No route to host",
+                NetworkError,
+            ),
+            // smtp(8): no such host (the name server says so for good).
+            row(
+                U,
+                None,
+                "",
+                "5.4.4",
+                "Host or domain name not found. Name service error for name=example.org type=A: Host not found",
+                HostUnknown,
+            ),
         ],
     );
 }
@@ -711,6 +902,15 @@ fn exim() {
             ),
             // sender verification.
             row(U, MAIL, "550", "5.1.8", "Sender verify failed", Rejected),
+            // A transient fault of the receiving Exim (a lookup or a file it could not read).
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "Temporary local problem - please try later",
+                SystemError,
+            ),
         ],
     );
 }
@@ -765,6 +965,41 @@ fn sendmail() {
                 "4.4.5",
                 "Insufficient disk space; try again later",
                 SystemFull,
+            ),
+            // parseaddr.c/srvrsmtp.c: the sender's domain has no DNS record.
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.1.8",
+                "<sender@example.com>... Domain of sender address sender@example.com does not exist",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "451",
+                "4.1.8",
+                "Domain of sender address sender@example.com does not resolve",
+                Rejected,
+            ),
+            // The user has moved (the "user not local" reply of a redirect).
+            row(
+                U,
+                RCPT,
+                "551",
+                "5.1.6",
+                "<user@example.org>... User not local; please try <user@example.net>",
+                HasMoved,
+            ),
+            // deliver.c: the MX points back at this host.
+            row(
+                U,
+                None,
+                "",
+                "5.3.5",
+                "config error: mail loops back to me (MX problem?)",
+                SystemError,
             ),
         ],
     );
@@ -845,6 +1080,15 @@ fn rfc_replies() {
                 "<user@example.org>... Mailbox disabled for this recipient",
                 Suspend,
             ),
+            // RFC 3463 X.2.1, the temporary form: the mailbox is disabled for now.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "<user@example.org>: Mailbox disabled, not accepting messages",
+                Suspend,
+            ),
             // RFC 3463 X.2.2: mailbox full.
             row(U, RCPT, "452", "4.2.2", "Mailbox full", MailboxFull),
             // RFC 3463 X.4.6: routing loop detected.
@@ -884,6 +1128,62 @@ fn rfc_replies() {
             // RFC 5321 §3.3: a permanent refusal of MAIL FROM, in words of its own, refuses
             // the sender (a report without the transcript cannot tell, and stays open).
             row(U, MAIL, "550", "5.0.0", "Sender not welcome here", Rejected),
+            // A reply without an enhanced code (Postfix then reports 5.0.0): Sendmail's,
+            // Postfix's and Exim's recipient checks say "User unknown" at RCPT (op guide,
+            // local_recipient_maps, Exim's "Unrouteable address"), so the command makes it an
+            // unknown user, as the oracles' 027 show for Postfix, Exim and Sendmail.
+            row(U, RCPT, "550", "5.0.0", "User unknown", UserUnknown),
+            // RFC 5321 3.4: 551 names the address the user moved to.
+            row(
+                U,
+                RCPT,
+                "551",
+                "5.0.0",
+                "User not local; please try <user@example.net>",
+                HasMoved,
+            ),
+            // RFC 5321 4.2.3's own texts, from a server that sends no enhanced codes.
+            row(
+                U,
+                RCPT,
+                "452",
+                "4.0.0",
+                "Requested action not taken: insufficient system storage",
+                SystemFull,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.0.0",
+                "Requested action aborted: local error in processing",
+                SystemError,
+            ),
+            // RFC 4954 6: 530 at MAIL FROM, the server wants the client to authenticate.
+            row(
+                U,
+                MAIL,
+                "530",
+                "5.7.0",
+                "Authentication required",
+                SecurityError,
+            ),
+            // The same words after the data are a filter's verdict: au (KDDI) and docomo
+            // refuse a sender their user filters out with an unknown-user reply then.
+            row(U, DATA, "550", "5.0.0", "User unknown", Filtered),
+        ],
+    );
+    check(
+        "rfc, no command named",
+        "mx1.example.org",
+        Layouts::Dsn,
+        &[
+            // Without the command, the words alone cannot tell the two apart; the reference
+            // (Sisimai: unknown user only where the refusal came at RCPT, `filtered` for the
+            // words elsewhere) reads them as the filter's, and so do the labels compared with.
+            row(U, None, "550", "5.0.0", "User unknown", Filtered),
+            // A code that says it wins over the command's absence.
+            row(U, None, "550", "5.1.1", "User unknown", UserUnknown),
         ],
     );
 }

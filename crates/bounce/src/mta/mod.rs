@@ -607,7 +607,13 @@ fn every_mention(lower: &str, address: &str, is_such: impl Fn(usize, usize) -> b
 /// providers' footers say.
 fn named_as_contact(lower: &str, address: &str) -> bool {
     // Not "send mail to" alone: "could not send mail to <a@b>" names the failed recipient.
-    const LEADS: &[&str] = &["please contact", "please send mail to", "contact us at"];
+    // RFC 5321's 551 names the address the user moved to: one to write to, not a recipient.
+    const LEADS: &[&str] = &[
+        "please contact",
+        "please send mail to",
+        "contact us at",
+        "user not local; please try",
+    ];
     // Japanese puts the verb after the address: "<a@b>へご連絡ください".
     const TAILS: &[&str] = &["ご連絡", "お問い合わせ", "問い合わせ"];
     every_mention(lower, address, |at, line_start| {
@@ -784,6 +790,9 @@ For further assistance, please contact <support@example.ad.jp>\n上記で解決�
         assert!(named_by_header_line(region, &lower, "b@example.co.jp"));
         assert!(!named_by_header_line(region, &lower, "a@example.co.jp"));
         assert!(named_as_contact(&lower, "support@example.ad.jp"));
+        let moved = "550 5.1.6 <a@example.org>... user not local; please try <a@example.net>";
+        assert!(named_as_contact(moved, "a@example.net"));
+        assert!(!named_as_contact(moved, "a@example.org"));
         assert!(!named_as_contact(&lower, "a@example.co.jp"));
     }
 
