@@ -918,6 +918,8 @@ struct SuppressionsPage {
     list: Vec<SuppressionRow>,
     next: Option<String>,
     imports: Vec<ImportView>,
+    /// The import form's help, with the largest file it takes.
+    import_help: String,
 }
 
 fn suppression_row(viewer: &Viewer, s: ApiSuppression) -> SuppressionRow {
@@ -1004,6 +1006,10 @@ async fn suppressions_page(
             list,
             next,
             imports,
+            import_help: t.import_help.replace(
+                "{size}",
+                &hikyaku_api::v1::suppression_imports::size_in_words(state.upload_limit()),
+            ),
         },
     )
 }

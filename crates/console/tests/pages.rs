@@ -854,7 +854,9 @@ async fn an_import_over_the_limit_says_how_large_a_file_may_be() {
             .contract_with_user("a", "taro@a.example", Role::Admin, true)
             .await;
         let mut taro = logged_in(&server, &a, "taro@a.example").await;
-        let csrf = taro.get("/suppressions").await.csrf();
+        let list = taro.get("/suppressions").await;
+        assert!(list.text().contains("UTF-8、1 MBまで。"), "{}", list.text());
+        let csrf = list.csrf();
         // 1.3 MB of CSV: over the API's limit, within what the console's form reads.
         let mut csv = String::from("address\n");
         while csv.len() < 1_300_000 {
@@ -880,6 +882,11 @@ async fn an_import_over_the_limit_says_how_large_a_file_may_be() {
             .await;
         assert_eq!(reply.status, 413, "{}", reply.text());
         assert!(reply.text().contains(english), "{}", reply.text());
+        assert!(
+            reply.text().contains("UTF-8, at most 1 MB."),
+            "{}",
+            reply.text()
+        );
         // A form longer than the console reads at all says the same.
         let mut body = format!("csrf={csrf}&csv=").into_bytes();
         body.resize(hikyaku_console::IMPORT_FORM_LIMIT + (64 << 10), b'a');

@@ -324,9 +324,9 @@ impl Store {
         }
         // A reason before kinds: a reason belongs to one or two kinds while a kind spans every
         // reason, so the reason's range is the narrower walk to a page. When the kinds asked
-        // for never carry the reason (bounces of reason `speeding`), the answer is empty either
-        // way, and the reason's range is still the shorter one to find that out: a few per
-        // cent of the log against every event of those kinds.
+        // for never carry the reason (deliveries of reason `userunknown`), the answer is empty
+        // either way, and the reason's range is still the shorter one to find that out: the
+        // events of one reason against every event of those kinds.
         if query.reason.is_some() {
             return Ok(Drive::Reason);
         }
