@@ -71,7 +71,7 @@ async fn pages_over_a_large_send_log() {
     let reply = browser.log_in(&customer, "admin@bench.example").await;
     assert_eq!(reply.status, 303, "{}", reply.text());
     let message = format!("/log/messages/{viewed}");
-    let pages: [(&str, &str); 18] = [
+    let pages: [(&str, &str); 19] = [
         ("dashboard", "/"),
         ("log search, newest", "/log"),
         ("log search, recipient", "/log?recipient=user7%40d7.example"),
@@ -97,6 +97,7 @@ async fn pages_over_a_large_send_log() {
             "/graph/data?range=24h&granularity=minute",
         ),
         ("error graph", "/errors"),
+        ("error graph, 30 days", "/errors?range=30d"),
         ("suppression list", "/suppressions"),
         ("settings", "/settings"),
     ];
