@@ -166,6 +166,11 @@ macro_rules! with_pool {
     };
 }
 
+/// The widths of the counters' time buckets (UTC), in milliseconds.
+pub(crate) const MINUTE_MS: i64 = 60_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
 mod access;
 mod bounce_domains;
 mod console;

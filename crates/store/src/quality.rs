@@ -8,6 +8,7 @@
 //! [`Store::record_outcomes`] and [`Store::record_bounces`]), so they never disagree with what
 //! was recorded. Acceptances are not counted: what the operator studies is what receivers do.
 
+use crate::DAY_MS;
 use crate::events::Conn;
 use crate::queue::{corrupt, statement_chunks};
 use crate::{Store, StoreError};
@@ -16,7 +17,6 @@ use sqlx::QueryBuilder;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-const DAY_MS: i64 = 86_400_000;
 /// The longest normalised reply kept: longer ones are cut (at a character boundary), so one
 /// verbose server cannot grow the table without bound.
 pub const MAX_REPLY_CHARS: usize = 300;

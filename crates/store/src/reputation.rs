@@ -4,6 +4,7 @@
 //! pause and last resume (`reputation_status`). The thresholds and what crossing them means
 //! are the guard's (in the relay); this module only counts, sums and records.
 
+use crate::HOUR_MS;
 use crate::events::Conn;
 use crate::quality::Observed;
 use crate::queue::{corrupt, statement_chunks};
@@ -12,8 +13,6 @@ use hikyaku_model::{CustomerId, EventDetails, Timestamp};
 use sqlx::QueryBuilder;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-const HOUR_MS: i64 = 3_600_000;
 
 /// Where counted events come from: a delivery attempt's final outcome is a message sent; a
 /// report (a bounce mail, a feedback report) is about a message already counted.

@@ -3,11 +3,9 @@
 //! never waits behind a purge. Which tables hold report data, and how a row's age is read, is
 //! the one list [`REPORT_TABLES`]. Monthly usage (`usage_hour`) is not on it: it is kept.
 
+use crate::{DAY_MS, HOUR_MS, MINUTE_MS};
 use crate::{Store, StoreError};
 use hikyaku_model::{MessageId, Timestamp};
-
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 3_600_000;
 
 /// How a report table's rows are found old enough to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +57,7 @@ pub const REPORT_TABLES: &[ReportTable] = &[
     table("stats_hour", "hour < $1", Age::Bucket(HOUR_MS)),
     table("stats_reason_hour", "hour < $1", Age::Bucket(HOUR_MS)),
     table("stats_domain_hour", "hour < $1", Age::Bucket(HOUR_MS)),
+    table("stats_domain_day", "day < $1", Age::Bucket(DAY_MS)),
     table("reputation_hour", "hour < $1", Age::Bucket(HOUR_MS)),
     table("soft_bounces", "at < $1", Age::Millis),
     table("message_tags", OLD_FINISHED_MESSAGE, Age::MessageId),

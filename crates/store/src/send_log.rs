@@ -4,6 +4,7 @@
 
 use crate::events::details_from_json;
 use crate::queue::{corrupt, in_list_sql, lookup_chunks};
+use crate::{DAY_MS, HOUR_MS, MINUTE_MS};
 use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, Event, EventKind, MessageId, Reason, Timestamp};
 use sqlx::QueryBuilder;
@@ -609,8 +610,9 @@ impl Store {
     pub async fn purge_send_log(&self, before: Timestamp) -> Result<u64, StoreError> {
         let before = before.as_millis();
         // Counters of a bucket that began before `before` but ends after it stay whole.
-        let minute = before - before.rem_euclid(60_000);
-        let hour = before - before.rem_euclid(3_600_000);
+        let minute = before - before.rem_euclid(MINUTE_MS);
+        let hour = before - before.rem_euclid(HOUR_MS);
+        let day = before - before.rem_euclid(DAY_MS);
         let _turn = self.write_turn().await;
         let dropped = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -625,6 +627,7 @@ impl Store {
                 ("DELETE FROM stats_hour WHERE hour < $1", hour),
                 ("DELETE FROM stats_reason_hour WHERE hour < $1", hour),
                 ("DELETE FROM stats_domain_hour WHERE hour < $1", hour),
+                ("DELETE FROM stats_domain_day WHERE day < $1", day),
             ] {
                 sqlx::query(sql).bind(bound).execute(&mut *tx).await?;
             }

@@ -3,7 +3,7 @@
 //! is in the `usage` module.
 
 use crate::queue::corrupt;
-use crate::{Store, StoreError};
+use crate::{DAY_MS, HOUR_MS, MINUTE_MS, Store, StoreError};
 use hikyaku_model::{CustomerId, EventKind, Reason, Timestamp, named_enum};
 use std::collections::BTreeMap;
 
@@ -20,9 +20,9 @@ named_enum! {
 impl Granularity {
     pub fn millis(self) -> i64 {
         match self {
-            Granularity::Minute => 60_000,
-            Granularity::Hour => 3_600_000,
-            Granularity::Day => 86_400_000,
+            Granularity::Minute => MINUTE_MS,
+            Granularity::Hour => HOUR_MS,
+            Granularity::Day => DAY_MS,
         }
     }
 }
@@ -106,7 +106,7 @@ fn floor(at: Timestamp, width: i64) -> i64 {
 /// no counter table (it would be a row per domain and minute): they are counted from the send
 /// log's domain index, whose cost grows with the range, so the range is kept short; longer
 /// ranges of one domain take hours or days from `stats_domain_hour`.
-pub const DOMAIN_MINUTES_MAX_SPAN_MS: i64 = 6 * 3_600_000;
+pub const DOMAIN_MINUTES_MAX_SPAN_MS: i64 = 6 * HOUR_MS;
 
 /// A recipient domain as a person or program typed it, as the send log keeps it (lower case,
 /// no final dot): `Ok(None)` when empty; `Err` for what cannot be a domain name (anything but
@@ -128,6 +128,47 @@ pub fn recipient_domain(text: &str) -> Result<Option<String>, StoreError> {
         ));
     }
     Ok(Some(domain))
+}
+
+/// A range's hours (those that begin in it) as the UTC days wholly inside them,
+/// `[days_from, days_to)`, and the hours before and after those days:
+/// `[hours_from, days_from)` and `[days_to, hours_to)`. Without a whole day, both day bounds
+/// are `hours_to`, so the hours before them are the whole range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DaySplit {
+    hours_from: i64,
+    days_from: i64,
+    days_to: i64,
+    hours_to: i64,
+}
+
+impl DaySplit {
+    fn of(from: Timestamp, to: Timestamp) -> DaySplit {
+        let hours_from = floor(from, HOUR_MS);
+        // The first hour not beginning before `to`.
+        let hours_to = ceil(to.as_millis(), HOUR_MS).max(hours_from);
+        let days_from = ceil(hours_from, DAY_MS);
+        let days_to = hours_to - hours_to.rem_euclid(DAY_MS);
+        if days_from < days_to {
+            DaySplit {
+                hours_from,
+                days_from,
+                days_to,
+                hours_to,
+            }
+        } else {
+            DaySplit {
+                hours_from,
+                days_from: hours_to,
+                days_to: hours_to,
+                hours_to,
+            }
+        }
+    }
+}
+
+fn ceil(at: i64, width: i64) -> i64 {
+    at + (width - at.rem_euclid(width)).rem_euclid(width)
 }
 
 /// The first bucket and the number of buckets of a series, refused when it has too many.
@@ -269,7 +310,7 @@ impl Store {
                  GROUP BY kind, reason ORDER BY 3 DESC, kind, reason",
             )
             .bind(customer.as_str())
-            .bind(floor(from, 3_600_000))
+            .bind(floor(from, HOUR_MS))
             .bind(to.as_millis())
             .fetch_all(pool)
             .await?
@@ -290,8 +331,8 @@ impl Store {
             .collect()
     }
 
-    /// The contract's events per recipient domain from `from` to `to`, hour-exact, the
-    /// `limit` domains with the most events first.
+    /// The contract's events per recipient domain from `from` to `to`, hour-exact (the hours
+    /// that begin in the range), the `limit` domains with the most events first.
     pub async fn stats_by_domain(
         &self,
         customer: &CustomerId,
@@ -299,14 +340,25 @@ impl Store {
         to: Timestamp,
         limit: u32,
     ) -> Result<Vec<DomainCounts>, StoreError> {
+        let split = DaySplit::of(from, to);
+        // The whole days from the daily counters, the hours before and after them from the
+        // hourly ones: a month is ~30 rows per domain and kind instead of ~720.
         let rows: Vec<(String, String, i64)> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT domain, kind, CAST(SUM(n) AS BIGINT) FROM stats_domain_hour \
-                 WHERE customer_id = $1 AND hour >= $2 AND hour < $3 GROUP BY domain, kind",
+                "SELECT domain, kind, CAST(SUM(n) AS BIGINT) FROM stats_domain_day \
+                 WHERE customer_id = $1 AND day >= $2 AND day < $3 GROUP BY domain, kind \
+                 UNION ALL \
+                 SELECT domain, kind, CAST(SUM(n) AS BIGINT) FROM stats_domain_hour \
+                 WHERE customer_id = $1 AND hour >= $4 AND hour < $2 GROUP BY domain, kind \
+                 UNION ALL \
+                 SELECT domain, kind, CAST(SUM(n) AS BIGINT) FROM stats_domain_hour \
+                 WHERE customer_id = $1 AND hour >= $3 AND hour < $5 GROUP BY domain, kind",
             )
             .bind(customer.as_str())
-            .bind(floor(from, 3_600_000))
-            .bind(to.as_millis())
+            .bind(split.days_from)
+            .bind(split.days_to)
+            .bind(split.hours_from)
+            .bind(split.hours_to)
             .fetch_all(pool)
             .await?
         });
@@ -327,5 +379,62 @@ impl Store {
         });
         domains.truncate(limit as usize);
         Ok(domains)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = HOUR_MS;
+    const D: i64 = DAY_MS;
+
+    /// (from, to) → (hours_from, days_from, days_to, hours_to)
+    #[test]
+    fn a_range_splits_into_whole_days_and_the_hours_around_them() {
+        let cases = [
+            // Exactly one day.
+            ((10 * D, 11 * D), (10 * D, 10 * D, 11 * D, 11 * D)),
+            // Mid-morning to mid-morning three days later: two whole days.
+            (
+                (10 * D + 9 * H + 5, 13 * D + 9 * H),
+                (10 * D + 9 * H, 11 * D, 13 * D, 13 * D + 9 * H),
+            ),
+            // `to` inside an hour: that hour begins in the range, so it counts.
+            (
+                (10 * D, 10 * D + 23 * H + 1),
+                (10 * D, 10 * D, 11 * D, 11 * D),
+            ),
+            // Less than a day: hours only.
+            (
+                (10 * D + H, 10 * D + 5 * H),
+                (10 * D + H, 10 * D + 5 * H, 10 * D + 5 * H, 10 * D + 5 * H),
+            ),
+            // Across midnight but no whole day.
+            (
+                (10 * D + 20 * H, 11 * D + 3 * H),
+                (
+                    10 * D + 20 * H,
+                    11 * D + 3 * H,
+                    11 * D + 3 * H,
+                    11 * D + 3 * H,
+                ),
+            ),
+            // Empty and reversed ranges read nothing.
+            ((10 * D, 10 * D), (10 * D, 10 * D, 10 * D, 10 * D)),
+            ((11 * D, 10 * D), (11 * D, 11 * D, 11 * D, 11 * D)),
+        ];
+        for ((from, to), (hours_from, days_from, days_to, hours_to)) in cases {
+            assert_eq!(
+                DaySplit::of(Timestamp(from), Timestamp(to)),
+                DaySplit {
+                    hours_from,
+                    days_from,
+                    days_to,
+                    hours_to
+                },
+                "{from}..{to}"
+            );
+        }
     }
 }

@@ -439,6 +439,10 @@ pub async fn fill_send_log_bulk(
          at - at % 3600000, recipient_domain, kind, COUNT(*) FROM events WHERE customer_id = $1 \
          AND recipient_domain IS NOT NULL \
          GROUP BY customer_id, at - at % 3600000, recipient_domain, kind",
+        "INSERT INTO stats_domain_day (customer_id, day, domain, kind, n) SELECT customer_id, \
+         at - at % 86400000, recipient_domain, kind, COUNT(*) FROM events WHERE customer_id = $1 \
+         AND recipient_domain IS NOT NULL \
+         GROUP BY customer_id, at - at % 86400000, recipient_domain, kind",
         "INSERT INTO usage_hour (customer_id, hour, sent) SELECT customer_id, at - at % 3600000, \
          SUM(CASE kind WHEN 'accepted' THEN 1 WHEN 'suppressed' THEN -1 ELSE 0 END) \
          FROM events WHERE customer_id = $1 GROUP BY customer_id, at - at % 3600000 \
@@ -542,7 +546,7 @@ pub async fn fill_send_log_bulk(
         for (_, sql) in &indexes {
             sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).execute(&mut *c).await?;
         }
-        for table in ["stats_minute", "stats_hour", "stats_reason_hour", "stats_domain_hour", "usage_hour"] {
+        for table in ["stats_minute", "stats_hour", "stats_reason_hour", "stats_domain_hour", "stats_domain_day", "usage_hour"] {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE customer_id = $1")))
                 .bind(customer.as_str())
                 .execute(&mut *c)

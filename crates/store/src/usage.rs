@@ -7,11 +7,9 @@
 //! the zone must be a whole-hour offset from UTC (Japan's is +09:00, without daylight saving).
 
 use crate::queue::corrupt;
+use crate::{HOUR_MS, MINUTE_MS};
 use crate::{Store, StoreError};
 use hikyaku_model::{CustomerId, Timestamp};
-
-const HOUR_MS: i64 = 3_600_000;
-const MINUTE_MS: i64 = 60_000;
 
 /// A calendar month (`2026-11`), in whatever zone it is read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Fixture, accepted, new_contract, on_both_backends};
+use common::{EarlierSchema, Fixture, accepted, new_contract, on_both_backends};
 use hikyaku_model::{
     CustomerId, EnhancedStatus, Event, EventDetails, EventKind, EventSource, Exchange, MessageId,
     Reason, RecipientState, Remote, Timestamp,
@@ -897,66 +897,10 @@ async fn send_log_search_by_each_filter(f: Fixture) {
     stranger.close().await;
 }
 
-/// A database holding only the first schema, reached without the store (which would migrate it).
-enum FirstSchema {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-impl FirstSchema {
-    /// Applies `0001` alone, from a copy of the backend's migrations directory that holds only it.
-    async fn create(url: &str, backend: &str) -> FirstSchema {
-        let only_first = tempfile::tempdir().unwrap();
-        let source = format!(
-            "{}/migrations/{backend}/0001_initial.sql",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::copy(&source, only_first.path().join("0001_initial.sql")).unwrap();
-        let migrator = sqlx::migrate::Migrator::new(only_first.path())
-            .await
-            .unwrap();
-        let database = FirstSchema::connect(url, backend).await;
-        match &database {
-            FirstSchema::Sqlite(pool) => migrator.run(pool).await,
-            FirstSchema::Postgres(pool) => migrator.run(pool).await,
-        }
-        .unwrap();
-        database
-    }
-
-    async fn connect(url: &str, backend: &str) -> FirstSchema {
-        if backend == "sqlite" {
-            let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
-            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
-                .await
-                .unwrap();
-            FirstSchema::Sqlite(pool)
-        } else {
-            FirstSchema::Postgres(sqlx::PgPool::connect(url).await.unwrap())
-        }
-    }
-
-    async fn execute(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        match self {
-            FirstSchema::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
-            FirstSchema::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
-        }
-        .unwrap()
-    }
-
-    async fn close(&self) {
-        match self {
-            FirstSchema::Sqlite(pool) => pool.close().await,
-            FirstSchema::Postgres(pool) => pool.close().await,
-        }
-    }
-}
-
 /// Messages that were finished before `0002` are marked complete by it, so that the engine's
 /// start skips them; the one with a deferred recipient stays work.
 async fn migration_marks_finished_messages_complete(url: &str, backend: &str) {
-    let first = FirstSchema::create(url, backend).await;
+    let first = EarlierSchema::create(url, backend, "0001").await;
     // Sealed columns hold placeholder bytes: nothing here is opened.
     first
         .execute(
@@ -977,14 +921,14 @@ async fn migration_marks_finished_messages_complete(url: &str, backend: &str) {
 
     let store = Store::connect(url, SealingKey::generate()).await.unwrap();
     store.close().await;
-    let migrated = FirstSchema::connect(url, backend).await;
+    let migrated = EarlierSchema::connect(url, backend).await;
     let rows: Vec<(String, Option<i64>)> = match &migrated {
-        FirstSchema::Sqlite(pool) => {
+        EarlierSchema::Sqlite(pool) => {
             sqlx::query_as("SELECT message_id, completed_at FROM messages ORDER BY message_id")
                 .fetch_all(pool)
                 .await
         }
-        FirstSchema::Postgres(pool) => {
+        EarlierSchema::Postgres(pool) => {
             sqlx::query_as("SELECT message_id, completed_at FROM messages ORDER BY message_id")
                 .fetch_all(pool)
                 .await

@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{Fixture, accepted, bare_details, new_contract, on_both_backends};
-use hikyaku_model::{EventKind, Timestamp};
+use common::{EarlierSchema, Fixture, accepted, bare_details, new_contract, on_both_backends};
+use hikyaku_model::{CustomerId, EventKind, Timestamp};
 use hikyaku_store::{
-    DOMAIN_MINUTES_MAX_SPAN_MS, EventQuery, Granularity, Outcome, RecipientOutcome,
-    SoftBouncePolicy, StatsPoint, SuppressionEffect,
+    DOMAIN_MINUTES_MAX_SPAN_MS, EventQuery, Granularity, Outcome, RecipientOutcome, SealingKey,
+    SoftBouncePolicy, StatsPoint, Store, SuppressionEffect,
 };
 use std::collections::HashMap;
 
@@ -146,4 +146,98 @@ async fn a_domain_s_series_equals_a_count_of_its_events(f: Fixture) {
             .await
             .is_ok()
     );
+}
+
+/// A store that kept hourly domain counters before the daily ones existed: the migration that
+/// adds the daily counters fills them from the hours it finds, so a range of whole days reads
+/// the same figures before and after it.
+async fn migration_counts_the_days_of_kept_hours(url: &str, backend: &str) {
+    let earlier = EarlierSchema::create(url, backend, "0027").await;
+    let day = 24 * HOUR;
+    let mut rows = Vec::new();
+    // Two days and a bit of a third, two domains, two kinds, one customer and a neighbour.
+    for (customer, hour, domain, kind, n) in [
+        ("cold00001", T0, "a.example", "accepted", 3),
+        ("cold00001", T0 + 5 * HOUR, "a.example", "accepted", 4),
+        ("cold00001", T0 + 23 * HOUR, "a.example", "bounced", 2),
+        ("cold00001", T0 + day + HOUR, "a.example", "accepted", 10),
+        (
+            "cold00001",
+            T0 + day + 2 * HOUR,
+            "b.example",
+            "delivered",
+            7,
+        ),
+        (
+            "cold00001",
+            T0 + 2 * day + HOUR,
+            "b.example",
+            "delivered",
+            100,
+        ),
+        ("cold00002", T0 + HOUR, "a.example", "accepted", 1000),
+    ] {
+        rows.push(format!("('{customer}', {hour}, '{domain}', '{kind}', {n})"));
+    }
+    earlier
+        .execute(&format!(
+            "INSERT INTO stats_domain_hour (customer_id, hour, domain, kind, n) VALUES {}",
+            rows.join(", ")
+        ))
+        .await;
+    earlier.close().await;
+
+    let store = Store::connect(url, SealingKey::generate()).await.unwrap();
+    let customer: CustomerId = "cold00001".parse().unwrap();
+    let counted = |from: i64, to: i64| {
+        let store = &store;
+        let customer = &customer;
+        async move {
+            store
+                .stats_by_domain(customer, Timestamp(from), Timestamp(to), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| {
+                    (
+                        d.domain,
+                        d.counts.accepted,
+                        d.counts.delivered,
+                        d.counts.bounced,
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // Two whole days: read from the daily counters the migration made.
+    assert_eq!(
+        counted(T0, T0 + 2 * day).await,
+        [
+            ("a.example".to_string(), 17, 0, 2),
+            ("b.example".to_string(), 0, 7, 0)
+        ]
+    );
+    // Whole days and the hours around them.
+    assert_eq!(
+        counted(T0 + 5 * HOUR, T0 + 2 * day + 2 * HOUR).await,
+        [
+            ("b.example".to_string(), 0, 107, 0),
+            ("a.example".to_string(), 14, 0, 2)
+        ]
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn migration_counts_the_days_of_kept_hours_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    migration_counts_the_days_of_kept_hours(&url, "sqlite").await;
+}
+
+#[tokio::test]
+async fn migration_counts_the_days_of_kept_hours_on_postgres() {
+    if let Some(database) = hikyaku_store::testing::PostgresTestDatabase::create().await {
+        migration_counts_the_days_of_kept_hours(database.url(), "postgres").await;
+    }
 }

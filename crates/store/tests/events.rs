@@ -639,6 +639,31 @@ async fn statistics_equal_a_count_of_the_events(f: Fixture) {
             .map(|d| (d.domain, d.counts.total()))
             .collect();
         assert_eq!(got, by_domain);
+        // Ranges that begin and end anywhere: whole days come from the daily counters, the
+        // hours around them from the hourly ones, and together they are the hours that begin
+        // in the range.
+        for _ in 0..40 {
+            let a = T0 - HOUR + rand::random_range(0..4 * 24 * HOUR);
+            let b = T0 - HOUR + rand::random_range(0..4 * 24 * HOUR);
+            let (start, end) = (a.min(b), a.max(b));
+            let first_hour = start - start.rem_euclid(HOUR);
+            let mut expected: HashMap<String, u64> = HashMap::new();
+            for e in &events {
+                let hour = e.at.as_millis() - e.at.as_millis().rem_euclid(HOUR);
+                if hour >= first_hour && hour < end {
+                    let domain = e.recipient.rsplit_once('@').unwrap().1.to_string();
+                    *expected.entry(domain).or_default() += 1;
+                }
+            }
+            let got: HashMap<String, u64> = store
+                .stats_by_domain(customer, Timestamp(start), Timestamp(end), 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.domain, d.counts.total()))
+                .collect();
+            assert_eq!(got, expected, "from {start} to {end}");
+        }
     }
     assert!(
         store

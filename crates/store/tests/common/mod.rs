@@ -167,3 +167,65 @@ pub fn accepted(customer: &CustomerId, at: i64, from: &str, to: &[&str]) -> Acce
         subject: None,
     }
 }
+
+/// A database migrated only up to an earlier schema, reached without the store (which would
+/// migrate it the rest of the way): for tests of what a migration does to the rows it finds.
+pub enum EarlierSchema {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl EarlierSchema {
+    /// Applies the backend's migrations up to and including the one numbered `through`
+    /// ("0001"), from a copy of its migrations directory that holds only those.
+    pub async fn create(url: &str, backend: &str, through: &str) -> EarlierSchema {
+        let earlier = tempfile::tempdir().unwrap();
+        let source = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if name
+                .get(..through.len())
+                .is_some_and(|number| number <= through)
+            {
+                std::fs::copy(entry.path(), earlier.path().join(&name)).unwrap();
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(earlier.path()).await.unwrap();
+        let database = EarlierSchema::connect(url, backend).await;
+        match &database {
+            EarlierSchema::Sqlite(pool) => migrator.run(pool).await,
+            EarlierSchema::Postgres(pool) => migrator.run(pool).await,
+        }
+        .unwrap();
+        database
+    }
+
+    pub async fn connect(url: &str, backend: &str) -> EarlierSchema {
+        if backend == "sqlite" {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            EarlierSchema::Sqlite(pool)
+        } else {
+            EarlierSchema::Postgres(sqlx::PgPool::connect(url).await.unwrap())
+        }
+    }
+
+    pub async fn execute(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            EarlierSchema::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            EarlierSchema::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        }
+        .unwrap()
+    }
+
+    pub async fn close(&self) {
+        match self {
+            EarlierSchema::Sqlite(pool) => pool.close().await,
+            EarlierSchema::Postgres(pool) => pool.close().await,
+        }
+    }
+}
