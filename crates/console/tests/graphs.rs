@@ -79,6 +79,16 @@ async fn the_delivery_graph_takes_a_range_and_a_domain() {
             &[],
         )
         .await;
+        // And one to a domain of its own twelve days ago, outside the last week.
+        accept(
+            store,
+            &a,
+            now - 12 * DAY,
+            "shop@a.example",
+            &["v@older.example"],
+            &[],
+        )
+        .await;
         // B: to docomo.ne.jp too, and to a domain only B sends to.
         for i in 0..4 {
             accept(
@@ -119,6 +129,14 @@ async fn the_delivery_graph_takes_a_range_and_a_domain() {
         let page = taro.get("/graph").await.text();
         assert!(page.contains("<option value=\"docomo.ne.jp\">"), "{page}");
         assert!(!page.contains("b-secret.example"), "{page}");
+        // The choices are the range's busiest domains, counted over the whole range.
+        assert!(!page.contains("older.example"), "{page}");
+        let month = taro.get("/graph?range=30d").await.text();
+        assert!(
+            month.contains("<option value=\"older.example\">"),
+            "{month}"
+        );
+        assert!(!month.contains("b-secret.example"), "{month}");
 
         // A range typed in the user's zone (Asia/Tokyo), per minute, one domain.
         let query = format!(
