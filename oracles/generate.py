@@ -935,6 +935,20 @@ class Courier(Unpacked):
         subprocess.run(["/usr/sbin/courier", "stop"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         time.sleep(1)
+        # A delivery under way when courierd stops (a bounce to the collector) outlives it;
+        # ended here, so that no Courier process keeps the namespace alive after the run.
+        ours = os.readlink("/proc/self/ns/net")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                same_net = os.readlink(f"/proc/{pid}/ns/net") == ours
+                exe = os.readlink(f"/proc/{pid}/exe")
+            except OSError:
+                continue
+            if same_net and "courier" in exe and int(pid) != os.getpid():
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         unmount(*self.private)
         unmount("/etc", "/usr")
 
