@@ -4,7 +4,7 @@
 # a private network namespace (loopback only) and a private mount namespace, where a bind mount
 # gives the MTAs a resolv.conf naming the generator's own DNS server: nothing of the host's
 # mail or DNS configuration is touched. Needs root (namespaces, port 25).
-#   oracles/generate.sh [postfix,exim,opensmtpd,sendmail]   (default: all four)
+#   oracles/generate.sh [postfix,exim,opensmtpd,sendmail,courier]   (default: all five)
 #   oracles/generate.sh --fetch [MTAS]   only fetch and unpack the MTAs and check that they run
 #   ORACLES_ONLY=25,26 oracles/generate.sh [MTAS]   only these scenarios (new ones: the other
 #   golden files stay as committed)
@@ -18,7 +18,7 @@ if [ "${1:-}" = "--fetch" ]; then
   fetch_only=true
   shift
 fi
-mtas="${1:-postfix,exim,opensmtpd,sendmail}"
+mtas="${1:-postfix,exim,opensmtpd,sendmail,courier}"
 out="$repo/crates/bounce/tests/golden"
 cache="${ORACLES_CACHE:-$HOME/.cache/hikyaku-oracles}"
 work="$(mktemp -d /tmp/oracles.XXXXXX)"
@@ -53,6 +53,12 @@ case ",$mtas," in *,exim,*)
   ;;
 esac
 case ",$mtas," in *,opensmtpd,*) unpack opensmtpd ;; esac
+# Courier: the daemon and its modules, the authentication library it links, and the libraries
+# the host may lack (its paths are compiled in: generate.py overlays the unpacked /usr).
+case ",$mtas," in *,courier,*)
+  unpack courier-mta courier-base courier-authlib libcourier-unicode4 libgamin0 libidn12
+  ;;
+esac
 # Sendmail: the daemon, its m4 configuration kit, m4 to build sendmail.cf, and liblockfile (found
 # through LD_LIBRARY_PATH). Its vacation(1) is also the auto-responder of Postfix and OpenSMTPD.
 case ",$mtas," in *,postfix,* | *,opensmtpd,* | *,sendmail,*)
@@ -65,13 +71,18 @@ check() {
   local root="$cache/root" bins=() bin missing
   case ",$mtas," in *,exim,*) bins+=(usr/sbin/exim4) ;; esac
   case ",$mtas," in *,opensmtpd,*) bins+=(usr/sbin/smtpd usr/sbin/smtpctl) ;; esac
+  case ",$mtas," in *,courier,*)
+    bins+=(usr/lib/courier/courier/courierd usr/lib/courier/courier/modules/esmtp/courieresmtp
+      usr/sbin/couriertcpd usr/sbin/courier)
+    ;;
+  esac
   case ",$mtas," in *,postfix,* | *,opensmtpd,* | *,sendmail,*)
     bins+=(usr/libexec/sendmail/sendmail usr/libexec/sendmail/vacation.sendmail usr/bin/m4)
     ;;
   esac
   for bin in "${bins[@]}"; do
     [ -x "$root/$bin" ] || { echo "$root/$bin is missing" >&2; return 1; }
-    missing="$(LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" ldd "$root/$bin" | grep 'not found' || true)"
+    missing="$(LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu:$root/usr/lib" ldd "$root/$bin" | grep 'not found' || true)"
     [ -z "$missing" ] || { echo "$bin: $missing" >&2; return 1; }
   done
 }
@@ -98,6 +109,7 @@ add_user() {
 add_user Debian-exim 64990
 add_user opensmtpd 64991
 add_user opensmtpq 64992
+add_user courier 64994
 # The user whose mail the auto-responder answers (OpenSMTPD delivers to local users only).
 add_user away 64993
 # The auto-responders send with /usr/sbin/sendmail: in the namespace that is the generator,

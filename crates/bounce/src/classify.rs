@@ -110,7 +110,14 @@ pub(crate) fn reason(f: &Facts<'_>) -> Reason {
     // A final report ("failed") of a temporary status: the MTA retried until it gave up, and
     // nothing above names why the tries failed. That is an expiry (Postfix keeps the last
     // temporary reply's `4.x.x` with `Action: failed` at the end of the queue lifetime).
-    if f.action == Some(Action::Failed) && f.status.is_some_and(|s| s.starts_with('4')) {
+    // So is a final report whose status says nothing (the MTA's catch-all `5.0.0`, which
+    // Courier and Exim write for every failure) over a temporary reply: the last try was
+    // answered "try again later", and the MTA stopped trying.
+    let says_nothing = f.status.is_none_or(|s| s.ends_with(".0.0"));
+    if f.action == Some(Action::Failed)
+        && (f.status.is_some_and(|s| s.starts_with('4'))
+            || (says_nothing && f.reply_code.is_some_and(|c| c.starts_with('4'))))
+    {
         return Reason::Expired;
     }
     if !f.diagnostic.is_empty() {
@@ -598,6 +605,32 @@ mod tests {
                     ..facts(Some("4.0.0"), "451 something odd", Some(Rcpt))
                 },
                 Reason::Expired,
+            ),
+            // So with a catch-all `5.0.0` over the last reply, a temporary one (Courier).
+            (
+                Facts {
+                    reply_code: Some("421"),
+                    action: Some(Action::Failed),
+                    ..facts(Some("5.0.0"), "421 something odd", Some(Data))
+                },
+                Reason::Expired,
+            ),
+            // Not when the status names a cause of its own, nor over a permanent reply.
+            (
+                Facts {
+                    reply_code: Some("451"),
+                    action: Some(Action::Failed),
+                    ..facts(Some("5.3.9"), "451 something odd", Some(Data))
+                },
+                Reason::OnHold,
+            ),
+            (
+                Facts {
+                    reply_code: Some("550"),
+                    action: Some(Action::Failed),
+                    ..facts(Some("5.0.0"), "550 something odd", Some(Data))
+                },
+                Reason::OnHold,
             ),
         ];
         for (f, want) in table {

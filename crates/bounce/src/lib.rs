@@ -199,6 +199,17 @@ impl SmtpCommand {
         let bytes = text.as_bytes();
         // Part of a word, an address or a host name (DATABASE@, MAILER-DAEMON).
         let joined = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_');
+        // A word that ends a run of capitals ("UNDELIVERABLE MAIL", Courier's heading) is a
+        // heading's, not a command in a transcript or a sentence: a command follows a prompt
+        // (">>>"), a lower-case word ("in reply to", "after") or begins a line.
+        let in_heading = |at: usize| {
+            let head = text[..at].trim_end_matches(' ');
+            head.len() < at
+                && head
+                    .rsplit(|c: char| !c.is_ascii_alphabetic())
+                    .next()
+                    .is_some_and(|w| w.len() > 1 && w.bytes().all(|b| b.is_ascii_uppercase()))
+        };
         let last_word = words
             .find_iter(text)
             .filter(|m| {
@@ -206,7 +217,9 @@ impl SmtpCommand {
                 let before = if at == 0 { b' ' } else { bytes[at - 1] };
                 let end = at + word.trim_end().len();
                 let after = bytes.get(end).copied().unwrap_or(b' ');
-                !(joined(before) || (word.len() == 4 && after != b'_' && joined(after)))
+                !(joined(before)
+                    || (word.len() == 4 && after != b'_' && joined(after))
+                    || (word == "MAIL" && in_heading(at)))
             })
             .map(|m| m.pattern().as_usize())
             .max();
@@ -634,6 +647,17 @@ mod tests {
                 "(in reply to MAIL FROM command) and RCPT",
                 Some(SmtpCommand::Rcpt),
             ),
+            // Courier's heading; its transcript, when it has one, names the command.
+            (
+                "UNDELIVERABLE MAIL Your message to the following recipients cannot be \
+                 delivered: <a@b>: <<< Network is down",
+                None,
+            ),
+            (
+                "UNDELIVERABLE MAIL Your message ... >>> MAIL FROM:<a@b> <<< 553 no",
+                Some(SmtpCommand::Mail),
+            ),
+            (">>> MAIL <<< 421 later", Some(SmtpCommand::Mail)),
         ];
         for (text, want) in table {
             assert_eq!(SmtpCommand::find(text), *want, "{text}");

@@ -711,7 +711,10 @@ pub(crate) static HOST_UNKNOWN: Phrases = Phrases {
 
 pub(crate) static NETWORK_ERROR: Phrases = Phrases {
     any: &[
+        // The C library's words for ENETUNREACH and ENETDOWN, which MTAs print for a
+        // connection that could not be made (Courier's report of its last try).
         "network is unreachable",
+        "network is down",
         "could not connect and send the mail to",
         "dns records for the destination computer could not be found",
         "hop count exceeded - possible mail loop",
@@ -1207,6 +1210,7 @@ mod tests {
                 true,
             ),
             ("dmarc policy reject", Reason::AuthFailure, true),
+            ("network is down", Reason::NetworkError, true),
             (
                 "this account has been temporarily suspended",
                 Reason::Suspend,
