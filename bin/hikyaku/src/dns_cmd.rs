@@ -53,13 +53,11 @@ fn dkim_keys(domain: &hikyaku_store::SenderDomain) -> anyhow::Result<Vec<DkimKey
         .keys
         .iter()
         .map(|key| {
-            let algorithm: hikyaku_dkim::KeyAlgorithm = key
-                .algorithm
-                .parse()
-                .with_context(|| format!("the DKIM key {} of {}", key.selector, domain.domain))?;
             Ok(DkimKey {
                 selector: key.selector.clone(),
-                txt: hikyaku_dkim::dns_txt(algorithm, &key.public_key),
+                txt: hikyaku_api::v1::key_record(key).with_context(|| {
+                    format!("the DKIM key {} of {}", key.selector, domain.domain)
+                })?,
             })
         })
         .collect()

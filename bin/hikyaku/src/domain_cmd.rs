@@ -6,12 +6,13 @@
 
 use crate::admin::{Output, Table, field, require_contract};
 use anyhow::{Context, bail};
+use hikyaku_api::v1::{GeneratedKey, generate_keys, shown_sender_domain};
 use hikyaku_api_types as api;
 use hikyaku_config::{Config, ResolverSetting};
 use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions};
-use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, PrivateKey, public_key_of_record};
+use hikyaku_dkim::{DomainAlgorithm, public_key_of_record};
 use hikyaku_dns_records::{DnsServer, Lookup, RecordData, RecordType};
-use hikyaku_model::{CustomerId, DkimKeyState, Timestamp};
+use hikyaku_model::{CustomerId, DkimKeyState};
 use hikyaku_store::{NewDkimKey, SenderDomain, Store};
 
 /// Whose domains a command works on: a contract's, or (`service`) the platform's own.
@@ -166,10 +167,10 @@ pub async fn run(
         DomainCommand::List { owner } => {
             check_owner(store, &owner).await?;
             let domains = store.sender_domains(owner.customer()).await?;
-            let shown: Vec<api::SenderDomain> = domains
+            let shown = domains
                 .iter()
-                .map(hikyaku_api::v1::shown_sender_domain)
-                .collect();
+                .map(shown_sender_domain)
+                .collect::<Result<Vec<_>, _>>()?;
             out.print(
                 &api::SenderDomainList {
                     domains: shown.clone(),
@@ -248,8 +249,8 @@ pub async fn run(
                 .parse()
                 .with_context(|| format!("sender domain {}", found.domain))?;
             let used: Vec<&str> = found.keys.iter().map(|k| k.selector.as_str()).collect();
-            let keys = generate(algorithm, selector, &used)?;
-            let new: Vec<NewDkimKey> = keys.iter().map(NewKey::as_new).collect();
+            let keys = generate_keys(algorithm, selector.as_deref(), &used)?;
+            let new: Vec<NewDkimKey> = keys.iter().map(GeneratedKey::as_new).collect();
             store.add_pending_dkim_keys(found.id, &new).await?;
             let after = find(store, &owner, &domain).await?;
             print_domain(out, &after, true)
@@ -293,104 +294,6 @@ async fn find(store: &Store, owner: &Owner, domain: &str) -> anyhow::Result<Send
     }
 }
 
-/// A generated key with what the store keeps of it.
-struct NewKey {
-    selector: String,
-    algorithm: KeyAlgorithm,
-    public_key: String,
-    pem: String,
-}
-
-impl NewKey {
-    fn as_new(&self) -> NewDkimKey<'_> {
-        NewDkimKey {
-            selector: &self.selector,
-            algorithm: self.algorithm.as_str(),
-            public_key: &self.public_key,
-            private_key_pem: &self.pem,
-        }
-    }
-}
-
-/// The keys of a domain of `algorithm`, under `selector` or a fresh date-based one that none
-/// of `used` is.
-fn generate(
-    algorithm: DomainAlgorithm,
-    selector: Option<String>,
-    used: &[&str],
-) -> anyhow::Result<Vec<NewKey>> {
-    let base = match selector {
-        Some(s) => {
-            check_selector(&s)?;
-            if algorithm.keys().len() == 1 && used.contains(&s.as_str()) {
-                bail!("{s} is already a selector of this domain");
-            }
-            s
-        }
-        None => fresh_selector(algorithm, used),
-    };
-    let dual = algorithm.keys().len() > 1;
-    algorithm
-        .keys()
-        .iter()
-        .map(|&key_algorithm| {
-            let selector = if dual {
-                let suffix = if key_algorithm == KeyAlgorithm::Ed25519 {
-                    "e"
-                } else {
-                    "r"
-                };
-                format!("{base}{suffix}")
-            } else {
-                base.clone()
-            };
-            let key = PrivateKey::generate(key_algorithm)?;
-            Ok(NewKey {
-                selector,
-                algorithm: key_algorithm,
-                public_key: key.public_key_base64(),
-                pem: key.to_pem(),
-            })
-        })
-        .collect()
-}
-
-/// A selector is one DNS label here: letters, digits, hyphens.
-fn check_selector(selector: &str) -> anyhow::Result<()> {
-    let fine = !selector.is_empty()
-        && selector.len() <= 60
-        && !selector.starts_with('-')
-        && selector
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !fine {
-        bail!("selector {selector:?}: use 1-60 lower-case letters, digits and hyphens");
-    }
-    Ok(())
-}
-
-/// `hkYYYYMM`, then `hkYYYYMMb`, `…c` while one is taken (by any key of the domain, with a
-/// dual domain's `r`/`e` suffixes).
-fn fresh_selector(algorithm: DomainAlgorithm, used: &[&str]) -> String {
-    let now = Timestamp::now().to_string();
-    let month = format!("hk{}{}", &now[0..4], &now[5..7]);
-    let taken = |candidate: &str| {
-        used.iter().any(|u| {
-            *u == candidate
-                || (algorithm.keys().len() > 1
-                    && (u.strip_suffix('r') == Some(candidate)
-                        || u.strip_suffix('e') == Some(candidate)))
-        })
-    };
-    if !taken(&month) {
-        return month;
-    }
-    ('b'..='z')
-        .map(|c| format!("{month}{c}"))
-        .find(|c| !taken(c))
-        .unwrap_or_else(|| format!("{month}-{}", Timestamp::now().as_millis()))
-}
-
 async fn add(
     store: &Store,
     customer: Option<&CustomerId>,
@@ -398,8 +301,8 @@ async fn add(
     algorithm: DomainAlgorithm,
     selector: Option<String>,
 ) -> anyhow::Result<SenderDomain> {
-    let keys = generate(algorithm, selector, &[])?;
-    let new: Vec<NewDkimKey> = keys.iter().map(NewKey::as_new).collect();
+    let keys = generate_keys(algorithm, selector.as_deref(), &[])?;
+    let new: Vec<NewDkimKey> = keys.iter().map(GeneratedKey::as_new).collect();
     Ok(store
         .add_sender_domain(customer, domain, algorithm.as_str(), &new)
         .await?)
@@ -416,7 +319,7 @@ pub(crate) fn zone_strings(value: &str) -> String {
 }
 
 fn print_domain(out: Output, d: &SenderDomain, publish_hint: bool) -> anyhow::Result<()> {
-    let shown = hikyaku_api::v1::shown_sender_domain(d);
+    let shown = shown_sender_domain(d).with_context(|| format!("sender domain {}", d.domain))?;
     out.print(&shown, || {
         let mut text = field("domain", &shown.domain);
         text += &field(
@@ -526,22 +429,6 @@ async fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selectors_are_fresh_per_domain() {
-        let month = fresh_selector(DomainAlgorithm::Rsa2048, &[]);
-        assert!(month.starts_with("hk") && month.len() == 8, "{month}");
-        let b = format!("{month}b");
-        assert_eq!(fresh_selector(DomainAlgorithm::Rsa2048, &[&month]), b);
-        assert_eq!(
-            fresh_selector(DomainAlgorithm::Rsa2048, &[&month, &b]),
-            format!("{month}c")
-        );
-        let r = format!("{month}r");
-        assert_eq!(fresh_selector(DomainAlgorithm::Dual, &[&r]), b);
-        // For a single key, `…r` belongs to nobody's scheme: the month is still free.
-        assert_eq!(fresh_selector(DomainAlgorithm::Ed25519, &[&r]), month);
-    }
 
     #[test]
     fn long_records_are_split_into_dns_strings() {

@@ -6,109 +6,99 @@
 
 mod common;
 
-use common::{Backend, Reply, Server, on_both_backends};
+use common::{Backend, Server, on_both_backends};
 use hikyaku_model::{CustomerId, Role};
+use hikyaku_store::WebhookEndpoint;
 use serde_json::{Value, json};
 
-async fn patch(server: &Server, path: &str, key: &str, body: &Value) -> Reply {
-    server
-        .call(
-            "PATCH",
-            path,
-            Some(key),
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        )
-        .await
+/// A server with contracts A and B, each with an admin's key.
+async fn two_admins(backend: Backend) -> Option<(Server, [(CustomerId, String); 2])> {
+    let server = Server::start(backend, "").await?;
+    let a = server.contract_with_key("a", Role::Admin, true).await;
+    let b = server.contract_with_key("b", Role::Admin, true).await;
+    Some((server, [a, b]))
 }
 
-fn created(reply: &Reply) -> Value {
+/// Posts `new` to `collection` with `key`: the new record's ID and its path.
+async fn created(server: &Server, key: &str, collection: &str, new: Value) -> (i64, String) {
+    let reply = server.post_json(collection, key, &new).await;
     assert_eq!(reply.status, 201, "{}", reply.text());
-    reply.json()
+    let id = reply.json()["id"].as_i64().unwrap();
+    (id, format!("{collection}/{id}"))
+}
+
+async fn stored_endpoint(server: &Server, customer: &CustomerId, id: i64) -> WebhookEndpoint {
+    server
+        .store
+        .webhook_endpoint(customer, id)
+        .await
+        .unwrap()
+        .expect("the endpoint is stored")
 }
 
 async fn webhook_endpoints_are_edited_in_place(backend: Backend) {
-    let Some(server) = Server::start(backend, "").await else {
+    let Some((server, [(a, admin), (_, other)])) = two_admins(backend).await else {
         return;
     };
-    let (a, admin) = server.contract_with_key("a", Role::Admin, true).await;
-    let (_, other) = server.contract_with_key("b", Role::Admin, true).await;
-    let sender = server.key_for(&a, Role::Sender, true);
-    let made = created(
-        &server
-            .post_json(
-                "/api/v1/webhooks",
-                &admin,
-                &json!({"url": "https://hooks.example.jp/one", "events": ["delivered"]}),
-            )
-            .await,
-    );
-    let id = made["id"].as_i64().unwrap();
-    let path = format!("/api/v1/webhooks/{id}");
-    let secret = server
-        .store
-        .webhook_endpoint(&a, id)
-        .await
-        .unwrap()
-        .unwrap()
-        .secret;
-
-    // Only what is given changes; the secret stays.
-    let r = patch(
+    let (id, path) = created(
         &server,
-        &path,
         &admin,
-        &json!({"url": "https://hooks.example.jp/two", "events": ["bounced", "expired"]}),
+        "/api/v1/webhooks",
+        json!({"url": "https://hooks.example.jp/one", "events": ["delivered"]}),
     )
     .await;
+    let sender = server.key_for(&a, Role::Sender, true);
+    let secret = stored_endpoint(&server, &a, id).await.secret;
+
+    // Only what is given changes; the secret stays.
+    let r = server
+        .patch_json(
+            &path,
+            &admin,
+            &json!({"url": "https://hooks.example.jp/two", "events": ["bounced", "expired"]}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["events"], json!(["bounced", "expired"]));
     assert_eq!(r.json()["one_per_request"], false);
-    let stored = server
-        .store
-        .webhook_endpoint(&a, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_endpoint(&server, &a, id).await;
     assert_eq!(stored.url, "https://hooks.example.jp/two");
     assert_eq!(stored.secret, secret, "an edit keeps the secret");
-    let r = patch(&server, &path, &admin, &json!({"one_per_request": true})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"one_per_request": true}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let stored = server
-        .store
-        .webhook_endpoint(&a, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_endpoint(&server, &a, id).await;
     assert!(stored.one_per_request);
     assert_eq!(stored.url, "https://hooks.example.jp/two");
     assert_eq!(stored.kinds.len(), 2);
 
     // A hosted format with its api_key; back to standard drops the key.
-    let r = patch(
-        &server,
-        &path,
-        &admin,
-        &json!({"format": "hosted-form", "api_key": "receiver-7"}),
-    )
-    .await;
+    let r = server
+        .patch_json(
+            &path,
+            &admin,
+            &json!({"format": "hosted-form", "api_key": "receiver-7"}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         (r.json()["format"].clone(), r.json()["api_key_set"].clone()),
         (json!("hosted-form"), json!(true))
     );
     assert!(!r.text().contains("receiver-7"), "the key is never shown");
-    let stored = server
-        .store
-        .webhook_endpoint(&a, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_endpoint(&server, &a, id).await;
     assert_eq!(stored.api_key.as_deref(), Some("receiver-7"));
-    let r = patch(&server, &path, &admin, &json!({"api_key": null})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"api_key": null}))
+        .await;
     assert_eq!(r.json()["api_key_set"], false, "{}", r.text());
-    patch(&server, &path, &admin, &json!({"api_key": "receiver-8"})).await;
-    let r = patch(&server, &path, &admin, &json!({"format": "standard"})).await;
+    server
+        .patch_json(&path, &admin, &json!({"api_key": "receiver-8"}))
+        .await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"format": "standard"}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["api_key_set"], false);
 
@@ -127,18 +117,15 @@ async fn webhook_endpoints_are_edited_in_place(backend: Backend) {
             "api_key",
         ),
     ] {
-        let r = patch(&server, &path, &admin, &body).await;
+        let r = server.patch_json(&path, &admin, &body).await;
         assert_eq!(r.status, 422, "{body}: {}", r.text());
         assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
     }
-    let r = patch(&server, &path, &admin, &json!({"colour": "red"})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"colour": "red"}))
+        .await;
     assert_eq!(r.status, 422, "an unknown field: {}", r.text());
-    let stored = server
-        .store
-        .webhook_endpoint(&a, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_endpoint(&server, &a, id).await;
     assert_eq!(
         (
             stored.url.as_str(),
@@ -149,67 +136,57 @@ async fn webhook_endpoints_are_edited_in_place(backend: Backend) {
     );
 
     // Off, and on again.
-    let r = patch(&server, &path, &admin, &json!({"enabled": false})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"enabled": false}))
+        .await;
     assert!(r.json()["disabled_at"].is_string(), "{}", r.text());
     assert_eq!(r.json()["disabled_reason"], "disabled by the contract");
-    let r = patch(&server, &path, &admin, &json!({"enabled": true})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"enabled": true}))
+        .await;
     assert!(r.json().get("disabled_at").is_none(), "{}", r.text());
 
     // A sender's key may not; another contract's admin finds no such endpoint.
-    let r = patch(&server, &path, &sender, &json!({"one_per_request": false})).await;
+    let r = server
+        .patch_json(&path, &sender, &json!({"one_per_request": false}))
+        .await;
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = patch(
-        &server,
-        &path,
-        &other,
-        &json!({"url": "https://evil.example/"}),
-    )
-    .await;
+    let r = server
+        .patch_json(&path, &other, &json!({"url": "https://evil.example/"}))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = patch(&server, "/api/v1/webhooks/999999", &admin, &json!({})).await;
+    let r = server
+        .patch_json("/api/v1/webhooks/999999", &admin, &json!({}))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
-    let stored = server
-        .store
-        .webhook_endpoint(&a, id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_endpoint(&server, &a, id).await;
     assert_eq!(stored.url, "https://hooks.example.jp/two");
     assert!(stored.one_per_request);
 }
 
 async fn inbound_routes_are_edited_in_place(backend: Backend) {
-    let Some(server) = Server::start(backend, "").await else {
+    let Some((server, [(a, admin), (b, other)])) = two_admins(backend).await else {
         return;
     };
-    let (a, admin) = server.contract_with_key("a", Role::Admin, true).await;
-    let (b, other) = server.contract_with_key("b", Role::Admin, true).await;
-    let viewer = server.key_for(&a, Role::Viewer, true);
-    let made = created(
-        &server
-            .post_json(
-                "/api/v1/settings/inbound-routes",
-                &admin,
-                &json!({"pattern": "support@a.example", "endpoint": "https://hooks.example.jp/in"}),
-            )
-            .await,
-    );
-    let id = made["id"].as_i64().unwrap();
-    let path = format!("/api/v1/settings/inbound-routes/{id}");
-    let secret = server.store.inbound_signing_secret(id).await.unwrap();
-    created(
-        &server
-            .post_json(
-                "/api/v1/settings/inbound-routes",
-                &other,
-                &json!({"pattern": "b.example", "endpoint": "https://hooks.example.jp/b"}),
-            )
-            .await,
-    );
-
-    let r = patch(
+    let (id, path) = created(
         &server,
-        &path,
+        &admin,
+        "/api/v1/settings/inbound-routes",
+        json!({"pattern": "support@a.example", "endpoint": "https://hooks.example.jp/in"}),
+    )
+    .await;
+    let viewer = server.key_for(&a, Role::Viewer, true);
+    let secret = server.store.inbound_signing_secret(id).await.unwrap();
+    // B's own route, whose pattern A may not take.
+    created(
+        &server,
+        &other,
+        "/api/v1/settings/inbound-routes",
+        json!({"pattern": "b.example", "endpoint": "https://hooks.example.jp/b"}),
+    )
+    .await;
+
+    let r = server.patch_json(&path,
         &admin,
         &json!({"pattern": "help@A.example", "format": "hosted-multipart", "api_key": "route-key"}),
     )
@@ -245,13 +222,17 @@ async fn inbound_routes_are_edited_in_place(backend: Backend) {
     );
 
     // forward_raw, the older word, still works; leaving the hosted formats drops the key.
-    let r = patch(&server, &path, &admin, &json!({"forward_raw": true})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"forward_raw": true}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         (r.json()["format"].clone(), r.json()["api_key_set"].clone()),
         (json!("raw"), json!(false))
     );
-    let r = patch(&server, &path, &admin, &json!({"forward_raw": false})).await;
+    let r = server
+        .patch_json(&path, &admin, &json!({"forward_raw": false}))
+        .await;
     assert_eq!(r.json()["format"], "json", "{}", r.text());
 
     // Refused as a new route would be; a pattern another contract has is taken.
@@ -271,7 +252,7 @@ async fn inbound_routes_are_edited_in_place(backend: Backend) {
         ),
         (json!({"pattern": "b.example"}), 409, None),
     ] {
-        let r = patch(&server, &path, &admin, &body).await;
+        let r = server.patch_json(&path, &admin, &body).await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
         if let Some(field) = field {
             assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
@@ -281,23 +262,17 @@ async fn inbound_routes_are_edited_in_place(backend: Backend) {
     assert_eq!(route.pattern, "help@a.example");
 
     // A viewer may not; B's admin finds no such route, and B's own stays B's.
-    let r = patch(&server, &path, &viewer, &json!({"pattern": "x@a.example"})).await;
+    let r = server
+        .patch_json(&path, &viewer, &json!({"pattern": "x@a.example"}))
+        .await;
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = patch(
-        &server,
-        &path,
-        &other,
-        &json!({"endpoint": "https://evil.example/"}),
-    )
-    .await;
+    let r = server
+        .patch_json(&path, &other, &json!({"endpoint": "https://evil.example/"}))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = patch(
-        &server,
-        "/api/v1/settings/inbound-routes/nope",
-        &admin,
-        &json!({}),
-    )
-    .await;
+    let r = server
+        .patch_json("/api/v1/settings/inbound-routes/nope", &admin, &json!({}))
+        .await;
     assert_eq!(r.status, 404, "{}", r.text());
     let route = server.store.inbound_route(id).await.unwrap().unwrap();
     assert_eq!(route.endpoint, "https://hooks.example.jp/in");

@@ -6,22 +6,14 @@
 
 mod common;
 
-use common::{Backend, Browser, Server, accept, delivered, encode};
+use common::{BACKENDS, Browser, Server, accept, delivered, encode};
 use hikyaku_console::clock::Zone;
-use hikyaku_model::{CustomerId, Reason, Role, Timestamp};
+use hikyaku_model::{Reason, Role, Timestamp};
 use serde_json::Value;
 
-const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
-
-async fn logged_in(server: &Server, customer: &CustomerId, email: &str) -> Browser {
-    let mut browser = server.browser();
-    let reply = browser.log_in(customer, email).await;
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    browser
-}
 
 /// The sum of one series of `/graph/data`'s answer.
 fn total(json: &Value, kind: &str) -> u64 {
@@ -51,12 +43,7 @@ async fn the_delivery_graph_takes_a_range_and_a_domain() {
             continue;
         };
         let store = &server.store;
-        let (a, _) = server
-            .contract_with_user("a", "taro@a.example", Role::Viewer, false)
-            .await;
-        let (b, _) = server
-            .contract_with_user("b", "ken@b.example", Role::Admin, true)
-            .await;
+        let (a, b) = server.two_contracts(Role::Viewer, false).await;
         let now = Timestamp::now().as_millis();
         // A: two recipients at docomo.ne.jp and one at gmail.com an hour ago, one delivered;
         // one more to docomo.ne.jp three days ago.
@@ -101,7 +88,7 @@ async fn the_delivery_graph_takes_a_range_and_a_domain() {
             )
             .await;
         }
-        let mut taro = logged_in(&server, &a, "taro@a.example").await;
+        let mut taro = server.logged_in(&a, "taro@a.example").await;
         let tokyo = Zone::default();
         let local = |ms: i64| encode(&tokyo.local_input(ms));
 
@@ -223,7 +210,7 @@ async fn the_delivery_graph_takes_a_range_and_a_domain() {
             );
         }
         // The same in English for a browser that asks for it.
-        let mut english = logged_in(&server, &a, "taro@a.example").await;
+        let mut english = server.logged_in(&a, "taro@a.example").await;
         english.accept_language = Some("en".into());
         let page = english.get("/graph?range=custom&from=yesterday").await;
         assert!(page.text().contains("The start is not a date and time."));
@@ -249,12 +236,7 @@ async fn the_error_graph_draws_bars_or_pies_with_its_table() {
             continue;
         };
         let store = &server.store;
-        let (a, _) = server
-            .contract_with_user("a", "taro@a.example", Role::Admin, true)
-            .await;
-        let (b, _) = server
-            .contract_with_user("b", "ken@b.example", Role::Admin, true)
-            .await;
+        let (a, b) = server.two_contracts(Role::Admin, true).await;
         let now = Timestamp::now().as_millis();
         let m = accept(
             store,
@@ -278,7 +260,7 @@ async fn the_error_graph_draws_bars_or_pies_with_its_table() {
         )
         .await;
         common::bounced(store, mb, 0, now - HOUR + 1000, Reason::Blocked).await;
-        let mut taro = logged_in(&server, &a, "taro@a.example").await;
+        let mut taro = server.logged_in(&a, "taro@a.example").await;
 
         let bars = taro.get("/errors").await;
         assert_eq!(bars.status, 200);

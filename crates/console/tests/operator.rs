@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{Backend, Browser, PASSWORD, Server};
+use common::{BACKENDS, Backend, Browser, PASSWORD, Server};
 use hikyaku_console::clock::Zone;
 use hikyaku_model::{Role, Timestamp};
 
-const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 const CONFIG: &str = "[api]\nburst = 100000\nrequests_per_second = 100000\n\
     [contracts]\nplans = [\"standard\", \"pro\"]\n[plans.standard]\nmonthly_volume = 1000\n";
 const DAY_MS: i64 = 86_400_000;

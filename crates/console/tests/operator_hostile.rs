@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::{Backend, Browser, PASSWORD, Reply, Server};
+use common::{BACKENDS, Browser, PASSWORD, Reply, Server};
 use hikyaku_console::clock::Zone;
 use hikyaku_model::{Role, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 const CONFIG: &str = "[api]\nburst = 100000\nrequests_per_second = 100000\n";
 const DAY_MS: i64 = 86_400_000;
 

@@ -4,18 +4,8 @@
 
 mod common;
 
-use common::{Backend, Browser, Server, accept, delivered};
-use hikyaku_model::{CustomerId, Role, Timestamp};
-
-const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
-
-async fn logged_in(server: &Server, customer: &CustomerId, email: &str) -> Browser {
-    let mut browser = server.browser();
-    let reply = browser.log_in(customer, email).await;
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    assert_eq!(reply.header("location"), Some("/"));
-    browser
-}
+use common::{BACKENDS, Backend, Browser, Server, accept, delivered};
+use hikyaku_model::{Role, Timestamp};
 
 #[tokio::test]
 async fn login_dashboard_and_logout() {
@@ -123,8 +113,8 @@ async fn a_removed_user_or_terminated_contract_is_out_at_once() {
     let hanako = server
         .user(&a, "hanako@a.example", Role::Viewer, false)
         .await;
-    let mut taro = logged_in(&server, &a, "taro@a.example").await;
-    let mut viewer = logged_in(&server, &a, "hanako@a.example").await;
+    let mut taro = server.logged_in(&a, "taro@a.example").await;
+    let mut viewer = server.logged_in(&a, "hanako@a.example").await;
     assert_eq!(viewer.get("/").await.status, 200);
     server
         .store
@@ -274,14 +264,9 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token() {
     let Some(server) = Server::start(Backend::Sqlite).await else {
         return;
     };
-    let (a, _) = server
-        .contract_with_user("a", "taro@a.example", Role::Admin, true)
-        .await;
-    let (b, _) = server
-        .contract_with_user("b", "ken@b.example", Role::Admin, true)
-        .await;
-    let mut taro = logged_in(&server, &a, "taro@a.example").await;
-    let mut ken = logged_in(&server, &b, "ken@b.example").await;
+    let (a, b) = server.two_contracts(Role::Admin, true).await;
+    let mut taro = server.logged_in(&a, "taro@a.example").await;
+    let mut ken = server.logged_in(&b, "ken@b.example").await;
     let kens_token = ken.get("/").await.csrf();
     let forms: &[(&str, &[(&str, &str)])] = &[
         ("/suppressions/add", &[("address", "x@dom.example")]),
@@ -340,17 +325,12 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
             continue;
         };
         let store = &server.store;
-        let (a, _) = server
-            .contract_with_user("a", "taro@a.example", Role::Admin, true)
-            .await;
+        let (a, b) = server.two_contracts(Role::Admin, true).await;
         server
             .user(&a, "viewer@a.example", Role::Viewer, false)
             .await;
         server
             .user(&a, "billing@a.example", Role::Billing, true)
-            .await;
-        let (b, _) = server
-            .contract_with_user("b", "ken@b.example", Role::Admin, true)
             .await;
         let now = Timestamp::now().as_millis();
         let ma = accept(
@@ -398,9 +378,9 @@ async fn pages_show_only_the_user_s_contract_as_its_role_may() {
             .await
             .unwrap();
 
-        let mut taro = logged_in(&server, &a, "taro@a.example").await;
-        let mut viewer = logged_in(&server, &a, "viewer@a.example").await;
-        let mut billing = logged_in(&server, &a, "billing@a.example").await;
+        let mut taro = server.logged_in(&a, "taro@a.example").await;
+        let mut viewer = server.logged_in(&a, "viewer@a.example").await;
+        let mut billing = server.logged_in(&a, "billing@a.example").await;
         let b_things = [
             "dom-b.example",
             "shop@b.example",
@@ -566,7 +546,7 @@ async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
         let (a, _) = server
             .contract_with_user("a", "taro@a.example", Role::Sender, true)
             .await;
-        let mut taro = logged_in(&server, &a, "taro@a.example").await;
+        let mut taro = server.logged_in(&a, "taro@a.example").await;
         let csrf = taro.get("/suppressions").await.csrf();
         let reply = taro
             .post(
@@ -697,7 +677,7 @@ async fn the_suppression_list_searches_adds_removes_imports_and_exports() {
         let (b, _) = server
             .contract_with_user("b", "ken@b.example", Role::Admin, true)
             .await;
-        let mut ken = logged_in(&server, &b, "ken@b.example").await;
+        let mut ken = server.logged_in(&b, "ken@b.example").await;
         for path in [
             job_page.clone(),
             format!("{job_page}/status"),
@@ -853,7 +833,7 @@ async fn an_import_over_the_limit_says_how_large_a_file_may_be() {
         let (a, _) = server
             .contract_with_user("a", "taro@a.example", Role::Admin, true)
             .await;
-        let mut taro = logged_in(&server, &a, "taro@a.example").await;
+        let mut taro = server.logged_in(&a, "taro@a.example").await;
         let list = taro.get("/suppressions").await;
         assert!(list.text().contains("UTF-8、1 MBまで。"), "{}", list.text());
         let csrf = list.csrf();

@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::{Backend, Browser, Server};
+use common::{BACKENDS, Backend, Browser, Server};
 use hikyaku_model::{CustomerId, Role};
 use hikyaku_store::IdPage;
 use hikyaku_testkit::TestDns;
-
-const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
 
 /// Every settings page, with whether each role may read it (admin, sender, viewer, billing).
 const PAGES: [(&str, [bool; 4]); 10] = [
@@ -83,10 +81,9 @@ const ROLES: [(Role, &str); 4] = [
     (Role::Billing, "billing@a.example"),
 ];
 
+/// Logged in, reading the pages in English (the texts this file looks for).
 async fn logged_in(server: &Server, customer: &CustomerId, email: &str) -> Browser {
-    let mut browser = server.browser();
-    let reply = browser.log_in(customer, email).await;
-    assert_eq!(reply.status, 303, "{}", reply.text());
+    let mut browser = server.logged_in(customer, email).await;
     browser.accept_language = Some("en".into());
     browser
 }

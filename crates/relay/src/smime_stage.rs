@@ -105,41 +105,12 @@ impl SmimeStage {
         }
     }
 
-    /// The message as it is to be spooled: signed when a certificate of `contract` applies
-    /// (see the module's rules), otherwise unchanged.
-    pub async fn apply(
-        &self,
-        contract: &CustomerId,
-        recipients: &[String],
-        message: Vec<u8>,
-    ) -> Result<Vec<u8>, SmimeStageError> {
-        self.apply_at(contract, recipients, message, SystemTime::now())
-            .await
-    }
-
-    /// [`SmimeStage::apply`] as at `now`: which certificates are valid, and the signing time.
-    pub async fn apply_at(
-        &self,
-        contract: &CustomerId,
-        recipients: &[String],
-        message: Vec<u8>,
-        now: SystemTime,
-    ) -> Result<Vec<u8>, SmimeStageError> {
-        let mut once = SignedOnce::at(now);
-        match self
-            .sign_copy(contract, recipients, &message, &mut once)
-            .await?
-        {
-            Some(signed) => Ok(Arc::unwrap_or_clone(signed)),
-            None => Ok(message),
-        }
-    }
-
-    /// One copy of a message, signed as [`SmimeStage::apply`] signs it, or `None` when it is
-    /// to go out as it is. `message` is what every copy shares — without its trace fields,
-    /// which are added to the result and stay outside the signed part like every field but
-    /// the content ones — so `once` makes one signature per certificate for all the copies of
-    /// a message (one per recipient when each gets its own unsubscribe link).
+    /// One copy of a message, signed when a certificate of `contract` applies (see the
+    /// module's rules), or `None` when it is to go out as it is. `message` is what every copy
+    /// shares — without its trace fields, which are added to the result and stay outside the
+    /// signed part like every field but the content ones — so `once` makes one signature per
+    /// certificate for all the copies of a message (one per recipient when each gets its own
+    /// unsubscribe link).
     pub async fn sign_copy(
         &self,
         contract: &CustomerId,

@@ -4,7 +4,7 @@
 //! it signs verifies with `openssl cms -verify`.
 
 use hikyaku_model::Timestamp;
-use hikyaku_relay::smime_stage::SmimeStage;
+use hikyaku_relay::smime_stage::{SignedOnce, SmimeStage};
 use hikyaku_smime::Signer;
 use hikyaku_store::{NewSmimeCertificate, SealingKey, Store};
 use hikyaku_testkit::{TestKey, TestPki};
@@ -41,6 +41,22 @@ async fn install(
 
 fn to(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
+}
+
+/// The message as the relay spools it when signed as at `at`: the stage's signed copy, or the
+/// message itself when the stage leaves it alone.
+async fn spooled(
+    stage: &SmimeStage,
+    contract: &hikyaku_model::CustomerId,
+    recipients: &[&str],
+    message: &[u8],
+    at: SystemTime,
+) -> Vec<u8> {
+    stage
+        .sign_copy(contract, &to(recipients), message, &mut SignedOnce::at(at))
+        .await
+        .unwrap()
+        .map_or_else(|| message.to_vec(), |signed| signed.to_vec())
 }
 
 #[tokio::test]
@@ -156,10 +172,7 @@ async fn the_stage_signs_what_the_rules_say() {
     ];
     for (i, (contract, from, recipients, at, signer)) in cases.into_iter().enumerate() {
         let input = message(from);
-        let out = stage
-            .apply_at(contract, &to(recipients), input.clone(), at)
-            .await
-            .unwrap();
+        let out = spooled(&stage, contract, recipients, &input, at).await;
         match signer {
             None => assert_eq!(out, input, "case {i}: should be unsigned"),
             Some(pki) => {
@@ -169,13 +182,31 @@ async fn the_stage_signs_what_the_rules_say() {
         }
     }
     // A message the application signed itself is left as it is.
-    let signed = stage
-        .apply(&customer, &to(&["a@x.jp"]), message("all@example.com"))
-        .await
-        .unwrap();
-    let again = stage
-        .apply(&customer, &to(&["a@x.jp"]), signed.clone())
-        .await
-        .unwrap();
+    let signed = spooled(
+        &stage,
+        &customer,
+        &["a@x.jp"],
+        &message("all@example.com"),
+        now,
+    )
+    .await;
+    let again = spooled(&stage, &customer, &["a@x.jp"], &signed, now).await;
     assert_eq!(again, signed);
+
+    // The copies of one message (one per recipient) share one signature.
+    let mut once = SignedOnce::at(now);
+    let shared = message("all@example.com");
+    let mut copies = Vec::new();
+    for recipient in ["a@x.jp", "b@y.jp"] {
+        let copy = stage
+            .sign_copy(&customer, &to(&[recipient]), &shared, &mut once)
+            .await
+            .unwrap()
+            .expect("signed");
+        copies.push(copy);
+    }
+    assert!(
+        std::sync::Arc::ptr_eq(&copies[0], &copies[1]),
+        "one signature for both copies"
+    );
 }

@@ -13,7 +13,7 @@ use hikyaku_api_types::{
     DkimKey, DnsFinding, DomainDnsCheck, NewSenderDomain, SenderDomain, SenderDomainList,
 };
 use hikyaku_config::Config;
-use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, PrivateKey, dns_txt};
+use hikyaku_dkim::{DomainAlgorithm, KeyAlgorithm, KeyError, PrivateKey, dns_txt};
 use hikyaku_dns_records::{
     BounceDomain, ContractDomains, DnsServer, Platform, RelayHost, Status, check_contract,
 };
@@ -80,49 +80,98 @@ pub fn dns_platform(config: &Config) -> Result<Platform, &'static str> {
     })
 }
 
-fn record_of(algorithm: &str, public_key: &str) -> String {
-    algorithm
-        .parse::<KeyAlgorithm>()
-        .map(|a| dns_txt(a, public_key))
-        .unwrap_or_else(|_| format!("v=DKIM1; p={public_key}"))
+/// The TXT record a stored key publishes (`v=DKIM1; k=…; p=…`), for the API, the CLI and both
+/// DNS checks alike. A key whose algorithm is none this build knows has no record: one made
+/// without its `k=` would claim RSA, so an Ed25519 key's record would be wrong where it is
+/// published, and such a key cannot sign here either.
+pub fn key_record(key: &hikyaku_store::DkimKey) -> Result<String, KeyError> {
+    Ok(dns_txt(key.algorithm.parse()?, &key.public_key))
 }
 
 /// A stored sender domain as the API (and `hikyaku domain --json`) shows it: each key with the
 /// TXT record to publish and its name.
-pub fn shown_sender_domain(d: &hikyaku_store::SenderDomain) -> SenderDomain {
-    SenderDomain {
-        domain: d.domain.clone(),
-        customer_id: d.customer_id.clone(),
-        algorithm: d.algorithm.clone(),
-        created_at: d.created_at.into(),
-        keys: d
-            .keys
-            .iter()
-            .map(|k| DkimKey {
+pub fn shown_sender_domain(d: &hikyaku_store::SenderDomain) -> Result<SenderDomain, KeyError> {
+    let keys = d
+        .keys
+        .iter()
+        .map(|k| {
+            Ok(DkimKey {
                 selector: k.selector.clone(),
                 algorithm: k.algorithm.clone(),
                 state: k.state.as_str().to_string(),
                 record_name: format!("{}._domainkey.{}", k.selector, d.domain),
-                record: record_of(&k.algorithm, &k.public_key),
+                record: key_record(k)?,
                 created_at: k.created_at.into(),
                 activated_at: k.activated_at.map(Into::into),
             })
-            .collect(),
-    }
+        })
+        .collect::<Result<_, KeyError>>()?;
+    Ok(SenderDomain {
+        domain: d.domain.clone(),
+        customer_id: d.customer_id.clone(),
+        algorithm: d.algorithm.clone(),
+        created_at: d.created_at.into(),
+        keys,
+    })
+}
+
+/// A stored key that [`key_record`] cannot show: the store holds what this build does not
+/// know (a newer version's algorithm, or an edited row).
+fn unknown_key(error: KeyError) -> ApiError {
+    tracing::error!(%error, "a stored DKIM key cannot be shown");
+    ApiError::internal()
 }
 
 /// A generated key with what the store keeps of it.
-struct GeneratedKey {
+pub struct GeneratedKey {
     selector: String,
     algorithm: KeyAlgorithm,
     public_key: String,
     pem: String,
 }
 
-/// `hkYYYYMM` (with `r`/`e` for a dual domain's two keys), as `hikyaku domain add` names them.
-fn generate(algorithm: DomainAlgorithm) -> Result<Vec<GeneratedKey>, ApiError> {
-    let now = Timestamp::now().to_string();
-    let base = format!("hk{}{}", &now[0..4], &now[5..7]);
+impl GeneratedKey {
+    pub fn as_new(&self) -> NewDkimKey<'_> {
+        NewDkimKey {
+            selector: &self.selector,
+            algorithm: self.algorithm.as_str(),
+            public_key: &self.public_key,
+            private_key_pem: &self.pem,
+        }
+    }
+}
+
+/// Why the keys asked for were not made.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyGenerationError {
+    #[error("selector {0:?}: use 1-60 lower-case letters, digits and hyphens")]
+    MalformedSelector(String),
+    #[error("{0} is already a selector of this domain")]
+    SelectorTaken(String),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// The keys of a domain of `algorithm` (a new domain's, or a rotation's), for the API and
+/// `hikyaku domain` alike: under `chosen`, or by default under `hkYYYYMM` made unique against
+/// `used` (`hkYYYYMMb`, `…c`); a dual domain's two keys add `r` (RSA) and `e` (Ed25519).
+///
+/// Only the operator chooses a selector (`hikyaku domain add|rotate-key --selector`, to keep
+/// one a domain already publishes when it moves here, say); the API and the console, where a
+/// contract's own people add domains, always take the default: a selector means nothing to
+/// them beyond the record's name, which the answer gives.
+pub fn generate_keys(
+    algorithm: DomainAlgorithm,
+    chosen: Option<&str>,
+    used: &[&str],
+) -> Result<Vec<GeneratedKey>, KeyGenerationError> {
+    let base = match chosen {
+        Some(selector) => {
+            check_selector(selector)?;
+            selector.to_string()
+        }
+        None => fresh_selector(algorithm, used),
+    };
     let dual = algorithm.keys().len() > 1;
     algorithm
         .keys()
@@ -133,10 +182,10 @@ fn generate(algorithm: DomainAlgorithm) -> Result<Vec<GeneratedKey>, ApiError> {
                 (true, KeyAlgorithm::Ed25519) => format!("{base}e"),
                 (true, _) => format!("{base}r"),
             };
-            let key = PrivateKey::generate(key_algorithm).map_err(|error| {
-                tracing::error!(%error, "DKIM key generation failed");
-                ApiError::internal()
-            })?;
+            if used.contains(&selector.as_str()) {
+                return Err(KeyGenerationError::SelectorTaken(selector));
+            }
+            let key = PrivateKey::generate(key_algorithm)?;
             Ok(GeneratedKey {
                 selector,
                 algorithm: key_algorithm,
@@ -145,6 +194,43 @@ fn generate(algorithm: DomainAlgorithm) -> Result<Vec<GeneratedKey>, ApiError> {
             })
         })
         .collect()
+}
+
+/// A selector is one DNS label here: letters, digits, hyphens.
+fn check_selector(selector: &str) -> Result<(), KeyGenerationError> {
+    let fine = !selector.is_empty()
+        && selector.len() <= 60
+        && !selector.starts_with('-')
+        && selector
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if fine {
+        Ok(())
+    } else {
+        Err(KeyGenerationError::MalformedSelector(selector.to_string()))
+    }
+}
+
+/// `hkYYYYMM`, then `hkYYYYMMb`, `…c` while one is taken (by any key of the domain, with a
+/// dual domain's `r`/`e` suffixes).
+fn fresh_selector(algorithm: DomainAlgorithm, used: &[&str]) -> String {
+    let now = Timestamp::now().to_string();
+    let month = format!("hk{}{}", &now[0..4], &now[5..7]);
+    let taken = |candidate: &str| {
+        used.iter().any(|u| {
+            *u == candidate
+                || (algorithm.keys().len() > 1
+                    && (u.strip_suffix('r') == Some(candidate)
+                        || u.strip_suffix('e') == Some(candidate)))
+        })
+    };
+    if !taken(&month) {
+        return month;
+    }
+    ('b'..='z')
+        .map(|c| format!("{month}{c}"))
+        .find(|c| !taken(c))
+        .unwrap_or_else(|| format!("{month}-{}", Timestamp::now().as_millis()))
 }
 
 async fn found(
@@ -176,7 +262,11 @@ pub async fn list(
         .sender_domains(Some(&caller.customer_id))
         .await?;
     Ok(Json(SenderDomainList {
-        domains: domains.iter().map(shown_sender_domain).collect(),
+        domains: domains
+            .iter()
+            .map(shown_sender_domain)
+            .collect::<Result<_, _>>()
+            .map_err(unknown_key)?,
     }))
 }
 
@@ -216,16 +306,11 @@ pub async fn add(
         ));
     }
     super::settings::changeable(&state, &caller).await?;
-    let keys = generate(algorithm)?;
-    let new_keys: Vec<NewDkimKey> = keys
-        .iter()
-        .map(|k| NewDkimKey {
-            selector: &k.selector,
-            algorithm: k.algorithm.as_str(),
-            public_key: &k.public_key,
-            private_key_pem: &k.pem,
-        })
-        .collect();
+    let keys = generate_keys(algorithm, None, &[]).map_err(|error| {
+        tracing::error!(%error, "DKIM key generation failed");
+        ApiError::internal()
+    })?;
+    let new_keys: Vec<NewDkimKey> = keys.iter().map(GeneratedKey::as_new).collect();
     let added = state
         .store()
         .add_sender_domain(
@@ -244,7 +329,10 @@ pub async fn add(
             }
             e => e.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(shown_sender_domain(&added))))
+    Ok((
+        StatusCode::CREATED,
+        Json(shown_sender_domain(&added).map_err(unknown_key)?),
+    ))
 }
 
 /// One sender domain with its keys and records.
@@ -260,9 +348,8 @@ pub async fn show(
     caller: ContractCaller,
     ApiPath(domain): ApiPath<String>,
 ) -> Result<Json<SenderDomain>, ApiError> {
-    Ok(Json(shown_sender_domain(
-        &found(&state, &caller, &domain).await?,
-    )))
+    let found = found(&state, &caller, &domain).await?;
+    Ok(Json(shown_sender_domain(&found).map_err(unknown_key)?))
 }
 
 /// Removes a sender domain and its keys: its mail is no longer signed with them (within a
@@ -342,11 +429,14 @@ pub async fn check(
             dkim_keys: domain
                 .keys
                 .iter()
-                .map(|k| hikyaku_dns_records::DkimKey {
-                    selector: k.selector.clone(),
-                    txt: record_of(&k.algorithm, &k.public_key),
+                .map(|k| {
+                    Ok(hikyaku_dns_records::DkimKey {
+                        selector: k.selector.clone(),
+                        txt: key_record(k)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, KeyError>>()
+                .map_err(unknown_key)?,
         }],
         bounce_domain,
     };
@@ -377,4 +467,82 @@ pub async fn check(
             .collect(),
         switched,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_are_fresh_per_domain() {
+        let month = fresh_selector(DomainAlgorithm::Rsa2048, &[]);
+        assert!(month.starts_with("hk") && month.len() == 8, "{month}");
+        let b = format!("{month}b");
+        assert_eq!(fresh_selector(DomainAlgorithm::Rsa2048, &[&month]), b);
+        assert_eq!(
+            fresh_selector(DomainAlgorithm::Rsa2048, &[&month, &b]),
+            format!("{month}c")
+        );
+        let r = format!("{month}r");
+        assert_eq!(fresh_selector(DomainAlgorithm::Dual, &[&r]), b);
+        // For a single key, `…r` belongs to nobody's scheme: the month is still free.
+        assert_eq!(fresh_selector(DomainAlgorithm::Ed25519, &[&r]), month);
+    }
+
+    #[test]
+    fn chosen_selectors_are_labels_not_yet_used() {
+        let too_long = "x".repeat(61);
+        let selectors = |algorithm, chosen, used: &[&str]| {
+            generate_keys(algorithm, chosen, used)
+                .map(|keys| keys.into_iter().map(|k| k.selector).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            selectors(DomainAlgorithm::Ed25519, Some("mail-2024"), &[]).unwrap(),
+            ["mail-2024"]
+        );
+        assert_eq!(
+            selectors(DomainAlgorithm::Dual, Some("s1"), &["s2r"]).unwrap(),
+            ["s1r", "s1e"]
+        );
+        for bad in ["", "-x", "Upper", "a.b", "under_score", &too_long] {
+            assert!(
+                matches!(
+                    selectors(DomainAlgorithm::Ed25519, Some(bad), &[]),
+                    Err(KeyGenerationError::MalformedSelector(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            selectors(DomainAlgorithm::Ed25519, Some("s1"), &["s1"]),
+            Err(KeyGenerationError::SelectorTaken(_))
+        ));
+        // A dual domain's chosen name is taken when one of its suffixed forms is.
+        assert!(matches!(
+            selectors(DomainAlgorithm::Dual, Some("s1"), &["s1e"]),
+            Err(KeyGenerationError::SelectorTaken(s)) if s == "s1e"
+        ));
+    }
+
+    #[test]
+    fn a_stored_key_of_an_unknown_algorithm_has_no_record() {
+        let key = |algorithm: &str| hikyaku_store::DkimKey {
+            id: 1,
+            selector: "hk1".into(),
+            algorithm: algorithm.into(),
+            public_key: "AAAA".into(),
+            state: DkimKeyState::Active,
+            created_at: Timestamp(0),
+            activated_at: Some(Timestamp(0)),
+        };
+        assert_eq!(
+            key_record(&key("ed25519")).unwrap(),
+            "v=DKIM1; k=ed25519; p=AAAA"
+        );
+        assert_eq!(
+            key_record(&key("rsa-1024")).unwrap(),
+            "v=DKIM1; k=rsa; p=AAAA"
+        );
+        assert!(key_record(&key("rsa-4096")).is_err());
+    }
 }

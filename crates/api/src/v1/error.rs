@@ -299,6 +299,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
+/// A record's ID taken from the path. Text that is no ID of this kind names no record, so it
+/// is answered as an ID that was never issued is (`404 not_found`), not as a malformed request
+/// (`400 invalid_path`): either way there is no such record to act on.
+pub(crate) fn id_in_path<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| ApiError::not_found(what))
+}
+
 pub(crate) async fn route_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

@@ -3,7 +3,7 @@
 
 use super::ApiState;
 use super::access::ContractCaller;
-use super::error::{ApiError, ApiPath, Failures};
+use super::error::{ApiError, ApiPath, Failures, id_in_path};
 use super::send_log::shown_event;
 use axum::Json;
 use axum::extract::State;
@@ -25,7 +25,7 @@ pub async fn history(
     ApiPath(message_id): ApiPath<String>,
 ) -> Result<Json<MessageHistory>, ApiError> {
     let not_found = || ApiError::not_found("message");
-    let id: MessageId = message_id.parse().map_err(|_| not_found())?;
+    let id: MessageId = id_in_path(&message_id, "message")?;
     let history = state
         .store()
         .message_history(&caller.customer_id, id)

@@ -7,7 +7,9 @@
 
 pub mod access;
 mod domains;
-pub use domains::{dns_platform, shown_sender_domain};
+pub use domains::{
+    GeneratedKey, KeyGenerationError, dns_platform, generate_keys, key_record, shown_sender_domain,
+};
 pub mod error;
 pub mod mask;
 mod messages;

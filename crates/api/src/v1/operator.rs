@@ -3,7 +3,7 @@
 
 use super::ApiState;
 use super::access::OperatorCaller;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures, id_in_path};
 use super::paging::{ListKind, PageQuery, page_of};
 use axum::Json;
 use axum::extract::State;
@@ -91,7 +91,7 @@ pub async fn create_contract(
 }
 
 fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
-    text.parse().map_err(|_| ApiError::not_found("contract"))
+    id_in_path(text, "contract")
 }
 
 /// One contract.

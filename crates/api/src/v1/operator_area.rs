@@ -5,7 +5,7 @@
 
 use super::ApiState;
 use super::access::{ContractCaller, OperatorCaller};
-use super::error::{ApiError, ApiJson, ApiPath, Failures};
+use super::error::{ApiError, ApiJson, ApiPath, Failures, id_in_path};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -65,10 +65,6 @@ fn body_text(text: &str, required: bool) -> Result<String, ApiError> {
     Ok(text.to_string())
 }
 
-fn customer_id(text: &str) -> Result<CustomerId, ApiError> {
-    text.parse().map_err(|_| ApiError::not_found("contract"))
-}
-
 fn shown_contract(contract: hikyaku_model::Contract) -> Contract {
     Contract {
         customer_id: contract.customer_id.to_string(),
@@ -120,7 +116,7 @@ pub async fn change_plan(
     ApiPath(id): ApiPath<String>,
     ApiJson(change): ApiJson<PlanChange>,
 ) -> Result<Json<Contract>, ApiError> {
-    let id = customer_id(&id)?;
+    let id: CustomerId = id_in_path(&id, "contract")?;
     let plans = &state.0.plans;
     if !plans.iter().any(|p| p.name == change.plan) {
         let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
@@ -210,7 +206,7 @@ pub async fn mark_inquiry(
     ApiPath(id): ApiPath<String>,
     ApiJson(handled): ApiJson<InquiryHandled>,
 ) -> Result<Json<Inquiry>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| ApiError::not_found("inquiry"))?;
+    let id: i64 = id_in_path(&id, "inquiry")?;
     let at = handled.handled.then(Timestamp::now);
     match state.store().set_inquiry_handled(id, at).await? {
         Some(inquiry) => Ok(Json(shown_inquiry(inquiry))),

@@ -2,7 +2,7 @@
 
 use super::ApiState;
 use super::access::ContractCaller;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures, id_in_path};
 use super::paging::{ListKind, PageQuery, page_of};
 use axum::Json;
 use axum::extract::State;
@@ -357,7 +357,7 @@ pub async fn edit_inbound_route(
     ApiJson(patch): ApiJson<InboundRoutePatch>,
 ) -> Result<Json<InboundRoute>, ApiError> {
     let not_found = || ApiError::not_found("inbound route");
-    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let id: i64 = id_in_path(&id, "inbound route")?;
     changeable(&state, &caller).await?;
     // Route IDs are global: another contract's route is no route of this one.
     let current = state
@@ -462,7 +462,7 @@ pub async fn remove_inbound_route(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::not_found("inbound route");
-    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let id: i64 = id_in_path(&id, "inbound route")?;
     // Route IDs are global: the delete itself names the contract.
     match state
         .store()

@@ -4,7 +4,7 @@
 
 use super::ApiState;
 use super::access::ContractCaller;
-use super::error::{ApiError, ApiJson, ApiPath, Failures};
+use super::error::{ApiError, ApiJson, ApiPath, Failures, id_in_path};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -186,7 +186,7 @@ pub async fn remove(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::not_found("S/MIME certificate");
-    let id: i64 = id.trim().parse().map_err(|_| not_found())?;
+    let id: i64 = id_in_path(id.trim(), "S/MIME certificate")?;
     if state
         .store()
         .remove_smime_certificate(&caller.customer_id, id)

@@ -3,7 +3,7 @@
 
 use super::ApiState;
 use super::access::ContractCaller;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, Failures, id_in_path};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,8 +30,7 @@ pub struct AttemptsQuery {
 }
 
 fn endpoint_id(text: &str) -> Result<i64, ApiError> {
-    text.parse()
-        .map_err(|_| ApiError::not_found("webhook endpoint"))
+    id_in_path(text, "webhook endpoint")
 }
 
 fn refused(error: WebhookError) -> ApiError {

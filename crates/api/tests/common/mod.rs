@@ -194,8 +194,22 @@ impl Server {
     }
 
     pub async fn post_json(&self, path: &str, key: &str, body: &serde_json::Value) -> Reply {
+        self.send_json("POST", path, key, body).await
+    }
+
+    pub async fn patch_json(&self, path: &str, key: &str, body: &serde_json::Value) -> Reply {
+        self.send_json("PATCH", path, key, body).await
+    }
+
+    async fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> Reply {
         self.call(
-            "POST",
+            method,
             path,
             Some(key),
             Some("application/json"),

@@ -34,6 +34,9 @@ impl Drop for Server {
     }
 }
 
+/// Both stores, for the tests that run their body on each in turn.
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
 pub const PASSWORD: &str = "correct horse battery";
 
 impl Server {
@@ -146,6 +149,28 @@ impl Server {
             .await
             .unwrap()
             .user_id
+    }
+
+    /// Contract `a` with the user taro@a.example of `role`, and contract `b` whose admin is
+    /// ken@b.example: the tenant whose pages a test reads, and the one whose data must never
+    /// show in them.
+    pub async fn two_contracts(&self, role: Role, see_addresses: bool) -> (CustomerId, CustomerId) {
+        let (a, _) = self
+            .contract_with_user("a", "taro@a.example", role, see_addresses)
+            .await;
+        let (b, _) = self
+            .contract_with_user("b", "ken@b.example", Role::Admin, true)
+            .await;
+        (a, b)
+    }
+
+    /// A browser logged in as `email` of `customer`, on the dashboard.
+    pub async fn logged_in(&self, customer: &CustomerId, email: &str) -> Browser {
+        let mut browser = self.browser();
+        let reply = browser.log_in(customer, email).await;
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        assert_eq!(reply.header("location"), Some("/"));
+        browser
     }
 
     pub fn browser(&self) -> Browser {
