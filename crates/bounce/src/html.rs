@@ -15,7 +15,9 @@ pub(crate) fn to_text(html: &str) -> String {
 }
 
 /// `html` without its comments and the elements of [`HIDDEN_ELEMENTS`], each with its
-/// contents. Like a browser, an element or comment left open runs to the end of the input.
+/// contents, and a space before a tag that ends a word where whitespace follows
+/// ([`ends_word_before_space`]). Like a browser, an element or comment left open runs to the
+/// end of the input.
 fn without_hidden(html: &str) -> Cow<'_, str> {
     let bytes = html.as_bytes();
     let mut shown = String::new();
@@ -37,14 +39,58 @@ fn without_hidden(html: &str) -> Cow<'_, str> {
                 copied_to = end;
                 at = end;
             }
-            None => at = open + 1,
+            None => {
+                if ends_word_before_space(bytes, open) {
+                    shown.push_str(&html[copied_to..open]);
+                    shown.push(' ');
+                    copied_to = open;
+                }
+                at = open + 1;
+            }
         }
     }
-    if copied_to == 0 {
+    if copied_to == 0 && shown.is_empty() {
         return Cow::Borrowed(html);
     }
     shown.push_str(&html[copied_to..]);
     Cow::Owned(shown)
+}
+
+/// Whether the tag at `open` ends a word and whitespace follows it and the tags after it
+/// (`…example.org</a> </td> because`). The converter loses that whitespace when the word
+/// stands at the start of a line (after `</p>` or `<br>`): it clears its line-start state only
+/// for a word ended by whitespace, and glued the address to the next word. A space before the
+/// tag is shown as the whitespace after it is, so the text reads as a browser shows it.
+fn ends_word_before_space(bytes: &[u8], open: usize) -> bool {
+    if open == 0
+        || matches!(
+            bytes[open - 1],
+            b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'
+        )
+    {
+        return false;
+    }
+    let mut at = open;
+    loop {
+        let Some(n) = memchr::memchr(b'>', &bytes[at..]) else {
+            return false;
+        };
+        let after = at + n + 1;
+        match bytes.get(after) {
+            Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') => return true,
+            // Another tag, unless it opens a comment or an element that is removed (what
+            // follows those decides nothing here).
+            Some(b'<')
+                if !bytes[after..].starts_with(b"<!--")
+                    && !HIDDEN_ELEMENTS
+                        .iter()
+                        .any(|name| tag_named(bytes, after + 1, name)) =>
+            {
+                at = after
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Whether the tag name starting at `at` is `name` (any case), ended as a tag name ends.
@@ -121,6 +167,15 @@ mod tests {
                 "550 5.1.1 <a@example.org>... User unknown\n",
             ),
             ("a &amp; b<br>c", "a & b\nc"),
+            // A word ended by a tag at the start of a line keeps the whitespace after the tag.
+            (
+                "<p>address</p><a href=x>a@example.org</a>\n </td> <p>because: unknown</p>",
+                "address\na@example.org because: unknown\n",
+            ),
+            ("us<b>er</b> unknown", "user unknown"),
+            // Markup inside a word is no space.
+            ("mailbox us<b>er</b>", "mailbox user"),
+            ("<p>x</p>us<b>er</b>", "x\nuser"),
         ];
         for (html, text) in cases {
             assert_eq!(to_text(html), text, "{html:?}");

@@ -91,6 +91,13 @@ fn diagnostics_of_html_notices_are_their_words_not_their_style_sheet() {
                 "{name}: {}",
                 r.diagnostic
             );
+            // The address is a word of its own (the converter glued it to the next one).
+            assert!(
+                r.diagnostic
+                    .contains("the following address kijitora@example.co.jp because:"),
+                "{name}: {}",
+                r.diagnostic
+            );
             assert!(
                 r.diagnostic
                     .ends_with("550 5.1.1 <kijitora@example.co.jp>... User Unknown"),
