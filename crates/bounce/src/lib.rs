@@ -19,6 +19,7 @@ mod autoreply;
 mod classify;
 mod dsn;
 mod feedback;
+mod html;
 mod mime;
 mod mta;
 mod phrases;

@@ -78,9 +78,7 @@ impl Mail {
                     let text: std::borrow::Cow<'_, str> = match &part.body {
                         PartType::Multipart(_) => continue,
                         PartType::Text(t) => t.as_ref().into(),
-                        PartType::Html(h) => {
-                            mail_parser::decoders::html::html_to_text(cut(h, MAX_PART)).into()
-                        }
+                        PartType::Html(h) => crate::html::to_text(cut(h, MAX_PART)).into(),
                         PartType::Binary(b) | PartType::InlineBinary(b) => {
                             if !(ctype.starts_with("message/") || ctype.starts_with("text/")) {
                                 continue;

@@ -715,6 +715,8 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         // connection that could not be made (Courier's report of its last try).
         "network is unreachable",
         "network is down",
+        // Courier's words for a peer that closed the connection in the middle of the session.
+        "connection shut down by the remote",
         "could not connect and send the mail to",
         "dns records for the destination computer could not be found",
         "hop count exceeded - possible mail loop",
@@ -1211,6 +1213,11 @@ mod tests {
             ),
             ("dmarc policy reject", Reason::AuthFailure, true),
             ("network is down", Reason::NetworkError, true),
+            (
+                "network connection shut down by the remote mail server",
+                Reason::NetworkError,
+                true,
+            ),
             (
                 "this account has been temporarily suspended",
                 Reason::Suspend,

@@ -57,3 +57,54 @@ fn accuracy_on_the_development_corpus() {
         "status rate fell: {card}"
     );
 }
+
+/// AOL's notices are HTML only, with a style sheet in the body (`<style type="text/css">`):
+/// their diagnostic must be the notice's words, not its CSS. The same holds for every message
+/// of the corpus: no diagnostic carries a style rule.
+#[test]
+fn diagnostics_of_html_notices_are_their_words_not_their_style_sheet() {
+    let Some(dir) = corpus() else { return };
+    let mut html_only = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let analysis = hikyaku_bounce::analyse(&std::fs::read(&path).unwrap());
+        for r in &analysis.records {
+            assert!(
+                !r.diagnostic.contains("!important") && !r.diagnostic.contains("@media"),
+                "{}: the diagnostic holds CSS: {}",
+                path.display(),
+                r.diagnostic
+            );
+        }
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.contains("aol-04") {
+            html_only += 1;
+            let [r] = analysis.records.as_slice() else {
+                panic!("{name}: one record expected: {:?}", analysis.records)
+            };
+            assert!(
+                r.diagnostic
+                    .starts_with("Email Returned Something went wrong."),
+                "{name}: {}",
+                r.diagnostic
+            );
+            // The address is a word of its own (the converter glued it to the next one).
+            assert!(
+                r.diagnostic
+                    .contains("the following address kijitora@example.co.jp because:"),
+                "{name}: {}",
+                r.diagnostic
+            );
+            assert!(
+                r.diagnostic
+                    .ends_with("550 5.1.1 <kijitora@example.co.jp>... User Unknown"),
+                "{name}: {}",
+                r.diagnostic
+            );
+        }
+    }
+    assert_eq!(html_only, 2, "the two HTML-only AOL notices were not read");
+}

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Fewer files than this means the tree was not found or lost files.
-const MIN_FILES: usize = 160;
+const MIN_FILES: usize = 220;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
