@@ -314,14 +314,16 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
             if by_status == Some(Filtered) {
                 says(UserUnknown, text) || says(Filtered, text)
             } else {
-                !before_data && (says(Filtered, text) || says(UserUnknown, text))
+                !before_data
+                    && !names_the_sender(text)
+                    && (says(Filtered, text) || says(UserUnknown, text))
             }
         }
         ContentError => {
             !probe(SpamDetected, f) && (by_status == Some(ContentError) || says(ContentError, text))
         }
         Rejected => {
-            if by_status == Some(Rejected) {
+            if by_status == Some(Rejected) || names_the_sender(text) {
                 return true;
             }
             match f.command {
@@ -359,6 +361,14 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
         }
         _ => by_status == Some(reason) || says(reason, text),
     }
+}
+
+/// Whether the reply says in so many words that the sender's address was refused: Postfix's
+/// "Sender address rejected: …" (its smtpd restrictions, postconf(5)) comes with whatever
+/// code the restriction has, an unknown-user `5.1.0` or a `4.1.8` alike, and with words of
+/// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender).
+fn names_the_sender(text: &str) -> bool {
+    text.contains("sender address rejected")
 }
 
 /// A 421 in RFC 5321's own words: the server closes the transmission channel.

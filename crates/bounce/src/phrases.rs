@@ -362,6 +362,10 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         "error writing message: file too large",
         "inbox is full",
         "out of storage space",
+        // GNU Mailutils' mda ("Mailbox Quotas" in its manual), a message that would not fit.
+        "exceed maximum mailbox size",
+        // GoDaddy's documented wording, relayed or not.
+        "account storage limit",
         "452 insufficient disk space",
         "account disabled temporarly for exceeding receiving limits",
         "boite du destinataire pleine",
@@ -392,8 +396,11 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         &["maildir ", "quota"],
         &["over ", "quota"],
         &["quota ", "exceeded"],
+        &["exceeded ", " quota"],
     ],
-    unless: &[],
+    // A sender's quota (Gmail's "Daily sending quota exceeded", 5.4.5) is a sending rate, not
+    // the recipient's storage.
+    unless: &["sending quota", "sending limit"],
 };
 
 pub(crate) static REJECTED: Phrases = Phrases {
@@ -412,6 +419,8 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "denied [bouncedeny]",
         "denied by secumail valid-address-filter",
         "delivery not authorized, message refused",
+        // Sendmail's srvrsmtp.c for a sender address without a domain.
+        "domain name required for sender address",
         "does not exist e2110",
         "domain of sender address ",
         "email address is on senderfilterconfig list",
@@ -426,6 +435,8 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "is not a registered gateway user",
         "mail from not owned by user",
         "message rejected: email address is not verified",
+        // Gmail ("Gmail SMTP errors and codes", 550 5.7.0): the sender's own account.
+        "mail sending denied",
         "mx records for ",
         "null sender is not allowed",
         "recipient addresses rejected : access denied",
@@ -449,6 +460,8 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "this server does not accept mail from",
         "transaction failed unsigned dsn for",
         "unroutable sender address",
+        // Yahoo ("SMTP Error Codes"): the sender's domain does not resolve.
+        "unresolvable rfc.5321",
         "you are not allowed to post to this mailing list",
         "you are sending to/from an address that has been blacklisted",
         "your access to submit messages to this e-mail system has been rejected",
@@ -648,7 +661,9 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "vdelivermail: account is locked email bounced",
     ],
     ordered: &[],
-    unless: &[],
+    // Gmail's "Mail sending denied ... the sender account is disabled": the sender's account,
+    // not the recipient's.
+    unless: &["sender account"],
 };
 
 pub(crate) static REQUIRE_PTR: Phrases = Phrases {
@@ -717,6 +732,10 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "network is down",
         // Courier's words for a peer that closed the connection in the middle of the session.
         "connection shut down by the remote",
+        // Exchange's "DNS query failed" (NDR 4.4.312/5.4.312): the destination's lookup failed.
+        "dns query failed",
+        // Mimecast's 554 for a message that came back to it (relayed or not).
+        "mail loop detected",
         "could not connect and send the mail to",
         "dns records for the destination computer could not be found",
         "hop count exceeded - possible mail loop",
@@ -743,6 +762,17 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
 pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
     any: &[
         "server configuration problem",
+        // Exim (FAQ Q0301, the dnslookup router): routing would send the message back to this
+        // host, a configuration error.
+        "lowest numbered mx record points to local host",
+        "remote host address is the local host",
+        // Exchange's "Temporary server error. Please try again later" (4.7.0, 4.4.3) and
+        // "Server busy" (4.7.500), Gmail's 421 4.4.5 "Server busy": the receiver's own
+        // trouble, whatever class the status says.
+        "temporary server error",
+        "server busy",
+        // Cox's documented 421 for its servers being down.
+        "esmtp server temporarily not available",
         "aliasing/forwarding loop broken",
         "can't create user output file",
         "could not load drd for domain",
@@ -938,6 +968,11 @@ pub(crate) static NOT_ACCEPT: Phrases = Phrases {
         "does not accept mail (nullmx)",
         "host/domain does not accept mail",
         "host does not accept mail",
+        // Exim's words for RFC 7505's null MX, RFC 5321 3.1's greeting of a host that offers
+        // no mail service, and the null MX named as such.
+        "indicated no smtp service",
+        "no smtp service here",
+        "null mx",
         "mail receiving disabled",
         "name server: .: host not found",
         "no mx record found for domain=",
@@ -1117,6 +1152,9 @@ pub(crate) static SPEEDING: Phrases = Phrases {
         // Gmail's two documented 4.2.1/5.2.1 wordings ("Gmail SMTP errors and codes"), which
         // reach a sender through relays that are not Google's hosts too.
         "is receiving mail too quickly",
+        // Gmail's 550 5.4.5 for a sender over its daily limit (documented).
+        "sending limit exceeded",
+        "sending quota exceeded",
         "please try again slower",
         "receiving mail at a rate that prevents additional messages from being delivered",
     ],
@@ -1256,6 +1294,35 @@ mod tests {
             (
                 "550 connection frequency limited",
                 Reason::TooManyConn,
+                true,
+            ),
+            // A sender's quota is no recipient's full mailbox, a sender's account no
+            // recipient's disabled one.
+            (
+                "550 5.4.5 daily sending quota exceeded",
+                Reason::MailboxFull,
+                false,
+            ),
+            (
+                "550 5.4.5 daily sending quota exceeded",
+                Reason::Speeding,
+                true,
+            ),
+            (
+                "recipient has exceeded their quota",
+                Reason::MailboxFull,
+                true,
+            ),
+            (
+                "mail sending denied. this error occurs if the sender account is disabled",
+                Reason::Suspend,
+                false,
+            ),
+            ("dns query failed", Reason::NetworkError, true),
+            ("554 no smtp service here", Reason::NotAccept, true),
+            (
+                "remote host address is the local host",
+                Reason::SystemError,
                 true,
             ),
             ("all fine", Reason::UserUnknown, false),
