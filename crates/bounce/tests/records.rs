@@ -270,3 +270,187 @@ fn quoted_local_part_in_final_recipient() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].ends_with("@example.org"), "{got:?}");
 }
+
+/// A notice without a report (a `text/plain` body, the returned message after the marker the
+/// MTA writes), from `MAILER-DAEMON`.
+fn notice(subject: &str, body: &str) -> String {
+    format!(
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.example.net>\n\
+         To: sender@example.com\nSubject: {subject}\n\
+         MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n\
+         {body}\n{}",
+        RETURNED.trim_start_matches("Content-Type: message/rfc822\n\n")
+    )
+}
+
+#[test]
+fn each_mta_layout_names_its_recipients() {
+    // Each MTA's own notice without a report, as its source or documentation prints it; every
+    // failed address gives one record, the returned message's addresses none.
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        (
+            // Exim (its spec, "Bounce messages"): the addresses indented under the lead-in,
+            // each followed by its error, and `X-Failed-Recipients:` in the header (below).
+            "exim",
+            "Mail delivery failed: returning message to sender",
+            "This message was created automatically by mail delivery software.\n\n\
+             A message that you sent could not be delivered to one or more of its\n\
+             recipients. This is a permanent error. The following address(es) failed:\n\n  \
+             a@example.org\n    host mx1.example.org [192.0.2.25]\n    \
+             SMTP error from remote mail server after RCPT TO:<a@example.org>:\n    \
+             550 5.1.1 User unknown\n  \
+             b@example.org\n    host mx1.example.org [192.0.2.25]\n    \
+             SMTP error from remote mail server after RCPT TO:<b@example.org>:\n    \
+             552 5.2.2 Mailbox full\n\n\
+             ------ This is a copy of the message, including all the headers. ------\n",
+            &["a@example.org", "b@example.org"],
+        ),
+        (
+            // qmail-send.c: "<addr>:" paragraphs, the reason below each.
+            "qmail",
+            "failure notice",
+            "Hi. This is the qmail-send program at relay.example.net.\n\
+             I'm afraid I wasn't able to deliver your message to the following addresses.\n\
+             This is a permanent error; I've given up. Sorry it didn't work out.\n\n\
+             <a@example.org>:\n\
+             192.0.2.25 does not like recipient.\n\
+             Remote host said: 550 5.1.1 User unknown\n\
+             Giving up on 192.0.2.25.\n\n\
+             <b@example.org>:\n\
+             Sorry, no mailbox here by that name. (#5.1.1)\n\n\
+             --- Below this line is a copy of the message.\n",
+            &["a@example.org", "b@example.org"],
+        ),
+        (
+            // Sendmail (deliver.c/savemail.c): the addresses under its heading, then the
+            // transcript, which names them again.
+            "sendmail",
+            "Returned mail: see transcript for details",
+            "The original message was received at Mon, 7 Dec 2026 00:00:00 +0000\n\
+             from app.example.com [192.0.2.10]\n\n   \
+             ----- The following addresses had permanent fatal errors -----\n\
+             <a@example.org>\n    (reason: 550 5.1.1 <a@example.org>... User unknown)\n\n   \
+             ----- Transcript of session follows -----\n\
+             ... while talking to mx1.example.org.:\n\
+             >>> DATA\n\
+             <<< 550 5.1.1 <a@example.org>... User unknown\n\
+             550 5.1.1 <a@example.org>... User unknown\n\
+             <<< 503 5.0.0 Need RCPT (recipient)\n\n   \
+             ----- Original message follows -----\n",
+            &["a@example.org"],
+        ),
+        (
+            // Exchange (its NDR page): the recipients under "Delivery has failed to these
+            // recipients or groups:", here with a display name around the address.
+            "exchange",
+            "Undeliverable: hi",
+            "Delivery has failed to these recipients or groups:\n\n\
+             A User (a@example.org)\n\
+             The email address you entered couldn't be found. Please check the recipient's \
+             email address and try to resend the message.\n\n\
+             Diagnostic information for administrators:\n\n\
+             Generating server: relay.example.net\n\n\
+             a@example.org\n\
+             Remote Server returned '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'\n\n\
+             Original message headers:\n",
+            &["a@example.org"],
+        ),
+        (
+            // HCL Domino: "was not delivered to:" and the address, "because:" and the reason.
+            "domino",
+            "DELIVERY FAILURE: User a (a@example.org) not listed in Domino Directory",
+            "Your message\n\n  Subject: hi\n\nwas not delivered to:\n\n  a@example.org\n\n\
+             because:\n\n  User a (a@example.org) not listed in Domino Directory\n\n",
+            &["a@example.org"],
+        ),
+        (
+            // A notice that names the address only in angle brackets after "to".
+            "to <addr>",
+            "Delivery failure",
+            "Your message to <a@example.org> could not be delivered.\n\
+             The server said: 550 5.1.1 Mailbox unavailable\n\n\
+             ----- Original message -----\n",
+            &["a@example.org"],
+        ),
+        (
+            // And after "for".
+            "for <addr>",
+            "Undeliverable mail",
+            "Could not deliver mail for <a@example.org>: 550 5.1.1 No such user.\n\n\
+             ----- Original message -----\n",
+            &["a@example.org"],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (what, subject, body, want) in cases {
+        let got = recipients(&notice(subject, body));
+        if got != *want {
+            wrong.push(format!("{what}: want {want:?}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn recipient_only_in_unusual_places() {
+    // Exim's `X-Failed-Recipients:` naming two addresses, the notice naming none.
+    let raw = format!(
+        "From: Mail Delivery System <Mailer-Daemon@relay.example.net>\n\
+         To: sender@example.com\nSubject: Mail delivery failed\n\
+         X-Failed-Recipients: a@example.org, b@example.org\n\
+         Auto-Submitted: auto-replied\n\n\
+         Your message could not be delivered.\n\n\
+         ------ This is a copy of the message, including all the headers. ------\n\n{}\n",
+        RETURNED.trim_start_matches("Content-Type: message/rfc822\n\n")
+    );
+    assert_recipients(
+        "two failed recipients",
+        &raw,
+        &["a@example.org", "b@example.org"],
+    );
+
+    // The header and the report both name the same address: one record.
+    let status = "Reporting-MTA: dns; relay.example.net\n\n\
+        Final-Recipient: rfc822; A@example.org\nAction: failed\nStatus: 5.1.1\n";
+    let raw = report(status, RETURNED).replacen(
+        "Subject: Delivery",
+        "X-Failed-Recipients: a@example.org\nSubject: Delivery",
+        1,
+    );
+    let got = recipients(&raw);
+    assert_eq!(got.len(), 1, "{got:?}");
+
+    // Only `Original-Recipient` with RFC 3461's xtext (`+2B` is `+`), no Final-Recipient.
+    let status = "Reporting-MTA: dns; relay.example.net\n\n\
+        Original-Recipient: rfc822;a+tag@example.org\nAction: failed\nStatus: 5.2.2\n";
+    assert_recipients(
+        "only original",
+        &report(status, RETURNED),
+        &["a+tag@example.org"],
+    );
+
+    // Final-Recipient of a type other than rfc822 (RFC 3464 allows any address type; X.400
+    // gateways write `x400`), the address in Original-Recipient.
+    let status = "Reporting-MTA: dns; relay.example.net\n\n\
+        Original-Recipient: rfc822; a@example.org\n\
+        Final-Recipient: x400; /C=US/ADMD= /PRMD=example/O=Example/S=User/\n\
+        Action: failed\nStatus: 5.1.1\n";
+    assert_recipients("x400 final", &report(status, RETURNED), &["a@example.org"]);
+}
+
+#[test]
+fn returned_header_without_a_marker_names_no_recipient() {
+    // A notice that appends the returned message after a blank line with no words of its own
+    // (Domino's, some gateways'), its header opening with Return-Path: rather than Received:.
+    let body = "Your message\n\n  Subject: hi\n\nwas not delivered to:\n\n  a@example.org\n\n\
+                because:\n\n  User a (a@example.org) not listed in Domino Directory\n\n\
+                Return-Path: <sender@example.com>\n\
+                From: Sender <sender@example.com>\n\
+                To: a@example.org, b@example.org\nCc: cc@example.org\nSubject: hi\n\n\
+                Write to <someone@example.org>.\n";
+    let raw = format!(
+        "From: Postmaster <postmaster@relay.example.net>\nTo: sender@example.com\n\
+         Subject: DELIVERY FAILURE\n\n{body}"
+    );
+    assert_recipients("return-path first", &raw, &["a@example.org"]);
+}

@@ -372,7 +372,20 @@ pub(crate) fn report_end(body: &str, original_at: Option<usize>) -> usize {
             .expect("the markers build an automaton")
     });
     let end = original_at.unwrap_or(body.len());
-    markers.find(&body[..end]).map_or(end, |m| m.start())
+    let end = markers.find(&body[..end]).map_or(end, |m| m.start());
+    returned_header_at(&body[..end]).unwrap_or(end)
+}
+
+/// Where a returned message's header begins in a notice that marks it with no words of its own
+/// (HCL Domino's and some gateways' notices append the message after a blank line): a paragraph
+/// that opens with `Received: from` or `Return-Path:`, the fields a transport puts on top of a
+/// message (RFC 5321 4.4), which no MTA's own sentences begin with. Without this, the returned
+/// header's `To:`, `Cc:` and its body's addresses were read as failed recipients.
+fn returned_header_at(body: &str) -> Option<usize> {
+    ["\n\nReceived: from ", "\n\nReturn-Path: "]
+        .into_iter()
+        .filter_map(|field| text::find(body, field).map(|at| at + 2))
+        .min()
 }
 
 /// The text about `recipient` in the report: from the line that names it to the next blank
