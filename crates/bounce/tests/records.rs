@@ -454,3 +454,135 @@ fn returned_header_without_a_marker_names_no_recipient() {
     );
     assert_recipients("return-path first", &raw, &["a@example.org"]);
 }
+
+/// Recipient fields as RFC 3464/6533 allow them and as gateways bend them, notice layouts of
+/// Exchange 2003, Gmail, Courier and MDaemon (each as its documentation or source prints it),
+/// and the places an address appears a second time in one report: each gives one record.
+#[test]
+fn odd_fields_and_layouts_give_one_record() {
+    let mut wrong = Vec::new();
+    for (what, fields, want) in [
+        (
+            "utf-8 type",
+            "Final-Recipient: utf-8; a@example.org",
+            "a@example.org",
+        ),
+        (
+            "comment",
+            "Final-Recipient: rfc822; a@example.org (A User)",
+            "a@example.org",
+        ),
+        (
+            "display name",
+            "Final-Recipient: rfc822; A User <a@example.org>",
+            "a@example.org",
+        ),
+        (
+            "folded",
+            "Final-Recipient: rfc822;\n a@example.org",
+            "a@example.org",
+        ),
+        (
+            "upper",
+            "FINAL-RECIPIENT: RFC822; A@EXAMPLE.ORG",
+            "a@example.org",
+        ),
+        (
+            "x-actual",
+            "X-Actual-Recipient: rfc822; a@example.org",
+            "a@example.org",
+        ),
+        (
+            "empty final + original",
+            "Final-Recipient: rfc822; <>\nOriginal-Recipient: rfc822; a@example.org",
+            "a@example.org",
+        ),
+    ] {
+        let status = format!(
+            "Reporting-MTA: dns; relay.example.net\n\n{fields}\nAction: failed\nStatus: 5.1.1\n"
+        );
+        let got = recipients(&report(&status, RETURNED));
+        if got.len() != 1 || !got[0].eq_ignore_ascii_case(want) {
+            wrong.push(format!("{what}: {got:?}"));
+        }
+    }
+    for (what, body) in [
+        (
+            "exchange2003 display name",
+            "Your message did not reach some or all of the intended recipients.\n\n      Subject:\thi\n      Sent:\t12/7/2026 1:00 AM\n\nThe following recipient(s) cannot be reached:\n\n      'a@example.org' on 12/7/2026 1:00 AM\n            There was a SMTP communication problem with the recipient's email server.\n            <relay.example.net #5.5.0 smtp;550 5.1.1 User unknown>\n\n",
+        ),
+        (
+            "gmail style",
+            "** Address not found **\n\nYour message wasn't delivered to a@example.org because the address couldn't be found, or is unable to receive mail.\n\nThe response from the remote server was:\n550 5.1.1 The email account that you tried to reach does not exist.\n\n----- Original message -----\n",
+        ),
+        (
+            "courier",
+            "This is a delivery status notification from relay.example.net,\nrunning the Courier mail server, version 1.0.\n\nThe original message was received on Mon, 7 Dec 2026\nfrom app.example.com [192.0.2.10]\n\n---------------------------------------------------------------------------\n\n                           UNDELIVERABLE MAIL\n\nYour message to the following recipients cannot be delivered:\n\n<a@example.org>:\n    mx1.example.org [192.0.2.25]:\n>>> RCPT TO:<a@example.org>\n<<< 550 5.1.1 User unknown\n\n---------------------------------------------------------------------------\n\n",
+        ),
+        (
+            "mdaemon",
+            "The attached message had PERMANENT fatal delivery errors!\n\nAfter one or more unsuccessful delivery attempts the attached message\nhas been removed from the mail queue on this server.  The number and\nfrequency of delivery attempts are determined by local configuration\nparameters.\n\nYOU DO NOT NEED TO RESEND YOUR MESSAGE.\n\n--- Session Transcript ---\n Mon 2026-12-07 00:00:00: Parsing message <pd50000000001.msg>\n Mon 2026-12-07 00:00:00: *  To: a@example.org\n Mon 2026-12-07 00:00:00: Attempting SMTP connection to [mx1.example.org]\n Mon 2026-12-07 00:00:00: --> RCPT To:<a@example.org>\n Mon 2026-12-07 00:00:00: <-- 550 5.1.1 User unknown\n--- End Transcript ---\n\n",
+        ),
+        (
+            "x-failed only, html-ish",
+            "<p>We could not deliver your message.</p>\n\n",
+        ),
+    ] {
+        let mut raw = notice("Undeliverable: hi", body);
+        if what.starts_with("x-failed") {
+            raw = raw.replacen(
+                "Subject:",
+                "X-Failed-Recipients: a@example.org\nSubject:",
+                1,
+            );
+        }
+        let got = recipients(&raw);
+        if got != ["a@example.org"] {
+            wrong.push(format!("{what}: {got:?}"));
+        }
+    }
+    // A second record must not come from: the address the message was expanded from
+    // (Postfix's "(expanded from <a@b>)" beside Original-Recipient), the same address in
+    // another case or with a display name, the address without its "+tag", addresses in the
+    // reply's words, a delayed block after the failed one for the same recipient.
+    let status = "Reporting-MTA: dns; relay.example.net\n\n\
+        Final-Recipient: rfc822; final@example.net\nOriginal-Recipient: rfc822; a@example.org\n\
+        Action: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 <final@example.net>: mailbox full\n";
+    let raw = report(status, RETURNED).replace(
+        "Delivery to the following recipients failed. For help, write to\n<postmaster@relay.example.net>.",
+        "<final@example.net> (expanded from <a@example.org>): host mx1.example.net[192.0.2.25]\n    said: 552 5.2.2 <final@example.net>: mailbox full (in reply to RCPT TO\n    command)",
+    );
+    let got = recipients(&raw);
+    if got.len() != 1 {
+        wrong.push(format!("expanded: {got:?}"));
+    }
+    let raw = report("Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n", RETURNED)
+        .replace("Delivery to the following recipients failed.", "Delivery to the following recipients failed: \"A User\" <A@Example.ORG>, user a@example.org.");
+    let got = recipients(&raw);
+    if got.len() != 1 {
+        wrong.push(format!("case+display: {got:?}"));
+    }
+    let raw = report("Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a+tag@example.org\nAction: failed\nStatus: 5.1.1\n", RETURNED)
+        .replace("Delivery to the following recipients failed.", "Delivery to the following recipients failed: a+tag@example.org (a@example.org).");
+    let got = recipients(&raw);
+    if got.len() != 1 {
+        wrong.push(format!("tag: {got:?}"));
+    }
+    let raw = report(
+        "Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <a@example.org>: unknown; mail for this domain goes to <b@example.org> now, contact postmaster@example.org\n",
+        RETURNED,
+    );
+    let got = recipients(&raw);
+    if got.len() != 1 {
+        wrong.push(format!("diag addrs: {got:?}"));
+    }
+    let raw = report(
+        "Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; a@example.org\nAction: delayed\nStatus: 4.2.2\n",
+        RETURNED,
+    );
+    let got = recipients(&raw);
+    if got.len() != 1 {
+        wrong.push(format!("failed+delayed: {got:?}"));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
