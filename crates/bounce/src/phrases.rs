@@ -409,6 +409,22 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "access denied (sender blacklisted)",
         "address rejected",
         "administrative prohibition",
+        // qmail-smtpd's refusal of a sender in control/badmailfrom (qmail-smtpd.c), and the
+        // senders a gateway was told to refuse (Symantec MessageLabs, Mimecast, Microsoft 365's
+        // restricted groups): the sender, not the recipient, was refused.
+        "your envelope sender is in my badmailfrom list",
+        "your email address has been blocked",
+        "your domain has been blocked",
+        "your domain has been blacklisted",
+        "sender envelope domain not allowed for sender ip address",
+        "block policy for envelope from address",
+        "header-based blocked senders",
+        "header-based manually blocked senders",
+        "sender was not authenticated",
+        "sender not authenticated for ",
+        "sender not in allowed-senders list",
+        "sender denied",
+        "unknown sender address",
         "batv failed to verify",
         "batv validation failure",
         "backscatter protection detected an invalid or expired email address",
@@ -610,6 +626,10 @@ pub(crate) static EXPIRED: Phrases = Phrases {
 pub(crate) static AUTH_FAILURE: Phrases = Phrases {
     any: &[
         "//spf.pobox.com",
+        // Yahoo's and Gmail's documented 5.7.x texts; Tencent's SPF and DMARC refusals.
+        "authenticate with either spf or dkim",
+        "spf check failed",
+        "dmarc check failed",
         "bad spf records for",
         "dmarc policy",
         "doesn't meet the required authentication level",
@@ -629,6 +649,8 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
 
 pub(crate) static SUSPEND: Phrases = Phrases {
     any: &[
+        // GoDaddy's documented "account disabled" (a sender's own account is excluded below).
+        "account disabled",
         "account has been disabled",
         "account is disabled",
         "account is inactive",
@@ -663,7 +685,7 @@ pub(crate) static SUSPEND: Phrases = Phrases {
     ordered: &[],
     // Gmail's "Mail sending denied ... the sender account is disabled": the sender's account,
     // not the recipient's.
-    unless: &["sender account"],
+    unless: &["sender account", "your account"],
 };
 
 pub(crate) static REQUIRE_PTR: Phrases = Phrases {
@@ -733,6 +755,11 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         // Courier's words for a peer that closed the connection in the middle of the session.
         "connection shut down by the remote",
         // Exchange's "DNS query failed" (NDR 4.4.312/5.4.312): the destination's lookup failed.
+        // OpenSMTPD's own errors (smtpd/mta.c), when its notice is not read as its own.
+        "loop detected",
+        "network error on destination mxs",
+        "no valid route to remote mx",
+        "temporary failure in mx lookup",
         "dns query failed",
         // Mimecast's 554 for a message that came back to it (relayed or not).
         "mail loop detected",
@@ -755,7 +782,8 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "unable to resolve route ",
         "unrouteable mail domain",
     ],
-    ordered: &[],
+    // Gmail's "Message exceeded 50 hops, this may indicate a mail loop" (5.4.6, documented).
+    ordered: &[&["exceeded ", " hops"]],
     unless: &[],
 };
 
@@ -769,6 +797,14 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         // Exchange's "Temporary server error. Please try again later" (4.7.0, 4.4.3) and
         // "Server busy" (4.7.500), Gmail's 421 4.4.5 "Server busy": the receiver's own
         // trouble, whatever class the status says.
+        // RFC 3463 X.3.5's own words; Gmail's documented 421/451 4.3.0 and 4.7.0 texts.
+        "system incorrectly configured",
+        "temporary system problem",
+        "mail server temporarily rejected message",
+        "mail server has temporarily rejected this message",
+        "multiple destination domains per transaction is unsupported",
+        // Exchange's 5.2.14 for a forwarding address that points nowhere.
+        "misconfigured forwarding address",
         "temporary server error",
         "server busy",
         // Cox's documented 421 for its servers being down.
@@ -970,6 +1006,9 @@ pub(crate) static NOT_ACCEPT: Phrases = Phrases {
         "host does not accept mail",
         // Exim's words for RFC 7505's null MX, RFC 5321 3.1's greeting of a host that offers
         // no mail service, and the null MX named as such.
+        // RFC 3463 X.3.2's own words, and Mimecast's refusal for an account that takes no mail.
+        "system not accepting network messages",
+        "account inbounds disabled",
         "indicated no smtp service",
         "no smtp service here",
         "null mx",
@@ -1108,6 +1147,9 @@ pub(crate) static CONTENT_ERROR: Phrases = Phrases {
 pub(crate) static SECURITY_ERROR: Phrases = Phrases {
     any: &[
         "account not subscribed to ses",
+        // Gmail's documented 534/535 replies to a client's AUTH.
+        "application-specific password required",
+        "username and password not accepted",
         "authentication credentials invalid",
         "authentication failure",
         "authentication required",

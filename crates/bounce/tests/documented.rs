@@ -1336,6 +1336,107 @@ fn service_words_relayed() {
                 "Message temporarily deferred due to unresolvable RFC.5321 from domain",
                 Rejected,
             ),
+            // Gmail's documented 421 texts in a class the status table reads otherwise.
+            row(
+                U,
+                RCPT,
+                "421",
+                "4.7.0",
+                "Temporary System Problem. Try again later. - gsmtp",
+                SystemError,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Multiple destination domains per transaction is unsupported. Please try again. - gsmtp",
+                SystemError,
+            ),
+            // Gmail: a mail loop, in its words.
+            row(
+                U,
+                DATA,
+                "554",
+                "5.4.6",
+                "Message exceeded 50 hops, this may indicate a mail loop. - gsmtp",
+                NetworkError,
+            ),
+            // Gmail's reply to a client's AUTH.
+            row(
+                U,
+                MAIL,
+                "535",
+                "5.7.8",
+                "Username and Password not accepted. - gsmtp",
+                SecurityError,
+            ),
+            // Yahoo: a sender that authenticates with neither.
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.9",
+                "This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM.",
+                AuthFailure,
+            ),
+            // Tencent (service.mail.qq.com): SPF and DMARC refusals.
+            row(U, DATA, "550", "5.7.1", "SPF check failed", AuthFailure),
+            row(U, DATA, "550", "5.7.1", "DMARC check failed", AuthFailure),
+            // Exchange Online: RFC 3463 X.3.2's words, and 5.2.14's forwarding address.
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "System not accepting network messages",
+                NotAccept,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.14",
+                "Misconfigured forwarding address",
+                SystemError,
+            ),
+            // Exchange Online 5.7.124/5.7.133: a restricted group refuses the sender.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.124",
+                "Sender not in allowed-senders list",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.133",
+                "RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated for group",
+                Rejected,
+            ),
+            // Symantec MessageLabs ("Email error codes"): the sender is on a block list.
+            row(
+                U,
+                MAIL,
+                "553",
+                "",
+                "Your email address has been blocked",
+                Rejected,
+            ),
+            // Mimecast: an envelope sender blocked by policy.
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Envelope rejected - block policy for envelope from address",
+                Rejected,
+            ),
+            // GoDaddy: the recipient's account is disabled.
+            row(U, RCPT, "550", "", "Account disabled", Suspend),
             // Cox (cox.com, "Email error codes"): the receiving service is down for now.
             row(
                 U,
@@ -1437,6 +1538,33 @@ fn under_found_reasons() {
                 SystemError,
             ),
             // --- networkerror ---
+            // qmail-smtpd.c: a sender listed in control/badmailfrom.
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.7.1",
+                "sorry, your envelope sender is in my badmailfrom list (#5.7.1)",
+                Rejected,
+            ),
+            // OpenSMTPD's own errors (smtpd/mta.c) in a report it did not word itself.
+            row(
+                U,
+                None,
+                "",
+                "4.4.1",
+                "Network error on destination MXs",
+                NetworkError,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "4.4.3",
+                "Temporary failure in MX lookup",
+                NetworkError,
+            ),
+            row(U, DATA, "500", "5.4.6", "Loop detected", NetworkError),
             // qmail-remote.c: the connection broke after it was made.
             row(
                 U,
