@@ -407,7 +407,12 @@ pub(crate) static REJECTED: Phrases = Phrases {
     any: &[
         "access denied (in reply to mail from command)",
         "access denied (sender blacklisted)",
-        "address rejected",
+        // RFC 3463 X.1.7 and X.1.8 in its own words, and the refusal that names the sender
+        // (Postfix's smtpd restrictions). A recipient's refusal ("Recipient address rejected:
+        // <words>") may still say the sender was refused in its words.
+        "bad sender's mailbox address syntax",
+        "bad sender's system address",
+        "sender address rejected",
         "administrative prohibition",
         // qmail-smtpd's refusal of a sender in control/badmailfrom (qmail-smtpd.c), and the
         // senders a gateway was told to refuse (Symantec MessageLabs, Mimecast, Microsoft 365's
@@ -484,11 +489,7 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "your email address has been blacklisted",
     ],
     ordered: &[],
-    unless: &[
-        "5.1.0 address rejected",
-        "recipient address rejected",
-        "sender ip address rejected",
-    ],
+    unless: &["sender ip address rejected"],
 };
 
 pub(crate) static BLOCKED: Phrases = Phrases {
@@ -650,6 +651,7 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
 pub(crate) static SUSPEND: Phrases = Phrases {
     any: &[
         // GoDaddy's documented "account disabled" (a sender's own account is excluded below).
+        "account suspended",
         "account disabled",
         "account has been disabled",
         "account is disabled",
@@ -756,6 +758,9 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "connection shut down by the remote",
         // Exchange's "DNS query failed" (NDR 4.4.312/5.4.312): the destination's lookup failed.
         // OpenSMTPD's own errors (smtpd/mta.c), when its notice is not read as its own.
+        // RFC 3463 X.4.2's words, and the plain name of the failure.
+        "bad connection",
+        "network error",
         "loop detected",
         "network error on destination mxs",
         "no valid route to remote mx",
@@ -798,6 +803,10 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         // "Server busy" (4.7.500), Gmail's 421 4.4.5 "Server busy": the receiver's own
         // trouble, whatever class the status says.
         // RFC 3463 X.3.5's own words; Gmail's documented 421/451 4.3.0 and 4.7.0 texts.
+        // RFC 3463 X.4.3's words; a system error by its name (not Sendmail's "Operating system
+        // error", its mailer's EX_OSERR exit).
+        "directory server failure",
+        "internal system error",
         "system incorrectly configured",
         "temporary system problem",
         "mail server temporarily rejected message",
@@ -842,6 +851,7 @@ pub(crate) static POLICY_VIOLATION: Phrases = Phrases {
         "because the recipient is not accepting mail with ",
         "by non-member to a members-only list",
         "closed mailing list",
+        "policy violation",
         "denied by policy",
         "email not accepted for policy reasons",
         "email rejected due to security policies",

@@ -1701,3 +1701,91 @@ fn under_found_reasons() {
         ],
     );
 }
+
+/// RFC 3463's own descriptions of its status codes, as a server words a refusal with them and
+/// no enhanced code (Postfix's access(5) with a text of the operator's: "Recipient address
+/// rejected: <text>"): the words must say what the code would have.
+#[test]
+fn rfc3463_descriptions_without_their_code() {
+    use Reason::*;
+    const U: &str = "user@example.org";
+    let refused = |code, words: &'static str, reason| row(U, RCPT, code, "", words, reason);
+    check(
+        "rfc3463 words",
+        "mx1.example.org",
+        Layouts::Both,
+        &[
+            // X.1.7, X.1.8: the sender's address.
+            refused(
+                "553",
+                "<user@example.org>: Recipient address rejected: Bad sender's mailbox address syntax",
+                Rejected,
+            ),
+            refused(
+                "553",
+                "<user@example.org>: Recipient address rejected: Bad sender's system address",
+                Rejected,
+            ),
+            // A refusal of the recipient whose words say the sender was refused.
+            refused(
+                "550",
+                "<user@example.org>: Recipient address rejected: Sender rejected",
+                Rejected,
+            ),
+            // X.2.1, X.2.2.
+            refused(
+                "550",
+                "<user@example.org>: Recipient address rejected: Mailbox disabled, not accepting messages",
+                Suspend,
+            ),
+            refused(
+                "552",
+                "<user@example.org>: Recipient address rejected: Mailbox full",
+                MailboxFull,
+            ),
+            // X.3.2, X.3.5.
+            refused(
+                "554",
+                "<user@example.org>: Recipient address rejected: System not accepting network messages",
+                NotAccept,
+            ),
+            refused(
+                "451",
+                "<user@example.org>: Recipient address rejected: System incorrectly configured",
+                SystemError,
+            ),
+            // X.4.2, X.4.3, X.4.6.
+            refused(
+                "451",
+                "<user@example.org>: Recipient address rejected: Bad connection",
+                NetworkError,
+            ),
+            refused(
+                "451",
+                "<user@example.org>: Recipient address rejected: Directory server failure",
+                SystemError,
+            ),
+            refused(
+                "554",
+                "<user@example.org>: Recipient address rejected: Routing loop detected",
+                NetworkError,
+            ),
+            // The failures by their plain names.
+            refused(
+                "554",
+                "<user@example.org>: Recipient address rejected: Network error",
+                NetworkError,
+            ),
+            refused(
+                "554",
+                "<user@example.org>: Recipient address rejected: Internal system error",
+                SystemError,
+            ),
+            refused(
+                "550",
+                "<user@example.org>: Recipient address rejected: Account suspended",
+                Suspend,
+            ),
+        ],
+    );
+}
