@@ -621,7 +621,10 @@ pub(crate) static EXPIRED: Phrases = Phrases {
         "your message could not be delivered for more than",
     ],
     ordered: &[&["could not be delivered for", " days"]],
-    unless: &[],
+    // qmail-remote.c writes "Giving up on <host>." after a permanent refusal ('D') of every
+    // recipient, not at the end of the queue's lifetime: with the remote's 5xx reply before it,
+    // it is no expiry.
+    unless: &["does not like recipient. remote host said: 5"],
 };
 
 pub(crate) static AUTH_FAILURE: Phrases = Phrases {

@@ -1039,6 +1039,24 @@ fn qmail() {
                 "This message is looping: it already has my Delivered-To line. (#5.4.6)",
                 NetworkError,
             ),
+            // qmail-remote.c: "Giving up on <host>." follows a permanent refusal of every
+            // recipient ('D'), not an expiry; the remote's reply names the reason.
+            row(
+                U,
+                RCPT,
+                "",
+                "5.7.1",
+                "192.0.2.25 does not like recipient.\nRemote host said: 550 5.7.1 <user@example.org>: Recipient address rejected: Policy violation\nGiving up on 192.0.2.25.",
+                PolicyViolation,
+            ),
+            row(
+                U,
+                RCPT,
+                "",
+                "5.7.0",
+                "192.0.2.25 does not like recipient.\nRemote host said: 550 5.7.0 <user@example.org>: Recipient address rejected: Access refused\nGiving up on 192.0.2.25.",
+                SecurityError,
+            ),
         ],
     );
 }
