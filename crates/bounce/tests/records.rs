@@ -586,3 +586,57 @@ fn odd_fields_and_layouts_give_one_record() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Addresses a notice names that are not failed recipients: the address a redirect started
+/// from (Exim's "(generated from …)" as the oracles' Exim 4.96 writes it, "(ultimately
+/// generated from …)", Postfix's "(expanded from <…>)"), a `mailto:` link beside the address,
+/// a trailing full stop, contacts in the remote's words; and a pipe that failed, whose only
+/// address is the one it was expanded from (Sendmail).
+#[test]
+fn redirects_and_links_name_no_second_recipient() {
+    let mut wrong = Vec::new();
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "trailing dot",
+            "Delivery to the following recipient failed permanently:\n\n     a@example.org.\n\nTechnical details of permanent failure:\n550 5.1.1 The email account that you tried to reach does not exist.\n\n----- Original message -----\n",
+            &["a@example.org"],
+        ),
+        (
+            "mailto",
+            "Delivery has failed to these recipients or groups:\n\na@example.org<mailto:a@example.org>\nThe recipient's mailbox is full.\n\nDiagnostic information for administrators:\n\nGenerating server: relay.example.net\nPlease contact your administrator <mailto:admin@example.net>.\n\na@example.org\nRemote Server returned '554 5.2.2 mailbox full'\n\nOriginal message headers:\n",
+            &["a@example.org"],
+        ),
+        (
+            "sendmail pipe",
+            "   ----- The following addresses had permanent fatal errors -----\n\"|/usr/local/bin/filter\"\n    (reason: Service unavailable)\n    (expanded from: <a@example.org>)\n\n   ----- Transcript of session follows -----\nsh: /usr/local/bin/filter: not found\n554 5.3.0 unknown mailer error 127\n\n   ----- Original message follows -----\n",
+            &["a@example.org"],
+        ),
+        (
+            "exim generated from",
+            "This message was created automatically by mail delivery software.\n\nA message that you sent could not be delivered to one or more of its\nrecipients. This is a permanent error. The following address(es) failed:\n\n  a@example.org\n    (generated from alias@example.org)\n    host mx1.example.org [192.0.2.25]\n    SMTP error from remote mail server after RCPT TO:<a@example.org>:\n    550 5.1.1 <a@example.org>: user unknown\n\n------ This is a copy of the message, including all the headers. ------\n",
+            &["a@example.org"],
+        ),
+        (
+            "exim ultimately generated from",
+            "This message was created automatically by mail delivery software.\n\nA message that you sent could not be delivered to one or more of its\nrecipients. This is a permanent error. The following address(es) failed:\n\n  a@example.org\n    (ultimately generated from alias@example.org)\n    SMTP error from remote mail server after end of data:\n    host mx1.example.org [192.0.2.25]: 552 5.2.2 Mailbox full\n\n------ This is a copy of the message, including all the headers. ------\n",
+            &["a@example.org"],
+        ),
+        (
+            "postfix expanded from",
+            "This is the mail system at host relay.example.net.\n\n<a@example.org> (expanded from <alias@example.org>): host mx1.example.org[192.0.2.25]\n    said: 550 5.1.1 <a@example.org>: Recipient address rejected: User unknown\n    (in reply to RCPT TO command)\n\n--- Below this line is a copy of the message.\n",
+            &["a@example.org"],
+        ),
+        (
+            "reply names postmaster",
+            "<a@example.org>: host mx1.example.org[192.0.2.25] said: 550 5.7.1 Rejected,\n    write to postmaster@example.org or abuse@example.org to be whitelisted (in\n    reply to RCPT TO command)\n\n--- Below this line is a copy of the message.\n",
+            &["a@example.org"],
+        ),
+    ];
+    for (what, body, want) in cases {
+        let got = recipients(&notice("Undeliverable: hi", body));
+        if got != *want {
+            wrong.push(format!("{what}: {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

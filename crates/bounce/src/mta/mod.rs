@@ -475,6 +475,9 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         .map(|a| a.to_ascii_lowercase())
         .collect();
     let mut out: Vec<Finding> = Vec::new();
+    // Addresses named only as the one a failed recipient came from: kept aside, and read only
+    // when the text names no other (Sendmail's "(expanded from: <a@b>)" under a pipe).
+    let mut origins: Vec<Finding> = Vec::new();
     let failed_header: Vec<String> = mail
         .header("x-failed-recipients")
         .map(address::find_all)
@@ -506,12 +509,20 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         let Some(words) = words_for(region, lower, &candidate) else {
             continue;
         };
-        out.push(Finding {
+        let finding = Finding {
             command: SmtpCommand::find(&words),
             diagnostic: words,
             recipient: candidate,
             ..Finding::default()
-        });
+        };
+        if named_as_origin(lower, &finding.recipient) {
+            origins.push(finding);
+        } else {
+            out.push(finding);
+        }
+    }
+    if out.is_empty() {
+        out = origins;
     }
     // Exim's X-Failed-Recipients names the failed addresses; it wins over other addresses in
     // the text, unless it names none of them (then it holds an alias the text rewrote).
@@ -637,6 +648,19 @@ fn named_as_contact(lower: &str, address: &str) -> bool {
             .map_or(lower.len(), |(p, _)| at + p);
         LEADS.iter().any(|l| lower[line_start..at].contains(l))
             || TAILS.iter().any(|t| lower[at..line_end].contains(t))
+    })
+}
+
+/// Whether every mention of `address` names it as the address a failed recipient was made
+/// from by a redirect: Exim's "(generated from a@b)" and "(ultimately generated from a@b)"
+/// under the failed address, Postfix's "<x@y> (expanded from <a@b>)", Sendmail's
+/// "(expanded from: <a@b>)". The failure is the redirected address's.
+fn named_as_origin(lower: &str, address: &str) -> bool {
+    every_mention(lower, address, |at, line_start| {
+        let before = lower[line_start..at].trim_end_matches(['<', ' ']);
+        before.ends_with("generated from")
+            || before.ends_with("expanded from")
+            || before.ends_with("expanded from:")
     })
 }
 
