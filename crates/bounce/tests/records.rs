@@ -640,3 +640,30 @@ fn redirects_and_links_name_no_second_recipient() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn the_envelope_sender_in_a_transcript_is_no_recipient() {
+    // A platform sends with VERP (a return path per message and recipient), so the MAIL
+    // command's sender in a transcript differs from the bounce's `To:`: Exim's "after MAIL
+    // FROM:<…>", Sendmail's ">>> MAIL From:<…>" and the reply that names it again.
+    let exim = "This message was created automatically by mail delivery software.\n\n\
+        A message that you sent could not be delivered to one or more of its\n\
+        recipients. This is a permanent error. The following address(es) failed:\n\n  \
+        a@example.org\n    host mx1.example.org [192.0.2.25]\n    \
+        SMTP error from remote mail server after MAIL FROM:<bounce-123-a=example.org@mailer.example.com> SIZE=1234:\n    \
+        550 5.7.1 Sender rejected\n\n\
+        ------ This is a copy of the message, including all the headers. ------\n";
+    let sendmail = "The original message was received at Mon, 7 Dec 2026 00:00:00 +0000\n\
+        from app.example.com [192.0.2.10]\n\n   \
+        ----- The following addresses had permanent fatal errors -----\n\
+        <a@example.org>\n    (reason: 553 5.1.8 Sender domain does not exist)\n\n   \
+        ----- Transcript of session follows -----\n\
+        ... while talking to mx1.example.org.:\n\
+        >>> MAIL From:<bounce-123@mailer.example.com> SIZE=1234\n\
+        <<< 553 5.1.8 <bounce-123@mailer.example.com>... Sender domain does not exist\n\
+        554 5.0.0 Service unavailable\n\n   \
+        ----- Original message follows -----\n";
+    for (what, body) in [("exim", exim), ("sendmail", sendmail)] {
+        assert_recipients(what, &notice("Undelivered mail", body), &["a@example.org"]);
+    }
+}

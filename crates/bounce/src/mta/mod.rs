@@ -468,12 +468,16 @@ fn is_system_address(a: &str) -> bool {
 
 /// Recipients and their words from the text alone.
 fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
-    let own: Vec<String> = ["from", "to", "return-path", "reply-to", "sender"]
+    let mut own: Vec<String> = ["from", "to", "return-path", "reply-to", "sender"]
         .iter()
         .filter_map(|h| mail.header(h))
         .flat_map(address::find_all)
         .map(|a| a.to_ascii_lowercase())
         .collect();
+    // The envelope sender a transcript names in its MAIL command (RFC 5321 "MAIL FROM:<…>";
+    // Exim's "after MAIL FROM:<…>", Sendmail's ">>> MAIL From:<…>") is where the bounce went,
+    // never a failed recipient, though a VERP sender differs from the bounce's `To:`.
+    own.extend(senders_in_mail_commands(lower));
     let mut out: Vec<Finding> = Vec::new();
     // Addresses named only as the one a failed recipient came from: kept aside, and read only
     // when the text names no other (Sendmail's "(expanded from: <a@b>)" under a pipe).
@@ -606,6 +610,25 @@ fn named_as_sender(lower: &str, address: &str) -> bool {
             .unwrap_or("");
         line.contains(LEAD) || (line.trim_start().starts_with("from ") && previous.contains(LEAD))
     })
+}
+
+/// The addresses named right after "mail from:" in `lower`.
+fn senders_in_mail_commands(lower: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text::find(&lower[from..], "mail from:") {
+        let start = from + at + "mail from:".len();
+        from = start;
+        let rest = lower[start..].trim_start_matches([' ', '<']);
+        let word = rest
+            .split(|c: char| c.is_whitespace() || c == '>')
+            .next()
+            .unwrap_or("");
+        if address::is_address(word) {
+            out.push(word.to_string());
+        }
+    }
+    out
 }
 
 /// Whether `address` occurs in `lower` and `is_such` holds for every occurrence, given its
