@@ -667,3 +667,77 @@ fn the_envelope_sender_in_a_transcript_is_no_recipient() {
         assert_recipients(what, &notice("Undelivered mail", body), &["a@example.org"]);
     }
 }
+
+/// Fields as gateways bend them (`Action:` in other cases and words, or missing; no `Status:`;
+/// tabs), addresses as RFC 6531/6533 allow them (an IDN domain, `utf-8;` with UTF-8 labels),
+/// and notices whose address is split by quoted-printable or written as an HTML entity: each
+/// still gives its one record.
+#[test]
+fn bent_fields_and_encoded_addresses_still_give_the_record() {
+    let mut wrong = Vec::new();
+    for (what, fields) in [
+        (
+            "Failed",
+            "Final-Recipient: rfc822; a@example.org\nAction: Failed\nStatus: 5.1.1\n",
+        ),
+        (
+            "failure",
+            "Final-Recipient: rfc822; a@example.org\nAction: failure\nStatus: 5.1.1\n",
+        ),
+        (
+            "failed comment",
+            "Final-Recipient: rfc822; a@example.org\nAction: failed (bad destination)\nStatus: 5.1.1\n",
+        ),
+        (
+            "no action",
+            "Final-Recipient: rfc822; a@example.org\nStatus: 5.1.1\n",
+        ),
+        (
+            "no status",
+            "Final-Recipient: rfc822; a@example.org\nAction: failed\n",
+        ),
+        (
+            "only diag",
+            "Final-Recipient: rfc822; a@example.org\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n",
+        ),
+        (
+            "idn",
+            "Final-Recipient: rfc822; a@xn--r8jz45g.jp\nAction: failed\nStatus: 5.1.1\n",
+        ),
+        (
+            "utf8 domain",
+            "Final-Recipient: utf-8; a@例え.jp\nAction: failed\nStatus: 5.1.1\n",
+        ),
+        (
+            "leading blank lines",
+            "\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n",
+        ),
+        (
+            "tab after colon",
+            "Final-Recipient:\trfc822;\ta@example.org\nAction:\tfailed\nStatus:\t5.1.1\n",
+        ),
+    ] {
+        let status = format!("Reporting-MTA: dns; relay.example.net\n\n{fields}");
+        let got = recipients(&report(&status, RETURNED));
+        if got.len() != 1 {
+            wrong.push(format!("{what}: {got:?}"));
+        }
+    }
+    let qp = "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n\n<a@exa=\nmple.org>: host mx1.example.org[192.0.2.25] said: 550 5.1.1 user unknown (in=\n reply to RCPT TO command)\n";
+    let raw = format!(
+        "From: MAILER-DAEMON@relay.example.net\nTo: sender@example.com\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n{qp}"
+    );
+    let got = recipients(&raw);
+    if got != ["a@example.org"] {
+        wrong.push(format!("qp: {got:?}"));
+    }
+    let html = "Content-Type: text/html; charset=us-ascii\n\n<html><body><p>Delivery to the following recipient failed permanently:</p><p><b>a&#64;example.org</b></p><p>550 5.1.1 The email account that you tried to reach does not exist.</p></body></html>\n";
+    let raw = format!(
+        "From: MAILER-DAEMON@relay.example.net\nTo: sender@example.com\nSubject: Delivery Status Notification (Failure)\nMIME-Version: 1.0\n{html}"
+    );
+    let got = recipients(&raw);
+    if got != ["a@example.org"] {
+        wrong.push(format!("html entity: {got:?}"));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
