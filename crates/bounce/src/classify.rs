@@ -244,6 +244,16 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
     if f.diagnostic_type.is_some_and(|t| t.starts_with("X-UNIX")) {
         return Some(Reason::MailerError);
     }
+    // RFC 5321 4.2.1: a reply of the form x0z is about syntax (501 "Syntax error in parameters
+    // or arguments", 502 "Command not implemented", 503 "Bad sequence of commands", 504
+    // "Command parameter not implemented"); when nothing above named a cause, the client's
+    // command was refused as such.
+    if f.reply_code
+        .and_then(|c| c.parse::<u16>().ok())
+        .is_some_and(|c| (401..=407).contains(&c) || (501..=507).contains(&c))
+    {
+        return Some(Reason::SyntaxError);
+    }
     if matches!(f.action, Some(Action::Delayed)) {
         return Some(Reason::Expired);
     }

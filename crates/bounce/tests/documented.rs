@@ -1807,3 +1807,36 @@ fn rfc3463_descriptions_without_their_code() {
         ],
     );
 }
+
+/// RFC 5321 4.2.1: replies of the form x0z are about syntax. In its own words (4.2.2) and
+/// without an enhanced code, at the command they answer, a refusal names no other cause.
+#[test]
+fn rfc5321_syntax_replies() {
+    use Reason::*;
+    const U: &str = "user@example.org";
+    check(
+        "rfc5321 x0z",
+        "mx1.example.org",
+        Layouts::Text,
+        &[
+            row(
+                U,
+                MAIL,
+                "501",
+                "",
+                "Syntax error in parameters or arguments",
+                SyntaxError,
+            ),
+            row(U, RCPT, "502", "", "Command not implemented", SyntaxError),
+            row(U, DATA, "503", "", "Bad sequence of commands", SyntaxError),
+            row(
+                U,
+                MAIL,
+                "504",
+                "",
+                "Command parameter not implemented",
+                SyntaxError,
+            ),
+        ],
+    );
+}
