@@ -376,9 +376,17 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// Whether the reply says in so many words that the sender's address was refused: Postfix's
 /// "Sender address rejected: …" (its smtpd restrictions, postconf(5)) comes with whatever
 /// code the restriction has, an unknown-user `5.1.0` or a `4.1.8` alike, and with words of
-/// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender).
+/// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender);
+/// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed" and Sendmail's
+/// "Domain of sender address … does not exist".
 fn names_the_sender(text: &str) -> bool {
-    text.contains("sender address rejected")
+    const SENDER: &[&str] = &[
+        "sender address rejected",
+        "sender denied",
+        "sender verify failed",
+        "domain of sender address ",
+    ];
+    SENDER.iter().any(|p| text.contains(p))
 }
 
 /// A 421 in RFC 5321's own words: the server closes the transmission channel.

@@ -1435,6 +1435,8 @@ fn service_words_relayed() {
                 "RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated for group",
                 Rejected,
             ),
+            // Exchange Online 5.1.0: the sender is refused, under the status of an address.
+            row(U, RCPT, "550", "5.1.0", "Sender denied", Rejected),
             // Symantec MessageLabs ("Email error codes"): the sender is on a block list.
             row(
                 U,
