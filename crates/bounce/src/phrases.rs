@@ -653,9 +653,10 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
 
 pub(crate) static SUSPEND: Phrases = Phrases {
     any: &[
-        // GoDaddy's documented "account disabled" (a sender's own account is excluded below).
-        "account suspended",
+        // GoDaddy's documented "account disabled", and its plain synonym (a sender's own
+        // account is excluded below).
         "account disabled",
+        "account suspended",
         "account has been disabled",
         "account is disabled",
         "account is inactive",
@@ -759,15 +760,15 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "network is down",
         // Courier's words for a peer that closed the connection in the middle of the session.
         "connection shut down by the remote",
-        // Exchange's "DNS query failed" (NDR 4.4.312/5.4.312): the destination's lookup failed.
-        // OpenSMTPD's own errors (smtpd/mta.c), when its notice is not read as its own.
         // RFC 3463 X.4.2's words, and the plain name of the failure.
         "bad connection",
         "network error",
+        // OpenSMTPD's own errors (smtpd/mta.c), when its notice is not read as its own.
         "loop detected",
         "network error on destination mxs",
         "no valid route to remote mx",
         "temporary failure in mx lookup",
+        // Exchange's "DNS query failed" (NDR 4.4.312/5.4.312): the destination's lookup failed.
         "dns query failed",
         // Mimecast's 554 for a message that came back to it (relayed or not).
         "mail loop detected",
@@ -802,14 +803,11 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         // host, a configuration error.
         "lowest numbered mx record points to local host",
         "remote host address is the local host",
-        // Exchange's "Temporary server error. Please try again later" (4.7.0, 4.4.3) and
-        // "Server busy" (4.7.500), Gmail's 421 4.4.5 "Server busy": the receiver's own
-        // trouble, whatever class the status says.
-        // RFC 3463 X.3.5's own words; Gmail's documented 421/451 4.3.0 and 4.7.0 texts.
         // RFC 3463 X.4.3's words; a system error by its name (not Sendmail's "Operating system
         // error", its mailer's EX_OSERR exit).
         "directory server failure",
         "internal system error",
+        // RFC 3463 X.3.5's own words; Gmail's documented 421/451 4.3.0 and 4.7.0 texts.
         "system incorrectly configured",
         "temporary system problem",
         "mail server temporarily rejected message",
@@ -817,6 +815,9 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         "multiple destination domains per transaction is unsupported",
         // Exchange's 5.2.14 for a forwarding address that points nowhere.
         "misconfigured forwarding address",
+        // Exchange's "Temporary server error. Please try again later" (4.7.0, 4.4.3) and
+        // "Server busy" (4.7.500), Gmail's 421 4.4.5 "Server busy": the receiver's own
+        // trouble, whatever class the status says.
         "temporary server error",
         "server busy",
         // Cox's documented 421 for its servers being down.
@@ -854,6 +855,7 @@ pub(crate) static POLICY_VIOLATION: Phrases = Phrases {
         "because the recipient is not accepting mail with ",
         "by non-member to a members-only list",
         "closed mailing list",
+        // The refusal by its plain name (Exchange's "policy violation detected").
         "policy violation",
         "denied by policy",
         "email not accepted for policy reasons",
@@ -1017,11 +1019,11 @@ pub(crate) static NOT_ACCEPT: Phrases = Phrases {
         "does not accept mail (nullmx)",
         "host/domain does not accept mail",
         "host does not accept mail",
-        // Exim's words for RFC 7505's null MX, RFC 5321 3.1's greeting of a host that offers
-        // no mail service, and the null MX named as such.
         // RFC 3463 X.3.2's own words, and Mimecast's refusal for an account that takes no mail.
         "system not accepting network messages",
         "account inbounds disabled",
+        // Exim's words for RFC 7505's null MX, RFC 5321 3.1's greeting of a host that offers
+        // no mail service, and the null MX named as such.
         "indicated no smtp service",
         "no smtp service here",
         "null mx",
