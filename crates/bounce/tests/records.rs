@@ -741,3 +741,45 @@ fn bent_fields_and_encoded_addresses_still_give_the_record() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn a_notice_naming_no_address_takes_the_returned_messages_one_recipient() {
+    // Exchange 2003 names a display name ("'A User' on <date>"), Domino a Notes name: the
+    // notice names no address, but the message it returns was for one address alone.
+    let exchange = "From: System Administrator <postmaster@relay.example.net>\n\
+        To: sender@example.com\nSubject: Undeliverable: hi\nMIME-Version: 1.0\n\
+        Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\n\
+        Your message did not reach some or all of the intended recipients.\n\n      \
+        Subject:\thi\n\nThe following recipient(s) cannot be reached:\n\n      \
+        'A User' on 12/7/2026 1:00 AM\n            \
+        The e-mail account does not exist at the organization this message was sent to.\n            \
+        <relay.example.net #5.1.1>\n\n\
+        --b\nContent-Type: message/rfc822\n\n\
+        From: Sender <sender@example.com>\nTo: A User <a@example.org>\nSubject: hi\n\nhello\n--b--\n";
+    let domino = "From: Postmaster <postmaster@relay.example.net>\nTo: sender@example.com\n\
+        Subject: DELIVERY FAILURE: User A User/Org not listed in Domino Directory\n\n\
+        Your message\n\n  Subject: hi\n\nwas not delivered to:\n\n  A User/Org\n\n\
+        because:\n\n  User A User/Org not listed in Domino Directory\n\n\
+        ------ Original message ------\n\n\
+        From: Sender <sender@example.com>\nTo: A User <a@example.org>\nSubject: hi\n\nhello\n";
+    for (what, raw) in [("exchange 2003", exchange), ("domino", domino)] {
+        let analysis = analyse(raw.as_bytes());
+        let got: Vec<_> = analysis
+            .records
+            .iter()
+            .map(|r| (r.recipient.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(got, [("a@example.org", "userunknown")], "{what}");
+    }
+    // Not when the returned message was for two addresses (which one failed is unknown), nor
+    // for a message that is no delivery notice (a person forwarding a message).
+    let two = domino.replace(
+        "To: A User <a@example.org>",
+        "To: a@example.org, b@example.org",
+    );
+    assert_recipients("two recipients", &two, &[]);
+    let forwarded = "From: Someone <someone@example.net>\nTo: sender@example.com\n\
+        Subject: Fwd: hi\n\nSee below.\n\n------ Original message ------\n\n\
+        From: Sender <sender@example.com>\nTo: A User <a@example.org>\nSubject: hi\n\nhello\n";
+    assert_recipients("forwarded", forwarded, &[]);
+}

@@ -10,7 +10,7 @@
 
 mod recognisers;
 
-pub(crate) use recognisers::preempt;
+pub(crate) use recognisers::{own_sentences, preempt};
 
 use crate::mime::Mail;
 use crate::{Finding, SmtpCommand, address, text};
