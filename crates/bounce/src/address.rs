@@ -58,8 +58,14 @@ pub(crate) fn is_address(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && domain.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+                || b >= 0x80
         })
+        // An internationalised domain (RFC 6531/6533: `utf-8; a@例え.jp`) has UTF-8 labels, but
+        // its last one is ASCII here: text glued to an address ("a@example.jpへご連絡") is not
+        // a domain.
+        && domain.rsplit('.').next().is_some_and(|tld| tld.is_ascii())
         && !local.chars().any(|c| {
             c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '(' | ')' | ',' | ';')
         })

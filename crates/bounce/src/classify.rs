@@ -244,6 +244,16 @@ fn fallback(f: &Facts<'_>) -> Option<Reason> {
     if f.diagnostic_type.is_some_and(|t| t.starts_with("X-UNIX")) {
         return Some(Reason::MailerError);
     }
+    // RFC 5321 4.2.1: a reply of the form x0z is about syntax (501 "Syntax error in parameters
+    // or arguments", 502 "Command not implemented", 503 "Bad sequence of commands", 504
+    // "Command parameter not implemented"); when nothing above named a cause, the client's
+    // command was refused as such.
+    if f.reply_code
+        .and_then(|c| c.parse::<u16>().ok())
+        .is_some_and(|c| (401..=407).contains(&c) || (501..=507).contains(&c))
+    {
+        return Some(Reason::SyntaxError);
+    }
     if matches!(f.action, Some(Action::Delayed)) {
         return Some(Reason::Expired);
     }
@@ -314,14 +324,16 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
             if by_status == Some(Filtered) {
                 says(UserUnknown, text) || says(Filtered, text)
             } else {
-                !before_data && (says(Filtered, text) || says(UserUnknown, text))
+                !before_data
+                    && !names_the_sender(text)
+                    && (says(Filtered, text) || says(UserUnknown, text))
             }
         }
         ContentError => {
             !probe(SpamDetected, f) && (by_status == Some(ContentError) || says(ContentError, text))
         }
         Rejected => {
-            if by_status == Some(Rejected) {
+            if by_status == Some(Rejected) || names_the_sender(text) {
                 return true;
             }
             match f.command {
@@ -359,6 +371,22 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
         }
         _ => by_status == Some(reason) || says(reason, text),
     }
+}
+
+/// Whether the reply says in so many words that the sender's address was refused: Postfix's
+/// "Sender address rejected: …" (its smtpd restrictions, postconf(5)) comes with whatever
+/// code the restriction has, an unknown-user `5.1.0` or a `4.1.8` alike, and with words of
+/// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender);
+/// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed" and Sendmail's
+/// "Domain of sender address … does not exist".
+fn names_the_sender(text: &str) -> bool {
+    const SENDER: &[&str] = &[
+        "sender address rejected",
+        "sender denied",
+        "sender verify failed",
+        "domain of sender address ",
+    ];
+    SENDER.iter().any(|p| text.contains(p))
 }
 
 /// A 421 in RFC 5321's own words: the server closes the transmission channel.

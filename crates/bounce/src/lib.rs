@@ -401,6 +401,12 @@ fn analyse_message(raw: &[u8], nested: bool) -> Analysis {
                 return analysis;
             }
         }
+        if let Some(finding) = returned_recipient(&mail) {
+            return Analysis {
+                kind: MessageKind::Bounce,
+                records: vec![finish(finding, &origin)],
+            };
+        }
         return Analysis {
             kind: MessageKind::NotBounce,
             records: Vec::new(),
@@ -410,6 +416,83 @@ fn analyse_message(raw: &[u8], nested: bool) -> Analysis {
         kind: MessageKind::Bounce,
         records: findings.into_iter().map(|f| finish(f, &origin)).collect(),
     }
+}
+
+/// A delivery-failure notice that names its recipient in no form the readers know (Domino's
+/// Notes names, Exchange 2003's "'A User' on <date>", a display name only) but returns the
+/// message it could not deliver: when that message was for one address alone, that address
+/// is the recipient, and the notice's words are its diagnostic. Only for a notice that says
+/// what it is (its subject, or a mailer daemon as its author) and carries the message.
+fn returned_recipient(mail: &mime::Mail) -> Option<Finding> {
+    const SUBJECTS: &[&str] = &[
+        "undeliver",
+        "delivery fail",
+        "delivery status notification",
+        "failure",
+        "failed",
+        "not delivered",
+        "could not be delivered",
+        "returned mail",
+        "non-deliver",
+        "nondeliver",
+    ];
+    const AUTHORS: &[&str] = &["mailer-daemon", "postmaster", "mail delivery"];
+    let subject = mail.subject().to_ascii_lowercase();
+    let from = mail.from().to_ascii_lowercase();
+    let notice =
+        SUBJECTS.iter().any(|w| subject.contains(w)) || AUTHORS.iter().any(|w| from.contains(w));
+    let returned = &mail.body[mail.report_end.min(mail.body.len())..];
+    if !notice || returned.trim().is_empty() {
+        return None;
+    }
+    let fields = match mail.original_at {
+        Some(_) => mail.original_headers(),
+        // After the notice's own marker line ("------ This is a copy of the message …"), the
+        // first block of header fields.
+        None => text::lines_inclusive(returned)
+            .take(8)
+            .scan(0, |at, line| {
+                let start = *at;
+                *at += line.len();
+                Some(start)
+            })
+            .map(|start| mime::header_block(&returned[start..]).0)
+            .find(|fields| fields.len() >= 2)?,
+    };
+    let to: Vec<String> = fields
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("to") || name.eq_ignore_ascii_case("cc"))
+        .flat_map(|(_, value)| address::find_all(value))
+        .collect();
+    let own: Vec<String> = ["from", "to", "reply-to", "sender"]
+        .iter()
+        .filter_map(|h| mail.header(h))
+        .flat_map(address::find_all)
+        .map(|a| a.to_ascii_lowercase())
+        .collect();
+    let [recipient] = to.as_slice() else {
+        return None;
+    };
+    if own.contains(&recipient.to_ascii_lowercase()) {
+        return None;
+    }
+    // The notice's words, without the MIME fields of its parts.
+    let words: String = text::lines(mta::report_region(mail))
+        .filter(|line| !line.to_ascii_lowercase().starts_with("content-"))
+        .flat_map(str::split_whitespace)
+        .take(200)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut found = [Finding {
+        recipient: recipient.clone(),
+        command: SmtpCommand::find(&words),
+        diagnostic: words,
+        ..Finding::default()
+    }];
+    // The MTA's own sentences name the reason as they do when the recipient is found.
+    mta::own_sentences(mail, &mut found);
+    let [finding] = found;
+    Some(finding)
 }
 
 /// The message attached as the first `message/rfc822` part of `raw` (after that part's own

@@ -362,6 +362,10 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         "error writing message: file too large",
         "inbox is full",
         "out of storage space",
+        // GNU Mailutils' mda ("Mailbox Quotas" in its manual), a message that would not fit.
+        "exceed maximum mailbox size",
+        // GoDaddy's documented wording, relayed or not.
+        "account storage limit",
         "452 insufficient disk space",
         "account disabled temporarly for exceeding receiving limits",
         "boite du destinataire pleine",
@@ -392,16 +396,40 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         &["maildir ", "quota"],
         &["over ", "quota"],
         &["quota ", "exceeded"],
+        &["exceeded ", " quota"],
     ],
-    unless: &[],
+    // A sender's quota (Gmail's "Daily sending quota exceeded", 5.4.5) is a sending rate, not
+    // the recipient's storage.
+    unless: &["sending quota", "sending limit"],
 };
 
 pub(crate) static REJECTED: Phrases = Phrases {
     any: &[
         "access denied (in reply to mail from command)",
         "access denied (sender blacklisted)",
-        "address rejected",
+        // RFC 3463 X.1.7 and X.1.8 in its own words, and the refusal that names the sender
+        // (Postfix's smtpd restrictions). A recipient's refusal ("Recipient address rejected:
+        // <words>") may still say the sender was refused in its words.
+        "bad sender's mailbox address syntax",
+        "bad sender's system address",
+        "sender address rejected",
         "administrative prohibition",
+        // qmail-smtpd's refusal of a sender in control/badmailfrom (qmail-smtpd.c), and the
+        // senders a gateway was told to refuse (Symantec MessageLabs, Mimecast, Microsoft 365's
+        // restricted groups): the sender, not the recipient, was refused.
+        "your envelope sender is in my badmailfrom list",
+        "your email address has been blocked",
+        "your domain has been blocked",
+        "your domain has been blacklisted",
+        "sender envelope domain not allowed for sender ip address",
+        "block policy for envelope from address",
+        "header-based blocked senders",
+        "header-based manually blocked senders",
+        "sender was not authenticated",
+        "sender not authenticated for ",
+        "sender not in allowed-senders list",
+        "sender denied",
+        "unknown sender address",
         "batv failed to verify",
         "batv validation failure",
         "backscatter protection detected an invalid or expired email address",
@@ -412,6 +440,8 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "denied [bouncedeny]",
         "denied by secumail valid-address-filter",
         "delivery not authorized, message refused",
+        // Sendmail's srvrsmtp.c for a sender address without a domain.
+        "domain name required for sender address",
         "does not exist e2110",
         "domain of sender address ",
         "email address is on senderfilterconfig list",
@@ -426,6 +456,8 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "is not a registered gateway user",
         "mail from not owned by user",
         "message rejected: email address is not verified",
+        // Gmail ("Gmail SMTP errors and codes", 550 5.7.0): the sender's own account.
+        "mail sending denied",
         "mx records for ",
         "null sender is not allowed",
         "recipient addresses rejected : access denied",
@@ -449,17 +481,15 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "this server does not accept mail from",
         "transaction failed unsigned dsn for",
         "unroutable sender address",
+        // Yahoo ("SMTP Error Codes"): the sender's domain does not resolve.
+        "unresolvable rfc.5321",
         "you are not allowed to post to this mailing list",
         "you are sending to/from an address that has been blacklisted",
         "your access to submit messages to this e-mail system has been rejected",
         "your email address has been blacklisted",
     ],
     ordered: &[],
-    unless: &[
-        "5.1.0 address rejected",
-        "recipient address rejected",
-        "sender ip address rejected",
-    ],
+    unless: &["sender ip address rejected"],
 };
 
 pub(crate) static BLOCKED: Phrases = Phrases {
@@ -591,12 +621,19 @@ pub(crate) static EXPIRED: Phrases = Phrases {
         "your message could not be delivered for more than",
     ],
     ordered: &[&["could not be delivered for", " days"]],
-    unless: &[],
+    // qmail-remote.c writes "Giving up on <host>." after a permanent refusal ('D') of every
+    // recipient, not at the end of the queue's lifetime: with the remote's 5xx reply before it,
+    // it is no expiry.
+    unless: &["does not like recipient. remote host said: 5"],
 };
 
 pub(crate) static AUTH_FAILURE: Phrases = Phrases {
     any: &[
         "//spf.pobox.com",
+        // Yahoo's and Gmail's documented 5.7.x texts; Tencent's SPF and DMARC refusals.
+        "authenticate with either spf or dkim",
+        "spf check failed",
+        "dmarc check failed",
         "bad spf records for",
         "dmarc policy",
         "doesn't meet the required authentication level",
@@ -616,6 +653,10 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
 
 pub(crate) static SUSPEND: Phrases = Phrases {
     any: &[
+        // GoDaddy's documented "account disabled", and its plain synonym (a sender's own
+        // account is excluded below).
+        "account disabled",
+        "account suspended",
         "account has been disabled",
         "account is disabled",
         "account is inactive",
@@ -648,7 +689,9 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "vdelivermail: account is locked email bounced",
     ],
     ordered: &[],
-    unless: &[],
+    // Gmail's "Mail sending denied ... the sender account is disabled": the sender's account,
+    // not the recipient's.
+    unless: &["sender account", "your account"],
 };
 
 pub(crate) static REQUIRE_PTR: Phrases = Phrases {
@@ -717,6 +760,18 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "network is down",
         // Courier's words for a peer that closed the connection in the middle of the session.
         "connection shut down by the remote",
+        // RFC 3463 X.4.2's words, and the plain name of the failure.
+        "bad connection",
+        "network error",
+        // OpenSMTPD's own errors (smtpd/mta.c), when its notice is not read as its own.
+        "loop detected",
+        "network error on destination mxs",
+        "no valid route to remote mx",
+        "temporary failure in mx lookup",
+        // Exchange's "DNS query failed" (NDR 4.4.312/5.4.312): the destination's lookup failed.
+        "dns query failed",
+        // Mimecast's 554 for a message that came back to it (relayed or not).
+        "mail loop detected",
         "could not connect and send the mail to",
         "dns records for the destination computer could not be found",
         "hop count exceeded - possible mail loop",
@@ -736,13 +791,37 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "unable to resolve route ",
         "unrouteable mail domain",
     ],
-    ordered: &[],
+    // Gmail's "Message exceeded 50 hops, this may indicate a mail loop" (5.4.6, documented).
+    ordered: &[&["exceeded ", " hops"]],
     unless: &[],
 };
 
 pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
     any: &[
         "server configuration problem",
+        // Exim (FAQ Q0301, the dnslookup router): routing would send the message back to this
+        // host, a configuration error.
+        "lowest numbered mx record points to local host",
+        "remote host address is the local host",
+        // RFC 3463 X.4.3's words; a system error by its name (not Sendmail's "Operating system
+        // error", its mailer's EX_OSERR exit).
+        "directory server failure",
+        "internal system error",
+        // RFC 3463 X.3.5's own words; Gmail's documented 421/451 4.3.0 and 4.7.0 texts.
+        "system incorrectly configured",
+        "temporary system problem",
+        "mail server temporarily rejected message",
+        "mail server has temporarily rejected this message",
+        "multiple destination domains per transaction is unsupported",
+        // Exchange's 5.2.14 for a forwarding address that points nowhere.
+        "misconfigured forwarding address",
+        // Exchange's "Temporary server error. Please try again later" (4.7.0, 4.4.3) and
+        // "Server busy" (4.7.500), Gmail's 421 4.4.5 "Server busy": the receiver's own
+        // trouble, whatever class the status says.
+        "temporary server error",
+        "server busy",
+        // Cox's documented 421 for its servers being down.
+        "esmtp server temporarily not available",
         "aliasing/forwarding loop broken",
         "can't create user output file",
         "could not load drd for domain",
@@ -776,6 +855,8 @@ pub(crate) static POLICY_VIOLATION: Phrases = Phrases {
         "because the recipient is not accepting mail with ",
         "by non-member to a members-only list",
         "closed mailing list",
+        // The refusal by its plain name (Exchange's "policy violation detected").
+        "policy violation",
         "denied by policy",
         "email not accepted for policy reasons",
         "email rejected due to security policies",
@@ -938,6 +1019,14 @@ pub(crate) static NOT_ACCEPT: Phrases = Phrases {
         "does not accept mail (nullmx)",
         "host/domain does not accept mail",
         "host does not accept mail",
+        // RFC 3463 X.3.2's own words, and Mimecast's refusal for an account that takes no mail.
+        "system not accepting network messages",
+        "account inbounds disabled",
+        // Exim's words for RFC 7505's null MX, RFC 5321 3.1's greeting of a host that offers
+        // no mail service, and the null MX named as such.
+        "indicated no smtp service",
+        "no smtp service here",
+        "null mx",
         "mail receiving disabled",
         "name server: .: host not found",
         "no mx record found for domain=",
@@ -1073,6 +1162,9 @@ pub(crate) static CONTENT_ERROR: Phrases = Phrases {
 pub(crate) static SECURITY_ERROR: Phrases = Phrases {
     any: &[
         "account not subscribed to ses",
+        // Gmail's documented 534/535 replies to a client's AUTH.
+        "application-specific password required",
+        "username and password not accepted",
         "authentication credentials invalid",
         "authentication failure",
         "authentication required",
@@ -1117,6 +1209,9 @@ pub(crate) static SPEEDING: Phrases = Phrases {
         // Gmail's two documented 4.2.1/5.2.1 wordings ("Gmail SMTP errors and codes"), which
         // reach a sender through relays that are not Google's hosts too.
         "is receiving mail too quickly",
+        // Gmail's 550 5.4.5 for a sender over its daily limit (documented).
+        "sending limit exceeded",
+        "sending quota exceeded",
         "please try again slower",
         "receiving mail at a rate that prevents additional messages from being delivered",
     ],
@@ -1256,6 +1351,35 @@ mod tests {
             (
                 "550 connection frequency limited",
                 Reason::TooManyConn,
+                true,
+            ),
+            // A sender's quota is no recipient's full mailbox, a sender's account no
+            // recipient's disabled one.
+            (
+                "550 5.4.5 daily sending quota exceeded",
+                Reason::MailboxFull,
+                false,
+            ),
+            (
+                "550 5.4.5 daily sending quota exceeded",
+                Reason::Speeding,
+                true,
+            ),
+            (
+                "recipient has exceeded their quota",
+                Reason::MailboxFull,
+                true,
+            ),
+            (
+                "mail sending denied. this error occurs if the sender account is disabled",
+                Reason::Suspend,
+                false,
+            ),
+            ("dns query failed", Reason::NetworkError, true),
+            ("554 no smtp service here", Reason::NotAccept, true),
+            (
+                "remote host address is the local host",
+                Reason::SystemError,
                 true,
             ),
             ("all fine", Reason::UserUnknown, false),

@@ -10,7 +10,7 @@
 
 mod recognisers;
 
-pub(crate) use recognisers::preempt;
+pub(crate) use recognisers::{own_sentences, preempt};
 
 use crate::mime::Mail;
 use crate::{Finding, SmtpCommand, address, text};
@@ -372,7 +372,20 @@ pub(crate) fn report_end(body: &str, original_at: Option<usize>) -> usize {
             .expect("the markers build an automaton")
     });
     let end = original_at.unwrap_or(body.len());
-    markers.find(&body[..end]).map_or(end, |m| m.start())
+    let end = markers.find(&body[..end]).map_or(end, |m| m.start());
+    returned_header_at(&body[..end]).unwrap_or(end)
+}
+
+/// Where a returned message's header begins in a notice that marks it with no words of its own
+/// (HCL Domino's and some gateways' notices append the message after a blank line): a paragraph
+/// that opens with `Received: from` or `Return-Path:`, the fields a transport puts on top of a
+/// message (RFC 5321 4.4), which no MTA's own sentences begin with. Without this, the returned
+/// header's `To:`, `Cc:` and its body's addresses were read as failed recipients.
+fn returned_header_at(body: &str) -> Option<usize> {
+    ["\n\nReceived: from ", "\n\nReturn-Path: "]
+        .into_iter()
+        .filter_map(|field| text::find(body, field).map(|at| at + 2))
+        .min()
 }
 
 /// The text about `recipient` in the report: from the line that names it to the next blank
@@ -455,13 +468,20 @@ fn is_system_address(a: &str) -> bool {
 
 /// Recipients and their words from the text alone.
 fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
-    let own: Vec<String> = ["from", "to", "return-path", "reply-to", "sender"]
+    let mut own: Vec<String> = ["from", "to", "return-path", "reply-to", "sender"]
         .iter()
         .filter_map(|h| mail.header(h))
         .flat_map(address::find_all)
         .map(|a| a.to_ascii_lowercase())
         .collect();
+    // The envelope sender a transcript names in its MAIL command (RFC 5321 "MAIL FROM:<…>";
+    // Exim's "after MAIL FROM:<…>", Sendmail's ">>> MAIL From:<…>") is where the bounce went,
+    // never a failed recipient, though a VERP sender differs from the bounce's `To:`.
+    own.extend(senders_in_mail_commands(lower));
     let mut out: Vec<Finding> = Vec::new();
+    // Addresses named only as the one a failed recipient came from: kept aside, and read only
+    // when the text names no other (Sendmail's "(expanded from: <a@b>)" under a pipe).
+    let mut origins: Vec<Finding> = Vec::new();
     let failed_header: Vec<String> = mail
         .header("x-failed-recipients")
         .map(address::find_all)
@@ -493,12 +513,20 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         let Some(words) = words_for(region, lower, &candidate) else {
             continue;
         };
-        out.push(Finding {
+        let finding = Finding {
             command: SmtpCommand::find(&words),
             diagnostic: words,
             recipient: candidate,
             ..Finding::default()
-        });
+        };
+        if named_as_origin(lower, &finding.recipient) {
+            origins.push(finding);
+        } else {
+            out.push(finding);
+        }
+    }
+    if out.is_empty() {
+        out = origins;
     }
     // Exim's X-Failed-Recipients names the failed addresses; it wins over other addresses in
     // the text, unless it names none of them (then it holds an alias the text rewrote).
@@ -584,6 +612,25 @@ fn named_as_sender(lower: &str, address: &str) -> bool {
     })
 }
 
+/// The addresses named right after "mail from:" in `lower`.
+fn senders_in_mail_commands(lower: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text::find(&lower[from..], "mail from:") {
+        let start = from + at + "mail from:".len();
+        from = start;
+        let rest = lower[start..].trim_start_matches([' ', '<']);
+        let word = rest
+            .split(|c: char| c.is_whitespace() || c == '>')
+            .next()
+            .unwrap_or("");
+        if address::is_address(word) {
+            out.push(word.to_string());
+        }
+    }
+    out
+}
+
 /// Whether `address` occurs in `lower` and `is_such` holds for every occurrence, given its
 /// offset and the offset of the start of its line.
 fn every_mention(lower: &str, address: &str, is_such: impl Fn(usize, usize) -> bool) -> bool {
@@ -624,6 +671,19 @@ fn named_as_contact(lower: &str, address: &str) -> bool {
             .map_or(lower.len(), |(p, _)| at + p);
         LEADS.iter().any(|l| lower[line_start..at].contains(l))
             || TAILS.iter().any(|t| lower[at..line_end].contains(t))
+    })
+}
+
+/// Whether every mention of `address` names it as the address a failed recipient was made
+/// from by a redirect: Exim's "(generated from a@b)" and "(ultimately generated from a@b)"
+/// under the failed address, Postfix's "<x@y> (expanded from <a@b>)", Sendmail's
+/// "(expanded from: <a@b>)". The failure is the redirected address's.
+fn named_as_origin(lower: &str, address: &str) -> bool {
+    every_mention(lower, address, |at, line_start| {
+        let before = lower[line_start..at].trim_end_matches(['<', ' ']);
+        before.ends_with("generated from")
+            || before.ends_with("expanded from")
+            || before.ends_with("expanded from:")
     })
 }
 
