@@ -540,12 +540,15 @@ impl Store {
                     list.push_bind(*id);
                 }
                 select.push(")");
-                if let Some(customer) = customer {
-                    select.push(" AND e.customer_id = ").push_bind(customer);
-                }
                 select.build_query_as().fetch_all(pool).await?
             });
-            found.extend(rows);
+            // Held to the contract here, not in the statement: with the contract in it, SQLite
+            // (no statistics) walked the contract's time index and tested every event against
+            // the list, a second at ten million events, instead of looking the IDs up.
+            found.extend(
+                rows.into_iter()
+                    .filter(|row| customer.is_none_or(|c| row.customer_id == c)),
+            );
         }
         Ok(found)
     }
