@@ -667,17 +667,11 @@ pub async fn errors(
             .replace("{to}", &to_minute(zone, w.to));
         let range = bridge::query(&[("from", &rfc3339(w.from)), ("to", &rfc3339(w.to))]);
         // The two tallies are asked for together: neither needs the other's answer.
+        let by_reason_path = format!("/stats/reasons{range}");
+        let by_domain_path = format!("/stats/domains{range}&limit=1000");
         let (by_reason, by_domain) = tokio::join!(
-            bridge::get::<ApiReasons>(
-                state.api(),
-                &viewer.caller,
-                &format!("/stats/reasons{range}"),
-            ),
-            bridge::get::<ApiDomains>(
-                state.api(),
-                &viewer.caller,
-                &format!("/stats/domains{range}&limit=1000"),
-            )
+            bridge::get::<ApiReasons>(state.api(), &viewer.caller, &by_reason_path),
+            bridge::get::<ApiDomains>(state.api(), &viewer.caller, &by_domain_path)
         );
         match by_reason {
             Ok(list) => {
