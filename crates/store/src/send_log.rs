@@ -80,7 +80,8 @@ impl FromStr for EventCursor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventPage {
     pub events: Vec<Event>,
-    /// Where the next page starts; `None` when this page is the last (it came back short).
+    /// Where the next page starts; `None` when this page is the last (the search reads one
+    /// event past the page to know, so a client never asks for an empty last page).
     pub next: Option<EventCursor>,
 }
 
@@ -190,7 +191,8 @@ impl<'q> Filters<'q> {
             since: query.since.map(Timestamp::as_millis),
             until: query.until.map(Timestamp::as_millis),
             after: query.after,
-            limit: query.limit,
+            // One past the page: whether it is there says whether a next page exists.
+            limit: query.limit.map(|limit| limit.saturating_add(1)),
         }
     }
 
@@ -385,14 +387,14 @@ impl Store {
                     .await?
             }
         };
-        if let Some(limit) = query.limit {
-            rows.truncate(limit as usize);
-        }
-        let next = match (query.limit, rows.last()) {
-            (Some(limit), Some(last)) if rows.len() >= limit as usize => Some(EventCursor {
-                at: last.at,
-                event_id: last.event_id,
-            }),
+        let next = match query.limit {
+            Some(limit) if rows.len() > limit as usize => {
+                rows.truncate(limit as usize);
+                rows.last().map(|last| EventCursor {
+                    at: last.at,
+                    event_id: last.event_id,
+                })
+            }
             _ => None,
         };
         let events = self.events_from_rows(rows).await?;

@@ -205,9 +205,8 @@ fn cursor_of(kind: ListKind, page: &PageQuery) -> Result<Option<EventCursor>, Ap
         .transpose()
 }
 
-/// One page of `query` and the cursor of the next, `None` when nothing is left. The store
-/// says "maybe more" whenever a page comes back full; one look past it tells for sure, so a
-/// client never fetches an empty last page.
+/// One page of `query` and the cursor of the next, `None` when nothing is left (the store
+/// reads one event past the page to know, so a client never fetches an empty last page).
 async fn page_of_events(
     state: &ApiState,
     kind: ListKind,
@@ -222,20 +221,9 @@ async fn page_of_events(
         return Err(ApiError::invalid("until", "until must be after since"));
     }
     let found = state.store().search_events(&query).await?;
-    let next = match found.next {
-        Some(next) => {
-            let beyond = state
-                .store()
-                .search_events(&EventQuery {
-                    after: Some(next),
-                    limit: Some(1),
-                    ..query
-                })
-                .await?;
-            (!beyond.events.is_empty()).then(|| encode(kind, next.to_string().as_bytes()))
-        }
-        None => None,
-    };
+    let next = found
+        .next
+        .map(|next| encode(kind, next.to_string().as_bytes()));
     Ok((found.events, next))
 }
 
