@@ -470,23 +470,19 @@ pub async fn dashboard(State(state): State<ConsoleState>, viewer: Viewer) -> Res
     // costs the dearest of them instead of their sum.
     let may_stats = may(&viewer.caller, Method::GET, "/stats");
     let may_events = may(&viewer.caller, Method::GET, "/events");
+    let counts_since = |from: i64| {
+        let (state, viewer) = (&state, &viewer);
+        async move {
+            if may_stats {
+                Some(series(state, viewer, from, to, "hour").await)
+            } else {
+                None
+            }
+        }
+    };
     let (today, month, usage, domain_list, recent, maintenance) = tokio::join!(
-        async {
-            let from = viewer.zone.day_start(now);
-            if may_stats {
-                Some(series(&state, &viewer, from, to, "hour").await)
-            } else {
-                None
-            }
-        },
-        async {
-            let from = viewer.zone.month_start(now);
-            if may_stats {
-                Some(series(&state, &viewer, from, to, "hour").await)
-            } else {
-                None
-            }
-        },
+        counts_since(viewer.zone.day_start(now)),
+        counts_since(viewer.zone.month_start(now)),
         bridge::get::<PlanUsage>(state.api(), &viewer.caller, "/usage"),
         bridge::get::<hikyaku_api_types::SenderDomainList>(
             state.api(),
