@@ -548,41 +548,44 @@ fn odd_fields_and_layouts_give_one_record() {
     let status = "Reporting-MTA: dns; relay.example.net\n\n\
         Final-Recipient: rfc822; final@example.net\nOriginal-Recipient: rfc822; a@example.org\n\
         Action: failed\nStatus: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 <final@example.net>: mailbox full\n";
-    let raw = report(status, RETURNED).replace(
-        "Delivery to the following recipients failed. For help, write to\n<postmaster@relay.example.net>.",
-        "<final@example.net> (expanded from <a@example.org>): host mx1.example.net[192.0.2.25]\n    said: 552 5.2.2 <final@example.net>: mailbox full (in reply to RCPT TO\n    command)",
-    );
-    let got = recipients(&raw);
-    if got.len() != 1 {
-        wrong.push(format!("expanded: {got:?}"));
-    }
-    let raw = report("Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n", RETURNED)
-        .replace("Delivery to the following recipients failed.", "Delivery to the following recipients failed: \"A User\" <A@Example.ORG>, user a@example.org.");
-    let got = recipients(&raw);
-    if got.len() != 1 {
-        wrong.push(format!("case+display: {got:?}"));
-    }
-    let raw = report("Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a+tag@example.org\nAction: failed\nStatus: 5.1.1\n", RETURNED)
-        .replace("Delivery to the following recipients failed.", "Delivery to the following recipients failed: a+tag@example.org (a@example.org).");
-    let got = recipients(&raw);
-    if got.len() != 1 {
-        wrong.push(format!("tag: {got:?}"));
-    }
-    let raw = report(
-        "Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <a@example.org>: unknown; mail for this domain goes to <b@example.org> now, contact postmaster@example.org\n",
-        RETURNED,
-    );
-    let got = recipients(&raw);
-    if got.len() != 1 {
-        wrong.push(format!("diag addrs: {got:?}"));
-    }
-    let raw = report(
-        "Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; a@example.org\nAction: delayed\nStatus: 4.2.2\n",
-        RETURNED,
-    );
-    let got = recipients(&raw);
-    if got.len() != 1 {
-        wrong.push(format!("failed+delayed: {got:?}"));
+    let named_twice = [
+        (
+            "expanded",
+            report(status, RETURNED).replace(
+                "Delivery to the following recipients failed. For help, write to\n<postmaster@relay.example.net>.",
+                "<final@example.net> (expanded from <a@example.org>): host mx1.example.net[192.0.2.25]\n    said: 552 5.2.2 <final@example.net>: mailbox full (in reply to RCPT TO\n    command)",
+            ),
+        ),
+        (
+            "case+display",
+            report("Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n", RETURNED)
+                .replace("Delivery to the following recipients failed.", "Delivery to the following recipients failed: \"A User\" <A@Example.ORG>, user a@example.org."),
+        ),
+        (
+            "tag",
+            report("Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a+tag@example.org\nAction: failed\nStatus: 5.1.1\n", RETURNED)
+                .replace("Delivery to the following recipients failed.", "Delivery to the following recipients failed: a+tag@example.org (a@example.org)."),
+        ),
+        (
+            "diag addrs",
+            report(
+                "Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <a@example.org>: unknown; mail for this domain goes to <b@example.org> now, contact postmaster@example.org\n",
+                RETURNED,
+            ),
+        ),
+        (
+            "failed+delayed",
+            report(
+                "Reporting-MTA: dns; relay.example.net\n\nFinal-Recipient: rfc822; a@example.org\nAction: failed\nStatus: 5.1.1\n\nFinal-Recipient: rfc822; a@example.org\nAction: delayed\nStatus: 4.2.2\n",
+                RETURNED,
+            ),
+        ),
+    ];
+    for (what, raw) in named_twice {
+        let got = recipients(&raw);
+        if got.len() != 1 {
+            wrong.push(format!("{what}: {got:?}"));
+        }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
