@@ -53,10 +53,11 @@ case ",$mtas," in *,exim,*)
   ;;
 esac
 case ",$mtas," in *,opensmtpd,*) unpack opensmtpd ;; esac
-# Courier: the daemon and its modules, the authentication library it links, and the libraries
-# the host may lack (its paths are compiled in: generate.py overlays the unpacked /usr).
+# Courier: the daemon and its modules, the authentication library it links, its auto-responder
+# (mailbot, from maildrop) and the libraries the host may lack (its paths are compiled in:
+# generate.py overlays the unpacked /usr).
 case ",$mtas," in *,courier,*)
-  unpack courier-mta courier-base courier-authlib libcourier-unicode4 libgamin0 libidn12
+  unpack courier-mta courier-base courier-authlib maildrop libcourier-unicode4 libgamin0 libidn12
   ;;
 esac
 # Sendmail: the daemon, its m4 configuration kit, m4 to build sendmail.cf, and liblockfile (found
@@ -73,7 +74,7 @@ check() {
   case ",$mtas," in *,opensmtpd,*) bins+=(usr/sbin/smtpd usr/sbin/smtpctl) ;; esac
   case ",$mtas," in *,courier,*)
     bins+=(usr/lib/courier/courier/courierd usr/lib/courier/courier/modules/esmtp/courieresmtp
-      usr/sbin/couriertcpd usr/sbin/courier)
+      usr/sbin/couriertcpd usr/sbin/courier usr/bin/mailbot)
     ;;
   esac
   case ",$mtas," in *,postfix,* | *,opensmtpd,* | *,sendmail,*)
