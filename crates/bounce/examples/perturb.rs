@@ -35,12 +35,16 @@ fn crlf(raw: &[u8], _: &[String]) -> Vec<u8> {
 /// What the receiving MTA puts on top of a message it delivers to a mailbox (under an mbox
 /// separator line, if the message has one).
 fn delivered_on_top(raw: &[u8], _: &[String]) -> Vec<u8> {
-    let separator = match raw.starts_with(b"From ") {
-        true => raw.iter().position(|&b| b == b'\n').map_or(raw.len(), |i| i + 1),
-        false => 0,
+    let separator = if raw.starts_with(b"From ") {
+        raw.iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| i + 1)
+    } else {
+        0
     };
     let mut out = raw[..separator].to_vec();
-    out.extend_from_slice(b"Return-Path: <>\nDelivered-To: bounces@errors.example.net\n\
+    out.extend_from_slice(
+        b"Return-Path: <>\nDelivered-To: bounces@errors.example.net\n\
 Received: from mx.sender.example (mx.sender.example [192.0.2.25])\n\
 \tby errors.example.net (Hikyaku) with ESMTPS id 4f1c2a9e\n\
 \tfor <bounces@errors.example.net>; Mon, 7 Dec 2026 10:00:00 +0000\n",
@@ -120,11 +124,31 @@ fn refold(raw: &[u8], _: &[String]) -> Vec<u8> {
 }
 
 const CHANGES: &[Change] = &[
-    Change { name: "refold", apply: refold, rename: keep },
-    Change { name: "crlf", apply: crlf, rename: keep },
-    Change { name: "delivered-on-top", apply: delivered_on_top, rename: keep },
-    Change { name: "mbox-line", apply: mbox_line, rename: keep },
-    Change { name: "rename", apply: rename, rename: renamed_local },
+    Change {
+        name: "refold",
+        apply: refold,
+        rename: keep,
+    },
+    Change {
+        name: "crlf",
+        apply: crlf,
+        rename: keep,
+    },
+    Change {
+        name: "delivered-on-top",
+        apply: delivered_on_top,
+        rename: keep,
+    },
+    Change {
+        name: "mbox-line",
+        apply: mbox_line,
+        rename: keep,
+    },
+    Change {
+        name: "rename",
+        apply: rename,
+        rename: renamed_local,
+    },
 ];
 
 fn verdicts(raw: &[u8]) -> Vec<(String, String, String, String)> {
@@ -189,7 +213,13 @@ fn main() {
             let after = verdicts(&changed);
             if after != expected {
                 moved[i] += 1;
-                println!("{} [{}]\n  before {:?}\n  after  {:?}", path.display(), change.name, expected, after);
+                println!(
+                    "{} [{}]\n  before {:?}\n  after  {:?}",
+                    path.display(),
+                    change.name,
+                    expected,
+                    after
+                );
             }
         }
     }
