@@ -1272,6 +1272,9 @@ def main():
     stop = threading.Event()
     threading.Thread(target=dns_server, args=(stop,), daemon=True).start()
     start_peers()
+    # A scenario that gave no bounce leaves its committed one in place, which would then pass
+    # unseen: the run fails instead.
+    missing = 0
     for name in args.mta.split(","):
         mta = MTAS[name](args.work, args.cache)
         select_submitter(args.work, mta.addr)
@@ -1287,6 +1290,7 @@ def main():
                         senders[inject(mta, s)] = s
                     except (smtplib.SMTPException, OSError) as e:
                         print(f"{name} {s['n']:03d}: not accepted: {e}", file=sys.stderr)
+                        missing += 1
             deadline = time.time() + args.wait
             while time.time() < deadline:
                 with Collected.lock:
@@ -1303,6 +1307,7 @@ def main():
             mail = chosen(Collected.mails.get(sender, []), s)
             if not mail:
                 print(f"{name} {s['n']:03d}: no bounce ({s['about']})", file=sys.stderr)
+                missing += 1
                 continue
             write_golden(args.out, name, s, mail)
             got += 1
@@ -1310,6 +1315,8 @@ def main():
         if got == 0:
             print(mta.log()[-4000:], file=sys.stderr)
     stop.set()
+    if missing:
+        sys.exit(f"{missing} scenario(s) gave no bounce")
 
 
 if __name__ == "__main__":

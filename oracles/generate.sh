@@ -8,6 +8,8 @@
 #   oracles/generate.sh --fetch [MTAS]   only fetch and unpack the MTAs and check that they run
 #   ORACLES_ONLY=25,26 oracles/generate.sh [MTAS]   only these scenarios (new ones: the other
 #   golden files stay as committed)
+# A full run (all five, every scenario) writes its day to oracles/last-full-run. A scenario that
+# gives no bounce fails the run.
 # Postfix comes from Debian's package (installed); Exim, OpenSMTPD and Sendmail conflict with it
 # as packages (each provides mail-transport-agent), so their .debs are fetched with
 # `apt-get download` and unpacked into a cache, never installed.
@@ -18,7 +20,8 @@ if [ "${1:-}" = "--fetch" ]; then
   fetch_only=true
   shift
 fi
-mtas="${1:-postfix,exim,opensmtpd,sendmail,courier}"
+all_mtas=postfix,exim,opensmtpd,sendmail,courier
+mtas="${1:-$all_mtas}"
 out="$repo/crates/bounce/tests/golden"
 cache="${ORACLES_CACHE:-$HOME/.cache/hikyaku-oracles}"
 work="$(mktemp -d /tmp/oracles.XXXXXX)"
@@ -125,3 +128,7 @@ unshare --mount --net --uts -- sh -c '
   mount --bind "$1/group" /etc/group
   exec python3 "$2/oracles/generate.py" --out "$3" --work "$1" --cache "$1" --mta "$5" --only "$6"
 ' sh "$work" "$repo" "$out" "$cache" "$mtas" "${ORACLES_ONLY:-}"
+# The day of the last full run: `.ci/run` makes the bounces again when it is a week old.
+if [ -z "${ORACLES_ONLY:-}" ] && [ "$mtas" = "$all_mtas" ]; then
+  date -u +%F >"$repo/oracles/last-full-run"
+fi
