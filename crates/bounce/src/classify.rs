@@ -377,11 +377,14 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// "Sender address rejected: …" (its smtpd restrictions, postconf(5)) comes with whatever
 /// code the restriction has, an unknown-user `5.1.0` or a `4.1.8` alike, and with words of
 /// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender);
-/// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed" and Sendmail's
-/// "Domain of sender address … does not exist".
+/// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed", Sendmail's
+/// "Domain of sender address … does not exist", a gateway's "550 5.1.0 sender rejected"
+/// (Spambrella) and a Coremail-style "553 host denies the sender".
 fn names_the_sender(text: &str) -> bool {
     const SENDER: &[&str] = &[
         "sender address rejected",
+        "sender rejected",
+        "denies the sender",
         "sender denied",
         "sender verify failed",
         "domain of sender address ",

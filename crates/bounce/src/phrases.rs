@@ -221,6 +221,8 @@ pub(crate) static USER_UNKNOWN: Phrases = Phrases {
         "address does not exist",
         "address not present in directory",
         "address unknown",
+        // AT&T's "<a@b>... Addressee unknown" (smtp.codes/550), Sendmail's older wording.
+        "addressee unknown",
         "can't accept user",
         "does not exist.",
         "destination addresses were unknown",
@@ -383,6 +385,8 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         "user has too many messages on the server",
         "user's space has been used up",
         "mailbox is full",
+        // Yandex's help lists "Account is full" among the full-mailbox replies.
+        "account is full",
         "over quota",
         "quota exceeded",
     ],
@@ -534,6 +538,11 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "please use the smtp server of your isp",
         "refused - see http",
         "rejected - multi-blacklist",
+        // GMX's greeting "554-No SMTP service 554-IP address is block listed." (postmaster.gmx.com)
+        // and a Coremail-style "550 black ip" / "554 rbl deny".
+        "is block listed",
+        "black ip",
+        "rbl deny",
         "rejected because the sending mta or the sender has not passed validation",
         "rejecting open proxy",
         "sender ip address rejected",
@@ -633,6 +642,9 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
         // Yahoo's and Gmail's documented 5.7.x texts; Tencent's SPF and DMARC refusals.
         "authenticate with either spf or dkim",
         "spf check failed",
+        // GMX/WEB.DE: "Reject due to SPF policy. The originating IP of the message is not
+        // permitted by the domain owner" (smtp.codes/unitedinternet).
+        "spf policy",
         "dmarc check failed",
         "bad spf records for",
         "dmarc policy",
@@ -686,6 +698,8 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "this mailbox is disabled",
         "user or domain is disabled",
         "user suspended",
+        // A Coremail-style "550 user is locked".
+        "user is locked",
         "vdelivermail: account is locked email bounced",
     ],
     ordered: &[],
@@ -705,6 +719,10 @@ pub(crate) static REQUIRE_PTR: Phrases = Phrases {
         "fix reverse dns for ",
         "ips with missing ptr records",
         "no ptr record found.",
+        // Rackspace's "Client host <ip> has no PTR record (G1F)", Comcast's "421 Reverse DNS
+        // failure : Try again later".
+        "has no ptr record",
+        "reverse dns failure",
         "please get a custom reverse dns name from your isp for your host",
         "ptr record setup",
         "reverse dns failed",
@@ -783,6 +801,8 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "malformed or unexpected name server reply",
         "maximum forwarding loop count exceeded",
         "message looping",
+        // A Coremail-style "552 looping message".
+        "looping message",
         "message is looping",
         "message probably in a routing loop",
         "no route to host",
@@ -916,6 +936,10 @@ pub(crate) static SPAM_DETECTED: Phrases = Phrases {
         "message filtered. please see the faqs section on spam",
         "message filtered. refer to the troubleshooting page at ",
         "message looks like spam",
+        // Yandex's help: "Message rejected under suspicion of SPAM"; a Coremail-style "552
+        // message rejected by anti-spam engine".
+        "suspicion of spam",
+        "message rejected by anti-spam",
         "message is being rejected as it seems to be a spam",
         "message refused by mailmarshal spamprofiler",
         "message refused by trustwave seg spamprofiler",
@@ -1002,6 +1026,10 @@ pub(crate) static TOO_MANY_CONN: Phrases = Phrases {
         "throttling failure: daily message quota exceeded",
         "throttling failure: maximum sending rate exceeded",
         "too many connections",
+        // Rackspace's "421 Too many concurrent connections from this client (G2)", Comcast's
+        // "421 Too many sessions opened".
+        "too many concurrent connections",
+        "too many sessions",
         "too many concurrent smtp connections",
         "too many errors from your ip",
         "too many recipients",
@@ -1049,6 +1077,10 @@ pub(crate) static MESG_TOO_BIG: Phrases = Phrases {
         "message size exceeds fixed maximum message size",
         "message size exceeds maximum value",
         "message too big",
+        // A Coremail-style "552 message is too long", "554 attachment is too long".
+        "message is too long",
+        "attachment is too long",
+        "attachment is too large",
         // OpenSMTPD, when the peer's SIZE limit is below the message's size.
         "message too large for peer",
         "message too large for this ",
@@ -1106,6 +1138,8 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         "not local host",
         "relay access denied",
         "relay denied",
+        // A Coremail-style "553 host denies relay".
+        "denies relay",
         "relay not permitted",
         "relaying denied",
         "relaying mail to ",
@@ -1196,10 +1230,14 @@ pub(crate) static VIRUS_DETECTED: Phrases = Phrases {
         "the message was rejected because it contains prohibited virus or spam content",
         "this form of attachment has been used by recent viruses or other malware",
         "virus detected",
+        // A Coremail-style "552 Virus found".
+        "virus found",
         "virus phishing/malicious_url detected",
         "your message was infected with a virus",
     ],
-    ordered: &[],
+    // Zoho's "552 5.7.1 virus <name> detected by Zoho Mail" (smtp.codes/zoho): the name
+    // between the words.
+    ordered: &[&["virus ", " detected by "]],
     unless: &[],
 };
 
@@ -1209,6 +1247,8 @@ pub(crate) static SPEEDING: Phrases = Phrases {
         // Gmail's two documented 4.2.1/5.2.1 wordings ("Gmail SMTP errors and codes"), which
         // reach a sender through relays that are not Google's hosts too.
         "is receiving mail too quickly",
+        // Rackspace's "Mailbox received too much email in a short period of time (G30)".
+        "mail in a short period of time",
         // Gmail's 550 5.4.5 for a sender over its daily limit (documented).
         "sending limit exceeded",
         "sending quota exceeded",

@@ -1842,3 +1842,240 @@ fn rfc5321_syntax_replies() {
         ],
     );
 }
+
+/// Providers that no table of ours names, in the words their postmaster pages (or the pages
+/// that collect them) publish: a test of whether the general rules read texts they were not
+/// written for. Replies whose documented meaning is not one reason (a domain's "filters",
+/// "restricted by policy") are left out.
+#[test]
+fn providers_without_a_table() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "providers without a table",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // Rackspace (smtp.codes/rackspace): its replies carry a G-code.
+            row(
+                U,
+                CONNECT,
+                "421",
+                "",
+                "Too many concurrent connections from this client (G2)",
+                TooManyConn,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.7.1",
+                "Client host 192.0.2.25 has no PTR record (G1F)",
+                RequirePtr,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "<someone@example.org>: Mailbox received too much email in a short period of time (G30)",
+                Speeding,
+            ),
+            row(
+                U,
+                DATA,
+                "450",
+                "4.4.6",
+                "Routing loop detected (G16)",
+                NetworkError,
+            ),
+            // AT&T (smtp.codes/550): a refusal for the client's reverse DNS.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "Connections not accepted from servers without a valid sender domain. ## Fix reverse DNS for 192.0.2.25",
+                RequirePtr,
+            ),
+            // United Internet: GMX, WEB.DE, mail.com (postmaster.gmx.com/en/error-messages,
+            // smtp.codes/unitedinternet). No enhanced codes; multi-line replies.
+            row(
+                U,
+                CONNECT,
+                "554",
+                "",
+                "gmx.net (mxgmx104) Nemesis ESMTP Service not available 554-No SMTP service 554-IP address is block listed. 554 For explanation visit https://postmaster.gmx.net/en/case?c=r0201&i=ip&v=192.0.2.25&r=1MNcgj-1ue23t3pyV",
+                Blocked,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "",
+                "<sender@example.com>: Reject due to SPF policy. The originating IP of the message is not permitted by the domain owner",
+                AuthFailure,
+            ),
+            // Zoho (smtp.codes/zoho).
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Email rejected per DMARC policy for example.com",
+                AuthFailure,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.7.1",
+                "virus Win.Test.EICAR_HDB-1 detected by Zoho Mail",
+                VirusDetected,
+            ),
+            // Comcast (security.comcast.net, "Mail Delivery Error Messages": the non-specific
+            // codes).
+            row(
+                U,
+                CONNECT,
+                "421",
+                "",
+                "Too many sessions opened",
+                TooManyConn,
+            ),
+            row(
+                U,
+                CONNECT,
+                "421",
+                "",
+                "Reverse DNS failure : Try again later",
+                RequirePtr,
+            ),
+            // Older providers' quota replies (Juno, AOL, Hotmail, as a help page quotes them).
+            row(
+                U,
+                RCPT,
+                "552",
+                "",
+                "<someone@example.org>... Mail quota exceeded",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "552",
+                "",
+                "someone@example.org has a full mailbox",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "552",
+                "",
+                "Requested mail action aborted: exceeded storage allocation",
+                MailboxFull,
+            ),
+            // The replies Yandex's help lists under "the recipient's mailbox is full" and
+            // "considered spam" (yandex.com/support/mail/bounces/other).
+            row(U, RCPT, "552", "", "Account is full", MailboxFull),
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "Error writing message: Disk quota exceeded",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Sorry, message looks like SPAM to me",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Message rejected under suspicion of SPAM",
+                SpamDetected,
+            ),
+            // A Chinese provider's reply list (Coremail-style, as a Sina blog documents it).
+            row(U, RCPT, "550", "", "user is locked", Suspend),
+            row(U, CONNECT, "550", "", "black ip", Blocked),
+            row(
+                U,
+                DATA,
+                "552",
+                "",
+                "message rejected by anti-spam engine",
+                SpamDetected,
+            ),
+            row(U, DATA, "552", "", "looping message", NetworkError),
+            row(U, DATA, "552", "", "message is too long", MesgTooBig),
+            row(U, DATA, "552", "", "Virus found", VirusDetected),
+            row(U, CONNECT, "554", "", "rbl deny", Blocked),
+            row(U, RCPT, "553", "", "host denies relay", NoRelaying),
+            row(U, MAIL, "553", "", "host denies the sender", Rejected),
+            row(U, DATA, "554", "", "attachment is too long", MesgTooBig),
+            // Spambrella's gateway (spambrella.com/faq/email-delivery-error-codes).
+            row(
+                U,
+                RCPT,
+                "452",
+                "4.3.1",
+                "Insufficient system resources",
+                SystemFull,
+            ),
+            row(U, MAIL, "550", "5.1.0", "sender rejected", Rejected),
+        ],
+    );
+    // Words of an unknown mailbox, which only the command they answered tells from a filter's
+    // verdict (without it they read as the filter's, see `rfc_replies`): as a notice that
+    // names the command.
+    check(
+        "providers without a table, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            // AT&T (smtp.codes/550): an unknown addressee under a "mailbox disabled" status.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.2.1",
+                "<someone@example.org>... Addressee unknown, relay=[192.0.2.25]",
+                UserUnknown,
+            ),
+            // Barracuda (smtp.codes/550).
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "cuda_nsu 5.1.1 <someone@example.org> Recipient address rejected: User unknown",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "No such user (someone@example.org)",
+                UserUnknown,
+            ),
+            // GMX, WEB.DE, mail.com (smtp.codes/unitedinternet).
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: Requested action not taken: mailbox unavailable",
+                UserUnknown,
+            ),
+        ],
+    );
+}
