@@ -783,6 +783,8 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "network error",
         // OpenSMTPD's own errors (smtpd/mta.c), when its notice is not read as its own.
         "loop detected",
+        // Hornetsecurity's "554 5.5.6 Loop detection".
+        "loop detection",
         "network error on destination mxs",
         "no valid route to remote mx",
         "temporary failure in mx lookup",
@@ -1141,6 +1143,8 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         // A Coremail-style "553 host denies relay".
         "denies relay",
         "relay not permitted",
+        // A relay service's "550 Relay Prohibited" (iridis mailRelay).
+        "relay prohibited",
         "relaying denied",
         "relaying mail to ",
         "specified domain is not allowed",
@@ -1157,6 +1161,8 @@ pub(crate) static NOT_COMPLIANT_RFC: Phrases = Phrases {
     any: &[
         "duplicate header",
         "this message is not rfc 5322 compliant",
+        // A relay service's "Your message does not conform to RFC2822 standard" (iridis).
+        "does not conform to rfc",
         "https://support.google.com/mail/?p=rfcmessagenoncompliant",
     ],
     ordered: &[&[" multiple ", " header"]],
@@ -1251,6 +1257,8 @@ pub(crate) static SPEEDING: Phrases = Phrases {
         "mail in a short period of time",
         // Gmail's 550 5.4.5 for a sender over its daily limit (documented).
         "sending limit exceeded",
+        // A relay service's "Hourly send rate exceeded, retry later." (iridis mailRelay).
+        "send rate exceeded",
         "sending quota exceeded",
         "please try again slower",
         "receiving mail at a rate that prevents additional messages from being delivered",

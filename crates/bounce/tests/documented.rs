@@ -2079,3 +2079,100 @@ fn providers_without_a_table() {
         ],
     );
 }
+
+/// Mail gateways' and relay services' own refusals, as their support pages list them.
+#[test]
+fn gateways_without_a_table() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "gateways without a table",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // Hornetsecurity/antispameurope ("Workspace classification codes",
+            // support.everycloud.com).
+            row(
+                U,
+                MAIL,
+                "450",
+                "4.1.8",
+                "Sender address rejected: Domain not found",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "504",
+                "5.5.2",
+                "Sender address rejected: need fully-qualified address",
+                Rejected,
+            ),
+            // A relay service's refusals (iridis mailRelay, "response codes").
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "RPT-VFY Recipient domain does not exist",
+                HostUnknown,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "",
+                "SND-VFY Sender domain does not exist",
+                Rejected,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "MSG-RFC Your message does not conform to RFC2822 standard",
+                NotCompliantRfc,
+            ),
+            row(U, RCPT, "550", "", "Relay Prohibited", NoRelaying),
+            row(
+                U,
+                MAIL,
+                "451",
+                "",
+                "HST-RTE Hourly send rate exceeded, retry later.",
+                Speeding,
+            ),
+        ],
+    );
+    check(
+        "gateways without a table, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "Recipient address rejected: undeliverable address",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "unknown domain or unknown recipient (LDAP check)",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "RPT-VFY Recipient does not exist",
+                UserUnknown,
+            ),
+        ],
+    );
+}
