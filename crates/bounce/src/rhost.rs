@@ -25,6 +25,7 @@ pub(crate) enum Service {
     MessageLabs,
     Microsoft,
     Mimecast,
+    NetEase,
     NttDocomo,
     Outlook,
     SoftBank,
@@ -70,6 +71,10 @@ const HOSTS: &[(Service, &[&str])] = &[
         ],
     ),
     (Service::Mimecast, &[".mimecast.com"]),
+    (
+        Service::NetEase,
+        &[".mxmail.netease.com", "163.com", "126.com", "yeah.net"],
+    ),
     (Service::NttDocomo, &["mfsmax.docomo.ne.jp"]),
     (Service::Outlook, &[".hotmail.com"]),
     (Service::SoftBank, &[".i.softbank.jp", ".softbank.ne.jp"]),
@@ -174,6 +179,7 @@ pub(crate) fn reason(
             .iter()
             .find(|(code, p, _)| *code == reply && diagnostic.contains(p))
             .map(|(_, _, r)| *r),
+        Service::NetEase => any(NETEASE),
         Service::NttDocomo => ntt_docomo(status, diagnostic),
         Service::Outlook => any(OUTLOOK),
         Service::SoftBank => any(SOFTBANK),
@@ -874,6 +880,30 @@ const MIMECAST: &[(&str, &str, Reason)] = &[
     ("503", "user unknown", UserUnknown),
     ("550", "invalid recipient", UserUnknown),
     ("554", "email rejected due to security policies", VirusDetected),
+];
+
+/// NetEase (163.com, 126.com, yeah.net): each refusal carries a code of two letters, a colon
+/// and three letters ("554 DT:SPM 163mx01,…, please see http://mail.163.com/help/…"), which
+/// its postmaster help ("退信代码说明") explains.
+const NETEASE: &[(&str, Reason)] = &[
+    // The client's IP: its behaviour (many unknown recipients), its concurrent connections,
+    // its volume in a short time, forged sender domains; listed in a DNSBL, or not on the
+    // list of allowed senders, or suspended for breaking the terms of service.
+    ("hl:rep", BadReputation),
+    ("hl:icc", TooManyConn),
+    ("hl:ifc", Speeding),
+    ("hl:mep", Blocked),
+    ("hl:ihu", Blocked),
+    ("hl:ipb", Blocked),
+    ("dt:rbl", Blocked),
+    ("wm:bli", Blocked),
+    // The sender is not on the list of allowed senders.
+    ("wm:blu", Rejected),
+    // Too many recipients in one connection; a sender's volume in 15 minutes.
+    ("rp:drc", TooManyConn),
+    ("mi:sfq", Speeding),
+    // The content looks like spam.
+    ("dt:spm", SpamDetected),
 ];
 
 /// NTT DOCOMO (mfsmax.docomo.ne.jp): since 2025 "550 Unknown user" is always an unknown

@@ -2176,3 +2176,37 @@ fn gateways_without_a_table() {
         ],
     );
 }
+
+/// NetEase (163.com, 126.com, yeah.net), whose postmaster help ("退信代码说明", help.mail.163.com)
+/// explains the code in each of its refusals.
+#[test]
+fn netease() {
+    use Reason::*;
+    const U: &str = "someone@163.com";
+    const SEE: &str = "163mx01,QMCowEC5pwBD3fJjHgsAAA--.4S2 1765000000, please see http://mail.163.com/help/help_spam_16.htm?ip=192.0.2.25&hostid=163mx01&time=1765000000";
+    let rows: Vec<Row> = [
+        ("421", CONNECT, "HL:REP", BadReputation),
+        ("421", CONNECT, "HL:ICC", TooManyConn),
+        ("421", CONNECT, "HL:IFC", Speeding),
+        ("421", CONNECT, "HL:MEP", Blocked),
+        ("450", RCPT, "DT:RBL", Blocked),
+        ("450", MAIL, "WM:BLU", Rejected),
+        ("450", RCPT, "RP:DRC", TooManyConn),
+        ("451", MAIL, "MI:SFQ", Speeding),
+        ("451", DATA, "DT:SPM", SpamDetected),
+        ("554", DATA, "DT:SPM", SpamDetected),
+        ("554", CONNECT, "HL:IPB", Blocked),
+    ]
+    .into_iter()
+    .map(|(code, command, label, reason)| {
+        let text: &'static str = Box::leak(format!("{label} {SEE}").into_boxed_str());
+        row(U, command, code, "", text, reason)
+    })
+    .collect();
+    check(
+        "netease",
+        "163mx01.mxmail.netease.com",
+        Layouts::Both,
+        &rows,
+    );
+}
