@@ -379,14 +379,16 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender);
 /// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed", Sendmail's
 /// "Domain of sender address … does not exist", a gateway's "550 5.1.0 sender rejected"
-/// (Spambrella), a Coremail-style "553 host denies the sender" and a relay service's "Sender
-/// domain does not exist".
+/// (Spambrella), a Coremail-style "553 host denies the sender", Coremail's "sender is rejected"
+/// and "Fake sender", and a relay service's "Sender domain does not exist".
 fn names_the_sender(text: &str) -> bool {
     const SENDER: &[&str] = &[
         "sender address rejected",
         "sender rejected",
         "denies the sender",
         "sender domain does not exist",
+        "sender is rejected",
+        "fake sender",
         "sender denied",
         "sender verify failed",
         "domain of sender address ",

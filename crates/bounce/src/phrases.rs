@@ -543,6 +543,9 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "is block listed",
         "black ip",
         "rbl deny",
+        // Coremail's "Requested mail action not taken: Invalid IP", "IP is rejected".
+        "not taken: invalid ip",
+        "ip is rejected",
         "rejected because the sending mta or the sender has not passed validation",
         "rejecting open proxy",
         "sender ip address rejected",
@@ -700,6 +703,9 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "user suspended",
         // A Coremail-style "550 user is locked".
         "user is locked",
+        // Yandex: "Policy rejection on the target address" is its refusal of an account blocked
+        // for breaking the user agreement (yandex.com/support/mail/bounces).
+        "policy rejection on the target address",
         "vdelivermail: account is locked email bounced",
     ],
     ordered: &[],
@@ -1142,6 +1148,8 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         "relay denied",
         // A Coremail-style "553 host denies relay".
         "denies relay",
+        // Coremail's "Requested action not taken: Local user only".
+        "local user only",
         "relay not permitted",
         // A relay service's "550 Relay Prohibited" (iridis mailRelay).
         "relay prohibited",
@@ -1238,6 +1246,9 @@ pub(crate) static VIRUS_DETECTED: Phrases = Phrases {
         "virus detected",
         // A Coremail-style "552 Virus found".
         "virus found",
+        // Yandex's "Message infected by virus".
+        "infected by virus",
+        "infected with virus",
         "virus phishing/malicious_url detected",
         "your message was infected with a virus",
     ],

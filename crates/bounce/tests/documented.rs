@@ -2210,3 +2210,153 @@ fn netease() {
         &rows,
     );
 }
+
+/// Yandex's own refusals ("Report on non-delivery to Yandex", yandex.com/support/mail/bounces).
+#[test]
+fn yandex() {
+    use Reason::*;
+    const U: &str = "someone@yandex.ru";
+    check(
+        "yandex",
+        "mx.yandex.ru",
+        Layouts::Both,
+        &[
+            // The recipient's account is blocked for breaking the user agreement.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "Policy rejection on the target address",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "552",
+                "5.2.2",
+                "Mailbox size limit exceeded",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.2",
+                "Mailbox size exceeded",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.7.1",
+                "Message infected by virus",
+                VirusDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.7.1",
+                "[2] Message rejected under suspicion of SPAM; https://ya.cc/1IrBc 1765000000-AbCdEfGh",
+                SpamDetected,
+            ),
+        ],
+    );
+    check(
+        "yandex, at RCPT",
+        "mx.yandex.ru",
+        Layouts::Text,
+        &[row(U, RCPT, "550", "5.7.1", "No such user!", UserUnknown)],
+    );
+}
+
+/// Coremail (the server of many Chinese providers and companies): the refusals its support
+/// pages explain ("退信提示", icoremail.vip/support); and Mail.ru's, as its help and the pages
+/// that quote it print them.
+#[test]
+fn coremail_and_mail_ru() {
+    use Reason::*;
+    const U: &str = "someone@example.cn";
+    check(
+        "coremail",
+        "mx.example.cn",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                CONNECT,
+                "554",
+                "",
+                "Requested mail action not taken: Invalid IP",
+                Blocked,
+            ),
+            row(U, CONNECT, "554", "", "IP is rejected", Blocked),
+            row(
+                U,
+                MAIL,
+                "553",
+                "",
+                "Requested mail action not taken: Fake sender",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "553",
+                "",
+                "Requested action not taken: NULL sender is not allowed",
+                Rejected,
+            ),
+            row(U, MAIL, "553", "", "sender is rejected", Rejected),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Requested action not taken: Local user only",
+                NoRelaying,
+            ),
+            row(U, RCPT, "550", "", "User suspended", Suspend),
+        ],
+    );
+    check(
+        "coremail, at RCPT",
+        "mx.example.cn",
+        Layouts::Text,
+        &[row(U, RCPT, "550", "", "User not found", UserUnknown)],
+    );
+    const M: &str = "someone@mail.ru";
+    check(
+        "mail.ru",
+        "mxs.mail.ru",
+        Layouts::Both,
+        &[
+            row(
+                M,
+                DATA,
+                "550",
+                "5.7.1",
+                "This message was not accepted due to domain owner DMARC policy (RFC 7489) https://help.mail.ru/mail-help/postmaster/dmarc",
+                AuthFailure,
+            ),
+            row(
+                M,
+                DATA,
+                "550",
+                "",
+                "spam message rejected. Please visit http://help.mail.ru/notspam-support/id?c=AbCdEf0123 or report details to abuse@corp.mail.ru. Error code: 0123456789. ID: 00000000000000000.",
+                SpamDetected,
+            ),
+            row(
+                M,
+                RCPT,
+                "550",
+                "",
+                "Message was not accepted -- invalid mailbox.  Local mailbox someone@mail.ru is unavailable: account is disabled",
+                Suspend,
+            ),
+        ],
+    );
+}
