@@ -377,7 +377,8 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// "Sender address rejected: …" (its smtpd restrictions, postconf(5)) comes with whatever
 /// code the restriction has, an unknown-user `5.1.0` or a `4.1.8` alike, and with words of
 /// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender);
-/// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed", Sendmail's
+/// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed" (hMailServer's
+/// "Sender verification failed"), Sendmail's
 /// "Domain of sender address … does not exist", a gateway's "550 5.1.0 sender rejected"
 /// (Spambrella), a Coremail-style "553 host denies the sender", Coremail's "sender is rejected"
 /// and "Fake sender", and a relay service's "Sender domain does not exist".
@@ -391,6 +392,7 @@ fn names_the_sender(text: &str) -> bool {
         "fake sender",
         "sender denied",
         "sender verify failed",
+        "sender verification failed",
         "domain of sender address ",
     ];
     SENDER.iter().any(|p| text.contains(p))

@@ -223,6 +223,10 @@ pub(crate) static USER_UNKNOWN: Phrases = Phrases {
         "address unknown",
         // AT&T's "<a@b>... Addressee unknown" (smtp.codes/550), Sendmail's older wording.
         "addressee unknown",
+        // A gateway's recipient callout that found no such mailbox behind it (Baruwa's
+        // "Recipient verification failed", and the shorter wording).
+        "recipient verification failed",
+        "recipient verify failed",
         "can't accept user",
         "does not exist.",
         "destination addresses were unknown",
@@ -1150,6 +1154,10 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         "denies relay",
         // Coremail's "Requested action not taken: Local user only".
         "local user only",
+        // hMailServer's refusals of a recipient it does not serve to an unauthenticated client
+        // (its documentation, "Error messages").
+        "delivery is not allowed to this address",
+        "smtp authentication is required",
         "relay not permitted",
         // A relay service's "550 Relay Prohibited" (iridis mailRelay).
         "relay prohibited",

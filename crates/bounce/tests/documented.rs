@@ -2360,3 +2360,67 @@ fn coremail_and_mail_ru() {
         ],
     );
 }
+
+/// hMailServer's documented SMTP refusals (hmailserver.com/documentation, "Error messages")
+/// and Baruwa's (a MailScanner front end; a gateway's "info" page lists its refusals).
+#[test]
+fn hmailserver_and_baruwa() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "hmailserver and baruwa",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Delivery is not allowed to this address.",
+                NoRelaying,
+            ),
+            row(
+                U,
+                RCPT,
+                "530",
+                "",
+                "SMTP authentication is required.",
+                NoRelaying,
+            ),
+            row(U, MAIL, "550", "", "Sender verification failed", Rejected),
+            row(
+                U,
+                CONNECT,
+                "554",
+                "",
+                "The sender is in a black list rbl.baruwa.net",
+                Blocked,
+            ),
+            row(U, RCPT, "550", "", "Relay not permitted", NoRelaying),
+        ],
+    );
+    check(
+        "baruwa, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Recipient verification failed",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "The email address does not exist",
+                UserUnknown,
+            ),
+        ],
+    );
+}
