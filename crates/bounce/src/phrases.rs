@@ -759,6 +759,8 @@ pub(crate) static REQUIRE_PTR: Phrases = Phrases {
 
 pub(crate) static HOST_UNKNOWN: Phrases = Phrases {
     any: &[
+        // Exim's router when every MX of the domain names a host that does not exist.
+        "all relevant mx records point to non-existent hosts",
         "domain does not exist",
         "domain is not reachable",
         "domain must exist",
@@ -1042,6 +1044,8 @@ pub(crate) static TOO_MANY_CONN: Phrases = Phrases {
         // "421 Too many sessions opened".
         "too many concurrent connections",
         "too many sessions",
+        // Postfix's smtpd_client_new_tls_session_rate_limit.
+        "too many new tls sessions from",
         "too many concurrent smtp connections",
         "too many errors from your ip",
         "too many recipients",
@@ -1091,6 +1095,8 @@ pub(crate) static MESG_TOO_BIG: Phrases = Phrases {
         "message too big",
         // A Coremail-style "552 message is too long", "554 attachment is too long".
         "message is too long",
+        // Exim's transport: "message is too big (transport limit = N)".
+        "message is too big",
         "attachment is too long",
         "attachment is too large",
         // OpenSMTPD, when the peer's SIZE limit is below the message's size.
@@ -1274,6 +1280,8 @@ pub(crate) static SPEEDING: Phrases = Phrases {
         "is receiving mail too quickly",
         // Rackspace's "Mailbox received too much email in a short period of time (G30)".
         "mail in a short period of time",
+        // Postfix's smtpd_client_message_rate_limit: "Error: too much mail from <ip>".
+        "too much mail from",
         // Gmail's 550 5.4.5 for a sender over its daily limit (documented).
         "sending limit exceeded",
         // A relay service's "Hourly send rate exceeded, retry later." (iridis mailRelay).

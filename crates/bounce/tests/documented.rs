@@ -2424,3 +2424,53 @@ fn hmailserver_and_baruwa() {
         ],
     );
 }
+
+/// The MTAs' own limits and failures, in the words their sources print: Postfix's smtpd
+/// rate limits (anvil, smtpd.c), Exim's routing and size refusals. (Sendmail's "reply: read
+/// error from <host>" under its expiry status stays `expired`: see the oracles' scenario 37.)
+#[test]
+fn mta_limits_and_failures() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "mta limits and failures",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // Postfix smtpd_client_message_rate_limit and smtpd_client_new_tls_session_rate_limit.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.7.1",
+                "mx.example.org Error: too much mail from 192.0.2.25",
+                Speeding,
+            ),
+            row(
+                U,
+                CONNECT,
+                "421",
+                "4.7.0",
+                "mx.example.org Error: too many new TLS sessions from 192.0.2.25",
+                TooManyConn,
+            ),
+            // Exim's router: no MX host exists; its transport's size limit.
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "all relevant MX records point to non-existent hosts",
+                HostUnknown,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "",
+                "message is too big (transport limit = 1048576)",
+                MesgTooBig,
+            ),
+        ],
+    );
+}
