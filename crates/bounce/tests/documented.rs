@@ -1922,6 +1922,35 @@ fn as_exim(r: &Row) -> String {
     )
 }
 
+/// A notice as a MIME message: `header` (its own fields, each ending in a newline), the
+/// notice's `text`, the RFC 3464 `report` fields if it has a report, and the returned message.
+fn multipart(header: &str, text: &str, report: Option<&str>, r: &Row) -> String {
+    let (kind, report) = match report {
+        Some(fields) => (
+            "report; report-type=delivery-status",
+            format!("--B1\nContent-Type: message/delivery-status\n\n{fields}\n\n"),
+        ),
+        None => ("mixed", String::new()),
+    };
+    format!(
+        "{header}MIME-Version: 1.0\n\
+         Content-Type: multipart/{kind}; boundary=\"B1\"\n\
+         \n\
+         --B1\n\
+         Content-Type: text/plain; charset=\"utf-8\"\n\
+         \n\
+         {text}\n\
+         \n\
+         {report}\
+         --B1\n\
+         Content-Type: message/rfc822\n\
+         \n\
+         {returned}\
+         --B1--\n",
+        returned = returned(r),
+    )
+}
+
 /// Courier's notice (courier/module.dsn): the address, its error under `<<<`, and an RFC 3464
 /// report whose diagnostic is the same words (Courier's own errors have no reply code). A
 /// temporary status makes it Courier's delay warning.
@@ -1939,46 +1968,38 @@ fn as_courier(r: &Row) -> String {
             "failed",
         )
     };
-    format!(
-        "From: Courier mail server at relay.example.net <@>\n\
-         To: sender@example.com\n\
-         Subject: {subject}\n\
-         Message-ID: <courier.000000006B164BAF.00001688@relay.example.net>\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"=_courier_0\"\n\
-         \n\
-         --=_courier_0\n\
-         Content-Type: text/plain; charset=\"utf-8\"\n\
-         \n\
-         This is a delivery status notification from relay.example.net,\n\
-         running the Courier mail server, version 1.0.16.\n\
-         \n\
-         \x20                          {heading}\n\
-         \n\
-         Your message to the following recipients cannot be delivered:\n\
-         \n\
-         <{rcpt}>:\n\
-         \x20<<< {text}\n\
-         \n\
-         --=_courier_0\n\
-         Content-Type: message/delivery-status\n\
-         \n\
-         Reporting-MTA: dns; relay.example.net\n\
-         \n\
-         Final-Recipient: rfc822; {rcpt}\n\
-         Action: {action}\n\
-         Status: {status}\n\
-         Diagnostic-Code: unknown; {text}\n\
-         \n\
-         --=_courier_0\n\
-         Content-Type: message/rfc822\n\
-         \n\
-         {returned}\
-         --=_courier_0--\n",
-        rcpt = r.recipient,
-        text = r.text,
-        status = r.status,
-        returned = returned(r),
+    multipart(
+        &format!(
+            "From: Courier mail server at relay.example.net <@>\n\
+             To: sender@example.com\n\
+             Subject: {subject}\n\
+             Message-ID: <courier.000000006B164BAF.00001688@relay.example.net>\n"
+        ),
+        &format!(
+            "This is a delivery status notification from relay.example.net,\n\
+             running the Courier mail server, version 1.0.16.\n\
+             \n\
+             \x20                          {heading}\n\
+             \n\
+             Your message to the following recipients cannot be delivered:\n\
+             \n\
+             <{rcpt}>:\n\
+             \x20<<< {text}",
+            rcpt = r.recipient,
+            text = r.text,
+        ),
+        Some(&format!(
+            "Reporting-MTA: dns; relay.example.net\n\
+             \n\
+             Final-Recipient: rfc822; {rcpt}\n\
+             Action: {action}\n\
+             Status: {status}\n\
+             Diagnostic-Code: unknown; {text}",
+            rcpt = r.recipient,
+            text = r.text,
+            status = r.status,
+        )),
+        r,
     )
 }
 
@@ -2087,27 +2108,13 @@ fn as_gmail_text(r: &Row) -> String {
 /// Google Workspace's notice of a message it would not send: "** Message not delivered **",
 /// its words, and the message attached.
 fn as_google_workspace(r: &Row) -> String {
-    format!(
+    multipart(
         "From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n\
          To: sender@example.com\n\
-         Subject: Delivery Status Notification (Failure)\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/mixed; boundary=\"B1\"\n\
-         \n\
-         --B1\n\
-         Content-Type: text/plain; charset=\"UTF-8\"\n\
-         \n\
-         ** Message not delivered **\n\
-         \n\
-         {text}\n\
-         \n\
-         --B1\n\
-         Content-Type: message/rfc822\n\
-         \n\
-         {returned}\
-         --B1--\n",
-        text = r.text,
-        returned = returned(r),
+         Subject: Delivery Status Notification (Failure)\n",
+        &format!("** Message not delivered **\n\n{}", r.text),
+        None,
+        r,
     )
 }
 
@@ -2141,140 +2148,93 @@ fn as_imail(r: &Row) -> String {
 /// Oracle Communications Messaging Server's report: "Recipient address:" and "Reason:" in its
 /// text, the reason again as the comment of `Status:`.
 fn as_messaging_server(r: &Row) -> String {
-    format!(
+    multipart(
         "From: Internet Mail Delivery <postmaster@relay.example.net>\n\
          To: sender@example.com\n\
-         Subject: Delivery Notification: Delivery has failed\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"Boundary_(ID_0000000000000000000000)\"\n\
-         \n\
-         --Boundary_(ID_0000000000000000000000)\n\
-         Content-type: text/plain; charset=us-ascii\n\
-         \n\
-         This report relates to a message you sent with the following header fields:\n\
-         \n\
-         \x20 Message-id: <original-1@example.com>\n\
-         \x20 To: {rcpt}\n\
-         \x20 Subject: hello\n\
-         \n\
-         Your message cannot be delivered to the following recipients:\n\
-         \n\
-         \x20 Recipient address: {rcpt}\n\
-         \x20 Reason: {text}\n\
-         \n\
-         --Boundary_(ID_0000000000000000000000)\n\
-         Content-type: message/delivery-status\n\
-         \n\
-         Reporting-MTA: dns;relay.example.net (tcp_intranet-daemon)\n\
-         \n\
-         Original-recipient: rfc822;{rcpt}\n\
-         Final-recipient: rfc822;{rcpt}\n\
-         Action: failed\n\
-         Status: {status} ({text})\n\
-         \n\
-         --Boundary_(ID_0000000000000000000000)\n\
-         Content-type: text/rfc822-headers\n\
-         \n\
-         {returned}\
-         --Boundary_(ID_0000000000000000000000)--\n",
-        rcpt = r.recipient,
-        text = r.text,
-        status = r.status,
-        returned = returned(r),
+         Subject: Delivery Notification: Delivery has failed\n",
+        &format!(
+            "This report relates to a message you sent with the following header fields:\n\
+             \n\
+             \x20 Message-id: <original-1@example.com>\n\
+             \x20 To: {rcpt}\n\
+             \x20 Subject: hello\n\
+             \n\
+             Your message cannot be delivered to the following recipients:\n\
+             \n\
+             \x20 Recipient address: {rcpt}\n\
+             \x20 Reason: {text}",
+            rcpt = r.recipient,
+            text = r.text,
+        ),
+        Some(&format!(
+            "Reporting-MTA: dns;relay.example.net (tcp_intranet-daemon)\n\
+             \n\
+             Original-recipient: rfc822;{rcpt}\n\
+             Final-recipient: rfc822;{rcpt}\n\
+             Action: failed\n\
+             Status: {status} ({text})",
+            rcpt = r.recipient,
+            text = r.text,
+            status = r.status,
+        )),
+        r,
     )
 }
 
 /// au by KDDI's notice: "Could not be delivered to: <address>", its reason indented below.
 fn as_kddi(r: &Row) -> String {
-    format!(
+    multipart(
         "From: no-reply@.dion.ne.jp\n\
          To: sender@example.com\n\
-         Subject: Mail System Error - Returned Mail\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/mixed; boundary=\"B1\"\n\
-         \n\
-         --B1\n\
-         Content-Type: text/plain\n\
-         \n\
-         Your mail sent on: Mon, 7 Dec 2026 09:00:00 +0900\n\
-         \x20   Could not be delivered to: <{rcpt}>\n\
-         \x20   {text}\n\
-         \n\
-         --B1\n\
-         Content-Type: message/rfc822\n\
-         \n\
-         {returned}\
-         --B1--\n",
-        rcpt = r.recipient,
-        text = r.text,
-        returned = returned(r),
+         Subject: Mail System Error - Returned Mail\n",
+        &format!(
+            "Your mail sent on: Mon, 7 Dec 2026 09:00:00 +0900\n\
+             \x20   Could not be delivered to: <{}>\n\
+             \x20   {}",
+            r.recipient, r.text
+        ),
+        None,
+        r,
     )
 }
 
 /// au EZweb's notice: its reason stated once above the recipients, and a report.
 fn as_ezweb(r: &Row) -> String {
-    format!(
+    multipart(
         "From: Mail Administrator <Postmaster@ezweb.ne.jp>\n\
          To: sender@example.com\n\
          Subject: Mail System Error - Returned Mail\n\
-         Message-Id: <20261207000000.F000000@lsean.ezweb.ne.jp>\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/report; report-type=delivery-status; boundary=\"B1\"\n\
-         \n\
-         --B1\n\
-         Content-Type: text/plain\n\
-         \n\
-         {text}\n\
-         \n\
-         <{rcpt}>\n\
-         \n\
-         --B1\n\
-         Content-Type: message/delivery-status\n\
-         \n\
-         Reporting-MTA: dns; lsean.ezweb.ne.jp\n\
-         \n\
-         Final-Recipient: rfc822; {rcpt}\n\
-         Action: failed\n\
-         Status: 5.0.0\n\
-         \n\
-         --B1\n\
-         Content-Type: message/rfc822\n\
-         \n\
-         {returned}\
-         --B1--\n",
-        rcpt = r.recipient,
-        text = r.text,
-        returned = returned(r),
+         Message-Id: <20261207000000.F000000@lsean.ezweb.ne.jp>\n",
+        &format!("{}\n\n<{}>", r.text, r.recipient),
+        Some(&format!(
+            "Reporting-MTA: dns; lsean.ezweb.ne.jp\n\
+             \n\
+             Final-Recipient: rfc822; {}\n\
+             Action: failed\n\
+             Status: 5.0.0",
+            r.recipient
+        )),
+        r,
     )
 }
 
 /// BIGLOBE's notice: the address under "The following addresses had delivery problems", the
 /// reason under "Non-delivered information".
 fn as_biglobe(r: &Row) -> String {
-    format!(
+    multipart(
         "From: Mail Delivery Subsystem <postmaster@biglobe.ne.jp>\n\
          To: sender@example.com\n\
-         Subject: Returned mail: Delivery failed\n\
-         MIME-Version: 1.0\n\
-         Content-Type: multipart/mixed; boundary=\"B1\"\n\
-         \n\
-         --B1\n\
-         Content-Type: text/plain\n\
-         \n\
-         \x20  ----- The following addresses had delivery problems -----\n\
-         {rcpt}\n\
-         \n\
-         \x20  ----- Non-delivered information -----\n\
-         {text}\n\
-         \n\
-         --B1\n\
-         Content-Type: message/rfc822\n\
-         \n\
-         {returned}\
-         --B1--\n",
-        rcpt = r.recipient,
-        text = r.text,
-        returned = returned(r),
+         Subject: Returned mail: Delivery failed\n",
+        &format!(
+            "\x20  ----- The following addresses had delivery problems -----\n\
+             {}\n\
+             \n\
+             \x20  ----- Non-delivered information -----\n\
+             {}",
+            r.recipient, r.text
+        ),
+        None,
+        r,
     )
 }
 
@@ -2612,6 +2572,108 @@ fn lhost_exim_own_sentences() {
     );
 }
 
+/// The qmail-ldap patch's own sentences (qmail-ldap-1.03-20040101.patch), which qmail's notice
+/// carries and whose words mean one reason wherever they are read. Source of every pair:
+/// Sisimai's lhost qmail table (go-sisimai `lhost/via-qmail.go`, `failonldap`).
+const QMAIL_LDAP: &[Row] = &[
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "The message exeeded the maximum size the user accepts. (#5.2.3)",
+        Reason::ExceedLimit,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Mailaddress is administrativly disabled. (#5.2.1)",
+        Reason::Suspend,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Mailaddress is administratively disabled. (#5.2.1)",
+        Reason::Suspend,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Automatic homedir creator crashed. (#4.3.0)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Illegal value in LDAP attribute. (#5.3.5)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "LDAP attribute is not given but mandatory. (#5.3.5)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Timeout while performing search on LDAP server. (#4.4.3)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Too many results returned but needs to be unique. (#5.3.5)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Temporary error in automatic homedir creation. (#4.3.0)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Temporary failure in LDAP lookup. (#4.4.3)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Unable to contact LDAP server. (#4.4.3)",
+        Reason::SystemError,
+    ),
+    row(
+        "user@example.org",
+        None,
+        "",
+        "",
+        "Unable to login into LDAP server, bad credentials. (#4.4.3)",
+        Reason::SystemError,
+    ),
+];
+
 /// qmail's own sentences (qmail-remote.c, qmail-local.c, error_str.c) and the qmail-ldap
 /// patch's, in qmail's notice. Source of every pair: Sisimai's lhost qmail table (go-sisimai
 /// `lhost/via-qmail.go`, `messagesof` and `failonldap`).
@@ -2689,71 +2751,6 @@ fn lhost_qmail_own_sentences() {
                 "Sorry, no mailbox here by that name. (#5.1.1)",
                 UserUnknown,
             ),
-            // qmail-ldap-1.03-20040101.patch.
-            row(
-                U,
-                None,
-                "",
-                "",
-                "The message exeeded the maximum size the user accepts. (#5.2.3)",
-                ExceedLimit,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Mailaddress is administrativly disabled. (#5.2.1)",
-                Suspend,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Automatic homedir creator crashed. (#4.3.0)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Illegal value in LDAP attribute. (#5.3.5)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Timeout while performing search on LDAP server. (#4.4.3)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Too many results returned but needs to be unique. (#5.3.5)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Temporary error while executing qmail-forward. (#4.4.4)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Unable to contact LDAP server. (#4.4.3)",
-                SystemError,
-            ),
             // qmail-send.c: the queue lifetime ran out.
             row(
                 U,
@@ -2764,6 +2761,12 @@ fn lhost_qmail_own_sentences() {
                 Expired,
             ),
         ],
+    );
+    check(
+        "lhost qmail-ldap",
+        "relay.example.net",
+        Layouts::Qmail,
+        QMAIL_LDAP,
     );
 }
 
@@ -3558,103 +3561,6 @@ fn lhost_sentences_without_their_notice() {
                 "sorry, no mailbox here by that name. (#5.1.1 - chkuser)",
                 UserUnknown,
             ),
-            // via-qmail.go: the qmail-ldap patch.
-            row(
-                U,
-                None,
-                "",
-                "",
-                "The message exeeded the maximum size the user accepts. (#5.2.3)",
-                ExceedLimit,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Mailaddress is administrativly disabled. (#5.2.1)",
-                Suspend,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Mailaddress is administratively disabled. (#5.2.1)",
-                Suspend,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Automatic homedir creator crashed. (#4.3.0)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Illegal value in LDAP attribute. (#5.3.5)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "LDAP attribute is not given but mandatory. (#5.3.5)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Timeout while performing search on LDAP server. (#4.4.3)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Too many results returned but needs to be unique. (#5.3.5)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Temporary error in automatic homedir creation. (#4.3.0)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Temporary failure in LDAP lookup. (#4.4.3)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Unable to contact LDAP server. (#4.4.3)",
-                SystemError,
-            ),
-            row(
-                U,
-                None,
-                "",
-                "",
-                "Unable to login into LDAP server, bad credentials. (#4.4.3)",
-                SystemError,
-            ),
             // via-courier.go: esmtpclient.c.
             row(
                 U,
@@ -3734,5 +3640,11 @@ fn lhost_sentences_without_their_notice() {
                 HostUnknown,
             ),
         ],
+    );
+    check(
+        "lhost qmail-ldap words",
+        "mx1.example.org",
+        Layouts::Text,
+        QMAIL_LDAP,
     );
 }
