@@ -215,6 +215,14 @@ thread_local! {
 
 pub(crate) static USER_UNKNOWN: Phrases = Phrases {
     any: &[
+        // HCL Domino's and Notes' own sentences for a name its directory does not hold (in the
+        // languages it is installed in), and iMail's for a local user it cannot deliver to
+        // (Sisimai's lhost domino, notes and imailserver tables).
+        "not listed in domino directory",
+        "not listed in public name & address book",
+        "no se encuentra en el directorio de domino",
+        "non répertorié dans l'annuaire domino",
+        "invalid final delivery userid",
         "#5.1.1 bad address",
         "550 address invalid",
         "5.1.0 address rejected.",
@@ -672,6 +680,9 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
 
 pub(crate) static SUSPEND: Phrases = Phrases {
     any: &[
+        // The qmail-ldap patch's "Mailaddress is administratively disabled" (5.2.1), in each of
+        // its spellings (Sisimai's lhost qmail table).
+        "mailaddress is administrativ",
         // GoDaddy's documented "account disabled", and its plain synonym (a sender's own
         // account is excluded below).
         "account disabled",
@@ -759,8 +770,10 @@ pub(crate) static REQUIRE_PTR: Phrases = Phrases {
 
 pub(crate) static HOST_UNKNOWN: Phrases = Phrases {
     any: &[
-        // Exim's router when every MX of the domain names a host that does not exist.
+        // Exim's dnslookup router and Oracle Messaging Server's own words for a domain that
+        // leads nowhere (Sisimai's lhost exim and messagingserver tables).
         "all relevant mx records point to non-existent hosts",
+        "illegal host/domain name found",
         "domain does not exist",
         "domain is not reachable",
         "domain must exist",
@@ -784,6 +797,11 @@ pub(crate) static HOST_UNKNOWN: Phrases = Phrases {
 
 pub(crate) static NETWORK_ERROR: Phrases = Phrases {
     any: &[
+        // qmail-remote's failed connection and its MX pointing back at itself; Notes' hop
+        // limit, a loop (Sisimai's lhost qmail and notes tables).
+        "sorry, i wasn't able to establish an smtp connection",
+        "although i'm listed as a best-preference mx or a for that host",
+        "exceeded maximum hop count",
         // The C library's words for ENETUNREACH and ENETDOWN, which MTAs print for a
         // connection that could not be made (Courier's report of its last try).
         "network is unreachable",
@@ -832,6 +850,20 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
 
 pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
     any: &[
+        // The qmail-ldap patch's own failures (its directory, the home directory it makes, the
+        // forwarder it runs) and Courier's for a domain whose DNS is broken (Sisimai's lhost
+        // qmail and courier tables).
+        "automatic homedir creator crashed",
+        "error in automatic homedir creation",
+        "illegal value in ldap attribute",
+        "ldap attribute is not given but mandatory",
+        "timeout while performing search on ldap server",
+        "too many results returned but needs to be unique",
+        "error while executing qmail-forward",
+        "temporary failure in ldap lookup",
+        "unable to contact ldap server",
+        "unable to login into ldap server",
+        "this domain's dns violates rfc 1035",
         "server configuration problem",
         // Exim (FAQ Q0301, the dnslookup router): routing would send the message back to this
         // host, a configuration error.
@@ -1059,6 +1091,9 @@ pub(crate) static TOO_MANY_CONN: Phrases = Phrases {
 
 pub(crate) static NOT_ACCEPT: Phrases = Phrases {
     any: &[
+        // OpenSMTPD's own verdict on a destination that refused every message (smtpd/mta.c;
+        // Sisimai's lhost opensmtpd table).
+        "destination seem to reject all mails",
         "domain does not accept mail",
         "does not accept mail (nullmx)",
         "host/domain does not accept mail",
@@ -1110,7 +1145,13 @@ pub(crate) static MESG_TOO_BIG: Phrases = Phrases {
 };
 
 pub(crate) static EXCEED_LIMIT: Phrases = Phrases {
-    any: &["message header size exceeds limit", "message too large"],
+    any: &[
+        "message header size exceeds limit",
+        "message too large",
+        // The qmail-ldap patch's refusal of a message above the user's own limit (5.2.3, its
+        // spelling; Sisimai's lhost qmail table).
+        "exeeded the maximum size the user accepts",
+    ],
     ordered: &[],
     unless: &[],
 };

@@ -89,6 +89,11 @@ fn google_workspace(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
         }
     }
     let words = words.trim_end().to_string();
+    // Its own sentence for an address Google could not find (Sisimai's lhost googleworkspace
+    // table); the rest of its notices are read from their words.
+    let hint = words
+        .contains("because the address couldn't be found. Check for typos")
+        .then_some(Reason::UserUnknown);
     let mut recipients: Vec<String> = mail
         .header("x-failed-recipients")
         .map(address::find_all)
@@ -108,6 +113,7 @@ fn google_workspace(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
             recipient,
             command: SmtpCommand::find(&words),
             diagnostic: words.clone(),
+            hint,
             ..Finding::default()
         })
         .collect();
