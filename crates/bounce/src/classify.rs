@@ -393,6 +393,7 @@ fn names_the_sender(text: &str) -> bool {
         "sender denied",
         "sender verify failed",
         "sender verification failed",
+        "sender address has null mx",
         "domain of sender address ",
     ];
     SENDER.iter().any(|p| text.contains(p))

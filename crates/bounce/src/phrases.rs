@@ -690,6 +690,11 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "account has been disabled",
         "account is disabled",
         "account is inactive",
+        // The same states without the verb, as short replies put them ("550 Account inactive",
+        // "550 Mailbox inactive"), and a locked account.
+        "account inactive",
+        "mailbox inactive",
+        "account has been locked",
         "account has been deactivated",
         "mailbox is disabled",
         "mailbox is inactive",

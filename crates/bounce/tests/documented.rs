@@ -4280,3 +4280,37 @@ fn mta_limits_and_failures() {
         ],
     );
 }
+
+/// RFC 7505 (null MX), section 4: the replies for a recipient's and for a sender's domain that
+/// publishes a null MX; and the short forms of a disabled account.
+#[test]
+fn null_mx_and_short_account_states() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "null mx and short account states",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "556",
+                "5.1.10",
+                "Recipient address has null MX",
+                NotAccept,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.27",
+                "Sender address has null MX",
+                Rejected,
+            ),
+            row(U, RCPT, "550", "", "Account inactive", Suspend),
+            row(U, RCPT, "550", "", "Mailbox inactive", Suspend),
+            row(U, RCPT, "550", "", "This account has been locked", Suspend),
+        ],
+    );
+}
