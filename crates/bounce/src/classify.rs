@@ -381,7 +381,8 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// "Sender verification failed"), Sendmail's
 /// "Domain of sender address … does not exist", a gateway's "550 5.1.0 sender rejected"
 /// (Spambrella), a Coremail-style "553 host denies the sender", Coremail's "sender is rejected"
-/// and "Fake sender", and a relay service's "Sender domain does not exist".
+/// and "Fake sender", a relay service's "Sender domain does not exist", and a Czech provider's
+/// "550 5.1.1 <a@b> sender is blacklisted" (the recipient's own list of refused senders).
 fn names_the_sender(text: &str) -> bool {
     const SENDER: &[&str] = &[
         "sender address rejected",
@@ -393,6 +394,7 @@ fn names_the_sender(text: &str) -> bool {
         "sender denied",
         "sender verify failed",
         "sender verification failed",
+        "sender is blacklisted",
         "domain of sender address ",
     ];
     SENDER.iter().any(|p| text.contains(p))
