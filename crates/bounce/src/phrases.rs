@@ -611,6 +611,8 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         &["ip ", " is blocked by earthlink"],
         &["is in an ", "rbl on "],
         &["mail server at ", " is blocked"],
+        // "550 5.7.1 Rejected: <host> listed at relays.ordb.org" (the same list's example).
+        &["rejected: ", " listed at "],
         &["mail from ", " refused:"],
         &["mail from ", " refused, see ", "orbs"],
         &["message from ", " rejected based on blacklist"],
@@ -773,6 +775,8 @@ pub(crate) static REQUIRE_PTR: Phrases = Phrases {
         // failure : Try again later".
         "has no ptr record",
         "reverse dns failure",
+        // A hosting provider's list of the replies its customers meet: "553 bad reverse dns".
+        "bad reverse dns",
         "please get a custom reverse dns name from your isp for your host",
         "ptr record setup",
         "reverse dns failed",

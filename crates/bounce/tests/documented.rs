@@ -4696,3 +4696,89 @@ fn mail_server_products() {
         ],
     );
 }
+
+/// Hosting providers' lists of the replies their customers meet, and a delivery agent's own
+/// words: Black Pearl Mail ("Bounce Messages", support.blackpearlmail.com), Ubiquity Hosting
+/// ("Delivery Status Notification", wiki.ubiquityhosting.com) and GNU Mailutils' maidag
+/// ("Mailbox Quotas", its manual). (A BigPond qmail notice, "Connected to <ip> but sender was
+/// rejected. Remote host said: <ip> Defined SPAM source: bl.spamcop.net", is left out: qmail's
+/// own sentence names the sender's refusal, and its reader's table says `rejected`.)
+#[test]
+fn hosting_providers_and_agents() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "hosting providers",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(U, RCPT, "452", "", "Over Quota", MailboxFull),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "delivery error: Sorry your message to someone@example.org cannot be delivered. This account has been disabled or discontinued",
+                Suspend,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "delivery error: Sorry, your message to someone@example.org cannot be delivered. This account is over quota.",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "Rejected: relay.example.net listed at relays.ordb.org",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "551",
+                "",
+                "Requested action not taken: mailbox full",
+                MailboxFull,
+            ),
+            row(U, CONNECT, "553", "", "bad reverse dns", RequirePtr),
+            // maidag's two quota refusals, from its delivery or as an LMTP reply.
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "someone: mailbox quota exceeded for this recipient",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "someone: message would exceed maximum mailbox size for this recipient",
+                MailboxFull,
+            ),
+        ],
+    );
+    check(
+        "hosting providers, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            row(
+                U,
+                RCPT,
+                "554",
+                "",
+                "delivery error: This user doesn't have a example.org account",
+                UserUnknown,
+            ),
+            row(U, RCPT, "550", "", "No Such User Here", UserUnknown),
+        ],
+    );
+}
