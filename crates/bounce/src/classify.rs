@@ -378,10 +378,12 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// code the restriction has, an unknown-user `5.1.0` or a `4.1.8` alike, and with words of
 /// the recipient's kind ("User unknown in local recipient table" for reject_unlisted_sender);
 /// so do Exchange's "Sender denied" (5.1.0), Exim's "Sender verify failed" (hMailServer's
-/// "Sender verification failed"), Sendmail's
-/// "Domain of sender address … does not exist", a gateway's "550 5.1.0 sender rejected"
-/// (Spambrella), a Coremail-style "553 host denies the sender", Coremail's "sender is rejected"
-/// and "Fake sender", and a relay service's "Sender domain does not exist".
+/// "Sender verification failed"), Sendmail's "Domain of sender address … does not exist", a
+/// gateway's "550 5.1.0 sender rejected" (Spambrella), a Coremail-style "553 host denies the
+/// sender", Coremail's "sender is rejected" and "Fake sender", a relay service's "Sender
+/// domain does not exist", RFC 7505's "550 5.7.27 Sender address has null MX" (the sender's
+/// domain accepts no mail, so no reply could reach it) and a Czech provider's "550 5.1.1 <a@b>
+/// sender is blacklisted" (the recipient's own list of refused senders).
 fn names_the_sender(text: &str) -> bool {
     const SENDER: &[&str] = &[
         "sender address rejected",
@@ -394,6 +396,7 @@ fn names_the_sender(text: &str) -> bool {
         "sender verify failed",
         "sender verification failed",
         "sender address has null mx",
+        "sender is blacklisted",
         "domain of sender address ",
     ];
     SENDER.iter().any(|p| text.contains(p))

@@ -399,6 +399,10 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         "mailbox is full",
         // Yandex's help lists "Account is full" among the full-mailbox replies.
         "account is full",
+        // FTGate's "Allocated mailbox storage exceeded (#1.02)"; SmarterMail's notice for a
+        // domain over its disk allocation, "The domain size limit has been exceeded".
+        "mailbox storage exceeded",
+        "domain size limit has been exceeded",
         "over quota",
         "quota exceeded",
     ],
@@ -483,6 +487,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "rule imposed mailbox access for",
         "sending this from a different address or alias using the ",
         "sender address has been blacklisted",
+        // A Czech provider's "550 5.1.1 <a@b> sender is blacklisted" (the recipient's own list,
+        // support.grhosting.cz).
+        "sender is blacklisted",
         "sender email address rejected",
         "sender is in my black list",
         "sender is spammer",
@@ -504,7 +511,12 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "your access to submit messages to this e-mail system has been rejected",
         "your email address has been blacklisted",
     ],
-    ordered: &[],
+    // The smtpf proxy's "550 5.7.1 sender <a@b> black listed #127" (its "SMTP Replies"); a
+    // gateway's "551 Sender is on domain's blacklist" (Broadcom's list of external refusals).
+    ordered: &[
+        &["sender <", "> black listed"],
+        &["sender is on ", "blacklist"],
+    ],
     unless: &["sender ip address rejected"],
 };
 
@@ -555,6 +567,10 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "is block listed",
         "black ip",
         "rbl deny",
+        // Trend Micro's reputation service ("550 Mail from <ip> refused by rbl-plus.mail-abuse.org",
+        // "Permanent denial of connection (550) for RBL+ matches (ERS)").
+        "refused by rbl",
+        "denial of connection",
         // Coremail's "Requested mail action not taken: Invalid IP", "IP is rejected".
         "not taken: invalid ip",
         "ip is rejected",
@@ -590,9 +606,13 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         &["email blocked by ", ".barracudacentral.org"],
         &["email blocked by ", "spamhaus"],
         &["host ", " refused to talk to me: ", " blocked"],
+        // smtpf's "550 5.7.1 host <name> [<ip>] black listed #120" (its "SMTP Replies").
+        &["host ", "] black listed"],
         &["ip ", " is blocked by earthlink"],
         &["is in an ", "rbl on "],
         &["mail server at ", " is blocked"],
+        // "550 5.7.1 Rejected: <host> listed at relays.ordb.org" (the same list's example).
+        &["rejected: ", " listed at "],
         &["mail from ", " refused:"],
         &["mail from ", " refused, see ", "orbs"],
         &["message from ", " rejected based on blacklist"],
@@ -614,6 +634,9 @@ pub(crate) static BLOCKED: Phrases = Phrases {
             "510",
         ],
         &["your access ip", " has been rejected"],
+        // "5.7.1 Recipient not authorized, your IP has been found on a block list" (Broadcom's
+        // list of external refusals).
+        &["your ip ", " block list"],
         &["your sender's ip address is listed at ", ".abuseat.org"],
     ],
     unless: &[],
@@ -626,6 +649,8 @@ pub(crate) static EXPIRED: Phrases = Phrases {
         "delivery attempts will continue to be",
         "delivery expired",
         "delivery time expired",
+        // "554 5.4.7 [internal] exceeded max time without delivery" (Broadcom's list).
+        "max time without delivery",
         "failed to deliver to domain ",
         "giving up on",
         "have been failing for a long time",
@@ -657,6 +682,10 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
         // Yahoo's and Gmail's documented 5.7.x texts; Tencent's SPF and DMARC refusals.
         "authenticate with either spf or dkim",
         "spf check failed",
+        // Cisco AsyncOS's default "#5.7.1 SPF unauthorized mail is prohibited.", a Czech
+        // provider's "550 5.1.0 <id> blocked by SPF" (support.grhosting.cz).
+        "spf unauthorized",
+        "blocked by spf",
         // GMX/WEB.DE: "Reject due to SPF policy. The originating IP of the message is not
         // permitted by the domain owner" (smtp.codes/unitedinternet).
         "spf policy",
@@ -674,6 +703,8 @@ pub(crate) static AUTH_FAILURE: Phrases = Phrases {
     ordered: &[
         &[" is not allowed to send mail.", "_401"],
         &["is not allowed to send from <", " per it's spf record"],
+        // Interia's and a Czech host's "[SPF] <ip> is not allowed to send mail from <domain>".
+        &["[spf] ", " is not allowed to send mail from "],
     ],
     unless: &[],
 };
@@ -749,6 +780,8 @@ pub(crate) static REQUIRE_PTR: Phrases = Phrases {
         // failure : Try again later".
         "has no ptr record",
         "reverse dns failure",
+        // A hosting provider's list of the replies its customers meet: "553 bad reverse dns".
+        "bad reverse dns",
         "please get a custom reverse dns name from your isp for your host",
         "ptr record setup",
         "reverse dns failed",
@@ -991,6 +1024,8 @@ pub(crate) static SPAM_DETECTED: Phrases = Phrases {
         // message rejected by anti-spam engine".
         "suspicion of spam",
         "message rejected by anti-spam",
+        // Hornetsecurity's "554 5.5.5 email rejection due to Spam".
+        "rejection due to spam",
         "message is being rejected as it seems to be a spam",
         "message refused by mailmarshal spamprofiler",
         "message refused by trustwave seg spamprofiler",
@@ -1063,6 +1098,9 @@ pub(crate) static SPAM_DETECTED: Phrases = Phrases {
         &["rule imposed as ", " is blacklisted on"],
         &["spam ", " exceeded"],
         &["this message scored ", " spam points"],
+        // Hornetsecurity's "554 5.6.2 spam link signature detected", "554 5.6.3 spam text
+        // signature detected".
+        &["spam ", " signature detected"],
     ],
     unless: &[],
 };
@@ -1081,6 +1119,8 @@ pub(crate) static TOO_MANY_CONN: Phrases = Phrases {
         // "421 Too many sessions opened".
         "too many concurrent connections",
         "too many sessions",
+        // FTGate's "451 4.5.1 [<ip>] Max concurrent sessions (#1.04)".
+        "concurrent sessions",
         // Postfix's smtpd_client_new_tls_session_rate_limit.
         "too many new tls sessions from",
         "too many concurrent smtp connections",
@@ -1213,6 +1253,10 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         "relay not permitted",
         // A relay service's "550 Relay Prohibited" (iridis mailRelay).
         "relay prohibited",
+        // Libero's and Virgilio's help: "RELAYING NOT ALLOWED (550 Relay Disabled)"; InterScan's
+        // "550 Domain of forward path is not allowed" (the recipient's domain is not relayed).
+        "relay disabled",
+        "domain of forward path is not allowed",
         "relaying denied",
         "relaying mail to ",
         "specified domain is not allowed",
@@ -1244,6 +1288,8 @@ pub(crate) static BAD_REPUTATION: Phrases = Phrases {
         "ip/domain reputation problems",
         "likely suspicious due to the very low reputation",
         "none/bad reputation",
+        // Hornetsecurity's "554 5.5.4 IP sender address with a negative reputation".
+        "negative reputation",
         "temporarily deferred due to unexpected volume or user complaints",
         "the sending mta's poor reputation",
     ],
@@ -1332,6 +1378,9 @@ pub(crate) static SPEEDING: Phrases = Phrases {
         "sending limit exceeded",
         // A relay service's "Hourly send rate exceeded, retry later." (iridis mailRelay).
         "send rate exceeded",
+        // Exchange's "421 4.4.2 Message submission rate for this client has exceeded the
+        // configured limit" (Mailprotector's common bouncebacks).
+        "submission rate for this client has exceeded",
         "sending quota exceeded",
         "please try again slower",
         "receiving mail at a rate that prevents additional messages from being delivered",
@@ -1359,6 +1408,8 @@ pub(crate) static SYSTEM_FULL: Phrases = Phrases {
         // RFC 5321's 452 text (and Postfix smtpd's below queue_minfree): the server's disk.
         "insufficient system storage",
         "mail system full",
+        // FTGate's "Out of disk space (#1.03)".
+        "out of disk space",
         "requested mail action aborted: exceeded storage allocation",
     ],
     ordered: &[],

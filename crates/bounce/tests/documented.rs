@@ -4281,6 +4281,508 @@ fn mta_limits_and_failures() {
     );
 }
 
+/// Security gateways' refusals as their vendors' pages print them: Trend Micro (Email
+/// Reputation Services FAQ, success.trendmicro.com 1097055; Deep Discovery Email Inspector's
+/// "SMTP error codes"; InterScan's "Domain of forward path is not allowed", KB 1106332),
+/// Cisco Secure Email (AsyncOS CLI reference, the SPF/SIDF default reject text), Proofpoint
+/// (Essentials' SPF refusal, a 404andmore.com write-up of it; the PDR block with its IP-check
+/// link, as suped.com quotes it), Broadcom Email Security.cloud's lists of the refusals its
+/// customers meet ("Common external Spam Filtering Error Codes", KB 169925; "Outbound mail
+/// returned by MAILER-DAEMON", KB 162445) and Hornetsecurity's reason codes
+/// (support.everycloud.com, "Workspace reason codes").
+#[test]
+fn security_gateways() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "security gateways",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // Trend Micro ERS: the client's IP is on its reputation lists.
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Mail from 192.0.2.25 refused by rbl-plus.mail-abuse.org. Please refer to http://mail-abuse.org/rbl+ for an explanation",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Service unavailable; Client host [192.0.2.25] blocked using Trend Micro RBL+. Please see http://www.mail-abuse.com/cgi-bin/lookup?ip_address=192.0.2.25",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Permanent denial of connection (550) for RBL+ matches (ERS)",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.7.1",
+                "Temporary denial of connection (450) for Zombie matches (ERS)",
+                Blocked,
+            ),
+            // InterScan: the recipient's domain is not one it relays for.
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "Domain of forward path is not allowed",
+                NoRelaying,
+            ),
+            // Cisco AsyncOS: the default SPF/SIDF reject text.
+            row(
+                U,
+                MAIL,
+                "550",
+                "",
+                "#5.7.1 SPF unauthorized mail is prohibited.",
+                AuthFailure,
+            ),
+            // Proofpoint Essentials' SPF refusal; Proofpoint's Dynamic Reputation block.
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Message rejected per sender's SPF policy - OXSUS001_514",
+                AuthFailure,
+            ),
+            row(
+                U,
+                CONNECT,
+                "554",
+                "5.7.0",
+                "Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.25",
+                Blocked,
+            ),
+            // Broadcom's lists of the refusals its customers' mail meets.
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "\"5.7.0\" Mail relay denied",
+                NoRelaying,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.1",
+                "Message rejected as spam by Content Filtering",
+                SpamDetected,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "Recipient not authorized, your IP has been found on a block list",
+                Blocked,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "Rejected due to spam content",
+                SpamDetected,
+            ),
+            row(U, MAIL, "553", "", "Envelope sender rejected", Rejected),
+            row(
+                U,
+                MAIL,
+                "551",
+                "",
+                "Sender is on domain's blacklist",
+                Rejected,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "SPF check failed. Sender not authorized",
+                AuthFailure,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.4.7",
+                "[internal] exceeded max time without delivery",
+                Expired,
+            ),
+            // Hornetsecurity's reason codes (the rows the gateways table does not hold). Its
+            // "554 5.5.6 loop detection" and "554 5.6.4 virus email blocked" are left out: their
+            // own status codes name another reason (a protocol, a content error), and the code
+            // wins over words that only the fallback phrases know, as in the reference.
+            row(
+                U,
+                CONNECT,
+                "554",
+                "5.5.4",
+                "IP sender address with a negative reputation",
+                BadReputation,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.5.5",
+                "email rejection due to Spam",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.6.2",
+                "spam link signature detected",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.6.3",
+                "spam text signature detected",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.5.3",
+                "email rejected due to Content Filter Size Limit",
+                MesgTooBig,
+            ),
+        ],
+    );
+    check(
+        "security gateways, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[row(
+            U,
+            RCPT,
+            "550",
+            "5.1.1",
+            "unknown recipient (SMTP check)",
+            UserUnknown,
+        )],
+    );
+}
+
+/// Regional providers' own lists of their refusals: Seznam (napoveda.seznam.cz, "Uživatel
+/// neexistuje"), Forpsi (support.grhosting.cz, "Email se vrátil odesílateli jako
+/// nedoručitelný"), Interia (pomoc.poczta.interia.pl, "Dlaczego wiadomość nie została
+/// dostarczona?"), Libero and Virgilio (aiuto.libero.it / aiuto.virgilio.it, "Messaggi di
+/// errore più frequenti"), Fastmail (fastmail.help, "Why messages bounce back"), a hosting
+/// provider's SPF refusal (faq.c4.cz) and Mailprotector's common bouncebacks
+/// (support.mailprotector.com).
+#[test]
+fn regional_providers() {
+    use Reason::*;
+    const U: &str = "someone@example.cz";
+    check(
+        "regional providers",
+        "mx.example.cz",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "szn; User hasn't got the service mapped",
+                UserUnknown,
+            ),
+            // Forpsi: the recipient's own blacklist names the sender; a spam verdict; SPF.
+            row(
+                U,
+                RCPT,
+                "552",
+                "5.1.1",
+                "5.2.2 sorry, final recipient mailbox is full (chkuser)",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "<sender@example.com> sender is blacklisted",
+                Rejected,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.0",
+                "0biL1i00V1cmcpM01biL4w spam detected",
+                SpamDetected,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "5.1.0",
+                "0bcW1i00G0jifNx01bcmHa blocked by SPF",
+                AuthFailure,
+            ),
+            // Interia; C4's "[SPF] <ip> is not allowed to send mail from <domain>".
+            row(
+                U,
+                DATA,
+                "550",
+                "5.7.0",
+                "[SPF] 192.0.2.25 is not allowed to send mail from example.com",
+                AuthFailure,
+            ),
+            // Libero and Virgilio.
+            row(
+                U,
+                RCPT,
+                "552",
+                "",
+                "MAILBOX FULL (User quota exceeded)",
+                MailboxFull,
+            ),
+            row(U, RCPT, "550", "", "Relay Disabled", NoRelaying),
+            // Mailprotector's example of a peer's submission-rate limit.
+            row(
+                U,
+                MAIL,
+                "421",
+                "4.4.2",
+                "Message submission rate for this client has exceeded the configured limit",
+                Speeding,
+            ),
+        ],
+    );
+    check(
+        "regional providers, at RCPT",
+        "mx.example.cz",
+        Layouts::Text,
+        &[
+            row(U, RCPT, "550", "5.1.1", "Account not found", UserUnknown),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "Recipient address rejected: User unknown in virtual mailbox table",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "Sorry, user address unknown",
+                UserUnknown,
+            ),
+        ],
+    );
+}
+
+/// Mail server products' documented replies: FTGate ("Service Error Messages",
+/// docs.ftgate.com: each reply ends in a reference code the page explains), IceWarp
+/// ("Interpretation of 5xx Errors in IceWarp SMTP", docs.icewarp.com), the smtpf filtering
+/// proxy ("SMTP Replies", snertsoft.com) and SmarterMail's own notice ("Common email delivery
+/// errors", kb.indsoft.net).
+#[test]
+fn mail_server_products() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "mail server products",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // FTGate.
+            row(U, RCPT, "550", "", "Mailbox Disabled (#1.00)", Suspend),
+            row(
+                U,
+                RCPT,
+                "552",
+                "",
+                "Allocated mailbox storage exceeded (#1.02)",
+                MailboxFull,
+            ),
+            row(U, DATA, "452", "", "Out of disk space (#1.03)", SystemFull),
+            row(
+                U,
+                CONNECT,
+                "421",
+                "",
+                "Too many connections from your address (#1.04)",
+                TooManyConn,
+            ),
+            row(
+                U,
+                CONNECT,
+                "451",
+                "4.5.1",
+                "[192.0.2.25] Max concurrent sessions (#1.04)",
+                TooManyConn,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.2.1",
+                "someone@example.org mailbox disabled (#3.13)",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.2.2",
+                "someone@example.org mailbox full (#3.14)",
+                MailboxFull,
+            ),
+            // IceWarp: its size limit under a syntax reply code.
+            row(U, DATA, "501", "5.7.1", "Message is too long", MesgTooBig),
+            // smtpf: the client, the sender, and a routed address refused by its access map.
+            row(
+                U,
+                CONNECT,
+                "550",
+                "5.7.1",
+                "host relay.example.net [192.0.2.25] black listed #120",
+                Blocked,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.1",
+                "sender <sender@example.com> black listed #127",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "routed address relaying denied #131",
+                NoRelaying,
+            ),
+            // SmarterMail's own words for a full mailbox and a domain over its disk allocation.
+            row(U, None, "", "", "The mailbox is full", MailboxFull),
+            row(
+                U,
+                None,
+                "",
+                "",
+                "The domain size limit has been exceeded",
+                MailboxFull,
+            ),
+        ],
+    );
+}
+
+/// Hosting providers' lists of the replies their customers meet, and a delivery agent's own
+/// words: Black Pearl Mail ("Bounce Messages", support.blackpearlmail.com), Ubiquity Hosting
+/// ("Delivery Status Notification", wiki.ubiquityhosting.com) and GNU Mailutils' maidag
+/// ("Mailbox Quotas", its manual). (A BigPond qmail notice, "Connected to <ip> but sender was
+/// rejected. Remote host said: <ip> Defined SPAM source: bl.spamcop.net", is left out: qmail's
+/// own sentence names the sender's refusal, and its reader's table says `rejected`.)
+#[test]
+fn hosting_providers_and_agents() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "hosting providers",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(U, RCPT, "452", "", "Over Quota", MailboxFull),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "delivery error: Sorry your message to someone@example.org cannot be delivered. This account has been disabled or discontinued",
+                Suspend,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "delivery error: Sorry, your message to someone@example.org cannot be delivered. This account is over quota.",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "Rejected: relay.example.net listed at relays.ordb.org",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "551",
+                "",
+                "Requested action not taken: mailbox full",
+                MailboxFull,
+            ),
+            row(U, CONNECT, "553", "", "bad reverse dns", RequirePtr),
+            // maidag's two quota refusals, from its delivery or as an LMTP reply.
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "someone: mailbox quota exceeded for this recipient",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "someone: message would exceed maximum mailbox size for this recipient",
+                MailboxFull,
+            ),
+        ],
+    );
+    check(
+        "hosting providers, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            row(
+                U,
+                RCPT,
+                "554",
+                "",
+                "delivery error: This user doesn't have a example.org account",
+                UserUnknown,
+            ),
+            row(U, RCPT, "550", "", "No Such User Here", UserUnknown),
+        ],
+    );
+}
+
 /// RFC 7505 (null MX), section 4: the replies for a recipient's and for a sender's domain that
 /// publishes a null MX; and the short forms of a disabled account.
 #[test]
