@@ -617,6 +617,9 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         &["host ", " refused to talk to me: ", " blocked"],
         // maddy's "Client identity is listed in the used DNSBL" (its dnsbl check).
         &["listed in ", "dnsbl"],
+        // Apache James's DNSRBLHandler: "Rejected: unauthenticated e-mail from <ip> is
+        // restricted."
+        &["unauthenticated e-mail from ", " is restricted"],
         // smtpf's "550 5.7.1 host <name> [<ip>] black listed #120" (its "SMTP Replies").
         &["host ", "] black listed"],
         &["ip ", " is blocked by earthlink"],
@@ -961,6 +964,9 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         "temporary local problem",
         "timeout waiting for input",
         "transaction failed ",
+        // Apache James's "Unexpected error for <a>" when checking a recipient failed: the
+        // server's own failure, whatever the status.
+        "unexpected error",
     ],
     ordered: &[&["unable to connect ", "daemon"]],
     unless: &[],
@@ -1620,6 +1626,16 @@ mod tests {
                 true,
             ),
             ("no mx for your from address", Reason::Rejected, true),
+            (
+                "rejected: unauthenticated e-mail from /192.0.2.1 is restricted.",
+                Reason::Blocked,
+                true,
+            ),
+            (
+                "451 4.0.0 unexpected error for a@example.org",
+                Reason::SystemError,
+                true,
+            ),
             ("all fine", Reason::UserUnknown, false),
         ];
         for (text, reason, want) in table {

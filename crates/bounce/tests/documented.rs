@@ -5348,3 +5348,83 @@ fn postfix_sources() {
         ],
     );
 }
+
+/// Java and Ruby mail servers' replies, from their source code: Apache James's SMTP hooks
+/// (apache/james-project, `protocols/smtp/.../core/fastfail/ValidSenderDomainHandler.java`,
+/// `DNSRBLHandler.java`, `AbstractValidRcptHandler.java`), Zimbra's LMTP server
+/// (Zimbra/zm-mailbox, `store/src/java/com/zimbra/cs/lmtpserver/LmtpReply.java`) and
+/// Postal's SMTP server (postalserver/postal, `app/lib/smtp_server/client.rb`). Left out:
+/// Zimbra's "421 4.3.2 Service not available, closing transmission channel" (RFC 5321's own
+/// words at the greeting read `blocked` by a deliberate rule, over the `notaccept` of 4.3.2)
+/// and Postal's "552 Message too large (maximum size 14MB)" ("message too large" is the
+/// reference's `exceedlimit`, though Postal's limit is the server's).
+#[test]
+fn java_and_ruby_server_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "java and ruby servers",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // James: the sender's domain has no MX; the client is on a DNSBL and did not
+            // authenticate; no such local user; an error while checking the recipient.
+            row(
+                U,
+                MAIL,
+                "501",
+                "5.1.7",
+                "sender <sender@example.com> contains a domain with no valid MX records",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "Rejected: unauthenticated e-mail from /192.0.2.10 is restricted.  Contact the postmaster for details.",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "Unknown user: someone@example.org",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.0.0",
+                "Unexpected error for someone@example.org",
+                SystemError,
+            ),
+            // Zimbra's LMTP: an account whose mailbox is disabled (under 4.2.1), the quota,
+            // no such user, the LMTP service switched off.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "Mailbox disabled, not accepting messages",
+                Suspend,
+            ),
+            row(U, DATA, "452", "4.2.2", "Over quota", MailboxFull),
+            row(U, DATA, "552", "5.2.2", "Over quota", MailboxFull),
+            row(U, RCPT, "550", "5.1.1", "No such user here", UserUnknown),
+            // Postal: the recipient's mail server (its organisation's) is suspended; the data
+            // is over the size limit; its Received-header loop guard.
+            row(
+                U,
+                RCPT,
+                "535",
+                "",
+                "Mail server has been suspended",
+                Suspend,
+            ),
+            row(U, DATA, "550", "", "Loop detected", NetworkError),
+        ],
+    );
+}
