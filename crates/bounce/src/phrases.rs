@@ -438,6 +438,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // senders a gateway was told to refuse (Symantec MessageLabs, Mimecast, Microsoft 365's
         // restricted groups): the sender, not the recipient, was refused.
         "your envelope sender is in my badmailfrom list",
+        // qmail-smtpd patches' "sorry, your envelope sender has been denied" and "sorry, your
+        // envelope sender domain must exist": whatever follows, the sender is what was refused.
+        "your envelope sender ",
         "your email address has been blocked",
         "your domain has been blocked",
         "your domain has been blacklisted",
@@ -615,6 +618,9 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         &["email blocked by ", ".barracudacentral.org"],
         &["email blocked by ", "spamhaus"],
         &["host ", " refused to talk to me: ", " blocked"],
+        // A qmail-smtpd patch's "sorry, your HELO host name has been denied": the client's
+        // greeting name is refused.
+        &["your helo ", " denied"],
         // maddy's "Client identity is listed in the used DNSBL" (its dnsbl check).
         &["listed in ", "dnsbl"],
         // Apache James's DNSRBLHandler: "Rejected: unauthenticated e-mail from <ip> is
@@ -1277,6 +1283,8 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         "relay not permitted",
         // chasquid's and Stalwart's refusal of a recipient elsewhere without authentication.
         "relay not allowed",
+        // John Simpson's combined qmail-smtpd patch: "553 we don't relay (#5.7.1)".
+        "we don't relay",
         // A relay service's "550 Relay Prohibited" (iridis mailRelay).
         "relay prohibited",
         // Libero's and Virgilio's help: "RELAYING NOT ALLOWED (550 Relay Disabled)"; InterScan's
@@ -1626,6 +1634,17 @@ mod tests {
                 true,
             ),
             ("no mx for your from address", Reason::Rejected, true),
+            (
+                "sorry, your envelope sender domain must exist (#5.7.1)",
+                Reason::Rejected,
+                true,
+            ),
+            (
+                "sorry, your helo host name has been denied (#5.7.1)",
+                Reason::Blocked,
+                true,
+            ),
+            ("553 we don't relay (#5.7.1)", Reason::NoRelaying, true),
             (
                 "rejected: unauthenticated e-mail from /192.0.2.1 is restricted.",
                 Reason::Blocked,

@@ -5428,3 +5428,124 @@ fn java_and_ruby_server_sources() {
         ],
     );
 }
+
+/// More of Postfix's own replies (postfix source: `src/smtpd/smtpd.c` for the queue file and
+/// the size limits, `src/smtpd/smtpd_check.c` for the anvil rate limits and RFC 7505's null MX
+/// on either side), qmail-smtpd's (notqmail/notqmail, `qmail-smtpd.c`: the size limit and the
+/// hop count; John Simpson's combined qmail-smtpd patch, its `qmail-smtpd.c` as found in the
+/// code index without its repository's name: `err_bmf`, `err_hmf`, `err_bhelo`, `err_relay`)
+/// and policyd-weight's default DNSBL refusal (policyd-weight/policyd-weight,
+/// `policyd-weight.conf`, `$MAXDNSBLMSG`, as Postfix relays a policy server's text from its
+/// recipient restrictions).
+#[test]
+fn postfix_qmail_and_policy_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "postfix, qmail-smtpd and policyd-weight",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Queue file write error",
+                SystemError,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.7.1",
+                "Error: too much mail from 192.0.2.10",
+                Speeding,
+            ),
+            row(
+                U,
+                CONNECT,
+                "421",
+                "4.7.0",
+                "Error: too many connections from 192.0.2.10",
+                TooManyConn,
+            ),
+            row(U, DATA, "552", "5.3.4", "Message file too big", MesgTooBig),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.3.4",
+                "Message size exceeds file system imposed limit",
+                MesgTooBig,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.27",
+                "<sender@example.com>: Sender address rejected: Domain example.com does not accept mail",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "556",
+                "5.1.10",
+                "<someone@example.org>: Recipient address rejected: Domain example.org does not accept mail",
+                NotAccept,
+            ),
+            // qmail-smtpd.
+            row(
+                U,
+                DATA,
+                "552",
+                "",
+                "sorry, that message size exceeds my databytes limit (#5.3.4)",
+                MesgTooBig,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "too many hops, this message is looping (#5.4.6)",
+                NetworkError,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "",
+                "sorry, your envelope sender has been denied (#5.7.1)",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "553",
+                "",
+                "sorry, your envelope sender domain must exist (#5.7.1)",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "",
+                "sorry, your HELO host name has been denied (#5.7.1)",
+                Blocked,
+            ),
+            row(U, RCPT, "553", "", "we don't relay (#5.7.1)", NoRelaying),
+            // policyd-weight.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "<someone@example.org>: Recipient address rejected: Your MTA is listed in too many DNSBLs",
+                Blocked,
+            ),
+        ],
+    );
+}
