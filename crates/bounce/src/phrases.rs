@@ -774,6 +774,9 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "user suspended",
         // A Coremail-style "550 user is locked".
         "user is locked",
+        // Stalwart's delivery to an account without the permission to receive mail: "This
+        // account is not authorized to receive email."
+        "account is not authorized to receive",
         // Yandex: "Policy rejection on the target address" is its refusal of an account blocked
         // for breaking the user agreement (yandex.com/support/mail/bounces).
         "policy rejection on the target address",
@@ -1645,6 +1648,11 @@ mod tests {
                 true,
             ),
             ("553 we don't relay (#5.7.1)", Reason::NoRelaying, true),
+            (
+                "this account is not authorized to receive email.",
+                Reason::Suspend,
+                true,
+            ),
             (
                 "rejected: unauthenticated e-mail from /192.0.2.1 is restricted.",
                 Reason::Blocked,

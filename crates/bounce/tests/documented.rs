@@ -5549,3 +5549,69 @@ fn postfix_qmail_and_policy_sources() {
         ],
     );
 }
+
+/// Stalwart's own delivery into its store, as its queue records the outcome (stalwartlabs/
+/// mail-server, `crates/email/src/message/delivery.rs`, `LocalDeliveryStatus`, under the codes
+/// `crates/smtp/src/outbound/local.rs` gives them: 451 4.3.0 for a temporary failure, 550 and
+/// the store's own code for a permanent one).
+#[test]
+fn stalwart_local_delivery_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "stalwart local delivery",
+        "localhost",
+        Layouts::Both,
+        &[
+            row(U, DATA, "451", "4.3.0", "Mailbox over quota.", MailboxFull),
+            // The recipient's organisation (its tenant) is over its storage quota.
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Organization over quota.",
+                MailboxFull,
+            ),
+            // The account lacks the permission to receive mail.
+            row(
+                U,
+                DATA,
+                "550",
+                "5.5.0",
+                "This account is not authorized to receive email.",
+                Suspend,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Transient server failure.",
+                SystemError,
+            ),
+            row(U, DATA, "451", "4.3.0", "Temporary I/O error.", SystemError),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "Address lookup failed.",
+                SystemError,
+            ),
+        ],
+    );
+    check(
+        "stalwart local delivery, at RCPT",
+        "localhost",
+        Layouts::Text,
+        &[row(
+            U,
+            RCPT,
+            "550",
+            "5.5.0",
+            "Mailbox not found.",
+            UserUnknown,
+        )],
+    );
+}
