@@ -5615,3 +5615,37 @@ fn stalwart_local_delivery_sources() {
         )],
     );
 }
+
+/// Haraka's outbound delivery, in its own report when it cannot find where to deliver
+/// (haraka/Haraka, `outbound/hmail.js`, `found_mx`: each failure under haraka-dsn's
+/// `addr_bad_dest_system`, 550 5.1.2). Left out: its "Domain <d> sends and receives no email
+/// (NULL MX)", which comes under the same 5.1.2: the status reads `hostunknown` before any
+/// words are looked at, where RFC 7505's own 5.1.10 would read `notaccept`.
+#[test]
+fn haraka_outbound_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "haraka outbound",
+        "mx.example.org",
+        Layouts::Dsn,
+        &[
+            row(
+                U,
+                None,
+                "550",
+                "5.1.2",
+                "No Such Domain: example.org",
+                HostUnknown,
+            ),
+            row(
+                U,
+                None,
+                "550",
+                "5.1.2",
+                "Nowhere to deliver mail to for domain: example.org",
+                HostUnknown,
+            ),
+        ],
+    );
+}
