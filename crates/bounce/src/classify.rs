@@ -383,7 +383,9 @@ fn probe(reason: Reason, f: &Facts<'_>) -> bool {
 /// sender", Coremail's "sender is rejected" and "Fake sender", a relay service's "Sender
 /// domain does not exist", RFC 7505's "550 5.7.27 Sender address has null MX" (the sender's
 /// domain accepts no mail, so no reply could reach it) and a Czech provider's "550 5.1.1 <a@b>
-/// sender is blacklisted" (the recipient's own list of refused senders).
+/// sender is blacklisted" (the recipient's own list of refused senders); maddy's "Domain in
+/// MAIL FROM has null MX record" (5.7.27) and qmail chkuser's "can't find a valid MX for sender
+/// domain" (answered to RCPT TO, under 5.1.1 in its older strings).
 fn names_the_sender(text: &str) -> bool {
     const SENDER: &[&str] = &[
         "sender address rejected",
@@ -398,6 +400,8 @@ fn names_the_sender(text: &str) -> bool {
         "sender address has null mx",
         "sender is blacklisted",
         "domain of sender address ",
+        "domain in mail from ",
+        "for sender domain",
     ];
     SENDER.iter().any(|p| text.contains(p))
 }

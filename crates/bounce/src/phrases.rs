@@ -438,6 +438,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // senders a gateway was told to refuse (Symantec MessageLabs, Mimecast, Microsoft 365's
         // restricted groups): the sender, not the recipient, was refused.
         "your envelope sender is in my badmailfrom list",
+        // qmail-smtpd patches' "sorry, your envelope sender has been denied" and "sorry, your
+        // envelope sender domain must exist": whatever follows, the sender is what was refused.
+        "your envelope sender ",
         "your email address has been blocked",
         "your domain has been blocked",
         "your domain has been blacklisted",
@@ -490,6 +493,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // A Czech provider's "550 5.1.1 <a@b> sender is blacklisted" (the recipient's own list,
         // support.grhosting.cz).
         "sender is blacklisted",
+        // qmail's chkuser patch: "can't find a valid MX for sender domain" (under 5.1.1 in its
+        // older strings).
+        "for sender domain",
         "sender email address rejected",
         "sender is in my black list",
         "sender is spammer",
@@ -516,6 +522,10 @@ pub(crate) static REJECTED: Phrases = Phrases {
     ordered: &[
         &["sender <", "> black listed"],
         &["sender is on ", "blacklist"],
+        // chkuser's "sender address has invalid format"; Haraka's "No MX for your FROM
+        // address" (mail_from.is_resolvable).
+        &["sender address ", " invalid"],
+        &["no mx ", "from address"],
     ],
     unless: &["sender ip address rejected"],
 };
@@ -527,6 +537,8 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         "bad sender ip address",
         "banned sending ip",
         "blacklisted by",
+        // iRedAPD's wblist_rdns plugin: "Blacklisted reverse DNS name of server IP address".
+        "blacklisted reverse dns",
         "blocked using ",
         "blocked - see http",
         "dnsbl:attrbl",
@@ -606,6 +618,14 @@ pub(crate) static BLOCKED: Phrases = Phrases {
         &["email blocked by ", ".barracudacentral.org"],
         &["email blocked by ", "spamhaus"],
         &["host ", " refused to talk to me: ", " blocked"],
+        // A qmail-smtpd patch's "sorry, your HELO host name has been denied": the client's
+        // greeting name is refused.
+        &["your helo ", " denied"],
+        // maddy's "Client identity is listed in the used DNSBL" (its dnsbl check).
+        &["listed in ", "dnsbl"],
+        // Apache James's DNSRBLHandler: "Rejected: unauthenticated e-mail from <ip> is
+        // restricted."
+        &["unauthenticated e-mail from ", " is restricted"],
         // smtpf's "550 5.7.1 host <name> [<ip>] black listed #120" (its "SMTP Replies").
         &["host ", "] black listed"],
         &["ip ", " is blocked by earthlink"],
@@ -754,6 +774,9 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         "user suspended",
         // A Coremail-style "550 user is locked".
         "user is locked",
+        // Stalwart's delivery to an account without the permission to receive mail: "This
+        // account is not authorized to receive email."
+        "account is not authorized to receive",
         // Yandex: "Policy rejection on the target address" is its refusal of an account blocked
         // for breaking the user agreement (yandex.com/support/mail/bounces).
         "policy rejection on the target address",
@@ -771,6 +794,8 @@ pub(crate) static REQUIRE_PTR: Phrases = Phrases {
         "all mail servers must have a ptr record with a valid reverse dns entry",
         "bad dns ptr resource record",
         "cannot find your hostname",
+        // Postfix's reject_unknown_reverse_client_hostname (smtpd_check.c).
+        "cannot find your reverse hostname",
         "cannot resolve your address.",
         "client host rejected: cannot find your hostname",
         "fix reverse dns for ",
@@ -948,6 +973,9 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         "temporary local problem",
         "timeout waiting for input",
         "transaction failed ",
+        // Apache James's "Unexpected error for <a>" when checking a recipient failed: the
+        // server's own failure, whatever the status.
+        "unexpected error",
     ],
     ordered: &[&["unable to connect ", "daemon"]],
     unless: &[],
@@ -1051,7 +1079,9 @@ pub(crate) static SPAM_DETECTED: Phrases = Phrases {
         "spam detected",
         "spam email",
         "spam email not accepted",
-        "spam message rejected.",
+        // Without Sisimai's period: rspamd's reject action says "Spam message rejected" and
+        // its milter "Spam message rejected; If this is not spam contact abuse team".
+        "spam message rejected",
         "spam not accepted",
         "spam refused",
         "spam rejection",
@@ -1172,6 +1202,9 @@ pub(crate) static MESG_TOO_BIG: Phrases = Phrases {
         "message size exceeds fixed limit",
         "message size exceeds fixed maximum message size",
         "message size exceeds maximum value",
+        // iRedAPD's throttle plugin: "Message size exceed (maybe caused by big attachment
+        // file)".
+        "message size exceed",
         "message too big",
         // A Coremail-style "552 message is too long", "554 attachment is too long".
         "message is too long",
@@ -1251,6 +1284,10 @@ pub(crate) static NO_RELAYING: Phrases = Phrases {
         "delivery is not allowed to this address",
         "smtp authentication is required",
         "relay not permitted",
+        // chasquid's and Stalwart's refusal of a recipient elsewhere without authentication.
+        "relay not allowed",
+        // John Simpson's combined qmail-smtpd patch: "553 we don't relay (#5.7.1)".
+        "we don't relay",
         // A relay service's "550 Relay Prohibited" (iridis mailRelay).
         "relay prohibited",
         // Libero's and Virgilio's help: "RELAYING NOT ALLOWED (550 Relay Disabled)"; InterScan's
@@ -1290,6 +1327,8 @@ pub(crate) static BAD_REPUTATION: Phrases = Phrases {
         "none/bad reputation",
         // Hornetsecurity's "554 5.5.4 IP sender address with a negative reputation".
         "negative reputation",
+        // iRedAPD's senderscore plugin: "Server IP address has bad reputation".
+        "bad reputation",
         "temporarily deferred due to unexpected volume or user complaints",
         "the sending mta's poor reputation",
     ],
@@ -1551,6 +1590,76 @@ mod tests {
             ("554 no smtp service here", Reason::NotAccept, true),
             (
                 "remote host address is the local host",
+                Reason::SystemError,
+                true,
+            ),
+            // Words read from MTAs' and filters' source code (rspamd, iRedAPD, maddy,
+            // chasquid, Postfix, qmail's chkuser, Haraka).
+            (
+                "554 5.7.1 spam message rejected",
+                Reason::SpamDetected,
+                true,
+            ),
+            (
+                "server ip address has bad reputation",
+                Reason::BadReputation,
+                true,
+            ),
+            (
+                "blacklisted reverse dns name of server ip address",
+                Reason::Blocked,
+                true,
+            ),
+            (
+                "client identity is listed in the used dnsbl",
+                Reason::Blocked,
+                true,
+            ),
+            (
+                "message size exceed (maybe caused by big attachment file)",
+                Reason::MesgTooBig,
+                true,
+            ),
+            ("503 5.7.1 relay not allowed", Reason::NoRelaying, true),
+            (
+                "client host rejected: cannot find your reverse hostname",
+                Reason::RequirePtr,
+                true,
+            ),
+            (
+                "sorry, can't find a valid mx for sender domain",
+                Reason::Rejected,
+                true,
+            ),
+            (
+                "sorry, sender address has invalid format",
+                Reason::Rejected,
+                true,
+            ),
+            ("no mx for your from address", Reason::Rejected, true),
+            (
+                "sorry, your envelope sender domain must exist (#5.7.1)",
+                Reason::Rejected,
+                true,
+            ),
+            (
+                "sorry, your helo host name has been denied (#5.7.1)",
+                Reason::Blocked,
+                true,
+            ),
+            ("553 we don't relay (#5.7.1)", Reason::NoRelaying, true),
+            (
+                "this account is not authorized to receive email.",
+                Reason::Suspend,
+                true,
+            ),
+            (
+                "rejected: unauthenticated e-mail from /192.0.2.1 is restricted.",
+                Reason::Blocked,
+                true,
+            ),
+            (
+                "451 4.0.0 unexpected error for a@example.org",
                 Reason::SystemError,
                 true,
             ),

@@ -4816,3 +4816,836 @@ fn null_mx_and_short_account_states() {
         ],
     );
 }
+
+/// What open-source MTAs and delivery agents print, read from their source code, where the
+/// condition that triggers each reply is plain from the code around it: chasquid
+/// (albertito/chasquid, `internal/smtpsrv/conn.go`), Stalwart (stalwartlabs/mail-server,
+/// `crates/smtp/src/inbound/rcpt.rs` and `mail.rs`), maddy (foxcpp/maddy,
+/// `internal/storage/imapsql/delivery.go`, `internal/check/dns/dns.go`,
+/// `internal/check/dnsbl/dnsbl.go`, `internal/check/spf/spf.go`), Cyrus lmtpd
+/// (cyrusimap/cyrus-imapd, `imap/lmtpengine.c`, `send_lmtp_error`) and Dovecot's LMTP
+/// (dovecot/core, `src/lmtp/lmtp-recipient.c` and the quota plugin's default message).
+#[test]
+fn open_source_mta_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "open-source mtas",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // chasquid: a local user that does not exist; a recipient elsewhere without
+            // authentication; the data over its size limit; its Received-header loop guard; a
+            // sender whose SPF record fails the client; an error looking the user up.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "Destination address is unknown (user does not exist)",
+                UserUnknown,
+            ),
+            row(U, RCPT, "503", "5.7.1", "Relay not allowed", NoRelaying),
+            row(U, DATA, "552", "5.3.4", "Message too big", MesgTooBig),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.4.6",
+                "Loop detected (50 hops)",
+                NetworkError,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.23",
+                "SPF check failed: matched -all",
+                AuthFailure,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.4.3",
+                "Temporary error checking address",
+                SystemError,
+            ),
+            // Stalwart: its directory has no such mailbox (under 5.1.2, which names a bad
+            // destination system, though the words name the mailbox), a relay attempt, a
+            // failed directory lookup, a client without valid reverse DNS in strict mode, a
+            // declared size over the limit.
+            row(U, RCPT, "550", "5.1.2", "Relay not allowed.", NoRelaying),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.4.3",
+                "Unable to verify address at this time.",
+                SystemError,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.25",
+                "Reverse DNS validation failed.",
+                RequirePtr,
+            ),
+            row(
+                U,
+                MAIL,
+                "552",
+                "5.3.4",
+                "Message too big for system.",
+                MesgTooBig,
+            ),
+            // maddy: its storage has no such account (under reply code 501); the client is on
+            // a DNSBL; SPF fails; no or a mismatched PTR; the sender's domain has no MX or a
+            // null MX.
+            row(U, RCPT, "501", "5.1.1", "User does not exist", UserUnknown),
+            row(
+                U,
+                MAIL,
+                "554",
+                "5.7.0",
+                "Client identity is listed in the used DNSBL",
+                Blocked,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.23",
+                "SPF authentication failed",
+                AuthFailure,
+            ),
+            row(U, MAIL, "550", "5.7.25", "No PTR record found", RequirePtr),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.25",
+                "rDNS name does not match source hostname",
+                RequirePtr,
+            ),
+            row(
+                U,
+                MAIL,
+                "501",
+                "5.7.27",
+                "Domain in MAIL FROM has null MX record",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "501",
+                "5.7.27",
+                "Domain in MAIL FROM does not have any MX records",
+                Rejected,
+            ),
+            // Cyrus lmtpd's replies for the IMAP errors of a delivery.
+            row(U, DATA, "451", "4.3.0", "System I/O error", SystemError),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.1",
+                "cannot create file: out of space",
+                SystemFull,
+            ),
+            row(
+                U,
+                DATA,
+                "452",
+                "4.2.2",
+                "Over quota SESSIONID=<cyrus-4242-1>",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.2",
+                "Over quota SESSIONID=<cyrus-4242-1>",
+                MailboxFull,
+            ),
+            row(U, RCPT, "550", "5.1.1", "User unknown", UserUnknown),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Unexpected internal error",
+                SystemError,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.4.3",
+                "Remote server unavailable",
+                SystemError,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "5.6.0",
+                "Message contains bare newlines",
+                ContentError,
+            ),
+            // Dovecot's LMTP: no such user, a storage failure, the quota plugin's default.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "<someone@example.org> User doesn't exist: someone@example.org",
+                UserUnknown,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "<someone@example.org> Temporary internal error",
+                SystemError,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.2.2",
+                "<someone@example.org> Quota exceeded (mailbox for user is full)",
+                MailboxFull,
+            ),
+        ],
+    );
+    // Stalwart's unknown mailbox comes under 5.1.2, not 5.1.1: unknown-user words read as the
+    // recipient's only when the reply names the recipient command.
+    check(
+        "open-source mtas, at RCPT",
+        "mx.example.org",
+        Layouts::Text,
+        &[row(
+            U,
+            RCPT,
+            "550",
+            "5.1.2",
+            "Mailbox does not exist.",
+            UserUnknown,
+        )],
+    );
+}
+
+/// Filters' and policy servers' replies, read from their source code: rspamd's reject
+/// action (its proxy's milter reply), iRedMail's iRedAPD (iredmail/iRedAPD,
+/// `libs/__init__.py`, `SMTP_ACTIONS`: each text as Postfix relays a policy server's REJECT
+/// from its recipient restrictions), OpenSMTPD's refused sender (OpenSMTPD/OpenSMTPD,
+/// `usr.sbin/smtpd/smtp_session.c`, `IMSG_SMTP_CHECK_SENDER`) and Haraka's
+/// `mail_from.is_resolvable` plugin (haraka/Haraka, `plugins/mail_from.is_resolvable.js`).
+#[test]
+fn filter_and_policy_server_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "filters and policy servers",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                DATA,
+                "554",
+                "5.7.1",
+                "Spam message rejected",
+                SpamDetected,
+            ),
+            // iRedAPD's senderscore plugin: the client's Sender Score is under the threshold.
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "<someone@example.org>: Recipient address rejected: Server IP address has bad reputation. FYI: https://www.senderscore.org/lookup.php?lookup=192.0.2.25",
+                BadReputation,
+            ),
+            // Its wblist_rdns plugin: the client's reverse DNS name is blacklisted.
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "<someone@example.org>: Recipient address rejected: Blacklisted reverse DNS name of server IP address",
+                Blocked,
+            ),
+            // Its throttle plugin's per-message size limit.
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "<someone@example.org>: Recipient address rejected: Message size exceed (maybe caused by big attachment file)",
+                MesgTooBig,
+            ),
+            // OpenSMTPD: its sender table refused the MAIL FROM (reply code 530, no status).
+            row(U, MAIL, "530", "", "Sender rejected", Rejected),
+            // Haraka: the sender's domain has no MX and no A record.
+            row(U, MAIL, "550", "", "No MX for your FROM address", Rejected),
+        ],
+    );
+    check(
+        "filters and policy servers, at MAIL FROM",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            // Haraka: the sender's domain has MX records whose hosts have no address.
+            row(U, MAIL, "550", "", "MX without A records", Rejected),
+        ],
+    );
+}
+
+/// qmail's chkuser patch (its reply strings are `#define`s in `chkuser_settings.h`, in two
+/// generations: denislemire/netqmail's, with the status in qmail's `(#5.x.y - chkuser)`,
+/// and sagredo-dev/qmail's, with it after the reply code). Its sender checks run at the
+/// first RCPT TO, so a refused sender is the answer to a recipient command, under 5.1.1 in
+/// the older strings. (The older "511 sorry, can't find a valid MX for rcpt domain (#5.1.1 -
+/// chkuser)" is left out: its words mean `hostunknown` but its status says `5.1.1`, and an
+/// explicit unknown-user status wins over host words; the newer string says `5.1.2`.)
+#[test]
+fn qmail_chkuser_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "qmail chkuser",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "511",
+                "",
+                "sorry, no mailbox here by that name (#5.1.1 - chkuser)",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "522",
+                "",
+                "sorry, recipient mailbox is full (#5.2.2 - chkuser)",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "430",
+                "",
+                "system temporary unavailable, try again later (#4.3.0 - chkuser)",
+                SystemError,
+            ),
+            row(
+                U,
+                RCPT,
+                "511",
+                "",
+                "sorry, can't find a valid MX for sender domain (#5.1.1 - chkuser)",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "571",
+                "",
+                "sorry, sender address has invalid format (#5.7.1 - chkuser)",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "",
+                "sorry, that domain isn't in my list of allowed rcpthosts (#5.5.3 - chkuser)",
+                NoRelaying,
+            ),
+            // The newer strings.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.8",
+                "sorry, can't find a valid MX for sender domain (chkuser)",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "552",
+                "5.2.2",
+                "sorry, recipient mailbox is full (chkuser)",
+                MailboxFull,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "5.7.1",
+                "sorry, that domain isn't in my list of allowed rcpthosts (chkuser)",
+                NoRelaying,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "system temporary unavailable, try again later (chkuser)",
+                SystemError,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.2",
+                "sorry, can't find a valid MX for rcpt domain (chkuser)",
+                HostUnknown,
+            ),
+        ],
+    );
+}
+
+/// Postfix's own refusals, as `smtpd_check.c` (and `smtpd.c`) build them from the
+/// restriction that failed (postfix source, `src/smtpd/smtpd_check.c`: `reject_unknown_*`,
+/// `reject_unlisted_*`, `reject_unauth_destination`, `reject_rbl_client`,
+/// `reject_unknown_client_hostname`, `reject_sender_login_mismatch`; `src/smtpd/smtpd.c`:
+/// the queue's free space and the size limit), and its local delivery agent's failure to
+/// write a mailbox over the user's disk quota (`src/local/mailbox.c`, with the C library's
+/// text for `EDQUOT`). A refused sender is named as the envelope sender, the address the
+/// bounce comes back to (its `To:`).
+#[test]
+fn postfix_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "postfix",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                MAIL,
+                "450",
+                "4.1.8",
+                "<sender@example.com>: Sender address rejected: Domain not found",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.1.2",
+                "<someone@example.org>: Recipient address rejected: Domain not found",
+                HostUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "<someone@example.org>: Recipient address rejected: User unknown in virtual mailbox table",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "<someone@example.org>: Relay access denied",
+                NoRelaying,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.7.1",
+                "Client host rejected: cannot find your hostname, [192.0.2.10]",
+                RequirePtr,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "Client host rejected: cannot find your reverse hostname, [192.0.2.10]",
+                RequirePtr,
+            ),
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "Service unavailable; Client host [192.0.2.10] blocked using zen.spamhaus.org",
+                Blocked,
+            ),
+            row(
+                U,
+                MAIL,
+                "452",
+                "4.3.1",
+                "Insufficient system storage",
+                SystemFull,
+            ),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.3.4",
+                "Message size exceeds fixed limit",
+                MesgTooBig,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "5.7.1",
+                "<sender@example.com>: Sender address rejected: not owned by user alice",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.0",
+                "<sender@example.com>: Sender address rejected: User unknown in local recipient table",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.5",
+                "Server configuration error",
+                SystemError,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "<someone@example.org>: Temporary lookup failure",
+                SystemError,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "5.2.2",
+                "cannot update mailbox /var/mail/someone for user someone. error writing message: Disk quota exceeded",
+                MailboxFull,
+            ),
+        ],
+    );
+}
+
+/// Java and Ruby mail servers' replies, from their source code: Apache James's SMTP hooks
+/// (apache/james-project, `protocols/smtp/.../core/fastfail/ValidSenderDomainHandler.java`,
+/// `DNSRBLHandler.java`, `AbstractValidRcptHandler.java`), Zimbra's LMTP server
+/// (Zimbra/zm-mailbox, `store/src/java/com/zimbra/cs/lmtpserver/LmtpReply.java`) and
+/// Postal's SMTP server (postalserver/postal, `app/lib/smtp_server/client.rb`). Left out:
+/// Zimbra's "421 4.3.2 Service not available, closing transmission channel" (RFC 5321's own
+/// words at the greeting read `blocked` by a deliberate rule, over the `notaccept` of 4.3.2)
+/// and Postal's "552 Message too large (maximum size 14MB)" ("message too large" is the
+/// reference's `exceedlimit`, though Postal's limit is the server's).
+#[test]
+fn java_and_ruby_server_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "java and ruby servers",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            // James: the sender's domain has no MX; the client is on a DNSBL and did not
+            // authenticate; no such local user; an error while checking the recipient.
+            row(
+                U,
+                MAIL,
+                "501",
+                "5.1.7",
+                "sender <sender@example.com> contains a domain with no valid MX records",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "554",
+                "5.7.1",
+                "Rejected: unauthenticated e-mail from /192.0.2.10 is restricted.  Contact the postmaster for details.",
+                Blocked,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.1.1",
+                "Unknown user: someone@example.org",
+                UserUnknown,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.0.0",
+                "Unexpected error for someone@example.org",
+                SystemError,
+            ),
+            // Zimbra's LMTP: an account whose mailbox is disabled (under 4.2.1), the quota,
+            // no such user, the LMTP service switched off.
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.2.1",
+                "Mailbox disabled, not accepting messages",
+                Suspend,
+            ),
+            row(U, DATA, "452", "4.2.2", "Over quota", MailboxFull),
+            row(U, DATA, "552", "5.2.2", "Over quota", MailboxFull),
+            row(U, RCPT, "550", "5.1.1", "No such user here", UserUnknown),
+            // Postal: the recipient's mail server (its organisation's) is suspended; the data
+            // is over the size limit; its Received-header loop guard.
+            row(
+                U,
+                RCPT,
+                "535",
+                "",
+                "Mail server has been suspended",
+                Suspend,
+            ),
+            row(U, DATA, "550", "", "Loop detected", NetworkError),
+        ],
+    );
+}
+
+/// More of Postfix's own replies (postfix source: `src/smtpd/smtpd.c` for the queue file and
+/// the size limits, `src/smtpd/smtpd_check.c` for the anvil rate limits and RFC 7505's null MX
+/// on either side), qmail-smtpd's (notqmail/notqmail, `qmail-smtpd.c`: the size limit and the
+/// hop count; John Simpson's combined qmail-smtpd patch, its `qmail-smtpd.c` as found in the
+/// code index without its repository's name: `err_bmf`, `err_hmf`, `err_bhelo`, `err_relay`)
+/// and policyd-weight's default DNSBL refusal (policyd-weight/policyd-weight,
+/// `policyd-weight.conf`, `$MAXDNSBLMSG`, as Postfix relays a policy server's text from its
+/// recipient restrictions).
+#[test]
+fn postfix_qmail_and_policy_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "postfix, qmail-smtpd and policyd-weight",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Queue file write error",
+                SystemError,
+            ),
+            row(
+                U,
+                RCPT,
+                "450",
+                "4.7.1",
+                "Error: too much mail from 192.0.2.10",
+                Speeding,
+            ),
+            row(
+                U,
+                CONNECT,
+                "421",
+                "4.7.0",
+                "Error: too many connections from 192.0.2.10",
+                TooManyConn,
+            ),
+            row(U, DATA, "552", "5.3.4", "Message file too big", MesgTooBig),
+            row(
+                U,
+                DATA,
+                "552",
+                "5.3.4",
+                "Message size exceeds file system imposed limit",
+                MesgTooBig,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "5.7.27",
+                "<sender@example.com>: Sender address rejected: Domain example.com does not accept mail",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "556",
+                "5.1.10",
+                "<someone@example.org>: Recipient address rejected: Domain example.org does not accept mail",
+                NotAccept,
+            ),
+            // qmail-smtpd.
+            row(
+                U,
+                DATA,
+                "552",
+                "",
+                "sorry, that message size exceeds my databytes limit (#5.3.4)",
+                MesgTooBig,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "too many hops, this message is looping (#5.4.6)",
+                NetworkError,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "",
+                "sorry, your envelope sender has been denied (#5.7.1)",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "553",
+                "",
+                "sorry, your envelope sender domain must exist (#5.7.1)",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "553",
+                "",
+                "sorry, your HELO host name has been denied (#5.7.1)",
+                Blocked,
+            ),
+            row(U, RCPT, "553", "", "we don't relay (#5.7.1)", NoRelaying),
+            // policyd-weight.
+            row(
+                U,
+                RCPT,
+                "550",
+                "5.7.1",
+                "<someone@example.org>: Recipient address rejected: Your MTA is listed in too many DNSBLs",
+                Blocked,
+            ),
+        ],
+    );
+}
+
+/// Stalwart's own delivery into its store, as its queue records the outcome (stalwartlabs/
+/// mail-server, `crates/email/src/message/delivery.rs`, `LocalDeliveryStatus`, under the codes
+/// `crates/smtp/src/outbound/local.rs` gives them: 451 4.3.0 for a temporary failure, 550 and
+/// the store's own code for a permanent one).
+#[test]
+fn stalwart_local_delivery_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "stalwart local delivery",
+        "localhost",
+        Layouts::Both,
+        &[
+            row(U, DATA, "451", "4.3.0", "Mailbox over quota.", MailboxFull),
+            // The recipient's organisation (its tenant) is over its storage quota.
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Organization over quota.",
+                MailboxFull,
+            ),
+            // The account lacks the permission to receive mail.
+            row(
+                U,
+                DATA,
+                "550",
+                "5.5.0",
+                "This account is not authorized to receive email.",
+                Suspend,
+            ),
+            row(
+                U,
+                DATA,
+                "451",
+                "4.3.0",
+                "Transient server failure.",
+                SystemError,
+            ),
+            row(U, DATA, "451", "4.3.0", "Temporary I/O error.", SystemError),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "Address lookup failed.",
+                SystemError,
+            ),
+        ],
+    );
+    check(
+        "stalwart local delivery, at RCPT",
+        "localhost",
+        Layouts::Text,
+        &[row(
+            U,
+            RCPT,
+            "550",
+            "5.5.0",
+            "Mailbox not found.",
+            UserUnknown,
+        )],
+    );
+}
+
+/// Haraka's outbound delivery, in its own report when it cannot find where to deliver
+/// (haraka/Haraka, `outbound/hmail.js`, `found_mx`: each failure under haraka-dsn's
+/// `addr_bad_dest_system`, 550 5.1.2). Left out: its "Domain <d> sends and receives no email
+/// (NULL MX)", which comes under the same 5.1.2: the status reads `hostunknown` before any
+/// words are looked at, where RFC 7505's own 5.1.10 would read `notaccept`.
+#[test]
+fn haraka_outbound_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "haraka outbound",
+        "mx.example.org",
+        Layouts::Dsn,
+        &[
+            row(
+                U,
+                None,
+                "550",
+                "5.1.2",
+                "No Such Domain: example.org",
+                HostUnknown,
+            ),
+            row(
+                U,
+                None,
+                "550",
+                "5.1.2",
+                "Nowhere to deliver mail to for domain: example.org",
+                HostUnknown,
+            ),
+        ],
+    );
+}
