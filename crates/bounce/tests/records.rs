@@ -666,7 +666,15 @@ fn the_envelope_sender_in_a_transcript_is_no_recipient() {
         <<< 553 5.1.8 <bounce-123@mailer.example.com>... Sender domain does not exist\n\
         554 5.0.0 Service unavailable\n\n   \
         ----- Original message follows -----\n";
-    for (what, body) in [("exim", exim), ("sendmail", sendmail)] {
+    // Postfix's smtpd names the refused sender at the head of its reply ("<%s>: Sender address
+    // rejected: …", smtpd_check.c), which the notice wraps under the failed recipient.
+    let postfix = "This is the mail system at host relay.example.net.\n\n\
+        I'm sorry to have to inform you that your message could not\n\
+        be delivered to one or more recipients.\n\n\
+        <a@example.org>: host mx1.example.org[192.0.2.25] said: 553 5.1.8\n    \
+        <bounce-123@mailer.example.com>: Sender address rejected: Domain not found (in reply\n    \
+        to RCPT TO command)\n";
+    for (what, body) in [("exim", exim), ("sendmail", sendmail), ("postfix", postfix)] {
         assert_recipients(what, &notice("Undelivered mail", body), &["a@example.org"]);
     }
 }

@@ -506,6 +506,7 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         }
         if named_by_header_line(region, lower, &candidate)
             || named_as_sender(lower, &candidate)
+            || named_as_refused_sender(lower, &candidate)
             || named_as_contact(lower, &candidate)
         {
             continue;
@@ -609,6 +610,17 @@ fn named_as_sender(lower: &str, address: &str) -> bool {
             .next()
             .unwrap_or("");
         line.contains(LEAD) || (line.trim_start().starts_with("from ") && previous.contains(LEAD))
+    })
+}
+
+/// Whether every mention of `address` is the one a reply refuses as the sender: Postfix's
+/// smtpd names it at the head of the reply, "<a@b>: Sender address rejected: …" (smtpd_check.c),
+/// which a notice quotes under the failed recipient. With VERP or a forwarder's rewritten
+/// return path, that sender is not the bounce's `To:`.
+fn named_as_refused_sender(lower: &str, address: &str) -> bool {
+    every_mention(lower, address, |at, _| {
+        let after = lower[at + address.len()..].trim_start_matches(['>', ':', ' ']);
+        after.starts_with("sender address rejected")
     })
 }
 
