@@ -1,0 +1,48 @@
+//! The golden files read the same after changes that must not change a bounce's verdict
+//! (`testing::PERTURBATIONS`: CR LF line ends, a delivering MTA's header fields on top, an mbox
+//! line, the diagnostic refolded, the recipients renamed). The `perturb` example runs the same
+//! changes over any corpus.
+
+use hikyaku_bounce::testing::PERTURBATIONS;
+use std::path::Path;
+
+#[test]
+fn golden_files_keep_their_verdicts_when_perturbed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut files = Vec::new();
+    for source in std::fs::read_dir(&dir).unwrap().flatten() {
+        if source.path().is_dir() {
+            for file in std::fs::read_dir(source.path()).unwrap().flatten() {
+                if file.path().extension().is_some_and(|x| x == "eml") {
+                    files.push(file.path());
+                }
+            }
+        }
+    }
+    assert!(files.len() > 200, "only {} golden files", files.len());
+    let mut moved = Vec::new();
+    for change in PERTURBATIONS {
+        let mut altered = 0;
+        for path in &files {
+            let outcome = change.try_on(&std::fs::read(path).unwrap());
+            altered += usize::from(outcome.altered);
+            if outcome.got != outcome.expected {
+                moved.push(format!(
+                    "{} [{}]: {:?} became {:?}",
+                    path.display(),
+                    change.name,
+                    outcome.expected,
+                    outcome.got
+                ));
+            }
+        }
+        // Each change must change most files, or it tests nothing.
+        assert!(
+            altered * 2 > files.len(),
+            "{} altered only {altered} of {} files",
+            change.name,
+            files.len()
+        );
+    }
+    assert!(moved.is_empty(), "{}", moved.join("\n"));
+}
