@@ -534,6 +534,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // address" (mail_from.is_resolvable).
         &["sender address ", " invalid"],
         &["no mx ", "from address"],
+        // The MailDomainDotMX milter's "Mail from <a@b> domain invalid (has dot-MX record)":
+        // the sender's domain publishes a null MX.
+        &["mail from ", " domain invalid"],
     ],
     unless: &["sender ip address rejected"],
 };

@@ -5902,3 +5902,46 @@ fn chinese_hosting_help_pages() {
         ],
     );
 }
+
+/// Servers' and milters' refusals of a sender's domain and their own word for accepting no
+/// mail, read from their source: Qsmtp's `fromdomain` user filter (`qsmtpd/antispam` or
+/// `qsmtpd/userfilters/fromdomain.c`: a sender domain without a mail exchanger, refused at
+/// RCPT), the Mail::Milter module MailDomainDotMX (`MailDomainDotMX.pm`, its documented
+/// message for a sender domain that publishes a null MX), and midi-smtp-server
+/// (`lib/midi-smtp-server/exceptions.rb`, `Smtpd521Exception`).
+#[test]
+fn sender_domain_and_no_mail_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "sender domain and no mail",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "501",
+                "5.1.8",
+                "Sorry, can't find a mail exchanger for sender address",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "554",
+                "",
+                "Mail from sender@example.com domain invalid (has dot-MX record)",
+                Rejected,
+            ),
+            row(
+                U,
+                CONNECT,
+                "521",
+                "",
+                "Service does not accept mail",
+                NotAccept,
+            ),
+        ],
+    );
+}
