@@ -521,6 +521,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // access plugin, a listed sender ("<a@b> That sender cannot send mail here") and a
         // listed From: domain ("Email from that domain is not accepted here.").
         "illegal sender",
+        // PHPMailer-BMH's sample of a sender that failed verification: "550 Verify mailfrom
+        // failed,blocked".
+        "verify mailfrom failed",
         "sender cannot send mail",
         "from that domain is not accepted",
         "your email address has been blacklisted",
@@ -795,6 +798,15 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         // frozen when unpaid or for abuse).
         "disabled with smtp service",
         "vdelivermail: account is locked email bounced",
+        // PHPMailer-BMH's `inactive` samples: an account closed for inactivity, never activated,
+        // expired or locked ("<a@b>: inactive user", "Account closed due to inactivity", "User
+        // account not activated", "account expired", "User status is locked.").
+        "inactive user",
+        "closed due to inactivity",
+        "account not activated",
+        "account expired",
+        "account has expired",
+        "status is locked",
     ],
     // 21cn's "User <a@b> is disabled".
     ordered: &[&["user ", " is disabled"]],

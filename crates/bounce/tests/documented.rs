@@ -5945,3 +5945,72 @@ fn sender_domain_and_no_mail_sources() {
         ],
     );
 }
+
+/// The sample replies of PHPMailer-BMH's rule file (`phpmailer-bmh_rules.php`, each rule
+/// with the `Diagnostic-Code:` it was written for), where the rule's category is one of ours:
+/// its `inactive` rules (an account closed, expired, locked or never activated) and the
+/// sender refusals among its `antispam` rules. Left out: samples whose category the words do
+/// not bear out ("Recipient address no longer exists" as inactive, "is now disabled with MTA
+/// service" as unknown) and those under a status that says otherwise ("Possible forgery or
+/// deactivated due to abuse (#5.1.1)").
+#[test]
+fn bounce_handler_rule_samples() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "phpmailer-bmh samples",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: inactive user",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: Recipient address rejected: Account closed due to inactivity. No forwarding information is available.",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>... User account not activated",
+                Suspend,
+            ),
+            row(U, RCPT, "550", "", "account expired", Suspend),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: User status is locked.",
+                Suspend,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "",
+                "Verify mailfrom failed,blocked",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "554",
+                "",
+                "sender is rejected: 0,mx20,wKjR5bDrnoM2yNtEZVAkBg==.32467S2",
+                Rejected,
+            ),
+        ],
+    );
+}
