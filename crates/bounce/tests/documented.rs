@@ -6014,3 +6014,22 @@ fn bounce_handler_rule_samples() {
         ],
     );
 }
+
+/// PHPMailer-BMH's `full` sample of qmail's notice for a user over quota, with its status in
+/// qmail's parentheses: "- User disk quota exceeded. (#4.3.0)".
+#[test]
+fn bounce_handler_qmail_quota_sample() {
+    check(
+        "phpmailer-bmh qmail",
+        "mx.example.org",
+        Layouts::Qmail,
+        &[row(
+            "someone@example.org",
+            None,
+            "",
+            "",
+            "- User disk quota exceeded. (#4.3.0)",
+            Reason::MailboxFull,
+        )],
+    );
+}
