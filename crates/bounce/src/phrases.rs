@@ -524,6 +524,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // PHPMailer-BMH's sample of a sender that failed verification: "550 Verify mailfrom
         // failed,blocked".
         "verify mailfrom failed",
+        // Exim's deferred sender verification (acl.c): "Could not complete sender verify" and
+        // "... callout", the sender's address could not be verified.
+        "complete sender verify",
         "sender cannot send mail",
         "from that domain is not accepted",
         "your email address has been blacklisted",

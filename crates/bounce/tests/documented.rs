@@ -6033,3 +6033,37 @@ fn bounce_handler_qmail_quota_sample() {
         )],
     );
 }
+
+/// Exim's own words for a sender it could not verify (exim `src/acl.c`, `acl_verify`: a
+/// sender verification that was deferred, or whose callout was, is answered with these
+/// words after `451`). Left out: its dnslookup router's "host lookup did not complete",
+/// which Exim's own notices carry only in a delay warning or after "retry timeout exceeded",
+/// both of which read `expired` by design.
+#[test]
+fn exim_sender_verify_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "exim sender verify",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "451",
+                "",
+                "Could not complete sender verify",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "",
+                "Could not complete sender verify callout",
+                Rejected,
+            ),
+        ],
+    );
+}
