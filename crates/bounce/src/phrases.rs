@@ -993,6 +993,9 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         "can't create user output file",
         "could not load drd for domain",
         "internal error reading data",
+        // Dovecot's answer for any failure it keeps to its log ("Internal error occurred. Refer
+        // to server log for more information.").
+        "internal error occurred",
         "internal server error: operation now in progress",
         "interrupted system call",
         "it encountered an error while being processed",

@@ -6067,3 +6067,23 @@ fn exim_sender_verify_sources() {
         ],
     );
 }
+
+/// Dovecot's words for any failure it does not explain to the client (its documentation,
+/// "Logging: Internal Errors": the real error goes to the server log, the client sees
+/// `MAIL_ERRSTR_CRITICAL_MSG`), as its LMTP server answers the end of DATA with them.
+#[test]
+fn dovecot_internal_error_source() {
+    check(
+        "dovecot internal error",
+        "mx.example.org",
+        Layouts::Both,
+        &[row(
+            "someone@example.org",
+            DATA,
+            "451",
+            "",
+            "Internal error occurred. Refer to server log for more information.",
+            Reason::SystemError,
+        )],
+    );
+}
