@@ -417,6 +417,8 @@ pub(crate) static MAILBOX_FULL: Phrases = Phrases {
         &["over ", "quota"],
         &["quota ", "exceeded"],
         &["exceeded ", " quota"],
+        // "552 <a@b> is full" (a diagnosis guide's list of full-mailbox replies, juduo.cc).
+        &["@", " is full"],
     ],
     // A sender's quota (Gmail's "Daily sending quota exceeded", 5.4.5) is a sending rate, not
     // the recipient's storage.
@@ -515,6 +517,18 @@ pub(crate) static REJECTED: Phrases = Phrases {
         "you are not allowed to post to this mailing list",
         "you are sending to/from an address that has been blacklisted",
         "your access to submit messages to this e-mail system has been rejected",
+        // Seed Net's "550 illegal sender." (help.url.com.tw: the sender refused); Haraka's
+        // access plugin, a listed sender ("<a@b> That sender cannot send mail here") and a
+        // listed From: domain ("Email from that domain is not accepted here.").
+        "illegal sender",
+        // PHPMailer-BMH's sample of a sender that failed verification: "550 Verify mailfrom
+        // failed,blocked".
+        "verify mailfrom failed",
+        // Exim's deferred sender verification (acl.c): "Could not complete sender verify" and
+        // "... callout", the sender's address could not be verified.
+        "complete sender verify",
+        "sender cannot send mail",
+        "from that domain is not accepted",
         "your email address has been blacklisted",
     ],
     // The smtpf proxy's "550 5.7.1 sender <a@b> black listed #127" (its "SMTP Replies"); a
@@ -526,6 +540,9 @@ pub(crate) static REJECTED: Phrases = Phrases {
         // address" (mail_from.is_resolvable).
         &["sender address ", " invalid"],
         &["no mx ", "from address"],
+        // The MailDomainDotMX milter's "Mail from <a@b> domain invalid (has dot-MX record)":
+        // the sender's domain publishes a null MX.
+        &["mail from ", " domain invalid"],
     ],
     unless: &["sender ip address rejected"],
 };
@@ -780,9 +797,22 @@ pub(crate) static SUSPEND: Phrases = Phrases {
         // Yandex: "Policy rejection on the target address" is its refusal of an account blocked
         // for breaking the user agreement (yandex.com/support/mail/bounces).
         "policy rejection on the target address",
+        // 21cn's "<a@b> is now disabled with SMTP service" (help.szhot.com, an account
+        // frozen when unpaid or for abuse).
+        "disabled with smtp service",
         "vdelivermail: account is locked email bounced",
+        // PHPMailer-BMH's `inactive` samples: an account closed for inactivity, never activated,
+        // expired or locked ("<a@b>: inactive user", "Account closed due to inactivity", "User
+        // account not activated", "account expired", "User status is locked.").
+        "inactive user",
+        "closed due to inactivity",
+        "account not activated",
+        "account expired",
+        "account has expired",
+        "status is locked",
     ],
-    ordered: &[],
+    // 21cn's "User <a@b> is disabled".
+    ordered: &[&["user ", " is disabled"]],
     // Gmail's "Mail sending denied ... the sender account is disabled": the sender's account,
     // not the recipient's.
     unless: &["sender account", "your account"],
@@ -904,6 +934,14 @@ pub(crate) static NETWORK_ERROR: Phrases = Phrases {
         "suspected mail loop",
         "too many hops",
         "unable to resolve route ",
+        // A Chinese mail host's "rcpt handle timeout" (emailhost.com.cn, "网络异常": the
+        // network failed while the recipient was being sent).
+        "handle timeout",
+        // A relay service's delivery-log guide (wanglu.net, "失败重试"): its lookup or its
+        // connection to the recipient's server failed ("Temporary failure of hostname
+        // lookup", "Read/Write error over network connection").
+        "failure of hostname lookup",
+        "error over network connection",
         "unrouteable mail domain",
     ],
     // Gmail's "Message exceeded 50 hops, this may indicate a mail loop" (5.4.6, documented).
@@ -955,6 +993,9 @@ pub(crate) static SYSTEM_ERROR: Phrases = Phrases {
         "can't create user output file",
         "could not load drd for domain",
         "internal error reading data",
+        // Dovecot's answer for any failure it keeps to its log ("Internal error occurred. Refer
+        // to server log for more information.").
+        "internal error occurred",
         "internal server error: operation now in progress",
         "interrupted system call",
         "it encountered an error while being processed",

@@ -5649,3 +5649,441 @@ fn haraka_outbound_sources() {
         ],
     );
 }
+
+/// The refusals sendmail's own configuration writes (sendmail's `cf/m4/proto.m4`, as a
+/// generated `sendmail.cf` carries it: `Basic_check_mail` refuses a sender whose domain does
+/// not exist or is no real domain, and every ruleset answers a failed map lookup with a
+/// temporary system failure) and Haraka's access plugin (haraka/haraka-plugin-access,
+/// `index.js`: the default `deny_msg.mail` for a listed sender, and the refusal of a message
+/// whose `From:` domain is listed).
+#[test]
+fn sendmail_cf_and_haraka_access_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "sendmail cf and haraka access",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.1.8",
+                "Domain of sender address sender@example.com does not exist",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "553",
+                "5.5.4",
+                "Real domain name required for sender address",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "4.3.0",
+                "Temporary system failure. Please try again later.",
+                SystemError,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "",
+                "sender@example.com That sender cannot send mail here",
+                Rejected,
+            ),
+            row(
+                U,
+                DATA,
+                "550",
+                "",
+                "Email from that domain is not accepted here.",
+                Rejected,
+            ),
+        ],
+    );
+    // sendmail's access map REJECT for the sender: the words name no one, the command does.
+    check(
+        "sendmail cf, at MAIL FROM",
+        "mx.example.org",
+        Layouts::Text,
+        &[row(U, MAIL, "550", "5.7.1", "Access denied", Rejected)],
+    );
+}
+
+/// qmail-smtpd's answers to the end of DATA when qmail-queue fails (qmail's `qmail.c`,
+/// `qmail_close`, as notqmail/notqmail carries it: each exit code of the queue program has
+/// its sentence, and qmail-smtpd sends it after `451`). A queue program that relays (a
+/// filter in front of another server) reports that server's connection failing. (Its
+/// "connection to mail server timed out (#4.4.1)" is left out: 4.4.1 reads `expired`, and the
+/// status wins.)
+#[test]
+fn qmail_queue_failure_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    let rows: Vec<Row> = [
+        ("qq temporary problem (#4.3.0)", SystemError),
+        ("qq internal bug (#4.3.0)", SystemError),
+        ("qq unable to read configuration (#4.3.0)", SystemError),
+        ("qq trouble creating files in queue (#4.3.0)", SystemError),
+        ("qq trouble in home directory (#4.3.0)", SystemError),
+        ("qq timeout (#4.3.0)", SystemError),
+        ("qq out of memory (#4.3.0)", SystemError),
+        ("unable to exec qq (#4.3.0)", SystemError),
+        (
+            "communication with mail server failed (#4.4.2)",
+            NetworkError,
+        ),
+    ]
+    .into_iter()
+    .map(|(text, reason)| row(U, DATA, "451", "", text, reason))
+    .collect();
+    check(
+        "qmail-queue failures",
+        "mx.example.org",
+        Layouts::Both,
+        &rows,
+    );
+}
+
+/// Local delivery agents' own failures, as the MTA's report quotes them: sendmail's
+/// mail.local, Courier's maildrop, vpopmail's vdelivermail and vmailmgr's vdeliver. Source
+/// of every text: the delivery agents' table of Sisimai's predecessor Kanadzuchi
+/// (`lib/Kanadzuchi/MDA.pm`, `$bMessage`), which names what each agent prints.
+#[test]
+fn local_delivery_agent_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "local delivery agents",
+        "localhost",
+        Layouts::Dsn,
+        &[
+            row(
+                U,
+                None,
+                "",
+                "5.0.0",
+                "mail.local: Disc quota exceeded",
+                MailboxFull,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "5.0.0",
+                "mail.local: Mailbox full or quota exceeded",
+                MailboxFull,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "4.0.0",
+                "mail.local: Temporary file write error",
+                SystemError,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "5.0.0",
+                "maildrop: maildir over quota.",
+                MailboxFull,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "5.0.0",
+                "vdelivermail: domain is over quota",
+                MailboxFull,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "5.0.0",
+                "vdeliver: Delivery failed due to system quota violation",
+                MailboxFull,
+            ),
+        ],
+    );
+}
+
+/// Chinese-language mail hosts' help pages, each explaining the refusals their users meet:
+/// 21cn's (help.szhot.com, text_show.php?id=170, "关键字: disabled": an account disabled
+/// when unpaid or for abuse), an enterprise mail host's list (emailhost.com.cn, service.html,
+/// "[退信] 网络异常: rcpt handle timeout"), Seed Net's (help.url.com.tw, "信箱常見退信訊息":
+/// the sender refused, a full mailbox) and a relay service's delivery log guide (wanglu.net,
+/// "失败重试": the retries it makes when it cannot reach the recipient's server), and a
+/// diagnosis guide (juduo.cc, "常見郵件退信": a full mailbox; a forwarding loop).
+#[test]
+fn chinese_hosting_help_pages() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "chinese hosting help pages",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "User someone@example.org is disabled",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "someone@example.org is now disabled with SMTP service.",
+                Suspend,
+            ),
+            row(U, RCPT, "451", "", "rcpt handle timeout", NetworkError),
+            row(
+                U,
+                DATA,
+                "552",
+                "",
+                "The users mailfolder is over the allowed quota (size).",
+                MailboxFull,
+            ),
+            row(U, MAIL, "550", "", "illegal sender.", Rejected),
+            row(
+                U,
+                RCPT,
+                "552",
+                "",
+                "someone@example.org is full",
+                MailboxFull,
+            ),
+            row(
+                U,
+                DATA,
+                "554",
+                "",
+                "Too many hops 27 (25 max): from <sender@example.com> via mail.example.com, to <someone@example.org>",
+                NetworkError,
+            ),
+        ],
+    );
+    // The relay's own words for a connection it could not make or keep (no reply code), in
+    // its notice.
+    check(
+        "relay delivery log",
+        "mx.example.org",
+        Layouts::Text,
+        &[
+            row(
+                U,
+                None,
+                "",
+                "4.0.0",
+                "Temporary failure of hostname lookup",
+                NetworkError,
+            ),
+            row(
+                U,
+                None,
+                "",
+                "4.0.0",
+                "Read/Write error over network connection",
+                NetworkError,
+            ),
+        ],
+    );
+}
+
+/// Servers' and milters' refusals of a sender's domain and their own word for accepting no
+/// mail, read from their source: Qsmtp's `fromdomain` user filter (`qsmtpd/antispam` or
+/// `qsmtpd/userfilters/fromdomain.c`: a sender domain without a mail exchanger, refused at
+/// RCPT), the Mail::Milter module MailDomainDotMX (`MailDomainDotMX.pm`, its documented
+/// message for a sender domain that publishes a null MX), and midi-smtp-server
+/// (`lib/midi-smtp-server/exceptions.rb`, `Smtpd521Exception`).
+#[test]
+fn sender_domain_and_no_mail_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "sender domain and no mail",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "501",
+                "5.1.8",
+                "Sorry, can't find a mail exchanger for sender address",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "554",
+                "",
+                "Mail from sender@example.com domain invalid (has dot-MX record)",
+                Rejected,
+            ),
+            row(
+                U,
+                CONNECT,
+                "521",
+                "",
+                "Service does not accept mail",
+                NotAccept,
+            ),
+        ],
+    );
+}
+
+/// The sample replies of PHPMailer-BMH's rule file (`phpmailer-bmh_rules.php`, each rule
+/// with the `Diagnostic-Code:` it was written for), where the rule's category is one of ours:
+/// its `inactive` rules (an account closed, expired, locked or never activated) and the
+/// sender refusals among its `antispam` rules. Left out: samples whose category the words do
+/// not bear out ("Recipient address no longer exists" as inactive, "is now disabled with MTA
+/// service" as unknown) and those under a status that says otherwise ("Possible forgery or
+/// deactivated due to abuse (#5.1.1)").
+#[test]
+fn bounce_handler_rule_samples() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "phpmailer-bmh samples",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: inactive user",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: Recipient address rejected: Account closed due to inactivity. No forwarding information is available.",
+                Suspend,
+            ),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>... User account not activated",
+                Suspend,
+            ),
+            row(U, RCPT, "550", "", "account expired", Suspend),
+            row(
+                U,
+                RCPT,
+                "550",
+                "",
+                "<someone@example.org>: User status is locked.",
+                Suspend,
+            ),
+            row(
+                U,
+                MAIL,
+                "550",
+                "",
+                "Verify mailfrom failed,blocked",
+                Rejected,
+            ),
+            row(
+                U,
+                MAIL,
+                "554",
+                "",
+                "sender is rejected: 0,mx20,wKjR5bDrnoM2yNtEZVAkBg==.32467S2",
+                Rejected,
+            ),
+        ],
+    );
+}
+
+/// PHPMailer-BMH's `full` sample of qmail's notice for a user over quota, with its status in
+/// qmail's parentheses: "- User disk quota exceeded. (#4.3.0)".
+#[test]
+fn bounce_handler_qmail_quota_sample() {
+    check(
+        "phpmailer-bmh qmail",
+        "mx.example.org",
+        Layouts::Qmail,
+        &[row(
+            "someone@example.org",
+            None,
+            "",
+            "",
+            "- User disk quota exceeded. (#4.3.0)",
+            Reason::MailboxFull,
+        )],
+    );
+}
+
+/// Exim's own words for a sender it could not verify (exim `src/acl.c`, `acl_verify`: a
+/// sender verification that was deferred, or whose callout was, is answered with these
+/// words after `451`). Left out: its dnslookup router's "host lookup did not complete",
+/// which Exim's own notices carry only in a delay warning or after "retry timeout exceeded",
+/// both of which read `expired` by design.
+#[test]
+fn exim_sender_verify_sources() {
+    use Reason::*;
+    const U: &str = "someone@example.org";
+    check(
+        "exim sender verify",
+        "mx.example.org",
+        Layouts::Both,
+        &[
+            row(
+                U,
+                RCPT,
+                "451",
+                "",
+                "Could not complete sender verify",
+                Rejected,
+            ),
+            row(
+                U,
+                RCPT,
+                "451",
+                "",
+                "Could not complete sender verify callout",
+                Rejected,
+            ),
+        ],
+    );
+}
+
+/// Dovecot's words for any failure it does not explain to the client (its documentation,
+/// "Logging: Internal Errors": the real error goes to the server log, the client sees
+/// `MAIL_ERRSTR_CRITICAL_MSG`), as its LMTP server answers the end of DATA with them.
+#[test]
+fn dovecot_internal_error_source() {
+    check(
+        "dovecot internal error",
+        "mx.example.org",
+        Layouts::Both,
+        &[row(
+            "someone@example.org",
+            DATA,
+            "451",
+            "",
+            "Internal error occurred. Refer to server log for more information.",
+            Reason::SystemError,
+        )],
+    );
+}
