@@ -54,13 +54,13 @@ pub struct Outcome {
 }
 
 impl Perturbation {
-    /// Reads `raw` as it is and perturbed.
-    pub fn try_on(&self, raw: &[u8]) -> Outcome {
-        let before = verdicts(raw);
+    /// Reads `raw` perturbed; `before` is [`verdicts`] of `raw` as it is, read once for all
+    /// the perturbations.
+    pub fn try_on(&self, raw: &[u8], before: &[Verdict]) -> Outcome {
         let recipients: Vec<String> = before.iter().map(|v| v.0.clone()).collect();
         let mut expected: Vec<Verdict> = before
-            .into_iter()
-            .map(|(r, a, b, c)| ((self.rename)(&r), a, b, c))
+            .iter()
+            .map(|(r, a, b, c)| ((self.rename)(r), a.clone(), b.clone(), c.clone()))
             .collect();
         expected.sort();
         let changed = (self.apply)(raw, &recipients);
