@@ -31,11 +31,15 @@ pub(crate) fn findings(mail: &Mail) -> Option<Vec<Finding>> {
     // The returned message's header is read only once the message is known to be a report
     // (reading it for every bounce was most of this function's cost).
     let mut original: Option<Vec<Field>> = None;
-    let is_jmrp = from_hotmail_staff
-        && (mail
-            .subject()
-            .to_ascii_lowercase()
-            .contains("complaint about message")
+    let complaint_subject = mail
+        .subject()
+        .to_ascii_lowercase()
+        .contains("complaint about message");
+    // JMRP's two signs are its subject and the complainant's field in the attached message:
+    // from Hotmail's staff address either is enough; together they are the layout whoever
+    // sends it (copies of such reports are often anonymised, the sender with the rest).
+    let is_jmrp = (from_hotmail_staff || complaint_subject)
+        && ((from_hotmail_staff && complaint_subject)
             || field(
                 original.get_or_insert_with(|| mail.original_headers()),
                 "x-hmxmroriginalrecipient",

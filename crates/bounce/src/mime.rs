@@ -349,9 +349,18 @@ const MIME_FIELDS: &[&[u8]] = &[
 /// without white space, or a continuation, up to an empty line): there a field ends where the
 /// parser ends it, at a line break not followed by a space or tab. Anything else goes to the
 /// parser unchanged, so that it reads exactly what it would have read.
+///
+/// One broken fold is mended: a `boundary=` parameter on a line of its own, without the
+/// leading white space, right after a `Content-Type:` line that ends in `;` (RFC 5965's
+/// example report is wrapped that way and copies of it keep the wrapping). Read as written,
+/// the line ends the header block and the multipart has no boundary; the parser is given it
+/// as the continuation it was meant to be.
 fn mime_fields_only(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+    // Starts of kept lines that are given a leading space (the mended fold above).
+    let mut folds: Vec<usize> = Vec::new();
     let mut keeping = false;
+    let mut in_content_type = false;
     let mut at = 0;
     let body = loop {
         let Some(len) = memchr::memchr(b'\n', &raw[at..]) else {
@@ -367,6 +376,8 @@ fn mime_fields_only(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
             if at == 0 {
                 return raw.into();
             }
+        } else if in_content_type && unfolded_boundary(line) && ends_with_semicolon(&raw[..at]) {
+            folds.push(at);
         } else {
             let Some(colon) = memchr::memchr(b':', line) else {
                 return raw.into();
@@ -376,6 +387,7 @@ fn mime_fields_only(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
                 return raw.into();
             }
             keeping = MIME_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name));
+            in_content_type = name.eq_ignore_ascii_case(b"content-type");
         }
         if keeping {
             match kept.last_mut() {
@@ -385,13 +397,33 @@ fn mime_fields_only(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         }
         at = next;
     };
-    let size: usize = kept.iter().map(|r| r.len()).sum::<usize>() + raw.len() - body;
+    let size: usize = kept.iter().map(|r| r.len()).sum::<usize>() + folds.len() + raw.len() - body;
     let mut out = Vec::with_capacity(size);
     for range in kept {
-        out.extend_from_slice(&raw[range]);
+        let mut from = range.start;
+        for &fold in folds.iter().filter(|&&f| range.contains(&f)) {
+            out.extend_from_slice(&raw[from..fold]);
+            out.push(b' ');
+            from = fold;
+        }
+        out.extend_from_slice(&raw[from..range.end]);
     }
     out.extend_from_slice(&raw[body..]);
     out.into()
+}
+
+/// A header line that is only a `boundary=` parameter (no field name, no leading space).
+fn unfolded_boundary(line: &[u8]) -> bool {
+    line.len() > 9 && line[..9].eq_ignore_ascii_case(b"boundary=")
+}
+
+/// Whether the header text before a line ends its last line with `;` (a parameter follows).
+fn ends_with_semicolon(before: &[u8]) -> bool {
+    before
+        .iter()
+        .rev()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b';')
 }
 
 /// `value` with its RFC 2047 encoded words decoded.

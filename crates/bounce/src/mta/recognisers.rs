@@ -757,7 +757,14 @@ pub(crate) fn is_exim(mail: &Mail) -> bool {
         "error(s) in forwarding or filtering",
     ];
     let id = mail.header("message-id").unwrap_or("").trim();
-    let exim_id = id.find('<') == Some(0) && id.find('-') == Some(8) && id.find('@') == Some(18);
+    // `<E` + Exim's message ID + `@`: `1P1YNN-0003AD-Ga` up to Exim 4.96, the longer
+    // `1vq5lU-00000000Ult-3GOa` since 4.97.
+    let exim_id = id.find('<') == Some(0)
+        && id.find('-') == Some(8)
+        && matches!(
+            (id[9..].find('-').map(|d| d + 9), id.find('@')),
+            (_, Some(18)) | (Some(20), Some(25))
+        );
     let mxlogic = ["x-mx-bounce", "x-mxl-hash", "x-mxl-notehash"]
         .iter()
         .any(|h| mail.header(h).is_some())
