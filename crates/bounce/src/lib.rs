@@ -459,10 +459,24 @@ fn returned_recipient(mail: &mime::Mail) -> Option<Finding> {
             .map(|start| mime::header_block(&returned[start..]).0)
             .find(|fields| fields.len() >= 2)?,
     };
-    let to: Vec<String> = fields
+    let addressed: Vec<&str> = fields
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("to") || name.eq_ignore_ascii_case("cc"))
-        .flat_map(|(_, value)| address::find_all(value))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    // A mailbox written with an `@` that is no address (`user@#example.org`, the domain
+    // malformed) is still one of the message's recipients, and may be the one that failed:
+    // the message was then not for one readable address alone.
+    if addressed
+        .iter()
+        .flat_map(|value| value.split(','))
+        .any(|entry| entry.contains('@') && address::find(entry).is_none())
+    {
+        return None;
+    }
+    let to: Vec<String> = addressed
+        .iter()
+        .flat_map(|value| address::find_all(value))
         .collect();
     let own: Vec<String> = ["from", "to", "reply-to", "sender"]
         .iter()

@@ -1096,6 +1096,9 @@ pub(crate) static SPAM_DETECTED: Phrases = Phrases {
         // Hornetsecurity's "554 5.5.5 email rejection due to Spam".
         "rejection due to spam",
         "message is being rejected as it seems to be a spam",
+        // A filter's non-delivery report (XWall-style): "The message seems to be spam and was
+        // not delivered to the recipient."
+        "seems to be spam",
         "message refused by mailmarshal spamprofiler",
         "message refused by trustwave seg spamprofiler",
         "message rejected as spam",
