@@ -42,6 +42,14 @@ fn clean(word: &str) -> Option<String> {
     while let Some(rest) = word.strip_prefix("mailto:") {
         word = rest;
     }
+    // A field name or a scheme glued to the address (`To:a@b.example`, `SMTP:a@b.example`, as
+    // returned headers and proxy addresses write them): a colon is no part of an unquoted local
+    // part (RFC 5322 `atext`), so the address begins after it.
+    if let Some(at) = word.rfind('@')
+        && let Some(colon) = word[..at].rfind(':')
+    {
+        word = word[colon + 1..].trim_start_matches(['<', '"', '\'']);
+    }
     is_address(word).then(|| word.to_string())
 }
 
@@ -125,6 +133,8 @@ mod tests {
                 Some("\"neko....nyaan....\"@libsisimai.org"),
             ),
             ("<\"a..b\"@example.org>...", Some("\"a..b\"@example.org")),
+            ("To:user@example.com", Some("user@example.com")),
+            (" Cc:other@example.org", Some("other@example.org")),
             ("no address here", None),
             ("rfc822; postmaster", None),
             ("user@localhost", None),

@@ -90,9 +90,18 @@ impl Mail {
                             lossy(&raw[..raw.len().min(MAX_PART)])
                         }
                     };
+                    // The returned message, or its header: besides the registered types,
+                    // `text/rfc822` (Zoho's "Undelivered Message" part, its fields indented) and
+                    // `message/rfc822-headers` (some Exim-based relays' "message headers" part).
                     let is_original = matches!(part.body, PartType::Message(_))
-                        || ctype == "text/rfc822-headers"
-                        || ctype == "message/rfc822";
+                        || matches!(
+                            ctype.as_str(),
+                            "text/rfc822-headers"
+                                | "text/rfc822-header"
+                                | "text/rfc822"
+                                | "message/rfc822-headers"
+                                | "message/rfc822"
+                        );
                     if multipart || n > 0 {
                         mail.body.push_str("\nContent-Type: ");
                         mail.body

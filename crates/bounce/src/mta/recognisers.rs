@@ -895,7 +895,8 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         ("Could not deliver for the last ", Reason::Expired),
         ("DNS lookup failure: host ", Reason::HostUnknown),
     ];
-    // Progress iMail Server (`X-Mailer: <SMTP32 vN>`): "Unknown user: a@b" and the like.
+    // Progress iMail Server (`X-Mailer: <SMTP32 vN>`, or the subject "Undeliverable Mail" and
+    // nothing after it, as the reference tests): "Unknown user: a@b" and the like.
     const IMAIL: &[(&str, Reason)] = &[
         ("Unknown host", Reason::HostUnknown),
         ("Unknown user", Reason::UserUnknown),
@@ -948,7 +949,7 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
             .any(|(n, v)| n == "received" && v.contains(" (DragonFly Mail Agent"))
     {
         DRAGONFLY
-    } else if subject.starts_with("Undeliverable Mail ")
+    } else if subject.trim_end() == "Undeliverable Mail"
         || mail
             .header("x-mailer")
             .is_some_and(|v| v.trim_start().starts_with("<SMTP32 v"))
@@ -1836,6 +1837,18 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
                 "X-Mailer: <SMTP32 v8.22>\nSubject: Undeliverable Mail\n\nx\n",
                 "Unknown user: kijitora@example.com",
                 Some(Reason::UserUnknown),
+            ),
+            // The subject alone is the sign when the X-Mailer field is gone; a longer subject
+            // starting with those words is not.
+            (
+                "Subject: Undeliverable Mail\n\nx\n",
+                "Delivery failed 8 attempts: user@example.com",
+                Some(Reason::Expired),
+            ),
+            (
+                "Subject: Undeliverable Mail for you\n\nx\n",
+                "Delivery failed 8 attempts: user@example.com",
+                None,
             ),
             (
                 "Subject: Delivery Notification: Delivery has failed\n\nx\n",
