@@ -895,8 +895,8 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
         ("Could not deliver for the last ", Reason::Expired),
         ("DNS lookup failure: host ", Reason::HostUnknown),
     ];
-    // Progress iMail Server (`X-Mailer: <SMTP32 vN>`, or the subject "Undeliverable Mail" and
-    // nothing after it, as the reference tests): "Unknown user: a@b" and the like.
+    // Progress iMail Server (`X-Mailer: <SMTP32 vN>`, or a subject that begins "Undeliverable
+    // Mail", alone or followed by more words): "Unknown user: a@b" and the like.
     const IMAIL: &[(&str, Reason)] = &[
         ("Unknown host", Reason::HostUnknown),
         ("Unknown user", Reason::UserUnknown),
@@ -949,7 +949,8 @@ pub(crate) fn own_sentences(mail: &Mail, findings: &mut [Finding]) {
             .any(|(n, v)| n == "received" && v.contains(" (DragonFly Mail Agent"))
     {
         DRAGONFLY
-    } else if subject.trim_end() == "Undeliverable Mail"
+    } else if subject.starts_with("Undeliverable Mail ")
+        || subject.trim_end() == "Undeliverable Mail"
         || mail
             .header("x-mailer")
             .is_some_and(|v| v.trim_start().starts_with("<SMTP32 v"))
@@ -1838,15 +1839,20 @@ c=US;a= ;p=neko;o=x;cat:SMTP=MIKE@EXAMPLE.COM; on Fri, 4 Oct 2002\n    MSEXCH:IM
                 "Unknown user: kijitora@example.com",
                 Some(Reason::UserUnknown),
             ),
-            // The subject alone is the sign when the X-Mailer field is gone; a longer subject
-            // starting with those words is not.
+            // The subject is the sign when the X-Mailer field is gone: alone, or followed by
+            // more words; a subject that only begins with the letters is not.
             (
                 "Subject: Undeliverable Mail\n\nx\n",
                 "Delivery failed 8 attempts: user@example.com",
                 Some(Reason::Expired),
             ),
             (
-                "Subject: Undeliverable Mail for you\n\nx\n",
+                "Subject: Undeliverable Mail to user@example.com\n\nx\n",
+                "Delivery failed 8 attempts: user@example.com",
+                Some(Reason::Expired),
+            ),
+            (
+                "Subject: Undeliverable Mailbox report\n\nx\n",
                 "Delivery failed 8 attempts: user@example.com",
                 None,
             ),
