@@ -42,6 +42,14 @@ fn clean(word: &str) -> Option<String> {
     while let Some(rest) = word.strip_prefix("mailto:") {
         word = rest;
     }
+    // A colon cannot stand in an unquoted local part (RFC 5322 3.2.3, `atext`): what comes
+    // before it labels the address, as Exchange and MailEnable write an address with its type
+    // (`[SMTP:a@b]`) and a field can be glued to its value (`Recipient:a@b`).
+    if let Some((local, _)) = word.split_once('@')
+        && let Some(colon) = local.rfind(':')
+    {
+        word = &word[colon + 1..];
+    }
     is_address(word).then(|| word.to_string())
 }
 
@@ -120,6 +128,8 @@ mod tests {
             ("\"a@b.example\".", Some("a@b.example")),
             ("Kijitora <k@example.org> (cat)", Some("k@example.org")),
             ("mailto:x@example.net", Some("x@example.net")),
+            ("Recipient: [SMTP:x@example.net]", Some("x@example.net")),
+            ("dda:SMTP:x@example.net;", Some("x@example.net")),
             (
                 "rfc822; \"neko....nyaan....\"@libsisimai.org",
                 Some("\"neko....nyaan....\"@libsisimai.org"),
