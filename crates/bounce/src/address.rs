@@ -42,9 +42,10 @@ fn clean(word: &str) -> Option<String> {
     while let Some(rest) = word.strip_prefix("mailto:") {
         word = rest;
     }
-    // A field name or a scheme glued to the address (`To:a@b.example`, `SMTP:a@b.example`, as
-    // returned headers and proxy addresses write them): a colon is no part of an unquoted local
-    // part (RFC 5322 `atext`), so the address begins after it.
+    // A field name or an address type glued to the address (`To:a@b.example` in returned
+    // headers, `[SMTP:a@b]` as Exchange and MailEnable write proxy addresses,
+    // `Recipient:a@b`): a colon is no part of an unquoted local part (RFC 5322 `atext`), so the
+    // address begins after it.
     if let Some(at) = word.rfind('@')
         && let Some(colon) = word[..at].rfind(':')
     {
@@ -128,6 +129,8 @@ mod tests {
             ("\"a@b.example\".", Some("a@b.example")),
             ("Kijitora <k@example.org> (cat)", Some("k@example.org")),
             ("mailto:x@example.net", Some("x@example.net")),
+            ("Recipient: [SMTP:x@example.net]", Some("x@example.net")),
+            ("dda:SMTP:x@example.net;", Some("x@example.net")),
             (
                 "rfc822; \"neko....nyaan....\"@libsisimai.org",
                 Some("\"neko....nyaan....\"@libsisimai.org"),

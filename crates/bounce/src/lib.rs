@@ -459,6 +459,14 @@ fn returned_recipient(mail: &mime::Mail) -> Option<Finding> {
             .map(|start| mime::header_block(&returned[start..]).0)
             .find(|fields| fields.len() >= 2)?,
     };
+    // A message a mailing list sent on (RFC 2369/2919 `List-*` fields, Mailman's
+    // `X-BeenThere`) is addressed to the list: its `To:` is no subscriber's address.
+    if fields.iter().any(|(name, _)| {
+        let name = name.to_ascii_lowercase();
+        name.starts_with("list-") || name == "x-beenthere"
+    }) {
+        return None;
+    }
     let addressed: Vec<&str> = fields
         .iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("to") || name.eq_ignore_ascii_case("cc"))

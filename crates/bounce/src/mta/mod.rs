@@ -40,6 +40,7 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "original message follows.",
     "------- returned message --------",
     "original mail as follows:",
+    "---- start of returned message ----",
 ];
 
 /// Header fields whose addresses are never the failed recipient (the bounce's own headers
@@ -70,8 +71,14 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     let region = report_region(mail);
     let lower = region.to_ascii_lowercase();
     findings.truncate(MAX_RECIPIENTS);
+    let from_text = findings.is_empty();
     if findings.is_empty() {
         *findings = recognisers::run(mail, region).unwrap_or_else(|| {
+            // A message that says in no way that it reports on a delivery (a person's reply
+            // to the bounce address, a forwarded letter) names addresses that failed nothing.
+            if !says_it_reports(mail, &lower) {
+                return Vec::new();
+            }
             let mut found = generic(mail, region, &lower);
             // A DSN whose blocks name a file or a pipe instead of the address: its fields
             // belong to the recipients of the text, one block each.
@@ -161,6 +168,129 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
     recognisers::gmail(mail, region, findings);
     recognisers::fml(mail, findings);
     fill_recipients(mail, findings);
+    // A notice without a DSN that warns of a delay: its recipients are still queued.
+    if from_text && is_delay_warning(&lower) {
+        for f in findings.iter_mut().filter(|f| f.action.is_none()) {
+            f.action = Some(crate::Action::Delayed);
+        }
+    }
+}
+
+/// Whether a notice's text (lower-cased) warns that delivery is late and goes on, in the
+/// words MTAs and filtering services use for it ("has not yet been delivered", "delivery
+/// attempts will continue", "THIS IS A WARNING MESSAGE ONLY", "you do not need to resend"),
+/// and says nowhere that the MTA gave up.
+fn is_delay_warning(lower: &str) -> bool {
+    const DELAY: &[&str] = &[
+        "has not yet been delivered",
+        "have not yet been delivered",
+        "delivery attempts will continue",
+        "this is a warning only",
+        "warning message only",
+        "this is just a warning",
+        "will continue to attempt delivery",
+        "will continue to try to deliver",
+        "do not need to resend",
+        "no need to resend",
+        "do not resend your original message",
+        "is still awaiting delivery",
+        "has been postponed",
+        "has been delayed",
+    ];
+    const FINAL: &[&str] = &[
+        "permanent error",
+        "permanent fatal",
+        "permanently",
+        "given up",
+        "gave up",
+        "giving up",
+        "will not be retried",
+        "not going to try again",
+        "no further attempts",
+    ];
+    DELAY.iter().any(|p| lower.contains(p)) && !FINAL.iter().any(|p| lower.contains(p))
+}
+
+/// Whether a message without a DSN says anywhere that it reports on a delivery: its author (a
+/// mailer daemon, a postmaster, a mail system), its subject, or its text (a status or reply
+/// code, or words about delivery and failure). A person's mail says none of these.
+fn says_it_reports(mail: &Mail, lower: &str) -> bool {
+    const AUTHORS: &[&str] = &[
+        "daemon",
+        "postmaster",
+        "mail delivery",
+        "delivery",
+        "mailer",
+        "mail system",
+        "administrator",
+        "bounce",
+        "virus",
+        "gateway",
+        "notif",
+    ];
+    const SUBJECTS: &[&str] = &[
+        "deliver",
+        "fail",
+        "return",
+        "bounce",
+        "reject",
+        "error",
+        "warning",
+        "delay",
+        "unable",
+        "notif",
+        "notice",
+        "problem",
+        "unknown",
+        "invalid",
+        "quota",
+        "report",
+        "blocked",
+        "not sent",
+        "could not",
+        "undeliv",
+        "non remis",
+        "zustell",
+        "entreg",
+        "consegn",
+    ];
+    const WORDS: &[&str] = &[
+        "deliver",
+        "could not",
+        "couldn't",
+        "unable to",
+        "failed",
+        "failure",
+        "reject",
+        "refused",
+        "loop",
+        "not member",
+        "not a member",
+        "security alert",
+        "duplicate",
+        "unknown",
+        "no such",
+        "not found",
+        "does not exist",
+        "doesn't exist",
+        "invalid",
+        "quota",
+        "mailbox",
+        "bounce",
+        "permanent",
+        "temporar",
+        "returned",
+        "not reach",
+        "error",
+    ];
+    let from = mail.from().to_ascii_lowercase();
+    let subject = mail.subject().to_lowercase();
+    AUTHORS.iter().any(|w| from.contains(w))
+        || SUBJECTS.iter().any(|w| subject.contains(w))
+        || WORDS.iter().any(|w| lower.contains(w))
+        || crate::status::find_status(lower, b"45").is_some()
+        || crate::status::find_reply_code(lower, Some(b'5')).is_some()
+        || crate::status::find_reply_code(lower, Some(b'4')).is_some()
 }
 
 /// A report from the mail system that names no address (old Sendmail: "421 host (smtp)...
@@ -714,7 +844,7 @@ fn following(region: &str, lower: &str, recipient: &str) -> String {
     let mut out = String::new();
     // Up to three paragraphs, until one carries an SMTP code: the server's words.
     for _ in 0..3 {
-        let Some(blank) = rest.find("\n\n") else {
+        let Some(blank) = blank_line(rest) else {
             break;
         };
         rest = rest[blank..].trim_start_matches(['\n', ' ', '\t']);
@@ -737,6 +867,20 @@ fn following(region: &str, lower: &str, recipient: &str) -> String {
         }
     }
     out
+}
+
+/// Where the first blank line after the first line of `text` starts: a line of nothing but
+/// spaces and tabs is blank too, as [`paragraph`] reads it (notices that pad their paragraphs
+/// with tab lines, "\t\t=09" in quoted-printable).
+fn blank_line(text: &str) -> Option<usize> {
+    let mut at = text.find('\n')? + 1;
+    for line in text[at..].split_inclusive('\n') {
+        if line.trim().is_empty() {
+            return Some(at);
+        }
+        at += line.len();
+    }
+    None
 }
 
 /// Findings without an address get the returned message's recipient when there is one.
