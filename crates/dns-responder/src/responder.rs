@@ -194,12 +194,7 @@ impl Refresh {
             }
             // Serial arithmetic (RFC 1982) wraps; the time keeps it meaningful across restarts,
             // and +1 keeps two changes within one second apart.
-            let serial = serial_now().max(old.serial().wrapping_add(1));
-            let zone = match Zone::build(&self.settings.zone, &self.platform, &self.healthy, serial)
-            {
-                Ok(zone) => zone,
-                Err(_) => continue,
-            };
+            let zone = zone.with_serial(serial_now().max(old.serial().wrapping_add(1)));
             report_listed(Some(&old), &zone);
             *current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(zone);
         }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use hickory_server::proto::op::{Edns, LowerQuery, OpCode, ResponseCode};
 use hickory_server::proto::rr::rdata::{A, AAAA, MX, NS, SOA, TXT};
 use hickory_server::proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
-use hikyaku_dns_records::{Platform, Purpose, RecordData, platform_records};
+use hikyaku_dns_records::{Platform, Purpose, RecordData, RelayHost, platform_records};
 
 /// The largest UDP answer we send, whatever a client offers: 1232 octets fit in one IPv6
 /// packet on any path (the DNS flag day 2020 figure), so an answer is never fragmented, which
@@ -146,20 +146,17 @@ impl Zone {
         }
 
         let is_healthy = |node: &str| healthy.iter().any(|h| h.eq_ignore_ascii_case(node));
-        let listed: Vec<&str> = match platform.relay_nodes.iter().any(|n| is_healthy(&n.name)) {
-            true => platform
-                .relay_nodes
-                .iter()
-                .filter(|n| is_healthy(&n.name))
-                .map(|n| n.name.as_str())
-                .collect(),
-            false => Vec::new(),
-        };
-        zone.listed_nodes = listed.iter().map(|n| n.to_string()).collect();
-        let listed_addresses: Vec<IpAddr> = platform
+        let mut listed: Vec<&RelayHost> = platform
             .relay_nodes
             .iter()
-            .filter(|n| listed.is_empty() || listed.contains(&n.name.as_str()))
+            .filter(|n| is_healthy(&n.name))
+            .collect();
+        zone.listed_nodes = listed.iter().map(|n| n.name.clone()).collect();
+        if listed.is_empty() {
+            listed = platform.relay_nodes.iter().collect();
+        }
+        let listed_addresses: Vec<IpAddr> = listed
+            .iter()
             .flat_map(|n| n.addresses.iter().copied())
             .collect();
 
@@ -228,6 +225,17 @@ impl Zone {
     /// every node.
     pub fn listed_nodes(&self) -> &[String] {
         &self.listed_nodes
+    }
+
+    /// The same zone under another serial.
+    pub fn with_serial(mut self, serial: u32) -> Zone {
+        self.soa.serial = serial;
+        for record in self.records.values_mut().flatten() {
+            if let RData::SOA(soa) = &mut record.data {
+                soa.serial = serial;
+            }
+        }
+        self
     }
 
     /// Whether `other` answers every question as this zone does, the serial aside: a new serial

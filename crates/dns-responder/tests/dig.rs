@@ -156,6 +156,12 @@ async fn dig_until(
     }
 }
 
+/// The serial of the SOA in an answer.
+fn serial(answer: &Dig) -> u32 {
+    let data = &answer.data("SOA")[0];
+    data.split(' ').nth(2).unwrap().parse().unwrap()
+}
+
 /// A node's heartbeat loop, stopped by dropping the returned sender.
 fn beat(store: &Store, node: &'static str) -> tokio::sync::oneshot::Sender<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -297,6 +303,14 @@ async fn dig_scenario(dig_path: &Path, url: &str) {
     .await;
     assert!(only_two.has_flag("aa"));
     assert_eq!(responder.zone().listed_nodes(), ["relay2.example.net"]);
+    // The answer changed, so the serial grew.
+    let later = dig(dig_path, server, &["example.net", "SOA"]).await;
+    assert!(
+        serial(&later) > serial(&soa),
+        "{}\n{}",
+        soa.text,
+        later.text
+    );
     // Its own name keeps its address.
     let own = dig(dig_path, server, &["relay1.example.net", "A"]).await;
     assert_eq!(own.data("A"), ["192.0.2.1"], "{}", own.text);

@@ -389,6 +389,13 @@ fn a_new_serial_is_due_only_when_an_answer_changes() {
     let a = Zone::build(&settings(), &platform(), &healthy, 1).unwrap();
     let b = Zone::build(&settings(), &platform(), &healthy, 2).unwrap();
     assert!(a.same_answers(&b));
+    let renumbered = a.clone().with_serial(7);
+    assert_eq!(renumbered.serial(), 7);
+    let soa = ask(&renumbered, "mail.example.net", RecordType::SOA);
+    let RData::SOA(served) = &soa.answers[0].data else {
+        panic!("{soa:?}");
+    };
+    assert_eq!(served.serial, 7);
     let other_health = Zone::build(&settings(), &platform(), &[], 1).unwrap();
     assert!(!a.same_answers(&other_health));
     let mut rotated = platform();
