@@ -47,6 +47,50 @@ async fn platform_with_keys(config: &Config, store: &Store) -> anyhow::Result<Pl
     Ok(platform)
 }
 
+/// What the built-in DNS responder serves: the configured platform with the service domain's
+/// DKIM keys, and the nodes' heartbeats, both read from the store at every refresh (a key added
+/// while the node serves is published without a restart).
+pub struct ServiceZone {
+    pub config: Config,
+    pub store: Store,
+}
+
+#[async_trait::async_trait]
+impl hikyaku_dns_responder::ZoneSource for ServiceZone {
+    async fn platform(&self) -> Result<Platform, hikyaku_dns_responder::SourceError> {
+        Ok(platform_with_keys(&self.config, &self.store).await?)
+    }
+
+    async fn heartbeats(
+        &self,
+    ) -> Result<Vec<hikyaku_store::NodeStatus>, hikyaku_dns_responder::SourceError> {
+        Ok(self.store.nodes().await?)
+    }
+}
+
+/// The responder's settings from `[dns.responder]`, or `None` when it does not run here.
+pub fn responder_settings(config: &Config) -> Option<hikyaku_dns_responder::ResponderSettings> {
+    let r = &config.dns.responder;
+    let apex = config.service_domain.clone()?;
+    if !r.enabled() {
+        return None;
+    }
+    // Validation took whole seconds of at most a week: they fit.
+    let seconds =
+        |d: hikyaku_config::Duration| u32::try_from(d.as_std().as_secs()).unwrap_or(u32::MAX);
+    let zone = hikyaku_dns_responder::ZoneSettings {
+        apex,
+        nameservers: r.nameservers.clone(),
+        smtp_host_ttl: seconds(r.smtp_host_ttl),
+        ttl: seconds(r.ttl),
+        negative_ttl: seconds(r.negative_ttl),
+    };
+    Some(hikyaku_dns_responder::ResponderSettings::new(
+        zone,
+        r.listen.clone(),
+    ))
+}
+
 /// Every stored key of a sender domain as the record it publishes.
 fn dkim_keys(domain: &hikyaku_store::SenderDomain) -> anyhow::Result<Vec<DkimKey>> {
     domain

@@ -190,8 +190,17 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         Ok(text) => (LOG_ENV, text),
         Err(_) => ("log.level", config.log.level.clone()),
     };
-    let filter = EnvFilter::try_new(&text)
+    let mut filter = EnvFilter::try_new(&text)
         .with_context(|| format!("{source}: not a log filter: {text:?}"))?;
+    // hickory-server logs every DNS question it answers at INFO: the responder's log would be
+    // one line per query. Its warnings stay, and a filter that names it decides for itself.
+    if !text.contains("hickory_server") {
+        filter = filter.add_directive(
+            "hickory_server=warn"
+                .parse()
+                .context("the built-in log directive")?,
+        );
+    }
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -121,6 +121,34 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     let http_listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
+    // The service zone's DNS responder: it reads the platform and the heartbeats once here,
+    // so its first answer is already right, then every heartbeat period in the background.
+    let dns_responder = match crate::dns_cmd::responder_settings(&config) {
+        Some(settings) => {
+            // This node's heartbeat first, so that the first answer counts it (rather than
+            // warning that no node is healthy on a fresh start); the heartbeat loop below
+            // beats again at once with every listener.
+            let now = hikyaku_model::Timestamp::now();
+            let version = env!("CARGO_PKG_VERSION");
+            if let Err(error) = store.node_heartbeat(&node, version, &[], now, now).await {
+                tracing::warn!(%error, "the node's heartbeat was not recorded");
+            }
+            let source = crate::dns_cmd::ServiceZone {
+                config: config.clone(),
+                store: store.clone(),
+            };
+            Some(
+                hikyaku_dns_responder::Responder::start(settings, Arc::new(source))
+                    .await
+                    .context("cannot start the DNS responder")?,
+            )
+        }
+        None => None,
+    };
+    let dns_addrs: Vec<std::net::SocketAddr> = dns_responder
+        .as_ref()
+        .map(|r| r.local_addrs().to_vec())
+        .unwrap_or_default();
     let smtp_addr = relay_listener.local_addr()?;
     let errors_addr = errors_listener
         .as_ref()
@@ -307,6 +335,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         ]
         .into_iter()
         .flatten()
+        .chain(dns_addrs.iter().map(|a| format!("dns {a}")))
         .collect(),
         stopped(stop_rx.clone()),
     );
@@ -334,9 +363,12 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         &config,
         operator_command,
         &node,
-        smtp_addr,
-        errors_addr,
-        http_addr,
+        &Listening {
+            smtp: smtp_addr,
+            errors: errors_addr,
+            http: http_addr,
+            dns: dns_addrs,
+        },
         &certificate,
     );
 
@@ -349,6 +381,9 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     smtp.await?.context("SMTP listener failed")?;
     if let Some(errors) = errors {
         errors.await?.context("error server listener failed")?;
+    }
+    if let Some(responder) = dns_responder {
+        responder.shutdown().await;
     }
     let _ = http_stop_tx.send(true);
     http.await?.context("HTTP listener failed")?;
@@ -494,17 +529,30 @@ fn system_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// Tells a person where to connect and what to do next. Test harnesses read the `smtp://` and
-/// `http://` addresses from it, so keep those as they are.
+/// Where the node's listeners are bound.
+struct Listening {
+    smtp: std::net::SocketAddr,
+    errors: Option<std::net::SocketAddr>,
+    http: std::net::SocketAddr,
+    /// The DNS responder's addresses (none when it does not run).
+    dns: Vec<std::net::SocketAddr>,
+}
+
+/// Tells a person where to connect and what to do next. Test harnesses read the `smtp://`,
+/// `dns://` and `http://` addresses from it, so keep those as they are.
 fn print_banner(
     config: &Config,
     hikyaku: &str,
     node: &str,
-    smtp: std::net::SocketAddr,
-    errors: Option<std::net::SocketAddr>,
-    http: std::net::SocketAddr,
+    listening: &Listening,
     certificate: &CertificateSource,
 ) {
+    let Listening {
+        smtp,
+        errors,
+        http,
+        dns,
+    } = listening;
     let certificate = match certificate {
         CertificateSource::Configured(path) => format!("certificate {}", path.display()),
         CertificateSource::SelfSigned(path) => {
@@ -525,6 +573,19 @@ fn print_banner(
             None => "inbound routes; set [bounce] domain for bounces".to_string(),
         };
         println!("  error server smtp://{errors}  ({domain})");
+    }
+    // Before the HTTP line: test harnesses stop reading the banner after it.
+    if !dns.is_empty() {
+        let addrs: Vec<String> = dns.iter().map(|a| format!("dns://{a}")).collect();
+        let zone = config.service_domain.as_deref().unwrap_or_default();
+        let smtp_host = config
+            .dns
+            .smtp_host(config.service_domain.as_deref())
+            .unwrap_or_default();
+        println!(
+            "  DNS         {}  (UDP and TCP; authoritative for {zone}; {smtp_host} lists the healthy relay nodes)",
+            addrs.join(" ")
+        );
     }
     println!(
         "  HTTP        http://{http}/  (the console at /; /healthz, /readyz, /metrics, /api/v1, /api/v1/docs)"

@@ -5,10 +5,12 @@
 //! checked completely before any port is bound. It does not open files other than the config
 //! itself, and it knows nothing of how the values are used.
 
+mod dns_responder;
 mod keys;
 mod lifecycle;
 mod units;
 
+pub use dns_responder::DnsResponderConfig;
 pub use keys::KeysConfig;
 pub use lifecycle::{RetentionConfig, UsageTimeZone};
 pub use units::{ByteSize, Duration};
@@ -60,7 +62,8 @@ pub struct Config {
 }
 
 /// The platform's hosts as DNS should show them. Nothing here changes what the relay does: it
-/// is what `hikyaku dns records` prints and `hikyaku dns check` compares DNS with.
+/// is what `hikyaku dns records` prints, `hikyaku dns check` compares DNS with, and the
+/// built-in responder (`[dns.responder]`) serves.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
@@ -78,6 +81,8 @@ pub struct DnsConfig {
     /// The DNS server `dns check` asks (`"IP:PORT"`); the check never uses the system resolver,
     /// so without this it refuses to run.
     pub resolver: Option<SocketAddr>,
+    /// The built-in authoritative server of the service zone (`[dns.responder]`).
+    pub responder: DnsResponderConfig,
 }
 
 /// One relay node as DNS names it.
@@ -171,6 +176,7 @@ impl DnsConfig {
                 "dns.resolver {resolver} is not a DNS server's address (IP:PORT)"
             ));
         }
+        self.responder.problems(self, service_domain, problems);
     }
 }
 
@@ -1193,7 +1199,7 @@ impl ReputationConfig {
     }
 }
 
-fn is_domain_name(name: &str) -> bool {
+pub(crate) fn is_domain_name(name: &str) -> bool {
     let labels: Vec<&str> = name.split('.').collect();
     name.len() <= 253
         && labels.len() >= 2

@@ -21,7 +21,9 @@ mod spf;
 
 pub use check::{Finding, Status, check_contract, check_platform};
 pub use dmarc::suggested_dmarc;
-pub use lookup::{DnsServer, Lookup, LookupError, RecordData, RecordType, StaticZone};
+pub use lookup::{
+    DnsServer, Lookup, LookupError, RecordData, RecordType, StaticZone, character_strings,
+};
 pub use records::{ExpectedRecord, Purpose, contract_records, platform_records, render_zone};
 
 use std::net::IpAddr;

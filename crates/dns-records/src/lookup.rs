@@ -119,8 +119,9 @@ impl RecordData {
     }
 }
 
-/// A TXT value cut into DNS character-strings of at most 255 octets, at character boundaries.
-pub(crate) fn character_strings(text: &str) -> Vec<&str> {
+/// A TXT value cut into DNS character-strings of at most 255 octets, at character boundaries:
+/// how the zone snippet prints it and how the built-in responder serves it.
+pub fn character_strings(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut rest = text;
     while rest.len() > 255 {

@@ -179,6 +179,7 @@ impl Prepared {
             smtp: None,
             errors: None,
             http: None,
+            dns: None,
             log_path,
             stdout: Vec::new(),
         };
@@ -193,6 +194,7 @@ impl Prepared {
                         process.smtp = process.smtp.or_else(|| address_after(&line, "smtp://"));
                     }
                     process.http = process.http.or_else(|| address_after(&line, "http://"));
+                    process.dns = process.dns.or_else(|| address_after(&line, "dns://"));
                     process.stdout.push(line);
                 }
                 Err(_) => {
@@ -227,6 +229,8 @@ pub struct HikyakuProcess {
     /// The error server's listener, when it runs (printed before the HTTP line).
     errors: Option<SocketAddr>,
     http: Option<SocketAddr>,
+    /// The DNS responder's first address, when it runs (printed before the HTTP line).
+    dns: Option<SocketAddr>,
     log_path: PathBuf,
     /// What the process printed on start.
     pub stdout: Vec<String>,
@@ -249,6 +253,12 @@ impl HikyakuProcess {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http.expect("known after start")
+    }
+
+    /// The DNS responder's first address (UDP and TCP).
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns
+            .expect("the DNS responder runs (dns.responder.listen) and was reported")
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -1,0 +1,102 @@
+//! The platform the responder tests serve, and the zone sources they serve it from.
+
+// Each test binary uses only a part of it.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hikyaku_dns_records::{BounceDomain, DkimKey, Platform, RelayHost};
+use hikyaku_dns_responder::{Responder, ResponderSettings, SourceError, ZoneSettings, ZoneSource};
+use hikyaku_store::{NodeStatus, Store};
+
+pub const APEX: &str = "example.net";
+
+/// A DKIM record too long for a 512-octet answer (about the size of an RSA-4096 key's), so
+/// that a UDP answer without EDNS must be cut.
+pub fn long_key() -> String {
+    format!(
+        "v=DKIM1; k=rsa; p={}",
+        "MIICIjANBgkqhkiG9w0BAQEFAAOCAg8A".repeat(22)
+    )
+}
+
+/// Two relay nodes in the zone; addresses from the documentation ranges (they are only listed,
+/// nothing connects to them).
+pub fn platform() -> Platform {
+    Platform {
+        service_domain: Some(APEX.into()),
+        relay_nodes: vec![
+            RelayHost {
+                name: "relay1.example.net".into(),
+                addresses: vec!["192.0.2.1".parse().unwrap()],
+            },
+            RelayHost {
+                name: "relay2.example.net".into(),
+                addresses: vec!["192.0.2.2".parse().unwrap(), "2001:db8::2".parse().unwrap()],
+            },
+        ],
+        smtp_host: "smtp.example.net".into(),
+        spf_name: "_spf.example.net".into(),
+        bounce: Some(BounceDomain {
+            domain: "bounce.example.net".into(),
+            mx: "smtp.example.net".into(),
+        }),
+        service_keys: vec![DkimKey {
+            selector: "hks1".into(),
+            txt: long_key(),
+        }],
+    }
+}
+
+pub fn zone_settings() -> ZoneSettings {
+    ZoneSettings {
+        apex: APEX.into(),
+        nameservers: vec!["relay1.example.net".into(), "relay2.example.net".into()],
+        smtp_host_ttl: 60,
+        ttl: 3600,
+        negative_ttl: 60,
+    }
+}
+
+/// The responder on 127.0.0.1 (an ephemeral port, UDP and TCP) with this heartbeat period.
+pub async fn start(source: Arc<dyn ZoneSource>, period: Duration) -> Responder {
+    let mut settings =
+        ResponderSettings::new(zone_settings(), vec!["127.0.0.1:0".parse().unwrap()]);
+    settings.heartbeat_period = period;
+    Responder::start(settings, source).await.unwrap()
+}
+
+/// The platform as configured, the heartbeats from a real store.
+pub struct StoreSource {
+    pub store: Store,
+    pub platform: Platform,
+}
+
+#[async_trait::async_trait]
+impl ZoneSource for StoreSource {
+    async fn platform(&self) -> Result<Platform, SourceError> {
+        Ok(self.platform.clone())
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<NodeStatus>, SourceError> {
+        Ok(self.store.nodes().await?)
+    }
+}
+
+/// Heartbeats a test sets directly, for tests about the wire rather than the store.
+pub struct FixedSource {
+    pub platform: Platform,
+    pub heartbeats: Mutex<Vec<NodeStatus>>,
+}
+
+#[async_trait::async_trait]
+impl ZoneSource for FixedSource {
+    async fn platform(&self) -> Result<Platform, SourceError> {
+        Ok(self.platform.clone())
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<NodeStatus>, SourceError> {
+        Ok(self.heartbeats.lock().unwrap().clone())
+    }
+}
