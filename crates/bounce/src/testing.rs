@@ -1,7 +1,8 @@
 //! What must hold for any input, however hostile (`feature = "test-util"`): the body of the
 //! `bounce_analyse` fuzz target, shared by `cargo fuzz` and the stable harness; and the
 //! changes that must not change a bounce's verdict ([`PERTURBATIONS`]), shared by the
-//! `perturb` example (over any corpus) and the golden files' test.
+//! `perturb` example (over any corpus) and the golden files' test; and the plain Postfix
+//! notice the tables of reply texts wrap their rows in ([`postfix_text_notice`]).
 
 /// Analyses `data` as a returned message: it must not panic, every record must carry
 /// well-formed codes and name a recipient, except a complaint's (reason `feedback`), which
@@ -225,4 +226,22 @@ pub fn verdicts(raw: &[u8]) -> Vec<Verdict> {
         .collect();
     out.sort();
     out
+}
+
+/// A Postfix notice without a delivery report, its recipients' lines given whole as `said`
+/// (`<a@b>: host mx.example.org[192.0.2.25] said: 550 … (in reply to RCPT TO command)`): the
+/// layout the tables of published reply texts put each of their rows in.
+pub fn postfix_text_notice(said: &str) -> String {
+    format!(
+        "From: MAILER-DAEMON@relay.example.net (Mail Delivery System)\n\
+         To: sender@example.com\n\
+         Subject: Undelivered Mail Returned to Sender\n\
+         \n\
+         This is the mail system at host relay.example.net.\n\
+         \n\
+         I'm sorry to have to inform you that your message could not\n\
+         be delivered to one or more recipients.\n\
+         \n\
+         {said}\n"
+    )
 }

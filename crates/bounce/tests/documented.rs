@@ -115,18 +115,7 @@ fn as_text(r: &Row, remote: &str) -> String {
             r.recipient, r.code, r.status, r.text
         ),
     };
-    format!(
-        "From: MAILER-DAEMON@relay.example.net (Mail Delivery System)\n\
-         To: sender@example.com\n\
-         Subject: Undelivered Mail Returned to Sender\n\
-         \n\
-         This is the mail system at host relay.example.net.\n\
-         \n\
-         I'm sorry to have to inform you that your message could not\n\
-         be delivered to one or more recipients.\n\
-         \n\
-         {said}\n"
-    )
+    hikyaku_bounce::testing::postfix_text_notice(&said)
 }
 
 /// qmail's bounce (qmail-send.c): no report, the recipient on a line of its own, the reason

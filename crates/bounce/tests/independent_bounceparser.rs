@@ -33,20 +33,11 @@ const ROWS: &[Row] = &[
 const RCPT: &str = "user@example.org";
 
 fn as_text(r: &Row) -> String {
-    format!(
-        "From: MAILER-DAEMON@relay.example.net (Mail Delivery System)\n\
-         To: sender@example.com\n\
-         Subject: Undelivered Mail Returned to Sender\n\
-         \n\
-         This is the mail system at host relay.example.net.\n\
-         \n\
-         I'm sorry to have to inform you that your message could not\n\
-         be delivered to one or more recipients.\n\
-         \n\
-         <{RCPT}>: host mx.example.org[192.0.2.25] said: {} {} {} (in reply to end of\n    \
-         DATA command)\n",
+    hikyaku_bounce::testing::postfix_text_notice(&format!(
+        "<{RCPT}>: host mx.example.org[192.0.2.25] said: {} {} {} (in reply to end of\n    \
+         DATA command)",
         r.code, r.status, r.text
-    )
+    ))
 }
 
 /// A filter's own report: the sentence in the notice, `Diagnostic-Code: X-Filter; …`.

@@ -71,20 +71,11 @@ fn reply(r: &Row) -> String {
 }
 
 fn as_postfix(r: &Row) -> String {
-    format!(
-        "From: MAILER-DAEMON@relay.example.net (Mail Delivery System)\n\
-         To: sender@example.com\n\
-         Subject: Undelivered Mail Returned to Sender\n\
-         \n\
-         This is the mail system at host relay.example.net.\n\
-         \n\
-         I'm sorry to have to inform you that your message could not\n\
-         be delivered to one or more recipients.\n\
-         \n\
-         <{RCPT}>: host mx.example.org[192.0.2.25] said: {} (in reply to RCPT TO\n    \
-         command)\n",
+    hikyaku_bounce::testing::postfix_text_notice(&format!(
+        "<{RCPT}>: host mx.example.org[192.0.2.25] said: {} (in reply to RCPT TO\n    \
+         command)",
         reply(r)
-    )
+    ))
 }
 
 fn as_yahoo_style(r: &Row) -> String {
