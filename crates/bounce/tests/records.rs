@@ -794,3 +794,31 @@ fn a_notice_naming_no_address_takes_the_returned_messages_one_recipient() {
         From: Sender <sender@example.com>\nTo: A User <a@example.org>\nSubject: hi\n\nhello\n";
     assert_recipients("forwarded", forwarded, &[]);
 }
+
+#[test]
+fn a_notice_in_japanese_only_is_read_and_a_persons_reply_is_not() {
+    // A notice that holds no English word and comes from no daemon's address (a carrier's
+    // gateway writing in Japanese, UTF-8 here) still names its failed recipient: its words
+    // speak of a delivery ("配信できませんでした", could not be delivered).
+    let notice = "From: =?UTF-8?B?44K144O844OQ44O8?= <info@gw.example.jp>\n\
+        To: sender@example.com\n\
+        Subject: =?UTF-8?B?44GK55+l44KJ44Gb?=\n\
+        MIME-Version: 1.0\n\
+        Content-Type: text/plain; charset=UTF-8\n\
+        Content-Transfer-Encoding: 8bit\n\
+        \n\
+        以下の宛先へのメールは配信できませんでした。\n\
+        \n\
+        user@example.jp\n";
+    assert_recipients("Japanese notice", notice, &["user@example.jp"]);
+    // A person's reply to the bounce address that names an address is no notice.
+    let reply = "From: =?UTF-8?B?5bGx55Sw?= <yamada@example.jp>\n\
+        To: sender@example.com\n\
+        Subject: =?UTF-8?B?44GK55+l44KJ44Gb?=\n\
+        MIME-Version: 1.0\n\
+        Content-Type: text/plain; charset=UTF-8\n\
+        Content-Transfer-Encoding: 8bit\n\
+        \n\
+        いつもお世話になっております。今後は tanaka@example.jp までご連絡ください。\n";
+    assert_recipients("a person's reply", reply, &[]);
+}

@@ -282,6 +282,13 @@ fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "returned",
         "not reach",
         "error",
+        // Japanese carriers' and providers' notices may hold no English word at all:
+        // delivery, sending, addressee, error, (could not) reach.
+        "配信",
+        "送信",
+        "宛先",
+        "エラー",
+        "届",
     ];
     let from = mail.from().to_ascii_lowercase();
     let subject = mail.subject().to_lowercase();
