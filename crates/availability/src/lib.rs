@@ -6,6 +6,10 @@
 //! finds as contract notices ([`monitor`]). It must not decide anything the terms leave to the
 //! operator (fees, refunds): it says how many minutes were lost and what credit that earns.
 
+pub mod monitor;
+pub mod probe;
 pub mod sla;
 
+pub use monitor::{Clock, Monitor, MonitorSettings};
+pub use probe::{Probe, Target};
 pub use sla::{Availability, MaintenanceWindow, Observations, Outage, availability};
