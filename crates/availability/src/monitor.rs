@@ -182,3 +182,27 @@ fn until_next_round(interval: Duration) -> Duration {
     let next = (now.div_euclid(period) + 1) * period + period / 20;
     Duration::from_millis((next - now).max(1) as u64)
 }
+
+/// The availability of `[from, to)` (a month) from what the monitors recorded, at `now`:
+/// what the CLI and the API show.
+pub async fn measure(
+    store: &Store,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<sla::Availability, StoreError> {
+    let answered: BTreeSet<i64> = store
+        .answered_minutes(minute_of(from), minute_of(to))
+        .await?
+        .into_iter()
+        .collect();
+    let maintenance = maintenance_windows(store, from).await?;
+    Ok(sla::availability(&Observations {
+        from,
+        to,
+        now,
+        monitoring_since: store.monitoring_since().await?,
+        answered: &answered,
+        maintenance: &maintenance,
+    }))
+}
