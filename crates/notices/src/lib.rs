@@ -392,8 +392,8 @@ fn render(notice: &Notice, contract_name: &str) -> (String, String) {
                  SMTP connections or HTTP requests in that time. Clients that retried (SMTP \
                  4xx, API errors) have been served since; mail they gave up on in that time \
                  was not taken and must be sent again. The minutes count against this \
-                 month's availability, shown with its credit by GET /api/v1/availability. \
-                 This notice is sent to the admins of every contract, including yours, \
+                 month's availability, which the operator reports with its credit. This \
+                 notice is sent to the admins of every contract, including yours, \
                  {contract}.",
                 text_of("starts_at"),
                 text_of("ends_at"),
