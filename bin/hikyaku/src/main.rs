@@ -3,6 +3,7 @@
 
 mod access_cmd;
 mod admin;
+mod availability_cmd;
 mod bounce_cmd;
 mod dns_cmd;
 mod domain_cmd;
@@ -103,6 +104,12 @@ enum Command {
     /// Messages sent per contract in a calendar month (contracts.usage_time_zone) against
     /// its plan's volume, with the excess in units of 1,000.
     Usage(lifecycle_cmd::UsageArgs),
+    /// The month's availability as the terms count it (outage minutes over 43,200, announced
+    /// maintenance excluded) and the credit it earns, from the monitor's record.
+    Availability(availability_cmd::AvailabilityArgs),
+    /// Run only the availability monitor against [[monitor.target]] (a machine outside the
+    /// cluster), recording into the same store, until SIGTERM or SIGINT.
+    Monitor,
     /// The operator's quality data, all contracts together: `stats domains|replies`.
     #[command(subcommand)]
     Stats(quality_cmd::StatsCommand),
@@ -396,6 +403,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Usage(args) => {
                 let (store, _) = open_store(&config).await?;
                 lifecycle_cmd::usage(args, &store, &config, cli.json).await
+            }
+            Command::Availability(args) => {
+                let (store, _) = open_store(&config).await?;
+                availability_cmd::availability(args, &store, &config, cli.json).await
+            }
+            Command::Monitor => {
+                init_logging(&config)?;
+                let (store, _) = open_store(&config).await?;
+                let node = config
+                    .node_name
+                    .clone()
+                    .unwrap_or_else(|| format!("monitor@{}", serve::system_hostname()));
+                availability_cmd::run_monitor(store, &config, &node).await
             }
             Command::Stats(cmd) => {
                 let (store, _) = open_store(&config).await?;

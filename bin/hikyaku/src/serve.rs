@@ -339,6 +339,16 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         .collect(),
         stopped(stop_rx.clone()),
     );
+    // The availability monitor: this node's own listeners (or the configured targets) every
+    // monitor.interval, outages announced to every contract.
+    let monitor = if config.monitor.enabled {
+        let targets =
+            crate::availability_cmd::targets(&config, Some((&node, http_addr, smtp_addr)))?;
+        let monitor = crate::availability_cmd::monitor(store.clone(), &config, targets, &node);
+        Some(tokio::spawn(monitor.run(stopped(stop_rx.clone()))))
+    } else {
+        None
+    };
     let app = hikyaku_api::router(
         hikyaku_api::HttpState {
             store,
@@ -394,6 +404,9 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
     let _ = suppression_imports.await;
     let _ = key_rotation.await;
     let _ = heartbeat.await;
+    if let Some(monitor) = monitor {
+        let _ = monitor.await;
+    }
     if let Some(poster) = inbound_poster {
         poster.await.context("inbound poster failed")?;
     }
@@ -521,7 +534,7 @@ fn soft_bounce_policy(config: &Config) -> SoftBouncePolicy {
     }
 }
 
-fn system_hostname() -> String {
+pub(crate) fn system_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

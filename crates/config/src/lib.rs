@@ -43,6 +43,8 @@ pub struct Config {
     pub reputation: ReputationConfig,
     pub inbound: InboundConfig,
     pub notices: NoticesConfig,
+    /// The availability monitor: what each node probes every minute.
+    pub monitor: MonitorConfig,
     /// The operator: where contracts' inquiries are mailed.
     pub operator: OperatorConfig,
     pub webhooks: WebhooksConfig,
@@ -529,6 +531,45 @@ impl Default for NoticesConfig {
     }
 }
 
+/// The availability monitor: every minute, probe HTTP and SMTP and record whether they
+/// answered; the month's availability and credit are counted from that record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// Probe from this node (`serve`): its own listeners, or the `target`s when there are any.
+    pub enabled: bool,
+    /// Time between probes; at most a minute, or minutes would go unprobed.
+    pub interval: Duration,
+    /// Limit on each probe's HTTP and SMTP exchange.
+    pub timeout: Duration,
+    /// Nodes to probe instead of this node's own listeners (`[[monitor.target]]`), and what
+    /// `hikyaku monitor` probes.
+    pub target: Vec<MonitorTarget>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            enabled: true,
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            target: Vec::new(),
+        }
+    }
+}
+
+/// A node the monitor probes, by its addresses.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorTarget {
+    /// The name its minutes are recorded under (the node's name).
+    pub name: String,
+    /// Its HTTP listener, `http://HOST[:PORT][/BASE]`.
+    pub http: String,
+    /// Its relay SMTP listener, `HOST:PORT`.
+    pub smtp: String,
+}
+
 /// The operator of the platform.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -632,6 +673,7 @@ impl Default for Config {
             reputation: ReputationConfig::default(),
             inbound: InboundConfig::default(),
             notices: NoticesConfig::default(),
+            monitor: MonitorConfig::default(),
             operator: OperatorConfig::default(),
             webhooks: WebhooksConfig::default(),
             http: HttpConfig::default(),
@@ -1031,6 +1073,38 @@ impl Config {
         ] {
             if d.as_std().is_zero() {
                 problems.push(format!("{key} must be longer than zero"));
+            }
+        }
+        let m = &self.monitor;
+        if m.interval.as_std().is_zero() || m.interval.as_std() > std::time::Duration::from_secs(60)
+        {
+            problems.push("monitor.interval must be longer than zero and at most 60s".into());
+        }
+        if m.timeout.as_std().is_zero() {
+            problems.push("monitor.timeout must be longer than zero".into());
+        }
+        for (i, t) in m.target.iter().enumerate() {
+            if t.name.trim().is_empty() || m.target[..i].iter().any(|o| o.name == t.name) {
+                problems.push(format!(
+                    "[[monitor.target]] names must be given and unique: {:?}",
+                    t.name
+                ));
+            }
+            if !t.http.starts_with("http://") || t.http.len() == "http://".len() {
+                problems.push(format!(
+                    "[[monitor.target]] http {:?} is not an http:// URL",
+                    t.http
+                ));
+            }
+            if !t
+                .smtp
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+            {
+                problems.push(format!(
+                    "[[monitor.target]] smtp {:?} is not HOST:PORT",
+                    t.smtp
+                ));
             }
         }
         let w = &self.webhooks;
@@ -1612,6 +1686,44 @@ domain = "bounce.hikyaku.test"
         ] {
             let err = Config::from_toml(bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{bad:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn monitor_keys_parse_and_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert!(c.monitor.enabled);
+        assert_eq!(c.monitor.interval.as_std().as_secs(), 60);
+        assert_eq!(c.monitor.timeout.as_std().as_secs(), 10);
+        assert!(c.monitor.target.is_empty());
+        let c = Config::from_toml(
+            "[monitor]\nenabled = false\ninterval = \"30s\"\ntimeout = \"5s\"\n\
+             [[monitor.target]]\nname = \"n1\"\nhttp = \"http://10.0.0.1:8080\"\n\
+             smtp = \"10.0.0.1:2525\"\n",
+        )
+        .unwrap();
+        assert!(!c.monitor.enabled);
+        assert_eq!(c.monitor.interval.as_std().as_secs(), 30);
+        assert_eq!(c.monitor.target[0].name, "n1");
+        for (toml, problem) in [
+            ("[monitor]\ninterval = \"2m\"\n", "monitor.interval"),
+            ("[monitor]\ntimeout = 0\n", "monitor.timeout"),
+            (
+                "[[monitor.target]]\nname = \"a\"\nhttp = \"https://a\"\nsmtp = \"a:25\"\n",
+                "http:// URL",
+            ),
+            (
+                "[[monitor.target]]\nname = \"a\"\nhttp = \"http://a\"\nsmtp = \"a\"\n",
+                "HOST:PORT",
+            ),
+            (
+                "[[monitor.target]]\nname = \"a\"\nhttp = \"http://a\"\nsmtp = \"a:1\"\n\
+                 [[monitor.target]]\nname = \"a\"\nhttp = \"http://b\"\nsmtp = \"b:1\"\n",
+                "unique",
+            ),
+        ] {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(problem), "{toml:?} gave {err:?}");
         }
     }
 

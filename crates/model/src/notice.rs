@@ -28,6 +28,9 @@ named_enum! {
         /// One of the contract's users sent the operator an inquiry: mailed to the operator's
         /// address, not to the contract's admins.
         Inquiry = "inquiry",
+        /// The monitor found minutes in which no node answered (outside announced
+        /// maintenance): told once the outage is over, with its start, end and length.
+        Outage = "outage",
     }
 }
 
@@ -50,6 +53,7 @@ mod tests {
                 "sending_paused",
                 "maintenance",
                 "inquiry",
+                "outage",
             ]
         );
         for kind in NoticeKind::ALL {

@@ -381,6 +381,25 @@ fn render(notice: &Notice, contract_name: &str) -> (String, String) {
                 ),
             )
         }
+        NoticeKind::Outage => (
+            format!(
+                "Outage: {} minutes from {}",
+                text_of("minutes"),
+                text_of("starts_at")
+            ),
+            format!(
+                "The platform did not answer from {} to {} (UTC), {} minutes: no node took \
+                 SMTP connections or HTTP requests in that time. Clients that retried (SMTP \
+                 4xx, API errors) have been served since; mail they gave up on in that time \
+                 was not taken and must be sent again. The minutes count against this \
+                 month's availability, which the operator reports with its credit. This \
+                 notice is sent to the admins of every contract, including yours, \
+                 {contract}.",
+                text_of("starts_at"),
+                text_of("ends_at"),
+                text_of("minutes")
+            ),
+        ),
         NoticeKind::Inquiry => (
             format!("Inquiry from {contract}: {}", text_of("subject")),
             format!(

@@ -172,6 +172,7 @@ pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
 
 mod access;
+mod availability;
 mod bounce_domains;
 mod console;
 mod contracts;
@@ -211,6 +212,7 @@ pub use access::{
     API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, KeepAnAdmin, MAX_CREDENTIALS_PER_CONTRACT,
     NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
+pub use availability::{MONITOR_KEPT, OutageNotice};
 pub use bounce_domains::{BounceDomain, normalize_bounce_domain};
 pub use console::{ConsoleSession, ConsoleSettings};
 pub use contract_end::{ContractDeletion, DeletedContract};

@@ -20,6 +20,10 @@ pub enum Age {
     MessageId,
     /// Idempotency keys: `$1` is the end of their 24-hour window, not the report age.
     IdempotencyWindow,
+    /// The availability monitor's minutes: `$1` is the minute (since the epoch)
+    /// [`crate::MONITOR_KEPT`] ago, not the report age, so that a month's availability can be
+    /// shown for a year and more after it.
+    MonitorMinute,
 }
 
 /// One table of report data.
@@ -43,7 +47,8 @@ const OLD_FINISHED_IMPORT: &str =
 /// so that no batch cascades into thousands of rows. A new table of report data is one line
 /// here. Not on it, by design: the monthly usage (`usage_hour`) and the operator's quality
 /// data (`quality_domain_day`, `quality_reply_day`), which hold no address and outlive the
-/// report data.
+/// report data. The availability monitor's minutes are on it with an age of their own
+/// ([`Age::MonitorMinute`]).
 ///
 /// Suppression-list import jobs are a report on how an upload went (its counts and refused
 /// rows, sealed addresses among them): they go at the report age counted from when the job
@@ -85,6 +90,7 @@ pub const REPORT_TABLES: &[ReportTable] = &[
         "created_at <= $1",
         Age::IdempotencyWindow,
     ),
+    table("monitor_minutes", "minute < $1", Age::MonitorMinute),
 ];
 
 const fn table(table: &'static str, older_than: &'static str, age: Age) -> ReportTable {
@@ -133,6 +139,11 @@ impl ReportTable {
             Age::IdempotencyWindow => Cutoff::Millis(
                 now.as_millis()
                     .saturating_sub(crate::IDEMPOTENCY_WINDOW.as_millis() as i64),
+            ),
+            Age::MonitorMinute => Cutoff::Millis(
+                now.as_millis()
+                    .saturating_sub(crate::MONITOR_KEPT.as_millis() as i64)
+                    .div_euclid(MINUTE_MS),
             ),
         }
     }

@@ -1,0 +1,208 @@
+//! The monitor's loop: every interval, probe each target, record the minute in the store, and
+//! announce the outages the record shows. Any number of monitors may run against one store
+//! (every `serve` node probes itself; `hikyaku monitor` probes from outside): they share the
+//! minutes, and an outage's notice is recorded once whoever finds it first.
+//!
+//! The clock is injected ([`Clock`]) so that a test can let a minute pass per probe; the loop's
+//! own pace is real time, aligned to the interval so that a 60-second interval probes once in
+//! every minute.
+
+use crate::probe::{Probe, Target, probe};
+use crate::sla::{self, MaintenanceWindow, Observations, minute_of, minute_start};
+use hikyaku_model::Timestamp;
+use hikyaku_store::{OutageNotice, Store, StoreError};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the monitor takes as "now".
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// How far back each round looks for outages to announce; an older start is found through
+/// the last answered minute before it.
+const LOOKBACK_MINUTES: i64 = 2 * 1440;
+
+/// How the monitor runs.
+#[derive(Debug, Clone)]
+pub struct MonitorSettings {
+    /// Time between probes (60 seconds: one probe in every minute).
+    pub interval: Duration,
+    /// Limit on each probe's HTTP and SMTP exchange.
+    pub timeout: Duration,
+    /// Who probes (this node's name), recorded beside each minute.
+    pub probed_by: String,
+}
+
+/// Probes targets and records what it finds.
+#[derive(Clone)]
+pub struct Monitor {
+    store: Store,
+    targets: Vec<Target>,
+    settings: MonitorSettings,
+    clock: Clock,
+}
+
+impl Monitor {
+    pub fn new(store: Store, targets: Vec<Target>, settings: MonitorSettings) -> Monitor {
+        Monitor {
+            store,
+            targets,
+            settings,
+            clock: Arc::new(Timestamp::now),
+        }
+    }
+
+    /// The same monitor with another clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Monitor {
+        self.clock = clock;
+        self
+    }
+
+    /// Probes every target once and records the minute it is in; returns what each showed.
+    pub async fn probe_once(&self) -> Result<Vec<(String, Probe)>, StoreError> {
+        let minute = minute_of((self.clock)());
+        // All at once: a minute holds a probe of every target even when several time out.
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, target) in self.targets.iter().cloned().enumerate() {
+            let timeout = self.settings.timeout;
+            probes.spawn(async move { (i, target.name.clone(), probe(&target, timeout).await) });
+        }
+        let mut results: Vec<(usize, String, Probe)> = probes.join_all().await;
+        results.sort_by_key(|(i, _, _)| *i);
+        let results: Vec<(String, Probe)> =
+            results.into_iter().map(|(_, name, p)| (name, p)).collect();
+        for (name, p) in &results {
+            self.store
+                .record_monitor_minute(minute, name, p.http_up, p.smtp_up, &self.settings.probed_by)
+                .await?;
+        }
+        Ok(results)
+    }
+
+    /// Records a notice for every contract about each outage that is over, of those in the
+    /// last two days (an outage that began earlier is announced with its true start). The
+    /// store records each once, so this may run on every monitor after every probe. Returns
+    /// the outages whose notices were new.
+    pub async fn announce_outages(&self) -> Result<Vec<OutageNotice>, StoreError> {
+        let now = (self.clock)();
+        let Some(since) = self.store.monitoring_since().await? else {
+            return Ok(Vec::new());
+        };
+        let to = minute_of(now);
+        let from = (to - LOOKBACK_MINUTES).max(since);
+        let answered: BTreeSet<i64> = self
+            .store
+            .answered_minutes(from, to)
+            .await?
+            .into_iter()
+            .collect();
+        let maintenance = maintenance_windows(&self.store, minute_start(from)).await?;
+        let seen = sla::availability(&Observations {
+            from: minute_start(from),
+            to: minute_start(to),
+            now,
+            monitoring_since: Some(since),
+            answered: &answered,
+            maintenance: &maintenance,
+        });
+        let mut announced = Vec::new();
+        for outage in seen.outages.iter().filter(|o| !o.ongoing) {
+            let mut start = minute_of(outage.starts_at);
+            if start == from && from > since {
+                // Cut off by the look-back: it began after the last minute anything answered.
+                let last = self.store.last_answered_minute_before(from).await?;
+                start = last.map_or(since, |m| m + 1).max(since);
+            }
+            let notice = OutageNotice {
+                starts_at: minute_start(start),
+                ends_at: outage.ends_at,
+                minutes: minute_of(outage.ends_at) - start,
+            };
+            if self.store.record_outage_notices(&notice, now).await? > 0 {
+                tracing::warn!(
+                    starts_at = %notice.starts_at,
+                    ends_at = %notice.ends_at,
+                    minutes = notice.minutes,
+                    "outage: no node answered; every contract is told"
+                );
+                announced.push(notice);
+            }
+        }
+        Ok(announced)
+    }
+
+    /// Probes and announces every interval until `stop`. Never fails: a round the database
+    /// refuses is logged, and the next one tries again.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            match self.probe_once().await {
+                Ok(results) => {
+                    for (name, p) in results.iter().filter(|(_, p)| !p.up()) {
+                        tracing::warn!(target = %name, http = p.http_up, smtp = p.smtp_up,
+                            "the monitor's probe found a target not answering");
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "the monitor's minute was not recorded"),
+            }
+            if let Err(error) = self.announce_outages().await {
+                tracing::warn!(%error, "the monitor could not look for outages");
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(until_next_round(self.settings.interval)) => {}
+            }
+        }
+    }
+}
+
+/// Every maintenance that ends after `from`, as the arithmetic takes it.
+pub async fn maintenance_windows(
+    store: &Store,
+    from: Timestamp,
+) -> Result<Vec<MaintenanceWindow>, StoreError> {
+    Ok(store
+        .maintenance_notices(Some(from), 10_000)
+        .await?
+        .into_iter()
+        .map(|m| MaintenanceWindow {
+            starts_at: m.starts_at,
+            ends_at: m.ends_at,
+            announced_at: m.created_at,
+        })
+        .collect())
+}
+
+/// Real time to the next multiple of `interval` plus a twentieth of it (3 seconds into each
+/// minute at 60 s): probes start in a minute, not at its edge, so a late timer never moves one
+/// into the next minute and leaves a minute without a probe.
+fn until_next_round(interval: Duration) -> Duration {
+    let period = interval.as_millis().max(1) as i64;
+    let now = Timestamp::now().as_millis();
+    let next = (now.div_euclid(period) + 1) * period + period / 20;
+    Duration::from_millis((next - now).max(1) as u64)
+}
+
+/// The availability of `[from, to)` (a month) from what the monitors recorded, at `now`:
+/// what the CLI and the API show.
+pub async fn measure(
+    store: &Store,
+    from: Timestamp,
+    to: Timestamp,
+    now: Timestamp,
+) -> Result<sla::Availability, StoreError> {
+    let answered: BTreeSet<i64> = store
+        .answered_minutes(minute_of(from), minute_of(to))
+        .await?
+        .into_iter()
+        .collect();
+    let maintenance = maintenance_windows(store, from).await?;
+    Ok(sla::availability(&Observations {
+        from,
+        to,
+        now,
+        monitoring_since: store.monitoring_since().await?,
+        answered: &answered,
+        maintenance: &maintenance,
+    }))
+}
