@@ -153,6 +153,7 @@ pub fn monitor(store: Store, config: &Config, targets: Vec<Target>, node: &str) 
             interval: config.monitor.interval.as_std(),
             timeout: config.monitor.timeout.as_std(),
             probed_by: node.to_string(),
+            announce_after: config.monitor.announce_after.as_std(),
         },
     )
 }

@@ -31,6 +31,8 @@ pub struct MonitorSettings {
     pub timeout: Duration,
     /// Who probes (this node's name), recorded beside each minute.
     pub probed_by: String,
+    /// Outages shorter than this (whole minutes) count in the month but are not announced.
+    pub announce_after: Duration,
 }
 
 /// Probes targets and records what it finds.
@@ -105,6 +107,8 @@ impl Monitor {
             answered: &answered,
             maintenance: &maintenance,
         });
+        let announce_after_secs =
+            i64::try_from(self.settings.announce_after.as_secs()).unwrap_or(i64::MAX);
         let mut announced = Vec::new();
         for outage in seen.outages.iter().filter(|o| !o.ongoing) {
             let mut start = minute_of(outage.starts_at);
@@ -118,6 +122,9 @@ impl Monitor {
                 ends_at: outage.ends_at,
                 minutes: minute_of(outage.ends_at) - start,
             };
+            if notice.minutes.saturating_mul(60) < announce_after_secs {
+                continue;
+            }
             if self.store.record_outage_notices(&notice, now).await? > 0 {
                 tracing::warn!(
                     starts_at = %notice.starts_at,

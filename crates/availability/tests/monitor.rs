@@ -140,6 +140,7 @@ fn monitor(store: &Store, node: &Node, clock: &Clock, name: &str) -> Monitor {
             interval: Duration::from_millis(50),
             timeout: Duration::from_secs(2),
             probed_by: name.to_string(),
+            announce_after: Duration::from_secs(120),
         },
     )
     .with_clock(clock.injected())
@@ -248,6 +249,19 @@ async fn an_outage_is_measured_and_announced_once(store: Store) {
         assert!(!a.probe_once().await.unwrap()[0].1.up());
         clock.pass_minutes(1);
     }
+    node.start_smtp().await;
+    for _ in 0..3 {
+        assert!(a.probe_once().await.unwrap()[0].1.up());
+        clock.pass_minutes(1);
+    }
+    assert!(a.announce_outages().await.unwrap().is_empty());
+    assert_eq!(outage_notices(&store).await.len(), 1);
+
+    // An outage shorter than `announce_after` (one minute, a restart across a probe) counts in
+    // the month but is not announced.
+    node.stop_smtp().await;
+    assert!(!a.probe_once().await.unwrap()[0].1.up());
+    clock.pass_minutes(1);
     node.start_smtp().await;
     for _ in 0..3 {
         assert!(a.probe_once().await.unwrap()[0].1.up());

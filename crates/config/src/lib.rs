@@ -542,6 +542,10 @@ pub struct MonitorConfig {
     pub interval: Duration,
     /// Limit on each probe's HTTP and SMTP exchange.
     pub timeout: Duration,
+    /// The shortest outage that is announced to every contract. Every outage minute counts in
+    /// the month's availability; a shorter one (a restart across a minute's probe) is not
+    /// mailed to every contract's admins.
+    pub announce_after: Duration,
     /// Nodes to probe instead of this node's own listeners (`[[monitor.target]]`), and what
     /// `hikyaku monitor` probes.
     pub target: Vec<MonitorTarget>,
@@ -553,6 +557,7 @@ impl Default for MonitorConfig {
             enabled: true,
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            announce_after: Duration::from_secs(300),
             target: Vec::new(),
         }
     }
