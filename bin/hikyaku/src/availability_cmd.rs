@@ -7,7 +7,6 @@ use hikyaku_availability::{Monitor, MonitorSettings, Target};
 use hikyaku_config::Config;
 use hikyaku_model::Timestamp;
 use hikyaku_store::{Store, UsageMonth};
-use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 #[derive(clap::Args)]
@@ -23,28 +22,7 @@ fn parse_month(text: &str) -> Result<UsageMonth, String> {
         .map_err(|_| format!("not a month: {text:?} (YYYY-MM, e.g. 2026-11)"))
 }
 
-#[derive(Serialize)]
-struct Shown {
-    month: String,
-    time_zone: String,
-    minutes: i64,
-    measured_minutes: i64,
-    outage_minutes: i64,
-    maintenance_minutes: i64,
-    availability_percent: f64,
-    credit_percent: u8,
-    outages: Vec<ShownOutage>,
-}
-
-#[derive(Serialize)]
-struct ShownOutage {
-    starts_at: String,
-    ends_at: String,
-    minutes: i64,
-    ongoing: bool,
-}
-
-/// `hikyaku availability [--month YYYY-MM]`.
+/// `hikyaku availability [--month YYYY-MM]`: the figures the API answers, from the same call.
 pub async fn availability(
     args: AvailabilityArgs,
     store: &Store,
@@ -52,32 +30,14 @@ pub async fn availability(
     json: bool,
 ) -> anyhow::Result<()> {
     let zone = config.contracts.usage_time_zone;
-    let now = Timestamp::now();
-    let month = args
-        .month
-        .unwrap_or_else(|| UsageMonth::containing(now, zone.offset_minutes()));
-    let (from, to) = month.range(zone.offset_minutes());
-    let a = hikyaku_availability::measure(store, from, to, now).await?;
-    let shown = Shown {
-        month: month.to_string(),
-        time_zone: zone.to_string(),
-        minutes: a.minutes,
-        measured_minutes: a.measured_minutes,
-        outage_minutes: a.outage_minutes,
-        maintenance_minutes: a.maintenance_minutes,
-        availability_percent: a.availability_percent,
-        credit_percent: a.credit_percent,
-        outages: a
-            .outages
-            .iter()
-            .map(|o| ShownOutage {
-                starts_at: o.starts_at.to_string(),
-                ends_at: o.ends_at.to_string(),
-                minutes: o.minutes,
-                ongoing: o.ongoing,
-            })
-            .collect(),
-    };
+    let (month, a) = hikyaku_availability::measure_month(
+        store,
+        args.month,
+        zone.offset_minutes(),
+        Timestamp::now(),
+    )
+    .await?;
+    let shown = hikyaku_api::v1::shown_availability(month, &zone.to_string(), &a);
     Output { json }.print(&shown, || {
         let mut text = format!(
             "month {} ({})\nmeasured {} of {} minutes; outage {}; announced maintenance {}\n\
@@ -95,8 +55,8 @@ pub async fn availability(
             let mut table = Table::new(["STARTS", "ENDS", "MINUTES", ""]);
             for o in &shown.outages {
                 table.row([
-                    o.starts_at.clone(),
-                    o.ends_at.clone(),
+                    o.starts_at.to_string(),
+                    o.ends_at.to_string(),
                     o.minutes.to_string(),
                     if o.ongoing { "ongoing" } else { "" }.to_string(),
                 ]);

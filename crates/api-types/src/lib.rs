@@ -31,7 +31,8 @@ pub use events::{
 pub use notices::{Notice, NoticeList, NoticePage};
 pub use operator::{
     CreatedMaintenanceNotice, Inquiry, InquiryHandled, InquiryList, MaintenanceList,
-    MaintenanceNotice, NewInquiry, NewMaintenanceNotice, Node, NodeList, PlanChange,
+    MaintenanceNotice, MonthAvailability, NewInquiry, NewMaintenanceNotice, Node, NodeList,
+    OutagePeriod, PlanChange,
 };
 pub use rest::*;
 pub use send::{

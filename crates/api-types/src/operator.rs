@@ -128,3 +128,44 @@ pub struct NodeList {
     /// How often a node sends its heartbeat.
     pub heartbeat_seconds: u64,
 }
+
+/// The platform's availability in a calendar month, as the monitors recorded it, and the
+/// credit it earns under the terms. The same for every contract: it names no address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonthAvailability {
+    /// The month as `YYYY-MM`, in the operator's usage time zone (Asia/Tokyo unless changed).
+    #[schema(example = "2026-11")]
+    pub month: String,
+    /// That time zone as an offset from UTC.
+    #[schema(example = "+09:00")]
+    pub time_zone: String,
+    /// Minutes in the month (44,640 in a month of 31 days).
+    pub minutes: i64,
+    /// Minutes that count so far: monitored, and ended at least a minute ago.
+    pub measured_minutes: i64,
+    /// Measured minutes in which no node answered, outside maintenance announced in time.
+    pub outage_minutes: i64,
+    /// Measured minutes inside maintenance announced at least 14 days ahead, not counted.
+    pub maintenance_minutes: i64,
+    /// `(1 − outage_minutes ÷ 43,200) × 100`, at least 0, rounded down to 3 decimals.
+    #[schema(example = 99.898)]
+    pub availability_percent: f64,
+    /// The credit in % of the month's fee: 0, 10, 25, 50 or 100.
+    pub credit_percent: u8,
+    /// The outage minutes as periods, in time order.
+    pub outages: Vec<OutagePeriod>,
+}
+
+/// Consecutive outage minutes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutagePeriod {
+    /// The first outage minute's start.
+    pub starts_at: Time,
+    /// The end of its last minute.
+    pub ends_at: Time,
+    pub minutes: i64,
+    /// It reaches the last measured minute, so it may still be going on.
+    pub ongoing: bool,
+}

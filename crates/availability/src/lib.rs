@@ -10,6 +10,6 @@ pub mod monitor;
 pub mod probe;
 pub mod sla;
 
-pub use monitor::{Clock, Monitor, MonitorSettings, measure};
+pub use monitor::{Clock, Monitor, MonitorSettings, measure, measure_month};
 pub use probe::{Probe, Target};
 pub use sla::{Availability, MaintenanceWindow, Observations, Outage, availability};

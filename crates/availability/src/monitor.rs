@@ -10,7 +10,7 @@
 use crate::probe::{Probe, Target, probe};
 use crate::sla::{self, MaintenanceWindow, Observations, minute_of, minute_start};
 use hikyaku_model::Timestamp;
-use hikyaku_store::{OutageNotice, Store, StoreError};
+use hikyaku_store::{OutageNotice, Store, StoreError, UsageMonth};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -188,6 +188,20 @@ fn until_next_round(interval: Duration) -> Duration {
     let now = Timestamp::now().as_millis();
     let next = (now.div_euclid(period) + 1) * period + period / 20;
     Duration::from_millis((next - now).max(1) as u64)
+}
+
+/// The availability of a calendar month in the zone `offset_minutes` east of UTC
+/// (`contracts.usage_time_zone`), the month containing `now` when `month` is `None`, with the
+/// month it is of. The CLI and the API both ask this, so they cannot count a different month.
+pub async fn measure_month(
+    store: &Store,
+    month: Option<UsageMonth>,
+    offset_minutes: i32,
+    now: Timestamp,
+) -> Result<(UsageMonth, sla::Availability), StoreError> {
+    let month = month.unwrap_or_else(|| UsageMonth::containing(now, offset_minutes));
+    let (from, to) = month.range(offset_minutes);
+    Ok((month, measure(store, from, to, now).await?))
 }
 
 /// The availability of `[from, to)` (a month) from what the monitors recorded, at `now`:

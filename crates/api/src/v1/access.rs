@@ -123,7 +123,8 @@ const WEBHOOKS: Allowed = Allowed {
     roles: ADMINS,
     operator: false,
 };
-/// Ask the operator, and see the platform's maintenance: anyone of the contract.
+/// Ask the operator, and see the platform's maintenance and availability: anyone of the
+/// contract.
 const EVERYONE: Allowed = Allowed {
     roles: EVERY_ROLE,
     operator: false,
@@ -243,6 +244,8 @@ pub const PERMISSIONS: &[(Method, &str, Allowed)] = &[
     (Method::GET, "/operator/maintenance", OPERATOR),
     (Method::POST, "/operator/maintenance", OPERATOR),
     (Method::GET, "/operator/nodes", OPERATOR),
+    (Method::GET, "/operator/availability", OPERATOR),
+    (Method::GET, "/availability", EVERYONE),
 ];
 
 /// Who may call `method path` (`path` relative to `/api/v1`); `None` for an unlisted route.

@@ -6,6 +6,8 @@
 //! the tenant-isolation walk in the tests pick it up from there.
 
 pub mod access;
+mod availability;
+pub use availability::shown_availability;
 mod domains;
 pub use domains::{
     GeneratedKey, KeyGenerationError, dns_platform, generate_keys, key_record, shown_sender_domain,
@@ -60,6 +62,8 @@ struct Inner {
     plans: Vec<Plan>,
     /// Minutes east of UTC of the zone whose calendar months usage is counted in.
     usage_offset_minutes: i32,
+    /// That zone as the availability figures name it (`+09:00`).
+    usage_time_zone: String,
     min_allowed_prefix_v4: u8,
     min_allowed_prefix_v6: u8,
     /// `[webhooks] allow_private_endpoints`: plain HTTP and private addresses for endpoints.
@@ -91,6 +95,7 @@ impl ApiState {
             max_body_bytes: usize::try_from(config.api.max_body_bytes.0).unwrap_or(usize::MAX),
             plans,
             usage_offset_minutes: config.contracts.usage_time_zone.offset_minutes(),
+            usage_time_zone: config.contracts.usage_time_zone.to_string(),
             min_allowed_prefix_v4: config.relay.min_allowed_prefix_v4,
             min_allowed_prefix_v6: config.relay.min_allowed_prefix_v6,
             allow_private_webhooks: config.webhooks.allow_private_endpoints,
@@ -173,6 +178,7 @@ impl ApiState {
         (name = "webhooks", description = "The contract's webhook endpoints and their attempt log (admins)"),
         (name = "operator", description = "The operator area: contracts and plans"),
         (name = "inquiries", description = "The contract's inquiries to the operator"),
+        (name = "availability", description = "The platform's availability in a month and the credit it earns"),
     )
 )]
 struct ApiDoc;
@@ -261,6 +267,8 @@ fn operations() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(operator_area::upcoming_maintenance))
         .routes(routes!(operator_area::nodes))
+        .routes(routes!(availability::of_operator))
+        .routes(routes!(availability::of_contract))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.

@@ -285,20 +285,22 @@ pub struct MonthQuery {
     /// The calendar month as `YYYY-MM`, in the operator's usage time zone
     /// (`contracts.usage_time_zone`, Asia/Tokyo unless changed); the current month when left out.
     #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
-    month: Option<String>,
+    pub(crate) month: Option<String>,
 }
 
 /// The month asked for (`YYYY-MM`), or the current one in the usage time zone.
 fn month_of(state: &ApiState, text: Option<&str>) -> Result<UsageMonth, ApiError> {
-    match text {
-        None => Ok(UsageMonth::containing(
-            Timestamp::now(),
-            state.0.usage_offset_minutes,
-        )),
-        Some(text) => text
-            .parse()
-            .map_err(|_| bad_query("month", "month must be YYYY-MM")),
-    }
+    Ok(month_asked(text)?
+        .unwrap_or_else(|| UsageMonth::containing(Timestamp::now(), state.0.usage_offset_minutes)))
+}
+
+/// The month asked for (`YYYY-MM`), if any: a query's `month` that is not one is refused.
+pub(crate) fn month_asked(text: Option<&str>) -> Result<Option<UsageMonth>, ApiError> {
+    text.map(|text| {
+        text.parse()
+            .map_err(|_| bad_query("month", "month must be YYYY-MM"))
+    })
+    .transpose()
 }
 
 fn plan_usage(
