@@ -244,31 +244,30 @@ async fn an_outage_is_measured_and_announced_once(store: Store) {
         .unwrap();
     a.probe_once().await.unwrap();
     clock.pass_minutes(1);
-    node.stop_smtp().await;
-    for _ in 0..2 {
-        assert!(!a.probe_once().await.unwrap()[0].1.up());
-        clock.pass_minutes(1);
-    }
-    node.start_smtp().await;
-    for _ in 0..3 {
-        assert!(a.probe_once().await.unwrap()[0].1.up());
-        clock.pass_minutes(1);
-    }
+    smtp_down_for(&mut node, &a, &clock, 2).await;
     assert!(a.announce_outages().await.unwrap().is_empty());
     assert_eq!(outage_notices(&store).await.len(), 1);
 
     // An outage shorter than `announce_after` (one minute, a restart across a probe) counts in
     // the month but is not announced.
-    node.stop_smtp().await;
-    assert!(!a.probe_once().await.unwrap()[0].1.up());
-    clock.pass_minutes(1);
-    node.start_smtp().await;
-    for _ in 0..3 {
-        assert!(a.probe_once().await.unwrap()[0].1.up());
-        clock.pass_minutes(1);
-    }
+    smtp_down_for(&mut node, &a, &clock, 1).await;
     assert!(a.announce_outages().await.unwrap().is_empty());
     assert_eq!(outage_notices(&store).await.len(), 1);
+}
+
+/// The node's SMTP listener stopped for `minutes` probes, then up again for three (so the
+/// outage is over and settled when the caller looks).
+async fn smtp_down_for(node: &mut Node, monitor: &Monitor, clock: &Clock, minutes: usize) {
+    node.stop_smtp().await;
+    for _ in 0..minutes {
+        assert!(!monitor.probe_once().await.unwrap()[0].1.up());
+        clock.pass_minutes(1);
+    }
+    node.start_smtp().await;
+    for _ in 0..3 {
+        assert!(monitor.probe_once().await.unwrap()[0].1.up());
+        clock.pass_minutes(1);
+    }
 }
 
 async fn a_gap_longer_than_the_look_back_is_announced_from_its_true_start(store: Store) {
