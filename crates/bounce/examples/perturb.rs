@@ -3,7 +3,7 @@
 //! corpus (the golden files' test runs the same changes over the golden files).
 //! `cargo run -p hikyaku-bounce --release --example perturb -- FILE_OR_DIR...`
 
-use hikyaku_bounce::testing::{PERTURBATIONS, verdicts};
+use hikyaku_bounce::testing::{PERTURBATIONS, try_every_change};
 use std::path::{Path, PathBuf};
 
 fn files(args: &[String]) -> Vec<PathBuf> {
@@ -38,9 +38,7 @@ fn main() {
     let mut altered = vec![0usize; PERTURBATIONS.len()];
     for path in &files {
         let raw = std::fs::read(path).unwrap();
-        let before = verdicts(&raw);
-        for (i, change) in PERTURBATIONS.iter().enumerate() {
-            let outcome = change.try_on(&raw, &before);
+        for (i, (change, outcome)) in try_every_change(&raw).enumerate() {
             altered[i] += usize::from(outcome.altered);
             if outcome.got != outcome.expected {
                 moved[i] += 1;

@@ -210,6 +210,15 @@ pub const PERTURBATIONS: &[Perturbation] = &[
     },
 ];
 
+/// Every change of [`PERTURBATIONS`] tried on `raw`, in their order, against its verdicts as
+/// read once.
+pub fn try_every_change(raw: &[u8]) -> impl Iterator<Item = (&'static Perturbation, Outcome)> {
+    let before = verdicts(raw);
+    PERTURBATIONS
+        .iter()
+        .map(move |change| (change, change.try_on(raw, &before)))
+}
+
 /// Every record of `raw`, sorted.
 pub fn verdicts(raw: &[u8]) -> Vec<Verdict> {
     let mut out: Vec<_> = crate::analyse(raw)
