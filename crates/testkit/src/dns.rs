@@ -5,6 +5,10 @@
 //! NXDOMAIN (with the SOA whose minimum sets the negative-cache TTL) rather than a refusal.
 //! Records can be added and removed while it runs, to watch a resolver's cache expire. Address
 //! records are restricted to loopback: nothing a test resolves may lead off this machine.
+//!
+//! It can also play a validating resolver for DANE tests: names marked [`TestDns::signed`] get
+//! the AD (authenticated data) bit in their answers when the query asked for DNSSEC (the DO
+//! bit, or AD itself, RFC 6840 §5.7), as a validating resolver sets it only then.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,13 +18,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_server::Server;
+use hickory_server::net::NetError;
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Header, HeaderCounts, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TXT};
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TLSA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record, RecordType, RrKey};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
-use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType};
+use hickory_server::zone_handler::{
+    AxfrPolicy, Catalog, MessageResponse, MessageResponseBuilder, ZoneType,
+};
 
 /// The TTL of records added without [`TestDns::ttl`].
 pub const DEFAULT_TTL: u32 = 300;
@@ -32,6 +39,7 @@ pub struct TestDns {
     addr: SocketAddr,
     zone: Arc<InMemoryZoneHandler>,
     faults: Arc<Mutex<HashMap<LowerName, Fault>>>,
+    signed: Arc<Mutex<Vec<LowerName>>>,
     queries: Arc<AtomicU64>,
     serial: AtomicU32,
     // Held for its Drop: the server's tasks live in its JoinSet and end with it.
@@ -68,10 +76,12 @@ impl TestDns {
         let mut catalog = Catalog::new();
         catalog.upsert(LowerName::from(Name::root()), vec![zone.clone()]);
         let faults = Arc::new(Mutex::new(HashMap::new()));
+        let signed = Arc::new(Mutex::new(Vec::new()));
         let queries = Arc::new(AtomicU64::new(0));
         let handler = Handler {
             catalog,
             faults: faults.clone(),
+            signed: signed.clone(),
             queries: queries.clone(),
         };
 
@@ -83,6 +93,7 @@ impl TestDns {
             addr,
             zone,
             faults,
+            signed,
             queries,
             serial: AtomicU32::new(serial),
             _server: server,
@@ -140,6 +151,29 @@ impl TestDns {
     /// Adds a TXT record with the default TTL (split into 255-byte strings as DNS requires).
     pub async fn txt(&self, name: &str, text: &str) -> &Self {
         self.ttl(DEFAULT_TTL).txt(name, text).await;
+        self
+    }
+
+    /// Adds a TLSA record (usage, selector, matching type, association data) with the default
+    /// TTL, at a name such as `_25._tcp.mx.example.jp`. Any values go, for hostile records.
+    pub async fn tlsa(
+        &self,
+        name: &str,
+        usage: u8,
+        selector: u8,
+        matching: u8,
+        data: &[u8],
+    ) -> &Self {
+        self.ttl(DEFAULT_TTL)
+            .tlsa(name, usage, selector, matching, data)
+            .await;
+        self
+    }
+
+    /// Answers for `name` and every name below it carry the AD bit when the query asked for
+    /// DNSSEC (DO or AD set), as a validating resolver's answers for a signed zone do.
+    pub fn signed(&self, name: &str) -> &Self {
+        lock(&self.signed).push(LowerName::from(fqdn(name)));
         self
     }
 
@@ -260,6 +294,25 @@ impl Records<'_> {
         self
     }
 
+    /// Adds a TLSA record; any field values, even ones no client can use.
+    pub async fn tlsa(
+        &self,
+        name: &str,
+        usage: u8,
+        selector: u8,
+        matching: u8,
+        data: &[u8],
+    ) -> &Self {
+        let data = RData::TLSA(TLSA::new(
+            usage.into(),
+            selector.into(),
+            matching.into(),
+            data.to_vec(),
+        ));
+        self.dns.insert(name, self.ttl, data).await;
+        self
+    }
+
     /// Adds a TXT record, split into strings of at most 255 bytes (DKIM keys are longer).
     pub async fn txt(&self, name: &str, text: &str) -> &Self {
         let data = RData::TXT(TXT::new(split_character_strings(text)));
@@ -308,10 +361,24 @@ impl Records<'_> {
 struct Handler {
     catalog: Catalog,
     faults: Arc<Mutex<HashMap<LowerName, Fault>>>,
+    signed: Arc<Mutex<Vec<LowerName>>>,
     queries: Arc<AtomicU64>,
 }
 
 impl Handler {
+    /// Whether the answer gets the AD bit: a signed name, and a query that asked for DNSSEC.
+    fn authenticates(&self, request: &Request) -> bool {
+        let asked = request.metadata.authentic_data
+            || request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        let Ok(info) = request.request_info() else {
+            return false;
+        };
+        asked
+            && lock(&self.signed)
+                .iter()
+                .any(|zone| zone.zone_of(info.query.name()))
+    }
+
     fn fault_for(&self, name: &LowerName) -> Option<Fault> {
         lock(&self.faults)
             .iter()
@@ -335,8 +402,13 @@ impl RequestHandler for Handler {
             .and_then(|info| self.fault_for(info.query.name()));
         match fault {
             None => {
+                let authentic = self.authenticates(request);
+                let response_handle = Authenticated {
+                    inner: response_handle,
+                    authentic,
+                };
                 self.catalog
-                    .handle_request::<R, T>(request, response_handle)
+                    .handle_request::<Authenticated<R>, T>(request, response_handle)
                     .await
             }
             Some(Fault::ServFail) => {
@@ -349,6 +421,31 @@ impl RequestHandler for Handler {
             }
             Some(Fault::Silent) => not_sent(request, ResponseCode::ServFail),
         }
+    }
+}
+
+/// Sets the AD bit of the catalog's answer when the name is signed (and DNSSEC was asked for).
+#[derive(Clone)]
+struct Authenticated<R> {
+    inner: R,
+    authentic: bool,
+}
+
+#[async_trait::async_trait]
+impl<R: ResponseHandler> ResponseHandler for Authenticated<R> {
+    async fn send_response<'a>(
+        &mut self,
+        mut response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        response.metadata_mut().authentic_data = self.authentic;
+        self.inner.send_response(response).await
     }
 }
 
@@ -561,6 +658,51 @@ mod tests {
         let waited =
             tokio::time::timeout(Duration::from_millis(300), socket.recv_from(&mut buffer)).await;
         assert!(waited.is_err(), "a silent name got an answer");
+    }
+
+    #[tokio::test]
+    async fn signed_names_are_authenticated_when_dnssec_is_asked_for() {
+        let dns = TestDns::start().await.unwrap();
+        dns.tlsa("_25._tcp.mx.signed.example", 3, 1, 1, &[0xab; 32])
+            .await
+            .tlsa("_25._tcp.mx.plain.example", 3, 1, 1, &[0xab; 32])
+            .await
+            .signed("signed.example");
+        let ask = |name: &str, dnssec_ok: bool, ad: bool| {
+            let mut message = Message::query();
+            message.add_query(Query::query(fqdn(name), RecordType::TLSA));
+            message.metadata.authentic_data = ad;
+            if dnssec_ok {
+                let mut edns = hickory_server::proto::op::Edns::new();
+                edns.set_dnssec_ok(true);
+                message.edns = Some(edns);
+            }
+            message.to_vec().unwrap()
+        };
+        let table = [
+            ("_25._tcp.mx.signed.example", true, false, true),
+            ("_25._tcp.mx.signed.example", false, true, true),
+            ("_25._tcp.mx.signed.example", false, false, false),
+            ("_25._tcp.mx.plain.example", true, true, false),
+        ];
+        for (name, dnssec_ok, ad, authenticated) in table {
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            socket
+                .send_to(&ask(name, dnssec_ok, ad), dns.addr())
+                .await
+                .unwrap();
+            let mut buffer = vec![0; 4096];
+            let (len, _) = socket.recv_from(&mut buffer).await.unwrap();
+            let answer = Message::from_vec(&buffer[..len]).unwrap();
+            assert_eq!(
+                answer.metadata.authentic_data, authenticated,
+                "{name} DO={dnssec_ok} AD={ad}"
+            );
+            let RData::TLSA(tlsa) = &answer.answers[0].data else {
+                panic!("not a TLSA answer: {answer:?}");
+            };
+            assert_eq!(tlsa.cert_data, [0xab; 32]);
+        }
     }
 
     #[tokio::test]

@@ -164,6 +164,7 @@ impl SinkBuilder {
             addr,
             shared,
             count_rx,
+            leaf: tls.as_ref().map(|t| t.leaf.clone()),
             ca: tls.map(|t| t.ca),
             task,
         })
@@ -176,6 +177,7 @@ pub struct Sink {
     shared: Arc<Shared>,
     count_rx: watch::Receiver<usize>,
     ca: Option<CertificateDer<'static>>,
+    leaf: Option<CertificateDer<'static>>,
     task: JoinHandle<()>,
 }
 
@@ -274,6 +276,11 @@ impl Sink {
         self.ca.as_ref()
     }
 
+    /// The STARTTLS certificate itself (with [`SinkBuilder::starttls`]), e.g. for a TLSA record.
+    pub fn leaf_certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.leaf.as_ref()
+    }
+
     /// A root store trusting only this sink's CA.
     pub fn root_store(&self) -> rustls::RootCertStore {
         let mut store = rustls::RootCertStore::empty();
@@ -306,6 +313,7 @@ struct Shared {
 
 struct TestCa {
     ca: CertificateDer<'static>,
+    leaf: CertificateDer<'static>,
     acceptor: tokio_rustls::TlsAcceptor,
 }
 
@@ -337,6 +345,7 @@ impl TestCa {
         .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], key)?;
         Ok(TestCa {
             ca: ca.der().clone(),
+            leaf: leaf.der().clone(),
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         })
     }
