@@ -22,7 +22,9 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_messages_per_connection: usize,
     pub max_rate: Option<Rate>,
-    pub tls: TlsPolicy,
+    /// A rule's TLS policy; `None` when no rule sets one, so each host's own applies
+    /// (DANE, else opportunistic).
+    pub tls: Option<TlsPolicy>,
     /// First pause after a 421 or throttling reply; doubles while the destination keeps
     /// refusing, up to [`MAX_BACKOFF`].
     pub backoff: Duration,
@@ -36,7 +38,7 @@ impl Default for Limits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_messages_per_connection: DEFAULT_MAX_MESSAGES_PER_CONNECTION,
             max_rate: None,
-            tls: TlsPolicy::Opportunistic,
+            tls: None,
             backoff: DEFAULT_BACKOFF,
         }
     }
@@ -106,7 +108,7 @@ impl Rules {
                 .max_messages_per_connection
                 .unwrap_or(base.max_messages_per_connection),
             max_rate: rule.max_rate.or(base.max_rate),
-            tls: rule.tls.unwrap_or(base.tls),
+            tls: rule.tls.or(base.tls),
             backoff: rule.backoff.map(|d| d.as_std()).unwrap_or(base.backoff),
         };
         // `*` sets the defaults, wherever it stands; every other rule inherits what it leaves out.

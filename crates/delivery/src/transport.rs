@@ -1,6 +1,10 @@
 //! From a recipient domain to an open connection: resolution into a site, trying its hosts and
 //! addresses in order, TLS policy, and turning client results into what the engine records.
 //!
+//! TLS per host: a destination rule's `tls` is the operator's word and wins; without one, a
+//! host's DANE records (see [`Dane`]) make TLS mandatory and, with usable records, the
+//! certificate must match them; otherwise TLS is opportunistic.
+//!
 //! The engine sees two seams: a [`Resolve`]r (DNS and static routes in production) and a
 //! [`Dispatch`]er that opens a [`Session`] to a site (the SMTP client in production), so that
 //! its tests script destinations in memory.
@@ -10,7 +14,7 @@ use crate::client::{
     Client, Connection as ClientConnection, ConnectionError, EnhancedStatus, RecipientOutcome,
     Reply, TlsMode,
 };
-use crate::resolve::{Destination, MxResolver, ResolveError};
+use crate::resolve::{Dane, Destination, MxResolver, ResolveError};
 use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
 use hikyaku_model::{Reason, Remote};
@@ -31,6 +35,7 @@ pub struct SiteTarget {
 pub struct HostTarget {
     pub name: String,
     pub addrs: Vec<SocketAddr>,
+    pub dane: Dane,
 }
 
 /// Why a domain or site could not be used now, as the send log records it.
@@ -68,13 +73,14 @@ impl Resolve for MxResolver {
     }
 }
 
-/// Opens a connection to a site: to its first host that answers.
+/// Opens a connection to a site: to its first host that answers. `policy` is a destination
+/// rule's TLS policy; `None` when no rule sets one, and each host's own ([`Dane`]) applies.
 #[async_trait]
 pub trait Dispatch: Send + Sync + 'static {
     async fn connect(
         &self,
         site: &SiteTarget,
-        policy: TlsPolicy,
+        policy: Option<TlsPolicy>,
     ) -> Result<Box<dyn Session>, Failure>;
 }
 
@@ -118,7 +124,7 @@ impl Transport {
     pub async fn connect(
         &self,
         site: &SiteTarget,
-        policy: TlsPolicy,
+        policy: Option<TlsPolicy>,
     ) -> Result<Box<dyn Session>, Failure> {
         self.dispatcher.connect(site, policy).await
     }
@@ -133,22 +139,25 @@ struct SmtpDispatcher {
 impl Dispatch for SmtpDispatcher {
     /// Connects to the first host of the site that answers, in MX order. With opportunistic
     /// TLS, a host whose TLS handshake fails is tried once more in plain text, as Postfix and
-    /// KumoMTA do: a broken TLS stack must not stop the mail.
+    /// KumoMTA do: a broken TLS stack must not stop the mail. A host whose TLS is mandatory
+    /// (a rule, or DANE) never gets a plain-text retry.
     async fn connect(
         &self,
         site: &SiteTarget,
-        policy: TlsPolicy,
+        policy: Option<TlsPolicy>,
     ) -> Result<Box<dyn Session>, Failure> {
-        let mode = match policy {
-            TlsPolicy::Opportunistic => TlsMode::Opportunistic,
-            TlsPolicy::Required => TlsMode::Required { verify: true },
-            TlsPolicy::RequiredNoverify => TlsMode::Required { verify: false },
-            TlsPolicy::Disabled => TlsMode::Disabled,
-        };
-        let mut last: Option<(String, SocketAddr, ConnectionError)> = None;
+        let mut last: Option<Failure> = None;
         for host in &site.hosts {
+            let mode = match tls_mode(policy, &host.dane) {
+                Ok(mode) => mode,
+                Err(detail) => {
+                    tracing::debug!(host = %host.name, %detail, "DANE: host skipped");
+                    last = Some(dane_failure(&host.name, None, &detail));
+                    continue;
+                }
+            };
             for &addr in &host.addrs {
-                let mut result = self.client.connect(addr, &host.name, mode).await;
+                let mut result = self.client.connect(addr, &host.name, mode.clone()).await;
                 if mode == TlsMode::Opportunistic
                     && matches!(&result, Err(e) if e.is_tls_handshake_failure())
                 {
@@ -162,7 +171,12 @@ impl Dispatch for SmtpDispatcher {
                     Err(error) => {
                         tracing::debug!(host = %host.name, %addr, %error, "connection failed; trying the next address");
                         let stop = error.is_throttling();
-                        last = Some((host.name.clone(), addr, error));
+                        last = Some(match &mode {
+                            TlsMode::Dane(_) if is_tls_failure(&error) => {
+                                dane_failure(&host.name, Some(addr), &error.to_string())
+                            }
+                            _ => connection_failure(&host.name, addr, &error),
+                        });
                         // A host that says "not now" speaks for its destination: don't
                         // hammer its siblings in the same breath.
                         if stop {
@@ -172,20 +186,68 @@ impl Dispatch for SmtpDispatcher {
                 }
             }
         }
-        Err(match last {
-            Some((host, addr, error)) => connection_failure(&host, addr, &error),
-            None => Failure {
-                refusal: Refusal::local(Reply::new(
-                    451,
-                    EnhancedStatus::new(4, 4, 4),
-                    "no address to connect to",
-                )),
-                permanent: false,
-                throttled: false,
-                remote: None,
-                reason: None,
-            },
-        })
+        Err(last.unwrap_or_else(|| Failure {
+            refusal: Refusal::local(Reply::new(
+                451,
+                EnhancedStatus::new(4, 4, 4),
+                "no address to connect to",
+            )),
+            permanent: false,
+            throttled: false,
+            remote: None,
+            reason: None,
+        }))
+    }
+}
+
+/// The TLS a host gets: the rule's policy when there is one (the operator's word), else what
+/// its DANE records ask. `Err` when the host must not be used now.
+fn tls_mode(policy: Option<TlsPolicy>, dane: &Dane) -> Result<TlsMode, String> {
+    Ok(match (policy, dane) {
+        (Some(TlsPolicy::Opportunistic), _) => TlsMode::Opportunistic,
+        (Some(TlsPolicy::Required), _) => TlsMode::Required { verify: true },
+        (Some(TlsPolicy::RequiredNoverify), _) => TlsMode::Required { verify: false },
+        (Some(TlsPolicy::Disabled), _) => TlsMode::Disabled,
+        (None, Dane::NotApplicable) => TlsMode::Opportunistic,
+        (None, Dane::EncryptOnly) => TlsMode::Required { verify: false },
+        (None, Dane::Authenticate(records)) => TlsMode::Dane(records.clone()),
+        (None, Dane::Unavailable(detail)) => return Err(detail.clone()),
+    })
+}
+
+/// Failures that DANE makes the connection's: no STARTTLS, a refused STARTTLS, a certificate
+/// that does not match (the handshake fails).
+fn is_tls_failure(error: &ConnectionError) -> bool {
+    matches!(
+        error,
+        ConnectionError::TlsNotOffered
+            | ConnectionError::StartTlsRefused(_)
+            | ConnectionError::InvalidServerName(_)
+    ) || error.is_tls_handshake_failure()
+}
+
+/// A host DANE would not let us use: retried until the message expires, as a TLS failure
+/// (X.7.5, "cryptographic failure").
+fn dane_failure(host: &str, addr: Option<SocketAddr>, detail: &str) -> Failure {
+    let place = match addr {
+        Some(addr) => format!("{host} [{}]", addr.ip()),
+        None => host.to_string(),
+    };
+    Failure {
+        refusal: Refusal::local(Reply::new(
+            451,
+            EnhancedStatus::new(4, 7, 5),
+            format!("DANE: {place}: {detail}"),
+        )),
+        permanent: false,
+        throttled: false,
+        remote: Some(Remote {
+            host: host.to_string(),
+            ip: addr.map(|a| a.ip()),
+            port: addr.map(|a| a.port()),
+            tls: Some(false),
+        }),
+        reason: None,
     }
 }
 
@@ -202,9 +264,17 @@ pub fn site_of(destinations: &[Destination]) -> SiteTarget {
             ports.sort_unstable();
             ports.dedup();
             let host = d.mx_host.trim_end_matches('.').to_ascii_lowercase();
+            // A connection made under one TLS requirement must not carry mail that needs
+            // another: the same host with and without DANE is two sites.
+            let tls = match d.dane {
+                Dane::NotApplicable => "",
+                Dane::EncryptOnly => "+tls",
+                Dane::Authenticate(_) => "+dane",
+                Dane::Unavailable(_) => "+dane-unavailable",
+            };
             ports.into_iter().map(move |port| match host.contains(':') {
-                true => format!("[{host}]:{port}"),
-                false => format!("{host}:{port}"),
+                true => format!("[{host}]:{port}{tls}"),
+                false => format!("{host}:{port}{tls}"),
             })
         })
         .collect();
@@ -217,6 +287,7 @@ pub fn site_of(destinations: &[Destination]) -> SiteTarget {
             .map(|d| HostTarget {
                 name: d.mx_host.clone(),
                 addrs: d.addrs.clone(),
+                dane: d.dane.clone(),
             })
             .collect(),
     }
@@ -363,6 +434,7 @@ mod tests {
             mx_host: host.to_string(),
             preference: 10,
             addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            dane: Dane::NotApplicable,
         }
     }
 

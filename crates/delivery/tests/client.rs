@@ -669,7 +669,7 @@ async fn required_tls_with_verification() {
     );
 
     let mut conn = trusting
-        .connect(sink.addr(), "mx.test", required)
+        .connect(sink.addr(), "mx.test", required.clone())
         .await
         .unwrap();
     assert!(conn.peer().tls.as_ref().unwrap().verified);
@@ -677,13 +677,13 @@ async fn required_tls_with_verification() {
     assert!(sink.wait_for(1, Duration::from_secs(5)).await.unwrap()[0].tls);
     // MX names from DNS end in a dot.
     trusting
-        .connect(sink.addr(), "mx.test.", required)
+        .connect(sink.addr(), "mx.test.", required.clone())
         .await
         .unwrap();
 
     // A certificate that does not name the MX host.
     let err = trusting
-        .connect(sink.addr(), "other.test", required)
+        .connect(sink.addr(), "other.test", required.clone())
         .await
         .unwrap_err();
     assert!(err.is_tls_handshake_failure(), "{err:?}");

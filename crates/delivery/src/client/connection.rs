@@ -93,15 +93,17 @@ impl Connection {
         let mut extensions = hello(&mut wire, helo, t).await?;
 
         let mut tls_session = None;
-        let verify = matches!(tls, TlsMode::Required { verify: true });
+        // DANE authenticates too: against the TLSA records, with the MX host as the name.
+        let verify = matches!(tls, TlsMode::Required { verify: true } | TlsMode::Dane(_));
+        let mandatory = matches!(tls, TlsMode::Required { .. } | TlsMode::Dane(_));
         let start_tls = match tls {
             TlsMode::Disabled => false,
             TlsMode::Opportunistic => extensions.starttls,
-            TlsMode::Required { .. } if !extensions.starttls => {
+            _ if !extensions.starttls => {
                 wire.quit(t).await;
                 return Err(ConnectionError::TlsNotOffered);
             }
-            TlsMode::Required { .. } => true,
+            _ => true,
         };
         if start_tls {
             let Some(name) = server_name(mx_host, addr.ip(), verify) else {
@@ -122,7 +124,17 @@ impl Connection {
                     return Err(ConnectionError::StartTlsInjection);
                 }
                 let tcp = wire.into_plain();
-                let connector = client.tls.connector(verify);
+                let connector = match &tls {
+                    TlsMode::Dane(records) => {
+                        client
+                            .tls
+                            .dane(records)
+                            .map_err(|e| ConnectionError::TlsHandshake {
+                                source: std::io::Error::other(e),
+                            })?
+                    }
+                    _ => client.tls.connector(verify).clone(),
+                };
                 let stream = timeout(t.starttls, connector.connect(name, tcp))
                     .await
                     .map_err(|_| ConnectionError::Timeout {
@@ -134,7 +146,7 @@ impl Connection {
                 wire = Wire::new(Stream::Tls(Box::new(stream)));
                 // RFC 3207 §4.2: forget what was learnt in plain text and ask again.
                 extensions = hello(&mut wire, helo, t).await?;
-            } else if matches!(tls, TlsMode::Required { .. }) {
+            } else if mandatory {
                 wire.quit(t).await;
                 return Err(ConnectionError::StartTlsRefused(reply));
             }

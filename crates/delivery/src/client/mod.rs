@@ -11,6 +11,7 @@
 //! [`encode_data`]) are public so they can be tested and fuzzed from raw bytes.
 
 mod connection;
+mod dane;
 mod data;
 mod error;
 mod extensions;
@@ -19,6 +20,7 @@ mod reply;
 mod tls;
 
 pub use connection::{Connection, PeerInfo};
+pub use dane::{DaneMatch, DaneMismatch, DaneRecords, Tlsa, TlsaRequirement};
 pub use data::{encode_data, has_eight_bit, has_eight_bit_headers};
 pub use error::{ConnectionError, Stage};
 pub use extensions::Extensions;

@@ -1,6 +1,7 @@
 //! The client side of STARTTLS: two rustls configurations built once per [`super::Client`] (one
 //! that verifies the server's certificate and one that does not) and a description of the
-//! negotiated session for the send log.
+//! negotiated session for the send log. DANE connections get a configuration of their own,
+//! built around the host's TLSA records (see [`super::dane`]).
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -11,8 +12,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
 
+use super::dane::{DaneRecords, DaneVerifier};
+
 /// How a connection uses STARTTLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TlsMode {
     /// Use STARTTLS when the server offers it, without checking the certificate: what every MTA
     /// does by default, because most MX certificates do not name the MX host, and encryption
@@ -23,6 +26,9 @@ pub enum TlsMode {
     /// Never send without TLS; with `verify`, the certificate chain must lead to a trusted root
     /// and name the MX host.
     Required { verify: bool },
+    /// DANE (RFC 7672): never send without TLS, and the certificate must match one of the
+    /// host's DNSSEC-authenticated TLSA records.
+    Dane(Arc<DaneRecords>),
     /// Never use STARTTLS (e.g. a retry after a failed handshake with a broken server).
     Disabled,
 }
@@ -38,6 +44,7 @@ pub struct TlsSetupError(String);
 pub(crate) struct TlsConnectors {
     unverified: TlsConnector,
     verified: TlsConnector,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl TlsConnectors {
@@ -69,7 +76,23 @@ impl TlsConnectors {
         Ok(TlsConnectors {
             unverified: TlsConnector::from(Arc::new(unverified)),
             verified: TlsConnector::from(Arc::new(verified)),
+            provider,
         })
+    }
+
+    /// A connector that accepts only a certificate matching `records`. Built per connection:
+    /// DANE hosts are few, and their records change with DNS.
+    pub(crate) fn dane(&self, records: &DaneRecords) -> Result<TlsConnector, TlsSetupError> {
+        let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(DaneVerifier {
+                records: records.clone(),
+                algorithms: self.provider.signature_verification_algorithms,
+            }))
+            .with_no_client_auth();
+        Ok(TlsConnector::from(Arc::new(config)))
     }
 
     pub(crate) fn connector(&self, verify: bool) -> &TlsConnector {

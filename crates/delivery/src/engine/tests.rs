@@ -45,6 +45,7 @@ impl Resolve for Routes {
                 mx_host: host.clone(),
                 preference: 0,
                 addrs: vec![*addr],
+                dane: Default::default(),
             }]),
             None => Err(ResolveError::NoRoute {
                 domain: domain.to_string(),
@@ -98,7 +99,7 @@ impl Dispatch for ScriptedDispatcher {
     async fn connect(
         &self,
         site: &SiteTarget,
-        _policy: TlsPolicy,
+        _policy: Option<TlsPolicy>,
     ) -> Result<Box<dyn Session>, Failure> {
         let host = &site.hosts[0];
         let addr = host.addrs[0];

@@ -97,6 +97,12 @@ pub enum ResolverConfigError {
     /// `resolver = "system"` but the system's DNS configuration could not be read.
     #[error("system DNS configuration: {0}")]
     System(String),
+    /// DANE asked for without one given DNS server: the system's resolvers may not validate
+    /// DNSSEC, and static routes have no DNS at all.
+    #[error(
+        "DANE needs the validating DNS server named as the resolver (\"IP:PORT\"), not the system's or static routes"
+    )]
+    Dane,
     /// hickory refused the resolver settings.
     #[error("DNS resolver: {0}")]
     Resolver(String),

@@ -17,6 +17,11 @@
 //! - every address on [`ResolverOptions::smtp_port`] (25 unless configured), as are routes
 //!   that name no port.
 //!
+//! With DANE on ([`ResolverOptions::dane`], only with one given server, which the operator
+//! trusts to validate DNSSEC), the MX lookup asks for DNSSEC, and when the resolver vouches for
+//! the MX RRset (the AD bit), each MX host's TLSA records (`_25._tcp.<host>`, the port being the
+//! SMTP port) are looked up the same way; what they ask of TLS is the host's [`Dane`].
+//!
 //! Answers come from hickory's cache while their TTL lasts, so a changed record is seen when
 //! the old one expires; negative answers (no such name, no such record) are cached for the
 //! SOA's negative TTL but never longer than [`ResolverOptions::max_negative_ttl`]. Failures
@@ -26,6 +31,7 @@ mod domain;
 mod error;
 mod order;
 mod route;
+mod secure;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -35,7 +41,7 @@ use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, R
 use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{Name, RData};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 
 pub use error::{ResolveError, ResolverConfigError};
@@ -44,6 +50,9 @@ pub use route::{SMTP_PORT, StaticRoute};
 use domain::MailDomain;
 use order::{ExchangeHost, Exchanger, MxPlan};
 use route::{RouteHost, RouteTable, RouteTarget};
+use secure::{SecureAnswer, SecureDns};
+
+use crate::client::{DaneRecords, Tlsa, TlsaRequirement};
 
 /// Where the resolver looks domains up (`[delivery] resolver`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +86,9 @@ pub struct ResolverOptions {
     /// of routes that name none: 25 on the internet. Tests move it, since servers on
     /// 127.0.0.1 cannot all have port 25 (Postfix's `smtp_tcp_port`, KumoMTA's `smtp_port`).
     pub smtp_port: u16,
+    /// DANE (RFC 7672): trust the resolver's AD bit on MX and TLSA answers. Only with
+    /// [`ResolverMode::Server`], a resolver the operator knows to validate DNSSEC.
+    pub dane: bool,
 }
 
 impl Default for ResolverOptions {
@@ -89,6 +101,7 @@ impl Default for ResolverOptions {
             max_addresses: 10,
             max_negative_ttl: Duration::from_secs(60),
             smtp_port: SMTP_PORT,
+            dane: false,
         }
     }
 }
@@ -103,6 +116,25 @@ pub struct Destination {
     pub preference: u16,
     /// Addresses on [`ResolverOptions::smtp_port`], or on the route's port.
     pub addrs: Vec<SocketAddr>,
+    /// What DNSSEC-authenticated TLSA records ask of TLS to this host.
+    pub dane: Dane,
+}
+
+/// What a host's DNSSEC-authenticated TLSA records say about TLS to it (RFC 7672 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Dane {
+    /// Nothing: DANE off, a route, an MX or TLSA answer the resolver did not authenticate, or
+    /// no TLSA records. TLS stays opportunistic.
+    #[default]
+    NotApplicable,
+    /// Authenticated TLSA records, none usable for SMTP: TLS is mandatory, without
+    /// authentication.
+    EncryptOnly,
+    /// Usable authenticated records: TLS is mandatory and the certificate must match one.
+    Authenticate(Arc<DaneRecords>),
+    /// The MX RRset is authenticated but the host's TLSA lookup failed: an attacker could be
+    /// hiding the records, so the host is not used until the lookup succeeds.
+    Unavailable(String),
 }
 
 /// Resolves recipient domains into the destinations to try, in order. Cheap to clone; clones
@@ -116,6 +148,8 @@ struct Inner {
     routes: RouteTable,
     /// `None` in static mode: no DNS at all.
     dns: Option<TokioResolver>,
+    /// With DANE on: the configured server, asked for DNSSEC.
+    secure: Option<SecureDns>,
     options: ResolverOptions,
 }
 
@@ -142,6 +176,7 @@ impl MxResolver {
             return Err(ResolverConfigError::SmtpPort);
         }
         let routes = RouteTable::new(routes, options.smtp_port)?;
+        let mut secure = None;
         let builder = match mode {
             ResolverMode::Static => {
                 if let Some(named) = routes
@@ -164,6 +199,14 @@ impl MxResolver {
                 for connection in &mut server.connections {
                     connection.port = addr.port();
                 }
+                if options.dane {
+                    let mut opts = ResolverOpts::default();
+                    tune(&mut opts, &options);
+                    secure = Some(
+                        SecureDns::new(server.clone(), opts)
+                            .map_err(|e| ResolverConfigError::Resolver(e.to_string()))?,
+                    );
+                }
                 let config = ResolverConfig::from_parts(None, vec![], vec![server]);
                 Some(Resolver::builder_with_config(
                     config,
@@ -171,6 +214,9 @@ impl MxResolver {
                 ))
             }
         };
+        if options.dane && secure.is_none() {
+            return Err(ResolverConfigError::Dane);
+        }
         let dns = builder
             .map(|mut builder| {
                 tune(builder.options_mut(), &options);
@@ -183,6 +229,7 @@ impl MxResolver {
             inner: Arc::new(Inner {
                 routes,
                 dns,
+                secure,
                 options,
             }),
         })
@@ -218,6 +265,7 @@ impl MxResolver {
                         .into_iter()
                         .map(|ip| SocketAddr::new(ip, self.inner.options.smtp_port))
                         .collect(),
+                    dane: Dane::NotApplicable,
                 }])
             }
             MailDomain::Name { fqdn, .. } => self.inner.resolve_mx(domain, dns, fqdn).await,
@@ -290,6 +338,7 @@ impl Inner {
                 .into_iter()
                 .map(|ip| SocketAddr::new(ip, target.port))
                 .collect(),
+            dane: Dane::NotApplicable,
         }])
     }
 
@@ -299,16 +348,17 @@ impl Inner {
         dns: &TokioResolver,
         fqdn: Name,
     ) -> Result<Vec<Destination>, ResolveError> {
-        let exchangers = match dns.mx_lookup(fqdn.clone()).await {
-            Ok(lookup) => {
-                let records: Vec<(u16, Name)> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|record| match &record.data {
-                        RData::MX(mx) => Some((mx.preference, mx.exchange.clone())),
-                        _ => None,
-                    })
-                    .collect();
+        let (mx_lookup, mx_authenticated) = match &self.secure {
+            Some(secure) => secure_mx(secure, &fqdn).await,
+            None => (
+                dns.mx_lookup(fqdn.clone())
+                    .await
+                    .map(|lookup| mx_records(lookup.answers().iter().map(|r| &r.data))),
+                false,
+            ),
+        };
+        let exchangers = match mx_lookup {
+            Ok(records) => {
                 let plan =
                     order::plan_exchangers(&records, self.options.max_mx_hosts, &mut rand::rng());
                 match plan {
@@ -355,9 +405,13 @@ impl Inner {
                     .into_iter()
                     .map(|ip| SocketAddr::new(ip, self.options.smtp_port))
                     .collect(),
+                dane: Dane::NotApplicable,
             });
         }
-        let destinations = order::cap_addresses(destinations, self.options.max_addresses);
+        let mut destinations = order::cap_addresses(destinations, self.options.max_addresses);
+        if let (Some(secure), true) = (&self.secure, mx_authenticated) {
+            tlsa_of_hosts(secure, &mut destinations, self.options.smtp_port).await;
+        }
         if !destinations.is_empty() {
             return Ok(destinations);
         }
@@ -372,6 +426,93 @@ impl Inner {
             domain: domain.to_owned(),
             hosts: exchangers.iter().map(|e| e.host.display()).collect(),
         })
+    }
+}
+
+fn mx_records<'a>(data: impl Iterator<Item = &'a RData>) -> Vec<(u16, Name)> {
+    data.filter_map(|data| match data {
+        RData::MX(mx) => Some((mx.preference, mx.exchange.clone())),
+        _ => None,
+    })
+    .collect()
+}
+
+/// The MX lookup with DANE on: the records, and whether the resolver authenticated them. The
+/// errors are the ones the cached lookup gives, so both paths end the same way.
+async fn secure_mx(secure: &SecureDns, fqdn: &Name) -> (Result<Vec<(u16, Name)>, NetError>, bool) {
+    match secure.lookup(fqdn, RecordType::MX).await {
+        SecureAnswer::Records {
+            records,
+            authenticated,
+        } => (Ok(mx_records(records.iter())), authenticated),
+        SecureAnswer::NoSuchName => (
+            Err(hickory_resolver::net::NoRecords::new(
+                hickory_resolver::proto::op::Query::query(fqdn.clone(), RecordType::MX),
+                hickory_resolver::proto::op::ResponseCode::NXDomain,
+            )
+            .into()),
+            false,
+        ),
+        // No MX: the implicit MX. Whether the domain's own address records are signed is not
+        // asked, so DANE does not apply to it.
+        SecureAnswer::NoRecords => (Ok(Vec::new()), false),
+        SecureAnswer::Failed(detail) => (Err(NetError::from(detail)), false),
+    }
+}
+
+/// Each host's TLSA records at `_PORT._tcp.<host>`, asked at once, when the MX RRset that named
+/// the hosts was authenticated. A host named by an address has no TLSA base domain.
+async fn tlsa_of_hosts(secure: &SecureDns, destinations: &mut [Destination], port: u16) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, destination) in destinations.iter().enumerate() {
+        if destination.mx_host.parse::<IpAddr>().is_ok() {
+            continue;
+        }
+        let secure = secure.clone();
+        let host = destination.mx_host.clone();
+        tasks.spawn(async move { (index, host_dane(&secure, &host, port).await) });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, dane)) => destinations[index].dane = dane,
+            Err(e) => tracing::error!(error = %e, "a TLSA lookup task failed"),
+        }
+    }
+}
+
+async fn host_dane(secure: &SecureDns, host: &str, port: u16) -> Dane {
+    let owner = format!("_{port}._tcp.{host}.");
+    let Ok(name) = Name::from_ascii(&owner) else {
+        return Dane::NotApplicable;
+    };
+    match secure.lookup(&name, RecordType::TLSA).await {
+        SecureAnswer::Records {
+            records,
+            authenticated: true,
+        } => {
+            let records: Vec<Tlsa> = records
+                .iter()
+                .filter_map(|data| match data {
+                    RData::TLSA(tlsa) => Some(Tlsa {
+                        usage: tlsa.cert_usage.into(),
+                        selector: tlsa.selector.into(),
+                        matching: tlsa.matching.into(),
+                        data: tlsa.cert_data.clone(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            match TlsaRequirement::of(host, &records) {
+                TlsaRequirement::Authenticate(records) => Dane::Authenticate(Arc::new(records)),
+                TlsaRequirement::EncryptOnly => Dane::EncryptOnly,
+            }
+        }
+        SecureAnswer::Records { .. } | SecureAnswer::NoSuchName | SecureAnswer::NoRecords => {
+            Dane::NotApplicable
+        }
+        SecureAnswer::Failed(detail) => {
+            Dane::Unavailable(format!("TLSA {}: {detail}", owner.trim_end_matches('.')))
+        }
     }
 }
 

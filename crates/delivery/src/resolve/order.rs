@@ -290,6 +290,7 @@ mod tests {
             addrs: (1..=count)
                 .map(|i| SocketAddr::from(([127, 0, 0, i], 25)))
                 .collect(),
+            dane: super::super::Dane::NotApplicable,
         };
         let capped = cap_addresses(
             vec![
