@@ -501,6 +501,7 @@ pub(crate) fn delivery_transport(
     let options = ResolverOptions {
         ipv6: delivery.ipv6,
         smtp_port: delivery.smtp_port,
+        dane: delivery.dane,
         ..ResolverOptions::default()
     };
     let resolver =

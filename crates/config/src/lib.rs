@@ -326,6 +326,10 @@ pub struct DeliveryConfig {
     /// The mailbox simulator's domain: mail to it never leaves the node, the delivery engine
     /// answers it by the local part (`bounce@`, `complaint@`, …). `""` turns the simulator off.
     pub simulator_domain: String,
+    /// DANE for SMTP (RFC 7672): trust the AD bit of `resolver`'s answers and enforce
+    /// DNSSEC-authenticated TLSA records. Only with a DNS server `"IP:PORT"` that validates
+    /// DNSSEC (normally on this host); off by default, since nothing here can check that it does.
+    pub dane: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -735,6 +739,7 @@ impl Default for DeliveryConfig {
             destination: Vec::new(),
             max_unrecorded_outcomes: 10_000,
             simulator_domain: "simulator.hikyaku.invalid".to_string(),
+            dane: false,
         }
     }
 }
@@ -1048,6 +1053,12 @@ impl Config {
                     rule.matches
                 ));
             }
+        }
+        if d.dane && !matches!(d.resolver, ResolverSetting::Server(_)) {
+            problems.push(
+                "delivery.dane = true needs delivery.resolver = \"IP:PORT\": the validating DNS server whose AD bit is trusted"
+                    .to_string(),
+            );
         }
         if matches!(d.resolver, ResolverSetting::Static) && d.route.is_empty() {
             problems.push(
@@ -1559,6 +1570,7 @@ soft_bounce_window = "7d"
 resolver = "127.0.0.1:5353"
 lifetime = "3d"
 smtp_port = 2526
+dane = true
 [[delivery.route]]
 domain = "*"
 host = "127.0.0.1:2600"
@@ -1579,6 +1591,8 @@ domain = "bounce.hikyaku.test"
         );
         assert_eq!(d.lifetime.as_std().as_secs(), 259_200);
         assert_eq!(d.smtp_port, 2526);
+        assert!(d.dane);
+        assert!(!DeliveryConfig::default().dane);
         assert_eq!(
             d.route,
             vec![StaticRoute {
@@ -1674,6 +1688,11 @@ domain = "bounce.hikyaku.test"
             ("database_url = \"mysql://x\"", "database_url"),
             ("[delivery]\nresolver = \"8.8.8.8\"", "resolver"),
             ("[delivery]\nresolver = \"static\"", "needs at least one"),
+            ("[delivery]\ndane = true", "validating DNS server"),
+            (
+                "[delivery]\ndane = true\nresolver = \"static\"\n[[delivery.route]]\ndomain = \"*\"\nhost = \"127.0.0.1:25\"",
+                "validating DNS server",
+            ),
             ("[delivery]\nsmtp_port = 0", "smtp_port must not be 0"),
             ("[delivery]\nsmtp_port = 70000", "smtp_port"),
             (
