@@ -11,8 +11,8 @@
 
 use crate::classify::{Refusal, is_throttling};
 use crate::client::{
-    Client, Connection as ClientConnection, ConnectionError, EnhancedStatus, RecipientOutcome,
-    Reply, TlsMode,
+    Client, Connection as ClientConnection, ConnectionError, DaneMismatch, EnhancedStatus,
+    RecipientOutcome, Reply, TlsMode,
 };
 use crate::resolve::{Dane, Destination, MxResolver, ResolveError};
 use async_trait::async_trait;
@@ -173,7 +173,11 @@ impl Dispatch for SmtpDispatcher {
                         let stop = error.is_throttling();
                         last = Some(match &mode {
                             TlsMode::Dane(_) if is_tls_failure(&error) => {
-                                dane_failure(&host.name, Some(addr), &error.to_string())
+                                let detail = match DaneMismatch::of(&error) {
+                                    Some(mismatch) => mismatch.to_string(),
+                                    None => error.to_string(),
+                                };
+                                dane_failure(&host.name, Some(addr), &detail)
                             }
                             _ => connection_failure(&host.name, addr, &error),
                         });

@@ -246,6 +246,22 @@ impl DaneRecords {
     }
 }
 
+impl DaneMismatch {
+    /// The mismatch behind a failed handshake, when that is why it failed (rustls only shows
+    /// its debug form).
+    pub fn of(error: &super::ConnectionError) -> Option<&DaneMismatch> {
+        let super::ConnectionError::TlsHandshake { source } = error else {
+            return None;
+        };
+        match source.get_ref()?.downcast_ref::<rustls::Error>()? {
+            rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+                other.0.downcast_ref::<DaneMismatch>()
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The rustls side: [`DaneRecords::check`] for the certificate, the provider's algorithms
 /// for the handshake signatures (which bind the session to the matched key).
 #[derive(Debug)]
