@@ -27,11 +27,13 @@ fn rule(matches: &str, limits: &Limits) -> SendControlRule {
             };
             format!("{}/{per}", rate.messages)
         }),
+        // Without a rule's policy each host's own applies: opportunistic, unless DANE
+        // (`delivery.dane`) finds authenticated TLSA records for it.
         tls: match limits.tls {
-            TlsPolicy::Opportunistic => "opportunistic",
-            TlsPolicy::Required => "required",
-            TlsPolicy::RequiredNoverify => "required-noverify",
-            TlsPolicy::Disabled => "disabled",
+            None | Some(TlsPolicy::Opportunistic) => "opportunistic",
+            Some(TlsPolicy::Required) => "required",
+            Some(TlsPolicy::RequiredNoverify) => "required-noverify",
+            Some(TlsPolicy::Disabled) => "disabled",
         }
         .to_string(),
         backoff_seconds: limits.backoff.as_secs(),
