@@ -473,4 +473,54 @@ mod tests {
             assert_eq!(&*site_of(destinations).id, id, "{destinations:?}");
         }
     }
+
+    #[test]
+    fn a_rule_wins_over_dane_and_dane_over_the_default() {
+        let records = match crate::client::TlsaRequirement::of(
+            "mx.example.jp",
+            &[crate::client::Tlsa {
+                usage: 3,
+                selector: 1,
+                matching: 1,
+                data: vec![7; 32],
+            }],
+        ) {
+            crate::client::TlsaRequirement::Authenticate(records) => Arc::new(records),
+            other => panic!("{other:?}"),
+        };
+        let authenticate = Dane::Authenticate(records.clone());
+        let unavailable = Dane::Unavailable("TLSA _25._tcp.mx.example.jp: SERVFAIL".into());
+        let table = [
+            (None, &Dane::NotApplicable, Ok(TlsMode::Opportunistic)),
+            (
+                None,
+                &Dane::EncryptOnly,
+                Ok(TlsMode::Required { verify: false }),
+            ),
+            (None, &authenticate, Ok(TlsMode::Dane(records))),
+            (
+                None,
+                &unavailable,
+                Err("TLSA _25._tcp.mx.example.jp: SERVFAIL".to_string()),
+            ),
+            (
+                Some(TlsPolicy::Disabled),
+                &authenticate,
+                Ok(TlsMode::Disabled),
+            ),
+            (
+                Some(TlsPolicy::Opportunistic),
+                &unavailable,
+                Ok(TlsMode::Opportunistic),
+            ),
+            (
+                Some(TlsPolicy::Required),
+                &Dane::EncryptOnly,
+                Ok(TlsMode::Required { verify: true }),
+            ),
+        ];
+        for (policy, dane, expected) in table {
+            assert_eq!(tls_mode(policy, dane), expected, "{policy:?} {dane:?}");
+        }
+    }
 }
