@@ -377,6 +377,23 @@ fn encode_text_parts(entity: &str) -> String {
     out
 }
 
+/// An extension field after each `Action:` of a delivery report: a reader must ignore the
+/// fields it does not know (RFC 3464 section 2.1.1), and MTAs add their own (`X-Actual-Recipient`,
+/// `X-Postfix-Sender`, `X-Supplementary-Info`).
+fn report_extension(raw: &[u8], _: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.split_inclusive('\n') {
+        out.push_str(line);
+        if line.len() > 7 && line.as_bytes()[..7].eq_ignore_ascii_case(b"action:") {
+            let eol = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
+            out.push_str("X-Relay-Trace: smtp; relay.example.net queued as 4f1c2a9e");
+            out.push_str(eol);
+        }
+    }
+    out.into_bytes()
+}
+
 pub const PERTURBATIONS: &[Perturbation] = &[
     Perturbation {
         name: "refold",
@@ -416,6 +433,11 @@ pub const PERTURBATIONS: &[Perturbation] = &[
     Perturbation {
         name: "quoted-printable",
         apply: quoted_printable,
+        rename: keep,
+    },
+    Perturbation {
+        name: "report-extension",
+        apply: report_extension,
         rename: keep,
     },
 ];
