@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod rules;
 mod schedule;
 mod simulator;
+pub mod sts;
 mod throttle;
 mod transport;
 

@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_messages_per_connection: usize,
     pub max_rate: Option<Rate>,
     pub tls: TlsPolicy,
+    /// A rule set `tls` (the default rule included): the operator's word, which MTA-STS does
+    /// not override.
+    pub tls_configured: bool,
     /// First pause after a 421 or throttling reply; doubles while the destination keeps
     /// refusing, up to [`MAX_BACKOFF`].
     pub backoff: Duration,
@@ -37,6 +40,7 @@ impl Default for Limits {
             max_messages_per_connection: DEFAULT_MAX_MESSAGES_PER_CONNECTION,
             max_rate: None,
             tls: TlsPolicy::Opportunistic,
+            tls_configured: false,
             backoff: DEFAULT_BACKOFF,
         }
     }
@@ -107,6 +111,7 @@ impl Rules {
                 .unwrap_or(base.max_messages_per_connection),
             max_rate: rule.max_rate.or(base.max_rate),
             tls: rule.tls.unwrap_or(base.tls),
+            tls_configured: rule.tls.is_some() || base.tls_configured,
             backoff: rule.backoff.map(|d| d.as_std()).unwrap_or(base.backoff),
         };
         // `*` sets the defaults, wherever it stands; every other rule inherits what it leaves out.
