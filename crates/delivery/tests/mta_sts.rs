@@ -287,7 +287,11 @@ async fn a_rule_that_sets_tls_wins_over_the_policy() {
         tls: Some(TlsPolicy::Opportunistic),
         backoff: None,
     };
-    let sent = send(&world.transport(&[rule.clone()]), TlsPolicy::Opportunistic).await;
+    let sent = send(
+        &world.transport(std::slice::from_ref(&rule)),
+        TlsPolicy::Opportunistic,
+    )
+    .await;
     assert!(matches!(sent, Sent::Delivered { tls: false }), "{sent:?}");
     assert!(world.https.requests().is_empty());
     // The same rule without `tls` leaves the policy in force.
