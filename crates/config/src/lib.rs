@@ -1290,7 +1290,9 @@ impl ReputationConfig {
     }
 }
 
-pub(crate) fn is_domain_name(name: &str) -> bool {
+/// A host or domain name as DNS and certificates write it: two LDH labels at least, each 1 to 63
+/// characters, not starting or ending with a hyphen, 253 characters in all.
+pub fn is_domain_name(name: &str) -> bool {
     let labels: Vec<&str> = name.split('.').collect();
     name.len() <= 253
         && labels.len() >= 2

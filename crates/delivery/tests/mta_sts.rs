@@ -51,6 +51,11 @@ impl World {
         World { dns, https, sink }
     }
 
+    /// [`World::new`] with an `enforce` policy naming `mx` and the TXT record.
+    async fn enforcing(sink: Sink, mx: &str) -> World {
+        World::new(sink, &enforce(mx), true).await
+    }
+
     /// A new node's transport (an empty policy cache), trusting the sink's and the policy
     /// host's CAs, with these destination rules.
     fn transport(&self, rules: &[DestinationRule]) -> Transport {
@@ -90,6 +95,11 @@ impl World {
         Transport::new(resolver, client).with_mta_sts(sts)
     }
 
+    /// One message, sent by a node without rules that has cached no policy yet.
+    async fn send_from_a_new_node(&self) -> Sent {
+        send(&self.transport(&[])).await
+    }
+
     async fn set_txt(&self, text: &str) {
         self.dns.remove("_mta-sts.example.test").await;
         self.dns.ttl(0).txt("_mta-sts.example.test", text).await;
@@ -114,12 +124,13 @@ enum Sent {
     Failed(Failure),
 }
 
-async fn send(transport: &Transport, tls: TlsPolicy) -> Sent {
+/// Sends as the engine does, with the opportunistic TLS a rule-less destination has.
+async fn send(transport: &Transport) -> Sent {
     let site = match transport.resolve(DOMAIN).await {
         Ok(site) => site,
         Err(failure) => return Sent::Failed(failure),
     };
-    let mut session = match transport.connect(&site, tls).await {
+    let mut session = match transport.connect(&site, TlsPolicy::Opportunistic).await {
         Ok(session) => session,
         Err(failure) => return Sent::Failed(failure),
     };
@@ -162,14 +173,9 @@ async fn tls_sink(names: &[&str]) -> Sink {
 
 #[tokio::test]
 async fn enforce_with_verified_tls_delivers() {
-    let world = World::new(
-        tls_sink(&["mx.example.test"]).await,
-        &enforce("mx.example.test"),
-        true,
-    )
-    .await;
+    let world = World::enforcing(tls_sink(&["mx.example.test"]).await, "mx.example.test").await;
     let transport = world.transport(&[]);
-    let sent = send(&transport, TlsPolicy::Opportunistic).await;
+    let sent = send(&transport).await;
     assert!(matches!(sent, Sent::Delivered { tls: true }), "{sent:?}");
     assert!(world.sink.received()[0].tls);
     let requests = world.https.requests();
@@ -184,20 +190,15 @@ async fn enforce_with_verified_tls_delivers() {
         .https
         .set_answer(HttpsAnswer::text(&enforce("*.example.test")));
     world.set_txt("v=STSv1; id=2").await;
-    let sent = send(&transport, TlsPolicy::Opportunistic).await;
+    let sent = send(&transport).await;
     assert!(matches!(sent, Sent::Delivered { tls: true }), "{sent:?}");
     assert_eq!(world.https.requests().len(), 2);
 }
 
 #[tokio::test]
 async fn enforce_without_starttls_defers_with_the_policy_named() {
-    let world = World::new(
-        Sink::start().await.unwrap(),
-        &enforce("mx.example.test"),
-        true,
-    )
-    .await;
-    let sent = send(&world.transport(&[]), TlsPolicy::Opportunistic).await;
+    let world = World::enforcing(Sink::start().await.unwrap(), "mx.example.test").await;
+    let sent = world.send_from_a_new_node().await;
     assert_eq!(
         deferred(sent),
         (
@@ -211,14 +212,8 @@ async fn enforce_without_starttls_defers_with_the_policy_named() {
 
 #[tokio::test]
 async fn enforce_with_a_certificate_for_another_name_defers() {
-    let world = World::new(
-        tls_sink(&["other.test"]).await,
-        &enforce("mx.example.test"),
-        true,
-    )
-    .await;
-    let (code, enhanced, text) =
-        deferred(send(&world.transport(&[]), TlsPolicy::Opportunistic).await);
+    let world = World::enforcing(tls_sink(&["other.test"]).await, "mx.example.test").await;
+    let (code, enhanced, text) = deferred(world.send_from_a_new_node().await);
     assert_eq!((code, enhanced.as_str()), (451, "4.7.5"));
     assert!(
         text.starts_with(
@@ -231,13 +226,8 @@ async fn enforce_with_a_certificate_for_another_name_defers() {
 
 #[tokio::test]
 async fn enforce_without_a_matching_mx_defers() {
-    let world = World::new(
-        tls_sink(&["mx.example.test"]).await,
-        &enforce("*.elsewhere.test"),
-        true,
-    )
-    .await;
-    let sent = send(&world.transport(&[]), TlsPolicy::Opportunistic).await;
+    let world = World::enforcing(tls_sink(&["mx.example.test"]).await, "*.elsewhere.test").await;
+    let sent = world.send_from_a_new_node().await;
     assert_eq!(
         deferred(sent),
         (
@@ -253,7 +243,7 @@ async fn enforce_without_a_matching_mx_defers() {
 async fn testing_mode_delivers_as_without_a_policy() {
     let policy = "version: STSv1\nmode: testing\nmx: *.elsewhere.test\nmax_age: 600\n";
     let world = World::new(Sink::start().await.unwrap(), policy, true).await;
-    let sent = send(&world.transport(&[]), TlsPolicy::Opportunistic).await;
+    let sent = world.send_from_a_new_node().await;
     assert!(matches!(sent, Sent::Delivered { tls: false }), "{sent:?}");
     assert_eq!(world.https.requests().len(), 1);
 }
@@ -266,19 +256,14 @@ async fn without_a_txt_record_delivery_is_as_before() {
         false,
     )
     .await;
-    let sent = send(&world.transport(&[]), TlsPolicy::Opportunistic).await;
+    let sent = world.send_from_a_new_node().await;
     assert!(matches!(sent, Sent::Delivered { tls: false }), "{sent:?}");
     assert!(world.https.requests().is_empty());
 }
 
 #[tokio::test]
 async fn a_rule_that_sets_tls_wins_over_the_policy() {
-    let world = World::new(
-        Sink::start().await.unwrap(),
-        &enforce("mx.example.test"),
-        true,
-    )
-    .await;
+    let world = World::enforcing(Sink::start().await.unwrap(), "mx.example.test").await;
     let rule = DestinationRule {
         matches: DOMAIN.into(),
         max_connections: None,
@@ -287,35 +272,26 @@ async fn a_rule_that_sets_tls_wins_over_the_policy() {
         tls: Some(TlsPolicy::Opportunistic),
         backoff: None,
     };
-    let sent = send(
-        &world.transport(std::slice::from_ref(&rule)),
-        TlsPolicy::Opportunistic,
-    )
-    .await;
+    let sent = send(&world.transport(std::slice::from_ref(&rule))).await;
     assert!(matches!(sent, Sent::Delivered { tls: false }), "{sent:?}");
     assert!(world.https.requests().is_empty());
     // The same rule without `tls` leaves the policy in force.
     let rule = DestinationRule { tls: None, ..rule };
-    let sent = send(&world.transport(&[rule]), TlsPolicy::Opportunistic).await;
+    let sent = send(&world.transport(&[rule])).await;
     assert_eq!(deferred(sent).1, "4.7.4");
 }
 
 #[tokio::test]
 async fn a_cached_policy_holds_when_the_fetch_fails_and_a_new_id_is_fetched() {
-    let world = World::new(
-        tls_sink(&["mx.example.test"]).await,
-        &enforce("mx.example.test"),
-        true,
-    )
-    .await;
+    let world = World::enforcing(tls_sink(&["mx.example.test"]).await, "mx.example.test").await;
     let transport = world.transport(&[]);
     assert!(matches!(
-        send(&transport, TlsPolicy::Opportunistic).await,
+        send(&transport).await,
         Sent::Delivered { tls: true }
     ));
     // Same id: the cached policy, no fetch.
     assert!(matches!(
-        send(&transport, TlsPolicy::Opportunistic).await,
+        send(&transport).await,
         Sent::Delivered { tls: true }
     ));
     assert_eq!(world.https.requests().len(), 1);
@@ -328,18 +304,15 @@ async fn a_cached_policy_holds_when_the_fetch_fails_and_a_new_id_is_fetched() {
         status: 500,
         ..HttpsAnswer::text("down")
     });
-    let (_, enhanced, text) = deferred(send(&transport, TlsPolicy::Opportunistic).await);
+    let (_, enhanced, text) = deferred(send(&transport).await);
     assert_eq!(enhanced, "4.7.0");
     assert!(text.contains("mx: mx.example.test"), "{text}");
     assert_eq!(world.https.requests().len(), 2);
     // The TXT record gone: the cached policy still holds.
     world.dns.remove("_mta-sts.example.test").await;
-    assert_eq!(
-        deferred(send(&transport, TlsPolicy::Opportunistic).await).1,
-        "4.7.0"
-    );
+    assert_eq!(deferred(send(&transport).await).1, "4.7.0");
     // A node that never saw the policy has nothing to enforce.
-    let sent = send(&world.transport(&[]), TlsPolicy::Opportunistic).await;
+    let sent = world.send_from_a_new_node().await;
     assert!(matches!(sent, Sent::Delivered { tls: true }), "{sent:?}");
 
     // A new id with a policy that can be fetched replaces the cached one at once.
@@ -348,7 +321,7 @@ async fn a_cached_policy_holds_when_the_fetch_fails_and_a_new_id_is_fetched() {
         .set_answer(HttpsAnswer::text(&enforce("mx.attacker.test")));
     world.set_txt("v=STSv1; id=3").await;
     // (It names a host whose certificate it is not: refused for that, not for the MX.)
-    let (_, enhanced, text) = deferred(send(&transport, TlsPolicy::Opportunistic).await);
+    let (_, enhanced, text) = deferred(send(&transport).await);
     assert_eq!(enhanced, "4.7.5", "{text}");
     assert_eq!(world.https.requests().len(), 3);
 }
@@ -379,7 +352,7 @@ async fn answers_that_are_not_a_policy_are_no_policy() {
     ];
     for (index, answer) in answers.into_iter().enumerate() {
         world.https.set_answer(answer);
-        let sent = send(&world.transport(&[]), TlsPolicy::Opportunistic).await;
+        let sent = world.send_from_a_new_node().await;
         assert!(
             matches!(sent, Sent::Delivered { tls: false }),
             "{index}: {sent:?}"

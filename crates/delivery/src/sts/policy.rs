@@ -147,18 +147,7 @@ impl MxPattern {
             Some(rest) => (rest.to_string(), true),
             None => (text, false),
         };
-        let labels_ok = !name.is_empty()
-            && name.len() <= 253
-            && name.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            });
-        labels_ok.then_some(MxPattern { name, wildcard })
+        hikyaku_config::is_domain_name(&name).then_some(MxPattern { name, wildcard })
     }
 
     /// Whether an MX host (as DNS gave it, any case, final dot or not) is one this pattern
