@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_messages_per_connection: usize,
     pub max_rate: Option<Rate>,
     pub tls: TlsPolicy,
+    /// A rule set `tls` (the default rule included): the operator's word, which MTA-STS does
+    /// not override.
+    pub tls_configured: bool,
     /// First pause after a 421 or throttling reply; doubles while the destination keeps
     /// refusing, up to [`MAX_BACKOFF`].
     pub backoff: Duration,
@@ -37,6 +40,7 @@ impl Default for Limits {
             max_messages_per_connection: DEFAULT_MAX_MESSAGES_PER_CONNECTION,
             max_rate: None,
             tls: TlsPolicy::Opportunistic,
+            tls_configured: false,
             backoff: DEFAULT_BACKOFF,
         }
     }
@@ -107,6 +111,7 @@ impl Rules {
                 .unwrap_or(base.max_messages_per_connection),
             max_rate: rule.max_rate.or(base.max_rate),
             tls: rule.tls.unwrap_or(base.tls),
+            tls_configured: rule.tls.is_some() || base.tls_configured,
             backoff: rule.backoff.map(|d| d.as_std()).unwrap_or(base.backoff),
         };
         // `*` sets the defaults, wherever it stands; every other rule inherits what it leaves out.
@@ -270,5 +275,22 @@ mod tests {
         );
         let none = Rules::new(&[]);
         assert_eq!(none.classify("x.jp", &[], SITE).1, &Limits::default());
+    }
+
+    #[test]
+    fn a_tls_setting_is_known_as_the_operators() {
+        let mut pinned = rule("pinned.jp", 1);
+        pinned.tls = Some(TlsPolicy::Opportunistic);
+        let rules = Rules::new(&[pinned, rule("free.jp", 1)]);
+        let configured = |rules: &Rules, domain| rules.classify(domain, &[], SITE).1.tls_configured;
+        assert!(configured(&rules, "pinned.jp"));
+        assert!(!configured(&rules, "free.jp"));
+        assert!(!configured(&rules, "other.jp"));
+        // The default rule's setting covers every rule that leaves `tls` out.
+        let mut star = rule("*", 5);
+        star.tls = Some(TlsPolicy::Required);
+        let rules = Rules::new(&[rule("free.jp", 1), star]);
+        assert!(configured(&rules, "free.jp"));
+        assert!(configured(&rules, "other.jp"));
     }
 }

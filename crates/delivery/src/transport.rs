@@ -11,6 +11,7 @@ use crate::client::{
     Reply, TlsMode,
 };
 use crate::resolve::{Destination, MxResolver, ResolveError};
+use crate::sts::{MtaSts, SitePolicy, enforce_failure};
 use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
 use hikyaku_model::{Reason, Remote};
@@ -25,6 +26,8 @@ use std::sync::Arc;
 pub struct SiteTarget {
     pub id: Arc<str>,
     pub hosts: Vec<HostTarget>,
+    /// The recipient domain's MTA-STS policy, when one applies to these connections.
+    pub mta_sts: Option<Arc<SitePolicy>>,
 }
 
 #[derive(Debug)]
@@ -92,6 +95,7 @@ pub trait Session: Send {
 pub struct Transport {
     resolver: Arc<dyn Resolve>,
     dispatcher: Arc<dyn Dispatch>,
+    mta_sts: Option<Arc<MtaSts>>,
 }
 
 impl Transport {
@@ -105,13 +109,27 @@ impl Transport {
         Transport {
             resolver,
             dispatcher,
+            mta_sts: None,
+        }
+    }
+
+    /// Applies recipient domains' MTA-STS policies to their sites.
+    pub fn with_mta_sts(self, mta_sts: MtaSts) -> Transport {
+        Transport {
+            mta_sts: Some(Arc::new(mta_sts)),
+            ..self
         }
     }
 
     pub async fn resolve(&self, domain: &str) -> Result<Arc<SiteTarget>, Failure> {
-        match self.resolver.resolve(domain).await {
-            Ok(destinations) => Ok(Arc::new(site_of(&destinations))),
-            Err(error) => Err(resolve_failure(&error)),
+        let destinations = self
+            .resolver
+            .resolve(domain)
+            .await
+            .map_err(|error| resolve_failure(&error))?;
+        match &self.mta_sts {
+            Some(mta_sts) => mta_sts.apply(domain, &destinations).await.map(Arc::new),
+            None => Ok(Arc::new(site_of(&destinations))),
         }
     }
 
@@ -133,34 +151,58 @@ struct SmtpDispatcher {
 impl Dispatch for SmtpDispatcher {
     /// Connects to the first host of the site that answers, in MX order. With opportunistic
     /// TLS, a host whose TLS handshake fails is tried once more in plain text, as Postfix and
-    /// KumoMTA do: a broken TLS stack must not stop the mail.
+    /// KumoMTA do: a broken TLS stack must not stop the mail. An enforced MTA-STS policy
+    /// replaces the rule's TLS policy (a rule that sets one keeps the site free of MTA-STS):
+    /// TLS with a certificate that names the MX host, and its failure said in the policy's name.
     async fn connect(
         &self,
         site: &SiteTarget,
         policy: TlsPolicy,
     ) -> Result<Box<dyn Session>, Failure> {
+        let sts = site.mta_sts.as_deref();
         let mode = match policy {
+            _ if sts.is_some_and(SitePolicy::enforced) => TlsMode::Required { verify: true },
             TlsPolicy::Opportunistic => TlsMode::Opportunistic,
             TlsPolicy::Required => TlsMode::Required { verify: true },
             TlsPolicy::RequiredNoverify => TlsMode::Required { verify: false },
             TlsPolicy::Disabled => TlsMode::Disabled,
         };
         let mut last: Option<(String, SocketAddr, ConnectionError)> = None;
+        // Of several hosts failing, the one the policy refused says most.
+        let mut refused_by_policy: Option<Failure> = None;
         for host in &site.hosts {
             for &addr in &host.addrs {
                 let mut result = self.client.connect(addr, &host.name, mode).await;
                 if mode == TlsMode::Opportunistic
                     && matches!(&result, Err(e) if e.is_tls_handshake_failure())
                 {
+                    if let Some(sts) = sts {
+                        sts.report_testing(&host.name, None);
+                    }
                     result = self
                         .client
                         .connect(addr, &host.name, TlsMode::Disabled)
                         .await;
                 }
                 match result {
-                    Ok(inner) => return Ok(Box::new(SmtpSession { inner })),
+                    Ok(inner) => {
+                        if let Some(sts) = sts {
+                            if sts.enforced() {
+                                tracing::debug!(domain = %sts.domain, host = %host.name, "MTA-STS policy enforced: TLS verified");
+                            } else {
+                                sts.report_testing(&host.name, inner.peer().tls.as_ref());
+                            }
+                        }
+                        return Ok(Box::new(SmtpSession { inner }));
+                    }
                     Err(error) => {
                         tracing::debug!(host = %host.name, %addr, %error, "connection failed; trying the next address");
+                        if let Some(failure) = sts
+                            .filter(|sts| sts.enforced())
+                            .and_then(|sts| enforce_failure(sts, &host.name, addr, &error))
+                        {
+                            refused_by_policy = Some(failure);
+                        }
                         let stop = error.is_throttling();
                         last = Some((host.name.clone(), addr, error));
                         // A host that says "not now" speaks for its destination: don't
@@ -171,6 +213,9 @@ impl Dispatch for SmtpDispatcher {
                     }
                 }
             }
+        }
+        if let Some(failure) = refused_by_policy {
+            return Err(failure);
         }
         Err(match last {
             Some((host, addr, error)) => connection_failure(&host, addr, &error),
@@ -211,6 +256,7 @@ pub fn site_of(destinations: &[Destination]) -> SiteTarget {
     names.sort_unstable();
     names.dedup();
     SiteTarget {
+        mta_sts: None,
         id: names.join(",").into(),
         hosts: destinations
             .iter()

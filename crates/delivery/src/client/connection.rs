@@ -123,14 +123,16 @@ impl Connection {
                 }
                 let tcp = wire.into_plain();
                 let connector = client.tls.connector(verify);
-                let stream = timeout(t.starttls, connector.connect(name, tcp))
+                let stream = timeout(t.starttls, connector.connect(name.clone(), tcp))
                     .await
                     .map_err(|_| ConnectionError::Timeout {
                         stage: Stage::TlsHandshake,
                         timeout: t.starttls,
                     })?
                     .map_err(|source| ConnectionError::TlsHandshake { source })?;
-                tls_session = Some(TlsInfo::of(stream.get_ref().1, verify));
+                let session = stream.get_ref().1;
+                let verified = verify || client.tls.would_verify(session, &name);
+                tls_session = Some(TlsInfo::of(session, verified));
                 wire = Wire::new(Stream::Tls(Box::new(stream)));
                 // RFC 3207 §4.2: forget what was learnt in plain text and ask again.
                 extensions = hello(&mut wire, helo, t).await?;
