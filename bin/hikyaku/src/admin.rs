@@ -376,6 +376,47 @@ pub async fn run(
     }
 }
 
+/// What `contract show` prints of a contract that is gone: its tombstone, or that there is none.
+async fn show_tombstone(store: &Store, id: &CustomerId, out: Output) -> anyhow::Result<()> {
+    match store.deleted_contract(id).await? {
+        Some(gone) => crate::lifecycle_cmd::show_deleted(&gone, out),
+        None => bail!("no contract with customer ID {id}"),
+    }
+}
+
+/// Everything `contract show` prints beside the contract row itself.
+struct ContractParts {
+    end: crate::lifecycle_cmd::ContractEnd,
+    ranges: Vec<AllowedIpRange>,
+    credentials: Vec<SmtpCredential>,
+    own: Option<BounceDomain>,
+    unregistered_from: UnregisteredFrom,
+    sender_domains: Vec<String>,
+}
+
+impl ContractParts {
+    async fn read(
+        store: &Store,
+        config: &Config,
+        contract: &Contract,
+    ) -> anyhow::Result<ContractParts> {
+        let id = &contract.customer_id;
+        Ok(ContractParts {
+            end: crate::lifecycle_cmd::ContractEnd::of(store, config, contract).await?,
+            ranges: store.allowed_ips(id).await?,
+            credentials: store.smtp_credentials(id).await?,
+            own: store.bounce_domain(id).await?,
+            unregistered_from: store.unregistered_from(id).await?,
+            sender_domains: store
+                .sender_domains(Some(id))
+                .await?
+                .into_iter()
+                .map(|d| d.domain)
+                .collect(),
+        })
+    }
+}
+
 pub(crate) async fn require_contract(store: &Store, id: &CustomerId) -> anyhow::Result<Contract> {
     match store.contract(id).await? {
         Some(contract) => Ok(contract),
@@ -451,22 +492,25 @@ async fn contract(
             // one and writes the other in one transaction, so a deletion committed between
             // the two reads is still shown as such (the other order could find neither).
             let Some(contract) = store.contract(&customer_id).await? else {
-                if let Some(gone) = store.deleted_contract(&customer_id).await? {
-                    return crate::lifecycle_cmd::show_deleted(&gone, out);
-                }
-                bail!("no contract with customer ID {customer_id}");
+                return show_tombstone(store, &customer_id, out).await;
             };
-            let end = crate::lifecycle_cmd::ContractEnd::of(store, config, &contract).await?;
-            let ranges = store.allowed_ips(&customer_id).await?;
-            let credentials = store.smtp_credentials(&customer_id).await?;
-            let own = store.bounce_domain(&customer_id).await?;
-            let unregistered_from = store.unregistered_from(&customer_id).await?;
-            let sender_domains: Vec<String> = store
-                .sender_domains(Some(&customer_id))
-                .await?
-                .into_iter()
-                .map(|d| d.domain)
-                .collect();
+            // The details are read after the contract, so a deletion can commit in between
+            // (one of them then finds no contract row): show what the contract has become.
+            let ContractParts {
+                end,
+                ranges,
+                credentials,
+                own,
+                unregistered_from,
+                sender_domains,
+            } = match ContractParts::read(store, config, &contract).await {
+                Ok(parts) => parts,
+                Err(error) if store.contract(&customer_id).await?.is_none() => {
+                    tracing::debug!(%error, "the contract was deleted while it was read");
+                    return show_tombstone(store, &customer_id, out).await;
+                }
+                Err(error) => return Err(error),
+            };
             let details = ContractDetails {
                 contract: &contract,
                 allowed_ips: &ranges,

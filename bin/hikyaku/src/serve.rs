@@ -481,6 +481,7 @@ pub(crate) fn delivery_transport(
 ) -> anyhow::Result<Option<Transport>> {
     use hikyaku_delivery::client::{Client, ClientConfig};
     use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions, StaticRoute};
+    use hikyaku_delivery::sts::{MtaSts, StsOptions};
     let delivery = &config.delivery;
     if !delivery.enabled {
         return Ok(None);
@@ -513,7 +514,22 @@ pub(crate) fn delivery_transport(
     let mut client_config = ClientConfig::new(helo);
     client_config.timeouts.connect = delivery.connect_timeout.as_std();
     let client = Client::new(client_config).context("invalid [delivery] client settings")?;
-    Ok(Some(Transport::new(resolver, client)))
+    let mta_sts = if delivery.mta_sts {
+        let options = StsOptions {
+            https_port: delivery.mta_sts_port,
+            ..StsOptions::default()
+        };
+        let roots = client.config().root_store.clone();
+        MtaSts::new(&resolver, roots, Rules::new(&delivery.destination), options)
+            .context("MTA-STS policy client")?
+    } else {
+        None
+    };
+    let transport = Transport::new(resolver, client);
+    Ok(Some(match mta_sts {
+        Some(mta_sts) => transport.with_mta_sts(mta_sts),
+        None => transport,
+    }))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

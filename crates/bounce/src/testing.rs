@@ -182,6 +182,218 @@ fn refold(raw: &[u8], _: &[String]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// The name of every header field and delivery-report field in lower case: field names are
+/// case-insensitive (RFC 5322 section 1.2.2, RFC 3464 section 2.1.1), and some MTAs write them so.
+fn field_case(raw: &[u8], _: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        match line.split_once(':') {
+            Some((name, rest))
+                if name.len() >= 2
+                    && name.len() <= 40
+                    && name.contains('-')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && rest.starts_with([' ', '\t']) =>
+            {
+                out.push_str(&name.to_ascii_lowercase());
+                out.push(':');
+                out.push_str(rest);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out.into_bytes()
+}
+
+/// The value of the `boundary=` parameter in `line`, quoted or not.
+fn boundary_value(line: &str) -> Option<&str> {
+    let at = line.to_ascii_lowercase().find("boundary=")? + "boundary=".len();
+    let rest = &line[at..];
+    let value = match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"')?],
+        None => rest
+            .split([';', ' ', '\t', '\r', '\n'])
+            .next()
+            .unwrap_or_default(),
+    };
+    (!value.is_empty()).then_some(value)
+}
+
+/// Each MIME boundary replaced by another (in its parameter and its delimiter lines), and the
+/// delimiter lines given transport padding, the white space RFC 2046 section 5.1.1 lets a
+/// gateway add after them: a boundary is an arbitrary string, and its lines are found by it.
+fn boundaries(raw: &[u8], _: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut renamed: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(value) = boundary_value(line)
+            && !renamed.iter().any(|(old, _)| old == value)
+        {
+            let new = format!("=_perturbed_{}_{}", renamed.len(), value.len());
+            renamed.push((value.to_string(), new));
+        }
+    }
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix("\r\n") {
+            Some(body) => (body, "\r\n"),
+            None => line
+                .strip_suffix('\n')
+                .map_or((line, ""), |body| (body, "\n")),
+        };
+        let delimiter = renamed.iter().find_map(|(old, new)| {
+            let after = body.strip_prefix("--")?.strip_prefix(old.as_str())?;
+            matches!(after.trim_end(), "" | "--").then(|| format!("--{new}{}  ", after.trim_end()))
+        });
+        if let Some(delimiter) = delimiter {
+            out.push_str(&delimiter);
+        } else if let Some(value) = boundary_value(body)
+            && let Some((_, new)) = renamed.iter().find(|(old, _)| old == value)
+        {
+            // The value where the parameter has it: a one-letter boundary is met earlier.
+            let at = body
+                .to_ascii_lowercase()
+                .find("boundary=")
+                .unwrap_or_default()
+                + 9;
+            out.push_str(&body[..at]);
+            out.push_str(&body[at..].replacen(value, new, 1));
+        } else {
+            out.push_str(body);
+        }
+        out.push_str(end);
+    }
+    out.into_bytes()
+}
+
+/// Every plain-text part that is not encoded yet (the whole body when the message is plain
+/// text) sent as quoted-printable, as Exchange and many Japanese MTAs send their notices:
+/// soft line breaks inside long lines, `=` and 8-bit octets escaped. Returned messages are
+/// left as they are.
+fn quoted_printable(raw: &[u8], _: &[String]) -> Vec<u8> {
+    encode_text_parts(&String::from_utf8_lossy(raw)).into_bytes()
+}
+
+/// One MIME entity (header and body) with its plain-text parts quoted-printable.
+fn encode_text_parts(entity: &str) -> String {
+    let eol = if entity.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    // A part may have no header at all: its first line is the blank one.
+    let (header, body) = if let Some(body) = entity.strip_prefix(eol) {
+        ("", body)
+    } else if let Some(split) = entity.find(&format!("{eol}{eol}")) {
+        (
+            &entity[..split + eol.len()],
+            &entity[split + 2 * eol.len()..],
+        )
+    } else {
+        return entity.to_string();
+    };
+    let unfolded = header
+        .replace(&format!("{eol} "), " ")
+        .replace(&format!("{eol}\t"), " ");
+    let content_type = unfolded
+        .lines()
+        .find_map(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let encoded = unfolded
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding:");
+    if content_type.starts_with("multipart/") {
+        let Some(boundary) = unfolded.lines().find_map(boundary_value) else {
+            return entity.to_string();
+        };
+        let delimiter = format!("--{boundary}");
+        let mut out = header.to_string() + eol;
+        let mut part = String::new();
+        let mut inside = false;
+        for line in body.split_inclusive('\n') {
+            if line.trim_end().starts_with(&delimiter) {
+                if inside {
+                    let (content, end) = match part.strip_suffix(eol) {
+                        Some(content) => (content, eol),
+                        None => (part.as_str(), ""),
+                    };
+                    out.push_str(&encode_text_parts(content));
+                    out.push_str(end);
+                }
+                part.clear();
+                inside = !line.trim_end().ends_with(&format!("{delimiter}--"));
+                out.push_str(line);
+            } else if inside {
+                part.push_str(line);
+            } else {
+                out.push_str(line);
+            }
+        }
+        out.push_str(&part);
+        return out;
+    }
+    let plain_text = content_type.is_empty() || content_type.starts_with("text/plain");
+    if !plain_text || encoded {
+        return entity.to_string();
+    }
+    let mut out = format!("{header}Content-Transfer-Encoding: quoted-printable{eol}{eol}");
+    for line in body.split_inclusive('\n') {
+        let (text, end) = match line.strip_suffix(eol) {
+            Some(text) => (text, eol),
+            None => (
+                line.strip_suffix('\n').unwrap_or(line),
+                if line.ends_with('\n') { eol } else { "" },
+            ),
+        };
+        let mut width = 0;
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let last = i + 1 == bytes.len();
+            let piece = if b == b'='
+                || b >= 0x80
+                || b < 0x20 && b != b'\t'
+                || (last && (b == b' ' || b == b'\t'))
+            {
+                format!("={b:02X}")
+            } else {
+                (b as char).to_string()
+            };
+            if width + piece.len() > 72 {
+                out.push('=');
+                out.push_str(eol);
+                width = 0;
+            }
+            out.push_str(&piece);
+            width += piece.len();
+        }
+        out.push_str(end);
+    }
+    out
+}
+
+/// An extension field after each `Action:` of a delivery report: a reader must ignore the
+/// fields it does not know (RFC 3464 section 2.1.1), and MTAs add their own (`X-Actual-Recipient`,
+/// `X-Postfix-Sender`, `X-Supplementary-Info`).
+fn report_extension(raw: &[u8], _: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.split_inclusive('\n') {
+        out.push_str(line);
+        if line.len() > 7 && line.as_bytes()[..7].eq_ignore_ascii_case(b"action:") {
+            let eol = if line.ends_with("\r\n") { "\r\n" } else { "\n" };
+            out.push_str("X-Relay-Trace: smtp; relay.example.net queued as 4f1c2a9e");
+            out.push_str(eol);
+        }
+    }
+    out.into_bytes()
+}
+
 pub const PERTURBATIONS: &[Perturbation] = &[
     Perturbation {
         name: "refold",
@@ -207,6 +419,26 @@ pub const PERTURBATIONS: &[Perturbation] = &[
         name: "rename",
         apply: rename,
         rename: renamed_local,
+    },
+    Perturbation {
+        name: "field-case",
+        apply: field_case,
+        rename: keep,
+    },
+    Perturbation {
+        name: "boundaries",
+        apply: boundaries,
+        rename: keep,
+    },
+    Perturbation {
+        name: "quoted-printable",
+        apply: quoted_printable,
+        rename: keep,
+    },
+    Perturbation {
+        name: "report-extension",
+        apply: report_extension,
+        rename: keep,
     },
 ];
 
@@ -253,4 +485,38 @@ pub fn postfix_text_notice(said: &str) -> String {
          \n\
          {said}\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_are_renamed_in_their_parameter_and_delimiter_lines_only() {
+        let raw = b"Content-Type: multipart/report; boundary=b\n\n--b\nContent-Type: text/plain\n\nby b\n--b--\n";
+        let got = String::from_utf8(boundaries(raw, &[])).unwrap();
+        assert_eq!(
+            got,
+            "Content-Type: multipart/report; boundary==_perturbed_0_1\n\n--=_perturbed_0_1  \nContent-Type: text/plain\n\nby b\n--=_perturbed_0_1--  \n"
+        );
+    }
+
+    #[test]
+    fn plain_text_parts_are_sent_quoted_printable_and_other_parts_are_not() {
+        let long = "x".repeat(80);
+        let raw = format!(
+            "Subject: a\n\n--b\n\n1=1 \u{3042}\n{long}\n--b\nContent-Type: message/delivery-status\n\nStatus: 5.0.0\n--b--\n"
+        )
+        .replace("Subject: a\n\n", "Content-Type: multipart/report; boundary=b\n\n");
+        let got = String::from_utf8(quoted_printable(raw.as_bytes(), &[])).unwrap();
+        assert_eq!(
+            got,
+            format!(
+                "Content-Type: multipart/report; boundary=b\n\n--b\nContent-Transfer-Encoding: quoted-printable\n\n\
+                 1=3D1 =E3=81=82\n{}=\n{}\n--b\nContent-Type: message/delivery-status\n\nStatus: 5.0.0\n--b--\n",
+                "x".repeat(72),
+                "x".repeat(8)
+            )
+        );
+    }
 }

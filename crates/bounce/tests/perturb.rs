@@ -1,7 +1,8 @@
 //! The golden files read the same after changes that must not change a bounce's verdict
 //! (`testing::PERTURBATIONS`: CR LF line ends, a delivering MTA's header fields on top, an mbox
-//! line, the diagnostic refolded, the recipients renamed). The `perturb` example runs the same
-//! changes over any corpus.
+//! line, the diagnostic refolded, the recipients renamed, field names in lower case, the MIME
+//! boundaries renamed and padded, plain text quoted-printable, an extension field in each
+//! report). The `perturb` example runs the same changes over any corpus.
 
 use hikyaku_bounce::testing::{PERTURBATIONS, try_every_change};
 use std::path::Path;

@@ -314,6 +314,13 @@ pub struct DeliveryConfig {
     /// The port MX hosts (and routes without a port) are connected to; 25 except in tests,
     /// where servers on 127.0.0.1 cannot share port 25.
     pub smtp_port: u16,
+    /// Apply recipient domains' MTA-STS policies (RFC 8461): a domain that publishes one in
+    /// `enforce` mode gets its mail only over verified TLS to the MX hosts it names. Needs DNS
+    /// (no effect with `resolver = "static"`); a destination rule that sets `tls` wins.
+    pub mta_sts: bool,
+    /// The port policy hosts (`https://mta-sts.<domain>/`) are fetched from; 443 except in
+    /// tests, where servers on 127.0.0.1 cannot share port 443.
+    pub mta_sts_port: u16,
     /// Static routes, checked before DNS; `domain = "*"` matches every domain.
     pub route: Vec<StaticRoute>,
     /// Per-destination send control; the first rule that matches wins, `match = "*"` is the
@@ -735,6 +742,8 @@ impl Default for DeliveryConfig {
             ipv6: true,
             connect_timeout: Duration::from_secs(30),
             smtp_port: 25,
+            mta_sts: true,
+            mta_sts_port: 443,
             route: Vec::new(),
             destination: Vec::new(),
             max_unrecorded_outcomes: 10_000,
@@ -1039,6 +1048,9 @@ impl Config {
         if d.smtp_port == 0 {
             problems.push("delivery.smtp_port must not be 0".to_string());
         }
+        if d.mta_sts_port == 0 {
+            problems.push("delivery.mta_sts_port must not be 0".to_string());
+        }
         for route in &d.route {
             if route.domain.is_empty() || route.host.is_empty() {
                 problems.push(format!(
@@ -1289,7 +1301,9 @@ impl ReputationConfig {
     }
 }
 
-pub(crate) fn is_domain_name(name: &str) -> bool {
+/// A host or domain name as DNS and certificates write it: two LDH labels at least, each 1 to 63
+/// characters, not starting or ending with a hyphen, 253 characters in all.
+pub fn is_domain_name(name: &str) -> bool {
     let labels: Vec<&str> = name.split('.').collect();
     name.len() <= 253
         && labels.len() >= 2
@@ -1571,6 +1585,8 @@ resolver = "127.0.0.1:5353"
 lifetime = "3d"
 smtp_port = 2526
 dane = true
+mta_sts = false
+mta_sts_port = 8443
 [[delivery.route]]
 domain = "*"
 host = "127.0.0.1:2600"
@@ -1593,6 +1609,7 @@ domain = "bounce.hikyaku.test"
         assert_eq!(d.smtp_port, 2526);
         assert!(d.dane);
         assert!(!DeliveryConfig::default().dane);
+        assert_eq!((d.mta_sts, d.mta_sts_port), (false, 8443));
         assert_eq!(
             d.route,
             vec![StaticRoute {
@@ -1620,6 +1637,7 @@ domain = "bounce.hikyaku.test"
         let defaults = Config::from_toml("").unwrap().delivery;
         assert_eq!(defaults.resolver, ResolverSetting::System);
         assert_eq!(defaults.smtp_port, 25);
+        assert_eq!((defaults.mta_sts, defaults.mta_sts_port), (true, 443));
     }
 
     #[test]
@@ -1695,6 +1713,7 @@ domain = "bounce.hikyaku.test"
             ),
             ("[delivery]\nsmtp_port = 0", "smtp_port must not be 0"),
             ("[delivery]\nsmtp_port = 70000", "smtp_port"),
+            ("[delivery]\nmta_sts_port = 0", "mta_sts_port must not be 0"),
             (
                 "[[delivery.destination]]\nmatch = \"x.jp\"\nmax_rate = \"0/min\"",
                 "zero",

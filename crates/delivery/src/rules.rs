@@ -273,4 +273,21 @@ mod tests {
         let none = Rules::new(&[]);
         assert_eq!(none.classify("x.jp", &[], SITE).1, &Limits::default());
     }
+
+    #[test]
+    fn a_tls_setting_is_known_as_the_operators() {
+        let mut pinned = rule("pinned.jp", 1);
+        pinned.tls = Some(TlsPolicy::Opportunistic);
+        let rules = Rules::new(&[pinned, rule("free.jp", 1)]);
+        let configured = |rules: &Rules, domain| rules.classify(domain, &[], SITE).1.tls.is_some();
+        assert!(configured(&rules, "pinned.jp"));
+        assert!(!configured(&rules, "free.jp"));
+        assert!(!configured(&rules, "other.jp"));
+        // The default rule's setting covers every rule that leaves `tls` out.
+        let mut star = rule("*", 5);
+        star.tls = Some(TlsPolicy::Required);
+        let rules = Rules::new(&[rule("free.jp", 1), star]);
+        assert!(configured(&rules, "free.jp"));
+        assert!(configured(&rules, "other.jp"));
+    }
 }

@@ -15,6 +15,7 @@ use crate::client::{
     RecipientOutcome, Reply, TlsMode,
 };
 use crate::resolve::{Dane, Destination, MxResolver, ResolveError};
+use crate::sts::{MtaSts, SitePolicy, enforce_failure};
 use async_trait::async_trait;
 use hikyaku_config::TlsPolicy;
 use hikyaku_model::{Reason, Remote};
@@ -29,6 +30,8 @@ use std::sync::Arc;
 pub struct SiteTarget {
     pub id: Arc<str>,
     pub hosts: Vec<HostTarget>,
+    /// The recipient domain's MTA-STS policy, when one applies to these connections.
+    pub mta_sts: Option<Arc<SitePolicy>>,
 }
 
 #[derive(Debug)]
@@ -98,6 +101,7 @@ pub trait Session: Send {
 pub struct Transport {
     resolver: Arc<dyn Resolve>,
     dispatcher: Arc<dyn Dispatch>,
+    mta_sts: Option<Arc<MtaSts>>,
 }
 
 impl Transport {
@@ -111,13 +115,30 @@ impl Transport {
         Transport {
             resolver,
             dispatcher,
+            mta_sts: None,
+        }
+    }
+
+    /// Applies recipient domains' MTA-STS policies to their sites.
+    pub fn with_mta_sts(self, mta_sts: MtaSts) -> Transport {
+        Transport {
+            mta_sts: Some(Arc::new(mta_sts)),
+            ..self
         }
     }
 
     pub async fn resolve(&self, domain: &str) -> Result<Arc<SiteTarget>, Failure> {
-        match self.resolver.resolve(domain).await {
-            Ok(destinations) => Ok(Arc::new(site_of(&destinations))),
-            Err(error) => Err(resolve_failure(&error)),
+        let destinations = self
+            .resolver
+            .resolve(domain)
+            .await
+            .map_err(|error| resolve_failure(&error))?;
+        // A domain whose MX hosts have DNSSEC-authenticated TLSA records is DANE's: RFC 8461
+        // section 2 has senders that do both prefer DANE, so its policy is not even looked up.
+        let dane = destinations.iter().any(|d| d.dane != Dane::NotApplicable);
+        match &self.mta_sts {
+            Some(mta_sts) if !dane => mta_sts.apply(domain, &destinations).await.map(Arc::new),
+            _ => Ok(Arc::new(site_of(&destinations))),
         }
     }
 
@@ -140,15 +161,19 @@ impl Dispatch for SmtpDispatcher {
     /// Connects to the first host of the site that answers, in MX order. With opportunistic
     /// TLS, a host whose TLS handshake fails is tried once more in plain text, as Postfix and
     /// KumoMTA do: a broken TLS stack must not stop the mail. A host whose TLS is mandatory
-    /// (a rule, or DANE) never gets a plain-text retry.
+    /// (a rule, DANE, or an enforced MTA-STS policy) never gets a plain-text retry; a failure
+    /// under DANE or MTA-STS is said in its name.
     async fn connect(
         &self,
         site: &SiteTarget,
         policy: Option<TlsPolicy>,
     ) -> Result<Box<dyn Session>, Failure> {
+        let sts = site.mta_sts.as_deref();
         let mut last: Option<Failure> = None;
+        // Of several hosts failing, the one the policy refused says most.
+        let mut refused_by_policy: Option<Failure> = None;
         for host in &site.hosts {
-            let mode = match tls_mode(policy, &host.dane) {
+            let mode = match tls_mode(policy, &host.dane, sts) {
                 Ok(mode) => mode,
                 Err(detail) => {
                     tracing::debug!(host = %host.name, %detail, "DANE: host skipped");
@@ -161,15 +186,33 @@ impl Dispatch for SmtpDispatcher {
                 if mode == TlsMode::Opportunistic
                     && matches!(&result, Err(e) if e.is_tls_handshake_failure())
                 {
+                    if let Some(sts) = sts {
+                        sts.report_testing(&host.name, None);
+                    }
                     result = self
                         .client
                         .connect(addr, &host.name, TlsMode::Disabled)
                         .await;
                 }
                 match result {
-                    Ok(inner) => return Ok(Box::new(SmtpSession { inner })),
+                    Ok(inner) => {
+                        if let Some(sts) = sts {
+                            if sts.enforced() {
+                                tracing::debug!(domain = %sts.domain, host = %host.name, "MTA-STS policy enforced: TLS verified");
+                            } else {
+                                sts.report_testing(&host.name, inner.peer().tls.as_ref());
+                            }
+                        }
+                        return Ok(Box::new(SmtpSession { inner }));
+                    }
                     Err(error) => {
                         tracing::debug!(host = %host.name, %addr, %error, "connection failed; trying the next address");
+                        if let Some(failure) = sts
+                            .filter(|sts| sts.enforced())
+                            .and_then(|sts| enforce_failure(sts, &host.name, addr, &error))
+                        {
+                            refused_by_policy = Some(failure);
+                        }
                         let stop = error.is_throttling();
                         last = Some(match &mode {
                             TlsMode::Dane(_) if is_tls_failure(&error) => {
@@ -190,6 +233,9 @@ impl Dispatch for SmtpDispatcher {
                 }
             }
         }
+        if let Some(failure) = refused_by_policy {
+            return Err(failure);
+        }
         Err(last.unwrap_or_else(|| Failure {
             refusal: Refusal::local(Reply::new(
                 451,
@@ -205,13 +251,21 @@ impl Dispatch for SmtpDispatcher {
 }
 
 /// The TLS a host gets: the rule's policy when there is one (the operator's word), else what
-/// its DANE records ask. `Err` when the host must not be used now.
-fn tls_mode(policy: Option<TlsPolicy>, dane: &Dane) -> Result<TlsMode, String> {
+/// its DANE records ask, else what an enforced MTA-STS policy asks (DANE comes first, as RFC
+/// 8461 says). `Err` when the host must not be used now.
+fn tls_mode(
+    policy: Option<TlsPolicy>,
+    dane: &Dane,
+    sts: Option<&SitePolicy>,
+) -> Result<TlsMode, String> {
     Ok(match (policy, dane) {
         (Some(TlsPolicy::Opportunistic), _) => TlsMode::Opportunistic,
         (Some(TlsPolicy::Required), _) => TlsMode::Required { verify: true },
         (Some(TlsPolicy::RequiredNoverify), _) => TlsMode::Required { verify: false },
         (Some(TlsPolicy::Disabled), _) => TlsMode::Disabled,
+        (None, Dane::NotApplicable) if sts.is_some_and(SitePolicy::enforced) => {
+            TlsMode::Required { verify: true }
+        }
         (None, Dane::NotApplicable) => TlsMode::Opportunistic,
         (None, Dane::EncryptOnly) => TlsMode::Required { verify: false },
         (None, Dane::Authenticate(records)) => TlsMode::Dane(records.clone()),
@@ -285,6 +339,7 @@ pub fn site_of(destinations: &[Destination]) -> SiteTarget {
     names.sort_unstable();
     names.dedup();
     SiteTarget {
+        mta_sts: None,
         id: names.join(",").into(),
         hosts: destinations
             .iter()
@@ -490,37 +545,86 @@ mod tests {
         };
         let authenticate = Dane::Authenticate(records.clone());
         let unavailable = Dane::Unavailable("TLSA _25._tcp.mx.example.jp: SERVFAIL".into());
+        let enforce = SitePolicy {
+            domain: "example.jp".into(),
+            id: "20261207".into(),
+            mode: crate::sts::Mode::Enforce,
+        };
+        let testing = SitePolicy {
+            mode: crate::sts::Mode::Testing,
+            ..enforce.clone()
+        };
         let table = [
-            (None, &Dane::NotApplicable, Ok(TlsMode::Opportunistic)),
+            (None, &Dane::NotApplicable, None, Ok(TlsMode::Opportunistic)),
+            // An enforced MTA-STS policy makes TLS mandatory and verified; DANE comes first; a
+            // testing policy changes nothing; a rule wins over both.
+            (
+                None,
+                &Dane::NotApplicable,
+                Some(&enforce),
+                Ok(TlsMode::Required { verify: true }),
+            ),
+            (
+                None,
+                &Dane::NotApplicable,
+                Some(&testing),
+                Ok(TlsMode::Opportunistic),
+            ),
             (
                 None,
                 &Dane::EncryptOnly,
+                Some(&enforce),
                 Ok(TlsMode::Required { verify: false }),
             ),
-            (None, &authenticate, Ok(TlsMode::Dane(records))),
+            (
+                Some(TlsPolicy::Opportunistic),
+                &Dane::NotApplicable,
+                Some(&enforce),
+                Ok(TlsMode::Opportunistic),
+            ),
+            (
+                None,
+                &Dane::EncryptOnly,
+                None,
+                Ok(TlsMode::Required { verify: false }),
+            ),
+            (
+                None,
+                &authenticate,
+                Some(&enforce),
+                Ok(TlsMode::Dane(records)),
+            ),
             (
                 None,
                 &unavailable,
+                None,
                 Err("TLSA _25._tcp.mx.example.jp: SERVFAIL".to_string()),
             ),
             (
                 Some(TlsPolicy::Disabled),
                 &authenticate,
+                None,
                 Ok(TlsMode::Disabled),
             ),
             (
                 Some(TlsPolicy::Opportunistic),
                 &unavailable,
+                None,
                 Ok(TlsMode::Opportunistic),
             ),
             (
                 Some(TlsPolicy::Required),
                 &Dane::EncryptOnly,
+                None,
                 Ok(TlsMode::Required { verify: true }),
             ),
         ];
-        for (policy, dane, expected) in table {
-            assert_eq!(tls_mode(policy, dane), expected, "{policy:?} {dane:?}");
+        for (policy, dane, sts, expected) in table {
+            assert_eq!(
+                tls_mode(policy, dane, sts),
+                expected,
+                "{policy:?} {dane:?} {sts:?}"
+            );
         }
     }
 }

@@ -673,6 +673,18 @@ async fn required_tls_with_verification() {
         .await
         .unwrap();
     assert!(conn.peer().tls.as_ref().unwrap().verified);
+    // Opportunistic sessions tell whether the certificate would have passed.
+    for (host, verified) in [("mx.test", true), ("other.test", false)] {
+        let opportunistic = trusting
+            .connect(sink.addr(), host, TlsMode::Opportunistic)
+            .await
+            .unwrap();
+        assert_eq!(
+            opportunistic.peer().tls.as_ref().unwrap().verified,
+            verified,
+            "{host}"
+        );
+    }
     conn.send("a@x", &["b@y"], MESSAGE).await.unwrap();
     assert!(sink.wait_for(1, Duration::from_secs(5)).await.unwrap()[0].tls);
     // MX names from DNS end in a dot.

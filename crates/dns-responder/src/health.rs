@@ -72,6 +72,7 @@ mod tests {
             queue_size: 0,
             started_at: Timestamp(0),
             last_seen: Timestamp(last_seen),
+            stopped_at: None,
         }
     }
 

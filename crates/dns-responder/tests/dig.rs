@@ -1,7 +1,7 @@
 //! The responder asked by a DNS client we did not write: BIND's `dig`, over UDP and TCP, while
 //! nodes record heartbeats in a real store (SQLite, and PostgreSQL when `TEST_DATABASE_URL` is
-//! set). A node that stops beating leaves the SMTP host name's answer once it has missed three
-//! beats; when none beats, every node is listed again.
+//! set). A killed node leaves the SMTP host name's answer once it has missed three beats, a
+//! node stopped cleanly at the next refresh; when none is healthy, every node is listed again.
 
 mod common;
 
@@ -162,11 +162,18 @@ fn serial(answer: &Dig) -> u32 {
     data.split(' ').nth(2).unwrap().parse().unwrap()
 }
 
-/// A node's heartbeat loop, stopped by dropping the returned sender.
-fn beat(store: &Store, node: &'static str) -> tokio::sync::oneshot::Sender<()> {
+/// A node's heartbeat loop: dropping the sender stops it cleanly (the node says it stopped),
+/// aborting the task kills it (it just beats no more).
+fn beat(
+    store: &Store,
+    node: &'static str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let store = store.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let stop = async {
             let _ = stop_rx.await;
         };
@@ -174,7 +181,7 @@ fn beat(store: &Store, node: &'static str) -> tokio::sync::oneshot::Sender<()> {
             .run_node_heartbeat(node, "0.1.0", &[], PERIOD, stop)
             .await
     });
-    stop_tx
+    (stop_tx, task)
 }
 
 async fn dig_scenario(dig_path: &Path, url: &str) {
@@ -291,8 +298,8 @@ async fn dig_scenario(dig_path: &Path, url: &str) {
         assert_eq!(joined, long_key(), "{args:?}");
     }
 
-    // relay1 stops beating: after three missed beats and a refresh it leaves the answer.
-    drop(relay1);
+    // relay1 is killed: after three missed beats and a refresh it leaves the answer.
+    relay1.1.abort();
     let only_two = dig_until(
         dig_path,
         server,
@@ -315,8 +322,9 @@ async fn dig_scenario(dig_path: &Path, url: &str) {
     let own = dig(dig_path, server, &["relay1.example.net", "A"]).await;
     assert_eq!(own.data("A"), ["192.0.2.1"], "{}", own.text);
 
-    // relay2 stops too: with no node healthy, every node is listed rather than none.
-    drop(relay2);
+    // relay2 stops cleanly (unhealthy at once, by its own word): with no node healthy, every
+    // node is listed rather than none.
+    drop(relay2.0);
     dig_until(
         dig_path,
         server,

@@ -38,6 +38,7 @@ async fn responder() -> hikyaku_dns_responder::Responder {
         started_at: Timestamp::now(),
         // Far ahead, so it stays fresh however slow the test machine is.
         last_seen: Timestamp(Timestamp::now().as_millis() + 3_600_000),
+        stopped_at: None,
     };
     let source = Arc::new(FixedSource {
         platform: platform(),

@@ -95,13 +95,16 @@ pub struct NodeStatus {
     pub queue_size: u64,
     pub started_at: Timestamp,
     pub last_seen: Timestamp,
+    /// When it said it was stopping (a clean shutdown), unless it has beaten since.
+    pub stopped_at: Option<Timestamp>,
 }
 
 impl NodeStatus {
-    /// Whether the node's last heartbeat is within three `period`s of `now`: one that missed
-    /// three is stopped, cut off or stuck, not merely slow.
+    /// Whether the node is serving: it has not said it stopped, and its last heartbeat is
+    /// within three `period`s of `now` (one that missed three is stopped, cut off or stuck, not
+    /// merely slow).
     pub fn healthy(&self, now: Timestamp, period: Duration) -> bool {
-        self.last_seen.saturating_add(period * 3) >= now
+        self.stopped_at.is_none() && self.last_seen.saturating_add(period * 3) >= now
     }
 }
 
@@ -149,6 +152,7 @@ struct NodeRow {
     queue_size: i64,
     started_at: i64,
     last_seen: i64,
+    stopped_at: Option<i64>,
 }
 
 const USER_COLUMNS: &str = "user_id, email, totp_sealed, created_at";
@@ -663,7 +667,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node) DO UPDATE SET \
                  version = excluded.version, listeners = excluded.listeners, \
                  queue_size = excluded.queue_size, started_at = excluded.started_at, \
-                 last_seen = excluded.last_seen",
+                 last_seen = excluded.last_seen, stopped_at = NULL",
             )
             .bind(node)
             .bind(version)
@@ -677,9 +681,24 @@ impl Store {
         Ok(())
     }
 
+    /// Marks this node as stopped (a clean shutdown has begun): it is no longer healthy, so the
+    /// DNS responder stops naming it at once rather than three heartbeats later.
+    pub async fn node_stopped(&self, node: &str, now: Timestamp) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE nodes SET stopped_at = $2 WHERE node = $1")
+                .bind(node)
+                .bind(now.as_millis())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Records this node's heartbeat at once and then every `period` ([`NODE_HEARTBEAT`] on a
-    /// serving node) until `stop` ends, for the operator's list of nodes. Never fails: a beat
-    /// the database refuses is logged, and the next one tries again.
+    /// serving node) until `stop` ends, for the operator's list of nodes, and then marks the
+    /// node stopped ([`Store::node_stopped`]). Never fails: a beat the database refuses is
+    /// logged, and the next one tries again.
     pub async fn run_node_heartbeat(
         &self,
         node: &str,
@@ -693,7 +712,12 @@ impl Store {
         let mut tick = tokio::time::interval(period);
         loop {
             tokio::select! {
-                _ = &mut stop => return,
+                _ = &mut stop => {
+                    if let Err(error) = self.node_stopped(node, Timestamp::now()).await {
+                        tracing::warn!(%error, "the node's stop was not recorded");
+                    }
+                    return;
+                }
                 _ = tick.tick() => {}
             }
             let beat = self.node_heartbeat(node, version, listeners, started, Timestamp::now());
@@ -707,8 +731,8 @@ impl Store {
     pub async fn nodes(&self) -> Result<Vec<NodeStatus>, StoreError> {
         let rows: Vec<NodeRow> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT node, version, listeners, queue_size, started_at, last_seen FROM nodes \
-                 ORDER BY node",
+                "SELECT node, version, listeners, queue_size, started_at, last_seen, stopped_at \
+                 FROM nodes ORDER BY node",
             )
             .fetch_all(pool)
             .await?
@@ -723,6 +747,7 @@ impl Store {
                     queue_size: u64::try_from(row.queue_size).unwrap_or(0),
                     started_at: Timestamp(row.started_at),
                     last_seen: Timestamp(row.last_seen),
+                    stopped_at: row.stopped_at.map(Timestamp),
                 })
             })
             .collect()

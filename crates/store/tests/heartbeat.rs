@@ -1,6 +1,6 @@
 //! A serving node's heartbeat loop on both backends: while it runs, the node's last heartbeat
-//! keeps advancing and the node counts as healthy; once stopped, it beats no more and goes
-//! stale after three missed periods.
+//! keeps advancing and the node counts as healthy; stopped cleanly, it is unhealthy at once;
+//! killed, it beats no more and goes stale after three missed periods.
 
 mod common;
 
@@ -64,25 +64,55 @@ async fn a_running_node_beats_and_a_stopped_one_goes_stale(f: Fixture) {
     assert_eq!(again.started_at, first.started_at);
     assert!(again.healthy(Timestamp::now(), PERIOD), "a running node");
 
-    // Stopped, it beats no more and, three periods on, counts as gone.
+    // Stopped cleanly, it says so: unhealthy at once, whatever its last heartbeat.
     stop_tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), running)
         .await
         .expect("the loop ends when told to stop")
         .unwrap();
+    let stopped = node(&store, "node-a").await.unwrap();
+    assert!(stopped.stopped_at.is_some(), "{stopped:?}");
+    assert!(
+        !stopped.healthy(stopped.last_seen, PERIOD),
+        "a node that said it stopped is not healthy"
+    );
+
+    // Started again, its first beat clears the mark.
+    let (restart_tx, restart_rx) = tokio::sync::oneshot::channel::<()>();
+    let restarted = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let stop = async {
+                let _ = restart_rx.await;
+            };
+            store
+                .run_node_heartbeat("node-a", "1.2.4", &[], PERIOD, stop)
+                .await
+        }
+    });
+    let back = node_once(&store, "node-a", |s| s.version == "1.2.4").await;
+    assert_eq!(back.stopped_at, None);
+    assert!(back.healthy(back.last_seen, PERIOD));
+
+    // Killed (its loop never told to stop), it beats no more and, three periods on, counts as
+    // gone.
+    restarted.abort();
+    let _ = restarted.await;
+    drop(restart_tx);
     let last = node(&store, "node-a").await.unwrap();
     tokio::time::sleep(PERIOD * 4).await;
-    let stopped = node(&store, "node-a").await.unwrap();
+    let killed = node(&store, "node-a").await.unwrap();
     assert_eq!(
-        stopped.last_seen, last.last_seen,
-        "a stopped node beats no more"
+        killed.last_seen, last.last_seen,
+        "a killed node beats no more"
     );
+    assert_eq!(killed.stopped_at, None, "a killed node says nothing");
     assert!(
-        !stopped.healthy(Timestamp::now(), PERIOD),
+        !killed.healthy(Timestamp::now(), PERIOD),
         "three missed beats make a node stale"
     );
     // The line is three periods exactly.
-    let edge = stopped.last_seen.saturating_add(PERIOD * 3);
-    assert!(stopped.healthy(edge, PERIOD));
-    assert!(!stopped.healthy(Timestamp(edge.as_millis() + 1), PERIOD));
+    let edge = killed.last_seen.saturating_add(PERIOD * 3);
+    assert!(killed.healthy(edge, PERIOD));
+    assert!(!killed.healthy(Timestamp(edge.as_millis() + 1), PERIOD));
 }

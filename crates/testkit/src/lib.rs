@@ -3,7 +3,8 @@
 //! the real `hikyaku` binary on its own data directory, reads where it listens, and can stop it
 //! with SIGTERM or kill it with SIGKILL; and an S/MIME test PKI made by the real `openssl`, with
 //! its `openssl cms -verify` verdict; the DKIM verdicts of dkimpy and OpenDKIM; a webhook
-//! receiver that reads form and multipart bodies with Python's parsers.
+//! receiver that reads form and multipart bodies with Python's parsers; an HTTPS server with a
+//! scripted answer and its own test CA.
 //!
 //! Nothing here imitates a part of the product: tests drive the real thing through these.
 
@@ -12,6 +13,7 @@ mod dns;
 mod form_receiver;
 pub mod fuzz;
 mod http;
+mod https;
 mod postfix;
 mod process;
 pub mod reports;
@@ -23,6 +25,7 @@ pub use dkim::{dkimpy_verify, opendkim_verify};
 pub use dns::{Records, TestDns};
 pub use form_receiver::FormReceiver;
 pub use http::{HttpAnswer, http_call};
+pub use https::{HttpsAnswer, HttpsRequest, HttpsServer};
 pub use postfix::{PostfixMx, PostfixSink, SinkCounts};
 pub use process::{HikyakuProcess, Prepared, ProcessBuilder};
 pub use sink::{ReceivedMessage, Sink, SinkBuilder, SinkCommand};

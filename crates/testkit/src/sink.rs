@@ -311,14 +311,15 @@ struct Shared {
     total: AtomicU64,
 }
 
-struct TestCa {
-    ca: CertificateDer<'static>,
-    leaf: CertificateDer<'static>,
-    acceptor: tokio_rustls::TlsAcceptor,
+/// A CA made for one test server, and that server's TLS side with a certificate it issued.
+pub(crate) struct TestCa {
+    pub(crate) ca: CertificateDer<'static>,
+    pub(crate) leaf: CertificateDer<'static>,
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
 }
 
 impl TestCa {
-    fn issue(names: &[String]) -> anyhow::Result<TestCa> {
+    pub(crate) fn issue(names: &[String]) -> anyhow::Result<TestCa> {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params

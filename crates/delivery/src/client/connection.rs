@@ -135,14 +135,16 @@ impl Connection {
                     }
                     _ => client.tls.connector(verify).clone(),
                 };
-                let stream = timeout(t.starttls, connector.connect(name, tcp))
+                let stream = timeout(t.starttls, connector.connect(name.clone(), tcp))
                     .await
                     .map_err(|_| ConnectionError::Timeout {
                         stage: Stage::TlsHandshake,
                         timeout: t.starttls,
                     })?
                     .map_err(|source| ConnectionError::TlsHandshake { source })?;
-                tls_session = Some(TlsInfo::of(stream.get_ref().1, verify));
+                let session = stream.get_ref().1;
+                let verified = verify || client.tls.would_verify(session, &name);
+                tls_session = Some(TlsInfo::of(session, verified));
                 wire = Wire::new(Stream::Tls(Box::new(stream)));
                 // RFC 3207 §4.2: forget what was learnt in plain text and ask again.
                 extensions = hello(&mut wire, helo, t).await?;

@@ -45,6 +45,9 @@ pub(crate) struct TlsConnectors {
     unverified: TlsConnector,
     verified: TlsConnector,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    /// The verified connector's check, run after an unverified handshake too, so that the send
+    /// log and MTA-STS in testing mode can tell whether verification would have passed.
+    verifier: Arc<WebPkiServerVerifier>,
 }
 
 impl TlsConnectors {
@@ -63,7 +66,7 @@ impl TlsConnectors {
         let verified = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsSetupError(e.to_string()))?
-            .with_webpki_verifier(verifier)
+            .with_webpki_verifier(verifier.clone())
             .with_no_client_auth();
         let unverified = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -77,6 +80,7 @@ impl TlsConnectors {
             unverified: TlsConnector::from(Arc::new(unverified)),
             verified: TlsConnector::from(Arc::new(verified)),
             provider,
+            verifier,
         })
     }
 
@@ -93,6 +97,24 @@ impl TlsConnectors {
             }))
             .with_no_client_auth();
         Ok(TlsConnector::from(Arc::new(config)))
+    }
+
+    /// Whether the certificate a finished handshake received leads to a trusted root and names
+    /// `name`: what the verifying connector would have decided.
+    pub(crate) fn would_verify(
+        &self,
+        session: &rustls::ClientConnection,
+        name: &ServerName<'_>,
+    ) -> bool {
+        let Some((end_entity, intermediates)) = session
+            .peer_certificates()
+            .and_then(|chain| chain.split_first())
+        else {
+            return false;
+        };
+        self.verifier
+            .verify_server_cert(end_entity, intermediates, name, &[], UnixTime::now())
+            .is_ok()
     }
 
     pub(crate) fn connector(&self, verify: bool) -> &TlsConnector {

@@ -281,6 +281,22 @@ impl MxResolver {
     pub fn dns(&self) -> Option<TokioResolver> {
         self.inner.dns.clone()
     }
+
+    /// The name under which a recipient domain may publish a transport security policy
+    /// (MTA-STS): its lower-case A-labels, when mail to it goes where its DNS says. `None` for
+    /// an address literal (no domain to ask), a domain a static route sends elsewhere (the
+    /// operator's word), or in static mode (no DNS to ask).
+    pub fn policy_domain(&self, domain: &str) -> Option<String> {
+        self.inner.dns.as_ref()?;
+        let parsed = MailDomain::parse(domain).ok()?;
+        if self.inner.routes.find(&parsed.route_key()).is_some() {
+            return None;
+        }
+        match parsed {
+            MailDomain::Name { ascii, .. } => Some(ascii),
+            MailDomain::Literal(_) => None,
+        }
+    }
 }
 
 /// Our settings over hickory's defaults, and over resolv.conf's: its timeout and attempts are
