@@ -61,19 +61,19 @@ pub struct OutageRow {
     pub ongoing: bool,
 }
 
-/// The month's figures from `api_path` (`/availability` or `/operator/availability`) as
-/// `caller`, laid out with times in `zone`; the API's refusal as it came.
+/// The month's figures from the API's `path` (`/availability` or `/operator/availability`, the
+/// page's own path too) as `caller`, laid out with times in `zone`, and the page's status; the
+/// API's refusal as it came.
 pub async fn month_view(
     api: &axum::Router,
     caller: &ApiCaller,
-    api_path: &str,
-    action: &'static str,
+    path: &'static str,
     query: &MonthQuery,
     lang: Lang,
     zone: &Zone,
-) -> (AvailabilityView, Option<ApiFailure>) {
-    let path = format!("{api_path}{}", bridge::query(&[("month", &query.month)]));
-    let answer = bridge::get::<MonthAvailability>(api, caller, &path).await;
+) -> (AvailabilityView, StatusCode, Option<ApiFailure>) {
+    let api_path = format!("{path}{}", bridge::query(&[("month", &query.month)]));
+    let answer = bridge::get::<MonthAvailability>(api, caller, &api_path).await;
     // The months are the API's (the usage time zone), not the viewer's.
     let month_zone = answer
         .as_ref()
@@ -83,7 +83,7 @@ pub async fn month_view(
     let current = month_of(&month_zone, Timestamp::now());
     let mut view = AvailabilityView {
         t: AvailabilityTexts::of(lang),
-        action,
+        action: path,
         month: query.month.trim().to_string(),
         months: months_back(&current, MONTHS_OFFERED),
         figures: None,
@@ -114,9 +114,9 @@ pub async fn month_view(
                 // An older month typed into the address: it stays chosen in the picker.
                 view.months.push(view.month.clone());
             }
-            (view, None)
+            (view, StatusCode::OK, None)
         }
-        Err(failure) => (view, Some(failure)),
+        Err(failure) => (view, failure.status, Some(failure)),
     }
 }
 
@@ -133,24 +133,19 @@ pub async fn page(
     viewer: Viewer,
     Query(query): Query<MonthQuery>,
 ) -> Response {
-    let mut c = Chrome::of(&viewer, |t| t.availability_title, "availability");
-    let (a, failure) = month_view(
+    let (a, status, failure) = month_view(
         state.api(),
         &viewer.caller,
-        "/availability",
         "/availability",
         &query,
         viewer.lang,
         &viewer.zone,
     )
     .await;
-    let status = match failure {
-        Some(failure) => {
-            c = c.failed(&failure);
-            failure.status
-        }
-        None => StatusCode::OK,
-    };
+    let mut c = Chrome::of(&viewer, |t| t.availability_title, "availability");
+    if let Some(failure) = &failure {
+        c = c.failed(failure);
+    }
     render(status, &AvailabilityPage { c, a })
 }
 

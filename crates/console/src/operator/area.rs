@@ -302,24 +302,19 @@ pub async fn availability(
     operator: Operator,
     Query(query): Query<MonthQuery>,
 ) -> Response {
-    let mut c = OpChrome::of(&operator, |t| t.availability_title, "availability");
-    let (a, failure) = month_view(
+    let (a, status, failure) = month_view(
         state.api(),
         &operator.caller(),
-        "/operator/availability",
         "/operator/availability",
         &query,
         operator.lang,
         &operator.zone,
     )
     .await;
-    let status = match failure {
-        Some(failure) => {
-            c = c.failed(&failure);
-            failure.status
-        }
-        None => StatusCode::OK,
-    };
+    let mut c = OpChrome::of(&operator, |t| t.availability_title, "availability");
+    if let Some(failure) = &failure {
+        c = c.failed(failure);
+    }
     render(status, &AvailabilityPage { c, a })
 }
 
