@@ -214,6 +214,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         settings.scan_interval = config.notices.scan_interval.as_std();
         settings.lease = config.notices.lease.as_std();
         settings.operator_email = config.operator.email.clone();
+        settings.public_url = config.public_base_url();
         hikyaku_notices::Notices::new(
             store.clone(),
             sending.composer.clone(),

@@ -13,7 +13,10 @@ pub struct Notice {
     #[schema(value_type = String, example = "c8kd2mxq7p")]
     pub customer_id: CustomerId,
     /// `smime_certificate_expiring`, `smime_certificate_expired`, `webhook_endpoint_disabled`,
-    /// `trial_expiring`, `trial_suspended`, `reputation_warning` or `sending_paused`.
+    /// `trial_expiring`, `trial_suspended`, `reputation_warning`, `sending_paused`,
+    /// `maintenance`, `outage` (details `starts_at` and `ongoing: true` while it goes on, or
+    /// `starts_at`, `ends_at`, `minutes`, `ongoing: false` when first told once over) or
+    /// `outage_resolved` (`starts_at`, `ends_at`, `minutes`).
     #[schema(value_type = String, example = "smime_certificate_expiring")]
     pub kind: NoticeKind,
     /// What the notice is about, unique per contract and kind (a certificate's ID).

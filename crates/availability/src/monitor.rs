@@ -10,7 +10,7 @@
 use crate::probe::{Probe, Target, probe};
 use crate::sla::{self, MaintenanceWindow, Observations, minute_of, minute_start};
 use hikyaku_model::Timestamp;
-use hikyaku_store::{OutageNotice, Store, StoreError, UsageMonth};
+use hikyaku_store::{OutageAnnouncement, OutageNotice, Store, StoreError, UsageMonth};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,20 +81,25 @@ impl Monitor {
         Ok(results)
     }
 
-    /// Records a notice for every contract about each outage that is over, of those in the
-    /// last two days (an outage that began earlier is announced with its true start). The
-    /// store records each once, so this may run on every monitor after every probe. Returns
-    /// the outages whose notices were new.
-    pub async fn announce_outages(&self) -> Result<Vec<OutageNotice>, StoreError> {
+    /// Announces to every contract each outage of the last two days (an outage that began
+    /// earlier is announced with its true start) that has lasted `announce_after`: once it has
+    /// gone on that long, that it began and goes on; once it is over, that it is resolved; and
+    /// an outage first seen when it was already over (every node was down, and so was every
+    /// monitor), both in one notice. The store records each once, so this may run on every
+    /// monitor after every probe. Returns the announcements that were new.
+    pub async fn announce_outages(
+        &self,
+    ) -> Result<Vec<(OutageNotice, OutageAnnouncement)>, StoreError> {
         let now = (self.clock)();
         let Some(since) = self.store.monitoring_since().await? else {
             return Ok(Vec::new());
         };
         let to = minute_of(now);
         let from = (to - LOOKBACK_MINUTES).max(since);
+        // The minute under way too: a node that answers in it ends an outage not yet settled.
         let answered: BTreeSet<i64> = self
             .store
-            .answered_minutes(from, to)
+            .answered_minutes(from, to + 1)
             .await?
             .into_iter()
             .collect();
@@ -107,10 +112,16 @@ impl Monitor {
             answered: &answered,
             maintenance: &maintenance,
         });
-        let announce_after_secs =
-            i64::try_from(self.settings.announce_after.as_secs()).unwrap_or(i64::MAX);
+        let announce_after_minutes =
+            i64::try_from(self.settings.announce_after.as_secs().div_ceil(60)).unwrap_or(i64::MAX);
         let mut announced = Vec::new();
-        for outage in seen.outages.iter().filter(|o| !o.ongoing) {
+        for outage in &seen.outages {
+            let end = minute_of(outage.ends_at);
+            if outage.ongoing && answered.range(end..).next().is_some() {
+                // Over, but its end is not settled: announced next minute, start and end at
+                // once, rather than "it goes on" a minute after it stopped.
+                continue;
+            }
             let mut start = minute_of(outage.starts_at);
             if start == from && from > since {
                 // Cut off by the look-back: it began after the last minute anything answered.
@@ -119,21 +130,22 @@ impl Monitor {
             }
             let notice = OutageNotice {
                 starts_at: minute_start(start),
-                ends_at: outage.ends_at,
-                minutes: minute_of(outage.ends_at) - start,
+                ends_at: (!outage.ongoing).then_some(outage.ends_at),
+                minutes: end - start,
             };
-            if notice.minutes.saturating_mul(60) < announce_after_secs {
+            if notice.minutes < announce_after_minutes {
                 continue;
             }
-            if self.store.record_outage_notices(&notice, now).await? > 0 {
-                tracing::warn!(
-                    starts_at = %notice.starts_at,
-                    ends_at = %notice.ends_at,
-                    minutes = notice.minutes,
-                    "outage: no node answered; every contract is told"
-                );
-                announced.push(notice);
+            let Some(what) = self.store.announce_outage(&notice, now).await? else {
+                continue;
+            };
+            match notice.ends_at {
+                None => tracing::warn!(starts_at = %notice.starts_at, minutes = notice.minutes,
+                    "outage: no node answers; every contract is told it goes on"),
+                Some(ends_at) => tracing::warn!(starts_at = %notice.starts_at, %ends_at,
+                    minutes = notice.minutes, ?what, "outage over; every contract is told"),
             }
+            announced.push((notice, what));
         }
         Ok(announced)
     }

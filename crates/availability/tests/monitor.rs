@@ -1,13 +1,15 @@
 //! The monitor over real sockets and a real store (SQLite, and PostgreSQL when
 //! `TEST_DATABASE_URL` is set): an HTTP listener and an SMTP listener on 127.0.0.1 ephemeral
 //! ports, the SMTP one stopped for a few minutes; an injected clock lets a minute pass per
-//! probe, so no test waits a real minute.
+//! probe, so no test waits a real minute. Two monitors look for outages after every probe, as
+//! every node does, and each outage is still told once.
 
 use hikyaku_availability::sla::{MINUTE_MS, minute_of};
 use hikyaku_availability::{Monitor, MonitorSettings, Observations, Target, availability};
 use hikyaku_model::{ContractState, NoticeKind, Timestamp};
 use hikyaku_store::testing::PostgresTestDatabase;
-use hikyaku_store::{NewMaintenance, SealingKey, Store};
+use hikyaku_store::{NewMaintenance, OutageAnnouncement, OutageNotice, SealingKey, Store};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -140,19 +142,28 @@ fn monitor(store: &Store, node: &Node, clock: &Clock, name: &str) -> Monitor {
             interval: Duration::from_millis(50),
             timeout: Duration::from_secs(2),
             probed_by: name.to_string(),
-            announce_after: Duration::from_secs(120),
+            announce_after: Duration::from_secs(300),
         },
     )
     .with_clock(clock.injected())
 }
 
-async fn outage_notices(store: &Store) -> Vec<hikyaku_store::Notice> {
+async fn notices_of(store: &Store, kind: NoticeKind) -> Vec<hikyaku_store::Notice> {
     let mut notices = store.list_notices(None, 100).await.unwrap();
-    notices.retain(|n| n.kind == NoticeKind::Outage);
+    notices.retain(|n| n.kind == kind);
     notices
 }
 
-async fn an_outage_is_measured_and_announced_once(store: Store) {
+/// What every monitor announces when each looks once, as every monitor does after its probe.
+async fn look(monitors: &[&Monitor]) -> Vec<(OutageNotice, OutageAnnouncement)> {
+    let mut announced = Vec::new();
+    for monitor in monitors {
+        announced.extend(monitor.announce_outages().await.unwrap());
+    }
+    announced
+}
+
+async fn an_outage_going_on_is_announced_when_it_lasts_then_resolved_once(store: Store) {
     let customer = store.create_contract("Shop", "standard").await.unwrap();
     let gone = store.create_contract("Gone", "standard").await.unwrap();
     store
@@ -165,51 +176,76 @@ async fn an_outage_is_measured_and_announced_once(store: Store) {
     let b = monitor(&store, &node, &clock, "outside");
     let first = clock.minute();
 
-    // Minutes 0-2 up; 3-5 the SMTP listener is stopped; minute 6 nothing probes at all (every
-    // node down, no monitor running); from minute 7 up again.
+    // Minutes 0-2 up; from minute 3 the SMTP listener is stopped, and both monitors look
+    // after every probe, as they do.
     for _ in 0..3 {
-        let probes = a.probe_once().await.unwrap();
-        assert!(probes[0].1.up(), "{probes:?}");
+        assert!(a.probe_once().await.unwrap()[0].1.up());
+        assert!(look(&[&a, &b]).await.is_empty());
         clock.pass_minutes(1);
     }
     node.stop_smtp().await;
-    for _ in 0..3 {
+    let mut began = Vec::new();
+    for _ in 3..11 {
         let probes = a.probe_once().await.unwrap();
         assert!(probes[0].1.http_up && !probes[0].1.smtp_up, "{probes:?}");
-        assert!(
-            a.announce_outages().await.unwrap().is_empty(),
-            "still going on"
-        );
+        for (notice, what) in look(&[&a, &b]).await {
+            began.push((clock.minute() - first, notice, what));
+        }
         clock.pass_minutes(1);
     }
-    clock.pass_minutes(1);
-    node.start_smtp().await;
-    assert!(a.probe_once().await.unwrap()[0].1.up());
-    // The minute after the outage is not settled yet: nothing is announced.
-    assert!(a.announce_outages().await.unwrap().is_empty());
-    clock.pass_minutes(1);
-    b.probe_once().await.unwrap();
-    clock.pass_minutes(1);
-    let announced = b.announce_outages().await.unwrap();
-    assert_eq!(announced.len(), 1, "{announced:?}");
-    let outage = announced[0];
-    assert_eq!(minute_of(outage.starts_at), first + 3);
-    assert_eq!(minute_of(outage.ends_at), first + 7);
-    assert_eq!(outage.minutes, 4);
-    // Every monitor looks again after every probe: the notice stays one per contract.
-    assert!(a.announce_outages().await.unwrap().is_empty());
-    assert!(b.announce_outages().await.unwrap().is_empty());
-    let notices = outage_notices(&store).await;
+    // At minute 9 the minutes 3-7 are settled: five, `announce_after`. Told once, by one
+    // monitor, though both looked at every minute.
+    assert_eq!(began.len(), 1, "{began:?}");
+    let (at, notice, what) = began[0];
+    assert_eq!((at, what), (9, OutageAnnouncement::Began));
+    assert_eq!(minute_of(notice.starts_at), first + 3);
+    assert_eq!((notice.ends_at, notice.minutes), (None, 5));
+    let told = notices_of(&store, NoticeKind::Outage).await;
     assert_eq!(
-        notices.len(),
+        told.len(),
         1,
-        "one contract told, the terminated one not"
+        "the live contract told, the terminated one not"
     );
-    assert_eq!(notices[0].customer_id, customer.customer_id);
-    assert_eq!(notices[0].key, outage.starts_at.to_string());
-    assert_eq!(notices[0].details["minutes"], 4);
+    assert_eq!(told[0].customer_id, customer.customer_id);
+    assert_eq!(told[0].key, notice.starts_at.to_string());
+    assert_eq!(
+        told[0].details,
+        json!({"starts_at": notice.starts_at.to_string(), "ongoing": true})
+    );
 
-    // The arithmetic over what was recorded: 4 outage minutes of the 8 settled ones.
+    // Back at minute 11: until minute 11 has ended a minute ago its end is not settled, so
+    // nothing is told (and it is not told again as going on).
+    node.start_smtp().await;
+    for _ in 0..2 {
+        assert!(a.probe_once().await.unwrap()[0].1.up());
+        assert!(look(&[&a, &b]).await.is_empty());
+        clock.pass_minutes(1);
+    }
+    assert!(b.probe_once().await.unwrap()[0].1.up());
+    let resolved = look(&[&b, &a]).await;
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    let (notice, what) = resolved[0];
+    assert_eq!(what, OutageAnnouncement::Resolved);
+    assert_eq!(minute_of(notice.starts_at), first + 3);
+    assert_eq!(notice.ends_at.map(minute_of), Some(first + 11));
+    assert_eq!(notice.minutes, 8);
+    clock.pass_minutes(1);
+    assert!(look(&[&a, &b]).await.is_empty());
+    assert_eq!(notices_of(&store, NoticeKind::Outage).await.len(), 1);
+    let told = notices_of(&store, NoticeKind::OutageResolved).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].customer_id, customer.customer_id);
+    assert_eq!(told[0].key, notice.starts_at.to_string());
+    assert_eq!(
+        told[0].details,
+        json!({
+            "starts_at": notice.starts_at.to_string(),
+            "ends_at": notice.ends_at.unwrap().to_string(),
+            "minutes": 8,
+        })
+    );
+
+    // The arithmetic over what was recorded: 8 outage minutes of the 13 settled ones.
     let answered: BTreeSet<i64> = store
         .answered_minutes(first - 100, first + 100)
         .await
@@ -224,50 +260,135 @@ async fn an_outage_is_measured_and_announced_once(store: Store) {
         answered: &answered,
         maintenance: &[],
     });
-    assert_eq!((seen.measured_minutes, seen.outage_minutes), (8, 4));
-    assert_eq!(seen.availability_percent, 99.990);
+    assert_eq!((seen.measured_minutes, seen.outage_minutes), (13, 8));
+    assert_eq!(seen.availability_percent, 99.981);
+}
 
-    // An outage inside a maintenance announced 15 days ahead is not announced.
-    let starts = clock.minute() + 1;
+async fn an_outage_seen_only_when_over_is_announced_once_with_both(store: Store) {
+    let customer = store.create_contract("Shop", "standard").await.unwrap();
+    let clock = Clock::new();
+    let node = Node::start().await;
+    let a = monitor(&store, &node, &clock, "node-a");
+    let b = monitor(&store, &node, &clock, "outside");
+    let first = clock.minute();
+    for _ in 0..3 {
+        a.probe_once().await.unwrap();
+        clock.pass_minutes(1);
+    }
+    // Minutes 3-9: every node down, so no monitor ran, probed or looked.
+    clock.pass_minutes(7);
+    // Up again at minute 10; its end is settled once minute 10 has ended a minute ago.
+    for _ in 0..2 {
+        assert!(a.probe_once().await.unwrap()[0].1.up());
+        assert!(look(&[&a, &b]).await.is_empty(), "its end is not settled");
+        clock.pass_minutes(1);
+    }
+    b.probe_once().await.unwrap();
+    let announced = look(&[&a, &b]).await;
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    let (notice, what) = announced[0];
+    assert_eq!(what, OutageAnnouncement::Over);
+    assert_eq!(minute_of(notice.starts_at), first + 3);
+    assert_eq!(notice.ends_at.map(minute_of), Some(first + 10));
+    assert_eq!(notice.minutes, 7);
+    clock.pass_minutes(1);
+    assert!(look(&[&b, &a]).await.is_empty());
+    let told = notices_of(&store, NoticeKind::Outage).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].customer_id, customer.customer_id);
+    assert_eq!(
+        told[0].details,
+        json!({
+            "starts_at": notice.starts_at.to_string(),
+            "ends_at": notice.ends_at.unwrap().to_string(),
+            "minutes": 7,
+            "ongoing": false,
+        })
+    );
+    assert!(
+        notices_of(&store, NoticeKind::OutageResolved)
+            .await
+            .is_empty()
+    );
+}
+
+async fn outages_in_announced_maintenance_or_short_are_not_announced(store: Store) {
+    store.create_contract("Shop", "standard").await.unwrap();
+    let clock = Clock::new();
+    let mut node = Node::start().await;
+    let a = monitor(&store, &node, &clock, "node-a");
+    let b = monitor(&store, &node, &clock, "outside");
+    a.probe_once().await.unwrap();
+    clock.pass_minutes(1);
+
+    // Eight minutes down inside a maintenance of eight announced 15 days ahead.
+    let starts = clock.minute();
     store
         .create_maintenance(
             &NewMaintenance {
                 title: "Database upgrade",
                 body: "",
                 starts_at: Timestamp(starts * MINUTE_MS),
-                ends_at: Timestamp((starts + 2) * MINUTE_MS),
+                ends_at: Timestamp((starts + 8) * MINUTE_MS),
                 emergency: false,
             },
             Timestamp(starts * MINUTE_MS - 15 * 86_400_000),
         )
         .await
         .unwrap();
-    a.probe_once().await.unwrap();
-    clock.pass_minutes(1);
-    smtp_down_for(&mut node, &a, &clock, 2).await;
-    assert!(a.announce_outages().await.unwrap().is_empty());
-    assert_eq!(outage_notices(&store).await.len(), 1);
+    assert!(
+        smtp_down_for(&mut node, &[&a, &b], &clock, 8)
+            .await
+            .is_empty()
+    );
 
-    // An outage shorter than `announce_after` (one minute, a restart across a probe) counts in
-    // the month but is not announced.
-    smtp_down_for(&mut node, &a, &clock, 1).await;
-    assert!(a.announce_outages().await.unwrap().is_empty());
-    assert_eq!(outage_notices(&store).await.len(), 1);
+    // Four minutes (shorter than `announce_after`: a restart across a probe) count in the
+    // month but are not announced, while going on or once over.
+    assert!(
+        smtp_down_for(&mut node, &[&a, &b], &clock, 4)
+            .await
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_notices(None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| n.kind == NoticeKind::Maintenance)
+    );
+
+    // Five minutes outside the maintenance are told (once over: the fifth minute settles after
+    // the node answers again): the cases above are quiet because of the rules, not because
+    // nothing looks.
+    let told = smtp_down_for(&mut node, &[&a, &b], &clock, 5).await;
+    let kinds: Vec<OutageAnnouncement> = told.iter().map(|(_, what)| *what).collect();
+    assert_eq!(kinds, [OutageAnnouncement::Over], "{told:?}");
+    assert_eq!(told[0].0.minutes, 5);
 }
 
 /// The node's SMTP listener stopped for `minutes` probes, then up again for three (so the
-/// outage is over and settled when the caller looks).
-async fn smtp_down_for(node: &mut Node, monitor: &Monitor, clock: &Clock, minutes: usize) {
+/// outage is over and settled), every monitor looking after each probe; what they announced.
+async fn smtp_down_for(
+    node: &mut Node,
+    monitors: &[&Monitor],
+    clock: &Clock,
+    minutes: usize,
+) -> Vec<(OutageNotice, OutageAnnouncement)> {
+    let mut announced = Vec::new();
     node.stop_smtp().await;
     for _ in 0..minutes {
-        assert!(!monitor.probe_once().await.unwrap()[0].1.up());
+        assert!(!monitors[0].probe_once().await.unwrap()[0].1.up());
+        announced.extend(look(monitors).await);
         clock.pass_minutes(1);
     }
     node.start_smtp().await;
     for _ in 0..3 {
-        assert!(monitor.probe_once().await.unwrap()[0].1.up());
+        assert!(monitors[0].probe_once().await.unwrap()[0].1.up());
+        announced.extend(look(monitors).await);
         clock.pass_minutes(1);
     }
+    announced
 }
 
 async fn a_gap_longer_than_the_look_back_is_announced_from_its_true_start(store: Store) {
@@ -283,8 +404,10 @@ async fn a_gap_longer_than_the_look_back_is_announced_from_its_true_start(store:
     clock.pass_minutes(2);
     let announced = a.announce_outages().await.unwrap();
     assert_eq!(announced.len(), 1, "{announced:?}");
-    assert_eq!(minute_of(announced[0].starts_at), first + 1);
-    assert_eq!(announced[0].minutes, 3 * 1440);
+    let (notice, what) = announced[0];
+    assert_eq!(what, OutageAnnouncement::Over);
+    assert_eq!(minute_of(notice.starts_at), first + 1);
+    assert_eq!(notice.minutes, 3 * 1440);
     assert!(a.announce_outages().await.unwrap().is_empty());
 }
 
@@ -355,7 +478,9 @@ macro_rules! on_both_backends {
 }
 
 on_both_backends!(
-    an_outage_is_measured_and_announced_once,
+    an_outage_going_on_is_announced_when_it_lasts_then_resolved_once,
+    an_outage_seen_only_when_over_is_announced_once_with_both,
+    outages_in_announced_maintenance_or_short_are_not_announced,
     a_gap_longer_than_the_look_back_is_announced_from_its_true_start,
     minutes_are_kept_400_days_whatever_the_report_age,
 );

@@ -553,7 +553,8 @@ pub struct MonitorConfig {
     pub interval: Duration,
     /// Limit on each probe's HTTP and SMTP exchange.
     pub timeout: Duration,
-    /// The shortest outage that is announced to every contract. Every outage minute counts in
+    /// The shortest outage that is announced to every contract, and how long one goes on before
+    /// it is announced while still going on. Every outage minute counts in
     /// the month's availability; a shorter one (a restart across a minute's probe) is not
     /// mailed to every contract's admins.
     pub announce_after: Duration,

@@ -247,6 +247,8 @@ pub struct Texts {
     pub times_in: &'static str,
 
     pub nav_inquiry: &'static str,
+    pub nav_availability: &'static str,
+    pub availability_title: &'static str,
     pub inquiry_title: &'static str,
     pub inquiry_help: &'static str,
     pub inquiry_subject: &'static str,
@@ -443,6 +445,8 @@ pub static EN: Texts = Texts {
     times_in: "Times are shown in",
 
     nav_inquiry: "Contact us",
+    nav_availability: "Availability",
+    availability_title: "Availability of the platform",
     inquiry_title: "Inquiry to the operator",
     inquiry_help: "Your message is sent to the operator of the platform by e-mail; the reply comes to your address.",
     inquiry_subject: "Subject",
@@ -639,6 +643,8 @@ pub static JA: Texts = Texts {
     times_in: "表示タイムゾーン",
 
     nav_inquiry: "お問い合わせ",
+    nav_availability: "稼働率",
+    availability_title: "サービスの稼働率",
     inquiry_title: "運用者へのお問い合わせ",
     inquiry_help: "メッセージはメールで運用者に届きます。返信はあなたのメールアドレスに届きます。",
     inquiry_subject: "件名",

@@ -9,6 +9,7 @@
 //! and every form works without JavaScript; htmx (partial updates) and uPlot (the delivery
 //! graph) are vendored under `assets/`, embedded in the binary and served from it.
 
+pub mod availability;
 pub mod bridge;
 pub mod clock;
 pub mod graphs;
@@ -141,6 +142,7 @@ pub fn router(state: ConsoleState) -> Router {
             get(pages::suppression_import_errors),
         )
         .route("/suppressions/export.csv", get(pages::suppression_export))
+        .route("/availability", get(availability::page))
         .route("/settings", get(pages::settings))
         .route("/settings/language", post(pages::set_language))
         .route("/settings/time-zone", post(pages::set_time_zone))

@@ -2,7 +2,8 @@
 //! chromedriver (the JSON protocol spoken here over plain HTTP/1.1). Logs in from the keyboard
 //! with a TOTP code, sends a message through the API and finds it in the log search, opens its
 //! message view, sees the delivery graph drawn on its canvas (then for one recipient domain over
-//! a chosen range), sees the errors as pies, checks that every form field has
+//! a chosen range), sees the errors as pies, reads the availability page (and the month before
+//! from its picker, as the operator does on theirs), checks that every form field has
 //! a label and every page a title and landmarks, adds a sender domain and sees its DKIM record,
 //! creates an API key and sees it once, switches to Japanese, and logs out. A failing
 //! step saves a screenshot (its path is in the failure). Skipped with a note outside CI when
@@ -404,6 +405,16 @@ async fn browser_walk() {
         common::bounced(&server.store, m, i as u32, now - 3_500_000, *reason).await;
     }
 
+    // The monitor's minutes of the last three hours, twelve of them with nothing answering.
+    let minute = now / 60_000;
+    for m in (minute - 180..minute - 120).chain(minute - 108..minute) {
+        server
+            .store
+            .record_monitor_minute(m, "node-a", true, true, "node-a")
+            .await
+            .unwrap();
+    }
+
     // A message sent through the API, as a contract's system sends it.
     let mut api = server.browser();
     let body = json!({
@@ -747,6 +758,8 @@ async fn steps(
     .await
     .map_err(step("import"))?;
 
+    availability_steps(s, "/availability", Some("availability")).await?;
+
     settings_steps(s).await?;
 
     // Switch to Japanese in the settings.
@@ -789,6 +802,58 @@ async fn steps(
     if path != "/login" {
         return Err(("after logout", format!("at {path}")));
     }
+    Ok(())
+}
+
+/// The availability page at `path` (the contract's or the operator's), from the menu: the
+/// current month's figures (pictured as `picture`), then the month before chosen in the picker.
+async fn availability_steps(
+    s: &Session,
+    path: &str,
+    picture: Option<&str>,
+) -> Result<(), (&'static str, String)> {
+    let step = |name: &'static str| move |e: String| (name, e);
+    s.click(&format!("nav a[href='{path}']"))
+        .await
+        .map_err(step("availability"))?;
+    s.wait_for(
+        "the availability page",
+        &format!(
+            "location.pathname === '{path}' && document.querySelector('#availability-percent')"
+        ),
+    )
+    .await
+    .map_err(step("availability"))?;
+    s.accessible(path, true)
+        .await
+        .map_err(step("availability accessibility"))?;
+    if let Some(name) = picture {
+        s.picture(name)
+            .await
+            .map_err(step("availability picture"))?;
+    }
+    let previous = s
+        .script("return document.querySelectorAll('#month option')[1].value;")
+        .await
+        .map_err(step("month picker"))?;
+    let previous = previous.as_str().unwrap_or("").to_string();
+    s.click(&format!("#month option[value='{previous}']"))
+        .await
+        .map_err(step("month picker"))?;
+    s.click("#month-form button")
+        .await
+        .map_err(step("month picker"))?;
+    s.wait_for(
+        "the month before",
+        &format!(
+            "location.search === '?month={previous}' \
+             && document.querySelector('#month').value === '{previous}' \
+             && document.querySelector('#figures-h').innerText === '{previous}' \
+             && document.querySelector('#measured-minutes')"
+        ),
+    )
+    .await
+    .map_err(step("month picker"))?;
     Ok(())
 }
 
@@ -1026,6 +1091,8 @@ async fn operator_steps(s: &Session) -> Result<(), (&'static str, String)> {
     )
     .await
     .map_err(step("maintenance saved"))?;
+
+    availability_steps(s, "/operator/availability", None).await?;
 
     // The nodes page opens; logging out ends the session.
     s.click("nav a[href='/operator/nodes']")

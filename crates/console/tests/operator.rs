@@ -5,34 +5,13 @@
 
 mod common;
 
-use common::{BACKENDS, Backend, Browser, PASSWORD, Server};
+use common::{BACKENDS, Backend, PASSWORD, Server};
 use hikyaku_console::clock::Zone;
 use hikyaku_model::{Role, Timestamp};
 
 const CONFIG: &str = "[api]\nburst = 100000\nrequests_per_second = 100000\n\
     [contracts]\nplans = [\"standard\", \"pro\"]\n[plans.standard]\nmonthly_volume = 1000\n";
 const DAY_MS: i64 = 86_400_000;
-
-async fn operator_logged_in(server: &Server, email: &str) -> Browser {
-    server
-        .store
-        .create_operator_user(email, PASSWORD)
-        .await
-        .unwrap();
-    let mut browser = server.browser();
-    let page = browser.get("/operator/login").await;
-    assert_eq!(page.status, 200, "{}", page.text());
-    let csrf = page.csrf();
-    let reply = browser
-        .post(
-            "/operator/login",
-            &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
-        )
-        .await;
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    assert_eq!(reply.header("location"), Some("/operator"));
-    browser
-}
 
 /// A `datetime-local` value `millis` from now, in Asia/Tokyo (the operator's zone).
 fn local_input(millis_from_now: i64) -> String {
@@ -379,7 +358,7 @@ async fn contracts_and_the_operator_stay_apart() {
         assert_eq!(server.store.contracts().await.unwrap().len(), 1);
 
         // The operator never sees a contract's pages, even with its token as a contract's.
-        let mut op = operator_logged_in(&server, "ops@hikyaku.example").await;
+        let mut op = server.operator_logged_in("ops@hikyaku.example").await;
         for path in ["/", "/log", "/suppressions", "/settings", "/inquiry"] {
             let reply = op.get(path).await;
             assert_eq!(reply.status, 303, "{path}");
@@ -417,7 +396,7 @@ async fn every_operator_form_wants_its_csrf_token() {
     let (a, _) = server
         .contract_with_user("a", "admin@a.example", Role::Admin, true)
         .await;
-    let mut op = operator_logged_in(&server, "ops@hikyaku.example").await;
+    let mut op = server.operator_logged_in("ops@hikyaku.example").await;
     assert_eq!(op.get("/operator").await.status, 200);
     for token in ["", "forged-token"] {
         for (path, fields) in [

@@ -6,35 +6,13 @@
 
 mod common;
 
-use common::{BACKENDS, Browser, PASSWORD, Reply, Server};
+use common::{BACKENDS, Browser, Reply, Server};
 use hikyaku_console::clock::Zone;
 use hikyaku_model::{Role, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CONFIG: &str = "[api]\nburst = 100000\nrequests_per_second = 100000\n";
 const DAY_MS: i64 = 86_400_000;
-
-async fn operator_logged_in(server: &Server) -> Browser {
-    server
-        .store
-        .create_operator_user("ops@hikyaku.example", PASSWORD)
-        .await
-        .unwrap();
-    let mut browser = server.browser();
-    let csrf = browser.get("/operator/login").await.csrf();
-    let reply = browser
-        .post(
-            "/operator/login",
-            &[
-                ("csrf", &csrf),
-                ("email", "ops@hikyaku.example"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(reply.status, 303, "{}", reply.text());
-    browser
-}
 
 /// A `datetime-local` value `millis` from now in the operator's zone.
 fn local_input(millis_from_now: i64) -> String {
@@ -92,7 +70,7 @@ async fn operator_and_inquiry_forms_refuse_hostile_input() {
         let (a, _) = server
             .contract_with_user("a", "admin@a.example", Role::Admin, true)
             .await;
-        let mut op = operator_logged_in(&server).await;
+        let mut op = server.operator_logged_in("ops@hikyaku.example").await;
         let csrf = op.get("/operator/maintenance").await.csrf();
         let (start, end) = (local_input(20 * DAY_MS), local_input(21 * DAY_MS));
         let title_201 = "t".repeat(201);

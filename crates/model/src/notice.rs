@@ -29,8 +29,11 @@ named_enum! {
         /// address, not to the contract's admins.
         Inquiry = "inquiry",
         /// The monitor found minutes in which no node answered (outside announced
-        /// maintenance): told once the outage is over, with its start, end and length.
+        /// maintenance): told as soon as it has gone on for a while (`ongoing: true`, its
+        /// start), or, first seen when already over, with its start, end and length.
         Outage = "outage",
+        /// An outage told as going on is over: its start, end and length.
+        OutageResolved = "outage_resolved",
     }
 }
 
@@ -54,6 +57,7 @@ mod tests {
                 "maintenance",
                 "inquiry",
                 "outage",
+                "outage_resolved",
             ]
         );
         for kind in NoticeKind::ALL {

@@ -50,6 +50,9 @@ pub struct NoticeSettings {
     /// Where contracts' inquiries go (`[operator] email`); without it they are only listed in
     /// the operator area.
     pub operator_email: Option<String>,
+    /// The platform's public base URL (`http.public_url`), for links in the mail (an outage's
+    /// notice names the console's availability page); without it the mail names paths only.
+    pub public_url: Option<String>,
 }
 
 impl NoticeSettings {
@@ -64,6 +67,7 @@ impl NoticeSettings {
             lease: Duration::from_secs(300),
             batch: 20,
             operator_email: None,
+            public_url: None,
         }
     }
 }
@@ -224,7 +228,7 @@ impl Notices {
             tracing::warn!(id = notice.id, customer = %notice.customer_id, "contract notice has nobody to go to: the contract has no admin user");
             return Ok(0);
         }
-        let (subject, text) = render(notice, &contract.name);
+        let (subject, text) = render(notice, &contract.name, self.settings.public_url.as_deref());
         let request = SendRequest {
             from: Address::Named(NamedAddress {
                 name: Some(self.settings.from_name.clone()),
@@ -302,8 +306,20 @@ impl Notices {
 }
 
 /// The subject and plain text of a notice's mail.
-fn render(notice: &Notice, contract_name: &str) -> (String, String) {
+fn render(notice: &Notice, contract_name: &str, public_url: Option<&str>) -> (String, String) {
     let d = &notice.details;
+    // Where the outage's minutes are shown: the console's page and the API, on the platform's
+    // public address when it has one.
+    let availability = match public_url {
+        Some(base) => format!(
+            "The minutes count against this month's availability, shown with its credit on the \
+             console's Availability page ({base}/availability) and by the API (GET \
+             {base}/api/v1/availability)."
+        ),
+        None => "The minutes count against this month's availability, shown with its credit \
+                 on the console's Availability page and by the API (GET /api/v1/availability)."
+            .to_string(),
+    };
     let text_of = |key: &str| match d.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -381,6 +397,18 @@ fn render(notice: &Notice, contract_name: &str) -> (String, String) {
                 ),
             )
         }
+        NoticeKind::Outage if d.get("ongoing").and_then(Value::as_bool) == Some(true) => (
+            format!("Outage since {}", text_of("starts_at")),
+            format!(
+                "The platform has not answered since {} (UTC): no node takes SMTP connections \
+                 or HTTP requests. We are working on it, and a second notice will tell you \
+                 when it is over. Until then, mail your clients could not hand over is not \
+                 taken: clients that retry (SMTP 4xx, API errors) are served once it is back. \
+                 {availability} This notice is sent to the admins of every contract, \
+                 including yours, {contract}.",
+                text_of("starts_at"),
+            ),
+        ),
         NoticeKind::Outage => (
             format!(
                 "Outage: {} minutes from {}",
@@ -391,10 +419,25 @@ fn render(notice: &Notice, contract_name: &str) -> (String, String) {
                 "The platform did not answer from {} to {} (UTC), {} minutes: no node took \
                  SMTP connections or HTTP requests in that time. Clients that retried (SMTP \
                  4xx, API errors) have been served since; mail they gave up on in that time \
-                 was not taken and must be sent again. The minutes count against this \
-                 month's availability, which the operator reports with its credit. This \
-                 notice is sent to the admins of every contract, including yours, \
-                 {contract}.",
+                 was not taken and must be sent again. {availability} This notice is sent to \
+                 the admins of every contract, including yours, {contract}.",
+                text_of("starts_at"),
+                text_of("ends_at"),
+                text_of("minutes")
+            ),
+        ),
+        NoticeKind::OutageResolved => (
+            format!(
+                "Outage resolved: {} minutes from {}",
+                text_of("minutes"),
+                text_of("starts_at")
+            ),
+            format!(
+                "The outage that began at {} (UTC) is over: the platform has answered again \
+                 since {}, after {} minutes. Clients that retried (SMTP 4xx, API errors) are \
+                 served again; mail they gave up on in that time was not taken and must be \
+                 sent again. {availability} This notice is sent to the admins of every \
+                 contract, including yours, {contract}.",
                 text_of("starts_at"),
                 text_of("ends_at"),
                 text_of("minutes")
@@ -491,6 +534,7 @@ mod tests {
         let (subject, text) = render(
             &notice(NoticeKind::SmimeCertificateExpiring, details.clone()),
             "Example Shop",
+            None,
         );
         assert_eq!(
             subject,
@@ -509,6 +553,7 @@ mod tests {
         let (subject, text) = render(
             &notice(NoticeKind::SmimeCertificateExpired, details),
             "Example Shop",
+            None,
         );
         assert_eq!(subject, "S/MIME certificate 7 has expired");
         assert!(
@@ -516,6 +561,62 @@ mod tests {
                 .contains("expired on 2027-01-05T00:00:00Z"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn outage_notices_say_whether_it_goes_on_and_where_the_minutes_are_shown() {
+        let base = Some("https://mail.example.net");
+        let began = json!({"starts_at": "2026-11-03T04:05:00.000Z", "ongoing": true});
+        let (subject, text) = render(&notice(NoticeKind::Outage, began), "Shop", base);
+        let text = text.replace('\n', " ");
+        assert_eq!(subject, "Outage since 2026-11-03T04:05:00.000Z");
+        assert!(
+            text.contains("has not answered since 2026-11-03T04:05:00.000Z"),
+            "{text}"
+        );
+        assert!(text.contains("a second notice will tell you"), "{text}");
+        assert!(
+            text.contains("(https://mail.example.net/availability)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("GET https://mail.example.net/api/v1/availability"),
+            "{text}"
+        );
+
+        let over = json!({"starts_at": "2026-11-03T04:05:00.000Z",
+            "ends_at": "2026-11-03T04:49:00.000Z", "minutes": 44});
+        let (subject, text) = render(
+            &notice(NoticeKind::OutageResolved, over.clone()),
+            "Shop",
+            None,
+        );
+        let text = text.replace('\n', " ");
+        assert_eq!(
+            subject,
+            "Outage resolved: 44 minutes from 2026-11-03T04:05:00.000Z"
+        );
+        assert!(
+            text.contains("since 2026-11-03T04:49:00.000Z, after 44 minutes"),
+            "{text}"
+        );
+        assert!(text.contains("(GET /api/v1/availability)"), "{text}");
+
+        // Seen only once it was over (and every notice recorded before "ongoing" existed).
+        for details in [
+            over.clone(),
+            json!({"ongoing": false})
+                .as_object()
+                .unwrap()
+                .iter()
+                .chain(over.as_object().unwrap())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ] {
+            let (subject, text) = render(&notice(NoticeKind::Outage, details), "Shop", None);
+            assert_eq!(subject, "Outage: 44 minutes from 2026-11-03T04:05:00.000Z");
+            assert!(text.replace('\n', " ").contains("did not answer from 2026-11-03T04:05:00.000Z to 2026-11-03T04:49:00.000Z (UTC), 44 minutes"), "{text}");
+        }
     }
 
     #[test]
@@ -536,7 +637,7 @@ mod tests {
     fn every_kind_renders_with_whatever_details_it_has() {
         for kind in NoticeKind::ALL {
             for details in [json!({}), json!(null), json!({"n": 1, "list": [1, "a"]})] {
-                let (subject, text) = render(&notice(kind, details), "C");
+                let (subject, text) = render(&notice(kind, details), "C", None);
                 assert!(!subject.is_empty() && !subject.contains('\n'), "{kind}");
                 assert!(text.contains(kind.as_str()), "{kind}: {text}");
             }

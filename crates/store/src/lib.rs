@@ -212,7 +212,7 @@ pub use access::{
     API_KEY_PREFIX, ApiKey, ConsoleUser, IdPage, KeepAnAdmin, MAX_CREDENTIALS_PER_CONTRACT,
     NewApiKey, NewConsoleUser, OPERATOR_KEY_PREFIX, OperatorKey,
 };
-pub use availability::{MONITOR_KEPT, OutageNotice};
+pub use availability::{MONITOR_KEPT, OutageAnnouncement, OutageNotice};
 pub use bounce_domains::{BounceDomain, normalize_bounce_domain};
 pub use console::{ConsoleSession, ConsoleSettings};
 pub use contract_end::{ContractDeletion, DeletedContract};

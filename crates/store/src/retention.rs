@@ -47,8 +47,8 @@ const OLD_FINISHED_IMPORT: &str =
 /// so that no batch cascades into thousands of rows. A new table of report data is one line
 /// here. Not on it, by design: the monthly usage (`usage_hour`) and the operator's quality
 /// data (`quality_domain_day`, `quality_reply_day`), which hold no address and outlive the
-/// report data. The availability monitor's minutes are on it with an age of their own
-/// ([`Age::MonitorMinute`]).
+/// report data. The availability monitor's minutes and its outages' announcements are on it with
+/// an age of their own ([`Age::MonitorMinute`]).
 ///
 /// Suppression-list import jobs are a report on how an upload went (its counts and refused
 /// rows, sealed addresses among them): they go at the report age counted from when the job
@@ -91,6 +91,11 @@ pub const REPORT_TABLES: &[ReportTable] = &[
         Age::IdempotencyWindow,
     ),
     table("monitor_minutes", "minute < $1", Age::MonitorMinute),
+    table(
+        "outage_announcements",
+        "starts_minute < $1",
+        Age::MonitorMinute,
+    ),
 ];
 
 const fn table(table: &'static str, older_than: &'static str, age: Age) -> ReportTable {

@@ -1,10 +1,11 @@
 //! The operator area's pages: contracts (create, plan, suspend, resume, terminate), the usage
-//! of every contract, inquiries, maintenance notices and the nodes. Each reads and changes
+//! of every contract, the platform's availability, inquiries, maintenance notices and the nodes. Each reads and changes
 //! through the REST API's operator endpoints as the operator; forms carry the CSRF token and
 //! redirect when done, so reloading never repeats a change.
 
 use super::{OpChrome, Operator, csrf_refused, render, see_other};
 use crate::ConsoleState;
+use crate::availability::{AvailabilityView, MonthQuery, month_view};
 use crate::bridge::{self, ApiFailure};
 use askama::Template;
 use axum::Form;
@@ -283,6 +284,38 @@ pub async fn usage(
             }
         };
     render(status, &UsagePage { c, month, rows })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Availability
+
+#[derive(Template)]
+#[template(path = "operator/availability.html")]
+struct AvailabilityPage {
+    c: OpChrome,
+    a: AvailabilityView,
+}
+
+/// The platform's availability in a month, as the API's `GET /operator/availability`.
+pub async fn availability(
+    State(state): State<ConsoleState>,
+    operator: Operator,
+    Query(query): Query<MonthQuery>,
+) -> Response {
+    let (a, status, failure) = month_view(
+        state.api(),
+        &operator.caller(),
+        "/operator/availability",
+        &query,
+        operator.lang,
+        &operator.zone,
+    )
+    .await;
+    let mut c = OpChrome::of(&operator, |t| t.availability_title, "availability");
+    if let Some(failure) = &failure {
+        c = c.failed(failure);
+    }
+    render(status, &AvailabilityPage { c, a })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ pub(crate) fn routes() -> Router<ConsoleState> {
             post(area::change_contract),
         )
         .route("/operator/usage", get(area::usage))
+        .route("/operator/availability", get(area::availability))
         .route("/operator/inquiries", get(area::inquiries))
         .route(
             "/operator/inquiries/{inquiry_id}/handled",

@@ -173,6 +173,27 @@ impl Server {
         browser
     }
 
+    /// A browser logged in to the operator area as a new operator user `email`.
+    pub async fn operator_logged_in(&self, email: &str) -> Browser {
+        self.store
+            .create_operator_user(email, PASSWORD)
+            .await
+            .unwrap();
+        let mut browser = self.browser();
+        let page = browser.get("/operator/login").await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let csrf = page.csrf();
+        let reply = browser
+            .post(
+                "/operator/login",
+                &[("csrf", &csrf), ("email", email), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(reply.status, 303, "{}", reply.text());
+        assert_eq!(reply.header("location"), Some("/operator"));
+        browser
+    }
+
     pub fn browser(&self) -> Browser {
         Browser {
             addr: self.addr,
