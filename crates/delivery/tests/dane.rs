@@ -65,6 +65,16 @@ async fn deliver(
     Ok(attempt.remote)
 }
 
+/// The MX: STARTTLS with a certificate for its name, from the sink's own test CA.
+async fn starttls_sink() -> Sink {
+    Sink::builder()
+        .starttls()
+        .tls_names(&[MX])
+        .start()
+        .await
+        .unwrap()
+}
+
 fn tlsa_name(sink: &Sink) -> String {
     format!("_{}._tcp.{MX}", sink.addr().port())
 }
@@ -94,12 +104,7 @@ fn assert_dane_deferral(result: Result<Remote, Failure>, expected: &str) {
 
 #[tokio::test]
 async fn matching_records_authenticate_the_server() {
-    let sink = Sink::builder()
-        .starttls()
-        .tls_names(&[MX])
-        .start()
-        .await
-        .unwrap();
+    let sink = starttls_sink().await;
     let leaf = sink.leaf_certificate().unwrap().clone();
     let ca = sink.ca_certificate().unwrap().clone();
     let dns = dns_for("dane.test").await;
@@ -128,12 +133,7 @@ async fn matching_records_authenticate_the_server() {
 
 #[tokio::test]
 async fn a_certificate_that_does_not_match_defers() {
-    let sink = Sink::builder()
-        .starttls()
-        .tls_names(&[MX])
-        .start()
-        .await
-        .unwrap();
+    let sink = starttls_sink().await;
     let dns = dns_for("dane.test").await;
     dns.signed("dane.test");
     dns.tlsa(&tlsa_name(&sink), 3, 1, 1, &[0x11; 32]).await;
@@ -165,12 +165,7 @@ async fn no_starttls_defers() {
 
 #[tokio::test]
 async fn unauthenticated_answers_leave_tls_opportunistic() {
-    let sink = Sink::builder()
-        .starttls()
-        .tls_names(&[MX])
-        .start()
-        .await
-        .unwrap();
+    let sink = starttls_sink().await;
     let plain = Sink::start().await.unwrap();
     for (sink, tls) in [(&sink, Some(true)), (&plain, Some(false))] {
         let dns = dns_for("dane.test").await;
@@ -244,12 +239,7 @@ async fn unusable_records_make_tls_mandatory_without_authentication() {
 
 #[tokio::test]
 async fn a_failed_tlsa_lookup_under_a_signed_mx_defers_the_host() {
-    let sink = Sink::builder()
-        .starttls()
-        .tls_names(&[MX])
-        .start()
-        .await
-        .unwrap();
+    let sink = starttls_sink().await;
     let dns = dns_for("dane.test").await;
     dns.signed("dane.test").servfail(&tlsa_name(&sink));
     let t = transport(&dns, &sink, true);

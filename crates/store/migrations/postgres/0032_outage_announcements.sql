@@ -1,5 +1,5 @@
 -- What was announced about each outage, PostgreSQL flavour (keep in step with
--- ../sqlite/0031_outage_announcements.sql).
+-- ../sqlite/0032_outage_announcements.sql).
 
 -- One row per outage the availability monitor announced, keyed by its first minute (since the
 -- Unix epoch, UTC), shared by every monitor: the row is what makes "it began" and "it is over"
