@@ -16,6 +16,7 @@
 //! [`ZoneSettings`] and a [`ZoneSource`]. It never resolves anything and never forwards.
 
 pub mod health;
+pub mod rate_limit;
 mod responder;
 mod zone;
 
