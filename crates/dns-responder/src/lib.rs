@@ -16,9 +16,13 @@
 //! [`ZoneSettings`] and a [`ZoneSource`]. It never resolves anything and never forwards.
 
 pub mod health;
+mod metrics;
 pub mod rate_limit;
 mod responder;
+mod tcp;
 mod zone;
 
+pub use rate_limit::RateLimitSettings;
 pub use responder::{Responder, ResponderError, ResponderSettings, SourceError, ZoneSource};
+pub use tcp::TcpLimits;
 pub use zone::{MAX_UDP_PAYLOAD, Reply, Zone, ZoneError, ZoneSettings, reply_edns};

@@ -1,21 +1,27 @@
-//! The running responder: UDP and TCP listeners answering from the current zone, and the task
+//! The running responder: UDP and TCP listeners answering from the current zone, within the
+//! abuse limits ([`crate::rate_limit`] over UDP, [`crate::tcp`]'s caps over TCP), and the task
 //! that rebuilds the zone from the store every heartbeat period.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::op::{Header, HeaderCounts, Metadata};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 use hikyaku_dns_records::Platform;
 use hikyaku_model::Timestamp;
 use hikyaku_store::NodeStatus;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::health::healthy_relays;
+use crate::metrics::Metrics;
+use crate::rate_limit::{RateLimitSettings, RateLimiter, Verdict};
+use crate::tcp::TcpLimits;
 use crate::zone::{Reply, Zone, ZoneError, ZoneSettings, reply_edns};
 
 /// Why the store could not tell the responder something; it is logged and the last zone stays.
@@ -41,8 +47,10 @@ pub struct ResponderSettings {
     /// The nodes' heartbeat period: the zone is rebuilt this often, and a node that missed
     /// three beats is unhealthy. [`hikyaku_store::NODE_HEARTBEAT`] in service.
     pub heartbeat_period: Duration,
-    /// How long a TCP connection may sit idle between questions.
-    pub tcp_idle_timeout: Duration,
+    /// How UDP responses are limited per client network.
+    pub rate_limit: RateLimitSettings,
+    /// How many TCP connections, for how long, and how many questions on each.
+    pub tcp: TcpLimits,
 }
 
 impl ResponderSettings {
@@ -51,7 +59,8 @@ impl ResponderSettings {
             zone,
             listen,
             heartbeat_period: hikyaku_store::NODE_HEARTBEAT,
-            tcp_idle_timeout: Duration::from_secs(10),
+            rate_limit: RateLimitSettings::default(),
+            tcp: TcpLimits::default(),
         }
     }
 }
@@ -76,6 +85,8 @@ pub struct Responder {
     server: Server<Handler>,
     stop: watch::Sender<bool>,
     refresher: tokio::task::JoinHandle<()>,
+    /// The TCP accept loops (dropping them closes their connections).
+    tcp: JoinSet<()>,
 }
 
 impl Responder {
@@ -103,21 +114,35 @@ impl Responder {
         report_listed(None, &zone);
         let current = Arc::new(RwLock::new(Arc::new(zone)));
 
-        let mut server = Server::new(Handler {
+        let metrics = Metrics::new();
+        let handler = Handler {
             current: current.clone(),
-        });
+            rate_limit: RateLimiter::new(settings.rate_limit.clone(), Instant::now()).map(Arc::new),
+            metrics: metrics.clone(),
+        };
+        let mut server = Server::new(handler.clone());
+        let (stop, stopped) = watch::channel(false);
+        // One count over every listener: the cap is about the node's sockets and memory.
+        let open_tcp = Arc::new(Semaphore::new(settings.tcp.max_connections));
+        let mut tcp = JoinSet::new();
         let mut addrs = Vec::new();
         for addr in &settings.listen {
-            let (udp, tcp) = bind_pair(*addr).await?;
+            let (udp, listener) = bind_pair(*addr).await?;
             addrs.push(udp.local_addr().map_err(|source| ResponderError::Bind {
                 addr: *addr,
                 source,
             })?);
             server.register_socket(udp);
-            server.register_listener(tcp, settings.tcp_idle_timeout, 64);
+            tcp.spawn(crate::tcp::serve(
+                listener,
+                settings.tcp.clone(),
+                open_tcp.clone(),
+                handler.clone(),
+                metrics.clone(),
+                stopped.clone(),
+            ));
         }
 
-        let (stop, stopped) = watch::channel(false);
         let refresher = tokio::spawn(refresh.run(current.clone(), stopped));
         Ok(Responder {
             addrs,
@@ -125,6 +150,7 @@ impl Responder {
             server,
             stop,
             refresher,
+            tcp,
         })
     }
 
@@ -142,6 +168,7 @@ impl Responder {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         let _ = (&mut self.refresher).await;
+        while self.tcp.join_next().await.is_some() {}
         if let Err(error) = self.server.shutdown_gracefully().await {
             tracing::warn!(%error, "the DNS responder did not stop cleanly");
         }
@@ -268,9 +295,13 @@ async fn bind_pair(
 }
 
 /// Answers every request from the zone of the moment: one read of a shared pointer, never the
-/// database.
-struct Handler {
+/// database; over UDP within the client network's rate limit.
+#[derive(Clone)]
+pub(crate) struct Handler {
     current: Arc<RwLock<Arc<Zone>>>,
+    /// `None`: UDP responses are not limited.
+    rate_limit: Option<Arc<RateLimiter>>,
+    metrics: Metrics,
 }
 
 #[async_trait::async_trait]
@@ -280,25 +311,56 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let zone = current_zone(&self.current);
         let (edns, refusal) = reply_edns(request.edns.as_ref());
-        let reply = match refusal {
-            Some(code) => Reply::error(code),
-            None => zone.reply(request.metadata.op_code, request.queries.queries()),
-        };
         let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = reply.authoritative;
-        metadata.response_code = reply.code;
-        // The server encodes the reply within the client's size over UDP (512 octets without
-        // EDNS, else what the EDNS record below allows) and sets TC when records are left out.
-        let response = MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
-            metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
-            std::iter::empty(),
-            reply.additionals.iter(),
-        );
-        match response_handle.send_response(response).await {
+        // Over TCP the source address is real, so only UDP is limited; every response counts,
+        // errors too (see the rate_limit module).
+        let verdict = match &self.rate_limit {
+            Some(limiter) if request.protocol() == Protocol::Udp => {
+                limiter.check(request.src().ip(), Instant::now())
+            }
+            _ => Verdict::Answer,
+        };
+        let sent = match verdict {
+            Verdict::Answer => {
+                let zone = current_zone(&self.current);
+                let reply = match refusal {
+                    Some(code) => Reply::error(code),
+                    None => zone.reply(request.metadata.op_code, request.queries.queries()),
+                };
+                metadata.authoritative = reply.authoritative;
+                metadata.response_code = reply.code;
+                // The server encodes the reply within the client's size over UDP (512 octets
+                // without EDNS, else what the EDNS record below allows) and sets TC when
+                // records are left out.
+                let response = MessageResponseBuilder::new(&request.queries, edns.as_ref())
+                    .build(
+                        metadata,
+                        reply.answers.iter(),
+                        reply.authorities.iter(),
+                        std::iter::empty(),
+                        reply.additionals.iter(),
+                    );
+                response_handle.send_response(response).await
+            }
+            Verdict::Slip => {
+                // No records and TC: no larger than the question, and a real resolver asks
+                // again over TCP.
+                self.metrics.slipped.increment(1);
+                metadata.truncation = true;
+                let response = MessageResponseBuilder::new(&request.queries, edns.as_ref())
+                    .build_no_records(metadata);
+                response_handle.send_response(response).await
+            }
+            Verdict::Drop => {
+                self.metrics.dropped.increment(1);
+                return ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                });
+            }
+        };
+        match sent {
             Ok(info) => info,
             Err(error) => {
                 tracing::debug!(%error, "a DNS answer could not be sent");

@@ -5,46 +5,17 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{FixedSource, platform, start};
-use hickory_server::proto::op::{Edns, Message, Query, ResponseCode};
-use hickory_server::proto::rr::{Name, RecordType};
-use hikyaku_model::Timestamp;
-use hikyaku_store::NodeStatus;
+use common::{fresh_source, query, start};
+use hickory_server::proto::op::{Message, ResponseCode};
+use hickory_server::proto::rr::RecordType;
 use hikyaku_testkit::fuzz::{Rng, mutate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-fn query(name: &str, record_type: RecordType, edns: Option<u16>) -> Vec<u8> {
-    let mut message = Message::query();
-    message.metadata.id = 0x4b1d;
-    message.add_query(Query::query(Name::from_ascii(name).unwrap(), record_type));
-    if let Some(size) = edns {
-        let mut e = Edns::new();
-        e.set_max_payload(size);
-        message.edns = Some(e);
-    }
-    message.to_vec().unwrap()
-}
-
 async fn responder() -> hikyaku_dns_responder::Responder {
-    let beat = NodeStatus {
-        node: "relay1".into(),
-        version: "0.1.0".into(),
-        listeners: Vec::new(),
-        queue_size: 0,
-        started_at: Timestamp::now(),
-        // Far ahead, so it stays fresh however slow the test machine is.
-        last_seen: Timestamp(Timestamp::now().as_millis() + 3_600_000),
-        stopped_at: None,
-    };
-    let source = Arc::new(FixedSource {
-        platform: platform(),
-        heartbeats: Mutex::new(vec![beat]),
-    });
-    start(source, Duration::from_secs(30)).await
+    start(fresh_source(), Duration::from_secs(30)).await
 }
 
 /// Sends `bytes` over UDP; the answer's raw bytes, if one comes within `wait`.

@@ -6,8 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hickory_server::proto::op::{Edns, Message, Query};
+use hickory_server::proto::rr::{Name, RecordType};
 use hikyaku_dns_records::{BounceDomain, DkimKey, Platform, RelayHost};
 use hikyaku_dns_responder::{Responder, ResponderSettings, SourceError, ZoneSettings, ZoneSource};
+use hikyaku_model::Timestamp;
 use hikyaku_store::{NodeStatus, Store};
 
 pub const APEX: &str = "example.net";
@@ -59,11 +62,26 @@ pub fn zone_settings() -> ZoneSettings {
     }
 }
 
-/// The responder on 127.0.0.1 (an ephemeral port, UDP and TCP) with this heartbeat period.
+/// The responder on 127.0.0.1 (an ephemeral port, UDP and TCP) with this heartbeat period,
+/// without its UDP rate limit: these tests ask one address many questions in a row (`dig`
+/// polling, thousands of mutated packets), which the limit would rightly hold back.
+/// `tests/limits.rs` tests the limits.
 pub async fn start(source: Arc<dyn ZoneSource>, period: Duration) -> Responder {
+    start_with(source, |settings| {
+        settings.heartbeat_period = period;
+        settings.rate_limit.responses_per_second = 0;
+    })
+    .await
+}
+
+/// The responder on 127.0.0.1 with its default settings, changed by `adjust`.
+pub async fn start_with(
+    source: Arc<dyn ZoneSource>,
+    adjust: impl FnOnce(&mut ResponderSettings),
+) -> Responder {
     let mut settings =
         ResponderSettings::new(zone_settings(), vec!["127.0.0.1:0".parse().unwrap()]);
-    settings.heartbeat_period = period;
+    adjust(&mut settings);
     Responder::start(settings, source).await.unwrap()
 }
 
@@ -99,4 +117,34 @@ impl ZoneSource for FixedSource {
     async fn heartbeats(&self) -> Result<Vec<NodeStatus>, SourceError> {
         Ok(self.heartbeats.lock().unwrap().clone())
     }
+}
+
+/// The platform with relay1's heartbeat fresh for an hour (however slow the test machine is).
+pub fn fresh_source() -> Arc<FixedSource> {
+    let beat = NodeStatus {
+        node: "relay1".into(),
+        version: "0.1.0".into(),
+        listeners: Vec::new(),
+        queue_size: 0,
+        started_at: Timestamp::now(),
+        last_seen: Timestamp(Timestamp::now().as_millis() + 3_600_000),
+        stopped_at: None,
+    };
+    Arc::new(FixedSource {
+        platform: platform(),
+        heartbeats: Mutex::new(vec![beat]),
+    })
+}
+
+/// A question's bytes, with EDNS offering `edns` octets if given.
+pub fn query(name: &str, record_type: RecordType, edns: Option<u16>) -> Vec<u8> {
+    let mut message = Message::query();
+    message.metadata.id = 0x4b1d;
+    message.add_query(Query::query(Name::from_ascii(name).unwrap(), record_type));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        message.edns = Some(e);
+    }
+    message.to_vec().unwrap()
 }
