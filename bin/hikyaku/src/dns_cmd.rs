@@ -85,10 +85,20 @@ pub fn responder_settings(config: &Config) -> Option<hikyaku_dns_responder::Resp
         ttl: seconds(r.ttl),
         negative_ttl: seconds(r.negative_ttl),
     };
-    Some(hikyaku_dns_responder::ResponderSettings::new(
-        zone,
-        r.listen.clone(),
-    ))
+    let mut settings = hikyaku_dns_responder::ResponderSettings::new(zone, r.listen.clone());
+    settings.rate_limit = hikyaku_dns_responder::RateLimitSettings {
+        responses_per_second: r.rate_limit,
+        slip: r.rate_limit_slip,
+        ipv4_prefix_len: r.rate_limit_ipv4_prefix,
+        ipv6_prefix_len: r.rate_limit_ipv6_prefix,
+        ..settings.rate_limit
+    };
+    settings.tcp = hikyaku_dns_responder::TcpLimits {
+        max_connections: r.max_tcp_connections,
+        idle_timeout: r.tcp_idle_timeout.as_std(),
+        max_queries: r.max_tcp_queries,
+    };
+    Some(settings)
 }
 
 /// Every stored key of a sender domain as the record it publishes.

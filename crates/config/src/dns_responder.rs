@@ -19,6 +19,21 @@ pub struct DnsResponderConfig {
     pub ttl: Duration,
     /// How long resolvers may remember that a name or record does not exist.
     pub negative_ttl: Duration,
+    /// UDP responses per second to one client network (below); 0: not limited.
+    pub rate_limit: u32,
+    /// Of the UDP responses over the limit, the first and every this many after it is sent
+    /// empty with TC (the client asks over TCP), the others dropped; 0: all dropped.
+    pub rate_limit_slip: u32,
+    /// The prefix length that makes an IPv4 client's network for the rate limit.
+    pub rate_limit_ipv4_prefix: u8,
+    /// The prefix length that makes an IPv6 client's network for the rate limit.
+    pub rate_limit_ipv6_prefix: u8,
+    /// TCP connections open at once; the next is closed as soon as it is accepted.
+    pub max_tcp_connections: usize,
+    /// How long a TCP connection may take to send its next whole question.
+    pub tcp_idle_timeout: Duration,
+    /// Questions answered on one TCP connection before it is closed.
+    pub max_tcp_queries: u32,
 }
 
 impl Default for DnsResponderConfig {
@@ -29,6 +44,13 @@ impl Default for DnsResponderConfig {
             smtp_host_ttl: Duration::from_secs(60),
             ttl: Duration::from_secs(3600),
             negative_ttl: Duration::from_secs(60),
+            rate_limit: 20,
+            rate_limit_slip: 2,
+            rate_limit_ipv4_prefix: 24,
+            rate_limit_ipv6_prefix: 56,
+            max_tcp_connections: 100,
+            tcp_idle_timeout: Duration::from_secs(10),
+            max_tcp_queries: 100,
         }
     }
 }
@@ -38,6 +60,48 @@ impl Default for DnsResponderConfig {
 const MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
 impl DnsResponderConfig {
+    fn limit_problems(&self, problems: &mut Vec<String>) {
+        // Past these, a setting is a typo: no resolver needs 100,000 answers a second from one
+        // zone, and a prefix shorter than /8 (/16) puts unrelated clients in one budget.
+        let table: [(&str, u64, std::ops::RangeInclusive<u64>); 6] = [
+            ("rate_limit", u64::from(self.rate_limit), 0..=100_000),
+            ("rate_limit_slip", u64::from(self.rate_limit_slip), 0..=10),
+            (
+                "rate_limit_ipv4_prefix",
+                u64::from(self.rate_limit_ipv4_prefix),
+                8..=32,
+            ),
+            (
+                "rate_limit_ipv6_prefix",
+                u64::from(self.rate_limit_ipv6_prefix),
+                16..=128,
+            ),
+            (
+                "max_tcp_connections",
+                self.max_tcp_connections as u64,
+                1..=100_000,
+            ),
+            (
+                "max_tcp_queries",
+                u64::from(self.max_tcp_queries),
+                1..=u64::from(u32::MAX),
+            ),
+        ];
+        for (key, value, range) in table {
+            if !range.contains(&value) {
+                problems.push(format!(
+                    "dns.responder.{key} must be from {} to {}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        let idle = self.tcp_idle_timeout.as_std();
+        if idle < std::time::Duration::from_secs(1) || idle > std::time::Duration::from_secs(120) {
+            problems.push("dns.responder.tcp_idle_timeout must be from 1s to 2m".to_string());
+        }
+    }
+
     /// Whether the responder runs on this node.
     pub fn enabled(&self) -> bool {
         !self.listen.is_empty()
@@ -61,6 +125,7 @@ impl DnsResponderConfig {
                 ));
             }
         }
+        self.limit_problems(problems);
         for (i, addr) in self.listen.iter().enumerate() {
             if self.listen[..i].contains(addr) && addr.port() != 0 {
                 problems.push(format!("dns.responder.listen names {addr} twice"));
@@ -158,11 +223,21 @@ addresses = ["192.0.2.11"]
         assert_eq!(c.dns.responder.smtp_host_ttl.as_std().as_secs(), 60);
         assert_eq!(c.dns.responder.ttl.as_std().as_secs(), 3600);
         assert_eq!(c.dns.responder.negative_ttl.as_std().as_secs(), 60);
+        assert_eq!(c.dns.responder.rate_limit, 20);
+        assert_eq!(c.dns.responder.rate_limit_slip, 2);
+        assert_eq!(c.dns.responder.rate_limit_ipv4_prefix, 24);
+        assert_eq!(c.dns.responder.rate_limit_ipv6_prefix, 56);
+        assert_eq!(c.dns.responder.max_tcp_connections, 100);
+        assert_eq!(c.dns.responder.tcp_idle_timeout.as_std().as_secs(), 10);
+        assert_eq!(c.dns.responder.max_tcp_queries, 100);
 
         let c = Config::from_toml(&format!(
             "{BASE}[dns.responder]\nlisten = [\"0.0.0.0:53\", \"[::]:53\"]\n\
              nameservers = [\"relay1.mail.example.net\", \"ns.example.org\"]\n\
-             smtp_host_ttl = \"30s\"\nttl = \"1d\"\nnegative_ttl = 120\n"
+             smtp_host_ttl = \"30s\"\nttl = \"1d\"\nnegative_ttl = 120\n\
+             rate_limit = 0\nrate_limit_slip = 0\nrate_limit_ipv4_prefix = 32\n\
+             rate_limit_ipv6_prefix = 48\nmax_tcp_connections = 20\n\
+             tcp_idle_timeout = \"3s\"\nmax_tcp_queries = 1\n"
         ))
         .unwrap();
         let r = &c.dns.responder;
@@ -172,6 +247,13 @@ addresses = ["192.0.2.11"]
         assert_eq!(r.smtp_host_ttl.as_std().as_secs(), 30);
         assert_eq!(r.ttl.as_std().as_secs(), 86_400);
         assert_eq!(r.negative_ttl.as_std().as_secs(), 120);
+        assert_eq!(r.rate_limit, 0);
+        assert_eq!(r.rate_limit_slip, 0);
+        assert_eq!(r.rate_limit_ipv4_prefix, 32);
+        assert_eq!(r.rate_limit_ipv6_prefix, 48);
+        assert_eq!(r.max_tcp_connections, 20);
+        assert_eq!(r.tcp_idle_timeout.as_std().as_secs(), 3);
+        assert_eq!(r.max_tcp_queries, 1);
     }
 
     #[test]
@@ -230,6 +312,58 @@ addresses = ["192.0.2.11"]
                 "names 127.0.0.1:53 twice",
             ),
             (format!("{BASE}{on}port = 53\n"), "unknown field"),
+            (
+                format!("{BASE}{on}nameservers = [\"ns.example.org\"]\nrate_limit = 100001\n"),
+                "dns.responder.rate_limit must be from 0 to 100000",
+            ),
+            (
+                format!("{BASE}{on}nameservers = [\"ns.example.org\"]\nrate_limit_slip = 11\n"),
+                "dns.responder.rate_limit_slip must be from 0 to 10",
+            ),
+            (
+                format!(
+                    "{BASE}{on}nameservers = [\"ns.example.org\"]\nrate_limit_ipv4_prefix = 33\n"
+                ),
+                "dns.responder.rate_limit_ipv4_prefix must be from 8 to 32",
+            ),
+            (
+                format!(
+                    "{BASE}{on}nameservers = [\"ns.example.org\"]\nrate_limit_ipv4_prefix = 4\n"
+                ),
+                "dns.responder.rate_limit_ipv4_prefix must be from 8 to 32",
+            ),
+            (
+                format!(
+                    "{BASE}{on}nameservers = [\"ns.example.org\"]\nrate_limit_ipv6_prefix = 129\n"
+                ),
+                "dns.responder.rate_limit_ipv6_prefix must be from 16 to 128",
+            ),
+            (
+                format!(
+                    "{BASE}{on}nameservers = [\"ns.example.org\"]\nrate_limit_ipv6_prefix = -1\n"
+                ),
+                "rate_limit_ipv6_prefix",
+            ),
+            (
+                format!("{BASE}{on}nameservers = [\"ns.example.org\"]\nmax_tcp_connections = 0\n"),
+                "dns.responder.max_tcp_connections must be from 1 to 100000",
+            ),
+            (
+                format!("{BASE}{on}nameservers = [\"ns.example.org\"]\nmax_tcp_queries = 0\n"),
+                "dns.responder.max_tcp_queries must be from 1",
+            ),
+            (
+                format!(
+                    "{BASE}{on}nameservers = [\"ns.example.org\"]\ntcp_idle_timeout = \"500ms\"\n"
+                ),
+                "dns.responder.tcp_idle_timeout must be from 1s to 2m",
+            ),
+            (
+                format!(
+                    "{BASE}{on}nameservers = [\"ns.example.org\"]\ntcp_idle_timeout = \"1h\"\n"
+                ),
+                "dns.responder.tcp_idle_timeout must be from 1s to 2m",
+            ),
         ];
         for (toml, expected) in table {
             let error = Config::from_toml(&toml)

@@ -333,14 +333,13 @@ impl RequestHandler for Handler {
                 // The server encodes the reply within the client's size over UDP (512 octets
                 // without EDNS, else what the EDNS record below allows) and sets TC when
                 // records are left out.
-                let response = MessageResponseBuilder::new(&request.queries, edns.as_ref())
-                    .build(
-                        metadata,
-                        reply.answers.iter(),
-                        reply.authorities.iter(),
-                        std::iter::empty(),
-                        reply.additionals.iter(),
-                    );
+                let response = MessageResponseBuilder::new(&request.queries, edns.as_ref()).build(
+                    metadata,
+                    reply.answers.iter(),
+                    reply.authorities.iter(),
+                    std::iter::empty(),
+                    reply.additionals.iter(),
+                );
                 response_handle.send_response(response).await
             }
             Verdict::Slip => {

@@ -25,8 +25,7 @@ fn question(id: u16) -> Vec<u8> {
 async fn answers(socket: &UdpSocket, wait: Duration) -> Vec<Message> {
     let mut answers = Vec::new();
     let mut buffer = vec![0; 65_535];
-    while let Ok(Ok((len, _))) = tokio::time::timeout(wait, socket.recv_from(&mut buffer)).await
-    {
+    while let Ok(Ok((len, _))) = tokio::time::timeout(wait, socket.recv_from(&mut buffer)).await {
         answers.push(Message::from_vec(&buffer[..len]).unwrap());
     }
     answers
@@ -50,11 +49,13 @@ async fn received(socket: &UdpSocket) -> (usize, usize) {
     let answers = answers(socket, Duration::from_millis(500)).await;
     let ids: HashSet<u16> = answers.iter().map(|a| a.metadata.id).collect();
     assert_eq!(ids.len(), answers.len(), "one answer per question at most");
-    let (slipped, answered): (Vec<_>, Vec<_>) =
-        answers.iter().partition(|a| a.metadata.truncation);
+    let (slipped, answered): (Vec<_>, Vec<_>) = answers.iter().partition(|a| a.metadata.truncation);
     for slip in &slipped {
         // The slip: TC, the question, no records, no larger than what was asked.
-        assert!(slip.answers.is_empty() && slip.authorities.is_empty(), "{slip:?}");
+        assert!(
+            slip.answers.is_empty() && slip.authorities.is_empty(),
+            "{slip:?}"
+        );
         assert_eq!(slip.queries.len(), 1);
         assert!(slip.to_vec().unwrap().len() <= question(0).len());
     }
@@ -109,7 +110,10 @@ async fn udp_answers_over_a_networks_rate_are_truncated_or_dropped() {
 async fn without_a_rate_limit_every_question_is_answered() {
     let responder = responder(|s| s.rate_limit.responses_per_second = 0).await;
     let client = udp_from("127.0.0.1").await;
-    assert_eq!(burst(&client, responder.local_addrs()[0], 100).await, (100, 0));
+    assert_eq!(
+        burst(&client, responder.local_addrs()[0], 100).await,
+        (100, 0)
+    );
     responder.shutdown().await;
 }
 

@@ -68,7 +68,11 @@ fn the_budget_refills_at_the_rate() {
     );
     // Half a second: ten.
     let half = verdicts(&limiter, "192.0.2.1", t0 + ms(550), 11);
-    assert_eq!(half.iter().filter(|v| **v == Answer).count(), 10, "{half:?}");
+    assert_eq!(
+        half.iter().filter(|v| **v == Answer).count(),
+        10,
+        "{half:?}"
+    );
     // A quiet second makes the budget whole, no more: twenty answers, the 21st over.
     let whole = verdicts(&limiter, "192.0.2.1", t0 + ms(5_000), 21);
     assert_eq!(whole[..20], [Answer; 20]);
@@ -76,7 +80,11 @@ fn the_budget_refills_at_the_rate() {
     // A steady 20/s is never limited.
     let (steady, t0) = new_limiter(20, 2);
     for i in 0..200 {
-        assert_eq!(steady.check(ip("192.0.2.1"), t0 + ms(50 * i)), Answer, "{i}");
+        assert_eq!(
+            steady.check(ip("192.0.2.1"), t0 + ms(50 * i)),
+            Answer,
+            "{i}"
+        );
     }
 }
 
@@ -100,7 +108,11 @@ fn networks_have_their_own_budgets() {
         let (limiter, t0) = new_limiter(20, 2);
         verdicts(&limiter, busy, t0, 20);
         let verdict = limiter.check(ip(other), t0);
-        assert_eq!(verdict != Answer, shared, "{busy} then {other}: {verdict:?}");
+        assert_eq!(
+            verdict != Answer,
+            shared,
+            "{busy} then {other}: {verdict:?}"
+        );
     }
 }
 
