@@ -85,7 +85,7 @@ struct Entry {
     /// one interval later; a response is within the budget while it is at most one second
     /// less an interval ahead of now).
     full_at: u64,
-    /// Responses over the limit so far, for the slip's rhythm.
+    /// Responses over the limit so far (wrapping), for the slip's rhythm.
     over: u32,
 }
 
@@ -139,10 +139,11 @@ impl RateLimiter {
             entry.full_at = full_at + self.interval;
             return Verdict::Answer;
         }
+        let earlier = entry.over;
         entry.over = entry.over.wrapping_add(1);
         match self.settings.slip {
             0 => Verdict::Drop,
-            slip if (entry.over - 1) % slip == 0 => Verdict::Slip,
+            slip if earlier.is_multiple_of(slip) => Verdict::Slip,
             _ => Verdict::Drop,
         }
     }
