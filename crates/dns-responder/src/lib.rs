@@ -7,7 +7,9 @@
 //! ([`health`] says how heartbeats are matched to nodes). With no node healthy it lists every
 //! node rather than nothing. It answers with AA, NXDOMAIN or NODATA with the SOA, REFUSED for
 //! names outside the zone and for zone transfers, one RRset for ANY, over UDP (cut to the
-//! client's size, with TC) and TCP.
+//! client's size, with TC) and TCP, within abuse limits: UDP responses per client network
+//! ([`rate_limit`]: truncated or dropped over the rate) and TCP connections capped in number,
+//! idle time and questions ([`TcpLimits`]).
 //!
 //! Answers come from an immutable [`Zone`] behind a pointer that a background task replaces
 //! every heartbeat period, after reading the store through [`ZoneSource`]: no question waits on
