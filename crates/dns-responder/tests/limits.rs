@@ -76,33 +76,38 @@ async fn responder(adjust: impl FnOnce(&mut ResponderSettings)) -> Responder {
 
 #[tokio::test]
 async fn udp_answers_over_a_networks_rate_are_truncated_or_dropped() {
+    // A low rate, so that a machine busy enough to take a second over the burst earns only
+    // two more answers: the bounds below hold on a loaded CI.
     let responder = responder(|s| {
-        s.rate_limit.responses_per_second = 5;
+        s.rate_limit.responses_per_second = 2;
         s.rate_limit.slip = 2;
     })
     .await;
     let server = responder.local_addrs()[0];
     let client = udp_from("127.0.0.1").await;
 
-    // 5 answered (a busy machine may take long enough to earn one or two more), of the 25 or
-    // so over the limit every other one truncated, the rest dropped. 127.0.0.2, in the same
-    // /24 and asking right after, is over the limit with it.
+    // 2 answered (up to 2 more earned while the burst is read), of the 26 to 28 over the limit
+    // the first and every other one truncated, the rest dropped. 127.0.0.2, in the same /24
+    // and asking right after, is over the limit with it (unlimited, it would have 2 answers).
     let neighbour = udp_from("127.0.0.2").await;
     ask(&client, server, 30).await;
     ask(&neighbour, server, 2).await;
     let (answered, slipped) = received(&client).await;
-    assert!((5..=7).contains(&answered), "{answered} answered");
-    assert!((10..=13).contains(&slipped), "{slipped} truncated");
+    assert!((2..=4).contains(&answered), "{answered} answered");
+    assert!((12..=15).contains(&slipped), "{slipped} truncated");
     let (answered, _) = received(&neighbour).await;
-    assert_eq!(answered, 0);
+    assert!(
+        answered < 2,
+        "{answered} answered: the /24 shares one budget"
+    );
 
     // 127.0.1.2 is another network.
     let elsewhere = udp_from("127.0.1.2").await;
-    assert_eq!(burst(&elsewhere, server, 5).await, (5, 0));
+    assert_eq!(burst(&elsewhere, server, 2).await, (2, 0));
 
     // A second later the network has its budget again.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert_eq!(burst(&client, server, 5).await, (5, 0));
+    assert_eq!(burst(&client, server, 2).await, (2, 0));
     responder.shutdown().await;
 }
 
