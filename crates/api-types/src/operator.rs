@@ -116,7 +116,8 @@ pub struct Node {
     pub queue_size: u64,
     pub started_at: Time,
     pub last_seen: Time,
-    /// Whether its last heartbeat is recent (within three heartbeat intervals).
+    /// Whether it is serving: its last heartbeat is recent (within three heartbeat intervals)
+    /// and it has not said it stopped (a clean shutdown).
     pub healthy: bool,
 }
 

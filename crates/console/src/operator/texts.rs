@@ -218,7 +218,7 @@ pub static EN: OpTexts = OpTexts {
     last_seen: "Last seen",
     health: "Health",
     healthy: "healthy",
-    unhealthy: "no heartbeat",
+    unhealthy: "stopped or silent",
     no_nodes: "No node has sent a heartbeat yet.",
     heartbeat_help: "Each node records a heartbeat in the shared database; one that missed three is shown without one.",
 
@@ -321,7 +321,7 @@ pub static JA: OpTexts = OpTexts {
     last_seen: "最終応答",
     health: "状態",
     healthy: "正常",
-    unhealthy: "応答なし",
+    unhealthy: "停止または応答なし",
     no_nodes: "まだハートビートを送ったノードはありません。",
     heartbeat_help: "各ノードは共有データベースにハートビートを記録します。3回続けて途絶えたノードは応答なしと表示します。",
 
