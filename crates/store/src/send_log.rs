@@ -126,6 +126,27 @@ struct EventKey {
     event_id: i64,
 }
 
+/// One row of a statement's plan: PostgreSQL's `EXPLAIN` gives one text column, SQLite's
+/// `EXPLAIN QUERY PLAN` the step in its `detail` column.
+#[cfg(any(test, feature = "test-util"))]
+struct PlanLine(String);
+
+#[cfg(any(test, feature = "test-util"))]
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for PlanLine {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(PlanLine(row.try_get(0)?))
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for PlanLine {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(PlanLine(row.try_get("detail")?))
+    }
+}
+
 const EVENT_FIELDS: &str = "SELECT e.event_id, e.at, e.kind, e.customer_id, e.message_id, \
                             e.mail_from_sealed, e.recipient_sealed, e.details_sealed";
 const KEY_FIELDS: &str = "SELECT e.event_id";
@@ -405,7 +426,7 @@ impl Store {
     /// when given, instead of the query's kinds), newest first, at most the limit.
     async fn select_events<Row>(
         &self,
-        fields: &'static str,
+        fields: &str,
         filters: &Filters<'_>,
         kind: Option<&'static str>,
         drive: Drive,
@@ -512,6 +533,38 @@ impl Store {
             select.build_query_as().fetch_all(pool).await?
         });
         Ok(rows)
+    }
+
+    /// The database's plan for each statement [`Store::search_events`] would run for `query`
+    /// (`EXPLAIN` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite), one line a row, the drive's
+    /// name first: for tests that hold each query shape to its index on a filled log.
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn explain_search(&self, query: &EventQuery) -> Result<String, StoreError> {
+        let drive = self.drive_for(query).await?;
+        let filters = Filters::of(self, query);
+        let explain = match self.backend {
+            crate::Backend::Sqlite(_) => "EXPLAIN QUERY PLAN ",
+            crate::Backend::Postgres(_) => "EXPLAIN ",
+        };
+        let (fields, kinds) = match drive {
+            Drive::Tagged => (KEY_FIELDS, vec![None]),
+            Drive::Kinds => (
+                EVENT_FIELDS,
+                filters.kinds.iter().map(|kind| Some(*kind)).collect(),
+            ),
+            Drive::Scan | Drive::Reason => (EVENT_FIELDS, vec![None]),
+        };
+        let mut plan = format!("drive: {drive:?}\n");
+        for kind in kinds {
+            let lines: Vec<PlanLine> = self
+                .select_events(&format!("{explain}{fields}"), &filters, kind, drive)
+                .await?;
+            for PlanLine(line) in lines {
+                plan.push_str(&line);
+                plan.push('\n');
+            }
+        }
+        Ok(plan)
     }
 
     /// The events with these IDs, by ID (missing ones left out).
