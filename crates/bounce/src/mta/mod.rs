@@ -216,13 +216,14 @@ fn is_delay_warning(lower: &str) -> bool {
 /// replies, list posts, newsletters, notifications, invitations and DMARC reports, whose
 /// subjects and texts say "delivered", "failed", "report", "error" or "loop" as often as a
 /// notice does: such words alone made their addresses bounces. So the author decides first:
-/// a mail system (a mailer daemon, a postmaster, a delivery system) or a null sender (RFC
-/// 5321 4.5.5: notifications are sent with an empty reverse-path). Any other author's
+/// a mail system (a mailer daemon, a postmaster, a delivery system, a list manager's own
+/// address) or `From: <>`, the null sender RFC 5321 (4.5.5) gives notifications. Any other author's
 /// message must be neither a reply/forward nor a list post, name delivery trouble in its
 /// subject, and carry the mark of an MTA's answer in its text: a status, a reply code or
 /// words that say a message was not delivered (Exchange's notices come from a service
-/// account, "Microsoft Outlook", with "Undeliverable:" and the remote server's reply).
-fn says_it_reports(mail: &Mail, lower: &str) -> bool {
+/// account, "Microsoft Outlook", with "Undeliverable:" and the remote server's reply). A
+/// message a program sent (`Auto-Submitted`) needs only the MTA's answer in its text.
+pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     const AUTHORS: &[&str] = &[
         "daemon",
         "postmaster",
@@ -236,6 +237,12 @@ fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "bounce",
         "virus",
         "gateway",
+        // A list manager's own addresses (fml's `-admin@`, Mailman's `-bounces@`, the
+        // `-owner@`/`-request@` of RFC 2142 and majordomo): its refusals are the program's.
+        "-admin@",
+        "-owner@",
+        "-request@",
+        "-bounces",
     ];
     const SUBJECTS: &[&str] = &[
         "deliver",
@@ -262,6 +269,12 @@ fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "zustell",
         "entreg",
         "consegn",
+        // Japanese: notice, delivery, non-delivery, error, returned.
+        "お知らせ",
+        "配信",
+        "不達",
+        "エラー",
+        "返送",
     ];
     // Sentences that say a message did not arrive, as MTAs and services word it.
     const NOT_DELIVERED: &[&str] = &[
@@ -283,38 +296,51 @@ fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "user unknown",
         "unknown user",
         "does not exist",
+        "did not reach",
         "mailbox unavailable",
         "mailbox is full",
         "over quota",
-        // Japanese carriers' and providers' notices may hold no English word at all:
-        // delivery, sending, addressee, error, (could not) reach.
-        "配信",
-        "送信",
-        "宛先",
+        // Japanese carriers' and providers' notices may hold no English word at all: could
+        // not (be delivered), cannot, failed, addressee unknown, non-delivery, error.
+        "できませんでした",
+        "できません",
+        "失敗",
+        "宛先不明",
+        "不達",
         "エラー",
-        "届",
     ];
     let from = mail.from().to_ascii_lowercase();
-    // No `From:` at all is no sign: a headerless fragment says nothing of its author.
-    let null_sender = from.trim_end().ends_with("<>")
-        || mail.header("return-path").is_some_and(|p| p.trim() == "<>");
+    // No `From:` at all is no sign: a headerless fragment says nothing of its author. Nor is
+    // `Return-Path: <>`: stored mail carries whatever the last delivery wrote there.
+    let null_sender = from.trim_end().ends_with("<>");
     if null_sender || AUTHORS.iter().any(|w| from.contains(w)) {
         return true;
     }
+    let answered = || {
+        NOT_DELIVERED.iter().any(|w| lower.contains(w))
+            || crate::status::find_status(lower, b"45").is_some()
+            || crate::status::find_reply_code(lower, Some(b'5')).is_some()
+            || crate::status::find_reply_code(lower, Some(b'4')).is_some()
+    };
+    // A message a program sent (RFC 3834 `Auto-Submitted`) that quotes an MTA's answer.
+    if mail
+        .header("auto-submitted")
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+    {
+        return answered();
+    }
     let subject = mail.subject().trim().to_lowercase();
     // A reply or forward ("Re: your order has been delivered") and a list post are people's.
-    const PERSONS: &[&str] = &["re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "antw:", "tr:"];
+    const PERSONS: &[&str] = &[
+        "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "antw:", "tr:",
+    ];
     if PERSONS.iter().any(|p| subject.starts_with(p))
         || mail.header("list-id").is_some()
         || mail.header("list-post").is_some()
     {
         return false;
     }
-    SUBJECTS.iter().any(|w| subject.contains(w))
-        && (NOT_DELIVERED.iter().any(|w| lower.contains(w))
-            || crate::status::find_status(lower, b"45").is_some()
-            || crate::status::find_reply_code(lower, Some(b'5')).is_some()
-            || crate::status::find_reply_code(lower, Some(b'4')).is_some())
+    SUBJECTS.iter().any(|w| subject.contains(w)) && answered()
 }
 
 /// A report from the mail system that names no address (old Sendmail: "421 host (smtp)...
