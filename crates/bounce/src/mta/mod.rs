@@ -216,8 +216,8 @@ fn is_delay_warning(lower: &str) -> bool {
 /// replies, list posts, newsletters, notifications, invitations and DMARC reports, whose
 /// subjects and texts say "delivered", "failed", "report", "error" or "loop" as often as a
 /// notice does: such words alone made their addresses bounces. So the author decides first:
-/// a mail system (a mailer daemon, a postmaster, a delivery system, a list manager's own
-/// address) or `From: <>`, the null sender RFC 5321 (4.5.5) gives notifications. Any other author's
+/// a mail system (a mailer daemon, a postmaster, a delivery system, fml's own notices) or
+/// `From: <>`, the null sender RFC 5321 (4.5.5) gives notifications. Any other author's
 /// message must be neither a reply/forward nor a list post, name delivery trouble in its
 /// subject, and carry the mark of an MTA's answer in its text: a status, a reply code or
 /// words that say a message was not delivered (Exchange's notices come from a service
@@ -237,12 +237,6 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "bounce",
         "virus",
         "gateway",
-        // A list manager's own addresses (fml's `-admin@`, Mailman's `-bounces@`, the
-        // `-owner@`/`-request@` of RFC 2142 and majordomo): its refusals are the program's.
-        "-admin@",
-        "-owner@",
-        "-request@",
-        "-bounces",
     ];
     const SUBJECTS: &[&str] = &[
         "deliver",
@@ -313,7 +307,10 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     // No `From:` at all is no sign: a headerless fragment says nothing of its author. Nor is
     // `Return-Path: <>`: stored mail carries whatever the last delivery wrote there.
     let null_sender = from.trim_end().ends_with("<>");
-    if null_sender || AUTHORS.iter().any(|w| from.contains(w)) {
+    // fml's refusals of a post name no delivery at all ("NOT MEMBER article from …"); its
+    // header signs say what they are. Other list managers' mail (welcomes, hold notices)
+    // is read like any program's below.
+    if null_sender || AUTHORS.iter().any(|w| from.contains(w)) || recognisers::is_fml(mail) {
         return true;
     }
     let answered = || {
