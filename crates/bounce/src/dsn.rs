@@ -63,6 +63,7 @@ pub(crate) fn findings(mail: &Mail) -> (Vec<Finding>, Envelope) {
                 }
             }
             "x-powermta-bouncecategory" => current.category = Some(value),
+            "disposition" => current.disposition = Some(value),
             _ => {}
         }
     }
@@ -81,6 +82,7 @@ const NAMES: &[&str] = &[
     "remote-mta",
     "diagnostic-code",
     "x-powermta-bouncecategory",
+    "disposition",
 ];
 
 /// The fields of `text` that matter to a DSN, unfolded, with lower-case names. Continuation
@@ -135,6 +137,8 @@ struct Block {
     diagnostic: Option<String>,
     /// PowerMTA's own verdict (`X-PowerMTA-BounceCategory: bad-mailbox`).
     category: Option<String>,
+    /// A message disposition notification's (RFC 8098) `Disposition:` field.
+    disposition: Option<String>,
 }
 
 impl Block {
@@ -146,6 +150,12 @@ impl Block {
 
     fn flush(&mut self, out: &mut Vec<Finding>, orphans: &mut Vec<Finding>) {
         let block = std::mem::take(self);
+        // A read receipt (an MDN: `Final-Recipient` and `Disposition: …; displayed`, or
+        // `deleted`) says what the recipient's user agent did with a message that arrived; it
+        // has no `Action:` or `Status:` and reports no delivery failure.
+        if block.disposition.is_some() && block.action.is_none() && block.status.is_none() {
+            return;
+        }
         let recipient = [
             &block.final_recipient,
             &block.actual_recipient,

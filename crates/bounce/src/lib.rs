@@ -442,7 +442,12 @@ fn returned_recipient(mail: &mime::Mail) -> Option<Finding> {
     let notice =
         SUBJECTS.iter().any(|w| subject.contains(w)) || AUTHORS.iter().any(|w| from.contains(w));
     let returned = &mail.body[mail.report_end.min(mail.body.len())..];
-    if !notice || returned.trim().is_empty() {
+    // A person who forwards a message as an attachment ("payment failed, see attached") writes
+    // no notice: the same test of author and words as for any text-only report.
+    if !notice
+        || returned.trim().is_empty()
+        || !mta::says_it_reports(mail, &mta::report_region(mail).to_ascii_lowercase())
+    {
         return None;
     }
     let fields = match mail.original_at {

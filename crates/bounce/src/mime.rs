@@ -61,6 +61,12 @@ impl Mail {
         match parsed {
             Some(message) if !message.parts.is_empty() => {
                 let multipart = message.parts[0].is_multipart();
+                // A multipart whose `boundary=` is lost (a folded line cut short) has no part
+                // the parser can find: its body is then read as it stands, as text.
+                let partless = message.parts[0]
+                    .content_type()
+                    .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+                    && !matches!(&message.parts[0].body, PartType::Multipart(ids) if !ids.is_empty());
                 for (n, part) in message.parts.iter().enumerate().take(MAX_PARTS) {
                     if mail.body.len() >= MAX_BODY {
                         break;
@@ -123,6 +129,10 @@ impl Mail {
                         // What follows the returned message is its own parts: not ours to read.
                         break;
                     }
+                }
+                if partless && mail.body.trim().is_empty() {
+                    mail.body =
+                        lossy(&raw[header_end..raw.len().min(header_end + MAX_BODY)]).into_owned();
                 }
             }
             _ => {

@@ -211,22 +211,32 @@ fn is_delay_warning(lower: &str) -> bool {
     DELAY.iter().any(|p| lower.contains(p)) && !FINAL.iter().any(|p| lower.contains(p))
 }
 
-/// Whether a message without a DSN says anywhere that it reports on a delivery: its author (a
-/// mailer daemon, a postmaster, a mail system), its subject, or its text (a status or reply
-/// code, or words about delivery and failure). A person's mail says none of these.
-fn says_it_reports(mail: &Mail, lower: &str) -> bool {
+/// Whether a message without a DSN is a mail system's report on a delivery, so that the
+/// addresses in its text may be failed recipients. An error server also receives people's
+/// replies, list posts, newsletters, notifications, invitations and DMARC reports, whose
+/// subjects and texts say "delivered", "failed", "report", "error" or "loop" as often as a
+/// notice does: such words alone made their addresses bounces. So the author decides first:
+/// a mail system (a mailer daemon, a postmaster, a delivery system, fml's own notices) or
+/// `From: <>`, the null sender RFC 5321 (4.5.5) gives notifications. Any other author's
+/// message must be neither a reply/forward nor a list post, name delivery trouble in its
+/// subject, and carry the mark of an MTA's answer in its text: a status, a reply code or
+/// words that say a message was not delivered (Exchange's notices come from a service
+/// account, "Microsoft Outlook", with "Undeliverable:" and the remote server's reply). A
+/// message a program sent (`Auto-Submitted`) needs only the MTA's answer in its text.
+pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     const AUTHORS: &[&str] = &[
         "daemon",
         "postmaster",
         "mail delivery",
-        "delivery",
+        "delivery system",
+        "delivery subsystem",
+        "delivery status",
         "mailer",
         "mail system",
         "administrator",
         "bounce",
         "virus",
         "gateway",
-        "notif",
     ];
     const SUBJECTS: &[&str] = &[
         "deliver",
@@ -253,51 +263,81 @@ fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "zustell",
         "entreg",
         "consegn",
-    ];
-    const WORDS: &[&str] = &[
-        "deliver",
-        "could not",
-        "couldn't",
-        "unable to",
-        "failed",
-        "failure",
-        "reject",
-        "refused",
-        "loop",
-        "not member",
-        "not a member",
-        "security alert",
-        "duplicate",
-        "unknown",
-        "no such",
-        "not found",
-        "does not exist",
-        "doesn't exist",
-        "invalid",
-        "quota",
-        "mailbox",
-        "bounce",
-        "permanent",
-        "temporar",
-        "returned",
-        "not reach",
-        "error",
-        // Japanese carriers' and providers' notices may hold no English word at all:
-        // delivery, sending, addressee, error, (could not) reach.
+        // Japanese: notice, delivery, non-delivery, error, returned.
+        "お知らせ",
         "配信",
-        "送信",
-        "宛先",
+        "不達",
         "エラー",
-        "届",
+        "返送",
+    ];
+    // Sentences that say a message did not arrive, as MTAs and services word it.
+    const NOT_DELIVERED: &[&str] = &[
+        "could not be delivered",
+        "couldn't be delivered",
+        "could not deliver",
+        "was not delivered",
+        "were not delivered",
+        "not been delivered",
+        "undeliverable",
+        "delivery has failed",
+        "delivery failed",
+        "delivery to the following",
+        "failed permanently",
+        "permanent error",
+        "permanent failure",
+        "returned to sender",
+        "no such user",
+        "user unknown",
+        "unknown user",
+        "does not exist",
+        "did not reach",
+        "mailbox unavailable",
+        "mailbox is full",
+        "over quota",
+        // Japanese carriers' and providers' notices may hold no English word at all: could
+        // not (be delivered), cannot, failed, addressee unknown, non-delivery, error.
+        "できませんでした",
+        "できません",
+        "失敗",
+        "宛先不明",
+        "不達",
+        "エラー",
     ];
     let from = mail.from().to_ascii_lowercase();
-    let subject = mail.subject().to_lowercase();
-    AUTHORS.iter().any(|w| from.contains(w))
-        || SUBJECTS.iter().any(|w| subject.contains(w))
-        || WORDS.iter().any(|w| lower.contains(w))
-        || crate::status::find_status(lower, b"45").is_some()
-        || crate::status::find_reply_code(lower, Some(b'5')).is_some()
-        || crate::status::find_reply_code(lower, Some(b'4')).is_some()
+    // No `From:` at all is no sign: a headerless fragment says nothing of its author. Nor is
+    // `Return-Path: <>`: stored mail carries whatever the last delivery wrote there.
+    let null_sender = from.trim_end().ends_with("<>");
+    // fml's refusals of a post name no delivery at all ("NOT MEMBER article from …"); its
+    // header signs say what they are. Other list managers' mail (welcomes, hold notices)
+    // is read like any program's below.
+    if null_sender || AUTHORS.iter().any(|w| from.contains(w)) || recognisers::is_fml(mail) {
+        return true;
+    }
+    let answered = || {
+        NOT_DELIVERED.iter().any(|w| lower.contains(w))
+            || crate::status::find_status(lower, b"45").is_some()
+            || crate::status::find_reply_code(lower, Some(b'5')).is_some()
+            || crate::status::find_reply_code(lower, Some(b'4')).is_some()
+    };
+    // A message a program sent (RFC 3834 `Auto-Submitted`) that quotes an MTA's answer.
+    if mail
+        .header("auto-submitted")
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+    {
+        return answered();
+    }
+    let subject = mail.subject().trim().to_lowercase();
+    // A reply or forward ("Re: your order has been delivered") and a list post are people's.
+    const PERSONS: &[&str] = &[
+        "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "antw:", "tr:",
+    ];
+    if PERSONS.iter().any(|p| subject.starts_with(p))
+        || mail.header("list-id").is_some()
+        || mail.header("list-post").is_some()
+    {
+        return false;
+    }
+    SUBJECTS.iter().any(|w| subject.contains(w)) && answered()
 }
 
 /// A report from the mail system that names no address (old Sendmail: "421 host (smtp)...

@@ -1151,13 +1151,7 @@ pub(crate) fn fml(mail: &Mail, findings: &mut [Finding]) {
         ("WARNING: UNIX FROM Loop", Reason::SystemError),
         ("Security Alert", Reason::SecurityError),
     ];
-    let is_fml = mail.header("x-mlserver").is_some()
-        && mail.from().find("-admin@").is_some_and(|at| at > 0)
-        && mail
-            .header("message-id")
-            .and_then(|v| v.find(".FML"))
-            .is_some_and(|at| at > 1);
-    if !is_fml {
+    if !is_fml(mail) {
         return;
     }
     let subject = mail.subject();
@@ -1169,6 +1163,16 @@ pub(crate) fn fml(mail: &Mail, findings: &mut [Finding]) {
             .map(|(_, r)| *r)
             .or(f.hint);
     }
+}
+
+/// fml's own notice: its `X-MLServer` field, an `-admin@` author and a `.FML` message ID.
+pub(crate) fn is_fml(mail: &Mail) -> bool {
+    mail.header("x-mlserver").is_some()
+        && mail.from().find("-admin@").is_some_and(|at| at > 0)
+        && mail
+            .header("message-id")
+            .and_then(|v| v.find(".FML"))
+            .is_some_and(|at| at > 1)
 }
 
 /// Digital Arts m-FILTER: qmail's subject ("failure notice"), its own layout.
