@@ -32,53 +32,83 @@ pub fn check_analysis(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A change that keeps the meaning of a bounce, and how it renames the records' recipients.
-/// A held-out bounce from a known source differs from the ones we have mostly in such details
-/// (line ends, the addresses, the header fields the delivering MTAs put on top), so a verdict
-/// that moves with them rests on something that will not generalise.
+/// A change to a bounce, what it should then say, and what of that must hold. Most changes keep
+/// the meaning (a held-out bounce from a known source differs from the ones we have mostly in
+/// such details: line ends, the addresses, the header fields the delivering MTAs put on top),
+/// so a verdict that moves with them rests on something that will not generalise; some change
+/// the structure (one more recipient, a part less) and say how the records should follow.
 pub struct Perturbation {
     pub name: &'static str,
-    apply: fn(&[u8], &[String]) -> Vec<u8>,
-    rename: fn(&str) -> String,
+    apply: fn(&[u8], &[Verdict]) -> Vec<u8>,
+    /// The records the changed message should give, from the original's and its bytes.
+    expect: fn(&[Verdict], &[u8]) -> Vec<Verdict>,
+    /// Whether what was read (second) agrees with what was expected (first) in what must hold.
+    agree: fn(&[Verdict], &[Verdict]) -> bool,
 }
 
-/// One record's verdict as compared: recipient (lower case), reason, status, reply code.
-pub type Verdict = (String, String, String, String);
+/// One record's verdict as compared: recipient (lower case), reason, status, reply code, action.
+pub type Verdict = (String, String, String, String, String);
 
 /// What a perturbation did to one message.
 pub struct Outcome {
     /// Whether it changed the message's bytes at all (one that changes none tests nothing).
     pub altered: bool,
-    /// The verdicts before, with the recipients renamed as the perturbation renames them.
+    /// The verdicts the changed message should give (sorted).
     pub expected: Vec<Verdict>,
     pub got: Vec<Verdict>,
+    /// Whether `got` agrees with `expected` in what the perturbation holds must not move
+    /// (everything, for most; see each perturbation).
+    pub agrees: bool,
+}
+
+impl Outcome {
+    /// Whether anything moved at all, also what the perturbation does not hold to.
+    pub fn exact(&self) -> bool {
+        self.got == self.expected
+    }
 }
 
 impl Perturbation {
     /// Reads `raw` perturbed; `before` is [`verdicts`] of `raw` as it is, read once for all
     /// the perturbations.
     pub fn try_on(&self, raw: &[u8], before: &[Verdict]) -> Outcome {
-        let recipients: Vec<String> = before.iter().map(|v| v.0.clone()).collect();
-        let mut expected: Vec<Verdict> = before
-            .iter()
-            .map(|(r, a, b, c)| ((self.rename)(r), a.clone(), b.clone(), c.clone()))
-            .collect();
+        let mut expected = (self.expect)(before, raw);
         expected.sort();
-        let changed = (self.apply)(raw, &recipients);
+        let changed = (self.apply)(raw, before);
+        let got = verdicts(&changed);
         Outcome {
             altered: changed != raw,
+            agrees: (self.agree)(&expected, &got),
             expected,
-            got: verdicts(&changed),
+            got,
         }
     }
 }
 
-fn keep(recipient: &str) -> String {
-    recipient.to_string()
+fn unchanged(before: &[Verdict], _: &[u8]) -> Vec<Verdict> {
+    before.to_vec()
+}
+
+fn equal(expected: &[Verdict], got: &[Verdict]) -> bool {
+    expected == got
+}
+
+/// The bytes as characters one for one (Latin-1), so that a rewrite of the ASCII structure
+/// keeps every other byte as it was: `from_utf8_lossy` would turn each byte of a Shift_JIS,
+/// EUC-JP or Latin-1 text that is not UTF-8 into U+FFFD, a change the perturbation did not mean.
+fn chars_of(raw: &[u8]) -> String {
+    raw.iter().map(|&b| char::from(b)).collect()
+}
+
+/// [`chars_of`] undone: every character is below U+0100, being a byte or ASCII put in.
+fn bytes_of(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("a rewrite put in only ASCII"))
+        .collect()
 }
 
 /// Every line ended with CR LF, as a bounce received over SMTP is.
-fn crlf(raw: &[u8], _: &[String]) -> Vec<u8> {
+fn crlf(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
     let mut previous = 0;
     for &b in raw {
@@ -93,7 +123,7 @@ fn crlf(raw: &[u8], _: &[String]) -> Vec<u8> {
 
 /// What the receiving MTA puts on top of a message it delivers to a mailbox (under an mbox
 /// separator line, if the message has one).
-fn delivered_on_top(raw: &[u8], _: &[String]) -> Vec<u8> {
+fn delivered_on_top(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
     let separator = if raw.starts_with(b"From ") {
         raw.iter()
             .position(|&b| b == b'\n')
@@ -113,10 +143,18 @@ Received: from mx.sender.example (mx.sender.example [192.0.2.25])\n\
 }
 
 /// An mbox separator line before the message, as a mailbox file keeps it.
-fn mbox_line(raw: &[u8], _: &[String]) -> Vec<u8> {
+fn mbox_line(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
     let mut out = b"From MAILER-DAEMON Mon Dec  7 10:00:00 2026\n".to_vec();
     out.extend_from_slice(raw);
     out
+}
+
+/// The records with their recipients renamed as [`rename`] renames them.
+fn renamed(before: &[Verdict], _: &[u8]) -> Vec<Verdict> {
+    before
+        .iter()
+        .map(|(r, a, b, c, d)| (renamed_local(r), a.clone(), b.clone(), c.clone(), d.clone()))
+        .collect()
 }
 
 fn renamed_local(recipient: &str) -> String {
@@ -127,10 +165,11 @@ fn renamed_local(recipient: &str) -> String {
 }
 
 /// Each recipient's address (as the records name it, any case) given another local part.
-fn rename(raw: &[u8], recipients: &[String]) -> Vec<u8> {
-    let mut text = String::from_utf8_lossy(raw).into_owned();
-    for r in recipients {
-        let new = renamed_local(r);
+fn rename(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
+    let mut text = chars_of(raw);
+    for (r, ..) in before {
+        let new = chars_of(renamed_local(r).as_bytes());
+        let r = &chars_of(r.as_bytes());
         if new == *r {
             continue;
         }
@@ -145,13 +184,13 @@ fn rename(raw: &[u8], recipients: &[String]) -> Vec<u8> {
         out.push_str(&text[at..]);
         text = out;
     }
-    text.into_bytes()
+    bytes_of(&text)
 }
 
 /// Each `Diagnostic-Code:` field unfolded and folded again at another width: a longer or
 /// shorter reply from the same MTA folds at other words.
-fn refold(raw: &[u8], _: &[String]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
+fn refold(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
     let mut out = String::with_capacity(text.len() + 64);
     let mut lines = text.split_inclusive('\n').peekable();
     while let Some(line) = lines.next() {
@@ -179,13 +218,13 @@ fn refold(raw: &[u8], _: &[String]) -> Vec<u8> {
         }
         out.push('\n');
     }
-    out.into_bytes()
+    bytes_of(&out)
 }
 
 /// The name of every header field and delivery-report field in lower case: field names are
 /// case-insensitive (RFC 5322 section 1.2.2, RFC 3464 section 2.1.1), and some MTAs write them so.
-fn field_case(raw: &[u8], _: &[String]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
+fn field_case(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         match line.split_once(':') {
@@ -203,7 +242,7 @@ fn field_case(raw: &[u8], _: &[String]) -> Vec<u8> {
             _ => out.push_str(line),
         }
     }
-    out.into_bytes()
+    bytes_of(&out)
 }
 
 /// The value of the `boundary=` parameter in `line`, quoted or not.
@@ -223,8 +262,8 @@ fn boundary_value(line: &str) -> Option<&str> {
 /// Each MIME boundary replaced by another (in its parameter and its delimiter lines), and the
 /// delimiter lines given transport padding, the white space RFC 2046 section 5.1.1 lets a
 /// gateway add after them: a boundary is an arbitrary string, and its lines are found by it.
-fn boundaries(raw: &[u8], _: &[String]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
+fn boundaries(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
     let mut renamed: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
         if let Some(value) = boundary_value(line)
@@ -264,15 +303,15 @@ fn boundaries(raw: &[u8], _: &[String]) -> Vec<u8> {
         }
         out.push_str(end);
     }
-    out.into_bytes()
+    bytes_of(&out)
 }
 
 /// Every plain-text part that is not encoded yet (the whole body when the message is plain
 /// text) sent as quoted-printable, as Exchange and many Japanese MTAs send their notices:
 /// soft line breaks inside long lines, `=` and 8-bit octets escaped. Returned messages are
 /// left as they are.
-fn quoted_printable(raw: &[u8], _: &[String]) -> Vec<u8> {
-    encode_text_parts(&String::from_utf8_lossy(raw)).into_bytes()
+fn quoted_printable(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
+    bytes_of(&encode_text_parts(&chars_of(raw)))
 }
 
 /// One MIME entity (header and body) with its plain-text parts quoted-printable.
@@ -352,7 +391,8 @@ fn encode_text_parts(entity: &str) -> String {
             ),
         };
         let mut width = 0;
-        let bytes = text.as_bytes();
+        // One character per byte (`chars_of`): escaped as the byte it stands for.
+        let bytes: Vec<u8> = bytes_of(text);
         for (i, &b) in bytes.iter().enumerate() {
             let last = i + 1 == bytes.len();
             let piece = if b == b'='
@@ -380,8 +420,8 @@ fn encode_text_parts(entity: &str) -> String {
 /// An extension field after each `Action:` of a delivery report: a reader must ignore the
 /// fields it does not know (RFC 3464 section 2.1.1), and MTAs add their own (`X-Actual-Recipient`,
 /// `X-Postfix-Sender`, `X-Supplementary-Info`).
-fn report_extension(raw: &[u8], _: &[String]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(raw);
+fn report_extension(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
     let mut out = String::with_capacity(text.len() + 256);
     for line in text.split_inclusive('\n') {
         out.push_str(line);
@@ -391,54 +431,63 @@ fn report_extension(raw: &[u8], _: &[String]) -> Vec<u8> {
             out.push_str(eol);
         }
     }
-    out.into_bytes()
+    bytes_of(&out)
 }
 
 pub const PERTURBATIONS: &[Perturbation] = &[
     Perturbation {
         name: "refold",
         apply: refold,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "crlf",
         apply: crlf,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "delivered-on-top",
         apply: delivered_on_top,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "mbox-line",
         apply: mbox_line,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "rename",
         apply: rename,
-        rename: renamed_local,
+        expect: renamed,
+        agree: equal,
     },
     Perturbation {
         name: "field-case",
         apply: field_case,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "boundaries",
         apply: boundaries,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "quoted-printable",
         apply: quoted_printable,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
     Perturbation {
         name: "report-extension",
         apply: report_extension,
-        rename: keep,
+        expect: unchanged,
+        agree: equal,
     },
 ];
 
@@ -462,6 +511,7 @@ pub fn verdicts(raw: &[u8]) -> Vec<Verdict> {
                 r.reason.to_string(),
                 r.status.unwrap_or_default(),
                 r.reply_code.unwrap_or_default(),
+                r.action.map(|a| a.as_str()).unwrap_or_default().to_string(),
             )
         })
         .collect();
@@ -517,6 +567,60 @@ mod tests {
                 "x".repeat(72),
                 "x".repeat(8)
             )
+        );
+    }
+
+    /// A Shift_JIS notice (not UTF-8) with a delivery report: the perturbations must change
+    /// its structure only.
+    const SHIFT_JIS: &[u8] = b"From: MAILER-DAEMON@mx.example.jp\nSubject: \x83G\x83\x89\x81[\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\n--b1\nContent-Type: text/plain; charset=Shift_JIS\n\n\x88\xb6\x90\xe6 <user@example.jp> \x82\xcd\x91\xb6\x8d\xdd\x82\xb5\x82\xdc\x82\xb9\x82\xf1\n--b1\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.jp\n\nFinal-Recipient: rfc822; user@example.jp\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 caf\xe9 unknown\n--b1--\n";
+
+    #[test]
+    fn every_rewrite_keeps_the_bytes_it_does_not_mean_to_change() {
+        let before = vec![(
+            "user@example.jp".to_string(),
+            "userunknown".to_string(),
+            "5.1.1".to_string(),
+            "550".to_string(),
+            "failed".to_string(),
+        )];
+        for change in PERTURBATIONS {
+            if change.name == "quoted-printable" {
+                continue;
+            }
+            let got = (change.apply)(SHIFT_JIS, &before);
+            for run in [
+                &b"\x83G\x83\x89\x81["[..],
+                b"\x88\xb6\x90\xe6 <",
+                b"\x82\xcd\x91\xb6\x8d\xdd\x82\xb5\x82\xdc\x82\xb9\x82\xf1",
+                b"caf\xe9 unknown",
+            ] {
+                assert!(
+                    got.windows(run.len()).any(|w| w == run),
+                    "{} lost {run:?}",
+                    change.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_field_name_in_lower_case_is_the_only_change_to_a_shift_jis_message() {
+        let got = field_case(SHIFT_JIS, &[]);
+        let want = [
+            b"From: MAILER-DAEMON@mx.example.jp\nSubject: \x83G\x83\x89\x81[\ncontent-type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\n--b1\ncontent-type: text/plain; charset=Shift_JIS\n\n\x88\xb6\x90\xe6 <user@example.jp> \x82\xcd\x91\xb6\x8d\xdd\x82\xb5\x82\xdc\x82\xb9\x82\xf1\n--b1\ncontent-type: message/delivery-status\n\n".as_slice(),
+            b"reporting-mta: dns; mx.example.jp\n\nfinal-recipient: rfc822; user@example.jp\nAction: failed\nStatus: 5.1.1\ndiagnostic-code: smtp; 550 5.1.1 caf\xe9 unknown\n--b1--\n",
+        ]
+        .concat();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn quoted_printable_escapes_each_byte_as_it_was() {
+        let raw = b"Subject: a\n\ncaf\xe9 \x82\xa0\n";
+        let got = quoted_printable(raw, &[]);
+        assert_eq!(
+            got,
+            b"Subject: a\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E9 =82=A0\n".to_vec()
         );
     }
 }
