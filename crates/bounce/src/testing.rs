@@ -39,6 +39,8 @@ pub fn check_analysis(data: &[u8]) -> Result<(), String> {
 /// the structure (one more recipient, a part less) and say how the records should follow.
 pub struct Perturbation {
     pub name: &'static str,
+    /// Whether it changes only messages with a delivery report (so alters fewer of them).
+    pub reports_only: bool,
     apply: fn(&[u8], &[Verdict]) -> Vec<u8>,
     /// The records the changed message should give, from the original's and its bytes.
     expect: fn(&[Verdict], &[u8]) -> Vec<Verdict>,
@@ -434,60 +436,391 @@ fn report_extension(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
     bytes_of(&out)
 }
 
+/// One body part of a multipart entity, as line indices of the message.
+struct Part {
+    /// The boundary of the multipart it is a part of.
+    boundary: String,
+    /// Its delimiter line.
+    delimiter: usize,
+    /// The first line of its body (after its header and the blank line).
+    body: usize,
+    /// The next delimiter line of the same boundary (the part ends before it).
+    end: usize,
+    /// Its media type in lower case (`text/plain` when it says none).
+    media_type: String,
+    /// Whether its body is base64 or quoted-printable, which these changes do not read.
+    encoded: bool,
+}
+
+/// Every body part of every multipart in `lines`, found by the boundaries the message declares.
+fn parts(lines: &[&str]) -> Vec<Part> {
+    let mut boundaries: Vec<&str> = Vec::new();
+    for line in lines {
+        if let Some(b) = boundary_value(line)
+            && !boundaries.contains(&b)
+        {
+            boundaries.push(b);
+        }
+    }
+    let mut out = Vec::new();
+    for boundary in boundaries {
+        let delimiters: Vec<(usize, bool)> = lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let after = line.strip_prefix("--")?.strip_prefix(boundary)?;
+                match after.trim_end() {
+                    "" => Some((i, false)),
+                    "--" => Some((i, true)),
+                    _ => None,
+                }
+            })
+            .collect();
+        for pair in delimiters.windows(2) {
+            let ((start, closing), (end, _)) = (pair[0], pair[1]);
+            if closing {
+                continue;
+            }
+            let body = (start + 1..end)
+                .find(|&i| lines[i].trim_end().is_empty())
+                .map_or(end, |i| i + 1);
+            let header = lines[start + 1..body.saturating_sub(1).max(start + 1)]
+                .iter()
+                .map(|l| l.trim_end())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase();
+            let field = |name: &str| {
+                header
+                    .split(name)
+                    .nth(1)
+                    .map(|v| v.trim_start().split([';', ' ']).next().unwrap_or_default())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let media_type = field("content-type:");
+            let encoding = field("content-transfer-encoding:");
+            out.push(Part {
+                boundary: boundary.to_string(),
+                delimiter: start,
+                body,
+                end,
+                media_type: if media_type.is_empty() {
+                    "text/plain".to_string()
+                } else {
+                    media_type
+                },
+                encoded: matches!(encoding.as_str(), "base64" | "quoted-printable"),
+            });
+        }
+    }
+    out
+}
+
+fn is_delivery_status(part: &Part) -> bool {
+    !part.encoded
+        && matches!(
+            part.media_type.as_str(),
+            "message/delivery-status" | "message/global-delivery-status"
+        )
+}
+
+/// The address a `Final-Recipient:` or `Original-Recipient:` line names, in lower case.
+fn report_address(line: &str, field: &str) -> Option<String> {
+    let lower = line.trim_end().to_ascii_lowercase();
+    let value = lower.strip_prefix(field)?;
+    let value = value.split_once(';').map_or(value, |(_, a)| a);
+    let address = value.trim().trim_start_matches('<').trim_end_matches('>');
+    address.contains('@').then(|| address.to_string())
+}
+
+/// The lines of the last recipient block of the first delivery report in `lines` (from its
+/// first field to its last line) and the address its `Final-Recipient:` names.
+fn last_recipient_block(lines: &[&str]) -> Option<(usize, usize, String)> {
+    let report = parts(lines).into_iter().find(is_delivery_status)?;
+    let (at, address) = (report.body..report.end)
+        .rev()
+        .find_map(|i| Some((i, report_address(lines[i], "final-recipient:")?)))?;
+    let blank = |i: &usize| lines[*i].trim_end().is_empty();
+    let start = (report.body..at)
+        .rev()
+        .find(blank)
+        .map_or(report.body, |i| i + 1);
+    let end = (at..report.end).find(blank).unwrap_or(report.end);
+    Some((start, end, address))
+}
+
+/// The local part of [`second_recipient`]'s new address (by which its record is told apart).
+const SECOND_LOCAL: &str = "second-rcpt";
+
+/// The address [`second_recipient`] gives its new recipient: another at the same domain.
+fn second_address(address: &str) -> Option<String> {
+    let (_, domain) = address.rsplit_once('@')?;
+    Some(format!("{SECOND_LOCAL}@{domain}"))
+}
+
+/// `text` with every `old` (any case) replaced by `new`.
+fn replace_any_case(text: &str, old: &str, new: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let old = old.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = lower[at..].find(&old) {
+        out.push_str(&text[at..at + found]);
+        out.push_str(new);
+        at += found + old.len();
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// One more recipient in a delivery report: a copy of its last recipient block (where that
+/// names a recipient the records give) with the address replaced by another at the same
+/// domain, in `Final-Recipient:`, `Original-Recipient:` and wherever the block names it (the
+/// diagnostic). One block per recipient is the report's own structure (RFC 3464 section 2),
+/// so the records should be the same and one more. The human-readable part is left as it is:
+/// it names the first recipients only, as many notices do for a long list.
+fn second_recipient(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some((start, end, address)) = last_recipient_block(&lines) else {
+        return raw.to_vec();
+    };
+    let Some(new) = second_address(&address) else {
+        return raw.to_vec();
+    };
+    if !before.iter().any(|v| v.0 == address) {
+        return raw.to_vec();
+    }
+    let eol = if lines[start].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let mut block = lines[start..end].concat();
+    if let Some(original) = lines[start..end]
+        .iter()
+        .find_map(|l| report_address(l, "original-recipient:"))
+    {
+        block = replace_any_case(&block, &original, &new);
+    }
+    block = replace_any_case(&block, &address, &new);
+    let mut out = lines[..end].concat();
+    if !out.ends_with('\n') {
+        out.push_str(eol);
+    }
+    out.push_str(eol);
+    out.push_str(&block);
+    if !block.ends_with('\n') {
+        out.push_str(eol);
+    }
+    out.push_str(&lines[end..].concat());
+    bytes_of(&out)
+}
+
+/// The records and one more, for [`second_recipient`]'s new address, as the copied one's.
+fn one_more(before: &[Verdict], raw: &[u8]) -> Vec<Verdict> {
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut out = before.to_vec();
+    if let Some((_, _, address)) = last_recipient_block(&lines)
+        && let Some(new) = second_address(&address)
+        && let Some(copied) = before.iter().find(|v| v.0 == address)
+    {
+        let mut record = copied.clone();
+        record.0 = new;
+        out.push(record);
+    }
+    out
+}
+
+/// What must hold after [`second_recipient`]: the records before are all there as they were,
+/// and exactly one more, for the new address, with the copied one's action and status class
+/// (failed 5, delayed 4). Its reason, detail code and reply code are not held to: where the
+/// notice's own text says why the first recipient failed (Postfix's `<a@b>: host … said:`),
+/// the analyser rightly reads that text for it, and the new address has no such text, only
+/// its block's `Status:` and diagnostic.
+fn one_more_agrees(expected: &[Verdict], got: &[Verdict]) -> bool {
+    let Some(extra) = expected.iter().find(|e| {
+        e.0.strip_prefix(SECOND_LOCAL)
+            .is_some_and(|r| r.starts_with('@'))
+    }) else {
+        return expected == got;
+    };
+    let rest =
+        |v: &[Verdict]| -> Vec<Verdict> { v.iter().filter(|x| x.0 != extra.0).cloned().collect() };
+    let new: Vec<&Verdict> = got.iter().filter(|x| x.0 == extra.0).collect();
+    rest(expected) == rest(got)
+        && new.len() == 1
+        && new[0].4 == extra.4
+        && new[0].2.get(..1) == extra.2.get(..1)
+}
+
+/// Media types of a returned message (RFC 3462 section 2: the third part of a report).
+fn is_returned_message(part: &Part) -> bool {
+    matches!(
+        part.media_type.as_str(),
+        "message/rfc822" | "text/rfc822-headers" | "message/global" | "message/global-headers"
+    )
+}
+
+/// The returned message left out of a report whose delivery report names a recipient the
+/// records give: the third part is optional (RFC 3462 section 2), and the records must come
+/// from the report, not from the message it returns.
+fn no_returned_message(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let parts = parts(&lines);
+    let Some(report) = parts.iter().find(|p| is_delivery_status(p)) else {
+        return raw.to_vec();
+    };
+    let names_one = (report.body..report.end).any(|i| {
+        report_address(lines[i], "final-recipient:")
+            .is_some_and(|a| before.iter().any(|v| v.0 == a))
+    });
+    if !names_one {
+        return raw.to_vec();
+    }
+    let dropped: Vec<&Part> = parts
+        .iter()
+        .filter(|p| p.boundary == report.boundary && is_returned_message(p))
+        .collect();
+    let out: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.iter().any(|p| (p.delimiter..p.end).contains(i)))
+        .map(|(_, l)| *l)
+        .collect();
+    bytes_of(&out)
+}
+
+/// The delivery report left out where a plain-text part beside it names every recipient and
+/// its status: what a notice without a report (many MTAs send none) says.
+fn no_delivery_status(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let parts = parts(&lines);
+    let Some(report) = parts.iter().find(|p| is_delivery_status(p)) else {
+        return raw.to_vec();
+    };
+    let said = |p: &Part| lines[p.body..p.end].concat().to_ascii_lowercase();
+    let names_all = !before.is_empty()
+        && parts
+            .iter()
+            .filter(|p| p.boundary == report.boundary && p.media_type == "text/plain" && !p.encoded)
+            .any(|p| {
+                let said = said(p);
+                before
+                    .iter()
+                    .all(|v| said.contains(&v.0) && !v.2.is_empty() && said.contains(&v.2))
+            });
+    if !names_all {
+        return raw.to_vec();
+    }
+    let out: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(report.delimiter..report.end).contains(i))
+        .map(|(_, l)| *l)
+        .collect();
+    bytes_of(&out)
+}
+
+/// What must hold after [`no_delivery_status`]: the same recipients. What the text says of
+/// the reason may differ from the report, and the perturb example shows where it does.
+fn same_recipients(expected: &[Verdict], got: &[Verdict]) -> bool {
+    let recipients = |v: &[Verdict]| {
+        let mut r: Vec<String> = v.iter().map(|x| x.0.clone()).collect();
+        r.dedup();
+        r
+    };
+    recipients(expected) == recipients(got)
+}
+
 pub const PERTURBATIONS: &[Perturbation] = &[
     Perturbation {
         name: "refold",
+        reports_only: false,
         apply: refold,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "crlf",
+        reports_only: false,
         apply: crlf,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "delivered-on-top",
+        reports_only: false,
         apply: delivered_on_top,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "mbox-line",
+        reports_only: false,
         apply: mbox_line,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "rename",
+        reports_only: false,
         apply: rename,
         expect: renamed,
         agree: equal,
     },
     Perturbation {
         name: "field-case",
+        reports_only: false,
         apply: field_case,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "boundaries",
+        reports_only: false,
         apply: boundaries,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "quoted-printable",
+        reports_only: false,
         apply: quoted_printable,
         expect: unchanged,
         agree: equal,
     },
     Perturbation {
         name: "report-extension",
+        reports_only: false,
         apply: report_extension,
         expect: unchanged,
         agree: equal,
+    },
+    Perturbation {
+        name: "second-recipient",
+        reports_only: true,
+        apply: second_recipient,
+        expect: one_more,
+        agree: one_more_agrees,
+    },
+    Perturbation {
+        name: "no-returned-message",
+        reports_only: true,
+        apply: no_returned_message,
+        expect: unchanged,
+        agree: equal,
+    },
+    Perturbation {
+        name: "no-delivery-status",
+        reports_only: true,
+        apply: no_delivery_status,
+        expect: unchanged,
+        agree: same_recipients,
     },
 ];
 
@@ -621,6 +954,103 @@ mod tests {
         assert_eq!(
             got,
             b"Subject: a\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E9 =82=A0\n".to_vec()
+        );
+    }
+
+    /// A Postfix-like report: the text names the recipient, the report has one block and the
+    /// returned message follows.
+    const REPORT: &str = "From: MAILER-DAEMON@relay.example.net\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n<user@example.org>: host mx.example.org said: 550 5.1.1 no such user\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; relay.example.net\n\nOriginal-Recipient: rfc822;User@example.org\nFinal-Recipient: rfc822; user@example.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <user@example.org>: no such user\n\n--B\nContent-Type: message/rfc822\n\nFrom: sender@example.com\nTo: user@example.org\n\nhi\n--B--\n";
+
+    fn user(reason: &str) -> Verdict {
+        (
+            "user@example.org".to_string(),
+            reason.to_string(),
+            "5.1.1".to_string(),
+            "550".to_string(),
+            "failed".to_string(),
+        )
+    }
+
+    #[test]
+    fn a_second_recipient_is_a_copy_of_the_last_block_with_another_address() {
+        let got = second_recipient(REPORT.as_bytes(), &[user("userunknown")]);
+        let want = REPORT.replace(
+            "no such user\n\n--B\nContent-Type: message/rfc822",
+            "no such user\n\nOriginal-Recipient: rfc822;second-rcpt@example.org\nFinal-Recipient: rfc822; second-rcpt@example.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <second-rcpt@example.org>: no such user\n\n--B\nContent-Type: message/rfc822",
+        );
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        // A block whose recipient the records do not give is not copied.
+        assert_eq!(second_recipient(REPORT.as_bytes(), &[]), REPORT.as_bytes());
+    }
+
+    #[test]
+    fn a_second_recipient_must_agree_in_action_and_status_class_only() {
+        let expected = one_more(&[user("userunknown")], REPORT.as_bytes());
+        let second = |reason: &str, status: &str, action: &str| {
+            (
+                "second-rcpt@example.org".to_string(),
+                reason.to_string(),
+                status.to_string(),
+                String::new(),
+                action.to_string(),
+            )
+        };
+        assert_eq!(expected.len(), 2);
+        let first = user("userunknown");
+        assert!(one_more_agrees(
+            &expected,
+            &[first.clone(), second("onhold", "5.0.0", "failed")]
+        ));
+        assert!(!one_more_agrees(&expected, std::slice::from_ref(&first)));
+        assert!(!one_more_agrees(
+            &expected,
+            &[first.clone(), second("onhold", "4.0.0", "failed")]
+        ));
+        assert!(!one_more_agrees(
+            &expected,
+            &[first, second("userunknown", "5.1.1", "delayed")]
+        ));
+        assert!(!one_more_agrees(
+            &expected,
+            &[user("filtered"), second("userunknown", "5.1.1", "failed")]
+        ));
+    }
+
+    #[test]
+    fn the_returned_message_is_left_out_where_the_report_names_the_recipient() {
+        let got = no_returned_message(REPORT.as_bytes(), &[user("userunknown")]);
+        let want = REPORT.replace(
+            "--B\nContent-Type: message/rfc822\n\nFrom: sender@example.com\nTo: user@example.org\n\nhi\n",
+            "",
+        );
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        let other = [(
+            "other@example.org".to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        )];
+        assert_eq!(
+            no_returned_message(REPORT.as_bytes(), &other),
+            REPORT.as_bytes()
+        );
+    }
+
+    #[test]
+    fn the_report_is_left_out_where_the_text_names_recipient_and_status() {
+        let got = no_delivery_status(REPORT.as_bytes(), &[user("userunknown")]);
+        let want = REPORT.replace(
+            "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; relay.example.net\n\nOriginal-Recipient: rfc822;User@example.org\nFinal-Recipient: rfc822; user@example.org\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 <user@example.org>: no such user\n\n",
+            "",
+        );
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+        // The text does not say 4.2.2: the report stays.
+        let mut full = user("mailboxfull");
+        full.2 = "4.2.2".to_string();
+        assert_eq!(
+            no_delivery_status(REPORT.as_bytes(), &[full]),
+            REPORT.as_bytes()
         );
     }
 }

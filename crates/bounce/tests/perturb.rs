@@ -38,10 +38,12 @@ fn golden_files_keep_their_verdicts_when_perturbed() {
             }
         }
     }
-    // Each change must change most files, or it tests nothing.
+    // Each change must change most files (one that changes only delivery reports, a tenth),
+    // or it tests nothing.
     for (change, altered) in PERTURBATIONS.iter().zip(altered) {
+        let share = if change.reports_only { 10 } else { 2 };
         assert!(
-            altered * 2 > files.len(),
+            altered * share > files.len(),
             "{} altered only {altered} of {} files",
             change.name,
             files.len()
