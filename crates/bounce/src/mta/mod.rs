@@ -410,6 +410,8 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     let mut own_words = String::new();
     let mut own_status = None;
     let mut in_session = false;
+    let mut sessions = 0;
+    let mut per_recipient = false;
     for line in text::lines(&region[start..]).skip(1) {
         if line.starts_with(' ') || line.starts_with("Content-Type:") {
             if line.starts_with("Content-Type:") {
@@ -418,6 +420,7 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             continue;
         }
         if let Some(sent) = line.strip_prefix(">>> ") {
+            per_recipient |= sent.len() > 8 && sent[..8].eq_ignore_ascii_case("RCPT To:");
             command = command.or_else(|| SmtpCommand::find(sent));
         } else if let Some(reply) = line.strip_prefix("<<< ") {
             if !replies.contains(&reply) {
@@ -426,6 +429,7 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
         } else if !in_session {
             if line.starts_with("... while talking to ") {
                 in_session = true;
+                sessions += 1;
                 continue;
             }
             let status = crate::status::find_status(line, b"542");
@@ -446,8 +450,19 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             }
         }
     }
-    let single = findings.len() == 1;
+    // The replies are the session's: a lone recipient's, or every recipient's where the
+    // transcript is of one session refused as a whole (at the greeting, MAIL or DATA; a
+    // `RCPT To:` refusal, or a reply naming another address, is one recipient's), as when
+    // several recipients at one host are refused after the data.
+    let whole_session = sessions == 1 && !per_recipient && command != Some(SmtpCommand::Rcpt);
+    let lone = findings.len() == 1;
     for f in findings.iter_mut() {
+        let recipient = f.recipient.to_ascii_lowercase();
+        let single = lone
+            || (whole_session
+                && replies
+                    .iter()
+                    .all(|r| !r.contains('@') || r.to_ascii_lowercase().contains(&recipient)));
         let says_nothing = f.diagnostic.trim().is_empty()
             || f.diagnostic
                 .bytes()
