@@ -623,19 +623,35 @@ fn one_more(before: &[Verdict], raw: &[u8]) -> Vec<Verdict> {
     let text = chars_of(raw);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = before.to_vec();
-    if let Some((_, _, address)) = last_recipient_block(&lines)
+    if let Some((start, end, address)) = last_recipient_block(&lines)
         && let Some(new) = second_address(&address)
         && let Some(copied) = before.iter().find(|v| v.0 == address)
     {
         let mut record = copied.clone();
         record.0 = new;
+        // The block's own action and status, where the records took others from the text
+        // (OpenSMTPD's "Envelope expired" fails a recipient its report calls delayed).
+        let field = |name: &str| {
+            lines[start..end].iter().find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_ascii_lowercase())
+            })
+        };
+        if let Some(action) = field("action") {
+            record.4 = action;
+        }
+        if let Some(status) = field("status") {
+            record.2 = status;
+        }
         out.push(record);
     }
     out
 }
 
 /// What must hold after [`second_recipient`]: the records before are all there as they were,
-/// and exactly one more, for the new address, with the copied one's action and status class
+/// and exactly one more, for the new address, with its block's action and status class
 /// (failed 5, delayed 4). Its reason, detail code and reply code are not held to: where the
 /// notice's own text says why the first recipient failed (Postfix's `<a@b>: host … said:`),
 /// the analyser rightly reads that text for it, and the new address has no such text, only
@@ -996,6 +1012,14 @@ mod tests {
             )
         };
         assert_eq!(expected.len(), 2);
+        // The block's action and status, not the record's, are the new record's.
+        let delayed = REPORT.replace(
+            "Action: failed\nStatus: 5.1.1",
+            "Action: delayed\nStatus: 4.4.7",
+        );
+        let from_block = one_more(&[user("expired")], delayed.as_bytes());
+        assert_eq!(from_block[1].2, "4.4.7");
+        assert_eq!(from_block[1].4, "delayed");
         let first = user("userunknown");
         assert!(one_more_agrees(
             &expected,
