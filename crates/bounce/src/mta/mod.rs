@@ -659,6 +659,7 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         if named_by_header_line(region, lower, &candidate)
             || named_as_sender(lower, &candidate)
             || named_as_refused_sender(lower, &candidate)
+            || named_as_envelope_sender(lower, &candidate)
             || named_as_contact(lower, &candidate)
         {
             continue;
@@ -729,6 +730,13 @@ fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
         let at = from + at;
         from = at + needle.len();
         let mut line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+        // A header field quoted indented ("  Message-id: <…>" under "the following header
+        // fields:") is a field of its own, not the fold of the line above.
+        if let Some((name, _)) = lower[line_start..at].trim_start().split_once(':')
+            && NOT_RECIPIENT_FIELDS.contains(&name)
+        {
+            continue;
+        }
         // A folded header line (`    for <a@b>; date` under `Received:`) belongs to the
         // field it continues.
         let mut end = at;
@@ -773,6 +781,21 @@ fn named_as_refused_sender(lower: &str, address: &str) -> bool {
     every_mention(lower, address, |at, _| {
         let after = lower[at + address.len()..].trim_start_matches(['>', ':', ' ']);
         after.starts_with("sender address rejected")
+    })
+}
+
+/// Whether every mention of `address` is the sender of an envelope a reply names as "from
+/// <a@b>, to <c@d>" (Postfix's "Too many hops" reply to a mail loop): the other is
+/// the recipient.
+fn named_as_envelope_sender(lower: &str, address: &str) -> bool {
+    every_mention(lower, address, |at, _| {
+        let before = lower[..at].strip_suffix('<').unwrap_or(&lower[..at]);
+        let after = lower[at + address.len()..].trim_start_matches('>');
+        let after = after.strip_prefix(',').unwrap_or(after).trim_start();
+        before.ends_with("from ")
+            && after
+                .strip_prefix("to")
+                .is_some_and(|r| r.starts_with([' ', '\t', '\r', '\n', '<']))
     })
 }
 
