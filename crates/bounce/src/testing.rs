@@ -1057,7 +1057,7 @@ mod tests {
             "Action: failed\nStatus: 5.1.1",
             "Action: delayed\nStatus: 4.4.7",
         );
-        let expected = one_more(&[first.clone()], delayed.as_bytes());
+        let expected = one_more(std::slice::from_ref(&first), delayed.as_bytes());
         for (status, action, agrees) in [
             ("4.4.7", "delayed", true),
             ("5.1.1", "failed", true),
