@@ -176,16 +176,7 @@ fn rename(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
         if new == *r {
             continue;
         }
-        let lower = text.to_ascii_lowercase();
-        let mut out = String::with_capacity(text.len());
-        let mut at = 0;
-        while let Some(found) = lower[at..].find(r.as_str()) {
-            out.push_str(&text[at..at + found]);
-            out.push_str(&new);
-            at += found + r.len();
-        }
-        out.push_str(&text[at..]);
-        text = out;
+        text = replace_any_case(&text, r, &new);
     }
     bytes_of(&text)
 }
