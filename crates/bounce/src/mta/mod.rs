@@ -419,6 +419,10 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             }
             continue;
         }
+        // Counted apart from `in_session`, which stays set from the first session on.
+        if line.starts_with("... while talking to ") {
+            sessions += 1;
+        }
         if let Some(sent) = line.strip_prefix(">>> ") {
             per_recipient |= sent.len() > 8 && sent[..8].eq_ignore_ascii_case("RCPT To:");
             command = command.or_else(|| SmtpCommand::find(sent));
@@ -429,7 +433,6 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
         } else if !in_session {
             if line.starts_with("... while talking to ") {
                 in_session = true;
-                sessions += 1;
                 continue;
             }
             let status = crate::status::find_status(line, b"542");
