@@ -424,7 +424,10 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             sessions += 1;
         }
         if let Some(sent) = line.strip_prefix(">>> ") {
-            per_recipient |= sent.len() > 8 && sent[..8].eq_ignore_ascii_case("RCPT To:");
+            per_recipient |= sent
+                .as_bytes()
+                .get(..8)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"RCPT To:"));
             command = command.or_else(|| SmtpCommand::find(sent));
         } else if let Some(reply) = line.strip_prefix("<<< ") {
             if !replies.contains(&reply) {
@@ -1003,6 +1006,20 @@ kijitora@example.co.jp [User unknown]\nReceived: from mx.example.jp by mx.exampl
             .unwrap(),
             "kijitora@example.co.jp [User unknown]"
         );
+    }
+
+    #[test]
+    fn a_transcript_line_of_many_byte_characters_is_read_without_a_panic() {
+        let raw = "From: Mail Delivery Subsystem <MAILER-DAEMON@example.edu>\n\
+Subject: Returned mail: see transcript for details\n\n\
+   ----- Transcript of session follows -----\n... while talking to mx.example.edu.:\n\
+>>> \u{3042}\u{3044}\u{3046}\n<<< 550 5.7.1 refused\n\n\
+Reporting-MTA: dns; mx.example.edu\n\nFinal-Recipient: RFC822; a@example.edu\nAction: failed\nStatus: 5.7.1\n\n\
+Final-Recipient: RFC822; b@example.edu\nAction: failed\nStatus: 5.7.1\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let (mut found, envelope) = crate::dsn::findings(&mail);
+        complete(&mail, &mut found, &envelope.orphans);
+        assert_eq!(found.len(), 2);
     }
 
     #[test]
