@@ -75,9 +75,14 @@ impl Perturbation {
     /// Reads `raw` perturbed; `before` is [`verdicts`] of `raw` as it is, read once for all
     /// the perturbations.
     pub fn try_on(&self, raw: &[u8], before: &[Verdict]) -> Outcome {
-        let mut expected = (self.expect)(before, raw);
-        expected.sort();
         let changed = (self.apply)(raw, before);
+        // A change that changed nothing expects nothing new.
+        let mut expected = if changed == raw {
+            before.to_vec()
+        } else {
+            (self.expect)(before, raw)
+        };
+        expected.sort();
         let got = verdicts(&changed);
         Outcome {
             altered: changed != raw,
@@ -610,6 +615,54 @@ fn second_recipient(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
     bytes_of(&out)
 }
 
+/// [`second_recipient`], and in the human-readable part before the report the first recipient's
+/// own lines (the one that begins with its address and the indented ones under it) copied for
+/// the new address too, as a notice lists each recipient.
+fn second_recipient_in_text(raw: &[u8], before: &[Verdict]) -> Vec<u8> {
+    let changed = second_recipient(raw, before);
+    if changed == raw {
+        return changed;
+    }
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some((_, _, address)) = last_recipient_block(&lines) else {
+        return raw.to_vec();
+    };
+    let Some(new) = second_address(&address) else {
+        return raw.to_vec();
+    };
+    let text = chars_of(&changed);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let parts = parts(&lines);
+    let Some(report) = parts.iter().find(|p| is_delivery_status(p)) else {
+        return raw.to_vec();
+    };
+    let Some(first) = parts
+        .iter()
+        .filter(|p| p.boundary == report.boundary && p.media_type == "text/plain" && !p.encoded)
+        .find_map(|p| {
+            (p.body..p.end).find(|&i| {
+                let l = lines[i].trim().to_ascii_lowercase();
+                let l = l.strip_prefix('<').unwrap_or(&l);
+                l.strip_prefix(address.as_str())
+                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '>', ' ', '.']))
+            })
+        })
+    else {
+        return raw.to_vec();
+    };
+    let mut last = first + 1;
+    while last < lines.len()
+        && lines[last].starts_with([' ', '\t'])
+        && !lines[last].trim().is_empty()
+    {
+        last += 1;
+    }
+    let copy = replace_any_case(&lines[first..last].concat(), &address, &new);
+    let out = [lines[..last].concat(), copy, lines[last..].concat()].concat();
+    bytes_of(&out)
+}
+
 /// The records and one more, for [`second_recipient`]'s new address, as the copied one's.
 fn one_more(before: &[Verdict], raw: &[u8]) -> Vec<Verdict> {
     let text = chars_of(raw);
@@ -826,6 +879,13 @@ pub const PERTURBATIONS: &[Perturbation] = &[
         apply: second_recipient,
         expect: one_more,
         agree: one_more_agrees,
+    },
+    Perturbation {
+        name: "second-recipient-text",
+        reports_only: true,
+        apply: second_recipient_in_text,
+        expect: one_more,
+        agree: equal,
     },
     Perturbation {
         name: "no-returned-message",
@@ -1100,5 +1160,34 @@ mod tests {
             no_delivery_status(REPORT.as_bytes(), &[full]),
             REPORT.as_bytes()
         );
+    }
+
+    #[test]
+    fn a_second_recipient_in_the_text_too_copies_the_first_ones_lines() {
+        let got = second_recipient_in_text(REPORT.as_bytes(), &[user("userunknown")]);
+        let want = String::from_utf8(second_recipient(REPORT.as_bytes(), &[user("userunknown")]))
+            .unwrap()
+            .replace(
+                "no such user\n--B\nContent-Type: message/delivery-status",
+                "no such user\n<second-rcpt@example.org>: host mx.example.org said: 550 5.1.1 no such user\n--B\nContent-Type: message/delivery-status",
+            );
+        assert_eq!(String::from_utf8(got).unwrap(), want);
+    }
+
+    #[test]
+    fn a_change_that_changes_nothing_expects_the_records_before() {
+        // The text does not name the recipient: nothing to copy, so no record more expected.
+        let raw = REPORT.replace(
+            "<user@example.org>: host mx.example.org said",
+            "The remote host said",
+        );
+        let change = PERTURBATIONS
+            .iter()
+            .find(|p| p.name == "second-recipient-text")
+            .unwrap();
+        let before = verdicts(raw.as_bytes());
+        let outcome = change.try_on(raw.as_bytes(), &before);
+        assert!(!outcome.altered);
+        assert_eq!(outcome.expected, before);
     }
 }
