@@ -3,7 +3,7 @@
 //! line, the diagnostic refolded, the recipients renamed, field names in lower case, the MIME
 //! boundaries renamed and padded, plain text quoted-printable, an extension field in each
 //! report, the returned message left out), and as they should after changes of structure (one
-//! more recipient block: one more record; the delivery report left out where the text names
+//! more recipient block: one more record, in the text too: the same record; the delivery report left out where the text names
 //! recipient and status: the same recipients). The `perturb` example runs the same changes over
 //! any corpus.
 
