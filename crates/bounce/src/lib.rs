@@ -357,7 +357,21 @@ fn analyse_message(raw: &[u8], nested: bool) -> Analysis {
     }
     let mut from_text = false;
     let (findings, envelope) = match mta::preempt(&mail) {
-        Some(findings) => (findings, dsn::Envelope::default()),
+        Some(mut findings) => {
+            // The MTA's own text is read in place of its report, but a recipient only the
+            // report names (it has more blocks than the text has recipients) failed all the
+            // same: a report's blocks are its list of recipients.
+            let (reported, _) = dsn::findings(&mail);
+            if reported.len() > findings.len() {
+                let named = |r: &str| findings.iter().any(|f| f.recipient.eq_ignore_ascii_case(r));
+                let missing: Vec<_> = reported
+                    .into_iter()
+                    .filter(|r| !named(&r.recipient))
+                    .collect();
+                findings.extend(missing);
+            }
+            (findings, dsn::Envelope::default())
+        }
         None => {
             let (mut findings, envelope) = dsn::findings(&mail);
             from_text = findings.is_empty();

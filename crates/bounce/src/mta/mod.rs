@@ -450,6 +450,8 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     let mut own_words = String::new();
     let mut own_status = None;
     let mut in_session = false;
+    let mut sessions = 0;
+    let mut per_recipient = false;
     for line in text::lines(&region[start..]).skip(1) {
         if line.starts_with(' ') || line.starts_with("Content-Type:") {
             if line.starts_with("Content-Type:") {
@@ -457,7 +459,15 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             }
             continue;
         }
+        // Counted apart from `in_session`, which stays set from the first session on.
+        if line.starts_with("... while talking to ") {
+            sessions += 1;
+        }
         if let Some(sent) = line.strip_prefix(">>> ") {
+            per_recipient |= sent
+                .as_bytes()
+                .get(..8)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"RCPT To:"));
             command = command.or_else(|| SmtpCommand::find(sent));
         } else if let Some(reply) = line.strip_prefix("<<< ") {
             if !replies.contains(&reply) {
@@ -486,8 +496,19 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             }
         }
     }
-    let single = findings.len() == 1;
+    // The replies are the session's: a lone recipient's, or every recipient's where the
+    // transcript is of one session refused as a whole (at the greeting, MAIL or DATA; a
+    // `RCPT To:` refusal, or a reply naming another address, is one recipient's), as when
+    // several recipients at one host are refused after the data.
+    let whole_session = sessions == 1 && !per_recipient && command != Some(SmtpCommand::Rcpt);
+    let lone = findings.len() == 1;
     for f in findings.iter_mut() {
+        let recipient = f.recipient.to_ascii_lowercase();
+        let single = lone
+            || (whole_session
+                && replies
+                    .iter()
+                    .all(|r| !r.contains('@') || r.to_ascii_lowercase().contains(&recipient)));
         let says_nothing = f.diagnostic.trim().is_empty()
             || f.diagnostic
                 .bytes()
@@ -684,6 +705,7 @@ fn generic(mail: &Mail, region: &str, lower: &str) -> Vec<Finding> {
         if named_by_header_line(region, lower, &candidate)
             || named_as_sender(lower, &candidate)
             || named_as_refused_sender(lower, &candidate)
+            || named_as_envelope_sender(lower, &candidate)
             || named_as_contact(lower, &candidate)
         {
             continue;
@@ -754,6 +776,13 @@ fn named_by_header_line(region: &str, lower: &str, address: &str) -> bool {
         let at = from + at;
         from = at + needle.len();
         let mut line_start = lower[..at].rfind('\n').map_or(0, |p| p + 1);
+        // A header field quoted indented ("  Message-id: <…>" under "the following header
+        // fields:") is a field of its own, not the fold of the line above.
+        if let Some((name, _)) = lower[line_start..at].trim_start().split_once(':')
+            && NOT_RECIPIENT_FIELDS.contains(&name)
+        {
+            continue;
+        }
         // A folded header line (`    for <a@b>; date` under `Received:`) belongs to the
         // field it continues.
         let mut end = at;
@@ -798,6 +827,21 @@ fn named_as_refused_sender(lower: &str, address: &str) -> bool {
     every_mention(lower, address, |at, _| {
         let after = lower[at + address.len()..].trim_start_matches(['>', ':', ' ']);
         after.starts_with("sender address rejected")
+    })
+}
+
+/// Whether every mention of `address` is the sender of an envelope a reply names as "from
+/// <a@b>, to <c@d>" (Postfix's "Too many hops" reply to a mail loop): the other is
+/// the recipient.
+fn named_as_envelope_sender(lower: &str, address: &str) -> bool {
+    every_mention(lower, address, |at, _| {
+        let before = lower[..at].strip_suffix('<').unwrap_or(&lower[..at]);
+        let after = lower[at + address.len()..].trim_start_matches('>');
+        let after = after.strip_prefix(',').unwrap_or(after).trim_start();
+        before.ends_with("from ")
+            && after
+                .strip_prefix("to")
+                .is_some_and(|r| r.starts_with([' ', '\t', '\r', '\n', '<']))
     })
 }
 
@@ -1002,6 +1046,20 @@ kijitora@example.co.jp [User unknown]\nReceived: from mx.example.jp by mx.exampl
             .unwrap(),
             "kijitora@example.co.jp [User unknown]"
         );
+    }
+
+    #[test]
+    fn a_transcript_line_of_many_byte_characters_is_read_without_a_panic() {
+        let raw = "From: Mail Delivery Subsystem <MAILER-DAEMON@example.edu>\n\
+Subject: Returned mail: see transcript for details\n\n\
+   ----- Transcript of session follows -----\n... while talking to mx.example.edu.:\n\
+>>> \u{3042}\u{3044}\u{3046}\n<<< 550 5.7.1 refused\n\n\
+Reporting-MTA: dns; mx.example.edu\n\nFinal-Recipient: RFC822; a@example.edu\nAction: failed\nStatus: 5.7.1\n\n\
+Final-Recipient: RFC822; b@example.edu\nAction: failed\nStatus: 5.7.1\n";
+        let mail = Mail::parse(raw.as_bytes());
+        let (mut found, envelope) = crate::dsn::findings(&mail);
+        complete(&mail, &mut found, &envelope.orphans);
+        assert_eq!(found.len(), 2);
     }
 
     #[test]
