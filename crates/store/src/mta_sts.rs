@@ -75,31 +75,55 @@ impl Store {
         domain: &str,
         now: Timestamp,
     ) -> Result<Option<StoredStsPolicy>, StoreError> {
-        type Row = (String, String, String, i64, i64, i64);
-        let row: Option<Row> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT policy_id, mode, mx, max_age, fetched_at, expires_at \
-                 FROM mta_sts_policies WHERE domain = $1 AND expires_at > $2",
-            )
+        let row: Option<PolicyRow> = with_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT_POLICIES} WHERE domain = $1 AND expires_at > $2"
+            )))
             .bind(domain)
             .bind(now.as_millis())
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(
-            |(policy_id, mode, mx, max_age, fetched_at, expires_at)| StoredStsPolicy {
-                domain: domain.to_owned(),
-                policy_id,
-                mode,
-                mx: mx
-                    .lines()
-                    .map(str::to_owned)
-                    .filter(|p| !p.is_empty())
-                    .collect(),
-                max_age: Duration::from_secs(u64::try_from(max_age).unwrap_or(0)),
-                fetched_at: Timestamp(fetched_at),
-                expires_at: Timestamp(expires_at),
-            },
-        ))
+        Ok(row.map(stored_policy))
+    }
+
+    /// Every saved policy that has not expired at `now`, for a node's start (there is one per
+    /// recipient domain that publishes a policy, not per domain mail went to).
+    pub async fn mta_sts_policies(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<StoredStsPolicy>, StoreError> {
+        let rows: Vec<PolicyRow> = with_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT_POLICIES} WHERE expires_at > $1 ORDER BY domain"
+            )))
+            .bind(now.as_millis())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(stored_policy).collect())
+    }
+}
+
+const SELECT_POLICIES: &str = "SELECT domain, policy_id, mode, mx, max_age, fetched_at, \
+     expires_at FROM mta_sts_policies";
+
+type PolicyRow = (String, String, String, String, i64, i64, i64);
+
+fn stored_policy(
+    (domain, policy_id, mode, mx, max_age, fetched_at, expires_at): PolicyRow,
+) -> StoredStsPolicy {
+    StoredStsPolicy {
+        domain,
+        policy_id,
+        mode,
+        mx: mx
+            .lines()
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        max_age: Duration::from_secs(u64::try_from(max_age).unwrap_or(0)),
+        fetched_at: Timestamp(fetched_at),
+        expires_at: Timestamp(expires_at),
     }
 }

@@ -85,6 +85,22 @@ async fn a_saved_policy_outlives_the_store_until_it_expires(f: Fixture) {
         Some(newer.clone())
     );
 
+    // All of them at once, for a node's start: the unexpired ones.
+    assert_eq!(
+        f.store
+            .mta_sts_policies(Timestamp(t0 + 2000))
+            .await
+            .unwrap(),
+        vec![newer.clone()]
+    );
+    assert_eq!(
+        f.store
+            .mta_sts_policies(Timestamp(t0 + 2 * day))
+            .await
+            .unwrap(),
+        vec![]
+    );
+
     // Saving deletes the expired rows: asked with an earlier time, the old one is gone.
     let other = policy("other.test", "1", &["mx.other.test"], t0 + 2 * day);
     f.store
