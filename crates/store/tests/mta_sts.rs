@@ -24,6 +24,21 @@ fn policy(domain: &str, id: &str, mx: &[&str], fetched_at: i64) -> StoredStsPoli
     }
 }
 
+async fn save(store: &Store, policy: &StoredStsPolicy, now: i64) {
+    store
+        .save_mta_sts_policy(policy, Timestamp(now))
+        .await
+        .unwrap();
+}
+
+async fn found(store: &Store, domain: &str, now: i64) -> Option<StoredStsPolicy> {
+    store.mta_sts_policy(domain, Timestamp(now)).await.unwrap()
+}
+
+async fn all(store: &Store, now: i64) -> Vec<StoredStsPolicy> {
+    store.mta_sts_policies(Timestamp(now)).await.unwrap()
+}
+
 async fn a_saved_policy_outlives_the_store_until_it_expires(f: Fixture) {
     let t0 = 1_800_000_000_000;
     let day = 86_400_000;
@@ -33,92 +48,43 @@ async fn a_saved_policy_outlives_the_store_until_it_expires(f: Fixture) {
         &["mx.example.test", "*.mx.example.test"],
         t0,
     );
-    f.store
-        .save_mta_sts_policy(&saved, Timestamp(t0))
-        .await
-        .unwrap();
-    assert_eq!(
-        f.store
-            .mta_sts_policy("nothing.test", Timestamp(t0))
-            .await
-            .unwrap(),
-        None
-    );
+    save(&f.store, &saved, t0).await;
+    assert_eq!(found(&f.store, "nothing.test", t0).await, None);
 
     // A node started anew on the same database finds it.
     let reopened = Store::connect(&f.url, SealingKey::from_bytes(f.key))
         .await
         .unwrap();
-    let found = reopened
-        .mta_sts_policy("example.test", Timestamp(t0 + 1))
-        .await
-        .unwrap();
-    assert_eq!(found.as_ref(), Some(&saved));
-    // Expired, it is no policy.
     assert_eq!(
-        reopened
-            .mta_sts_policy("example.test", Timestamp(t0 + day))
-            .await
-            .unwrap(),
-        None
+        found(&reopened, "example.test", t0 + 1).await,
+        Some(saved.clone())
     );
+    // Expired, it is no policy.
+    assert_eq!(found(&reopened, "example.test", t0 + day).await, None);
 
     // A later fetch replaces it; an earlier one that arrives late does not.
     let newer = StoredStsPolicy {
         mode: "testing".into(),
         ..policy("example.test", "20260102", &["mx2.example.test"], t0 + 1000)
     };
-    reopened
-        .save_mta_sts_policy(&newer, Timestamp(t0 + 1000))
-        .await
-        .unwrap();
+    save(&reopened, &newer, t0 + 1000).await;
     let late = policy("example.test", "20251231", &["old.example.test"], t0 + 500);
-    f.store
-        .save_mta_sts_policy(&late, Timestamp(t0 + 1000))
-        .await
-        .unwrap();
+    save(&f.store, &late, t0 + 1000).await;
     assert_eq!(
-        f.store
-            .mta_sts_policy("example.test", Timestamp(t0 + 2000))
-            .await
-            .unwrap(),
+        found(&f.store, "example.test", t0 + 2000).await,
         Some(newer.clone())
     );
 
     // All of them at once, for a node's start: the unexpired ones.
-    assert_eq!(
-        f.store
-            .mta_sts_policies(Timestamp(t0 + 2000))
-            .await
-            .unwrap(),
-        vec![newer.clone()]
-    );
-    assert_eq!(
-        f.store
-            .mta_sts_policies(Timestamp(t0 + 2 * day))
-            .await
-            .unwrap(),
-        vec![]
-    );
+    assert_eq!(all(&f.store, t0 + 2000).await, vec![newer.clone()]);
+    assert_eq!(all(&f.store, t0 + 2 * day).await, vec![]);
 
     // Saving deletes the expired rows: asked with an earlier time, the old one is gone.
     let other = policy("other.test", "1", &["mx.other.test"], t0 + 2 * day);
-    f.store
-        .save_mta_sts_policy(&other, Timestamp(t0 + 2 * day))
-        .await
-        .unwrap();
+    save(&f.store, &other, t0 + 2 * day).await;
+    assert_eq!(found(&f.store, "example.test", t0 + 2000).await, None);
     assert_eq!(
-        f.store
-            .mta_sts_policy("example.test", Timestamp(t0 + 2000))
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        f.store
-            .mta_sts_policy("other.test", Timestamp(t0 + 2 * day))
-            .await
-            .unwrap(),
+        found(&f.store, "other.test", t0 + 2 * day).await,
         Some(other)
     );
     reopened.close().await;

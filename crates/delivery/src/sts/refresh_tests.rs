@@ -53,22 +53,26 @@ async fn a_policy_used_near_its_end_is_fetched_again_in_the_background() {
         policy.map(|(id, policy)| (id, policy.mode))
     };
     let enforced = Some(("1".to_string(), Mode::Enforce));
-    let fetches = || https.requests().len();
-    let seconds = |s: u64| clock.advance(Duration::from_secs(s));
+    let (https_ref, enforced_ref) = (&https, &enforced);
+    // `s` seconds later the policy is in force, and the policy host has had `fetches` requests.
+    let after = |s: u64, fetches: usize| {
+        clock.advance(Duration::from_secs(s));
+        async move {
+            assert_eq!(&in_force().await, enforced_ref, "{s} s more");
+            assert_eq!(https_ref.requests().len(), fetches, "{s} s more");
+        }
+    };
 
-    assert_eq!(in_force().await, enforced);
-    assert_eq!(fetches(), 1);
+    after(0, 1).await;
     // 899 s of 1000 in: not yet.
-    seconds(899);
-    assert_eq!(in_force().await, enforced);
-    assert_eq!(fetches(), 1);
+    after(899, 1).await;
     // 901 s: in the last tenth. Used as it is, fetched again behind: once for two uses.
-    seconds(2);
+    clock.advance(Duration::from_secs(2));
     let first = sts.policy("example.test").await;
     let second = sts.policy("example.test").await;
     sts.refreshes_done().await;
     assert!(first.is_some() && second.is_some());
-    assert_eq!(fetches(), 2);
+    assert_eq!(https.requests().len(), 2);
 
     // The policy host fails from now on; past the first fetch's max_age (1002 s), the
     // refreshed policy (until 1901 s) is in force, and nothing is fetched.
@@ -76,15 +80,9 @@ async fn a_policy_used_near_its_end_is_fetched_again_in_the_background() {
         status: 500,
         ..HttpsAnswer::text("down")
     });
-    seconds(101);
-    assert_eq!(in_force().await, enforced);
-    assert_eq!(fetches(), 2);
+    after(101, 2).await;
     // Its own last tenth (1850 s): the refresh fails, the policy holds, and the failed
     // refresh is not tried again within the 300 s.
-    seconds(848);
-    assert_eq!(in_force().await, enforced);
-    assert_eq!(fetches(), 3);
-    seconds(10);
-    assert_eq!(in_force().await, enforced);
-    assert_eq!(fetches(), 3);
+    after(848, 3).await;
+    after(10, 3).await;
 }
