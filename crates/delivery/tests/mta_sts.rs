@@ -365,15 +365,27 @@ async fn a_cached_policy_holds_when_the_fetch_fails_and_a_new_id_is_fetched() {
 
 /// A node that restarts keeps the policies it fetched (in the database): with the policy host
 /// out of reach and an MX the policy does not name, the restarted node still refuses it, where
-/// a node that never saw the policy delivers.
+/// a node that never saw the policy delivers. On SQLite, and on PostgreSQL when
+/// `TEST_DATABASE_URL` names a server.
 #[tokio::test]
 async fn a_restarted_node_keeps_enforcing_the_stored_policy() {
-    let world = World::enforcing(tls_sink(&["mx.example.test"]).await, "mx.example.test").await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("hikyaku.db").display());
+    restarted_node_keeps_enforcing(&url).await;
+}
+
+#[tokio::test]
+async fn a_restarted_node_keeps_enforcing_the_stored_policy_on_postgres() {
+    if let Some(database) = hikyaku_store::testing::PostgresTestDatabase::create().await {
+        restarted_node_keeps_enforcing(database.url()).await;
+    }
+}
+
+async fn restarted_node_keeps_enforcing(url: &str) {
+    let world = World::enforcing(tls_sink(&["mx.example.test"]).await, "mx.example.test").await;
     let key: [u8; 32] = rand::random();
     let open = || async {
-        Store::connect(&url, SealingKey::from_bytes(key))
+        Store::connect(url, SealingKey::from_bytes(key))
             .await
             .unwrap()
     };
