@@ -439,7 +439,7 @@ fn check_config(cli: &Cli, config: &Config) -> anyhow::Result<()> {
     if config.relay.tls_certificate.is_some() {
         tls::server_config(config, "localhost")?;
     }
-    serve::delivery_transport(config, "localhost")?;
+    serve::delivery_transport(config, "localhost", None)?;
     let file = cli.config.as_ref().map_or_else(
         || "(no file: the defaults)".to_string(),
         |f| f.display().to_string(),

@@ -35,7 +35,7 @@ pub async fn run(config: Config, operator_command: &str) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 
-    let transport = delivery_transport(&config, &hostname)?;
+    let transport = delivery_transport(&config, &hostname, Some(&store))?;
     let (to_delivery, accepted) = tokio::sync::mpsc::unbounded_channel();
     let intake = Intake::start(
         spool.clone(),
@@ -475,10 +475,12 @@ pub(crate) fn webhook_sender(
     hikyaku_webhooks::Sender::new(store, settings).context("cannot start the webhook sender")
 }
 
-/// The resolver and SMTP client of the delivery engine, or `None` when delivery is off.
+/// The resolver and SMTP client of the delivery engine, or `None` when delivery is off. MTA-STS
+/// policies are kept in `store` across restarts (`check-config` opens none).
 pub(crate) fn delivery_transport(
     config: &Config,
     hostname: &str,
+    store: Option<&hikyaku_store::Store>,
 ) -> anyhow::Result<Option<Transport>> {
     use hikyaku_delivery::client::{Client, ClientConfig};
     use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions, StaticRoute};
@@ -523,6 +525,10 @@ pub(crate) fn delivery_transport(
         let roots = client.config().root_store.clone();
         MtaSts::new(&resolver, roots, Rules::new(&delivery.destination), options)
             .context("MTA-STS policy client")?
+            .map(|sts| match store {
+                Some(store) => sts.with_store(store.clone()),
+                None => sts,
+            })
     } else {
         None
     };

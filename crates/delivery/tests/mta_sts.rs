@@ -9,6 +9,7 @@ use hikyaku_delivery::client::{Client, ClientConfig, Timeouts};
 use hikyaku_delivery::resolve::{MxResolver, ResolverMode, ResolverOptions};
 use hikyaku_delivery::sts::{MtaSts, StsOptions};
 use hikyaku_delivery::{Failure, Rules, Transport};
+use hikyaku_store::{SealingKey, Store};
 use hikyaku_testkit::{HttpsAnswer, HttpsServer, Sink, TestDns};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,11 @@ impl World {
     /// [`World::transport`], with DANE on or off (the test DNS server plays the validating
     /// resolver).
     fn transport_with(&self, rules: &[DestinationRule], dane: bool) -> Transport {
+        self.node(rules, dane, None)
+    }
+
+    /// A node's transport, with its policies kept in `store` when given.
+    fn node(&self, rules: &[DestinationRule], dane: bool, store: Option<Store>) -> Transport {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.https.ca_certificate().clone()).unwrap();
         if let Some(ca) = self.sink.ca_certificate() {
@@ -99,6 +105,10 @@ impl World {
         )
         .unwrap()
         .expect("DNS mode has MTA-STS");
+        let sts = match store {
+            Some(store) => sts.with_store(store),
+            None => sts,
+        };
         Transport::new(resolver, client).with_mta_sts(sts)
     }
 
@@ -351,6 +361,53 @@ async fn a_cached_policy_holds_when_the_fetch_fails_and_a_new_id_is_fetched() {
     let (_, enhanced, text) = deferred(send(&transport).await);
     assert_eq!(enhanced, "4.7.5", "{text}");
     assert_eq!(world.https.requests().len(), 3);
+}
+
+/// A node that restarts keeps the policies it fetched (in the database): with the policy host
+/// out of reach and an MX the policy does not name, the restarted node still refuses it, where
+/// a node that never saw the policy delivers. On SQLite, and on PostgreSQL when
+/// `TEST_DATABASE_URL` names a server.
+#[tokio::test]
+async fn a_restarted_node_keeps_enforcing_the_stored_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hikyaku.db").display());
+    restarted_node_keeps_enforcing(&url).await;
+}
+
+#[tokio::test]
+async fn a_restarted_node_keeps_enforcing_the_stored_policy_on_postgres() {
+    if let Some(database) = hikyaku_store::testing::PostgresTestDatabase::create().await {
+        restarted_node_keeps_enforcing(database.url()).await;
+    }
+}
+
+async fn restarted_node_keeps_enforcing(url: &str) {
+    let world = World::enforcing(tls_sink(&["mx.example.test"]).await, "mx.example.test").await;
+    let key: [u8; 32] = rand::random();
+    let open = || async {
+        Store::connect(url, SealingKey::from_bytes(key))
+            .await
+            .unwrap()
+    };
+    let store = open().await;
+    let sent = send(&world.node(&[], false, Some(store.clone()))).await;
+    assert!(matches!(sent, Sent::Delivered { tls: true }), "{sent:?}");
+    assert_eq!(world.https.requests().len(), 1);
+    store.close().await;
+
+    // The policy host gone, and the MX an attacker's.
+    world.dns.remove("mta-sts.example.test").await;
+    world.set_mx("mx.attacker.test").await;
+    let restarted = world.node(&[], false, Some(open().await));
+    let (_, enhanced, text) = deferred(send(&restarted).await);
+    assert_eq!(enhanced, "4.7.0", "{text}");
+    assert!(text.contains("mx: mx.example.test"), "{text}");
+    assert_eq!(world.https.requests().len(), 1);
+    // Asked again, it is the cache in memory that answers (the same).
+    assert_eq!(deferred(send(&restarted).await).1, "4.7.0");
+    // Without the database, a new node has nothing to enforce.
+    let sent = world.send_from_a_new_node().await;
+    assert!(matches!(sent, Sent::Delivered { tls: true }), "{sent:?}");
 }
 
 #[tokio::test]

@@ -116,6 +116,11 @@
 //! `inbound` module ([`Store::inbound_route_for`], [`Store::enqueue_inbound`],
 //! [`Store::claim_due_inbound_posts`], [`Store::record_inbound_attempt`]).
 //!
+//! # MTA-STS policies
+//!
+//! The policies delivery fetched, kept across restarts until they expire (the `mta_sts`
+//! module): [`Store::save_mta_sts_policy`], [`Store::mta_sts_policy`].
+//!
 //! # Two pools, not the `Any` driver
 //!
 //! [`Store`] holds an enum of a native [`sqlx::SqlitePool`] or [`sqlx::PgPool`], and each method's
@@ -183,6 +188,7 @@ mod idempotency;
 mod inbound;
 mod ip_ranges;
 mod key_rotation;
+mod mta_sts;
 mod notices;
 mod operator;
 mod quality;
@@ -234,6 +240,7 @@ pub use key_rotation::{
     KeyInfo, KeyState, KeyStatus, RotationSettings, RotationStatus, RotationStep, SEALED_TABLES,
     SealedTable, StartedRotation, TableProgress,
 };
+pub use mta_sts::StoredStsPolicy;
 pub use notices::{MAX_NOTICE_KEY_LEN, Notice};
 pub use operator::{
     Inquiry, Maintenance, NODE_HEARTBEAT, NewMaintenance, NodeStatus, OperatorSession, OperatorUser,

@@ -125,14 +125,7 @@ impl Connection {
                 }
                 let tcp = wire.into_plain();
                 let connector = match &tls {
-                    TlsMode::Dane(records) => {
-                        client
-                            .tls
-                            .dane(records)
-                            .map_err(|e| ConnectionError::TlsHandshake {
-                                source: std::io::Error::other(e),
-                            })?
-                    }
+                    TlsMode::Dane(records) => client.tls.dane(records),
                     _ => client.tls.connector(verify).clone(),
                 };
                 let stream = timeout(t.starttls, connector.connect(name.clone(), tcp))

@@ -13,10 +13,11 @@
 //!   unusable for SMTP (RFC 7672 §3.1.3), as are unknown usages, selectors, matching types and
 //!   digests of the wrong length.
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use super::tls::CertificateCheck;
+use rustls::client::danger::ServerCertVerified;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
+use rustls::{CertificateError, OtherError};
 use sha2::{Digest, Sha256, Sha512};
 use std::sync::Arc;
 
@@ -262,53 +263,23 @@ impl DaneMismatch {
     }
 }
 
-/// The rustls side: [`DaneRecords::check`] for the certificate, the provider's algorithms
-/// for the handshake signatures (which bind the session to the matched key).
-#[derive(Debug)]
-pub(crate) struct DaneVerifier {
-    pub(crate) records: DaneRecords,
-    pub(crate) algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for DaneVerifier {
-    fn verify_server_cert(
+/// The rustls side: [`DaneRecords::check`] is the certificate check of DANE connections (the
+/// handshake signatures are [`super::tls::Verifier`]'s, as for every connection).
+impl CertificateCheck for DaneRecords {
+    fn check(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
         now: UnixTime,
+        algorithms: &WebPkiSupportedAlgorithms,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.records
-            .check(end_entity, intermediates, now, self.algorithms.all)
+        DaneRecords::check(self, end_entity, intermediates, now, algorithms.all)
             .map(|_| ServerCertVerified::assertion())
             .map_err(|mismatch| {
                 rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
                     mismatch,
                 ))))
             })
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 

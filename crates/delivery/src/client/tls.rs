@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use tokio_rustls::TlsConnector;
 
-use super::dane::{DaneRecords, DaneVerifier};
+use super::dane::DaneRecords;
 
 /// How a connection uses STARTTLS.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -45,6 +45,9 @@ pub(crate) struct TlsConnectors {
     unverified: TlsConnector,
     verified: TlsConnector,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    /// DANE's configurations up to the verifier, which each connection adds with its host's
+    /// records (the protocol versions checked against the provider once).
+    dane: rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
     /// The verified connector's check, run after an unverified handshake too, so that the send
     /// log and MTA-STS in testing mode can tell whether verification would have passed.
     verifier: Arc<WebPkiServerVerifier>,
@@ -68,11 +71,14 @@ impl TlsConnectors {
             .map_err(|e| TlsSetupError(e.to_string()))?
             .with_webpki_verifier(verifier.clone())
             .with_no_client_auth();
-        let unverified = rustls::ClientConfig::builder_with_provider(provider.clone())
+        let dane = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TlsSetupError(e.to_string()))?
+            .map_err(|e| TlsSetupError(e.to_string()))?;
+        let unverified = dane
+            .clone()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate {
+            .with_custom_certificate_verifier(Arc::new(Verifier {
+                check: AnyCertificate,
                 algorithms: provider.signature_verification_algorithms,
             }))
             .with_no_client_auth();
@@ -80,23 +86,25 @@ impl TlsConnectors {
             unverified: TlsConnector::from(Arc::new(unverified)),
             verified: TlsConnector::from(Arc::new(verified)),
             provider,
+            dane,
             verifier,
         })
     }
 
-    /// A connector that accepts only a certificate matching `records`. Built per connection:
-    /// DANE hosts are few, and their records change with DNS.
-    pub(crate) fn dane(&self, records: &DaneRecords) -> Result<TlsConnector, TlsSetupError> {
-        let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsSetupError(e.to_string()))?
+    /// A connector that accepts only a certificate matching `records`. Finished per connection
+    /// (its records change with DNS), from the part built once; each gets its own session
+    /// cache, so no DANE session is resumed under records other than those it was checked with.
+    pub(crate) fn dane(&self, records: &DaneRecords) -> TlsConnector {
+        let config = self
+            .dane
+            .clone()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(DaneVerifier {
-                records: records.clone(),
+            .with_custom_certificate_verifier(Arc::new(Verifier {
+                check: records.clone(),
                 algorithms: self.provider.signature_verification_algorithms,
             }))
             .with_no_client_auth();
-        Ok(TlsConnector::from(Arc::new(config)))
+        TlsConnector::from(Arc::new(config))
     }
 
     /// Whether the certificate a finished handshake received leads to a trusted root and names
@@ -142,23 +150,38 @@ pub(crate) fn server_name(
     }
 }
 
-/// Opportunistic TLS: any certificate is accepted, but the handshake signatures are still
-/// checked, so the session is at least bound to the key the server presented.
-#[derive(Debug)]
-struct AnyCertificate {
-    algorithms: WebPkiSupportedAlgorithms,
+/// What a verifier decides about the server's certificate chain. The handshake signatures are
+/// checked the same way whatever it decides (see [`Verifier`]).
+pub(crate) trait CertificateCheck: std::fmt::Debug + Send + Sync + 'static {
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        algorithms: &WebPkiSupportedAlgorithms,
+    ) -> Result<ServerCertVerified, rustls::Error>;
 }
 
-impl ServerCertVerifier for AnyCertificate {
+/// A rustls verifier made of a certificate check and the provider's algorithms, which check
+/// the handshake signatures: those bind the session to the key of the certificate the check
+/// accepted (or, for [`AnyCertificate`], at least to the key the server presented).
+#[derive(Debug)]
+pub(crate) struct Verifier<C> {
+    pub(crate) check: C,
+    pub(crate) algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl<C: CertificateCheck> ServerCertVerifier for Verifier<C> {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        self.check
+            .check(end_entity, intermediates, now, &self.algorithms)
     }
 
     fn verify_tls12_signature(
@@ -181,5 +204,21 @@ impl ServerCertVerifier for AnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// Opportunistic TLS: any certificate is accepted (the handshake signatures are still checked).
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl CertificateCheck for AnyCertificate {
+    fn check(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+        _algorithms: &WebPkiSupportedAlgorithms,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
     }
 }

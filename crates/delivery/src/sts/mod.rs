@@ -6,7 +6,11 @@
 //! `max_age` ends — across a changed TXT id whose new policy cannot be fetched, and across a TXT
 //! record that disappears, so that an attacker who can block the fetch or strip the record
 //! cannot turn enforcement off (trust on first use, RFC 8461 sections 5.1 and 10). The cache is
-//! in memory: a restart starts with none.
+//! in memory, written through to the store when there is one ([`MtaSts::with_store`]) and read
+//! back from it at the first use after a start, so that a restart does not open the window
+//! again. A cached policy used in the last tenth of its `max_age` is fetched again in the
+//! background (one fetch at a time per domain), so a domain mail keeps going to never sees its
+//! policy lapse.
 //!
 //! It decides nothing about connections itself: [`MtaSts::apply`] narrows a domain's
 //! destinations to the policy's MX hosts and marks the site ([`SitePolicy`]); the transport's
@@ -17,6 +21,8 @@
 
 mod fetch;
 mod policy;
+#[cfg(test)]
+mod refresh_tests;
 
 pub use fetch::{FetchError, PolicyFetcher};
 pub use policy::{
@@ -26,11 +32,13 @@ pub use policy::{
 
 use crate::classify::Refusal;
 use crate::client::{ConnectionError, EnhancedStatus, Reply, TlsInfo};
+use crate::clock::{Clock, SystemClock};
 use crate::resolve::{Destination, MxResolver};
 use crate::rules::Rules;
 use crate::transport::{Failure, SiteTarget, site_of};
 use hickory_resolver::TokioResolver;
 use hikyaku_model::Remote;
+use hikyaku_store::{Store, StoredStsPolicy};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -98,11 +106,31 @@ impl SitePolicy {
 pub struct MtaSts {
     resolver: MxResolver,
     dns: TokioResolver,
-    fetcher: PolicyFetcher,
     rules: Rules,
+    policies: Arc<Policies>,
+}
+
+/// The cache and what fills it, shared with the background refreshes.
+struct Policies {
+    fetcher: PolicyFetcher,
     retry_failed_fetch: Duration,
     cache: Mutex<HashMap<String, Known>>,
+    /// Where fetched policies are kept across restarts.
+    store: Option<Store>,
+    /// Set once the store's policies are in the cache.
+    loaded: tokio::sync::OnceCell<()>,
+    clock: Arc<dyn Clock>,
+    /// The background refresh of each domain that has one running.
+    refreshing: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
+
+/// The part of a cached policy's `max_age` at whose end it is fetched again when used: a
+/// tenth. A fraction rather than a fixed time, because `max_age` runs from minutes to a year:
+/// a fixed day would refetch a policy of a day or less at every use, and would leave a year's
+/// policy to lapse for a domain mailed less than daily. A tenth of a week (the usual value) is
+/// about 17 hours, of a year 36 days; a domain that gets mail at least that often never loses
+/// its policy, for one extra fetch per nine tenths of `max_age`.
+const REFRESH_PART: u32 = 10;
 
 /// What is known of one domain.
 #[derive(Debug, Clone, Default)]
@@ -117,6 +145,25 @@ struct Cached {
     id: String,
     policy: Arc<Policy>,
     expires: Instant,
+}
+
+impl Cached {
+    /// Whether it is in the last [`REFRESH_PART`] of its `max_age`.
+    fn ends_soon(&self, now: Instant) -> bool {
+        self.expires.saturating_duration_since(now) <= self.policy.max_age / REFRESH_PART
+    }
+}
+
+/// Whether a cached policy that is being used should be fetched again now: it ends soon, the
+/// TXT record still names it (or is gone: an attacker may have stripped it, and the policy
+/// host may still answer), and its last fetch has not just failed.
+fn refresh_due(known: &Known, cached: &Cached, record: Option<&StsRecord>, now: Instant) -> bool {
+    let same_id = record.is_none_or(|record| record.id == cached.id);
+    let failed_recently = known
+        .failed
+        .as_ref()
+        .is_some_and(|(id, until)| *id == cached.id && *until > now);
+    same_id && !failed_recently && cached.ends_soon(now)
 }
 
 /// What to do for a domain, given the cache and its TXT record.
@@ -173,11 +220,35 @@ impl MtaSts {
         Ok(Some(MtaSts {
             resolver: resolver.clone(),
             dns,
-            fetcher,
             rules,
-            retry_failed_fetch: options.retry_failed_fetch,
-            cache: Mutex::new(HashMap::new()),
+            policies: Arc::new(Policies {
+                fetcher,
+                retry_failed_fetch: options.retry_failed_fetch,
+                cache: Mutex::new(HashMap::new()),
+                store: None,
+                loaded: tokio::sync::OnceCell::new(),
+                clock: Arc::new(SystemClock),
+                refreshing: Mutex::new(HashMap::new()),
+            }),
         }))
+    }
+
+    /// Keeps fetched policies in `store` and starts from those it holds (see the module's doc).
+    pub fn with_store(mut self, store: Store) -> MtaSts {
+        self.policies_mut().store = Some(store);
+        self
+    }
+
+    /// Time from `clock` (tests move it by hand).
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: Arc<dyn Clock>) -> MtaSts {
+        self.policies_mut().clock = clock;
+        self
+    }
+
+    /// The `with_` methods run before anything else holds the policies.
+    fn policies_mut(&mut self) -> &mut Policies {
+        Arc::get_mut(&mut self.policies).expect("configured before it is shared")
     }
 
     /// The site for a domain's destinations under its policy. Without one (or in mode `none`,
@@ -260,49 +331,40 @@ impl MtaSts {
     /// The policy in force for a domain now, with its id, following the cache rules.
     async fn policy(&self, domain: &str) -> Option<(String, Arc<Policy>)> {
         let record = self.record(domain).await;
-        let known = self.known(domain);
-        let now = Instant::now();
+        let policies = &self.policies;
+        let known = policies.known(domain).await;
+        let now = policies.clock.instant();
         let id = match next_step(&known, record.as_ref(), now) {
             Step::Nothing => return None,
-            Step::Use => return known.policy.map(|c| (c.id, c.policy)),
+            Step::Use => {
+                let cached = known.policy.as_ref()?;
+                if refresh_due(&known, cached, record.as_ref(), now) {
+                    policies.refresh(domain, &cached.id);
+                }
+                return Some((cached.id.clone(), Arc::clone(&cached.policy)));
+            }
             Step::Fetch(id) => id,
         };
-        match self.fetcher.fetch(domain).await {
-            Ok(policy) => {
-                tracing::info!(domain, id, mode = policy.mode.as_str(), mx = %policy.mx_list(), max_age = policy.max_age.as_secs(), "MTA-STS policy fetched");
-                let policy = Arc::new(policy);
-                let cached = Cached {
-                    id: id.clone(),
-                    policy: Arc::clone(&policy),
-                    expires: Instant::now() + policy.max_age,
-                };
-                self.cache.lock().unwrap().insert(
-                    domain.to_owned(),
-                    Known {
-                        policy: Some(cached),
-                        failed: None,
-                    },
-                );
-                Some((id, policy))
-            }
-            Err(error) => {
-                let fallback = known.policy.filter(|c| c.expires > now);
-                tracing::warn!(domain, id, %error, using_cached = fallback.as_ref().map(|c| c.id.as_str()), "MTA-STS policy fetch failed");
-                let mut cache = self.cache.lock().unwrap();
-                let entry = cache.entry(domain.to_owned()).or_default();
-                entry.failed = Some((id, now + self.retry_failed_fetch));
-                fallback.map(|c| (c.id, c.policy))
-            }
+        let fallback = known.policy.filter(|c| c.expires > now);
+        match policies
+            .fetch(domain, &id, fallback.as_ref().map(|c| c.id.as_str()))
+            .await
+        {
+            Some(policy) => Some((id, policy)),
+            None => fallback.map(|c| (c.id, c.policy)),
         }
     }
 
-    fn known(&self, domain: &str) -> Known {
-        self.cache
-            .lock()
-            .unwrap()
-            .get(domain)
-            .cloned()
-            .unwrap_or_default()
+    /// Waits for the background refreshes running now.
+    #[cfg(test)]
+    pub(crate) async fn refreshes_done(&self) {
+        let running: Vec<_> = {
+            let mut refreshing = self.policies.refreshing.lock().unwrap();
+            refreshing.drain().map(|(_, task)| task).collect()
+        };
+        for task in running {
+            let _ = task.await;
+        }
     }
 
     /// The domain's valid STS record; `None` for none, an invalid one, or a failed lookup (a
@@ -339,6 +401,117 @@ impl MtaSts {
                 None
             }
         }
+    }
+}
+
+impl Policies {
+    /// What is known of a domain. The first call after a start reads the store's policies in.
+    async fn known(&self, domain: &str) -> Known {
+        if let Some(store) = &self.store {
+            // A failed read is tried again at the next call; meanwhile there is the memory.
+            let loaded = self.loaded.get_or_try_init(|| self.load(store)).await;
+            if let Err(error) = loaded {
+                tracing::warn!(%error, "cannot read the stored MTA-STS policies");
+            }
+        }
+        self.cache
+            .lock()
+            .unwrap()
+            .get(domain)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The store's unexpired policies into the cache, where it has none for their domains
+    /// (one fetched meanwhile is newer).
+    async fn load(&self, store: &Store) -> Result<(), hikyaku_store::StoreError> {
+        let stored = store.mta_sts_policies(self.clock.now()).await?;
+        let (now, instant) = (self.clock.now(), self.clock.instant());
+        let mut cache = self.cache.lock().unwrap();
+        for row in stored {
+            let Some(policy) = Policy::from_parts(&row.mode, &row.mx, row.max_age) else {
+                tracing::warn!(domain = %row.domain, "a stored MTA-STS policy does not parse; ignored");
+                continue;
+            };
+            let left = u64::try_from(row.expires_at.as_millis() - now.as_millis()).unwrap_or(0);
+            cache.entry(row.domain).or_insert_with(|| Known {
+                policy: Some(Cached {
+                    id: row.policy_id,
+                    policy: Arc::new(policy),
+                    expires: instant + Duration::from_millis(left),
+                }),
+                failed: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fetches the policy of `domain` for the TXT id `id` and caches (and stores) it. On
+    /// failure, the id is not fetched again for a while; `using` names the cached policy that
+    /// still applies, for the log.
+    async fn fetch(&self, domain: &str, id: &str, using: Option<&str>) -> Option<Arc<Policy>> {
+        let policy = match self.fetcher.fetch(domain).await {
+            Ok(policy) => Arc::new(policy),
+            Err(error) => {
+                tracing::warn!(domain, id, %error, using_cached = using, "MTA-STS policy fetch failed");
+                let until = self.clock.instant() + self.retry_failed_fetch;
+                let mut cache = self.cache.lock().unwrap();
+                cache.entry(domain.to_owned()).or_default().failed = Some((id.to_owned(), until));
+                return None;
+            }
+        };
+        tracing::info!(domain, id, mode = policy.mode.as_str(), mx = %policy.mx_list(), max_age = policy.max_age.as_secs(), "MTA-STS policy fetched");
+        let cached = Cached {
+            id: id.to_owned(),
+            policy: Arc::clone(&policy),
+            expires: self.clock.instant() + policy.max_age,
+        };
+        self.cache.lock().unwrap().insert(
+            domain.to_owned(),
+            Known {
+                policy: Some(cached),
+                failed: None,
+            },
+        );
+        if let Some(store) = &self.store {
+            let now = self.clock.now();
+            let row = StoredStsPolicy {
+                domain: domain.to_owned(),
+                policy_id: id.to_owned(),
+                mode: policy.mode.as_str().to_owned(),
+                mx: policy.mx.iter().map(ToString::to_string).collect(),
+                max_age: policy.max_age,
+                fetched_at: now,
+                expires_at: now.saturating_add(policy.max_age),
+            };
+            // Not stored, it still applies from memory; only a restart would lose it.
+            if let Err(error) = store.save_mta_sts_policy(&row, now).await {
+                tracing::warn!(domain, id, %error, "cannot store the MTA-STS policy");
+            }
+        }
+        Some(policy)
+    }
+
+    /// Fetches `id`'s policy again in the background, unless a refresh of the domain runs.
+    fn refresh(self: &Arc<Self>, domain: &str, id: &str) {
+        let mut refreshing = self.refreshing.lock().unwrap();
+        if refreshing
+            .get(domain)
+            .is_some_and(|task| !task.is_finished())
+        {
+            return;
+        }
+        let policies = Arc::clone(self);
+        let (domain, id) = (domain.to_owned(), id.to_owned());
+        tracing::debug!(%domain, %id, "MTA-STS policy ends soon: fetching it again");
+        let task = tokio::spawn({
+            let domain = domain.clone();
+            async move {
+                policies.fetch(&domain, &id, Some(&id)).await;
+                policies.refreshing.lock().unwrap().remove(&domain);
+            }
+        });
+        refreshing.insert(domain, task);
     }
 }
 

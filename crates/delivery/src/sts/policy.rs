@@ -130,6 +130,16 @@ impl Mode {
             Mode::None => "none",
         }
     }
+
+    /// The mode [`Mode::as_str`] names, exactly (the policy file's values are case-sensitive).
+    pub fn from_name(name: &str) -> Option<Mode> {
+        match name {
+            "enforce" => Some(Mode::Enforce),
+            "testing" => Some(Mode::Testing),
+            "none" => Some(Mode::None),
+            _ => None,
+        }
+    }
 }
 
 /// One `mx:` line: a host name, or `*.` and a domain standing for exactly one more label.
@@ -188,6 +198,22 @@ impl Policy {
     /// Whether some `mx` pattern allows this MX host.
     pub fn allows(&self, host: &str) -> bool {
         self.mx.iter().any(|pattern| pattern.matches(host))
+    }
+
+    /// A policy from its parts as they were stored (the mode's name, the patterns as
+    /// [`MxPattern`] displays them); `None` when they are not a policy [`parse_policy`] could
+    /// have made.
+    pub fn from_parts(mode: &str, mx: &[String], max_age: Duration) -> Option<Policy> {
+        let mode = Mode::from_name(mode)?;
+        let mx = mx
+            .iter()
+            .map(|pattern| MxPattern::parse(pattern))
+            .collect::<Option<Vec<_>>>()?;
+        (mode == Mode::None || !mx.is_empty()).then_some(Policy {
+            mode,
+            mx,
+            max_age: max_age.min(MAX_MAX_AGE),
+        })
     }
 
     /// The patterns as the policy gives them, for messages.
@@ -261,12 +287,7 @@ pub fn parse_policy(body: &[u8]) -> Result<Policy, PolicyError> {
     if version != Some("STSv1") {
         return Err(PolicyError::Version);
     }
-    let mode = match mode {
-        Some("enforce") => Mode::Enforce,
-        Some("testing") => Mode::Testing,
-        Some("none") => Mode::None,
-        _ => return Err(PolicyError::Mode),
-    };
+    let mode = mode.and_then(Mode::from_name).ok_or(PolicyError::Mode)?;
     let max_age = max_age
         .filter(|v| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|v| v.parse::<u64>().ok())
