@@ -37,7 +37,10 @@ pub fn events_for(
     let relevant: Vec<&Record> = analysis
         .records
         .iter()
-        .filter(|r| kind == EventKind::Complaint || is_failure_or_delay(r))
+        .filter(|r| match kind {
+            EventKind::Complaint => objects_to_the_mail(r),
+            _ => is_failure_or_delay(r),
+        })
         .collect();
     let mut recorded: Vec<(usize, EventKind)> = Vec::new();
     for record in &relevant {
@@ -150,6 +153,19 @@ fn event(
 fn is_delay(record: &Record) -> bool {
     record.action == Some(Action::Delayed)
         && record.status.as_deref().is_none_or(|s| s.starts_with('4'))
+}
+
+/// Whether a feedback report says the recipient objected to the mail (RFC 5965 `abuse`,
+/// `fraud`, `other`, or no type given, as feedback loops send): that is a complaint, which
+/// suppresses the address. The other types report on the message, not on the recipient's
+/// wishes: `auth-failure` (RFC 6591, a DMARC/SPF/DKIM failure report the receiver made on its
+/// own), `not-spam` (RFC 6650, the user took the mail *out* of the spam folder), `virus` (the
+/// receiver's scanner); suppressing the address for them would stop mail the recipient wants.
+fn objects_to_the_mail(record: &Record) -> bool {
+    !matches!(
+        record.feedback_type.as_deref(),
+        Some("auth-failure" | "not-spam" | "virus")
+    )
 }
 
 fn is_failure_or_delay(record: &Record) -> bool {
@@ -389,6 +405,45 @@ mod tests {
             ]
         );
         assert_eq!(report.events[0].effect, SuppressionEffect::Nothing);
+    }
+
+    #[test]
+    fn only_feedback_that_objects_to_the_mail_is_a_complaint() {
+        let m = message(&["a@example.jp"]);
+        // (Feedback-Type, whether the recipient objected to the mail)
+        let table = [
+            (Some("abuse"), true),
+            (Some("fraud"), true),
+            (Some("other"), true),
+            (None, true),
+            // RFC 6591: the sender's SPF/DKIM/DMARC failed at the receiver; nobody objected.
+            (Some("auth-failure"), false),
+            // RFC 6650: the user took the mail *out* of the spam folder.
+            (Some("not-spam"), false),
+            // The receiver's scanner found a virus: a fault of the message, not the address.
+            (Some("virus"), false),
+        ];
+        for (feedback_type, objects) in table {
+            let mut feedback = record("a@example.jp", Reason::Feedback, None, "");
+            feedback.feedback_type = feedback_type.map(String::from);
+            let report = events_for(
+                &m,
+                VerpRecipient::Message,
+                &analysis(MessageKind::Feedback, vec![feedback]),
+                AT,
+            );
+            let complaints = report
+                .events
+                .iter()
+                .filter(|e| e.kind() == EventKind::Complaint)
+                .count();
+            assert_eq!(
+                complaints,
+                usize::from(objects),
+                "{feedback_type:?}: {report:?}"
+            );
+            assert_eq!(report.events.len(), complaints, "{feedback_type:?}");
+        }
     }
 
     #[test]
