@@ -1190,7 +1190,12 @@ async fn the_relay_and_the_store_refusals_have_codes() {
     // Paused by the reputation guard.
     w.server
         .store
-        .pause_sending(&w.a, Timestamp::now(), "bounce rate over the threshold")
+        .pause_sending(
+            &w.a,
+            Timestamp::now(),
+            "bounce rate over the threshold",
+            None,
+        )
         .await
         .unwrap();
     let reply = w.json(path, &send("t".into())).await;

@@ -146,14 +146,17 @@ impl Guard {
         customer: &CustomerId,
         now: Timestamp,
     ) -> Result<Checked, StoreError> {
+        // The status before the figures: its last resume is what the writes below name, so
+        // that a resume by the operator landing after this read (from another process or
+        // node) makes them write nothing rather than pause again on the figures it set
+        // aside. Read at all so that a contract in its usual state costs no write (on SQLite
+        // every write, even one that changes nothing, waits for the single writer).
+        let status = self.store.reputation_status(customer).await?;
         let figures = self
             .store
             .reputation_figures(customer, now, self.settings.window)
             .await?;
         let standing = assess(&figures, &self.settings);
-        // Read first, so that a contract in its usual state costs no write (on SQLite every
-        // write, even one that changes nothing, waits for the single writer).
-        let status = self.store.reputation_status(customer).await?;
         let mut checked = Checked {
             figures,
             standing: standing.clone(),
@@ -168,7 +171,10 @@ impl Guard {
             }
             Standing::Warn(why) => {
                 if status.warned_at.is_none() {
-                    checked.warned = self.store.begin_reputation_warning(customer, now).await?;
+                    checked.warned = self
+                        .store
+                        .begin_reputation_warning(customer, now, status.resumed_at)
+                        .await?;
                 }
                 if checked.warned {
                     tracing::warn!(%customer, reason = %why, "reputation warning");
@@ -177,7 +183,10 @@ impl Guard {
             }
             Standing::Pause(why) => {
                 if status.pause.is_none() {
-                    checked.paused = self.store.pause_sending(customer, now, why).await?;
+                    checked.paused = self
+                        .store
+                        .pause_sending(customer, now, why, status.resumed_at)
+                        .await?;
                 }
                 if checked.paused {
                     checked.warned = status.warned_at.is_none();

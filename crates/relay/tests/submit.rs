@@ -265,6 +265,7 @@ async fn a_contract_paused_by_the_reputation_guard_gets_429_until_resumed(relay:
             &customer,
             Timestamp::now(),
             "hard-bounce rate 9.00 % is above 5 %",
+            None,
         )
         .await
         .unwrap();

@@ -288,22 +288,26 @@ impl Store {
         }))
     }
 
-    /// Starts a warning episode at `at` unless one is running. Returns whether this call
-    /// started it (several nodes may see the same figures: one of them tells the contract).
+    /// Starts a warning episode at `at` unless one is running, or the contract was resumed
+    /// since `last_resume` (see [`Store::pause_sending`]). Returns whether this call started it
+    /// (several nodes may see the same figures: one of them tells the contract).
     pub async fn begin_reputation_warning(
         &self,
         customer: &CustomerId,
         at: Timestamp,
+        last_resume: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
         let started: Option<String> = with_pool!(self, pool => {
             sqlx::query_scalar(
                 "INSERT INTO reputation_status (customer_id, warned_at) VALUES ($1, $2) \
                  ON CONFLICT (customer_id) DO UPDATE SET warned_at = excluded.warned_at \
-                 WHERE reputation_status.warned_at IS NULL RETURNING customer_id",
+                 WHERE reputation_status.warned_at IS NULL \
+                 AND reputation_status.resumed_at IS NOT DISTINCT FROM $3 RETURNING customer_id",
             )
             .bind(customer.as_str())
             .bind(at.as_millis())
+            .bind(last_resume.map(Timestamp::as_millis))
             .fetch_optional(pool)
             .await?
         });
@@ -329,11 +333,17 @@ impl Store {
 
     /// Pauses the contract's sending from `at` unless it is paused already; the warning
     /// episode starts with it if none was running. Returns whether this call paused it.
+    ///
+    /// `last_resume` is the contract's `resumed_at` as the caller read it before the figures it
+    /// acts on. When the operator has resumed the contract since (another process or node, in
+    /// between), those figures are the ones the resume set aside: nothing is written, and the
+    /// next check reads afresh. Compared by value, not by clock, so nodes' clocks need not agree.
     pub async fn pause_sending(
         &self,
         customer: &CustomerId,
         at: Timestamp,
         reason: &str,
+        last_resume: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;
         let paused: Option<String> = with_pool!(self, pool => {
@@ -343,11 +353,13 @@ impl Store {
                  ON CONFLICT (customer_id) DO UPDATE SET \
                  warned_at = COALESCE(reputation_status.warned_at, excluded.warned_at), \
                  paused_at = excluded.paused_at, paused_reason = excluded.paused_reason \
-                 WHERE reputation_status.paused_at IS NULL RETURNING customer_id",
+                 WHERE reputation_status.paused_at IS NULL \
+                 AND reputation_status.resumed_at IS NOT DISTINCT FROM $4 RETURNING customer_id",
             )
             .bind(customer.as_str())
             .bind(at.as_millis())
             .bind(reason)
+            .bind(last_resume.map(Timestamp::as_millis))
             .fetch_optional(pool)
             .await?
         });

@@ -101,6 +101,7 @@ on_both_backends!(
     outcomes_are_counted_by_domain_and_by_normalised_reply_without_addresses,
     reputation_figures_sum_the_window_from_hourly_counters,
     warnings_pauses_and_resumes_are_conditional_and_start_figures_afresh,
+    a_resume_wins_over_a_guard_that_read_the_figures_before_it,
 );
 
 async fn outcomes_are_counted_by_domain_and_by_normalised_reply_without_addresses(f: Fixture) {
@@ -359,13 +360,13 @@ async fn warnings_pauses_and_resumes_are_conditional_and_start_figures_afresh(f:
     // One warning per episode, however many nodes see it.
     assert!(
         store
-            .begin_reputation_warning(&c, Timestamp(now))
+            .begin_reputation_warning(&c, Timestamp(now), None)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .begin_reputation_warning(&c, Timestamp(now + 1))
+            .begin_reputation_warning(&c, Timestamp(now + 1), None)
             .await
             .unwrap()
     );
@@ -377,7 +378,7 @@ async fn warnings_pauses_and_resumes_are_conditional_and_start_figures_afresh(f:
     assert!(!store.end_reputation_warning(&c).await.unwrap());
     assert!(
         store
-            .begin_reputation_warning(&c, Timestamp(now + 2))
+            .begin_reputation_warning(&c, Timestamp(now + 2), None)
             .await
             .unwrap()
     );
@@ -385,13 +386,13 @@ async fn warnings_pauses_and_resumes_are_conditional_and_start_figures_afresh(f:
     // One pause.
     assert!(
         store
-            .pause_sending(&c, Timestamp(now + 3), "too many")
+            .pause_sending(&c, Timestamp(now + 3), "too many", None)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .pause_sending(&c, Timestamp(now + 4), "again")
+            .pause_sending(&c, Timestamp(now + 4), "again", None)
             .await
             .unwrap()
     );
@@ -432,12 +433,57 @@ async fn warnings_pauses_and_resumes_are_conditional_and_start_figures_afresh(f:
     let d = new_contract(store, "Sudden").await;
     assert!(
         store
-            .pause_sending(&d, Timestamp(now), "sudden")
+            .pause_sending(&d, Timestamp(now), "sudden", None)
             .await
             .unwrap()
     );
     assert_eq!(
         store.reputation_status(&d).await.unwrap().warned_at,
         Some(Timestamp(now))
+    );
+}
+
+/// The guard reads a contract's figures, then writes what they call for; the operator's resume
+/// (another process, or another node) may land in between. The guard's write must then not
+/// pause or warn again on figures the resume has made obsolete: it names the resume it read
+/// (none here), and the store refuses the write once another has happened.
+async fn a_resume_wins_over_a_guard_that_read_the_figures_before_it(f: Fixture) {
+    let store = &f.store;
+    let c = new_contract(store, "Raced").await;
+    let now = T0 + HOUR / 2;
+    send(store, &c, now, 10, 6, 0).await;
+    assert!(
+        store
+            .pause_sending(&c, Timestamp(now), "first", None)
+            .await
+            .unwrap()
+    );
+    // The guard reads: paused, never resumed. The operator resumes. A round that read the
+    // figures before the resume then asks to pause (and to warn) on them.
+    let seen = store.reputation_status(&c).await.unwrap().resumed_at;
+    assert!(store.resume_sending(&c, Timestamp(now + 1)).await.unwrap());
+    assert!(
+        !store
+            .pause_sending(&c, Timestamp(now + 2), "stale", seen)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .begin_reputation_warning(&c, Timestamp(now + 2), seen)
+            .await
+            .unwrap()
+    );
+    let status = store.reputation_status(&c).await.unwrap();
+    assert_eq!(status.pause, None);
+    assert_eq!(status.warned_at, None);
+    // A round that read the figures after the resume may pause again.
+    let seen = status.resumed_at;
+    assert_eq!(seen, Some(Timestamp(now + 1)));
+    assert!(
+        store
+            .pause_sending(&c, Timestamp(now + 3), "fresh", seen)
+            .await
+            .unwrap()
     );
 }
