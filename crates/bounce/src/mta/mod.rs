@@ -181,35 +181,39 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
 /// attempts will continue", "THIS IS A WARNING MESSAGE ONLY", "you do not need to resend"),
 /// and says nowhere that the MTA gave up.
 fn is_delay_warning(lower: &str) -> bool {
-    const DELAY: &[&str] = &[
-        "has not yet been delivered",
-        "have not yet been delivered",
-        "delivery attempts will continue",
-        "this is a warning only",
-        "warning message only",
-        "this is just a warning",
-        "will continue to attempt delivery",
-        "will continue to try to deliver",
-        "do not need to resend",
-        "no need to resend",
-        "do not resend your original message",
-        "is still awaiting delivery",
-        "has been postponed",
-        "has been delayed",
-    ];
-    const FINAL: &[&str] = &[
-        "permanent error",
-        "permanent fatal",
-        "permanently",
-        "given up",
-        "gave up",
-        "giving up",
-        "will not be retried",
-        "not going to try again",
-        "no further attempts",
-    ];
     DELAY.iter().any(|p| lower.contains(p)) && !FINAL.iter().any(|p| lower.contains(p))
 }
+
+/// Sentences that say delivery is late and goes on (see [`is_delay_warning`]).
+const DELAY: &[&str] = &[
+    "has not yet been delivered",
+    "have not yet been delivered",
+    "delivery attempts will continue",
+    "this is a warning only",
+    "warning message only",
+    "this is just a warning",
+    "will continue to attempt delivery",
+    "will continue to try to deliver",
+    "do not need to resend",
+    "no need to resend",
+    "do not resend your original message",
+    "is still awaiting delivery",
+    "has been postponed",
+    "has been delayed",
+];
+
+/// Sentences that say the MTA gave up (see [`is_delay_warning`]).
+const FINAL: &[&str] = &[
+    "permanent error",
+    "permanent fatal",
+    "permanently",
+    "given up",
+    "gave up",
+    "giving up",
+    "will not be retried",
+    "not going to try again",
+    "no further attempts",
+];
 
 /// Whether a message without a DSN is a mail system's report on a delivery, so that the
 /// addresses in its text may be failed recipients. An error server also receives people's
@@ -294,6 +298,20 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "mailbox unavailable",
         "mailbox is full",
         "over quota",
+        "unable to deliver",
+        "cannot be delivered",
+        "can not be delivered",
+        "can't be delivered",
+        "message not delivered",
+        // The MTAs' own lead-ins and markers: Exim's, Sendmail's, Postfix's, qmail's, and the
+        // returned message's heading many notices share.
+        "by mail delivery software",
+        "transcript of session follows",
+        "unsent message follows",
+        "this is the mail system at host",
+        "this is the qmail-send program",
+        "delivery status notification",
+        "original message follows",
         // Japanese carriers' and providers' notices may hold no English word at all: could
         // not (be delivered), cannot, failed, addressee unknown, non-delivery, error.
         "できませんでした",
@@ -315,18 +333,21 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     }
     let answered = || {
         NOT_DELIVERED.iter().any(|w| lower.contains(w))
+            || DELAY.iter().any(|w| lower.contains(w))
             || crate::status::find_status(lower, b"45").is_some()
             || crate::status::find_reply_code(lower, Some(b'5')).is_some()
             || crate::status::find_reply_code(lower, Some(b'4')).is_some()
     };
-    // A message a program sent (RFC 3834 `Auto-Submitted`) that quotes an MTA's answer.
+    let subject = mail.subject().trim().to_lowercase();
+    // A message a program sent (RFC 3834 `Auto-Submitted`) that quotes an MTA's answer or is
+    // titled as a delivery notice (Google Groups' "Delivery Status Notification (Failure)"
+    // says only that the group "may not exist").
     if mail
         .header("auto-submitted")
         .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
     {
-        return answered();
+        return answered() || is_notice_subject(&subject);
     }
-    let subject = mail.subject().trim().to_lowercase();
     // A reply or forward ("Re: your order has been delivered") and a list post are people's.
     const PERSONS: &[&str] = &[
         "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "antw:", "tr:",
@@ -337,7 +358,47 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     {
         return false;
     }
+    // A notice titled as one that returns the message after its own marker ("Original
+    // message follows.", "--- Below this line is a copy of the message."): iMail's "User
+    // mailbox exceeds allowed size: a@b" says it in no words of the lists above.
+    let returns_message = !mail.body[mail.report_end.min(mail.body.len())..]
+        .trim()
+        .is_empty();
+    // Or titled as one whose text holds a server's words for a reason ("The user(s) account
+    // is disabled." is all au's notice says in English).
+    let gives_reason = || {
+        crate::Reason::ALL
+            .iter()
+            .any(|&r| r != crate::Reason::Vacation && crate::phrases::says(r, lower))
+    };
     SUBJECTS.iter().any(|w| subject.contains(w)) && answered()
+        || is_notice_subject(&subject) && (returns_message || gives_reason())
+}
+
+/// Whether a subject (lower case) is how MTAs title their delivery notices ("Returned mail:
+/// see transcript for details", "Delivery Status Notification (Failure)", "Mail delivery
+/// failed: returning message to sender", "failure notice", "Undeliverable: …"): no vacation
+/// program's nor person's, unless it is a reply or forward of one, which the callers rule out.
+pub(crate) fn is_notice_subject(subject: &str) -> bool {
+    const NOTICES: &[&str] = &[
+        "undelivered mail",
+        "undeliverable",
+        "returned mail",
+        "failure notice",
+        "delivery status notification",
+        "mail delivery failed",
+        "mail delivery failure",
+        "mail delivery warning",
+        "delivery failure",
+        "failed delivery",
+        "delivery notification",
+        "non-delivery",
+        "nondeliverable",
+        "mail system error",
+        "could not be delivered",
+        "message not delivered",
+    ];
+    NOTICES.iter().any(|w| subject.contains(w))
 }
 
 /// A report from the mail system that names no address (old Sendmail: "421 host (smtp)...
