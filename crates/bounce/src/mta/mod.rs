@@ -99,6 +99,12 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
             }
             found
         });
+        // A Sendmail notice without its report: the transcript gives what it gives the
+        // report's records (the session's replies, the command, Sendmail's own status line
+        // "550 5.1.1 <a@b>... User unknown"), so the text alone reads as the report does.
+        if is_sendmail(mail) && !findings.is_empty() {
+            sendmail(region, findings);
+        }
     } else {
         for f in findings.iter_mut() {
             if let Some(block) = block_for(region, &lower, &f.recipient) {
@@ -513,6 +519,10 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     let mut in_session = false;
     let mut sessions = 0;
     let mut per_recipient = false;
+    // Sendmail's own status lines inside the sessions, with the address each names.
+    let mut session_status: Vec<(Option<String>, String)> = Vec::new();
+    // The host of the (last) session: the remote MTA a report would name.
+    let mut talked_to = "";
     for line in text::lines(&region[start..]).skip(1) {
         if line.starts_with(' ') || line.starts_with("Content-Type:") {
             if line.starts_with("Content-Type:") {
@@ -521,8 +531,9 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             continue;
         }
         // Counted apart from `in_session`, which stays set from the first session on.
-        if line.starts_with("... while talking to ") {
+        if let Some(host) = line.strip_prefix("... while talking to ") {
             sessions += 1;
+            talked_to = host.trim_end().trim_end_matches(':').trim_end_matches('.');
         }
         if let Some(sent) = line.strip_prefix(">>> ") {
             per_recipient |= sent
@@ -534,7 +545,19 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             if !replies.contains(&reply) {
                 replies.push(reply);
             }
-        } else if !in_session {
+        } else if in_session {
+            // Sendmail's own verdict inside a session ("550 5.1.1 <a@b>... User unknown",
+            // "554 5.0.0 Service unavailable"): the status its report would carry.
+            if let Some(status) = crate::status::find_status(line, b"542")
+                && line.starts_with(['4', '5'])
+                && crate::status::find_reply_code(line, None).is_some()
+            {
+                let named = line
+                    .split_once("... ")
+                    .and_then(|(head, _)| address::find(head));
+                session_status.push((named, status));
+            }
+        } else {
             if line.starts_with("... while talking to ") {
                 in_session = true;
                 continue;
@@ -563,6 +586,10 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     // several recipients at one host are refused after the data.
     let whole_session = sessions == 1 && !per_recipient && command != Some(SmtpCommand::Rcpt);
     let lone = findings.len() == 1;
+    let remote_status = replies
+        .iter()
+        .find(|r| r.starts_with(['4', '5']))
+        .is_some_and(|r| crate::status::find_status(r, b"542").is_some());
     for f in findings.iter_mut() {
         let recipient = f.recipient.to_ascii_lowercase();
         let single = lone
@@ -585,8 +612,31 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
                 .or_else(|| SmtpCommand::find(&f.diagnostic))
                 .or_else(|| (!replies.is_empty()).then_some(SmtpCommand::Ehlo));
         }
+        if f.remote_mta.is_none() && sessions == 1 && !talked_to.is_empty() {
+            f.remote_mta = Some(talked_to.to_string());
+        }
         if f.status.is_none() {
-            f.status = own_status.clone();
+            f.status = own_status.clone().or_else(|| {
+                // The line naming this recipient, else an unnamed one where the line is the
+                // session's only verdict; only where the remote's refusal carries no status
+                // of its own, which Sendmail's report takes first ("<<< 550 5.5.0 …" is
+                // 5.5.0 there, though Sendmail's own line says 5.1.1).
+                if remote_status {
+                    return None;
+                }
+                session_status
+                    .iter()
+                    .find(|(named, _)| {
+                        named
+                            .as_deref()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(&recipient))
+                    })
+                    .or_else(|| match session_status.as_slice() {
+                        [(None, _)] if single => session_status.first(),
+                        _ => None,
+                    })
+                    .map(|(_, status)| status.clone())
+            });
         }
         if f.recipient.is_empty()
             && let Some(a) = address::find(&f.diagnostic)
