@@ -849,6 +849,13 @@ fn plain_address(address: &str) -> Option<String> {
     (!domain.is_empty()).then(|| format!("{PLAIN_AUTHOR}@{domain}"))
 }
 
+/// [`author`] and the address [`plain_author`] gives it, where it has a domain to keep.
+fn plain_author_of(lines: &[&str]) -> Option<(usize, usize, String, String)> {
+    let (first, last, address) = author(lines)?;
+    let new = plain_address(&address)?;
+    Some((first, last, address, new))
+}
+
 /// The top-level `From:` given a person-like name and local part at the same domain
 /// (`From: Support <support@domain>`). A mail system's name ("Mail Delivery Subsystem",
 /// `MAILER-DAEMON@`) is the first sign the analyser takes that a message without a delivery
@@ -858,10 +865,7 @@ fn plain_address(address: &str) -> Option<String> {
 fn plain_author(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
     let text = chars_of(raw);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some((first, last, address)) = author(&lines) else {
-        return raw.to_vec();
-    };
-    let Some(new) = plain_address(&address) else {
+    let Some((first, last, _, new)) = plain_author_of(&lines) else {
         return raw.to_vec();
     };
     let eol = if lines[last - 1].ends_with("\r\n") {
@@ -877,10 +881,7 @@ fn plain_author(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
 fn plain_authored(before: &[Verdict], raw: &[u8]) -> Vec<Verdict> {
     let text = chars_of(raw);
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some((_, _, address)) = author(&lines) else {
-        return before.to_vec();
-    };
-    let Some(new) = plain_address(&address) else {
+    let Some((_, _, address, new)) = plain_author_of(&lines) else {
         return before.to_vec();
     };
     before
