@@ -388,22 +388,23 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
 pub(crate) fn is_notice_subject(subject: &str) -> bool {
     const NOTICES: &[&str] = &[
         "undelivered mail",
-        "undeliverable",
+        "undeliverable:",
+        "undeliverable mail",
         "returned mail",
         "failure notice",
         "delivery status notification",
         "mail delivery failed",
         "mail delivery failure",
         "mail delivery warning",
-        "delivery failure",
-        "failed delivery",
-        "delivery notification",
         "non-delivery",
         "nondeliverable",
         "mail system error",
-        "could not be delivered",
+        "mail could not be delivered",
         "message not delivered",
     ];
+    // Not "delivery failure", "failed delivery", "delivery notification", "could not be
+    // delivered": a carrier's parcel notices say so too (and set `Auto-Submitted`); notices
+    // titled so are read by their text's answer (the subject words of `says_it_reports`).
     NOTICES.iter().any(|w| subject.contains(w))
 }
 
