@@ -35,6 +35,11 @@ pub(crate) fn findings(mail: &Mail) -> Option<Vec<Finding>> {
     if subject.contains("security information for") || subject.contains("mail failure -") {
         return None;
     }
+    // A delivery notice sent with `Auto-Submitted: auto-replied` (as RFC 3834 asks of MTAs)
+    // from an author that names no mail system: the notice, not an auto-reply.
+    if !SUBJECTS.iter().any(|p| subject.starts_with(p)) && crate::mta::is_notice_subject(&subject) {
+        return None;
+    }
     let auto_submitted = lower("auto-submitted");
     let is_auto = ["auto-generated", "auto-replied", "auto-notified"]
         .iter()

@@ -809,6 +809,93 @@ fn same_recipients(expected: &[Verdict], got: &[Verdict], _: &[u8]) -> bool {
     recipients(expected) == recipients(got)
 }
 
+/// The address the top-level `From:` names (in `<…>`, else the word with an `@`), its
+/// first and last line index in `lines` (folded lines included), none without a header `From:`.
+fn author(lines: &[&str]) -> Option<(usize, usize, String)> {
+    // An mbox separator line is no header field.
+    let start = usize::from(lines.first().is_some_and(|l| l.starts_with("From ")));
+    let header = lines[start..]
+        .iter()
+        .position(|l| l.trim_end().is_empty())
+        .map_or(lines.len(), |i| start + i);
+    let first = (start..header).find(|&i| {
+        lines[i]
+            .get(..5)
+            .is_some_and(|n| n.eq_ignore_ascii_case("from:"))
+    })?;
+    let mut last = first + 1;
+    while last < header && lines[last].starts_with([' ', '\t']) {
+        last += 1;
+    }
+    let value = lines[first..last].concat()[5..].to_string();
+    let address = match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => value[open + 1..close].trim().to_string(),
+        _ => value
+            .split_whitespace()
+            .find(|w| w.contains('@'))?
+            .trim_matches(|c: char| "<>\"(),;".contains(c))
+            .to_string(),
+    };
+    Some((first, last, address.to_ascii_lowercase()))
+}
+
+/// The local part [`plain_author`] gives the author.
+const PLAIN_AUTHOR: &str = "support";
+
+/// The author's new address, as [`plain_author`] writes it: the same domain, a plain local
+/// part; none where the author has no domain (`<>`, a bare `MAILER-DAEMON`).
+fn plain_address(address: &str) -> Option<String> {
+    let (_, domain) = address.rsplit_once('@')?;
+    (!domain.is_empty()).then(|| format!("{PLAIN_AUTHOR}@{domain}"))
+}
+
+/// [`author`] and the address [`plain_author`] gives it, where it has a domain to keep.
+fn plain_author_of(lines: &[&str]) -> Option<(usize, usize, String, String)> {
+    let (first, last, address) = author(lines)?;
+    let new = plain_address(&address)?;
+    Some((first, last, address, new))
+}
+
+/// The top-level `From:` given a person-like name and local part at the same domain
+/// (`From: Support <support@domain>`). A mail system's name ("Mail Delivery Subsystem",
+/// `MAILER-DAEMON@`) is the first sign the analyser takes that a message without a delivery
+/// report is a report; a notice from a service account (a provider's support desk, a
+/// relay's `noreply@`) says so by its subject and text only. A verdict that moves rested on
+/// the author alone.
+fn plain_author(raw: &[u8], _: &[Verdict]) -> Vec<u8> {
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some((first, last, _, new)) = plain_author_of(&lines) else {
+        return raw.to_vec();
+    };
+    let eol = if lines[last - 1].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let field = format!("From: Support <{new}>{eol}");
+    bytes_of(&[lines[..first].concat(), field, lines[last..].concat()].concat())
+}
+
+/// The records before, the author's own (an auto-reply's) under its new address.
+fn plain_authored(before: &[Verdict], raw: &[u8]) -> Vec<Verdict> {
+    let text = chars_of(raw);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some((_, _, address, new)) = plain_author_of(&lines) else {
+        return before.to_vec();
+    };
+    before
+        .iter()
+        .map(|v| {
+            let mut v = v.clone();
+            if v.0 == address {
+                v.0.clone_from(&new);
+            }
+            v
+        })
+        .collect()
+}
+
 pub const PERTURBATIONS: &[Perturbation] = &[
     Perturbation {
         name: "refold",
@@ -900,6 +987,13 @@ pub const PERTURBATIONS: &[Perturbation] = &[
         apply: no_delivery_status,
         expect: unchanged,
         agree: same_recipients,
+    },
+    Perturbation {
+        name: "plain-author",
+        reports_only: false,
+        apply: plain_author,
+        expect: plain_authored,
+        agree: equal,
     },
 ];
 
@@ -1189,5 +1283,43 @@ mod tests {
         let outcome = change.try_on(raw.as_bytes(), &before);
         assert!(!outcome.altered);
         assert_eq!(outcome.expected, before);
+    }
+
+    #[test]
+    fn a_plain_author_keeps_the_domain_and_changes_nothing_else() {
+        let raw = "From MAILER-DAEMON Mon Dec  7 10:00:00 2026\r\nSubject: Returned mail\r\nFrom: Mail Delivery Subsystem\r\n <MAILER-DAEMON@Relay.example.net>\r\nTo: a@b.example\r\n\r\nFrom: x@y.example\r\n";
+        let got = plain_author(raw.as_bytes(), &[]);
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "From MAILER-DAEMON Mon Dec  7 10:00:00 2026\r\nSubject: Returned mail\r\nFrom: Support <support@relay.example.net>\r\nTo: a@b.example\r\n\r\nFrom: x@y.example\r\n"
+        );
+        let bare = "From: postmaster@mx.example.jp (Mail System)\n\nhi\n";
+        assert_eq!(
+            String::from_utf8(plain_author(bare.as_bytes(), &[])).unwrap(),
+            "From: Support <support@mx.example.jp>\n\nhi\n"
+        );
+        // No domain to keep: unchanged.
+        for raw in [
+            "From: <>\n\nhi\n",
+            "From: MAILER-DAEMON\n\nhi\n",
+            "Subject: a\n\nFrom: a@b.example\n",
+        ] {
+            assert_eq!(plain_author(raw.as_bytes(), &[]), raw.as_bytes());
+        }
+        // An auto-reply's record names its author: under the new address.
+        let vacation = (
+            "postmaster@mx.example.jp".to_string(),
+            "vacation".to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
+        let other = user("userunknown");
+        let mut renamed = vacation.clone();
+        renamed.0 = "support@mx.example.jp".to_string();
+        assert_eq!(
+            plain_authored(&[vacation, other.clone()], bare.as_bytes()),
+            vec![renamed, other]
+        );
     }
 }

@@ -99,6 +99,12 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
             }
             found
         });
+        // A Sendmail notice without its report: the transcript gives what it gives the
+        // report's records (the session's replies, the command, Sendmail's own status line
+        // "550 5.1.1 <a@b>... User unknown"), so the text alone reads as the report does.
+        if is_sendmail(mail) && !findings.is_empty() {
+            sendmail(region, findings);
+        }
     } else {
         for f in findings.iter_mut() {
             if let Some(block) = block_for(region, &lower, &f.recipient) {
@@ -181,35 +187,39 @@ pub(crate) fn complete(mail: &Mail, findings: &mut Vec<Finding>, orphans: &[Find
 /// attempts will continue", "THIS IS A WARNING MESSAGE ONLY", "you do not need to resend"),
 /// and says nowhere that the MTA gave up.
 fn is_delay_warning(lower: &str) -> bool {
-    const DELAY: &[&str] = &[
-        "has not yet been delivered",
-        "have not yet been delivered",
-        "delivery attempts will continue",
-        "this is a warning only",
-        "warning message only",
-        "this is just a warning",
-        "will continue to attempt delivery",
-        "will continue to try to deliver",
-        "do not need to resend",
-        "no need to resend",
-        "do not resend your original message",
-        "is still awaiting delivery",
-        "has been postponed",
-        "has been delayed",
-    ];
-    const FINAL: &[&str] = &[
-        "permanent error",
-        "permanent fatal",
-        "permanently",
-        "given up",
-        "gave up",
-        "giving up",
-        "will not be retried",
-        "not going to try again",
-        "no further attempts",
-    ];
     DELAY.iter().any(|p| lower.contains(p)) && !FINAL.iter().any(|p| lower.contains(p))
 }
+
+/// Sentences that say delivery is late and goes on (see [`is_delay_warning`]).
+const DELAY: &[&str] = &[
+    "has not yet been delivered",
+    "have not yet been delivered",
+    "delivery attempts will continue",
+    "this is a warning only",
+    "warning message only",
+    "this is just a warning",
+    "will continue to attempt delivery",
+    "will continue to try to deliver",
+    "do not need to resend",
+    "no need to resend",
+    "do not resend your original message",
+    "is still awaiting delivery",
+    "has been postponed",
+    "has been delayed",
+];
+
+/// Sentences that say the MTA gave up (see [`is_delay_warning`]).
+const FINAL: &[&str] = &[
+    "permanent error",
+    "permanent fatal",
+    "permanently",
+    "given up",
+    "gave up",
+    "giving up",
+    "will not be retried",
+    "not going to try again",
+    "no further attempts",
+];
 
 /// Whether a message without a DSN is a mail system's report on a delivery, so that the
 /// addresses in its text may be failed recipients. An error server also receives people's
@@ -294,6 +304,20 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
         "mailbox unavailable",
         "mailbox is full",
         "over quota",
+        "unable to deliver",
+        "cannot be delivered",
+        "can not be delivered",
+        "can't be delivered",
+        "message not delivered",
+        // The MTAs' own lead-ins and markers: Exim's, Sendmail's, Postfix's, qmail's, and the
+        // returned message's heading many notices share.
+        "by mail delivery software",
+        "transcript of session follows",
+        "unsent message follows",
+        "this is the mail system at host",
+        "this is the qmail-send program",
+        "delivery status notification",
+        "original message follows",
         // Japanese carriers' and providers' notices may hold no English word at all: could
         // not (be delivered), cannot, failed, addressee unknown, non-delivery, error.
         "できませんでした",
@@ -315,18 +339,21 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     }
     let answered = || {
         NOT_DELIVERED.iter().any(|w| lower.contains(w))
+            || DELAY.iter().any(|w| lower.contains(w))
             || crate::status::find_status(lower, b"45").is_some()
             || crate::status::find_reply_code(lower, Some(b'5')).is_some()
             || crate::status::find_reply_code(lower, Some(b'4')).is_some()
     };
-    // A message a program sent (RFC 3834 `Auto-Submitted`) that quotes an MTA's answer.
+    let subject = mail.subject().trim().to_lowercase();
+    // A message a program sent (RFC 3834 `Auto-Submitted`) that quotes an MTA's answer or is
+    // titled as a delivery notice (Google Groups' "Delivery Status Notification (Failure)"
+    // says only that the group "may not exist").
     if mail
         .header("auto-submitted")
         .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
     {
-        return answered();
+        return answered() || is_notice_subject(&subject);
     }
-    let subject = mail.subject().trim().to_lowercase();
     // A reply or forward ("Re: your order has been delivered") and a list post are people's.
     const PERSONS: &[&str] = &[
         "re:", "fw:", "fwd:", "aw:", "wg:", "sv:", "vs:", "antw:", "tr:",
@@ -337,7 +364,48 @@ pub(crate) fn says_it_reports(mail: &Mail, lower: &str) -> bool {
     {
         return false;
     }
+    // A notice titled as one that returns the message after its own marker ("Original
+    // message follows.", "--- Below this line is a copy of the message."): iMail's "User
+    // mailbox exceeds allowed size: a@b" says it in no words of the lists above.
+    let returns_message = !mail.body[mail.report_end.min(mail.body.len())..]
+        .trim()
+        .is_empty();
+    // Or titled as one whose text holds a server's words for a reason ("The user(s) account
+    // is disabled." is all au's notice says in English).
+    let gives_reason = || {
+        crate::Reason::ALL
+            .iter()
+            .any(|&r| r != crate::Reason::Vacation && crate::phrases::says(r, lower))
+    };
     SUBJECTS.iter().any(|w| subject.contains(w)) && answered()
+        || is_notice_subject(&subject) && (returns_message || gives_reason())
+}
+
+/// Whether a subject (lower case) is how MTAs title their delivery notices ("Returned mail:
+/// see transcript for details", "Delivery Status Notification (Failure)", "Mail delivery
+/// failed: returning message to sender", "failure notice", "Undeliverable: …"): no vacation
+/// program's nor person's, unless it is a reply or forward of one, which the callers rule out.
+pub(crate) fn is_notice_subject(subject: &str) -> bool {
+    const NOTICES: &[&str] = &[
+        "undelivered mail",
+        "undeliverable:",
+        "undeliverable mail",
+        "returned mail",
+        "failure notice",
+        "delivery status notification",
+        "mail delivery failed",
+        "mail delivery failure",
+        "mail delivery warning",
+        "non-delivery",
+        "nondeliverable",
+        "mail system error",
+        "mail could not be delivered",
+        "message not delivered",
+    ];
+    // Not "delivery failure", "failed delivery", "delivery notification", "could not be
+    // delivered": a carrier's parcel notices say so too (and set `Auto-Submitted`); notices
+    // titled so are read by their text's answer (the subject words of `says_it_reports`).
+    NOTICES.iter().any(|w| subject.contains(w))
 }
 
 /// A report from the mail system that names no address (old Sendmail: "421 host (smtp)...
@@ -452,6 +520,10 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     let mut in_session = false;
     let mut sessions = 0;
     let mut per_recipient = false;
+    // Sendmail's own status lines inside the sessions, with the address each names.
+    let mut session_status: Vec<(Option<String>, String)> = Vec::new();
+    // The host of the (last) session: the remote MTA a report would name.
+    let mut talked_to = "";
     for line in text::lines(&region[start..]).skip(1) {
         if line.starts_with(' ') || line.starts_with("Content-Type:") {
             if line.starts_with("Content-Type:") {
@@ -460,8 +532,9 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             continue;
         }
         // Counted apart from `in_session`, which stays set from the first session on.
-        if line.starts_with("... while talking to ") {
+        if let Some(host) = line.strip_prefix("... while talking to ") {
             sessions += 1;
+            talked_to = host.trim_end().trim_end_matches(':').trim_end_matches('.');
         }
         if let Some(sent) = line.strip_prefix(">>> ") {
             per_recipient |= sent
@@ -473,7 +546,19 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
             if !replies.contains(&reply) {
                 replies.push(reply);
             }
-        } else if !in_session {
+        } else if in_session {
+            // Sendmail's own verdict inside a session ("550 5.1.1 <a@b>... User unknown",
+            // "554 5.0.0 Service unavailable"): the status its report would carry.
+            if let Some(status) = crate::status::find_status(line, b"542")
+                && line.starts_with(['4', '5'])
+                && crate::status::find_reply_code(line, None).is_some()
+            {
+                let named = line
+                    .split_once("... ")
+                    .and_then(|(head, _)| address::find(head));
+                session_status.push((named, status));
+            }
+        } else {
             if line.starts_with("... while talking to ") {
                 in_session = true;
                 continue;
@@ -502,6 +587,10 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
     // several recipients at one host are refused after the data.
     let whole_session = sessions == 1 && !per_recipient && command != Some(SmtpCommand::Rcpt);
     let lone = findings.len() == 1;
+    let remote_status = replies
+        .iter()
+        .find(|r| r.starts_with(['4', '5']))
+        .is_some_and(|r| crate::status::find_status(r, b"542").is_some());
     for f in findings.iter_mut() {
         let recipient = f.recipient.to_ascii_lowercase();
         let single = lone
@@ -524,8 +613,31 @@ fn sendmail(region: &str, findings: &mut [Finding]) {
                 .or_else(|| SmtpCommand::find(&f.diagnostic))
                 .or_else(|| (!replies.is_empty()).then_some(SmtpCommand::Ehlo));
         }
+        if f.remote_mta.is_none() && sessions == 1 && !talked_to.is_empty() {
+            f.remote_mta = Some(talked_to.to_string());
+        }
         if f.status.is_none() {
-            f.status = own_status.clone();
+            f.status = own_status.clone().or_else(|| {
+                // The line naming this recipient, else an unnamed one where the line is the
+                // session's only verdict; only where the remote's refusal carries no status
+                // of its own, which Sendmail's report takes first ("<<< 550 5.5.0 …" is
+                // 5.5.0 there, though Sendmail's own line says 5.1.1).
+                if remote_status {
+                    return None;
+                }
+                session_status
+                    .iter()
+                    .find(|(named, _)| {
+                        named
+                            .as_deref()
+                            .is_some_and(|a| a.eq_ignore_ascii_case(&recipient))
+                    })
+                    .or_else(|| match session_status.as_slice() {
+                        [(None, _)] if single => session_status.first(),
+                        _ => None,
+                    })
+                    .map(|(_, status)| status.clone())
+            });
         }
         if f.recipient.is_empty()
             && let Some(a) = address::find(&f.diagnostic)

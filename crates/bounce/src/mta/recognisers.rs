@@ -67,7 +67,8 @@ fn message_details(mail: &Mail) -> Option<Vec<Finding>> {
 /// paragraphs (and "The response was:") are the words. The recipients are the
 /// `X-Failed-Recipients`, else the returned message's `To`.
 fn google_workspace(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
-    if !mail.from().contains("<mailer-daemon@googlemail.com>")
+    // Google's own domain, whatever the author's name: the subject is the notice's.
+    if !mail.from().contains("@googlemail.com>")
         || !mail.subject().contains("Delivery Status Notification")
         || text::contains(region, "\nFinal-Recipient:")
         || text::contains(region, "\nDiagnostic-Code:")
@@ -1071,7 +1072,8 @@ pub(crate) fn gmail(mail: &Mail, region: &str, findings: &mut [Finding]) {
             Reason::HostUnknown,
         ),
     ];
-    if !mail.from().contains("<mailer-daemon@googlemail.com>")
+    // Google's own domain, whatever the author's name: the subject is the notice's.
+    if !mail.from().contains("@googlemail.com>")
         || !mail.subject().contains("Delivery Status Notification")
         || !text::contains(region, "Delivery to the following recipient")
     {
@@ -1278,7 +1280,10 @@ fn qmail_reason(diagnostic: &str, command: Option<SmtpCommand>) -> Option<Reason
 /// such refusal `rejected`.
 fn google_groups(mail: &Mail, region: &str) -> Option<Vec<Finding>> {
     let from = mail.from().to_ascii_lowercase();
-    if !(from.contains("mailer-daemon@googlemail.com") || from.contains("mailer-daemon@google.com"))
+    // Google's own domains, a notice's subject or a mail-system author, and the Groups' words.
+    if !(from.contains("@googlemail.com") || from.contains("@google.com"))
+        || !(from.contains("mailer-daemon")
+            || super::is_notice_subject(&mail.subject().to_lowercase()))
         || !(text::contains(region, "Google Groups")
             || text::contains(region, "Google グループ")
             || text::contains(region, "groups.google.com"))
