@@ -217,6 +217,12 @@ impl<'q> Filters<'q> {
         }
     }
 
+    /// The kinds asked for, each once and in a fixed order: the kinds drive runs one
+    /// statement per kind.
+    fn kinds_one_by_one(&self) -> BTreeSet<&'static str> {
+        self.kinds.iter().copied().collect()
+    }
+
     /// The SQLite index a scan must take. SQLite keeps no statistics here, and with several
     /// equalities its guess can walk the contract's whole history for a page.
     fn sqlite_index(&self, drive: Drive) -> Option<&'static str> {
@@ -380,10 +386,8 @@ impl Store {
         let filters = Filters::of(self, query);
         let mut rows = match drive {
             Drive::Kinds => {
-                let kinds: BTreeSet<&'static str> =
-                    query.kinds.iter().map(|k| k.as_str()).collect();
                 let mut rows: Vec<EventRow> = Vec::new();
-                for kind in kinds {
+                for kind in filters.kinds_one_by_one() {
                     rows.extend(
                         self.select_events(EVENT_FIELDS, &filters, Some(kind), drive)
                             .await?,
@@ -550,7 +554,7 @@ impl Store {
             Drive::Tagged => (KEY_FIELDS, vec![None]),
             Drive::Kinds => (
                 EVENT_FIELDS,
-                filters.kinds.iter().map(|kind| Some(*kind)).collect(),
+                filters.kinds_one_by_one().into_iter().map(Some).collect(),
             ),
             Drive::Scan | Drive::Reason => (EVENT_FIELDS, vec![None]),
         };
